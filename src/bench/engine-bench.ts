@@ -1,0 +1,126 @@
+/**
+ * Engine benchmark: per-stage latency on one core, model load time, peak memory, and
+ * throughput with one and two worker threads. Prints a table and writes bench-results/engine.json.
+ * Usage: npm run bench [-- --lfw DIR] [--images N]
+ */
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { FaceEngine } from '../engine/engine.js';
+import { readImageFile } from '../engine/image.js';
+import { EnginePool } from '../engine/worker-pool.js';
+import { lfwDir, projectRoot, sampleImage } from '../testing/fixtures.js';
+
+const { values } = parseArgs({ options: { lfw: { type: 'string' }, images: { type: 'string' } } });
+const datasetDir = values.lfw ?? lfwDir;
+const imageCount = Number(values.images ?? 300);
+
+const quantile = (xs: number[], q: number) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(q * s.length))] ?? NaN;
+};
+const summary = (xs: number[]) => ({ median: round(quantile(xs, 0.5)), p95: round(quantile(xs, 0.95)), n: xs.length });
+const round = (v: number) => Math.round(v * 100) / 100;
+
+function lfwPaths(n: number): string[] {
+  if (!existsSync(join(datasetDir, 'images'))) return [];
+  const out: string[] = [];
+  for (const id of readdirSync(join(datasetDir, 'images')).sort()) {
+    for (const f of readdirSync(join(datasetDir, 'images', id)).sort()) {
+      out.push(join(datasetDir, 'images', id, f));
+      if (out.length >= n) return out;
+    }
+  }
+  return out;
+}
+
+type Stage = 'decode' | 'detect' | 'landmarks' | 'align' | 'embed';
+
+async function stageLatency(engine: FaceEngine, paths: string[], warmup: number) {
+  const stages: Record<Stage | 'total', number[]> = { decode: [], detect: [], landmarks: [], align: [], embed: [], total: [] };
+  for (const [k, path] of paths.entries()) {
+    const ms: Record<string, number> = {};
+    const timer = (stage: string, t: number) => { ms[stage] = (ms[stage] ?? 0) + t; };
+    const t0 = performance.now();
+    const image = await readImageFile(path);
+    ms.decode = performance.now() - t0;
+    const faces = await engine.analyse(image, timer);
+    // The single-subject path: the largest face only, as compare and enrolment do.
+    if (faces[0]) await engine.template(faces[0], timer);
+    const total = performance.now() - t0;
+    if (k < warmup) continue;
+    for (const s of Object.keys(stages) as Stage[]) if (s in ms) stages[s].push(ms[s]!);
+    stages.total.push(total);
+  }
+  return Object.fromEntries(Object.entries(stages).map(([k, v]) => [k, summary(v)]));
+}
+
+async function throughput(paths: string[], workers: number, flipAverage: boolean) {
+  const pool = await EnginePool.start(workers, { flipAverage });
+  // Warm each worker's sessions before the clock starts.
+  await Promise.all(paths.slice(0, workers * 3).map((p) => pool.embedFile({ path: p, choose: 'largest' })));
+  const t = performance.now();
+  const results = await Promise.all(paths.map((p) => pool.embedFile({ path: p, choose: 'largest' })));
+  const seconds = (performance.now() - t) / 1000;
+  await pool.close();
+  return { workers, images: paths.length, seconds: round(seconds), imagesPerSecond: round(paths.length / seconds), failed: results.filter((r) => !r.ok).length };
+}
+
+async function main() {
+  const t0 = performance.now();
+  const engine = await FaceEngine.load({ flipAverage: false });
+  const loadMs = performance.now() - t0;
+  const flipEngine = await FaceEngine.load({ flipAverage: true });
+
+  const samples = [1, 2, 3, 4, 5, 6].map(sampleImage).filter((p) => existsSync(p));
+  const lfw = lfwPaths(imageCount);
+  const results: Record<string, unknown> = {
+    generatedAt: new Date().toISOString(),
+    machine: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version },
+    modelLoadMs: round(loadMs),
+  };
+  // Group photos: 1920 px with several faces, so detection runs the pyramid with tiles.
+  results.groupPhotos = { images: samples.length, stages: await stageLatency(engine, [...samples, ...samples], samples.length) };
+  if (lfw.length) {
+    results.lfwPortraits = {
+      images: lfw.length,
+      oneCore: { flipAverage: false, stages: await stageLatency(engine, lfw, 20) },
+      oneCoreFlipAveraged: { flipAverage: true, stages: await stageLatency(flipEngine, lfw, 20) },
+    };
+    results.throughput = [];
+    for (const flip of [false, true]) {
+      const one = await throughput(lfw, 1, flip);
+      const two = await throughput(lfw, 2, flip);
+      (results.throughput as unknown[]).push({ flipAverage: flip, one, two, speedup: round(two.imagesPerSecond / one.imagesPerSecond) });
+    }
+  }
+  results.peakRssMB = Math.round(process.resourceUsage().maxRSS / 1024);
+
+  const dir = join(projectRoot, 'bench-results');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'engine.json'), JSON.stringify(results, null, 2) + '\n');
+  print(results);
+  console.log(`\nwritten to ${join(dir, 'engine.json')}`);
+}
+
+function print(r: Record<string, any>) {
+  console.log(`model load: ${r.modelLoadMs} ms; peak RSS ${r.peakRssMB} MB; ${r.machine.cpus} cores, ${r.machine.model}`);
+  const table = (title: string, stages: Record<string, { median: number; p95: number; n: number }>) => {
+    console.log(`\n${title}\n  stage       median ms   p95 ms   n`);
+    for (const [k, v] of Object.entries(stages)) console.log(`  ${k.padEnd(10)} ${String(v.median).padStart(10)} ${String(v.p95).padStart(8)}   ${v.n}`);
+  };
+  table(`group photos (1920 px, several faces; largest embedded)`, r.groupPhotos.stages);
+  if (r.lfwPortraits) {
+    table(`LFW portraits (250 px), one core, single template`, r.lfwPortraits.oneCore.stages);
+    table(`LFW portraits (250 px), one core, flip-averaged template (the default)`, r.lfwPortraits.oneCoreFlipAveraged.stages);
+    console.log('\nthroughput (decode to template, LFW portraits)');
+    for (const t of r.throughput) {
+      console.log(`  flip ${t.flipAverage ? 'on ' : 'off'}: 1 worker ${t.one.imagesPerSecond}/s, 2 workers ${t.two.imagesPerSecond}/s, speed-up ${t.speedup}x`);
+    }
+  } else {
+    console.log(`\nLFW not found at ${datasetDir}: portrait and throughput figures skipped`);
+  }
+}
+
+await main();

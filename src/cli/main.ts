@@ -1,0 +1,192 @@
+import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { FaceEngine } from '../engine/engine.js';
+import { readImageFile } from '../engine/image.js';
+import { DEFAULT_RECOGNITION_MODEL, recognitionEntry, recognitionModelIds } from '../engine/models/registry.js';
+import { compareImages, detectFaces } from '../engine/operations.js';
+import type { QualityLevel } from '../engine/quality.js';
+import { isProbityError, ProbityError } from '../errors.js';
+import { evaluate } from '../evaluation/evaluate.js';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const version = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string }).version;
+
+const USAGE = `probity ${version}: face recognition with the safeguards built in
+
+usage:
+  probity detect IMAGE [--json]
+  probity compare IMAGE_A IMAGE_B [--json] [--fmr 1e-4] [--model ID] [--min-quality low|medium|high]
+  probity evaluate --dataset DIR [--pairs FILE] [--demographics FILE] [--model ID] [--out DIR]
+                   [--identities N] [--workers N] [--fmr 1e-4]
+  probity models [--json]
+
+Exit status: 0 on success (compare: whether or not the faces match), 1 when an input is at
+fault (the message names it), 2 for a malformed command line.`;
+
+class UsageError extends Error {}
+
+function parse<T extends ParseArgsConfig['options']>(args: string[], options: T, positionals: number) {
+  let parsed;
+  try {
+    parsed = parseArgs({ args, options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true });
+  } catch (e) {
+    throw new UsageError(e instanceof Error ? e.message.split('\n')[0] : String(e));
+  }
+  if (parsed.positionals.length !== positionals) {
+    throw new UsageError(`expected ${positionals} argument(s), got ${parsed.positionals.length}`);
+  }
+  return parsed;
+}
+
+function numberOption(name: string, raw: string | undefined, fallback: number, check: (v: number) => boolean, what: string): number {
+  if (raw === undefined) return fallback;
+  const v = Number(raw);
+  if (!Number.isFinite(v) || !check(v)) throw new UsageError(`--${name} must be ${what}, got "${raw}"`);
+  return v;
+}
+
+function modelOption(raw: string | undefined): string {
+  const model = raw ?? DEFAULT_RECOGNITION_MODEL;
+  recognitionEntry(model); // fails fast, naming the models there are
+  return model;
+}
+
+const QUALITY_LEVELS = ['low', 'medium', 'high'];
+
+async function detect(args: string[]): Promise<void> {
+  const { values, positionals } = parse(args, { json: { type: 'boolean' } }, 1);
+  const path = positionals[0]!;
+  const image = await readImageFile(path);
+  const engine = await FaceEngine.load({ flipAverage: false });
+  const result = await detectFaces(engine, { label: path, image });
+  const round = (v: number) => Math.round(v * 10) / 10;
+  const faces = result.faces.map((f) => ({
+    box: { x: round(f.box.x), y: round(f.box.y), width: round(f.box.width), height: round(f.box.height) },
+    landmarks: f.landmarks.map(([x, y]) => [round(x), round(y)]),
+    score: Math.round(f.score * 1000) / 1000,
+    quality: f.quality,
+  }));
+  if (values.json) {
+    process.stdout.write(JSON.stringify({ image: path, width: result.width, height: result.height, faces }, null, 2) + '\n');
+    return;
+  }
+  process.stdout.write(`${path}: ${result.width}x${result.height}, ${faces.length} face(s)\n`);
+  faces.forEach((f, i) => {
+    const b = f.box;
+    process.stdout.write(`  face ${i + 1}: box ${b.x},${b.y} ${b.width}x${b.height}  score ${f.score.toFixed(3)}  quality ${f.quality.level}${f.quality.reasons.length ? ` (${f.quality.reasons.join('; ')})` : ''}\n`);
+  });
+}
+
+async function compare(args: string[]): Promise<void> {
+  const { values, positionals } = parse(
+    args,
+    { json: { type: 'boolean' }, fmr: { type: 'string' }, model: { type: 'string' }, 'min-quality': { type: 'string' } },
+    2,
+  );
+  const model = modelOption(values.model);
+  const fmr = numberOption('fmr', values.fmr, 1e-4, (v) => v > 0 && v < 1, 'a false match rate between 0 and 1, such as 1e-4');
+  const minQuality = (values['min-quality'] ?? 'medium') as QualityLevel;
+  if (!QUALITY_LEVELS.includes(minQuality)) throw new UsageError(`--min-quality must be low, medium or high, got "${values['min-quality']}"`);
+  const [pathA, pathB] = [positionals[0]!, positionals[1]!];
+  const [a, b] = await Promise.all([readImageFile(pathA), readImageFile(pathB)]);
+  const engine = await FaceEngine.load({ model });
+  const r = await compareImages(engine, { label: pathA, image: a }, { label: pathB, image: b }, { fmr, minQuality });
+  if (values.json) {
+    process.stdout.write(JSON.stringify(r, null, 2) + '\n');
+    return;
+  }
+  for (const note of r.notes) process.stderr.write(`note: ${note}\n`);
+  const bound = r.scoreFmr.bound === 'exact' ? '' : r.scoreFmr.bound === 'at-most' ? 'at most ' : 'at least ';
+  process.stdout.write(
+    `${r.match ? 'match' : 'no match'}: score ${r.score.toFixed(4)}, threshold ${r.threshold.toFixed(4)} for a false match rate of ${r.fmr} (model ${r.model}); ` +
+      `a score this high occurs for ${bound}${r.scoreFmr.fmr.toExponential(1)} of different-person pairs\n`,
+  );
+}
+
+async function evaluateCommand(args: string[]): Promise<void> {
+  const { values } = parse(
+    args,
+    {
+      dataset: { type: 'string' }, pairs: { type: 'string' }, demographics: { type: 'string' }, model: { type: 'string' },
+      out: { type: 'string' }, identities: { type: 'string' }, workers: { type: 'string' }, fmr: { type: 'string' },
+    },
+    0,
+  );
+  if (!values.dataset) throw new UsageError('--dataset DIR is required');
+  const model = modelOption(values.model);
+  const workers = numberOption('workers', values.workers, Math.max(1, availableParallelism()), (v) => Number.isInteger(v) && v >= 1 && v <= 64, 'a whole number from 1 to 64');
+  const identities = values.identities === undefined ? undefined : numberOption('identities', values.identities, 0, (v) => Number.isInteger(v) && v >= 2, 'a whole number of at least 2');
+  const targetFmr = numberOption('fmr', values.fmr, 1e-4, (v) => v > 0 && v < 1, 'a false match rate between 0 and 1');
+  const outDir = values.out ?? 'eval-out';
+  const r = await evaluate({
+    datasetDir: values.dataset, pairsFile: values.pairs, demographicsFile: values.demographics, model, outDir, workers, identities, targetFmr,
+  });
+  const lines = [
+    `model ${r.model.id} on ${r.dataset.name}: ${r.dataset.images} images, ${r.dataset.identities} identities${r.dataset.sliced ? ' (slice)' : ''}`,
+    `embedding: ${r.embedding.seconds.toFixed(1)} s, ${r.embedding.fromCache} from cache, ${r.embedding.fallback} by fallback box, ${r.embedding.failed} failed`,
+    r.view2 ? `View 2 10-fold accuracy: ${(r.view2.mean * 100).toFixed(2)}% +- ${(r.view2.std * 100).toFixed(2)} (${r.view2.pairs} pairs)` : 'View 2: not run',
+    `all pairs: ${r.allPairs.genuinePairs} genuine, ${r.allPairs.impostorPairs} impostor; EER ${(r.allPairs.eer * 100).toFixed(3)}%`,
+    ...r.allPairs.operatingPoints.map((p) => `  FMR ${p.fmr.toExponential(0)}: threshold ${p.threshold.toFixed(4)}, TAR ${(p.tar * 100).toFixed(2)}%${p.supported ? '' : ' (too few impostor pairs)'}`),
+  ];
+  if (r.demographics) {
+    for (const [name, g] of Object.entries(r.demographics.groupings)) {
+      lines.push(`  ${name}: FMR max/min ${g.fmrMaxMinRatio?.toFixed(1) ?? 'n/a'}, FNMR max/min ${g.fnmrMaxMinRatio?.toFixed(1) ?? 'n/a'}`);
+    }
+  }
+  lines.push(`wrote ${join(outDir, 'results.json')}, ${join(outDir, 'report.html')} and ${join(outDir, 'calibration.json')}`);
+  process.stdout.write(lines.join('\n') + '\n');
+}
+
+async function models(args: string[]): Promise<void> {
+  const { values } = parse(args, { json: { type: 'boolean' } }, 0);
+  const cards = recognitionModelIds().map((id) => recognitionEntry(id).card);
+  if (values.json) {
+    process.stdout.write(JSON.stringify(cards, null, 2) + '\n');
+    return;
+  }
+  for (const c of cards) {
+    process.stdout.write(`${c.id}${c.id === DEFAULT_RECOGNITION_MODEL ? ' (default)' : ''}: ${c.source.package}@${c.source.version} ${c.source.file}; ${c.licence}\n  card: ${c.cardPath}\n`);
+  }
+}
+
+const COMMANDS: Record<string, (args: string[]) => Promise<void>> = { detect, compare, evaluate: evaluateCommand, models };
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
+    process.stdout.write(USAGE + '\n');
+    return command === undefined ? 2 : 0;
+  }
+  if (command === '--version' || command === '-v') {
+    process.stdout.write(`${version}\n`);
+    return 0;
+  }
+  const run = COMMANDS[command];
+  try {
+    if (!run) throw new UsageError(`unknown command "${command}"; commands: ${Object.keys(COMMANDS).join(', ')}`);
+    if (rest.includes('--help') || rest.includes('-h')) {
+      process.stdout.write(USAGE + '\n');
+      return 0;
+    }
+    await run(rest);
+    return 0;
+  } catch (e) {
+    if (e instanceof UsageError) {
+      process.stderr.write(`probity: ${e.message}\n`);
+      return 2;
+    }
+    if (isProbityError(e)) {
+      process.stderr.write(`probity: ${e.message}\n`);
+      return 1;
+    }
+    // A bug, not a user error: still one line, with a way to get the detail.
+    const message = e instanceof Error ? e.message.split('\n')[0] : String(e);
+    process.stderr.write(`probity: internal error: ${message}${process.env.PROBITY_DEBUG ? `\n${e instanceof Error ? e.stack : ''}` : ' (set PROBITY_DEBUG=1 for details)'}\n`);
+    return 3;
+  }
+}
+
+export { ProbityError };

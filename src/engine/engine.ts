@@ -1,0 +1,186 @@
+import { ProbityError } from '../errors.js';
+import { ARCFACE_112_TEMPLATE, mirror, similarityTransform, warpAffine } from './align.js';
+import type { Box, Point } from './geometry.js';
+import { applyAffine } from './geometry.js';
+import type { RgbImage } from './image.js';
+import { cropResize } from './image.js';
+import { fivePointsFrom68, Landmark68Locator } from './models/landmark68.js';
+import { DEFAULT_RECOGNITION_MODEL, recognitionEntry } from './models/registry.js';
+import { UltraFaceDetector } from './models/ultraface.js';
+import { DEFAULT_RUNTIME, type RuntimeOptions } from './onnx.js';
+import type { FaceQuality, QualityThresholds } from './quality.js';
+import { assessQuality, DEFAULT_QUALITY_THRESHOLDS, estimatePose, laplacianVariance } from './quality.js';
+import type { FaceDetector, FaceEmbedder, LandmarkLocator, ModelCard } from './types.js';
+
+export interface EngineConfig {
+  /** Recognition model id (see `recognitionModelIds()`). */
+  model: string;
+  /** Smallest face, in source pixels, the detector must find; smaller values cost detection time. */
+  minFaceSize: number;
+  /** Detection score below which a candidate box is dropped. */
+  detectionThreshold: number;
+  /** Average each template with that of the mirrored face: more accurate, twice the embedding time. */
+  flipAverage: boolean;
+  quality: QualityThresholds;
+  runtime: RuntimeOptions;
+}
+
+export const DEFAULT_ENGINE_CONFIG: EngineConfig = {
+  model: DEFAULT_RECOGNITION_MODEL,
+  minFaceSize: 40,
+  detectionThreshold: 0.7,
+  flipAverage: true,
+  quality: DEFAULT_QUALITY_THRESHOLDS,
+  runtime: DEFAULT_RUNTIME,
+};
+
+export interface Face {
+  box: Box;
+  /** Detector confidence, 0 to 1. */
+  score: number;
+  /** Eye centres, nose tip, mouth corners, as seen in the image (image-left first). */
+  landmarks: Point[];
+  quality: FaceQuality;
+}
+
+/** A face with what the engine needs to embed it; kept out of `Face` so results stay small. */
+export interface AnalysedFace extends Face {
+  /** The 112x112 crop aligned to the five-point template. */
+  aligned: RgbImage;
+}
+
+export interface Template {
+  model: string;
+  /** L2-normalised embedding. */
+  vector: Float32Array;
+}
+
+export interface StageTimer {
+  (stage: 'detect' | 'landmarks' | 'align' | 'embed', ms: number): void;
+}
+
+const ALIGN_SIZE = 112;
+
+export class FaceEngine {
+  private constructor(
+    readonly config: EngineConfig,
+    private readonly detector: FaceDetector,
+    private readonly locator: LandmarkLocator,
+    private readonly embedder: FaceEmbedder,
+  ) {}
+
+  static async load(config: Partial<EngineConfig> = {}): Promise<FaceEngine> {
+    const full: EngineConfig = { ...DEFAULT_ENGINE_CONFIG, ...config };
+    const entry = recognitionEntry(full.model);
+    const [detector, locator, embedder] = await Promise.all([
+      UltraFaceDetector.load(full.runtime),
+      Landmark68Locator.load(full.runtime),
+      entry.load(full.runtime),
+    ]);
+    return new FaceEngine(full, detector, locator, embedder);
+  }
+
+  get modelId(): string {
+    return this.embedder.card.id;
+  }
+
+  get cards(): ModelCard[] {
+    return [this.detector.card, this.locator.card, this.embedder.card];
+  }
+
+  /** Every face in the image, largest first, each with landmarks, quality and its aligned crop. */
+  async analyse(image: RgbImage, timer?: StageTimer): Promise<AnalysedFace[]> {
+    const t = performance.now();
+    const detections = await this.detector.detect(image, {
+      minFaceSize: this.config.minFaceSize,
+      scoreThreshold: this.config.detectionThreshold,
+    });
+    timer?.('detect', performance.now() - t);
+    const faces: AnalysedFace[] = [];
+    for (const d of detections) faces.push(await this.analyseBox(image, d.box, d.score, timer));
+    return faces.sort((a, b) => b.box.width * b.box.height - a.box.width * a.box.height);
+  }
+
+  /** Landmarks, alignment and quality for a face whose box is already known. */
+  async analyseBox(image: RgbImage, box: Box, score: number, timer?: StageTimer): Promise<AnalysedFace> {
+    let t = performance.now();
+    const points68 = await this.locator.locate(image, box);
+    const landmarks = fivePointsFrom68(points68);
+    timer?.('landmarks', performance.now() - t);
+    t = performance.now();
+    const aligned = await alignFace(image, landmarks, this.embedder.cropSize);
+    const quality = assessQuality(
+      {
+        interEyePx: Math.hypot(landmarks[1]![0] - landmarks[0]![0], landmarks[1]![1] - landmarks[0]![1]),
+        ...estimatePose(landmarks),
+        sharpness: laplacianVariance(aligned),
+        detectionScore: score,
+      },
+      this.config.quality,
+    );
+    timer?.('align', performance.now() - t);
+    return { box, score, landmarks, quality, aligned };
+  }
+
+  async detect(image: RgbImage): Promise<Face[]> {
+    return (await this.analyse(image)).map(({ aligned: _aligned, ...face }) => face);
+  }
+
+  /** The face's template: embedding of the aligned crop, averaged with its mirror image if configured. */
+  async template(face: AnalysedFace, timer?: StageTimer): Promise<Template> {
+    const t = performance.now();
+    const v = await this.embedder.embed(face.aligned);
+    if (this.config.flipAverage) {
+      const m = await this.embedder.embed(mirror(face.aligned));
+      for (let i = 0; i < v.length; i++) v[i]! += m[i]!;
+    }
+    timer?.('embed', performance.now() - t);
+    return { model: this.embedder.card.id, vector: l2normalise(v) };
+  }
+}
+
+export function l2normalise(v: Float32Array): Float32Array {
+  let s = 0;
+  for (let i = 0; i < v.length; i++) s += v[i]! * v[i]!;
+  const n = Math.sqrt(s);
+  if (n === 0) throw new ProbityError('invalid_argument', 'cannot normalise an all-zero embedding');
+  for (let i = 0; i < v.length; i++) v[i]! /= n;
+  return v;
+}
+
+/**
+ * Warp the face onto the five-point template. A face much larger than the crop is first cut out
+ * and shrunk by sharp with a proper filter, since bilinear warping alone would alias.
+ */
+export async function alignFace(image: RgbImage, landmarks: Point[], size = ALIGN_SIZE): Promise<RgbImage> {
+  const template = ARCFACE_112_TEMPLATE.map(([x, y]): Point => [(x * size) / 112, (y * size) / 112]);
+  const m = similarityTransform(landmarks, template);
+  const scale = Math.hypot(m[0], m[3]);
+  if (scale >= 0.6) return warpAffine(image, m, size);
+  // Bounds of the crop's footprint in the source, with a margin for bilinear taps.
+  const inv = similarityTransform(template, landmarks);
+  const corners = ([[0, 0], [size, 0], [0, size], [size, size]] as Point[]).map((c) => applyAffine(inv, c));
+  const x0 = Math.floor(Math.min(...corners.map((c) => c[0]))) - 2;
+  const y0 = Math.floor(Math.min(...corners.map((c) => c[1]))) - 2;
+  const x1 = Math.ceil(Math.max(...corners.map((c) => c[0]))) + 2;
+  const y1 = Math.ceil(Math.max(...corners.map((c) => c[1]))) + 2;
+  const outW = Math.max(1, Math.round((x1 - x0) * scale));
+  const outH = Math.max(1, Math.round((y1 - y0) * scale));
+  const region = await cropResize(image, { x: x0, y: y0, width: x1 - x0, height: y1 - y0 }, outW, outH);
+  const sx = outW / (x1 - x0), sy = outH / (y1 - y0);
+  const local = landmarks.map(([x, y]): Point => [(x - x0) * sx, (y - y0) * sy]);
+  return warpAffine(region, similarityTransform(local, template), size);
+}
+
+/** Cosine similarity of two L2-normalised templates of the same model. */
+export function cosineSimilarity(a: Template, b: Template): number {
+  if (a.model !== b.model) {
+    throw new ProbityError('model_mismatch', `templates come from different models (${a.model} and ${b.model}) and cannot be compared`);
+  }
+  if (a.vector.length !== b.vector.length) {
+    throw new ProbityError('model_mismatch', `templates differ in length (${a.vector.length} and ${b.vector.length})`);
+  }
+  let s = 0;
+  for (let i = 0; i < a.vector.length; i++) s += a.vector[i]! * b.vector[i]!;
+  return s;
+}

@@ -1,0 +1,34 @@
+/**
+ * One error type for everything a caller can get wrong, with a stable machine-readable code.
+ * The CLI prints `message` as one line and the HTTP layer maps `code` to a 4xx answer, so
+ * messages must name the input at fault and never carry image bytes or templates.
+ */
+export type ProbityErrorCode =
+  | 'file_not_found'
+  | 'file_unreadable'
+  | 'empty_input'
+  | 'input_too_large'
+  | 'not_an_image'
+  | 'unsupported_image_format'
+  | 'corrupt_image'
+  | 'too_many_pixels'
+  | 'image_too_small'
+  | 'no_face'
+  | 'face_quality_too_low'
+  | 'unknown_model'
+  | 'model_missing'
+  | 'model_mismatch'
+  | 'invalid_argument';
+
+export class ProbityError extends Error {
+  readonly code: ProbityErrorCode;
+  constructor(code: ProbityErrorCode, message: string) {
+    super(message);
+    this.name = 'ProbityError';
+    this.code = code;
+  }
+}
+
+export function isProbityError(e: unknown): e is ProbityError {
+  return e instanceof ProbityError;
+}

@@ -1,0 +1,43 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { cliPath, lfwDir, skipWithoutLfw } from '../testing/fixtures.js';
+import type { EvaluationResults } from './evaluate.js';
+
+test('probity evaluate runs end to end on a slice of LFW, and a rerun comes from the cache', { skip: skipWithoutLfw, timeout: 600_000 }, () => {
+  const out = mkdtempSync(join(tmpdir(), 'probity-eval-'));
+  const args = [cliPath, 'evaluate', '--dataset', lfwDir, '--identities', '250', '--out', out, '--workers', '2'];
+  const first = spawnSync(process.execPath, args, { encoding: 'utf8' });
+  assert.equal(first.status, 0, first.stderr);
+  assert.match(first.stdout, /View 2 10-fold accuracy: \d+\.\d+%/);
+
+  const r = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')) as EvaluationResults;
+  assert.equal(r.dataset.identities, 250);
+  assert.equal(r.dataset.sliced, true);
+  assert.equal(r.embedding.failed, 0);
+  assert.equal(r.embedding.fromCache, 0);
+  assert.ok(r.view2 && r.view2.pairs > 0 && r.view2.pairsSkipped > 0, 'only pairs inside the slice are used');
+  assert.ok(r.view2.mean > 0.9, `accuracy ${r.view2.mean}`);
+  // 250 identities: every pair of images is either genuine or impostor.
+  const n = r.dataset.images;
+  assert.equal(r.allPairs.genuinePairs + r.allPairs.impostorPairs, (n * (n - 1)) / 2);
+  const ops = r.allPairs.operatingPoints;
+  for (let i = 1; i < ops.length; i++) assert.ok(ops[i]!.threshold >= ops[i - 1]!.threshold, 'stricter FMR, higher threshold');
+  assert.ok(r.calibration.points.every((p) => ops.find((o) => o.fmr === p.fmr)?.supported), 'calibration keeps only supported points');
+  assert.ok(r.demographics, 'demographic tables from demographics.csv');
+  const race = r.demographics.groupings.race!;
+  assert.ok(race.groups.every((g) => g.genuinePairs + g.impostorPairs >= 0 && (g.enough || g.reason)));
+
+  const html = readFileSync(join(out, 'report.html'), 'utf8');
+  assert.match(html, /<svg/);
+  assert.doesNotMatch(html, /(src|href)=["']?https?:/, 'the report makes no external requests');
+
+  const second = spawnSync(process.execPath, args, { encoding: 'utf8' });
+  assert.equal(second.status, 0, second.stderr);
+  const r2 = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')) as EvaluationResults;
+  assert.equal(r2.embedding.fromCache, n);
+  assert.equal(r2.view2!.mean, r.view2.mean);
+});

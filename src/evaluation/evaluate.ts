@@ -1,0 +1,294 @@
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { DEFAULT_ENGINE_CONFIG, type EngineConfig } from '../engine/engine.js';
+import { recognitionEntry } from '../engine/models/registry.js';
+import { ProbityError } from '../errors.js';
+import type { CalibrationTable } from '../matching/calibration.js';
+import { allPairScores, forEachPair, pairIndex } from './all-pairs.js';
+import { GROUPINGS, parseDemographics, type IdentityLabels } from './demographics.js';
+import { embedDataset } from './embed-dataset.js';
+import { equalErrorRate, ScoreHistogram, tenFoldAccuracy, type TenFoldResult } from './metrics.js';
+import { parsePairs, refKey } from './pairs.js';
+import { renderReport } from './report.js';
+
+export interface EvaluateOptions {
+  datasetDir: string;
+  pairsFile?: string;
+  demographicsFile?: string;
+  model: string;
+  outDir: string;
+  workers: number;
+  /** Use only the first N identities (alphabetically): a slice for quick checks. */
+  identities?: number;
+  /** The FMR at which one global threshold is fixed for the demographic tables. */
+  targetFmr: number;
+  engine?: Partial<EngineConfig>;
+  quiet?: boolean;
+}
+
+export const OPERATING_FMRS = [1e-1, 1e-2, 1e-3, 1e-4, 1e-5, 1e-6];
+
+export interface OperatingPoint {
+  fmr: number;
+  threshold: number;
+  tar: number;
+  /** Impostor pairs at or above the threshold: below about 3, the rate is not supported. */
+  impostorsAtOrAbove: number;
+  supported: boolean;
+}
+
+export interface GroupRates {
+  group: string;
+  identities: number;
+  genuinePairs: number;
+  impostorPairs: number;
+  fmr: number;
+  fnmr: number;
+  fmrRatioToOverall: number;
+  fnmrRatioToOverall: number;
+  /** False when the pair counts cannot support the rates at this target (see `reason`). */
+  enough: boolean;
+  reason?: string;
+}
+
+export interface EvaluationResults {
+  generatedAt: string;
+  dataset: { name: string; images: number; identities: number; sliced: boolean };
+  model: { id: string; engine: Pick<EngineConfig, 'flipAverage' | 'minFaceSize' | 'detectionThreshold'> };
+  embedding: { images: number; detected: number; fallback: number; failed: number; fromCache: number; seconds: number };
+  view2?: TenFoldResult & { pairs: number; pairsSkipped: number };
+  allPairs: {
+    genuinePairs: number;
+    impostorPairs: number;
+    eer: number;
+    eerThreshold: number;
+    operatingPoints: OperatingPoint[];
+    det: { fmr: number; fnmr: number }[];
+    histograms: { edges: number[]; genuine: number[]; impostor: number[] };
+  };
+  calibration: CalibrationTable;
+  demographics?: {
+    targetFmr: number;
+    threshold: number;
+    overall: { fmr: number; fnmr: number };
+    groupings: Record<string, { groups: GroupRates[]; fmrMaxMinRatio: number | null; fnmrMaxMinRatio: number | null }>;
+  };
+}
+
+/** Minimum impostor pairs for an FMR at `target` to rest on at least 3 expected events. */
+const minImpostorPairs = (target: number) => Math.ceil(3 / target);
+const MIN_GENUINE_PAIRS = 100;
+
+export async function evaluate(o: EvaluateOptions): Promise<EvaluationResults> {
+  if (!existsSync(join(o.datasetDir, 'images'))) {
+    throw new ProbityError('invalid_argument', `${o.datasetDir}: no images/ folder (expected one folder per identity, as in LFW)`);
+  }
+  const entry = recognitionEntry(o.model);
+  let identities = readdirSync(join(o.datasetDir, 'images'), { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name).sort();
+  const sliced = o.identities !== undefined && o.identities < identities.length;
+  if (sliced) identities = identities.slice(0, o.identities);
+  const paths: string[] = [];
+  const owner: number[] = [];
+  const position = new Map<string, number>();
+  identities.forEach((name, id) => {
+    const files = readdirSync(join(o.datasetDir, 'images', name)).filter((f) => /\.(jpe?g|png|webp)$/i.test(f)).sort();
+    for (const f of files) {
+      const m = /_(\d+)\.[a-z]+$/i.exec(f);
+      if (m) position.set(`${name}/${Number(m[1])}`, paths.length);
+      paths.push(join(o.datasetDir, 'images', name, f));
+      owner.push(id);
+    }
+  });
+  const n = paths.length;
+  if (n < 2) throw new ProbityError('invalid_argument', `${o.datasetDir}: fewer than two images to compare`);
+
+  const engine = { ...o.engine };
+  const started = performance.now();
+  const ds = await embedDataset({
+    datasetDir: o.datasetDir, paths, model: o.model, engine, workers: o.workers,
+    cacheDir: join(o.outDir, 'cache'), dimension: entry.dimension, quiet: o.quiet,
+  });
+  const dim = ds.dimension;
+  const embedding = {
+    images: n,
+    detected: ds.images.filter((i) => i.found === 'detected').length,
+    fallback: ds.images.filter((i) => i.found === 'fallback').length,
+    failed: ds.images.filter((i) => !i.ok).length,
+    fromCache: ds.fromCache,
+    seconds: (performance.now() - started) / 1000,
+  };
+
+  const scores = allPairScores(ds.vectors, n, dim);
+  const ok = ds.images.map((i) => i.ok);
+
+  // Genuine scores exactly; impostor scores as a fine histogram.
+  const genuine: number[] = [];
+  const impostor = new ScoreHistogram();
+  forEachPair(scores, n, (i, j, s) => {
+    if (!ok[i] || !ok[j]) return;
+    if (owner[i] === owner[j]) genuine.push(s);
+    else impostor.add(s);
+  });
+  const genuineSorted = Float64Array.from(genuine).sort();
+  const fnmrAt = (t: number) => lowerBound(genuineSorted, t) / genuineSorted.length;
+
+  const operatingPoints: OperatingPoint[] = OPERATING_FMRS.map((fmr) => {
+    const threshold = impostor.thresholdForRate(fmr);
+    const above = impostor.fractionAtOrAbove(threshold) * impostor.total;
+    return { fmr, threshold, tar: 1 - fnmrAt(threshold), impostorsAtOrAbove: Math.round(above), supported: impostor.total * fmr >= 3 };
+  });
+  const { eer, threshold: eerThreshold } = equalErrorRate(genuineSorted, impostor);
+  const det = detCurve(genuineSorted, impostor);
+
+  let view2: EvaluationResults['view2'];
+  const pairsFile = o.pairsFile ?? join(o.datasetDir, 'pairs.txt');
+  if (existsSync(pairsFile)) {
+    const pf = parsePairs(readFileSync(pairsFile, 'utf8'), pairsFile);
+    const usable = pf.pairs.filter((p) => position.has(refKey(p.a)) && position.has(refKey(p.b)));
+    const s = new Float64Array(usable.length), same = new Uint8Array(usable.length), fold = new Int32Array(usable.length);
+    usable.forEach((p, k) => {
+      s[k] = scores[pairIndex(position.get(refKey(p.a))!, position.get(refKey(p.b))!, n)]!;
+      same[k] = p.same ? 1 : 0;
+      fold[k] = p.fold;
+    });
+    if (usable.length > 0 && new Set(fold).size > 1) {
+      view2 = { ...tenFoldAccuracy(s, same, fold), pairs: usable.length, pairsSkipped: pf.pairs.length - usable.length };
+    }
+  }
+
+  const calibration: CalibrationTable = {
+    model: o.model,
+    measuredOn: `${basename(o.datasetDir)}: ${n} images of ${identities.length} identities, ${genuine.length} genuine and ${impostor.total} impostor pairs (all pairs)`,
+    method: 'For each target FMR, the smallest threshold at which at most that fraction of all impostor pairs score at or above it (probity evaluate).',
+    generatedAt: new Date().toISOString(),
+    points: operatingPoints.filter((p) => p.supported).map((p) => ({ fmr: p.fmr, threshold: round6(p.threshold), tar: round6(p.tar) })),
+  };
+
+  let demographics: EvaluationResults['demographics'];
+  const demoFile = o.demographicsFile ?? join(o.datasetDir, 'demographics.csv');
+  if (existsSync(demoFile)) {
+    const labels = parseDemographics(readFileSync(demoFile, 'utf8'), demoFile);
+    const threshold = impostor.thresholdForRate(o.targetFmr);
+    demographics = demographicRates(scores, n, owner, identities, ok, labels, threshold, o.targetFmr, {
+      fmr: impostor.fractionAtOrAbove(threshold),
+      fnmr: fnmrAt(threshold),
+    });
+  }
+
+  const results: EvaluationResults = {
+    generatedAt: new Date().toISOString(),
+    dataset: { name: basename(o.datasetDir), images: n, identities: identities.length, sliced },
+    model: { id: entry.card.id, engine: pickEngine({ ...DEFAULT_ENGINE_CONFIG, ...engine }) },
+    embedding,
+    view2,
+    allPairs: {
+      genuinePairs: genuine.length, impostorPairs: impostor.total, eer, eerThreshold, operatingPoints, det,
+      histograms: scoreHistograms(genuineSorted, impostor),
+    },
+    calibration,
+    demographics,
+  };
+  mkdirSync(o.outDir, { recursive: true });
+  writeFileSync(join(o.outDir, 'results.json'), JSON.stringify(results, null, 2));
+  writeFileSync(join(o.outDir, 'calibration.json'), JSON.stringify(calibration, null, 2) + '\n');
+  writeFileSync(join(o.outDir, 'report.html'), renderReport(results));
+  return results;
+}
+
+function pickEngine(c: EngineConfig) {
+  return { flipAverage: c.flipAverage, minFaceSize: c.minFaceSize, detectionThreshold: c.detectionThreshold };
+}
+
+const round6 = (v: number) => Math.round(v * 1e6) / 1e6;
+
+/** Number of sorted values strictly below `t`. */
+function lowerBound(sorted: Float64Array, t: number): number {
+  let lo = 0, hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (sorted[mid]! < t) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+function detCurve(genuineSorted: Float64Array, impostor: ScoreHistogram): { fmr: number; fnmr: number }[] {
+  const out: { fmr: number; fnmr: number }[] = [];
+  for (let e = -6; e <= 0; e += 0.25) {
+    const fmr = 10 ** e;
+    if (impostor.total * fmr < 1) continue;
+    const t = impostor.thresholdForRate(fmr);
+    out.push({ fmr, fnmr: lowerBound(genuineSorted, t) / genuineSorted.length });
+  }
+  return out;
+}
+
+function scoreHistograms(genuineSorted: Float64Array, impostor: ScoreHistogram) {
+  const bins = 80, lo = -0.4, hi = 1;
+  const edges = Array.from({ length: bins + 1 }, (_, i) => round6(lo + ((hi - lo) * i) / bins));
+  const g = new Array<number>(bins).fill(0), im = new Array<number>(bins).fill(0);
+  for (const s of genuineSorted) g[Math.min(bins - 1, Math.max(0, Math.floor(((s - lo) / (hi - lo)) * bins)))]!++;
+  for (let b = 0; b < impostor.bins; b++) {
+    if (!impostor.counts[b]) continue;
+    const s = impostor.edge(b);
+    im[Math.min(bins - 1, Math.max(0, Math.floor(((s - lo) / (hi - lo)) * bins)))]! += impostor.counts[b]!;
+  }
+  return { edges, genuine: g.map((c) => c / genuineSorted.length), impostor: im.map((c) => c / impostor.total) };
+}
+
+/**
+ * NIST FRVT Part 3 style: at one global threshold, each group's FMR over impostor pairs where
+ * both people belong to the group, and FNMR over the group's genuine pairs.
+ */
+function demographicRates(
+  scores: Float32Array, n: number, owner: number[], identities: string[], ok: boolean[],
+  labels: Map<string, IdentityLabels>, threshold: number, targetFmr: number, overall: { fmr: number; fnmr: number },
+): NonNullable<EvaluationResults['demographics']> {
+  const unknown: IdentityLabels = { sex: 'unknown', race: 'unknown', age_group: 'unknown' };
+  const groupings: NonNullable<EvaluationResults['demographics']>['groupings'] = {};
+  for (const [name, groupOf] of Object.entries(GROUPINGS)) {
+    const groupNames = [...new Set(identities.map((id) => groupOf(labels.get(id) ?? unknown)))].sort();
+    const gIndex = new Map(groupNames.map((g, i) => [g, i]));
+    const imgGroup = Int32Array.from(owner, (id) => gIndex.get(groupOf(labels.get(identities[id]!) ?? unknown))!);
+    const k = groupNames.length;
+    const gen = new Float64Array(k), genMiss = new Float64Array(k), imp = new Float64Array(k), impHit = new Float64Array(k);
+    forEachPair(scores, n, (i, j, s) => {
+      const g = imgGroup[i]!;
+      if (g !== imgGroup[j] || !ok[i] || !ok[j]) return;
+      if (owner[i] === owner[j]) {
+        gen[g]!++;
+        if (s < threshold) genMiss[g]!++;
+      } else {
+        imp[g]!++;
+        if (s >= threshold) impHit[g]!++;
+      }
+    });
+    const ids = new Map<string, number>();
+    identities.forEach((id) => {
+      const g = groupOf(labels.get(id) ?? unknown);
+      ids.set(g, (ids.get(g) ?? 0) + 1);
+    });
+    const groups: GroupRates[] = groupNames.map((g, i) => {
+      const fmr = imp[i]! ? impHit[i]! / imp[i]! : NaN;
+      const fnmr = gen[i]! ? genMiss[i]! / gen[i]! : NaN;
+      const reasons: string[] = [];
+      if (imp[i]! < minImpostorPairs(targetFmr)) reasons.push(`fewer than ${minImpostorPairs(targetFmr)} impostor pairs`);
+      if (gen[i]! < MIN_GENUINE_PAIRS) reasons.push(`fewer than ${MIN_GENUINE_PAIRS} genuine pairs`);
+      if (g.split(' ').includes('unknown')) reasons.push('not a labelled group');
+      return {
+        group: g, identities: ids.get(g) ?? 0, genuinePairs: gen[i]!, impostorPairs: imp[i]!, fmr, fnmr,
+        fmrRatioToOverall: fmr / overall.fmr, fnmrRatioToOverall: fnmr / overall.fnmr,
+        enough: reasons.length === 0, ...(reasons.length ? { reason: reasons.join('; ') } : {}),
+      };
+    });
+    const usable = groups.filter((g) => g.enough);
+    const ratio = (vals: number[]) => {
+      const v = vals.filter((x) => Number.isFinite(x));
+      if (v.length < 2) return null;
+      const min = Math.min(...v), max = Math.max(...v);
+      return min > 0 ? max / min : null;
+    };
+    groupings[name] = { groups, fmrMaxMinRatio: ratio(usable.map((g) => g.fmr)), fnmrMaxMinRatio: ratio(usable.map((g) => g.fnmr)) };
+  }
+  return { targetFmr, threshold, overall, groupings };
+}

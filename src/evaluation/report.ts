@@ -1,0 +1,73 @@
+import type { EvaluationResults } from './evaluate.js';
+
+const esc = (s: string) => s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
+const pct = (v: number, d = 2) => (Number.isFinite(v) ? `${(v * 100).toFixed(d)}%` : 'n/a');
+const sci = (v: number) => (Number.isFinite(v) ? v.toExponential(1) : 'n/a');
+const fix = (v: number, d = 3) => (Number.isFinite(v) ? v.toFixed(d) : 'n/a');
+
+/** A line chart as inline SVG: no scripts, no external requests. */
+function lineChart(series: { name: string; points: [number, number][] }[], o: { xLabel: string; yLabel: string; logX?: boolean; logY?: boolean }): string {
+  const W = 520, H = 300, L = 60, B = 40, T = 10, R = 10;
+  const tx = (v: number) => (o.logX ? Math.log10(Math.max(v, 1e-7)) : v);
+  const ty = (v: number) => (o.logY ? Math.log10(Math.max(v, 1e-5)) : v);
+  const all = series.flatMap((s) => s.points);
+  if (!all.length) return '<p>No data.</p>';
+  const xs = all.map((p) => tx(p[0])), ys = all.map((p) => ty(p[1]));
+  const x0 = Math.min(...xs), x1 = Math.max(...xs), y0 = Math.min(...ys), y1 = Math.max(...ys, y0 + 1e-9);
+  const px = (v: number) => L + ((tx(v) - x0) / (x1 - x0 || 1)) * (W - L - R);
+  const py = (v: number) => H - B - ((ty(v) - y0) / (y1 - y0 || 1)) * (H - B - T);
+  const colours = ['#1f5fa8', '#b3261e', '#1b7f3b', '#8a4fb3', '#b36b00', '#00707a', '#555'];
+  const lines = series.map((s, i) => `<polyline fill="none" stroke="${colours[i % colours.length]}" stroke-width="2" points="${s.points.map((p) => `${px(p[0]).toFixed(1)},${py(p[1]).toFixed(1)}`).join(' ')}"/>`).join('');
+  const legend = series.map((s, i) => `<text x="${L + 10}" y="${T + 14 + i * 14}" font-size="11" fill="${colours[i % colours.length]}">${esc(s.name)}</text>`).join('');
+  const tick = (v: number, log?: boolean) => (log ? `1e${v.toFixed(0)}` : v.toFixed(2));
+  const xt = [x0, (x0 + x1) / 2, x1].map((v) => `<text x="${(L + ((v - x0) / (x1 - x0 || 1)) * (W - L - R)).toFixed(0)}" y="${H - B + 16}" font-size="11" text-anchor="middle">${tick(v, o.logX)}</text>`).join('');
+  const yt = [y0, (y0 + y1) / 2, y1].map((v) => `<text x="${L - 6}" y="${(H - B - ((v - y0) / (y1 - y0 || 1)) * (H - B - T) + 4).toFixed(0)}" font-size="11" text-anchor="end">${tick(v, o.logY)}</text>`).join('');
+  return `<svg role="img" aria-label="${esc(o.yLabel)} against ${esc(o.xLabel)}" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}"><rect x="${L}" y="${T}" width="${W - L - R}" height="${H - B - T}" fill="#fafafa" stroke="#ccc"/>${lines}${legend}${xt}${yt}<text x="${(L + W) / 2}" y="${H - 6}" font-size="12" text-anchor="middle">${esc(o.xLabel)}</text><text x="14" y="${(H - B) / 2}" font-size="12" transform="rotate(-90 14 ${(H - B) / 2})" text-anchor="middle">${esc(o.yLabel)}</text></svg>`;
+}
+
+export function renderReport(r: EvaluationResults): string {
+  const ap = r.allPairs;
+  const h = ap.histograms;
+  const centres = h.edges.slice(0, -1).map((e, i) => (e + h.edges[i + 1]!) / 2);
+  const dist = lineChart(
+    [
+      { name: 'genuine pairs', points: centres.map((c, i) => [c, h.genuine[i]!]) },
+      { name: 'impostor pairs', points: centres.map((c, i) => [c, h.impostor[i]!]) },
+    ],
+    { xLabel: 'similarity score', yLabel: 'fraction of pairs' },
+  );
+  const det = lineChart([{ name: 'all pairs', points: ap.det.map((d) => [d.fmr, Math.max(d.fnmr, 1e-5)]) }], {
+    xLabel: 'false match rate', yLabel: 'false non-match rate', logX: true, logY: true,
+  });
+  const ops = ap.operatingPoints
+    .map((p) => `<tr><td>${sci(p.fmr)}</td><td>${fix(p.threshold, 4)}</td><td>${pct(p.tar)}</td><td>${p.impostorsAtOrAbove}</td><td>${p.supported ? 'yes' : 'no: too few impostor pairs'}</td></tr>`)
+    .join('');
+  let demo = '<p>No demographic labels were given, so no per-group rates were measured.</p>';
+  if (r.demographics) {
+    const d = r.demographics;
+    demo = `<p>One global threshold ${fix(d.threshold, 4)}, set for an overall FMR of ${sci(d.targetFmr)} (measured ${sci(d.overall.fmr)}; FNMR ${pct(d.overall.fnmr)}). FMR counts impostor pairs where both people belong to the group; FNMR the group's genuine pairs. Rows marked "too few" cannot support their rate.</p>`;
+    for (const [name, g] of Object.entries(d.groupings)) {
+      const maxFmr = Math.max(...g.groups.filter((x) => Number.isFinite(x.fmr)).map((x) => x.fmr), 1e-12);
+      const rows = g.groups
+        .map((x) => `<tr${x.enough ? '' : ' class="thin"'}><th scope="row">${esc(x.group)}</th><td>${x.identities}</td><td>${x.genuinePairs}</td><td>${x.impostorPairs}</td><td>${sci(x.fmr)} <span class="bar" style="width:${Number.isFinite(x.fmr) ? Math.round((x.fmr / maxFmr) * 120) : 0}px"></span></td><td>${fix(x.fmrRatioToOverall, 1)}x</td><td>${pct(x.fnmr)}</td><td>${x.enough ? '' : esc(x.reason ?? '')}</td></tr>`)
+        .join('');
+      demo += `<h3>By ${esc(name)}</h3><p>Max/min FMR ratio over groups with enough pairs: <strong>${g.fmrMaxMinRatio === null ? 'n/a' : fix(g.fmrMaxMinRatio, 1)}</strong>; FNMR ratio: ${g.fnmrMaxMinRatio === null ? 'n/a' : fix(g.fnmrMaxMinRatio, 1)}.</p><table><thead><tr><th scope="col">group</th><th scope="col">identities</th><th scope="col">genuine pairs</th><th scope="col">impostor pairs</th><th scope="col">FMR</th><th scope="col">FMR / overall</th><th scope="col">FNMR</th><th scope="col">too few?</th></tr></thead><tbody>${rows}</tbody></table>`;
+    }
+  }
+  const v2 = r.view2
+    ? `<p>LFW View 2, 10-fold: <strong>${pct(r.view2.mean)}</strong> &plusmn; ${pct(r.view2.std)} over ${r.view2.pairs} pairs${r.view2.pairsSkipped ? ` (${r.view2.pairsSkipped} pairs outside this slice skipped)` : ''}.</p>`
+    : '<p>No pairs protocol was run.</p>';
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Probity evaluation: ${esc(r.model.id)} on ${esc(r.dataset.name)}</title>
+<style>body{font:15px/1.5 system-ui,sans-serif;max-width:1000px;margin:2em auto;padding:0 1em;color:#111}table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;padding:.25em .6em;text-align:left}tr.thin{color:#666;font-style:italic}.bar{display:inline-block;height:.7em;background:#b3261e;vertical-align:middle}h2{border-bottom:1px solid #ddd}</style></head><body>
+<h1>Evaluation of ${esc(r.model.id)} on ${esc(r.dataset.name)}</h1>
+<p>Generated ${esc(r.generatedAt)} by <code>probity evaluate</code>. Every figure on this page comes from <code>results.json</code> beside it.</p>
+<h2>Summary</h2>${v2}
+<p>All pairs: ${ap.genuinePairs} genuine and ${ap.impostorPairs} impostor pairs; equal error rate ${pct(ap.eer, 3)} at threshold ${fix(ap.eerThreshold, 4)}.</p>
+<p>Data: ${r.dataset.images} images of ${r.dataset.identities} identities${r.dataset.sliced ? ' (a slice of the data set)' : ''}; faces found by the detector in ${r.embedding.detected}, placed by the data set's centred-face convention in ${r.embedding.fallback}, failed in ${r.embedding.failed}.</p>
+<h2>Operating points (the calibration table)</h2><table><thead><tr><th scope="col">target FMR</th><th scope="col">threshold</th><th scope="col">TAR</th><th scope="col">impostor pairs at or above</th><th scope="col">supported</th></tr></thead><tbody>${ops}</tbody></table>
+<h2>DET curve</h2>${det}
+<h2>Score distributions</h2>${dist}
+<h2>Demographic differentials</h2>${demo}
+<h2>Limits</h2><ul><li>LFW is news photographs of public figures, about 80% white and 75% male by its labels; rates for other groups rest on few people and carry wide uncertainty.</li><li>The demographic labels were made by others (partly by a classifier), not self-reported. Probity itself never infers race, sex or age.</li><li>Pairs share identities and are not independent: a few people (look-alike relatives, mislabelled duplicates) can dominate a group's false matches.</li><li>Rates measured here may not hold for other cameras, lighting, ages or populations.</li></ul>
+</body></html>`;
+}

@@ -1,0 +1,17 @@
+/** Probity as a library: the same operations the command line runs. */
+export { ProbityError, isProbityError, type ProbityErrorCode } from './errors.js';
+export { decodeImage, readImageFile, DEFAULT_DECODE_LIMITS, type RgbImage, type DecodeLimits } from './engine/image.js';
+export {
+  FaceEngine, DEFAULT_ENGINE_CONFIG, cosineSimilarity, alignFace,
+  type EngineConfig, type Face, type AnalysedFace, type Template,
+} from './engine/engine.js';
+export { recognitionModelIds, DEFAULT_RECOGNITION_MODEL } from './engine/models/registry.js';
+export type { ModelCard } from './engine/types.js';
+export type { FaceQuality, QualityLevel, QualityMeasures } from './engine/quality.js';
+export type { Box, Point } from './engine/geometry.js';
+export {
+  detectFaces, compareImages, compareTemplates, probeFace, DEFAULT_COMPARE_OPTIONS,
+  type CompareOptions, type CompareResult, type DetectResult, type LabelledImage,
+} from './engine/operations.js';
+export { loadCalibration, thresholdFor, fmrForScore, type CalibrationTable } from './matching/calibration.js';
+export { evaluate, type EvaluateOptions, type EvaluationResults } from './evaluation/evaluate.js';

@@ -1,0 +1,42 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { fmrForScore, loadCalibration, thresholdFor, type CalibrationTable } from './calibration.js';
+
+const table: CalibrationTable = {
+  model: 'm', measuredOn: 'test', method: 'test', generatedAt: '',
+  points: [{ fmr: 1e-2, threshold: 0.2 }, { fmr: 1e-3, threshold: 0.3 }, { fmr: 1e-4, threshold: 0.4 }],
+};
+
+test('a measured FMR gives its measured threshold', () => {
+  assert.equal(thresholdFor(table, 1e-3), 0.3);
+  assert.equal(thresholdFor(table, 1e-4), 0.4);
+});
+
+test('between points the threshold is interpolated in log FMR', () => {
+  const t = thresholdFor(table, 10 ** -3.5);
+  assert.ok(Math.abs(t - 0.35) < 1e-12);
+});
+
+test('targets outside the measured range are refused, not extrapolated', () => {
+  assert.throws(() => thresholdFor(table, 1e-6), /outside the range measured/);
+  assert.throws(() => thresholdFor(table, 0.5), /outside the range measured/);
+  assert.throws(() => thresholdFor(table, 0), /between 0 and 1/);
+  assert.throws(() => thresholdFor(table, Number.NaN), /between 0 and 1/);
+});
+
+test('a score reads back as the FMR it stands for, with bounds beyond the table', () => {
+  assert.ok(Math.abs(fmrForScore(table, 0.35).fmr - 10 ** -3.5) < 1e-12);
+  assert.deepEqual(fmrForScore(table, 0.9), { fmr: 1e-4, bound: 'at-most' });
+  assert.deepEqual(fmrForScore(table, 0.0), { fmr: 1e-2, bound: 'at-least' });
+});
+
+test('the shipped table for the default model covers 1e-2 to 1e-5 with rising thresholds', () => {
+  const shipped = loadCalibration('mobilefacenet-512');
+  const fmrs = shipped.points.map((p) => p.fmr);
+  for (const f of [1e-2, 1e-3, 1e-4, 1e-5]) assert.ok(fmrs.includes(f), `has ${f}`);
+  for (let i = 1; i < shipped.points.length; i++) assert.ok(shipped.points[i]!.threshold > shipped.points[i - 1]!.threshold);
+});
+
+test('an unknown model has no table', () => {
+  assert.throws(() => loadCalibration('no-such-model'), /no calibration table/);
+});
