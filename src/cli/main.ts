@@ -136,6 +136,12 @@ async function evaluateCommand(args: string[]): Promise<void> {
       lines.push(`  ${name}: FMR max/min ${g.fmrMaxMinRatio?.toFixed(1) ?? 'n/a'}, FNMR max/min ${g.fnmrMaxMinRatio?.toFixed(1) ?? 'n/a'}`);
     }
   }
+  if (r.mitigation) {
+    lines.push(`mitigation (fitted on ${r.mitigation.fitIdentities} identities, reported on the other ${r.mitigation.reportIdentities}):`);
+    for (const c of r.mitigation.configurations) {
+      lines.push(`  ${c.name}: race FMR max/min ${c.fmrMaxMinRatio?.toFixed(1) ?? 'n/a'}, overall FMR ${c.overall.fmr.toExponential(1)}, TAR ${(c.overall.tar * 100).toFixed(2)}%`);
+    }
+  }
   lines.push(`wrote ${join(outDir, 'results.json')}, ${join(outDir, 'report.html')} and ${join(outDir, 'calibration.json')}`);
   process.stdout.write(lines.join('\n') + '\n');
 }

@@ -72,6 +72,41 @@ export function warpAffine(image: RgbImage, toCrop: Affine, size: number): RgbIm
   return { width: size, height: size, data: out };
 }
 
+/**
+ * Luminance of `rect` resampled to `size` x `size`, in 0..1 (p / 256). Each output pixel averages
+ * a k x k grid of bilinear taps, k the shrink factor rounded up, which filters like an area
+ * average without a second pass; it spares a round trip through sharp for a 64 px crop.
+ */
+export function greyCrop(image: RgbImage, rect: { x: number; y: number; width: number; height: number }, size: number): Float32Array {
+  const out = new Float32Array(size * size);
+  const sx = rect.width / size, sy = rect.height / size;
+  const k = Math.max(1, Math.ceil(Math.max(sx, sy)));
+  const { width, height, data } = image;
+  const lum = (x: number, y: number) => {
+    if (x < 0 || y < 0 || x >= width || y >= height) return 128;
+    const i = (y * width + x) * 3;
+    return 0.299 * data[i]! + 0.587 * data[i + 1]! + 0.114 * data[i + 2]!;
+  };
+  for (let v = 0; v < size; v++) {
+    for (let u = 0; u < size; u++) {
+      let acc = 0;
+      for (let j = 0; j < k; j++) {
+        for (let i = 0; i < k; i++) {
+          const x = rect.x + (u + (i + 0.5) / k) * sx - 0.5;
+          const y = rect.y + (v + (j + 0.5) / k) * sy - 0.5;
+          const x0 = Math.floor(x), y0 = Math.floor(y);
+          const fx = x - x0, fy = y - y0;
+          const top = lum(x0, y0) + (lum(x0 + 1, y0) - lum(x0, y0)) * fx;
+          const bottom = lum(x0, y0 + 1) + (lum(x0 + 1, y0 + 1) - lum(x0, y0 + 1)) * fx;
+          acc += top + (bottom - top) * fy;
+        }
+      }
+      out[v * size + u] = acc / (k * k) / 256;
+    }
+  }
+  return out;
+}
+
 function sample(data: Uint8Array, width: number, height: number, x: number, y: number, c: number): number {
   if (x < 0 || y < 0 || x >= width || y >= height) return 128;
   return data[(y * width + x) * 3 + c]!;

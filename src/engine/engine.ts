@@ -12,6 +12,12 @@ import type { FaceQuality, QualityThresholds } from './quality.js';
 import { assessQuality, DEFAULT_QUALITY_THRESHOLDS, estimatePose, laplacianVariance } from './quality.js';
 import type { FaceDetector, FaceEmbedder, LandmarkLocator, ModelCard } from './types.js';
 
+/**
+ * Bumped whenever a change to decoding, detection, landmarks, alignment or embedding can change
+ * a template: cached templates and calibration tables carry it, so stale ones are not reused.
+ */
+export const PIPELINE_VERSION = 2;
+
 export interface EngineConfig {
   /** Recognition model id (see `recognitionModelIds()`). */
   model: string;

@@ -1,4 +1,5 @@
 import { parentPort, workerData } from 'node:worker_threads';
+import sharp from 'sharp';
 import { isProbityError } from '../errors.js';
 import { FaceEngine, type EngineConfig } from './engine.js';
 import { readImageFile } from './image.js';
@@ -6,6 +7,8 @@ import { centralFace } from './select.js';
 import type { EmbedFileRequest, EmbedFileResult } from './worker-pool.js';
 
 const port = parentPort!;
+// Each worker stands for one core: libvips' own thread pool would make the workers fight over them.
+sharp.concurrency(1);
 const config = (workerData as { config: Partial<EngineConfig> }).config;
 for (const k of Object.keys(config) as (keyof EngineConfig)[]) if (config[k] === undefined) delete config[k];
 

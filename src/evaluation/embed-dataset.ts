@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import type { EngineConfig } from '../engine/engine.js';
+import { PIPELINE_VERSION, type EngineConfig } from '../engine/engine.js';
 import { EnginePool } from '../engine/worker-pool.js';
 import { Progress } from './progress.js';
 
@@ -51,7 +51,7 @@ export async function embedDataset(options: {
   quiet?: boolean;
 }): Promise<EmbeddedDataset> {
   const { datasetDir, paths, model, dimension } = options;
-  const key = createHash('sha256').update(JSON.stringify({ model, engine: options.engine, v: 1 })).digest('hex').slice(0, 16);
+  const key = createHash('sha256').update(JSON.stringify({ model, engine: options.engine, pipeline: PIPELINE_VERSION })).digest('hex').slice(0, 16);
   const cacheBase = options.cacheDir ? join(options.cacheDir, `templates-${model}-${key}`) : undefined;
   const cached = new Map<string, { entry: CacheIndex['entries'][number]; vector: Float32Array }>();
   if (cacheBase && existsSync(`${cacheBase}.json`) && existsSync(`${cacheBase}.f32`)) {

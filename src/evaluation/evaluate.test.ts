@@ -28,8 +28,17 @@ test('probity evaluate runs end to end on a slice of LFW, and a rerun comes from
   for (let i = 1; i < ops.length; i++) assert.ok(ops[i]!.threshold >= ops[i - 1]!.threshold, 'stricter FMR, higher threshold');
   assert.ok(r.calibration.points.every((p) => ops.find((o) => o.fmr === p.fmr)?.supported), 'calibration keeps only supported points');
   assert.ok(r.demographics, 'demographic tables from demographics.csv');
+  assert.ok(r.demographics.groupings.race!.groups.every((g) => g.enough || g.reason), 'every thin group says why');
+
   const race = r.demographics.groupings.race!;
-  assert.ok(race.groups.every((g) => g.genuinePairs + g.impostorPairs >= 0 && (g.enough || g.reason)));
+  for (const g of race.groups) {
+    if (Number.isFinite(g.fmr) && Number.isFinite(g.fmrCi.low)) assert.ok(g.fmrCi.low <= g.fmr && g.fmr <= g.fmrCi.high, `${g.group} FMR inside its interval`);
+  }
+  const m = r.mitigation!;
+  assert.equal(m.fitIdentities + m.reportIdentities, 250, 'the halves are disjoint and cover the slice');
+  assert.deepEqual(m.configurations.map((c) => c.name), ['global threshold', 'fair score normalisation', 'worst-group threshold']);
+  assert.ok(m.configurations[2]!.threshold >= m.configurations[0]!.threshold, 'protecting the worst group never lowers the threshold');
+  assert.equal(JSON.parse(readFileSync(join(out, 'score-normaliser.json'), 'utf8')).clusters, 100);
 
   const html = readFileSync(join(out, 'report.html'), 'utf8');
   assert.match(html, /<svg/);

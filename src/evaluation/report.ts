@@ -4,6 +4,23 @@ const esc = (s: string) => s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&l
 const pct = (v: number, d = 2) => (Number.isFinite(v) ? `${(v * 100).toFixed(d)}%` : 'n/a');
 const sci = (v: number) => (Number.isFinite(v) ? v.toExponential(1) : 'n/a');
 const fix = (v: number, d = 3) => (Number.isFinite(v) ? v.toFixed(d) : 'n/a');
+const ci = (i: { low: number; high: number }, f: (v: number) => string) => (Number.isFinite(i.low) ? `${f(i.low)} to ${f(i.high)}` : 'no interval');
+
+function mitigationSection(m: NonNullable<EvaluationResults['mitigation']>): string {
+  const configs = m.configurations;
+  const groups = configs[0]!.groups.map((g) => g.group);
+  const head = configs.map((c) => `<th scope="col">${esc(c.name)}<br><small>threshold ${fix(c.threshold, 4)}</small></th>`).join('');
+  const overall = `<tr><th scope="row">everyone: FMR</th>${configs.map((c) => `<td>${sci(c.overall.fmr)}</td>`).join('')}</tr><tr><th scope="row">everyone: TAR</th>${configs.map((c) => `<td>${pct(c.overall.tar)}</td>`).join('')}</tr><tr><th scope="row">FMR max/min over groups with enough pairs</th>${configs.map((c) => `<td><strong>${c.fmrMaxMinRatio === null ? 'n/a' : fix(c.fmrMaxMinRatio, 1)}</strong></td>`).join('')}</tr>`;
+  const rows = groups.map((g) => {
+    const cells = configs.map((c) => {
+      const x = c.groups.find((y) => y.group === g)!;
+      return `<td>FMR ${sci(x.fmr)} <small>(${ci(x.fmrCi, sci)})</small><br>FNMR ${pct(x.fnmr)}</td>`;
+    }).join('');
+    const thin = !configs[0]!.groups.find((y) => y.group === g)!.enough;
+    return `<tr${thin ? ' class="thin"' : ''}><th scope="row">${esc(g)}${thin ? ' (too few pairs)' : ''}</th>${cells}</tr>`;
+  }).join('');
+  return `<p>${esc(m.split)}: ${m.fitIdentities} identities to fit, ${m.reportIdentities} to report. Target FMR ${sci(m.targetFmr)}. Figures below are on the report half only.</p><ul>${configs.map((c) => `<li><strong>${esc(c.name)}</strong>: ${esc(c.description)}</li>`).join('')}</ul><table><thead><tr><th scope="col"></th>${head}</tr></thead><tbody>${overall}${rows}</tbody></table>`;
+}
 
 /** A line chart as inline SVG: no scripts, no external requests. */
 function lineChart(series: { name: string; points: [number, number][] }[], o: { xLabel: string; yLabel: string; logX?: boolean; logY?: boolean }): string {
@@ -49,9 +66,9 @@ export function renderReport(r: EvaluationResults): string {
     for (const [name, g] of Object.entries(d.groupings)) {
       const maxFmr = Math.max(...g.groups.filter((x) => Number.isFinite(x.fmr)).map((x) => x.fmr), 1e-12);
       const rows = g.groups
-        .map((x) => `<tr${x.enough ? '' : ' class="thin"'}><th scope="row">${esc(x.group)}</th><td>${x.identities}</td><td>${x.genuinePairs}</td><td>${x.impostorPairs}</td><td>${sci(x.fmr)} <span class="bar" style="width:${Number.isFinite(x.fmr) ? Math.round((x.fmr / maxFmr) * 120) : 0}px"></span></td><td>${fix(x.fmrRatioToOverall, 1)}x</td><td>${pct(x.fnmr)}</td><td>${x.enough ? '' : esc(x.reason ?? '')}</td></tr>`)
+        .map((x) => `<tr${x.enough ? '' : ' class="thin"'}><th scope="row">${esc(x.group)}</th><td>${x.identities}</td><td>${x.genuinePairs}</td><td>${x.impostorPairs}</td><td>${sci(x.fmr)} <span class="bar" style="width:${Number.isFinite(x.fmr) ? Math.round((x.fmr / maxFmr) * 120) : 0}px"></span><br><small>${ci(x.fmrCi, sci)}</small></td><td>${fix(x.fmrRatioToOverall, 1)}x</td><td>${pct(x.fnmr)}<br><small>${ci(x.fnmrCi, pct)}</small></td><td>${pct(x.fnmrPerIdentity)}</td><td>${pct(x.largestIdentityShare, 0)}; without it ${pct(x.fnmrWithoutLargest)}</td><td>${sci(x.fmrWithoutWorstPair)}</td><td>${x.enough ? '' : esc(x.reason ?? '')}</td></tr>`)
         .join('');
-      demo += `<h3>By ${esc(name)}</h3><p>Max/min FMR ratio over groups with enough pairs: <strong>${g.fmrMaxMinRatio === null ? 'n/a' : fix(g.fmrMaxMinRatio, 1)}</strong>; FNMR ratio: ${g.fnmrMaxMinRatio === null ? 'n/a' : fix(g.fnmrMaxMinRatio, 1)}.</p><table><thead><tr><th scope="col">group</th><th scope="col">identities</th><th scope="col">genuine pairs</th><th scope="col">impostor pairs</th><th scope="col">FMR</th><th scope="col">FMR / overall</th><th scope="col">FNMR</th><th scope="col">too few?</th></tr></thead><tbody>${rows}</tbody></table>`;
+      demo += `<h3>By ${esc(name)}</h3><p>Max/min FMR ratio over groups with enough pairs: <strong>${g.fmrMaxMinRatio === null ? 'n/a' : fix(g.fmrMaxMinRatio, 1)}</strong>; FNMR ratio: ${g.fnmrMaxMinRatio === null ? 'n/a' : fix(g.fnmrMaxMinRatio, 1)}.</p><table><thead><tr><th scope="col">group</th><th scope="col">identities</th><th scope="col">genuine pairs</th><th scope="col">impostor pairs</th><th scope="col">FMR (95% CI)</th><th scope="col">FMR / overall</th><th scope="col">FNMR (95% CI)</th><th scope="col">FNMR per identity</th><th scope="col">largest identity's share of genuine pairs</th><th scope="col">FMR without the worst pair of people</th><th scope="col">too few?</th></tr></thead><tbody>${rows}</tbody></table>`;
     }
   }
   const v2 = r.view2
@@ -68,6 +85,7 @@ export function renderReport(r: EvaluationResults): string {
 <h2>DET curve</h2>${det}
 <h2>Score distributions</h2>${dist}
 <h2>Demographic differentials</h2>${demo}
+<h2>Reducing the differential</h2>${r.mitigation ? mitigationSection(r.mitigation) : '<p>Not run: it needs demographic labels to report on.</p>'}
 <h2>Limits</h2><ul><li>LFW is news photographs of public figures, about 80% white and 75% male by its labels; rates for other groups rest on few people and carry wide uncertainty.</li><li>The demographic labels were made by others (partly by a classifier), not self-reported. Probity itself never infers race, sex or age.</li><li>Pairs share identities and are not independent: a few people (look-alike relatives, mislabelled duplicates) can dominate a group's false matches.</li><li>Rates measured here may not hold for other cameras, lighting, ages or populations.</li></ul>
 </body></html>`;
 }

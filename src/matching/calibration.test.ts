@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { PIPELINE_VERSION } from '../engine/engine.js';
 import { fmrForScore, loadCalibration, thresholdFor, type CalibrationTable } from './calibration.js';
 
 const table: CalibrationTable = {
@@ -35,6 +36,7 @@ test('the shipped table for the default model covers 1e-2 to 1e-5 with rising th
   const fmrs = shipped.points.map((p) => p.fmr);
   for (const f of [1e-2, 1e-3, 1e-4, 1e-5]) assert.ok(fmrs.includes(f), `has ${f}`);
   for (let i = 1; i < shipped.points.length; i++) assert.ok(shipped.points[i]!.threshold > shipped.points[i - 1]!.threshold);
+  assert.equal(shipped.pipelineVersion, PIPELINE_VERSION, 'the table was measured on the current pipeline: rerun probity evaluate and copy its calibration.json');
 });
 
 test('an unknown model has no table', () => {

@@ -12,6 +12,8 @@ export interface CalibrationTable {
   measuredOn: string;
   method: string;
   generatedAt: string;
+  /** The engine's PIPELINE_VERSION when measured: a table from another pipeline is stale. */
+  pipelineVersion?: number;
   points: { fmr: number; threshold: number; tar?: number }[];
 }
 

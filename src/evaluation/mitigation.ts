@@ -1,0 +1,159 @@
+import { nearestCentroid, normaliseScore, type ScoreNormaliser } from '../matching/score-normaliser.js';
+import { forEachPair } from './all-pairs.js';
+import { sphericalKMeans } from './clusters.js';
+import type { IdentityLabels } from './demographics.js';
+import { groupOutcome, identityOutcomes, type GroupOutcome, type PairSource } from './fairness.js';
+import { ScoreHistogram } from './metrics.js';
+
+export interface MitigationInput {
+  model: string;
+  vectors: Float32Array;
+  dim: number;
+  n: number;
+  owner: number[];
+  identities: string[];
+  ok: boolean[];
+  scores: Float32Array;
+  labels: Map<string, IdentityLabels>;
+  targetFmr: number;
+  /** Groups rates are reported for and the worst-group threshold protects: race by default. */
+  groupOf: (l: IdentityLabels) => string;
+  clusters: number;
+  clusterFmr: number;
+  minImpostorPairs: number;
+}
+
+export interface ConfigurationReport {
+  name: string;
+  description: string;
+  threshold: number;
+  overall: { fmr: number; tar: number };
+  groups: (GroupOutcome & { group: string; enough: boolean })[];
+  fmrMaxMinRatio: number | null;
+}
+
+export interface MitigationReport {
+  split: string;
+  fitIdentities: number;
+  reportIdentities: number;
+  targetFmr: number;
+  configurations: ConfigurationReport[];
+  normaliser: ScoreNormaliser;
+}
+
+/** FNV-1a: a stable split of identities into halves that does not depend on their order. */
+function half(name: string): 0 | 1 {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 0x01000193);
+  return ((h >>> 0) & 1) as 0 | 1;
+}
+
+/**
+ * Fit each mitigation on one half of the identities and report it on the other, disjoint half,
+ * beside the plain global threshold fitted the same way.
+ */
+export function mitigate(m: MitigationInput): MitigationReport {
+  const unknown: IdentityLabels = { sex: 'unknown', race: 'unknown', age_group: 'unknown' };
+  const side = m.identities.map(half);
+  const fit = m.owner.map((id, i) => m.ok[i]! && side[id] === 0);
+  const report = m.owner.map((id, i) => m.ok[i]! && side[id] === 1);
+
+  const source = (include: boolean[], transform?: (i: number, j: number, s: number) => number): PairSource => ({
+    n: m.n, owner: m.owner, include,
+    forEach: (visit) => forEachPair(m.scores, m.n, (i, j, s) => {
+      if (include[i] && include[j]) visit(i, j, transform ? transform(i, j, s) : s);
+    }),
+  });
+  const impostorThreshold = (src: PairSource, fmr: number) => {
+    const h = new ScoreHistogram(100_000, -2, 2);
+    src.forEach((i, j, s) => { if (m.owner[i] !== m.owner[j]) h.add(s); });
+    return h.thresholdForRate(fmr);
+  };
+
+  // Global threshold, fitted on the fit half.
+  const rawFit = source(fit);
+  const rawThreshold = impostorThreshold(rawFit, m.targetFmr);
+
+  // Fair score normalisation: clusters and their offsets from the fit half only.
+  const fitRows = fit.map((f, i) => (f ? i : -1)).filter((i) => i >= 0);
+  const { centroids } = sphericalKMeans(m.vectors, fitRows, m.dim, m.clusters);
+  const cluster = Int32Array.from({ length: m.n }, (_, i) => nearestCentroid(m.vectors.subarray(i * m.dim, (i + 1) * m.dim), centroids, m.clusters, m.dim));
+  const globalAtClusterFmr = impostorThreshold(rawFit, m.clusterFmr);
+  const perCluster = Array.from({ length: m.clusters }, () => new ScoreHistogram(20_000));
+  rawFit.forEach((i, j, s) => {
+    if (m.owner[i] !== m.owner[j] && cluster[i] === cluster[j]) perCluster[cluster[i]!]!.add(s);
+  });
+  const offsets = perCluster.map((h) =>
+    // Too few pairs to measure this cluster's threshold: leave its scores as they are.
+    h.total * m.clusterFmr >= 3 ? (h.thresholdForRate(m.clusterFmr) - globalAtClusterFmr) / 2 : 0,
+  );
+  const normaliser: ScoreNormaliser = {
+    model: m.model, dimension: m.dim, clusters: m.clusters, centroids: Array.from(centroids, (v) => Math.round(v * 1e6) / 1e6),
+    offsets: offsets.map((v) => Math.round(v * 1e6) / 1e6), clusterFmr: m.clusterFmr,
+    fittedOn: `${fitRows.length} images of the fit half of the identities`,
+  };
+  const fsn = (i: number, j: number, s: number) => normaliseScore(normaliser, s, cluster[i]!, cluster[j]!);
+  const fsnThreshold = impostorThreshold(source(fit, fsn), m.targetFmr);
+
+  // Worst-group threshold: the lowest threshold at which every group with enough pairs stays
+  // at the target on the fit half. Labels are used to fit it, never at run time.
+  const groupMembers = (include: boolean[]) => {
+    const present = new Set<number>();
+    m.owner.forEach((id, i) => { if (include[i]) present.add(id); });
+    const groups = new Map<string, number[]>();
+    for (const id of present) {
+      const g = m.groupOf(m.labels.get(m.identities[id]!) ?? unknown);
+      groups.set(g, [...(groups.get(g) ?? []), id]);
+    }
+    return groups;
+  };
+  const fitGroups = groupMembers(fit);
+  const worstFmr = (t: number) => {
+    const o = identityOutcomes(rawFit, m.identities.length, t);
+    let worst = 0;
+    for (const [g, members] of fitGroups) {
+      if (g.split(' ').includes('unknown')) continue;
+      const r = groupOutcome(o, members, 0);
+      if (r.impostorPairs >= m.minImpostorPairs) worst = Math.max(worst, r.fmr);
+    }
+    return worst;
+  };
+  let lo = rawThreshold, hi = 1;
+  for (let it = 0; it < 14; it++) {
+    const mid = (lo + hi) / 2;
+    if (worstFmr(mid) <= m.targetFmr) hi = mid;
+    else lo = mid;
+  }
+  const worstGroupThreshold = worstFmr(rawThreshold) <= m.targetFmr ? rawThreshold : hi;
+
+  const reportGroups = groupMembers(report);
+  const describe = (name: string, description: string, src: PairSource, threshold: number): ConfigurationReport => {
+    const o = identityOutcomes(src, m.identities.length, threshold);
+    const everyone = [...new Set(m.owner.filter((_, i) => report[i]))];
+    const all = groupOutcome(o, everyone, 0);
+    const groups = [...reportGroups].sort(([a], [b]) => a.localeCompare(b)).map(([group, members]) => {
+      const r = groupOutcome(o, members);
+      return { group, ...r, enough: r.impostorPairs >= m.minImpostorPairs && !group.split(' ').includes('unknown') };
+    });
+    const usable = groups.filter((g) => g.enough && g.fmr > 0).map((g) => g.fmr);
+    const anyZero = groups.some((g) => g.enough && g.fmr === 0);
+    return {
+      name, description, threshold,
+      overall: { fmr: all.fmr, tar: 1 - all.fnmr },
+      groups,
+      fmrMaxMinRatio: usable.length >= 2 && !anyZero ? Math.max(...usable) / Math.min(...usable) : null,
+    };
+  };
+  return {
+    split: 'identities split in two by a hash of their name; every threshold and cluster is fitted on the first half and reported on the second',
+    fitIdentities: new Set(m.owner.filter((_, i) => fit[i])).size,
+    reportIdentities: new Set(m.owner.filter((_, i) => report[i])).size,
+    targetFmr: m.targetFmr,
+    normaliser,
+    configurations: [
+      describe('global threshold', 'One threshold for everyone, set for the target FMR on the fit half (the baseline).', source(report), rawThreshold),
+      describe('fair score normalisation', `Scores shifted by unsupervised cluster offsets (${m.clusters} clusters, offsets at FMR ${m.clusterFmr}); no demographic label is used.`, source(report, fsn), fsnThreshold),
+      describe('worst-group threshold', 'One threshold for everyone, raised until every labelled group with enough pairs stays at the target FMR on the fit half.', source(report), worstGroupThreshold),
+    ],
+  };
+}

@@ -1,0 +1,36 @@
+/**
+ * Fair Score Normalisation (Terhörst et al., IJCB 2020) without any demographic label: the
+ * template space is cut into unsupervised clusters, and each cluster's own threshold for a
+ * target FMR is measured. A score is shifted by the mean of its two templates' cluster offsets,
+ * so that regions of face space where strangers look alike (often under-represented groups)
+ * need a higher raw score to match.
+ */
+export interface ScoreNormaliser {
+  model: string;
+  dimension: number;
+  clusters: number;
+  /** Unit centroids, clusters x dimension. */
+  centroids: number[];
+  /** Per cluster: half of (cluster threshold - global threshold) at `clusterFmr`. */
+  offsets: number[];
+  clusterFmr: number;
+  fittedOn: string;
+}
+
+export function clusterOf(n: ScoreNormaliser, template: Float32Array, centroids = Float32Array.from(n.centroids)): number {
+  return nearestCentroid(template, centroids, n.clusters, n.dimension);
+}
+
+export function normaliseScore(n: ScoreNormaliser, score: number, clusterA: number, clusterB: number): number {
+  return score - n.offsets[clusterA]! - n.offsets[clusterB]!;
+}
+
+export function nearestCentroid(v: Float32Array, centroids: Float32Array, k: number, dim: number): number {
+  let best = 0, bestDot = -Infinity;
+  for (let c = 0; c < k; c++) {
+    let s = 0;
+    for (let d = 0; d < dim; d++) s += v[d]! * centroids[c * dim + d]!;
+    if (s > bestDot) { bestDot = s; best = c; }
+  }
+  return best;
+}
