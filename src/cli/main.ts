@@ -136,6 +136,10 @@ async function evaluateCommand(args: string[]): Promise<void> {
       lines.push(`  ${name}: FMR max/min ${g.fmrMaxMinRatio?.toFixed(1) ?? 'n/a'}, FNMR max/min ${g.fnmrMaxMinRatio?.toFixed(1) ?? 'n/a'}`);
     }
   }
+  const id = r.identification;
+  lines.push(`identification (1:N): gallery ${id.galleryIdentities}, ${id.matedSearches} mated and ${id.nonMatedSearches} non-mated searches; rank-1 ${(id.rank1 * 100).toFixed(2)}%`);
+  for (const p of id.points) lines.push(`  FPIR ${p.fpir.toExponential(0)}: threshold ${p.threshold.toFixed(4)}, FNIR ${(p.fnir * 100).toFixed(2)}%${p.supported ? '' : ' (too few non-mated searches)'}`);
+  lines.push(`  threshold for FPIR 1e-2 by gallery size: ${id.bySize.map((b) => `${b.gallerySize}: ${b.threshold.toFixed(3)}`).join(', ')}`);
   if (r.mitigation) {
     lines.push(`mitigation (fitted on ${r.mitigation.fitIdentities} identities, reported on the other ${r.mitigation.reportIdentities}):`);
     for (const c of r.mitigation.configurations) {

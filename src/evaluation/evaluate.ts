@@ -7,6 +7,7 @@ import type { CalibrationTable } from '../matching/calibration.js';
 import { allPairScores, forEachPair, pairIndex } from './all-pairs.js';
 import { GROUPINGS, parseDemographics, type IdentityLabels } from './demographics.js';
 import { groupOutcome, identityOutcomes, type GroupOutcome } from './fairness.js';
+import { identification, type IdentificationReport } from './identification.js';
 import { mitigate, type MitigationReport } from './mitigation.js';
 import { embedDataset } from './embed-dataset.js';
 import { equalErrorRate, ScoreHistogram, tenFoldAccuracy, type TenFoldResult } from './metrics.js';
@@ -69,8 +70,11 @@ export interface EvaluationResults {
     threshold: number;
     overall: { fmr: number; fnmr: number };
     groupings: Record<string, { groups: GroupRates[]; fmrMaxMinRatio: number | null; fnmrMaxMinRatio: number | null }>;
+    /** DET curves per group, for the groupings a reader compares most (race, sex). */
+    det: Record<string, { group: string; points: { fmr: number; fnmr: number }[] }[]>;
   };
   mitigation?: MitigationReport;
+  identification: IdentificationReport;
 }
 
 /** Minimum impostor pairs for an FMR at `target` to rest on at least 3 expected events. */
@@ -199,6 +203,7 @@ export async function evaluate(o: EvaluateOptions): Promise<EvaluationResults> {
     calibration,
     demographics,
     mitigation,
+    identification: identification(scores, n, owner, ok, paths),
   };
   mkdirSync(o.outDir, { recursive: true });
   writeFileSync(join(o.outDir, 'results.json'), JSON.stringify(results, null, 2));
@@ -226,6 +231,7 @@ function lowerBound(sorted: Float64Array, t: number): number {
 }
 
 function detCurve(genuineSorted: Float64Array, impostor: ScoreHistogram): { fmr: number; fnmr: number }[] {
+  if (!genuineSorted.length) return [];
   const out: { fmr: number; fnmr: number }[] = [];
   for (let e = -6; e <= 0; e += 0.25) {
     const fmr = 10 ** e;
@@ -288,5 +294,20 @@ function demographicRates(
     };
     groupings[name] = { groups, fmrMaxMinRatio: ratio(usable.map((g) => g.fmr)), fnmrMaxMinRatio: ratio(usable.map((g) => g.fnmr)) };
   }
-  return { targetFmr, threshold, overall, groupings };
+  const det: NonNullable<EvaluationResults['demographics']>['det'] = {};
+  for (const name of ['race', 'sex']) {
+    const groupOf = GROUPINGS[name]!;
+    const names = [...new Set(identities.map((id) => groupOf(labels.get(id) ?? unknown)))].filter((g) => g !== 'unknown').sort();
+    const code = owner.map((id) => names.indexOf(groupOf(labels.get(identities[id]!) ?? unknown)));
+    const imp = names.map(() => new ScoreHistogram(20_000));
+    const gen: number[][] = names.map(() => []);
+    forEachPair(scores, n, (i, j, s) => {
+      const g = code[i]!;
+      if (g < 0 || g !== code[j] || !ok[i] || !ok[j]) return;
+      if (owner[i] === owner[j]) gen[g]!.push(s);
+      else imp[g]!.add(s);
+    });
+    det[name] = names.map((group, g) => ({ group, points: detCurve(Float64Array.from(gen[g]!).sort(), imp[g]!) }));
+  }
+  return { targetFmr, threshold, overall, groupings, det };
 }

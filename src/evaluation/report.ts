@@ -42,6 +42,12 @@ function lineChart(series: { name: string; points: [number, number][] }[], o: { 
   return `<svg role="img" aria-label="${esc(o.yLabel)} against ${esc(o.xLabel)}" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}"><rect x="${L}" y="${T}" width="${W - L - R}" height="${H - B - T}" fill="#fafafa" stroke="#ccc"/>${lines}${legend}${xt}${yt}<text x="${(L + W) / 2}" y="${H - 6}" font-size="12" text-anchor="middle">${esc(o.xLabel)}</text><text x="14" y="${(H - B) / 2}" font-size="12" transform="rotate(-90 14 ${(H - B) / 2})" text-anchor="middle">${esc(o.yLabel)}</text></svg>`;
 }
 
+function identificationSection(id: EvaluationResults['identification']): string {
+  const rows = id.points.map((p) => `<tr><td>${sci(p.fpir)}</td><td>${fix(p.threshold, 4)}</td><td>${pct(p.fnir)}</td><td>${p.supported ? 'yes' : 'no: too few non-mated searches'}</td></tr>`).join('');
+  const sizes = id.bySize.map((b) => `<tr><td>${b.gallerySize}</td><td>${fix(b.threshold, 4)}</td><td>${pct(b.fnir)}</td><td>${b.draws}</td></tr>`).join('');
+  return `<p>Gallery: one image of each of ${id.galleryIdentities} people; ${id.matedSearches} mated searches (other images of them) and ${id.nonMatedSearches} non-mated searches (people not in the gallery). Rank-1 rate without a threshold: ${pct(id.rank1)}. A search answers "nobody" unless its best score reaches the threshold, so FPIR is how often a stranger is wrongly named and FNIR how often an enrolled person is missed or misnamed.</p><table><thead><tr><th scope="col">FPIR</th><th scope="col">threshold</th><th scope="col">FNIR</th><th scope="col">supported</th></tr></thead><tbody>${rows}</tbody></table><p>The threshold for FPIR 1e-2 rises with the number of people in the gallery (random galleries, averaged over draws):</p><table><thead><tr><th scope="col">gallery size</th><th scope="col">threshold</th><th scope="col">FNIR</th><th scope="col">draws</th></tr></thead><tbody>${sizes}</tbody></table>`;
+}
+
 export function renderReport(r: EvaluationResults): string {
   const ap = r.allPairs;
   const h = ap.histograms;
@@ -62,7 +68,16 @@ export function renderReport(r: EvaluationResults): string {
   let demo = '<p>No demographic labels were given, so no per-group rates were measured.</p>';
   if (r.demographics) {
     const d = r.demographics;
-    demo = `<p>One global threshold ${fix(d.threshold, 4)}, set for an overall FMR of ${sci(d.targetFmr)} (measured ${sci(d.overall.fmr)}; FNMR ${pct(d.overall.fnmr)}). FMR counts impostor pairs where both people belong to the group; FNMR the group's genuine pairs. Rows marked "too few" cannot support their rate.</p>`;
+    const curves = Object.entries(d.det).map(([name, cs]) => `<h3>DET curves by ${esc(name)}</h3>` + lineChart(
+      cs.filter((c) => c.points.length > 1).map((c) => ({ name: c.group, points: c.points.map((p) => [p.fmr, Math.max(p.fnmr, 1e-4)] as [number, number]) })),
+      { xLabel: 'false match rate (within group)', yLabel: 'false non-match rate', logX: true, logY: true },
+    )).join('');
+    const composition = ['race', 'sex'].map((k) => {
+      const gs = d.groupings[k]?.groups ?? [];
+      const total = gs.reduce((sum, g) => sum + g.identities, 0);
+      return `by ${k}: ${gs.map((g) => `${esc(g.group)} ${g.identities} (${pct(g.identities / total, 0)})`).join(', ')}`;
+    }).join('; ');
+    demo = `<p><strong>Who is in the data</strong> (identities, labels made by others): ${composition}. Rates for the small groups rest on few people: read them with their intervals.</p>${curves}<p>One global threshold ${fix(d.threshold, 4)}, set for an overall FMR of ${sci(d.targetFmr)} (measured ${sci(d.overall.fmr)}; FNMR ${pct(d.overall.fnmr)}). FMR counts impostor pairs where both people belong to the group; FNMR the group's genuine pairs. Rows marked "too few" cannot support their rate.</p>`;
     for (const [name, g] of Object.entries(d.groupings)) {
       const maxFmr = Math.max(...g.groups.filter((x) => Number.isFinite(x.fmr)).map((x) => x.fmr), 1e-12);
       const rows = g.groups
@@ -84,6 +99,7 @@ export function renderReport(r: EvaluationResults): string {
 <h2>Operating points (the calibration table)</h2><table><thead><tr><th scope="col">target FMR</th><th scope="col">threshold</th><th scope="col">TAR</th><th scope="col">impostor pairs at or above</th><th scope="col">supported</th></tr></thead><tbody>${ops}</tbody></table>
 <h2>DET curve</h2>${det}
 <h2>Score distributions</h2>${dist}
+<h2>Identification (1:N, open set)</h2>${identificationSection(r.identification)}
 <h2>Demographic differentials</h2>${demo}
 <h2>Reducing the differential</h2>${r.mitigation ? mitigationSection(r.mitigation) : '<p>Not run: it needs demographic labels to report on.</p>'}
 <h2>Limits</h2><ul><li>LFW is news photographs of public figures, about 80% white and 75% male by its labels; rates for other groups rest on few people and carry wide uncertainty.</li><li>The demographic labels were made by others (partly by a classifier), not self-reported. Probity itself never infers race, sex or age.</li><li>Pairs share identities and are not independent: a few people (look-alike relatives, mislabelled duplicates) can dominate a group's false matches.</li><li>Rates measured here may not hold for other cameras, lighting, ages or populations.</li></ul>
