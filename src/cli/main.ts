@@ -10,6 +10,7 @@ import { compareImages, detectFaces } from '../engine/operations.js';
 import type { QualityLevel } from '../engine/quality.js';
 import { isProbityError, ProbityError } from '../errors.js';
 import { evaluate } from '../evaluation/evaluate.js';
+import { calibrationFile } from '../matching/calibration.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const version = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string }).version;
@@ -20,7 +21,7 @@ usage:
   probity detect IMAGE [--json]
   probity compare IMAGE_A IMAGE_B [--json] [--fmr 1e-4] [--model ID] [--min-quality low|medium|high]
   probity evaluate --dataset DIR [--pairs FILE] [--demographics FILE] [--model ID] [--out DIR]
-                   [--identities N] [--workers N] [--fmr 1e-4]
+                   [--identities N] [--workers N] [--fmr 1e-4] [--no-flip]
   probity models [--json]
 
 Exit status: 0 on success (compare: whether or not the faces match), 1 when an input is at
@@ -112,6 +113,7 @@ async function evaluateCommand(args: string[]): Promise<void> {
     {
       dataset: { type: 'string' }, pairs: { type: 'string' }, demographics: { type: 'string' }, model: { type: 'string' },
       out: { type: 'string' }, identities: { type: 'string' }, workers: { type: 'string' }, fmr: { type: 'string' },
+      'no-flip': { type: 'boolean' },
     },
     0,
   );
@@ -123,6 +125,7 @@ async function evaluateCommand(args: string[]): Promise<void> {
   const outDir = values.out ?? 'eval-out';
   const r = await evaluate({
     datasetDir: values.dataset, pairsFile: values.pairs, demographicsFile: values.demographics, model, outDir, workers, identities, targetFmr,
+    ...(values['no-flip'] ? { engine: { flipAverage: false } } : {}),
   });
   const lines = [
     `model ${r.model.id} on ${r.dataset.name}: ${r.dataset.images} images, ${r.dataset.identities} identities${r.dataset.sliced ? ' (slice)' : ''}`,
@@ -146,7 +149,7 @@ async function evaluateCommand(args: string[]): Promise<void> {
       lines.push(`  ${c.name}: race FMR max/min ${c.fmrMaxMinRatio?.toFixed(1) ?? 'n/a'}, overall FMR ${c.overall.fmr.toExponential(1)}, TAR ${(c.overall.tar * 100).toFixed(2)}%`);
     }
   }
-  lines.push(`wrote ${join(outDir, 'results.json')}, ${join(outDir, 'report.html')} and ${join(outDir, 'calibration.json')}`);
+  lines.push(`wrote ${join(outDir, 'results.json')}, ${join(outDir, 'report.html')} and ${join(outDir, calibrationFile(r.model.id, r.calibration.flipAverage))}`);
   process.stdout.write(lines.join('\n') + '\n');
 }
 

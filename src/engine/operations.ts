@@ -67,7 +67,7 @@ export interface CompareResult {
 }
 
 export function compareTemplates(engine: FaceEngine, a: Template, b: Template, fmr: number): Pick<CompareResult, 'score' | 'threshold' | 'match' | 'model' | 'fmr' | 'scoreFmr'> {
-  const table = loadCalibration(engine.modelId);
+  const table = loadCalibration(engine.modelId, engine.config.flipAverage);
   const threshold = thresholdFor(table, fmr);
   const score = cosineSimilarity(a, b);
   return { score, threshold, match: score >= threshold, model: engine.modelId, fmr, scoreFmr: fmrForScore(table, score) };
@@ -75,7 +75,7 @@ export function compareTemplates(engine: FaceEngine, a: Template, b: Template, f
 
 export async function compareImages(engine: FaceEngine, a: LabelledImage, b: LabelledImage, options: CompareOptions = DEFAULT_COMPARE_OPTIONS): Promise<CompareResult> {
   // Checked first so a bad --fmr fails before any model runs.
-  thresholdFor(loadCalibration(engine.modelId), options.fmr);
+  thresholdFor(loadCalibration(engine.modelId, engine.config.flipAverage), options.fmr);
   const pa = await probeFace(engine, a, options.minQuality);
   const pb = await probeFace(engine, b, options.minQuality);
   const [ta, tb] = [await engine.template(pa.face), await engine.template(pb.face)];

@@ -3,7 +3,7 @@ import { basename, join } from 'node:path';
 import { DEFAULT_ENGINE_CONFIG, PIPELINE_VERSION, type EngineConfig } from '../engine/engine.js';
 import { recognitionEntry } from '../engine/models/registry.js';
 import { ProbityError } from '../errors.js';
-import type { CalibrationTable } from '../matching/calibration.js';
+import { calibrationFile, type CalibrationTable } from '../matching/calibration.js';
 import { allPairScores, forEachPair, pairIndex } from './all-pairs.js';
 import { GROUPINGS, parseDemographics, type IdentityLabels } from './demographics.js';
 import { groupOutcome, identityOutcomes, type GroupOutcome } from './fairness.js';
@@ -171,6 +171,7 @@ export async function evaluate(o: EvaluateOptions): Promise<EvaluationResults> {
     method: 'For each target FMR, the smallest threshold at which at most that fraction of all impostor pairs score at or above it (probity evaluate).',
     generatedAt: new Date().toISOString(),
     pipelineVersion: PIPELINE_VERSION,
+    flipAverage: { ...DEFAULT_ENGINE_CONFIG, ...engine }.flipAverage,
     points: operatingPoints.filter((p) => p.supported).map((p) => ({ fmr: p.fmr, threshold: round6(p.threshold), tar: round6(p.tar) })),
   };
 
@@ -207,7 +208,7 @@ export async function evaluate(o: EvaluateOptions): Promise<EvaluationResults> {
   };
   mkdirSync(o.outDir, { recursive: true });
   writeFileSync(join(o.outDir, 'results.json'), JSON.stringify(results, null, 2));
-  writeFileSync(join(o.outDir, 'calibration.json'), JSON.stringify(calibration, null, 2) + '\n');
+  writeFileSync(join(o.outDir, calibrationFile(o.model, calibration.flipAverage)), JSON.stringify(calibration, null, 2) + '\n');
   if (mitigation) writeFileSync(join(o.outDir, 'score-normaliser.json'), JSON.stringify(mitigation.normaliser) + '\n');
   writeFileSync(join(o.outDir, 'report.html'), renderReport(results));
   return results;

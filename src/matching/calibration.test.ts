@@ -31,12 +31,13 @@ test('a score reads back as the FMR it stands for, with bounds beyond the table'
   assert.deepEqual(fmrForScore(table, 0.0), { fmr: 1e-2, bound: 'at-least' });
 });
 
-test('the shipped table for the default model covers 1e-2 to 1e-5 with rising thresholds', () => {
-  const shipped = loadCalibration('mobilefacenet-512');
+for (const flipAverage of [true, false]) test(`the shipped table for the default model (flipAverage ${flipAverage}) covers 1e-2 to 1e-5 with rising thresholds`, () => {
+  const shipped = loadCalibration('mobilefacenet-512', flipAverage);
+  assert.equal(shipped.flipAverage, flipAverage);
   const fmrs = shipped.points.map((p) => p.fmr);
   for (const f of [1e-2, 1e-3, 1e-4, 1e-5]) assert.ok(fmrs.includes(f), `has ${f}`);
   for (let i = 1; i < shipped.points.length; i++) assert.ok(shipped.points[i]!.threshold > shipped.points[i - 1]!.threshold);
-  assert.equal(shipped.pipelineVersion, PIPELINE_VERSION, 'the table was measured on the current pipeline: rerun probity evaluate and copy its calibration.json');
+  assert.equal(shipped.pipelineVersion, PIPELINE_VERSION, 'the table was measured on the current pipeline: rerun probity evaluate and copy the table it writes into calibration/');
 });
 
 test('an unknown model has no table', () => {

@@ -14,6 +14,8 @@ export interface CalibrationTable {
   generatedAt: string;
   /** The engine's PIPELINE_VERSION when measured: a table from another pipeline is stale. */
   pipelineVersion?: number;
+  /** Whether templates were flip-averaged: the two kinds of template score differently. */
+  flipAverage?: boolean;
   points: { fmr: number; threshold: number; tar?: number }[];
 }
 
@@ -21,17 +23,21 @@ const calibrationDir = join(dirname(fileURLToPath(import.meta.url)), '..', '..',
 
 const cache = new Map<string, CalibrationTable>();
 
-export function loadCalibration(model: string, dir = calibrationDir): CalibrationTable {
-  const key = `${dir}/${model}`;
-  const hit = cache.get(key);
+/** File name of a model's table: flip-averaged templates (the default) and single ones differ. */
+export function calibrationFile(model: string, flipAverage = true): string {
+  return `${model}${flipAverage ? '' : '-single'}.json`;
+}
+
+export function loadCalibration(model: string, flipAverage = true, dir = calibrationDir): CalibrationTable {
+  const path = join(dir, calibrationFile(model, flipAverage));
+  const hit = cache.get(path);
   if (hit) return hit;
-  const path = join(dir, `${model}.json`);
   if (!existsSync(path)) {
     throw new ProbityError('invalid_argument', `no calibration table for model "${model}" (expected ${path}); run "probity evaluate" to measure one`);
   }
   const table = JSON.parse(readFileSync(path, 'utf8')) as CalibrationTable;
   table.points.sort((a, b) => b.fmr - a.fmr);
-  cache.set(key, table);
+  cache.set(path, table);
   return table;
 }
 
