@@ -1,0 +1,92 @@
+/**
+ * Exact nearest-neighbour search over unit templates by inner product (= cosine): one
+ * contiguous Float32Array, a slot per template, removal by moving the last slot into the hole
+ * so the scan never skips gaps. Exact, so it is also the reference an approximate index is
+ * measured against.
+ */
+export interface SearchHit {
+  id: string;
+  score: number;
+}
+
+export class ExactIndex {
+  private data: Float32Array;
+  private ids: string[] = [];
+  private readonly slots = new Map<string, number>();
+
+  constructor(readonly dimension: number, capacity = 1024) {
+    this.data = new Float32Array(dimension * Math.max(1, capacity));
+  }
+
+  get size(): number {
+    return this.ids.length;
+  }
+
+  has(id: string): boolean {
+    return this.slots.has(id);
+  }
+
+  /** Add a template, or replace the one stored under `id`. */
+  add(id: string, vector: Float32Array): void {
+    if (vector.length !== this.dimension) throw new Error(`template has ${vector.length} values, the index holds ${this.dimension}`);
+    let slot = this.slots.get(id);
+    if (slot === undefined) {
+      slot = this.ids.length;
+      if ((slot + 1) * this.dimension > this.data.length) {
+        const grown = new Float32Array(this.data.length * 2);
+        grown.set(this.data);
+        this.data = grown;
+      }
+      this.ids.push(id);
+      this.slots.set(id, slot);
+    }
+    this.data.set(vector, slot * this.dimension);
+  }
+
+  /** Remove a template; returns whether it was there. Its values are overwritten, not left behind. */
+  remove(id: string): boolean {
+    const slot = this.slots.get(id);
+    if (slot === undefined) return false;
+    const last = this.ids.length - 1;
+    const d = this.dimension;
+    if (slot !== last) {
+      this.data.copyWithin(slot * d, last * d, (last + 1) * d);
+      const moved = this.ids[last]!;
+      this.ids[slot] = moved;
+      this.slots.set(moved, slot);
+    }
+    this.data.fill(0, last * d, (last + 1) * d);
+    this.ids.pop();
+    this.slots.delete(id);
+    return true;
+  }
+
+  /** The `k` best matches, best first. */
+  search(query: Float32Array, k: number): SearchHit[] {
+    if (query.length !== this.dimension) throw new Error(`query has ${query.length} values, the index holds ${this.dimension}`);
+    const d = this.dimension;
+    const n = this.ids.length;
+    const want = Math.min(k, n);
+    if (want <= 0) return [];
+    // Kept sorted ascending, so the weakest of the current best is at [0].
+    const bestScore = new Float64Array(want).fill(-Infinity);
+    const bestSlot = new Int32Array(want).fill(-1);
+    for (let s = 0; s < n; s++) {
+      const base = s * d;
+      let acc = 0;
+      for (let i = 0; i < d; i++) acc += this.data[base + i]! * query[i]!;
+      if (acc <= bestScore[0]!) continue;
+      let p = 0;
+      while (p + 1 < want && bestScore[p + 1]! < acc) {
+        bestScore[p] = bestScore[p + 1]!;
+        bestSlot[p] = bestSlot[p + 1]!;
+        p++;
+      }
+      bestScore[p] = acc;
+      bestSlot[p] = s;
+    }
+    const hits: SearchHit[] = [];
+    for (let p = want - 1; p >= 0; p--) if (bestSlot[p]! >= 0) hits.push({ id: this.ids[bestSlot[p]!]!, score: bestScore[p]! });
+    return hits;
+  }
+}
