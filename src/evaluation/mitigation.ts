@@ -30,6 +30,12 @@ export interface ConfigurationReport {
   overall: { fmr: number; tar: number };
   groups: (GroupOutcome & { group: string; enough: boolean })[];
   fmrMaxMinRatio: number | null;
+  /**
+   * The same scores at the threshold that gives exactly the target FMR overall on the report
+   * half: not deployable (it peeks), but it compares methods at equal overall FMR, so a change
+   * in the ratio or TAR is not just a change in how strict the threshold turned out to be.
+   */
+  atMatchedFmr: { threshold: number; overall: { fmr: number; tar: number }; fmrMaxMinRatio: number | null };
 }
 
 export interface MitigationReport {
@@ -127,21 +133,29 @@ export function mitigate(m: MitigationInput): MitigationReport {
   const worstGroupThreshold = worstFmr(rawThreshold) <= m.targetFmr ? rawThreshold : hi;
 
   const reportGroups = groupMembers(report);
-  const describe = (name: string, description: string, src: PairSource, threshold: number): ConfigurationReport => {
+  const everyone = [...new Set(m.owner.filter((_, i) => report[i]))];
+  const ratioOf = (groups: { enough: boolean; fmr: number }[]) => {
+    const usable = groups.filter((g) => g.enough);
+    if (usable.length < 2 || usable.some((g) => !(g.fmr > 0))) return null;
+    const fmrs = usable.map((g) => g.fmr);
+    return Math.max(...fmrs) / Math.min(...fmrs);
+  };
+  const atThreshold = (src: PairSource, threshold: number, replicates: number) => {
     const o = identityOutcomes(src, m.identities.length, threshold);
-    const everyone = [...new Set(m.owner.filter((_, i) => report[i]))];
     const all = groupOutcome(o, everyone, 0);
     const groups = [...reportGroups].sort(([a], [b]) => a.localeCompare(b)).map(([group, members]) => {
-      const r = groupOutcome(o, members);
+      const r = groupOutcome(o, members, replicates);
       return { group, ...r, enough: r.impostorPairs >= m.minImpostorPairs && !group.split(' ').includes('unknown') };
     });
-    const usable = groups.filter((g) => g.enough && g.fmr > 0).map((g) => g.fmr);
-    const anyZero = groups.some((g) => g.enough && g.fmr === 0);
+    return { overall: { fmr: all.fmr, tar: 1 - all.fnmr }, groups, fmrMaxMinRatio: ratioOf(groups) };
+  };
+  const describe = (name: string, description: string, src: PairSource, threshold: number): ConfigurationReport => {
+    const fitted = atThreshold(src, threshold, 1000);
+    const matchedThreshold = impostorThreshold(src, m.targetFmr);
+    const matched = atThreshold(src, matchedThreshold, 0);
     return {
-      name, description, threshold,
-      overall: { fmr: all.fmr, tar: 1 - all.fnmr },
-      groups,
-      fmrMaxMinRatio: usable.length >= 2 && !anyZero ? Math.max(...usable) / Math.min(...usable) : null,
+      name, description, threshold, ...fitted,
+      atMatchedFmr: { threshold: matchedThreshold, overall: matched.overall, fmrMaxMinRatio: matched.fmrMaxMinRatio },
     };
   };
   return {

@@ -10,7 +10,7 @@ function mitigationSection(m: NonNullable<EvaluationResults['mitigation']>): str
   const configs = m.configurations;
   const groups = configs[0]!.groups.map((g) => g.group);
   const head = configs.map((c) => `<th scope="col">${esc(c.name)}<br><small>threshold ${fix(c.threshold, 4)}</small></th>`).join('');
-  const overall = `<tr><th scope="row">everyone: FMR</th>${configs.map((c) => `<td>${sci(c.overall.fmr)}</td>`).join('')}</tr><tr><th scope="row">everyone: TAR</th>${configs.map((c) => `<td>${pct(c.overall.tar)}</td>`).join('')}</tr><tr><th scope="row">FMR max/min over groups with enough pairs</th>${configs.map((c) => `<td><strong>${c.fmrMaxMinRatio === null ? 'n/a' : fix(c.fmrMaxMinRatio, 1)}</strong></td>`).join('')}</tr>`;
+  const overall = `<tr><th scope="row">everyone: FMR</th>${configs.map((c) => `<td>${sci(c.overall.fmr)}</td>`).join('')}</tr><tr><th scope="row">everyone: TAR</th>${configs.map((c) => `<td>${pct(c.overall.tar)}</td>`).join('')}</tr><tr><th scope="row">FMR max/min over groups with enough pairs</th>${configs.map((c) => `<td><strong>${c.fmrMaxMinRatio === null ? 'n/a' : fix(c.fmrMaxMinRatio, 1)}</strong></td>`).join('')}</tr><tr><th scope="row">at equal overall FMR (${sci(m.targetFmr)} on this half): FMR max/min, TAR</th>${configs.map((c) => `<td>${c.atMatchedFmr.fmrMaxMinRatio === null ? 'n/a' : fix(c.atMatchedFmr.fmrMaxMinRatio, 1)}, ${pct(c.atMatchedFmr.overall.tar)}</td>`).join('')}</tr>`;
   const rows = groups.map((g) => {
     const cells = configs.map((c) => {
       const x = c.groups.find((y) => y.group === g)!;
