@@ -8,7 +8,7 @@ import { readImageFile } from '../engine/image.js';
 import { DEFAULT_RECOGNITION_MODEL, recognitionEntry, recognitionModelIds } from '../engine/models/registry.js';
 import { compareImages, detectFaces } from '../engine/operations.js';
 import type { QualityLevel } from '../engine/quality.js';
-import { isProbityError, ProbityError } from '../errors.js';
+import { isProbityError } from '../errors.js';
 import { evaluate } from '../evaluation/evaluate.js';
 import { calibrationFile } from '../matching/calibration.js';
 
@@ -202,4 +202,3 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-export { ProbityError };

@@ -51,7 +51,7 @@ export class EnginePool {
     await Promise.all(
       Array.from({ length: size }, () =>
         new Promise<void>((resolve, reject) => {
-          const worker = new Worker(url, { workerData: { config: { ...config, runtime: undefined } } });
+          const worker = new Worker(url, { workerData: { config } });
           const slot = { worker, busy: 0, pending: new Map<number, Pending>() };
           worker.once('error', reject);
           worker.on('message', (msg: { ready?: boolean; id?: number; result?: EmbedFileResult; error?: string }) => {
