@@ -144,7 +144,7 @@ async function evaluateCommand(args: string[]): Promise<void> {
   for (const p of id.points) lines.push(`  FPIR ${p.fpir.toExponential(0)}: threshold ${p.threshold.toFixed(4)}, FNIR ${(p.fnir * 100).toFixed(2)}%${p.supported ? '' : ' (too few non-mated searches)'}`);
   lines.push(`  threshold for FPIR 1e-2 by gallery size: ${id.bySize.map((b) => `${b.gallerySize}: ${b.threshold.toFixed(3)}`).join(', ')}`);
   if (r.mitigation) {
-    lines.push(`mitigation (fitted on ${r.mitigation.fitIdentities} identities, reported on the other ${r.mitigation.reportIdentities}):`);
+    lines.push(`mitigation (fitted on ${r.mitigation.fitIdentities} identities, reported on the other ${r.mitigation.reportIdentities}; normalisation with ${r.mitigation.selection.chosen.clusters} clusters at ${r.mitigation.selection.chosen.clusterFmr}, chosen on an inner split):`);
     for (const c of r.mitigation.configurations) {
       lines.push(`  ${c.name}: race FMR max/min ${c.fmrMaxMinRatio?.toFixed(1) ?? 'n/a'}, overall FMR ${c.overall.fmr.toExponential(1)}, TAR ${(c.overall.tar * 100).toFixed(2)}%; at equal overall FMR: ratio ${c.atMatchedFmr.fmrMaxMinRatio?.toFixed(1) ?? 'n/a'}, TAR ${(c.atMatchedFmr.overall.tar * 100).toFixed(2)}%`);
     }

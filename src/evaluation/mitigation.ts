@@ -18,10 +18,13 @@ export interface MitigationInput {
   targetFmr: number;
   /** Groups rates are reported for and the worst-group threshold protects: race by default. */
   groupOf: (l: IdentityLabels) => string;
-  clusters: number;
-  clusterFmr: number;
+  /** Fair score normalisation settings to choose among, by an inner split of the fit half. */
+  fsnGrid: { clusters: number; clusterFmr: number }[];
   minImpostorPairs: number;
 }
+
+/** FMR at which candidate settings are compared on the inner split: quarter-size groups cannot support 1e-4. */
+const SELECTION_FMR = 1e-3;
 
 export interface ConfigurationReport {
   name: string;
@@ -45,13 +48,24 @@ export interface MitigationReport {
   targetFmr: number;
   configurations: ConfigurationReport[];
   normaliser: ScoreNormaliser;
+  /** How the normalisation's settings were chosen without looking at the report half. */
+  selection: { fmr: number; candidates: { clusters: number; clusterFmr: number; ratio: number | null }[]; chosen: { clusters: number; clusterFmr: number } };
 }
 
-/** FNV-1a: a stable split of identities into halves that does not depend on their order. */
-function half(name: string): 0 | 1 {
+/**
+ * A stable hash of a name (FNV-1a, then murmur3's finaliser so every output bit depends on every
+ * input bit: FNV's low bit alone is only the parity of the characters). Bit 0 splits identities
+ * into fit and report halves, bit 1 splits the fit half again for choosing settings.
+ */
+function nameHash(name: string): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 0x01000193);
-  return ((h >>> 0) & 1) as 0 | 1;
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
 }
 
 /**
@@ -60,7 +74,18 @@ function half(name: string): 0 | 1 {
  */
 export function mitigate(m: MitigationInput): MitigationReport {
   const unknown: IdentityLabels = { sex: 'unknown', race: 'unknown', age_group: 'unknown' };
-  const side = m.identities.map(half);
+  function groupMembersOf(include: boolean[]): Map<string, number[]> {
+    const present = new Set<number>();
+    m.owner.forEach((id, i) => { if (include[i]) present.add(id); });
+    const groups = new Map<string, number[]>();
+    for (const id of present) {
+      const g = m.groupOf(m.labels.get(m.identities[id]!) ?? unknown);
+      groups.set(g, [...(groups.get(g) ?? []), id]);
+    }
+    return groups;
+  }
+  const hashes = m.identities.map(nameHash);
+  const side = hashes.map((h) => h & 1);
   const fit = m.owner.map((id, i) => m.ok[i]! && side[id] === 0);
   const report = m.owner.map((id, i) => m.ok[i]! && side[id] === 1);
 
@@ -81,39 +106,52 @@ export function mitigate(m: MitigationInput): MitigationReport {
   const rawThreshold = impostorThreshold(rawFit, m.targetFmr);
 
   // Fair score normalisation: clusters and their offsets from the fit half only.
-  const fitRows = fit.map((f, i) => (f ? i : -1)).filter((i) => i >= 0);
-  const { centroids } = sphericalKMeans(m.vectors, fitRows, m.dim, m.clusters);
-  const cluster = Int32Array.from({ length: m.n }, (_, i) => nearestCentroid(m.vectors.subarray(i * m.dim, (i + 1) * m.dim), centroids, m.clusters, m.dim));
-  const globalAtClusterFmr = impostorThreshold(rawFit, m.clusterFmr);
-  const perCluster = Array.from({ length: m.clusters }, () => new ScoreHistogram(20_000));
-  rawFit.forEach((i, j, s) => {
-    if (m.owner[i] !== m.owner[j] && cluster[i] === cluster[j]) perCluster[cluster[i]!]!.add(s);
-  });
-  const offsets = perCluster.map((h) =>
-    // Too few pairs to measure this cluster's threshold: leave its scores as they are.
-    h.total * m.clusterFmr >= 3 ? (h.thresholdForRate(m.clusterFmr) - globalAtClusterFmr) / 2 : 0,
-  );
-  const normaliser: ScoreNormaliser = {
-    model: m.model, dimension: m.dim, clusters: m.clusters, centroids: Array.from(centroids, (v) => Math.round(v * 1e6) / 1e6),
-    offsets: offsets.map((v) => Math.round(v * 1e6) / 1e6), clusterFmr: m.clusterFmr,
-    fittedOn: `${fitRows.length} images of the fit half of the identities`,
+  const fitFsn = (include: boolean[], clusters: number, clusterFmr: number) => {
+    const rows = include.map((f, i) => (f ? i : -1)).filter((i) => i >= 0);
+    const { centroids } = sphericalKMeans(m.vectors, rows, m.dim, clusters);
+    const cluster = Int32Array.from({ length: m.n }, (_, i) => nearestCentroid(m.vectors.subarray(i * m.dim, (i + 1) * m.dim), centroids, clusters, m.dim));
+    const src = source(include);
+    const globalAtClusterFmr = impostorThreshold(src, clusterFmr);
+    const perCluster = Array.from({ length: clusters }, () => new ScoreHistogram(20_000));
+    src.forEach((i, j, s) => {
+      if (m.owner[i] !== m.owner[j] && cluster[i] === cluster[j]) perCluster[cluster[i]!]!.add(s);
+    });
+    const offsets = perCluster.map((h) =>
+      // Too few pairs to measure this cluster's threshold: leave its scores as they are.
+      h.total * clusterFmr >= 3 ? (h.thresholdForRate(clusterFmr) - globalAtClusterFmr) / 2 : 0,
+    );
+    const normaliser: ScoreNormaliser = {
+      model: m.model, dimension: m.dim, clusters, centroids: Array.from(centroids, (v) => Math.round(v * 1e6) / 1e6),
+      offsets: offsets.map((v) => Math.round(v * 1e6) / 1e6), clusterFmr,
+      fittedOn: `${rows.length} images of the fit half of the identities`,
+    };
+    return { normaliser, transform: (i: number, j: number, s: number) => normaliseScore(normaliser, s, cluster[i]!, cluster[j]!) };
   };
-  const fsn = (i: number, j: number, s: number) => normaliseScore(normaliser, s, cluster[i]!, cluster[j]!);
+
+  // Settings are chosen on an inner split of the fit half (fit on one part, compare the race
+  // FMR ratio at equal FMR on the other), so the report half stays unseen until the end.
+  const innerSide = hashes.map((h) => (h >>> 1) & 1);
+  const innerFit = fit.map((f, i) => f && innerSide[m.owner[i]!] === 0);
+  const innerCheck = fit.map((f, i) => f && innerSide[m.owner[i]!] === 1);
+  const candidates = m.fsnGrid.map((c) => {
+    const { transform } = fitFsn(innerFit, c.clusters, c.clusterFmr);
+    const src = source(innerCheck, transform);
+    const o = identityOutcomes(src, m.identities.length, impostorThreshold(src, SELECTION_FMR));
+    const rates = [...groupMembersOf(innerCheck)]
+      .filter(([g]) => !g.split(' ').includes('unknown'))
+      .map(([, members]) => groupOutcome(o, members, 0))
+      .filter((r) => r.impostorPairs >= 3 / SELECTION_FMR);
+    const ratio = rates.length >= 2 && rates.every((r) => r.fmr > 0) ? Math.max(...rates.map((r) => r.fmr)) / Math.min(...rates.map((r) => r.fmr)) : null;
+    return { ...c, ratio };
+  });
+  const best = candidates.reduce((a, b) => ((b.ratio ?? Infinity) < (a.ratio ?? Infinity) ? b : a));
+  const chosen = { clusters: best.clusters, clusterFmr: best.clusterFmr };
+  const { normaliser, transform: fsn } = fitFsn(fit, chosen.clusters, chosen.clusterFmr);
   const fsnThreshold = impostorThreshold(source(fit, fsn), m.targetFmr);
 
   // Worst-group threshold: the lowest threshold at which every group with enough pairs stays
   // at the target on the fit half. Labels are used to fit it, never at run time.
-  const groupMembers = (include: boolean[]) => {
-    const present = new Set<number>();
-    m.owner.forEach((id, i) => { if (include[i]) present.add(id); });
-    const groups = new Map<string, number[]>();
-    for (const id of present) {
-      const g = m.groupOf(m.labels.get(m.identities[id]!) ?? unknown);
-      groups.set(g, [...(groups.get(g) ?? []), id]);
-    }
-    return groups;
-  };
-  const fitGroups = groupMembers(fit);
+  const fitGroups = groupMembersOf(fit);
   const worstFmr = (t: number) => {
     const o = identityOutcomes(rawFit, m.identities.length, t);
     let worst = 0;
@@ -132,7 +170,7 @@ export function mitigate(m: MitigationInput): MitigationReport {
   }
   const worstGroupThreshold = worstFmr(rawThreshold) <= m.targetFmr ? rawThreshold : hi;
 
-  const reportGroups = groupMembers(report);
+  const reportGroups = groupMembersOf(report);
   const everyone = [...new Set(m.owner.filter((_, i) => report[i]))];
   const ratioOf = (groups: { enough: boolean; fmr: number }[]) => {
     const usable = groups.filter((g) => g.enough);
@@ -164,9 +202,10 @@ export function mitigate(m: MitigationInput): MitigationReport {
     reportIdentities: new Set(m.owner.filter((_, i) => report[i])).size,
     targetFmr: m.targetFmr,
     normaliser,
+    selection: { fmr: SELECTION_FMR, candidates, chosen },
     configurations: [
       describe('global threshold', 'One threshold for everyone, set for the target FMR on the fit half (the baseline).', source(report), rawThreshold),
-      describe('fair score normalisation', `Scores shifted by unsupervised cluster offsets (${m.clusters} clusters, offsets at FMR ${m.clusterFmr}); no demographic label is used.`, source(report, fsn), fsnThreshold),
+      describe('fair score normalisation', `Scores shifted by unsupervised cluster offsets (${chosen.clusters} clusters, offsets at FMR ${chosen.clusterFmr}, chosen on an inner split of the fit half); no demographic label is used at run time.`, source(report, fsn), fsnThreshold),
       describe('worst-group threshold', 'One threshold for everyone, raised until every labelled group with enough pairs stays at the target FMR on the fit half.', source(report), worstGroupThreshold),
     ],
   };
