@@ -52,6 +52,14 @@ export interface MitigationReport {
   selection: { fmr: number; candidates: { clusters: number; clusterFmr: number; ratio: number | null }[]; chosen: { clusters: number; clusterFmr: number } };
 }
 
+/** Max/min FMR over the groups with enough pairs; null where fewer than two, or one is zero. */
+function ratioOf(groups: { enough: boolean; fmr: number }[]): number | null {
+  const usable = groups.filter((g) => g.enough);
+  if (usable.length < 2 || usable.some((g) => !(g.fmr > 0))) return null;
+  const fmrs = usable.map((g) => g.fmr);
+  return Math.max(...fmrs) / Math.min(...fmrs);
+}
+
 /**
  * A stable hash of a name (FNV-1a, then murmur3's finaliser so every output bit depends on every
  * input bit: FNV's low bit alone is only the parity of the characters). Bit 0 splits identities
@@ -140,9 +148,8 @@ export function mitigate(m: MitigationInput): MitigationReport {
     const rates = [...groupMembersOf(innerCheck)]
       .filter(([g]) => !g.split(' ').includes('unknown'))
       .map(([, members]) => groupOutcome(o, members, 0))
-      .filter((r) => r.impostorPairs >= 3 / SELECTION_FMR);
-    const ratio = rates.length >= 2 && rates.every((r) => r.fmr > 0) ? Math.max(...rates.map((r) => r.fmr)) / Math.min(...rates.map((r) => r.fmr)) : null;
-    return { ...c, ratio };
+      .map((r) => ({ fmr: r.fmr, enough: r.impostorPairs >= 3 / SELECTION_FMR }));
+    return { ...c, ratio: ratioOf(rates) };
   });
   const best = candidates.reduce((a, b) => ((b.ratio ?? Infinity) < (a.ratio ?? Infinity) ? b : a));
   const chosen = { clusters: best.clusters, clusterFmr: best.clusterFmr };
@@ -172,12 +179,6 @@ export function mitigate(m: MitigationInput): MitigationReport {
 
   const reportGroups = groupMembersOf(report);
   const everyone = [...new Set(m.owner.filter((_, i) => report[i]))];
-  const ratioOf = (groups: { enough: boolean; fmr: number }[]) => {
-    const usable = groups.filter((g) => g.enough);
-    if (usable.length < 2 || usable.some((g) => !(g.fmr > 0))) return null;
-    const fmrs = usable.map((g) => g.fmr);
-    return Math.max(...fmrs) / Math.min(...fmrs);
-  };
   const atThreshold = (src: PairSource, threshold: number, replicates: number) => {
     const o = identityOutcomes(src, m.identities.length, threshold);
     const all = groupOutcome(o, everyone, 0);
