@@ -107,6 +107,7 @@ export async function evaluate(o: EvaluateOptions): Promise<EvaluationResults> {
   if (n < 2) throw new ProbityError('invalid_argument', `${o.datasetDir}: fewer than two images to compare`);
 
   const engine = { ...o.engine };
+  const engineConfig: EngineConfig = { ...DEFAULT_ENGINE_CONFIG, ...engine };
   const started = performance.now();
   const ds = await embedDataset({
     datasetDir: o.datasetDir, paths, model: o.model, engine, workers: o.workers,
@@ -166,7 +167,7 @@ export async function evaluate(o: EvaluateOptions): Promise<EvaluationResults> {
     method: 'For each target FMR, the smallest threshold at which at most that fraction of all impostor pairs score at or above it (probity evaluate).',
     generatedAt: new Date().toISOString(),
     pipelineVersion: PIPELINE_VERSION,
-    flipAverage: { ...DEFAULT_ENGINE_CONFIG, ...engine }.flipAverage,
+    flipAverage: engineConfig.flipAverage,
     points: operatingPoints.filter((p) => p.supported).map((p) => ({ fmr: p.fmr, threshold: round6(p.threshold), tar: round6(p.tar) })),
   };
 
@@ -189,7 +190,7 @@ export async function evaluate(o: EvaluateOptions): Promise<EvaluationResults> {
   const results: EvaluationResults = {
     generatedAt: new Date().toISOString(),
     dataset: { name: basename(o.datasetDir), images: n, identities: identities.length, sliced },
-    model: { id: entry.card.id, engine: pickEngine({ ...DEFAULT_ENGINE_CONFIG, ...engine }) },
+    model: { id: entry.card.id, engine: pickEngine(engineConfig) },
     embedding,
     view2,
     allPairs: {
@@ -267,7 +268,9 @@ function demographicRates(
     const members = new Map<string, number[]>();
     identities.forEach((id, k) => {
       const g = groupOf(labels.get(id) ?? unknown);
-      members.set(g, [...(members.get(g) ?? []), k]);
+      const list = members.get(g);
+      if (list) list.push(k);
+      else members.set(g, [k]);
     });
     const groups: GroupRates[] = [...members].sort(([a], [b]) => a.localeCompare(b)).map(([group, ids]) => {
       const r = groupOutcome(outcomes, ids);

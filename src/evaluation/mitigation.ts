@@ -88,7 +88,9 @@ export function mitigate(m: MitigationInput): MitigationReport {
     const groups = new Map<string, number[]>();
     for (const id of present) {
       const g = m.groupOf(m.labels.get(m.identities[id]!) ?? unknown);
-      groups.set(g, [...(groups.get(g) ?? []), id]);
+      const list = groups.get(g);
+      if (list) list.push(id);
+      else groups.set(g, [id]);
     }
     return groups;
   }

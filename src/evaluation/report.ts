@@ -20,7 +20,7 @@ function mitigationSection(m: NonNullable<EvaluationResults['mitigation']>): str
     return `<tr${thin ? ' class="thin"' : ''}><th scope="row">${esc(g)}${thin ? ' (too few pairs)' : ''}</th>${cells}</tr>`;
   }).join('');
   const sel = m.selection.candidates.map((c) => `${c.clusters} clusters at ${sci(c.clusterFmr)}: ${c.ratio === null ? 'n/a' : fix(c.ratio, 1)}`).join('; ');
-  return `<p>${esc(m.split)}: ${m.fitIdentities} identities to fit, ${m.reportIdentities} to report. Normalisation settings were chosen on an inner split of the fit half by the race FMR ratio at an equal FMR of ${sci(m.selection.fmr)} (${sel}); chosen: ${m.selection.chosen.clusters} clusters at ${sci(m.selection.chosen.clusterFmr)}.</p><p> Target FMR ${sci(m.targetFmr)}. Figures below are on the report half only.</p><ul>${configs.map((c) => `<li><strong>${esc(c.name)}</strong>: ${esc(c.description)}</li>`).join('')}</ul><table><thead><tr><th scope="col"></th>${head}</tr></thead><tbody>${overall}${rows}</tbody></table>`;
+  return `<p>${esc(m.split)}: ${m.fitIdentities} identities to fit, ${m.reportIdentities} to report. Normalisation settings were chosen on an inner split of the fit half by the race FMR ratio at an equal FMR of ${sci(m.selection.fmr)} (${sel}); chosen: ${m.selection.chosen.clusters} clusters at ${sci(m.selection.chosen.clusterFmr)}.</p><p>Target FMR ${sci(m.targetFmr)}. Figures below are on the report half only.</p><ul>${configs.map((c) => `<li><strong>${esc(c.name)}</strong>: ${esc(c.description)}</li>`).join('')}</ul><table><thead><tr><th scope="col"></th>${head}</tr></thead><tbody>${overall}${rows}</tbody></table>`;
 }
 
 /** A line chart as inline SVG: no scripts, no external requests. */

@@ -17,10 +17,6 @@ export interface ScoreNormaliser {
   fittedOn: string;
 }
 
-export function clusterOf(n: ScoreNormaliser, template: Float32Array, centroids = Float32Array.from(n.centroids)): number {
-  return nearestCentroid(template, centroids, n.clusters, n.dimension);
-}
-
 export function normaliseScore(n: ScoreNormaliser, score: number, clusterA: number, clusterB: number): number {
   return score - n.offsets[clusterA]! - n.offsets[clusterB]!;
 }
