@@ -18,7 +18,19 @@ export type ProbityErrorCode =
   | 'unknown_model'
   | 'model_missing'
   | 'model_mismatch'
-  | 'invalid_argument';
+  | 'several_faces'
+  | 'invalid_argument'
+  // The service's own: who is asking, what they may touch, and how the request was sent.
+  | 'unauthenticated'
+  | 'forbidden'
+  | 'not_found'
+  | 'conflict'
+  | 'idempotency_key_reused'
+  | 'rate_limited'
+  | 'malformed_json'
+  | 'invalid_request'
+  | 'unsupported_media_type'
+  | 'body_too_large';
 
 export class ProbityError extends Error {
   readonly code: ProbityErrorCode;

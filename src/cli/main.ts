@@ -11,6 +11,7 @@ import type { QualityLevel } from '../engine/quality.js';
 import { isProbityError } from '../errors.js';
 import { evaluate } from '../evaluation/evaluate.js';
 import { calibrationFile } from '../matching/calibration.js';
+import { serve } from '../server/serve.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const version = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string }).version;
@@ -23,6 +24,8 @@ usage:
   probity evaluate --dataset DIR [--pairs FILE] [--demographics FILE] [--model ID] [--out DIR]
                    [--identities N] [--workers N] [--fmr 1e-4] [--no-flip]
   probity models [--json]
+  probity serve [--port 8080] [--host 127.0.0.1] [--data DIR] [--database URL] [--workers N]
+                [--development] [--rate-limit PER_SECOND] [--log]
 
 Exit status: 0 on success (compare: whether or not the faces match), 1 when an input is at
 fault (the message names it), 2 for a malformed command line.`;
@@ -165,7 +168,25 @@ async function models(args: string[]): Promise<void> {
   }
 }
 
-const COMMANDS: Record<string, (args: string[]) => Promise<void>> = { detect, compare, evaluate: evaluateCommand, models };
+async function serveCommand(args: string[]): Promise<void> {
+  const { values } = parse(args, {
+    port: { type: 'string' }, host: { type: 'string' }, data: { type: 'string' }, database: { type: 'string' },
+    workers: { type: 'string' }, development: { type: 'boolean' }, 'rate-limit': { type: 'string' }, log: { type: 'boolean' },
+  }, 0);
+  const port = numberOption('port', values.port, 8080, (v) => Number.isInteger(v) && v >= 0 && v < 65536, 'a port number');
+  const workers = numberOption('workers', values.workers, 1, (v) => Number.isInteger(v) && v >= 1 && v <= 64, 'a whole number from 1 to 64');
+  const perSecond = numberOption('rate-limit', values['rate-limit'], 20, (v) => v > 0, 'a positive number of requests per second');
+  const databaseUrl = values.database ?? process.env.PROBITY_DATABASE_URL;
+  if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseUrl)) throw new UsageError('--database must be a postgres:// URL');
+  await serve({
+    port, host: values.host ?? '127.0.0.1', dataDir: values.data ?? process.env.PROBITY_DATA ?? 'probity-data', databaseUrl, workers,
+    development: values.development ?? process.env.PROBITY_ENV === 'development',
+    app: { rateLimit: { perSecond, burst: perSecond * 2 }, logger: values.log ?? false, version },
+    env: process.env,
+  }, (line) => process.stdout.write(line + '\n'));
+}
+
+const COMMANDS: Record<string, (args: string[]) => Promise<void>> = { detect, compare, evaluate: evaluateCommand, models, serve: serveCommand };
 
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;

@@ -1,0 +1,131 @@
+import type { Db } from './db.js';
+import type { TemplateCipher } from './template-cipher.js';
+import { ExactIndex } from '../matching/exact-index.js';
+import { HnswIndex } from '../matching/hnsw-index.js';
+import type { VectorIndex } from '../matching/vector-index.js';
+
+interface GalleryState {
+  version: number;
+  index: VectorIndex;
+  /** Template id to the subject's reference. */
+  subjectOf: Map<number, string>;
+}
+
+export interface SubjectHit {
+  subject: string;
+  templateId: number;
+  score: number;
+}
+
+export interface GallerySearchOptions {
+  /** Above this many templates a gallery is searched by HNSW instead of an exact scan. */
+  hnswAbove: number;
+}
+
+/**
+ * One in-memory search index per gallery, kept in step with storage. Every write to a gallery
+ * numbers itself in `template_changes` (under the gallery row's lock); before each search this
+ * process replays the changes it has not seen, so a template enrolled or erased by any process
+ * is found, or not, by the very next search anywhere.
+ */
+export class GallerySearch {
+  private readonly states = new Map<string, GalleryState>();
+  private readonly locks = new Map<string, Promise<unknown>>();
+
+  constructor(
+    private readonly db: Db,
+    private readonly cipher: TemplateCipher,
+    private readonly dimension: number,
+    private readonly options: GallerySearchOptions = { hnswAbove: 20_000 },
+  ) {}
+
+  /** Bring a gallery's index up to `version` (the version storage reports now). */
+  async catchUp(galleryId: string, version: number): Promise<GalleryState> {
+    const prior = this.locks.get(galleryId) ?? Promise.resolve();
+    const next = prior.then(() => this.catchUpNow(galleryId, version));
+    this.locks.set(galleryId, next.catch(() => undefined));
+    return next;
+  }
+
+  private async catchUpNow(galleryId: string, version: number): Promise<GalleryState> {
+    let state = this.states.get(galleryId);
+    if (!state) {
+      state = await this.load(galleryId);
+      this.states.set(galleryId, state);
+    }
+    if (state.version >= version) return state;
+    const changes = await this.db.all<{ version: number; template_id: number; op: string; uuid: string | null; sealed: Buffer | null; ref: string | null }>(
+      `SELECT c.version, c.template_id, c.op, t.uuid, t.sealed, s.ref
+         FROM template_changes c
+         LEFT JOIN templates t ON t.id = c.template_id
+         LEFT JOIN subjects s ON s.id = t.subject_id
+        WHERE c.gallery_id = $1 AND c.version > $2
+        ORDER BY c.version`,
+      [galleryId, state.version],
+    );
+    for (const c of changes) {
+      const id = Number(c.template_id);
+      if (c.op === 'remove') {
+        state.index.remove(id);
+        state.subjectOf.delete(id);
+      } else if (c.uuid && c.sealed && c.ref !== null) {
+        // A template added and since removed has no row: its removal follows in this same list.
+        state.index.add(id, this.cipher.open(c.sealed, c.uuid));
+        state.subjectOf.set(id, c.ref);
+      }
+      state.version = Math.max(state.version, Number(c.version));
+    }
+    if (state.index.kind === 'exact' && state.index.size > this.options.hnswAbove) state.index = this.promote(state.index as ExactIndex);
+    return state;
+  }
+
+  private async load(galleryId: string): Promise<GalleryState> {
+    // The version first, then the rows: a write in between is then replayed again, which is
+    // harmless, rather than missed.
+    const g = await this.db.one<{ version: number }>(`SELECT version FROM galleries WHERE id = $1`, [galleryId]);
+    const rows = await this.db.all<{ id: number; uuid: string; sealed: Buffer; ref: string }>(
+      `SELECT t.id, t.uuid, t.sealed, s.ref FROM templates t JOIN subjects s ON s.id = t.subject_id WHERE t.gallery_id = $1`,
+      [galleryId],
+    );
+    let index: VectorIndex = new ExactIndex(this.dimension, rows.length + 16);
+    const subjectOf = new Map<number, string>();
+    for (const r of rows) {
+      index.add(Number(r.id), this.cipher.open(r.sealed, r.uuid));
+      subjectOf.set(Number(r.id), r.ref);
+    }
+    if (index.size > this.options.hnswAbove) index = this.promote(index as ExactIndex);
+    return { version: Number(g?.version ?? 0), index, subjectOf };
+  }
+
+  private promote(exact: ExactIndex): HnswIndex {
+    const hnsw = new HnswIndex(this.dimension);
+    const ids = exact.ids();
+    const vectors = new Float32Array(ids.length * this.dimension);
+    ids.forEach((id, i) => vectors.set(exact.vector(id)!, i * this.dimension));
+    hnsw.addMany(ids, vectors);
+    return hnsw;
+  }
+
+  /** The best template of each of the `k` best subjects. Scores are exact for an exact index. */
+  search(state: GalleryState, query: Float32Array, k: number): SubjectHit[] {
+    // Several templates may belong to one subject: ask for more, keep each subject's best.
+    const hits = state.index.search(query, Math.min(state.index.size, k * 4 + 8));
+    const best = new Map<string, SubjectHit>();
+    for (const h of hits) {
+      const subject = state.subjectOf.get(h.id);
+      if (subject === undefined) continue;
+      const seen = best.get(subject);
+      if (!seen || h.score > seen.score) best.set(subject, { subject, templateId: h.id, score: h.score });
+    }
+    return [...best.values()].sort((a, b) => b.score - a.score).slice(0, k);
+  }
+
+  templateCount(state: GalleryState): number {
+    return state.index.size;
+  }
+
+  forget(galleryId: string): void {
+    this.states.delete(galleryId);
+    this.locks.delete(galleryId);
+  }
+}

@@ -1,0 +1,66 @@
+import { GENESIS } from '../governance/audit-chain.js';
+import type { Db } from './db.js';
+
+export const SCHEMA_VERSION = 1;
+
+/**
+ * One schema for both back-ends; only the auto-numbered key and the byte type differ. Times are
+ * ISO-8601 text in UTC on both, so they sort and compare the same way everywhere.
+ */
+function statements(kind: Db['kind']): string[] {
+  const serial = kind === 'postgres' ? 'BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY' : 'INTEGER PRIMARY KEY AUTOINCREMENT';
+  const bytes = kind === 'postgres' ? 'BYTEA' : 'BLOB';
+  return [
+    `CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)`,
+    `CREATE TABLE IF NOT EXISTS organisations (
+      id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, created_at TEXT NOT NULL)`,
+    `CREATE TABLE IF NOT EXISTS api_keys (
+      id TEXT PRIMARY KEY, organisation_id TEXT NOT NULL REFERENCES organisations(id),
+      label TEXT NOT NULL, roles TEXT NOT NULL, secret_hash TEXT NOT NULL UNIQUE,
+      created_at TEXT NOT NULL, revoked_at TEXT)`,
+    `CREATE TABLE IF NOT EXISTS galleries (
+      id TEXT PRIMARY KEY, organisation_id TEXT NOT NULL REFERENCES organisations(id),
+      name TEXT NOT NULL, version BIGINT NOT NULL DEFAULT 0, created_at TEXT NOT NULL,
+      UNIQUE (organisation_id, name))`,
+    `CREATE TABLE IF NOT EXISTS subjects (
+      id TEXT PRIMARY KEY, gallery_id TEXT NOT NULL REFERENCES galleries(id) ON DELETE CASCADE,
+      ref TEXT NOT NULL, created_at TEXT NOT NULL, UNIQUE (gallery_id, ref))`,
+    `CREATE TABLE IF NOT EXISTS templates (
+      id ${serial}, uuid TEXT NOT NULL UNIQUE,
+      gallery_id TEXT NOT NULL REFERENCES galleries(id) ON DELETE CASCADE,
+      subject_id TEXT NOT NULL REFERENCES subjects(id) ON DELETE CASCADE,
+      model TEXT NOT NULL, sealed ${bytes} NOT NULL, quality TEXT NOT NULL, created_at TEXT NOT NULL)`,
+    `CREATE INDEX IF NOT EXISTS templates_subject ON templates (subject_id)`,
+    // Every change to a gallery's templates, numbered per gallery under the gallery row's lock,
+    // so each process can bring its in-memory index up to date without missing a step.
+    `CREATE TABLE IF NOT EXISTS template_changes (
+      gallery_id TEXT NOT NULL REFERENCES galleries(id) ON DELETE CASCADE, version BIGINT NOT NULL,
+      template_id BIGINT NOT NULL, op TEXT NOT NULL, PRIMARY KEY (gallery_id, version))`,
+    `CREATE TABLE IF NOT EXISTS idempotency (
+      api_key_id TEXT NOT NULL, idem_key TEXT NOT NULL, request_hash TEXT NOT NULL,
+      status INTEGER NOT NULL, response TEXT NOT NULL, created_at TEXT NOT NULL,
+      PRIMARY KEY (api_key_id, idem_key))`,
+    `CREATE TABLE IF NOT EXISTS audit_log (
+      seq BIGINT PRIMARY KEY, at TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL, body TEXT NOT NULL)`,
+    // The chain's head, kept apart from the log: cutting entries off the end shows as a mismatch.
+    `CREATE TABLE IF NOT EXISTS audit_head (id INTEGER PRIMARY KEY CHECK (id = 1), seq BIGINT NOT NULL, hash TEXT NOT NULL)`,
+  ];
+}
+
+/** Creates or checks the schema; safe when several processes start at once. */
+export async function migrate(db: Db): Promise<void> {
+  await db.transaction(async (tx) => {
+    if (db.kind === 'postgres') await tx.one(`SELECT pg_advisory_xact_lock(7401)`);
+    for (const s of statements(db.kind)) await tx.run(s);
+    // The head exists from the start (sequence 0), so concurrent first appends lock a row rather than race to insert one.
+    if (!(await tx.one(`SELECT seq FROM audit_head WHERE id = 1`))) {
+      await tx.run(`INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, $1)`, [GENESIS]);
+    }
+    const row = await tx.one<{ value: string }>(`SELECT value FROM meta WHERE key = 'schema_version'`);
+    if (!row) {
+      await tx.run(`INSERT INTO meta (key, value) VALUES ('schema_version', $1)`, [String(SCHEMA_VERSION)]);
+    } else if (Number(row.value) > SCHEMA_VERSION) {
+      throw new Error(`the database has schema version ${row.value}, newer than this Probity (${SCHEMA_VERSION}); upgrade Probity`);
+    }
+  });
+}

@@ -1,0 +1,34 @@
+import type { Queryable } from '../gallery/db.js';
+import { chainNext, type ChainedEntry } from './audit-chain.js';
+
+/** What every audit entry says: who did what to which data, for what, and how it came out. */
+export interface AuditBody {
+  action: string;
+  organisationId: string | null;
+  keyId: string | null;
+  roles: string[];
+  galleryId?: string;
+  subject?: string;
+  /** SHA-256 of each input image: enough to show later which image was used, without keeping it. */
+  inputHashes?: string[];
+  outcome: 'ok' | 'refused';
+  result?: Record<string, unknown>;
+}
+
+/**
+ * Appends one entry to the hash-chained log inside the caller's transaction, so the entry
+ * and the operation it records commit together or not at all. The head row's lock makes
+ * concurrent appends (from any process) take turns.
+ */
+export async function appendAudit(tx: Queryable, at: Date, body: AuditBody, kind: 'sqlite' | 'postgres'): Promise<ChainedEntry> {
+  const head = await tx.one<{ seq: number; hash: string }>(
+    `SELECT seq, hash FROM audit_head WHERE id = 1${kind === 'postgres' ? ' FOR UPDATE' : ''}`,
+  );
+  if (!head) throw new Error('the audit log has no head row: the schema was not migrated');
+  const entry = chainNext({ seq: Number(head.seq), hash: head.hash }, at.toISOString(), body);
+  await tx.run(`INSERT INTO audit_log (seq, at, prev_hash, hash, body) VALUES ($1, $2, $3, $4, $5)`, [
+    entry.seq, entry.at, entry.prevHash, entry.hash, JSON.stringify(body),
+  ]);
+  await tx.run(`UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1`, [entry.seq, entry.hash]);
+  return entry;
+}

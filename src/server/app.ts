@@ -1,0 +1,113 @@
+import multipart from '@fastify/multipart';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { ProbityError } from '../errors.js';
+import type { Caller } from '../governance/api-keys.js';
+import type { ProbityService } from '../service/probity-service.js';
+import { errorAnswer } from './errors.js';
+import { RateLimiter } from './rate-limit.js';
+import { registerRoutes } from './routes.js';
+
+export interface AppOptions {
+  /** Requests per second per key, and the burst allowed. */
+  rateLimit: { perSecond: number; burst: number };
+  /** Largest request body in bytes (JSON with base64 images, or multipart). */
+  bodyLimit: number;
+  /** Largest single uploaded file in bytes. */
+  fileLimit: number;
+  logger: boolean;
+  version: string;
+}
+
+export const DEFAULT_APP_OPTIONS: AppOptions = {
+  rateLimit: { perSecond: 20, burst: 40 },
+  bodyLimit: 24 * 1024 * 1024,
+  fileLimit: 16 * 1024 * 1024,
+  logger: false,
+  version: '0.0.0',
+};
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    caller?: Caller;
+  }
+}
+
+/** The caller a route needs; set by the authentication hook on every /v1 route. */
+export function callerOf(request: FastifyRequest): Caller {
+  if (!request.caller) throw new ProbityError('unauthenticated', 'no API key: send "Authorization: Bearer <key>"');
+  return request.caller;
+}
+
+/**
+ * The HTTP face of the service: authentication, rate limits, validation and the OpenAPI
+ * document here; every decision in the service. Request bodies, images and keys are never
+ * logged (only method, path, status and time).
+ */
+export async function buildApp(service: ProbityService, options: Partial<AppOptions> = {}): Promise<FastifyInstance> {
+  const o = { ...DEFAULT_APP_OPTIONS, ...options };
+  const app = Fastify({
+    logger: o.logger ? { level: 'info', redact: ['req.headers.authorization'] } : false,
+    bodyLimit: o.bodyLimit,
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
+  });
+  // Only JSON and multipart carry requests here; plain text would only reach a schema error.
+  app.removeContentTypeParser('text/plain');
+  const limiter = new RateLimiter(o.rateLimit.perSecond, o.rateLimit.burst);
+
+  await app.register(swagger, {
+    openapi: {
+      info: {
+        title: 'Probity',
+        version: o.version,
+        description: 'Face recognition with the safeguards built in. Every /v1 route needs "Authorization: Bearer <key>". Images go as base64 in JSON or as files in multipart/form-data.',
+      },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearer: [] }],
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+  await app.register(multipart, { attachFieldsToBody: 'keyValues', limits: { fileSize: o.fileLimit, files: 10, fields: 20, parts: 30 } });
+
+  // Multipart files arrive as Buffers; turn them into the base64 strings the JSON schemas describe,
+  // so both encodings meet one schema and one handler.
+  app.addHook('preValidation', async (request) => {
+    if (!request.isMultipart() || !request.body || typeof request.body !== 'object') return;
+    const body = request.body as Record<string, unknown>;
+    for (const [k, v] of Object.entries(body)) {
+      if (Buffer.isBuffer(v)) body[k] = v.toString('base64');
+      else if (Array.isArray(v)) body[k] = v.map((x) => (Buffer.isBuffer(x) ? x.toString('base64') : x));
+    }
+    if (typeof body.image === 'string' && body.images === undefined && request.routeOptions.url?.endsWith('/templates')) {
+      body.images = [body.image];
+      delete body.image;
+    }
+    for (const k of ['topK', 'fpir', 'fmr']) if (typeof body[k] === 'string') body[k] = Number(body[k]);
+  });
+
+  app.addHook('onRequest', async (request, reply) => {
+    if (!request.url.startsWith('/v1/')) return;
+    const header = request.headers.authorization;
+    const secret = header?.startsWith('Bearer ') ? header.slice(7).trim() : undefined;
+    request.caller = await service.authenticate(secret);
+    const wait = limiter.take(request.caller.keyId);
+    if (wait > 0) {
+      reply.header('retry-after', Math.ceil(wait));
+      throw new ProbityError('rate_limited', `too many requests for this key; retry in ${Math.ceil(wait)} s`);
+    }
+  });
+
+  app.setErrorHandler((error, request, reply: FastifyReply) => {
+    const { status, body } = errorAnswer(error);
+    if (status >= 500) request.log.error({ err: { message: (error as Error).message, stack: (error as Error).stack } }, 'internal error');
+    void reply.status(status).send(body);
+  });
+  app.setNotFoundHandler((request, reply) => {
+    void reply.status(404).send({ error: { code: 'not_found', message: `no route ${request.method} ${request.url.split('?')[0]}` } });
+  });
+
+  app.get('/health', { schema: { hide: true } }, async () => ({ ok: true }));
+  registerRoutes(app, service);
+  return app;
+}

@@ -1,0 +1,61 @@
+import type { FastifyError } from 'fastify';
+import { isProbityError, type ProbityErrorCode } from '../errors.js';
+
+const STATUS: Partial<Record<ProbityErrorCode, number>> = {
+  unauthenticated: 401,
+  forbidden: 403,
+  not_found: 404,
+  conflict: 409,
+  idempotency_key_reused: 422,
+  rate_limited: 429,
+  malformed_json: 400,
+  invalid_request: 400,
+  invalid_argument: 400,
+  unsupported_media_type: 415,
+  body_too_large: 413,
+  input_too_large: 413,
+  empty_input: 422,
+  not_an_image: 422,
+  unsupported_image_format: 422,
+  corrupt_image: 422,
+  too_many_pixels: 422,
+  image_too_small: 422,
+  no_face: 422,
+  several_faces: 422,
+  face_quality_too_low: 422,
+};
+
+export interface ErrorAnswer {
+  status: number;
+  body: { error: { code: string; message: string } };
+}
+
+/**
+ * Every failure as a status, a stable code and one sentence. Fastify's own errors (bad JSON, wrong
+ * content type, too large, failed schema) are translated; anything unrecognised is a 500 whose
+ * message says nothing about the request.
+ */
+export function errorAnswer(e: unknown): ErrorAnswer {
+  const answer = (status: number, code: string, message: string): ErrorAnswer => ({ status, body: { error: { code, message } } });
+  if (isProbityError(e)) return answer(STATUS[e.code] ?? 500, e.code, e.message);
+  const fe = e as FastifyError & { validation?: unknown };
+  if (fe?.validation) return answer(400, 'invalid_request', `the request does not fit its schema: ${fe.message}`);
+  switch (fe?.code) {
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return answer(400, 'malformed_json', `the body is not valid JSON: ${fe.message}`);
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+    case 'FST_REQ_FILE_TOO_LARGE':
+    case 'FST_FILES_LIMIT':
+    case 'FST_PARTS_LIMIT':
+      return answer(413, 'body_too_large', `the request is too large: ${fe.message}`);
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return answer(415, 'unsupported_media_type', 'send application/json or multipart/form-data');
+    case 'FST_INVALID_MULTIPART_CONTENT_TYPE':
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return answer(400, 'invalid_request', fe.message);
+  }
+  if (e instanceof SyntaxError) return answer(400, 'malformed_json', `the body is not valid JSON: ${e.message}`);
+  if (typeof fe?.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) return answer(fe.statusCode, 'invalid_request', fe.message);
+  return answer(500, 'internal', 'an internal error occurred; it has been logged');
+}

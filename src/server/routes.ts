@@ -1,0 +1,191 @@
+import type { FastifyInstance } from 'fastify';
+import { ProbityError } from '../errors.js';
+import { ROLES, type Role } from '../governance/api-keys.js';
+import type { ImageInput } from '../service/face-input.js';
+import type { ProbityService } from '../service/probity-service.js';
+import { callerOf } from './app.js';
+
+const error = {
+  type: 'object',
+  properties: { error: { type: 'object', properties: { code: { type: 'string' }, message: { type: 'string' } } } },
+} as const;
+const errors = { 400: error, 401: error, 403: error, 404: error, 409: error, 413: error, 415: error, 422: error, 429: error };
+const image = { type: 'string', minLength: 1, description: 'A JPEG, PNG or WebP image, base64-encoded (a data: URL prefix is allowed); in multipart, a file.' } as const;
+const name = { type: 'string', minLength: 1, maxLength: 200 } as const;
+const subjectRef = {
+  type: 'string', pattern: '^[A-Za-z0-9._:@-]{1,128}$',
+  description: "The client's own reference for the person (not their name): letters, digits and . _ : @ -, at most 128.",
+} as const;
+const id = { type: 'string', format: 'uuid' } as const;
+const paging = {
+  type: 'object', additionalProperties: false,
+  properties: { limit: { type: 'integer', minimum: 1, maximum: 500, default: 50 }, after: { type: 'string', description: 'The `next` value of the previous page.' } },
+} as const;
+const open = { type: 'object', additionalProperties: true } as const;
+const box = { type: 'object', properties: { x: { type: 'number' }, y: { type: 'number' }, width: { type: 'number' }, height: { type: 'number' } } } as const;
+const face = { type: 'object', properties: { label: { type: 'string' }, facesInImage: { type: 'integer' }, box, quality: open } } as const;
+const scoreFmr = { type: 'object', properties: { fmr: { type: 'number' }, bound: { type: 'string', enum: ['exact', 'at-most', 'at-least'] } } } as const;
+const gallery = {
+  type: 'object',
+  properties: { id: { type: 'string' }, name: { type: 'string' }, createdAt: { type: 'string' }, subjects: { type: 'integer' }, templates: { type: 'integer' }, auditSeq: { type: 'integer' } },
+} as const;
+const galleryParams = { type: 'object', required: ['galleryId'], properties: { galleryId: id } } as const;
+const subjectParams = { type: 'object', required: ['galleryId', 'subject'], properties: { galleryId: id, subject: subjectRef } } as const;
+
+function imageInput(base64: string, label: string): ImageInput {
+  const bytes = Buffer.from(base64.replace(/^data:[^,]*,/, ''), 'base64');
+  if (bytes.length === 0) throw new ProbityError('empty_input', `${label}: the image is empty or not base64`);
+  return { label, bytes };
+}
+
+/** Every route: a schema for its input and output (validation, serialisation and /openapi.json at once). */
+export function registerRoutes(app: FastifyInstance, service: ProbityService): void {
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+
+  // ---- the operator ----
+  app.post<{ Body: { name: string } }>('/v1/organisations', {
+    schema: { tags: ['operator'], summary: 'Create an organisation (admin)', body: { type: 'object', required: ['name'], additionalProperties: false, properties: { name } }, response: { 201: open, ...errors } },
+  }, async (req, reply) => reply.status(201).send(await service.createOrganisation(callerOf(req), req.body)));
+
+  app.get('/v1/organisations', {
+    schema: { tags: ['operator'], summary: 'List organisations (admin)', response: { 200: { type: 'object', properties: { items: { type: 'array', items: open } } }, ...errors } },
+  }, async (req) => ({ items: await service.listOrganisations(callerOf(req)) }));
+
+  app.post<{ Body: { organisationId: string; roles: Role[]; label: string } }>('/v1/keys', {
+    schema: {
+      tags: ['operator'], summary: 'Issue an API key; the secret is in this answer only (admin)',
+      body: {
+        type: 'object', required: ['organisationId', 'roles', 'label'], additionalProperties: false,
+        properties: { organisationId: id, roles: { type: 'array', minItems: 1, uniqueItems: true, items: { type: 'string', enum: [...ROLES] } }, label: name },
+      },
+      response: { 201: open, ...errors },
+    },
+  }, async (req, reply) => reply.status(201).send(await service.createKey(callerOf(req), req.body)));
+
+  app.get<{ Querystring: { organisationId?: string } }>('/v1/keys', {
+    schema: {
+      tags: ['operator'], summary: 'List keys, never their secrets (admin)',
+      querystring: { type: 'object', additionalProperties: false, properties: { organisationId: id } },
+      response: { 200: { type: 'object', properties: { items: { type: 'array', items: { type: 'object', properties: { id: { type: 'string' }, organisationId: { type: 'string' }, label: { type: 'string' }, roles: { type: 'array', items: { type: 'string' } }, createdAt: { type: 'string' }, revokedAt: { type: 'string' } } } } } }, ...errors },
+    },
+  }, async (req) => ({ items: await service.listKeys(callerOf(req), req.query.organisationId) }));
+
+  app.delete<{ Params: { keyId: string } }>('/v1/keys/:keyId', {
+    schema: { tags: ['operator'], summary: 'Revoke a key (admin)', params: { type: 'object', properties: { keyId: id } }, response: { 200: open, ...errors } },
+  }, async (req) => service.revokeKey(callerOf(req), req.params.keyId));
+
+  // ---- galleries ----
+  app.post<{ Body: { name: string } }>('/v1/galleries', {
+    schema: { tags: ['galleries'], summary: 'Create a gallery', body: { type: 'object', required: ['name'], additionalProperties: false, properties: { name } }, response: { 201: gallery, ...errors } },
+  }, async (req, reply) => reply.status(201).send(await service.createGallery(callerOf(req), req.body)));
+
+  app.get<{ Querystring: { limit: number; after?: string } }>('/v1/galleries', {
+    schema: { tags: ['galleries'], summary: "List the organisation's galleries", querystring: paging, response: { 200: { type: 'object', properties: { items: { type: 'array', items: gallery }, next: { type: 'string' } } }, ...errors } },
+  }, async (req) => service.listGalleries(callerOf(req), req.query));
+
+  app.get<{ Params: { galleryId: string } }>('/v1/galleries/:galleryId', {
+    schema: { tags: ['galleries'], summary: 'Read a gallery', params: galleryParams, response: { 200: gallery, ...errors } },
+  }, async (req) => service.getGallery(callerOf(req), req.params.galleryId));
+
+  app.delete<{ Params: { galleryId: string } }>('/v1/galleries/:galleryId', {
+    schema: { tags: ['galleries'], summary: 'Delete a gallery with every subject and template in it; returns a receipt', params: galleryParams, response: { 200: open, ...errors } },
+  }, async (req) => service.deleteGallery(callerOf(req), req.params.galleryId));
+
+  // ---- subjects ----
+  app.post<{ Params: { galleryId: string; subject: string }; Body: { images: string[] }; Headers: { 'idempotency-key'?: string } }>('/v1/galleries/:galleryId/subjects/:subject/templates', {
+    schema: {
+      tags: ['subjects'],
+      summary: 'Enrol: add face templates to a subject (created on first enrolment)',
+      description: 'All or nothing: each image must hold exactly one face of enough quality. With an Idempotency-Key header, a repeated request returns the first answer and enrols nothing more. Photographs are not kept.',
+      params: subjectParams,
+      headers: { type: 'object', properties: { 'idempotency-key': { type: 'string', minLength: 1, maxLength: 200 } } },
+      body: { type: 'object', required: ['images'], additionalProperties: false, properties: { images: { type: 'array', minItems: 1, maxItems: 10, items: image } } },
+      response: { 201: open, ...errors },
+    },
+  }, async (req, reply) => {
+    const images = req.body.images.map((b, i) => imageInput(b, `images[${i}]`));
+    const answer = await service.enrol(callerOf(req), {
+      galleryId: req.params.galleryId, subject: req.params.subject, images,
+      ...(req.headers['idempotency-key'] ? { idempotencyKey: req.headers['idempotency-key'] } : {}),
+    });
+    if (answer.replayed) void reply.header('idempotent-replayed', 'true');
+    return reply.status(answer.status).send(answer.body);
+  });
+
+  app.get<{ Params: { galleryId: string }; Querystring: { limit: number; after?: string } }>('/v1/galleries/:galleryId/subjects', {
+    schema: {
+      tags: ['subjects'], summary: "List a gallery's subjects", params: galleryParams, querystring: paging,
+      response: { 200: { type: 'object', properties: { items: { type: 'array', items: { type: 'object', properties: { subject: { type: 'string' }, createdAt: { type: 'string' }, templates: { type: 'integer' } } } }, next: { type: 'string' } } }, ...errors },
+    },
+  }, async (req) => service.listSubjects(callerOf(req), req.params.galleryId, req.query));
+
+  app.get<{ Params: { galleryId: string; subject: string } }>('/v1/galleries/:galleryId/subjects/:subject', {
+    schema: {
+      tags: ['subjects'], summary: 'Read a subject: its templates are described, never returned', params: subjectParams,
+      response: { 200: { type: 'object', properties: { subject: { type: 'string' }, gallery: { type: 'string' }, createdAt: { type: 'string' }, templates: { type: 'array', items: { type: 'object', properties: { id: { type: 'string' }, model: { type: 'string' }, quality: { type: 'string' }, createdAt: { type: 'string' } } } } } }, ...errors },
+    },
+  }, async (req) => service.getSubject(callerOf(req), req.params.galleryId, req.params.subject));
+
+  app.delete<{ Params: { galleryId: string; subject: string } }>('/v1/galleries/:galleryId/subjects/:subject', {
+    schema: {
+      tags: ['subjects'], summary: 'Erase a subject: templates leave storage and every search index at once; returns a receipt', params: subjectParams,
+      response: { 200: { type: 'object', properties: { receipt: { type: 'string' }, gallery: { type: 'string' }, subject: { type: 'string' }, templatesErased: { type: 'integer' }, erasedAt: { type: 'string' }, auditSeq: { type: 'integer' } } }, ...errors },
+    },
+  }, async (req) => service.eraseSubject(callerOf(req), req.params.galleryId, req.params.subject));
+
+  // ---- decisions ----
+  const decision = {
+    score: { type: 'number' }, threshold: { type: 'number' }, match: { type: 'boolean' }, scoreFmr,
+  } as const;
+  app.post<{ Body: { image: string; reference?: string; galleryId?: string; subject?: string; fmr?: number } }>('/v1/verify', {
+    schema: {
+      tags: ['decisions'], summary: 'Verify (1:1): an image against a second image, or against an enrolled subject',
+      body: {
+        type: 'object', required: ['image'], additionalProperties: false,
+        properties: { image, reference: image, galleryId: id, subject: subjectRef, fmr: { type: 'number', exclusiveMinimum: 0, exclusiveMaximum: 1 } },
+      },
+      response: {
+        200: {
+          type: 'object',
+          properties: { ...decision, fmr: { type: 'number' }, model: { type: 'string' }, gallery: { type: 'string' }, subject: { type: 'string' }, faces: { type: 'array', items: face }, notes: { type: 'array', items: { type: 'string' } }, auditSeq: { type: 'integer' } },
+        },
+        ...errors,
+      },
+    },
+  }, async (req) => service.verify(callerOf(req), {
+    probe: imageInput(req.body.image, 'image'),
+    ...(req.body.reference ? { reference: imageInput(req.body.reference, 'reference') } : {}),
+    ...(req.body.galleryId ? { galleryId: req.body.galleryId } : {}),
+    ...(req.body.subject ? { subject: req.body.subject } : {}),
+    ...(req.body.fmr !== undefined ? { fmr: req.body.fmr } : {}),
+  }));
+
+  app.post<{ Params: { galleryId: string }; Body: { image: string; topK?: number; fpir?: number } }>('/v1/galleries/:galleryId/identify', {
+    schema: {
+      tags: ['decisions'],
+      summary: 'Identify (1:N): the best candidates in a gallery, or a plain answer that no one clears the threshold',
+      description: 'The threshold rises with the gallery size so that the whole search keeps to the target false positive identification rate (fpir). Candidates are for a person to check, not an identification.',
+      params: galleryParams,
+      body: {
+        type: 'object', required: ['image'], additionalProperties: false,
+        properties: { image, topK: { type: 'integer', minimum: 1, maximum: 50, default: 5 }, fpir: { type: 'number', exclusiveMinimum: 0, exclusiveMaximum: 1 } },
+      },
+      response: {
+        200: {
+          type: 'object',
+          properties: {
+            gallery: { type: 'string' }, model: { type: 'string' }, fpir: { type: 'number' }, gallerySize: { type: 'integer' },
+            threshold: { type: 'number' }, comparisonFmr: { type: 'number' }, outcome: { type: 'string', enum: ['candidates', 'no_match'] }, summary: { type: 'string' },
+            candidates: { type: 'array', items: { type: 'object', properties: { subject: { type: 'string' }, ...decision } } },
+            face, notes: { type: 'array', items: { type: 'string' } }, auditSeq: { type: 'integer' },
+          },
+        },
+        ...errors,
+      },
+    },
+  }, async (req) => service.identify(callerOf(req), {
+    galleryId: req.params.galleryId, probe: imageInput(req.body.image, 'image'),
+    ...(req.body.topK !== undefined ? { topK: req.body.topK } : {}),
+    ...(req.body.fpir !== undefined ? { fpir: req.body.fpir } : {}),
+  }));
+}

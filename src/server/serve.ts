@@ -1,0 +1,95 @@
+import cluster from 'node:cluster';
+import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { FaceEngine } from '../engine/engine.js';
+import { openDb } from '../gallery/db.js';
+import { TemplateCipher } from '../gallery/template-cipher.js';
+import { ProbityService } from '../service/probity-service.js';
+import { buildApp, type AppOptions } from './app.js';
+
+export interface ServeOptions {
+  port: number;
+  host: string;
+  /** Folder for the SQLite file and, in development, the template key file. */
+  dataDir: string;
+  /** A PostgreSQL URL; when absent the service uses SQLite in `dataDir`. */
+  databaseUrl?: string;
+  /** Service processes sharing the port; each holds its own engine and indexes. */
+  workers: number;
+  /** Development: a template key is made in the data folder if none is given. */
+  development: boolean;
+  app: Partial<AppOptions>;
+  env: NodeJS.ProcessEnv;
+}
+
+function location(o: ServeOptions): string {
+  return o.databaseUrl ?? join(o.dataDir, 'probity.sqlite');
+}
+
+/**
+ * The template key: PROBITY_SECRET_KEY, else the data folder's key file. Only in development is a
+ * key file made when there is none; elsewhere the service refuses to start without a key.
+ */
+function templateCipher(o: ServeOptions): TemplateCipher {
+  const keyFile = join(o.dataDir, 'template.key');
+  if (o.development && !o.env.PROBITY_SECRET_KEY && !existsSync(keyFile)) {
+    writeFileSync(keyFile, randomBytes(32).toString('hex') + '\n', { mode: 0o600 });
+    chmodSync(keyFile, 0o600);
+  }
+  return TemplateCipher.fromEnvironment({ env: o.env, keyFile });
+}
+
+async function openService(o: ServeOptions): Promise<ProbityService> {
+  const cipher = templateCipher(o);
+  const [db, engine] = await Promise.all([openDb(location(o)), FaceEngine.load()]);
+  return ProbityService.open({ db, engine, cipher });
+}
+
+/**
+ * Starts the service. The first process prepares storage and the operator's key, then either
+ * serves itself (one worker) or starts worker processes that share the port.
+ */
+export async function serve(o: ServeOptions, print: (line: string) => void): Promise<void> {
+  if (cluster.isPrimary) {
+    mkdirSync(o.dataDir, { recursive: true });
+    templateCipher(o); // refuse early, before any model loads, when there is no key
+    const service = await openService(o);
+    const admin = await service.bootstrapAdmin(o.env.PROBITY_ADMIN_KEY);
+    if (admin?.generated) {
+      print(`operator admin key (shown once; store it now): ${admin.secret}`);
+    }
+    if (o.workers > 1) {
+      await service.close();
+      for (let i = 0; i < o.workers; i++) cluster.fork();
+      let ready = 0;
+      cluster.on('message', (_w, msg: { listening?: string }) => {
+        if (msg.listening && ++ready === o.workers) print(`probity listening on ${msg.listening} (${o.workers} processes, ${o.databaseUrl ? 'PostgreSQL' : `SQLite ${location(o)}`})`);
+      });
+      cluster.on('exit', (w, code, signal) => print(`worker ${w.process.pid} ended (${signal ?? code})`));
+      await new Promise<void>((resolve) => {
+        const stop = () => { for (const w of Object.values(cluster.workers ?? {})) w?.kill('SIGTERM'); resolve(); };
+        process.once('SIGTERM', stop);
+        process.once('SIGINT', stop);
+      });
+      return;
+    }
+    await listen(service, o, (address) => print(`probity listening on ${address} (${o.databaseUrl ? 'PostgreSQL' : `SQLite ${location(o)}`})`));
+    return;
+  }
+  const service = await openService(o);
+  await listen(service, o, (address) => process.send?.({ listening: address }));
+}
+
+async function listen(service: ProbityService, o: ServeOptions, announce: (address: string) => void): Promise<void> {
+  const app = await buildApp(service, o.app);
+  const address = await app.listen({ port: o.port, host: o.host });
+  announce(address);
+  await new Promise<void>((resolve) => {
+    const stop = () => resolve();
+    process.once('SIGTERM', stop);
+    process.once('SIGINT', stop);
+  });
+  await app.close();
+  await service.close();
+}

@@ -1,0 +1,546 @@
+import { randomUUID } from 'node:crypto';
+import type { FaceEngine } from '../engine/engine.js';
+import type { QualityLevel } from '../engine/quality.js';
+import { ProbityError } from '../errors.js';
+import type { Db, Queryable } from '../gallery/db.js';
+import { GallerySearch } from '../gallery/gallery-search.js';
+import { migrate } from '../gallery/schema.js';
+import type { TemplateCipher } from '../gallery/template-cipher.js';
+import { canonicalJson } from '../governance/audit-chain.js';
+import { appendAudit, type AuditBody } from '../governance/audit-log.js';
+import { hashKeySecret, newKeySecret, ROLES, type Caller, type Role } from '../governance/api-keys.js';
+import { fmrForScore, loadCalibration, thresholdFor } from '../matching/calibration.js';
+import { identificationThreshold } from '../matching/identification-threshold.js';
+import { cosineSimilarity } from '../engine/engine.js';
+import { describeFace, extractFace, sha256, type ExtractedFace, type ImageInput } from './face-input.js';
+
+export interface ServiceOptions {
+  enrolMinQuality: QualityLevel;
+  probeMinQuality: QualityLevel;
+  /** Default target false match rate for verification. */
+  verifyFmr: number;
+  /** Default target false positive identification rate for identification. */
+  identifyFpir: number;
+  maxTopK: number;
+  /** Above this many templates a gallery is searched approximately (HNSW). */
+  hnswAbove: number;
+}
+
+export const DEFAULT_SERVICE_OPTIONS: ServiceOptions = {
+  enrolMinQuality: 'medium',
+  probeMinQuality: 'medium',
+  verifyFmr: 1e-4,
+  identifyFpir: 1e-3,
+  maxTopK: 50,
+  hnswAbove: 20_000,
+};
+
+/** Which roles may run each operation. The governance layer adds purpose and policy checks. */
+const PERMISSIONS: Record<string, Role[]> = {
+  create_organisation: ['admin'],
+  list_organisations: ['admin'],
+  create_key: ['admin'],
+  list_keys: ['admin'],
+  revoke_key: ['admin'],
+  create_gallery: ['client'],
+  list_galleries: ['client', 'auditor'],
+  read_gallery: ['client', 'auditor'],
+  delete_gallery: ['client'],
+  enrol: ['client'],
+  list_subjects: ['client'],
+  read_subject: ['client'],
+  erase_subject: ['client'],
+  verify: ['client'],
+  identify: ['client'],
+};
+export type Operation = keyof typeof PERMISSIONS;
+
+export interface Page<T> {
+  items: T[];
+  /** Pass as `after` for the next page; absent on the last page. */
+  next?: string;
+}
+
+type GalleryRow = { id: string; organisation_id: string; name: string; version: number; created_at: string };
+
+export interface StoredResponse {
+  status: number;
+  body: unknown;
+  /** True when this answer is the stored one for a repeated Idempotency-Key. */
+  replayed: boolean;
+}
+
+/**
+ * The one place every operation passes through, whatever the entry point (HTTP, CLI, library):
+ * it checks the caller's role, runs the work, and appends the audit entry in the same
+ * transaction as the work's own writes.
+ */
+export class ProbityService {
+  readonly search: GallerySearch;
+  private constructor(
+    readonly db: Db,
+    readonly engine: FaceEngine,
+    private readonly cipher: TemplateCipher,
+    readonly options: ServiceOptions,
+    private readonly now: () => Date,
+  ) {
+    this.search = new GallerySearch(db, cipher, 512, { hnswAbove: options.hnswAbove });
+  }
+
+  static async open(deps: { db: Db; engine: FaceEngine; cipher: TemplateCipher; options?: Partial<ServiceOptions>; now?: () => Date }): Promise<ProbityService> {
+    await migrate(deps.db);
+    return new ProbityService(deps.db, deps.engine, deps.cipher, { ...DEFAULT_SERVICE_OPTIONS, ...deps.options }, deps.now ?? (() => new Date()));
+  }
+
+  // ---- who is asking ------------------------------------------------------------------------
+
+  /**
+   * The operator's first key. Returns the secret when one was made (to print once), or
+   * undefined when an admin key exists already. `given` (PROBITY_ADMIN_KEY) is used as is.
+   */
+  async bootstrapAdmin(given?: string): Promise<{ secret: string; generated: boolean } | undefined> {
+    return this.db.transaction(async (tx) => {
+      if (this.db.kind === 'postgres') await tx.one(`SELECT pg_advisory_xact_lock(7402)`);
+      const givenHash = given ? hashKeySecret(given) : undefined;
+      if (givenHash && (await tx.one(`SELECT id FROM api_keys WHERE secret_hash = $1`, [givenHash]))) return undefined;
+      const admins = await tx.one(`SELECT id FROM api_keys WHERE roles LIKE '%admin%' AND revoked_at IS NULL`);
+      if (admins && !given) return undefined;
+      if (given && given.length < 24) throw new ProbityError('invalid_argument', 'PROBITY_ADMIN_KEY must be at least 24 characters (the value is not shown)');
+      let org = await tx.one<{ id: string }>(`SELECT id FROM organisations WHERE name = 'operator'`);
+      if (!org) {
+        org = { id: randomUUID() };
+        await tx.run(`INSERT INTO organisations (id, name, created_at) VALUES ($1, 'operator', $2)`, [org.id, this.now().toISOString()]);
+      }
+      const secret = given ?? newKeySecret();
+      const keyId = randomUUID();
+      await tx.run(
+        `INSERT INTO api_keys (id, organisation_id, label, roles, secret_hash, created_at) VALUES ($1, $2, $3, 'admin', $4, $5)`,
+        [keyId, org.id, 'operator admin', hashKeySecret(secret), this.now().toISOString()],
+      );
+      await appendAudit(tx, this.now(), { action: 'bootstrap_admin_key', organisationId: org.id, keyId, roles: ['admin'], outcome: 'ok' }, this.db.kind);
+      return { secret, generated: !given };
+    });
+  }
+
+  async authenticate(secret: string | undefined): Promise<Caller> {
+    if (!secret) throw new ProbityError('unauthenticated', 'no API key: send "Authorization: Bearer <key>"');
+    const row = await this.db.one<{ id: string; organisation_id: string; roles: string; revoked_at: string | null }>(
+      `SELECT id, organisation_id, roles, revoked_at FROM api_keys WHERE secret_hash = $1`,
+      [hashKeySecret(secret)],
+    );
+    if (!row) throw new ProbityError('unauthenticated', 'the API key is not known');
+    if (row.revoked_at) throw new ProbityError('unauthenticated', `the API key was revoked at ${row.revoked_at}`);
+    return { keyId: row.id, organisationId: row.organisation_id, roles: row.roles.split(',') as Role[] };
+  }
+
+  private authorise(caller: Caller, op: Operation): void {
+    const allowed = PERMISSIONS[op]!;
+    if (!caller.roles.some((r) => allowed.includes(r))) {
+      throw new ProbityError('forbidden', `the "${op}" operation needs the ${allowed.join(' or ')} role; this key has ${caller.roles.join(', ')}`);
+    }
+  }
+
+  /**
+   * Runs one operation's writes and its audit entry in one transaction. A refusal is logged
+   * too, in a transaction of its own, so attempts leave a trace even when they change nothing.
+   */
+  private async governed<T>(
+    caller: Caller,
+    op: Operation,
+    audit: Omit<AuditBody, 'action' | 'organisationId' | 'keyId' | 'roles' | 'outcome' | 'result'>,
+    work: (tx: Queryable) => Promise<{ value: T; result?: Record<string, unknown> }>,
+    finish?: (tx: Queryable, answer: T & { auditSeq: number }) => Promise<void>,
+  ): Promise<T & { auditSeq: number }> {
+    try {
+      this.authorise(caller, op);
+    } catch (e) {
+      await this.recordRefusal(caller, op, audit, e);
+      throw e;
+    }
+    return this.db.transaction(async (tx) => {
+      const { value, result } = await work(tx);
+      const entry = await appendAudit(tx, this.now(), {
+        action: op, organisationId: caller.organisationId, keyId: caller.keyId, roles: caller.roles, ...audit, outcome: 'ok', ...(result ? { result } : {}),
+      }, this.db.kind);
+      const answer = { ...value, auditSeq: entry.seq };
+      if (finish) await finish(tx, answer);
+      return answer;
+    });
+  }
+
+  private async recordRefusal(caller: Caller, op: string, audit: Partial<AuditBody>, e: unknown): Promise<void> {
+    if (!(e instanceof ProbityError) || e.code !== 'forbidden') return;
+    await this.db.transaction((tx) => appendAudit(tx, this.now(), {
+      action: op, organisationId: caller.organisationId, keyId: caller.keyId, roles: caller.roles, ...audit, outcome: 'refused', result: { reason: e.message },
+    }, this.db.kind));
+  }
+
+  // ---- the operator ------------------------------------------------------------------------
+
+  async createOrganisation(caller: Caller, input: { name: string }) {
+    return this.governed(caller, 'create_organisation', {}, async (tx) => {
+      const id = randomUUID();
+      const at = this.now().toISOString();
+      try {
+        await tx.run(`INSERT INTO organisations (id, name, created_at) VALUES ($1, $2, $3)`, [id, input.name, at]);
+      } catch (e) {
+        if (this.db.isUniqueViolation(e)) throw new ProbityError('conflict', `an organisation named "${input.name}" exists already`);
+        throw e;
+      }
+      return { value: { id, name: input.name, createdAt: at }, result: { organisationCreated: id } };
+    });
+  }
+
+  async listOrganisations(caller: Caller) {
+    this.authorise(caller, 'list_organisations');
+    const rows = await this.db.all<{ id: string; name: string; created_at: string }>(`SELECT id, name, created_at FROM organisations ORDER BY name`);
+    return rows.map((r) => ({ id: r.id, name: r.name, createdAt: r.created_at }));
+  }
+
+  async createKey(caller: Caller, input: { organisationId: string; roles: Role[]; label: string }) {
+    const unknown = input.roles.filter((r) => !ROLES.includes(r));
+    if (unknown.length || input.roles.length === 0) {
+      throw new ProbityError('invalid_request', `roles must be one or more of ${ROLES.join(', ')}; got ${input.roles.join(', ') || 'none'}`);
+    }
+    return this.governed(caller, 'create_key', {}, async (tx) => {
+      if (!(await tx.one(`SELECT id FROM organisations WHERE id = $1`, [input.organisationId]))) {
+        throw new ProbityError('not_found', `no organisation ${input.organisationId}`);
+      }
+      const id = randomUUID();
+      const secret = newKeySecret();
+      const at = this.now().toISOString();
+      await tx.run(
+        `INSERT INTO api_keys (id, organisation_id, label, roles, secret_hash, created_at) VALUES ($1, $2, $3, $4, $5, $6)`,
+        [id, input.organisationId, input.label, input.roles.join(','), hashKeySecret(secret), at],
+      );
+      return { value: { id, organisationId: input.organisationId, roles: input.roles, label: input.label, createdAt: at, secret }, result: { keyCreated: id, roles: input.roles } };
+    });
+  }
+
+  async listKeys(caller: Caller, organisationId?: string) {
+    this.authorise(caller, 'list_keys');
+    const rows = await this.db.all<{ id: string; organisation_id: string; label: string; roles: string; created_at: string; revoked_at: string | null }>(
+      `SELECT id, organisation_id, label, roles, created_at, revoked_at FROM api_keys ${organisationId ? 'WHERE organisation_id = $1' : ''} ORDER BY created_at, id`,
+      organisationId ? [organisationId] : [],
+    );
+    return rows.map((r) => ({ id: r.id, organisationId: r.organisation_id, label: r.label, roles: r.roles.split(','), createdAt: r.created_at, revokedAt: r.revoked_at ?? undefined }));
+  }
+
+  async revokeKey(caller: Caller, keyId: string) {
+    return this.governed(caller, 'revoke_key', {}, async (tx) => {
+      const at = this.now().toISOString();
+      const changed = await tx.run(`UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL`, [at, keyId]);
+      if (!changed) throw new ProbityError('not_found', `no active key ${keyId}`);
+      return { value: { id: keyId, revokedAt: at }, result: { keyRevoked: keyId } };
+    });
+  }
+
+  // ---- galleries ---------------------------------------------------------------------------
+
+  /** The caller's own gallery, or a refusal that says why. */
+  private async ownGallery(q: Queryable, caller: Caller, galleryId: string): Promise<GalleryRow> {
+    const g = await q.one<GalleryRow>(`SELECT id, organisation_id, name, version, created_at FROM galleries WHERE id = $1`, [galleryId]);
+    if (!g) {
+      this.search.forget(galleryId);
+      throw new ProbityError('not_found', `no gallery ${galleryId}`);
+    }
+    if (g.organisation_id !== caller.organisationId) throw new ProbityError('forbidden', `gallery ${galleryId} belongs to another organisation`);
+    return { ...g, version: Number(g.version) };
+  }
+
+  private async galleryView(g: GalleryRow) {
+    const counts = await this.db.one<{ subjects: number; templates: number }>(
+      `SELECT (SELECT COUNT(*) FROM subjects WHERE gallery_id = $1) AS subjects, (SELECT COUNT(*) FROM templates WHERE gallery_id = $1) AS templates`,
+      [g.id],
+    );
+    return { id: g.id, name: g.name, createdAt: g.created_at, subjects: Number(counts?.subjects ?? 0), templates: Number(counts?.templates ?? 0) };
+  }
+
+  async createGallery(caller: Caller, input: { name: string }) {
+    return this.governed(caller, 'create_gallery', {}, async (tx) => {
+      const id = randomUUID();
+      const at = this.now().toISOString();
+      try {
+        await tx.run(`INSERT INTO galleries (id, organisation_id, name, created_at) VALUES ($1, $2, $3, $4)`, [id, caller.organisationId, input.name, at]);
+      } catch (e) {
+        if (this.db.isUniqueViolation(e)) throw new ProbityError('conflict', `this organisation has a gallery named "${input.name}" already`);
+        throw e;
+      }
+      return { value: { id, name: input.name, createdAt: at, subjects: 0, templates: 0 }, result: { galleryCreated: id } };
+    });
+  }
+
+  async listGalleries(caller: Caller, page: { limit: number; after?: string }): Promise<Page<Awaited<ReturnType<ProbityService['galleryView']>>>> {
+    this.authorise(caller, 'list_galleries');
+    const rows = await this.db.all<GalleryRow>(
+      `SELECT id, organisation_id, name, version, created_at FROM galleries WHERE organisation_id = $1 AND name > $2 ORDER BY name LIMIT $3`,
+      [caller.organisationId, page.after ?? '', page.limit + 1],
+    );
+    const items = await Promise.all(rows.slice(0, page.limit).map((g) => this.galleryView(g)));
+    return { items, ...(rows.length > page.limit ? { next: items[items.length - 1]!.name } : {}) };
+  }
+
+  async getGallery(caller: Caller, galleryId: string) {
+    this.authorise(caller, 'read_gallery');
+    return this.galleryView(await this.ownGallery(this.db, caller, galleryId));
+  }
+
+  async deleteGallery(caller: Caller, galleryId: string) {
+    const result = await this.governed(caller, 'delete_gallery', { galleryId }, async (tx) => {
+      const g = await this.ownGallery(tx, caller, galleryId);
+      const templates = Number((await tx.one<{ n: number }>(`SELECT COUNT(*) AS n FROM templates WHERE gallery_id = $1`, [g.id]))?.n ?? 0);
+      const subjects = Number((await tx.one<{ n: number }>(`SELECT COUNT(*) AS n FROM subjects WHERE gallery_id = $1`, [g.id]))?.n ?? 0);
+      await tx.run(`DELETE FROM galleries WHERE id = $1`, [g.id]);
+      return { value: { gallery: g.id, subjectsErased: subjects, templatesErased: templates, erasedAt: this.now().toISOString() }, result: { subjectsErased: subjects, templatesErased: templates } };
+    });
+    this.search.forget(galleryId);
+    return result;
+  }
+
+  // ---- subjects ----------------------------------------------------------------------------
+
+  async listSubjects(caller: Caller, galleryId: string, page: { limit: number; after?: string }) {
+    this.authorise(caller, 'list_subjects');
+    await this.ownGallery(this.db, caller, galleryId);
+    const rows = await this.db.all<{ ref: string; created_at: string; templates: number }>(
+      `SELECT s.ref, s.created_at, (SELECT COUNT(*) FROM templates t WHERE t.subject_id = s.id) AS templates
+         FROM subjects s WHERE s.gallery_id = $1 AND s.ref > $2 ORDER BY s.ref LIMIT $3`,
+      [galleryId, page.after ?? '', page.limit + 1],
+    );
+    const items = rows.slice(0, page.limit).map((r) => ({ subject: r.ref, createdAt: r.created_at, templates: Number(r.templates) }));
+    return { items, ...(rows.length > page.limit ? { next: items[items.length - 1]!.subject } : {}) };
+  }
+
+  async getSubject(caller: Caller, galleryId: string, ref: string) {
+    this.authorise(caller, 'read_subject');
+    await this.ownGallery(this.db, caller, galleryId);
+    const s = await this.db.one<{ id: string; created_at: string }>(`SELECT id, created_at FROM subjects WHERE gallery_id = $1 AND ref = $2`, [galleryId, ref]);
+    if (!s) throw new ProbityError('not_found', `no subject "${ref}" in gallery ${galleryId}`);
+    const templates = await this.db.all<{ uuid: string; model: string; quality: string; created_at: string }>(
+      `SELECT uuid, model, quality, created_at FROM templates WHERE subject_id = $1 ORDER BY id`, [s.id],
+    );
+    return {
+      subject: ref, gallery: galleryId, createdAt: s.created_at,
+      templates: templates.map((t) => ({ id: t.uuid, model: t.model, quality: t.quality, createdAt: t.created_at })),
+    };
+  }
+
+  /** Bumps the gallery's version under its row lock and records what changed at that version. */
+  private async recordChange(tx: Queryable, galleryId: string, templateId: number, op: 'add' | 'remove'): Promise<number> {
+    const row = await tx.one<{ version: number }>(`UPDATE galleries SET version = version + 1 WHERE id = $1 RETURNING version`, [galleryId]);
+    const version = Number(row!.version);
+    await tx.run(`INSERT INTO template_changes (gallery_id, version, template_id, op) VALUES ($1, $2, $3, $4)`, [galleryId, version, templateId, op]);
+    return version;
+  }
+
+  /**
+   * Enrols faces of one subject (created on first enrolment). All or nothing: every image must
+   * hold exactly one face of enough quality, or nothing is stored. With an idempotency key, a
+   * repeat of the same request gets the first answer back and enrols nothing more.
+   */
+  async enrol(caller: Caller, input: { galleryId: string; subject: string; images: ImageInput[]; idempotencyKey?: string }): Promise<StoredResponse> {
+    if (input.images.length === 0) throw new ProbityError('invalid_request', 'enrolment needs at least one image');
+    const requestHash = sha256(Buffer.from(canonicalJson({ op: 'enrol', gallery: input.galleryId, subject: input.subject, images: input.images.map((i) => sha256(i.bytes)) })));
+    this.authorise(caller, 'enrol');
+    await this.ownGallery(this.db, caller, input.galleryId);
+    if (input.idempotencyKey) {
+      const earlier = await this.storedResponse(caller, input.idempotencyKey, requestHash);
+      if (earlier) return earlier;
+    }
+    const faces: ExtractedFace[] = [];
+    for (const image of input.images) faces.push(await extractFace(this.engine, image, { minQuality: this.options.enrolMinQuality, single: true }));
+    let body: unknown;
+    try {
+      body = await this.governed(caller, 'enrol', { galleryId: input.galleryId, subject: input.subject, inputHashes: faces.map((f) => f.sha256) }, async (tx) => {
+        const g = await this.ownGallery(tx, caller, input.galleryId);
+        const at = this.now().toISOString();
+        await tx.run(
+          `INSERT INTO subjects (id, gallery_id, ref, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (gallery_id, ref) DO NOTHING`,
+          [randomUUID(), g.id, input.subject, at],
+        );
+        const subject = (await tx.one<{ id: string }>(`SELECT id FROM subjects WHERE gallery_id = $1 AND ref = $2`, [g.id, input.subject]))!;
+        const templates = [];
+        for (const f of faces) {
+          const uuid = randomUUID();
+          const row = await tx.one<{ id: number }>(
+            `INSERT INTO templates (uuid, gallery_id, subject_id, model, sealed, quality, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`,
+            [uuid, g.id, subject.id, f.template.model, this.cipher.seal(f.template.vector, uuid), f.face.quality.level, at],
+          );
+          await this.recordChange(tx, g.id, Number(row!.id), 'add');
+          templates.push({ id: uuid, ...describeFace(f) });
+        }
+        return { value: { gallery: g.id, subject: input.subject, templates }, result: { templatesAdded: templates.length } };
+      }, async (tx, answer) => {
+        // In the same transaction: an acknowledged enrolment and its stored answer exist together or not at all.
+        if (input.idempotencyKey) await this.storeResponse(tx, caller, input.idempotencyKey, requestHash, 201, answer);
+      });
+      await this.refreshIndex(input.galleryId);
+    } catch (e) {
+      // Two identical retries raced; the first stored its answer and the second's writes were rolled back.
+      if (input.idempotencyKey && this.db.isUniqueViolation(e)) {
+        const earlier = await this.storedResponse(caller, input.idempotencyKey, requestHash);
+        if (earlier) return earlier;
+      }
+      throw e;
+    }
+    return { status: 201, body, replayed: false };
+  }
+
+  private async storedResponse(caller: Caller, key: string, requestHash: string): Promise<StoredResponse | undefined> {
+    const row = await this.db.one<{ request_hash: string; status: number; response: string }>(
+      `SELECT request_hash, status, response FROM idempotency WHERE api_key_id = $1 AND idem_key = $2`, [caller.keyId, key],
+    );
+    if (!row) return undefined;
+    if (row.request_hash !== requestHash) {
+      throw new ProbityError('idempotency_key_reused', `Idempotency-Key "${key}" was used before for a different request`);
+    }
+    return { status: Number(row.status), body: JSON.parse(row.response), replayed: true };
+  }
+
+  private async storeResponse(tx: Queryable, caller: Caller, key: string, requestHash: string, status: number, body: unknown): Promise<void> {
+    await tx.run(
+      `INSERT INTO idempotency (api_key_id, idem_key, request_hash, status, response, created_at) VALUES ($1, $2, $3, $4, $5, $6)`,
+      [caller.keyId, key, requestHash, status, JSON.stringify(body), this.now().toISOString()],
+    );
+  }
+
+  /** Brings this process's index of a gallery up to what storage holds now. */
+  private async refreshIndex(galleryId: string) {
+    const g = await this.db.one<{ version: number }>(`SELECT version FROM galleries WHERE id = $1`, [galleryId]);
+    if (!g) {
+      this.search.forget(galleryId);
+      throw new ProbityError('not_found', `no gallery ${galleryId}`);
+    }
+    return this.search.catchUp(galleryId, Number(g.version));
+  }
+
+  /**
+   * Erasure: the subject's templates leave storage and every index in one step, with a receipt.
+   * Indexes in other processes replay the removal before their next search.
+   */
+  async eraseSubject(caller: Caller, galleryId: string, ref: string) {
+    const receipt = await this.governed(caller, 'erase_subject', { galleryId, subject: ref }, async (tx) => {
+      const g = await this.ownGallery(tx, caller, galleryId);
+      const s = await tx.one<{ id: string }>(`SELECT id FROM subjects WHERE gallery_id = $1 AND ref = $2`, [g.id, ref]);
+      if (!s) throw new ProbityError('not_found', `no subject "${ref}" in gallery ${galleryId}`);
+      const templates = await tx.all<{ id: number }>(`SELECT id FROM templates WHERE subject_id = $1`, [s.id]);
+      await tx.run(`DELETE FROM templates WHERE subject_id = $1`, [s.id]);
+      for (const t of templates) await this.recordChange(tx, g.id, Number(t.id), 'remove');
+      await tx.run(`DELETE FROM subjects WHERE id = $1`, [s.id]);
+      const erasedAt = this.now().toISOString();
+      return {
+        value: { receipt: randomUUID(), gallery: g.id, subject: ref, templatesErased: templates.length, erasedAt },
+        result: { templatesErased: templates.length },
+      };
+    });
+    await this.refreshIndex(galleryId);
+    return receipt;
+  }
+
+  // ---- decisions ---------------------------------------------------------------------------
+
+  private calibration() {
+    return loadCalibration(this.engine.modelId, this.engine.config.flipAverage);
+  }
+
+  private decisionFor(score: number, threshold: number) {
+    return { score: round(score), threshold: round(threshold), match: score >= threshold, scoreFmr: fmrForScore(this.calibration(), score) };
+  }
+
+  /** One image against another, or against an enrolled subject's templates (the best of them). */
+  async verify(caller: Caller, input: { probe: ImageInput; reference?: ImageInput; galleryId?: string; subject?: string; fmr?: number }) {
+    this.authorise(caller, 'verify');
+    const fmr = input.fmr ?? this.options.verifyFmr;
+    const threshold = thresholdFor(this.calibration(), fmr);
+    if (!input.reference && !(input.galleryId && input.subject)) {
+      throw new ProbityError('invalid_request', 'verify needs a second image, or a gallery and subject to compare against');
+    }
+    let references: Float32Array[];
+    let referenceFace: ReturnType<typeof describeFace> | undefined;
+    const inputs = [input.probe, ...(input.reference ? [input.reference] : [])];
+    if (input.reference) {
+      const ref = await extractFace(this.engine, input.reference, { minQuality: this.options.probeMinQuality, single: false });
+      references = [ref.template.vector];
+      referenceFace = describeFace(ref);
+    } else {
+      const g = await this.ownGallery(this.db, caller, input.galleryId!);
+      const rows = await this.db.all<{ uuid: string; sealed: Buffer }>(
+        `SELECT t.uuid, t.sealed FROM templates t JOIN subjects s ON s.id = t.subject_id WHERE s.gallery_id = $1 AND s.ref = $2`, [g.id, input.subject!],
+      );
+      if (rows.length === 0) throw new ProbityError('not_found', `no subject "${input.subject}" in gallery ${g.id}`);
+      references = rows.map((r) => this.cipher.open(r.sealed, r.uuid));
+    }
+    const probe = await extractFace(this.engine, input.probe, { minQuality: this.options.probeMinQuality, single: false });
+    const score = Math.max(...references.map((v) => cosineSimilarity(probe.template, { model: probe.template.model, vector: v })));
+    const decision = this.decisionFor(score, threshold);
+    const answer = {
+      ...decision, fmr, model: this.engine.modelId,
+      faces: [describeFace(probe), ...(referenceFace ? [referenceFace] : [])],
+      ...(input.subject ? { gallery: input.galleryId, subject: input.subject } : {}),
+      notes: [probe.note].filter((n): n is string => n !== undefined),
+    };
+    const audited = await this.governed(caller, 'verify', {
+      ...(input.galleryId ? { galleryId: input.galleryId } : {}), ...(input.subject ? { subject: input.subject } : {}),
+      inputHashes: inputs.map((i) => sha256(i.bytes)),
+    }, async () => ({ value: answer, result: { score: decision.score, match: decision.match, fmr } }));
+    return audited;
+  }
+
+  /**
+   * One face against a gallery: the best `topK` subjects with their scores and the false match
+   * rate each score stands for, and a plain answer. The threshold is set so that the whole
+   * search, not one comparison, keeps to the target false positive identification rate.
+   */
+  async identify(caller: Caller, input: { galleryId: string; probe: ImageInput; topK?: number; fpir?: number }) {
+    this.authorise(caller, 'identify');
+    const topK = Math.min(input.topK ?? 5, this.options.maxTopK);
+    const fpir = input.fpir ?? this.options.identifyFpir;
+    if (!(fpir > 0 && fpir < 1)) throw new ProbityError('invalid_request', `fpir must be between 0 and 1, got ${fpir}`);
+    const g = await this.ownGallery(this.db, caller, input.galleryId);
+    const probe = await extractFace(this.engine, input.probe, { minQuality: this.options.probeMinQuality, single: false });
+    const state = await this.search.catchUp(g.id, g.version);
+    const size = this.search.templateCount(state);
+    const limit = identificationThreshold(this.calibration(), fpir, size);
+    let hits = this.search.search(state, probe.template.vector, topK);
+    if (state.index.kind !== 'exact') hits = await this.rescore(hits, probe.template.vector);
+    const candidates = hits.map((h) => ({ subject: h.subject, ...this.decisionFor(h.score, limit.threshold) }));
+    const matched = candidates.filter((c) => c.match);
+    const notes = [probe.note].filter((n): n is string => n !== undefined);
+    if (limit.beyondCalibration) {
+      notes.push(`the gallery (${size} templates) needs a per-comparison false match rate of ${limit.comparisonFmr.toExponential(1)}, below what was measured; the strictest measured threshold was used and the FPIR target cannot be promised`);
+    }
+    const answer = {
+      gallery: g.id, model: this.engine.modelId, fpir, gallerySize: size,
+      threshold: round(limit.threshold), comparisonFmr: limit.comparisonFmr,
+      outcome: matched.length ? 'candidates' as const : 'no_match' as const,
+      summary: matched.length
+        ? `${matched.length} subject(s) clear the threshold; they are candidates for a person to check, not an identification`
+        : `no one in the gallery clears the threshold (${round(limit.threshold)}); the person is probably not enrolled`,
+      candidates, face: describeFace(probe), notes,
+    };
+    return this.governed(caller, 'identify', { galleryId: g.id, inputHashes: [probe.sha256] }, async () => ({
+      value: answer, result: { candidates: candidates.length, aboveThreshold: matched.length, gallerySize: size },
+    }));
+  }
+
+  /** An approximate index's scores are replaced by exact ones from the stored templates. */
+  private async rescore(hits: { subject: string; templateId: number; score: number }[], probe: Float32Array) {
+    if (hits.length === 0) return hits;
+    const rows = await this.db.all<{ id: number; uuid: string; sealed: Buffer }>(
+      `SELECT id, uuid, sealed FROM templates WHERE id IN (${hits.map((_, i) => `$${i + 1}`).join(',')})`, hits.map((h) => h.templateId),
+    );
+    const exact = new Map(rows.map((r) => [Number(r.id), this.cipher.open(r.sealed, r.uuid)]));
+    return hits
+      .filter((h) => exact.has(h.templateId))
+      .map((h) => ({ ...h, score: cosineSimilarity({ model: '', vector: probe }, { model: '', vector: exact.get(h.templateId)! }) }))
+      .sort((a, b) => b.score - a.score);
+  }
+
+  async close(): Promise<void> {
+    await this.db.close();
+  }
+}
+
+function round(x: number): number {
+  return Math.round(x * 1e6) / 1e6;
+}

@@ -1,0 +1,71 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { FaceEngine } from '../engine/engine.js';
+import { openDb, type Db } from '../gallery/db.js';
+import { TemplateCipher } from '../gallery/template-cipher.js';
+import { ProbityService, type ServiceOptions } from '../service/probity-service.js';
+import { lfwImage } from './fixtures.js';
+
+/**
+ * The storage back-ends every service test runs on: a SQLite file always, and PostgreSQL when
+ * PROBITY_TEST_DATABASE_URL names a server where databases may be created (CI starts one; on CI
+ * its absence is a failure, not a skip).
+ */
+export const postgresUrl = process.env.PROBITY_TEST_DATABASE_URL;
+if (process.env.CI && !postgresUrl) throw new Error('CI must set PROBITY_TEST_DATABASE_URL: the service tests run on PostgreSQL too');
+export const backends: ('sqlite' | 'postgres')[] = ['sqlite', ...(postgresUrl ? ['postgres' as const] : [])];
+
+/** A fresh, empty store of the given kind; `drop` removes it. Returns its location (path or URL). */
+export async function freshStore(kind: 'sqlite' | 'postgres'): Promise<{ location: string; drop(): Promise<void> }> {
+  if (kind === 'sqlite') {
+    const dir = mkdtempSync(join(tmpdir(), 'probity-test-'));
+    return { location: join(dir, 'probity.sqlite'), drop: async () => rmSync(dir, { recursive: true, force: true }) };
+  }
+  const name = `probity_test_${randomUUID().replace(/-/g, '').slice(0, 16)}`;
+  const admin = new pg.Client({ connectionString: postgresUrl });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${name}`);
+  await admin.end();
+  const url = new URL(postgresUrl!);
+  url.pathname = `/${name}`;
+  return {
+    location: url.toString(),
+    drop: async () => {
+      const c = new pg.Client({ connectionString: postgresUrl });
+      await c.connect();
+      await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await c.end();
+    },
+  };
+}
+
+let sharedEngine: Promise<FaceEngine> | undefined;
+export function testEngine(): Promise<FaceEngine> {
+  sharedEngine ??= FaceEngine.load();
+  return sharedEngine;
+}
+
+export const testKey = randomBytes(32);
+
+/** A service on `location`: a second call on the same location stands for a second process. */
+export async function openTestService(location: string, options: Partial<ServiceOptions> = {}): Promise<{ service: ProbityService; db: Db }> {
+  const db = await openDb(location);
+  const service = await ProbityService.open({ db, engine: await testEngine(), cipher: TemplateCipher.fromKey(testKey), options });
+  return { service, db };
+}
+
+/** LFW photographs with exactly one face of high quality (checked when the tests were written). */
+export const faces = {
+  colin1: () => readFileSync(lfwImage('Colin_Powell', 1)),
+  colin2: () => readFileSync(lfwImage('Colin_Powell', 2)),
+  colin3: () => readFileSync(lfwImage('Colin_Powell', 3)),
+  serena1: () => readFileSync(lfwImage('Serena_Williams', 1)),
+  serena2: () => readFileSync(lfwImage('Serena_Williams', 2)),
+  gloria1: () => readFileSync(lfwImage('Gloria_Macapagal_Arroyo', 1)),
+  hugo1: () => readFileSync(lfwImage('Hugo_Chavez', 1)),
+  /** Two faces in one photograph. */
+  tonyWithOther: () => readFileSync(lfwImage('Tony_Blair', 1)),
+};
