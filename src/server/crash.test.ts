@@ -1,0 +1,97 @@
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { openDb } from '../gallery/db.js';
+import { cliPath, skipWithoutLfw } from '../testing/fixtures.js';
+import { backends, faces, freshStore } from '../testing/service-fixture.js';
+
+const env = {
+  ...process.env,
+  PROBITY_ADMIN_KEY: `prb_${randomBytes(32).toString('base64url')}`,
+  PROBITY_SECRET_KEY: randomBytes(32).toString('hex'),
+};
+
+/** Starts `probity serve` as its own process and waits for the address it listens on. */
+async function start(args: string[]): Promise<{ child: ChildProcess; base: string; exited: Promise<unknown> }> {
+  const child = spawn(process.execPath, [cliPath, 'serve', '--port', '0', '--rate-limit', '10000', ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  const exited = new Promise((r) => child.once('exit', r));
+  const base = await new Promise<string>((resolve, reject) => {
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /listening on (http:\/\/[^\s]+)/.exec(out);
+      if (m) resolve(m[1]!);
+    });
+    child.stderr!.on('data', (d: Buffer) => { out += d.toString(); });
+    child.once('exit', (code) => reject(new Error(`serve exited (${code}) before listening: ${out}`)));
+  });
+  return { child, base, exited };
+}
+
+for (const backend of backends) {
+  describe(`kill -9 during enrolment on ${backend}`, { skip: skipWithoutLfw }, () => {
+    test('every acknowledged enrolment survives, and none is half-done', async () => {
+      const store = await freshStore(backend);
+      const dataDir = mkdtempSync(join(tmpdir(), 'probity-crash-'));
+      const args = ['--data', dataDir, ...(backend === 'postgres' ? ['--database', store.location] : [])];
+      let server = await start(args);
+      const api = async (method: string, path: string, key: string, body?: unknown) => {
+        const res = await fetch(server.base + path, {
+          method, headers: { authorization: `Bearer ${key}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+          ...(body ? { body: JSON.stringify(body) } : {}),
+        });
+        return { status: res.status, body: await res.json() as Record<string, any> };
+      };
+      const org = (await api('POST', '/v1/organisations', env.PROBITY_ADMIN_KEY, { name: 'acme' })).body;
+      const key = (await api('POST', '/v1/keys', env.PROBITY_ADMIN_KEY, { organisationId: org.id, roles: ['client'], label: 'app' })).body.secret as string;
+      const gallery = (await api('POST', '/v1/galleries', key, { name: 'g' })).body.id as string;
+      const image = faces.colin1().toString('base64');
+
+      const acknowledged: string[] = [];
+      let n = 0;
+      let killed = false;
+      const enrolLoop = async () => {
+        while (!killed) {
+          const subject = `c${n++}`;
+          try {
+            const r = await api('POST', `/v1/galleries/${gallery}/subjects/${subject}/templates`, key, { images: [image] });
+            if (r.status === 201) acknowledged.push(subject);
+            if (acknowledged.length >= 12 && !killed) {
+              killed = true;
+              // SIGKILL while the other loop's request is in flight: no chance to flush or clean up.
+              server.child.kill('SIGKILL');
+            }
+          } catch {
+            return; // the connection died with the process
+          }
+        }
+      };
+      await Promise.all([enrolLoop(), enrolLoop(), enrolLoop()]);
+      await server.exited;
+      assert.ok(acknowledged.length >= 12);
+
+      server = await start(args);
+      try {
+        const listed = (await api('GET', `/v1/galleries/${gallery}/subjects?limit=500`, key)).body.items as { subject: string; templates: number }[];
+        const present = new Set(listed.map((s) => s.subject));
+        for (const s of acknowledged) assert.ok(present.has(s), `acknowledged enrolment ${s} survived`);
+        for (const s of listed) assert.equal(s.templates, 1, `${s.subject} is whole: subject and template together`);
+        const db = await openDb(backend === 'postgres' ? store.location : join(dataDir, 'probity.sqlite'));
+        const enrolEntries = await db.all(`SELECT seq FROM audit_log WHERE body LIKE '%"action":"enrol"%'`);
+        await db.close();
+        assert.equal(enrolEntries.length, listed.length, 'one audit entry per stored enrolment, no more, no fewer');
+        const found = await api('POST', `/v1/galleries/${gallery}/identify`, key, { image: faces.colin2().toString('base64') });
+        assert.equal(found.body.outcome, 'candidates');
+      } finally {
+        server.child.kill('SIGKILL');
+        await server.exited;
+        await store.drop();
+        rmSync(dataDir, { recursive: true, force: true });
+      }
+    });
+  });
+}
