@@ -36,7 +36,7 @@ export class GallerySearch {
     private readonly db: Db,
     private readonly cipher: TemplateCipher,
     private readonly dimension: number,
-    private readonly options: GallerySearchOptions = { hnswAbove: 20_000 },
+    private readonly options: GallerySearchOptions = { hnswAbove: 50_000 },
   ) {}
 
   /** Bring a gallery's index up to `version` (the version storage reports now). */

@@ -1,10 +1,7 @@
-import { createRequire } from 'node:module';
-import type * as Usearch from 'usearch';
-
-// usearch's ES-module build cannot find its own native binary (it walks up from a wrong
-// directory); its CommonJS build can.
-const { Index, MetricKind } = createRequire(import.meta.url)('usearch') as typeof Usearch;
+import { usearch, type Usearch } from './usearch.js';
 import type { SearchHit, VectorIndex } from './vector-index.js';
+
+const { Index, MetricKind } = usearch;
 
 export interface HnswOptions {
   /** Stored precision: 'i8' takes a quarter of f32's memory at a small cost in score accuracy. */
@@ -26,8 +23,10 @@ export const DEFAULT_HNSW_OPTIONS: HnswOptions = { quantization: 'i8', connectiv
 export class HnswIndex implements VectorIndex {
   readonly kind = 'hnsw' as const;
   private readonly index: Usearch.Index;
+  private expansionSearch: number;
 
   constructor(readonly dimension: number, readonly options: HnswOptions = DEFAULT_HNSW_OPTIONS) {
+    this.expansionSearch = options.expansionSearch;
     this.index = new Index({
       dimensions: dimension,
       metric: MetricKind.Cos,
@@ -69,13 +68,21 @@ export class HnswIndex implements VectorIndex {
     return (this.index.remove(BigInt(id)) as number) > 0;
   }
 
+  /**
+   * A wider search finds more of the true neighbours and takes longer. usearch fixes ef when the
+   * index is made but searches at least k wide, so a wider search asks for more and keeps k.
+   */
+  setExpansionSearch(ef: number): void {
+    this.expansionSearch = ef;
+  }
+
   search(query: Float32Array, k: number): SearchHit[] {
     if (query.length !== this.dimension) throw new Error(`query has ${query.length} values, the index holds ${this.dimension}`);
     const want = Math.min(k, this.size);
     if (want <= 0) return [];
-    const found = this.index.search(query, want, 1);
+    const found = this.index.search(query, Math.min(this.size, Math.max(want, this.expansionSearch)), 1);
     const hits: SearchHit[] = [];
-    for (let i = 0; i < found.keys.length; i++) {
+    for (let i = 0; i < found.keys.length && hits.length < want; i++) {
       const d = found.distances[i]!;
       if (!Number.isFinite(d)) continue;
       hits.push({ id: Number(found.keys[i]), score: 1 - d });

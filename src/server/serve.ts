@@ -43,7 +43,9 @@ function templateCipher(o: ServeOptions): TemplateCipher {
 async function openService(o: ServeOptions): Promise<ProbityService> {
   const cipher = templateCipher(o);
   const [db, engine] = await Promise.all([openDb(location(o)), FaceEngine.load()]);
-  return ProbityService.open({ db, engine, cipher });
+  const service = await ProbityService.open({ db, engine, cipher });
+  await service.loadIndexes();
+  return service;
 }
 
 /**

@@ -32,7 +32,7 @@ export const DEFAULT_SERVICE_OPTIONS: ServiceOptions = {
   verifyFmr: 1e-4,
   identifyFpir: 1e-3,
   maxTopK: 50,
-  hnswAbove: 20_000,
+  hnswAbove: 50_000,
 };
 
 /** Which roles may run each operation. The governance layer adds purpose and policy checks. */
@@ -402,6 +402,13 @@ export class ProbityService {
       `INSERT INTO idempotency (api_key_id, idem_key, request_hash, status, response, created_at) VALUES ($1, $2, $3, $4, $5, $6)`,
       [caller.keyId, key, requestHash, status, JSON.stringify(body), this.now().toISOString()],
     );
+  }
+
+  /** Builds every gallery's index from storage, so that the first searches do not wait for it. */
+  async loadIndexes(): Promise<number> {
+    const galleries = await this.db.all<{ id: string; version: number }>(`SELECT id, version FROM galleries`);
+    for (const g of galleries) await this.search.catchUp(g.id, Number(g.version));
+    return galleries.length;
   }
 
   /** Brings this process's index of a gallery up to what storage holds now. */
