@@ -30,14 +30,29 @@ export type ProbityErrorCode =
   | 'malformed_json'
   | 'invalid_request'
   | 'unsupported_media_type'
-  | 'body_too_large';
+  | 'body_too_large'
+  // Refusals by policy, each citing its rule.
+  | 'purpose_not_approved'
+  | 'purpose_mismatch'
+  | 'policy_refused'
+  | 'legal_authority_required'
+  | 'legal_authority_expired'
+  | 'attribute_inference_refused';
+
+/** The rule behind a refusal, so a requester (and the audit log) can see what law refused it. */
+export interface RuleCitation {
+  rule: string;
+  citation: string;
+}
 
 export class ProbityError extends Error {
   readonly code: ProbityErrorCode;
-  constructor(code: ProbityErrorCode, message: string) {
+  readonly rule?: RuleCitation;
+  constructor(code: ProbityErrorCode, message: string, rule?: RuleCitation) {
     super(message);
     this.name = 'ProbityError';
     this.code = code;
+    if (rule) this.rule = rule;
   }
 }
 

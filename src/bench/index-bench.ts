@@ -3,7 +3,7 @@
  * latency (p50, p99, one thread) and recall@1 and @10 against an exact scan, for the exact scan
  * and for HNSW at several search widths. Prints a table and writes bench-results/index.json.
  *
- * Usage: node dist/bench/index-bench.js [--sizes 10000,100000,1000000] [--queries 500] [--seeds FILE.f32] [--out index.json]
+ * Usage: node dist/bench/index-bench.js [--sizes 10000,100000,1000000] [--queries 500] [--seeds FILE.f32] [--out index.json] [--connectivity 16]
  *
  * Gallery templates are synthetic, because no real gallery of a million faces is available here:
  * each is a random mixture of three real LFW templates (from an `evaluate` cache file, --seeds)
@@ -24,7 +24,8 @@ import { projectRoot } from '../testing/fixtures.js';
 
 const { exactSearch, MetricKind } = usearch;
 const D = 512;
-const { values } = parseArgs({ options: { sizes: { type: 'string' }, queries: { type: 'string' }, seeds: { type: 'string' }, 'exact-max': { type: 'string' }, out: { type: 'string' } } });
+const { values } = parseArgs({ options: { sizes: { type: 'string' }, queries: { type: 'string' }, seeds: { type: 'string' }, 'exact-max': { type: 'string' }, out: { type: 'string' }, connectivity: { type: 'string' } } });
+const connectivity = Number(values.connectivity ?? 16);
 const sizes = (values.sizes ?? '10000,100000').split(',').map(Number);
 const queryCount = Number(values.queries ?? 500);
 const exactMax = Number(values['exact-max'] ?? 200_000);
@@ -130,17 +131,17 @@ for (const size of sizes) {
     global.gc?.();
     const before = process.memoryUsage().rss;
     const t = performance.now();
-    const hnsw = new HnswIndex(D, { quantization, connectivity: 16, expansionAdd: 128, expansionSearch: 32 });
+    const hnsw = new HnswIndex(D, { quantization, connectivity, expansionAdd: 128, expansionSearch: 32 });
     hnsw.addMany(Array.from({ length: size }, (_, i) => i), data);
     const buildS = (performance.now() - t) / 1000;
     const bytes = process.memoryUsage().rss - before;
     for (const ef of [64, 128, 256, 512]) {
       hnsw.setExpansionSearch(ef);
-      measure(size, `hnsw ${quantization} M16 ef${ef}`, hnsw, queries, truth, buildS, bytes, mated);
+      measure(size, `hnsw ${quantization} M${connectivity} ef${ef}`, hnsw, queries, truth, buildS, bytes, mated);
       if (quantization === 'i8') {
         // As the service does: take more candidates than asked and rescore them with the exact
         // templates (which it reads from storage; here from memory, so that time is not counted).
-        measure(size, `hnsw i8 ef${ef} +rescore`, rescoring(hnsw, data, 40), queries, truth, buildS, bytes, mated);
+        measure(size, `hnsw i8 M${connectivity} ef${ef} +rescore`, rescoring(hnsw, data, 40), queries, truth, buildS, bytes, mated);
       }
     }
   }

@@ -12,6 +12,9 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import { cliPath, lfwDir, projectRoot } from '../testing/fixtures.js';
+import { onboardOverHttp, postJson } from '../testing/http-onboarding.js';
+
+const PURPOSE = 'building_access';
 
 const { values } = parseArgs({ options: { seconds: { type: 'string' }, connections: { type: 'string' }, gallery: { type: 'string' } } });
 const seconds = Number(values.seconds ?? 15);
@@ -44,25 +47,20 @@ const rows: Record<string, unknown>[] = [];
 for (const workers of [1, 2]) {
   const dataDir = mkdtempSync(join(tmpdir(), 'probity-bench-'));
   const server = await startServer(dataDir, workers);
-  const api = async (path: string, key: string, body: unknown) => {
-    const res = await fetch(server.base + path, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
-    return res.json() as Promise<Record<string, any>>;
-  };
-  const org = await api('/v1/organisations', env.PROBITY_ADMIN_KEY, { name: 'bench' });
-  const key = (await api('/v1/keys', env.PROBITY_ADMIN_KEY, { organisationId: org.id, roles: ['client'], label: 'bench' })).secret as string;
-  const gallery = (await api('/v1/galleries', key, { name: 'g' })).id as string;
+  const { key, gallery } = await onboardOverHttp(server.base, env.PROBITY_ADMIN_KEY, 'bench', [PURPOSE]);
   let enrolled = 0;
   for (let i = 0; i < gallerySize; i++) {
-    const r = await api(`/v1/galleries/${gallery}/subjects/p${i}/templates`, key, { images: [images[i]!.toString('base64')] });
-    if (r.templates) enrolled++;
+    // Some LFW images hold two faces or a poor one: those are refused, as they should be.
+    const r = await postJson(server.base, `/v1/galleries/${gallery}/subjects/p${i}/templates`, key, { purpose: PURPOSE, images: [images[i]!.toString('base64')] }).catch(() => undefined);
+    if (r?.templates) enrolled++;
   }
   const headers = { authorization: `Bearer ${key}`, 'content-type': 'application/json' };
   const identify = await autocannon({
     url: `${server.base}/v1/galleries/${gallery}/identify`, method: 'POST', headers, connections, duration: seconds,
-    body: JSON.stringify({ image: images[gallerySize]!.toString('base64') }),
+    body: JSON.stringify({ purpose: PURPOSE, image: images[gallerySize]!.toString('base64') }),
   });
   let n = 0;
-  const enrolBody = JSON.stringify({ images: [images[0]!.toString('base64')] });
+  const enrolBody = JSON.stringify({ purpose: PURPOSE, images: [images[0]!.toString('base64')] });
   const enrol = await autocannon({
     url: server.base, connections, duration: seconds,
     requests: [{ method: 'POST', headers, body: enrolBody, setupRequest: (req) => ({ ...req, path: `/v1/galleries/${gallery}/subjects/load${n++}/templates` }) }],

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -8,7 +8,10 @@ import { readImageFile } from '../engine/image.js';
 import { DEFAULT_RECOGNITION_MODEL, recognitionEntry, recognitionModelIds } from '../engine/models/registry.js';
 import { compareImages, detectFaces } from '../engine/operations.js';
 import type { QualityLevel } from '../engine/quality.js';
-import { isProbityError } from '../errors.js';
+import { isProbityError, ProbityError } from '../errors.js';
+import { openDb } from '../gallery/db.js';
+import { migrate } from '../gallery/schema.js';
+import { exportAudit, verifyStoredAudit } from '../governance/audit-store.js';
 import { evaluate } from '../evaluation/evaluate.js';
 import { calibrationFile } from '../matching/calibration.js';
 import { serve } from '../server/serve.js';
@@ -24,6 +27,8 @@ usage:
   probity evaluate --dataset DIR [--pairs FILE] [--demographics FILE] [--model ID] [--out DIR]
                    [--identities N] [--workers N] [--fmr 1e-4] [--no-flip]
   probity models [--json]
+  probity audit verify [--data DIR | --database URL]
+  probity audit export [--data DIR | --database URL] [--from ISO] [--to ISO] [--organisation ID] [--purpose USE_CASE]
   probity serve [--port 8080] [--host 127.0.0.1] [--data DIR] [--database URL] [--workers N]
                 [--development] [--rate-limit PER_SECOND] [--log]
 
@@ -186,7 +191,54 @@ async function serveCommand(args: string[]): Promise<void> {
   }, (line) => process.stdout.write(line + '\n'));
 }
 
-const COMMANDS: Record<string, (args: string[]) => Promise<void>> = { detect, compare, evaluate: evaluateCommand, models, serve: serveCommand };
+/** The store a command reads: --database URL, PROBITY_DATABASE_URL, or the SQLite file in --data. */
+async function openStore(values: { data?: string; database?: string }) {
+  const url = values.database ?? process.env.PROBITY_DATABASE_URL;
+  const path = join(values.data ?? process.env.PROBITY_DATA ?? 'probity-data', 'probity.sqlite');
+  if (!url && !existsSync(path)) throw new ProbityError('file_not_found', `no Probity data at ${path}; give --data DIR or --database URL`);
+  const db = await openDb(url ?? path);
+  await migrate(db);
+  return db;
+}
+
+async function auditCommand(args: string[]): Promise<void> {
+  const [sub, ...rest] = args;
+  if (sub === 'verify') {
+    const { values } = parse(rest, { data: { type: 'string' }, database: { type: 'string' }, json: { type: 'boolean' } }, 0);
+    const db = await openStore(values);
+    try {
+      const r = await verifyStoredAudit(db);
+      if (values.json) process.stdout.write(JSON.stringify(r, null, 2) + '\n');
+      else if (r.ok) process.stdout.write(`audit log intact: ${r.entries} entries, head ${r.head.seq} ${r.head.hash.slice(0, 16)}..., verified in ${r.seconds.toFixed(2)} s\n`);
+      else {
+        process.stdout.write(`audit log NOT intact: ${r.breaks.length} break(s) in ${r.entries} entries\n`);
+        for (const b of r.breaks) process.stdout.write(`  ${b.kind} at entry ${b.seq}: ${b.detail}\n`);
+      }
+      if (!r.ok) throw new AuditBroken();
+    } finally {
+      await db.close();
+    }
+    return;
+  }
+  if (sub === 'export') {
+    const { values } = parse(rest, {
+      data: { type: 'string' }, database: { type: 'string' }, from: { type: 'string' }, to: { type: 'string' }, organisation: { type: 'string' }, purpose: { type: 'string' },
+    }, 0);
+    const db = await openStore(values);
+    try {
+      for await (const line of exportAudit(db, { from: values.from, to: values.to, organisationId: values.organisation, purpose: values.purpose })) process.stdout.write(line + '\n');
+    } finally {
+      await db.close();
+    }
+    return;
+  }
+  throw new UsageError('audit needs "verify" or "export"');
+}
+
+/** A broken audit chain: the report is printed; the exit status says so (1). */
+class AuditBroken extends Error {}
+
+const COMMANDS: Record<string, (args: string[]) => Promise<void>> = { detect, compare, evaluate: evaluateCommand, models, serve: serveCommand, audit: auditCommand };
 
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -212,6 +264,7 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`probity: ${e.message}\n`);
       return 2;
     }
+    if (e instanceof AuditBroken) return 1;
     if (isProbityError(e)) {
       process.stderr.write(`probity: ${e.message}\n`);
       return 1;

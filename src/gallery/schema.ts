@@ -13,10 +13,20 @@ function statements(kind: Db['kind']): string[] {
   return [
     `CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)`,
     `CREATE TABLE IF NOT EXISTS organisations (
-      id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, created_at TEXT NOT NULL)`,
+      id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, sector TEXT NOT NULL, jurisdictions TEXT NOT NULL,
+      created_at TEXT NOT NULL)`,
+    // An organisation's application for access: what it declared, and the policy's answer per use case.
+    `CREATE TABLE IF NOT EXISTS applications (
+      id TEXT PRIMARY KEY, organisation_id TEXT NOT NULL REFERENCES organisations(id),
+      use_cases TEXT NOT NULL, declarations TEXT NOT NULL, decisions TEXT NOT NULL, policy TEXT NOT NULL,
+      submitted_at TEXT NOT NULL)`,
+    `CREATE TABLE IF NOT EXISTS approvals (
+      organisation_id TEXT NOT NULL REFERENCES organisations(id), use_case TEXT NOT NULL,
+      application_id TEXT NOT NULL REFERENCES applications(id), decided_by TEXT NOT NULL, reason TEXT NOT NULL,
+      approved_at TEXT NOT NULL, PRIMARY KEY (organisation_id, use_case))`,
     `CREATE TABLE IF NOT EXISTS api_keys (
       id TEXT PRIMARY KEY, organisation_id TEXT NOT NULL REFERENCES organisations(id),
-      label TEXT NOT NULL, roles TEXT NOT NULL, secret_hash TEXT NOT NULL UNIQUE,
+      label TEXT NOT NULL, roles TEXT NOT NULL, use_cases TEXT NOT NULL DEFAULT '', secret_hash TEXT NOT NULL UNIQUE,
       created_at TEXT NOT NULL, revoked_at TEXT)`,
     `CREATE TABLE IF NOT EXISTS galleries (
       id TEXT PRIMARY KEY, organisation_id TEXT NOT NULL REFERENCES organisations(id),
@@ -40,8 +50,11 @@ function statements(kind: Db['kind']): string[] {
       api_key_id TEXT NOT NULL, idem_key TEXT NOT NULL, request_hash TEXT NOT NULL,
       status INTEGER NOT NULL, response TEXT NOT NULL, created_at TEXT NOT NULL,
       PRIMARY KEY (api_key_id, idem_key))`,
+    // `id` numbers rows in the order they were written, so rows re-inserted out of order show as reordered.
     `CREATE TABLE IF NOT EXISTS audit_log (
-      seq BIGINT PRIMARY KEY, at TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL, body TEXT NOT NULL)`,
+      id ${serial}, seq BIGINT NOT NULL UNIQUE, at TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL,
+      body TEXT NOT NULL, organisation_id TEXT, purpose TEXT)`,
+    `CREATE INDEX IF NOT EXISTS audit_log_at ON audit_log (at)`,
     // The chain's head, kept apart from the log: cutting entries off the end shows as a mismatch.
     `CREATE TABLE IF NOT EXISTS audit_head (id INTEGER PRIMARY KEY CHECK (id = 1), seq BIGINT NOT NULL, hash TEXT NOT NULL)`,
   ];

@@ -8,6 +8,8 @@ export interface Caller {
   keyId: string;
   organisationId: string;
   roles: Role[];
+  /** The use cases this key may name as a purpose. */
+  useCases: string[];
 }
 
 const PREFIX = 'prb_';

@@ -35,7 +35,12 @@ export function canonicalJson(value: unknown): string {
 }
 
 export function entryHash(seq: number, at: string, prevHash: string, body: unknown): string {
-  return createHash('sha256').update(`${seq}\n${at}\n${prevHash}\n${canonicalJson(body)}`).digest('hex');
+  return textHash(seq, at, prevHash, canonicalJson(body));
+}
+
+/** The same hash over a body already in canonical JSON, as stored: no parse needed to verify. */
+export function textHash(seq: number, at: string, prevHash: string, canonicalBody: string): string {
+  return createHash('sha256').update(`${seq}\n${at}\n${prevHash}\n${canonicalBody}`).digest('hex');
 }
 
 /** The next entry after `last` (or the first, when `last` is undefined). */
@@ -57,34 +62,66 @@ export interface ChainReport {
   breaks: ChainBreak[];
 }
 
+/** A stored row: the body as the canonical JSON text that was hashed. */
+export interface StoredEntry {
+  seq: number;
+  at: string;
+  prevHash: string;
+  hash: string;
+  bodyText: string;
+}
+
 /**
- * Check entries in storage order. Every break is reported with the sequence number where it
- * shows, and how it looks: a row whose own hash is wrong was edited; a gap in the sequence is a
- * deletion; a sequence number seen twice, or a row whose predecessor link fits nothing, is an
- * insertion; a sequence number going backwards is a reordering.
+ * Checks entries one at a time in storage order, so a log of millions streams through it.
+ * Every break is reported with the sequence number where it shows, and how it looks: a row
+ * whose own hash is wrong was edited; a gap in the sequence is a deletion; a sequence number
+ * seen twice, or a row whose predecessor link fits nothing, is an insertion; a sequence number
+ * going backwards is a reordering.
  */
-export function verifyChain(entries: Iterable<ChainedEntry>, maxBreaks = 100): ChainReport {
-  const breaks: ChainBreak[] = [];
-  let prev: ChainedEntry | undefined;
-  let count = 0;
-  const report = (b: ChainBreak) => { if (breaks.length < maxBreaks) breaks.push(b); };
-  for (const e of entries) {
-    count++;
-    if (entryHash(e.seq, e.at, e.prevHash, e.body) !== e.hash) {
-      report({ kind: 'edited', seq: e.seq, detail: `entry ${e.seq} does not match its own hash: its time or content was changed` });
+export class ChainVerifier {
+  private prev: { seq: number; hash: string } | undefined;
+  private count = 0;
+  readonly breaks: ChainBreak[] = [];
+
+  constructor(private readonly maxBreaks = 100) {}
+
+  private report(b: ChainBreak): void {
+    if (this.breaks.length < this.maxBreaks) this.breaks.push(b);
+  }
+
+  push(e: StoredEntry): void {
+    this.count++;
+    if (textHash(e.seq, e.at, e.prevHash, e.bodyText) !== e.hash) {
+      this.report({ kind: 'edited', seq: e.seq, detail: `entry ${e.seq} does not match its own hash: its time or content was changed` });
     }
+    const prev = this.prev;
     const expectedSeq = (prev?.seq ?? 0) + 1;
     const expectedPrev = prev?.hash ?? GENESIS;
     if (prev && e.seq < prev.seq) {
-      report({ kind: 'reordered', seq: e.seq, detail: `entry ${e.seq} comes after entry ${prev.seq}` });
+      this.report({ kind: 'reordered', seq: e.seq, detail: `entry ${e.seq} comes after entry ${prev.seq}` });
     } else if (prev && e.seq === prev.seq) {
-      report({ kind: 'inserted', seq: e.seq, detail: `a second entry ${e.seq} follows the first` });
+      this.report({ kind: 'inserted', seq: e.seq, detail: `a second entry ${e.seq} follows the first` });
     } else if (e.seq > expectedSeq) {
-      report({ kind: 'deleted', seq: expectedSeq, detail: `entries ${expectedSeq} to ${e.seq - 1} are missing` });
+      this.report({ kind: 'deleted', seq: expectedSeq, detail: `entries ${expectedSeq} to ${e.seq - 1} are missing` });
     } else if (e.prevHash !== expectedPrev) {
-      report({ kind: 'inserted', seq: e.seq, detail: `entry ${e.seq} does not link to entry ${prev?.seq ?? 'the start'}: it was inserted, or the one before it replaced` });
+      this.report({ kind: 'inserted', seq: e.seq, detail: `entry ${e.seq} does not link to entry ${prev?.seq ?? 'the start'}: it was inserted, or the one before it replaced` });
     }
-    prev = e;
+    this.prev = { seq: e.seq, hash: e.hash };
   }
-  return { ok: breaks.length === 0, entries: count, breaks };
+
+  /** The last entry seen, to compare with the head kept apart from the log. */
+  get last(): { seq: number; hash: string } | undefined {
+    return this.prev;
+  }
+
+  result(): ChainReport {
+    return { ok: this.breaks.length === 0, entries: this.count, breaks: [...this.breaks] };
+  }
+}
+
+/** Checks a whole chain of entries held in memory. */
+export function verifyChain(entries: Iterable<ChainedEntry>, maxBreaks = 100): ChainReport {
+  const v = new ChainVerifier(maxBreaks);
+  for (const e of entries) v.push({ seq: e.seq, at: e.at, prevHash: e.prevHash, hash: e.hash, bodyText: canonicalJson(e.body) });
+  return v.result();
 }

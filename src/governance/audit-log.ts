@@ -1,5 +1,5 @@
 import type { Queryable } from '../gallery/db.js';
-import { chainNext, type ChainedEntry } from './audit-chain.js';
+import { canonicalJson, chainNext, type ChainedEntry } from './audit-chain.js';
 
 /** What every audit entry says: who did what to which data, for what, and how it came out. */
 export interface AuditBody {
@@ -7,6 +7,12 @@ export interface AuditBody {
   organisationId: string | null;
   keyId: string | null;
   roles: string[];
+  /** The use case the request named, and the legal authority it carried, if any. */
+  purpose?: string;
+  legalAuthority?: { kind: string; reference?: string; issuer?: string; expiresAt?: string; reason?: string };
+  /** What the policy bound this request to, and the rules behind a refusal or an approval. */
+  obligations?: string[];
+  rules?: string[];
   galleryId?: string;
   subject?: string;
   /** SHA-256 of each input image: enough to show later which image was used, without keeping it. */
@@ -26,8 +32,8 @@ export async function appendAudit(tx: Queryable, at: Date, body: AuditBody, kind
   );
   if (!head) throw new Error('the audit log has no head row: the schema was not migrated');
   const entry = chainNext({ seq: Number(head.seq), hash: head.hash }, at.toISOString(), body);
-  await tx.run(`INSERT INTO audit_log (seq, at, prev_hash, hash, body) VALUES ($1, $2, $3, $4, $5)`, [
-    entry.seq, entry.at, entry.prevHash, entry.hash, JSON.stringify(body),
+  await tx.run(`INSERT INTO audit_log (seq, at, prev_hash, hash, body, organisation_id, purpose) VALUES ($1, $2, $3, $4, $5, $6, $7)`, [
+    entry.seq, entry.at, entry.prevHash, entry.hash, canonicalJson(body), body.organisationId, body.purpose ?? null,
   ]);
   await tx.run(`UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1`, [entry.seq, entry.hash]);
   return entry;

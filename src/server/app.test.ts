@@ -2,13 +2,15 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import sharp from 'sharp';
-import { backends, faces, freshStore, openTestService } from '../testing/service-fixture.js';
+import { backends, faces, freshStore, onboard, openTestService } from '../testing/service-fixture.js';
 import { skipWithoutLfw } from '../testing/fixtures.js';
 import type { Db } from '../gallery/db.js';
 import type { ProbityService } from '../service/probity-service.js';
 import { buildApp } from './app.js';
 
 const b64 = (b: Buffer) => b.toString('base64');
+/** The purpose every request here names: approved for the test organisations by the default policy. */
+const P = 'building_access';
 
 for (const backend of backends) {
   describe(`the HTTP service on ${backend}`, { skip: skipWithoutLfw }, () => {
@@ -34,12 +36,12 @@ for (const backend of backends) {
     before(async () => {
       store = await freshStore(backend);
       ({ service, db } = await openTestService(store.location));
-      adminKey = (await service.bootstrapAdmin())!.secret;
+      adminKey = (await service.access.bootstrapAdmin())!.secret;
       app = await buildApp(service, { rateLimit: { perSecond: 1000, burst: 1000 }, bodyLimit: 2 * 1024 * 1024 });
-      orgId = (await call('POST', '/v1/organisations', adminKey, { name: 'acme' })).body.id;
-      const other = (await call('POST', '/v1/organisations', adminKey, { name: 'globex' })).body.id;
-      clientKey = (await call('POST', '/v1/keys', adminKey, { organisationId: orgId, roles: ['client'], label: 'app' })).body.secret;
-      otherClientKey = (await call('POST', '/v1/keys', adminKey, { organisationId: other, roles: ['client'], label: 'other' })).body.secret;
+      const acme = await onboard(service, adminKey, { name: 'acme', sector: 'employer', jurisdictions: ['other'] }, [P]);
+      orgId = acme.organisationId;
+      clientKey = acme.secret;
+      otherClientKey = (await onboard(service, adminKey, { name: 'globex', sector: 'commercial', jurisdictions: ['other'] }, [P])).secret;
       galleryId = (await call('POST', '/v1/galleries', clientKey, { name: 'staff' })).body.id;
     });
     after(async () => {
@@ -51,10 +53,10 @@ for (const backend of backends) {
     test('keys: none, unknown and revoked are 401; the wrong role and another organisation are 403', async () => {
       assert.equal((await call('GET', '/v1/galleries', undefined)).body.error.code, 'unauthenticated');
       assert.equal((await call('GET', '/v1/galleries', 'prb_nonsense')).status, 401);
-      const forbidden = await call('POST', '/v1/organisations', clientKey, { name: 'x' });
+      const forbidden = await call('POST', '/v1/organisations', clientKey, { name: 'x', sector: 'commercial', jurisdictions: [] });
       assert.equal(forbidden.status, 403);
       assert.match(forbidden.body.error.message, /needs the admin role/);
-      assert.equal((await call('POST', `/v1/galleries/${galleryId}/identify`, adminKey, { image: b64(faces.colin1()) })).status, 403);
+      assert.equal((await call('POST', `/v1/galleries/${galleryId}/identify`, adminKey, { purpose: P, image: b64(faces.colin1()) })).status, 403);
       const theirs = await call('GET', `/v1/galleries/${galleryId}`, otherClientKey);
       assert.equal(theirs.status, 403);
       assert.match(theirs.body.error.message, /another organisation/);
@@ -78,28 +80,29 @@ for (const backend of backends) {
       await bad(call('POST', '/v1/galleries', clientKey, '{"name":'), 400, 'malformed_json');
       await bad(call('POST', '/v1/galleries', clientKey, 'name=x', { 'content-type': 'text/plain' }), 415, 'unsupported_media_type');
       await bad(call('POST', '/v1/galleries', clientKey, { name: 'x', colour: 'red' }), 400, 'invalid_request');
-      await bad(call('POST', enrolUrl, clientKey, { images: [b64(Buffer.alloc(3 * 1024 * 1024, 7))] }), 413, 'body_too_large');
-      await bad(call('POST', enrolUrl, clientKey, { images: [b64(Buffer.from('this is not an image at all, only words'))] }), 422, 'not_an_image');
-      await bad(call('POST', enrolUrl, clientKey, { images: [b64(faces.tonyWithOther())] }), 422, 'several_faces');
+      await bad(call('POST', enrolUrl, clientKey, { images: [b64(faces.colin1())] }), 400, 'invalid_request');
+      await bad(call('POST', enrolUrl, clientKey, { purpose: P, images: [b64(Buffer.alloc(3 * 1024 * 1024, 7))] }), 413, 'body_too_large');
+      await bad(call('POST', enrolUrl, clientKey, { purpose: P, images: [b64(Buffer.from('this is not an image at all, only words'))] }), 422, 'not_an_image');
+      await bad(call('POST', enrolUrl, clientKey, { purpose: P, images: [b64(faces.tonyWithOther())] }), 422, 'several_faces');
       const blurred = await sharp(faces.colin1()).blur(4).jpeg().toBuffer();
-      await bad(call('POST', enrolUrl, clientKey, { images: [b64(blurred)] }), 422, 'face_quality_too_low');
+      await bad(call('POST', enrolUrl, clientKey, { purpose: P, images: [b64(blurred)] }), 422, 'face_quality_too_low');
       const blank = await sharp({ create: { width: 200, height: 200, channels: 3, background: '#888' } }).png().toBuffer();
-      await bad(call('POST', enrolUrl, clientKey, { images: [b64(blank)] }), 422, 'no_face');
+      await bad(call('POST', enrolUrl, clientKey, { purpose: P, images: [b64(blank)] }), 422, 'no_face');
       await bad(call('GET', '/v1/galleries/6b1d1f5e-0000-4000-8000-000000000000', clientKey), 404, 'not_found');
       await bad(call('GET', `/v1/galleries/${galleryId}/subjects/nobody`, clientKey), 404, 'not_found');
-      await bad(call('POST', `/v1/galleries/${galleryId}/identify`, clientKey, { image: b64(faces.colin1()), fpir: 2 }), 400, 'invalid_request');
+      await bad(call('POST', `/v1/galleries/${galleryId}/identify`, clientKey, { purpose: P, image: b64(faces.colin1()), fpir: 2 }), 400, 'invalid_request');
       assert.equal((await call('GET', `/v1/galleries/${galleryId}/subjects/x1`, clientKey)).status, 404, 'no failed enrolment left a subject behind');
     });
 
     test('an enrolment is all or nothing: one bad image of two stores neither', async () => {
-      const r = await call('POST', `/v1/galleries/${galleryId}/subjects/half/templates`, clientKey, { images: [b64(faces.serena1()), b64(Buffer.from('nope, not an image'))] });
+      const r = await call('POST', `/v1/galleries/${galleryId}/subjects/half/templates`, clientKey, { purpose: P, images: [b64(faces.serena1()), b64(Buffer.from('nope, not an image'))] });
       assert.equal(r.status, 422);
       assert.match(r.body.error.message, /images\[1\]/);
       assert.equal((await call('GET', `/v1/galleries/${galleryId}/subjects/half`, clientKey)).status, 404);
     });
 
     test('enrol, identify with candidates and a plain no-match, verify, erase with a receipt', async () => {
-      const enrol = async (subject: string, images: Buffer[]) => call('POST', `/v1/galleries/${galleryId}/subjects/${subject}/templates`, clientKey, { images: images.map(b64) });
+      const enrol = async (subject: string, images: Buffer[]) => call('POST', `/v1/galleries/${galleryId}/subjects/${subject}/templates`, clientKey, { purpose: P, images: images.map(b64) });
       const colin = await enrol('colin', [faces.colin1(), faces.colin2()]);
       assert.equal(colin.status, 201, JSON.stringify(colin.body));
       assert.equal(colin.body.templates.length, 2);
@@ -107,7 +110,7 @@ for (const backend of backends) {
       assert.equal((await enrol('gloria', [faces.gloria1()])).status, 201);
       assert.ok(!JSON.stringify(colin.body).includes('vector'), 'no template in a response');
 
-      const found = await call('POST', `/v1/galleries/${galleryId}/identify`, clientKey, { image: b64(faces.colin3()), topK: 3 });
+      const found = await call('POST', `/v1/galleries/${galleryId}/identify`, clientKey, { purpose: P, image: b64(faces.colin3()), topK: 3 });
       assert.equal(found.status, 200, JSON.stringify(found.body));
       assert.equal(found.body.outcome, 'candidates');
       assert.equal(found.body.candidates[0].subject, 'colin');
@@ -116,13 +119,13 @@ for (const backend of backends) {
       assert.equal(found.body.gallerySize, 4);
       assert.ok(found.body.candidates.slice(1).every((c: { match: boolean }) => !c.match), 'the others stay below the threshold');
 
-      const stranger = await call('POST', `/v1/galleries/${galleryId}/identify`, clientKey, { image: b64(faces.hugo1()) });
+      const stranger = await call('POST', `/v1/galleries/${galleryId}/identify`, clientKey, { purpose: P, image: b64(faces.hugo1()) });
       assert.equal(stranger.body.outcome, 'no_match');
       assert.match(stranger.body.summary, /no one in the gallery clears the threshold/);
 
-      const v = await call('POST', '/v1/verify', clientKey, { image: b64(faces.colin3()), galleryId, subject: 'colin' });
+      const v = await call('POST', '/v1/verify', clientKey, { purpose: P, image: b64(faces.colin3()), galleryId, subject: 'colin' });
       assert.equal(v.body.match, true);
-      const v2 = await call('POST', '/v1/verify', clientKey, { image: b64(faces.serena2()), reference: b64(faces.colin1()) });
+      const v2 = await call('POST', '/v1/verify', clientKey, { purpose: P, image: b64(faces.serena2()), reference: b64(faces.colin1()) });
       assert.equal(v2.body.match, false);
       assert.equal(v2.body.model, 'mobilefacenet-512');
 
@@ -130,14 +133,14 @@ for (const backend of backends) {
       assert.equal(erased.status, 200);
       assert.equal(erased.body.templatesErased, 2);
       assert.match(erased.body.receipt, /^[0-9a-f-]{36}$/);
-      const after = await call('POST', `/v1/galleries/${galleryId}/identify`, clientKey, { image: b64(faces.colin3()), topK: 10 });
+      const after = await call('POST', `/v1/galleries/${galleryId}/identify`, clientKey, { purpose: P, image: b64(faces.colin3()), topK: 10 });
       assert.ok(!after.body.candidates.some((c: { subject: string }) => c.subject === 'colin'), 'an erased subject is never found');
       const rows = await db.all(`SELECT t.id FROM templates t JOIN subjects s ON s.id = t.subject_id WHERE s.ref = 'colin'`);
       assert.equal(rows.length, 0, 'templates gone from storage');
     });
 
     test('templates are encrypted at rest: the stored bytes hold no run of the template', async () => {
-      const r = await call('POST', `/v1/galleries/${galleryId}/subjects/enc/templates`, clientKey, { images: [b64(faces.gloria1())] });
+      const r = await call('POST', `/v1/galleries/${galleryId}/subjects/enc/templates`, clientKey, { purpose: P, images: [b64(faces.gloria1())] });
       assert.equal(r.status, 201);
       const row = (await db.one<{ sealed: Buffer; uuid: string }>(`SELECT sealed, uuid FROM templates WHERE uuid = $1`, [r.body.templates[0].id]))!;
       const { testEngine } = await import('../testing/service-fixture.js');
@@ -151,7 +154,7 @@ for (const backend of backends) {
 
     test('Idempotency-Key: a retry returns the first answer and enrols once; another body under the key is refused', async () => {
       const url = `/v1/galleries/${galleryId}/subjects/idem/templates`;
-      const body = { images: [b64(faces.serena2())] };
+      const body = { purpose: P, images: [b64(faces.serena2())] };
       const first = await call('POST', url, clientKey, body, { 'idempotency-key': 'k-1' });
       const again = await call('POST', url, clientKey, body, { 'idempotency-key': 'k-1' });
       assert.equal(first.status, 201);
@@ -159,13 +162,14 @@ for (const backend of backends) {
       assert.equal(again.headers['idempotent-replayed'], 'true');
       assert.deepEqual(again.body, first.body);
       assert.equal((await call('GET', `/v1/galleries/${galleryId}/subjects/idem`, clientKey)).body.templates.length, 1);
-      const reused = await call('POST', url, clientKey, { images: [b64(faces.gloria1())] }, { 'idempotency-key': 'k-1' });
+      const reused = await call('POST', url, clientKey, { purpose: P, images: [b64(faces.gloria1())] }, { 'idempotency-key': 'k-1' });
       assert.equal(reused.status, 422);
       assert.equal(reused.body.error.code, 'idempotency_key_reused');
     });
 
     test('multipart upload works the same as base64 JSON', async () => {
       const form = new FormData();
+      form.append('purpose', P);
       form.append('image', new Blob([faces.hugo1()], { type: 'image/jpeg' }), 'hugo.jpg');
       const encoded = new Response(form);
       const res = await app.inject({
@@ -211,7 +215,7 @@ describe('rate limits', { skip: skipWithoutLfw }, () => {
   test('a key over its limit gets 429 with Retry-After; another key is unaffected', async () => {
     const store = await freshStore('sqlite');
     const { service } = await openTestService(store.location);
-    const admin = (await service.bootstrapAdmin())!.secret;
+    const admin = (await service.access.bootstrapAdmin())!.secret;
     const app = await buildApp(service, { rateLimit: { perSecond: 0.5, burst: 2 } });
     const get = (key: string) => app.inject({ method: 'GET', url: '/v1/organisations', headers: { authorization: `Bearer ${key}` } });
     assert.equal((await get(admin)).statusCode, 200);

@@ -28,6 +28,9 @@ export const DEFAULT_APP_OPTIONS: AppOptions = {
   version: '0.0.0',
 };
 
+/** Request fields by which clients of other services ask for inferred attributes. */
+const ATTRIBUTE_FIELDS = ['attributes', 'returnAttributes', 'returnFaceAttributes', 'faceAttributes', 'age', 'gender', 'sex', 'race', 'ethnicity', 'emotion'];
+
 declare module 'fastify' {
   interface FastifyRequest {
     caller?: Caller;
@@ -73,8 +76,11 @@ export async function buildApp(service: ProbityService, options: Partial<AppOpti
   // Multipart files arrive as Buffers; turn them into the base64 strings the JSON schemas describe,
   // so both encodings meet one schema and one handler.
   app.addHook('preValidation', async (request) => {
-    if (!request.isMultipart() || !request.body || typeof request.body !== 'object') return;
+    if (!request.body || typeof request.body !== 'object') return;
     const body = request.body as Record<string, unknown>;
+    // Asked for on any route, attribute inference is refused on principle (and logged), not as a schema error.
+    if (request.caller && ATTRIBUTE_FIELDS.some((f) => f in body)) await service.inferAttributes(request.caller);
+    if (!request.isMultipart()) return;
     for (const [k, v] of Object.entries(body)) {
       if (Buffer.isBuffer(v)) body[k] = v.toString('base64');
       else if (Array.isArray(v)) body[k] = v.map((x) => (Buffer.isBuffer(x) ? x.toString('base64') : x));
@@ -84,6 +90,13 @@ export async function buildApp(service: ProbityService, options: Partial<AppOpti
       delete body.image;
     }
     for (const k of ['topK', 'fpir', 'fmr']) if (typeof body[k] === 'string') body[k] = Number(body[k]);
+    if (typeof body.authority === 'string') {
+      try {
+        body.authority = JSON.parse(body.authority);
+      } catch {
+        throw new ProbityError('malformed_json', 'the multipart field "authority" is not valid JSON');
+      }
+    }
   });
 
   app.addHook('onRequest', async (request, reply) => {

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { openDb } from '../gallery/db.js';
 import { cliPath, skipWithoutLfw } from '../testing/fixtures.js';
+import { onboardOverHttp } from '../testing/http-onboarding.js';
 import { backends, faces, freshStore } from '../testing/service-fixture.js';
 
 const env = {
@@ -46,9 +47,7 @@ for (const backend of backends) {
         });
         return { status: res.status, body: await res.json() as Record<string, any> };
       };
-      const org = (await api('POST', '/v1/organisations', env.PROBITY_ADMIN_KEY, { name: 'acme' })).body;
-      const key = (await api('POST', '/v1/keys', env.PROBITY_ADMIN_KEY, { organisationId: org.id, roles: ['client'], label: 'app' })).body.secret as string;
-      const gallery = (await api('POST', '/v1/galleries', key, { name: 'g' })).body.id as string;
+      const { key, gallery } = await onboardOverHttp(server.base, env.PROBITY_ADMIN_KEY, 'acme', ['building_access']);
       const image = faces.colin1().toString('base64');
 
       const acknowledged: string[] = [];
@@ -58,7 +57,7 @@ for (const backend of backends) {
         while (!killed) {
           const subject = `c${n++}`;
           try {
-            const r = await api('POST', `/v1/galleries/${gallery}/subjects/${subject}/templates`, key, { images: [image] });
+            const r = await api('POST', `/v1/galleries/${gallery}/subjects/${subject}/templates`, key, { purpose: 'building_access', images: [image] });
             if (r.status === 201) acknowledged.push(subject);
             if (acknowledged.length >= 12 && !killed) {
               killed = true;
@@ -84,7 +83,7 @@ for (const backend of backends) {
         const enrolEntries = await db.all(`SELECT seq FROM audit_log WHERE body LIKE '%"action":"enrol"%'`);
         await db.close();
         assert.equal(enrolEntries.length, listed.length, 'one audit entry per stored enrolment, no more, no fewer');
-        const found = await api('POST', `/v1/galleries/${gallery}/identify`, key, { image: faces.colin2().toString('base64') });
+        const found = await api('POST', `/v1/galleries/${gallery}/identify`, key, { purpose: 'building_access', image: faces.colin2().toString('base64') });
         assert.equal(found.body.outcome, 'candidates');
       } finally {
         server.child.kill('SIGKILL');

@@ -23,11 +23,17 @@ const STATUS: Partial<Record<ProbityErrorCode, number>> = {
   no_face: 422,
   several_faces: 422,
   face_quality_too_low: 422,
+  purpose_not_approved: 403,
+  purpose_mismatch: 403,
+  policy_refused: 403,
+  legal_authority_required: 403,
+  legal_authority_expired: 403,
+  attribute_inference_refused: 403,
 };
 
 export interface ErrorAnswer {
   status: number;
-  body: { error: { code: string; message: string } };
+  body: { error: { code: string; message: string; rule?: string; citation?: string } };
 }
 
 /**
@@ -37,7 +43,11 @@ export interface ErrorAnswer {
  */
 export function errorAnswer(e: unknown): ErrorAnswer {
   const answer = (status: number, code: string, message: string): ErrorAnswer => ({ status, body: { error: { code, message } } });
-  if (isProbityError(e)) return answer(STATUS[e.code] ?? 500, e.code, e.message);
+  if (isProbityError(e)) {
+    const a = answer(STATUS[e.code] ?? 500, e.code, e.message);
+    if (e.rule) Object.assign(a.body.error, e.rule);
+    return a;
+  }
   const fe = e as FastifyError & { validation?: unknown };
   if (fe?.validation) return answer(400, 'invalid_request', `the request does not fit its schema: ${fe.message}`);
   switch (fe?.code) {

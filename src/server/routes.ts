@@ -1,13 +1,34 @@
 import type { FastifyInstance } from 'fastify';
 import { ProbityError } from '../errors.js';
 import { ROLES, type Role } from '../governance/api-keys.js';
+import type { LegalAuthority } from '../governance/policy/assess.js';
+import { SECTORS, type Sector } from '../governance/use-cases.js';
 import type { ImageInput } from '../service/face-input.js';
 import type { ProbityService } from '../service/probity-service.js';
 import { callerOf } from './app.js';
 
 const error = {
   type: 'object',
-  properties: { error: { type: 'object', properties: { code: { type: 'string' }, message: { type: 'string' } } } },
+  properties: {
+    error: {
+      type: 'object',
+      properties: {
+        code: { type: 'string' }, message: { type: 'string' },
+        rule: { type: 'string', description: 'For a refusal by policy: the rule that refused it.' },
+        citation: { type: 'string', description: 'The law or commitment the rule implements.' },
+      },
+    },
+  },
+} as const;
+const purpose = { type: 'string', minLength: 1, maxLength: 64, description: 'The use case this request serves (see GET /v1/policy); it must be approved for the key.' } as const;
+const authority = {
+  type: 'object', additionalProperties: false, required: ['kind'],
+  description: 'A warrant, court order or recorded exigency, where the policy requires one for the purpose.',
+  properties: {
+    kind: { type: 'string', enum: ['warrant', 'court_order', 'exigency'] },
+    reference: { type: 'string', maxLength: 200 }, issuer: { type: 'string', maxLength: 200 },
+    expiresAt: { type: 'string', format: 'date-time' }, reason: { type: 'string', maxLength: 2000 },
+  },
 } as const;
 const errors = { 400: error, 401: error, 403: error, 404: error, 409: error, 413: error, 415: error, 422: error, 429: error };
 const image = { type: 'string', minLength: 1, description: 'A JPEG, PNG or WebP image, base64-encoded (a data: URL prefix is allowed); in multipart, a file.' } as const;
@@ -38,41 +59,139 @@ function imageInput(base64: string, label: string): ImageInput {
   return { label, bytes };
 }
 
+function purposeOf(body: { purpose: string; authority?: LegalAuthority }) {
+  return { purpose: body.purpose, ...(body.authority ? { authority: body.authority } : {}) };
+}
+
 /** Every route: a schema for its input and output (validation, serialisation and /openapi.json at once). */
 export function registerRoutes(app: FastifyInstance, service: ProbityService): void {
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
   // ---- the operator ----
-  app.post<{ Body: { name: string } }>('/v1/organisations', {
-    schema: { tags: ['operator'], summary: 'Create an organisation (admin)', body: { type: 'object', required: ['name'], additionalProperties: false, properties: { name } }, response: { 201: open, ...errors } },
-  }, async (req, reply) => reply.status(201).send(await service.createOrganisation(callerOf(req), req.body)));
+  app.post<{ Body: { name: string; sector: Sector; jurisdictions: string[] } }>('/v1/organisations', {
+    schema: {
+      tags: ['operator'], summary: 'Create an organisation with its sector and jurisdictions (admin)',
+      body: {
+        type: 'object', required: ['name', 'sector', 'jurisdictions'], additionalProperties: false,
+        properties: { name, sector: { type: 'string', enum: [...SECTORS] }, jurisdictions: { type: 'array', items: { type: 'string', enum: ['us-wa', 'us-il', 'eu', 'other'] }, uniqueItems: true } },
+      },
+      response: { 201: open, ...errors },
+    },
+  }, async (req, reply) => reply.status(201).send(await service.access.createOrganisation(callerOf(req), req.body)));
 
   app.get('/v1/organisations', {
     schema: { tags: ['operator'], summary: 'List organisations (admin)', response: { 200: { type: 'object', properties: { items: { type: 'array', items: open } } }, ...errors } },
-  }, async (req) => ({ items: await service.listOrganisations(callerOf(req)) }));
+  }, async (req) => ({ items: await service.access.listOrganisations(callerOf(req)) }));
 
-  app.post<{ Body: { organisationId: string; roles: Role[]; label: string } }>('/v1/keys', {
+  app.post<{ Body: { organisationId: string; roles: Role[]; label: string; useCases?: string[] } }>('/v1/keys', {
     schema: {
       tags: ['operator'], summary: 'Issue an API key; the secret is in this answer only (admin)',
       body: {
         type: 'object', required: ['organisationId', 'roles', 'label'], additionalProperties: false,
-        properties: { organisationId: id, roles: { type: 'array', minItems: 1, uniqueItems: true, items: { type: 'string', enum: [...ROLES] } }, label: name },
+        properties: {
+          organisationId: id, roles: { type: 'array', minItems: 1, uniqueItems: true, items: { type: 'string', enum: [...ROLES] } }, label: name,
+          useCases: { type: 'array', uniqueItems: true, items: { type: 'string' }, description: 'Use cases this key may name as its purpose; each must be approved for the organisation.' },
+        },
       },
       response: { 201: open, ...errors },
     },
-  }, async (req, reply) => reply.status(201).send(await service.createKey(callerOf(req), req.body)));
+  }, async (req, reply) => reply.status(201).send(await service.access.createKey(callerOf(req), req.body)));
 
   app.get<{ Querystring: { organisationId?: string } }>('/v1/keys', {
     schema: {
       tags: ['operator'], summary: 'List keys, never their secrets (admin)',
       querystring: { type: 'object', additionalProperties: false, properties: { organisationId: id } },
-      response: { 200: { type: 'object', properties: { items: { type: 'array', items: { type: 'object', properties: { id: { type: 'string' }, organisationId: { type: 'string' }, label: { type: 'string' }, roles: { type: 'array', items: { type: 'string' } }, createdAt: { type: 'string' }, revokedAt: { type: 'string' } } } } } }, ...errors },
+      response: { 200: { type: 'object', properties: { items: { type: 'array', items: { type: 'object', properties: { id: { type: 'string' }, organisationId: { type: 'string' }, label: { type: 'string' }, roles: { type: 'array', items: { type: 'string' } }, useCases: { type: 'array', items: { type: 'string' } }, createdAt: { type: 'string' }, revokedAt: { type: 'string' } } } } } }, ...errors },
     },
-  }, async (req) => ({ items: await service.listKeys(callerOf(req), req.query.organisationId) }));
+  }, async (req) => ({ items: await service.access.listKeys(callerOf(req), req.query.organisationId) }));
 
   app.delete<{ Params: { keyId: string } }>('/v1/keys/:keyId', {
     schema: { tags: ['operator'], summary: 'Revoke a key (admin)', params: { type: 'object', properties: { keyId: id } }, response: { 200: open, ...errors } },
-  }, async (req) => service.revokeKey(callerOf(req), req.params.keyId));
+  }, async (req) => service.access.revokeKey(callerOf(req), req.params.keyId));
+
+  // ---- policy and applications for access ----
+  app.get('/v1/policy', {
+    schema: { tags: ['access'], summary: 'The policy packs (active or not) with every rule and its citation, and the use-case catalogue', response: { 200: open, ...errors } },
+  }, async (req) => service.access.policy(callerOf(req)));
+
+  app.put<{ Body: { packs: string[] } }>('/v1/policy', {
+    schema: {
+      tags: ['access'], summary: 'Choose the active policy packs; default is always active (admin)',
+      body: { type: 'object', required: ['packs'], additionalProperties: false, properties: { packs: { type: 'array', uniqueItems: true, items: { type: 'string' } } } },
+      response: { 200: open, ...errors },
+    },
+  }, async (req) => service.access.setPolicy(callerOf(req), req.body.packs));
+
+  app.post<{ Body: { useCases: string[]; declarations?: { sellsBiometricData?: boolean; publiclyAccessibleSpaces?: boolean } } }>('/v1/applications', {
+    schema: {
+      tags: ['access'], summary: "Apply for use cases; the policy approves, refuses or holds each for the operator, citing its rules",
+      body: {
+        type: 'object', required: ['useCases'], additionalProperties: false,
+        properties: {
+          useCases: { type: 'array', minItems: 1, uniqueItems: true, items: { type: 'string' } },
+          declarations: { type: 'object', additionalProperties: false, properties: { sellsBiometricData: { type: 'boolean' }, publiclyAccessibleSpaces: { type: 'boolean' } } },
+        },
+      },
+      response: { 201: open, ...errors },
+    },
+  }, async (req, reply) => reply.status(201).send(await service.access.submitApplication(callerOf(req), req.body)));
+
+  app.get<{ Querystring: { status?: 'held' } }>('/v1/applications', {
+    schema: {
+      tags: ['access'], summary: "Applications: the operator and auditors see all, an organisation its own",
+      querystring: { type: 'object', additionalProperties: false, properties: { status: { type: 'string', enum: ['held'] } } },
+      response: { 200: { type: 'object', properties: { items: { type: 'array', items: open } } }, ...errors },
+    },
+  }, async (req) => ({ items: await service.access.listApplications(callerOf(req), req.query) }));
+
+  app.post<{ Params: { applicationId: string }; Body: { useCase: string; decision: 'approve' | 'refuse'; reason: string } }>('/v1/applications/:applicationId/decisions', {
+    schema: {
+      tags: ['access'], summary: 'Approve or refuse a use case the policy held (admin)',
+      params: { type: 'object', properties: { applicationId: id } },
+      body: { type: 'object', required: ['useCase', 'decision', 'reason'], additionalProperties: false, properties: { useCase: { type: 'string' }, decision: { type: 'string', enum: ['approve', 'refuse'] }, reason: { type: 'string', minLength: 3, maxLength: 2000 } } },
+      response: { 200: open, ...errors },
+    },
+  }, async (req) => service.access.decideApplication(callerOf(req), { applicationId: req.params.applicationId, ...req.body }));
+
+  // ---- the audit log ----
+  const auditQuery = {
+    type: 'object', additionalProperties: false,
+    properties: {
+      from: { type: 'string', format: 'date-time' }, to: { type: 'string', format: 'date-time' }, organisationId: id, purpose: { type: 'string' },
+      after: { type: 'integer', minimum: 0, description: 'The `next` value of the previous page.' }, limit: { type: 'integer', minimum: 1, maximum: 1000, default: 100 },
+    },
+  } as const;
+  type AuditQuery = { from?: string; to?: string; organisationId?: string; purpose?: string; after?: number; limit: number };
+  app.get<{ Querystring: AuditQuery }>('/v1/audit', {
+    schema: { tags: ['audit'], summary: 'Audit entries in order, filtered by time, organisation and purpose (auditor)', querystring: auditQuery, response: { 200: { type: 'object', properties: { items: { type: 'array', items: open }, next: { type: 'integer' } } }, ...errors } },
+  }, async (req) => service.access.auditEntries(callerOf(req), req.query));
+
+  app.get<{ Querystring: AuditQuery }>('/v1/audit/export', {
+    schema: { tags: ['audit'], summary: 'The filtered audit log as JSON lines, every page (auditor)', querystring: auditQuery },
+  }, async (req, reply) => {
+    const caller = callerOf(req);
+    const lines: string[] = [];
+    let after: number | undefined = req.query.after;
+    for (;;) {
+      const page: { items: unknown[]; next?: number } = await service.access.auditEntries(caller, { ...req.query, limit: 1000, ...(after !== undefined ? { after } : {}) });
+      for (const item of page.items) lines.push(JSON.stringify(item));
+      if (page.next === undefined) break;
+      after = page.next;
+    }
+    return reply.type('application/x-ndjson').send(lines.join('\n') + (lines.length ? '\n' : ''));
+  });
+
+  app.get('/v1/audit/verification', {
+    schema: { tags: ['audit'], summary: 'Verify the whole hash chain and its head; names any edited, deleted, inserted or reordered entry', response: { 200: open, ...errors } },
+  }, async (req) => service.access.verifyAudit(callerOf(req)));
+
+  // ---- refused on principle ----
+  app.post('/v1/faces/attributes', {
+    schema: {
+      tags: ['decisions'], summary: 'Always refused: Probity never infers race, sex, age or emotion from a face',
+      body: open, response: errors,
+    },
+  }, async (req) => service.inferAttributes(callerOf(req)));
 
   // ---- galleries ----
   app.post<{ Body: { name: string } }>('/v1/galleries', {
@@ -92,20 +211,20 @@ export function registerRoutes(app: FastifyInstance, service: ProbityService): v
   }, async (req) => service.deleteGallery(callerOf(req), req.params.galleryId));
 
   // ---- subjects ----
-  app.post<{ Params: { galleryId: string; subject: string }; Body: { images: string[] }; Headers: { 'idempotency-key'?: string } }>('/v1/galleries/:galleryId/subjects/:subject/templates', {
+  app.post<{ Params: { galleryId: string; subject: string }; Body: { images: string[]; purpose: string; authority?: LegalAuthority }; Headers: { 'idempotency-key'?: string } }>('/v1/galleries/:galleryId/subjects/:subject/templates', {
     schema: {
       tags: ['subjects'],
       summary: 'Enrol: add face templates to a subject (created on first enrolment)',
       description: 'All or nothing: each image must hold exactly one face of enough quality. With an Idempotency-Key header, a repeated request returns the first answer and enrols nothing more. Photographs are not kept.',
       params: subjectParams,
       headers: { type: 'object', properties: { 'idempotency-key': { type: 'string', minLength: 1, maxLength: 200 } } },
-      body: { type: 'object', required: ['images'], additionalProperties: false, properties: { images: { type: 'array', minItems: 1, maxItems: 10, items: image } } },
+      body: { type: 'object', required: ['images', 'purpose'], additionalProperties: false, properties: { images: { type: 'array', minItems: 1, maxItems: 10, items: image }, purpose, authority } },
       response: { 201: open, ...errors },
     },
   }, async (req, reply) => {
     const images = req.body.images.map((b, i) => imageInput(b, `images[${i}]`));
     const answer = await service.enrol(callerOf(req), {
-      galleryId: req.params.galleryId, subject: req.params.subject, images,
+      galleryId: req.params.galleryId, subject: req.params.subject, images, ...purposeOf(req.body),
       ...(req.headers['idempotency-key'] ? { idempotencyKey: req.headers['idempotency-key'] } : {}),
     });
     if (answer.replayed) void reply.header('idempotent-replayed', 'true');
@@ -137,12 +256,12 @@ export function registerRoutes(app: FastifyInstance, service: ProbityService): v
   const decision = {
     score: { type: 'number' }, threshold: { type: 'number' }, match: { type: 'boolean' }, scoreFmr,
   } as const;
-  app.post<{ Body: { image: string; reference?: string; galleryId?: string; subject?: string; fmr?: number } }>('/v1/verify', {
+  app.post<{ Body: { image: string; reference?: string; galleryId?: string; subject?: string; fmr?: number; purpose: string; authority?: LegalAuthority } }>('/v1/verify', {
     schema: {
       tags: ['decisions'], summary: 'Verify (1:1): an image against a second image, or against an enrolled subject',
       body: {
-        type: 'object', required: ['image'], additionalProperties: false,
-        properties: { image, reference: image, galleryId: id, subject: subjectRef, fmr: { type: 'number', exclusiveMinimum: 0, exclusiveMaximum: 1 } },
+        type: 'object', required: ['image', 'purpose'], additionalProperties: false,
+        properties: { image, reference: image, galleryId: id, subject: subjectRef, fmr: { type: 'number', exclusiveMinimum: 0, exclusiveMaximum: 1 }, purpose, authority },
       },
       response: {
         200: {
@@ -153,6 +272,7 @@ export function registerRoutes(app: FastifyInstance, service: ProbityService): v
       },
     },
   }, async (req) => service.verify(callerOf(req), {
+    ...purposeOf(req.body),
     probe: imageInput(req.body.image, 'image'),
     ...(req.body.reference ? { reference: imageInput(req.body.reference, 'reference') } : {}),
     ...(req.body.galleryId ? { galleryId: req.body.galleryId } : {}),
@@ -160,22 +280,23 @@ export function registerRoutes(app: FastifyInstance, service: ProbityService): v
     ...(req.body.fmr !== undefined ? { fmr: req.body.fmr } : {}),
   }));
 
-  app.post<{ Params: { galleryId: string }; Body: { image: string; topK?: number; fpir?: number } }>('/v1/galleries/:galleryId/identify', {
+  app.post<{ Params: { galleryId: string }; Body: { image: string; topK?: number; fpir?: number; purpose: string; authority?: LegalAuthority } }>('/v1/galleries/:galleryId/identify', {
     schema: {
       tags: ['decisions'],
       summary: 'Identify (1:N): the best candidates in a gallery, or a plain answer that no one clears the threshold',
       description: 'The threshold rises with the gallery size so that the whole search keeps to the target false positive identification rate (fpir). Candidates are for a person to check, not an identification.',
       params: galleryParams,
       body: {
-        type: 'object', required: ['image'], additionalProperties: false,
-        properties: { image, topK: { type: 'integer', minimum: 1, maximum: 50, default: 5 }, fpir: { type: 'number', exclusiveMinimum: 0, exclusiveMaximum: 1 } },
+        type: 'object', required: ['image', 'purpose'], additionalProperties: false,
+        properties: { image, topK: { type: 'integer', minimum: 1, maximum: 50, default: 5 }, fpir: { type: 'number', exclusiveMinimum: 0, exclusiveMaximum: 1 }, purpose, authority },
       },
       response: {
         200: {
           type: 'object',
           properties: {
             gallery: { type: 'string' }, model: { type: 'string' }, fpir: { type: 'number' }, gallerySize: { type: 'integer' },
-            threshold: { type: 'number' }, comparisonFmr: { type: 'number' }, outcome: { type: 'string', enum: ['candidates', 'no_match'] }, summary: { type: 'string' },
+            threshold: { type: 'number' }, comparisonFmr: { type: 'number' }, outcome: { type: 'string', enum: ['candidates', 'no_match', 'review_required'] }, summary: { type: 'string' },
+            obligations: { type: 'array', items: { type: 'string' } },
             candidates: { type: 'array', items: { type: 'object', properties: { subject: { type: 'string' }, ...decision } } },
             face, notes: { type: 'array', items: { type: 'string' } }, auditSeq: { type: 'integer' },
           },
@@ -184,6 +305,7 @@ export function registerRoutes(app: FastifyInstance, service: ProbityService): v
       },
     },
   }, async (req) => service.identify(callerOf(req), {
+    ...purposeOf(req.body),
     galleryId: req.params.galleryId, probe: imageInput(req.body.image, 'image'),
     ...(req.body.topK !== undefined ? { topK: req.body.topK } : {}),
     ...(req.body.fpir !== undefined ? { fpir: req.body.fpir } : {}),

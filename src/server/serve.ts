@@ -57,7 +57,7 @@ export async function serve(o: ServeOptions, print: (line: string) => void): Pro
     mkdirSync(o.dataDir, { recursive: true });
     templateCipher(o); // refuse early, before any model loads, when there is no key
     const service = await openService(o);
-    const admin = await service.bootstrapAdmin(o.env.PROBITY_ADMIN_KEY);
+    const admin = await service.access.bootstrapAdmin(o.env.PROBITY_ADMIN_KEY);
     if (admin?.generated) {
       print(`operator admin key (shown once; store it now): ${admin.secret}`);
     }

@@ -2,7 +2,9 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { Caller } from '../governance/api-keys.js';
 import { skipWithoutLfw } from '../testing/fixtures.js';
-import { backends, faces, freshStore, openTestService } from '../testing/service-fixture.js';
+import { backends, faces, freshStore, onboard, openTestService } from '../testing/service-fixture.js';
+
+const P = 'building_access';
 import type { ProbityService } from './probity-service.js';
 
 for (const backend of backends) {
@@ -17,11 +19,9 @@ for (const backend of backends) {
       store = await freshStore(backend);
       a = (await openTestService(store.location)).service;
       b = (await openTestService(store.location)).service;
-      const secret = (await a.bootstrapAdmin())!.secret;
-      const admin = await a.authenticate(secret);
-      const org = await a.createOrganisation(admin, { name: 'acme' });
-      const key = await a.createKey(admin, { organisationId: org.id, roles: ['client'], label: 'app' });
-      client = await b.authenticate(key.secret);
+      const secret = (await a.access.bootstrapAdmin())!.secret;
+      const { secret: key } = await onboard(a, secret, { name: 'acme', sector: 'employer', jurisdictions: ['other'] }, [P]);
+      client = await b.authenticate(key);
       galleryId = (await a.createGallery(client, { name: 'g' })).id;
     });
     after(async () => {
@@ -32,27 +32,27 @@ for (const backend of backends) {
 
     test('a subject enrolled on one is found by the very next search on the other, and erased from both', async () => {
       // Each builds its index before the other writes, so only the change log can tell it.
-      await a.identify(client, { galleryId, probe: { label: 'p', bytes: faces.hugo1() } });
-      await b.identify(client, { galleryId, probe: { label: 'p', bytes: faces.hugo1() } });
-      await a.enrol(client, { galleryId, subject: 'colin', images: [{ label: 'i', bytes: faces.colin1() }] });
-      const onB = await b.identify(client, { galleryId, probe: { label: 'p', bytes: faces.colin2() } });
+      await a.identify(client, { purpose: P, galleryId, probe: { label: 'p', bytes: faces.hugo1() } });
+      await b.identify(client, { purpose: P, galleryId, probe: { label: 'p', bytes: faces.hugo1() } });
+      await a.enrol(client, { purpose: P, galleryId, subject: 'colin', images: [{ label: 'i', bytes: faces.colin1() }] });
+      const onB = await b.identify(client, { purpose: P, galleryId, probe: { label: 'p', bytes: faces.colin2() } });
       assert.equal(onB.candidates[0]?.subject, 'colin');
       assert.equal(onB.candidates[0]?.match, true);
       await b.eraseSubject(client, galleryId, 'colin');
-      const onA = await a.identify(client, { galleryId, probe: { label: 'p', bytes: faces.colin2() } });
+      const onA = await a.identify(client, { purpose: P, galleryId, probe: { label: 'p', bytes: faces.colin2() } });
       assert.equal(onA.candidates.length, 0);
       assert.equal(onA.outcome, 'no_match');
     });
 
     test('concurrent enrolments from both keep every template and a consistent audit chain', async () => {
       const jobs = [faces.serena1(), faces.gloria1(), faces.hugo1(), faces.colin3()].map((bytes, i) =>
-        (i % 2 ? a : b).enrol(client, { galleryId, subject: `s${i}`, images: [{ label: 'i', bytes }] }));
+        (i % 2 ? a : b).enrol(client, { purpose: P, galleryId, subject: `s${i}`, images: [{ label: 'i', bytes }] }));
       await Promise.all(jobs);
       const listed = await a.listSubjects(client, galleryId, { limit: 10 });
       assert.deepEqual(listed.items.map((s) => s.subject), ['s0', 's1', 's2', 's3']);
       const rows = await a.db.all<{ seq: number }>(`SELECT seq FROM audit_log ORDER BY seq`);
       assert.deepEqual(rows.map((r) => Number(r.seq)), rows.map((_, i) => i + 1), 'audit sequence has no gaps or duplicates');
-      const found = await b.identify(client, { galleryId, probe: { label: 'p', bytes: faces.serena2() } });
+      const found = await b.identify(client, { purpose: P, galleryId, probe: { label: 'p', bytes: faces.serena2() } });
       assert.equal(found.candidates[0]?.subject, 's0');
     });
   });

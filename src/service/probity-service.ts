@@ -7,8 +7,10 @@ import { GallerySearch } from '../gallery/gallery-search.js';
 import { migrate } from '../gallery/schema.js';
 import type { TemplateCipher } from '../gallery/template-cipher.js';
 import { canonicalJson } from '../governance/audit-chain.js';
-import { appendAudit, type AuditBody } from '../governance/audit-log.js';
-import { hashKeySecret, newKeySecret, ROLES, type Caller, type Role } from '../governance/api-keys.js';
+import type { Caller } from '../governance/api-keys.js';
+import { NO_ATTRIBUTE_INFERENCE } from '../governance/policy/packs/default.js';
+import { AccessService } from './access-service.js';
+import { Governor, type PurposeInput } from './governor.js';
 import { fmrForScore, loadCalibration, thresholdFor } from '../matching/calibration.js';
 import { identificationThreshold } from '../matching/identification-threshold.js';
 import { cosineSimilarity } from '../engine/engine.js';
@@ -35,26 +37,6 @@ export const DEFAULT_SERVICE_OPTIONS: ServiceOptions = {
   hnswAbove: 50_000,
 };
 
-/** Which roles may run each operation. The governance layer adds purpose and policy checks. */
-const PERMISSIONS: Record<string, Role[]> = {
-  create_organisation: ['admin'],
-  list_organisations: ['admin'],
-  create_key: ['admin'],
-  list_keys: ['admin'],
-  revoke_key: ['admin'],
-  create_gallery: ['client'],
-  list_galleries: ['client', 'auditor'],
-  read_gallery: ['client', 'auditor'],
-  delete_gallery: ['client'],
-  enrol: ['client'],
-  list_subjects: ['client'],
-  read_subject: ['client'],
-  erase_subject: ['client'],
-  verify: ['client'],
-  identify: ['client'],
-};
-export type Operation = keyof typeof PERMISSIONS;
-
 export interface Page<T> {
   items: T[];
   /** Pass as `after` for the next page; absent on the last page. */
@@ -77,6 +59,8 @@ export interface StoredResponse {
  */
 export class ProbityService {
   readonly search: GallerySearch;
+  readonly access: AccessService;
+  private readonly gov: Governor;
   private constructor(
     readonly db: Db,
     readonly engine: FaceEngine,
@@ -85,154 +69,18 @@ export class ProbityService {
     private readonly now: () => Date,
   ) {
     this.search = new GallerySearch(db, cipher, 512, { hnswAbove: options.hnswAbove });
+    this.gov = new Governor(db, now);
+    this.access = new AccessService(db, this.gov);
+  }
+
+  /** Who holds this key; every entry point starts here. */
+  authenticate(secret: string | undefined): Promise<Caller> {
+    return this.access.authenticate(secret);
   }
 
   static async open(deps: { db: Db; engine: FaceEngine; cipher: TemplateCipher; options?: Partial<ServiceOptions>; now?: () => Date }): Promise<ProbityService> {
     await migrate(deps.db);
     return new ProbityService(deps.db, deps.engine, deps.cipher, { ...DEFAULT_SERVICE_OPTIONS, ...deps.options }, deps.now ?? (() => new Date()));
-  }
-
-  // ---- who is asking ------------------------------------------------------------------------
-
-  /**
-   * The operator's first key. Returns the secret when one was made (to print once), or
-   * undefined when an admin key exists already. `given` (PROBITY_ADMIN_KEY) is used as is.
-   */
-  async bootstrapAdmin(given?: string): Promise<{ secret: string; generated: boolean } | undefined> {
-    return this.db.transaction(async (tx) => {
-      if (this.db.kind === 'postgres') await tx.one(`SELECT pg_advisory_xact_lock(7402)`);
-      const givenHash = given ? hashKeySecret(given) : undefined;
-      if (givenHash && (await tx.one(`SELECT id FROM api_keys WHERE secret_hash = $1`, [givenHash]))) return undefined;
-      const admins = await tx.one(`SELECT id FROM api_keys WHERE roles LIKE '%admin%' AND revoked_at IS NULL`);
-      if (admins && !given) return undefined;
-      if (given && given.length < 24) throw new ProbityError('invalid_argument', 'PROBITY_ADMIN_KEY must be at least 24 characters (the value is not shown)');
-      let org = await tx.one<{ id: string }>(`SELECT id FROM organisations WHERE name = 'operator'`);
-      if (!org) {
-        org = { id: randomUUID() };
-        await tx.run(`INSERT INTO organisations (id, name, created_at) VALUES ($1, 'operator', $2)`, [org.id, this.now().toISOString()]);
-      }
-      const secret = given ?? newKeySecret();
-      const keyId = randomUUID();
-      await tx.run(
-        `INSERT INTO api_keys (id, organisation_id, label, roles, secret_hash, created_at) VALUES ($1, $2, $3, 'admin', $4, $5)`,
-        [keyId, org.id, 'operator admin', hashKeySecret(secret), this.now().toISOString()],
-      );
-      await appendAudit(tx, this.now(), { action: 'bootstrap_admin_key', organisationId: org.id, keyId, roles: ['admin'], outcome: 'ok' }, this.db.kind);
-      return { secret, generated: !given };
-    });
-  }
-
-  async authenticate(secret: string | undefined): Promise<Caller> {
-    if (!secret) throw new ProbityError('unauthenticated', 'no API key: send "Authorization: Bearer <key>"');
-    const row = await this.db.one<{ id: string; organisation_id: string; roles: string; revoked_at: string | null }>(
-      `SELECT id, organisation_id, roles, revoked_at FROM api_keys WHERE secret_hash = $1`,
-      [hashKeySecret(secret)],
-    );
-    if (!row) throw new ProbityError('unauthenticated', 'the API key is not known');
-    if (row.revoked_at) throw new ProbityError('unauthenticated', `the API key was revoked at ${row.revoked_at}`);
-    return { keyId: row.id, organisationId: row.organisation_id, roles: row.roles.split(',') as Role[] };
-  }
-
-  private authorise(caller: Caller, op: Operation): void {
-    const allowed = PERMISSIONS[op]!;
-    if (!caller.roles.some((r) => allowed.includes(r))) {
-      throw new ProbityError('forbidden', `the "${op}" operation needs the ${allowed.join(' or ')} role; this key has ${caller.roles.join(', ')}`);
-    }
-  }
-
-  /**
-   * Runs one operation's writes and its audit entry in one transaction. A refusal is logged
-   * too, in a transaction of its own, so attempts leave a trace even when they change nothing.
-   */
-  private async governed<T>(
-    caller: Caller,
-    op: Operation,
-    audit: Omit<AuditBody, 'action' | 'organisationId' | 'keyId' | 'roles' | 'outcome' | 'result'>,
-    work: (tx: Queryable) => Promise<{ value: T; result?: Record<string, unknown> }>,
-    finish?: (tx: Queryable, answer: T & { auditSeq: number }) => Promise<void>,
-  ): Promise<T & { auditSeq: number }> {
-    try {
-      this.authorise(caller, op);
-    } catch (e) {
-      await this.recordRefusal(caller, op, audit, e);
-      throw e;
-    }
-    return this.db.transaction(async (tx) => {
-      const { value, result } = await work(tx);
-      const entry = await appendAudit(tx, this.now(), {
-        action: op, organisationId: caller.organisationId, keyId: caller.keyId, roles: caller.roles, ...audit, outcome: 'ok', ...(result ? { result } : {}),
-      }, this.db.kind);
-      const answer = { ...value, auditSeq: entry.seq };
-      if (finish) await finish(tx, answer);
-      return answer;
-    });
-  }
-
-  private async recordRefusal(caller: Caller, op: string, audit: Partial<AuditBody>, e: unknown): Promise<void> {
-    if (!(e instanceof ProbityError) || e.code !== 'forbidden') return;
-    await this.db.transaction((tx) => appendAudit(tx, this.now(), {
-      action: op, organisationId: caller.organisationId, keyId: caller.keyId, roles: caller.roles, ...audit, outcome: 'refused', result: { reason: e.message },
-    }, this.db.kind));
-  }
-
-  // ---- the operator ------------------------------------------------------------------------
-
-  async createOrganisation(caller: Caller, input: { name: string }) {
-    return this.governed(caller, 'create_organisation', {}, async (tx) => {
-      const id = randomUUID();
-      const at = this.now().toISOString();
-      try {
-        await tx.run(`INSERT INTO organisations (id, name, created_at) VALUES ($1, $2, $3)`, [id, input.name, at]);
-      } catch (e) {
-        if (this.db.isUniqueViolation(e)) throw new ProbityError('conflict', `an organisation named "${input.name}" exists already`);
-        throw e;
-      }
-      return { value: { id, name: input.name, createdAt: at }, result: { organisationCreated: id } };
-    });
-  }
-
-  async listOrganisations(caller: Caller) {
-    this.authorise(caller, 'list_organisations');
-    const rows = await this.db.all<{ id: string; name: string; created_at: string }>(`SELECT id, name, created_at FROM organisations ORDER BY name`);
-    return rows.map((r) => ({ id: r.id, name: r.name, createdAt: r.created_at }));
-  }
-
-  async createKey(caller: Caller, input: { organisationId: string; roles: Role[]; label: string }) {
-    const unknown = input.roles.filter((r) => !ROLES.includes(r));
-    if (unknown.length || input.roles.length === 0) {
-      throw new ProbityError('invalid_request', `roles must be one or more of ${ROLES.join(', ')}; got ${input.roles.join(', ') || 'none'}`);
-    }
-    return this.governed(caller, 'create_key', {}, async (tx) => {
-      if (!(await tx.one(`SELECT id FROM organisations WHERE id = $1`, [input.organisationId]))) {
-        throw new ProbityError('not_found', `no organisation ${input.organisationId}`);
-      }
-      const id = randomUUID();
-      const secret = newKeySecret();
-      const at = this.now().toISOString();
-      await tx.run(
-        `INSERT INTO api_keys (id, organisation_id, label, roles, secret_hash, created_at) VALUES ($1, $2, $3, $4, $5, $6)`,
-        [id, input.organisationId, input.label, input.roles.join(','), hashKeySecret(secret), at],
-      );
-      return { value: { id, organisationId: input.organisationId, roles: input.roles, label: input.label, createdAt: at, secret }, result: { keyCreated: id, roles: input.roles } };
-    });
-  }
-
-  async listKeys(caller: Caller, organisationId?: string) {
-    this.authorise(caller, 'list_keys');
-    const rows = await this.db.all<{ id: string; organisation_id: string; label: string; roles: string; created_at: string; revoked_at: string | null }>(
-      `SELECT id, organisation_id, label, roles, created_at, revoked_at FROM api_keys ${organisationId ? 'WHERE organisation_id = $1' : ''} ORDER BY created_at, id`,
-      organisationId ? [organisationId] : [],
-    );
-    return rows.map((r) => ({ id: r.id, organisationId: r.organisation_id, label: r.label, roles: r.roles.split(','), createdAt: r.created_at, revokedAt: r.revoked_at ?? undefined }));
-  }
-
-  async revokeKey(caller: Caller, keyId: string) {
-    return this.governed(caller, 'revoke_key', {}, async (tx) => {
-      const at = this.now().toISOString();
-      const changed = await tx.run(`UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL`, [at, keyId]);
-      if (!changed) throw new ProbityError('not_found', `no active key ${keyId}`);
-      return { value: { id: keyId, revokedAt: at }, result: { keyRevoked: keyId } };
-    });
   }
 
   // ---- galleries ---------------------------------------------------------------------------
@@ -257,7 +105,7 @@ export class ProbityService {
   }
 
   async createGallery(caller: Caller, input: { name: string }) {
-    return this.governed(caller, 'create_gallery', {}, async (tx) => {
+    return this.gov.run(caller, 'create_gallery', {}, async (tx) => {
       const id = randomUUID();
       const at = this.now().toISOString();
       try {
@@ -271,7 +119,7 @@ export class ProbityService {
   }
 
   async listGalleries(caller: Caller, page: { limit: number; after?: string }): Promise<Page<Awaited<ReturnType<ProbityService['galleryView']>>>> {
-    this.authorise(caller, 'list_galleries');
+    this.gov.authorise(caller, 'list_galleries');
     const rows = await this.db.all<GalleryRow>(
       `SELECT id, organisation_id, name, version, created_at FROM galleries WHERE organisation_id = $1 AND name > $2 ORDER BY name LIMIT $3`,
       [caller.organisationId, page.after ?? '', page.limit + 1],
@@ -281,12 +129,12 @@ export class ProbityService {
   }
 
   async getGallery(caller: Caller, galleryId: string) {
-    this.authorise(caller, 'read_gallery');
+    this.gov.authorise(caller, 'read_gallery');
     return this.galleryView(await this.ownGallery(this.db, caller, galleryId));
   }
 
   async deleteGallery(caller: Caller, galleryId: string) {
-    const result = await this.governed(caller, 'delete_gallery', { galleryId }, async (tx) => {
+    const result = await this.gov.run(caller, 'delete_gallery', { galleryId }, async (tx) => {
       const g = await this.ownGallery(tx, caller, galleryId);
       const templates = Number((await tx.one<{ n: number }>(`SELECT COUNT(*) AS n FROM templates WHERE gallery_id = $1`, [g.id]))?.n ?? 0);
       const subjects = Number((await tx.one<{ n: number }>(`SELECT COUNT(*) AS n FROM subjects WHERE gallery_id = $1`, [g.id]))?.n ?? 0);
@@ -300,7 +148,7 @@ export class ProbityService {
   // ---- subjects ----------------------------------------------------------------------------
 
   async listSubjects(caller: Caller, galleryId: string, page: { limit: number; after?: string }) {
-    this.authorise(caller, 'list_subjects');
+    this.gov.authorise(caller, 'list_subjects');
     await this.ownGallery(this.db, caller, galleryId);
     const rows = await this.db.all<{ ref: string; created_at: string; templates: number }>(
       `SELECT s.ref, s.created_at, (SELECT COUNT(*) FROM templates t WHERE t.subject_id = s.id) AS templates
@@ -312,7 +160,7 @@ export class ProbityService {
   }
 
   async getSubject(caller: Caller, galleryId: string, ref: string) {
-    this.authorise(caller, 'read_subject');
+    this.gov.authorise(caller, 'read_subject');
     await this.ownGallery(this.db, caller, galleryId);
     const s = await this.db.one<{ id: string; created_at: string }>(`SELECT id, created_at FROM subjects WHERE gallery_id = $1 AND ref = $2`, [galleryId, ref]);
     if (!s) throw new ProbityError('not_found', `no subject "${ref}" in gallery ${galleryId}`);
@@ -338,10 +186,11 @@ export class ProbityService {
    * hold exactly one face of enough quality, or nothing is stored. With an idempotency key, a
    * repeat of the same request gets the first answer back and enrols nothing more.
    */
-  async enrol(caller: Caller, input: { galleryId: string; subject: string; images: ImageInput[]; idempotencyKey?: string }): Promise<StoredResponse> {
+  async enrol(caller: Caller, input: PurposeInput & { galleryId: string; subject: string; images: ImageInput[]; idempotencyKey?: string }): Promise<StoredResponse> {
     if (input.images.length === 0) throw new ProbityError('invalid_request', 'enrolment needs at least one image');
-    const requestHash = sha256(Buffer.from(canonicalJson({ op: 'enrol', gallery: input.galleryId, subject: input.subject, images: input.images.map((i) => sha256(i.bytes)) })));
-    this.authorise(caller, 'enrol');
+    const requestHash = sha256(Buffer.from(canonicalJson({ op: 'enrol', purpose: input.purpose, gallery: input.galleryId, subject: input.subject, images: input.images.map((i) => sha256(i.bytes)) })));
+    const audit = { galleryId: input.galleryId, subject: input.subject, inputHashes: input.images.map((i) => sha256(i.bytes)) };
+    const clearance = await this.gov.clear(caller, 'enrol', audit, input);
     await this.ownGallery(this.db, caller, input.galleryId);
     if (input.idempotencyKey) {
       const earlier = await this.storedResponse(caller, input.idempotencyKey, requestHash);
@@ -351,7 +200,7 @@ export class ProbityService {
     for (const image of input.images) faces.push(await extractFace(this.engine, image, { minQuality: this.options.enrolMinQuality, single: true }));
     let body: unknown;
     try {
-      body = await this.governed(caller, 'enrol', { galleryId: input.galleryId, subject: input.subject, inputHashes: faces.map((f) => f.sha256) }, async (tx) => {
+      body = await this.gov.run(caller, 'enrol', audit, async (tx) => {
         const g = await this.ownGallery(tx, caller, input.galleryId);
         const at = this.now().toISOString();
         await tx.run(
@@ -370,9 +219,12 @@ export class ProbityService {
           templates.push({ id: uuid, ...describeFace(f) });
         }
         return { value: { gallery: g.id, subject: input.subject, templates }, result: { templatesAdded: templates.length } };
-      }, async (tx, answer) => {
+      }, {
+        clearance,
         // In the same transaction: an acknowledged enrolment and its stored answer exist together or not at all.
-        if (input.idempotencyKey) await this.storeResponse(tx, caller, input.idempotencyKey, requestHash, 201, answer);
+        finish: async (tx, answer) => {
+          if (input.idempotencyKey) await this.storeResponse(tx, caller, input.idempotencyKey, requestHash, 201, answer);
+        },
       });
       await this.refreshIndex(input.galleryId);
     } catch (e) {
@@ -426,7 +278,7 @@ export class ProbityService {
    * Indexes in other processes replay the removal before their next search.
    */
   async eraseSubject(caller: Caller, galleryId: string, ref: string) {
-    const receipt = await this.governed(caller, 'erase_subject', { galleryId, subject: ref }, async (tx) => {
+    const receipt = await this.gov.run(caller, 'erase_subject', { galleryId, subject: ref }, async (tx) => {
       const g = await this.ownGallery(tx, caller, galleryId);
       const s = await tx.one<{ id: string }>(`SELECT id FROM subjects WHERE gallery_id = $1 AND ref = $2`, [g.id, ref]);
       if (!s) throw new ProbityError('not_found', `no subject "${ref}" in gallery ${galleryId}`);
@@ -455,8 +307,13 @@ export class ProbityService {
   }
 
   /** One image against another, or against an enrolled subject's templates (the best of them). */
-  async verify(caller: Caller, input: { probe: ImageInput; reference?: ImageInput; galleryId?: string; subject?: string; fmr?: number }) {
-    this.authorise(caller, 'verify');
+  async verify(caller: Caller, input: PurposeInput & { probe: ImageInput; reference?: ImageInput; galleryId?: string; subject?: string; fmr?: number }) {
+    const inputs = [input.probe, ...(input.reference ? [input.reference] : [])];
+    const audit = {
+      ...(input.galleryId ? { galleryId: input.galleryId } : {}), ...(input.subject ? { subject: input.subject } : {}),
+      inputHashes: inputs.map((i) => sha256(i.bytes)),
+    };
+    const clearance = await this.gov.clear(caller, 'verify', audit, input);
     const fmr = input.fmr ?? this.options.verifyFmr;
     const threshold = thresholdFor(this.calibration(), fmr);
     if (!input.reference && !(input.galleryId && input.subject)) {
@@ -464,7 +321,6 @@ export class ProbityService {
     }
     let references: Float32Array[];
     let referenceFace: ReturnType<typeof describeFace> | undefined;
-    const inputs = [input.probe, ...(input.reference ? [input.reference] : [])];
     if (input.reference) {
       const ref = await extractFace(this.engine, input.reference, { minQuality: this.options.probeMinQuality, single: false });
       references = [ref.template.vector];
@@ -486,11 +342,7 @@ export class ProbityService {
       ...(input.subject ? { gallery: input.galleryId, subject: input.subject } : {}),
       notes: [probe.note].filter((n): n is string => n !== undefined),
     };
-    const audited = await this.governed(caller, 'verify', {
-      ...(input.galleryId ? { galleryId: input.galleryId } : {}), ...(input.subject ? { subject: input.subject } : {}),
-      inputHashes: inputs.map((i) => sha256(i.bytes)),
-    }, async () => ({ value: answer, result: { score: decision.score, match: decision.match, fmr } }));
-    return audited;
+    return this.gov.run(caller, 'verify', audit, async () => ({ value: answer, result: { score: decision.score, match: decision.match, fmr } }), { clearance });
   }
 
   /**
@@ -498,8 +350,9 @@ export class ProbityService {
    * rate each score stands for, and a plain answer. The threshold is set so that the whole
    * search, not one comparison, keeps to the target false positive identification rate.
    */
-  async identify(caller: Caller, input: { galleryId: string; probe: ImageInput; topK?: number; fpir?: number }) {
-    this.authorise(caller, 'identify');
+  async identify(caller: Caller, input: PurposeInput & { galleryId: string; probe: ImageInput; topK?: number; fpir?: number }) {
+    const audit = { galleryId: input.galleryId, inputHashes: [sha256(input.probe.bytes)] };
+    const clearance = await this.gov.clear(caller, 'identify', audit, input);
     const topK = Math.min(input.topK ?? 5, this.options.maxTopK);
     const fpir = input.fpir ?? this.options.identifyFpir;
     if (!(fpir > 0 && fpir < 1)) throw new ProbityError('invalid_request', `fpir must be between 0 and 1, got ${fpir}`);
@@ -516,18 +369,33 @@ export class ProbityService {
     if (limit.beyondCalibration) {
       notes.push(`the gallery (${size} templates) needs a per-comparison false match rate of ${limit.comparisonFmr.toExponential(1)}, below what was measured; the strictest measured threshold was used and the FPIR target cannot be promised`);
     }
+    // A consequential purpose releases nothing on a score alone: people review the candidates first.
+    const reviewRequired = clearance.obligations.includes('require_human_review');
     const answer = {
       gallery: g.id, model: this.engine.modelId, fpir, gallerySize: size,
       threshold: round(limit.threshold), comparisonFmr: limit.comparisonFmr,
-      outcome: matched.length ? 'candidates' as const : 'no_match' as const,
-      summary: matched.length
-        ? `${matched.length} subject(s) clear the threshold; they are candidates for a person to check, not an identification`
-        : `no one in the gallery clears the threshold (${round(limit.threshold)}); the person is probably not enrolled`,
-      candidates, face: describeFace(probe), notes,
+      outcome: reviewRequired ? 'review_required' as const : matched.length ? 'candidates' as const : 'no_match' as const,
+      summary: reviewRequired
+        ? `the purpose "${clearance.purpose}" is consequential: candidates are released only after human review (${clearance.rules.filter((r) => r.effect.startsWith('require_') && r.effect.includes('review')).map((r) => r.citation).join('; ')})`
+        : matched.length
+          ? `${matched.length} subject(s) clear the threshold; they are candidates for a person to check, not an identification`
+          : `no one in the gallery clears the threshold (${round(limit.threshold)}); the person is probably not enrolled`,
+      candidates: reviewRequired ? [] : candidates, face: describeFace(probe), notes, obligations: clearance.obligations,
     };
-    return this.governed(caller, 'identify', { galleryId: g.id, inputHashes: [probe.sha256] }, async () => ({
-      value: answer, result: { candidates: candidates.length, aboveThreshold: matched.length, gallerySize: size },
-    }));
+    return this.gov.run(caller, 'identify', audit, async () => ({
+      value: answer, result: { candidates: candidates.length, aboveThreshold: matched.length, gallerySize: size, released: !reviewRequired },
+    }), { clearance });
+  }
+
+  /** Never done, for anyone: the request is refused, citing the rule, and the attempt logged. */
+  async inferAttributes(caller: Caller): Promise<never> {
+    const e = new ProbityError(
+      'attribute_inference_refused',
+      `Probity never infers race, sex, age or emotion from a face (${NO_ATTRIBUTE_INFERENCE.rule}: ${NO_ATTRIBUTE_INFERENCE.citation})`,
+      NO_ATTRIBUTE_INFERENCE,
+    );
+    await this.gov.recordRefusal(caller, 'infer_attributes', {}, e);
+    throw e;
   }
 
   /** An approximate index's scores are replaced by exact ones from the stored templates. */

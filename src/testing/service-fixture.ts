@@ -7,6 +7,8 @@ import { FaceEngine } from '../engine/engine.js';
 import { openDb, type Db } from '../gallery/db.js';
 import { TemplateCipher } from '../gallery/template-cipher.js';
 import { ProbityService, type ServiceOptions } from '../service/probity-service.js';
+import type { Declarations } from '../governance/policy/types.js';
+import type { Sector } from '../governance/use-cases.js';
 import { lfwImage } from './fixtures.js';
 
 /**
@@ -69,3 +71,23 @@ export const faces = {
   /** Two faces in one photograph. */
   tonyWithOther: () => readFileSync(lfwImage('Tony_Blair', 1)),
 };
+
+/**
+ * An organisation set up as a client would be: created by the operator, applying for use
+ * cases, and given a key scoped to those the policy approved.
+ */
+export async function onboard(
+  service: ProbityService,
+  adminSecret: string,
+  org: { name: string; sector: Sector; jurisdictions: string[] },
+  useCases: string[],
+  declarations: Declarations = {},
+) {
+  const admin = await service.authenticate(adminSecret);
+  const o = await service.access.createOrganisation(admin, org);
+  const applicant = await service.access.createKey(admin, { organisationId: o.id, roles: ['client'], label: 'applicant' });
+  const application = await service.access.submitApplication(await service.authenticate(applicant.secret), { useCases, declarations });
+  const approved = application.decisions.filter((d) => d.outcome === 'approved').map((d) => d.useCase);
+  const key = await service.access.createKey(admin, { organisationId: o.id, roles: ['client'], label: 'app', useCases: approved });
+  return { organisationId: o.id, secret: key.secret, applicantSecret: applicant.secret, caller: await service.authenticate(key.secret), application };
+}

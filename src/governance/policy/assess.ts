@@ -1,0 +1,105 @@
+import { ProbityError } from '../../errors.js';
+import { useCase as findUseCase, type Capability, type Sector } from '../use-cases.js';
+import type { Declarations, Effect, PolicyContext, PolicyDecision, PolicyPack, Rule, RuleRef } from './types.js';
+
+const ref = (r: Rule): RuleRef => ({ rule: r.id, effect: r.effect, citation: r.citation, summary: r.summary });
+
+/**
+ * Every active pack's rules that apply, the strictest deciding: one refusal refuses, else one
+ * hold holds, else the use case is approved with the obligations of every rule that applies.
+ */
+export function assess(packs: readonly PolicyPack[], context: Omit<PolicyContext, 'activePacks'>): PolicyDecision {
+  const full: PolicyContext = { ...context, activePacks: packs };
+  const fired = packs.flatMap((p) => p.rules.filter((r) => r.applies(full)));
+  const refusals = fired.filter((r) => r.effect === 'refuse');
+  if (refusals.length) return { outcome: 'refused', reasons: refusals.map(ref), obligations: [] };
+  const holds = fired.filter((r) => r.effect === 'hold');
+  const binding = fired.filter((r) => r.effect !== 'hold');
+  const obligations = [...new Set(binding.map((r) => r.effect))];
+  if (holds.length) return { outcome: 'held', reasons: [...holds, ...binding].map(ref), obligations };
+  return { outcome: 'approved', reasons: binding.map(ref), obligations };
+}
+
+/** A warrant, court order or recorded exigency carried by a request that needs one. */
+export interface LegalAuthority {
+  kind: 'warrant' | 'court_order' | 'exigency';
+  /** The warrant or order number. */
+  reference?: string;
+  /** The court or authority that issued it. */
+  issuer?: string;
+  /** ISO 8601; a warrant or order past this time is refused. */
+  expiresAt?: string;
+  /** For an exigency: what it is, recorded in the audit log. */
+  reason?: string;
+}
+
+export interface RequestContext {
+  packs: readonly PolicyPack[];
+  sector: Sector;
+  jurisdictions: string[];
+  declarations: Declarations;
+  purpose: string;
+  capability: Capability;
+  /** The use cases the caller's key is scoped to. */
+  keyUseCases: readonly string[];
+  /** The use cases approved for the organisation. */
+  approvedUseCases: readonly string[];
+  authority?: LegalAuthority;
+  now: Date;
+}
+
+export interface RequestClearance {
+  obligations: Effect[];
+  rules: RuleRef[];
+}
+
+function refuse(code: 'purpose_not_approved' | 'purpose_mismatch' | 'policy_refused' | 'legal_authority_required' | 'legal_authority_expired', message: string, rule: RuleRef): never {
+  throw new ProbityError(code, `${message} (${rule.rule}: ${rule.citation})`, { rule: rule.rule, citation: rule.citation });
+}
+
+const SCOPE_RULE: RuleRef = {
+  rule: 'access/key-scope',
+  effect: 'refuse',
+  citation: 'Azure Face Limited Access; Microsoft facial recognition principles (2018), "accountability"',
+  summary: 'A key may be used only for the use cases approved for its organisation and granted to the key.',
+};
+const CATALOGUE_RULE: RuleRef = {
+  rule: 'access/use-case-capability',
+  effect: 'refuse',
+  citation: 'Probity use-case catalogue: each use case lists the operations it needs',
+  summary: 'A request may use only the capabilities its stated purpose needs.',
+};
+
+/**
+ * The checks every biometric request passes before any face is processed: a known purpose that
+ * needs this capability, a key and an organisation approved for it, the active law today (a pack
+ * made active after the approval may forbid it now), and a valid legal authority where one is due.
+ */
+export function clearRequest(c: RequestContext): RequestClearance {
+  const uc = findUseCase(c.purpose);
+  if (!uc) throw new ProbityError('invalid_request', `unknown purpose "${c.purpose}"; see GET /v1/use-cases`);
+  if (!uc.capabilities.includes(c.capability)) {
+    refuse('purpose_mismatch', `the purpose "${uc.id}" does not include ${c.capability}`, CATALOGUE_RULE);
+  }
+  if (!c.approvedUseCases.includes(uc.id)) refuse('purpose_not_approved', `the organisation is not approved for "${uc.id}"`, SCOPE_RULE);
+  if (!c.keyUseCases.includes(uc.id)) refuse('purpose_not_approved', `this key is not scoped to "${uc.id}"`, SCOPE_RULE);
+  const decision = assess(c.packs, { sector: c.sector, jurisdictions: c.jurisdictions, useCase: uc, capability: c.capability, declarations: c.declarations });
+  if (decision.outcome === 'refused') refuse('policy_refused', `the active policy forbids "${uc.id}" for this organisation now`, decision.reasons[0]!);
+  if (decision.obligations.includes('require_legal_authority')) {
+    const rule = decision.reasons.find((r) => r.effect === 'require_legal_authority')!;
+    checkAuthority(c.authority, c.now, rule);
+  }
+  return { obligations: decision.obligations, rules: decision.reasons };
+}
+
+function checkAuthority(a: LegalAuthority | undefined, now: Date, rule: RuleRef): void {
+  if (!a) refuse('legal_authority_required', 'this purpose needs a warrant, a court order or a recorded exigency in "authority"', rule);
+  if (a.kind === 'exigency') {
+    if (!a.reason || a.reason.trim().length < 10) refuse('legal_authority_required', 'an exigency must be recorded with its reason (at least a sentence)', rule);
+    return;
+  }
+  if (!a.reference || !a.issuer || !a.expiresAt) refuse('legal_authority_required', `a ${a.kind.replace('_', ' ')} needs its reference, issuer and expiry`, rule);
+  const expires = Date.parse(a.expiresAt);
+  if (!Number.isFinite(expires)) refuse('legal_authority_required', `the ${a.kind.replace('_', ' ')}'s expiry "${a.expiresAt}" is not a date`, rule);
+  if (expires <= now.getTime()) refuse('legal_authority_expired', `${a.kind.replace('_', ' ')} ${a.reference} expired at ${new Date(expires).toISOString()}`, rule);
+}

@@ -1,0 +1,28 @@
+import type { PolicyPack } from '../types.js';
+
+const GOVERNMENT = new Set(['law_enforcement', 'public_sector']);
+
+/** Washington State, RCW 43.386 (SB 6280, 2020): state and local government agencies. */
+export const usWaPack: PolicyPack = {
+  id: 'us-wa',
+  version: '1.0.0',
+  title: 'Washington RCW 43.386 (facial recognition by government agencies)',
+  governsLawEnforcement: true,
+  jurisdiction: 'us-wa',
+  rules: [
+    {
+      id: 'us-wa/43.386.080-warrant',
+      citation: 'RCW 43.386.080(1)',
+      summary: 'Ongoing surveillance, real-time or near real-time identification, or persistent tracking needs a warrant, a court order, or exigent circumstances.',
+      effect: 'require_legal_authority',
+      applies: (c) => GOVERNMENT.has(c.sector) && c.useCase.surveillance,
+    },
+    {
+      id: 'us-wa/43.386.030-human-review',
+      citation: 'RCW 43.386.030(1)',
+      summary: 'Decisions that produce legal or similarly significant effects must be subject to meaningful human review.',
+      effect: 'require_human_review',
+      applies: (c) => GOVERNMENT.has(c.sector) && c.useCase.consequential,
+    },
+  ],
+};

@@ -1,0 +1,63 @@
+/**
+ * The catalogue of use cases an organisation may apply for. Every biometric request names one
+ * (its purpose); what a use case may do and how much is at stake decide which rules apply.
+ */
+export type Capability = 'enrol' | 'verify' | 'identify';
+
+export interface UseCase {
+  id: string;
+  title: string;
+  capabilities: Capability[];
+  /** Results can have legal or similarly significant effects on a person: a human must review them. */
+  consequential: boolean;
+  /** Searching people who did not enrol themselves, at a distance (remote biometric identification). */
+  remoteIdentification: boolean;
+  /** Real-time identification, ongoing surveillance or persistent tracking. */
+  surveillance: boolean;
+  description: string;
+}
+
+export const USE_CASES: readonly UseCase[] = [
+  {
+    id: 'sign_in_verification', title: 'Sign-in verification', capabilities: ['enrol', 'verify'],
+    consequential: false, remoteIdentification: false, surveillance: false,
+    description: 'A person proves they are the account holder who enrolled, 1:1, with their consent.',
+  },
+  {
+    id: 'building_access', title: 'Building access', capabilities: ['enrol', 'verify', 'identify'],
+    consequential: false, remoteIdentification: false, surveillance: false,
+    description: 'Enrolled staff open doors; the gallery holds only people who enrolled themselves.',
+  },
+  {
+    id: 'photo_library_tagging', title: 'Photo-library tagging', capabilities: ['enrol', 'identify'],
+    consequential: false, remoteIdentification: false, surveillance: false,
+    description: "A user's own photographs are grouped by the people the user has named.",
+  },
+  {
+    id: 'missing_person_search', title: 'Finding a missing person', capabilities: ['enrol', 'identify'],
+    consequential: true, remoteIdentification: true, surveillance: false,
+    description: 'Photographs are searched for a reported missing person; every candidate is reviewed by people.',
+  },
+  {
+    id: 'investigative_leads', title: 'Investigative leads', capabilities: ['enrol', 'identify'],
+    consequential: true, remoteIdentification: true, surveillance: false,
+    description: 'After the event, a probe image is searched to produce leads for investigators, never a conclusion.',
+  },
+  {
+    id: 'real_time_identification', title: 'Real-time identification', capabilities: ['enrol', 'identify'],
+    consequential: true, remoteIdentification: true, surveillance: true,
+    description: 'Live camera images are searched against a watch list as they are captured.',
+  },
+  {
+    id: 'persistent_tracking', title: 'Persistent tracking', capabilities: ['identify'],
+    consequential: true, remoteIdentification: true, surveillance: true,
+    description: "A person's movements are followed across places and time.",
+  },
+];
+
+export function useCase(id: string): UseCase | undefined {
+  return USE_CASES.find((u) => u.id === id);
+}
+
+export const SECTORS = ['law_enforcement', 'public_sector', 'commercial', 'employer', 'education', 'healthcare', 'nonprofit', 'research'] as const;
+export type Sector = (typeof SECTORS)[number];

@@ -1,0 +1,274 @@
+import { randomUUID } from 'node:crypto';
+import { ProbityError } from '../errors.js';
+import type { Db, Queryable } from '../gallery/db.js';
+import { hashKeySecret, newKeySecret, ROLES, type Caller, type Role } from '../governance/api-keys.js';
+import { appendAudit } from '../governance/audit-log.js';
+import { auditPage, verifyStoredAudit, type AuditFilter } from '../governance/audit-store.js';
+import { assess } from '../governance/policy/assess.js';
+import { packsFor, POLICY_PACKS } from '../governance/policy/packs.js';
+import type { Declarations, PolicyDecision } from '../governance/policy/types.js';
+import { SECTORS, USE_CASES, useCase, type Sector } from '../governance/use-cases.js';
+import type { Governor } from './governor.js';
+
+type OrganisationRow = { id: string; name: string; sector: string; jurisdictions: string; created_at: string };
+type ApplicationRow = { id: string; organisation_id: string; use_cases: string; declarations: string; decisions: string; policy: string; submitted_at: string };
+
+export interface UseCaseDecision extends PolicyDecision {
+  useCase: string;
+  /** Set when the operator decided a held use case. */
+  decidedBy?: string;
+  decisionReason?: string;
+}
+
+const organisationView = (r: OrganisationRow) => ({
+  id: r.id, name: r.name, sector: r.sector, jurisdictions: r.jurisdictions.split(',').filter(Boolean), createdAt: r.created_at,
+});
+const applicationView = (r: ApplicationRow) => ({
+  id: r.id, organisationId: r.organisation_id, useCases: JSON.parse(r.use_cases) as string[],
+  declarations: JSON.parse(r.declarations) as Declarations, decisions: JSON.parse(r.decisions) as UseCaseDecision[],
+  policy: JSON.parse(r.policy) as string[], submittedAt: r.submitted_at,
+});
+
+/**
+ * Who may do what: the operator's organisations and keys, the active policy packs,
+ * organisations' applications for access and the operator's decisions on them, and the audit
+ * log's reading and verification. Every change passes the Governor and is logged.
+ */
+export class AccessService {
+  constructor(private readonly db: Db, private readonly gov: Governor) {}
+
+  private get now() {
+    return this.gov.now;
+  }
+
+  /**
+   * The operator's first key. Returns the secret when one was made (to print once), or
+   * undefined when an admin key exists already. `given` (PROBITY_ADMIN_KEY) is used as is.
+   */
+  async bootstrapAdmin(given?: string): Promise<{ secret: string; generated: boolean } | undefined> {
+    return this.db.transaction(async (tx) => {
+      if (this.db.kind === 'postgres') await tx.one(`SELECT pg_advisory_xact_lock(7402)`);
+      const givenHash = given ? hashKeySecret(given) : undefined;
+      if (givenHash && (await tx.one(`SELECT id FROM api_keys WHERE secret_hash = $1`, [givenHash]))) return undefined;
+      const admins = await tx.one(`SELECT id FROM api_keys WHERE roles LIKE '%admin%' AND revoked_at IS NULL`);
+      if (admins && !given) return undefined;
+      if (given && given.length < 24) throw new ProbityError('invalid_argument', 'PROBITY_ADMIN_KEY must be at least 24 characters (the value is not shown)');
+      let org = await tx.one<{ id: string }>(`SELECT id FROM organisations WHERE name = 'operator'`);
+      if (!org) {
+        org = { id: randomUUID() };
+        await tx.run(`INSERT INTO organisations (id, name, sector, jurisdictions, created_at) VALUES ($1, 'operator', 'commercial', '', $2)`, [org.id, this.now().toISOString()]);
+      }
+      const secret = given ?? newKeySecret();
+      const keyId = randomUUID();
+      await tx.run(
+        `INSERT INTO api_keys (id, organisation_id, label, roles, secret_hash, created_at) VALUES ($1, $2, $3, 'admin', $4, $5)`,
+        [keyId, org.id, 'operator admin', hashKeySecret(secret), this.now().toISOString()],
+      );
+      await appendAudit(tx, this.now(), { action: 'bootstrap_admin_key', organisationId: org.id, keyId, roles: ['admin'], outcome: 'ok' }, this.db.kind);
+      return { secret, generated: !given };
+    });
+  }
+
+  async authenticate(secret: string | undefined): Promise<Caller> {
+    if (!secret) throw new ProbityError('unauthenticated', 'no API key: send "Authorization: Bearer <key>"');
+    const row = await this.db.one<{ id: string; organisation_id: string; roles: string; use_cases: string; revoked_at: string | null }>(
+      `SELECT id, organisation_id, roles, use_cases, revoked_at FROM api_keys WHERE secret_hash = $1`,
+      [hashKeySecret(secret)],
+    );
+    if (!row) throw new ProbityError('unauthenticated', 'the API key is not known');
+    if (row.revoked_at) throw new ProbityError('unauthenticated', `the API key was revoked at ${row.revoked_at}`);
+    return { keyId: row.id, organisationId: row.organisation_id, roles: row.roles.split(',') as Role[], useCases: row.use_cases.split(',').filter(Boolean) };
+  }
+
+  // ---- organisations and keys ----------------------------------------------------------------
+
+  async createOrganisation(caller: Caller, input: { name: string; sector: Sector; jurisdictions: string[] }) {
+    if (!SECTORS.includes(input.sector)) throw new ProbityError('invalid_request', `sector must be one of ${SECTORS.join(', ')}`);
+    return this.gov.run(caller, 'create_organisation', {}, async (tx) => {
+      const id = randomUUID();
+      const at = this.now().toISOString();
+      try {
+        await tx.run(`INSERT INTO organisations (id, name, sector, jurisdictions, created_at) VALUES ($1, $2, $3, $4, $5)`, [id, input.name, input.sector, input.jurisdictions.join(','), at]);
+      } catch (e) {
+        if (this.db.isUniqueViolation(e)) throw new ProbityError('conflict', `an organisation named "${input.name}" exists already`);
+        throw e;
+      }
+      return { value: { id, name: input.name, sector: input.sector, jurisdictions: input.jurisdictions, createdAt: at }, result: { organisationCreated: id, sector: input.sector } };
+    });
+  }
+
+  async listOrganisations(caller: Caller) {
+    this.gov.authorise(caller, 'list_organisations');
+    return (await this.db.all<OrganisationRow>(`SELECT * FROM organisations ORDER BY name`)).map(organisationView);
+  }
+
+  /** A key for an organisation, scoped to use cases the organisation is approved for. */
+  async createKey(caller: Caller, input: { organisationId: string; roles: Role[]; label: string; useCases?: string[] }) {
+    const unknown = input.roles.filter((r) => !ROLES.includes(r));
+    if (unknown.length || input.roles.length === 0) {
+      throw new ProbityError('invalid_request', `roles must be one or more of ${ROLES.join(', ')}; got ${input.roles.join(', ') || 'none'}`);
+    }
+    const useCases = input.useCases ?? [];
+    return this.gov.run(caller, 'create_key', {}, async (tx) => {
+      if (!(await tx.one(`SELECT id FROM organisations WHERE id = $1`, [input.organisationId]))) {
+        throw new ProbityError('not_found', `no organisation ${input.organisationId}`);
+      }
+      const approved = new Set((await tx.all<{ use_case: string }>(`SELECT use_case FROM approvals WHERE organisation_id = $1`, [input.organisationId])).map((a) => a.use_case));
+      const outside = useCases.filter((u) => !approved.has(u));
+      if (outside.length) {
+        throw new ProbityError('purpose_not_approved', `the organisation is not approved for ${outside.join(', ')}; a key can carry only approved use cases`);
+      }
+      const id = randomUUID();
+      const secret = newKeySecret();
+      const at = this.now().toISOString();
+      await tx.run(
+        `INSERT INTO api_keys (id, organisation_id, label, roles, use_cases, secret_hash, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+        [id, input.organisationId, input.label, input.roles.join(','), useCases.join(','), hashKeySecret(secret), at],
+      );
+      return {
+        value: { id, organisationId: input.organisationId, roles: input.roles, useCases, label: input.label, createdAt: at, secret },
+        result: { keyCreated: id, roles: input.roles, useCases },
+      };
+    });
+  }
+
+  async listKeys(caller: Caller, organisationId?: string) {
+    this.gov.authorise(caller, 'list_keys');
+    const rows = await this.db.all<{ id: string; organisation_id: string; label: string; roles: string; use_cases: string; created_at: string; revoked_at: string | null }>(
+      `SELECT id, organisation_id, label, roles, use_cases, created_at, revoked_at FROM api_keys ${organisationId ? 'WHERE organisation_id = $1' : ''} ORDER BY created_at, id`,
+      organisationId ? [organisationId] : [],
+    );
+    return rows.map((r) => ({
+      id: r.id, organisationId: r.organisation_id, label: r.label, roles: r.roles.split(','), useCases: r.use_cases.split(',').filter(Boolean),
+      createdAt: r.created_at, ...(r.revoked_at ? { revokedAt: r.revoked_at } : {}),
+    }));
+  }
+
+  async revokeKey(caller: Caller, keyId: string) {
+    return this.gov.run(caller, 'revoke_key', {}, async (tx) => {
+      const at = this.now().toISOString();
+      const changed = await tx.run(`UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL`, [at, keyId]);
+      if (!changed) throw new ProbityError('not_found', `no active key ${keyId}`);
+      return { value: { id: keyId, revokedAt: at }, result: { keyRevoked: keyId } };
+    });
+  }
+
+  // ---- policy ---------------------------------------------------------------------------------
+
+  async policy(caller: Caller) {
+    this.gov.authorise(caller, 'read_policy');
+    const active = await this.gov.activePacks();
+    return {
+      active: active.map((p) => p.id),
+      packs: POLICY_PACKS.map((p) => ({
+        id: p.id, version: p.version, title: p.title, active: active.includes(p),
+        rules: p.rules.map((r) => ({ id: r.id, effect: r.effect, citation: r.citation, summary: r.summary })),
+      })),
+      useCases: USE_CASES,
+    };
+  }
+
+  /** Sets the active packs (default is always among them); later requests are judged by them. */
+  async setPolicy(caller: Caller, ids: string[]) {
+    let packs;
+    try {
+      packs = packsFor(ids);
+    } catch (e) {
+      throw new ProbityError('invalid_request', (e as Error).message);
+    }
+    const active = packs.map((p) => p.id);
+    return this.gov.run(caller, 'set_policy', {}, async (tx) => {
+      const previous = await this.gov.activePacks(tx);
+      await tx.run(`DELETE FROM meta WHERE key = 'policy_packs'`);
+      await tx.run(`INSERT INTO meta (key, value) VALUES ('policy_packs', $1)`, [JSON.stringify(active)]);
+      return { value: { active, previous: previous.map((p) => p.id) }, result: { active, previous: previous.map((p) => p.id), versions: packs.map((p) => `${p.id}@${p.version}`) } };
+    });
+  }
+
+  // ---- applications for access ---------------------------------------------------------------
+
+  /**
+   * An organisation applies for use cases. The active policy decides each at once: approved
+   * (with the obligations that bind it), refused, or held for the operator, each citing its rules.
+   */
+  async submitApplication(caller: Caller, input: { useCases: string[]; declarations?: Declarations }) {
+    const unknown = input.useCases.filter((u) => !useCase(u));
+    if (unknown.length) throw new ProbityError('invalid_request', `unknown use case(s) ${unknown.join(', ')}; see GET /v1/policy`);
+    const declarations = input.declarations ?? {};
+    return this.gov.run(caller, 'submit_application', {}, async (tx) => {
+      const org = (await tx.one<OrganisationRow>(`SELECT * FROM organisations WHERE id = $1`, [caller.organisationId]))!;
+      const packs = await this.gov.activePacks(tx);
+      const decisions: UseCaseDecision[] = input.useCases.map((u) => ({
+        useCase: u,
+        ...assess(packs, { sector: org.sector as Sector, jurisdictions: org.jurisdictions.split(',').filter(Boolean), useCase: useCase(u)!, declarations }),
+      }));
+      const id = randomUUID();
+      const at = this.now().toISOString();
+      await tx.run(
+        `INSERT INTO applications (id, organisation_id, use_cases, declarations, decisions, policy, submitted_at) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+        [id, org.id, JSON.stringify(input.useCases), JSON.stringify(declarations), JSON.stringify(decisions), JSON.stringify(packs.map((p) => `${p.id}@${p.version}`)), at],
+      );
+      for (const d of decisions.filter((d) => d.outcome === 'approved')) await this.approve(tx, org.id, d.useCase, id, 'policy', 'approved by the active policy');
+      const view = applicationView((await tx.one<ApplicationRow>(`SELECT * FROM applications WHERE id = $1`, [id]))!);
+      return { value: view, result: { application: id, decisions: decisions.map((d) => ({ useCase: d.useCase, outcome: d.outcome, rules: d.reasons.map((r) => r.rule) })) } };
+    });
+  }
+
+  private async approve(tx: Queryable, organisationId: string, useCaseId: string, applicationId: string, by: string, reason: string) {
+    await tx.run(`DELETE FROM approvals WHERE organisation_id = $1 AND use_case = $2`, [organisationId, useCaseId]);
+    await tx.run(
+      `INSERT INTO approvals (organisation_id, use_case, application_id, decided_by, reason, approved_at) VALUES ($1, $2, $3, $4, $5, $6)`,
+      [organisationId, useCaseId, applicationId, by, reason, this.now().toISOString()],
+    );
+  }
+
+  async listApplications(caller: Caller, filter: { status?: 'held' } = {}) {
+    this.gov.authorise(caller, 'list_applications');
+    const all = caller.roles.includes('admin') || caller.roles.includes('auditor');
+    const rows = await this.db.all<ApplicationRow>(
+      `SELECT * FROM applications ${all ? '' : 'WHERE organisation_id = $1'} ORDER BY submitted_at DESC`, all ? [] : [caller.organisationId],
+    );
+    const views = rows.map(applicationView);
+    return filter.status === 'held' ? views.filter((a) => a.decisions.some((d) => d.outcome === 'held')) : views;
+  }
+
+  /** The operator approves or refuses a use case the policy held; a policy refusal stands. */
+  async decideApplication(caller: Caller, input: { applicationId: string; useCase: string; decision: 'approve' | 'refuse'; reason: string }) {
+    return this.gov.run(caller, 'decide_application', {}, async (tx) => {
+      const row = await tx.one<ApplicationRow>(`SELECT * FROM applications WHERE id = $1`, [input.applicationId]);
+      if (!row) throw new ProbityError('not_found', `no application ${input.applicationId}`);
+      const decisions = JSON.parse(row.decisions) as UseCaseDecision[];
+      const d = decisions.find((x) => x.useCase === input.useCase);
+      if (!d) throw new ProbityError('not_found', `application ${input.applicationId} does not ask for "${input.useCase}"`);
+      if (d.outcome !== 'held') {
+        throw new ProbityError('conflict', `"${input.useCase}" was ${d.outcome} by the policy (${d.reasons.map((r) => r.rule).join(', ') || 'no rule'}); only a held use case awaits the operator`);
+      }
+      d.outcome = input.decision === 'approve' ? 'approved' : 'refused';
+      d.decidedBy = caller.keyId;
+      d.decisionReason = input.reason;
+      await tx.run(`UPDATE applications SET decisions = $1 WHERE id = $2`, [JSON.stringify(decisions), row.id]);
+      if (d.outcome === 'approved') await this.approve(tx, row.organisation_id, d.useCase, row.id, caller.keyId, input.reason);
+      return {
+        value: applicationView({ ...row, decisions: JSON.stringify(decisions) }),
+        result: { application: row.id, useCase: d.useCase, outcome: d.outcome, reason: input.reason },
+      };
+    });
+  }
+
+  // ---- the audit log --------------------------------------------------------------------------
+
+  /** Entries in order, filtered; an auditor of the operator sees all, others their organisation's. */
+  async auditEntries(caller: Caller, filter: AuditFilter & { after?: number; limit: number }) {
+    this.gov.authorise(caller, 'read_audit');
+    const operator = await this.db.one<{ id: string }>(`SELECT id FROM organisations WHERE name = 'operator'`);
+    const organisationId = caller.organisationId === operator?.id ? filter.organisationId : caller.organisationId;
+    const rows = await auditPage(this.db, { ...filter, ...(organisationId ? { organisationId } : {}) }, filter.after ?? 0, filter.limit + 1);
+    const items = rows.slice(0, filter.limit);
+    return { items, ...(rows.length > filter.limit ? { next: items[items.length - 1]!.seq } : {}) };
+  }
+
+  async verifyAudit(caller: Caller) {
+    this.gov.authorise(caller, 'verify_audit');
+    return verifyStoredAudit(this.db);
+  }
+}

@@ -1,0 +1,17 @@
+/** POSTs JSON with a key and returns the parsed answer (for tests and benchmarks of a running service). */
+export async function postJson(base: string, path: string, key: string, body: unknown): Promise<Record<string, any>> {
+  const res = await fetch(base + path, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const answer = await res.json() as Record<string, any>;
+  if (!res.ok) throw new Error(`${path}: ${res.status} ${JSON.stringify(answer)}`);
+  return answer;
+}
+
+/** Over HTTP, as a client would be set up: organisation, application, scoped key, gallery. */
+export async function onboardOverHttp(base: string, adminKey: string, name: string, useCases: string[]) {
+  const org = await postJson(base, '/v1/organisations', adminKey, { name, sector: 'employer', jurisdictions: ['other'] });
+  const applicant = await postJson(base, '/v1/keys', adminKey, { organisationId: org.id, roles: ['client'], label: 'applicant' });
+  await postJson(base, '/v1/applications', applicant.secret, { useCases });
+  const key = (await postJson(base, '/v1/keys', adminKey, { organisationId: org.id, roles: ['client'], label: 'app', useCases })).secret as string;
+  const gallery = (await postJson(base, '/v1/galleries', key, { name: 'g' })).id as string;
+  return { key, gallery };
+}
