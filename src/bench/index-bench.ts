@@ -3,7 +3,7 @@
  * latency (p50, p99, one thread) and recall@1 and @10 against an exact scan, for the exact scan
  * and for HNSW at several search widths. Prints a table and writes bench-results/index.json.
  *
- * Usage: node dist/bench/index-bench.js [--sizes 10000,100000,1000000] [--queries 500] [--seeds FILE.f32] [--out index.json] [--connectivity 16]
+ * Usage: node dist/bench/index-bench.js [--sizes 10000,100000,1000000] [--queries 500] [--seeds FILE.f32] [--out index.json] [--connectivity 16] [--quantization i8,f16]
  *
  * Gallery templates are synthetic, because no real gallery of a million faces is available here:
  * each is a random mixture of three real LFW templates (from an `evaluate` cache file, --seeds)
@@ -24,8 +24,9 @@ import { projectRoot } from '../testing/fixtures.js';
 
 const { exactSearch, MetricKind } = usearch;
 const D = 512;
-const { values } = parseArgs({ options: { sizes: { type: 'string' }, queries: { type: 'string' }, seeds: { type: 'string' }, 'exact-max': { type: 'string' }, out: { type: 'string' }, connectivity: { type: 'string' } } });
+const { values } = parseArgs({ options: { sizes: { type: 'string' }, queries: { type: 'string' }, seeds: { type: 'string' }, 'exact-max': { type: 'string' }, out: { type: 'string' }, connectivity: { type: 'string' }, quantization: { type: 'string' } } });
 const connectivity = Number(values.connectivity ?? 16);
+const quantizations = (values.quantization ?? 'i8,f16').split(',') as HnswOptions['quantization'][];
 const sizes = (values.sizes ?? '10000,100000').split(',').map(Number);
 const queryCount = Number(values.queries ?? 500);
 const exactMax = Number(values['exact-max'] ?? 200_000);
@@ -127,7 +128,7 @@ for (const size of sizes) {
     for (let n = 0; n < size; n++) exact.add(n, data.subarray(n * D, (n + 1) * D));
     measure(size, 'exact scan (f32)', exact, queries, truth, (performance.now() - t) / 1000, Math.max(exact.memoryBytes, process.memoryUsage().rss - before), mated);
   }
-  for (const quantization of ['i8', 'f16'] as HnswOptions['quantization'][]) {
+  for (const quantization of quantizations) {
     global.gc?.();
     const before = process.memoryUsage().rss;
     const t = performance.now();

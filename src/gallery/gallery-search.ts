@@ -120,6 +120,11 @@ export class GallerySearch {
     return [...best.values()].sort((a, b) => b.score - a.score).slice(0, k);
   }
 
+  /** Which kind of index serves a gallery now, if this process has loaded it. */
+  kindOf(galleryId: string): VectorIndex['kind'] | undefined {
+    return this.states.get(galleryId)?.index.kind;
+  }
+
   templateCount(state: GalleryState): number {
     return state.index.size;
   }

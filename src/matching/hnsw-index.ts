@@ -13,7 +13,7 @@ export interface HnswOptions {
   expansionSearch: number;
 }
 
-export const DEFAULT_HNSW_OPTIONS: HnswOptions = { quantization: 'i8', connectivity: 16, expansionAdd: 128, expansionSearch: 128 };
+export const DEFAULT_HNSW_OPTIONS: HnswOptions = { quantization: 'i8', connectivity: 32, expansionAdd: 128, expansionSearch: 256 };
 
 /**
  * Approximate nearest-neighbour search (HNSW, usearch's native implementation) for galleries too

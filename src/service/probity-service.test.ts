@@ -57,3 +57,29 @@ for (const backend of backends) {
     });
   });
 }
+
+describe('a gallery large enough for the approximate index', { skip: skipWithoutLfw }, () => {
+  test('identification through HNSW rescored from storage, and erasure from it', async () => {
+    const store = await freshStore('sqlite');
+    // Promote to HNSW above two templates, so that a small gallery exercises the large-gallery path.
+    const { service } = await openTestService(store.location, { hnswAbove: 2 });
+    try {
+      const secret = (await service.access.bootstrapAdmin())!.secret;
+      const { caller } = await onboard(service, secret, { name: 'big', sector: 'employer', jurisdictions: ['other'] }, [P]);
+      const galleryId = (await service.createGallery(caller, { name: 'g' })).id;
+      const people = { colin: faces.colin1(), serena: faces.serena1(), gloria: faces.gloria1(), hugo: faces.hugo1() };
+      for (const [subject, bytes] of Object.entries(people)) await service.enrol(caller, { purpose: P, galleryId, subject, images: [{ label: 'i', bytes }] });
+      const found = await service.identify(caller, { purpose: P, galleryId, probe: { label: 'p', bytes: faces.colin2() } });
+      assert.equal(service.search.kindOf(galleryId), 'hnsw');
+      assert.equal(found.candidates[0]?.subject, 'colin');
+      const direct = await service.verify(caller, { purpose: P, galleryId, subject: 'colin', probe: { label: 'p', bytes: faces.colin2() } });
+      assert.ok(Math.abs(found.candidates[0]!.score - direct.score) < 1e-6, 'rescored from storage: the exact score, as verify gives it');
+      await service.eraseSubject(caller, galleryId, 'colin');
+      const after = await service.identify(caller, { purpose: P, galleryId, probe: { label: 'p', bytes: faces.colin2() } });
+      assert.ok(!after.candidates.some((c) => c.subject === 'colin'));
+    } finally {
+      await service.close();
+      await store.drop();
+    }
+  });
+});
