@@ -37,7 +37,8 @@ export type ProbityErrorCode =
   | 'policy_refused'
   | 'legal_authority_required'
   | 'legal_authority_expired'
-  | 'attribute_inference_refused';
+  | 'attribute_inference_refused'
+  | 'consent_required';
 
 /** The rule behind a refusal, so a requester (and the audit log) can see what law refused it. */
 export interface RuleCitation {

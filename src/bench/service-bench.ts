@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import { cliPath, lfwDir, projectRoot } from '../testing/fixtures.js';
-import { onboardOverHttp, postJson } from '../testing/http-onboarding.js';
+import { consentOverHttp, onboardOverHttp, postJson } from '../testing/http-onboarding.js';
 
 const PURPOSE = 'building_access';
 
@@ -51,6 +51,7 @@ for (const workers of [1, 2]) {
   let enrolled = 0;
   for (let i = 0; i < gallerySize; i++) {
     // Some LFW images hold two faces or a poor one: those are refused, as they should be.
+    await consentOverHttp(server.base, key, gallery, `p${i}`, PURPOSE);
     const r = await postJson(server.base, `/v1/galleries/${gallery}/subjects/p${i}/templates`, key, { purpose: PURPOSE, images: [images[i]!.toString('base64')] }).catch(() => undefined);
     if (r?.templates) enrolled++;
   }
@@ -59,11 +60,12 @@ for (const workers of [1, 2]) {
     url: `${server.base}/v1/galleries/${gallery}/identify`, method: 'POST', headers, connections, duration: seconds,
     body: JSON.stringify({ purpose: PURPOSE, image: images[gallerySize]!.toString('base64') }),
   });
-  let n = 0;
+  // Each request adds a template to one consenting subject: the write path, with its fsync and audit entry.
+  await consentOverHttp(server.base, key, gallery, 'load', PURPOSE);
   const enrolBody = JSON.stringify({ purpose: PURPOSE, images: [images[0]!.toString('base64')] });
   const enrol = await autocannon({
-    url: server.base, connections, duration: seconds,
-    requests: [{ method: 'POST', headers, body: enrolBody, setupRequest: (req) => ({ ...req, path: `/v1/galleries/${gallery}/subjects/load${n++}/templates` }) }],
+    connections, duration: seconds,
+    method: 'POST', headers, body: enrolBody, url: `${server.base}/v1/galleries/${gallery}/subjects/load/templates`,
   });
   for (const [name, r] of [['identify', identify], ['enrol', enrol]] as const) {
     const row = { operation: name, processes: workers, galleryAtStart: enrolled, requestsPerSecond: Math.round(r.requests.average * 10) / 10, p50Ms: r.latency.p50, p99Ms: r.latency.p99, non2xx: r.non2xx, errors: r.errors };

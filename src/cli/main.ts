@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,7 +14,9 @@ import { migrate } from '../gallery/schema.js';
 import { exportAudit, verifyStoredAudit } from '../governance/audit-store.js';
 import { evaluate } from '../evaluation/evaluate.js';
 import { calibrationFile } from '../matching/calibration.js';
-import { serve } from '../server/serve.js';
+import { defaultEvaluationFile, serve } from '../server/serve.js';
+import { AccountabilityReport } from '../service/accountability-report.js';
+import { maintenance, operatorCaller } from '../service/maintenance.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const version = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string }).version;
@@ -29,8 +31,10 @@ usage:
   probity models [--json]
   probity audit verify [--data DIR | --database URL]
   probity audit export [--data DIR | --database URL] [--from ISO] [--to ISO] [--organisation ID] [--purpose USE_CASE]
+  probity purge [--data DIR | --database URL] [--now ISO]
+  probity report [--data DIR | --database URL] [--evaluation results.json] [--format md|html] [--out FILE]
   probity serve [--port 8080] [--host 127.0.0.1] [--data DIR] [--database URL] [--workers N]
-                [--development] [--rate-limit PER_SECOND] [--log]
+                [--development] [--rate-limit PER_SECOND] [--log] [--evaluation results.json] [--purge-every HOURS]
 
 Exit status: 0 on success (compare: whether or not the faces match), 1 when an input is at
 fault (the message names it), 2 for a malformed command line.`;
@@ -177,7 +181,9 @@ async function serveCommand(args: string[]): Promise<void> {
   const { values } = parse(args, {
     port: { type: 'string' }, host: { type: 'string' }, data: { type: 'string' }, database: { type: 'string' },
     workers: { type: 'string' }, development: { type: 'boolean' }, 'rate-limit': { type: 'string' }, log: { type: 'boolean' },
+    evaluation: { type: 'string' }, 'purge-every': { type: 'string' },
   }, 0);
+  const purgeEveryHours = numberOption('purge-every', values['purge-every'], 1, (v) => v > 0, 'a positive number of hours');
   const port = numberOption('port', values.port, 8080, (v) => Number.isInteger(v) && v >= 0 && v < 65536, 'a port number');
   const workers = numberOption('workers', values.workers, 1, (v) => Number.isInteger(v) && v >= 1 && v <= 64, 'a whole number from 1 to 64');
   const perSecond = numberOption('rate-limit', values['rate-limit'], 20, (v) => v > 0, 'a positive number of requests per second');
@@ -185,7 +191,8 @@ async function serveCommand(args: string[]): Promise<void> {
   if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseUrl)) throw new UsageError('--database must be a postgres:// URL');
   await serve({
     port, host: values.host ?? '127.0.0.1', dataDir: values.data ?? process.env.PROBITY_DATA ?? 'probity-data', databaseUrl, workers,
-    development: values.development ?? process.env.PROBITY_ENV === 'development',
+    development: values.development ?? process.env.PROBITY_ENV === 'development', purgeEveryHours,
+    evaluationFile: values.evaluation ?? defaultEvaluationFile(),
     app: { rateLimit: { perSecond, burst: perSecond * 2 }, logger: values.log ?? false, version },
     env: process.env,
   }, (line) => process.stdout.write(line + '\n'));
@@ -235,10 +242,47 @@ async function auditCommand(args: string[]): Promise<void> {
   throw new UsageError('audit needs "verify" or "export"');
 }
 
+async function purgeCommand(args: string[]): Promise<void> {
+  const { values } = parse(args, { data: { type: 'string' }, database: { type: 'string' }, now: { type: 'string' } }, 0);
+  const now = values.now ? new Date(values.now) : new Date();
+  if (Number.isNaN(now.getTime())) throw new UsageError(`--now must be an ISO 8601 time, got "${values.now}"`);
+  const db = await openStore(values);
+  try {
+    const receipts = await maintenance(db, () => now).people.purge(now);
+    process.stdout.write(`purge at ${now.toISOString()}: ${receipts.length} subject(s) erased\n`);
+    for (const r of receipts) process.stdout.write(`  ${r.gallery} ${r.subject}: ${r.reason}, ${r.templatesErased} template(s), audit entry ${r.auditSeq}\n`);
+  } finally {
+    await db.close();
+  }
+}
+
+async function reportCommand(args: string[]): Promise<void> {
+  const { values } = parse(args, {
+    data: { type: 'string' }, database: { type: 'string' }, evaluation: { type: 'string' }, format: { type: 'string' }, out: { type: 'string' },
+  }, 0);
+  const format = values.format ?? 'md';
+  if (format !== 'md' && format !== 'html') throw new UsageError(`--format must be md or html, got "${format}"`);
+  const db = await openStore(values);
+  try {
+    const { gov } = maintenance(db);
+    const engine = await FaceEngine.load();
+    const report = new AccountabilityReport(db, gov, engine, version, values.evaluation ?? defaultEvaluationFile());
+    const { text } = await report.render(await operatorCaller(db), format);
+    if (values.out) {
+      writeFileSync(values.out, text);
+      process.stdout.write(`wrote ${values.out}\n`);
+    } else {
+      process.stdout.write(text);
+    }
+  } finally {
+    await db.close();
+  }
+}
+
 /** A broken audit chain: the report is printed; the exit status says so (1). */
 class AuditBroken extends Error {}
 
-const COMMANDS: Record<string, (args: string[]) => Promise<void>> = { detect, compare, evaluate: evaluateCommand, models, serve: serveCommand, audit: auditCommand };
+const COMMANDS: Record<string, (args: string[]) => Promise<void>> = { detect, compare, evaluate: evaluateCommand, models, serve: serveCommand, audit: auditCommand, purge: purgeCommand, report: reportCommand };
 
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;

@@ -31,10 +31,30 @@ function statements(kind: Db['kind']): string[] {
     `CREATE TABLE IF NOT EXISTS galleries (
       id TEXT PRIMARY KEY, organisation_id TEXT NOT NULL REFERENCES organisations(id),
       name TEXT NOT NULL, version BIGINT NOT NULL DEFAULT 0, created_at TEXT NOT NULL,
+      retention_days INTEGER NOT NULL, purpose_ends_at TEXT,
       UNIQUE (organisation_id, name))`,
     `CREATE TABLE IF NOT EXISTS subjects (
       id TEXT PRIMARY KEY, gallery_id TEXT NOT NULL REFERENCES galleries(id) ON DELETE CASCADE,
-      ref TEXT NOT NULL, created_at TEXT NOT NULL, UNIQUE (gallery_id, ref))`,
+      ref TEXT NOT NULL, created_at TEXT NOT NULL, last_interaction_at TEXT NOT NULL,
+      enrolment_purpose TEXT NOT NULL, UNIQUE (gallery_id, ref))`,
+    // Consent is recorded before enrolment and kept after erasure: it holds no biometric data and
+    // shows on what basis data was held, and when that basis ended.
+    `CREATE TABLE IF NOT EXISTS consents (
+      id TEXT PRIMARY KEY, gallery_id TEXT NOT NULL REFERENCES galleries(id) ON DELETE CASCADE, subject_ref TEXT NOT NULL,
+      notice_version TEXT NOT NULL, purposes TEXT NOT NULL, method TEXT NOT NULL, given_at TEXT NOT NULL,
+      expires_at TEXT, withdrawn_at TEXT, recorded_by TEXT NOT NULL, created_at TEXT NOT NULL)`,
+    `CREATE INDEX IF NOT EXISTS consents_subject ON consents (gallery_id, subject_ref)`,
+    // A consequential identification waits here for people to decide; the probe face is kept,
+    // sealed, only until the case is resolved.
+    `CREATE TABLE IF NOT EXISTS review_cases (
+      id TEXT PRIMARY KEY, organisation_id TEXT NOT NULL REFERENCES organisations(id), gallery_id TEXT NOT NULL,
+      purpose TEXT NOT NULL, requested_by TEXT NOT NULL, required_reviewers INTEGER NOT NULL, status TEXT NOT NULL,
+      search TEXT NOT NULL, candidates TEXT NOT NULL, probe_sealed ${bytes}, callback_url TEXT,
+      created_at TEXT NOT NULL, resolved_at TEXT)`,
+    `CREATE TABLE IF NOT EXISTS review_decisions (
+      case_id TEXT NOT NULL REFERENCES review_cases(id), subject TEXT NOT NULL, reviewer_key_id TEXT NOT NULL,
+      decision TEXT NOT NULL, reason TEXT NOT NULL, decided_at TEXT NOT NULL,
+      PRIMARY KEY (case_id, subject, reviewer_key_id))`,
     `CREATE TABLE IF NOT EXISTS templates (
       id ${serial}, uuid TEXT NOT NULL UNIQUE,
       gallery_id TEXT NOT NULL REFERENCES galleries(id) ON DELETE CASCADE,

@@ -43,14 +43,26 @@ export class TemplateCipher {
   }
 
   seal(template: Float32Array, record: string): Buffer {
+    return this.sealBytes(Buffer.from(template.buffer, template.byteOffset, template.byteLength), record);
+  }
+
+  /** Any biometric bytes (a face crop kept for review), sealed the same way. */
+  sealBytes(plain: Uint8Array, record: string): Buffer {
     const iv = randomBytes(IV_BYTES);
     const cipher = createCipheriv('aes-256-gcm', this.key, iv);
     cipher.setAAD(Buffer.from(record, 'utf8'));
-    const body = Buffer.concat([cipher.update(Buffer.from(template.buffer, template.byteOffset, template.byteLength)), cipher.final()]);
+    const body = Buffer.concat([cipher.update(plain), cipher.final()]);
     return Buffer.concat([Buffer.from([VERSION]), iv, cipher.getAuthTag(), body]);
   }
 
   open(sealed: Uint8Array, record: string): Float32Array {
+    const plain = this.openBytes(sealed, record);
+    const out = new Float32Array(plain.length / 4);
+    new Uint8Array(out.buffer).set(plain);
+    return out;
+  }
+
+  openBytes(sealed: Uint8Array, record: string): Buffer {
     const blob = Buffer.from(sealed);
     if (blob.length < 1 + IV_BYTES + TAG_BYTES || blob[0] !== VERSION) {
       throw new ProbityError('invalid_argument', `stored template for ${record} is not in a known format`);
@@ -64,9 +76,7 @@ export class TemplateCipher {
     } catch {
       throw new ProbityError('invalid_argument', `stored template for ${record} failed authentication (wrong key, or altered)`);
     }
-    const out = new Float32Array(plain.length / 4);
-    new Uint8Array(out.buffer).set(plain);
-    return out;
+    return plain;
   }
 }
 

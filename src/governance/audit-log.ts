@@ -17,7 +17,7 @@ export interface AuditBody {
   subject?: string;
   /** SHA-256 of each input image: enough to show later which image was used, without keeping it. */
   inputHashes?: string[];
-  outcome: 'ok' | 'refused';
+  outcome: 'ok' | 'refused' | 'failed';
   result?: Record<string, unknown>;
 }
 

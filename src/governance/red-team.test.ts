@@ -82,9 +82,12 @@ for (const backend of backends) {
         assert.match(e.message, /W-2026-0042 expired/);
         await refused(service.identify(caller, { purpose, authority: { kind: 'exigency', reason: 'x' }, galleryId: gallery.id, probe: image(faces.colin1()) }), 'legal_authority_required');
         const valid = { ...expired, expiresAt: inOneDay() };
-        const ok = await service.identify(caller, { purpose, authority: valid, galleryId: gallery.id, probe: image(faces.colin1()) });
+        await refused(service.enrol(caller, { purpose, galleryId: gallery.id, subject: 'suspect-1', images: [image(faces.colin1())] }), 'legal_authority_required');
+        await service.enrol(caller, { purpose, authority: valid, galleryId: gallery.id, subject: 'suspect-1', images: [image(faces.colin1())] });
+        const ok = await service.identify(caller, { purpose, authority: valid, galleryId: gallery.id, probe: image(faces.colin2()) });
         assert.equal(ok.outcome, 'review_required', 'a consequential search releases no candidate before review');
         assert.deepEqual(ok.candidates, []);
+        assert.equal(ok.review.state, 'pending');
         const entry = (await service.access.auditEntries(await service.authenticate(adminSecret).then(async () => {
           const auditor = await service.access.createKey(await admin(), { organisationId: (await db.one<{ id: string }>(`SELECT id FROM organisations WHERE name = 'operator'`))!.id, roles: ['auditor'], label: 'auditor' });
           return service.authenticate(auditor.secret);

@@ -14,43 +14,48 @@ export interface UseCase {
   remoteIdentification: boolean;
   /** Real-time identification, ongoing surveillance or persistent tracking. */
   surveillance: boolean;
+  /**
+   * Why a person may be enrolled: their own consent (recorded before enrolment), or a legal
+   * authority over a watch list or arrest records (checked by the active policy's rules).
+   */
+  enrolmentBasis: 'consent' | 'legal_authority';
   description: string;
 }
 
 export const USE_CASES: readonly UseCase[] = [
   {
     id: 'sign_in_verification', title: 'Sign-in verification', capabilities: ['enrol', 'verify'],
-    consequential: false, remoteIdentification: false, surveillance: false,
+    consequential: false, remoteIdentification: false, surveillance: false, enrolmentBasis: 'consent',
     description: 'A person proves they are the account holder who enrolled, 1:1, with their consent.',
   },
   {
     id: 'building_access', title: 'Building access', capabilities: ['enrol', 'verify', 'identify'],
-    consequential: false, remoteIdentification: false, surveillance: false,
+    consequential: false, remoteIdentification: false, surveillance: false, enrolmentBasis: 'consent',
     description: 'Enrolled staff open doors; the gallery holds only people who enrolled themselves.',
   },
   {
     id: 'photo_library_tagging', title: 'Photo-library tagging', capabilities: ['enrol', 'identify'],
-    consequential: false, remoteIdentification: false, surveillance: false,
+    consequential: false, remoteIdentification: false, surveillance: false, enrolmentBasis: 'consent',
     description: "A user's own photographs are grouped by the people the user has named.",
   },
   {
     id: 'missing_person_search', title: 'Finding a missing person', capabilities: ['enrol', 'identify'],
-    consequential: true, remoteIdentification: true, surveillance: false,
+    consequential: true, remoteIdentification: true, surveillance: false, enrolmentBasis: 'consent',
     description: 'Photographs are searched for a reported missing person; every candidate is reviewed by people.',
   },
   {
     id: 'investigative_leads', title: 'Investigative leads', capabilities: ['enrol', 'identify'],
-    consequential: true, remoteIdentification: true, surveillance: false,
+    consequential: true, remoteIdentification: true, surveillance: false, enrolmentBasis: 'legal_authority',
     description: 'After the event, a probe image is searched to produce leads for investigators, never a conclusion.',
   },
   {
     id: 'real_time_identification', title: 'Real-time identification', capabilities: ['enrol', 'identify'],
-    consequential: true, remoteIdentification: true, surveillance: true,
+    consequential: true, remoteIdentification: true, surveillance: true, enrolmentBasis: 'legal_authority',
     description: 'Live camera images are searched against a watch list as they are captured.',
   },
   {
     id: 'persistent_tracking', title: 'Persistent tracking', capabilities: ['identify'],
-    consequential: true, remoteIdentification: true, surveillance: true,
+    consequential: true, remoteIdentification: true, surveillance: true, enrolmentBasis: 'legal_authority',
     description: "A person's movements are followed across places and time.",
   },
 ];

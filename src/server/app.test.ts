@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import sharp from 'sharp';
-import { backends, faces, freshStore, onboard, openTestService } from '../testing/service-fixture.js';
+import { backends, consentTo, faces, freshStore, onboard, openTestService } from '../testing/service-fixture.js';
 import { skipWithoutLfw } from '../testing/fixtures.js';
 import type { Db } from '../gallery/db.js';
 import type { ProbityService } from '../service/probity-service.js';
@@ -43,6 +43,7 @@ for (const backend of backends) {
       clientKey = acme.secret;
       otherClientKey = (await onboard(service, adminKey, { name: 'globex', sector: 'commercial', jurisdictions: ['other'] }, [P])).secret;
       galleryId = (await call('POST', '/v1/galleries', clientKey, { name: 'staff' })).body.id;
+      await consentTo(service, acme.caller, galleryId, ['x1', 'half', 'colin', 'serena', 'gloria', 'enc', 'idem', 'hugo'], P);
     });
     after(async () => {
       await app.close();

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { openDb } from '../gallery/db.js';
 import { cliPath, skipWithoutLfw } from '../testing/fixtures.js';
-import { onboardOverHttp } from '../testing/http-onboarding.js';
+import { consentOverHttp, onboardOverHttp } from '../testing/http-onboarding.js';
 import { backends, faces, freshStore } from '../testing/service-fixture.js';
 
 const env = {
@@ -57,6 +57,7 @@ for (const backend of backends) {
         while (!killed) {
           const subject = `c${n++}`;
           try {
+            await consentOverHttp(server.base, key, gallery, subject, 'building_access');
             const r = await api('POST', `/v1/galleries/${gallery}/subjects/${subject}/templates`, key, { purpose: 'building_access', images: [image] });
             if (r.status === 201) acknowledged.push(subject);
             if (acknowledged.length >= 12 && !killed) {

@@ -29,6 +29,7 @@ const STATUS: Partial<Record<ProbityErrorCode, number>> = {
   legal_authority_required: 403,
   legal_authority_expired: 403,
   attribute_inference_refused: 403,
+  consent_required: 403,
 };
 
 export interface ErrorAnswer {

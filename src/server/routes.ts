@@ -5,6 +5,8 @@ import type { LegalAuthority } from '../governance/policy/assess.js';
 import { SECTORS, type Sector } from '../governance/use-cases.js';
 import type { ImageInput } from '../service/face-input.js';
 import type { ProbityService } from '../service/probity-service.js';
+import { CONSENT_METHODS } from '../service/people-service.js';
+import { MAX_TEST_PAIRS } from '../service/testing-service.js';
 import { callerOf } from './app.js';
 
 const error = {
@@ -48,7 +50,10 @@ const face = { type: 'object', properties: { label: { type: 'string' }, facesInI
 const scoreFmr = { type: 'object', properties: { fmr: { type: 'number' }, bound: { type: 'string', enum: ['exact', 'at-most', 'at-least'] } } } as const;
 const gallery = {
   type: 'object',
-  properties: { id: { type: 'string' }, name: { type: 'string' }, createdAt: { type: 'string' }, subjects: { type: 'integer' }, templates: { type: 'integer' }, auditSeq: { type: 'integer' } },
+  properties: {
+    id: { type: 'string' }, name: { type: 'string' }, createdAt: { type: 'string' }, subjects: { type: 'integer' }, templates: { type: 'integer' }, auditSeq: { type: 'integer' },
+    retention: { type: 'object', properties: { retentionDays: { type: 'integer' }, purposeEndsAt: { type: 'string' }, statement: { type: 'string' } } },
+  },
 } as const;
 const galleryParams = { type: 'object', required: ['galleryId'], properties: { galleryId: id } } as const;
 const subjectParams = { type: 'object', required: ['galleryId', 'subject'], properties: { galleryId: id, subject: subjectRef } } as const;
@@ -185,6 +190,90 @@ export function registerRoutes(app: FastifyInstance, service: ProbityService): v
     schema: { tags: ['audit'], summary: 'Verify the whole hash chain and its head; names any edited, deleted, inserted or reordered entry', response: { 200: open, ...errors } },
   }, async (req) => service.access.verifyAudit(callerOf(req)));
 
+  // ---- people: consent, subject access, retention ----
+  app.post<{ Params: { galleryId: string; subject: string }; Body: { noticeVersion: string; purposes: string[]; method: string; givenAt: string; expiresAt?: string } }>('/v1/galleries/:galleryId/subjects/:subject/consents', {
+    schema: {
+      tags: ['people'], summary: "Record a person's consent, before enrolment",
+      params: subjectParams,
+      body: {
+        type: 'object', required: ['noticeVersion', 'purposes', 'method', 'givenAt'], additionalProperties: false,
+        properties: {
+          noticeVersion: { type: 'string', minLength: 1, maxLength: 100, description: 'The version of the notice the person was shown.' },
+          purposes: { type: 'array', minItems: 1, uniqueItems: true, items: { type: 'string' } },
+          method: { type: 'string', enum: [...CONSENT_METHODS] },
+          givenAt: { type: 'string', format: 'date-time' }, expiresAt: { type: 'string', format: 'date-time' },
+        },
+      },
+      response: { 201: open, ...errors },
+    },
+  }, async (req, reply) => reply.status(201).send(await service.people.recordConsent(callerOf(req), { galleryId: req.params.galleryId, subject: req.params.subject, ...req.body })));
+
+  app.get<{ Params: { galleryId: string; subject: string } }>('/v1/galleries/:galleryId/subjects/:subject/consents', {
+    schema: { tags: ['people'], summary: "A person's consent records", params: subjectParams, response: { 200: { type: 'object', properties: { items: { type: 'array', items: open } } }, ...errors } },
+  }, async (req) => ({ items: await service.people.listConsents(callerOf(req), req.params.galleryId, req.params.subject) }));
+
+  app.post<{ Params: { galleryId: string; subject: string; consentId: string } }>('/v1/galleries/:galleryId/subjects/:subject/consents/:consentId/withdrawal', {
+    schema: {
+      tags: ['people'], summary: 'Withdraw consent: the templates held under it are erased at once; returns a receipt',
+      params: { type: 'object', properties: { galleryId: id, subject: subjectRef, consentId: id } }, response: { 200: open, ...errors },
+    },
+  }, async (req) => service.people.withdrawConsent(callerOf(req), req.params));
+
+  app.get<{ Params: { galleryId: string; subject: string } }>('/v1/galleries/:galleryId/subjects/:subject/access-report', {
+    schema: { tags: ['people'], summary: 'Subject access: what is held about a person and what was done with it (never templates)', params: subjectParams, response: { 200: open, ...errors } },
+  }, async (req) => service.people.subjectAccessReport(callerOf(req), req.params.galleryId, req.params.subject));
+
+  app.post('/v1/purge', {
+    schema: { tags: ['people'], summary: 'Apply every retention schedule now (it also runs on a schedule); returns the receipts (admin)', response: { 200: open, ...errors } },
+  }, async (req) => ({ receipts: await service.people.purgeOnRequest(callerOf(req)) }));
+
+  // ---- human review ----
+  app.get('/v1/reviews', {
+    schema: { tags: ['review'], summary: "The reviewer's queue: pending cases of their organisation that they did not request", response: { 200: { type: 'object', properties: { items: { type: 'array', items: open } } }, ...errors } },
+  }, async (req) => ({ items: await service.reviews.queue(callerOf(req)) }));
+
+  app.get<{ Params: { caseId: string } }>('/v1/reviews/:caseId', {
+    schema: { tags: ['review'], summary: 'A review case: for the requester, its state and, once resolved, the outcome', params: { type: 'object', properties: { caseId: id } }, response: { 200: open, ...errors } },
+  }, async (req) => service.reviews.get(callerOf(req), req.params.caseId));
+
+  app.post<{ Params: { caseId: string }; Body: { subject: string; decision: 'confirm' | 'reject'; reason: string } }>('/v1/reviews/:caseId/decisions', {
+    schema: {
+      tags: ['review'], summary: 'Confirm or reject one candidate, with a reason (reviewer; never the requester)',
+      params: { type: 'object', properties: { caseId: id } },
+      body: { type: 'object', required: ['subject', 'decision', 'reason'], additionalProperties: false, properties: { subject: subjectRef, decision: { type: 'string', enum: ['confirm', 'reject'] }, reason: { type: 'string', minLength: 3, maxLength: 2000 } } },
+      response: { 200: open, ...errors },
+    },
+  }, async (req) => service.reviews.decide(callerOf(req), { caseId: req.params.caseId, ...req.body }));
+
+  // ---- independent testing ----
+  app.post<{ Body: { pairs: { id: string; a: string; b: string }[]; fmr?: number } }>('/v1/testing/compare', {
+    schema: {
+      tags: ['testing'], summary: 'Independent testing: scores and decisions for labelled pairs; nothing submitted is kept (tester)',
+      body: {
+        type: 'object', required: ['pairs'], additionalProperties: false,
+        properties: {
+          pairs: { type: 'array', minItems: 1, maxItems: MAX_TEST_PAIRS, items: { type: 'object', required: ['id', 'a', 'b'], additionalProperties: false, properties: { id: { type: 'string', maxLength: 200 }, a: image, b: image } } },
+          fmr: { type: 'number', exclusiveMinimum: 0, exclusiveMaximum: 1 },
+        },
+      },
+      response: { 200: open, ...errors },
+    },
+  }, async (req) => service.testing.comparePairs(callerOf(req), {
+    pairs: req.body.pairs.map((p) => ({ id: p.id, a: imageInput(p.a, `${p.id}.a`), b: imageInput(p.b, `${p.id}.b`) })),
+    ...(req.body.fmr !== undefined ? { fmr: req.body.fmr } : {}),
+  }));
+
+  // ---- accountability ----
+  app.get<{ Querystring: { format: 'md' | 'html' } }>('/v1/reports/accountability', {
+    schema: {
+      tags: ['accountability'], summary: 'The accountability report (RCW 43.386.020) from live data and the latest evaluation (auditor, admin)',
+      querystring: { type: 'object', additionalProperties: false, properties: { format: { type: 'string', enum: ['md', 'html'], default: 'html' } } },
+    },
+  }, async (req, reply) => {
+    const { text } = await service.report.render(callerOf(req), req.query.format);
+    return reply.type(req.query.format === 'md' ? 'text/markdown; charset=utf-8' : 'text/html; charset=utf-8').send(text);
+  });
+
   // ---- refused on principle ----
   app.post('/v1/faces/attributes', {
     schema: {
@@ -194,8 +283,19 @@ export function registerRoutes(app: FastifyInstance, service: ProbityService): v
   }, async (req) => service.inferAttributes(callerOf(req)));
 
   // ---- galleries ----
-  app.post<{ Body: { name: string } }>('/v1/galleries', {
-    schema: { tags: ['galleries'], summary: 'Create a gallery', body: { type: 'object', required: ['name'], additionalProperties: false, properties: { name } }, response: { 201: gallery, ...errors } },
+  app.post<{ Body: { name: string; retentionDays?: number; purposeEndsAt?: string } }>('/v1/galleries', {
+    schema: {
+      tags: ['galleries'], summary: 'Create a gallery with its published retention schedule',
+      body: {
+        type: 'object', required: ['name'], additionalProperties: false,
+        properties: {
+          name,
+          retentionDays: { type: 'integer', minimum: 1, maximum: 3650, description: "Templates are erased this many days after the person's last interaction (default 365; at most 1095 under us-il)." },
+          purposeEndsAt: { type: 'string', format: 'date-time', description: 'When the purpose ends: every template in the gallery is erased then.' },
+        },
+      },
+      response: { 201: gallery, ...errors },
+    },
   }, async (req, reply) => reply.status(201).send(await service.createGallery(callerOf(req), req.body)));
 
   app.get<{ Querystring: { limit: number; after?: string } }>('/v1/galleries', {
@@ -266,7 +366,7 @@ export function registerRoutes(app: FastifyInstance, service: ProbityService): v
       response: {
         200: {
           type: 'object',
-          properties: { ...decision, fmr: { type: 'number' }, model: { type: 'string' }, gallery: { type: 'string' }, subject: { type: 'string' }, faces: { type: 'array', items: face }, notes: { type: 'array', items: { type: 'string' } }, auditSeq: { type: 'integer' } },
+          properties: { ...decision, fmr: { type: 'number' }, model: { type: 'string' }, review: { type: 'object', properties: { state: { type: 'string' } } }, gallery: { type: 'string' }, subject: { type: 'string' }, faces: { type: 'array', items: face }, notes: { type: 'array', items: { type: 'string' } }, auditSeq: { type: 'integer' } },
         },
         ...errors,
       },
@@ -280,7 +380,7 @@ export function registerRoutes(app: FastifyInstance, service: ProbityService): v
     ...(req.body.fmr !== undefined ? { fmr: req.body.fmr } : {}),
   }));
 
-  app.post<{ Params: { galleryId: string }; Body: { image: string; topK?: number; fpir?: number; purpose: string; authority?: LegalAuthority } }>('/v1/galleries/:galleryId/identify', {
+  app.post<{ Params: { galleryId: string }; Body: { image: string; topK?: number; fpir?: number; purpose: string; authority?: LegalAuthority; callbackUrl?: string } }>('/v1/galleries/:galleryId/identify', {
     schema: {
       tags: ['decisions'],
       summary: 'Identify (1:N): the best candidates in a gallery, or a plain answer that no one clears the threshold',
@@ -288,7 +388,10 @@ export function registerRoutes(app: FastifyInstance, service: ProbityService): v
       params: galleryParams,
       body: {
         type: 'object', required: ['image', 'purpose'], additionalProperties: false,
-        properties: { image, topK: { type: 'integer', minimum: 1, maximum: 50, default: 5 }, fpir: { type: 'number', exclusiveMinimum: 0, exclusiveMaximum: 1 }, purpose, authority },
+        properties: {
+          image, topK: { type: 'integer', minimum: 1, maximum: 50, default: 5 }, fpir: { type: 'number', exclusiveMinimum: 0, exclusiveMaximum: 1 }, purpose, authority,
+          callbackUrl: { type: 'string', format: 'uri', pattern: '^https?://', description: 'Where to POST the outcome once human review is complete.' },
+        },
       },
       response: {
         200: {
@@ -298,6 +401,7 @@ export function registerRoutes(app: FastifyInstance, service: ProbityService): v
             threshold: { type: 'number' }, comparisonFmr: { type: 'number' }, outcome: { type: 'string', enum: ['candidates', 'no_match', 'review_required'] }, summary: { type: 'string' },
             obligations: { type: 'array', items: { type: 'string' } },
             candidates: { type: 'array', items: { type: 'object', properties: { subject: { type: 'string' }, ...decision } } },
+            review: { type: 'object', properties: { case: { type: 'string' }, state: { type: 'string' }, requiredReviewers: { type: 'integer' } } },
             face, notes: { type: 'array', items: { type: 'string' } }, auditSeq: { type: 'integer' },
           },
         },
@@ -309,5 +413,6 @@ export function registerRoutes(app: FastifyInstance, service: ProbityService): v
     galleryId: req.params.galleryId, probe: imageInput(req.body.image, 'image'),
     ...(req.body.topK !== undefined ? { topK: req.body.topK } : {}),
     ...(req.body.fpir !== undefined ? { fpir: req.body.fpir } : {}),
+    ...(req.body.callbackUrl ? { callbackUrl: req.body.callbackUrl } : {}),
   }));
 }

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { FaceEngine } from '../engine/engine.js';
 import { openDb } from '../gallery/db.js';
 import { TemplateCipher } from '../gallery/template-cipher.js';
+import { maintenance } from '../service/maintenance.js';
 import { ProbityService } from '../service/probity-service.js';
 import { buildApp, type AppOptions } from './app.js';
 
@@ -19,6 +20,10 @@ export interface ServeOptions {
   workers: number;
   /** Development: a template key is made in the data folder if none is given. */
   development: boolean;
+  /** How often the retention schedule is applied, in hours (also once at start). */
+  purgeEveryHours: number;
+  /** The latest evaluation's results.json, for the accountability report. */
+  evaluationFile?: string;
   app: Partial<AppOptions>;
   env: NodeJS.ProcessEnv;
 }
@@ -43,7 +48,7 @@ function templateCipher(o: ServeOptions): TemplateCipher {
 async function openService(o: ServeOptions): Promise<ProbityService> {
   const cipher = templateCipher(o);
   const [db, engine] = await Promise.all([openDb(location(o)), FaceEngine.load()]);
-  const service = await ProbityService.open({ db, engine, cipher });
+  const service = await ProbityService.open({ db, engine, cipher, options: { ...(o.evaluationFile ? { evaluationFile: o.evaluationFile } : {}) } });
   await service.loadIndexes();
   return service;
 }
@@ -61,6 +66,7 @@ export async function serve(o: ServeOptions, print: (line: string) => void): Pro
     if (admin?.generated) {
       print(`operator admin key (shown once; store it now): ${admin.secret}`);
     }
+    schedulePurge(o, print);
     if (o.workers > 1) {
       await service.close();
       for (let i = 0; i < o.workers; i++) cluster.fork();
@@ -81,6 +87,39 @@ export async function serve(o: ServeOptions, print: (line: string) => void): Pro
   }
   const service = await openService(o);
   await listen(service, o, (address) => process.send?.({ listening: address }));
+}
+
+/** Where `probity evaluate` writes by default, if it has been run here. */
+export function defaultEvaluationFile(): string | undefined {
+  const f = join('eval-out', 'results.json');
+  return existsSync(f) ? f : undefined;
+}
+
+/**
+ * The retention schedule, applied by the first process (only one, so two processes never race
+ * to erase the same subject) on its own connection: at start and every `purgeEveryHours`.
+ */
+function schedulePurge(o: ServeOptions, print: (line: string) => void): void {
+  let running = false;
+  const run = async () => {
+    if (running) return;
+    running = true;
+    try {
+      const db = await openDb(location(o));
+      try {
+        const receipts = await maintenance(db).people.purge();
+        if (receipts.length) print(`purge: ${receipts.length} subject(s) erased by the retention schedule`);
+      } finally {
+        await db.close();
+      }
+    } catch (e) {
+      print(`purge failed: ${(e as Error).message}`);
+    } finally {
+      running = false;
+    }
+  };
+  void run();
+  setInterval(() => void run(), o.purgeEveryHours * 3_600_000).unref();
 }
 
 async function listen(service: ProbityService, o: ServeOptions, announce: (address: string) => void): Promise<void> {

@@ -32,6 +32,15 @@ export const PERMISSIONS = {
   verify: ['client'],
   identify: ['client'],
   infer_attributes: ['client'],
+  record_consent: ['client'],
+  withdraw_consent: ['client'],
+  subject_access: ['client'],
+  purge: ['admin'],
+  list_reviews: ['reviewer'],
+  decide_review: ['reviewer'],
+  read_review: ['client', 'reviewer', 'auditor'],
+  accountability_report: ['auditor', 'admin'],
+  testing_compare: ['tester'],
 } satisfies Record<string, Role[]>;
 export type Operation = keyof typeof PERMISSIONS;
 
@@ -50,7 +59,7 @@ type AuditContext = Omit<AuditBody, 'action' | 'organisationId' | 'keyId' | 'rol
 
 /** Errors that are refusals (the caller may not do this) rather than faults: each is logged. */
 const REFUSALS = new Set<ProbityErrorCode>([
-  'forbidden', 'purpose_not_approved', 'purpose_mismatch', 'policy_refused', 'legal_authority_required', 'legal_authority_expired', 'attribute_inference_refused',
+  'forbidden', 'purpose_not_approved', 'purpose_mismatch', 'policy_refused', 'legal_authority_required', 'legal_authority_expired', 'attribute_inference_refused', 'consent_required',
 ]);
 
 const CAPABILITY: Partial<Record<Operation, Capability>> = { enrol: 'enrol', verify: 'verify', identify: 'identify' };

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { Caller } from '../governance/api-keys.js';
 import { skipWithoutLfw } from '../testing/fixtures.js';
-import { backends, faces, freshStore, onboard, openTestService } from '../testing/service-fixture.js';
+import { backends, consentTo, faces, freshStore, onboard, openTestService } from '../testing/service-fixture.js';
 
 const P = 'building_access';
 import type { ProbityService } from './probity-service.js';
@@ -23,6 +23,7 @@ for (const backend of backends) {
       const { secret: key } = await onboard(a, secret, { name: 'acme', sector: 'employer', jurisdictions: ['other'] }, [P]);
       client = await b.authenticate(key);
       galleryId = (await a.createGallery(client, { name: 'g' })).id;
+      await consentTo(a, client, galleryId, ['colin', 's0', 's1', 's2', 's3'], P);
     });
     after(async () => {
       await a.close();
@@ -68,6 +69,7 @@ describe('a gallery large enough for the approximate index', { skip: skipWithout
       const { caller } = await onboard(service, secret, { name: 'big', sector: 'employer', jurisdictions: ['other'] }, [P]);
       const galleryId = (await service.createGallery(caller, { name: 'g' })).id;
       const people = { colin: faces.colin1(), serena: faces.serena1(), gloria: faces.gloria1(), hugo: faces.hugo1() };
+      await consentTo(service, caller, galleryId, Object.keys(people), P);
       for (const [subject, bytes] of Object.entries(people)) await service.enrol(caller, { purpose: P, galleryId, subject, images: [{ label: 'i', bytes }] });
       const found = await service.identify(caller, { purpose: P, galleryId, probe: { label: 'p', bytes: faces.colin2() } });
       assert.equal(service.search.kindOf(galleryId), 'hnsw');

@@ -4,12 +4,20 @@ import type { QualityLevel } from '../engine/quality.js';
 import { ProbityError } from '../errors.js';
 import type { Db, Queryable } from '../gallery/db.js';
 import { GallerySearch } from '../gallery/gallery-search.js';
+import { eraseSubjectRows, insertTemplate } from '../gallery/template-store.js';
 import { migrate } from '../gallery/schema.js';
 import type { TemplateCipher } from '../gallery/template-cipher.js';
 import { canonicalJson } from '../governance/audit-chain.js';
 import type { Caller } from '../governance/api-keys.js';
 import { NO_ATTRIBUTE_INFERENCE } from '../governance/policy/packs/default.js';
+import { DEFAULT_RETENTION_DAYS, requireConsent, retentionLimit, retentionSchedule } from '../governance/consent-retention.js';
+import { useCase } from '../governance/use-cases.js';
 import { AccessService } from './access-service.js';
+import { PeopleService } from './people-service.js';
+import { ReviewService } from './review-service.js';
+import { TestingService } from './testing-service.js';
+import { AccountabilityReport } from './accountability-report.js';
+import { PROBITY_VERSION } from '../version.js';
 import { Governor, type PurposeInput } from './governor.js';
 import { fmrForScore, loadCalibration, thresholdFor } from '../matching/calibration.js';
 import { identificationThreshold } from '../matching/identification-threshold.js';
@@ -26,6 +34,8 @@ export interface ServiceOptions {
   maxTopK: number;
   /** Above this many templates a gallery is searched approximately (HNSW). */
   hnswAbove: number;
+  /** The latest `probity evaluate` results.json, quoted by the accountability report. */
+  evaluationFile?: string;
 }
 
 export const DEFAULT_SERVICE_OPTIONS: ServiceOptions = {
@@ -43,7 +53,8 @@ export interface Page<T> {
   next?: string;
 }
 
-type GalleryRow = { id: string; organisation_id: string; name: string; version: number; created_at: string };
+type GalleryRow = { id: string; organisation_id: string; name: string; version: number; created_at: string; retention_days: number; purpose_ends_at: string | null };
+const GALLERY_COLUMNS = 'id, organisation_id, name, version, created_at, retention_days, purpose_ends_at';
 
 export interface StoredResponse {
   status: number;
@@ -60,6 +71,10 @@ export interface StoredResponse {
 export class ProbityService {
   readonly search: GallerySearch;
   readonly access: AccessService;
+  readonly reviews: ReviewService;
+  readonly people: PeopleService;
+  readonly testing: TestingService;
+  readonly report: AccountabilityReport;
   private readonly gov: Governor;
   private constructor(
     readonly db: Db,
@@ -71,6 +86,10 @@ export class ProbityService {
     this.search = new GallerySearch(db, cipher, 512, { hnswAbove: options.hnswAbove });
     this.gov = new Governor(db, now);
     this.access = new AccessService(db, this.gov);
+    this.reviews = new ReviewService(db, this.gov, cipher);
+    this.testing = new TestingService(engine, this.gov);
+    this.report = new AccountabilityReport(db, this.gov, engine, PROBITY_VERSION, options.evaluationFile);
+    this.people = new PeopleService(db, this.gov, (q, c, g) => this.ownGallery(q, c, g), (g) => this.refreshIndex(g));
   }
 
   /** Who holds this key; every entry point starts here. */
@@ -87,7 +106,7 @@ export class ProbityService {
 
   /** The caller's own gallery, or a refusal that says why. */
   private async ownGallery(q: Queryable, caller: Caller, galleryId: string): Promise<GalleryRow> {
-    const g = await q.one<GalleryRow>(`SELECT id, organisation_id, name, version, created_at FROM galleries WHERE id = $1`, [galleryId]);
+    const g = await q.one<GalleryRow>(`SELECT ${GALLERY_COLUMNS} FROM galleries WHERE id = $1`, [galleryId]);
     if (!g) {
       this.search.forget(galleryId);
       throw new ProbityError('not_found', `no gallery ${galleryId}`);
@@ -101,27 +120,45 @@ export class ProbityService {
       `SELECT (SELECT COUNT(*) FROM subjects WHERE gallery_id = $1) AS subjects, (SELECT COUNT(*) FROM templates WHERE gallery_id = $1) AS templates`,
       [g.id],
     );
-    return { id: g.id, name: g.name, createdAt: g.created_at, subjects: Number(counts?.subjects ?? 0), templates: Number(counts?.templates ?? 0) };
+    return {
+      id: g.id, name: g.name, createdAt: g.created_at, subjects: Number(counts?.subjects ?? 0), templates: Number(counts?.templates ?? 0),
+      retention: retentionSchedule(Number(g.retention_days), g.purpose_ends_at),
+    };
   }
 
-  async createGallery(caller: Caller, input: { name: string }) {
+  /**
+   * A gallery with its published retention schedule: templates are erased `retentionDays` after
+   * the subject's last interaction, and all of them when the purpose ends (`purposeEndsAt`).
+   */
+  async createGallery(caller: Caller, input: { name: string; retentionDays?: number; purposeEndsAt?: string }) {
+    const retentionDays = input.retentionDays ?? DEFAULT_RETENTION_DAYS;
+    const limit = retentionLimit(await this.gov.activePacks());
+    if (limit && retentionDays > limit.days) {
+      throw new ProbityError('policy_refused', `a retention of ${retentionDays} days exceeds the ${limit.days} days allowed (${limit.rule.rule}: ${limit.rule.citation})`, limit.rule);
+    }
     return this.gov.run(caller, 'create_gallery', {}, async (tx) => {
       const id = randomUUID();
       const at = this.now().toISOString();
       try {
-        await tx.run(`INSERT INTO galleries (id, organisation_id, name, created_at) VALUES ($1, $2, $3, $4)`, [id, caller.organisationId, input.name, at]);
+        await tx.run(
+          `INSERT INTO galleries (id, organisation_id, name, created_at, retention_days, purpose_ends_at) VALUES ($1, $2, $3, $4, $5, $6)`,
+          [id, caller.organisationId, input.name, at, retentionDays, input.purposeEndsAt ?? null],
+        );
       } catch (e) {
         if (this.db.isUniqueViolation(e)) throw new ProbityError('conflict', `this organisation has a gallery named "${input.name}" already`);
         throw e;
       }
-      return { value: { id, name: input.name, createdAt: at, subjects: 0, templates: 0 }, result: { galleryCreated: id } };
+      return {
+        value: { id, name: input.name, createdAt: at, subjects: 0, templates: 0, retention: retentionSchedule(retentionDays, input.purposeEndsAt ?? null) },
+        result: { galleryCreated: id, retentionDays },
+      };
     });
   }
 
   async listGalleries(caller: Caller, page: { limit: number; after?: string }): Promise<Page<Awaited<ReturnType<ProbityService['galleryView']>>>> {
     this.gov.authorise(caller, 'list_galleries');
     const rows = await this.db.all<GalleryRow>(
-      `SELECT id, organisation_id, name, version, created_at FROM galleries WHERE organisation_id = $1 AND name > $2 ORDER BY name LIMIT $3`,
+      `SELECT ${GALLERY_COLUMNS} FROM galleries WHERE organisation_id = $1 AND name > $2 ORDER BY name LIMIT $3`,
       [caller.organisationId, page.after ?? '', page.limit + 1],
     );
     const items = await Promise.all(rows.slice(0, page.limit).map((g) => this.galleryView(g)));
@@ -173,14 +210,6 @@ export class ProbityService {
     };
   }
 
-  /** Bumps the gallery's version under its row lock and records what changed at that version. */
-  private async recordChange(tx: Queryable, galleryId: string, templateId: number, op: 'add' | 'remove'): Promise<number> {
-    const row = await tx.one<{ version: number }>(`UPDATE galleries SET version = version + 1 WHERE id = $1 RETURNING version`, [galleryId]);
-    const version = Number(row!.version);
-    await tx.run(`INSERT INTO template_changes (gallery_id, version, template_id, op) VALUES ($1, $2, $3, $4)`, [galleryId, version, templateId, op]);
-    return version;
-  }
-
   /**
    * Enrols faces of one subject (created on first enrolment). All or nothing: every image must
    * hold exactly one face of enough quality, or nothing is stored. With an idempotency key, a
@@ -192,6 +221,14 @@ export class ProbityService {
     const audit = { galleryId: input.galleryId, subject: input.subject, inputHashes: input.images.map((i) => sha256(i.bytes)) };
     const clearance = await this.gov.clear(caller, 'enrol', audit, input);
     await this.ownGallery(this.db, caller, input.galleryId);
+    const needsConsent = useCase(input.purpose)?.enrolmentBasis === 'consent';
+    if (needsConsent) {
+      // Checked before any face is processed, and again in the transaction (a withdrawal may race it).
+      await requireConsent(this.db, input.galleryId, input.subject, input.purpose, this.now()).catch(async (e) => {
+        await this.gov.recordRefusal(caller, 'enrol', { ...audit, purpose: input.purpose }, e);
+        throw e;
+      });
+    }
     if (input.idempotencyKey) {
       const earlier = await this.storedResponse(caller, input.idempotencyKey, requestHash);
       if (earlier) return earlier;
@@ -203,19 +240,17 @@ export class ProbityService {
       body = await this.gov.run(caller, 'enrol', audit, async (tx) => {
         const g = await this.ownGallery(tx, caller, input.galleryId);
         const at = this.now().toISOString();
+        if (needsConsent) await requireConsent(tx, g.id, input.subject, input.purpose, this.now());
         await tx.run(
-          `INSERT INTO subjects (id, gallery_id, ref, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (gallery_id, ref) DO NOTHING`,
-          [randomUUID(), g.id, input.subject, at],
+          `INSERT INTO subjects (id, gallery_id, ref, created_at, last_interaction_at, enrolment_purpose) VALUES ($1, $2, $3, $4, $4, $5)
+           ON CONFLICT (gallery_id, ref) DO UPDATE SET last_interaction_at = $4`,
+          [randomUUID(), g.id, input.subject, at, input.purpose],
         );
         const subject = (await tx.one<{ id: string }>(`SELECT id FROM subjects WHERE gallery_id = $1 AND ref = $2`, [g.id, input.subject]))!;
         const templates = [];
         for (const f of faces) {
           const uuid = randomUUID();
-          const row = await tx.one<{ id: number }>(
-            `INSERT INTO templates (uuid, gallery_id, subject_id, model, sealed, quality, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`,
-            [uuid, g.id, subject.id, f.template.model, this.cipher.seal(f.template.vector, uuid), f.face.quality.level, at],
-          );
-          await this.recordChange(tx, g.id, Number(row!.id), 'add');
+          await insertTemplate(tx, { uuid, galleryId: g.id, subjectId: subject.id, model: f.template.model, sealed: this.cipher.seal(f.template.vector, uuid), quality: f.face.quality.level, at });
           templates.push({ id: uuid, ...describeFace(f) });
         }
         return { value: { gallery: g.id, subject: input.subject, templates }, result: { templatesAdded: templates.length } };
@@ -280,16 +315,12 @@ export class ProbityService {
   async eraseSubject(caller: Caller, galleryId: string, ref: string) {
     const receipt = await this.gov.run(caller, 'erase_subject', { galleryId, subject: ref }, async (tx) => {
       const g = await this.ownGallery(tx, caller, galleryId);
-      const s = await tx.one<{ id: string }>(`SELECT id FROM subjects WHERE gallery_id = $1 AND ref = $2`, [g.id, ref]);
-      if (!s) throw new ProbityError('not_found', `no subject "${ref}" in gallery ${galleryId}`);
-      const templates = await tx.all<{ id: number }>(`SELECT id FROM templates WHERE subject_id = $1`, [s.id]);
-      await tx.run(`DELETE FROM templates WHERE subject_id = $1`, [s.id]);
-      for (const t of templates) await this.recordChange(tx, g.id, Number(t.id), 'remove');
-      await tx.run(`DELETE FROM subjects WHERE id = $1`, [s.id]);
+      const erased = await eraseSubjectRows(tx, g.id, ref);
+      if (erased === undefined) throw new ProbityError('not_found', `no subject "${ref}" in gallery ${galleryId}`);
       const erasedAt = this.now().toISOString();
       return {
-        value: { receipt: randomUUID(), gallery: g.id, subject: ref, templatesErased: templates.length, erasedAt },
-        result: { templatesErased: templates.length },
+        value: { receipt: randomUUID(), gallery: g.id, subject: ref, templatesErased: erased, erasedAt },
+        result: { templatesErased: erased },
       };
     });
     await this.refreshIndex(galleryId);
@@ -337,12 +368,18 @@ export class ProbityService {
     const score = Math.max(...references.map((v) => cosineSimilarity(probe.template, { model: probe.template.model, vector: v })));
     const decision = this.decisionFor(score, threshold);
     const answer = {
-      ...decision, fmr, model: this.engine.modelId,
+      ...decision, fmr, model: this.engine.modelId, review: { state: 'not_required' as const },
       faces: [describeFace(probe), ...(referenceFace ? [referenceFace] : [])],
       ...(input.subject ? { gallery: input.galleryId, subject: input.subject } : {}),
       notes: [probe.note].filter((n): n is string => n !== undefined),
     };
-    return this.gov.run(caller, 'verify', audit, async () => ({ value: answer, result: { score: decision.score, match: decision.match, fmr } }), { clearance });
+    return this.gov.run(caller, 'verify', audit, async (tx) => {
+      // Verifying against an enrolled subject is their interaction: the retention clock restarts.
+      if (input.subject && decision.match) {
+        await tx.run(`UPDATE subjects SET last_interaction_at = $1 WHERE gallery_id = $2 AND ref = $3`, [this.now().toISOString(), input.galleryId!, input.subject]);
+      }
+      return { value: answer, result: { score: decision.score, match: decision.match, fmr } };
+    }, { clearance });
   }
 
   /**
@@ -350,7 +387,7 @@ export class ProbityService {
    * rate each score stands for, and a plain answer. The threshold is set so that the whole
    * search, not one comparison, keeps to the target false positive identification rate.
    */
-  async identify(caller: Caller, input: PurposeInput & { galleryId: string; probe: ImageInput; topK?: number; fpir?: number }) {
+  async identify(caller: Caller, input: PurposeInput & { galleryId: string; probe: ImageInput; topK?: number; fpir?: number; callbackUrl?: string }) {
     const audit = { galleryId: input.galleryId, inputHashes: [sha256(input.probe.bytes)] };
     const clearance = await this.gov.clear(caller, 'identify', audit, input);
     const topK = Math.min(input.topK ?? 5, this.options.maxTopK);
@@ -369,22 +406,37 @@ export class ProbityService {
     if (limit.beyondCalibration) {
       notes.push(`the gallery (${size} templates) needs a per-comparison false match rate of ${limit.comparisonFmr.toExponential(1)}, below what was measured; the strictest measured threshold was used and the FPIR target cannot be promised`);
     }
-    // A consequential purpose releases nothing on a score alone: people review the candidates first.
-    const reviewRequired = clearance.obligations.includes('require_human_review');
+    // A consequential purpose releases nothing on a score alone: people review the candidates
+    // that clear the threshold first. With none, there is nothing to review and "no match" stands.
+    const review = clearance.obligations.includes('require_human_review') && matched.length > 0
+      ? { id: randomUUID(), requiredReviewers: clearance.obligations.includes('require_two_reviewers') ? 2 : 1 }
+      : undefined;
+    const probeSealed = review ? await this.reviews.sealProbe(probe.face.aligned, review.id) : undefined;
+    const search = { model: this.engine.modelId, fpir, gallerySize: size, threshold: round(limit.threshold), comparisonFmr: limit.comparisonFmr };
     const answer = {
-      gallery: g.id, model: this.engine.modelId, fpir, gallerySize: size,
-      threshold: round(limit.threshold), comparisonFmr: limit.comparisonFmr,
-      outcome: reviewRequired ? 'review_required' as const : matched.length ? 'candidates' as const : 'no_match' as const,
-      summary: reviewRequired
-        ? `the purpose "${clearance.purpose}" is consequential: candidates are released only after human review (${clearance.rules.filter((r) => r.effect.startsWith('require_') && r.effect.includes('review')).map((r) => r.citation).join('; ')})`
+      gallery: g.id, ...search,
+      outcome: review ? 'review_required' as const : matched.length ? 'candidates' as const : 'no_match' as const,
+      summary: review
+        ? `${matched.length} candidate(s) clear the threshold; the purpose "${clearance.purpose}" is consequential, so they are released only after ${review.requiredReviewers === 2 ? 'two different reviewers confirm' : 'a reviewer confirms'} (${clearance.rules.filter((r) => r.effect === 'require_human_review' || r.effect === 'require_two_reviewers').map((r) => r.citation).join('; ')})`
         : matched.length
           ? `${matched.length} subject(s) clear the threshold; they are candidates for a person to check, not an identification`
           : `no one in the gallery clears the threshold (${round(limit.threshold)}); the person is probably not enrolled`,
-      candidates: reviewRequired ? [] : candidates, face: describeFace(probe), notes, obligations: clearance.obligations,
+      candidates: review ? [] : candidates,
+      review: review ? { case: review.id, state: 'pending' as const, requiredReviewers: review.requiredReviewers } : { state: 'not_required' as const },
+      face: describeFace(probe), notes, obligations: clearance.obligations,
     };
-    return this.gov.run(caller, 'identify', audit, async () => ({
-      value: answer, result: { candidates: candidates.length, aboveThreshold: matched.length, gallerySize: size, released: !reviewRequired },
-    }), { clearance });
+    return this.gov.run(caller, 'identify', audit, async (tx) => {
+      if (review) {
+        await this.reviews.open(tx, {
+          id: review.id, caller, galleryId: g.id, purpose: clearance.purpose!, requiredReviewers: review.requiredReviewers,
+          search, candidates: matched, probeSealed: probeSealed!, ...(input.callbackUrl ? { callbackUrl: input.callbackUrl } : {}),
+        });
+      }
+      return {
+        value: answer,
+        result: { candidates: candidates.length, aboveThreshold: matched.length, gallerySize: size, released: !review, ...(review ? { reviewCase: review.id } : {}) },
+      };
+    }, { clearance });
   }
 
   /** Never done, for anyone: the request is refused, citing the rule, and the attempt logged. */
@@ -412,6 +464,7 @@ export class ProbityService {
   }
 
   async close(): Promise<void> {
+    await Promise.all(this.reviews.deliveries);
     await this.db.close();
   }
 }

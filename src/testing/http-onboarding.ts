@@ -15,3 +15,10 @@ export async function onboardOverHttp(base: string, adminKey: string, name: stri
   const gallery = (await postJson(base, '/v1/galleries', key, { name: 'g' })).id as string;
   return { key, gallery };
 }
+
+/** Records a subject's written consent over HTTP, as a client must before enrolling them. */
+export async function consentOverHttp(base: string, key: string, gallery: string, subject: string, purpose: string) {
+  return postJson(base, `/v1/galleries/${gallery}/subjects/${subject}/consents`, key, {
+    noticeVersion: 'notice-v1', purposes: [purpose], method: 'written', givenAt: new Date(Date.now() - 60_000).toISOString(),
+  });
+}

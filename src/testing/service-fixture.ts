@@ -7,6 +7,7 @@ import { FaceEngine } from '../engine/engine.js';
 import { openDb, type Db } from '../gallery/db.js';
 import { TemplateCipher } from '../gallery/template-cipher.js';
 import { ProbityService, type ServiceOptions } from '../service/probity-service.js';
+import type { Caller } from '../governance/api-keys.js';
 import type { Declarations } from '../governance/policy/types.js';
 import type { Sector } from '../governance/use-cases.js';
 import { lfwImage } from './fixtures.js';
@@ -90,4 +91,16 @@ export async function onboard(
   const approved = application.decisions.filter((d) => d.outcome === 'approved').map((d) => d.useCase);
   const key = await service.access.createKey(admin, { organisationId: o.id, roles: ['client'], label: 'app', useCases: approved });
   return { organisationId: o.id, secret: key.secret, applicantSecret: applicant.secret, caller: await service.authenticate(key.secret), application };
+}
+
+/** Written consent from each subject for `purpose`, recorded as a client would before enrolment. */
+export async function consentTo(service: ProbityService, caller: Caller, galleryId: string, subjects: string[], purpose: string, expiresAt?: string) {
+  const ids: string[] = [];
+  for (const subject of subjects) {
+    const c = await service.people.recordConsent(caller, {
+      galleryId, subject, noticeVersion: 'notice-v1', purposes: [purpose], method: 'written', givenAt: new Date(Date.now() - 60_000).toISOString(), ...(expiresAt ? { expiresAt } : {}),
+    });
+    ids.push(c.id);
+  }
+  return ids;
 }

@@ -1,0 +1,40 @@
+import type { Queryable } from './db.js';
+
+/**
+ * Template rows change only through these functions, so every change is numbered in the
+ * gallery's change log (under the gallery row's lock) for every process's index to replay.
+ */
+export async function recordChange(tx: Queryable, galleryId: string, templateId: number, op: 'add' | 'remove'): Promise<number> {
+  const row = await tx.one<{ version: number }>(`UPDATE galleries SET version = version + 1 WHERE id = $1 RETURNING version`, [galleryId]);
+  const version = Number(row!.version);
+  await tx.run(`INSERT INTO template_changes (gallery_id, version, template_id, op) VALUES ($1, $2, $3, $4)`, [galleryId, version, templateId, op]);
+  return version;
+}
+
+export async function insertTemplate(
+  tx: Queryable,
+  t: { uuid: string; galleryId: string; subjectId: string; model: string; sealed: Buffer; quality: string; at: string },
+): Promise<number> {
+  const row = await tx.one<{ id: number }>(
+    `INSERT INTO templates (uuid, gallery_id, subject_id, model, sealed, quality, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`,
+    [t.uuid, t.galleryId, t.subjectId, t.model, t.sealed, t.quality, t.at],
+  );
+  const id = Number(row!.id);
+  await recordChange(tx, t.galleryId, id, 'add');
+  return id;
+}
+
+/**
+ * Erases a subject: its templates and its record. Returns how many templates went, or
+ * undefined when there was no such subject. Consent records stay: they hold no biometric data
+ * and show why the data was held, and when it was withdrawn.
+ */
+export async function eraseSubjectRows(tx: Queryable, galleryId: string, ref: string): Promise<number | undefined> {
+  const s = await tx.one<{ id: string }>(`SELECT id FROM subjects WHERE gallery_id = $1 AND ref = $2`, [galleryId, ref]);
+  if (!s) return undefined;
+  const templates = await tx.all<{ id: number }>(`SELECT id FROM templates WHERE subject_id = $1`, [s.id]);
+  await tx.run(`DELETE FROM templates WHERE subject_id = $1`, [s.id]);
+  for (const t of templates) await recordChange(tx, galleryId, Number(t.id), 'remove');
+  await tx.run(`DELETE FROM subjects WHERE id = $1`, [s.id]);
+  return templates.length;
+}

@@ -1,0 +1,203 @@
+import { existsSync, readFileSync } from 'node:fs';
+import type { FaceEngine } from '../engine/engine.js';
+import type { Db } from '../gallery/db.js';
+import type { Caller } from '../governance/api-keys.js';
+import { verifyStoredAudit } from '../governance/audit-store.js';
+import { toHtml, toMarkdown, type ReportDocument, type Section } from '../governance/report-document.js';
+import { USE_CASES } from '../governance/use-cases.js';
+import type { Governor } from './governor.js';
+
+/** The parts of `probity evaluate`'s results.json the report quotes. */
+interface EvaluationResults {
+  generatedAt: string;
+  dataset: { name: string; images: number; identities: number; sliced: boolean };
+  model: { id: string };
+  view2?: { mean: number; std: number; pairs: number };
+  allPairs: { eer: number; operatingPoints: { fmr: number; threshold: number; tar: number; supported: boolean }[] };
+  demographics?: {
+    targetFmr: number;
+    threshold: number;
+    groupings: Record<string, { groups: { group: string; fmr: number; fnmr: number; impostorPairs: number; genuinePairs: number; enough: boolean }[]; fmrMaxMinRatio?: number; fnmrMaxMinRatio?: number }>;
+  };
+}
+
+export interface UsageFigures {
+  organisations: number;
+  galleries: number;
+  subjects: number;
+  templates: number;
+  enrolments: number;
+  verifications: number;
+  identifications: number;
+  reviewCasesOpened: number;
+  reviewCasesResolved: number;
+  candidatesConfirmed: number;
+  candidatesOverturned: number;
+  refusals: number;
+  subjectsErased: number;
+  subjectsPurged: number;
+  consentsWithdrawn: number;
+  testingRequests: number;
+}
+
+const pct = (x: number) => `${(x * 100).toFixed(2)}%`;
+const sci = (x: number) => x.toExponential(1);
+
+/**
+ * The accountability report RCW 43.386.020 asks of an agency, generated from live data (what
+ * the service holds and did, from the store and the audit log) and the latest evaluation
+ * results. On a fresh installation it says what is not yet measured rather than invent it.
+ */
+export class AccountabilityReport {
+  constructor(private readonly db: Db, private readonly gov: Governor, private readonly engine: FaceEngine, private readonly version: string, private readonly evaluationFile?: string) {}
+
+  private async count(sql: string, params: (string | number)[] = []): Promise<number> {
+    return Number((await this.db.one<{ n: number }>(sql, params))?.n ?? 0);
+  }
+
+  private async actions(action: string, outcome = 'ok'): Promise<number> {
+    return this.count(`SELECT COUNT(*) AS n FROM audit_log WHERE body LIKE $1 AND body LIKE $2`, [`%"action":"${action}"%`, `%"outcome":"${outcome}"%`]);
+  }
+
+  async usage(): Promise<UsageFigures> {
+    const decisions = await this.db.all<{ decision: string }>(`SELECT decision FROM review_decisions`);
+    return {
+      organisations: await this.count(`SELECT COUNT(*) AS n FROM organisations WHERE name <> 'operator'`),
+      galleries: await this.count(`SELECT COUNT(*) AS n FROM galleries`),
+      subjects: await this.count(`SELECT COUNT(*) AS n FROM subjects`),
+      templates: await this.count(`SELECT COUNT(*) AS n FROM templates`),
+      enrolments: await this.actions('enrol'),
+      verifications: await this.actions('verify'),
+      identifications: await this.actions('identify'),
+      reviewCasesOpened: await this.count(`SELECT COUNT(*) AS n FROM review_cases`),
+      reviewCasesResolved: await this.count(`SELECT COUNT(*) AS n FROM review_cases WHERE status = 'resolved'`),
+      candidatesConfirmed: decisions.filter((d) => d.decision === 'confirm').length,
+      // Every candidate sent to review cleared the threshold: a rejection overturns the engine.
+      candidatesOverturned: decisions.filter((d) => d.decision === 'reject').length,
+      refusals: await this.count(`SELECT COUNT(*) AS n FROM audit_log WHERE body LIKE '%"outcome":"refused"%'`),
+      subjectsErased: await this.actions('erase_subject'),
+      subjectsPurged: await this.actions('purge'),
+      consentsWithdrawn: await this.actions('withdraw_consent'),
+      testingRequests: await this.actions('testing_compare'),
+    };
+  }
+
+  private evaluation(): EvaluationResults | undefined {
+    if (!this.evaluationFile || !existsSync(this.evaluationFile)) return undefined;
+    return JSON.parse(readFileSync(this.evaluationFile, 'utf8')) as EvaluationResults;
+  }
+
+  async document(caller: Caller): Promise<{ doc: ReportDocument; usage: UsageFigures }> {
+    this.gov.authorise(caller, 'accountability_report');
+    const now = this.gov.now();
+    const usage = await this.usage();
+    const packs = await this.gov.activePacks();
+    const approvals = await this.db.all<{ use_case: string; n: number }>(`SELECT use_case, COUNT(*) AS n FROM approvals GROUP BY use_case ORDER BY use_case`);
+    const retention = await this.db.one<{ lo: number | null; hi: number | null }>(`SELECT MIN(retention_days) AS lo, MAX(retention_days) AS hi FROM galleries`);
+    const chain = await verifyStoredAudit(this.db);
+    const evaluation = this.evaluation();
+    const sections: Section[] = [];
+
+    sections.push({
+      title: 'Vendor, version and models',
+      paragraphs: [`Probity ${this.version}, self-hosted and run offline by its operator. Face models run on the operator's own CPU; nothing is sent to a third party.`],
+      table: { head: ['model', 'role', 'source', 'licence', 'card'], rows: this.engine.cards.map((c) => [c.id, c.task, `${c.source.package}@${c.source.version} (${c.source.file})`, c.licence, c.cardPath]) },
+    });
+    sections.push({
+      title: 'Capabilities and limits',
+      bullets: [
+        'Detects faces, aligns them, and computes a 512-number template; compares templates 1:1 (verification) and 1:N against a gallery (identification).',
+        'Every decision is made at a threshold set for a target false match rate from measured data; identification raises it with gallery size to keep the false positive identification rate.',
+        'Does not infer race, sex, age or emotion from a face, and refuses any request to.',
+        'Has no liveness (presentation-attack) detection: a printed photograph can pass verification.',
+        'Accuracy falls for small, blurred, strongly turned or occluded faces; a quality gate refuses the worst and reports the grade of the rest.',
+        'Measured on LFW, which is 80% white and 75% male: figures for other populations and for surveillance-camera images are not known.',
+      ],
+    });
+    sections.push({
+      title: 'Data inputs',
+      bullets: [
+        'Photographs (JPEG, PNG, WebP) sent with each request; they are not kept. A probe face sent to human review is kept, encrypted, only until the review is complete.',
+        'Templates of enrolled people, encrypted at rest with AES-256-GCM; never returned by any interface.',
+        'For each enrolment: the consent record (notice version, purposes, method, dates) or, for law-enforcement lists, the legal authority.',
+      ],
+    });
+    sections.push({
+      title: 'Purposes: approved use cases',
+      paragraphs: [`Active policy packs: ${packs.map((p) => `${p.id} ${p.version} (${p.title})`).join('; ')}.`],
+      table: {
+        head: ['use case', 'organisations approved', 'decision or decision support'],
+        rows: USE_CASES.map((u) => [u.title, Number(approvals.find((a) => a.use_case === u.id)?.n ?? 0),
+          u.consequential ? `decision support: every candidate is reviewed by ${packs.some((p) => p.rules.some((r) => r.effect === 'require_two_reviewers')) && u.remoteIdentification ? 'two people' : 'a person'} before release` : 'automated decision, at a stated false match rate']),
+      },
+    });
+    sections.push({
+      title: 'Data management',
+      bullets: [
+        `Retention: each gallery publishes its schedule; current schedules run from ${retention?.lo ?? 'n/a'} to ${retention?.hi ?? 'n/a'} days after a person's last interaction${packs.some((p) => p.id === 'us-il') ? ', and never beyond 3 years (740 ILCS 14/15(a))' : ''}. A purge runs on a schedule and by "probity purge".`,
+        'Encryption: templates and review images sealed with AES-256-GCM under the operator\'s key; API keys stored as SHA-256 hashes.',
+        `Erasures: ${usage.subjectsErased} subjects erased on request, ${usage.consentsWithdrawn} consents withdrawn (templates erased with them), ${usage.subjectsPurged} subjects purged by the retention schedule.`,
+        `Audit log: ${chain.entries} entries, hash-chained; verification ${chain.ok ? 'passed' : `FAILED (${chain.breaks.length} breaks)`} at ${now.toISOString()}. Entries are never purged with templates and are kept at least 6 months.`,
+      ],
+    });
+    if (evaluation) {
+      const d = evaluation.demographics;
+      sections.push({
+        title: 'Measured accuracy and differences across groups',
+        paragraphs: [
+          `From "probity evaluate" on ${evaluation.dataset.name} (${evaluation.dataset.images} images, ${evaluation.dataset.identities} people${evaluation.dataset.sliced ? ', a slice' : ''}), ${evaluation.generatedAt}. ${evaluation.view2 ? `LFW View 2 accuracy ${pct(evaluation.view2.mean)} ± ${pct(evaluation.view2.std)}; ` : ''}equal error rate ${pct(evaluation.allPairs.eer)}.`,
+          d ? `At one threshold (${d.threshold.toFixed(4)}, set for an overall false match rate of ${sci(d.targetFmr)}), false match rates differ between groups: ${Object.entries(d.groupings).filter(([, g]) => g.fmrMaxMinRatio).map(([k, g]) => `${k} max/min ${g.fmrMaxMinRatio!.toFixed(1)}x`).join(', ')}.` : 'Demographic differentials were not measured (no labels given).',
+        ],
+        table: {
+          head: ['target FMR', 'threshold', 'true accept rate'],
+          rows: evaluation.allPairs.operatingPoints.map((p) => [sci(p.fmr), p.threshold.toFixed(4), `${pct(p.tar)}${p.supported ? '' : ' (too few pairs)'}`]),
+        },
+      });
+      if (d) {
+        sections.push({
+          title: 'False match and false non-match rates by group',
+          table: {
+            head: ['grouping', 'group', 'FMR', 'FNMR', 'impostor pairs', 'genuine pairs', 'enough data'],
+            rows: Object.entries(d.groupings).flatMap(([k, g]) => g.groups.map((x) => [k, x.group, sci(x.fmr), pct(x.fnmr), x.impostorPairs, x.genuinePairs, x.enough ? 'yes' : 'no'])),
+          },
+        });
+      }
+    } else {
+      sections.push({
+        title: 'Measured accuracy and differences across groups',
+        paragraphs: ['Not yet measured on this installation: run "probity evaluate --dataset DIR" and give its results.json to the service (--evaluation) to include false match rates and their differences across groups here.'],
+      });
+    }
+    sections.push({
+      title: 'How errors are handled',
+      bullets: [
+        'Low-quality faces, several faces where one is needed, and images that are not images are refused with a reason.',
+        'Consequential identifications release no candidate until people confirm it; reviewers cannot review their own searches; a rejection overturns the engine and is counted below.',
+        'A person can see what is held about them (subject access) and have it erased; withdrawing consent erases their templates at once.',
+        'Every request names its purpose, is checked against the organisation\'s approval and the active law, and is logged; refusals are logged with the rule that refused them.',
+      ],
+    });
+    sections.push({
+      title: 'Usage',
+      table: {
+        head: ['measure', 'count'],
+        rows: [
+          ['organisations', usage.organisations], ['galleries', usage.galleries], ['enrolled subjects', usage.subjects], ['templates', usage.templates],
+          ['enrolments', usage.enrolments], ['verifications', usage.verifications], ['identification searches', usage.identifications],
+          ['review cases opened', usage.reviewCasesOpened], ['review cases resolved', usage.reviewCasesResolved],
+          ['candidates confirmed by reviewers', usage.candidatesConfirmed], ['matches overturned by reviewers', usage.candidatesOverturned],
+          ['requests refused by policy or role', usage.refusals], ['independent-testing requests', usage.testingRequests],
+        ],
+      },
+    });
+    return {
+      doc: { title: 'Probity accountability report', subtitle: `Generated ${now.toISOString()} from this installation's live data (RCW 43.386.020).`, sections },
+      usage,
+    };
+  }
+
+  async render(caller: Caller, format: 'md' | 'html') {
+    const { doc, usage } = await this.document(caller);
+    return { text: format === 'html' ? toHtml(doc) : toMarkdown(doc), usage };
+  }
+}

@@ -1,0 +1,25 @@
+import type { Db } from '../gallery/db.js';
+import { ProbityError } from '../errors.js';
+import type { Caller } from '../governance/api-keys.js';
+import { Governor } from './governor.js';
+import { PeopleService } from './people-service.js';
+
+/**
+ * The operator's own work on a store, without the face engine or the template key: purges on
+ * the retention schedule, reports. Indexes in running services catch up through the change log.
+ */
+export function maintenance(db: Db, now: () => Date = () => new Date()) {
+  const gov = new Governor(db, now);
+  const people = new PeopleService(
+    db, gov,
+    async () => { throw new ProbityError('invalid_request', 'maintenance does not act on behalf of a client'); },
+    async () => undefined,
+  );
+  return { gov, people };
+}
+
+/** The operator acting from the command line, with direct access to the store. */
+export async function operatorCaller(db: Db): Promise<Caller> {
+  const org = await db.one<{ id: string }>(`SELECT id FROM organisations WHERE name = 'operator'`);
+  return { keyId: 'command-line', organisationId: org?.id ?? 'operator', roles: ['admin', 'auditor'], useCases: [] };
+}

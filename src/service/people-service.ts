@@ -1,0 +1,184 @@
+import { randomUUID } from 'node:crypto';
+import { ProbityError } from '../errors.js';
+import type { Db, Queryable } from '../gallery/db.js';
+import { eraseSubjectRows } from '../gallery/template-store.js';
+import type { Caller } from '../governance/api-keys.js';
+import { appendAudit } from '../governance/audit-log.js';
+import { retentionLimit, retentionSchedule, validConsent } from '../governance/consent-retention.js';
+import { useCase } from '../governance/use-cases.js';
+import type { Governor } from './governor.js';
+
+type ConsentRow = {
+  id: string; gallery_id: string; subject_ref: string; notice_version: string; purposes: string; method: string;
+  given_at: string; expires_at: string | null; withdrawn_at: string | null; recorded_by: string; created_at: string;
+};
+const consentView = (c: ConsentRow) => ({
+  id: c.id, subject: c.subject_ref, noticeVersion: c.notice_version, purposes: c.purposes.split(','), method: c.method,
+  givenAt: c.given_at, ...(c.expires_at ? { expiresAt: c.expires_at } : {}), ...(c.withdrawn_at ? { withdrawnAt: c.withdrawn_at } : {}), recordedAt: c.created_at,
+});
+
+export const CONSENT_METHODS = ['written', 'electronic_signature', 'checkbox_with_notice', 'guardian'] as const;
+
+export interface PurgeReceipt {
+  gallery: string;
+  subject: string;
+  reason: 'consent_withdrawn' | 'consent_expired' | 'retention_elapsed' | 'purpose_ended';
+  templatesErased: number;
+  auditSeq: number;
+}
+
+/**
+ * The people whose faces are held: their consent, how long their data is kept, what they may
+ * see of it, and its erasure when consent ends or the retention schedule says so.
+ */
+export class PeopleService {
+  constructor(
+    private readonly db: Db,
+    private readonly gov: Governor,
+    private readonly ownGallery: (q: Queryable, caller: Caller, galleryId: string) => Promise<{ id: string; retention_days: number; purpose_ends_at: string | null }>,
+    /** Brings every index of a gallery up to storage after an erasure. */
+    private readonly refreshIndex: (galleryId: string) => Promise<unknown>,
+  ) {}
+
+  private get now() {
+    return this.gov.now;
+  }
+
+  async recordConsent(caller: Caller, input: { galleryId: string; subject: string; noticeVersion: string; purposes: string[]; method: string; givenAt: string; expiresAt?: string }) {
+    const unknown = input.purposes.filter((p) => !useCase(p));
+    if (unknown.length) throw new ProbityError('invalid_request', `unknown purpose(s) ${unknown.join(', ')}`);
+    if (Date.parse(input.givenAt) > this.now().getTime() + 60_000) throw new ProbityError('invalid_request', `givenAt ${input.givenAt} is in the future`);
+    if (input.expiresAt && input.expiresAt <= input.givenAt) throw new ProbityError('invalid_request', 'expiresAt must come after givenAt');
+    return this.gov.run(caller, 'record_consent', { galleryId: input.galleryId, subject: input.subject }, async (tx) => {
+      const g = await this.ownGallery(tx, caller, input.galleryId);
+      const id = randomUUID();
+      await tx.run(
+        `INSERT INTO consents (id, gallery_id, subject_ref, notice_version, purposes, method, given_at, expires_at, recorded_by, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+        [id, g.id, input.subject, input.noticeVersion, input.purposes.join(','), input.method, input.givenAt, input.expiresAt ?? null, caller.keyId, this.now().toISOString()],
+      );
+      const row = (await tx.one<ConsentRow>(`SELECT * FROM consents WHERE id = $1`, [id]))!;
+      return { value: consentView(row), result: { consent: id, purposes: input.purposes, noticeVersion: input.noticeVersion } };
+    });
+  }
+
+  async listConsents(caller: Caller, galleryId: string, subject: string) {
+    this.gov.authorise(caller, 'subject_access');
+    const g = await this.ownGallery(this.db, caller, galleryId);
+    const rows = await this.db.all<ConsentRow>(`SELECT * FROM consents WHERE gallery_id = $1 AND subject_ref = $2 ORDER BY created_at`, [g.id, subject]);
+    return rows.map(consentView);
+  }
+
+  /**
+   * Withdrawal: the consent ends now, and with it every template held under it, in the same
+   * transaction, so no search after this answer can find the person.
+   */
+  async withdrawConsent(caller: Caller, input: { galleryId: string; subject: string; consentId: string }) {
+    const receipt = await this.gov.run(caller, 'withdraw_consent', { galleryId: input.galleryId, subject: input.subject }, async (tx) => {
+      const g = await this.ownGallery(tx, caller, input.galleryId);
+      const c = await tx.one<ConsentRow>(`SELECT * FROM consents WHERE id = $1 AND gallery_id = $2 AND subject_ref = $3`, [input.consentId, g.id, input.subject]);
+      if (!c) throw new ProbityError('not_found', `no consent ${input.consentId} for "${input.subject}" in gallery ${g.id}`);
+      if (c.withdrawn_at) throw new ProbityError('conflict', `consent ${c.id} was withdrawn at ${c.withdrawn_at}`);
+      const at = this.now().toISOString();
+      await tx.run(`UPDATE consents SET withdrawn_at = $1 WHERE id = $2`, [at, c.id]);
+      const erased = await this.eraseIfUnconsented(tx, g.id, input.subject);
+      return {
+        value: { receipt: randomUUID(), consent: c.id, subject: input.subject, gallery: g.id, withdrawnAt: at, templatesErased: erased },
+        result: { consentWithdrawn: c.id, templatesErased: erased },
+      };
+    });
+    await this.refreshIndex(input.galleryId);
+    return receipt;
+  }
+
+  /** Erases a consent-based subject that no longer has a valid consent for the purpose it was enrolled for. */
+  private async eraseIfUnconsented(tx: Queryable, galleryId: string, subject: string): Promise<number> {
+    const s = await tx.one<{ enrolment_purpose: string }>(`SELECT enrolment_purpose FROM subjects WHERE gallery_id = $1 AND ref = $2`, [galleryId, subject]);
+    if (!s || useCase(s.enrolment_purpose)?.enrolmentBasis !== 'consent') return 0;
+    if (await validConsent(tx, galleryId, subject, s.enrolment_purpose, this.now())) return 0;
+    return (await eraseSubjectRows(tx, galleryId, subject)) ?? 0;
+  }
+
+  /** What is held about a person, for them: records and history, never templates or images. */
+  async subjectAccessReport(caller: Caller, galleryId: string, subject: string) {
+    return this.gov.run(caller, 'subject_access', { galleryId, subject }, async (tx) => {
+      const g = await this.ownGallery(tx, caller, galleryId);
+      const s = await tx.one<{ created_at: string; last_interaction_at: string; enrolment_purpose: string }>(
+        `SELECT created_at, last_interaction_at, enrolment_purpose FROM subjects WHERE gallery_id = $1 AND ref = $2`, [g.id, subject],
+      );
+      const consents = (await tx.all<ConsentRow>(`SELECT * FROM consents WHERE gallery_id = $1 AND subject_ref = $2 ORDER BY created_at`, [g.id, subject])).map(consentView);
+      if (!s && consents.length === 0) throw new ProbityError('not_found', `nothing is held about "${subject}" in gallery ${g.id}`);
+      const templates = s ? await tx.all<{ uuid: string; model: string; quality: string; created_at: string }>(
+        `SELECT t.uuid, t.model, t.quality, t.created_at FROM templates t JOIN subjects x ON x.id = t.subject_id WHERE x.gallery_id = $1 AND x.ref = $2 ORDER BY t.id`, [g.id, subject],
+      ) : [];
+      const history = (await tx.all<{ seq: number; at: string; body: string }>(
+        `SELECT seq, at, body FROM audit_log WHERE organisation_id = $1 AND body LIKE $2 ORDER BY seq`, [caller.organisationId, `%"galleryId":"${g.id}"%`],
+      )).map((r) => ({ seq: Number(r.seq), at: r.at, ...(JSON.parse(r.body) as { action: string; subject?: string; purpose?: string; outcome: string }) }))
+        .filter((e) => e.subject === subject)
+        .map((e) => ({ seq: e.seq, at: e.at, action: e.action, ...(e.purpose ? { purpose: e.purpose } : {}), outcome: e.outcome }));
+      const erasureDue = s ? new Date(Date.parse(s.last_interaction_at) + Number(g.retention_days) * 86_400_000).toISOString() : undefined;
+      return {
+        value: {
+          subject, gallery: g.id, generatedAt: this.now().toISOString(),
+          record: s ? { enrolledAt: s.created_at, lastInteractionAt: s.last_interaction_at, purpose: s.enrolment_purpose } : undefined,
+          templates: templates.map((t) => ({ id: t.uuid, model: t.model, quality: t.quality, createdAt: t.created_at })),
+          consents, history,
+          retention: { ...retentionSchedule(Number(g.retention_days), g.purpose_ends_at), ...(erasureDue ? { erasureDueBy: erasureDue } : {}) },
+          note: 'Templates are numbers derived from a face; they are described here but never disclosed. Photographs are not kept.',
+        },
+        result: { templates: templates.length, consents: consents.length, historyEntries: history.length },
+      };
+    });
+  }
+
+  /** The operator runs the schedule now, rather than wait for its next turn. */
+  async purgeOnRequest(caller: Caller): Promise<PurgeReceipt[]> {
+    this.gov.authorise(caller, 'purge');
+    return this.purge();
+  }
+
+  /**
+   * The retention schedule applied: subjects whose consent has ended, whose last interaction is
+   * older than the gallery's retention (or BIPA's three years, when that pack is active), and
+   * every subject of a gallery whose purpose has ended. One audit receipt per subject erased.
+   */
+  async purge(now: Date = this.now()): Promise<PurgeReceipt[]> {
+    const t = now.toISOString();
+    const limit = retentionLimit(await this.gov.activePacks());
+    const subjects = await this.db.all<{ gallery_id: string; organisation_id: string; ref: string; last_interaction_at: string; enrolment_purpose: string; retention_days: number; purpose_ends_at: string | null }>(
+      `SELECT s.gallery_id, g.organisation_id, s.ref, s.last_interaction_at, s.enrolment_purpose, g.retention_days, g.purpose_ends_at
+         FROM subjects s JOIN galleries g ON g.id = s.gallery_id ORDER BY s.gallery_id, s.ref`,
+    );
+    const receipts: PurgeReceipt[] = [];
+    const touched = new Set<string>();
+    for (const s of subjects) {
+      const days = Math.min(Number(s.retention_days), limit?.days ?? Infinity);
+      const reason: PurgeReceipt['reason'] | undefined =
+        s.purpose_ends_at && s.purpose_ends_at <= t ? 'purpose_ended'
+          : Date.parse(s.last_interaction_at) + days * 86_400_000 <= now.getTime() ? 'retention_elapsed'
+            : useCase(s.enrolment_purpose)?.enrolmentBasis === 'consent' && !(await validConsent(this.db, s.gallery_id, s.ref, s.enrolment_purpose, now))
+              ? await this.consentEnding(s.gallery_id, s.ref) : undefined;
+      if (!reason) continue;
+      const receipt = await this.db.transaction(async (tx) => {
+        const erased = await eraseSubjectRows(tx, s.gallery_id, s.ref);
+        if (erased === undefined) return undefined;
+        const entry = await appendAudit(tx, now, {
+          action: 'purge', organisationId: s.organisation_id, keyId: null, roles: ['system'], galleryId: s.gallery_id, subject: s.ref, outcome: 'ok',
+          result: { reason, templatesErased: erased, ...(reason === 'retention_elapsed' ? { retentionDays: days, lastInteractionAt: s.last_interaction_at } : {}), ...(limit && days === limit.days ? { rule: limit.rule.rule } : {}) },
+        }, this.db.kind);
+        return { gallery: s.gallery_id, subject: s.ref, reason, templatesErased: erased, auditSeq: entry.seq };
+      });
+      if (receipt) {
+        receipts.push(receipt);
+        touched.add(s.gallery_id);
+      }
+    }
+    for (const g of touched) await this.refreshIndex(g);
+    return receipts;
+  }
+
+  private async consentEnding(galleryId: string, subject: string): Promise<PurgeReceipt['reason']> {
+    const withdrawn = await this.db.one(`SELECT id FROM consents WHERE gallery_id = $1 AND subject_ref = $2 AND withdrawn_at IS NOT NULL`, [galleryId, subject]);
+    return withdrawn ? 'consent_withdrawn' : 'consent_expired';
+  }
+}

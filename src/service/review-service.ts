@@ -1,0 +1,169 @@
+import { randomUUID } from 'node:crypto';
+import sharp from 'sharp';
+import type { RgbImage } from '../engine/image.js';
+import { ProbityError } from '../errors.js';
+import type { Db, Queryable } from '../gallery/db.js';
+import type { TemplateCipher } from '../gallery/template-cipher.js';
+import type { Caller } from '../governance/api-keys.js';
+import { appendAudit } from '../governance/audit-log.js';
+import type { Governor } from './governor.js';
+
+export interface ReviewCandidate {
+  subject: string;
+  score: number;
+  threshold: number;
+  match: boolean;
+  scoreFmr: { fmr: number; bound: string };
+}
+
+type CaseRow = {
+  id: string; organisation_id: string; gallery_id: string; purpose: string; requested_by: string; required_reviewers: number;
+  status: string; search: string; candidates: string; probe_sealed: Buffer | null; callback_url: string | null; created_at: string; resolved_at: string | null;
+};
+type DecisionRow = { case_id: string; subject: string; reviewer_key_id: string; decision: 'confirm' | 'reject'; reason: string; decided_at: string };
+
+/** A candidate's state: confirmed by enough separate reviewers, rejected by any, or waiting. */
+function candidateState(subject: string, decisions: DecisionRow[], required: number): 'confirmed' | 'rejected' | 'pending' {
+  const mine = decisions.filter((d) => d.subject === subject);
+  if (mine.some((d) => d.decision === 'reject')) return 'rejected';
+  return new Set(mine.filter((d) => d.decision === 'confirm').map((d) => d.reviewer_key_id)).size >= required ? 'confirmed' : 'pending';
+}
+
+/**
+ * Human review of consequential identifications. A search for such a purpose opens a case
+ * instead of returning identities; reviewers (never the requester) confirm or reject each
+ * candidate with a reason; where the law asks for two, two different reviewers must confirm.
+ * Only a resolved case releases its outcome, by polling or to the requester's webhook.
+ */
+export class ReviewService {
+  /** Webhook deliveries under way, so tests and shutdown can wait for them. */
+  readonly deliveries = new Set<Promise<void>>();
+
+  constructor(private readonly db: Db, private readonly gov: Governor, private readonly cipher: TemplateCipher) {}
+
+  /** The probe face as reviewers will see it: the aligned crop as PNG, sealed until the case closes. */
+  async sealProbe(aligned: RgbImage, caseId: string): Promise<Buffer> {
+    const png = await sharp(Buffer.from(aligned.data), { raw: { width: aligned.width, height: aligned.height, channels: 3 } }).png().toBuffer();
+    return this.cipher.sealBytes(png, `review:${caseId}`);
+  }
+
+  /** Opens a case inside the identification's own transaction. */
+  async open(tx: Queryable, c: {
+    id: string; caller: Caller; galleryId: string; purpose: string; requiredReviewers: number;
+    search: Record<string, unknown>; candidates: ReviewCandidate[]; probeSealed: Buffer; callbackUrl?: string;
+  }): Promise<void> {
+    await tx.run(
+      `INSERT INTO review_cases (id, organisation_id, gallery_id, purpose, requested_by, required_reviewers, status, search, candidates, probe_sealed, callback_url, created_at)
+       VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $8, $9, $10, $11)`,
+      [c.id, c.caller.organisationId, c.galleryId, c.purpose, c.caller.keyId, c.requiredReviewers, JSON.stringify(c.search), JSON.stringify(c.candidates), c.probeSealed, c.callbackUrl ?? null, this.gov.now().toISOString()],
+    );
+  }
+
+  private async caseOf(q: Queryable, caller: Caller, caseId: string): Promise<CaseRow> {
+    const row = await q.one<CaseRow>(`SELECT * FROM review_cases WHERE id = $1`, [caseId]);
+    if (!row) throw new ProbityError('not_found', `no review case ${caseId}`);
+    if (row.organisation_id !== caller.organisationId) throw new ProbityError('forbidden', `review case ${caseId} belongs to another organisation`);
+    return row;
+  }
+
+  private async view(q: Queryable, row: CaseRow, forReviewer: boolean) {
+    const decisions = await q.all<DecisionRow>(`SELECT * FROM review_decisions WHERE case_id = $1 ORDER BY decided_at, reviewer_key_id`, [row.id]);
+    const candidates = JSON.parse(row.candidates) as ReviewCandidate[];
+    const required = Number(row.required_reviewers);
+    const base = {
+      id: row.id, gallery: row.gallery_id, purpose: row.purpose, status: row.status, requiredReviewers: required,
+      search: JSON.parse(row.search) as Record<string, unknown>, createdAt: row.created_at, ...(row.resolved_at ? { resolvedAt: row.resolved_at } : {}),
+    };
+    const withState = candidates.map((c) => ({
+      ...c, state: candidateState(c.subject, decisions, required),
+      decisions: decisions.filter((d) => d.subject === c.subject).map((d) => ({ reviewer: d.reviewer_key_id, decision: d.decision, reason: d.reason, at: d.decided_at })),
+    }));
+    if (forReviewer) {
+      return {
+        ...base, requestedBy: row.requested_by, candidates: withState,
+        ...(row.probe_sealed ? { probeImage: `data:image/png;base64,${this.cipher.openBytes(row.probe_sealed, `review:${row.id}`).toString('base64')}` } : {}),
+      };
+    }
+    // The requester learns nothing about candidates until people have decided.
+    if (row.status !== 'resolved') return { ...base, outcome: null, note: 'awaiting human review; no candidate is released before it is complete' };
+    return {
+      ...base,
+      outcome: {
+        confirmed: withState.filter((c) => c.state === 'confirmed').map(({ decisions: d, state: _s, ...c }) => ({ ...c, reviewedBy: d.map((x) => x.reviewer) })),
+        rejected: withState.filter((c) => c.state === 'rejected').length,
+        statement: 'Confirmed candidates are leads checked by people, not an identification; a match is never the sole basis for action.',
+      },
+    };
+  }
+
+  /** Cases awaiting the caller's decision: their organisation's, not requested by them. */
+  async queue(caller: Caller) {
+    this.gov.authorise(caller, 'list_reviews');
+    const rows = await this.db.all<CaseRow>(
+      `SELECT * FROM review_cases WHERE organisation_id = $1 AND status = 'pending' AND requested_by <> $2 ORDER BY created_at`, [caller.organisationId, caller.keyId],
+    );
+    return Promise.all(rows.map((r) => this.view(this.db, r, true)));
+  }
+
+  async get(caller: Caller, caseId: string) {
+    this.gov.authorise(caller, 'read_review');
+    const row = await this.caseOf(this.db, caller, caseId);
+    return this.view(this.db, row, caller.roles.includes('reviewer') && row.requested_by !== caller.keyId);
+  }
+
+  async decide(caller: Caller, input: { caseId: string; subject: string; decision: 'confirm' | 'reject'; reason: string }) {
+    const answer = await this.gov.run(caller, 'decide_review', {}, async (tx) => {
+      if (this.db.kind === 'postgres') await tx.one(`SELECT id FROM review_cases WHERE id = $1 FOR UPDATE`, [input.caseId]);
+      const row = await this.caseOf(tx, caller, input.caseId);
+      if (row.requested_by === caller.keyId) {
+        throw new ProbityError('forbidden', 'a reviewer may not decide on a search they requested (RCW 43.386.030: meaningful human review; EU AI Act Art. 14(5))');
+      }
+      if (row.status !== 'pending') throw new ProbityError('conflict', `review case ${row.id} is ${row.status}`);
+      const candidates = JSON.parse(row.candidates) as ReviewCandidate[];
+      if (!candidates.some((c) => c.subject === input.subject)) throw new ProbityError('not_found', `"${input.subject}" is not a candidate in case ${row.id}`);
+      const at = this.gov.now().toISOString();
+      try {
+        await tx.run(`INSERT INTO review_decisions (case_id, subject, reviewer_key_id, decision, reason, decided_at) VALUES ($1, $2, $3, $4, $5, $6)`,
+          [row.id, input.subject, caller.keyId, input.decision, input.reason, at]);
+      } catch (e) {
+        if (this.db.isUniqueViolation(e)) throw new ProbityError('conflict', `you have already decided on "${input.subject}" in case ${row.id}; a second confirmation must come from a different reviewer`);
+        throw e;
+      }
+      const decisions = await tx.all<DecisionRow>(`SELECT * FROM review_decisions WHERE case_id = $1`, [row.id]);
+      const resolved = candidates.every((c) => candidateState(c.subject, decisions, Number(row.required_reviewers)) !== 'pending');
+      if (resolved) {
+        // The probe face was kept only for the reviewers; it goes with the case's resolution.
+        await tx.run(`UPDATE review_cases SET status = 'resolved', resolved_at = $1, probe_sealed = NULL WHERE id = $2`, [at, row.id]);
+      }
+      const state = candidateState(input.subject, decisions, Number(row.required_reviewers));
+      return {
+        value: { case: row.id, subject: input.subject, decision: input.decision, candidateState: state, caseStatus: resolved ? 'resolved' : 'pending' },
+        result: { case: row.id, subject: input.subject, decision: input.decision, reason: input.reason, candidateState: state, resolved, overturned: input.decision === 'reject' },
+      };
+    });
+    if (answer.caseStatus === 'resolved') this.deliver(caller, input.caseId);
+    return answer;
+  }
+
+  /** Sends a resolved case's outcome to the requester's webhook, and logs whether it arrived. */
+  private deliver(caller: Caller, caseId: string): void {
+    const delivery = (async () => {
+      const row = await this.db.one<CaseRow>(`SELECT * FROM review_cases WHERE id = $1`, [caseId]);
+      if (!row?.callback_url) return;
+      const body = await this.view(this.db, row, false);
+      let status: number | string;
+      try {
+        const res = await fetch(row.callback_url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), signal: AbortSignal.timeout(5000) });
+        status = res.status;
+      } catch (e) {
+        status = (e as Error).name;
+      }
+      await this.db.transaction((tx) => appendAudit(tx, this.gov.now(), {
+        action: 'review_outcome_delivered', organisationId: row.organisation_id, keyId: caller.keyId, roles: caller.roles, galleryId: row.gallery_id,
+        outcome: typeof status === 'number' && status < 300 ? 'ok' : 'failed', result: { case: caseId, status },
+      }, this.db.kind));
+    })().catch(() => undefined);
+    this.deliveries.add(delivery);
+    void delivery.finally(() => this.deliveries.delete(delivery));
+  }
+}

@@ -1,0 +1,59 @@
+import type { FaceEngine } from '../engine/engine.js';
+import { cosineSimilarity } from '../engine/engine.js';
+import { isProbityError, ProbityError } from '../errors.js';
+import type { Caller } from '../governance/api-keys.js';
+import { fmrForScore, loadCalibration, thresholdFor } from '../matching/calibration.js';
+import { extractFace, type ImageInput } from './face-input.js';
+import type { Governor } from './governor.js';
+
+export const MAX_TEST_PAIRS = 50;
+
+export type TestResult =
+  | { id: string; score: number; match: boolean; scoreFmr: { fmr: number; bound: string }; quality: string[]; facesInImage: number[] }
+  | { id: string; error: { code: string; message: string } };
+
+export interface TestPair {
+  id: string;
+  a: ImageInput;
+  b: ImageInput;
+}
+
+/**
+ * The independent-testing interface (Washington SB 6280): a tester submits labelled pairs and
+ * gets the engine's scores and decisions at the production thresholds, so outsiders can measure
+ * accuracy and differences between groups. Nothing submitted is stored: images and templates
+ * live only for the request; the audit log records that a test ran and how large it was.
+ */
+export class TestingService {
+  constructor(private readonly engine: FaceEngine, private readonly gov: Governor) {}
+
+  async comparePairs(caller: Caller, input: { pairs: TestPair[]; fmr?: number }) {
+    if (input.pairs.length === 0 || input.pairs.length > MAX_TEST_PAIRS) {
+      throw new ProbityError('invalid_request', `send between 1 and ${MAX_TEST_PAIRS} pairs per request`);
+    }
+    const fmr = input.fmr ?? 1e-4;
+    await this.gov.clear(caller, 'testing_compare', {});
+    const table = loadCalibration(this.engine.modelId, this.engine.config.flipAverage);
+    const threshold = thresholdFor(table, fmr);
+    const results: TestResult[] = [];
+    for (const p of input.pairs) {
+      try {
+        // Quality is reported, not enforced: testers measure the engine on hard images too.
+        const [a, b] = [await extractFace(this.engine, p.a, { minQuality: 'low', single: false }), await extractFace(this.engine, p.b, { minQuality: 'low', single: false })];
+        const score = cosineSimilarity(a.template, b.template);
+        results.push({
+          id: p.id, score: Math.round(score * 1e6) / 1e6, match: score >= threshold, scoreFmr: fmrForScore(table, score),
+          quality: [a.face.quality.level, b.face.quality.level], facesInImage: [a.facesInImage, b.facesInImage],
+        });
+      } catch (e) {
+        if (!isProbityError(e)) throw e;
+        results.push({ id: p.id, error: { code: e.code, message: e.message } });
+      }
+    }
+    const failed = results.filter((r) => 'error' in r).length;
+    return this.gov.run(caller, 'testing_compare', {}, async () => ({
+      value: { model: this.engine.modelId, fmr, threshold: Math.round(threshold * 1e6) / 1e6, calibration: table.measuredOn, results },
+      result: { pairs: input.pairs.length, failed },
+    }), { clearance: { obligations: [], rules: [] } });
+  }
+}
