@@ -54,9 +54,9 @@ export function testEngine(): Promise<FaceEngine> {
 export const testKey = randomBytes(32);
 
 /** A service on `location`: a second call on the same location stands for a second process. */
-export async function openTestService(location: string, options: Partial<ServiceOptions> = {}): Promise<{ service: ProbityService; db: Db }> {
+export async function openTestService(location: string, options: Partial<ServiceOptions> = {}, now?: () => Date): Promise<{ service: ProbityService; db: Db }> {
   const db = await openDb(location);
-  const service = await ProbityService.open({ db, engine: await testEngine(), cipher: TemplateCipher.fromKey(testKey), options });
+  const service = await ProbityService.open({ db, engine: await testEngine(), cipher: TemplateCipher.fromKey(testKey), options, ...(now ? { now } : {}) });
   return { service, db };
 }
 
