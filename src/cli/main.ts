@@ -13,6 +13,7 @@ import { openDb } from '../gallery/db.js';
 import { migrate } from '../gallery/schema.js';
 import { exportAudit, verifyStoredAudit } from '../governance/audit-store.js';
 import { evaluate } from '../evaluation/evaluate.js';
+import { evaluateRemote } from '../evaluation/remote.js';
 import { calibrationFile } from '../matching/calibration.js';
 import { defaultEvaluationFile, serve } from '../server/serve.js';
 import { AccountabilityReport } from '../service/accountability-report.js';
@@ -28,6 +29,8 @@ usage:
   probity compare IMAGE_A IMAGE_B [--json] [--fmr 1e-4] [--model ID] [--min-quality low|medium|high]
   probity evaluate --dataset DIR [--pairs FILE] [--demographics FILE] [--model ID] [--out DIR]
                    [--identities N] [--workers N] [--fmr 1e-4] [--no-flip]
+  probity evaluate --remote URL --dataset DIR [--pairs FILE] [--demographics FILE] [--out DIR] [--per-fold N]
+                   (the tester's key in PROBITY_KEY)
   probity models [--json]
   probity audit verify [--data DIR | --database URL]
   probity audit export [--data DIR | --database URL] [--from ISO] [--to ISO] [--organisation ID] [--purpose USE_CASE]
@@ -125,11 +128,15 @@ async function evaluateCommand(args: string[]): Promise<void> {
     {
       dataset: { type: 'string' }, pairs: { type: 'string' }, demographics: { type: 'string' }, model: { type: 'string' },
       out: { type: 'string' }, identities: { type: 'string' }, workers: { type: 'string' }, fmr: { type: 'string' },
-      'no-flip': { type: 'boolean' },
+      'no-flip': { type: 'boolean' }, remote: { type: 'string' }, 'per-fold': { type: 'string' },
     },
     0,
   );
   if (!values.dataset) throw new UsageError('--dataset DIR is required');
+  if (values.remote) {
+    await evaluateRemoteCommand(values.remote, values as Record<string, string | undefined>);
+    return;
+  }
   const model = modelOption(values.model);
   const workers = numberOption('workers', values.workers, Math.max(1, availableParallelism()), (v) => Number.isInteger(v) && v >= 1 && v <= 64, 'a whole number from 1 to 64');
   const identities = values.identities === undefined ? undefined : numberOption('identities', values.identities, 0, (v) => Number.isInteger(v) && v >= 2, 'a whole number of at least 2');
@@ -162,6 +169,29 @@ async function evaluateCommand(args: string[]): Promise<void> {
     }
   }
   lines.push(`wrote ${join(outDir, 'results.json')}, ${join(outDir, 'report.html')} and ${join(outDir, calibrationFile(r.model.id, r.calibration.flipAverage))}`);
+  process.stdout.write(lines.join('\n') + '\n');
+}
+
+/** Measures a running Probity through its testing API; the key comes from the environment, not the command line. */
+async function evaluateRemoteCommand(url: string, values: Record<string, string | undefined>): Promise<void> {
+  const key = process.env.PROBITY_KEY;
+  if (!key) throw new UsageError('--remote needs a tester key in PROBITY_KEY');
+  if (!/^https?:\/\//.test(url)) throw new UsageError(`--remote must be an http(s) URL, got "${url}"`);
+  const perFold = values['per-fold'] === undefined ? undefined : numberOption('per-fold', values['per-fold'], 0, (v) => Number.isInteger(v) && v >= 1, 'a whole number of at least 1');
+  const fmr = numberOption('fmr', values.fmr, 1e-4, (v) => v > 0 && v < 1, 'a false match rate between 0 and 1');
+  const outDir = values.out ?? 'eval-out';
+  const r = await evaluateRemote({
+    url, key, datasetDir: values.dataset!, pairsFile: values.pairs, demographicsFile: values.demographics, outDir, fmr, ...(perFold ? { perFold } : {}),
+  }, (line) => process.stderr.write(`\r${line}`));
+  process.stderr.write('\n');
+  const lines = [
+    `remote ${r.remote.url}: model ${r.remote.model}, threshold ${r.remote.threshold} for FMR ${r.remote.fmr}`,
+    `${r.dataset.pairs} pairs, ${r.dataset.failedPairs} failed`,
+    r.view2 ? `10-fold accuracy: ${(r.view2.mean * 100).toFixed(2)}% +- ${(r.view2.std * 100).toFixed(2)}` : '10-fold accuracy: not enough folds',
+    `at the service's threshold: FNMR ${(r.atRemoteThreshold.fnmr * 100).toFixed(2)}% (${r.atRemoteThreshold.genuinePairs} genuine pairs), FMR ${r.atRemoteThreshold.fmr.toExponential(1)} (${r.atRemoteThreshold.impostorPairs} impostor pairs)`,
+    ...Object.entries(r.groups).map(([g, cells]) => `  ${g}: ${cells.map((c) => `${c.group} FNMR ${c.fnmr === null ? 'n/a' : (c.fnmr * 100).toFixed(1) + '%'} (${c.genuinePairs})`).join(', ')}`),
+    `wrote ${join(outDir, 'remote-results.json')}`,
+  ];
   process.stdout.write(lines.join('\n') + '\n');
 }
 
