@@ -31,7 +31,7 @@ function statements(kind: Db['kind']): string[] {
     `CREATE TABLE IF NOT EXISTS galleries (
       id TEXT PRIMARY KEY, organisation_id TEXT NOT NULL REFERENCES organisations(id),
       name TEXT NOT NULL, version BIGINT NOT NULL DEFAULT 0, created_at TEXT NOT NULL,
-      retention_days INTEGER NOT NULL, purpose_ends_at TEXT,
+      retention_days INTEGER NOT NULL, purpose_ends_at TEXT, keep_reference_faces INTEGER NOT NULL DEFAULT 0,
       UNIQUE (organisation_id, name))`,
     `CREATE TABLE IF NOT EXISTS subjects (
       id TEXT PRIMARY KEY, gallery_id TEXT NOT NULL REFERENCES galleries(id) ON DELETE CASCADE,
@@ -49,7 +49,7 @@ function statements(kind: Db['kind']): string[] {
     `CREATE TABLE IF NOT EXISTS review_cases (
       id TEXT PRIMARY KEY, organisation_id TEXT NOT NULL REFERENCES organisations(id), gallery_id TEXT NOT NULL,
       purpose TEXT NOT NULL, requested_by TEXT NOT NULL, required_reviewers INTEGER NOT NULL, status TEXT NOT NULL,
-      search TEXT NOT NULL, candidates TEXT NOT NULL, probe_sealed ${bytes}, callback_url TEXT,
+      search TEXT NOT NULL, candidates TEXT NOT NULL, probe_sealed ${bytes}, callback_url TEXT, authority TEXT,
       created_at TEXT NOT NULL, resolved_at TEXT)`,
     `CREATE TABLE IF NOT EXISTS review_decisions (
       case_id TEXT NOT NULL REFERENCES review_cases(id), subject TEXT NOT NULL, reviewer_key_id TEXT NOT NULL,
@@ -59,7 +59,8 @@ function statements(kind: Db['kind']): string[] {
       id ${serial}, uuid TEXT NOT NULL UNIQUE,
       gallery_id TEXT NOT NULL REFERENCES galleries(id) ON DELETE CASCADE,
       subject_id TEXT NOT NULL REFERENCES subjects(id) ON DELETE CASCADE,
-      model TEXT NOT NULL, sealed ${bytes} NOT NULL, quality TEXT NOT NULL, created_at TEXT NOT NULL)`,
+      model TEXT NOT NULL, sealed ${bytes} NOT NULL, quality TEXT NOT NULL, created_at TEXT NOT NULL,
+      face_sealed ${bytes})`,
     `CREATE INDEX IF NOT EXISTS templates_subject ON templates (subject_id)`,
     // Every change to a gallery's templates, numbered per gallery under the gallery row's lock,
     // so each process can bring its in-memory index up to date without missing a step.

@@ -50,6 +50,7 @@ export interface AuditFilter {
   to?: string;
   organisationId?: string;
   purpose?: string;
+  outcome?: 'ok' | 'refused' | 'failed';
 }
 
 /** Entries matching the filter, in order, one JSON line each; streamed a page at a time. */
@@ -76,6 +77,7 @@ export async function auditPage(db: Db, filter: AuditFilter, after: number, limi
   add('at', '<', filter.to);
   add('organisation_id', '=', filter.organisationId);
   add('purpose', '=', filter.purpose);
+  add('body', 'LIKE', filter.outcome ? `%"outcome":"${filter.outcome}"%` : undefined);
   const rows = await db.all<{ seq: number; at: string; prev_hash: string; hash: string; body: string }>(
     `SELECT seq, at, prev_hash, hash, body FROM audit_log WHERE ${where.join(' AND ')} ORDER BY seq LIMIT ${limit}`, params,
   );

@@ -1,3 +1,7 @@
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import fastifyStatic from '@fastify/static';
 import multipart from '@fastify/multipart';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
@@ -35,6 +39,26 @@ declare module 'fastify' {
   interface FastifyRequest {
     caller?: Caller;
   }
+}
+
+const consoleDir = join(dirname(fileURLToPath(import.meta.url)), '..', 'console');
+
+/**
+ * The web console, built by Vite into dist/console, served from this process with a policy
+ * that allows no request to anywhere else.
+ */
+async function registerConsole(app: FastifyInstance): Promise<void> {
+  if (!existsSync(join(consoleDir, 'index.html'))) return;
+  await app.register(fastifyStatic, { root: consoleDir, prefix: '/console/', decorateReply: false, index: 'index.html' });
+  app.get('/console', { schema: { hide: true } }, async (_req, reply) => reply.redirect('/console/'));
+  app.addHook('onSend', async (request, reply) => {
+    if (request.url.startsWith('/console')) {
+      void reply.header('content-security-policy', "default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; script-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'self'");
+      // Not frame-ancestors in the policy: the reports' srcdoc frames inherit it and would refuse to show.
+      void reply.header('x-frame-options', 'DENY');
+      void reply.header('x-content-type-options', 'nosniff');
+    }
+  });
 }
 
 /** The caller a route needs; set by the authentication hook on every /v1 route. */
@@ -121,6 +145,7 @@ export async function buildApp(service: ProbityService, options: Partial<AppOpti
   });
 
   app.get('/health', { schema: { hide: true } }, async () => ({ ok: true }));
+  await registerConsole(app);
   registerRoutes(app, service);
   return app;
 }

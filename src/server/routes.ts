@@ -53,6 +53,7 @@ const gallery = {
   properties: {
     id: { type: 'string' }, name: { type: 'string' }, createdAt: { type: 'string' }, subjects: { type: 'integer' }, templates: { type: 'integer' }, auditSeq: { type: 'integer' },
     retention: { type: 'object', properties: { retentionDays: { type: 'integer' }, purposeEndsAt: { type: 'string' }, statement: { type: 'string' } } },
+    keepReferenceFaces: { type: 'boolean' },
   },
 } as const;
 const galleryParams = { type: 'object', required: ['galleryId'], properties: { galleryId: id } } as const;
@@ -114,6 +115,10 @@ export function registerRoutes(app: FastifyInstance, service: ProbityService): v
     schema: { tags: ['operator'], summary: 'Revoke a key (admin)', params: { type: 'object', properties: { keyId: id } }, response: { 200: open, ...errors } },
   }, async (req) => service.access.revokeKey(callerOf(req), req.params.keyId));
 
+  app.get('/v1/me', {
+    schema: { tags: ['operator'], summary: 'Who this key is: organisation, roles and the use cases it may name', response: { 200: open, ...errors } },
+  }, async (req) => service.access.whoAmI(callerOf(req)));
+
   // ---- policy and applications for access ----
   app.get('/v1/policy', {
     schema: { tags: ['access'], summary: 'The policy packs (active or not) with every rule and its citation, and the use-case catalogue', response: { 200: open, ...errors } },
@@ -163,10 +168,11 @@ export function registerRoutes(app: FastifyInstance, service: ProbityService): v
     type: 'object', additionalProperties: false,
     properties: {
       from: { type: 'string', format: 'date-time' }, to: { type: 'string', format: 'date-time' }, organisationId: id, purpose: { type: 'string' },
+      outcome: { type: 'string', enum: ['ok', 'refused', 'failed'] },
       after: { type: 'integer', minimum: 0, description: 'The `next` value of the previous page.' }, limit: { type: 'integer', minimum: 1, maximum: 1000, default: 100 },
     },
   } as const;
-  type AuditQuery = { from?: string; to?: string; organisationId?: string; purpose?: string; after?: number; limit: number };
+  type AuditQuery = { from?: string; to?: string; organisationId?: string; purpose?: string; outcome?: 'ok' | 'refused' | 'failed'; after?: number; limit: number };
   app.get<{ Querystring: AuditQuery }>('/v1/audit', {
     schema: { tags: ['audit'], summary: 'Audit entries in order, filtered by time, organisation and purpose (auditor)', querystring: auditQuery, response: { 200: { type: 'object', properties: { items: { type: 'array', items: open }, next: { type: 'integer' } } }, ...errors } },
   }, async (req) => service.access.auditEntries(callerOf(req), req.query));
@@ -274,6 +280,10 @@ export function registerRoutes(app: FastifyInstance, service: ProbityService): v
     return reply.type(req.query.format === 'md' ? 'text/markdown; charset=utf-8' : 'text/html; charset=utf-8').send(text);
   });
 
+  app.get('/v1/reports/evaluation', {
+    schema: { tags: ['accountability'], summary: 'The latest evaluation report (report.html beside the results.json the service was given) (auditor, admin)' },
+  }, async (req, reply) => reply.type('text/html; charset=utf-8').send(await service.report.evaluationHtml(callerOf(req))));
+
   // ---- refused on principle ----
   app.post('/v1/faces/attributes', {
     schema: {
@@ -283,7 +293,7 @@ export function registerRoutes(app: FastifyInstance, service: ProbityService): v
   }, async (req) => service.inferAttributes(callerOf(req)));
 
   // ---- galleries ----
-  app.post<{ Body: { name: string; retentionDays?: number; purposeEndsAt?: string } }>('/v1/galleries', {
+  app.post<{ Body: { name: string; retentionDays?: number; purposeEndsAt?: string; keepReferenceFaces?: boolean } }>('/v1/galleries', {
     schema: {
       tags: ['galleries'], summary: 'Create a gallery with its published retention schedule',
       body: {
@@ -292,6 +302,7 @@ export function registerRoutes(app: FastifyInstance, service: ProbityService): v
           name,
           retentionDays: { type: 'integer', minimum: 1, maximum: 3650, description: "Templates are erased this many days after the person's last interaction (default 365; at most 1095 under us-il)." },
           purposeEndsAt: { type: 'string', format: 'date-time', description: 'When the purpose ends: every template in the gallery is erased then.' },
+          keepReferenceFaces: { type: 'boolean', description: 'Keep each enrolled face (aligned, encrypted) for reviewers to compare with probes. Off by default: photographs are not kept.' },
         },
       },
       response: { 201: gallery, ...errors },
@@ -331,10 +342,11 @@ export function registerRoutes(app: FastifyInstance, service: ProbityService): v
     return reply.status(answer.status).send(answer.body);
   });
 
-  app.get<{ Params: { galleryId: string }; Querystring: { limit: number; after?: string } }>('/v1/galleries/:galleryId/subjects', {
+  app.get<{ Params: { galleryId: string }; Querystring: { limit: number; after?: string; prefix?: string } }>('/v1/galleries/:galleryId/subjects', {
     schema: {
-      tags: ['subjects'], summary: "List a gallery's subjects", params: galleryParams, querystring: paging,
-      response: { 200: { type: 'object', properties: { items: { type: 'array', items: { type: 'object', properties: { subject: { type: 'string' }, createdAt: { type: 'string' }, templates: { type: 'integer' } } } }, next: { type: 'string' } } }, ...errors },
+      tags: ['subjects'], summary: "List a gallery's subjects, optionally those whose reference starts with a prefix", params: galleryParams,
+      querystring: { ...paging, properties: { ...paging.properties, prefix: { type: 'string', maxLength: 128 } } },
+      response: { 200: { type: 'object', properties: { items: { type: 'array', items: { type: 'object', properties: { subject: { type: 'string' }, createdAt: { type: 'string' }, templates: { type: 'integer' }, erasureDueBy: { type: 'string' } } } }, next: { type: 'string' } } }, ...errors },
     },
   }, async (req) => service.listSubjects(callerOf(req), req.params.galleryId, req.query));
 

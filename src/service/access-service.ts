@@ -80,6 +80,12 @@ export class AccessService {
     return { keyId: row.id, organisationId: row.organisation_id, roles: row.roles.split(',') as Role[], useCases: row.use_cases.split(',').filter(Boolean) };
   }
 
+  async whoAmI(caller: Caller) {
+    const org = await this.db.one<OrganisationRow>(`SELECT * FROM organisations WHERE id = $1`, [caller.organisationId]);
+    const key = await this.db.one<{ label: string }>(`SELECT label FROM api_keys WHERE id = $1`, [caller.keyId]);
+    return { keyId: caller.keyId, label: key?.label, roles: caller.roles, useCases: caller.useCases, organisation: org ? organisationView(org) : undefined };
+  }
+
   // ---- organisations and keys ----------------------------------------------------------------
 
   async createOrganisation(caller: Caller, input: { name: string; sector: Sector; jurisdictions: string[] }) {

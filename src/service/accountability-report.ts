@@ -1,4 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { ProbityError } from '../errors.js';
 import type { FaceEngine } from '../engine/engine.js';
 import type { Db } from '../gallery/db.js';
 import type { Caller } from '../governance/api-keys.js';
@@ -194,6 +196,14 @@ export class AccountabilityReport {
       doc: { title: 'Probity accountability report', subtitle: `Generated ${now.toISOString()} from this installation's live data (RCW 43.386.020).`, sections },
       usage,
     };
+  }
+
+  /** The evaluation's own report, with its plots: report.html beside results.json. */
+  async evaluationHtml(caller: Caller): Promise<string> {
+    this.gov.authorise(caller, 'accountability_report');
+    const html = this.evaluationFile ? join(dirname(this.evaluationFile), 'report.html') : undefined;
+    if (!html || !existsSync(html)) throw new ProbityError('not_found', 'no evaluation report: run "probity evaluate" and start the service with --evaluation DIR/results.json');
+    return readFileSync(html, 'utf8');
   }
 
   async render(caller: Caller, format: 'md' | 'html') {

@@ -1,4 +1,6 @@
 import { createHash } from 'node:crypto';
+import sharp from 'sharp';
+import type { RgbImage } from '../engine/image.js';
 import type { AnalysedFace, FaceEngine, Template } from '../engine/engine.js';
 import { decodeImage } from '../engine/image.js';
 import { qualityAtLeast, type QualityLevel } from '../engine/quality.js';
@@ -50,6 +52,11 @@ export async function extractFace(
   const template = await engine.template(face);
   const note = faces.length > 1 ? `${input.label} holds ${faces.length} faces; the largest was used` : undefined;
   return { label: input.label, sha256: sha256(input.bytes), face, facesInImage: faces.length, template, ...(note ? { note } : {}) };
+}
+
+/** An aligned face crop as PNG: what a reviewer looks at. */
+export function facePng(aligned: RgbImage): Promise<Buffer> {
+  return sharp(Buffer.from(aligned.data), { raw: { width: aligned.width, height: aligned.height, channels: 3 } }).png().toBuffer();
 }
 
 /** What a response may say about a face: where it is and how good it is, never its template. */

@@ -22,7 +22,7 @@ import { Governor, type PurposeInput } from './governor.js';
 import { fmrForScore, loadCalibration, thresholdFor } from '../matching/calibration.js';
 import { identificationThreshold } from '../matching/identification-threshold.js';
 import { cosineSimilarity } from '../engine/engine.js';
-import { describeFace, extractFace, sha256, type ExtractedFace, type ImageInput } from './face-input.js';
+import { describeFace, extractFace, facePng, sha256, type ExtractedFace, type ImageInput } from './face-input.js';
 
 export interface ServiceOptions {
   enrolMinQuality: QualityLevel;
@@ -53,8 +53,8 @@ export interface Page<T> {
   next?: string;
 }
 
-type GalleryRow = { id: string; organisation_id: string; name: string; version: number; created_at: string; retention_days: number; purpose_ends_at: string | null };
-const GALLERY_COLUMNS = 'id, organisation_id, name, version, created_at, retention_days, purpose_ends_at';
+type GalleryRow = { id: string; organisation_id: string; name: string; version: number; created_at: string; retention_days: number; purpose_ends_at: string | null; keep_reference_faces: number };
+const GALLERY_COLUMNS = 'id, organisation_id, name, version, created_at, retention_days, purpose_ends_at, keep_reference_faces';
 
 export interface StoredResponse {
   status: number;
@@ -122,7 +122,7 @@ export class ProbityService {
     );
     return {
       id: g.id, name: g.name, createdAt: g.created_at, subjects: Number(counts?.subjects ?? 0), templates: Number(counts?.templates ?? 0),
-      retention: retentionSchedule(Number(g.retention_days), g.purpose_ends_at),
+      retention: retentionSchedule(Number(g.retention_days), g.purpose_ends_at), keepReferenceFaces: Boolean(Number(g.keep_reference_faces)),
     };
   }
 
@@ -130,7 +130,7 @@ export class ProbityService {
    * A gallery with its published retention schedule: templates are erased `retentionDays` after
    * the subject's last interaction, and all of them when the purpose ends (`purposeEndsAt`).
    */
-  async createGallery(caller: Caller, input: { name: string; retentionDays?: number; purposeEndsAt?: string }) {
+  async createGallery(caller: Caller, input: { name: string; retentionDays?: number; purposeEndsAt?: string; keepReferenceFaces?: boolean }) {
     const retentionDays = input.retentionDays ?? DEFAULT_RETENTION_DAYS;
     const limit = retentionLimit(await this.gov.activePacks());
     if (limit && retentionDays > limit.days) {
@@ -141,16 +141,16 @@ export class ProbityService {
       const at = this.now().toISOString();
       try {
         await tx.run(
-          `INSERT INTO galleries (id, organisation_id, name, created_at, retention_days, purpose_ends_at) VALUES ($1, $2, $3, $4, $5, $6)`,
-          [id, caller.organisationId, input.name, at, retentionDays, input.purposeEndsAt ?? null],
+          `INSERT INTO galleries (id, organisation_id, name, created_at, retention_days, purpose_ends_at, keep_reference_faces) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+          [id, caller.organisationId, input.name, at, retentionDays, input.purposeEndsAt ?? null, input.keepReferenceFaces ? 1 : 0],
         );
       } catch (e) {
         if (this.db.isUniqueViolation(e)) throw new ProbityError('conflict', `this organisation has a gallery named "${input.name}" already`);
         throw e;
       }
       return {
-        value: { id, name: input.name, createdAt: at, subjects: 0, templates: 0, retention: retentionSchedule(retentionDays, input.purposeEndsAt ?? null) },
-        result: { galleryCreated: id, retentionDays },
+        value: { id, name: input.name, createdAt: at, subjects: 0, templates: 0, retention: retentionSchedule(retentionDays, input.purposeEndsAt ?? null), keepReferenceFaces: Boolean(input.keepReferenceFaces) },
+        result: { galleryCreated: id, retentionDays, keepReferenceFaces: Boolean(input.keepReferenceFaces) },
       };
     });
   }
@@ -184,15 +184,18 @@ export class ProbityService {
 
   // ---- subjects ----------------------------------------------------------------------------
 
-  async listSubjects(caller: Caller, galleryId: string, page: { limit: number; after?: string }) {
+  async listSubjects(caller: Caller, galleryId: string, page: { limit: number; after?: string; prefix?: string }) {
     this.gov.authorise(caller, 'list_subjects');
-    await this.ownGallery(this.db, caller, galleryId);
-    const rows = await this.db.all<{ ref: string; created_at: string; templates: number }>(
-      `SELECT s.ref, s.created_at, (SELECT COUNT(*) FROM templates t WHERE t.subject_id = s.id) AS templates
-         FROM subjects s WHERE s.gallery_id = $1 AND s.ref > $2 ORDER BY s.ref LIMIT $3`,
-      [galleryId, page.after ?? '', page.limit + 1],
+    const g = await this.ownGallery(this.db, caller, galleryId);
+    // A prefix search is a range on the ordered reference, so it uses the (gallery, ref) index.
+    const from = page.after && page.after > (page.prefix ?? '') ? page.after : (page.prefix ?? '');
+    const rows = await this.db.all<{ ref: string; created_at: string; last_interaction_at: string; templates: number }>(
+      `SELECT s.ref, s.created_at, s.last_interaction_at, (SELECT COUNT(*) FROM templates t WHERE t.subject_id = s.id) AS templates
+         FROM subjects s WHERE s.gallery_id = $1 AND s.ref ${page.after ? '>' : '>='} $2 AND s.ref < $3 ORDER BY s.ref LIMIT $4`,
+      [galleryId, from, page.prefix ? `${page.prefix}\uffff` : '\uffff', page.limit + 1],
     );
-    const items = rows.slice(0, page.limit).map((r) => ({ subject: r.ref, createdAt: r.created_at, templates: Number(r.templates) }));
+    const dueBy = (last: string) => new Date(Date.parse(last) + Number(g.retention_days) * 86_400_000).toISOString();
+    const items = rows.slice(0, page.limit).map((r) => ({ subject: r.ref, createdAt: r.created_at, templates: Number(r.templates), erasureDueBy: dueBy(r.last_interaction_at) }));
     return { items, ...(rows.length > page.limit ? { next: items[items.length - 1]!.subject } : {}) };
   }
 
@@ -235,6 +238,9 @@ export class ProbityService {
     }
     const faces: ExtractedFace[] = [];
     for (const image of input.images) faces.push(await extractFace(this.engine, image, { minQuality: this.options.enrolMinQuality, single: true }));
+    const gallery = await this.ownGallery(this.db, caller, input.galleryId);
+    // A gallery may keep each enrolled face (aligned, sealed) for reviewers to compare; by default it keeps none.
+    const facePngs = Number(gallery.keep_reference_faces) ? await Promise.all(faces.map((f) => facePng(f.face.aligned))) : undefined;
     let body: unknown;
     try {
       body = await this.gov.run(caller, 'enrol', audit, async (tx) => {
@@ -248,9 +254,12 @@ export class ProbityService {
         );
         const subject = (await tx.one<{ id: string }>(`SELECT id FROM subjects WHERE gallery_id = $1 AND ref = $2`, [g.id, input.subject]))!;
         const templates = [];
-        for (const f of faces) {
+        for (const [i, f] of faces.entries()) {
           const uuid = randomUUID();
-          await insertTemplate(tx, { uuid, galleryId: g.id, subjectId: subject.id, model: f.template.model, sealed: this.cipher.seal(f.template.vector, uuid), quality: f.face.quality.level, at });
+          await insertTemplate(tx, {
+            uuid, galleryId: g.id, subjectId: subject.id, model: f.template.model, sealed: this.cipher.seal(f.template.vector, uuid), quality: f.face.quality.level, at,
+            ...(facePngs ? { faceSealed: this.cipher.sealBytes(facePngs[i]!, `face:${uuid}`) } : {}),
+          });
           templates.push({ id: uuid, ...describeFace(f) });
         }
         return { value: { gallery: g.id, subject: input.subject, templates }, result: { templatesAdded: templates.length } };
@@ -430,6 +439,7 @@ export class ProbityService {
         await this.reviews.open(tx, {
           id: review.id, caller, galleryId: g.id, purpose: clearance.purpose!, requiredReviewers: review.requiredReviewers,
           search, candidates: matched, probeSealed: probeSealed!, ...(input.callbackUrl ? { callbackUrl: input.callbackUrl } : {}),
+          ...(clearance.authority ? { authority: clearance.authority } : {}),
         });
       }
       return {

@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import sharp from 'sharp';
 import type { RgbImage } from '../engine/image.js';
 import { ProbityError } from '../errors.js';
 import type { Db, Queryable } from '../gallery/db.js';
 import type { TemplateCipher } from '../gallery/template-cipher.js';
 import type { Caller } from '../governance/api-keys.js';
 import { appendAudit } from '../governance/audit-log.js';
+import type { LegalAuthority } from '../governance/policy/assess.js';
+import { facePng } from './face-input.js';
 import type { Governor } from './governor.js';
 
 export interface ReviewCandidate {
@@ -18,7 +19,7 @@ export interface ReviewCandidate {
 
 type CaseRow = {
   id: string; organisation_id: string; gallery_id: string; purpose: string; requested_by: string; required_reviewers: number;
-  status: string; search: string; candidates: string; probe_sealed: Buffer | null; callback_url: string | null; created_at: string; resolved_at: string | null;
+  status: string; search: string; candidates: string; probe_sealed: Buffer | null; callback_url: string | null; authority: string | null; created_at: string; resolved_at: string | null;
 };
 type DecisionRow = { case_id: string; subject: string; reviewer_key_id: string; decision: 'confirm' | 'reject'; reason: string; decided_at: string };
 
@@ -43,19 +44,18 @@ export class ReviewService {
 
   /** The probe face as reviewers will see it: the aligned crop as PNG, sealed until the case closes. */
   async sealProbe(aligned: RgbImage, caseId: string): Promise<Buffer> {
-    const png = await sharp(Buffer.from(aligned.data), { raw: { width: aligned.width, height: aligned.height, channels: 3 } }).png().toBuffer();
-    return this.cipher.sealBytes(png, `review:${caseId}`);
+    return this.cipher.sealBytes(await facePng(aligned), `review:${caseId}`);
   }
 
   /** Opens a case inside the identification's own transaction. */
   async open(tx: Queryable, c: {
     id: string; caller: Caller; galleryId: string; purpose: string; requiredReviewers: number;
-    search: Record<string, unknown>; candidates: ReviewCandidate[]; probeSealed: Buffer; callbackUrl?: string;
+    search: Record<string, unknown>; candidates: ReviewCandidate[]; probeSealed: Buffer; callbackUrl?: string; authority?: LegalAuthority;
   }): Promise<void> {
     await tx.run(
-      `INSERT INTO review_cases (id, organisation_id, gallery_id, purpose, requested_by, required_reviewers, status, search, candidates, probe_sealed, callback_url, created_at)
-       VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $8, $9, $10, $11)`,
-      [c.id, c.caller.organisationId, c.galleryId, c.purpose, c.caller.keyId, c.requiredReviewers, JSON.stringify(c.search), JSON.stringify(c.candidates), c.probeSealed, c.callbackUrl ?? null, this.gov.now().toISOString()],
+      `INSERT INTO review_cases (id, organisation_id, gallery_id, purpose, requested_by, required_reviewers, status, search, candidates, probe_sealed, callback_url, authority, created_at)
+       VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $8, $9, $10, $11, $12)`,
+      [c.id, c.caller.organisationId, c.galleryId, c.purpose, c.caller.keyId, c.requiredReviewers, JSON.stringify(c.search), JSON.stringify(c.candidates), c.probeSealed, c.callbackUrl ?? null, c.authority ? JSON.stringify(c.authority) : null, this.gov.now().toISOString()],
     );
   }
 
@@ -79,8 +79,12 @@ export class ReviewService {
       decisions: decisions.filter((d) => d.subject === c.subject).map((d) => ({ reviewer: d.reviewer_key_id, decision: d.decision, reason: d.reason, at: d.decided_at })),
     }));
     if (forReviewer) {
+      const requester = await q.one<{ label: string }>(`SELECT label FROM api_keys WHERE id = $1`, [row.requested_by]);
+      const faces = row.probe_sealed ? await this.referenceFaces(q, row.gallery_id, candidates.map((c) => c.subject)) : new Map<string, string[]>();
       return {
-        ...base, requestedBy: row.requested_by, candidates: withState,
+        ...base, requestedBy: row.requested_by, requestedByLabel: requester?.label ?? row.requested_by,
+        ...(row.authority ? { authority: JSON.parse(row.authority) as LegalAuthority } : {}),
+        candidates: withState.map((c) => ({ ...c, referenceFaces: faces.get(c.subject) ?? [] })),
         ...(row.probe_sealed ? { probeImage: `data:image/png;base64,${this.cipher.openBytes(row.probe_sealed, `review:${row.id}`).toString('base64')}` } : {}),
       };
     }
@@ -94,6 +98,22 @@ export class ReviewService {
         statement: 'Confirmed candidates are leads checked by people, not an identification; a match is never the sole basis for action.',
       },
     };
+  }
+
+  /**
+   * The enrolled faces of each candidate, where the gallery keeps them, for the reviewer to
+   * compare with the probe; only while the case is open.
+   */
+  private async referenceFaces(q: Queryable, galleryId: string, subjects: string[]): Promise<Map<string, string[]>> {
+    const out = new Map<string, string[]>();
+    for (const subject of subjects) {
+      const rows = await q.all<{ uuid: string; face_sealed: Buffer | null }>(
+        `SELECT t.uuid, t.face_sealed FROM templates t JOIN subjects s ON s.id = t.subject_id WHERE s.gallery_id = $1 AND s.ref = $2 AND t.face_sealed IS NOT NULL ORDER BY t.id`,
+        [galleryId, subject],
+      );
+      out.set(subject, rows.map((r) => `data:image/png;base64,${this.cipher.openBytes(r.face_sealed!, `face:${r.uuid}`).toString('base64')}`));
+    }
+    return out;
   }
 
   /** Cases awaiting the caller's decision: their organisation's, not requested by them. */

@@ -1,0 +1,40 @@
+/** The console speaks only to the service that served it, with the key the user typed in. */
+const KEY = 'probity.key';
+
+export class ApiError extends Error {
+  constructor(readonly status: number, readonly code: string, message: string, readonly rule?: string) {
+    super(message);
+  }
+}
+
+export function currentKey(): string | null {
+  return sessionStorage.getItem(KEY);
+}
+
+export function setKey(key: string | null): void {
+  if (key) sessionStorage.setItem(KEY, key);
+  else sessionStorage.removeItem(KEY);
+}
+
+export async function api<T = any>(method: string, path: string, body?: unknown): Promise<T> {
+  const res = await fetch(path, {
+    method,
+    headers: { authorization: `Bearer ${currentKey() ?? ''}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+  });
+  const type = res.headers.get('content-type') ?? '';
+  const payload: unknown = type.startsWith('application/json') ? await res.json() : await res.text();
+  if (!res.ok) {
+    const e = (payload as { error?: { code: string; message: string; rule?: string } }).error;
+    throw new ApiError(res.status, e?.code ?? 'error', e?.message ?? `request failed (${res.status})`, e?.rule);
+  }
+  return payload as T;
+}
+
+export interface Me {
+  keyId: string;
+  label?: string;
+  roles: string[];
+  useCases: string[];
+  organisation?: { id: string; name: string; sector: string };
+}

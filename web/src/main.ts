@@ -1,0 +1,89 @@
+import './style.css';
+import { api, ApiError, currentKey, setKey, type Me } from './api.js';
+import { announce, field, h } from './dom.js';
+import { renderAccess } from './pages/access.js';
+import { renderAudit } from './pages/audit.js';
+import { renderPeople } from './pages/people.js';
+import { renderReview } from './pages/review.js';
+
+interface Page {
+  id: string;
+  title: string;
+  /** The roles that see this page; the API enforces the same, this only keeps the console honest. */
+  roles: string[];
+  render(main: HTMLElement, me: Me): Promise<void>;
+}
+
+const PAGES: Page[] = [
+  { id: 'review', title: 'Review queue', roles: ['reviewer'], render: renderReview },
+  { id: 'people', title: 'People and consent', roles: ['client'], render: renderPeople },
+  { id: 'access', title: 'Access', roles: ['admin'], render: renderAccess },
+  { id: 'audit', title: 'Audit', roles: ['auditor'], render: renderAudit },
+];
+
+const main = document.getElementById('main')!;
+const nav = document.getElementById('nav')!;
+const who = document.getElementById('who')!;
+
+function login(message?: string): void {
+  nav.replaceChildren();
+  who.replaceChildren();
+  const key = h('input', { type: 'password', autocomplete: 'off', required: true, name: 'key' });
+  const form = h('form', {
+    onsubmit: (e: Event) => {
+      e.preventDefault();
+      setKey(key.value.trim());
+      void start();
+    },
+  },
+  field('API key', key, 'The key is kept in this browser tab only, and sent only to this service.'),
+  h('button', { type: 'submit' }, 'Sign in'));
+  main.replaceChildren(h('h1', { tabindex: '-1' }, 'Sign in'), ...(message ? [h('p', { class: 'error', role: 'alert' }, message)] : []), form);
+  key.focus();
+}
+
+function allowed(page: Page, me: Me): boolean {
+  return page.roles.some((r) => me.roles.includes(r));
+}
+
+async function route(me: Me): Promise<void> {
+  const visible = PAGES.filter((p) => allowed(p, me));
+  const id = location.hash.replace(/^#\/?/, '') || visible[0]?.id;
+  const page = PAGES.find((p) => p.id === id);
+  for (const a of nav.querySelectorAll('a')) {
+    if (a.getAttribute('href') === `#/${id}`) a.setAttribute('aria-current', 'page');
+    else a.removeAttribute('aria-current');
+  }
+  if (!page || !allowed(page, me)) {
+    main.replaceChildren(h('h1', { tabindex: '-1' }, 'Not available'), h('p', {}, `This page is not available to a key with the role(s) ${me.roles.join(', ')}.`));
+  } else {
+    document.title = `${page.title}: Probity console`;
+    main.replaceChildren(h('h1', { tabindex: '-1' }, page.title));
+    try {
+      await page.render(main, me);
+    } catch (e) {
+      main.append(h('p', { class: 'error', role: 'alert' }, e instanceof Error ? e.message : String(e)));
+    }
+  }
+  main.querySelector('h1')?.focus();
+}
+
+async function start(): Promise<void> {
+  if (!currentKey()) return login();
+  let me: Me;
+  try {
+    me = await api<Me>('GET', '/v1/me');
+  } catch (e) {
+    setKey(null);
+    return login(e instanceof ApiError ? e.message : 'the service could not be reached');
+  }
+  nav.replaceChildren(h('ul', {}, ...PAGES.filter((p) => allowed(p, me)).map((p) => h('li', {}, h('a', { href: `#/${p.id}` }, p.title)))));
+  who.replaceChildren(
+    `${me.label ?? 'key'} (${me.roles.join(', ')}) at ${me.organisation?.name ?? 'unknown organisation'} `,
+    h('button', { type: 'button', class: 'link', onclick: () => { setKey(null); location.hash = ''; login(); announce('Signed out'); } }, 'Sign out'),
+  );
+  window.onhashchange = () => void route(me);
+  await route(me);
+}
+
+void start();
