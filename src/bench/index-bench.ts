@@ -3,7 +3,7 @@
  * latency (p50, p99, one thread) and recall@1 and @10 against an exact scan, for the exact scan
  * and for HNSW at several search widths. Prints a table and writes bench-results/index.json.
  *
- * Usage: node dist/bench/index-bench.js [--sizes 10000,100000,1000000] [--queries 500] [--seeds FILE.f32] [--out index.json] [--connectivity 16] [--quantization i8,f16]
+ * Usage: node dist/bench/index-bench.js [--sizes 10000,100000,1000000] [--queries 500] [--seeds FILE.f32] [--out index.json] [--connectivity 32] [--quantization i8,f16]
  *
  * Gallery templates are synthetic, because no real gallery of a million faces is available here:
  * each is a random mixture of three real LFW templates (from an `evaluate` cache file, --seeds)
@@ -18,14 +18,14 @@ import { parseArgs } from 'node:util';
 import { l2normalise } from '../engine/engine.js';
 import { seededRandom } from '../evaluation/random.js';
 import { ExactIndex } from '../matching/exact-index.js';
-import { HnswIndex, type HnswOptions } from '../matching/hnsw-index.js';
+import { DEFAULT_HNSW_OPTIONS, HnswIndex, type HnswOptions } from '../matching/hnsw-index.js';
 import type { VectorIndex } from '../matching/vector-index.js';
 import { projectRoot } from '../testing/fixtures.js';
 
 const { exactSearch, MetricKind } = usearch;
 const D = 512;
 const { values } = parseArgs({ options: { sizes: { type: 'string' }, queries: { type: 'string' }, seeds: { type: 'string' }, 'exact-max': { type: 'string' }, out: { type: 'string' }, connectivity: { type: 'string' }, quantization: { type: 'string' } } });
-const connectivity = Number(values.connectivity ?? 16);
+const connectivity = Number(values.connectivity ?? DEFAULT_HNSW_OPTIONS.connectivity);
 const quantizations = (values.quantization ?? 'i8,f16').split(',') as HnswOptions['quantization'][];
 const sizes = (values.sizes ?? '10000,100000').split(',').map(Number);
 const queryCount = Number(values.queries ?? 500);

@@ -12,7 +12,7 @@ import type { Db } from '../gallery/db.js';
 import { buildApp } from '../server/app.js';
 import type { ProbityService } from '../service/probity-service.js';
 import { cliPath, skipWithoutLfw } from '../testing/fixtures.js';
-import { backends, faces, freshStore, onboard, openTestService } from '../testing/service-fixture.js';
+import { backendSkip, backends, faces, freshStore, onboard, openTestService } from '../testing/service-fixture.js';
 import { canonicalJson, entryHash } from './audit-chain.js';
 import { verifyStoredAudit } from './audit-store.js';
 
@@ -33,7 +33,7 @@ const image = (bytes: Buffer) => ({ label: 'image', bytes });
 const inOneDay = () => new Date(Date.now() + 86_400_000).toISOString();
 
 for (const backend of backends) {
-  describe(`red team on ${backend}`, { skip: skipWithoutLfw }, () => {
+  describe(`red team on ${backend}`, { skip: skipWithoutLfw || backendSkip(backend) }, () => {
     let store: Awaited<ReturnType<typeof freshStore>>;
     let service: ProbityService;
     let db: Db;

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import sharp from 'sharp';
-import { backends, consentTo, faces, freshStore, onboard, openTestService } from '../testing/service-fixture.js';
+import { backendSkip, backends, consentTo, faces, freshStore, onboard, openTestService } from '../testing/service-fixture.js';
 import { skipWithoutLfw } from '../testing/fixtures.js';
 import type { Db } from '../gallery/db.js';
 import type { ProbityService } from '../service/probity-service.js';
@@ -13,7 +13,7 @@ const b64 = (b: Buffer) => b.toString('base64');
 const P = 'building_access';
 
 for (const backend of backends) {
-  describe(`the HTTP service on ${backend}`, { skip: skipWithoutLfw }, () => {
+  describe(`the HTTP service on ${backend}`, { skip: skipWithoutLfw || backendSkip(backend) }, () => {
     let store: Awaited<ReturnType<typeof freshStore>>;
     let service: ProbityService;
     let db: Db;

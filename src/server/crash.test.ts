@@ -8,7 +8,7 @@ import { describe, test } from 'node:test';
 import { openDb } from '../gallery/db.js';
 import { cliPath, skipWithoutLfw } from '../testing/fixtures.js';
 import { consentOverHttp, onboardOverHttp } from '../testing/http-onboarding.js';
-import { backends, faces, freshStore } from '../testing/service-fixture.js';
+import { backendSkip, backends, faces, freshStore } from '../testing/service-fixture.js';
 
 const env = {
   ...process.env,
@@ -34,7 +34,7 @@ async function start(args: string[]): Promise<{ child: ChildProcess; base: strin
 }
 
 for (const backend of backends) {
-  describe(`kill -9 during enrolment on ${backend}`, { skip: skipWithoutLfw }, () => {
+  describe(`kill -9 during enrolment on ${backend}`, { skip: skipWithoutLfw || backendSkip(backend) }, () => {
     test('every acknowledged enrolment survives, and none is half-done', async () => {
       const store = await freshStore(backend);
       const dataDir = mkdtempSync(join(tmpdir(), 'probity-crash-'));

@@ -9,7 +9,7 @@ import { ProbityError } from '../errors.js';
 import type { Db } from '../gallery/db.js';
 import type { Caller } from '../governance/api-keys.js';
 import { skipWithoutLfw } from '../testing/fixtures.js';
-import { backends, consentTo, faces, freshStore, onboard, openTestService } from '../testing/service-fixture.js';
+import { backendSkip, backends, consentTo, faces, freshStore, onboard, openTestService } from '../testing/service-fixture.js';
 import type { ProbityService } from './probity-service.js';
 
 const image = (bytes: Buffer) => ({ label: 'image', bytes });
@@ -36,7 +36,7 @@ async function holdings(db: Db): Promise<Record<string, number>> {
 }
 
 for (const backend of backends) {
-  describe(`people and decisions on ${backend}`, { skip: skipWithoutLfw }, () => {
+  describe(`people and decisions on ${backend}`, { skip: skipWithoutLfw || backendSkip(backend) }, () => {
     let store: Awaited<ReturnType<typeof freshStore>>;
     let service: ProbityService;
     let db: Db;

@@ -2,13 +2,13 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { Caller } from '../governance/api-keys.js';
 import { skipWithoutLfw } from '../testing/fixtures.js';
-import { backends, consentTo, faces, freshStore, onboard, openTestService } from '../testing/service-fixture.js';
+import { backendSkip, backends, consentTo, faces, freshStore, onboard, openTestService } from '../testing/service-fixture.js';
 
 const P = 'building_access';
 import type { ProbityService } from './probity-service.js';
 
 for (const backend of backends) {
-  describe(`two service processes on one ${backend} store`, { skip: skipWithoutLfw }, () => {
+  describe(`two service processes on one ${backend} store`, { skip: skipWithoutLfw || backendSkip(backend) }, () => {
     let store: Awaited<ReturnType<typeof freshStore>>;
     let a: ProbityService;
     let b: ProbityService;
