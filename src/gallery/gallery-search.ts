@@ -2,7 +2,10 @@ import type { Db } from './db.js';
 import type { TemplateCipher } from './template-cipher.js';
 import { ExactIndex } from '../matching/exact-index.js';
 import { HnswIndex } from '../matching/hnsw-index.js';
-import type { VectorIndex } from '../matching/vector-index.js';
+import type { SearchHit, VectorIndex } from '../matching/vector-index.js';
+
+/** Candidates taken from an approximate index and rescored exactly (see the index benchmark). */
+const RESCORED = 40;
 
 interface GalleryState {
   version: number;
@@ -106,10 +109,19 @@ export class GallerySearch {
     return hnsw;
   }
 
-  /** The best template of each of the `k` best subjects. Scores are exact for an exact index. */
-  search(state: GalleryState, query: Float32Array, k: number): SubjectHit[] {
-    // Several templates may belong to one subject: ask for more, keep each subject's best.
-    const hits = state.index.search(query, Math.min(state.index.size, k * 4 + 8));
+  /**
+   * The best template of each of the `k` best subjects. Several templates may belong to one
+   * subject, so more are asked for; an approximate index's scores are first replaced by exact
+   * ones (`exact`, from the stored templates), so the ranking and every score returned are exact.
+   */
+  async search(
+    state: GalleryState,
+    query: Float32Array,
+    k: number,
+    exact: (hits: SearchHit[]) => Promise<SearchHit[]>,
+  ): Promise<SubjectHit[]> {
+    let hits = state.index.search(query, Math.min(state.index.size, Math.max(RESCORED, k * 4 + 8)));
+    if (state.index.kind !== 'exact') hits = await exact(hits);
     const best = new Map<string, SubjectHit>();
     for (const h of hits) {
       const subject = state.subjectOf.get(h.id);

@@ -76,10 +76,16 @@ export async function serve(o: ServeOptions, print: (line: string) => void): Pro
       });
       cluster.on('exit', (w, code, signal) => print(`worker ${w.process.pid} ended (${signal ?? code})`));
       await new Promise<void>((resolve) => {
-        const stop = () => { for (const w of Object.values(cluster.workers ?? {})) w?.kill('SIGTERM'); resolve(); };
-        process.once('SIGTERM', stop);
-        process.once('SIGINT', stop);
+        process.once('SIGTERM', resolve);
+        process.once('SIGINT', resolve);
       });
+      // Each worker finishes its requests and closes its store; one that does not is killed.
+      await Promise.all(Object.values(cluster.workers ?? {}).map((w) => new Promise<void>((done) => {
+        if (!w) return done();
+        const force = setTimeout(() => w.process.kill('SIGKILL'), 10_000);
+        w.once('exit', () => { clearTimeout(force); done(); });
+        w.process.kill('SIGTERM');
+      })));
       return;
     }
     await listen(service, o, (address) => print(`probity listening on ${address} (${o.databaseUrl ? 'PostgreSQL' : `SQLite ${location(o)}`})`));
@@ -87,6 +93,8 @@ export async function serve(o: ServeOptions, print: (line: string) => void): Pro
   }
   const service = await openService(o);
   await listen(service, o, (address) => process.send?.({ listening: address }));
+  // The channel to the first process would keep this one alive after it has closed.
+  cluster.worker?.disconnect();
 }
 
 /** Where `probity evaluate` writes by default, if it has been run here. */

@@ -21,6 +21,7 @@ import { PROBITY_VERSION } from '../version.js';
 import { Governor, type PurposeInput } from './governor.js';
 import { fmrForScore, loadCalibration, thresholdFor } from '../matching/calibration.js';
 import { identificationThreshold } from '../matching/identification-threshold.js';
+import type { SearchHit } from '../matching/vector-index.js';
 import { cosineSimilarity } from '../engine/engine.js';
 import { describeFace, extractFace, facePng, sha256, type ExtractedFace, type ImageInput } from './face-input.js';
 
@@ -407,8 +408,7 @@ export class ProbityService {
     const state = await this.search.catchUp(g.id, g.version);
     const size = this.search.templateCount(state);
     const limit = identificationThreshold(this.calibration(), fpir, size);
-    let hits = this.search.search(state, probe.template.vector, topK);
-    if (state.index.kind !== 'exact') hits = await this.rescore(hits, probe.template.vector);
+    const hits = await this.search.search(state, probe.template.vector, topK, (h) => this.rescore(h, probe.template.vector));
     const candidates = hits.map((h) => ({ subject: h.subject, ...this.decisionFor(h.score, limit.threshold) }));
     const matched = candidates.filter((c) => c.match);
     const notes = [probe.note].filter((n): n is string => n !== undefined);
@@ -460,17 +460,16 @@ export class ProbityService {
     throw e;
   }
 
-  /** An approximate index's scores are replaced by exact ones from the stored templates. */
-  private async rescore(hits: { subject: string; templateId: number; score: number }[], probe: Float32Array) {
+  /** Exact scores for an approximate index's hits, from the stored templates. */
+  private async rescore(hits: SearchHit[], probe: Float32Array): Promise<SearchHit[]> {
     if (hits.length === 0) return hits;
     const rows = await this.db.all<{ id: number; uuid: string; sealed: Buffer }>(
-      `SELECT id, uuid, sealed FROM templates WHERE id IN (${hits.map((_, i) => `$${i + 1}`).join(',')})`, hits.map((h) => h.templateId),
+      `SELECT id, uuid, sealed FROM templates WHERE id IN (${hits.map((_, i) => `$${i + 1}`).join(',')})`, hits.map((h) => h.id),
     );
-    const exact = new Map(rows.map((r) => [Number(r.id), this.cipher.open(r.sealed, r.uuid)]));
-    return hits
-      .filter((h) => exact.has(h.templateId))
-      .map((h) => ({ ...h, score: cosineSimilarity({ model: '', vector: probe }, { model: '', vector: exact.get(h.templateId)! }) }))
-      .sort((a, b) => b.score - a.score);
+    const vector = { model: this.engine.modelId, vector: probe };
+    return rows
+      .map((r) => ({ id: Number(r.id), score: cosineSimilarity(vector, { model: this.engine.modelId, vector: this.cipher.open(r.sealed, r.uuid) }) }))
+      .sort((x, y) => y.score - x.score);
   }
 
   async close(): Promise<void> {
