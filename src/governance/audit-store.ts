@@ -12,6 +12,17 @@ export interface StoredChainReport {
 const PAGE = 20_000;
 
 /**
+ * The organisation and purpose columns are copies of the body's fields, kept for filtering and
+ * not hashed themselves: they must say what the hashed body says. (Canonical JSON writes each
+ * field exactly one way, so a substring check is exact.)
+ */
+function filterColumnsAgree(r: { body: string; organisation_id: string | null; purpose: string | null }): boolean {
+  const org = r.organisation_id === null ? '"organisationId":null' : `"organisationId":${JSON.stringify(r.organisation_id)}`;
+  const purposeOk = r.purpose === null ? !r.body.includes('"purpose":') : r.body.includes(`"purpose":${JSON.stringify(r.purpose)}`);
+  return r.body.includes(org) && purposeOk;
+}
+
+/**
  * Verifies the stored audit log: every row in the order it was written (so re-inserted rows
  * show as reordered), then the last row against the head kept in its own table, which catches
  * entries cut off the end.
@@ -19,19 +30,23 @@ const PAGE = 20_000;
 export async function verifyStoredAudit(db: Db): Promise<StoredChainReport> {
   const started = performance.now();
   const verifier = new ChainVerifier();
+  const columnBreaks: ChainBreak[] = [];
   let after = -1;
   for (;;) {
-    const rows = await db.all<{ id: number; seq: number; at: string; prev_hash: string; hash: string; body: string }>(
-      `SELECT id, seq, at, prev_hash, hash, body FROM audit_log WHERE id > $1 ORDER BY id LIMIT ${PAGE}`, [after],
+    const rows = await db.all<{ id: number; seq: number; at: string; prev_hash: string; hash: string; body: string; organisation_id: string | null; purpose: string | null }>(
+      `SELECT id, seq, at, prev_hash, hash, body, organisation_id, purpose FROM audit_log WHERE id > $1 ORDER BY id LIMIT ${PAGE}`, [after],
     );
-    for (const r of rows) verifier.push({ seq: Number(r.seq), at: r.at, prevHash: r.prev_hash, hash: r.hash, bodyText: r.body });
+    for (const r of rows) {
+      verifier.push({ seq: Number(r.seq), at: r.at, prevHash: r.prev_hash, hash: r.hash, bodyText: r.body });
+      if (!filterColumnsAgree(r)) columnBreaks.push({ kind: 'edited', seq: Number(r.seq), detail: `entry ${r.seq}'s organisation or purpose column disagrees with its hashed body: filtered exports would mislead` });
+    }
     if (rows.length < PAGE) break;
     after = Number(rows[rows.length - 1]!.id);
   }
   const report = verifier.result();
   const headRow = await db.one<{ seq: number; hash: string }>(`SELECT seq, hash FROM audit_head WHERE id = 1`);
   const head = { seq: Number(headRow?.seq ?? 0), hash: headRow?.hash ?? '' };
-  const breaks: StoredChainReport['breaks'] = [...report.breaks];
+  const breaks: StoredChainReport['breaks'] = [...report.breaks, ...columnBreaks.slice(0, 100)];
   const last = verifier.last;
   if (!headRow) {
     breaks.push({ kind: 'deleted', seq: 0, detail: 'the chain head row is missing' });

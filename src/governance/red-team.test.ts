@@ -204,6 +204,8 @@ for (const backend of backends) {
       for (const [kind, tamper, expect] of [
         ['edited', (rows: Row[]) => db.run(`UPDATE audit_log SET body = $1 WHERE seq = 5`, [canonicalJson({ ...JSON.parse(rows[4]!.body), keyId: 'someone-else' })]), ['edited', 5]],
         ['deleted', () => db.run(`DELETE FROM audit_log WHERE seq = 7`), ['deleted', 7]],
+        // Only the unhashed filter column changed, to hide an entry from an organisation's export.
+        ['re-filed', () => db.run(`UPDATE audit_log SET organisation_id = 'someone-else' WHERE seq = 6`), ['edited', 6]],
         ['inserted', async (rows: Row[]) => {
           // A forged entry that links correctly to the last one and hashes correctly: only the head, kept apart, gives it away.
           const last = rows[rows.length - 1]!;
