@@ -1,7 +1,7 @@
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
+import { PROBITY_VERSION } from '../version.js';
 import { availableParallelism } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { FaceEngine } from '../engine/engine.js';
 import { readImageFile } from '../engine/image.js';
@@ -19,8 +19,7 @@ import { defaultEvaluationFile, serve } from '../server/serve.js';
 import { AccountabilityReport } from '../service/accountability-report.js';
 import { maintenance, operatorCaller } from '../service/maintenance.js';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const version = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string }).version;
+const version = PROBITY_VERSION;
 
 const USAGE = `probity ${version}: face recognition with the safeguards built in
 

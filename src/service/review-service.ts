@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import type { RgbImage } from '../engine/image.js';
 import { ProbityError } from '../errors.js';
 import type { Db, Queryable } from '../gallery/db.js';
