@@ -27,7 +27,3 @@ export function newKeySecret(): string {
 export function hashKeySecret(secret: string): string {
   return createHash('sha256').update(secret, 'utf8').digest('hex');
 }
-
-export function looksLikeKeySecret(text: string): boolean {
-  return text.startsWith(PREFIX) && text.length === PREFIX.length + 43;
-}
