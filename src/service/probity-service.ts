@@ -221,10 +221,11 @@ export class ProbityService {
    */
   async enrol(caller: Caller, input: PurposeInput & { galleryId: string; subject: string; images: ImageInput[]; idempotencyKey?: string }): Promise<StoredResponse> {
     if (input.images.length === 0) throw new ProbityError('invalid_request', 'enrolment needs at least one image');
-    const requestHash = sha256(Buffer.from(canonicalJson({ op: 'enrol', purpose: input.purpose, gallery: input.galleryId, subject: input.subject, images: input.images.map((i) => sha256(i.bytes)) })));
-    const audit = { galleryId: input.galleryId, subject: input.subject, inputHashes: input.images.map((i) => sha256(i.bytes)) };
+    const imageHashes = input.images.map((i) => sha256(i.bytes));
+    const requestHash = sha256(Buffer.from(canonicalJson({ op: 'enrol', purpose: input.purpose, gallery: input.galleryId, subject: input.subject, images: imageHashes })));
+    const audit = { galleryId: input.galleryId, subject: input.subject, inputHashes: imageHashes };
     const clearance = await this.gov.clear(caller, 'enrol', audit, input);
-    await this.ownGallery(this.db, caller, input.galleryId);
+    const gallery = await this.ownGallery(this.db, caller, input.galleryId);
     const needsConsent = useCase(input.purpose)?.enrolmentBasis === 'consent';
     if (needsConsent) {
       // Checked before any face is processed, and again in the transaction (a withdrawal may race it).
@@ -239,7 +240,6 @@ export class ProbityService {
     }
     const faces: ExtractedFace[] = [];
     for (const image of input.images) faces.push(await extractFace(this.engine, image, { minQuality: this.options.enrolMinQuality, single: true }));
-    const gallery = await this.ownGallery(this.db, caller, input.galleryId);
     // A gallery may keep each enrolled face (aligned, sealed) for reviewers to compare; by default it keeps none.
     const facePngs = Number(gallery.keep_reference_faces) ? await Promise.all(faces.map((f) => facePng(f.face.aligned))) : undefined;
     let body: unknown;
