@@ -162,9 +162,10 @@ async function evaluateCommand(args: string[]): Promise<void> {
   for (const p of id.points) lines.push(`  FPIR ${p.fpir.toExponential(0)}: threshold ${p.threshold.toFixed(4)}, FNIR ${(p.fnir * 100).toFixed(2)}%${p.supported ? '' : ' (too few non-mated searches)'}`);
   lines.push(`  threshold for FPIR 1e-2 by gallery size: ${id.bySize.map((b) => `${b.gallerySize}: ${b.threshold.toFixed(3)}`).join(', ')}`);
   if (r.mitigation) {
-    lines.push(`mitigation (fitted on ${r.mitigation.fitIdentities} identities, reported on the other ${r.mitigation.reportIdentities}; normalisation with ${r.mitigation.selection.chosen.clusters} clusters at ${r.mitigation.selection.chosen.clusterFmr}, chosen on an inner split):`);
+    lines.push(`mitigation (fitted on ${r.mitigation.fitIdentities} identities, reported on the other ${r.mitigation.reportIdentities}; settings chosen on an inner split of the fit half):`);
     for (const c of r.mitigation.configurations) {
-      lines.push(`  ${c.name}: race FMR max/min ${c.fmrMaxMinRatio?.toFixed(1) ?? 'n/a'}, overall FMR ${c.overall.fmr.toExponential(1)}, TAR ${(c.overall.tar * 100).toFixed(2)}%; at equal overall FMR: ratio ${c.atMatchedFmr.fmrMaxMinRatio?.toFixed(1) ?? 'n/a'}, TAR ${(c.atMatchedFmr.overall.tar * 100).toFixed(2)}%`);
+      const ci = c.fmrMaxMinRatioCi ? ` (95% CI ${c.fmrMaxMinRatioCi.low?.toFixed(1) ?? 'n/a'} to ${c.fmrMaxMinRatioCi.high?.toFixed(1) ?? 'unbounded'})` : '';
+      lines.push(`  ${c.name}: race FMR max/min ${c.fmrMaxMinRatio?.toFixed(1) ?? 'n/a'}${ci}, FNMR max/min ${c.fnmrMaxMinRatio?.toFixed(1) ?? 'n/a'}, overall FMR ${c.overall.fmr.toExponential(1)}, TAR ${(c.overall.tar * 100).toFixed(2)}%; at equal overall FMR: ratios ${c.atMatchedFmr.fmrMaxMinRatio?.toFixed(1) ?? 'n/a'} and ${c.atMatchedFmr.fnmrMaxMinRatio?.toFixed(1) ?? 'n/a'}, TAR ${(c.atMatchedFmr.overall.tar * 100).toFixed(2)}%`);
     }
   }
   lines.push(`wrote ${join(outDir, 'results.json')}, ${join(outDir, 'report.html')} and ${join(outDir, calibrationFile(r.model.id, r.calibration.flipAverage))}`);

@@ -36,9 +36,22 @@ test('probity evaluate runs end to end on a slice of LFW, and a rerun comes from
   }
   const m = r.mitigation!;
   assert.equal(m.fitIdentities + m.reportIdentities, 250, 'the halves are disjoint and cover the slice');
-  assert.deepEqual(m.configurations.map((c) => c.name), ['global threshold', 'fair score normalisation', 'worst-group threshold']);
-  assert.ok(m.configurations[2]!.threshold >= m.configurations[0]!.threshold, 'protecting the worst group never lowers the threshold');
+  assert.deepEqual(m.configurations.map((c) => c.name), ['global threshold', 'fair score normalisation', 'balanced-cohort normalisation', 'worst-group threshold']);
+  assert.ok(m.configurations[3]!.threshold >= m.configurations[0]!.threshold, 'protecting the worst group never lowers the threshold');
   assert.equal(m.selection.candidates.length, 6);
+  const cohort = m.selection.cohort;
+  assert.equal(cohort.candidates.length, 45);
+  assert.equal(cohort.sweep.length, 45);
+  assert.ok(cohort.candidates.some((c) => c.k === cohort.chosen.k && c.gamma === cohort.chosen.gamma && c.beta === cohort.chosen.beta));
+  const perGroup = Object.values(m.cohort.perGroup);
+  assert.ok(perGroup.length >= 1 && perGroup.every((k) => k === perGroup[0]), `the cohort is balanced: ${JSON.stringify(m.cohort.perGroup)}`);
+  assert.equal(m.cohort.people, perGroup.reduce((a, b) => a + b, 0));
+  for (const c of m.configurations) {
+    const ci = c.fmrMaxMinRatioCi;
+    if (c.fmrMaxMinRatio !== null && ci && ci.low !== null) assert.ok(ci.low <= c.fmrMaxMinRatio, `${c.name}: the ratio's interval starts at or below it`);
+  }
+  assert.match(readFileSync(join(out, 'results.json'), 'utf8'), /"fnmrMaxMinRatio"/);
+  assert.doesNotMatch(readFileSync(join(out, 'results.json'), 'utf8'), /"templates"/, 'no cohort template is written out');
   assert.ok(m.selection.candidates.some((c) => c.clusters === m.selection.chosen.clusters && c.clusterFmr === m.selection.chosen.clusterFmr));
   assert.equal(JSON.parse(readFileSync(join(out, 'score-normaliser.json'), 'utf8')).clusters, m.selection.chosen.clusters);
 

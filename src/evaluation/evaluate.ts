@@ -82,6 +82,8 @@ const minImpostorPairs = (target: number) => Math.ceil(3 / target);
 const MIN_GENUINE_PAIRS = 100;
 /** Fair score normalisation settings tried; one is chosen on an inner split of the fit half. */
 const FSN_GRID = [25, 50, 100].flatMap((clusters) => [1e-3, 1e-2].map((clusterFmr) => ({ clusters, clusterFmr })));
+/** Balanced-cohort normalisation settings tried, chosen the same way. */
+const COHORT_GRID = [5, 10, 20].flatMap((k) => [0, 1, 2].flatMap((gamma) => [0.5, 0.75, 1, 1.5, 2].map((beta) => ({ k, gamma, beta }))));
 
 export async function evaluate(o: EvaluateOptions): Promise<EvaluationResults> {
   if (!existsSync(join(o.datasetDir, 'images'))) {
@@ -183,7 +185,7 @@ export async function evaluate(o: EvaluateOptions): Promise<EvaluationResults> {
     });
     mitigation = mitigate({
       model: o.model, vectors: ds.vectors, dim, n, owner, identities, ok, scores, labels, targetFmr: o.targetFmr,
-      groupOf: GROUPINGS.race!, fsnGrid: FSN_GRID, minImpostorPairs: minImpostorPairs(o.targetFmr),
+      groupOf: GROUPINGS.race!, fsnGrid: FSN_GRID, cohortGrid: COHORT_GRID, minImpostorPairs: minImpostorPairs(o.targetFmr),
     });
   }
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { sphericalKMeans } from './clusters.js';
-import { groupOutcome, identityOutcomes, percentileInterval, type PairSource } from './fairness.js';
+import { groupOutcome, groupOutcomeWithDraws, identityOutcomes, percentileInterval, type PairSource } from './fairness.js';
 
 // Five images: identity 0 has images 0,1; identity 1 has 2,3; identity 2 has 4.
 const owner = [0, 0, 1, 1, 2];
@@ -69,4 +69,12 @@ test('spherical k-means separates two well-apart directions', () => {
   const { assignment } = sphericalKMeans(v, Array.from({ length: rows }, (_, i) => i), dim, 2);
   const first = assignment[0];
   for (let i = 0; i < rows; i++) assert.equal(assignment[i] === first, i < 20, `row ${i}`);
+});
+
+test('bootstrap draws come back in order, one per replicate, and give the same interval', () => {
+  const o = identityOutcomes(source, 3, 0.5);
+  const { outcome, fmrDraws } = groupOutcomeWithDraws(o, [0, 1, 2], 300, 5);
+  assert.equal(fmrDraws.length, 300);
+  assert.deepEqual(outcome, groupOutcome(o, [0, 1, 2], 300, 5));
+  assert.deepEqual(percentileInterval(fmrDraws.filter((v) => Number.isFinite(v))), outcome.fmrCi);
 });

@@ -70,6 +70,15 @@ export interface GroupOutcome {
  * with intervals from `replicates` bootstrap draws of the members.
  */
 export function groupOutcome(o: IdentityOutcomes, members: number[], replicates = 1000, seed = 1): GroupOutcome {
+  return groupOutcomeWithDraws(o, members, replicates, seed).outcome;
+}
+
+/**
+ * As `groupOutcome`, also returning the FMR of every bootstrap draw in order (NaN where a draw
+ * had no impostor pair), so that a statistic over several disjoint groups, such as their
+ * max/min ratio, can be bootstrapped draw by draw.
+ */
+export function groupOutcomeWithDraws(o: IdentityOutcomes, members: number[], replicates = 1000, seed = 1): { outcome: GroupOutcome; fmrDraws: number[] } {
   const inGroup = new Uint8Array(o.identities);
   for (const m of members) inGroup[m] = 1;
   const groupHits: [number, number, number][] = [];
@@ -97,14 +106,15 @@ export function groupOutcome(o: IdentityOutcomes, members: number[], replicates 
 
   const rand = seededRandom(seed);
   const weights = new Float64Array(o.identities);
-  const fmrs: number[] = [], fnmrs: number[] = [];
+  const fmrDraws: number[] = [], fnmrs: number[] = [];
   for (let r = 0; r < replicates && members.length > 1; r++) {
     weights.fill(0);
     for (let k = 0; k < members.length; k++) weights[members[Math.floor(rand() * members.length)]!]!++;
     const b = rates((id) => weights[id]!);
-    if (Number.isFinite(b.fmr)) fmrs.push(b.fmr);
+    fmrDraws.push(b.fmr);
     if (Number.isFinite(b.fnmr)) fnmrs.push(b.fnmr);
   }
+  const fmrs = fmrDraws.filter((v) => Number.isFinite(v));
 
   let perIdentity = 0, counted = 0, largest = -1;
   for (const m of members) {
@@ -120,7 +130,7 @@ export function groupOutcome(o: IdentityOutcomes, members: number[], replicates 
   const hitTotal = groupHits.reduce((s, h) => s + h[2], 0);
   const fmrWithoutWorstPair = point.impostorPairs ? (hitTotal - (worst?.[2] ?? 0)) / point.impostorPairs : NaN;
 
-  return {
+  const outcome: GroupOutcome = {
     identities: members.length,
     genuinePairs: point.gen,
     impostorPairs: point.impostorPairs,
@@ -133,6 +143,7 @@ export function groupOutcome(o: IdentityOutcomes, members: number[], replicates 
     fnmrWithoutLargest: withoutLargest.fnmr,
     fmrWithoutWorstPair,
   };
+  return { outcome, fmrDraws };
 }
 
 export function percentileInterval(samples: number[], level = 0.95): Interval {

@@ -4,23 +4,57 @@ const esc = (s: string) => s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&l
 const pct = (v: number, d = 2) => (Number.isFinite(v) ? `${(v * 100).toFixed(d)}%` : 'n/a');
 const sci = (v: number) => (Number.isFinite(v) ? v.toExponential(1) : 'n/a');
 const fix = (v: number, d = 3) => (Number.isFinite(v) ? v.toFixed(d) : 'n/a');
+/** A ratio to one decimal, or n/a where it could not be formed. */
+const r1 = (v: number | null) => (v === null ? 'n/a' : fix(v, 1));
 const ci = (i: { low: number; high: number }, f: (v: number) => string) => (Number.isFinite(i.low) ? `${f(i.low)} to ${f(i.high)}` : 'no interval');
 
 function mitigationSection(m: NonNullable<EvaluationResults['mitigation']>): string {
   const configs = m.configurations;
   const groups = configs[0]!.groups.map((g) => g.group);
   const head = configs.map((c) => `<th scope="col">${esc(c.name)}<br><small>threshold ${fix(c.threshold, 4)}</small></th>`).join('');
-  const overall = `<tr><th scope="row">everyone: FMR</th>${configs.map((c) => `<td>${sci(c.overall.fmr)}</td>`).join('')}</tr><tr><th scope="row">everyone: TAR</th>${configs.map((c) => `<td>${pct(c.overall.tar)}</td>`).join('')}</tr><tr><th scope="row">FMR max/min over groups with enough pairs</th>${configs.map((c) => `<td><strong>${c.fmrMaxMinRatio === null ? 'n/a' : fix(c.fmrMaxMinRatio, 1)}</strong></td>`).join('')}</tr><tr><th scope="row">at equal overall FMR (${sci(m.targetFmr)} on this half): FMR max/min, TAR</th>${configs.map((c) => `<td>${c.atMatchedFmr.fmrMaxMinRatio === null ? 'n/a' : fix(c.atMatchedFmr.fmrMaxMinRatio, 1)}, ${pct(c.atMatchedFmr.overall.tar)}</td>`).join('')}</tr>`;
+  const ratioCell = (c: (typeof configs)[number]) => {
+    const r = c.fmrMaxMinRatio === null ? 'n/a' : fix(c.fmrMaxMinRatio, 1);
+    const i = c.fmrMaxMinRatioCi;
+    const interval = i ? `<br><small>95% CI ${i.low === null ? 'n/a' : fix(i.low, 1)} to ${i.high === null ? 'unbounded' : fix(i.high, 1)}</small>` : '';
+    return `<td><strong>${r}</strong>${interval}</td>`;
+  };
+  const overall = `<tr><th scope="row">everyone: FMR</th>${configs.map((c) => `<td>${sci(c.overall.fmr)}</td>`).join('')}</tr><tr><th scope="row">everyone: TAR</th>${configs.map((c) => `<td>${pct(c.overall.tar)}</td>`).join('')}</tr><tr><th scope="row">FMR max/min over groups with enough pairs</th>${configs.map(ratioCell).join('')}</tr><tr><th scope="row">FNMR max/min over the same groups</th>${configs.map((c) => `<td><strong>${c.fnmrMaxMinRatio === null ? 'n/a' : fix(c.fnmrMaxMinRatio, 1)}</strong></td>`).join('')}</tr><tr><th scope="row">at equal overall FMR (${sci(m.targetFmr)} on this half): FMR max/min, FNMR max/min, TAR</th>${configs.map((c) => `<td>${c.atMatchedFmr.fmrMaxMinRatio === null ? 'n/a' : fix(c.atMatchedFmr.fmrMaxMinRatio, 1)}, ${c.atMatchedFmr.fnmrMaxMinRatio === null ? 'n/a' : fix(c.atMatchedFmr.fnmrMaxMinRatio, 1)}, ${pct(c.atMatchedFmr.overall.tar)}</td>`).join('')}</tr>`;
   const rows = groups.map((g) => {
     const cells = configs.map((c) => {
       const x = c.groups.find((y) => y.group === g)!;
-      return `<td>FMR ${sci(x.fmr)} <small>(${ci(x.fmrCi, sci)})</small><br>FNMR ${pct(x.fnmr)}</td>`;
+      return `<td>FMR ${sci(x.fmr)} <small>(${ci(x.fmrCi, sci)})</small><br>FNMR ${pct(x.fnmr)} <small>(per person ${pct(x.fnmrPerIdentity)})</small></td>`;
     }).join('');
     const thin = !configs[0]!.groups.find((y) => y.group === g)!.enough;
-    return `<tr${thin ? ' class="thin"' : ''}><th scope="row">${esc(g)}${thin ? ' (too few pairs)' : ''}</th>${cells}</tr>`;
+    const why = g.split(' ').includes('unknown') ? ' (unlabelled: not compared)' : ' (too few pairs: not compared)';
+    return `<tr${thin ? ' class="thin"' : ''}><th scope="row">${esc(g)}${thin ? why : ''}</th>${cells}</tr>`;
   }).join('');
-  const sel = m.selection.candidates.map((c) => `${c.clusters} clusters at ${sci(c.clusterFmr)}: ${c.ratio === null ? 'n/a' : fix(c.ratio, 1)}`).join('; ');
-  return `<p>${esc(m.split)}: ${m.fitIdentities} identities to fit, ${m.reportIdentities} to report. Normalisation settings were chosen on an inner split of the fit half by the race FMR ratio at an equal FMR of ${sci(m.selection.fmr)} (${sel}); chosen: ${m.selection.chosen.clusters} clusters at ${sci(m.selection.chosen.clusterFmr)}.</p><p>Target FMR ${sci(m.targetFmr)}. Figures below are on the report half only.</p><ul>${configs.map((c) => `<li><strong>${esc(c.name)}</strong>: ${esc(c.description)}</li>`).join('')}</ul><table><thead><tr><th scope="col"></th>${head}</tr></thead><tbody>${overall}${rows}</tbody></table>`;
+  const ratioOf = (c: { ratio: number | null; fnmrRatio: number | null; tar: number }) => `FMR ratio ${r1(c.ratio)}, FNMR ratio ${r1(c.fnmrRatio)}, TAR ${pct(c.tar)}`;
+  const fsnSel = m.selection.candidates.map((c) => `${c.clusters} clusters at ${sci(c.clusterFmr)}: ${ratioOf(c)}`).join('; ');
+  const best = [...m.selection.cohort.candidates].sort((a, b) => (a.worse ?? Infinity) - (b.worse ?? Infinity)).slice(0, 5);
+  const cohortSel = best.map((c) => `k ${c.k}, gamma ${c.gamma}, beta ${c.beta}: ${ratioOf(c)}`).join('; ');
+  const chosen = m.selection.cohort.chosen;
+  const selection = `<details><summary>How each normalisation's settings were chosen</summary><p>On an inner split of the fit half, at an equal FMR of ${sci(m.selection.fmr)} (the inner groups are too small for ${sci(m.targetFmr)}), by the larger of the race FMR ratio and the race FNMR ratio, so that a setting cannot win by trading false matches for one group's false non-matches; ties go to the higher TAR.</p><p>Fair score normalisation: ${fsnSel}; chosen ${m.selection.chosen.clusters} clusters at ${sci(m.selection.chosen.clusterFmr)}.</p><p>Balanced-cohort normalisation, the best five of ${m.selection.cohort.candidates.length}: ${cohortSel}; chosen k ${chosen.k}, gamma ${chosen.gamma}, beta ${chosen.beta}. Its cohort: ${m.cohort.people} people (${Object.entries(m.cohort.perGroup).map(([g, k]) => `${k} ${esc(g)}`).join(', ')}) from ${esc(m.cohort.drawnFrom)}.</p></details>`;
+  return `<p>Fitted on ${m.fitIdentities} identities, reported on the other ${m.reportIdentities} (${esc(m.split)}). Target FMR ${sci(m.targetFmr)}; every figure below is on the report half.</p>${tradeOff(configs)}<table><thead><tr><th scope="col"></th>${head}</tr></thead><tbody>${overall}${rows}</tbody></table><ul>${configs.map((c) => `<li><strong>${esc(c.name)}</strong>: ${esc(c.description)}</li>`).join('')}</ul>${selection}${sweepTable(m.selection.cohort.sweep, m.targetFmr)}`;
+}
+
+/** Every balanced-cohort setting on the report half: the trade-off a reader should see, never used to choose. */
+function sweepTable(sweep: NonNullable<EvaluationResults['mitigation']>['selection']['cohort']['sweep'], targetFmr: number): string {
+  const rows = [...sweep].sort((a, b) => (a.ratio ?? Infinity) - (b.ratio ?? Infinity))
+    .map((c) => `<tr><td>${c.k}</td><td>${c.gamma}</td><td>${c.beta}</td><td>${r1(c.ratio)}</td><td>${r1(c.fnmrRatio)}</td><td>${pct(c.highestFnmr)}</td><td>${pct(c.tar)}</td></tr>`).join('');
+  return `<details><summary>Every balanced-cohort setting on the report half, at an overall FMR of ${sci(targetFmr)} (for reading the trade-off; the choice never saw these)</summary><table><thead><tr><th scope="col">k</th><th scope="col">gamma</th><th scope="col">beta</th><th scope="col">race FMR max/min</th><th scope="col">race FNMR max/min (smoothed)</th><th scope="col">highest group FNMR</th><th scope="col">TAR</th></tr></thead><tbody>${rows}</tbody></table></details>`;
+}
+
+/** One sentence per mitigation: what it did to each differential, against the baseline. */
+function tradeOff(configs: NonNullable<EvaluationResults['mitigation']>['configurations']): string {
+  const [base, ...rest] = configs;
+  if (!base) return '';
+  const worst = (c: (typeof configs)[number]) => c.groups.filter((g) => g.enough).reduce<(typeof c.groups)[number] | undefined>((w, g) => (!w || g.fnmr > w.fnmr ? g : w), undefined);
+  const items = rest.map((c) => {
+    const w = worst(c);
+    const wb = w && base.groups.find((g) => g.group === w.group);
+    return `<li><strong>${esc(c.name)}</strong>: race FMR ratio ${r1(base.fmrMaxMinRatio)} to ${r1(c.fmrMaxMinRatio)}; race FNMR ratio ${r1(base.fnmrMaxMinRatio)} to ${r1(c.fnmrMaxMinRatio)}${w && wb ? `; the highest FNMR, ${esc(w.group)}, ${pct(wb.fnmr)} to ${pct(w.fnmr)}` : ''}; overall TAR ${pct(base.overall.tar)} to ${pct(c.overall.tar)}.</li>`;
+  }).join('');
+  return `<p>Read the two differentials together: a method that narrows the false match gap by making one group's genuine pairs fail more often has moved the harm, not removed it.</p><ul>${items}</ul>`;
 }
 
 /** A line chart as inline SVG: no scripts, no external requests. */

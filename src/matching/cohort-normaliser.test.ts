@@ -1,0 +1,28 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { CohortSimilarities, cohortDots, cohortNormalisedScore } from './cohort-normaliser.js';
+
+test('cohort statistic by hand: mean of the k nearest, less gamma times the mean over the cohort', () => {
+  // Two rows against a cohort of four; similarities given directly.
+  const rows = [[0.1, 0.9, 0.5, 0.3], [0.2, 0.2, 0.2, 0.2]];
+  const c = new CohortSimilarities(4, 2, (r, out) => out.set(rows[r]!));
+  assert.ok(Math.abs(c.statistic(0, 1, 0) - 0.9) < 1e-6);
+  assert.ok(Math.abs(c.statistic(0, 2, 0) - 0.7) < 1e-6); // (0.9 + 0.5) / 2
+  assert.ok(Math.abs(c.statistic(0, 2, 1) - (0.7 - 0.45)) < 1e-6); // mean over all four is 0.45
+  assert.ok(Math.abs(c.statistic(1, 3, 2) - (0.2 - 0.4)) < 1e-6);
+  // k larger than the cohort is the whole cohort, not an error.
+  assert.ok(Math.abs(c.statistic(0, 10, 0) - 0.45) < 1e-6);
+});
+
+test('a crowded pair needs a higher raw score; the normalised score is symmetric', () => {
+  assert.ok(Math.abs(cohortNormalisedScore(0.5, 0.3, 0.1, 2) - 0.1) < 1e-12); // 0.5 - 2 * 0.2
+  assert.equal(cohortNormalisedScore(0.5, 0.3, 0.1, 1.5), cohortNormalisedScore(0.5, 0.1, 0.3, 1.5));
+  assert.ok(cohortNormalisedScore(0.5, 0.3, 0.3, 1) < cohortNormalisedScore(0.5, 0.1, 0.1, 1));
+});
+
+test('cohort dots are the dot products with each cohort member', () => {
+  const cohort = Float32Array.from([1, 0, 0, 1, 0.6, 0.8]);
+  const out = new Float32Array(3);
+  cohortDots(cohort, 3, 2, Float32Array.from([0.6, 0.8]), out);
+  assert.deepEqual([...out].map((v) => Math.round(v * 100) / 100), [0.6, 0.8, 1]);
+});
