@@ -57,6 +57,9 @@ test('probity evaluate runs end to end on a slice of LFW, and a rerun comes from
 
   const html = readFileSync(join(out, 'report.html'), 'utf8');
   assert.match(html, /<svg/);
+  assert.match(html, /aria-label="FMR by race"/, 'per-group FMR drawn as bars with intervals');
+  assert.match(html, /aria-label="FNMR by race"/);
+  assert.match(html, /Read the two differentials together/);
   assert.doesNotMatch(html, /(src|href)=["']?https?:/, 'the report makes no external requests');
 
   const second = spawnSync(process.execPath, args, { encoding: 'utf8' });

@@ -57,6 +57,28 @@ function tradeOff(configs: NonNullable<EvaluationResults['mitigation']>['configu
   return `<p>Read the two differentials together: a method that narrows the false match gap by making one group's genuine pairs fail more often has moved the harm, not removed it.</p><ul>${items}</ul>`;
 }
 
+/**
+ * Horizontal bars with 95% interval whiskers on a log scale, one row per group, as inline SVG.
+ * Groups too small for their rate are drawn pale and say so, so a reader does not compare them.
+ */
+function intervalBars(rows: { label: string; value: number; low: number; high: number; thin: boolean }[], o: { title: string; reference?: number; referenceLabel?: string; format: (v: number) => string }): string {
+  const shown = rows.filter((r) => Number.isFinite(r.value));
+  if (!shown.length) return '';
+  const W = 460, L = 150, R = 70, row = 22, T = 22, B = 24, H = T + B + row * shown.length;
+  const positive = shown.flatMap((r) => [r.value, r.low, r.high, o.reference ?? NaN]).filter((v) => Number.isFinite(v) && v > 0);
+  const lo = Math.floor(Math.log10(Math.min(...positive, 1))), hi = Math.ceil(Math.log10(Math.max(...positive, 1e-9)));
+  const x = (v: number) => L + ((Math.log10(Math.max(v, 10 ** lo)) - lo) / (hi - lo || 1)) * (W - L - R);
+  const bars = shown.map((r, i) => {
+    const y = T + i * row;
+    const fill = r.thin ? '#e3b7b4' : '#b3261e';
+    const whisker = Number.isFinite(r.low) ? `<line x1="${x(r.low).toFixed(1)}" x2="${x(r.high).toFixed(1)}" y1="${y + 8}" y2="${y + 8}" stroke="#111" stroke-width="1.5"/><line x1="${x(r.low).toFixed(1)}" x2="${x(r.low).toFixed(1)}" y1="${y + 4}" y2="${y + 12}" stroke="#111"/><line x1="${x(r.high).toFixed(1)}" x2="${x(r.high).toFixed(1)}" y1="${y + 4}" y2="${y + 12}" stroke="#111"/>` : '';
+    return `<text x="${L - 6}" y="${y + 12}" font-size="11" text-anchor="end">${esc(r.label)}${r.thin ? ' (not compared)' : ''}</text><rect x="${L}" y="${y + 3}" width="${Math.max(0, x(r.value) - L).toFixed(1)}" height="10" fill="${fill}"/>${whisker}<text x="${W - R + 4}" y="${y + 12}" font-size="11">${o.format(r.value)}</text>`;
+  }).join('');
+  const ticks = Array.from({ length: hi - lo + 1 }, (_, k) => lo + k).map((e) => `<text x="${x(10 ** e).toFixed(1)}" y="${H - 8}" font-size="10" text-anchor="middle">1e${e}</text><line x1="${x(10 ** e).toFixed(1)}" x2="${x(10 ** e).toFixed(1)}" y1="${T}" y2="${H - B}" stroke="#ddd"/>`).join('');
+  const ref = o.reference && o.reference > 0 ? `<line x1="${x(o.reference).toFixed(1)}" x2="${x(o.reference).toFixed(1)}" y1="${T - 4}" y2="${H - B}" stroke="#1f5fa8" stroke-dasharray="4 3"/><text x="${x(o.reference).toFixed(1)}" y="${T - 8}" font-size="10" fill="#1f5fa8" text-anchor="middle">${esc(o.referenceLabel ?? '')}</text>` : '';
+  return `<figure><svg role="img" aria-label="${esc(o.title)}" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}">${ticks}${bars}${ref}</svg><figcaption>${esc(o.title)}: bars are the rates, black whiskers their 95% intervals (log scale).</figcaption></figure>`;
+}
+
 /** A line chart as inline SVG: no scripts, no external requests. */
 function lineChart(series: { name: string; points: [number, number][] }[], o: { xLabel: string; yLabel: string; logX?: boolean; logY?: boolean }): string {
   const W = 520, H = 300, L = 60, B = 40, T = 10, R = 10;
@@ -114,18 +136,19 @@ export function renderReport(r: EvaluationResults): string {
     }).join('; ');
     demo = `<p><strong>Who is in the data</strong> (identities, labels made by others): ${composition}. Rates for the small groups rest on few people: read them with their intervals.</p>${curves}<p>One global threshold ${fix(d.threshold, 4)}, set for an overall FMR of ${sci(d.targetFmr)} (measured ${sci(d.overall.fmr)}; FNMR ${pct(d.overall.fnmr)}). FMR counts impostor pairs where both people belong to the group; FNMR the group's genuine pairs. Rows marked "too few" cannot support their rate.</p>`;
     for (const [name, g] of Object.entries(d.groupings)) {
-      const maxFmr = Math.max(...g.groups.filter((x) => Number.isFinite(x.fmr)).map((x) => x.fmr), 1e-12);
       const rows = g.groups
-        .map((x) => `<tr${x.enough ? '' : ' class="thin"'}><th scope="row">${esc(x.group)}</th><td>${x.identities}</td><td>${x.genuinePairs}</td><td>${x.impostorPairs}</td><td>${sci(x.fmr)} <span class="bar" style="width:${Number.isFinite(x.fmr) ? Math.round((x.fmr / maxFmr) * 120) : 0}px"></span><br><small>${ci(x.fmrCi, sci)}</small></td><td>${fix(x.fmrRatioToOverall, 1)}x</td><td>${pct(x.fnmr)}<br><small>${ci(x.fnmrCi, pct)}</small></td><td>${pct(x.fnmrPerIdentity)}</td><td>${pct(x.largestIdentityShare, 0)}; without it ${pct(x.fnmrWithoutLargest)}</td><td>${sci(x.fmrWithoutWorstPair)}</td><td>${x.enough ? '' : esc(x.reason ?? '')}</td></tr>`)
+        .map((x) => `<tr${x.enough ? '' : ' class="thin"'}><th scope="row">${esc(x.group)}</th><td>${x.identities}</td><td>${x.genuinePairs}</td><td>${x.impostorPairs}</td><td>${sci(x.fmr)}<br><small>${ci(x.fmrCi, sci)}</small></td><td>${fix(x.fmrRatioToOverall, 1)}x</td><td>${pct(x.fnmr)}<br><small>${ci(x.fnmrCi, pct)}</small></td><td>${pct(x.fnmrPerIdentity)}</td><td>${pct(x.largestIdentityShare, 0)}; without it ${pct(x.fnmrWithoutLargest)}</td><td>${sci(x.fmrWithoutWorstPair)}</td><td>${x.enough ? '' : esc(x.reason ?? '')}</td></tr>`)
         .join('');
-      demo += `<h3>By ${esc(name)}</h3><p>Max/min FMR ratio over groups with enough pairs: <strong>${g.fmrMaxMinRatio === null ? 'n/a' : fix(g.fmrMaxMinRatio, 1)}</strong>; FNMR ratio: ${g.fnmrMaxMinRatio === null ? 'n/a' : fix(g.fnmrMaxMinRatio, 1)}.</p><table><thead><tr><th scope="col">group</th><th scope="col">identities</th><th scope="col">genuine pairs</th><th scope="col">impostor pairs</th><th scope="col">FMR (95% CI)</th><th scope="col">FMR / overall</th><th scope="col">FNMR (95% CI)</th><th scope="col">FNMR per identity</th><th scope="col">largest identity's share of genuine pairs</th><th scope="col">FMR without the worst pair of people</th><th scope="col">too few?</th></tr></thead><tbody>${rows}</tbody></table>`;
+      const bars = (pick: 'fmr' | 'fnmr') => g.groups.map((x) => ({ label: x.group, value: x[pick], low: x[`${pick}Ci`].low, high: x[`${pick}Ci`].high, thin: !x.enough }));
+      const charts = `<div class="charts">${intervalBars(bars('fmr'), { title: `FMR by ${name}`, reference: d.targetFmr, referenceLabel: `target ${sci(d.targetFmr)}`, format: sci })}${intervalBars(bars('fnmr'), { title: `FNMR by ${name}`, reference: d.overall.fnmr, referenceLabel: 'overall', format: (v) => pct(v) })}</div>`;
+      demo += `<h3>By ${esc(name)}</h3><p>Max/min FMR ratio over groups with enough pairs: <strong>${g.fmrMaxMinRatio === null ? 'n/a' : fix(g.fmrMaxMinRatio, 1)}</strong>; FNMR ratio: ${g.fnmrMaxMinRatio === null ? 'n/a' : fix(g.fnmrMaxMinRatio, 1)}.</p>${charts}<table><thead><tr><th scope="col">group</th><th scope="col">identities</th><th scope="col">genuine pairs</th><th scope="col">impostor pairs</th><th scope="col">FMR (95% CI)</th><th scope="col">FMR / overall</th><th scope="col">FNMR (95% CI)</th><th scope="col">FNMR per identity</th><th scope="col">largest identity's share of genuine pairs</th><th scope="col">FMR without the worst pair of people</th><th scope="col">too few?</th></tr></thead><tbody>${rows}</tbody></table>`;
     }
   }
   const v2 = r.view2
     ? `<p>LFW View 2, 10-fold: <strong>${pct(r.view2.mean)}</strong> &plusmn; ${pct(r.view2.std)} over ${r.view2.pairs} pairs${r.view2.pairsSkipped ? ` (${r.view2.pairsSkipped} pairs outside this slice skipped)` : ''}.</p>`
     : '<p>No pairs protocol was run.</p>';
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Probity evaluation: ${esc(r.model.id)} on ${esc(r.dataset.name)}</title>
-<style>body{font:15px/1.5 system-ui,sans-serif;max-width:1000px;margin:2em auto;padding:0 1em;color:#111}table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;padding:.25em .6em;text-align:left}tr.thin{color:#666;font-style:italic}.bar{display:inline-block;height:.7em;background:#b3261e;vertical-align:middle}h2{border-bottom:1px solid #ddd}</style></head><body>
+<style>body{font:15px/1.5 system-ui,sans-serif;max-width:1000px;margin:2em auto;padding:0 1em;color:#111}table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;padding:.25em .6em;text-align:left}tr.thin{color:#666;font-style:italic}h2{border-bottom:1px solid #ddd}.charts{display:flex;flex-wrap:wrap;gap:1em}figure{margin:0}figcaption{font-size:12px;color:#444;max-width:460px}</style></head><body>
 <h1>Evaluation of ${esc(r.model.id)} on ${esc(r.dataset.name)}</h1>
 <p>Generated ${esc(r.generatedAt)} by <code>probity evaluate</code>. Every figure on this page comes from <code>results.json</code> beside it.</p>
 <h2>Summary</h2>${v2}
