@@ -36,8 +36,8 @@ test('probity evaluate runs end to end on a slice of LFW, and a rerun comes from
   }
   const m = r.mitigation!;
   assert.equal(m.fitIdentities + m.reportIdentities, 250, 'the halves are disjoint and cover the slice');
-  assert.deepEqual(m.configurations.map((c) => c.name), ['global threshold', 'fair score normalisation', 'balanced-cohort normalisation', 'worst-group threshold']);
-  assert.ok(m.configurations[3]!.threshold >= m.configurations[0]!.threshold, 'protecting the worst group never lowers the threshold');
+  assert.deepEqual(m.configurations.map((c) => c.name), ['global threshold', 'fair score normalisation', 'balanced-cohort normalisation', 'unbalanced-cohort normalisation', 'worst-group threshold']);
+  assert.ok(m.configurations[4]!.threshold >= m.configurations[0]!.threshold, 'protecting the worst group never lowers the threshold');
   assert.equal(m.selection.candidates.length, 6);
   const cohort = m.selection.cohort;
   assert.equal(cohort.candidates.length, 45);

@@ -242,22 +242,30 @@ export function mitigate(m: MitigationInput): MitigationReport {
   const balancedOverEnough = enoughGroups.length >= 2;
   const cohortGroups = (balancedOverEnough ? enoughGroups : labelledFitGroups.filter(([, members]) => members.length >= MIN_COHORT_PEOPLE_PER_GROUP))
     .map(([g]) => g).sort();
-  const fitCohort = (include: boolean[]) => {
+  /** Balanced: the same number of people drawn from each cohort group. Otherwise every person in `include`, as a plain cohort would be. */
+  const fitCohort = (include: boolean[], balanced: boolean) => {
     const byGroup = groupMembersOf(include);
-    const pools = cohortGroups.map((g) => byGroup.get(g) ?? []);
-    const take = Math.min(...pools.map((p) => p.length));
-    const rand = seededRandom(11);
     const people: number[] = [];
     const perGroup: Record<string, number> = {};
-    pools.forEach((pool, k) => {
-      const shuffled = [...pool];
-      for (let i = shuffled.length - 1; i > 0; i--) {
-        const j = Math.floor(rand() * (i + 1));
-        [shuffled[i], shuffled[j]] = [shuffled[j]!, shuffled[i]!];
+    if (balanced) {
+      const pools = cohortGroups.map((g) => byGroup.get(g) ?? []);
+      const take = Math.min(...pools.map((p) => p.length));
+      const rand = seededRandom(11);
+      pools.forEach((pool, k) => {
+        const shuffled = [...pool];
+        for (let i = shuffled.length - 1; i > 0; i--) {
+          const j = Math.floor(rand() * (i + 1));
+          [shuffled[i], shuffled[j]] = [shuffled[j]!, shuffled[i]!];
+        }
+        people.push(...shuffled.slice(0, take));
+        perGroup[cohortGroups[k]!] = take;
+      });
+    } else {
+      for (const [g, members] of [...byGroup].sort(([a], [b]) => a.localeCompare(b))) {
+        people.push(...members);
+        perGroup[g] = members.length;
       }
-      people.push(...shuffled.slice(0, take));
-      perGroup[cohortGroups[k]!] = take;
-    });
+    }
     const slot = new Map(people.map((id, k) => [id, k]));
     const templates = new Float32Array(people.length * m.dim);
     for (let i = 0; i < m.n; i++) {
@@ -270,19 +278,26 @@ export function mitigate(m: MitigationInput): MitigationReport {
       const norm = Math.hypot(...t);
       if (norm > 0) for (let d = 0; d < m.dim; d++) t[d]! /= norm;
     }
-    const similarities = new CohortSimilarities(people.length, m.n, (row, out) => cohortDots(templates, people.length, m.dim, m.vectors.subarray(row * m.dim, (row + 1) * m.dim), out));
+    const similarities = new CohortSimilarities(
+      people.length, m.n,
+      (row, out) => cohortDots(templates, people.length, m.dim, m.vectors.subarray(row * m.dim, (row + 1) * m.dim), out),
+      (row) => slot.get(m.owner[row]!) ?? -1,
+    );
     const transformFor = (c: CohortSettings) => {
       const q = Float64Array.from({ length: m.n }, (_, i) => similarities.statistic(i, c.k, c.gamma));
       return (i: number, j: number, s: number) => cohortNormalisedScore(s, q[i]!, q[j]!, c.beta);
     };
     return { transformFor, people: people.length, perGroup };
   };
-  const innerCohort = fitCohort(innerFit);
+  const innerCohort = fitCohort(innerFit, true);
   const cohortCandidates = m.cohortGrid.map((c) => ({ ...c, ...atEqualFmr(innerCheck, innerCohort.transformFor(c), SELECTION_FMR) }));
   const bestCohort = cohortCandidates.reduce(byWorseRatioThenTar);
   const chosenCohort: CohortSettings = { k: bestCohort.k, gamma: bestCohort.gamma, beta: bestCohort.beta };
-  const cohort = fitCohort(fit);
+  const cohort = fitCohort(fit, true);
   const cohortTransform = cohort.transformFor(chosenCohort);
+  // The same settings against everyone in the fit half: shows what balancing the cohort is for.
+  const plainCohort = fitCohort(fit, false);
+  const plainCohortTransform = plainCohort.transformFor(chosenCohort);
   const sweep = m.cohortGrid.map((c) => ({ ...c, ...atEqualFmr(report, cohort.transformFor(c), m.targetFmr) }));
   const cohortThreshold = impostorThreshold(source(fit, cohortTransform), m.targetFmr);
 
@@ -347,6 +362,7 @@ export function mitigate(m: MitigationInput): MitigationReport {
       describe('global threshold', 'One threshold for everyone, set for the target FMR on the fit half (the baseline).', source(report), rawThreshold),
       describe('fair score normalisation', `Scores shifted by unsupervised cluster offsets (${chosen.clusters} clusters, offsets at FMR ${chosen.clusterFmr}, chosen on an inner split of the fit half); no demographic label is used at run time.`, source(report, fsn), fsnThreshold),
       describe('balanced-cohort normalisation', `Each score lowered by ${chosenCohort.beta} times the mean of its two faces' crowding: the mean similarity to their ${chosenCohort.k} nearest people in a reference cohort balanced by group (${cohortSummary}), less ${chosenCohort.gamma} times their mean similarity to the whole cohort. Settings chosen on an inner split of the fit half; labels only draw the cohort, nothing about a compared face is inferred.`, source(report, cohortTransform), cohortThreshold),
+      describe('unbalanced-cohort normalisation', `The same normalisation and settings against a cohort of every person in the fit half (${plainCohort.people}, ${Object.entries(plainCohort.perGroup).map(([g, k]) => `${k} ${g}`).join(', ')}), as a cohort drawn without regard to groups would be: for comparison, not a mitigation.`, source(report, plainCohortTransform), impostorThreshold(source(fit, plainCohortTransform), m.targetFmr)),
       describe('worst-group threshold', 'One threshold for everyone, raised until every labelled group with enough pairs stays at the target FMR on the fit half.', source(report), worstGroupThreshold),
     ],
   };
