@@ -1,24 +1,18 @@
+import { forEachDotBlock, transpose } from './matmul.js';
+
 /**
  * Every pair of templates, scored once: n(n-1)/2 cosine similarities in one Float32Array
  * (87.5 million on LFW, 350 MB), laid out row by row for i < j.
  */
-export function allPairScores(vectors: Float32Array, n: number, dim: number): Float32Array {
+export async function allPairScores(vectors: Float32Array, n: number, dim: number): Promise<Float32Array> {
   const scores = new Float32Array((n * (n - 1)) / 2);
-  let k = 0;
-  for (let i = 0; i < n; i++) {
-    const a = i * dim;
-    for (let j = i + 1; j < n; j++) {
-      const b = j * dim;
-      let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-      for (let d = 0; d < dim; d += 4) {
-        s0 += vectors[a + d]! * vectors[b + d]!;
-        s1 += vectors[a + d + 1]! * vectors[b + d + 1]!;
-        s2 += vectors[a + d + 2]! * vectors[b + d + 2]!;
-        s3 += vectors[a + d + 3]! * vectors[b + d + 3]!;
-      }
-      scores[k++] = s0 + s1 + s2 + s3;
+  await forEachDotBlock(vectors, n, transpose(vectors, n, dim), n, dim, (first, rows, block) => {
+    for (let r = 0; r < rows; r++) {
+      const i = first + r;
+      // Keep only the part right of the diagonal: row i of the layout starts at pairIndex(i, i + 1).
+      if (i + 1 < n) scores.set(block.subarray(r * n + i + 1, (r + 1) * n), pairIndex(i, i + 1, n));
     }
-  }
+  });
   return scores;
 }
 

@@ -1,11 +1,11 @@
-import { nearestCentroid } from '../matching/score-normaliser.js';
+import { nearestTargets } from './matmul.js';
 import { seededRandom } from './random.js';
 
 /**
  * Spherical k-means on unit vectors (cosine similarity), k-means++ seeding, fixed seed.
  * Returns unit centroids (k x dim) and each row's cluster.
  */
-export function sphericalKMeans(vectors: Float32Array, rows: number[], dim: number, k: number, iterations = 15, seed = 7): { centroids: Float32Array; assignment: Int32Array } {
+export async function sphericalKMeans(vectors: Float32Array, rows: number[], dim: number, k: number, iterations = 15, seed = 7): Promise<{ centroids: Float32Array; assignment: Int32Array }> {
   const rand = seededRandom(seed);
   const centroids = new Float32Array(k * dim);
   const dot = (row: number, c: number) => {
@@ -33,9 +33,9 @@ export function sphericalKMeans(vectors: Float32Array, rows: number[], dim: numb
     }
     centroids.set(vectors.subarray(chosen * dim, (chosen + 1) * dim), c * dim);
   }
-  const assignment = new Int32Array(rows.length);
+  let assignment: Int32Array = new Int32Array(rows.length);
   for (let it = 0; it < iterations; it++) {
-    rows.forEach((r, i) => { assignment[i] = nearestCentroid(vectors.subarray(r * dim, (r + 1) * dim), centroids, k, dim); });
+    assignment = await nearestTargets(vectors, dim, centroids, k, rows);
     const sums = new Float64Array(k * dim);
     rows.forEach((r, i) => {
       const c = assignment[i]!;

@@ -125,7 +125,7 @@ export async function evaluate(o: EvaluateOptions): Promise<EvaluationResults> {
     seconds: (performance.now() - started) / 1000,
   };
 
-  const scores = allPairScores(ds.vectors, n, dim);
+  const scores = await allPairScores(ds.vectors, n, dim);
   const ok = ds.images.map((i) => i.ok);
 
   // Genuine scores exactly; impostor scores as a fine histogram.
@@ -183,7 +183,7 @@ export async function evaluate(o: EvaluateOptions): Promise<EvaluationResults> {
       fmr: impostor.fractionAtOrAbove(threshold),
       fnmr: fnmrAt(threshold),
     });
-    mitigation = mitigate({
+    mitigation = await mitigate({
       model: o.model, vectors: ds.vectors, dim, n, owner, identities, ok, scores, labels, targetFmr: o.targetFmr,
       groupOf: GROUPINGS.race!, fsnGrid: FSN_GRID, cohortGrid: COHORT_GRID, minImpostorPairs: minImpostorPairs(o.targetFmr),
     });

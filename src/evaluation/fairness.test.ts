@@ -55,7 +55,7 @@ test('bootstrap intervals widen as a group shrinks and are reproducible', () => 
   assert.deepEqual(percentileInterval([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]), { low: 1, high: 11 });
 });
 
-test('spherical k-means separates two well-apart directions', () => {
+test('spherical k-means separates two well-apart directions', async () => {
   const dim = 4;
   const rows = 40;
   const v = new Float32Array(rows * dim);
@@ -66,7 +66,7 @@ test('spherical k-means separates two well-apart directions', () => {
     const norm = Math.hypot(...x);
     x.forEach((c, d) => { v[i * dim + d] = c / norm; });
   }
-  const { assignment } = sphericalKMeans(v, Array.from({ length: rows }, (_, i) => i), dim, 2);
+  const { assignment } = await sphericalKMeans(v, Array.from({ length: rows }, (_, i) => i), dim, 2);
   const first = assignment[0];
   for (let i = 0; i < rows; i++) assert.equal(assignment[i] === first, i < 20, `row ${i}`);
 });

@@ -63,11 +63,11 @@ test('equal error rate where the distributions overlap symmetrically', () => {
   assert.ok(threshold > 0.4 && threshold <= 0.6, `threshold ${threshold}`);
 });
 
-test('all-pairs scores and their index agree with direct dot products', () => {
+test('all-pairs scores and their index agree with direct dot products', async () => {
   const dim = 4, n = 5;
   const v = new Float32Array(n * dim);
   for (let i = 0; i < v.length; i++) v[i] = ((i * 7) % 11) / 11;
-  const s = allPairScores(v, n, dim);
+  const s = await allPairScores(v, n, dim);
   assert.equal(s.length, 10);
   for (let i = 0; i < n; i++) {
     for (let j = 0; j < n; j++) {

@@ -11,7 +11,7 @@ import { seededRandom } from './random.js';
  * without them. Strangers of the crowded group look alike, so one global threshold gives them
  * far more false matches.
  */
-function population() {
+async function population() {
   const dim = 32, rand = seededRandom(3);
   const gauss = () => Math.sqrt(-2 * Math.log(rand() + 1e-12)) * Math.cos(2 * Math.PI * rand());
   const unit = (v: number[]) => { const n = Math.hypot(...v); return v.map((x) => x / n); };
@@ -30,12 +30,12 @@ function population() {
   for (let i = 0; i < 120; i++) add(`crowded_${i}`, 'black', unit(crowd.map((c) => c * 4 + gauss())));
   const n = rows.length;
   const vectors = Float32Array.from(rows.flat());
-  return { dim, n, vectors, owner, identities, labels, scores: allPairScores(vectors, n, dim) };
+  return { dim, n, vectors, owner, identities, labels, scores: await allPairScores(vectors, n, dim) };
 }
 
-test('mitigations are fitted on one half and reported on the other; the balanced cohort narrows the gap a crowded group suffers', () => {
-  const p = population();
-  const r = mitigate({
+test('mitigations are fitted on one half and reported on the other; the balanced cohort narrows the gap a crowded group suffers', async () => {
+  const p = await population();
+  const r = await mitigate({
     model: 'synthetic', ...p, ok: new Array<boolean>(p.n).fill(true), targetFmr: 1e-2,
     groupOf: GROUPINGS.race!, minImpostorPairs: 300,
     fsnGrid: [{ clusters: 4, clusterFmr: 1e-2 }],

@@ -1,8 +1,9 @@
-import { CohortSimilarities, cohortDots, cohortNormalisedScore, type CohortSettings } from '../matching/cohort-normaliser.js';
-import { nearestCentroid, normaliseScore, type ScoreNormaliser } from '../matching/score-normaliser.js';
+import { CohortSimilarities, cohortNormalisedScore, type CohortSettings } from '../matching/cohort-normaliser.js';
+import { normaliseScore, type ScoreNormaliser } from '../matching/score-normaliser.js';
 import { sphericalKMeans } from './clusters.js';
 import type { IdentityLabels } from './demographics.js';
 import { groupOutcome, groupOutcomeWithDraws, identityOutcomes, percentileInterval, type GroupOutcome, type Interval, type PairSource } from './fairness.js';
+import { forEachDotBlock, nearestTargets, transpose } from './matmul.js';
 import { ScoreHistogram } from './metrics.js';
 import { seededRandom } from './random.js';
 
@@ -142,7 +143,7 @@ function pairsAmong(scores: Float32Array, n: number, owner: number[], include: b
  * Fit each mitigation on one half of the identities and report it on the other, disjoint half,
  * beside the plain global threshold fitted the same way.
  */
-export function mitigate(m: MitigationInput): MitigationReport {
+export async function mitigate(m: MitigationInput): Promise<MitigationReport> {
   const unknown: IdentityLabels = { sex: 'unknown', race: 'unknown', age_group: 'unknown' };
   const groupOfIdentity = m.identities.map((name) => m.groupOf(m.labels.get(name) ?? unknown));
   const labelled = (g: string) => !g.split(' ').includes('unknown');
@@ -198,10 +199,10 @@ export function mitigate(m: MitigationInput): MitigationReport {
   const rawThreshold = impostorThreshold(rawFit, m.targetFmr);
 
   // Fair score normalisation: clusters and their offsets from the fit half only.
-  const fitFsn = (include: boolean[], clusters: number, clusterFmr: number) => {
+  const fitFsn = async (include: boolean[], clusters: number, clusterFmr: number) => {
     const rows = include.map((f, i) => (f ? i : -1)).filter((i) => i >= 0);
-    const { centroids } = sphericalKMeans(m.vectors, rows, m.dim, clusters);
-    const cluster = Int32Array.from({ length: m.n }, (_, i) => nearestCentroid(m.vectors.subarray(i * m.dim, (i + 1) * m.dim), centroids, clusters, m.dim));
+    const { centroids } = await sphericalKMeans(m.vectors, rows, m.dim, clusters);
+    const cluster = await nearestTargets(m.vectors, m.dim, centroids, clusters);
     const src = source(include);
     const globalAtClusterFmr = impostorThreshold(src, clusterFmr);
     const perCluster = Array.from({ length: clusters }, () => new ScoreHistogram(20_000));
@@ -225,10 +226,11 @@ export function mitigate(m: MitigationInput): MitigationReport {
   const innerSide = hashes.map((h) => (h >>> 1) & 1);
   const innerFit = fit.map((f, i) => f && innerSide[m.owner[i]!] === 0);
   const innerCheck = fit.map((f, i) => f && innerSide[m.owner[i]!] === 1);
-  const candidates = m.fsnGrid.map((c) => ({ ...c, ...atEqualFmr(innerCheck, fitFsn(innerFit, c.clusters, c.clusterFmr).transform, SELECTION_FMR) }));
+  const candidates = [];
+  for (const c of m.fsnGrid) candidates.push({ ...c, ...atEqualFmr(innerCheck, (await fitFsn(innerFit, c.clusters, c.clusterFmr)).transform, SELECTION_FMR) });
   const best = candidates.reduce(byWorseRatioThenTar);
   const chosen = { clusters: best.clusters, clusterFmr: best.clusterFmr };
-  const { normaliser, transform: fsn } = fitFsn(fit, chosen.clusters, chosen.clusterFmr);
+  const { normaliser, transform: fsn } = await fitFsn(fit, chosen.clusters, chosen.clusterFmr);
   const fsnThreshold = impostorThreshold(source(fit, fsn), m.targetFmr);
 
   // Balanced-cohort normalisation. The cohort draws the same number of people from each group
@@ -243,7 +245,7 @@ export function mitigate(m: MitigationInput): MitigationReport {
   const cohortGroups = (balancedOverEnough ? enoughGroups : labelledFitGroups.filter(([, members]) => members.length >= MIN_COHORT_PEOPLE_PER_GROUP))
     .map(([g]) => g).sort();
   /** Balanced: the same number of people drawn from each cohort group. Otherwise every person in `include`, as a plain cohort would be. */
-  const fitCohort = (include: boolean[], balanced: boolean) => {
+  const fitCohort = async (include: boolean[], balanced: boolean) => {
     const byGroup = groupMembersOf(include);
     const people: number[] = [];
     const perGroup: Record<string, number> = {};
@@ -278,25 +280,28 @@ export function mitigate(m: MitigationInput): MitigationReport {
       const norm = Math.hypot(...t);
       if (norm > 0) for (let d = 0; d < m.dim; d++) t[d]! /= norm;
     }
-    const similarities = new CohortSimilarities(
-      people.length, m.n,
-      (row, out) => cohortDots(templates, people.length, m.dim, m.vectors.subarray(row * m.dim, (row + 1) * m.dim), out),
-      (row) => slot.get(m.owner[row]!) ?? -1,
-    );
+    const similarities = new CohortSimilarities(people.length, m.n);
+    // With no one in the cohort every statistic stays 0 and the normalisation changes nothing.
+    if (people.length > 0) await forEachDotBlock(m.vectors, m.n, transpose(templates, people.length, m.dim), people.length, m.dim, (first, rows, block) => {
+      for (let r = 0; r < rows; r++) {
+        const row = first + r;
+        similarities.setRow(row, block.subarray(r * people.length, (r + 1) * people.length), slot.get(m.owner[row]!) ?? -1);
+      }
+    });
     const transformFor = (c: CohortSettings) => {
       const q = Float64Array.from({ length: m.n }, (_, i) => similarities.statistic(i, c.k, c.gamma));
       return (i: number, j: number, s: number) => cohortNormalisedScore(s, q[i]!, q[j]!, c.beta);
     };
     return { transformFor, people: people.length, perGroup };
   };
-  const innerCohort = fitCohort(innerFit, true);
+  const innerCohort = await fitCohort(innerFit, true);
   const cohortCandidates = m.cohortGrid.map((c) => ({ ...c, ...atEqualFmr(innerCheck, innerCohort.transformFor(c), SELECTION_FMR) }));
   const bestCohort = cohortCandidates.reduce(byWorseRatioThenTar);
   const chosenCohort: CohortSettings = { k: bestCohort.k, gamma: bestCohort.gamma, beta: bestCohort.beta };
-  const cohort = fitCohort(fit, true);
+  const cohort = await fitCohort(fit, true);
   const cohortTransform = cohort.transformFor(chosenCohort);
   // The same settings against everyone in the fit half: shows what balancing the cohort is for.
-  const plainCohort = fitCohort(fit, false);
+  const plainCohort = await fitCohort(fit, false);
   const plainCohortTransform = plainCohort.transformFor(chosenCohort);
   const sweep = m.cohortGrid.map((c) => ({ ...c, ...atEqualFmr(report, cohort.transformFor(c), m.targetFmr) }));
   const cohortThreshold = impostorThreshold(source(fit, cohortTransform), m.targetFmr);

@@ -29,26 +29,28 @@ export class CohortSimilarities {
   readonly prefix: Float64Array;
   /** How many cohort members each row is compared with: one fewer where its own person is left out. */
   readonly counts: Int32Array;
+  private readonly sorted: Float32Array;
 
-  /**
-   * `ownMember(row)` names the cohort member that is the row's own person, or -1: a face must
-   * not count itself as a crowding stranger, or thresholds fitted on the cohort's own people
-   * come out too low.
-   */
-  constructor(readonly size: number, rows: number, fill: (row: number, out: Float32Array) => void, ownMember: (row: number) => number = () => -1) {
+  constructor(readonly size: number, rows: number) {
     this.prefix = new Float64Array(rows * (size + 1));
     this.counts = new Int32Array(rows);
-    const sims = new Float32Array(size);
-    for (let r = 0; r < rows; r++) {
-      fill(r, sims);
-      const own = ownMember(r);
-      if (own >= 0) sims[own] = -Infinity;
-      sims.sort().reverse();
-      const count = own >= 0 ? size - 1 : size;
-      this.counts[r] = count;
-      const base = r * (size + 1);
-      for (let c = 0; c < count; c++) this.prefix[base + c + 1] = this.prefix[base + c]! + sims[c]!;
-    }
+    this.sorted = new Float32Array(size);
+  }
+
+  /**
+   * Takes one row's similarities to the cohort. `ownMember` is the cohort member that is the
+   * row's own person, or -1: a face must not count itself as a crowding stranger, or thresholds
+   * fitted on the cohort's own people come out too low.
+   */
+  setRow(row: number, similarities: Float32Array, ownMember = -1): void {
+    const sims = this.sorted;
+    sims.set(similarities);
+    if (ownMember >= 0) sims[ownMember] = -Infinity;
+    sims.sort().reverse();
+    const count = ownMember >= 0 ? this.size - 1 : this.size;
+    this.counts[row] = count;
+    const base = row * (this.size + 1);
+    for (let c = 0; c < count; c++) this.prefix[base + c + 1] = this.prefix[base + c]! + sims[c]!;
   }
 
   /** Mean of the k highest similarities, less gamma times the mean over the whole cohort. */
@@ -58,16 +60,6 @@ export class CohortSimilarities {
     const kk = Math.min(k, count);
     if (kk === 0) return 0;
     return this.prefix[base + kk]! / kk - (gamma * this.prefix[base + count]!) / count;
-  }
-}
-
-/** Dot products of one unit template with each of `count` unit cohort templates. */
-export function cohortDots(cohort: Float32Array, count: number, dim: number, template: Float32Array, out: Float32Array): void {
-  for (let c = 0; c < count; c++) {
-    let s = 0;
-    const off = c * dim;
-    for (let d = 0; d < dim; d++) s += template[d]! * cohort[off + d]!;
-    out[c] = s;
   }
 }
 
