@@ -20,13 +20,3 @@ export interface ScoreNormaliser {
 export function normaliseScore(n: ScoreNormaliser, score: number, clusterA: number, clusterB: number): number {
   return score - n.offsets[clusterA]! - n.offsets[clusterB]!;
 }
-
-export function nearestCentroid(v: Float32Array, centroids: Float32Array, k: number, dim: number): number {
-  let best = 0, bestDot = -Infinity;
-  for (let c = 0; c < k; c++) {
-    let s = 0;
-    for (let d = 0; d < dim; d++) s += v[d]! * centroids[c * dim + d]!;
-    if (s > bestDot) { bestDot = s; best = c; }
-  }
-  return best;
-}
