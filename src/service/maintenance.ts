@@ -20,6 +20,6 @@ export function maintenance(db: Db, now: () => Date = () => new Date()) {
 
 /** The operator acting from the command line, with direct access to the store. */
 export async function operatorCaller(db: Db): Promise<Caller> {
-  const org = await db.one<{ id: string }>(`SELECT id FROM organisations WHERE name = 'operator'`);
-  return { keyId: 'command-line', organisationId: org?.id ?? 'operator', roles: ['admin', 'auditor'], useCases: [] };
+  const org = await db.one<{ value: string }>(`SELECT value FROM meta WHERE key = 'operator_organisation'`);
+  return { keyId: 'command-line', organisationId: org?.value ?? 'operator', roles: ['operator', 'installation_auditor'], useCases: [] };
 }

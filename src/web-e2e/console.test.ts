@@ -42,12 +42,12 @@ describe('the web console', { skip }, () => {
     await service.access.setPolicy(admin, ['eu-ai-act']);
     const charity = await onboard(service, secrets.admin, { name: 'Missing People Trust', sector: 'nonprofit', jurisdictions: ['eu'] }, [P]);
     await service.access.decideApplication(admin, { applicationId: charity.application.id, useCase: P, decision: 'approve', reason: 'registered charity, safeguarding policy seen' });
-    const key = async (roles: ('client' | 'reviewer' | 'auditor')[], label: string, organisationId: string = charity.organisationId, useCases = [P]) =>
+    const key = async (roles: ('client' | 'reviewer' | 'auditor' | 'installation_auditor')[], label: string, organisationId: string = charity.organisationId, useCases = [P]) =>
       (await service.access.createKey(admin, { organisationId, roles, label, useCases })).secret;
     secrets.caseworker = await key(['client'], 'caseworker');
     secrets.reviewerA = await key(['reviewer'], 'reviewer Ada');
     secrets.reviewerB = await key(['reviewer'], 'reviewer Bo');
-    secrets.auditor = await key(['auditor'], 'auditor', admin.organisationId, []);
+    secrets.auditor = await key(['installation_auditor'], 'installation auditor', admin.organisationId, []);
     // An application still held, for the access page to show.
     await onboard(service, secrets.admin, { name: 'City Search Unit', sector: 'public_sector', jurisdictions: ['eu'] }, ['investigative_leads']);
 
