@@ -122,11 +122,13 @@ class Model {
 const pick = <T>(xs: readonly T[], i: number): T | undefined => (xs.length ? xs[i % xs.length] : undefined);
 const nat = fc.nat({ max: 1000 });
 /**
- * Who acts. Three times in four the step is given a fitting actor (a client key with use cases,
- * its own organisation's gallery, a purpose it is scoped to), so that enough requests get past
- * the first refusal to test the rules behind it; otherwise anyone, anything.
+ * Who acts. Most steps get a fitting actor (a client key with use cases, its own organisation's
+ * gallery, a purpose it is scoped to), so that enough requests get past the first refusal to
+ * test the rules behind it; some get the same client aimed at another organisation's gallery;
+ * the rest anyone, anything.
  */
-const actor = fc.record({ actor: nat, asClient: fc.constantFrom(true, true, true, false), p: nat });
+const actor = fc.record({ actor: nat, mode: fc.constantFrom('fit', 'fit', 'fit', 'foreign', 'any'), p: nat })
+  .map((a) => ({ ...a, asClient: a.mode !== 'any' }));
 const step = fc.oneof(
   { weight: 3, arbitrary: fc.record({ kind: fc.constant('advance' as const), ms: fc.constantFrom(1_000, 4_000, 30_000, 3_600_000, 86_400_000) }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('createOrganisation' as const), a: actor }) },
@@ -257,9 +259,9 @@ for (const backend of backends) {
       const clients = model.actors.filter((x) => x.roles.includes('client') && x.useCases.length > 0 && !x.revoked);
       return pick(a.asClient && clients.length ? clients : model.actors, a.actor)!;
     };
-    const galleryFor = (model: Model, s: { a: { asClient: boolean } }, actorOf: Actor, i: number) => {
-      const own = model.galleries.filter((g) => g.org === actorOf.org);
-      return pick(s.a.asClient && own.length ? own : model.galleries, i)!;
+    const galleryFor = (model: Model, s: { a: { mode: string } }, actorOf: Actor, i: number) => {
+      const fitting = model.galleries.filter((g) => (s.a.mode === 'foreign' ? g.org !== actorOf.org : g.org === actorOf.org));
+      return pick(s.a.mode !== 'any' && fitting.length ? fitting : model.galleries, i)!;
     };
     const purposeFor = (s: { a: { asClient: boolean; p: number } }, actorOf: Actor, random: string) =>
       (s.a.asClient && actorOf.useCases.length ? pick(actorOf.useCases, s.a.p)! : random);
