@@ -99,6 +99,11 @@ export class Governor {
     return this.operatorOrg;
   }
 
+  /** For the command line on a store no service has started on yet (see `operatorCaller`). */
+  assumeOperatorOrganisation(id: string): void {
+    this.operatorOrg ??= id;
+  }
+
   /** The roles the caller's key holds that count: installation roles only in the operator organisation. */
   effectiveRoles(caller: Caller): Role[] {
     return caller.roles.filter((r) => !isInstallationRole(r) || (this.operatorOrg !== undefined && caller.organisationId === this.operatorOrg));
