@@ -297,7 +297,7 @@ async function reportCommand(args: string[]): Promise<void> {
     const { gov } = maintenance(db);
     const engine = await FaceEngine.load();
     const report = new AccountabilityReport(db, gov, engine, version, values.evaluation ?? defaultEvaluationFile());
-    const { text } = await report.render(await operatorCaller(db), format);
+    const { text } = await report.render(await operatorCaller(db, gov), format);
     if (values.out) {
       writeFileSync(values.out, text);
       process.stdout.write(`wrote ${values.out}\n`);

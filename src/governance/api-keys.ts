@@ -1,7 +1,22 @@
 import { createHash, randomBytes } from 'node:crypto';
 
-export const ROLES = ['admin', 'client', 'reviewer', 'auditor', 'tester'] as const;
+/**
+ * Roles of the installation as a whole, held only by keys of the operator organisation (the
+ * one bootstrapAdmin creates): the operator runs the installation (policy, organisations,
+ * decisions on held applications, keys for anyone, purge); the installation auditor reads every
+ * organisation's records. A database row that gives one to another organisation's key is not
+ * honoured.
+ */
+export const INSTALLATION_ROLES = ['operator', 'installation_auditor'] as const;
+/** Roles any organisation may hold; `admin` manages its own organisation's keys, nothing more. */
+export const ORGANISATION_ROLES = ['admin', 'client', 'reviewer', 'auditor', 'tester'] as const;
+export const ROLES = [...INSTALLATION_ROLES, ...ORGANISATION_ROLES] as const;
 export type Role = (typeof ROLES)[number];
+export type InstallationRole = (typeof INSTALLATION_ROLES)[number];
+
+export function isInstallationRole(r: string): r is InstallationRole {
+  return (INSTALLATION_ROLES as readonly string[]).includes(r);
+}
 
 /** Who is making a request, as established from their key. */
 export interface Caller {

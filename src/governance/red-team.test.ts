@@ -89,7 +89,7 @@ for (const backend of backends) {
         assert.deepEqual(ok.candidates, []);
         assert.equal(ok.review.state, 'pending');
         const entry = (await service.access.auditEntries(await service.authenticate(adminSecret).then(async () => {
-          const auditor = await service.access.createKey(await admin(), { organisationId: (await db.one<{ id: string }>(`SELECT id FROM organisations WHERE name = 'operator'`))!.id, roles: ['auditor'], label: 'auditor' });
+          const auditor = await service.access.createKey(await admin(), { organisationId: (await db.one<{ id: string }>(`SELECT id FROM organisations WHERE name = 'operator'`))!.id, roles: ['installation_auditor'], label: 'auditor' });
           return service.authenticate(auditor.secret);
         }), { purpose, limit: 100 })).items.find((i: any) => i.outcome === 'ok' && i.action === 'identify') as any;
         assert.equal(entry.legalAuthority.reference, 'W-2026-0042', 'the warrant is in the audit log');

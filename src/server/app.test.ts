@@ -56,7 +56,7 @@ for (const backend of backends) {
       assert.equal((await call('GET', '/v1/galleries', 'prb_nonsense')).status, 401);
       const forbidden = await call('POST', '/v1/organisations', clientKey, { name: 'x', sector: 'commercial', jurisdictions: [] });
       assert.equal(forbidden.status, 403);
-      assert.match(forbidden.body.error.message, /needs the admin role/);
+      assert.match(forbidden.body.error.message, /needs the operator role/);
       assert.equal((await call('POST', `/v1/galleries/${galleryId}/identify`, adminKey, { purpose: P, image: b64(faces.colin1()) })).status, 403);
       const theirs = await call('GET', `/v1/galleries/${galleryId}`, otherClientKey);
       assert.equal(theirs.status, 403);

@@ -71,7 +71,7 @@ describe('governance over HTTP', { skip: skipWithoutLfw }, () => {
     assert.equal((await call('POST', '/v1/purge', key)).status, 403);
 
     const operatorId = (await call('GET', '/v1/organisations', admin)).body.items.find((o: { name: string }) => o.name === 'operator').id;
-    const auditor = (await call('POST', '/v1/keys', admin, { organisationId: operatorId, roles: ['auditor'], label: 'auditor' })).body.secret;
+    const auditor = (await call('POST', '/v1/keys', admin, { organisationId: operatorId, roles: ['installation_auditor'], label: 'auditor' })).body.secret;
     const entries = (await call('GET', `/v1/audit?purpose=${P}&limit=500`, auditor)).body.items;
     assert.ok(entries.length >= 2 && entries.every((e: { purpose: string }) => e.purpose === P));
     const exported = await call('GET', `/v1/audit/export?organisationId=${org.id}`, auditor);

@@ -76,7 +76,7 @@ export function registerRoutes(app: FastifyInstance, service: ProbityService): v
   // ---- the operator ----
   app.post<{ Body: { name: string; sector: Sector; jurisdictions: string[] } }>('/v1/organisations', {
     schema: {
-      tags: ['operator'], summary: 'Create an organisation with its sector and jurisdictions (admin)',
+      tags: ['operator'], summary: 'Create an organisation with its sector and jurisdictions (operator)',
       body: {
         type: 'object', required: ['name', 'sector', 'jurisdictions'], additionalProperties: false,
         properties: { name, sector: { type: 'string', enum: [...SECTORS] }, jurisdictions: { type: 'array', items: { type: 'string', enum: ['us-wa', 'us-il', 'eu', 'other'] }, uniqueItems: true } },
@@ -86,12 +86,12 @@ export function registerRoutes(app: FastifyInstance, service: ProbityService): v
   }, async (req, reply) => reply.status(201).send(await service.access.createOrganisation(callerOf(req), req.body)));
 
   app.get('/v1/organisations', {
-    schema: { tags: ['operator'], summary: 'List organisations (admin)', response: { 200: { type: 'object', properties: { items: { type: 'array', items: open } } }, ...errors } },
+    schema: { tags: ['operator'], summary: 'List organisations: the operator and installation auditor see all, an administrator or auditor its own', response: { 200: { type: 'object', properties: { items: { type: 'array', items: open } } }, ...errors } },
   }, async (req) => ({ items: await service.access.listOrganisations(callerOf(req)) }));
 
   app.post<{ Body: { organisationId: string; roles: Role[]; label: string; useCases?: string[] } }>('/v1/keys', {
     schema: {
-      tags: ['operator'], summary: 'Issue an API key; the secret is in this answer only (admin)',
+      tags: ['operator'], summary: 'Issue an API key; the secret is in this answer only (operator: any organisation; admin: its own, organisation roles only)',
       body: {
         type: 'object', required: ['organisationId', 'roles', 'label'], additionalProperties: false,
         properties: {
@@ -105,14 +105,14 @@ export function registerRoutes(app: FastifyInstance, service: ProbityService): v
 
   app.get<{ Querystring: { organisationId?: string } }>('/v1/keys', {
     schema: {
-      tags: ['operator'], summary: 'List keys, never their secrets (admin)',
+      tags: ['operator'], summary: 'List keys, never their secrets (operator and installation auditor: all; admin and auditor: their own organisation)',
       querystring: { type: 'object', additionalProperties: false, properties: { organisationId: id } },
       response: { 200: { type: 'object', properties: { items: { type: 'array', items: { type: 'object', properties: { id: { type: 'string' }, organisationId: { type: 'string' }, label: { type: 'string' }, roles: { type: 'array', items: { type: 'string' } }, useCases: { type: 'array', items: { type: 'string' } }, createdAt: { type: 'string' }, revokedAt: { type: 'string' } } } } } }, ...errors },
     },
   }, async (req) => ({ items: await service.access.listKeys(callerOf(req), req.query.organisationId) }));
 
   app.delete<{ Params: { keyId: string } }>('/v1/keys/:keyId', {
-    schema: { tags: ['operator'], summary: 'Revoke a key (admin)', params: { type: 'object', properties: { keyId: id } }, response: { 200: open, ...errors } },
+    schema: { tags: ['operator'], summary: 'Revoke a key (operator; admin: its own organisation\'s keys)', params: { type: 'object', properties: { keyId: id } }, response: { 200: open, ...errors } },
   }, async (req) => service.access.revokeKey(callerOf(req), req.params.keyId));
 
   app.get('/v1/me', {
@@ -126,7 +126,7 @@ export function registerRoutes(app: FastifyInstance, service: ProbityService): v
 
   app.put<{ Body: { packs: string[] } }>('/v1/policy', {
     schema: {
-      tags: ['access'], summary: 'Choose the active policy packs; default is always active (admin)',
+      tags: ['access'], summary: 'Choose the active policy packs; default is always active (operator)',
       body: { type: 'object', required: ['packs'], additionalProperties: false, properties: { packs: { type: 'array', uniqueItems: true, items: { type: 'string' } } } },
       response: { 200: open, ...errors },
     },
@@ -148,7 +148,7 @@ export function registerRoutes(app: FastifyInstance, service: ProbityService): v
 
   app.get<{ Querystring: { status?: 'held' } }>('/v1/applications', {
     schema: {
-      tags: ['access'], summary: "Applications: the operator and auditors see all, an organisation its own",
+      tags: ['access'], summary: "Applications: the operator and the installation auditor see all, an organisation its own",
       querystring: { type: 'object', additionalProperties: false, properties: { status: { type: 'string', enum: ['held'] } } },
       response: { 200: { type: 'object', properties: { items: { type: 'array', items: open } } }, ...errors },
     },
@@ -156,7 +156,7 @@ export function registerRoutes(app: FastifyInstance, service: ProbityService): v
 
   app.post<{ Params: { applicationId: string }; Body: { useCase: string; decision: 'approve' | 'refuse'; reason: string } }>('/v1/applications/:applicationId/decisions', {
     schema: {
-      tags: ['access'], summary: 'Approve or refuse a use case the policy held (admin)',
+      tags: ['access'], summary: 'Approve or refuse a use case the policy held (operator; never for its own organisation)',
       params: { type: 'object', properties: { applicationId: id } },
       body: { type: 'object', required: ['useCase', 'decision', 'reason'], additionalProperties: false, properties: { useCase: { type: 'string' }, decision: { type: 'string', enum: ['approve', 'refuse'] }, reason: { type: 'string', minLength: 3, maxLength: 2000 } } },
       response: { 200: open, ...errors },
@@ -174,7 +174,7 @@ export function registerRoutes(app: FastifyInstance, service: ProbityService): v
   } as const;
   type AuditQuery = { from?: string; to?: string; organisationId?: string; purpose?: string; outcome?: 'ok' | 'refused' | 'failed'; after?: number; limit: number };
   app.get<{ Querystring: AuditQuery }>('/v1/audit', {
-    schema: { tags: ['audit'], summary: 'Audit entries in order, filtered by time, organisation and purpose (auditor)', querystring: auditQuery, response: { 200: { type: 'object', properties: { items: { type: 'array', items: open }, next: { type: 'integer' } } }, ...errors } },
+    schema: { tags: ['audit'], summary: 'Audit entries in order, filtered by time, organisation and purpose (auditor: its organisation; installation_auditor: all)', querystring: auditQuery, response: { 200: { type: 'object', properties: { items: { type: 'array', items: open }, next: { type: 'integer' } } }, ...errors } },
   }, async (req) => service.access.auditEntries(callerOf(req), req.query));
 
   app.get<{ Querystring: AuditQuery }>('/v1/audit/export', {
@@ -230,7 +230,7 @@ export function registerRoutes(app: FastifyInstance, service: ProbityService): v
   }, async (req) => service.people.subjectAccessReport(callerOf(req), req.params.galleryId, req.params.subject));
 
   app.post('/v1/purge', {
-    schema: { tags: ['people'], summary: 'Apply every retention schedule now (it also runs on a schedule); returns the receipts (admin)', response: { 200: open, ...errors } },
+    schema: { tags: ['people'], summary: 'Apply every retention schedule now (it also runs on a schedule); returns the receipts (operator)', response: { 200: open, ...errors } },
   }, async (req) => ({ receipts: await service.people.purgeOnRequest(callerOf(req)) }));
 
   // ---- human review ----
@@ -272,7 +272,7 @@ export function registerRoutes(app: FastifyInstance, service: ProbityService): v
   // ---- accountability ----
   app.get<{ Querystring: { format: 'md' | 'html' } }>('/v1/reports/accountability', {
     schema: {
-      tags: ['accountability'], summary: 'The accountability report (RCW 43.386.020) from live data and the latest evaluation (auditor, admin)',
+      tags: ['accountability'], summary: 'The accountability report (RCW 43.386.020) from live data and the latest evaluation (installation_auditor, operator)',
       querystring: { type: 'object', additionalProperties: false, properties: { format: { type: 'string', enum: ['md', 'html'], default: 'html' } } },
     },
   }, async (req, reply) => {
@@ -281,7 +281,7 @@ export function registerRoutes(app: FastifyInstance, service: ProbityService): v
   });
 
   app.get('/v1/reports/evaluation', {
-    schema: { tags: ['accountability'], summary: 'The latest evaluation report (report.html beside the results.json the service was given) (auditor, admin)' },
+    schema: { tags: ['accountability'], summary: 'The latest evaluation report (report.html beside the results.json the service was given) (installation_auditor, operator)' },
   }, async (req, reply) => reply.type('text/html; charset=utf-8').send(await service.report.evaluationHtml(callerOf(req))));
 
   // ---- refused on principle ----

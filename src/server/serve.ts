@@ -64,7 +64,7 @@ export async function serve(o: ServeOptions, print: (line: string) => void): Pro
     const service = await openService(o);
     const admin = await service.access.bootstrapAdmin(o.env.PROBITY_ADMIN_KEY);
     if (admin?.generated) {
-      print(`operator admin key (shown once; store it now): ${admin.secret}`);
+      print(`operator key (shown once; store it now): ${admin.secret}`);
     }
     schedulePurge(o, print);
     if (o.workers > 1) {

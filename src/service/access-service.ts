@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { ProbityError } from '../errors.js';
 import type { Db, Queryable } from '../gallery/db.js';
-import { hashKeySecret, newKeySecret, ROLES, type Caller, type Role } from '../governance/api-keys.js';
+import { hashKeySecret, isInstallationRole, newKeySecret, ROLES, type Caller, type Role } from '../governance/api-keys.js';
 import { appendAudit } from '../governance/audit-log.js';
 import { auditPage, verifyStoredAudit, type AuditFilter } from '../governance/audit-store.js';
 import { assess } from '../governance/policy/assess.js';
@@ -42,29 +42,37 @@ export class AccessService {
   }
 
   /**
-   * The operator's first key. Returns the secret when one was made (to print once), or
-   * undefined when an admin key exists already. `given` (PROBITY_ADMIN_KEY) is used as is.
+   * The operator organisation and its first `operator` key. Returns the secret when one was
+   * made (to print once), or undefined when an operator key exists already. `given`
+   * (PROBITY_ADMIN_KEY) is used as is. The operator organisation is recorded by id in `meta`:
+   * only its keys can hold the installation roles.
    */
   async bootstrapAdmin(given?: string): Promise<{ secret: string; generated: boolean } | undefined> {
     return this.db.transaction(async (tx) => {
       if (this.db.kind === 'postgres') await tx.one(`SELECT pg_advisory_xact_lock(7402)`);
       const givenHash = given ? hashKeySecret(given) : undefined;
       if (givenHash && (await tx.one(`SELECT id FROM api_keys WHERE secret_hash = $1`, [givenHash]))) return undefined;
-      const admins = await tx.one(`SELECT id FROM api_keys WHERE roles LIKE '%admin%' AND revoked_at IS NULL`);
-      if (admins && !given) return undefined;
       if (given && given.length < 24) throw new ProbityError('invalid_argument', 'PROBITY_ADMIN_KEY must be at least 24 characters (the value is not shown)');
-      let org = await tx.one<{ id: string }>(`SELECT id FROM organisations WHERE name = 'operator'`);
+      const recorded = await tx.one<{ value: string }>(`SELECT value FROM meta WHERE key = 'operator_organisation'`);
+      let org = recorded ? { id: recorded.value } : await tx.one<{ id: string }>(`SELECT id FROM organisations WHERE name = 'operator'`);
       if (!org) {
         org = { id: randomUUID() };
         await tx.run(`INSERT INTO organisations (id, name, sector, jurisdictions, created_at) VALUES ($1, 'operator', 'commercial', '', $2)`, [org.id, this.now().toISOString()]);
       }
+      if (!recorded) {
+        await tx.run(`INSERT INTO meta (key, value) VALUES ('operator_organisation', $1)`, [org.id]);
+        // A store from before the roles were split: its bootstrap key was an admin that acted as the operator.
+        await tx.run(`UPDATE api_keys SET roles = 'operator' WHERE organisation_id = $1 AND label = 'operator admin' AND roles = 'admin'`, [org.id]);
+      }
+      const operators = await tx.one(`SELECT id FROM api_keys WHERE organisation_id = $1 AND roles LIKE '%operator%' AND revoked_at IS NULL`, [org.id]);
+      if (operators && !given) return undefined;
       const secret = given ?? newKeySecret();
       const keyId = randomUUID();
       await tx.run(
-        `INSERT INTO api_keys (id, organisation_id, label, roles, secret_hash, created_at) VALUES ($1, $2, $3, 'admin', $4, $5)`,
-        [keyId, org.id, 'operator admin', hashKeySecret(secret), this.now().toISOString()],
+        `INSERT INTO api_keys (id, organisation_id, label, roles, secret_hash, created_at) VALUES ($1, $2, $3, 'operator', $4, $5)`,
+        [keyId, org.id, 'operator', hashKeySecret(secret), this.now().toISOString()],
       );
-      await appendAudit(tx, this.now(), { action: 'bootstrap_admin_key', organisationId: org.id, keyId, roles: ['admin'], outcome: 'ok' }, this.db.kind);
+      await appendAudit(tx, this.now(), { action: 'bootstrap_admin_key', organisationId: org.id, keyId, roles: ['operator'], outcome: 'ok' }, this.db.kind);
       return { secret, generated: !given };
     });
   }
@@ -77,7 +85,10 @@ export class AccessService {
     );
     if (!row) throw new ProbityError('unauthenticated', 'the API key is not known');
     if (row.revoked_at) throw new ProbityError('unauthenticated', `the API key was revoked at ${row.revoked_at}`);
-    return { keyId: row.id, organisationId: row.organisation_id, roles: row.roles.split(',') as Role[], useCases: row.use_cases.split(',').filter(Boolean) };
+    // An installation role counts only in the operator organisation, whatever the row says.
+    const operatorOrg = await this.gov.operatorOrganisation();
+    const roles = (row.roles.split(',') as Role[]).filter((r) => !isInstallationRole(r) || row.organisation_id === operatorOrg);
+    return { keyId: row.id, organisationId: row.organisation_id, roles, useCases: row.use_cases.split(',').filter(Boolean) };
   }
 
   async whoAmI(caller: Caller) {
@@ -104,11 +115,15 @@ export class AccessService {
   }
 
   async listOrganisations(caller: Caller) {
-    this.gov.authorise(caller, 'list_organisations');
-    return (await this.db.all<OrganisationRow>(`SELECT * FROM organisations ORDER BY name`)).map(organisationView);
+    const scope = await this.gov.listingScope(caller, 'list_organisations');
+    return (await this.db.all<OrganisationRow>(`SELECT * FROM organisations ${scope ? 'WHERE id = $1' : ''} ORDER BY name`, scope ? [scope] : [])).map(organisationView);
   }
 
-  /** A key for an organisation, scoped to use cases the organisation is approved for. */
+  /**
+   * A key for an organisation, scoped to use cases the organisation is approved for. The
+   * operator issues keys for any organisation (installation roles only in its own); an
+   * organisation administrator only for its own organisation, with organisation roles.
+   */
   async createKey(caller: Caller, input: { organisationId: string; roles: Role[]; label: string; useCases?: string[] }) {
     const unknown = input.roles.filter((r) => !ROLES.includes(r));
     if (unknown.length || input.roles.length === 0) {
@@ -133,13 +148,13 @@ export class AccessService {
       );
       return {
         value: { id, organisationId: input.organisationId, roles: input.roles, useCases, label: input.label, createdAt: at, secret },
-        result: { keyCreated: id, roles: input.roles, useCases },
+        result: { keyCreated: id, organisation: input.organisationId, roles: input.roles, useCases },
       };
-    });
+    }, { target: { organisationId: input.organisationId, grantsRoles: input.roles } });
   }
 
-  async listKeys(caller: Caller, organisationId?: string) {
-    this.gov.authorise(caller, 'list_keys');
+  async listKeys(caller: Caller, requested?: string) {
+    const organisationId = await this.gov.listingScope(caller, 'list_keys', requested);
     const rows = await this.db.all<{ id: string; organisation_id: string; label: string; roles: string; use_cases: string; created_at: string; revoked_at: string | null }>(
       `SELECT id, organisation_id, label, roles, use_cases, created_at, revoked_at FROM api_keys ${organisationId ? 'WHERE organisation_id = $1' : ''} ORDER BY created_at, id`,
       organisationId ? [organisationId] : [],
@@ -151,18 +166,20 @@ export class AccessService {
   }
 
   async revokeKey(caller: Caller, keyId: string) {
+    const key = await this.db.one<{ organisation_id: string; roles: string }>(`SELECT organisation_id, roles FROM api_keys WHERE id = $1`, [keyId]);
+    const target = key ? { organisationId: key.organisation_id, grantsRoles: key.roles.split(',') } : {};
     return this.gov.run(caller, 'revoke_key', {}, async (tx) => {
       const at = this.now().toISOString();
-      const changed = await tx.run(`UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL`, [at, keyId]);
+      const changed = await tx.run(`UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND organisation_id = $3 AND revoked_at IS NULL`, [at, keyId, key?.organisation_id ?? '']);
       if (!changed) throw new ProbityError('not_found', `no active key ${keyId}`);
       return { value: { id: keyId, revokedAt: at }, result: { keyRevoked: keyId } };
-    });
+    }, { target });
   }
 
   // ---- policy ---------------------------------------------------------------------------------
 
   async policy(caller: Caller) {
-    this.gov.authorise(caller, 'read_policy');
+    await this.gov.requireAccess(caller, 'read_policy');
     const active = await this.gov.activePacks();
     return {
       active: active.map((p) => p.id),
@@ -228,21 +245,26 @@ export class AccessService {
     );
   }
 
-  async listApplications(caller: Caller, filter: { status?: 'held' } = {}) {
-    this.gov.authorise(caller, 'list_applications');
-    const all = caller.roles.includes('admin') || caller.roles.includes('auditor');
+  /** The operator and the installation auditor see every organisation's applications; anyone else their own. */
+  async listApplications(caller: Caller, filter: { status?: 'held'; organisationId?: string } = {}) {
+    const scope = await this.gov.listingScope(caller, 'list_applications', filter.organisationId);
     const rows = await this.db.all<ApplicationRow>(
-      `SELECT * FROM applications ${all ? '' : 'WHERE organisation_id = $1'} ORDER BY submitted_at DESC`, all ? [] : [caller.organisationId],
+      `SELECT * FROM applications ${scope ? 'WHERE organisation_id = $1' : ''} ORDER BY submitted_at DESC`, scope ? [scope] : [],
     );
     const views = rows.map(applicationView);
     return filter.status === 'held' ? views.filter((a) => a.decisions.some((d) => d.outcome === 'held')) : views;
   }
 
-  /** The operator approves or refuses a use case the policy held; a policy refusal stands. */
+  /**
+   * The operator approves or refuses a use case the policy held; a policy refusal stands. An
+   * application from the operator's own organisation cannot be decided: nobody approves itself.
+   */
   async decideApplication(caller: Caller, input: { applicationId: string; useCase: string; decision: 'approve' | 'refuse'; reason: string }) {
+    const owner = await this.db.one<{ organisation_id: string }>(`SELECT organisation_id FROM applications WHERE id = $1`, [input.applicationId]);
+    const target = owner ? { organisationId: owner.organisation_id, notOwnOrganisation: owner.organisation_id } : {};
     return this.gov.run(caller, 'decide_application', {}, async (tx) => {
       const row = await tx.one<ApplicationRow>(`SELECT * FROM applications WHERE id = $1`, [input.applicationId]);
-      if (!row) throw new ProbityError('not_found', `no application ${input.applicationId}`);
+      if (!row || row.organisation_id !== owner?.organisation_id) throw new ProbityError('not_found', `no application ${input.applicationId}`);
       const decisions = JSON.parse(row.decisions) as UseCaseDecision[];
       const d = decisions.find((x) => x.useCase === input.useCase);
       if (!d) throw new ProbityError('not_found', `application ${input.applicationId} does not ask for "${input.useCase}"`);
@@ -256,25 +278,27 @@ export class AccessService {
       if (d.outcome === 'approved') await this.approve(tx, row.organisation_id, d.useCase, row.id, caller.keyId, input.reason);
       return {
         value: applicationView({ ...row, decisions: JSON.stringify(decisions) }),
-        result: { application: row.id, useCase: d.useCase, outcome: d.outcome, reason: input.reason },
+        result: { application: row.id, organisation: row.organisation_id, useCase: d.useCase, outcome: d.outcome, reason: input.reason },
       };
-    });
+    }, { target });
   }
 
   // ---- the audit log --------------------------------------------------------------------------
 
-  /** Entries in order, filtered; an auditor of the operator sees all, others their organisation's. */
+  /**
+   * Entries in order, filtered; the installation auditor sees every organisation's (or the one
+   * it filters on), an organisation's auditor only its own: naming another is refused.
+   */
   async auditEntries(caller: Caller, filter: AuditFilter & { after?: number; limit: number }) {
-    this.gov.authorise(caller, 'read_audit');
-    const operator = await this.db.one<{ id: string }>(`SELECT id FROM organisations WHERE name = 'operator'`);
-    const organisationId = caller.organisationId === operator?.id ? filter.organisationId : caller.organisationId;
+    const organisationId = await this.gov.listingScope(caller, 'read_audit', filter.organisationId);
     const rows = await auditPage(this.db, { ...filter, ...(organisationId ? { organisationId } : {}) }, filter.after ?? 0, filter.limit + 1);
     const items = rows.slice(0, filter.limit);
     return { items, ...(rows.length > filter.limit ? { next: items[items.length - 1]!.seq } : {}) };
   }
 
+  /** The whole chain, every organisation's entries: for the installation's roles only. */
   async verifyAudit(caller: Caller) {
-    this.gov.authorise(caller, 'verify_audit');
+    await this.gov.requireAccess(caller, 'verify_audit');
     return verifyStoredAudit(this.db);
   }
 }

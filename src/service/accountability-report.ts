@@ -64,7 +64,7 @@ export class AccountabilityReport {
   async usage(): Promise<UsageFigures> {
     const decisions = await this.db.all<{ decision: string }>(`SELECT decision FROM review_decisions`);
     return {
-      organisations: await this.count(`SELECT COUNT(*) AS n FROM organisations WHERE name <> 'operator'`),
+      organisations: await this.count(`SELECT COUNT(*) AS n FROM organisations WHERE id NOT IN (SELECT value FROM meta WHERE key = 'operator_organisation')`),
       galleries: await this.count(`SELECT COUNT(*) AS n FROM galleries`),
       subjects: await this.count(`SELECT COUNT(*) AS n FROM subjects`),
       templates: await this.count(`SELECT COUNT(*) AS n FROM templates`),
@@ -90,7 +90,7 @@ export class AccountabilityReport {
   }
 
   async document(caller: Caller): Promise<{ doc: ReportDocument; usage: UsageFigures }> {
-    this.gov.authorise(caller, 'accountability_report');
+    await this.gov.requireAccess(caller, 'accountability_report');
     const now = this.gov.now();
     const usage = await this.usage();
     const packs = await this.gov.activePacks();
@@ -200,7 +200,7 @@ export class AccountabilityReport {
 
   /** The evaluation's own report, with its plots: report.html beside results.json. */
   async evaluationHtml(caller: Caller): Promise<string> {
-    this.gov.authorise(caller, 'accountability_report');
+    await this.gov.requireAccess(caller, 'accountability_report');
     const html = this.evaluationFile ? join(dirname(this.evaluationFile), 'report.html') : undefined;
     if (!html || !existsSync(html)) throw new ProbityError('not_found', 'no evaluation report: run "probity evaluate" and start the service with --evaluation DIR/results.json');
     return readFileSync(html, 'utf8');

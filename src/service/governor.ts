@@ -1,26 +1,31 @@
 import { ProbityError, type ProbityErrorCode } from '../errors.js';
 import type { Db, Queryable } from '../gallery/db.js';
-import type { Caller, Role } from '../governance/api-keys.js';
+import { isInstallationRole, ORGANISATION_ROLES, type Caller, type Role } from '../governance/api-keys.js';
 import { appendAudit, type AuditBody } from '../governance/audit-log.js';
 import { clearRequest, type LegalAuthority, type RequestClearance } from '../governance/policy/assess.js';
 import { packsFor } from '../governance/policy/packs.js';
 import type { Declarations, PolicyPack } from '../governance/policy/types.js';
 import type { Capability, Sector } from '../governance/use-cases.js';
 
-/** Which roles may run each operation. Biometric operations also pass the policy (`clear`). */
+/**
+ * Which roles may run each operation. Biometric operations also pass the policy (`clear`).
+ * `operator` and `installation_auditor` count only for keys of the operator organisation, and
+ * only they reach beyond the caller's own organisation; every other role acts on its own
+ * organisation's records alone (see `authorise`).
+ */
 export const PERMISSIONS = {
-  create_organisation: ['admin'],
-  list_organisations: ['admin'],
-  create_key: ['admin'],
-  list_keys: ['admin'],
-  revoke_key: ['admin'],
-  set_policy: ['admin'],
-  read_policy: ['admin', 'client', 'auditor', 'reviewer'],
+  create_organisation: ['operator'],
+  list_organisations: ['operator', 'installation_auditor', 'admin', 'auditor'],
+  create_key: ['operator', 'admin'],
+  list_keys: ['operator', 'installation_auditor', 'admin', 'auditor'],
+  revoke_key: ['operator', 'admin'],
+  set_policy: ['operator'],
+  read_policy: ['operator', 'installation_auditor', 'admin', 'client', 'auditor', 'reviewer'],
   submit_application: ['client'],
-  list_applications: ['admin', 'client', 'auditor'],
-  decide_application: ['admin'],
-  read_audit: ['auditor'],
-  verify_audit: ['auditor', 'admin'],
+  list_applications: ['operator', 'installation_auditor', 'admin', 'client', 'auditor'],
+  decide_application: ['operator'],
+  read_audit: ['installation_auditor', 'auditor'],
+  verify_audit: ['installation_auditor', 'operator'],
   create_gallery: ['client'],
   list_galleries: ['client', 'auditor'],
   read_gallery: ['client', 'auditor'],
@@ -35,11 +40,11 @@ export const PERMISSIONS = {
   record_consent: ['client'],
   withdraw_consent: ['client'],
   subject_access: ['client'],
-  purge: ['admin'],
+  purge: ['operator'],
   list_reviews: ['reviewer'],
   decide_review: ['reviewer'],
   read_review: ['client', 'reviewer', 'auditor'],
-  accountability_report: ['auditor', 'admin'],
+  accountability_report: ['installation_auditor', 'operator'],
   testing_compare: ['tester'],
 } satisfies Record<string, Role[]>;
 export type Operation = keyof typeof PERMISSIONS;
@@ -53,6 +58,17 @@ export interface PurposeInput {
 export interface Clearance extends RequestClearance {
   purpose?: string;
   authority?: LegalAuthority;
+}
+
+/**
+ * The resource an operation acts on, as far as tenancy goes: the organisation that owns it,
+ * the roles a key being made or revoked carries, and whether the caller's own organisation is
+ * barred (nobody decides their own organisation's application).
+ */
+export interface AccessTarget {
+  organisationId?: string;
+  grantsRoles?: readonly string[];
+  notOwnOrganisation?: string;
 }
 
 type AuditContext = Omit<AuditBody, 'action' | 'organisationId' | 'keyId' | 'roles' | 'outcome' | 'result' | 'purpose' | 'legalAuthority' | 'obligations' | 'rules'>;
@@ -73,11 +89,77 @@ const CAPABILITY: Partial<Record<Operation, Capability>> = { enrol: 'enrol', ver
 export class Governor {
   constructor(private readonly db: Db, readonly now: () => Date) {}
 
-  authorise(caller: Caller, op: Operation): void {
+  private operatorOrg: string | undefined;
+
+  /** The operator organisation's id (set by bootstrapAdmin; never changes once set). */
+  async operatorOrganisation(q: Queryable = this.db): Promise<string | undefined> {
+    if (this.operatorOrg) return this.operatorOrg;
+    const row = await q.one<{ value: string }>(`SELECT value FROM meta WHERE key = 'operator_organisation'`);
+    if (row) this.operatorOrg = row.value;
+    return this.operatorOrg;
+  }
+
+  /** For the command line on a store no service has started on yet (see `operatorCaller`). */
+  assumeOperatorOrganisation(id: string): void {
+    this.operatorOrg ??= id;
+  }
+
+  /** The roles the caller's key holds that count: installation roles only in the operator organisation. */
+  effectiveRoles(caller: Caller): Role[] {
+    return caller.roles.filter((r) => !isInstallationRole(r) || (this.operatorOrg !== undefined && caller.organisationId === this.operatorOrg));
+  }
+
+  /**
+   * Role and tenancy, checked against the resource named. Synchronous, for callers that came
+   * through `authenticate` (which loads the operator organisation); else use `requireAccess`.
+   */
+  authorise(caller: Caller, op: Operation, target: AccessTarget = {}): void {
     const allowed: readonly Role[] = PERMISSIONS[op];
-    if (!caller.roles.some((r) => allowed.includes(r))) {
-      throw new ProbityError('forbidden', `the "${op}" operation needs the ${allowed.join(' or ')} role; this key has ${caller.roles.join(', ')}`);
+    const held = this.effectiveRoles(caller).filter((r) => allowed.includes(r));
+    if (held.length === 0) {
+      const ignored = caller.roles.filter((r) => isInstallationRole(r) && !this.effectiveRoles(caller).includes(r));
+      throw new ProbityError('forbidden', `the "${op}" operation needs the ${allowed.join(' or ')} role; this key has ${caller.roles.join(', ') || 'no role'}${ignored.length ? ` (${ignored.join(', ')} counts only for keys of the operator organisation)` : ''}`);
     }
+    const installationWide = held.some(isInstallationRole);
+    if (target.organisationId !== undefined && target.organisationId !== caller.organisationId && !installationWide) {
+      throw new ProbityError('forbidden', `organisation ${target.organisationId} is not this key's: "${op}" acts only on the caller's own organisation unless the operator organisation does it`);
+    }
+    if (target.notOwnOrganisation !== undefined && target.notOwnOrganisation === caller.organisationId) {
+      throw new ProbityError('forbidden', `nobody decides their own organisation's application: this application is from the caller's organisation, and the operator may not approve itself; it stays held`);
+    }
+    const installationGrants = (target.grantsRoles ?? []).filter(isInstallationRole);
+    if (installationGrants.length) {
+      if (!held.includes('operator')) {
+        throw new ProbityError('forbidden', `only the operator manages keys with the ${installationGrants.join(', ')} role; an organisation administrator manages only keys with the roles an organisation may hold (${ORGANISATION_ROLES.join(', ')})`);
+      }
+      const org = target.organisationId ?? caller.organisationId;
+      if (org !== this.operatorOrg) {
+        throw new ProbityError('forbidden', `the ${installationGrants.join(', ')} role belongs only to the operator organisation, not to organisation ${org}`);
+      }
+    }
+  }
+
+  /** `authorise` for any caller, the operator organisation loaded first; a refusal is logged. */
+  async requireAccess(caller: Caller, op: Operation, target: AccessTarget = {}): Promise<void> {
+    await this.operatorOrganisation();
+    try {
+      this.authorise(caller, op, target);
+    } catch (e) {
+      await this.recordRefusal(caller, op, {}, e);
+      throw e;
+    }
+  }
+
+  /**
+   * The organisation a listing is confined to: the caller's own, or (for the operator and the
+   * installation auditor) the one they asked for, or every one (undefined). Asking for another
+   * organisation without an installation role is refused, not silently narrowed.
+   */
+  async listingScope(caller: Caller, op: Operation, requested?: string): Promise<string | undefined> {
+    await this.requireAccess(caller, op, requested ? { organisationId: requested } : {});
+    const allowed: readonly Role[] = PERMISSIONS[op];
+    const installationWide = this.effectiveRoles(caller).some((r) => isInstallationRole(r) && allowed.includes(r));
+    return installationWide ? requested : caller.organisationId;
   }
 
   async activePacks(q: Queryable = this.db): Promise<PolicyPack[]> {
@@ -86,9 +168,10 @@ export class Governor {
   }
 
   /** Role and policy checks; a refusal is logged and thrown. Nothing about faces has run yet. */
-  async clear(caller: Caller, op: Operation, audit: AuditContext, purpose?: PurposeInput): Promise<Clearance> {
+  async clear(caller: Caller, op: Operation, audit: AuditContext, purpose?: PurposeInput, target: AccessTarget = {}): Promise<Clearance> {
+    await this.operatorOrganisation();
     try {
-      this.authorise(caller, op);
+      this.authorise(caller, op, target);
       const capability = CAPABILITY[op];
       if (!capability) return { obligations: [], rules: [] };
       if (!purpose?.purpose) throw new ProbityError('invalid_request', `"${op}" needs a purpose: the use case the request serves`);
@@ -125,9 +208,9 @@ export class Governor {
     op: Operation,
     audit: AuditContext,
     work: (tx: Queryable) => Promise<{ value: T; result?: Record<string, unknown> }>,
-    options: { clearance?: Clearance; finish?: (tx: Queryable, answer: T & { auditSeq: number }) => Promise<void> } = {},
+    options: { clearance?: Clearance; target?: AccessTarget; finish?: (tx: Queryable, answer: T & { auditSeq: number }) => Promise<void> } = {},
   ): Promise<T & { auditSeq: number }> {
-    const clearance = options.clearance ?? (await this.clear(caller, op, audit));
+    const clearance = options.clearance ?? (await this.clear(caller, op, audit, undefined, options.target));
     return this.db.transaction(async (tx) => {
       const { value, result } = await work(tx);
       const entry = await appendAudit(tx, this.now(), {

@@ -19,7 +19,9 @@ export function maintenance(db: Db, now: () => Date = () => new Date()) {
 }
 
 /** The operator acting from the command line, with direct access to the store. */
-export async function operatorCaller(db: Db): Promise<Caller> {
-  const org = await db.one<{ id: string }>(`SELECT id FROM organisations WHERE name = 'operator'`);
-  return { keyId: 'command-line', organisationId: org?.id ?? 'operator', roles: ['admin', 'auditor'], useCases: [] };
+export async function operatorCaller(db: Db, gov: Governor): Promise<Caller> {
+  const org = await db.one<{ value: string }>(`SELECT value FROM meta WHERE key = 'operator_organisation'`);
+  // Whoever holds the store holds the installation; before the first start there is no operator organisation to name.
+  if (!org) gov.assumeOperatorOrganisation('command-line');
+  return { keyId: 'command-line', organisationId: org?.value ?? 'command-line', roles: ['operator', 'installation_auditor'], useCases: [] };
 }

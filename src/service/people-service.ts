@@ -133,7 +133,7 @@ export class PeopleService {
 
   /** The operator runs the schedule now, rather than wait for its next turn. */
   async purgeOnRequest(caller: Caller): Promise<PurgeReceipt[]> {
-    this.gov.authorise(caller, 'purge');
+    await this.gov.requireAccess(caller, 'purge');
     return this.purge();
   }
 

@@ -18,7 +18,7 @@ import { ReviewService } from './review-service.js';
 import { TestingService } from './testing-service.js';
 import { AccountabilityReport } from './accountability-report.js';
 import { PROBITY_VERSION } from '../version.js';
-import { Governor, type PurposeInput } from './governor.js';
+import { Governor, type AccessTarget, type PurposeInput } from './governor.js';
 import { fmrForScore, loadCalibration, thresholdFor } from '../matching/calibration.js';
 import { identificationThreshold } from '../matching/identification-threshold.js';
 import type { SearchHit } from '../matching/vector-index.js';
@@ -114,6 +114,12 @@ export class ProbityService {
     }
     if (g.organisation_id !== caller.organisationId) throw new ProbityError('forbidden', `gallery ${galleryId} belongs to another organisation`);
     return { ...g, version: Number(g.version) };
+  }
+
+  /** Whose a gallery is, for the Governor to refuse (and log) a request for another organisation's. */
+  private async galleryTarget(galleryId: string | undefined): Promise<AccessTarget> {
+    const g = galleryId ? await this.db.one<{ organisation_id: string }>(`SELECT organisation_id FROM galleries WHERE id = $1`, [galleryId]) : undefined;
+    return g ? { organisationId: g.organisation_id } : {};
   }
 
   private async galleryView(g: GalleryRow) {
@@ -224,7 +230,7 @@ export class ProbityService {
     const imageHashes = input.images.map((i) => sha256(i.bytes));
     const requestHash = sha256(Buffer.from(canonicalJson({ op: 'enrol', purpose: input.purpose, gallery: input.galleryId, subject: input.subject, images: imageHashes })));
     const audit = { galleryId: input.galleryId, subject: input.subject, inputHashes: imageHashes };
-    const clearance = await this.gov.clear(caller, 'enrol', audit, input);
+    const clearance = await this.gov.clear(caller, 'enrol', audit, input, await this.galleryTarget(input.galleryId));
     const gallery = await this.ownGallery(this.db, caller, input.galleryId);
     const needsConsent = useCase(input.purpose)?.enrolmentBasis === 'consent';
     if (needsConsent) {
@@ -354,7 +360,7 @@ export class ProbityService {
       ...(input.galleryId ? { galleryId: input.galleryId } : {}), ...(input.subject ? { subject: input.subject } : {}),
       inputHashes: inputs.map((i) => sha256(i.bytes)),
     };
-    const clearance = await this.gov.clear(caller, 'verify', audit, input);
+    const clearance = await this.gov.clear(caller, 'verify', audit, input, await this.galleryTarget(input.galleryId));
     const fmr = input.fmr ?? this.options.verifyFmr;
     const threshold = thresholdFor(this.calibration(), fmr);
     if (!input.reference && !(input.galleryId && input.subject)) {
@@ -399,7 +405,7 @@ export class ProbityService {
    */
   async identify(caller: Caller, input: PurposeInput & { galleryId: string; probe: ImageInput; topK?: number; fpir?: number; callbackUrl?: string }) {
     const audit = { galleryId: input.galleryId, inputHashes: [sha256(input.probe.bytes)] };
-    const clearance = await this.gov.clear(caller, 'identify', audit, input);
+    const clearance = await this.gov.clear(caller, 'identify', audit, input, await this.galleryTarget(input.galleryId));
     const topK = Math.min(input.topK ?? 5, this.options.maxTopK);
     const fpir = input.fpir ?? this.options.identifyFpir;
     if (!(fpir > 0 && fpir < 1)) throw new ProbityError('invalid_request', `fpir must be between 0 and 1, got ${fpir}`);

@@ -6,12 +6,12 @@ export async function postJson(base: string, path: string, key: string, body: un
   return answer;
 }
 
-/** Over HTTP, as a client would be set up: organisation, application, scoped key, gallery. */
-export async function onboardOverHttp(base: string, adminKey: string, name: string, useCases: string[]) {
-  const org = await postJson(base, '/v1/organisations', adminKey, { name, sector: 'employer', jurisdictions: ['other'] });
-  const applicant = await postJson(base, '/v1/keys', adminKey, { organisationId: org.id, roles: ['client'], label: 'applicant' });
+/** Over HTTP, as a client would be set up by the operator: organisation, application, scoped key, gallery. */
+export async function onboardOverHttp(base: string, operatorKey: string, name: string, useCases: string[]) {
+  const org = await postJson(base, '/v1/organisations', operatorKey, { name, sector: 'employer', jurisdictions: ['other'] });
+  const applicant = await postJson(base, '/v1/keys', operatorKey, { organisationId: org.id, roles: ['client'], label: 'applicant' });
   await postJson(base, '/v1/applications', applicant.secret, { useCases });
-  const key = (await postJson(base, '/v1/keys', adminKey, { organisationId: org.id, roles: ['client'], label: 'app', useCases })).secret as string;
+  const key = (await postJson(base, '/v1/keys', operatorKey, { organisationId: org.id, roles: ['client'], label: 'app', useCases })).secret as string;
   const gallery = (await postJson(base, '/v1/galleries', key, { name: 'g' })).id as string;
   return { key, gallery };
 }

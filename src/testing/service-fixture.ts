@@ -79,17 +79,18 @@ export const faces = {
 };
 
 /**
- * An organisation set up as a client would be: created by the operator, applying for use
+ * An organisation set up as a client would be: created by the operator (the `operator` key
+ * bootstrapAdmin issues), applying for use
  * cases, and given a key scoped to those the policy approved.
  */
 export async function onboard(
   service: ProbityService,
-  adminSecret: string,
+  operatorSecret: string,
   org: { name: string; sector: Sector; jurisdictions: string[] },
   useCases: string[],
   declarations: Declarations = {},
 ) {
-  const admin = await service.authenticate(adminSecret);
+  const admin = await service.authenticate(operatorSecret);
   const o = await service.access.createOrganisation(admin, org);
   const applicant = await service.access.createKey(admin, { organisationId: o.id, roles: ['client'], label: 'applicant' });
   const application = await service.access.submitApplication(await service.authenticate(applicant.secret), { useCases, declarations });

@@ -32,6 +32,7 @@ describe('the web console', { skip }, () => {
   const secrets: Record<string, string> = {};
   let galleryId: string;
   let caseId: string;
+  let charityOrg: string;
 
   before(async () => {
     mkdirSync(shots, { recursive: true });
@@ -42,12 +43,15 @@ describe('the web console', { skip }, () => {
     await service.access.setPolicy(admin, ['eu-ai-act']);
     const charity = await onboard(service, secrets.admin, { name: 'Missing People Trust', sector: 'nonprofit', jurisdictions: ['eu'] }, [P]);
     await service.access.decideApplication(admin, { applicationId: charity.application.id, useCase: P, decision: 'approve', reason: 'registered charity, safeguarding policy seen' });
-    const key = async (roles: ('client' | 'reviewer' | 'auditor')[], label: string, organisationId: string = charity.organisationId, useCases = [P]) =>
+    const key = async (roles: ('client' | 'reviewer' | 'auditor' | 'installation_auditor' | 'admin')[], label: string, organisationId: string = charity.organisationId, useCases = [P]) =>
       (await service.access.createKey(admin, { organisationId, roles, label, useCases })).secret;
     secrets.caseworker = await key(['client'], 'caseworker');
     secrets.reviewerA = await key(['reviewer'], 'reviewer Ada');
     secrets.reviewerB = await key(['reviewer'], 'reviewer Bo');
-    secrets.auditor = await key(['auditor'], 'auditor', admin.organisationId, []);
+    secrets.auditor = await key(['installation_auditor'], 'installation auditor', admin.organisationId, []);
+    secrets.orgAdmin = await key(['admin'], 'charity admin', charity.organisationId, []);
+    secrets.orgAuditor = await key(['auditor'], 'charity auditor', charity.organisationId, []);
+    charityOrg = charity.organisationId;
     // An application still held, for the access page to show.
     await onboard(service, secrets.admin, { name: 'City Search Unit', sector: 'public_sector', jurisdictions: ['eu'] }, ['investigative_leads']);
 
@@ -146,6 +150,29 @@ describe('the web console', { skip }, () => {
     await page.waitForSelector('text=City Search Unit');
     assert.ok(await page.locator('text=default/consequential-identification-reviewed').count());
     await checkPage(page, '3-access');
+    await page.close();
+  });
+
+  test("an organisation's admin sees its own organisation only, decides nothing and sets no policy", async () => {
+    const page = await signIn('orgAdmin');
+    assert.deepEqual(await page.locator('nav a').allTextContents(), ['Access']);
+    await page.waitForSelector('text=Keys and their scopes');
+    assert.equal(await page.locator('text=City Search Unit').count(), 0, "another organisation's held application is not shown");
+    assert.equal(await page.getByRole('button', { name: /^Approve/ }).count(), 0);
+    assert.equal(await page.getByRole('button', { name: 'Save policy packs' }).count(), 0);
+    assert.equal(await page.getByLabel('operator', { exact: true }).count(), 0, 'no installation role is offered');
+    await checkPage(page, '3b-access-organisation-admin');
+    await page.close();
+  });
+
+  test("an organisation's auditor sees its own organisation's log only", async () => {
+    const page = await signIn('orgAuditor');
+    assert.deepEqual(await page.locator('nav a').allTextContents(), ['Audit']);
+    await page.waitForSelector('text=verified by the installation auditor');
+    await page.waitForSelector('text=(first 200)');
+    const orgs = await page.locator('tbody tr td:nth-child(4)').allTextContents();
+    assert.ok(orgs.length > 0 && orgs.every((o) => o === charityOrg), `only the charity's entries: ${[...new Set(orgs)].join(', ')}`);
+    await checkPage(page, '4c-audit-organisation-auditor');
     await page.close();
   });
 

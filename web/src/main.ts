@@ -17,8 +17,8 @@ interface Page {
 const PAGES: Page[] = [
   { id: 'review', title: 'Review queue', roles: ['reviewer'], render: renderReview },
   { id: 'people', title: 'People and consent', roles: ['client'], render: renderPeople },
-  { id: 'access', title: 'Access', roles: ['admin'], render: renderAccess },
-  { id: 'audit', title: 'Audit', roles: ['auditor'], render: renderAudit },
+  { id: 'access', title: 'Access', roles: ['operator', 'admin'], render: renderAccess },
+  { id: 'audit', title: 'Audit', roles: ['auditor', 'installation_auditor'], render: renderAudit },
 ];
 
 const main = document.getElementById('main')!;

@@ -8,13 +8,19 @@ interface Organisation { id: string; name: string; sector: string; jurisdictions
 interface Key { id: string; organisationId: string; label: string; roles: string[]; useCases: string[]; createdAt: string; revokedAt?: string }
 interface Policy { active: string[]; packs: { id: string; version: string; title: string; active: boolean }[]; useCases: { id: string; title: string }[] }
 
-const ROLES = ['client', 'reviewer', 'auditor', 'tester', 'admin'];
+const ORGANISATION_ROLES = ['client', 'reviewer', 'auditor', 'tester', 'admin'];
+const INSTALLATION_ROLES = ['operator', 'installation_auditor'];
 
 /**
  * The operator's page: pending applications with the policy's reasoning, approve or refuse;
- * keys and their scopes; the active policy packs.
+ * keys and their scopes; the active policy packs. An organisation administrator sees the same
+ * page for its own organisation: its applications (decided by the operator, never by itself),
+ * its keys with the roles an organisation may hold, and the packs (read only). The service
+ * enforces every one of these limits; the page only keeps to them.
  */
 export async function renderAccess(main: HTMLElement, me: Me): Promise<void> {
+  const operator = me.roles.includes('operator');
+  const ROLES = operator ? [...ORGANISATION_ROLES, ...INSTALLATION_ROLES] : ORGANISATION_ROLES;
   const [policy, orgs, apps, keys] = await Promise.all([
     api<Policy>('GET', '/v1/policy'),
     api<{ items: Organisation[] }>('GET', '/v1/organisations').then((r) => r.items),
@@ -29,7 +35,7 @@ export async function renderAccess(main: HTMLElement, me: Me): Promise<void> {
   };
 
   // Applications held for the operator.
-  const held = h('section', { 'aria-labelledby': 'held-title' }, h('h2', { id: 'held-title' }, 'Applications held for you'));
+  const held = h('section', { 'aria-labelledby': 'held-title' }, h('h2', { id: 'held-title' }, operator ? 'Applications held for you' : 'Your applications held for the operator'));
   if (apps.length === 0) held.append(h('p', {}, 'No application is waiting.'));
   for (const a of apps) {
     const org = orgs.find((o) => o.id === a.organisationId);
@@ -39,7 +45,11 @@ export async function renderAccess(main: HTMLElement, me: Me): Promise<void> {
         h('p', {}, `${d.useCase.replace(/_/g, ' ')}: ${d.outcome}${d.decisionReason ? ` (${d.decisionReason})` : ''}`),
         h('ul', {}, ...d.reasons.map((r) => h('li', {}, `${r.rule} (${r.effect}): ${r.summary} [${r.citation}]`))),
       );
-      if (d.outcome === 'held') {
+      if (d.outcome === 'held' && !operator) {
+        box.append(h('p', {}, 'Held for the operator: an organisation never decides its own application.'));
+      } else if (d.outcome === 'held' && a.organisationId === me.organisation?.id) {
+        box.append(h('p', {}, "Held: this is the operator's own organisation, and nobody decides their own application."));
+      } else if (d.outcome === 'held') {
         const reason = h('textarea', { rows: 2, required: true });
         const decide = async (decision: 'approve' | 'refuse') => {
           if (reason.value.trim().length < 3) { announce('A reason is required'); reason.focus(); return; }
@@ -89,7 +99,7 @@ export async function renderAccess(main: HTMLElement, me: Me): Promise<void> {
   );
 
   // Active policy packs.
-  const packBoxes = policy.packs.map((p) => h('input', { type: 'checkbox', value: p.id, checked: p.active, disabled: p.id === 'default' }));
+  const packBoxes = policy.packs.map((p) => h('input', { type: 'checkbox', value: p.id, checked: p.active, disabled: p.id === 'default' || !operator }));
   const savePolicy = async (e: Event) => {
     e.preventDefault();
     await api('PUT', '/v1/policy', { packs: packBoxes.filter((b) => b.checked && b.value !== 'default').map((b) => b.value) });
@@ -100,7 +110,7 @@ export async function renderAccess(main: HTMLElement, me: Me): Promise<void> {
     h('p', {}, 'Where several apply, the strictest rule wins. The default pack is always active.'),
     h('form', { onsubmit: (e: Event) => void savePolicy(e) },
       h('fieldset', {}, h('legend', {}, 'Packs'), ...packBoxes.map((b, i) => field(`${policy.packs[i]!.title} (${policy.packs[i]!.id} ${policy.packs[i]!.version})`, b))),
-      h('button', { type: 'submit' }, 'Save policy packs')),
+      ...(operator ? [h('button', { type: 'submit' }, 'Save policy packs')] : [h('p', {}, 'The operator chooses the packs for the whole installation.')])),
   );
   main.append(held, keysSection, packsSection);
 }

@@ -7,20 +7,24 @@ interface Verification { ok: boolean; entries: number; breaks: { kind: string; s
 const toIso = (local: string) => (local ? new Date(local).toISOString() : '');
 
 /**
- * The auditor's page: the log with filters and export, the chain's verification, the latest
- * evaluation report and the accountability report.
+ * The auditor's page: the log with filters and export; for the installation auditor also the
+ * whole chain's verification, the latest evaluation report and the accountability report (an
+ * organisation's auditor sees its own organisation's entries only).
  */
-export async function renderAudit(main: HTMLElement, _me: Me): Promise<void> {
-  const verification = await api<Verification>('GET', '/v1/audit/verification');
+export async function renderAudit(main: HTMLElement, me: Me): Promise<void> {
+  const installation = me.roles.includes('installation_auditor');
+  const verification = installation ? await api<Verification>('GET', '/v1/audit/verification') : undefined;
   const state = h('section', { 'aria-labelledby': 'chain-title' }, h('h2', { id: 'chain-title' }, 'Chain verification'),
-    verification.ok
+    !verification
+      ? h('p', {}, `This key audits ${me.organisation?.name ?? 'its organisation'} only. The whole chain, which holds every organisation's entries, is verified by the installation auditor.`)
+      : verification.ok
       ? h('p', { class: 'ok' }, `Intact: ${verification.entries} entries verified in ${verification.seconds.toFixed(2)} s.`)
       : h('div', { role: 'alert' }, h('p', { class: 'error' }, `NOT intact: ${verification.breaks.length} break(s).`), h('ul', {}, ...verification.breaks.map((b) => h('li', {}, `${b.kind} at entry ${b.seq}: ${b.detail}`)))));
 
   const policy = await api<{ useCases: { id: string; title: string }[] }>('GET', '/v1/policy');
   const from = h('input', { type: 'datetime-local' });
   const to = h('input', { type: 'datetime-local' });
-  const org = h('input', { type: 'text', autocomplete: 'off' });
+  const org = h('input', { type: 'text', autocomplete: 'off', ...(installation ? {} : { value: me.organisation?.id ?? '', readonly: true }) });
   const purpose = h('select', {}, h('option', { value: '' }, 'any'), ...policy.useCases.map((u) => h('option', { value: u.id }, u.title)));
   const outcome = h('select', {}, h('option', { value: '' }, 'any'), h('option', { value: 'ok' }, 'ok'), h('option', { value: 'refused' }, 'refused'), h('option', { value: 'failed' }, 'failed'));
   const results = h('div', {});
@@ -47,6 +51,11 @@ export async function renderAudit(main: HTMLElement, _me: Me): Promise<void> {
     results);
 
   const reports = h('section', { 'aria-labelledby': 'reports-title' }, h('h2', { id: 'reports-title' }, 'Reports'));
+  if (!installation) {
+    main.append(state, log);
+    await load();
+    return;
+  }
   const accountability = await api<string>('GET', '/v1/reports/accountability?format=html');
   reports.append(h('h3', {}, 'Accountability report'), h('iframe', { title: 'Accountability report', srcdoc: accountability, sandbox: '' }));
   try {

@@ -1,0 +1,502 @@
+/**
+ * The access rules as a property (issue 12). Random sequences of steps (actors of several
+ * organisations and roles, keys issued and revoked, policy packs switched, applications
+ * submitted and decided, galleries, consents given, withdrawn and left to expire, enrolments,
+ * verifications, searches, clock moves) drive the real ProbityService, and a small reference
+ * model of who may do what says what must be refused. A run fails when the service allows
+ * what the model forbids, refuses (for a reason the model decides) what the model allows, lets
+ * a listing show another organisation's records, or runs or refuses a biometric operation
+ * without its audit entry.
+ *
+ * A second, separately named property holds searches and verifications to the purpose and
+ * consent rule: only subjects whose consent covers the request's purpose and is in force at
+ * that instant may be returned or matched.
+ *
+ * Seeded and reproducible: the seed is printed; PROBITY_PBT_SEED=<seed> replays it, and
+ * PROBITY_PBT_RUNS sets the number of sequences (default 20 per property and back-end).
+ * The face engine runs once per photograph: its answers are memoised, since the rules, not
+ * the engine, are under test here.
+ */
+import assert from 'node:assert/strict';
+import { createHash, randomUUID } from 'node:crypto';
+import { after, before, describe, test } from 'node:test';
+import fc from 'fast-check';
+import type { AnalysedFace, FaceEngine, Template } from '../engine/engine.js';
+import type { RgbImage } from '../engine/image.js';
+import { ProbityError } from '../errors.js';
+import { openDb, type Db } from '../gallery/db.js';
+import { TemplateCipher } from '../gallery/template-cipher.js';
+import { INSTALLATION_ROLES, ORGANISATION_ROLES, ROLES, type Caller, type Role } from '../governance/api-keys.js';
+import { useCase, type Sector } from '../governance/use-cases.js';
+import { skipWithoutLfw } from '../testing/fixtures.js';
+import { backendSkip, backends, faces, freshStore, testEngine, testKey } from '../testing/service-fixture.js';
+import { ProbityService } from './probity-service.js';
+
+const SEED = process.env.PROBITY_PBT_SEED ? Number(process.env.PROBITY_PBT_SEED) : Math.floor(Math.random() * 2 ** 31);
+const RUNS = Number(process.env.PROBITY_PBT_RUNS ?? 15);
+console.log(`access-rules property test: seed ${SEED}, ${RUNS} runs per property and back-end (replay: PROBITY_PBT_SEED=${SEED})`);
+
+/** The engine, run once per photograph and its answers reused. */
+function memoisedEngine(engine: FaceEngine): FaceEngine {
+  const analysed = new Map<string, Promise<AnalysedFace[]>>();
+  const templates = new WeakMap<AnalysedFace, Promise<Template>>();
+  const m = Object.create(engine) as FaceEngine;
+  m.analyse = (image: RgbImage) => {
+    const k = createHash('sha256').update(image.data).digest('hex');
+    if (!analysed.has(k)) analysed.set(k, engine.analyse(image));
+    return analysed.get(k)!;
+  };
+  m.template = (face: AnalysedFace) => {
+    if (!templates.has(face)) templates.set(face, engine.template(face));
+    return templates.get(face)!;
+  };
+  return m;
+}
+
+// ---- the reference model ----------------------------------------------------------------------
+
+const CONSENT_PURPOSES = ['building_access', 'sign_in_verification', 'photo_library_tagging', 'missing_person_search'] as const;
+const PACKS = ['us-il', 'us-wa', 'eu-ai-act'] as const;
+const ORG_SPECS: { sector: Sector; useCases: string[] }[] = [
+  { sector: 'employer', useCases: ['building_access', 'sign_in_verification', 'photo_library_tagging'] },
+  { sector: 'commercial', useCases: ['photo_library_tagging', 'building_access'] },
+  { sector: 'nonprofit', useCases: ['missing_person_search', 'building_access'] },
+];
+/** People with their photographs: a subject reference always stands for the same person. */
+const PEOPLE = [
+  { ref: 'colin', enrol: faces.colin1 },
+  { ref: 'serena', enrol: faces.serena1 },
+  { ref: 'gloria', enrol: faces.gloria1 },
+  { ref: 'hugo', enrol: faces.hugo1 },
+];
+const PROBES = [faces.colin2, faces.colin3, faces.serena2, faces.gloria1, faces.hugo1];
+
+interface Org { id: string; approved: Set<string> }
+interface Actor { label: string; keyId: string; secret: string; org: string; roles: Role[]; useCases: string[]; revoked: boolean; bootstrap?: boolean }
+interface Application { id: string; org: string; held: Set<string> }
+interface Gallery { id: string; org: string }
+interface Consent { id: string; gallery: string; subject: string; purposes: string[]; givenAt: number; expiresAt?: number; withdrawn: boolean }
+
+const isInstallation = (r: string) => (INSTALLATION_ROLES as readonly string[]).includes(r);
+
+class Model {
+  orgs: Org[] = [];
+  actors: Actor[] = [];
+  applications: Application[] = [];
+  galleries: Gallery[] = [];
+  consents: Consent[] = [];
+  constructor(readonly operatorOrg: string) {}
+
+  effective(a: Actor): Role[] {
+    return a.roles.filter((r) => !isInstallation(r) || a.org === this.operatorOrg);
+  }
+  has(a: Actor, ...roles: Role[]): boolean {
+    return this.effective(a).some((r) => roles.includes(r));
+  }
+  approved(org: string): Set<string> {
+    return this.orgs.find((o) => o.id === org)?.approved ?? new Set();
+  }
+  /** Organisations a listing may show: every one, the caller's own, or none (refused). */
+  listing(a: Actor, installation: Role[], own: Role[], requested?: string): 'all' | string | 'refused' {
+    if (this.has(a, ...installation)) return requested ?? 'all';
+    if (this.has(a, ...own)) return requested === undefined || requested === a.org ? a.org : 'refused';
+    return 'refused';
+  }
+  consentInForce(gallery: string, subject: string, purpose: string, now: number): boolean {
+    return this.consents.some((c) => c.gallery === gallery && c.subject === subject && !c.withdrawn && c.purposes.includes(purpose)
+      && c.givenAt <= now && (c.expiresAt === undefined || c.expiresAt > now));
+  }
+  /** Why a biometric request must be refused, or undefined when the rules allow it. */
+  biometricRefusal(a: Actor, g: Gallery | undefined, purpose: string, capability: 'enrol' | 'verify' | 'identify'): string | undefined {
+    if (!this.has(a, 'client')) return 'no client role';
+    if (!g || g.org !== a.org) return "another organisation's gallery";
+    if (!useCase(purpose)!.capabilities.includes(capability)) return `"${purpose}" does not include ${capability}`;
+    if (!this.approved(a.org).has(purpose)) return `the organisation is not approved for "${purpose}"`;
+    if (!a.useCases.includes(purpose)) return `the key is not scoped to "${purpose}"`;
+    return undefined;
+  }
+}
+
+// ---- the steps --------------------------------------------------------------------------------
+
+const pick = <T>(xs: readonly T[], i: number): T | undefined => (xs.length ? xs[i % xs.length] : undefined);
+const nat = fc.nat({ max: 1000 });
+/**
+ * Who acts. Most steps get a fitting actor (a client key with use cases, its own organisation's
+ * gallery, a purpose it is scoped to), so that enough requests get past the first refusal to
+ * test the rules behind it; some get the same client aimed at another organisation's gallery;
+ * the rest anyone, anything.
+ */
+const actor = fc.record({ actor: nat, mode: fc.constantFrom('fit', 'fit', 'fit', 'foreign', 'any'), p: nat })
+  .map((a) => ({ ...a, asClient: a.mode !== 'any' }));
+const step = fc.oneof(
+  { weight: 3, arbitrary: fc.record({ kind: fc.constant('advance' as const), ms: fc.constantFrom(1_000, 4_000, 30_000, 3_600_000, 86_400_000) }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('createOrganisation' as const), a: actor }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('listOrganisations' as const), a: actor }) },
+  { weight: 3, arbitrary: fc.record({ kind: fc.constant('createKey' as const), a: actor, org: nat, roles: fc.subarray([...ROLES], { minLength: 1, maxLength: 2 }), useCases: fc.subarray([...CONSENT_PURPOSES], { maxLength: 2 }) }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('listKeys' as const), a: actor, org: fc.option(nat, { nil: undefined }) }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('revokeKey' as const), a: actor, key: nat }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('setPolicy' as const), a: actor, packs: fc.subarray([...PACKS]) }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('submitApplication' as const), a: actor, useCases: fc.subarray([...CONSENT_PURPOSES], { minLength: 1 }) }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('listApplications' as const), a: actor, org: fc.option(nat, { nil: undefined }) }) },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant('decideApplication' as const), a: actor, app: nat, approve: fc.boolean() }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('auditEntries' as const), a: actor, org: fc.option(nat, { nil: undefined }) }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('verifyAudit' as const), a: actor }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('createGallery' as const), a: actor }) },
+  { weight: 4, arbitrary: fc.record({ kind: fc.constant('recordConsent' as const), a: actor, gallery: nat, person: nat, purposes: fc.subarray([...CONSENT_PURPOSES], { minLength: 1, maxLength: 2 }), expiresIn: fc.option(fc.constantFrom(2_000, 10_000, 60_000, 172_800_000), { nil: undefined }) }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('withdrawConsent' as const), a: actor, consent: nat }) },
+  { weight: 4, arbitrary: fc.record({ kind: fc.constant('enrol' as const), a: actor, gallery: nat, person: nat, purpose: fc.constantFrom(...CONSENT_PURPOSES) }) },
+  { weight: 3, arbitrary: fc.record({ kind: fc.constant('verify' as const), a: actor, gallery: nat, person: nat, probe: nat, purpose: fc.constantFrom(...CONSENT_PURPOSES) }) },
+  { weight: 4, arbitrary: fc.record({ kind: fc.constant('identify' as const), a: actor, gallery: nat, probe: nat, purpose: fc.constantFrom(...CONSENT_PURPOSES) }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('purge' as const), a: actor }) },
+);
+type Step = typeof step extends fc.Arbitrary<infer S> ? S : never;
+const STEPS_PER_RUN = { minLength: 50, maxLength: 90 };
+
+/** Codes that say the caller may not do this: the model decides each of them exactly. */
+const RULE_CODES = new Set(['forbidden', 'purpose_not_approved', 'purpose_mismatch', 'consent_required', 'unauthenticated']);
+/** Refusals that are logged: each must leave its audit entry, as a success must. */
+const AUDITED_REFUSALS = new Set(['forbidden', 'purpose_not_approved', 'purpose_mismatch', 'policy_refused', 'legal_authority_required', 'legal_authority_expired', 'consent_required']);
+
+type Outcome = { ok: true; value: any } | { ok: false; error: ProbityError };
+
+class Violation extends Error {}
+
+for (const backend of backends) {
+  describe(`access rules as properties on ${backend}`, { skip: skipWithoutLfw || backendSkip(backend) }, () => {
+    let store: Awaited<ReturnType<typeof freshStore>>;
+    let db: Db;
+    let service: ProbityService;
+    let clock = Date.now();
+    let operatorSecret: string;
+    let operatorOrg: string;
+    const steps = { total: 0, biometric: 0, allowed: 0, refused: 0 };
+
+    before(async () => {
+      store = await freshStore(backend);
+      db = await openDb(store.location);
+      service = await ProbityService.open({ db, engine: memoisedEngine(await testEngine()), cipher: TemplateCipher.fromKey(testKey), now: () => new Date(clock) });
+      operatorSecret = (await service.access.bootstrapAdmin())!.secret;
+      operatorOrg = (await service.authenticate(operatorSecret)).organisationId;
+    });
+    after(async () => {
+      console.log(`access rules on ${backend}: ${steps.total} steps (${steps.biometric} biometric; ${steps.allowed} allowed, ${steps.refused} refused)`);
+      await service.close();
+      await store.drop();
+    });
+
+    /** A fresh set of organisations and keys for one sequence, in the shared store. */
+    async function setUp(): Promise<Model> {
+      const model = new Model(operatorOrg);
+      const operator = await service.authenticate(operatorSecret);
+      await service.access.setPolicy(operator, []);
+      model.orgs.push({ id: operatorOrg, approved: new Set((await db.all<{ use_case: string }>(`SELECT use_case FROM approvals WHERE organisation_id = $1`, [operatorOrg])).map((r) => r.use_case)) });
+      model.actors.push({ label: 'operator', keyId: operator.keyId, secret: operatorSecret, org: operatorOrg, roles: ['operator'], useCases: [], revoked: false, bootstrap: true });
+      const issue = async (org: string, roles: Role[], label: string, useCases: string[] = []) => {
+        const k = await service.access.createKey(operator, { organisationId: org, roles, label, useCases });
+        const a: Actor = { label, keyId: k.id, secret: k.secret, org, roles, useCases, revoked: false };
+        model.actors.push(a);
+        return a;
+      };
+      await issue(operatorOrg, ['installation_auditor'], 'installation auditor');
+      await issue(operatorOrg, ['auditor'], 'operator-org auditor');
+      await issue(operatorOrg, ['client'], 'operator-org client');
+      const run = randomUUID().slice(0, 8);
+      for (const [i, spec] of ORG_SPECS.entries()) {
+        const o = await service.access.createOrganisation(operator, { name: `${spec.sector}-${run}`, sector: spec.sector, jurisdictions: ['other'] });
+        const org: Org = { id: o.id, approved: new Set() };
+        model.orgs.push(org);
+        const applicant = await issue(o.id, ['client'], `${spec.sector} applicant`);
+        const application = await service.access.submitApplication(await service.authenticate(applicant.secret), { useCases: spec.useCases });
+        recordApplication(model, application);
+        const client = await issue(o.id, ['client'], `${spec.sector} client`, [...org.approved]);
+        await issue(o.id, ['admin'], `${spec.sector} admin`);
+        await issue(o.id, ['auditor'], `${spec.sector} auditor`);
+        const g = await service.createGallery(await service.authenticate(client.secret), { name: `g-${run}` });
+        model.galleries.push({ id: g.id, org: o.id });
+        if (i === 0) {
+          // A key whose row was edited in the database to claim the installation's roles.
+          const forged = await issue(o.id, ['client'], 'forged operator');
+          await db.run(`UPDATE api_keys SET roles = 'operator,installation_auditor' WHERE id = $1`, [forged.keyId]);
+          forged.roles = ['operator', 'installation_auditor'];
+        }
+      }
+      return model;
+    }
+
+    function recordApplication(model: Model, application: { id: string; organisationId: string; decisions: { useCase: string; outcome: string }[] }) {
+      const org = model.orgs.find((o) => o.id === application.organisationId);
+      for (const d of application.decisions.filter((x) => x.outcome === 'approved')) org?.approved.add(d.useCase);
+      model.applications.push({ id: application.id, org: application.organisationId, held: new Set(application.decisions.filter((d) => d.outcome === 'held').map((d) => d.useCase)) });
+    }
+
+    async function attempt(a: Actor, work: (c: Caller) => Promise<unknown>): Promise<Outcome> {
+      try {
+        const caller = await service.authenticate(a.secret);
+        return { ok: true, value: await work(caller) };
+      } catch (e) {
+        if (!(e instanceof ProbityError)) throw e;
+        return { ok: false, error: e };
+      }
+    }
+
+    const describeStep = (s: Step, a: Actor | undefined) => `${s.kind} by ${a ? `${a.label} (${a.roles.join(',')})` : '?'}: ${JSON.stringify(s)}`;
+
+    /** The service's answer against the model's: `refusal` is why the model refuses, or undefined. */
+    function judge(s: Step, a: Actor, refusal: string | undefined, out: Outcome, exact: boolean) {
+      if (refusal !== undefined && out.ok) throw new Violation(`allowed what the rules forbid (${refusal}): ${describeStep(s, a)}`);
+      // Where the model is exact (tenancy, roles, keys, applications) any refusal of an allowed act
+      // is a fault; for biometric acts only a refusal on a rule the model decides is, since the
+      // policy packs and the faces themselves may refuse for reasons outside the model.
+      if (refusal === undefined && !out.ok && (exact || RULE_CODES.has(out.error.code))) {
+        throw new Violation(`refused what the rules allow (${out.error.code}: ${out.error.message}): ${describeStep(s, a)}`);
+      }
+      if (out.ok) steps.allowed++;
+      else steps.refused++;
+    }
+
+    const actorFor = (model: Model, a: { actor: number; asClient: boolean }) => {
+      const clients = model.actors.filter((x) => x.roles.includes('client') && x.useCases.length > 0 && !x.revoked);
+      return pick(a.asClient && clients.length ? clients : model.actors, a.actor)!;
+    };
+    const galleryFor = (model: Model, s: { a: { mode: string } }, actorOf: Actor, i: number) => {
+      const fitting = model.galleries.filter((g) => (s.a.mode === 'foreign' ? g.org !== actorOf.org : g.org === actorOf.org));
+      return pick(s.a.mode !== 'any' && fitting.length ? fitting : model.galleries, i)!;
+    };
+    const purposeFor = (s: { a: { asClient: boolean; p: number } }, actorOf: Actor, random: string) =>
+      (s.a.asClient && actorOf.useCases.length ? pick(actorOf.useCases, s.a.p)! : random);
+
+    async function auditedSince(seq: number, op: string, keyId: string): Promise<boolean> {
+      const rows = await db.all<{ body: string }>(`SELECT body FROM audit_log WHERE seq > $1`, [seq]);
+      return rows.some((r) => {
+        const b = JSON.parse(r.body) as { action: string; keyId: string | null };
+        return b.action === op && b.keyId === keyId;
+      });
+    }
+    const lastSeq = async () => Number((await db.one<{ seq: number }>(`SELECT MAX(seq) AS seq FROM audit_log`))?.seq ?? 0);
+
+    /** One step: run it on the service and hold the answer to the model. */
+    async function play(model: Model, s: Step, purposeRule: boolean): Promise<void> {
+      steps.total++;
+      if (s.kind === 'advance') {
+        clock += s.ms;
+        return;
+      }
+      const a = actorFor(model, s.a);
+      if (a.revoked) {
+        const out = await attempt(a, async () => undefined);
+        assert.ok(!out.ok && out.error.code === 'unauthenticated', `a revoked key was accepted: ${describeStep(s, a)}`);
+        steps.refused++;
+        return;
+      }
+      const orgOf = (i: number | undefined) => (i === undefined ? undefined : model.orgs[i % model.orgs.length]!.id);
+      const listed = (scope: string, items: { organisationId: string | null }[], what: string) => {
+        if (scope === 'all') return;
+        const stray = items.find((x) => x.organisationId !== scope);
+        if (stray) throw new Violation(`${what} showed organisation ${stray.organisationId}'s record to a caller confined to ${scope}: ${describeStep(s, a)}`);
+      };
+      switch (s.kind) {
+        case 'createOrganisation': {
+          const out = await attempt(a, (c) => service.access.createOrganisation(c, { name: `org-${randomUUID().slice(0, 8)}`, sector: 'commercial', jurisdictions: ['other'] }));
+          judge(s, a, model.has(a, 'operator') ? undefined : 'only the operator creates organisations', out, true);
+          if (out.ok) model.orgs.push({ id: out.value.id, approved: new Set() });
+          return;
+        }
+        case 'listOrganisations': {
+          const scope = model.listing(a, ['operator', 'installation_auditor'], ['admin', 'auditor']);
+          const out = await attempt(a, (c) => service.access.listOrganisations(c));
+          judge(s, a, scope === 'refused' ? 'no role that lists organisations' : undefined, out, true);
+          if (out.ok) {
+            listed(scope, (out.value as { id: string }[]).map((o) => ({ organisationId: o.id })), 'listOrganisations');
+            if (scope === 'all' && !model.orgs.every((o) => out.value.some((x: { id: string }) => x.id === o.id))) throw new Violation('the operator\'s listing left out an organisation');
+          }
+          return;
+        }
+        case 'createKey': {
+          const org = orgOf(s.org)!;
+          const roles = s.roles as Role[];
+          let refusal: string | undefined;
+          if (model.has(a, 'operator')) {
+            if (roles.some(isInstallation) && org !== operatorOrg) refusal = 'installation roles only in the operator organisation';
+          } else if (model.has(a, 'admin')) {
+            if (org !== a.org) refusal = "an administrator issues keys for its own organisation only";
+            else if (!roles.every((r) => (ORGANISATION_ROLES as readonly string[]).includes(r))) refusal = 'an administrator issues organisation roles only';
+          } else refusal = 'no role that issues keys';
+          if (!refusal && !s.useCases.every((u) => model.approved(org).has(u))) refusal = 'use cases beyond the organisation\'s approvals';
+          const out = await attempt(a, (c) => service.access.createKey(c, { organisationId: org, roles, label: `k-${model.actors.length}`, useCases: s.useCases }));
+          judge(s, a, refusal, out, true);
+          if (out.ok) model.actors.push({ label: `k-${model.actors.length} by ${a.label}`, keyId: out.value.id, secret: out.value.secret, org, roles, useCases: s.useCases, revoked: false });
+          return;
+        }
+        case 'listKeys': {
+          const requested = orgOf(s.org);
+          const scope = model.listing(a, ['operator', 'installation_auditor'], ['admin', 'auditor'], requested);
+          const out = await attempt(a, (c) => service.access.listKeys(c, requested));
+          judge(s, a, scope === 'refused' ? 'keys of an organisation not the caller\'s' : undefined, out, true);
+          if (out.ok) listed(scope, out.value, 'listKeys');
+          return;
+        }
+        case 'revokeKey': {
+          const target = pick(model.actors.filter((x) => !x.bootstrap), s.key);
+          if (!target) return;
+          let refusal: string | undefined;
+          if (model.has(a, 'operator')) refusal = undefined;
+          else if (model.has(a, 'admin')) {
+            if (target.org !== a.org) refusal = "another organisation's key";
+            else if (target.roles.some(isInstallation)) refusal = 'a key with an installation role';
+          } else refusal = 'no role that revokes keys';
+          if (!refusal && target.revoked) refusal = 'already revoked';
+          const out = await attempt(a, (c) => service.access.revokeKey(c, target.keyId));
+          judge(s, a, refusal, out, true);
+          if (out.ok) target.revoked = true;
+          return;
+        }
+        case 'setPolicy': {
+          const out = await attempt(a, (c) => service.access.setPolicy(c, s.packs));
+          judge(s, a, model.has(a, 'operator') ? undefined : 'only the operator sets the policy', out, true);
+          return;
+        }
+        case 'submitApplication': {
+          const out = await attempt(a, (c) => service.access.submitApplication(c, { useCases: s.useCases }));
+          judge(s, a, model.has(a, 'client') ? undefined : 'only a client applies', out, true);
+          if (out.ok) recordApplication(model, out.value);
+          return;
+        }
+        case 'listApplications': {
+          const requested = orgOf(s.org);
+          const scope = model.listing(a, ['operator', 'installation_auditor'], ['admin', 'client', 'auditor'], requested);
+          const out = await attempt(a, (c) => service.access.listApplications(c, requested ? { organisationId: requested } : {}));
+          judge(s, a, scope === 'refused' ? "applications of an organisation not the caller's" : undefined, out, true);
+          if (out.ok) listed(scope, out.value, 'listApplications');
+          return;
+        }
+        case 'decideApplication': {
+          const app = pick(model.applications, s.app);
+          if (!app) return;
+          const useCaseId = [...app.held][0] ?? 'building_access';
+          let refusal: string | undefined;
+          if (!model.has(a, 'operator')) refusal = 'only the operator decides';
+          else if (app.org === a.org) refusal = 'nobody decides their own organisation\'s application';
+          else if (!app.held.has(useCaseId)) refusal = 'not held';
+          const out = await attempt(a, (c) => service.access.decideApplication(c, { applicationId: app.id, useCase: useCaseId, decision: s.approve ? 'approve' : 'refuse', reason: 'property test' }));
+          judge(s, a, refusal, out, true);
+          if (out.ok) {
+            app.held.delete(useCaseId);
+            if (s.approve) model.approved(app.org).add(useCaseId);
+          }
+          return;
+        }
+        case 'auditEntries': {
+          const requested = orgOf(s.org);
+          const scope = model.listing(a, ['installation_auditor'], ['auditor'], requested);
+          const out = await attempt(a, (c) => service.access.auditEntries(c, { limit: 200, ...(requested ? { organisationId: requested } : {}) }));
+          judge(s, a, scope === 'refused' ? "audit entries of an organisation not the caller's" : undefined, out, true);
+          if (out.ok) listed(scope, out.value.items, 'auditEntries');
+          return;
+        }
+        case 'verifyAudit': {
+          const out = await attempt(a, (c) => service.access.verifyAudit(c));
+          judge(s, a, model.has(a, 'operator', 'installation_auditor') ? undefined : 'the whole chain is for the installation roles', out, true);
+          if (out.ok) assert.equal(out.value.ok, true, 'the audit chain is intact');
+          return;
+        }
+        case 'purge': {
+          const out = await attempt(a, (c) => service.people.purgeOnRequest(c));
+          judge(s, a, model.has(a, 'operator') ? undefined : 'only the operator purges', out, true);
+          return;
+        }
+        case 'createGallery': {
+          const out = await attempt(a, (c) => service.createGallery(c, { name: `g-${randomUUID().slice(0, 8)}` }));
+          judge(s, a, model.has(a, 'client') ? undefined : 'only a client creates galleries', out, false);
+          if (out.ok) model.galleries.push({ id: out.value.id, org: a.org });
+          return;
+        }
+        case 'recordConsent': {
+          const g = galleryFor(model, s, a, s.gallery);
+          const person = pick(PEOPLE, s.person)!;
+          const purposes = s.a.asClient && a.useCases.length ? [pick(a.useCases, s.a.p)!] : s.purposes;
+          const givenAt = clock - 60_000;
+          const expiresAt = s.expiresIn === undefined ? undefined : clock + s.expiresIn;
+          const out = await attempt(a, (c) => service.people.recordConsent(c, {
+            galleryId: g.id, subject: person.ref, noticeVersion: 'notice-v1', purposes, method: 'written',
+            givenAt: new Date(givenAt).toISOString(), ...(expiresAt ? { expiresAt: new Date(expiresAt).toISOString() } : {}),
+          }));
+          judge(s, a, !model.has(a, 'client') ? 'only a client records consent' : g.org !== a.org ? "another organisation's gallery" : undefined, out, true);
+          if (out.ok) model.consents.push({ id: out.value.id, gallery: g.id, subject: person.ref, purposes, givenAt, ...(expiresAt ? { expiresAt } : {}), withdrawn: false });
+          return;
+        }
+        case 'withdrawConsent': {
+          const c0 = pick(model.consents.filter((c) => !c.withdrawn), s.consent);
+          if (!c0) return;
+          const g = model.galleries.find((x) => x.id === c0.gallery)!;
+          const out = await attempt(a, (c) => service.people.withdrawConsent(c, { galleryId: g.id, subject: c0.subject, consentId: c0.id }));
+          judge(s, a, !model.has(a, 'client') ? 'only a client withdraws consent' : g.org !== a.org ? "another organisation's gallery" : undefined, out, true);
+          if (out.ok) c0.withdrawn = true;
+          return;
+        }
+        case 'enrol':
+        case 'verify':
+        case 'identify': {
+          steps.biometric++;
+          const g = galleryFor(model, s, a, s.gallery);
+          // A search names a purpose at random as often as a fitting one: that is where purposes cross.
+          let purpose: string = s.kind === 'identify' && s.probe % 2 ? s.purpose : purposeFor(s, a, s.purpose);
+          let refusal = model.biometricRefusal(a, g, purpose, s.kind);
+          const before = await lastSeq();
+          let out: Outcome;
+          if (s.kind === 'enrol') {
+            // A fitting enrolment is of someone who consented to one of the key's purposes.
+            const consented = s.a.asClient ? model.consents.filter((c) => c.gallery === g.id && !c.withdrawn && c.purposes.some((p) => a.useCases.includes(p))) : [];
+            const chosen = pick(consented, s.person);
+            const person = chosen ? PEOPLE.find((x) => x.ref === chosen.subject)! : pick(PEOPLE, s.person)!;
+            if (chosen) {
+              purpose = chosen.purposes.find((p) => a.useCases.includes(p))!;
+              refusal = model.biometricRefusal(a, g, purpose, s.kind);
+            }
+            if (!refusal && useCase(purpose)!.enrolmentBasis === 'consent' && !model.consentInForce(g.id, person.ref, purpose, clock)) refusal = `no consent in force from "${person.ref}" for "${purpose}"`;
+            out = await attempt(a, (c) => service.enrol(c, { purpose, galleryId: g.id, subject: person.ref, images: [{ label: 'image', bytes: person.enrol() }] }));
+          } else if (s.kind === 'verify') {
+            const person = pick(PEOPLE, s.person)!;
+            out = await attempt(a, (c) => service.verify(c, { purpose, galleryId: g.id, subject: person.ref, probe: { label: 'probe', bytes: pick(PROBES, s.probe)!() } }));
+            if (purposeRule && out.ok && out.value.match && !model.consentInForce(g.id, person.ref, purpose, clock)) {
+              throw new Violation(`verify matched "${person.ref}", whose consent does not cover "${purpose}" at ${new Date(clock).toISOString()}: ${describeStep(s, a)}`);
+            }
+          } else {
+            out = await attempt(a, (c) => service.identify(c, { purpose, galleryId: g.id, probe: { label: 'probe', bytes: pick(PROBES, s.probe)!() } }));
+            if (purposeRule && out.ok) {
+              const disclosed: string[] = out.value.candidates.map((c: { subject: string }) => c.subject);
+              if (out.value.review?.case) {
+                const row = await db.one<{ candidates: string }>(`SELECT candidates FROM review_cases WHERE id = $1`, [out.value.review.case]);
+                disclosed.push(...(JSON.parse(row!.candidates) as { subject: string }[]).map((c) => c.subject));
+              }
+              const stray = disclosed.find((subject) => !model.consentInForce(g.id, subject, purpose, clock));
+              if (stray) throw new Violation(`identify for "${purpose}" returned "${stray}", whose consent does not cover it at ${new Date(clock).toISOString()}: ${describeStep(s, a)}`);
+            }
+          }
+          if (!purposeRule) {
+            judge(s, a, refusal, out, false);
+            if (out.ok || AUDITED_REFUSALS.has(out.error.code)) {
+              if (!(await auditedSince(before, s.kind, a.keyId))) {
+                throw new Violation(`${s.kind} ${out.ok ? 'ran' : `was refused (${out.error.code})`} and left no audit entry: ${describeStep(s, a)}`);
+              }
+            }
+          }
+          return;
+        }
+      }
+    }
+
+    const property = (purposeRule: boolean) => fc.asyncProperty(fc.array(step, STEPS_PER_RUN), async (sequence) => {
+      const model = await setUp();
+      for (const s of sequence) await play(model, s, purposeRule);
+    });
+
+    test('who may do what: nothing the model forbids is allowed, no listing crosses a tenant, every biometric operation is audited', async () => {
+      await fc.assert(property(false), { seed: SEED, numRuns: RUNS, endOnFailure: true, includeErrorInReport: true });
+    });
+
+    test('purpose and consent at the instant: searches and verifications return only subjects whose consent covers the purpose now', async () => {
+      await fc.assert(property(true), { seed: SEED, numRuns: RUNS, endOnFailure: true, includeErrorInReport: true });
+    });
+  });
+}
