@@ -31,6 +31,7 @@ export type ProbityErrorCode =
   | 'invalid_request'
   | 'unsupported_media_type'
   | 'body_too_large'
+  | 'callback_url_refused'
   // Refusals by policy, each citing its rule.
   | 'purpose_not_approved'
   | 'purpose_mismatch'

@@ -13,6 +13,7 @@ const STATUS: Partial<Record<ProbityErrorCode, number>> = {
   invalid_argument: 400,
   unsupported_media_type: 415,
   body_too_large: 413,
+  callback_url_refused: 400,
   input_too_large: 413,
   empty_input: 422,
   not_an_image: 422,

@@ -251,6 +251,14 @@ export function registerRoutes(app: FastifyInstance, service: ProbityService): v
     },
   }, async (req) => service.reviews.decide(callerOf(req), { caseId: req.params.caseId, ...req.body }));
 
+  app.post('/v1/webhook-secret', {
+    schema: {
+      tags: ['review'], summary: "Make or rotate the organisation's webhook signing secret; shown in this answer only (client, admin)",
+      description: 'Review outcomes are POSTed to a callbackUrl signed in the Standard Webhooks form (webhook-id, webhook-timestamp, webhook-signature: v1,base64 HMAC-SHA256 over "id.timestamp.body"). A new secret replaces the old one at once.',
+      response: { 201: { type: 'object', properties: { secret: { type: 'string' }, createdAt: { type: 'string' }, replaced: { type: 'boolean' }, note: { type: 'string' }, auditSeq: { type: 'integer' } } }, ...errors },
+    },
+  }, async (req, reply) => reply.status(201).send(await service.webhooks.rotateSecret(callerOf(req))));
+
   // ---- independent testing ----
   app.post<{ Body: { pairs: { id: string; a: string; b: string }[]; fmr?: number } }>('/v1/testing/compare', {
     schema: {

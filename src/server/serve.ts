@@ -24,6 +24,8 @@ export interface ServeOptions {
   purgeEveryHours: number;
   /** The latest evaluation's results.json, for the accountability report. */
   evaluationFile?: string;
+  /** Let review webhooks go to loopback and private networks, and over plain http (a receiver on this host or network). */
+  webhookAllowPrivate?: boolean;
   app: Partial<AppOptions>;
   env: NodeJS.ProcessEnv;
 }
@@ -48,7 +50,10 @@ function templateCipher(o: ServeOptions): TemplateCipher {
 async function openService(o: ServeOptions): Promise<ProbityService> {
   const cipher = templateCipher(o);
   const [db, engine] = await Promise.all([openDb(location(o)), FaceEngine.load()]);
-  const service = await ProbityService.open({ db, engine, cipher, options: { ...(o.evaluationFile ? { evaluationFile: o.evaluationFile } : {}) } });
+  const service = await ProbityService.open({ db, engine, cipher, options: {
+    ...(o.evaluationFile ? { evaluationFile: o.evaluationFile } : {}),
+    webhooks: { allowPrivateNetworks: o.webhookAllowPrivate ?? o.env.PROBITY_WEBHOOK_ALLOW_PRIVATE === '1' },
+  } });
   await service.loadIndexes();
   return service;
 }

@@ -41,6 +41,7 @@ export const PERMISSIONS = {
   read_review: ['client', 'reviewer', 'auditor'],
   accountability_report: ['auditor', 'admin'],
   testing_compare: ['tester'],
+  rotate_webhook_secret: ['client', 'admin'],
 } satisfies Record<string, Role[]>;
 export type Operation = keyof typeof PERMISSIONS;
 
