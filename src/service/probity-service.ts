@@ -16,6 +16,9 @@ import { AccessService } from './access-service.js';
 import { PeopleService } from './people-service.js';
 import { ReviewService } from './review-service.js';
 import { TestingService } from './testing-service.js';
+import { requireMeasuredRate } from './rate-range.js';
+import { checkSubjectRef } from '../gallery/subject-ref.js';
+import { DEFAULT_AUTH_THROTTLE, type AuthThrottleOptions } from './auth-throttle.js';
 import { DEFAULT_WEBHOOK_OPTIONS, WebhookService, type WebhookOptions } from './webhooks.js';
 import { AccountabilityReport } from './accountability-report.js';
 import { PROBITY_VERSION } from '../version.js';
@@ -40,6 +43,8 @@ export interface ServiceOptions {
   evaluationFile?: string;
   /** Review webhooks: where they may go (private networks only if the operator allows) and how they are retried. */
   webhooks: WebhookOptions;
+  /** Failed authentications allowed per client address (a burst, then so many a minute). */
+  failedAuthentication: AuthThrottleOptions;
 }
 
 /** Options as given: any subset, webhook options included. */
@@ -53,6 +58,7 @@ export const DEFAULT_SERVICE_OPTIONS: ServiceOptions = {
   maxTopK: 50,
   hnswAbove: 50_000,
   webhooks: DEFAULT_WEBHOOK_OPTIONS,
+  failedAuthentication: DEFAULT_AUTH_THROTTLE,
 };
 
 export interface Page<T> {
@@ -94,7 +100,7 @@ export class ProbityService {
   ) {
     this.search = new GallerySearch(db, cipher, 512, { hnswAbove: options.hnswAbove });
     this.gov = new Governor(db, now);
-    this.access = new AccessService(db, this.gov);
+    this.access = new AccessService(db, this.gov, options.failedAuthentication);
     this.webhooks = new WebhookService(db, this.gov, cipher, options.webhooks);
     this.reviews = new ReviewService(db, this.gov, cipher, this.webhooks);
     this.testing = new TestingService(engine, this.gov);
@@ -230,6 +236,7 @@ export class ProbityService {
    * repeat of the same request gets the first answer back and enrols nothing more.
    */
   async enrol(caller: Caller, input: PurposeInput & { galleryId: string; subject: string; images: ImageInput[]; idempotencyKey?: string }): Promise<StoredResponse> {
+    checkSubjectRef(input.subject);
     if (input.images.length === 0) throw new ProbityError('invalid_request', 'enrolment needs at least one image');
     const imageHashes = input.images.map((i) => sha256(i.bytes));
     const requestHash = sha256(Buffer.from(canonicalJson({ op: 'enrol', purpose: input.purpose, gallery: input.galleryId, subject: input.subject, images: imageHashes })));
@@ -413,6 +420,7 @@ export class ProbityService {
     const topK = Math.min(input.topK ?? 5, this.options.maxTopK);
     const fpir = input.fpir ?? this.options.identifyFpir;
     if (!(fpir > 0 && fpir < 1)) throw new ProbityError('invalid_request', `fpir must be between 0 and 1, got ${fpir}`);
+    requireMeasuredRate(this.calibration(), 'FPIR', fpir);
     const callbackUrl = input.callbackUrl ? await this.webhooks.acceptCallback(caller, input.callbackUrl) : undefined;
     const g = await this.ownGallery(this.db, caller, input.galleryId);
     const probe = await extractFace(this.engine, input.probe, { minQuality: this.options.probeMinQuality, single: false });
