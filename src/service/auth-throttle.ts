@@ -1,3 +1,16 @@
+import ipaddr from 'ipaddr.js';
+
+/**
+ * The unit an address is counted in: an IPv4 address (IPv4-mapped IPv6 included) on its own,
+ * an IPv6 address by its /64, since one host is commonly given a whole /64 to draw from.
+ */
+export function addressBucket(address: string): string {
+  if (!ipaddr.isValid(address)) return address;
+  const ip = ipaddr.process(address);
+  if (ip.kind() === 'ipv4') return ip.toString();
+  return `${ip.toNormalizedString().split(':').slice(0, 4).join(':')}::/64`;
+}
+
 /**
  * Failed authentications per client address: each address may fail `burst` times, then one
  * more every 60/`perMinute` seconds. While an address has no failures left, every request from
@@ -18,7 +31,7 @@ export class AuthThrottle {
 
   private bucket(address: string) {
     const now = this.clock();
-    const b = this.buckets.get(address) ?? { tokens: this.options.burst, at: now };
+    const b = this.buckets.get(addressBucket(address)) ?? { tokens: this.options.burst, at: now };
     b.tokens = Math.min(this.options.burst, b.tokens + ((now - b.at) / 60_000) * this.options.perMinute);
     b.at = now;
     if (b.tokens >= 1) delete b.blockedSince;
@@ -38,7 +51,7 @@ export class AuthThrottle {
   fail(address: string): boolean {
     const b = this.bucket(address);
     b.tokens = Math.max(0, b.tokens - 1);
-    this.buckets.set(address, b);
+    this.buckets.set(addressBucket(address), b);
     if (this.buckets.size > 100_000) this.sweep();
     if (b.tokens < 1 && b.blockedSince === undefined) {
       b.blockedSince = this.clock();
@@ -49,6 +62,6 @@ export class AuthThrottle {
 
   /** Forgets addresses whose tries are all back. */
   private sweep(): void {
-    for (const [address] of this.buckets) if (this.bucket(address).tokens >= this.options.burst) this.buckets.delete(address);
+    for (const [key] of this.buckets) if (this.bucket(key).tokens >= this.options.burst) this.buckets.delete(key);
   }
 }
