@@ -167,6 +167,7 @@ for (const backend of backends) {
       assert.equal(bad.statusCode, 400);
       assert.equal(bad.json().error.code, 'invalid_request');
       assert.ok(!bad.body.includes('prb_badurl'), 'the answer does not echo the URL');
+      assert.ok(!log.join('').includes('prb_badurl'), 'nor does the request log');
       const headers = await raw(port, '/v1/me', { authorization: `Bearer ${clientKey}`, 'x-padding': 'p'.repeat(20_000) });
       assert.equal(headers.status, 431);
       assert.deepEqual(JSON.parse(headers.body), { error: { code: 'headers_too_large', message: 'the request headers are too large' } });
