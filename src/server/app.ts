@@ -13,7 +13,7 @@ import type { Caller } from '../governance/api-keys.js';
 import type { ProbityService } from '../service/probity-service.js';
 import { errorAnswer } from './errors.js';
 import { RateLimiter } from './rate-limit.js';
-import { requestSerializer } from './request-log.js';
+import { hasCredentialParam, requestSerializer } from './request-log.js';
 import { applySecurityHeaders, rawSecurityHeaderLines, registerSecurityHeaders } from './security-headers.js';
 import { registerRoutes } from './routes.js';
 
@@ -160,6 +160,9 @@ export async function buildApp(service: ProbityService, options: Partial<AppOpti
 
   app.addHook('onRequest', async (request, reply) => {
     if (!request.url.startsWith('/v1/')) return;
+    if (hasCredentialParam(request.url)) {
+      throw new ProbityError('unauthenticated', 'a key or token in the URL is refused: send it as "Authorization: Bearer <key>" (and revoke it: URLs are kept in logs and browser histories)');
+    }
     const header = request.headers.authorization;
     const secret = header?.startsWith('Bearer ') ? header.slice(7).trim() : undefined;
     try {

@@ -90,7 +90,13 @@ for (const backend of backends) {
       for (const url of [
         `/v1/galleries?key=${secrets[0]}`, `/v1/galleries?limit=5&api_key=${secrets[1]}`, `/v1/galleries?access_token=${secrets[2]}`,
         `/v1/galleries?refresh_token=${secrets[3]}`, `/v1/galleries?client_secret=${secrets[4]}`, `/v1/galleries?%6Bey=${secrets[5]}`, `/nowhere?Token=${secrets[6]}`,
-      ]) await get(url, undefined, '10.9.9.9');
+      ]) {
+        const r = await get(url, url.startsWith('/v1/') ? adminKey : undefined, '10.9.9.9');
+        if (url.startsWith('/v1/')) {
+          assert.equal(r.statusCode, 401, 'a key in the URL is refused, even beside a good header');
+          assert.match(r.json().error.message, /in the URL is refused: send it as "Authorization: Bearer <key>"/);
+        }
+      }
       const text = log.join('');
       assert.ok(text.includes('[REDACTED]'), 'the log lines were written');
       for (const s of secrets) assert.ok(!text.includes(s), `${s} must not be in the log`);

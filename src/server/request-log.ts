@@ -25,6 +25,11 @@ export function redactUrl(url: string): string {
   return `${url.slice(0, q)}?${query.join('&')}`;
 }
 
+/** True when the URL's query string carries a parameter that may be a credential. */
+export function hasCredentialParam(url: string): boolean {
+  return redactUrl(url).includes('=[REDACTED]');
+}
+
 /** What a request log line says of the request: never headers, body or credentials. */
 export function requestSerializer(request: FastifyRequest) {
   return { method: request.method, url: redactUrl(request.url), remoteAddress: request.ip };

@@ -1,6 +1,6 @@
-import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
+import { lookup as dnsLookup } from 'node:dns';
 import { lookup as dnsLookupAll } from 'node:dns/promises';
-import { isIP } from 'node:net';
+import { isIP, type LookupFunction } from 'node:net';
 import ipaddr from 'ipaddr.js';
 import { ProbityError } from '../errors.js';
 
@@ -64,14 +64,12 @@ export async function checkCallbackUrl(raw: string, policy: WebhookTargetPolicy)
   return url;
 }
 
-type LookupCallback = (err: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void;
-
 /**
  * A `lookup` for http.request that resolves the host once, refuses the connection if any
  * address is not allowed, and connects to the addresses it checked.
  */
-export function guardedLookup(policy: WebhookTargetPolicy) {
-  return (hostname: string, options: { all?: boolean; family?: number | string }, callback: LookupCallback): void => {
+export function guardedLookup(policy: WebhookTargetPolicy): LookupFunction {
+  return (hostname, options, callback) => {
     dnsLookup(hostname, { all: true, verbatim: true }, (err, addresses) => {
       if (err) return callback(err, []);
       if (!policy.allowPrivateNetworks) {

@@ -31,7 +31,7 @@ function post(url: URL, headers: Record<string, string>, body: string, policy: W
   return new Promise((resolve, reject) => {
     const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
     const req = send(url, {
-      method: 'POST', lookup: guardedLookup(policy) as never, timeout: policy.timeoutMs,
+      method: 'POST', lookup: guardedLookup(policy), timeout: policy.timeoutMs,
       headers: { ...headers, 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)), 'user-agent': 'probity-webhooks' },
     }, (res) => {
       res.resume();
