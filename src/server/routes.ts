@@ -255,8 +255,8 @@ export function registerRoutes(app: FastifyInstance, service: ProbityService): v
   app.post('/v1/webhook-secret', {
     schema: {
       tags: ['review'], summary: "Make or rotate the organisation's webhook signing secret; shown in this answer only (client, admin)",
-      description: 'Review outcomes are POSTed to a callbackUrl signed in the Standard Webhooks form (webhook-id, webhook-timestamp, webhook-signature: v1,base64 HMAC-SHA256 over "id.timestamp.body"). A new secret replaces the old one at once.',
-      response: { 201: { type: 'object', properties: { secret: { type: 'string' }, createdAt: { type: 'string' }, replaced: { type: 'boolean' }, note: { type: 'string' }, auditSeq: { type: 'integer' } } }, ...errors },
+      description: 'Review outcomes are POSTed to a callbackUrl signed in the Standard Webhooks form (webhook-id, webhook-timestamp, webhook-signature: v1,base64 HMAC-SHA256 over "id.timestamp.body"). A replaced secret still signs, beside the new one, for 24 hours.',
+      response: { 201: { type: 'object', properties: { secret: { type: 'string' }, createdAt: { type: 'string' }, replaced: { type: 'boolean' }, previousSignsUntil: { type: 'string' }, note: { type: 'string' }, auditSeq: { type: 'integer' } } }, ...errors },
     },
   }, async (req, reply) => reply.status(201).send(await service.webhooks.rotateSecret(callerOf(req))));
 

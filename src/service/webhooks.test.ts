@@ -156,7 +156,10 @@ for (const backend of backends) {
     });
 
     test('a resolved case is delivered signed; a 503 is retried; each attempt is audited without the body', async () => {
-      const { secret } = await allowed.webhooks.rotateSecret(requester);
+      const old = (await allowed.webhooks.rotateSecret(requester)).secret;
+      const rotated = await allowed.webhooks.rotateSecret(requester);
+      const secret = rotated.secret;
+      assert.ok(rotated.previousSignsUntil, 'the replaced secret keeps signing for a while');
       const hook = await receiver([503]);
       try {
         const search = await allowed.identify(requester, { purpose: P, galleryId, probe: image(faces.colin2()), callbackUrl: hook.url });
@@ -166,12 +169,14 @@ for (const backend of backends) {
         const [firstTry, delivered] = hook.got as [typeof hook.got[0], typeof hook.got[0]];
         assert.equal(firstTry.headers['webhook-id'], delivered.headers['webhook-id'], 'one message id across attempts, so the receiver can drop duplicates');
         const headers = { 'webhook-id': String(delivered.headers['webhook-id']), 'webhook-timestamp': String(delivered.headers['webhook-timestamp']), 'webhook-signature': String(delivered.headers['webhook-signature']) };
-        assert.match(headers['webhook-signature'], /^v1,[A-Za-z0-9+/]+=*$/);
+        assert.match(headers['webhook-signature'], /^v1,[A-Za-z0-9+/]+=* v1,[A-Za-z0-9+/]+=*$/);
         const verified = new Webhook(secret).verify(delivered.body, headers) as { id: string; outcome: { confirmed: { subject: string }[] } };
         assert.equal(verified.id, caseId);
         assert.equal(verified.outcome.confirmed[0]!.subject, 'missing-1');
         assert.throws(() => new Webhook(secret).verify(delivered.body.replace('missing-1', 'missing-2'), headers), /signature/i, 'a tampered body fails');
         assert.throws(() => new Webhook(`whsec_${Buffer.alloc(32, 1).toString('base64')}`).verify(delivered.body, headers), /signature/i, 'another secret fails');
+        assert.equal(headers['webhook-signature'].split(' ').length, 2, 'signed with the new secret and the one it replaced');
+        assert.ok(new Webhook(old).verify(delivered.body, headers), 'a receiver still holding the replaced secret verifies during the overlap');
         const entries = await deliveryEntries(caseId);
         assert.deepEqual(entries.map((e) => [e.body.result.attempt, e.body.outcome, e.body.result.status, e.body.result.final ?? false]), [[1, 'failed', 503, false], [2, 'ok', 200, true]]);
         assert.ok(entries.every((e) => !e.raw.includes('missing-1') && !e.raw.includes('confirmed')), 'no delivery entry carries the body');

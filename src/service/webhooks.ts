@@ -26,6 +26,9 @@ const retryable = (status: number) => status === 408 || status === 429 || status
 
 const secretRecord = (organisationId: string) => `webhook-secret:${organisationId}`;
 
+/** How long a replaced secret still signs deliveries beside the new one. */
+export const ROTATION_OVERLAP_MS = 24 * 3_600_000;
+
 /** One POST, following no redirect (a redirect could point anywhere), to the address the guard checked. */
 function post(url: URL, headers: Record<string, string>, body: string, policy: WebhookOptions): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -61,20 +64,29 @@ export class WebhookService {
     return this.gov.run(caller, 'rotate_webhook_secret', {}, async (tx) => {
       const secret = `whsec_${randomBytes(32).toString('base64')}`;
       const at = this.gov.now().toISOString();
-      const previous = await tx.one<{ created_at: string }>(`SELECT created_at FROM webhook_secrets WHERE organisation_id = $1`, [caller.organisationId]);
+      const previous = await tx.one<{ sealed: Buffer }>(`SELECT sealed FROM webhook_secrets WHERE organisation_id = $1`, [caller.organisationId]);
+      const until = previous ? new Date(this.gov.now().getTime() + ROTATION_OVERLAP_MS).toISOString() : null;
       await tx.run(`DELETE FROM webhook_secrets WHERE organisation_id = $1`, [caller.organisationId]);
-      await tx.run(`INSERT INTO webhook_secrets (organisation_id, sealed, created_at) VALUES ($1, $2, $3)`,
-        [caller.organisationId, this.cipher.sealBytes(Buffer.from(secret, 'utf8'), secretRecord(caller.organisationId)), at]);
+      await tx.run(`INSERT INTO webhook_secrets (organisation_id, sealed, created_at, previous_sealed, previous_until) VALUES ($1, $2, $3, $4, $5)`,
+        [caller.organisationId, this.cipher.sealBytes(Buffer.from(secret, 'utf8'), secretRecord(caller.organisationId)), at, previous?.sealed ?? null, until]);
       return {
-        value: { secret, createdAt: at, replaced: previous !== undefined, note: 'Shown once: store it now. Verify each delivery with it (Standard Webhooks); a new secret replaces this one at once.' },
+        value: {
+          secret, createdAt: at, replaced: previous !== undefined, ...(until ? { previousSignsUntil: until } : {}),
+          note: 'Shown once: store it now. Verify each delivery with it (Standard Webhooks). A replaced secret still signs beside the new one for 24 hours.',
+        },
         result: { rotated: previous !== undefined },
       };
     });
   }
 
-  private async secretOf(q: Queryable, organisationId: string): Promise<string | undefined> {
-    const row = await q.one<{ sealed: Buffer }>(`SELECT sealed FROM webhook_secrets WHERE organisation_id = $1`, [organisationId]);
-    return row ? this.cipher.openBytes(row.sealed, secretRecord(organisationId)).toString('utf8') : undefined;
+  /** The secrets that sign now: the current one, and the one it replaced while the overlap lasts. */
+  private async secretsOf(q: Queryable, organisationId: string): Promise<string[]> {
+    const row = await q.one<{ sealed: Buffer; previous_sealed: Buffer | null; previous_until: string | null }>(
+      `SELECT sealed, previous_sealed, previous_until FROM webhook_secrets WHERE organisation_id = $1`, [organisationId]);
+    if (!row) return [];
+    const open = (b: Buffer) => this.cipher.openBytes(b, secretRecord(organisationId)).toString('utf8');
+    const overlapping = row.previous_sealed && row.previous_until && Date.parse(row.previous_until) > this.gov.now().getTime();
+    return [open(row.sealed), ...(overlapping ? [open(row.previous_sealed!)] : [])];
   }
 
   /** A callback URL as given with a request: refused now, with a reason, rather than silently never delivered. */
@@ -103,11 +115,12 @@ export class WebhookService {
       let retry = false;
       try {
         const url = await checkCallbackUrl(m.url, this.options);
-        const secret = await this.secretOf(this.db, m.organisationId);
-        if (!secret) throw new ProbityError('callback_url_refused', 'no webhook signing secret');
+        const secrets = await this.secretsOf(this.db, m.organisationId);
+        if (secrets.length === 0) throw new ProbityError('callback_url_refused', 'no webhook signing secret');
         // The receiver checks the timestamp against its own clock: the wall clock, not the service's.
         const at = new Date();
-        const signature = new Webhook(secret).sign(m.id, at, payload);
+        // Standard Webhooks: several signatures, space-separated; a receiver accepts any it can verify.
+        const signature = secrets.map((s) => new Webhook(s).sign(m.id, at, payload)).join(' ');
         const code = await post(url, { 'webhook-id': m.id, 'webhook-timestamp': String(Math.floor(at.getTime() / 1000)), 'webhook-signature': signature }, payload, this.options);
         status = code;
         retry = retryable(code);
