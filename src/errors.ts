@@ -31,6 +31,10 @@ export type ProbityErrorCode =
   | 'invalid_request'
   | 'unsupported_media_type'
   | 'body_too_large'
+  | 'callback_url_refused'
+  | 'malformed_multipart'
+  | 'uri_too_long'
+  | 'headers_too_large'
   // Refusals by policy, each citing its rule.
   | 'purpose_not_approved'
   | 'purpose_mismatch'

@@ -37,6 +37,7 @@ usage:
   probity report [--data DIR | --database URL] [--evaluation results.json] [--format md|html] [--out FILE]
   probity serve [--port 8080] [--host 127.0.0.1] [--data DIR] [--database URL] [--workers N]
                 [--development] [--rate-limit PER_SECOND] [--log] [--evaluation results.json] [--purge-every HOURS]
+                [--webhook-allow-private]
 
 Exit status: 0 on success (compare: whether or not the faces match), 1 when an input is at
 fault (the message names it), 2 for a malformed command line.`;
@@ -211,7 +212,7 @@ async function serveCommand(args: string[]): Promise<void> {
   const { values } = parse(args, {
     port: { type: 'string' }, host: { type: 'string' }, data: { type: 'string' }, database: { type: 'string' },
     workers: { type: 'string' }, development: { type: 'boolean' }, 'rate-limit': { type: 'string' }, log: { type: 'boolean' },
-    evaluation: { type: 'string' }, 'purge-every': { type: 'string' },
+    evaluation: { type: 'string' }, 'purge-every': { type: 'string' }, 'webhook-allow-private': { type: 'boolean' },
   }, 0);
   const purgeEveryHours = numberOption('purge-every', values['purge-every'], 1, (v) => v > 0, 'a positive number of hours');
   const port = numberOption('port', values.port, 8080, (v) => Number.isInteger(v) && v >= 0 && v < 65536, 'a port number');
@@ -223,6 +224,7 @@ async function serveCommand(args: string[]): Promise<void> {
     port, host: values.host ?? '127.0.0.1', dataDir: values.data ?? process.env.PROBITY_DATA ?? 'probity-data', databaseUrl, workers,
     development: values.development ?? process.env.PROBITY_ENV === 'development', purgeEveryHours,
     evaluationFile: values.evaluation ?? defaultEvaluationFile(),
+    ...(values['webhook-allow-private'] ? { webhookAllowPrivate: true } : {}),
     app: { rateLimit: { perSecond, burst: perSecond * 2 }, logger: values.log ?? false, version },
     env: process.env,
   }, (line) => process.stdout.write(line + '\n'));

@@ -51,6 +51,12 @@ function statements(kind: Db['kind']): string[] {
       purpose TEXT NOT NULL, requested_by TEXT NOT NULL, required_reviewers INTEGER NOT NULL, status TEXT NOT NULL,
       search TEXT NOT NULL, candidates TEXT NOT NULL, probe_sealed ${bytes}, callback_url TEXT, authority TEXT,
       created_at TEXT NOT NULL, resolved_at TEXT)`,
+    // An organisation's webhook signing secret, sealed under the installation key: the service must
+    // be able to sign with it, so it cannot be kept as a hash. The one it replaced still signs
+    // until previous_until, so receivers can switch without losing a delivery.
+    `CREATE TABLE IF NOT EXISTS webhook_secrets (
+      organisation_id TEXT PRIMARY KEY REFERENCES organisations(id), sealed ${bytes} NOT NULL, created_at TEXT NOT NULL,
+      previous_sealed ${bytes}, previous_until TEXT)`,
     `CREATE TABLE IF NOT EXISTS review_decisions (
       case_id TEXT NOT NULL REFERENCES review_cases(id), subject TEXT NOT NULL, reviewer_key_id TEXT NOT NULL,
       decision TEXT NOT NULL, reason TEXT NOT NULL, decided_at TEXT NOT NULL,

@@ -1,5 +1,6 @@
 import Database from 'better-sqlite3';
 import type { Db, Queryable, Row, SqlValue } from './db.js';
+import { privateFile } from './private-files.js';
 
 /** `$1`-style placeholders to SQLite's anonymous `?`, with the parameters in order of use. */
 function rewrite(sql: string, params: SqlValue[]): { sql: string; params: SqlValue[] } {
@@ -24,6 +25,8 @@ export class SqliteDb implements Db {
   private constructor(private readonly db: Database.Database) {}
 
   static open(path: string): SqliteDb {
+    // Created 0600 first: SQLite then gives its -wal and -shm files the same mode.
+    if (path !== ':memory:' && !path.startsWith('file:')) privateFile(path);
     const db = new Database(path);
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = FULL');

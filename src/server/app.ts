@@ -1,4 +1,6 @@
 import { existsSync } from 'node:fs';
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import fastifyStatic from '@fastify/static';
@@ -11,6 +13,8 @@ import type { Caller } from '../governance/api-keys.js';
 import type { ProbityService } from '../service/probity-service.js';
 import { errorAnswer } from './errors.js';
 import { RateLimiter } from './rate-limit.js';
+import { hasCredentialParam, requestSerializer } from './request-log.js';
+import { applySecurityHeaders, rawSecurityHeaderLines, registerSecurityHeaders } from './security-headers.js';
 import { registerRoutes } from './routes.js';
 
 export interface AppOptions {
@@ -21,6 +25,8 @@ export interface AppOptions {
   /** Largest single uploaded file in bytes. */
   fileLimit: number;
   logger: boolean;
+  /** Where log lines go when `logger` is on (standard output by default); tests read them here. */
+  logStream?: NodeJS.WritableStream;
   version: string;
 }
 
@@ -51,14 +57,31 @@ async function registerConsole(app: FastifyInstance): Promise<void> {
   if (!existsSync(join(consoleDir, 'index.html'))) return;
   await app.register(fastifyStatic, { root: consoleDir, prefix: '/console/', decorateReply: false, index: 'index.html' });
   app.get('/console', { schema: { hide: true } }, async (_req, reply) => reply.redirect('/console/'));
-  app.addHook('onSend', async (request, reply) => {
-    if (request.url.startsWith('/console')) {
-      void reply.header('content-security-policy', "default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; script-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'self'");
-      // Not frame-ancestors in the policy: the reports' srcdoc frames inherit it and would refuse to show.
-      void reply.header('x-frame-options', 'DENY');
-      void reply.header('x-content-type-options', 'nosniff');
-    }
-  });
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Set once a multipart body has been read whole: an error before then is the body's fault. */
+    multipartRead?: boolean;
+  }
+}
+
+/**
+ * Errors the HTTP parser meets before Fastify has a request (headers too large, a malformed
+ * request line), answered in the one error shape rather than Node's or Fastify's own.
+ */
+function clientErrorHandler(err: NodeJS.ErrnoException, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const [status, code, message] = err.code === 'HPE_HEADER_OVERFLOW'
+    ? [431, 'headers_too_large', 'the request headers are too large']
+    : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? [408, 'invalid_request', 'the request took too long to arrive']
+      : [400, 'invalid_request', 'the request is not valid HTTP'];
+  const body = JSON.stringify({ error: { code, message } });
+  socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n${rawSecurityHeaderLines()}connection: close\r\n\r\n${body}`);
 }
 
 /** The caller a route needs; set by the authentication hook on every /v1 route. */
@@ -75,13 +98,24 @@ export function callerOf(request: FastifyRequest): Caller {
 export async function buildApp(service: ProbityService, options: Partial<AppOptions> = {}): Promise<FastifyInstance> {
   const o = { ...DEFAULT_APP_OPTIONS, ...options };
   const app = Fastify({
-    logger: o.logger ? { level: 'info', redact: ['req.headers.authorization'] } : false,
+    logger: o.logger ? { level: 'info', redact: ['req.headers.authorization'], serializers: { req: requestSerializer }, ...(o.logStream ? { stream: o.logStream } : {}) } : false,
     bodyLimit: o.bodyLimit,
+    // Longer than any identifier the schemas allow, so an over-long subject reference gets the
+    // schema's 400 naming the limit; only a path segment longer than this is a 414.
+    routerOptions: { maxParamLength: 1024 },
+    clientErrorHandler,
+    // Bad percent-encodings and over-long segments, in the one error shape.
+    frameworkErrors: (error, request, reply) => {
+      const { status, body } = errorAnswer(error);
+      applySecurityHeaders(reply as FastifyReply, request.url);
+      void (reply as FastifyReply).status(status).send(body);
+    },
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
   });
   // Only JSON and multipart carry requests here; plain text would only reach a schema error.
   app.removeContentTypeParser('text/plain');
   const limiter = new RateLimiter(o.rateLimit.perSecond, o.rateLimit.burst);
+  registerSecurityHeaders(app);
 
   await app.register(swagger, {
     openapi: {
@@ -100,6 +134,7 @@ export async function buildApp(service: ProbityService, options: Partial<AppOpti
   // Multipart files arrive as Buffers; turn them into the base64 strings the JSON schemas describe,
   // so both encodings meet one schema and one handler.
   app.addHook('preValidation', async (request) => {
+    request.multipartRead = true;
     if (!request.body || typeof request.body !== 'object') return;
     const body = request.body as Record<string, unknown>;
     // Asked for on any route, attribute inference is refused on principle (and logged), not as a schema error.
@@ -125,9 +160,18 @@ export async function buildApp(service: ProbityService, options: Partial<AppOpti
 
   app.addHook('onRequest', async (request, reply) => {
     if (!request.url.startsWith('/v1/')) return;
+    if (hasCredentialParam(request.url)) {
+      throw new ProbityError('unauthenticated', 'a key or token in the URL is refused: send it as "Authorization: Bearer <key>" (and revoke it: URLs are kept in logs and browser histories)');
+    }
     const header = request.headers.authorization;
     const secret = header?.startsWith('Bearer ') ? header.slice(7).trim() : undefined;
-    request.caller = await service.authenticate(secret);
+    try {
+      request.caller = await service.access.authenticateRequest(secret, request.ip);
+    } catch (e) {
+      const retry = (e as { retryAfterSeconds?: number }).retryAfterSeconds;
+      if (retry) reply.header('retry-after', retry);
+      throw e;
+    }
     const wait = limiter.take(request.caller.keyId);
     if (wait > 0) {
       reply.header('retry-after', Math.ceil(wait));
@@ -136,7 +180,12 @@ export async function buildApp(service: ProbityService, options: Partial<AppOpti
   });
 
   app.setErrorHandler((error, request, reply: FastifyReply) => {
-    const { status, body } = errorAnswer(error);
+    // A multipart body that could not be read (no boundary, not multipart inside, cut short)
+    // is the client's fault: the parser's own errors carry no status.
+    const unreadMultipart = request.isMultipart() && !request.multipartRead && !(error instanceof ProbityError) && typeof (error as { statusCode?: number }).statusCode !== 'number';
+    const { status, body } = unreadMultipart
+      ? { status: 400, body: { error: { code: 'malformed_multipart', message: `the multipart/form-data body could not be read: ${(error as Error).message}` } } }
+      : errorAnswer(error);
     if (status >= 500) request.log.error({ err: { message: (error as Error).message, stack: (error as Error).stack } }, 'internal error');
     void reply.status(status).send(body);
   });

@@ -13,6 +13,10 @@ const STATUS: Partial<Record<ProbityErrorCode, number>> = {
   invalid_argument: 400,
   unsupported_media_type: 415,
   body_too_large: 413,
+  callback_url_refused: 400,
+  malformed_multipart: 400,
+  uri_too_long: 414,
+  headers_too_large: 431,
   input_too_large: 413,
   empty_input: 422,
   not_an_image: 422,
@@ -62,6 +66,11 @@ export function errorAnswer(e: unknown): ErrorAnswer {
       return answer(413, 'body_too_large', `the request is too large: ${fe.message}`);
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
       return answer(415, 'unsupported_media_type', 'send application/json or multipart/form-data');
+    case 'FST_ERR_BAD_URL':
+      // The URL itself is not echoed: it may carry a key in its query string.
+      return answer(400, 'invalid_request', 'the URL is not valid (a malformed percent-encoding?)');
+    case 'FST_ERR_MAX_PARAM_LENGTH':
+      return answer(414, 'uri_too_long', 'a path segment of the URL is too long (a subject reference is at most 128 characters)');
     case 'FST_INVALID_MULTIPART_CONTENT_TYPE':
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
       return answer(400, 'invalid_request', fe.message);

@@ -3,6 +3,7 @@ import { ProbityError } from '../errors.js';
 import { ROLES, type Role } from '../governance/api-keys.js';
 import type { LegalAuthority } from '../governance/policy/assess.js';
 import { SECTORS, type Sector } from '../governance/use-cases.js';
+import { SUBJECT_REF_MAX, SUBJECT_REF_PATTERN } from '../gallery/subject-ref.js';
 import type { ImageInput } from '../service/face-input.js';
 import type { ProbityService } from '../service/probity-service.js';
 import { CONSENT_METHODS } from '../service/people-service.js';
@@ -36,9 +37,9 @@ const errors = { 400: error, 401: error, 403: error, 404: error, 409: error, 413
 const image = { type: 'string', minLength: 1, description: 'A JPEG, PNG or WebP image, base64-encoded (a data: URL prefix is allowed); in multipart, a file.' } as const;
 const name = { type: 'string', minLength: 1, maxLength: 200 } as const;
 const subjectRef = {
-  type: 'string', pattern: '^[A-Za-z0-9._:@-]{1,128}$',
-  description: "The client's own reference for the person (not their name): letters, digits and . _ : @ -, at most 128.",
-} as const;
+  type: 'string', pattern: SUBJECT_REF_PATTERN,
+  description: `The client's own reference for the person (not their name): letters, digits and . _ : @ -, at most ${SUBJECT_REF_MAX}, and not "." or "..".`,
+};
 const id = { type: 'string', format: 'uuid' } as const;
 const paging = {
   type: 'object', additionalProperties: false,
@@ -250,6 +251,14 @@ export function registerRoutes(app: FastifyInstance, service: ProbityService): v
       response: { 200: open, ...errors },
     },
   }, async (req) => service.reviews.decide(callerOf(req), { caseId: req.params.caseId, ...req.body }));
+
+  app.post('/v1/webhook-secret', {
+    schema: {
+      tags: ['review'], summary: "Make or rotate the organisation's webhook signing secret; shown in this answer only (client, admin)",
+      description: 'Review outcomes are POSTed to a callbackUrl signed in the Standard Webhooks form (webhook-id, webhook-timestamp, webhook-signature: v1,base64 HMAC-SHA256 over "id.timestamp.body"). A replaced secret still signs, beside the new one, for 24 hours.',
+      response: { 201: { type: 'object', properties: { secret: { type: 'string' }, createdAt: { type: 'string' }, replaced: { type: 'boolean' }, previousSignsUntil: { type: 'string' }, note: { type: 'string' }, auditSeq: { type: 'integer' } } }, ...errors },
+    },
+  }, async (req, reply) => reply.status(201).send(await service.webhooks.rotateSecret(callerOf(req))));
 
   // ---- independent testing ----
   app.post<{ Body: { pairs: { id: string; a: string; b: string }[]; fmr?: number } }>('/v1/testing/compare', {

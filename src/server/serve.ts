@@ -1,10 +1,11 @@
 import cluster from 'node:cluster';
-import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { FaceEngine } from '../engine/engine.js';
 import { openDb } from '../gallery/db.js';
 import { TemplateCipher } from '../gallery/template-cipher.js';
+import { privateDirectory, privateFile } from '../gallery/private-files.js';
 import { maintenance } from '../service/maintenance.js';
 import { ProbityService } from '../service/probity-service.js';
 import { buildApp, type AppOptions } from './app.js';
@@ -24,6 +25,8 @@ export interface ServeOptions {
   purgeEveryHours: number;
   /** The latest evaluation's results.json, for the accountability report. */
   evaluationFile?: string;
+  /** Let review webhooks go to loopback and private networks, and over plain http (a receiver on this host or network). */
+  webhookAllowPrivate?: boolean;
   app: Partial<AppOptions>;
   env: NodeJS.ProcessEnv;
 }
@@ -48,7 +51,10 @@ function templateCipher(o: ServeOptions): TemplateCipher {
 async function openService(o: ServeOptions): Promise<ProbityService> {
   const cipher = templateCipher(o);
   const [db, engine] = await Promise.all([openDb(location(o)), FaceEngine.load()]);
-  const service = await ProbityService.open({ db, engine, cipher, options: { ...(o.evaluationFile ? { evaluationFile: o.evaluationFile } : {}) } });
+  const service = await ProbityService.open({ db, engine, cipher, options: {
+    ...(o.evaluationFile ? { evaluationFile: o.evaluationFile } : {}),
+    webhooks: { allowPrivateNetworks: o.webhookAllowPrivate ?? o.env.PROBITY_WEBHOOK_ALLOW_PRIVATE === '1' },
+  } });
   await service.loadIndexes();
   return service;
 }
@@ -58,8 +64,15 @@ async function openService(o: ServeOptions): Promise<ProbityService> {
  * serves itself (one worker) or starts worker processes that share the port.
  */
 export async function serve(o: ServeOptions, print: (line: string) => void): Promise<void> {
+  // Whatever this process writes (the store, its -wal and -shm, key files, anything a later
+  // feature adds under the data folder) is readable by the service's user only.
+  process.umask(0o077);
   if (cluster.isPrimary) {
-    mkdirSync(o.dataDir, { recursive: true });
+    privateDirectory(o.dataDir);
+    // An installation made before files were private is tightened.
+    for (const f of ['probity.sqlite', 'probity.sqlite-wal', 'probity.sqlite-shm', 'template.key']) {
+      if (existsSync(join(o.dataDir, f))) privateFile(join(o.dataDir, f));
+    }
     templateCipher(o); // refuse early, before any model loads, when there is no key
     const service = await openService(o);
     const admin = await service.access.bootstrapAdmin(o.env.PROBITY_ADMIN_KEY);

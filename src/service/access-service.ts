@@ -8,6 +8,7 @@ import { assess } from '../governance/policy/assess.js';
 import { packsFor, POLICY_PACKS } from '../governance/policy/packs.js';
 import type { Declarations, PolicyDecision } from '../governance/policy/types.js';
 import { SECTORS, USE_CASES, useCase, type Sector } from '../governance/use-cases.js';
+import { AuthThrottle, DEFAULT_AUTH_THROTTLE, type AuthThrottleOptions } from './auth-throttle.js';
 import type { Governor } from './governor.js';
 
 type OrganisationRow = { id: string; name: string; sector: string; jurisdictions: string; created_at: string };
@@ -35,7 +36,36 @@ const applicationView = (r: ApplicationRow) => ({
  * log's reading and verification. Every change passes the Governor and is logged.
  */
 export class AccessService {
-  constructor(private readonly db: Db, private readonly gov: Governor) {}
+  private readonly throttle: AuthThrottle;
+
+  constructor(private readonly db: Db, private readonly gov: Governor, failedAuthentication: AuthThrottleOptions = DEFAULT_AUTH_THROTTLE) {
+    this.throttle = new AuthThrottle(failedAuthentication);
+  }
+
+  /**
+   * Authentication of a request from a client address (the HTTP face): failed attempts are
+   * counted per address and refused once too many (429), and each is audited with only that
+   * it failed and from where (never the presented key, nor a hash of it). A request with no
+   * key at all is not an attempt and is neither counted nor logged.
+   */
+  async authenticateRequest(secret: string | undefined, address: string): Promise<Caller> {
+    const wait = this.throttle.waitFor(address);
+    if (wait > 0) {
+      throw Object.assign(new ProbityError('rate_limited', `too many failed authentications from this address; retry in ${Math.ceil(wait)} s`), { retryAfterSeconds: Math.ceil(wait) });
+    }
+    try {
+      return await this.authenticate(secret);
+    } catch (e) {
+      if (secret && e instanceof ProbityError && e.code === 'unauthenticated') {
+        const lockedOut = this.throttle.fail(address);
+        await this.db.transaction((tx) => appendAudit(tx, this.now(), {
+          action: 'authenticate', organisationId: null, keyId: null, roles: [], outcome: 'refused',
+          result: { from: address, ...(lockedOut ? { lockedOut: true, retryAfterSeconds: Math.ceil(this.throttle.waitFor(address)) } : {}) },
+        }, this.db.kind));
+      }
+      throw e;
+    }
+  }
 
   private get now() {
     return this.gov.now;

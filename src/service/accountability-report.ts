@@ -19,7 +19,8 @@ interface EvaluationResults {
   demographics?: {
     targetFmr: number;
     threshold: number;
-    groupings: Record<string, { groups: { group: string; fmr: number; fnmr: number; impostorPairs: number; genuinePairs: number; enough: boolean }[]; fmrMaxMinRatio?: number; fnmrMaxMinRatio?: number }>;
+    // A group with no pairs has no rate: 0/0 is written to JSON as null.
+    groupings: Record<string, { groups: { group: string; fmr: number | null; fnmr: number | null; impostorPairs: number; genuinePairs: number; enough: boolean; reason?: string }[]; fmrMaxMinRatio?: number | null; fnmrMaxMinRatio?: number | null }>;
   };
 }
 
@@ -42,8 +43,10 @@ export interface UsageFigures {
   testingRequests: number;
 }
 
-const pct = (x: number) => `${(x * 100).toFixed(2)}%`;
-const sci = (x: number) => x.toExponential(1);
+/** A rate the evaluation could not measure (no pairs: null, or not a finite number) reads as such, never as a crash. */
+const measured = (x: number | null | undefined): x is number => typeof x === 'number' && Number.isFinite(x);
+const pct = (x: number | null | undefined) => (measured(x) ? `${(x * 100).toFixed(2)}%` : 'not measured');
+const sci = (x: number | null | undefined) => (measured(x) ? x.toExponential(1) : 'not measured');
 
 /**
  * The accountability report RCW 43.386.020 asks of an agency, generated from live data (what
@@ -148,11 +151,11 @@ export class AccountabilityReport {
         title: 'Measured accuracy and differences across groups',
         paragraphs: [
           `From "probity evaluate" on ${evaluation.dataset.name} (${evaluation.dataset.images} images, ${evaluation.dataset.identities} people${evaluation.dataset.sliced ? ', a slice' : ''}), ${evaluation.generatedAt}. ${evaluation.view2 ? `LFW View 2 accuracy ${pct(evaluation.view2.mean)} ± ${pct(evaluation.view2.std)}; ` : ''}equal error rate ${pct(evaluation.allPairs.eer)}.`,
-          d ? `At one threshold (${d.threshold.toFixed(4)}, set for an overall false match rate of ${sci(d.targetFmr)}), false match rates differ between groups: ${Object.entries(d.groupings).filter(([, g]) => g.fmrMaxMinRatio).map(([k, g]) => `${k} max/min ${g.fmrMaxMinRatio!.toFixed(1)}x`).join(', ')}.` : 'Demographic differentials were not measured (no labels given).',
+          d ? `At one threshold (${measured(d.threshold) ? d.threshold.toFixed(4) : "not measured"}, set for an overall false match rate of ${sci(d.targetFmr)}), false match rates differ between groups: ${Object.entries(d.groupings).filter(([, g]) => measured(g.fmrMaxMinRatio)).map(([k, g]) => `${k} max/min ${g.fmrMaxMinRatio!.toFixed(1)}x`).join(', ') || 'no grouping has two groups with enough pairs to compare'}.` : 'Demographic differentials were not measured (no labels given).',
         ],
         table: {
           head: ['target FMR', 'threshold', 'true accept rate'],
-          rows: evaluation.allPairs.operatingPoints.map((p) => [sci(p.fmr), p.threshold.toFixed(4), `${pct(p.tar)}${p.supported ? '' : ' (too few pairs)'}`]),
+          rows: evaluation.allPairs.operatingPoints.map((p) => [sci(p.fmr), measured(p.threshold) ? p.threshold.toFixed(4) : "not measured", `${pct(p.tar)}${p.supported ? '' : ' (too few pairs)'}`]),
         },
       });
       if (d) {
@@ -160,7 +163,7 @@ export class AccountabilityReport {
           title: 'False match and false non-match rates by group',
           table: {
             head: ['grouping', 'group', 'FMR', 'FNMR', 'impostor pairs', 'genuine pairs', 'enough data'],
-            rows: Object.entries(d.groupings).flatMap(([k, g]) => g.groups.map((x) => [k, x.group, sci(x.fmr), pct(x.fnmr), x.impostorPairs, x.genuinePairs, x.enough ? 'yes' : 'no'])),
+            rows: Object.entries(d.groupings).flatMap(([k, g]) => g.groups.map((x) => [k, x.group, sci(x.fmr), pct(x.fnmr), x.impostorPairs, x.genuinePairs, x.enough ? 'yes' : `no${x.reason ? ` (${x.reason})` : ''}`])),
           },
         });
       }

@@ -46,6 +46,7 @@ export const PERMISSIONS = {
   read_review: ['client', 'reviewer', 'auditor'],
   accountability_report: ['installation_auditor', 'operator'],
   testing_compare: ['tester'],
+  rotate_webhook_secret: ['client', 'admin'],
 } satisfies Record<string, Role[]>;
 export type Operation = keyof typeof PERMISSIONS;
 

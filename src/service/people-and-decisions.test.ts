@@ -46,7 +46,8 @@ for (const backend of backends) {
 
     before(async () => {
       store = await freshStore(backend);
-      ({ service, db } = await openTestService(store.location, {}, now));
+      // The review webhook's receiver runs on this host: the operator allows private receivers.
+      ({ service, db } = await openTestService(store.location, { webhooks: { allowPrivateNetworks: true } }, now));
       adminSecret = (await service.access.bootstrapAdmin())!.secret;
     });
     after(async () => {
@@ -174,6 +175,7 @@ for (const backend of backends) {
         await new Promise<void>((r) => hook.listen(0, '127.0.0.1', r));
         const port = (hook.address() as { port: number }).port;
         try {
+          await service.webhooks.rotateSecret(requester);
           const search = await service.identify(requester, { purpose: P, galleryId, probe: image(faces.colin2()), callbackUrl: `http://127.0.0.1:${port}/outcome` });
           assert.equal(search.outcome, 'review_required');
           assert.deepEqual(search.candidates, []);

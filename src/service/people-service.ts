@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { ProbityError } from '../errors.js';
+import { checkSubjectRef } from '../gallery/subject-ref.js';
 import type { Db, Queryable } from '../gallery/db.js';
 import { eraseSubjectRows } from '../gallery/template-store.js';
 import type { Caller } from '../governance/api-keys.js';
@@ -45,6 +46,7 @@ export class PeopleService {
   }
 
   async recordConsent(caller: Caller, input: { galleryId: string; subject: string; noticeVersion: string; purposes: string[]; method: string; givenAt: string; expiresAt?: string }) {
+    checkSubjectRef(input.subject);
     const unknown = input.purposes.filter((p) => !useCase(p));
     if (unknown.length) throw new ProbityError('invalid_request', `unknown purpose(s) ${unknown.join(', ')}`);
     if (Date.parse(input.givenAt) > this.now().getTime() + 60_000) throw new ProbityError('invalid_request', `givenAt ${input.givenAt} is in the future`);

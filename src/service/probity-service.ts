@@ -16,6 +16,10 @@ import { AccessService } from './access-service.js';
 import { PeopleService } from './people-service.js';
 import { ReviewService } from './review-service.js';
 import { TestingService } from './testing-service.js';
+import { requireMeasuredRate } from './rate-range.js';
+import { checkSubjectRef } from '../gallery/subject-ref.js';
+import { DEFAULT_AUTH_THROTTLE, type AuthThrottleOptions } from './auth-throttle.js';
+import { DEFAULT_WEBHOOK_OPTIONS, WebhookService, type WebhookOptions } from './webhooks.js';
 import { AccountabilityReport } from './accountability-report.js';
 import { PROBITY_VERSION } from '../version.js';
 import { Governor, type AccessTarget, type PurposeInput } from './governor.js';
@@ -37,7 +41,14 @@ export interface ServiceOptions {
   hnswAbove: number;
   /** The latest `probity evaluate` results.json, quoted by the accountability report. */
   evaluationFile?: string;
+  /** Review webhooks: where they may go (private networks only if the operator allows) and how they are retried. */
+  webhooks: WebhookOptions;
+  /** Failed authentications allowed per client address (a burst, then so many a minute). */
+  failedAuthentication: AuthThrottleOptions;
 }
+
+/** Options as given: any subset, webhook options included. */
+export type ServiceOptionsInput = Partial<Omit<ServiceOptions, 'webhooks'>> & { webhooks?: Partial<WebhookOptions> };
 
 export const DEFAULT_SERVICE_OPTIONS: ServiceOptions = {
   enrolMinQuality: 'medium',
@@ -46,6 +57,8 @@ export const DEFAULT_SERVICE_OPTIONS: ServiceOptions = {
   identifyFpir: 1e-3,
   maxTopK: 50,
   hnswAbove: 50_000,
+  webhooks: DEFAULT_WEBHOOK_OPTIONS,
+  failedAuthentication: DEFAULT_AUTH_THROTTLE,
 };
 
 export interface Page<T> {
@@ -73,6 +86,7 @@ export class ProbityService {
   readonly search: GallerySearch;
   readonly access: AccessService;
   readonly reviews: ReviewService;
+  readonly webhooks: WebhookService;
   readonly people: PeopleService;
   readonly testing: TestingService;
   readonly report: AccountabilityReport;
@@ -86,8 +100,9 @@ export class ProbityService {
   ) {
     this.search = new GallerySearch(db, cipher, 512, { hnswAbove: options.hnswAbove });
     this.gov = new Governor(db, now);
-    this.access = new AccessService(db, this.gov);
-    this.reviews = new ReviewService(db, this.gov, cipher);
+    this.access = new AccessService(db, this.gov, options.failedAuthentication);
+    this.webhooks = new WebhookService(db, this.gov, cipher, options.webhooks);
+    this.reviews = new ReviewService(db, this.gov, cipher, this.webhooks);
     this.testing = new TestingService(engine, this.gov);
     this.report = new AccountabilityReport(db, this.gov, engine, PROBITY_VERSION, options.evaluationFile);
     this.people = new PeopleService(db, this.gov, (q, c, g) => this.ownGallery(q, c, g), (g) => this.refreshIndex(g));
@@ -98,9 +113,10 @@ export class ProbityService {
     return this.access.authenticate(secret);
   }
 
-  static async open(deps: { db: Db; engine: FaceEngine; cipher: TemplateCipher; options?: Partial<ServiceOptions>; now?: () => Date }): Promise<ProbityService> {
+  static async open(deps: { db: Db; engine: FaceEngine; cipher: TemplateCipher; options?: ServiceOptionsInput; now?: () => Date }): Promise<ProbityService> {
     await migrate(deps.db);
-    return new ProbityService(deps.db, deps.engine, deps.cipher, { ...DEFAULT_SERVICE_OPTIONS, ...deps.options }, deps.now ?? (() => new Date()));
+    const options = { ...DEFAULT_SERVICE_OPTIONS, ...deps.options, webhooks: { ...DEFAULT_WEBHOOK_OPTIONS, ...deps.options?.webhooks } };
+    return new ProbityService(deps.db, deps.engine, deps.cipher, options, deps.now ?? (() => new Date()));
   }
 
   // ---- galleries ---------------------------------------------------------------------------
@@ -226,6 +242,7 @@ export class ProbityService {
    * repeat of the same request gets the first answer back and enrols nothing more.
    */
   async enrol(caller: Caller, input: PurposeInput & { galleryId: string; subject: string; images: ImageInput[]; idempotencyKey?: string }): Promise<StoredResponse> {
+    checkSubjectRef(input.subject);
     if (input.images.length === 0) throw new ProbityError('invalid_request', 'enrolment needs at least one image');
     const imageHashes = input.images.map((i) => sha256(i.bytes));
     const requestHash = sha256(Buffer.from(canonicalJson({ op: 'enrol', purpose: input.purpose, gallery: input.galleryId, subject: input.subject, images: imageHashes })));
@@ -409,6 +426,8 @@ export class ProbityService {
     const topK = Math.min(input.topK ?? 5, this.options.maxTopK);
     const fpir = input.fpir ?? this.options.identifyFpir;
     if (!(fpir > 0 && fpir < 1)) throw new ProbityError('invalid_request', `fpir must be between 0 and 1, got ${fpir}`);
+    requireMeasuredRate(this.calibration(), 'FPIR', fpir);
+    const callbackUrl = input.callbackUrl ? await this.webhooks.acceptCallback(caller, input.callbackUrl) : undefined;
     const g = await this.ownGallery(this.db, caller, input.galleryId);
     const probe = await extractFace(this.engine, input.probe, { minQuality: this.options.probeMinQuality, single: false });
     const state = await this.search.catchUp(g.id, g.version);
@@ -444,7 +463,7 @@ export class ProbityService {
       if (review) {
         await this.reviews.open(tx, {
           id: review.id, caller, galleryId: g.id, purpose: clearance.purpose!, requiredReviewers: review.requiredReviewers,
-          search, candidates: matched, probeSealed: probeSealed!, ...(input.callbackUrl ? { callbackUrl: input.callbackUrl } : {}),
+          search, candidates: matched, probeSealed: probeSealed!, ...(callbackUrl ? { callbackUrl } : {}),
           ...(clearance.authority ? { authority: clearance.authority } : {}),
         });
       }
@@ -479,6 +498,7 @@ export class ProbityService {
   }
 
   async close(): Promise<void> {
+    this.webhooks.stop();
     await Promise.all(this.reviews.deliveries);
     await this.db.close();
   }

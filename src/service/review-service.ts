@@ -3,10 +3,10 @@ import { ProbityError } from '../errors.js';
 import type { Db, Queryable } from '../gallery/db.js';
 import type { TemplateCipher } from '../gallery/template-cipher.js';
 import type { Caller } from '../governance/api-keys.js';
-import { appendAudit } from '../governance/audit-log.js';
 import type { LegalAuthority } from '../governance/policy/assess.js';
 import { facePng } from './face-input.js';
 import type { Governor } from './governor.js';
+import type { WebhookService } from './webhooks.js';
 
 export interface ReviewCandidate {
   subject: string;
@@ -39,7 +39,7 @@ export class ReviewService {
   /** Webhook deliveries under way, so tests and shutdown can wait for them. */
   readonly deliveries = new Set<Promise<void>>();
 
-  constructor(private readonly db: Db, private readonly gov: Governor, private readonly cipher: TemplateCipher) {}
+  constructor(private readonly db: Db, private readonly gov: Governor, private readonly cipher: TemplateCipher, private readonly webhooks: WebhookService) {}
 
   /** The probe face as reviewers will see it: the aligned crop as PNG, sealed until the case closes. */
   async sealProbe(aligned: RgbImage, caseId: string): Promise<Buffer> {
@@ -164,23 +164,15 @@ export class ReviewService {
     return answer;
   }
 
-  /** Sends a resolved case's outcome to the requester's webhook, and logs whether it arrived. */
+  /** Sends a resolved case's outcome to the requester's webhook, signed and retried; each attempt is audited. */
   private deliver(caller: Caller, caseId: string): void {
     const delivery = (async () => {
       const row = await this.db.one<CaseRow>(`SELECT * FROM review_cases WHERE id = $1`, [caseId]);
       if (!row?.callback_url) return;
       const body = await this.view(this.db, row, false);
-      let status: number | string;
-      try {
-        const res = await fetch(row.callback_url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), signal: AbortSignal.timeout(5000) });
-        status = res.status;
-      } catch (e) {
-        status = (e as Error).name;
-      }
-      await this.db.transaction((tx) => appendAudit(tx, this.gov.now(), {
-        action: 'review_outcome_delivered', organisationId: row.organisation_id, keyId: caller.keyId, roles: caller.roles, galleryId: row.gallery_id,
-        outcome: typeof status === 'number' && status < 300 ? 'ok' : 'failed', result: { case: caseId, status },
-      }, this.db.kind));
+      await this.webhooks.deliver({
+        id: `msg_${caseId}`, url: row.callback_url, body, organisationId: row.organisation_id, keyId: caller.keyId, roles: caller.roles, galleryId: row.gallery_id, caseId,
+      });
     })().catch(() => undefined);
     this.deliveries.add(delivery);
     void delivery.finally(() => this.deliveries.delete(delivery));

@@ -6,7 +6,7 @@ import pg from 'pg';
 import { FaceEngine } from '../engine/engine.js';
 import { openDb, type Db } from '../gallery/db.js';
 import { TemplateCipher } from '../gallery/template-cipher.js';
-import { ProbityService, type ServiceOptions } from '../service/probity-service.js';
+import { ProbityService, type ServiceOptionsInput } from '../service/probity-service.js';
 import type { Caller } from '../governance/api-keys.js';
 import type { Declarations } from '../governance/policy/types.js';
 import type { Sector } from '../governance/use-cases.js';
@@ -59,7 +59,7 @@ export function testEngine(): Promise<FaceEngine> {
 export const testKey = randomBytes(32);
 
 /** A service on `location`: a second call on the same location stands for a second process. */
-export async function openTestService(location: string, options: Partial<ServiceOptions> = {}, now?: () => Date): Promise<{ service: ProbityService; db: Db }> {
+export async function openTestService(location: string, options: ServiceOptionsInput = {}, now?: () => Date): Promise<{ service: ProbityService; db: Db }> {
   const db = await openDb(location);
   const service = await ProbityService.open({ db, engine: await testEngine(), cipher: TemplateCipher.fromKey(testKey), options, ...(now ? { now } : {}) });
   return { service, db };
