@@ -28,11 +28,12 @@ function statements(kind: Db['kind']): string[] {
       id TEXT PRIMARY KEY, organisation_id TEXT NOT NULL REFERENCES organisations(id),
       label TEXT NOT NULL, roles TEXT NOT NULL, use_cases TEXT NOT NULL DEFAULT '', secret_hash TEXT NOT NULL UNIQUE,
       created_at TEXT NOT NULL, revoked_at TEXT)`,
+    // `purposes`: the use cases the gallery was made for (comma-separated); no other may enrol into or search it.
     `CREATE TABLE IF NOT EXISTS galleries (
       id TEXT PRIMARY KEY, organisation_id TEXT NOT NULL REFERENCES organisations(id),
       name TEXT NOT NULL, version BIGINT NOT NULL DEFAULT 0, created_at TEXT NOT NULL,
       retention_days INTEGER NOT NULL, purpose_ends_at TEXT, keep_reference_faces INTEGER NOT NULL DEFAULT 0,
-      UNIQUE (organisation_id, name))`,
+      purposes TEXT NOT NULL DEFAULT '', UNIQUE (organisation_id, name))`,
     `CREATE TABLE IF NOT EXISTS subjects (
       id TEXT PRIMARY KEY, gallery_id TEXT NOT NULL REFERENCES galleries(id) ON DELETE CASCADE,
       ref TEXT NOT NULL, created_at TEXT NOT NULL, last_interaction_at TEXT NOT NULL,
