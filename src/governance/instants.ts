@@ -24,6 +24,8 @@ export function parseOptionalInstant(field: string, value: string | undefined): 
 
 /** Milliseconds since the epoch of a stored time; stored times are compared as instants, never as text. */
 export function instantMs(stored: string): number {
-  const ms = Temporal.Instant.from(stored).epochMilliseconds;
-  return ms;
+  // The canonical form is exactly what Date.parse reads without guessing; anything else goes through Temporal.
+  return CANONICAL.test(stored) ? Date.parse(stored) : Temporal.Instant.from(stored).epochMilliseconds;
 }
+
+const CANONICAL = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
