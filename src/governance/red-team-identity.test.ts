@@ -13,6 +13,7 @@ import { buildApp } from '../server/app.js';
 import type { ProbityService } from '../service/probity-service.js';
 import { skipWithoutLfw } from '../testing/fixtures.js';
 import { backendSkip, backends, consentTo, faces, freshStore, onboard, openTestService } from '../testing/service-fixture.js';
+import { auditPage } from './audit-store.js';
 import { parseInstant } from './instants.js';
 
 async function refused(work: Promise<unknown>, code: string, rule?: RegExp): Promise<ProbityError> {
@@ -267,6 +268,13 @@ for (const backend of backends) {
           assert.ok(e.message.startsWith(`${field}: `), `${field}: ${e.message}`);
         }
         assert.equal(Number((await db.one<{ n: number }>(`SELECT COUNT(*) AS n FROM consents WHERE subject_ref = 'x'`))!.n), 0);
+        // The audit log's time filter: a bound at +05:00 is the same instant as its UTC form; garbage is refused.
+        const bound = clock - 30 * MIN;
+        const utc = await auditPage(db, { from: new Date(bound).toISOString() }, 0, 1000);
+        const east = await auditPage(db, { from: withOffset(bound, 300, false) }, 0, 1000);
+        assert.ok(utc.length > 0);
+        assert.deepEqual(east.map((e) => e.seq), utc.map((e) => e.seq));
+        await refused(auditPage(db, { to: 'tomorrow' }, 0, 10), 'invalid_request');
         const app = await buildApp(service);
         try {
           const r = await app.inject({
