@@ -39,11 +39,13 @@ function statements(kind: Db['kind']): string[] {
       ref TEXT NOT NULL, created_at TEXT NOT NULL, last_interaction_at TEXT NOT NULL,
       enrolment_purpose TEXT NOT NULL, UNIQUE (gallery_id, ref))`,
     // Consent is recorded before enrolment and kept after erasure: it holds no biometric data and
-    // shows on what basis data was held, and when that basis ended.
+    // shows on what basis data was held, and when that basis ended. The *_ms columns hold the same
+    // instants as epoch milliseconds, so a search can ask storage who is covered now by comparing numbers.
     `CREATE TABLE IF NOT EXISTS consents (
       id TEXT PRIMARY KEY, gallery_id TEXT NOT NULL REFERENCES galleries(id) ON DELETE CASCADE, subject_ref TEXT NOT NULL,
       notice_version TEXT NOT NULL, purposes TEXT NOT NULL, method TEXT NOT NULL, given_at TEXT NOT NULL,
-      expires_at TEXT, withdrawn_at TEXT, recorded_by TEXT NOT NULL, created_at TEXT NOT NULL)`,
+      expires_at TEXT, withdrawn_at TEXT, recorded_by TEXT NOT NULL, created_at TEXT NOT NULL,
+      given_ms BIGINT, expires_ms BIGINT, withdrawn_ms BIGINT)`,
     `CREATE INDEX IF NOT EXISTS consents_subject ON consents (gallery_id, subject_ref)`,
     // A consequential identification waits here for people to decide; the probe face is kept,
     // sealed, only until the case is resolved.

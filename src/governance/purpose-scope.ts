@@ -1,7 +1,7 @@
 import { ProbityError, type RuleCitation } from '../errors.js';
 import type { Queryable } from '../gallery/db.js';
 import { instantMs } from './instants.js';
-import { useCase } from './use-cases.js';
+import { USE_CASES, useCase } from './use-cases.js';
 
 /**
  * Purpose limitation at the moment of comparison: a person's templates are compared only for a
@@ -51,30 +51,42 @@ export function coverage(subject: { ref: string; enrolment_purpose: string }, co
 }
 
 export interface GalleryEligibility {
-  /** Subjects whose templates may be compared for the purpose now. */
-  eligible: Set<string>;
-  /** Subjects left out because their basis does not cover the purpose. */
-  excludedByPurpose: number;
+  /** Subjects whose basis does not cover the purpose now: their templates are not compared. */
+  excluded: Set<string>;
+  /** Subjects in the gallery whose basis covers the purpose now. */
+  eligible: number;
   /** Consent-based subjects whose consent has ended: erased before the answer is given. */
   lapsed: { subject: string; reason: 'consent_withdrawn' | 'consent_expired' }[];
 }
 
-/** Every subject of a gallery sorted by whether the purpose may reach them at `now`. */
+/**
+ * The subjects of a gallery the purpose may not reach at `now`. Storage is asked only for the subjects it cannot show covered (no consent in force naming the purpose,
+ * compared as epoch milliseconds; or a legal-authority enrolment for another purpose), usually
+ * few; each of those is then judged here from their own rows.
+ */
 export async function galleryEligibility(q: Queryable, galleryId: string, purpose: string, now: Date): Promise<GalleryEligibility> {
-  const subjects = await q.all<{ ref: string; enrolment_purpose: string }>(`SELECT ref, enrolment_purpose FROM subjects WHERE gallery_id = $1`, [galleryId]);
-  const consents = await q.all<ConsentRow>(`SELECT subject_ref, purposes, given_at, expires_at, withdrawn_at FROM consents WHERE gallery_id = $1`, [galleryId]);
-  const bySubject = new Map<string, ConsentRow[]>();
-  for (const c of consents) bySubject.set(c.subject_ref, [...(bySubject.get(c.subject_ref) ?? []), c]);
+  const consentBased = USE_CASES.filter((u) => u.enrolmentBasis === 'consent').map((u) => u.id);
   const t = now.getTime();
-  const out: GalleryEligibility = { eligible: new Set(), excludedByPurpose: 0, lapsed: [] };
-  for (const s of subjects) {
-    const c = coverage(s, bySubject.get(s.ref) ?? [], purpose, t);
-    if (c.covered) out.eligible.add(s.ref);
-    else {
-      out.excludedByPurpose++;
-      if (c.reason !== 'purpose_not_covered') out.lapsed.push({ subject: s.ref, reason: c.reason });
-    }
+  const marks = consentBased.map((_, i) => `$${i + 5}`).join(', ');
+  const uncovered = await q.all<{ ref: string; enrolment_purpose: string }>(
+    `SELECT s.ref, s.enrolment_purpose FROM subjects s WHERE s.gallery_id = $1 AND (
+       (s.enrolment_purpose IN (${marks}) AND s.ref NOT IN (
+         SELECT c.subject_ref FROM consents c WHERE c.gallery_id = $1
+            AND c.given_ms <= $2 AND (c.expires_ms IS NULL OR c.expires_ms > $2) AND (c.withdrawn_ms IS NULL OR c.withdrawn_ms > $2)
+            AND (',' || c.purposes || ',') LIKE $3 ESCAPE '!'))
+       OR (s.enrolment_purpose NOT IN (${marks}) AND s.enrolment_purpose <> $4))`,
+    [galleryId, t, `%,${purpose.replace(/[!%_]/g, (ch) => `!${ch}`)},%`, purpose, ...consentBased],
+  );
+  const total = Number((await q.one<{ n: number }>(`SELECT COUNT(*) AS n FROM subjects WHERE gallery_id = $1`, [galleryId]))?.n ?? 0);
+  const out: GalleryEligibility = { excluded: new Set(), eligible: 0, lapsed: [] };
+  for (const s of uncovered) {
+    const consents = await q.all<ConsentRow>(`SELECT subject_ref, purposes, given_at, expires_at, withdrawn_at FROM consents WHERE gallery_id = $1 AND subject_ref = $2`, [galleryId, s.ref]);
+    const c = coverage(s, consents, purpose, t);
+    if (c.covered) continue;
+    out.excluded.add(s.ref);
+    if (c.reason !== 'purpose_not_covered') out.lapsed.push({ subject: s.ref, reason: c.reason });
   }
+  out.eligible = total - out.excluded.size;
   return out;
 }
 

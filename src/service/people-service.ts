@@ -59,9 +59,9 @@ export class PeopleService {
       const g = await this.ownGallery(tx, caller, input.galleryId);
       const id = randomUUID();
       await tx.run(
-        `INSERT INTO consents (id, gallery_id, subject_ref, notice_version, purposes, method, given_at, expires_at, recorded_by, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-        [id, g.id, input.subject, input.noticeVersion, input.purposes.join(','), input.method, givenAt, expiresAt ?? null, caller.keyId, this.now().toISOString()],
+        `INSERT INTO consents (id, gallery_id, subject_ref, notice_version, purposes, method, given_at, expires_at, recorded_by, created_at, given_ms, expires_ms)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+        [id, g.id, input.subject, input.noticeVersion, input.purposes.join(','), input.method, givenAt, expiresAt ?? null, caller.keyId, this.now().toISOString(), instantMs(givenAt), expiresAt ? instantMs(expiresAt) : null],
       );
       const row = (await tx.one<ConsentRow>(`SELECT * FROM consents WHERE id = $1`, [id]))!;
       return { value: consentView(row), result: { consent: id, purposes: input.purposes, noticeVersion: input.noticeVersion, givenAt, ...(expiresAt ? { expiresAt } : {}) } };
@@ -88,7 +88,7 @@ export class PeopleService {
       if (!c) throw new ProbityError('not_found', `no consent ${input.consentId} for "${input.subject}" in gallery ${g.id}`);
       if (c.withdrawn_at) throw new ProbityError('conflict', `consent ${c.id} was withdrawn at ${c.withdrawn_at}`);
       const at = this.now().toISOString();
-      await tx.run(`UPDATE consents SET withdrawn_at = $1 WHERE id = $2`, [at, c.id]);
+      await tx.run(`UPDATE consents SET withdrawn_at = $1, withdrawn_ms = $2 WHERE id = $3`, [at, instantMs(at), c.id]);
       const erased = await this.eraseIfUnconsented(tx, g.id, input.subject);
       return {
         value: { receipt: randomUUID(), consent: c.id, subject: input.subject, gallery: g.id, withdrawnAt: at, templatesErased: erased },

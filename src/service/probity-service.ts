@@ -466,15 +466,16 @@ export class ProbityService {
     const state = erased.length ? await this.refreshIndex(g.id) : await this.search.catchUp(g.id, g.version);
     const size = this.search.templateCount(state);
     const limit = identificationThreshold(this.calibration(), fpir, size);
-    const hits = await this.search.search(state, probe.template.vector, topK, (h) => this.rescore(h, probe.template.vector), (subject) => eligibility.eligible.has(subject));
+    const hits = await this.eligibleHits(state, g.id, input.purpose, probe.template.vector, topK, eligibility.excluded);
     const ranked = hits.map((h) => ({ subject: h.subject, ...this.decisionFor(h.score, limit.threshold) }));
     const matched = ranked.filter((c) => c.match);
     const notes = [probe.note].filter((n): n is string => n !== undefined);
     if (limit.beyondCalibration) {
       notes.push(`the gallery (${size} templates) needs a per-comparison false match rate of ${limit.comparisonFmr.toExponential(1)}, below what was measured; the strictest measured threshold was used and the FPIR target cannot be promised`);
     }
-    if (eligibility.excludedByPurpose > 0) {
-      notes.push(`${eligibility.excludedByPurpose} subject(s) in the gallery were left out: their consent or legal authority does not cover "${input.purpose}" now`);
+    const excludedByPurpose = eligibility.excluded.size;
+    if (excludedByPurpose > 0) {
+      notes.push(`${excludedByPurpose} subject(s) in the gallery were left out: their consent or legal authority does not cover "${input.purpose}" now`);
     }
     // A consequential purpose releases nothing on a score alone: people review the candidates
     // that clear the threshold first (or, where the policy allows ranked leads, the top-k). With
@@ -495,7 +496,7 @@ export class ProbityService {
           : `no one in the gallery clears the threshold (${round(limit.threshold)}); the person is probably not enrolled`,
       // Only those who clear the threshold: a "no match" names no one and shows no score.
       candidates: review ? [] : matched,
-      excludedByPurpose: eligibility.excludedByPurpose,
+      excludedByPurpose,
       review: review ? { case: review.id, state: 'pending' as const, requiredReviewers: review.requiredReviewers } : { state: 'not_required' as const },
       face: describeFace(probe), notes, obligations: clearance.obligations,
     };
@@ -511,13 +512,35 @@ export class ProbityService {
         value: answer,
         result: {
           candidates: review ? 0 : matched.length, aboveThreshold: matched.length, gallerySize: size, released: !review,
-          searched: eligibility.eligible.size, excludedByPurpose: eligibility.excludedByPurpose,
+          searched: eligibility.eligible, excludedByPurpose,
           ...(erased.length ? { erasedAtSearch: erased.map((r) => r.auditSeq) } : {}),
           ...(rankedLeads ? { candidateList: 'ranked_leads', leads: forReview.length } : {}),
           ...(review ? { reviewCase: review.id } : {}),
         },
       };
     }, { clearance });
+  }
+
+  /**
+   * The best `k` subjects the purpose may reach. `excluded` was read from storage after the index
+   * caught up; a subject this process's index gained since (another request's catch-up) was not
+   * judged, so when the index moved on, each hit is checked on its own before it counts.
+   */
+  private async eligibleHits(state: Awaited<ReturnType<GallerySearch['catchUp']>>, galleryId: string, purpose: string, probe: Float32Array, k: number, excluded: Set<string>) {
+    const seenAt = state.version;
+    for (;;) {
+      const hits = await this.search.search(state, probe, k, (h) => this.rescore(h, probe), excluded.size ? (subject) => !excluded.has(subject) : undefined);
+      if (state.version === seenAt) return hits;
+      let dropped = false;
+      for (const h of hits) {
+        const c = await subjectCoverage(this.db, galleryId, h.subject, purpose, this.now());
+        if (!c?.covered) {
+          excluded.add(h.subject);
+          dropped = true;
+        }
+      }
+      if (!dropped) return hits;
+    }
   }
 
   /** Never done, for anyone: the request is refused, citing the rule, and the attempt logged. */
