@@ -122,6 +122,17 @@ for (const backend of backends) {
         assert.equal(pair.subject, undefined);
         assert.deepEqual((await lastEntry(db, 'verify')).result.comparedWith, { kind: 'image', inputHash: sha(faces.serena2()) });
         assert.equal((await lastEntry(db, 'verify')).subject, undefined, 'a two-image verification names no enrolled subject');
+        const app = await buildApp(service);
+        try {
+          const r = await app.inject({
+            method: 'POST', url: '/v1/verify', headers: { authorization: `Bearer ${clientSecret}`, 'content-type': 'application/json' },
+            payload: JSON.stringify({ purpose: ACCESS, galleryId, subject: 'colin', image: faces.colin2().toString('base64') }),
+          });
+          assert.equal(r.statusCode, 200);
+          assert.deepEqual(r.json().comparedWith, { kind: 'subject', gallery: galleryId, subject: 'colin', templates: 1 });
+        } finally {
+          await app.close();
+        }
       });
     });
 
@@ -162,6 +173,12 @@ for (const backend of backends) {
           });
           assert.equal(r.statusCode, 403);
           assert.equal(r.json().error.code, 'purpose_not_declared');
+          const made = await app.inject({
+            method: 'POST', url: '/v1/galleries', headers: { authorization: `Bearer ${clientSecret}`, 'content-type': 'application/json' },
+            payload: JSON.stringify({ name: 'doors-http', purposes: [ACCESS, SIGN_IN] }),
+          });
+          assert.equal(made.statusCode, 201);
+          assert.deepEqual(made.json().purposes, [ACCESS, SIGN_IN]);
         } finally {
           await app.close();
         }
