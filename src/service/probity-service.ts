@@ -145,14 +145,14 @@ export class ProbityService {
     const purposeEndsAt = parseOptionalInstant('purposeEndsAt', input.purposeEndsAt) ?? null;
     // The purposes a gallery serves are declared when it is made: by default those its creating key may name.
     const purposes = [...new Set(input.purposes ?? caller.useCases)];
-    const unknown = purposes.filter((p) => !useCase(p));
-    if (unknown.length) throw new ProbityError('invalid_request', `purposes: unknown use case(s) ${unknown.join(', ')}; see GET /v1/policy`);
-    if (purposes.length === 0) throw new ProbityError('invalid_request', 'purposes: a gallery must declare the use cases it serves (this key names none)');
     const limit = retentionLimit(await this.gov.activePacks());
     if (limit && retentionDays > limit.days) {
       throw new ProbityError('policy_refused', `a retention of ${retentionDays} days exceeds the ${limit.days} days allowed (${limit.rule.rule}: ${limit.rule.citation})`, limit.rule);
     }
     return this.gov.run(caller, 'create_gallery', {}, async (tx) => {
+      const unknown = purposes.filter((p) => !useCase(p));
+      if (unknown.length) throw new ProbityError('invalid_request', `purposes: unknown use case(s) ${unknown.join(', ')}; see GET /v1/policy`);
+      if (purposes.length === 0) throw new ProbityError('invalid_request', 'purposes: a gallery must declare the use cases it serves (this key names none)');
       const id = randomUUID();
       const at = this.now().toISOString();
       try {
