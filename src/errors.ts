@@ -42,7 +42,9 @@ export type ProbityErrorCode =
   | 'legal_authority_required'
   | 'legal_authority_expired'
   | 'attribute_inference_refused'
-  | 'consent_required';
+  | 'consent_required'
+  | 'purpose_not_declared'
+  | 'purpose_not_covered';
 
 /** The rule behind a refusal, so a requester (and the audit log) can see what law refused it. */
 export interface RuleCitation {

@@ -113,23 +113,59 @@ export class GallerySearch {
    * The best template of each of the `k` best subjects. Several templates may belong to one
    * subject, so more are asked for; an approximate index's scores are first replaced by exact
    * ones (`exact`, from the stored templates), so the ranking and every score returned are exact.
+   *
+   * With `eligible`, only the subjects it accepts are ranked, and the `k` best of THEM are found
+   * however many others score higher: the search widens until it has `k` eligible subjects or
+   * has seen the whole index, and when few templates are eligible they are scored directly.
    */
   async search(
     state: GalleryState,
     query: Float32Array,
     k: number,
     exact: (hits: SearchHit[]) => Promise<SearchHit[]>,
+    eligible?: (subject: string) => boolean,
   ): Promise<SubjectHit[]> {
-    let hits = state.index.search(query, Math.min(state.index.size, Math.max(RESCORED, k * 4 + 8)));
-    if (state.index.kind !== 'exact') hits = await exact(hits);
+    const size = state.index.size;
+    let want = Math.min(size, Math.max(RESCORED, k * 4 + 8));
+    if (eligible) {
+      const ids: number[] = [];
+      for (const [id, subject] of state.subjectOf) if (eligible(subject)) ids.push(id);
+      if (ids.length <= want || state.index.kind === 'exact' && ids.length * 4 <= size) return this.rank(state, await this.scoreDirectly(state, ids, query, exact), k, eligible);
+    }
+    for (;;) {
+      let hits = state.index.search(query, want);
+      if (state.index.kind !== 'exact') hits = await exact(eligible ? hits.filter((h) => eligible(state.subjectOf.get(h.id) ?? '')) : hits);
+      const ranked = this.rank(state, hits, k, eligible);
+      if (!eligible || ranked.length >= k || want >= size) return ranked;
+      want = Math.min(size, want * 4);
+    }
+  }
+
+  private rank(state: GalleryState, hits: SearchHit[], k: number, eligible?: (subject: string) => boolean): SubjectHit[] {
     const best = new Map<string, SubjectHit>();
     for (const h of hits) {
       const subject = state.subjectOf.get(h.id);
-      if (subject === undefined) continue;
+      if (subject === undefined || (eligible && !eligible(subject))) continue;
       const seen = best.get(subject);
       if (!seen || h.score > seen.score) best.set(subject, { subject, templateId: h.id, score: h.score });
     }
     return [...best.values()].sort((a, b) => b.score - a.score).slice(0, k);
+  }
+
+  /** Exact scores for the given templates: from the exact index's own vectors, or from storage. */
+  private async scoreDirectly(state: GalleryState, ids: number[], query: Float32Array, exact: (hits: SearchHit[]) => Promise<SearchHit[]>): Promise<SearchHit[]> {
+    if (state.index instanceof ExactIndex) {
+      const index = state.index;
+      return ids.map((id) => {
+        const v = index.vector(id)!;
+        let dot = 0;
+        for (let i = 0; i < v.length; i++) dot += v[i]! * query[i]!;
+        return { id, score: dot };
+      });
+    }
+    const out: SearchHit[] = [];
+    for (let i = 0; i < ids.length; i += 500) out.push(...(await exact(ids.slice(i, i + 500).map((id) => ({ id, score: 0 })))));
+    return out;
   }
 
   /** Which kind of index serves a gallery now, if this process has loaded it. */

@@ -28,21 +28,24 @@ function statements(kind: Db['kind']): string[] {
       id TEXT PRIMARY KEY, organisation_id TEXT NOT NULL REFERENCES organisations(id),
       label TEXT NOT NULL, roles TEXT NOT NULL, use_cases TEXT NOT NULL DEFAULT '', secret_hash TEXT NOT NULL UNIQUE,
       created_at TEXT NOT NULL, revoked_at TEXT)`,
+    // `purposes`: the use cases the gallery was made for (comma-separated); no other may enrol into or search it.
     `CREATE TABLE IF NOT EXISTS galleries (
       id TEXT PRIMARY KEY, organisation_id TEXT NOT NULL REFERENCES organisations(id),
       name TEXT NOT NULL, version BIGINT NOT NULL DEFAULT 0, created_at TEXT NOT NULL,
       retention_days INTEGER NOT NULL, purpose_ends_at TEXT, keep_reference_faces INTEGER NOT NULL DEFAULT 0,
-      UNIQUE (organisation_id, name))`,
+      purposes TEXT NOT NULL DEFAULT '', UNIQUE (organisation_id, name))`,
     `CREATE TABLE IF NOT EXISTS subjects (
       id TEXT PRIMARY KEY, gallery_id TEXT NOT NULL REFERENCES galleries(id) ON DELETE CASCADE,
       ref TEXT NOT NULL, created_at TEXT NOT NULL, last_interaction_at TEXT NOT NULL,
       enrolment_purpose TEXT NOT NULL, UNIQUE (gallery_id, ref))`,
     // Consent is recorded before enrolment and kept after erasure: it holds no biometric data and
-    // shows on what basis data was held, and when that basis ended.
+    // shows on what basis data was held, and when that basis ended. The *_ms columns hold the same
+    // instants as epoch milliseconds, so a search can ask storage who is covered now by comparing numbers.
     `CREATE TABLE IF NOT EXISTS consents (
       id TEXT PRIMARY KEY, gallery_id TEXT NOT NULL REFERENCES galleries(id) ON DELETE CASCADE, subject_ref TEXT NOT NULL,
       notice_version TEXT NOT NULL, purposes TEXT NOT NULL, method TEXT NOT NULL, given_at TEXT NOT NULL,
-      expires_at TEXT, withdrawn_at TEXT, recorded_by TEXT NOT NULL, created_at TEXT NOT NULL)`,
+      expires_at TEXT, withdrawn_at TEXT, recorded_by TEXT NOT NULL, created_at TEXT NOT NULL,
+      given_ms BIGINT, expires_ms BIGINT, withdrawn_ms BIGINT)`,
     `CREATE INDEX IF NOT EXISTS consents_subject ON consents (gallery_id, subject_ref)`,
     // A consequential identification waits here for people to decide; the probe face is kept,
     // sealed, only until the case is resolved.

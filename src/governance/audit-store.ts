@@ -1,5 +1,6 @@
 import type { Db } from '../gallery/db.js';
 import { ChainVerifier, type ChainBreak } from './audit-chain.js';
+import { parseOptionalInstant } from './instants.js';
 
 export interface StoredChainReport {
   ok: boolean;
@@ -88,8 +89,9 @@ export async function auditPage(db: Db, filter: AuditFilter, after: number, limi
     params.push(v);
     where.push(`${column} ${op} $${params.length}`);
   };
-  add('at', '>=', filter.from);
-  add('at', '<', filter.to);
+  // Stored times are canonical UTC; a bound in any offset is made canonical before it is compared.
+  add('at', '>=', parseOptionalInstant('from', filter.from));
+  add('at', '<', parseOptionalInstant('to', filter.to));
   add('organisation_id', '=', filter.organisationId);
   add('purpose', '=', filter.purpose);
   add('body', 'LIKE', filter.outcome ? `%"outcome":"${filter.outcome}"%` : undefined);

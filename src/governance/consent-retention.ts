@@ -1,6 +1,7 @@
 import { ProbityError, type RuleCitation } from '../errors.js';
 import type { Queryable } from '../gallery/db.js';
 import type { PolicyPack } from './policy/types.js';
+import { consentInForce } from './purpose-scope.js';
 
 export const DEFAULT_RETENTION_DAYS = 365;
 
@@ -29,8 +30,7 @@ export async function validConsent(q: Queryable, galleryId: string, subject: str
   const rows = await q.all<{ id: string; purposes: string; given_at: string; expires_at: string | null; withdrawn_at: string | null }>(
     `SELECT id, purposes, given_at, expires_at, withdrawn_at FROM consents WHERE gallery_id = $1 AND subject_ref = $2`, [galleryId, subject],
   );
-  const t = now.toISOString();
-  return rows.find((c) => !c.withdrawn_at && c.given_at <= t && (!c.expires_at || c.expires_at > t) && c.purposes.split(',').includes(purpose));
+  return rows.find((c) => consentInForce(c, now.getTime()) && c.purposes.split(',').includes(purpose));
 }
 
 export async function requireConsent(q: Queryable, galleryId: string, subject: string, purpose: string, now: Date): Promise<void> {

@@ -19,6 +19,11 @@ export interface UseCase {
    * authority over a watch list or arrest records (checked by the active policy's rules).
    */
   enrolmentBasis: 'consent' | 'legal_authority';
+  /**
+   * Whether an identification may ask for ranked leads (the top-k, below the threshold too) rather
+   * than only the candidates who clear it; granted only with human review (see candidate-list.ts).
+   */
+  rankedLeads?: boolean;
   description: string;
 }
 
@@ -45,7 +50,7 @@ export const USE_CASES: readonly UseCase[] = [
   },
   {
     id: 'investigative_leads', title: 'Investigative leads', capabilities: ['enrol', 'identify'],
-    consequential: true, remoteIdentification: true, surveillance: false, enrolmentBasis: 'legal_authority',
+    consequential: true, remoteIdentification: true, surveillance: false, enrolmentBasis: 'legal_authority', rankedLeads: true,
     description: 'After the event, a probe image is searched to produce leads for investigators, never a conclusion.',
   },
   {

@@ -34,6 +34,8 @@ const STATUS: Partial<Record<ProbityErrorCode, number>> = {
   legal_authority_expired: 403,
   attribute_inference_refused: 403,
   consent_required: 403,
+  purpose_not_declared: 403,
+  purpose_not_covered: 403,
 };
 
 export interface ErrorAnswer {

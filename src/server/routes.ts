@@ -54,7 +54,7 @@ const gallery = {
   properties: {
     id: { type: 'string' }, name: { type: 'string' }, createdAt: { type: 'string' }, subjects: { type: 'integer' }, templates: { type: 'integer' }, auditSeq: { type: 'integer' },
     retention: { type: 'object', properties: { retentionDays: { type: 'integer' }, purposeEndsAt: { type: 'string' }, statement: { type: 'string' } } },
-    keepReferenceFaces: { type: 'boolean' },
+    keepReferenceFaces: { type: 'boolean' }, purposes: { type: 'array', items: { type: 'string' } },
   },
 } as const;
 const galleryParams = { type: 'object', required: ['galleryId'], properties: { galleryId: id } } as const;
@@ -302,7 +302,7 @@ export function registerRoutes(app: FastifyInstance, service: ProbityService): v
   }, async (req) => service.inferAttributes(callerOf(req)));
 
   // ---- galleries ----
-  app.post<{ Body: { name: string; retentionDays?: number; purposeEndsAt?: string; keepReferenceFaces?: boolean } }>('/v1/galleries', {
+  app.post<{ Body: { name: string; retentionDays?: number; purposeEndsAt?: string; keepReferenceFaces?: boolean; purposes?: string[] } }>('/v1/galleries', {
     schema: {
       tags: ['galleries'], summary: 'Create a gallery with its published retention schedule',
       body: {
@@ -312,6 +312,7 @@ export function registerRoutes(app: FastifyInstance, service: ProbityService): v
           retentionDays: { type: 'integer', minimum: 1, maximum: 3650, description: "Templates are erased this many days after the person's last interaction (default 365; at most 1095 under us-il)." },
           purposeEndsAt: { type: 'string', format: 'date-time', description: 'When the purpose ends: every template in the gallery is erased then.' },
           keepReferenceFaces: { type: 'boolean', description: 'Keep each enrolled face (aligned, encrypted) for reviewers to compare with probes. Off by default: photographs are not kept.' },
+          purposes: { type: 'array', minItems: 1, uniqueItems: true, items: { type: 'string', minLength: 1, maxLength: 64 }, description: 'The use cases the gallery serves (default: those the creating key may name). No other purpose may enrol into it, verify against it or search it.' },
         },
       },
       response: { 201: gallery, ...errors },
@@ -380,6 +381,7 @@ export function registerRoutes(app: FastifyInstance, service: ProbityService): v
   app.post<{ Body: { image: string; reference?: string; galleryId?: string; subject?: string; fmr?: number; purpose: string; authority?: LegalAuthority } }>('/v1/verify', {
     schema: {
       tags: ['decisions'], summary: 'Verify (1:1): an image against a second image, or against an enrolled subject',
+      description: 'Give either `reference` or `galleryId` and `subject`, never both (400): a request naming a subject is compared with that subject\'s stored templates only, and only for a purpose their consent or legal authority covers now.',
       body: {
         type: 'object', required: ['image', 'purpose'], additionalProperties: false,
         properties: { image, reference: image, galleryId: id, subject: subjectRef, fmr: { type: 'number', exclusiveMinimum: 0, exclusiveMaximum: 1 }, purpose, authority },
@@ -387,7 +389,10 @@ export function registerRoutes(app: FastifyInstance, service: ProbityService): v
       response: {
         200: {
           type: 'object',
-          properties: { ...decision, fmr: { type: 'number' }, model: { type: 'string' }, review: { type: 'object', properties: { state: { type: 'string' } } }, gallery: { type: 'string' }, subject: { type: 'string' }, faces: { type: 'array', items: face }, notes: { type: 'array', items: { type: 'string' } }, auditSeq: { type: 'integer' } },
+          properties: {
+            ...decision, fmr: { type: 'number' }, model: { type: 'string' }, review: { type: 'object', properties: { state: { type: 'string' } } }, gallery: { type: 'string' }, subject: { type: 'string' }, faces: { type: 'array', items: face }, notes: { type: 'array', items: { type: 'string' } }, auditSeq: { type: 'integer' },
+            comparedWith: { type: 'object', description: 'Exactly what the image was compared with: a second image (its hash) or the named subject\'s stored templates.', properties: { kind: { type: 'string', enum: ['image', 'subject'] }, inputHash: { type: 'string' }, gallery: { type: 'string' }, subject: { type: 'string' }, templates: { type: 'integer' } } },
+          },
         },
         ...errors,
       },
@@ -401,17 +406,18 @@ export function registerRoutes(app: FastifyInstance, service: ProbityService): v
     ...(req.body.fmr !== undefined ? { fmr: req.body.fmr } : {}),
   }));
 
-  app.post<{ Params: { galleryId: string }; Body: { image: string; topK?: number; fpir?: number; purpose: string; authority?: LegalAuthority; callbackUrl?: string } }>('/v1/galleries/:galleryId/identify', {
+  app.post<{ Params: { galleryId: string }; Body: { image: string; topK?: number; fpir?: number; purpose: string; authority?: LegalAuthority; callbackUrl?: string; candidateList?: 'above_threshold' | 'ranked_leads' } }>('/v1/galleries/:galleryId/identify', {
     schema: {
       tags: ['decisions'],
-      summary: 'Identify (1:N): the best candidates in a gallery, or a plain answer that no one clears the threshold',
-      description: 'The threshold rises with the gallery size so that the whole search keeps to the target false positive identification rate (fpir). Candidates are for a person to check, not an identification.',
+      summary: 'Identify (1:N): the candidates who clear the threshold, or a plain answer that no one does',
+      description: 'The threshold rises with the gallery size so that the whole search keeps to the target false positive identification rate (fpir). Only the subjects who clear it are returned: a "no match" names no one. Only subjects whose consent or legal authority covers the purpose now are searched (`excludedByPurpose` counts the rest). Candidates are for a person to check, not an identification.',
       params: galleryParams,
       body: {
         type: 'object', required: ['image', 'purpose'], additionalProperties: false,
         properties: {
           image, topK: { type: 'integer', minimum: 1, maximum: 50, default: 5 }, fpir: { type: 'number', exclusiveMinimum: 0, exclusiveMaximum: 1 }, purpose, authority,
           callbackUrl: { type: 'string', format: 'uri', pattern: '^https?://', description: 'Where to POST the outcome once human review is complete.' },
+          candidateList: { type: 'string', enum: ['above_threshold', 'ranked_leads'], default: 'above_threshold', description: 'ranked_leads: the top-k whatever their score, for reviewers only; allowed only for a use case that provides it (investigative_leads) under human review.' },
         },
       },
       response: {
@@ -423,6 +429,7 @@ export function registerRoutes(app: FastifyInstance, service: ProbityService): v
             obligations: { type: 'array', items: { type: 'string' } },
             candidates: { type: 'array', items: { type: 'object', properties: { subject: { type: 'string' }, ...decision } } },
             review: { type: 'object', properties: { case: { type: 'string' }, state: { type: 'string' }, requiredReviewers: { type: 'integer' } } },
+            excludedByPurpose: { type: 'integer', description: 'Subjects left out because their consent or legal authority does not cover the purpose now.' },
             face, notes: { type: 'array', items: { type: 'string' } }, auditSeq: { type: 'integer' },
           },
         },
@@ -435,5 +442,6 @@ export function registerRoutes(app: FastifyInstance, service: ProbityService): v
     ...(req.body.topK !== undefined ? { topK: req.body.topK } : {}),
     ...(req.body.fpir !== undefined ? { fpir: req.body.fpir } : {}),
     ...(req.body.callbackUrl ? { callbackUrl: req.body.callbackUrl } : {}),
+    ...(req.body.candidateList ? { candidateList: req.body.candidateList } : {}),
   }));
 }

@@ -2,6 +2,7 @@ import { ProbityError, type ProbityErrorCode } from '../errors.js';
 import type { Db, Queryable } from '../gallery/db.js';
 import { isInstallationRole, ORGANISATION_ROLES, type Caller, type Role } from '../governance/api-keys.js';
 import { appendAudit, type AuditBody } from '../governance/audit-log.js';
+import { parseInstant } from '../governance/instants.js';
 import { clearRequest, type LegalAuthority, type RequestClearance } from '../governance/policy/assess.js';
 import { packsFor } from '../governance/policy/packs.js';
 import type { Declarations, PolicyPack } from '../governance/policy/types.js';
@@ -77,6 +78,7 @@ type AuditContext = Omit<AuditBody, 'action' | 'organisationId' | 'keyId' | 'rol
 /** Errors that are refusals (the caller may not do this) rather than faults: each is logged. */
 const REFUSALS = new Set<ProbityErrorCode>([
   'forbidden', 'purpose_not_approved', 'purpose_mismatch', 'policy_refused', 'legal_authority_required', 'legal_authority_expired', 'attribute_inference_refused', 'consent_required',
+  'purpose_not_declared', 'purpose_not_covered',
 ]);
 
 const CAPABILITY: Partial<Record<Operation, Capability>> = { enrol: 'enrol', verify: 'verify', identify: 'identify' };
@@ -176,6 +178,8 @@ export class Governor {
       const capability = CAPABILITY[op];
       if (!capability) return { obligations: [], rules: [] };
       if (!purpose?.purpose) throw new ProbityError('invalid_request', `"${op}" needs a purpose: the use case the request serves`);
+      // The authority's expiry is an instant: kept, and logged, in UTC whatever offset it came with.
+      if (purpose.authority?.expiresAt) purpose = { ...purpose, authority: { ...purpose.authority, expiresAt: parseInstant('authority.expiresAt', purpose.authority.expiresAt) } };
       const org = await this.db.one<{ sector: string; jurisdictions: string }>(`SELECT sector, jurisdictions FROM organisations WHERE id = $1`, [caller.organisationId]);
       const approvals = await this.db.all<{ use_case: string }>(`SELECT use_case FROM approvals WHERE organisation_id = $1`, [caller.organisationId]);
       const declarations = await this.db.one<{ declarations: string }>(

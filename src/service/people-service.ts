@@ -7,6 +7,7 @@ import type { Caller } from '../governance/api-keys.js';
 import { appendAudit } from '../governance/audit-log.js';
 import { retentionLimit, retentionSchedule, validConsent } from '../governance/consent-retention.js';
 import { useCase } from '../governance/use-cases.js';
+import { instantMs, parseInstant, parseOptionalInstant } from '../governance/instants.js';
 import type { Governor } from './governor.js';
 
 type ConsentRow = {
@@ -39,6 +40,8 @@ export class PeopleService {
     private readonly ownGallery: (q: Queryable, caller: Caller, galleryId: string) => Promise<{ id: string; retention_days: number; purpose_ends_at: string | null }>,
     /** Brings every index of a gallery up to storage after an erasure. */
     private readonly refreshIndex: (galleryId: string) => Promise<unknown>,
+    /** Told when a consent is recorded, so the timer for the next expiry can be set. */
+    private readonly consentsChanged: () => void = () => undefined,
   ) {}
 
   private get now() {
@@ -49,19 +52,24 @@ export class PeopleService {
     checkSubjectRef(input.subject);
     const unknown = input.purposes.filter((p) => !useCase(p));
     if (unknown.length) throw new ProbityError('invalid_request', `unknown purpose(s) ${unknown.join(', ')}`);
-    if (Date.parse(input.givenAt) > this.now().getTime() + 60_000) throw new ProbityError('invalid_request', `givenAt ${input.givenAt} is in the future`);
-    if (input.expiresAt && input.expiresAt <= input.givenAt) throw new ProbityError('invalid_request', 'expiresAt must come after givenAt');
-    return this.gov.run(caller, 'record_consent', { galleryId: input.galleryId, subject: input.subject }, async (tx) => {
+    // Times are instants, whatever offset the client wrote them in; they are stored in UTC.
+    const givenAt = parseInstant('givenAt', input.givenAt);
+    const expiresAt = parseOptionalInstant('expiresAt', input.expiresAt);
+    if (instantMs(givenAt) > this.now().getTime() + 60_000) throw new ProbityError('invalid_request', `givenAt ${input.givenAt} is in the future`);
+    if (expiresAt && instantMs(expiresAt) <= instantMs(givenAt)) throw new ProbityError('invalid_request', `expiresAt ${input.expiresAt} must come after givenAt ${input.givenAt}`);
+    const recorded = await this.gov.run(caller, 'record_consent', { galleryId: input.galleryId, subject: input.subject }, async (tx) => {
       const g = await this.ownGallery(tx, caller, input.galleryId);
       const id = randomUUID();
       await tx.run(
-        `INSERT INTO consents (id, gallery_id, subject_ref, notice_version, purposes, method, given_at, expires_at, recorded_by, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-        [id, g.id, input.subject, input.noticeVersion, input.purposes.join(','), input.method, input.givenAt, input.expiresAt ?? null, caller.keyId, this.now().toISOString()],
+        `INSERT INTO consents (id, gallery_id, subject_ref, notice_version, purposes, method, given_at, expires_at, recorded_by, created_at, given_ms, expires_ms)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+        [id, g.id, input.subject, input.noticeVersion, input.purposes.join(','), input.method, givenAt, expiresAt ?? null, caller.keyId, this.now().toISOString(), instantMs(givenAt), expiresAt ? instantMs(expiresAt) : null],
       );
       const row = (await tx.one<ConsentRow>(`SELECT * FROM consents WHERE id = $1`, [id]))!;
-      return { value: consentView(row), result: { consent: id, purposes: input.purposes, noticeVersion: input.noticeVersion } };
+      return { value: consentView(row), result: { consent: id, purposes: input.purposes, noticeVersion: input.noticeVersion, givenAt, ...(expiresAt ? { expiresAt } : {}) } };
     });
+    if (expiresAt) this.consentsChanged();
+    return recorded;
   }
 
   async listConsents(caller: Caller, galleryId: string, subject: string) {
@@ -82,7 +90,7 @@ export class PeopleService {
       if (!c) throw new ProbityError('not_found', `no consent ${input.consentId} for "${input.subject}" in gallery ${g.id}`);
       if (c.withdrawn_at) throw new ProbityError('conflict', `consent ${c.id} was withdrawn at ${c.withdrawn_at}`);
       const at = this.now().toISOString();
-      await tx.run(`UPDATE consents SET withdrawn_at = $1 WHERE id = $2`, [at, c.id]);
+      await tx.run(`UPDATE consents SET withdrawn_at = $1, withdrawn_ms = $2 WHERE id = $3`, [at, instantMs(at), c.id]);
       const erased = await this.eraseIfUnconsented(tx, g.id, input.subject);
       return {
         value: { receipt: randomUUID(), consent: c.id, subject: input.subject, gallery: g.id, withdrawnAt: at, templatesErased: erased },
@@ -118,7 +126,7 @@ export class PeopleService {
       )).map((r) => ({ seq: Number(r.seq), at: r.at, ...(JSON.parse(r.body) as { action: string; subject?: string; purpose?: string; outcome: string }) }))
         .filter((e) => e.subject === subject)
         .map((e) => ({ seq: e.seq, at: e.at, action: e.action, ...(e.purpose ? { purpose: e.purpose } : {}), outcome: e.outcome }));
-      const erasureDue = s ? new Date(Date.parse(s.last_interaction_at) + Number(g.retention_days) * 86_400_000).toISOString() : undefined;
+      const erasureDue = s ? new Date(instantMs(s.last_interaction_at) + Number(g.retention_days) * 86_400_000).toISOString() : undefined;
       return {
         value: {
           subject, gallery: g.id, generatedAt: this.now().toISOString(),
@@ -144,8 +152,7 @@ export class PeopleService {
    * older than the gallery's retention (or BIPA's three years, when that pack is active), and
    * every subject of a gallery whose purpose has ended. One audit receipt per subject erased.
    */
-  async purge(now: Date = this.now()): Promise<PurgeReceipt[]> {
-    const t = now.toISOString();
+  async purge(now: Date = this.now(), scope: 'all' | 'consent' = 'all'): Promise<PurgeReceipt[]> {
     const limit = retentionLimit(await this.gov.activePacks());
     const subjects = await this.db.all<{ gallery_id: string; organisation_id: string; ref: string; last_interaction_at: string; enrolment_purpose: string; retention_days: number; purpose_ends_at: string | null }>(
       `SELECT s.gallery_id, g.organisation_id, s.ref, s.last_interaction_at, s.enrolment_purpose, g.retention_days, g.purpose_ends_at
@@ -155,20 +162,15 @@ export class PeopleService {
     const touched = new Set<string>();
     for (const s of subjects) {
       const days = Math.min(Number(s.retention_days), limit?.days ?? Infinity);
-      const reason: PurgeReceipt['reason'] | undefined =
-        s.purpose_ends_at && s.purpose_ends_at <= t ? 'purpose_ended'
-          : Date.parse(s.last_interaction_at) + days * 86_400_000 <= now.getTime() ? 'retention_elapsed'
-            : useCase(s.enrolment_purpose)?.enrolmentBasis === 'consent' && !(await validConsent(this.db, s.gallery_id, s.ref, s.enrolment_purpose, now))
-              ? await this.consentEnding(s.gallery_id, s.ref) : undefined;
+      const consentEnded = async () => useCase(s.enrolment_purpose)?.enrolmentBasis === 'consent' && !(await validConsent(this.db, s.gallery_id, s.ref, s.enrolment_purpose, now))
+        ? this.consentEnding(s.gallery_id, s.ref) : undefined;
+      const reason: PurgeReceipt['reason'] | undefined = scope === 'consent' ? await consentEnded()
+        : s.purpose_ends_at && instantMs(s.purpose_ends_at) <= now.getTime() ? 'purpose_ended'
+          : instantMs(s.last_interaction_at) + days * 86_400_000 <= now.getTime() ? 'retention_elapsed'
+            : await consentEnded();
       if (!reason) continue;
-      const receipt = await this.db.transaction(async (tx) => {
-        const erased = await eraseSubjectRows(tx, s.gallery_id, s.ref);
-        if (erased === undefined) return undefined;
-        const entry = await appendAudit(tx, now, {
-          action: 'purge', organisationId: s.organisation_id, keyId: null, roles: ['system'], galleryId: s.gallery_id, subject: s.ref, outcome: 'ok',
-          result: { reason, templatesErased: erased, ...(reason === 'retention_elapsed' ? { retentionDays: days, lastInteractionAt: s.last_interaction_at } : {}), ...(limit && days === limit.days ? { rule: limit.rule.rule } : {}) },
-        }, this.db.kind);
-        return { gallery: s.gallery_id, subject: s.ref, reason, templatesErased: erased, auditSeq: entry.seq };
+      const receipt = await this.eraseWithReceipt(s, reason, now, {
+        ...(reason === 'retention_elapsed' ? { retentionDays: days, lastInteractionAt: s.last_interaction_at } : {}), ...(limit && days === limit.days ? { rule: limit.rule.rule } : {}),
       });
       if (receipt) {
         receipts.push(receipt);
@@ -177,6 +179,49 @@ export class PeopleService {
     }
     for (const g of touched) await this.refreshIndex(g);
     return receipts;
+  }
+
+  /**
+   * Consent ends at an instant, not at the next purge: a search that meets a subject whose
+   * consent has lapsed leaves them out and erases them here, before it answers, each with a
+   * receipt in the audit log like the purge's.
+   */
+  async eraseLapsed(galleryId: string, lapsed: readonly { subject: string; reason: 'consent_withdrawn' | 'consent_expired' }[], now: Date = this.now()): Promise<PurgeReceipt[]> {
+    if (lapsed.length === 0) return [];
+    const g = await this.db.one<{ organisation_id: string }>(`SELECT organisation_id FROM galleries WHERE id = $1`, [galleryId]);
+    if (!g) return [];
+    const receipts: PurgeReceipt[] = [];
+    for (const l of lapsed) {
+      const r = await this.eraseWithReceipt({ gallery_id: galleryId, organisation_id: g.organisation_id, ref: l.subject }, l.reason, now, { when: 'at_search' });
+      if (r) receipts.push(r);
+    }
+    if (receipts.length) await this.refreshIndex(galleryId);
+    return receipts;
+  }
+
+  private async eraseWithReceipt(s: { gallery_id: string; organisation_id: string; ref: string }, reason: PurgeReceipt['reason'], now: Date, detail: Record<string, unknown>): Promise<PurgeReceipt | undefined> {
+    return this.db.transaction(async (tx) => {
+      const erased = await eraseSubjectRows(tx, s.gallery_id, s.ref);
+      if (erased === undefined) return undefined;
+      const entry = await appendAudit(tx, now, {
+        action: 'purge', organisationId: s.organisation_id, keyId: null, roles: ['system'], galleryId: s.gallery_id, subject: s.ref, outcome: 'ok',
+        result: { reason, templatesErased: erased, ...detail },
+      }, this.db.kind);
+      return { gallery: s.gallery_id, subject: s.ref, reason, templatesErased: erased, auditSeq: entry.seq };
+    });
+  }
+
+  /** When the next consent in force ends, as epoch milliseconds; undefined when none has an end. */
+  async nextConsentExpiry(now: Date = this.now()): Promise<number | undefined> {
+    const rows = await this.db.all<{ given_at: string; expires_at: string; withdrawn_at: string | null }>(
+      `SELECT given_at, expires_at, withdrawn_at FROM consents WHERE expires_at IS NOT NULL AND withdrawn_at IS NULL`,
+    );
+    let next: number | undefined;
+    for (const r of rows) {
+      const at = instantMs(r.expires_at);
+      if (at > now.getTime() && (next === undefined || at < next)) next = at;
+    }
+    return next;
   }
 
   private async consentEnding(galleryId: string, subject: string): Promise<PurgeReceipt['reason']> {

@@ -12,6 +12,10 @@ import type { Caller } from '../governance/api-keys.js';
 import { NO_ATTRIBUTE_INFERENCE } from '../governance/policy/packs/default.js';
 import { DEFAULT_RETENTION_DAYS, requireConsent, retentionLimit, retentionSchedule } from '../governance/consent-retention.js';
 import { useCase } from '../governance/use-cases.js';
+import { parseOptionalInstant } from '../governance/instants.js';
+import { galleryEligibility, notCovered, requireDeclaredPurpose, subjectCoverage } from '../governance/purpose-scope.js';
+import { ConsentExpiryTimer } from './consent-expiry.js';
+import { requireRankedLeads, type CandidateList } from '../governance/candidate-list.js';
 import { AccessService } from './access-service.js';
 import { PeopleService } from './people-service.js';
 import { ReviewService } from './review-service.js';
@@ -67,8 +71,8 @@ export interface Page<T> {
   next?: string;
 }
 
-type GalleryRow = { id: string; organisation_id: string; name: string; version: number; created_at: string; retention_days: number; purpose_ends_at: string | null; keep_reference_faces: number };
-const GALLERY_COLUMNS = 'id, organisation_id, name, version, created_at, retention_days, purpose_ends_at, keep_reference_faces';
+type GalleryRow = { id: string; organisation_id: string; name: string; version: number; created_at: string; retention_days: number; purpose_ends_at: string | null; keep_reference_faces: number; purposes: string };
+const GALLERY_COLUMNS = 'id, organisation_id, name, version, created_at, retention_days, purpose_ends_at, keep_reference_faces, purposes';
 
 export interface StoredResponse {
   status: number;
@@ -91,6 +95,7 @@ export class ProbityService {
   readonly testing: TestingService;
   readonly report: AccountabilityReport;
   private readonly gov: Governor;
+  private readonly expiry: ConsentExpiryTimer;
   private constructor(
     readonly db: Db,
     readonly engine: FaceEngine,
@@ -105,7 +110,8 @@ export class ProbityService {
     this.reviews = new ReviewService(db, this.gov, cipher, this.webhooks);
     this.testing = new TestingService(engine, this.gov);
     this.report = new AccountabilityReport(db, this.gov, engine, PROBITY_VERSION, options.evaluationFile);
-    this.people = new PeopleService(db, this.gov, (q, c, g) => this.ownGallery(q, c, g), (g) => this.refreshIndex(g));
+    this.people = new PeopleService(db, this.gov, (q, c, g) => this.ownGallery(q, c, g), (g) => this.refreshIndex(g), () => this.expiry.schedule());
+    this.expiry = new ConsentExpiryTimer(now, (t) => this.people.nextConsentExpiry(t), () => this.people.purge(this.now(), 'consent'));
   }
 
   /** Who holds this key; every entry point starts here. */
@@ -116,7 +122,9 @@ export class ProbityService {
   static async open(deps: { db: Db; engine: FaceEngine; cipher: TemplateCipher; options?: ServiceOptionsInput; now?: () => Date }): Promise<ProbityService> {
     await migrate(deps.db);
     const options = { ...DEFAULT_SERVICE_OPTIONS, ...deps.options, webhooks: { ...DEFAULT_WEBHOOK_OPTIONS, ...deps.options?.webhooks } };
-    return new ProbityService(deps.db, deps.engine, deps.cipher, options, deps.now ?? (() => new Date()));
+    const service = new ProbityService(deps.db, deps.engine, deps.cipher, options, deps.now ?? (() => new Date()));
+    service.expiry.schedule();
+    return service;
   }
 
   // ---- galleries ---------------------------------------------------------------------------
@@ -146,6 +154,7 @@ export class ProbityService {
     return {
       id: g.id, name: g.name, createdAt: g.created_at, subjects: Number(counts?.subjects ?? 0), templates: Number(counts?.templates ?? 0),
       retention: retentionSchedule(Number(g.retention_days), g.purpose_ends_at), keepReferenceFaces: Boolean(Number(g.keep_reference_faces)),
+      purposes: g.purposes.split(',').filter(Boolean),
     };
   }
 
@@ -153,27 +162,33 @@ export class ProbityService {
    * A gallery with its published retention schedule: templates are erased `retentionDays` after
    * the subject's last interaction, and all of them when the purpose ends (`purposeEndsAt`).
    */
-  async createGallery(caller: Caller, input: { name: string; retentionDays?: number; purposeEndsAt?: string; keepReferenceFaces?: boolean }) {
+  async createGallery(caller: Caller, input: { name: string; retentionDays?: number; purposeEndsAt?: string; keepReferenceFaces?: boolean; purposes?: string[] }) {
     const retentionDays = input.retentionDays ?? DEFAULT_RETENTION_DAYS;
+    const purposeEndsAt = parseOptionalInstant('purposeEndsAt', input.purposeEndsAt) ?? null;
+    // The purposes a gallery serves are declared when it is made: by default those its creating key may name.
+    const purposes = [...new Set(input.purposes ?? caller.useCases)];
     const limit = retentionLimit(await this.gov.activePacks());
     if (limit && retentionDays > limit.days) {
       throw new ProbityError('policy_refused', `a retention of ${retentionDays} days exceeds the ${limit.days} days allowed (${limit.rule.rule}: ${limit.rule.citation})`, limit.rule);
     }
     return this.gov.run(caller, 'create_gallery', {}, async (tx) => {
+      const unknown = purposes.filter((p) => !useCase(p));
+      if (unknown.length) throw new ProbityError('invalid_request', `purposes: unknown use case(s) ${unknown.join(', ')}; see GET /v1/policy`);
+      if (purposes.length === 0) throw new ProbityError('invalid_request', 'purposes: a gallery must declare the use cases it serves (this key names none)');
       const id = randomUUID();
       const at = this.now().toISOString();
       try {
         await tx.run(
-          `INSERT INTO galleries (id, organisation_id, name, created_at, retention_days, purpose_ends_at, keep_reference_faces) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-          [id, caller.organisationId, input.name, at, retentionDays, input.purposeEndsAt ?? null, input.keepReferenceFaces ? 1 : 0],
+          `INSERT INTO galleries (id, organisation_id, name, created_at, retention_days, purpose_ends_at, keep_reference_faces, purposes) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+          [id, caller.organisationId, input.name, at, retentionDays, purposeEndsAt, input.keepReferenceFaces ? 1 : 0, purposes.join(',')],
         );
       } catch (e) {
         if (this.db.isUniqueViolation(e)) throw new ProbityError('conflict', `this organisation has a gallery named "${input.name}" already`);
         throw e;
       }
       return {
-        value: { id, name: input.name, createdAt: at, subjects: 0, templates: 0, retention: retentionSchedule(retentionDays, input.purposeEndsAt ?? null), keepReferenceFaces: Boolean(input.keepReferenceFaces) },
-        result: { galleryCreated: id, retentionDays, keepReferenceFaces: Boolean(input.keepReferenceFaces) },
+        value: { id, name: input.name, createdAt: at, subjects: 0, templates: 0, retention: retentionSchedule(retentionDays, purposeEndsAt), keepReferenceFaces: Boolean(input.keepReferenceFaces), purposes },
+        result: { galleryCreated: id, retentionDays, keepReferenceFaces: Boolean(input.keepReferenceFaces), purposes },
       };
     });
   }
@@ -249,6 +264,7 @@ export class ProbityService {
     const audit = { galleryId: input.galleryId, subject: input.subject, inputHashes: imageHashes };
     const clearance = await this.gov.clear(caller, 'enrol', audit, input, await this.galleryTarget(input.galleryId));
     const gallery = await this.ownGallery(this.db, caller, input.galleryId);
+    await this.refuseUnless(caller, 'enrol', { ...audit, purpose: input.purpose }, () => requireDeclaredPurpose(gallery, input.purpose));
     const needsConsent = useCase(input.purpose)?.enrolmentBasis === 'consent';
     if (needsConsent) {
       // Checked before any face is processed, and again in the transaction (a withdrawal may race it).
@@ -370,8 +386,29 @@ export class ProbityService {
     return { score: round(score), threshold: round(threshold), match: score >= threshold, scoreFmr: fmrForScore(this.calibration(), score) };
   }
 
-  /** One image against another, or against an enrolled subject's templates (the best of them). */
+  /** Runs a check after clearance; a refusal it throws is logged like the Governor's own. */
+  private async refuseUnless(caller: Caller, op: 'enrol' | 'verify' | 'identify', audit: Record<string, unknown>, check: () => void | Promise<void>): Promise<void> {
+    try {
+      await check();
+    } catch (e) {
+      await this.gov.recordRefusal(caller, op, audit, e);
+      throw e;
+    }
+  }
+
+  /**
+   * One image against another, or against an enrolled subject's templates (the best of them) and
+   * nothing else: a request naming a subject may not bring its own reference image. The subject's
+   * enrolment basis must cover the purpose at this instant, and the audit entry says exactly what
+   * the probe was compared with.
+   */
   async verify(caller: Caller, input: PurposeInput & { probe: ImageInput; reference?: ImageInput; galleryId?: string; subject?: string; fmr?: number }) {
+    if (input.reference && (input.galleryId !== undefined || input.subject !== undefined)) {
+      throw new ProbityError('invalid_request', 'verify compares the image with either a second image ("reference") or an enrolled subject ("galleryId" and "subject"), never both');
+    }
+    if (!input.reference && !(input.galleryId && input.subject)) {
+      throw new ProbityError('invalid_request', 'verify needs a second image ("reference"), or a gallery and subject ("galleryId" and "subject") to compare against');
+    }
     const inputs = [input.probe, ...(input.reference ? [input.reference] : [])];
     const audit = {
       ...(input.galleryId ? { galleryId: input.galleryId } : {}), ...(input.subject ? { subject: input.subject } : {}),
@@ -380,22 +417,31 @@ export class ProbityService {
     const clearance = await this.gov.clear(caller, 'verify', audit, input, await this.galleryTarget(input.galleryId));
     const fmr = input.fmr ?? this.options.verifyFmr;
     const threshold = thresholdFor(this.calibration(), fmr);
-    if (!input.reference && !(input.galleryId && input.subject)) {
-      throw new ProbityError('invalid_request', 'verify needs a second image, or a gallery and subject to compare against');
-    }
     let references: Float32Array[];
     let referenceFace: ReturnType<typeof describeFace> | undefined;
+    let comparedWith: { kind: 'image'; inputHash: string } | { kind: 'subject'; gallery: string; subject: string; templates: number };
     if (input.reference) {
       const ref = await extractFace(this.engine, input.reference, { minQuality: this.options.probeMinQuality, single: false });
       references = [ref.template.vector];
       referenceFace = describeFace(ref);
+      comparedWith = { kind: 'image', inputHash: audit.inputHashes[1]! };
     } else {
       const g = await this.ownGallery(this.db, caller, input.galleryId!);
+      const refusal = { ...audit, purpose: input.purpose };
+      await this.refuseUnless(caller, 'verify', refusal, async () => {
+        requireDeclaredPurpose(g, input.purpose);
+        const c = await subjectCoverage(this.db, g.id, input.subject!, input.purpose, this.now());
+        if (!c || c.covered) return;
+        // A consent that has ended ends the enrolment with it: erased now, not at the next purge.
+        if (c.reason !== 'purpose_not_covered') await this.people.eraseLapsed(g.id, [{ subject: input.subject!, reason: c.reason }]);
+        throw notCovered(input.subject!, input.purpose, c);
+      });
       const rows = await this.db.all<{ uuid: string; sealed: Buffer }>(
         `SELECT t.uuid, t.sealed FROM templates t JOIN subjects s ON s.id = t.subject_id WHERE s.gallery_id = $1 AND s.ref = $2`, [g.id, input.subject!],
       );
       if (rows.length === 0) throw new ProbityError('not_found', `no subject "${input.subject}" in gallery ${g.id}`);
       references = rows.map((r) => this.cipher.open(r.sealed, r.uuid));
+      comparedWith = { kind: 'subject', gallery: g.id, subject: input.subject!, templates: rows.length };
     }
     const probe = await extractFace(this.engine, input.probe, { minQuality: this.options.probeMinQuality, single: false });
     const score = Math.max(...references.map((v) => cosineSimilarity(probe.template, { model: probe.template.model, vector: v })));
@@ -404,6 +450,7 @@ export class ProbityService {
       ...decision, fmr, model: this.engine.modelId, review: { state: 'not_required' as const },
       faces: [describeFace(probe), ...(referenceFace ? [referenceFace] : [])],
       ...(input.subject ? { gallery: input.galleryId, subject: input.subject } : {}),
+      comparedWith,
       notes: [probe.note].filter((n): n is string => n !== undefined),
     };
     return this.gov.run(caller, 'verify', audit, async (tx) => {
@@ -411,16 +458,18 @@ export class ProbityService {
       if (input.subject && decision.match) {
         await tx.run(`UPDATE subjects SET last_interaction_at = $1 WHERE gallery_id = $2 AND ref = $3`, [this.now().toISOString(), input.galleryId!, input.subject]);
       }
-      return { value: answer, result: { score: decision.score, match: decision.match, fmr } };
+      return { value: answer, result: { score: decision.score, match: decision.match, fmr, comparedWith } };
     }, { clearance });
   }
 
   /**
-   * One face against a gallery: the best `topK` subjects with their scores and the false match
-   * rate each score stands for, and a plain answer. The threshold is set so that the whole
-   * search, not one comparison, keeps to the target false positive identification rate.
+   * One face against a gallery: the subjects who clear the threshold, with their scores and the
+   * false match rate each score stands for, and a plain answer. The threshold is set so that the
+   * whole search, not one comparison, keeps to the target false positive identification rate.
+   * Only subjects whose enrolment basis covers the purpose at this instant are searched; a search
+   * no one clears names no one, unless the purpose's policy allows ranked leads for review.
    */
-  async identify(caller: Caller, input: PurposeInput & { galleryId: string; probe: ImageInput; topK?: number; fpir?: number; callbackUrl?: string }) {
+  async identify(caller: Caller, input: PurposeInput & { galleryId: string; probe: ImageInput; topK?: number; fpir?: number; callbackUrl?: string; candidateList?: CandidateList }) {
     const audit = { galleryId: input.galleryId, inputHashes: [sha256(input.probe.bytes)] };
     const clearance = await this.gov.clear(caller, 'identify', audit, input, await this.galleryTarget(input.galleryId));
     const topK = Math.min(input.topK ?? 5, this.options.maxTopK);
@@ -429,20 +478,35 @@ export class ProbityService {
     requireMeasuredRate(this.calibration(), 'FPIR', fpir);
     const callbackUrl = input.callbackUrl ? await this.webhooks.acceptCallback(caller, input.callbackUrl) : undefined;
     const g = await this.ownGallery(this.db, caller, input.galleryId);
+    const refusal = { ...audit, purpose: input.purpose };
+    const rankedLeads = input.candidateList === 'ranked_leads';
+    await this.refuseUnless(caller, 'identify', refusal, () => {
+      requireDeclaredPurpose(g, input.purpose);
+      if (rankedLeads) requireRankedLeads(input.purpose, clearance.obligations);
+    });
     const probe = await extractFace(this.engine, input.probe, { minQuality: this.options.probeMinQuality, single: false });
-    const state = await this.search.catchUp(g.id, g.version);
+    // Who may be compared for this purpose is decided now, at this instant; a lapsed consent is erased before the search.
+    const eligibility = await galleryEligibility(this.db, g.id, input.purpose, this.now());
+    const erased = await this.people.eraseLapsed(g.id, eligibility.lapsed);
+    const state = erased.length ? await this.refreshIndex(g.id) : await this.search.catchUp(g.id, g.version);
     const size = this.search.templateCount(state);
     const limit = identificationThreshold(this.calibration(), fpir, size);
-    const hits = await this.search.search(state, probe.template.vector, topK, (h) => this.rescore(h, probe.template.vector));
-    const candidates = hits.map((h) => ({ subject: h.subject, ...this.decisionFor(h.score, limit.threshold) }));
-    const matched = candidates.filter((c) => c.match);
+    const hits = await this.eligibleHits(state, g.id, input.purpose, probe.template.vector, topK, eligibility.excluded);
+    const ranked = hits.map((h) => ({ subject: h.subject, ...this.decisionFor(h.score, limit.threshold) }));
+    const matched = ranked.filter((c) => c.match);
     const notes = [probe.note].filter((n): n is string => n !== undefined);
     if (limit.beyondCalibration) {
       notes.push(`the gallery (${size} templates) needs a per-comparison false match rate of ${limit.comparisonFmr.toExponential(1)}, below what was measured; the strictest measured threshold was used and the FPIR target cannot be promised`);
     }
+    const excludedByPurpose = eligibility.excluded.size;
+    if (excludedByPurpose > 0) {
+      notes.push(`${excludedByPurpose} subject(s) in the gallery were left out: their consent or legal authority does not cover "${input.purpose}" now`);
+    }
     // A consequential purpose releases nothing on a score alone: people review the candidates
-    // that clear the threshold first. With none, there is nothing to review and "no match" stands.
-    const review = clearance.obligations.includes('require_human_review') && matched.length > 0
+    // that clear the threshold first (or, where the policy allows ranked leads, the top-k). With
+    // none, there is nothing to review and "no match" stands.
+    const forReview = rankedLeads ? ranked : matched;
+    const review = clearance.obligations.includes('require_human_review') && forReview.length > 0
       ? { id: randomUUID(), requiredReviewers: clearance.obligations.includes('require_two_reviewers') ? 2 : 1 }
       : undefined;
     const probeSealed = review ? await this.reviews.sealProbe(probe.face.aligned, review.id) : undefined;
@@ -451,11 +515,13 @@ export class ProbityService {
       gallery: g.id, ...search,
       outcome: review ? 'review_required' as const : matched.length ? 'candidates' as const : 'no_match' as const,
       summary: review
-        ? `${matched.length} candidate(s) clear the threshold; the purpose "${clearance.purpose}" is consequential, so they are released only after ${review.requiredReviewers === 2 ? 'two different reviewers confirm' : 'a reviewer confirms'} (${clearance.rules.filter((r) => r.effect === 'require_human_review' || r.effect === 'require_two_reviewers').map((r) => r.citation).join('; ')})`
+        ? `${rankedLeads ? `${forReview.length} ranked lead(s), ${matched.length} clearing the threshold,` : `${matched.length} candidate(s) clear the threshold;`} the purpose "${clearance.purpose}" is consequential, so they are released only after ${review.requiredReviewers === 2 ? 'two different reviewers confirm' : 'a reviewer confirms'} (${clearance.rules.filter((r) => r.effect === 'require_human_review' || r.effect === 'require_two_reviewers').map((r) => r.citation).join('; ')})`
         : matched.length
           ? `${matched.length} subject(s) clear the threshold; they are candidates for a person to check, not an identification`
           : `no one in the gallery clears the threshold (${round(limit.threshold)}); the person is probably not enrolled`,
-      candidates: review ? [] : candidates,
+      // Only those who clear the threshold: a "no match" names no one and shows no score.
+      candidates: review ? [] : matched,
+      excludedByPurpose,
       review: review ? { case: review.id, state: 'pending' as const, requiredReviewers: review.requiredReviewers } : { state: 'not_required' as const },
       face: describeFace(probe), notes, obligations: clearance.obligations,
     };
@@ -463,15 +529,43 @@ export class ProbityService {
       if (review) {
         await this.reviews.open(tx, {
           id: review.id, caller, galleryId: g.id, purpose: clearance.purpose!, requiredReviewers: review.requiredReviewers,
-          search, candidates: matched, probeSealed: probeSealed!, ...(callbackUrl ? { callbackUrl } : {}),
+          search, candidates: forReview, probeSealed: probeSealed!, ...(callbackUrl ? { callbackUrl } : {}),
           ...(clearance.authority ? { authority: clearance.authority } : {}),
         });
       }
       return {
         value: answer,
-        result: { candidates: candidates.length, aboveThreshold: matched.length, gallerySize: size, released: !review, ...(review ? { reviewCase: review.id } : {}) },
+        result: {
+          candidates: review ? 0 : matched.length, aboveThreshold: matched.length, gallerySize: size, released: !review,
+          searched: eligibility.eligible, excludedByPurpose,
+          ...(erased.length ? { erasedAtSearch: erased.map((r) => r.auditSeq) } : {}),
+          ...(rankedLeads ? { candidateList: 'ranked_leads', leads: forReview.length } : {}),
+          ...(review ? { reviewCase: review.id } : {}),
+        },
       };
     }, { clearance });
+  }
+
+  /**
+   * The best `k` subjects the purpose may reach. `excluded` was read from storage after the index
+   * caught up; a subject this process's index gained since (another request's catch-up) was not
+   * judged, so when the index moved on, each hit is checked on its own before it counts.
+   */
+  private async eligibleHits(state: Awaited<ReturnType<GallerySearch['catchUp']>>, galleryId: string, purpose: string, probe: Float32Array, k: number, excluded: Set<string>) {
+    const seenAt = state.version;
+    for (;;) {
+      const hits = await this.search.search(state, probe, k, (h) => this.rescore(h, probe), excluded.size ? (subject) => !excluded.has(subject) : undefined);
+      if (state.version === seenAt) return hits;
+      let dropped = false;
+      for (const h of hits) {
+        const c = await subjectCoverage(this.db, galleryId, h.subject, purpose, this.now());
+        if (!c?.covered) {
+          excluded.add(h.subject);
+          dropped = true;
+        }
+      }
+      if (!dropped) return hits;
+    }
   }
 
   /** Never done, for anyone: the request is refused, citing the rule, and the attempt logged. */
@@ -488,9 +582,13 @@ export class ProbityService {
   /** Exact scores for an approximate index's hits, from the stored templates. */
   private async rescore(hits: SearchHit[], probe: Float32Array): Promise<SearchHit[]> {
     if (hits.length === 0) return hits;
-    const rows = await this.db.all<{ id: number; uuid: string; sealed: Buffer }>(
-      `SELECT id, uuid, sealed FROM templates WHERE id IN (${hits.map((_, i) => `$${i + 1}`).join(',')})`, hits.map((h) => h.id),
-    );
+    const rows: { id: number; uuid: string; sealed: Buffer }[] = [];
+    for (let i = 0; i < hits.length; i += 500) {
+      const batch = hits.slice(i, i + 500);
+      rows.push(...(await this.db.all<{ id: number; uuid: string; sealed: Buffer }>(
+        `SELECT id, uuid, sealed FROM templates WHERE id IN (${batch.map((_, j) => `$${j + 1}`).join(',')})`, batch.map((h) => h.id),
+      )));
+    }
     const vector = { model: this.engine.modelId, vector: probe };
     return rows
       .map((r) => ({ id: Number(r.id), score: cosineSimilarity(vector, { model: this.engine.modelId, vector: this.cipher.open(r.sealed, r.uuid) }) }))
@@ -499,6 +597,7 @@ export class ProbityService {
 
   async close(): Promise<void> {
     this.webhooks.stop();
+    await this.expiry.close();
     await Promise.all(this.reviews.deliveries);
     await this.db.close();
   }

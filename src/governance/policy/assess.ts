@@ -1,4 +1,5 @@
 import { ProbityError } from '../../errors.js';
+import { instantMs, parseInstant } from '../instants.js';
 import { useCase as findUseCase, type Capability, type Sector } from '../use-cases.js';
 import type { Declarations, Effect, PolicyContext, PolicyDecision, PolicyPack, Rule, RuleRef } from './types.js';
 
@@ -99,7 +100,6 @@ function checkAuthority(a: LegalAuthority | undefined, now: Date, rule: RuleRef)
     return;
   }
   if (!a.reference || !a.issuer || !a.expiresAt) refuse('legal_authority_required', `a ${a.kind.replace('_', ' ')} needs its reference, issuer and expiry`, rule);
-  const expires = Date.parse(a.expiresAt);
-  if (!Number.isFinite(expires)) refuse('legal_authority_required', `the ${a.kind.replace('_', ' ')}'s expiry "${a.expiresAt}" is not a date`, rule);
+  const expires = instantMs(parseInstant('authority.expiresAt', a.expiresAt));
   if (expires <= now.getTime()) refuse('legal_authority_expired', `${a.kind.replace('_', ' ')} ${a.reference} expired at ${new Date(expires).toISOString()}`, rule);
 }
