@@ -196,6 +196,20 @@ export function registerRoutes(app: FastifyInstance, service: ProbityService): v
     schema: { tags: ['audit'], summary: 'Verify the whole hash chain and its head; names any edited, deleted, inserted or reordered entry', response: { 200: open, ...errors } },
   }, async (req) => service.access.verifyAudit(callerOf(req)));
 
+  app.get<{ Querystring: { seq: number } }>('/v1/audit/proof', {
+    schema: {
+      tags: ['audit'],
+      summary: "Entry `seq` with its RFC 9162 inclusion proof against a signed checkpoint, and whether it holds (auditor); check it offline with the public key from GET /audit/public-key",
+      querystring: { type: 'object', required: ['seq'], additionalProperties: false, properties: { seq: { type: 'integer', minimum: 1 } } },
+      response: { 200: open, ...errors },
+    },
+  }, async (req) => service.access.auditProof(callerOf(req), req.query.seq));
+
+  // Public, without a key: what a data subject needs to check a receipt (see `probity audit prove`).
+  app.get('/audit/public-key', {
+    schema: { tags: ['audit'], summary: "The Ed25519 key that signs the audit log's checkpoints (no key needed)", response: { 200: open, ...errors } },
+  }, async () => service.access.auditPublicKey());
+
   // ---- people: consent, subject access, retention ----
   app.post<{ Params: { galleryId: string; subject: string }; Body: { noticeVersion: string; purposes: string[]; method: string; givenAt: string; expiresAt?: string } }>('/v1/galleries/:galleryId/subjects/:subject/consents', {
     schema: {

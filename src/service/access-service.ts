@@ -4,6 +4,7 @@ import type { Db, Queryable } from '../gallery/db.js';
 import { hashKeySecret, newKeySecret, ROLES, type Caller, type Role } from '../governance/api-keys.js';
 import { appendAudit } from '../governance/audit-log.js';
 import { auditPage, verifyStoredAudit, type AuditFilter } from '../governance/audit-store.js';
+import { buildAuditProof, verifyAuditProof } from '../governance/audit-receipt.js';
 import { assess } from '../governance/policy/assess.js';
 import { packsFor, POLICY_PACKS } from '../governance/policy/packs.js';
 import type { Declarations, PolicyDecision } from '../governance/policy/types.js';
@@ -276,5 +277,35 @@ export class AccessService {
   async verifyAudit(caller: Caller) {
     this.gov.authorise(caller, 'verify_audit');
     return verifyStoredAudit(this.db);
+  }
+
+  /**
+   * Entry `seq` with its inclusion proof against a signed checkpoint (one is signed now if none
+   * covers it yet), and whether the proof holds: an auditor checks it with the public key alone.
+   * An auditor of an organisation gets proofs of its own entries only.
+   */
+  async auditProof(caller: Caller, seq: number) {
+    this.gov.authorise(caller, 'read_audit');
+    const witness = this.gov.witness;
+    if (!witness) throw new ProbityError('not_found', 'this service signs no audit checkpoints (it was started without an audit signing key)');
+    const row = await this.db.one<{ organisation_id: string | null }>(`SELECT organisation_id FROM audit_log WHERE seq = $1`, [seq]);
+    const operator = await this.db.one<{ id: string }>(`SELECT id FROM organisations WHERE name = 'operator'`);
+    if (!row || (caller.organisationId !== operator?.id && row.organisation_id !== caller.organisationId)) throw new ProbityError('not_found', `no audit entry ${seq}`);
+    let proof;
+    try {
+      proof = await buildAuditProof(this.db, witness, seq);
+    } catch (e) {
+      throw new ProbityError('conflict', `no proof for audit entry ${seq}: ${(e as Error).message}`);
+    }
+    if (!proof) throw new ProbityError('not_found', `no audit entry ${seq}`);
+    const check = verifyAuditProof(proof, witness.key.publicKey);
+    return { ...proof, verified: check.ok, detail: check.detail };
+  }
+
+  /** The key that signs the audit log's checkpoints, for anyone to check them with. */
+  auditPublicKey() {
+    const witness = this.gov.witness;
+    if (!witness) throw new ProbityError('not_found', 'this service signs no audit checkpoints (it was started without an audit signing key)');
+    return { keyId: witness.key.keyId, origin: witness.origin, publicKey: witness.key.publicKeyBase64(), publicKeyPem: witness.key.publicKeyPem() };
   }
 }
