@@ -70,6 +70,8 @@ for (const backend of backends) {
     const seed = randomBytes(32);
     const key = AuditSigningKey.parse(seed.toString('hex'), 'test seed');
     let adminSecret: string;
+    let clientSecret: string;
+    let galleryId: string;
     let erasure: { auditSeq: number; auditProof?: AuditProof };
     let withdrawal: { auditSeq: number; auditProof?: AuditProof };
     let erasureReceiptFile: string;
@@ -129,8 +131,9 @@ for (const backend of backends) {
       });
       adminSecret = (await service.access.bootstrapAdmin())!.secret;
       const P = 'building_access';
-      const { caller: client } = await onboard(service, adminSecret, { name: 'offices', sector: 'employer', jurisdictions: ['other'] }, [P]);
-      const galleryId = (await service.createGallery(client, { name: 'staff', retentionDays: 30 })).id;
+      const { caller: client, secret } = await onboard(service, adminSecret, { name: 'offices', sector: 'employer', jurisdictions: ['other'] }, [P]);
+      clientSecret = secret;
+      galleryId = (await service.createGallery(client, { name: 'staff', retentionDays: 30 })).id;
       const [, serenaConsent] = await consentTo(service, client, galleryId, ['colin', 'serena'], P);
       await service.enrol(client, { purpose: P, galleryId, subject: 'colin', images: [image(faces.colin1())] });
       await service.enrol(client, { purpose: P, galleryId, subject: 'serena', images: [image(faces.serena1())] });
@@ -319,6 +322,16 @@ for (const backend of backends) {
         const published = (await get('/audit/public-key', false)).json() as { keyId: string; publicKey: string };
         assert.equal(published.keyId, key.keyId);
         assert.equal((await get('/v1/audit/proof?seq=0')).statusCode, 400);
+
+        // The erasure receipt over HTTP carries its proof too.
+        const client = await service.authenticate(clientSecret);
+        await consentTo(service, client, galleryId, ['hugo'], 'building_access');
+        await service.enrol(client, { purpose: 'building_access', galleryId, subject: 'hugo', images: [image(faces.hugo1())] });
+        const erased = await app.inject({ method: 'DELETE', url: `/v1/galleries/${galleryId}/subjects/hugo`, headers: { authorization: `Bearer ${clientSecret}` } });
+        assert.equal(erased.statusCode, 200, erased.body);
+        const overHttp = erased.json() as { auditSeq: number; auditProof: AuditProof };
+        assert.equal(overHttp.auditProof.entry.seq, overHttp.auditSeq);
+        assert.equal(verifyAuditProof(overHttp.auditProof, key.publicKey).ok, true);
 
         original = await snapshot();
         try {

@@ -374,7 +374,7 @@ export function registerRoutes(app: FastifyInstance, service: ProbityService): v
   app.delete<{ Params: { galleryId: string; subject: string } }>('/v1/galleries/:galleryId/subjects/:subject', {
     schema: {
       tags: ['subjects'], summary: 'Erase a subject: templates leave storage and every search index at once; returns a receipt', params: subjectParams,
-      response: { 200: { type: 'object', properties: { receipt: { type: 'string' }, gallery: { type: 'string' }, subject: { type: 'string' }, templatesErased: { type: 'integer' }, erasedAt: { type: 'string' }, auditSeq: { type: 'integer' } } }, ...errors },
+      response: { 200: { type: 'object', properties: { receipt: { type: 'string' }, gallery: { type: 'string' }, subject: { type: 'string' }, templatesErased: { type: 'integer' }, erasedAt: { type: 'string' }, auditSeq: { type: 'integer' }, auditProof: { ...open, description: 'The audit entry, its inclusion proof and the signed checkpoint: check it with `probity audit prove --receipt FILE --public-key FILE`' } } }, ...errors },
     },
   }, async (req) => service.eraseSubject(callerOf(req), req.params.galleryId, req.params.subject));
 
