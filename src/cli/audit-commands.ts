@@ -22,11 +22,12 @@ function readText(path: string, what: string): string {
   return readFileSync(path, 'utf8');
 }
 
-/** --public-key FILE, else the data folder's published audit-signing.pub. */
+/** --public-key FILE, else the published audit-signing.pub of a data folder named by --data or PROBITY_DATA. */
 export function auditPublicKey(values: { 'public-key'?: string; data?: string; database?: string }): KeyObject | undefined {
   if (values['public-key']) return parsePublicKey(readText(values['public-key'], 'public key'), values['public-key']);
-  if (values.database) return undefined;
-  const published = join(values.data ?? process.env.PROBITY_DATA ?? 'probity-data', 'audit-signing.pub');
+  const dataDir = values.data ?? process.env.PROBITY_DATA;
+  if (values.database || !dataDir) return undefined;
+  const published = join(dataDir, 'audit-signing.pub');
   return existsSync(published) ? parsePublicKey(readFileSync(published, 'utf8'), published) : undefined;
 }
 
@@ -39,7 +40,7 @@ export async function verifyWithWitness(db: Db, values: { witness?: string; 'pub
   const r = await verifyAuditWithWitness(db, text, key);
   if (values.json) out(JSON.stringify(r, null, 2) + '\n');
   else if (r.ok) {
-    out(`audit log intact: ${r.entries} entries, head ${r.head.seq} ${r.head.hash.slice(0, 16)}..., matching all ${r.witness.checkpoints} signed checkpoint(s) in ${values.witness} (the last at size ${r.witness.lastSize}, key ${r.witness.keyId}), verified in ${r.seconds.toFixed(2)} s\n`);
+    out(`audit log intact: ${r.entries} entries, head ${r.head.seq} ${r.head.hash.slice(0, 16)}..., matching all ${r.witness.checkpoints} signed checkpoint(s) in ${values.witness} (the last at size ${r.witness.lastSize}, key ${r.witness.keyId}), verified in ${r.seconds.toFixed(2)} s${r.entries > r.witness.lastSize ? `; the ${r.entries - r.witness.lastSize} entries since the last checkpoint rest on the hash chain alone until the next one` : ''}\n`);
   } else {
     out(`audit log NOT intact: ${r.breaks.length} break(s) in ${r.entries} entries, checked against ${r.witness.checkpoints} checkpoint(s) in ${values.witness} (key ${r.witness.keyId})\n`);
     for (const b of r.breaks) out(`  ${b.kind} at entry ${b.seq}: ${b.detail}\n`);

@@ -59,6 +59,36 @@ test('probity serve refuses to start without an audit signing key outside develo
   }
 });
 
+test('audit verify --witness and audit prove: malformed command lines exit 2, missing or bad files exit 1, each saying what is wrong', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'probity-cli-'));
+  try {
+    const run = (...args: string[]) => spawnSync(process.execPath, [cliPath, 'audit', ...args], { encoding: 'utf8' });
+    let r = run('prove');
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /audit prove needs --receipt FILE/);
+    r = run('verify', '--data', dir, '--public-key', 'x.pub');
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /--public-key goes with --witness FILE/);
+    r = run('prove', '--receipt', join(dir, 'none.json'), '--public-key', 'x.pub');
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /no receipt at .*none\.json/);
+    writeFileSync(join(dir, 'receipt.json'), JSON.stringify({ receipt: 'r', auditSeq: 3 }));
+    writeFileSync(join(dir, 'bad.pub'), 'not a key');
+    r = run('prove', '--receipt', join(dir, 'receipt.json'), '--public-key', join(dir, 'bad.pub'));
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /carries no audit proof/);
+    writeFileSync(join(dir, 'receipt.json'), JSON.stringify({ auditProof: { entry: {}, checkpoint: { checkpoint: {} }, inclusion: [] } }));
+    r = run('prove', '--receipt', join(dir, 'receipt.json'), '--public-key', join(dir, 'bad.pub'));
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /bad\.pub is not an Ed25519 public key/);
+    r = run('prove', '--receipt', join(dir, 'receipt.json'));
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /give --public-key FILE/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 for (const backend of backends) {
   describe(`the audit log against a database writer, on ${backend}`, { skip: skipWithoutLfw || backendSkip(backend) }, () => {
     let store: Awaited<ReturnType<typeof freshStore>>;
@@ -167,6 +197,7 @@ for (const backend of backends) {
       const out = verifyCli();
       assert.equal(out.status, 0, out.stdout + out.stderr);
       assert.match(out.stdout, new RegExp(`intact: ${original.log.length} entries.*matching all ${lines.length} signed checkpoint`));
+      assert.doesNotMatch(out.stdout, /rest on the hash chain alone/, 'the last checkpoint covers everything');
     });
 
     test('the signing key is never in the database, and the witness holds signatures only it could make', async () => {
