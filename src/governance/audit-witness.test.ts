@@ -347,6 +347,7 @@ for (const backend of backends) {
         const operatorId = (await db.one<{ id: string }>(`SELECT id FROM organisations WHERE name = 'operator'`))!.id;
         const auditor = await service.access.createKey(admin, { organisationId: operatorId, roles: ['auditor'], label: 'auditor' });
         const get = (url: string, auth = true) => app.inject({ method: 'GET', url, headers: auth ? { authorization: `Bearer ${auditor.secret}` } : {} });
+        assert.equal(((await get('/v1/audit/verification')).json() as { ok: boolean }).ok, true);
         const honest = (await get(`/v1/audit/proof?seq=${erasure.auditSeq}`)).json() as AuditProof & { verified: boolean };
         assert.equal(honest.verified, true);
         assert.equal(verifyAuditProof(honest, key.publicKey).ok, true, 'the route\'s proof checks offline');
@@ -371,7 +372,10 @@ for (const backend of backends) {
           assert.equal(out.status, 1, out.stdout + out.stderr);
           assert.match(out.stdout, /receipt proven/, 'the receipt itself still proves what was logged then');
           assert.match(out.stdout, new RegExp(`but the log today: entry ${erasure.auditSeq} in the database is not the entry on the receipt: its content was changed`));
-          const edited = (await get(`/v1/audit/proof?seq=${erasure.auditSeq}`)).json() as AuditProof & { verified: boolean; detail: string };
+            const verification = (await get('/v1/audit/verification')).json() as { ok: boolean; breaks: { kind: string }[] };
+          assert.equal(verification.ok, false, 'the verification route checks the witness too');
+          assert.ok(verification.breaks.some((b) => b.kind === 'rewritten'));
+        const edited = (await get(`/v1/audit/proof?seq=${erasure.auditSeq}`)).json() as AuditProof & { verified: boolean; detail: string };
           assert.equal(edited.verified, false);
           assert.match(edited.detail, new RegExp(`audit entry ${erasure.auditSeq} is not in the log signed by the checkpoint`));
           assert.equal(verifyAuditProof(edited, key.publicKey).ok, false);

@@ -193,7 +193,7 @@ export function registerRoutes(app: FastifyInstance, service: ProbityService): v
   });
 
   app.get('/v1/audit/verification', {
-    schema: { tags: ['audit'], summary: 'Verify the whole hash chain and its head; names any edited, deleted, inserted or reordered entry', response: { 200: open, ...errors } },
+    schema: { tags: ['audit'], summary: "Verify the whole hash chain and its head, and against every signed checkpoint in the service's witness file; names any edited, deleted, inserted, reordered or cut-off entry and any rewrite since a checkpoint", response: { 200: open, ...errors } },
   }, async (req) => service.access.verifyAudit(callerOf(req)));
 
   app.get<{ Querystring: { seq: number } }>('/v1/audit/proof', {

@@ -1,10 +1,12 @@
 import { randomUUID } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
 import { ProbityError } from '../errors.js';
 import type { Db, Queryable } from '../gallery/db.js';
 import { hashKeySecret, newKeySecret, ROLES, type Caller, type Role } from '../governance/api-keys.js';
 import { appendAudit } from '../governance/audit-log.js';
 import { auditPage, verifyStoredAudit, type AuditFilter } from '../governance/audit-store.js';
 import { buildAuditProof, verifyAuditProof } from '../governance/audit-receipt.js';
+import { verifyAuditWithWitness } from '../governance/audit-witness-verify.js';
 import { assess } from '../governance/policy/assess.js';
 import { packsFor, POLICY_PACKS } from '../governance/policy/packs.js';
 import type { Declarations, PolicyDecision } from '../governance/policy/types.js';
@@ -274,8 +276,11 @@ export class AccessService {
     return { items, ...(rows.length > filter.limit ? { next: items[items.length - 1]!.seq } : {}) };
   }
 
+  /** The chain and head; with a witness file, also every signed checkpoint in it (a rewrite of the whole chain shows). */
   async verifyAudit(caller: Caller) {
     this.gov.authorise(caller, 'verify_audit');
+    const file = this.gov.witness?.options.file;
+    if (file && existsSync(file)) return verifyAuditWithWitness(this.db, readFileSync(file, 'utf8'), this.gov.witness!.key.publicKey);
     return verifyStoredAudit(this.db);
   }
 
