@@ -7,6 +7,8 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -404,6 +406,36 @@ for (const backend of backends) {
         assert.equal(r.witness.lastSize, r.entries);
       } finally {
         await second.close();
+      }
+      original = await snapshot();
+    });
+
+    test('each checkpoint is also POSTed to the witness URL; an unreachable one is reported and the file still gets it', async () => {
+      const received: string[] = [];
+      const server = createServer((req, res) => {
+        let body = '';
+        req.on('data', (d: Buffer) => { body += d.toString(); });
+        req.on('end', () => { received.push(body); res.writeHead(204).end(); });
+      });
+      await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/witness`;
+      try {
+        const admin = await service.authenticate(adminSecret);
+        const w = new AuditWitness(db, { key, file: witnessFile, url, everyEntries: 1000, everySeconds: 3600 });
+        await service.access.createOrganisation(admin, { name: `posted-${backend}`, sector: 'commercial', jurisdictions: [] });
+        const sc = (await w.checkpoint())!;
+        assert.equal(received.length, 1);
+        assert.deepEqual(JSON.parse(received[0]!), sc);
+        assert.equal(witnessText().trim().split('\n').pop(), received[0]);
+        const reports: string[] = [];
+        const down = new AuditWitness(db, { key, file: witnessFile, url: 'http://127.0.0.1:9/witness', everyEntries: 1000, everySeconds: 3600, report: (m) => reports.push(m) });
+        await service.access.createOrganisation(admin, { name: `unposted-${backend}`, sector: 'commercial', jurisdictions: [] });
+        const kept = (await down.checkpoint())!;
+        assert.match(reports.join('\n'), /could not be reached .*the checkpoint is in the witness file and the database/);
+        assert.ok(witnessText().includes(kept.signature));
+        assert.equal((await verifyAuditWithWitness(db, witnessText(), key.publicKey)).ok, true);
+      } finally {
+        server.close();
       }
       original = await snapshot();
     });
