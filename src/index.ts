@@ -15,3 +15,7 @@ export {
 } from './engine/operations.js';
 export { loadCalibration, thresholdFor, fmrForScore, type CalibrationTable } from './matching/calibration.js';
 export { evaluate, type EvaluateOptions, type EvaluationResults } from './evaluation/evaluate.js';
+/** A receipt's audit proof, checked with the operator's published public key alone. */
+export { verifyAuditProof, type AuditProof, type ProofCheck } from './governance/audit-receipt.js';
+export { parsePublicKey } from './governance/audit-signing-key.js';
+export { verifyInclusion, verifyConsistency } from './governance/merkle.js';

@@ -12,6 +12,7 @@ import { isProbityError, ProbityError } from '../errors.js';
 import { openDb } from '../gallery/db.js';
 import { migrate } from '../gallery/schema.js';
 import { exportAudit, verifyStoredAudit } from '../governance/audit-store.js';
+import { proveReceipt, verifyWithWitness } from './audit-commands.js';
 import { evaluate } from '../evaluation/evaluate.js';
 import { evaluateRemote } from '../evaluation/remote.js';
 import { calibrationFile } from '../matching/calibration.js';
@@ -31,7 +32,8 @@ usage:
   probity evaluate --remote URL --dataset DIR [--pairs FILE] [--demographics FILE] [--out DIR] [--per-fold N]
                    (the tester's key in PROBITY_KEY)
   probity models [--json]
-  probity audit verify [--data DIR | --database URL]
+  probity audit verify [--data DIR | --database URL] [--witness FILE [--public-key FILE]]
+  probity audit prove --receipt FILE [--public-key FILE] [--witness FILE] [--data DIR | --database URL]
   probity audit export [--data DIR | --database URL] [--from ISO] [--to ISO] [--organisation ID] [--purpose USE_CASE]
   probity purge [--data DIR | --database URL] [--now ISO]
   probity report [--data DIR | --database URL] [--evaluation results.json] [--format md|html] [--out FILE]
@@ -243,9 +245,14 @@ async function openStore(values: { data?: string; database?: string }) {
 async function auditCommand(args: string[]): Promise<void> {
   const [sub, ...rest] = args;
   if (sub === 'verify') {
-    const { values } = parse(rest, { data: { type: 'string' }, database: { type: 'string' }, json: { type: 'boolean' } }, 0);
+    const { values } = parse(rest, { data: { type: 'string' }, database: { type: 'string' }, json: { type: 'boolean' }, witness: { type: 'string' }, 'public-key': { type: 'string' } }, 0);
+    if (values['public-key'] && !values.witness) throw new UsageError('--public-key goes with --witness FILE');
     const db = await openStore(values);
     try {
+      if (values.witness) {
+        if (!(await verifyWithWitness(db, values, (s) => process.stdout.write(s)))) throw new AuditBroken();
+        return;
+      }
       const r = await verifyStoredAudit(db);
       if (values.json) process.stdout.write(JSON.stringify(r, null, 2) + '\n');
       else if (r.ok) process.stdout.write(`audit log intact: ${r.entries} entries, head ${r.head.seq} ${r.head.hash.slice(0, 16)}..., verified in ${r.seconds.toFixed(2)} s\n`);
@@ -271,7 +278,14 @@ async function auditCommand(args: string[]): Promise<void> {
     }
     return;
   }
-  throw new UsageError('audit needs "verify" or "export"');
+  if (sub === 'prove') {
+    const { values } = parse(rest, { receipt: { type: 'string' }, witness: { type: 'string' }, 'public-key': { type: 'string' }, data: { type: 'string' }, database: { type: 'string' } }, 0);
+    if (!values.receipt) throw new UsageError('audit prove needs --receipt FILE');
+    const withStore = values.data !== undefined || values.database !== undefined;
+    if (!(await proveReceipt(values, async () => (withStore ? openStore(values) : undefined), (s) => process.stdout.write(s)))) throw new AuditBroken();
+    return;
+  }
+  throw new UsageError('audit needs "verify", "prove" or "export"');
 }
 
 async function purgeCommand(args: string[]): Promise<void> {

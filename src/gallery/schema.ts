@@ -1,4 +1,5 @@
 import { GENESIS } from '../governance/audit-chain.js';
+import { catchUpTree } from '../governance/audit-tree.js';
 import type { Db } from './db.js';
 
 export const SCHEMA_VERSION = 1;
@@ -87,6 +88,10 @@ function statements(kind: Db['kind']): string[] {
     `CREATE INDEX IF NOT EXISTS audit_log_at ON audit_log (at)`,
     // The chain's head, kept apart from the log: cutting entries off the end shows as a mismatch.
     `CREATE TABLE IF NOT EXISTS audit_head (id INTEGER PRIMARY KEY CHECK (id = 1), seq BIGINT NOT NULL, hash TEXT NOT NULL)`,
+    // The log's Merkle tree (RFC 9162) as complete subtrees, and the checkpoints signed over it.
+    // Neither is trusted by verification; they make roots and proofs cheap to produce.
+    `CREATE TABLE IF NOT EXISTS audit_tree (level INTEGER NOT NULL, idx BIGINT NOT NULL, hash TEXT NOT NULL, PRIMARY KEY (level, idx))`,
+    `CREATE TABLE IF NOT EXISTS audit_checkpoints (id ${serial}, size BIGINT NOT NULL, root TEXT NOT NULL, at TEXT NOT NULL, hash TEXT NOT NULL, line TEXT NOT NULL)`,
   ];
 }
 
@@ -96,9 +101,11 @@ export async function migrate(db: Db): Promise<void> {
     if (db.kind === 'postgres') await tx.one(`SELECT pg_advisory_xact_lock(7401)`);
     for (const s of statements(db.kind)) await tx.run(s);
     // The head exists from the start (sequence 0), so concurrent first appends lock a row rather than race to insert one.
-    if (!(await tx.one(`SELECT seq FROM audit_head WHERE id = 1`))) {
+    // A head missing beside a non-empty log was deleted: it is not made again, so verification says so.
+    if (!(await tx.one(`SELECT seq FROM audit_head WHERE id = 1`)) && !(await tx.one(`SELECT seq FROM audit_log LIMIT 1`))) {
       await tx.run(`INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, $1)`, [GENESIS]);
     }
+    await catchUpTree(tx);
     const row = await tx.one<{ value: string }>(`SELECT value FROM meta WHERE key = 'schema_version'`);
     if (!row) {
       await tx.run(`INSERT INTO meta (key, value) VALUES ('schema_version', $1)`, [String(SCHEMA_VERSION)]);

@@ -1,5 +1,6 @@
 import type { Queryable } from '../gallery/db.js';
 import { canonicalJson, chainNext, type ChainedEntry } from './audit-chain.js';
+import { appendLeaf } from './audit-tree.js';
 
 /** What every audit entry says: who did what to which data, for what, and how it came out. */
 export interface AuditBody {
@@ -24,17 +25,19 @@ export interface AuditBody {
 /**
  * Appends one entry to the hash-chained log inside the caller's transaction, so the entry
  * and the operation it records commit together or not at all. The head row's lock makes
- * concurrent appends (from any process) take turns.
+ * concurrent appends (from any process) take turns; the entry joins the log's Merkle tree in
+ * the same transaction.
  */
 export async function appendAudit(tx: Queryable, at: Date, body: AuditBody, kind: 'sqlite' | 'postgres'): Promise<ChainedEntry> {
   const head = await tx.one<{ seq: number; hash: string }>(
     `SELECT seq, hash FROM audit_head WHERE id = 1${kind === 'postgres' ? ' FOR UPDATE' : ''}`,
   );
-  if (!head) throw new Error('the audit log has no head row: the schema was not migrated');
+  if (!head) throw new Error('the audit log has no head row (audit_head): it was deleted from the database; run `probity audit verify`');
   const entry = chainNext({ seq: Number(head.seq), hash: head.hash }, at.toISOString(), body);
   await tx.run(`INSERT INTO audit_log (seq, at, prev_hash, hash, body, organisation_id, purpose) VALUES ($1, $2, $3, $4, $5, $6, $7)`, [
     entry.seq, entry.at, entry.prevHash, entry.hash, canonicalJson(body), body.organisationId, body.purpose ?? null,
   ]);
   await tx.run(`UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1`, [entry.seq, entry.hash]);
+  await appendLeaf(tx, entry.seq, entry.hash);
   return entry;
 }

@@ -1,11 +1,11 @@
 import type { Db } from '../gallery/db.js';
-import { ChainVerifier, type ChainBreak } from './audit-chain.js';
+import { ChainVerifier, type ChainBreak, type StoredEntry } from './audit-chain.js';
 import { parseOptionalInstant } from './instants.js';
 
 export interface StoredChainReport {
   ok: boolean;
   entries: number;
-  breaks: (ChainBreak | { kind: 'truncated'; seq: number; detail: string })[];
+  breaks: (ChainBreak | { kind: 'truncated' | 'rewritten' | 'checkpoint'; seq: number; detail: string })[];
   head: { seq: number; hash: string };
   seconds: number;
 }
@@ -28,7 +28,7 @@ function filterColumnsAgree(r: { body: string; organisation_id: string | null; p
  * show as reordered), then the last row against the head kept in its own table, which catches
  * entries cut off the end.
  */
-export async function verifyStoredAudit(db: Db): Promise<StoredChainReport> {
+export async function verifyStoredAudit(db: Db, onEntry?: (e: StoredEntry) => void): Promise<StoredChainReport> {
   const started = performance.now();
   const verifier = new ChainVerifier();
   const columnBreaks: ChainBreak[] = [];
@@ -38,7 +38,9 @@ export async function verifyStoredAudit(db: Db): Promise<StoredChainReport> {
       `SELECT id, seq, at, prev_hash, hash, body, organisation_id, purpose FROM audit_log WHERE id > $1 ORDER BY id LIMIT ${PAGE}`, [after],
     );
     for (const r of rows) {
-      verifier.push({ seq: Number(r.seq), at: r.at, prevHash: r.prev_hash, hash: r.hash, bodyText: r.body });
+      const e = { seq: Number(r.seq), at: r.at, prevHash: r.prev_hash, hash: r.hash, bodyText: r.body };
+      verifier.push(e);
+      onEntry?.(e);
       if (!filterColumnsAgree(r)) columnBreaks.push({ kind: 'edited', seq: Number(r.seq), detail: `entry ${r.seq}'s organisation or purpose column disagrees with its hashed body: filtered exports would mislead` });
     }
     if (rows.length < PAGE) break;
@@ -50,7 +52,7 @@ export async function verifyStoredAudit(db: Db): Promise<StoredChainReport> {
   const breaks: StoredChainReport['breaks'] = [...report.breaks, ...columnBreaks.slice(0, 100)];
   const last = verifier.last;
   if (!headRow) {
-    breaks.push({ kind: 'deleted', seq: 0, detail: 'the chain head row is missing' });
+    breaks.push({ kind: 'deleted', seq: last?.seq ?? 0, detail: `the chain's head row (audit_head) is missing: it was deleted from the database, so a cut-off end cannot be ruled out without a witness (the log ends at entry ${last?.seq ?? 0})` });
   } else if ((last?.seq ?? 0) < head.seq) {
     breaks.push({ kind: 'truncated', seq: (last?.seq ?? 0) + 1, detail: `the head records entry ${head.seq}, but the log ends at ${last?.seq ?? 0}: entries were cut off the end` });
   } else if ((last?.seq ?? 0) > head.seq) {

@@ -14,6 +14,7 @@ const env = {
   ...process.env,
   PROBITY_ADMIN_KEY: `prb_${randomBytes(32).toString('base64url')}`,
   PROBITY_SECRET_KEY: randomBytes(32).toString('hex'),
+  PROBITY_AUDIT_SIGNING_KEY: randomBytes(32).toString('hex'),
 };
 
 /** Starts `probity serve` as its own process and waits for the address it listens on. */

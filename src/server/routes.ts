@@ -194,8 +194,22 @@ export function registerRoutes(app: FastifyInstance, service: ProbityService): v
   });
 
   app.get('/v1/audit/verification', {
-    schema: { tags: ['audit'], summary: 'Verify the whole hash chain and its head; names any edited, deleted, inserted or reordered entry', response: { 200: open, ...errors } },
+    schema: { tags: ['audit'], summary: "Verify the whole hash chain and its head, and against every signed checkpoint in the service's witness file; names any edited, deleted, inserted, reordered or cut-off entry and any rewrite since a checkpoint", response: { 200: open, ...errors } },
   }, async (req) => service.access.verifyAudit(callerOf(req)));
+
+  app.get<{ Querystring: { seq: number } }>('/v1/audit/proof', {
+    schema: {
+      tags: ['audit'],
+      summary: "Entry `seq` with its RFC 9162 inclusion proof against a signed checkpoint, and whether it holds (auditor); check it offline with the public key from GET /audit/public-key",
+      querystring: { type: 'object', required: ['seq'], additionalProperties: false, properties: { seq: { type: 'integer', minimum: 1 } } },
+      response: { 200: open, ...errors },
+    },
+  }, async (req) => service.access.auditProof(callerOf(req), req.query.seq));
+
+  // Public, without a key: what a data subject needs to check a receipt (see `probity audit prove`).
+  app.get('/audit/public-key', {
+    schema: { tags: ['audit'], summary: "The Ed25519 key that signs the audit log's checkpoints (no key needed)", response: { 200: open, ...errors } },
+  }, async () => service.access.auditPublicKey());
 
   // ---- people: consent, subject access, retention ----
   app.post<{ Params: { galleryId: string; subject: string }; Body: { noticeVersion: string; purposes: string[]; method: string; givenAt: string; expiresAt?: string } }>('/v1/galleries/:galleryId/subjects/:subject/consents', {
@@ -370,7 +384,7 @@ export function registerRoutes(app: FastifyInstance, service: ProbityService): v
   app.delete<{ Params: { galleryId: string; subject: string } }>('/v1/galleries/:galleryId/subjects/:subject', {
     schema: {
       tags: ['subjects'], summary: 'Erase a subject: templates leave storage and every search index at once; returns a receipt', params: subjectParams,
-      response: { 200: { type: 'object', properties: { receipt: { type: 'string' }, gallery: { type: 'string' }, subject: { type: 'string' }, templatesErased: { type: 'integer' }, erasedAt: { type: 'string' }, auditSeq: { type: 'integer' } } }, ...errors },
+      response: { 200: { type: 'object', properties: { receipt: { type: 'string' }, gallery: { type: 'string' }, subject: { type: 'string' }, templatesErased: { type: 'integer' }, erasedAt: { type: 'string' }, auditSeq: { type: 'integer' }, auditProof: { ...open, description: 'The audit entry, its inclusion proof and the signed checkpoint: check it with `probity audit prove --receipt FILE --public-key FILE`' } } }, ...errors },
     },
   }, async (req) => service.eraseSubject(callerOf(req), req.params.galleryId, req.params.subject));
 

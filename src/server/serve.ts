@@ -6,6 +6,9 @@ import { FaceEngine } from '../engine/engine.js';
 import { openDb } from '../gallery/db.js';
 import { TemplateCipher } from '../gallery/template-cipher.js';
 import { privateDirectory, privateFile } from '../gallery/private-files.js';
+import { DEFAULT_CHECKPOINT_EVERY, type WitnessOptions } from '../governance/audit-checkpoint.js';
+import { AuditSigningKey } from '../governance/audit-signing-key.js';
+import { ProbityError } from '../errors.js';
 import { maintenance } from '../service/maintenance.js';
 import { ProbityService } from '../service/probity-service.js';
 import { buildApp, type AppOptions } from './app.js';
@@ -48,10 +51,41 @@ function templateCipher(o: ServeOptions): TemplateCipher {
   return TemplateCipher.fromEnvironment({ env: o.env, keyFile });
 }
 
-async function openService(o: ServeOptions): Promise<ProbityService> {
+function positiveEnv(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const v = Number(raw);
+  if (!Number.isFinite(v) || v <= 0) throw new ProbityError('invalid_argument', `${name} must be a positive number, got "${raw}"`);
+  return v;
+}
+
+/**
+ * The audit log's checkpoint signing: the key from PROBITY_AUDIT_SIGNING_KEY or the data folder's
+ * audit-signing.key (made only in development; elsewhere the service refuses to start without
+ * one), never the database. Checkpoints go to the witness file (PROBITY_AUDIT_WITNESS_FILE, by
+ * default audit-witness.jsonl in the data folder) and, when set, PROBITY_AUDIT_WITNESS_URL; every
+ * PROBITY_AUDIT_CHECKPOINT_ENTRIES entries and PROBITY_AUDIT_CHECKPOINT_SECONDS seconds.
+ * The public key is published beside it as audit-signing.pub.
+ */
+function auditWitness(o: ServeOptions, print?: (line: string) => void): WitnessOptions {
+  const key = AuditSigningKey.fromEnvironment({ env: o.env, keyFile: join(o.dataDir, 'audit-signing.key'), development: o.development });
+  writeFileSync(join(o.dataDir, 'audit-signing.pub'), key.publicKeyPem(), { mode: 0o644 });
+  const url = o.env.PROBITY_AUDIT_WITNESS_URL;
+  if (url && !/^https?:\/\//.test(url)) throw new ProbityError('invalid_argument', `PROBITY_AUDIT_WITNESS_URL must be an http(s) URL, got "${url}"`);
+  return {
+    key, file: o.env.PROBITY_AUDIT_WITNESS_FILE || join(o.dataDir, 'audit-witness.jsonl'), ...(url ? { url } : {}),
+    ...(o.env.PROBITY_AUDIT_ORIGIN ? { origin: o.env.PROBITY_AUDIT_ORIGIN } : {}),
+    everyEntries: positiveEnv(o.env, 'PROBITY_AUDIT_CHECKPOINT_ENTRIES', DEFAULT_CHECKPOINT_EVERY.entries),
+    everySeconds: positiveEnv(o.env, 'PROBITY_AUDIT_CHECKPOINT_SECONDS', DEFAULT_CHECKPOINT_EVERY.seconds),
+    ...(print ? { report: print } : {}),
+  };
+}
+
+async function openService(o: ServeOptions, print?: (line: string) => void): Promise<ProbityService> {
   const cipher = templateCipher(o);
+  const witness = auditWitness(o, print);
   const [db, engine] = await Promise.all([openDb(location(o)), FaceEngine.load()]);
-  const service = await ProbityService.open({ db, engine, cipher, options: {
+  const service = await ProbityService.open({ db, engine, cipher, witness, options: {
     ...(o.evaluationFile ? { evaluationFile: o.evaluationFile } : {}),
     webhooks: { allowPrivateNetworks: o.webhookAllowPrivate ?? o.env.PROBITY_WEBHOOK_ALLOW_PRIVATE === '1' },
   } });
@@ -74,7 +108,9 @@ export async function serve(o: ServeOptions, print: (line: string) => void): Pro
       if (existsSync(join(o.dataDir, f))) privateFile(join(o.dataDir, f));
     }
     templateCipher(o); // refuse early, before any model loads, when there is no key
-    const service = await openService(o);
+    const signing = auditWitness(o);
+    print(`audit checkpoints signed by Ed25519 key ${signing.key.keyId} (public key in ${join(o.dataDir, 'audit-signing.pub')}), witnessed in ${signing.file}${signing.url ? ` and ${signing.url}` : ''}`);
+    const service = await openService(o, print);
     const admin = await service.access.bootstrapAdmin(o.env.PROBITY_ADMIN_KEY);
     if (admin?.generated) {
       print(`operator key (shown once; store it now): ${admin.secret}`);
@@ -104,7 +140,7 @@ export async function serve(o: ServeOptions, print: (line: string) => void): Pro
     await listen(service, o, (address) => print(`probity listening on ${address} (${o.databaseUrl ? 'PostgreSQL' : `SQLite ${location(o)}`})`));
     return;
   }
-  const service = await openService(o);
+  const service = await openService(o, (line) => process.stderr.write(line + '\n'));
   await listen(service, o, (address) => process.send?.({ listening: address }));
   // The channel to the first process would keep this one alive after it has closed.
   cluster.worker?.disconnect();

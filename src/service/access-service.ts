@@ -1,9 +1,12 @@
 import { randomUUID } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
 import { ProbityError } from '../errors.js';
 import type { Db, Queryable } from '../gallery/db.js';
 import { hashKeySecret, isInstallationRole, newKeySecret, ROLES, type Caller, type Role } from '../governance/api-keys.js';
 import { appendAudit } from '../governance/audit-log.js';
 import { auditPage, verifyStoredAudit, type AuditFilter } from '../governance/audit-store.js';
+import { buildAuditProof, verifyAuditProof } from '../governance/audit-receipt.js';
+import { verifyAuditWithWitness } from '../governance/audit-witness-verify.js';
 import { assess } from '../governance/policy/assess.js';
 import { packsFor, POLICY_PACKS } from '../governance/policy/packs.js';
 import type { Declarations, PolicyDecision } from '../governance/policy/types.js';
@@ -329,6 +332,37 @@ export class AccessService {
   /** The whole chain, every organisation's entries: for the installation's roles only. */
   async verifyAudit(caller: Caller) {
     await this.gov.requireAccess(caller, 'verify_audit');
+    const file = this.gov.witness?.options.file;
+    if (file && existsSync(file)) return verifyAuditWithWitness(this.db, readFileSync(file, 'utf8'), this.gov.witness!.key.publicKey);
     return verifyStoredAudit(this.db);
+  }
+
+  /**
+   * Entry `seq` with its inclusion proof against a signed checkpoint (one is signed now if none
+   * covers it yet), and whether the proof holds: an auditor checks it with the public key alone.
+   * An auditor of an organisation gets proofs of its own entries only.
+   */
+  async auditProof(caller: Caller, seq: number) {
+    const scope = await this.gov.listingScope(caller, 'read_audit');
+    const witness = this.gov.witness;
+    if (!witness) throw new ProbityError('not_found', 'this service signs no audit checkpoints (it was started without an audit signing key)');
+    const row = await this.db.one<{ organisation_id: string | null }>(`SELECT organisation_id FROM audit_log WHERE seq = $1`, [seq]);
+    if (!row || (scope !== undefined && row.organisation_id !== scope)) throw new ProbityError('not_found', `no audit entry ${seq}`);
+    let proof;
+    try {
+      proof = await buildAuditProof(this.db, witness, seq);
+    } catch (e) {
+      throw new ProbityError('conflict', `no proof for audit entry ${seq}: ${(e as Error).message}`);
+    }
+    if (!proof) throw new ProbityError('not_found', `no audit entry ${seq}`);
+    const check = verifyAuditProof(proof, witness.key.publicKey);
+    return { ...proof, verified: check.ok, detail: check.detail };
+  }
+
+  /** The key that signs the audit log's checkpoints, for anyone to check them with. */
+  auditPublicKey() {
+    const witness = this.gov.witness;
+    if (!witness) throw new ProbityError('not_found', 'this service signs no audit checkpoints (it was started without an audit signing key)');
+    return { keyId: witness.key.keyId, origin: witness.origin, publicKey: witness.key.publicKeyBase64(), publicKeyPem: witness.key.publicKeyPem() };
   }
 }

@@ -3,6 +3,8 @@ import type { Db, Queryable } from '../gallery/db.js';
 import { isInstallationRole, ORGANISATION_ROLES, type Caller, type Role } from '../governance/api-keys.js';
 import { appendAudit, type AuditBody } from '../governance/audit-log.js';
 import { parseInstant } from '../governance/instants.js';
+import type { AuditWitness } from '../governance/audit-checkpoint.js';
+import { buildAuditProof, type AuditProof } from '../governance/audit-receipt.js';
 import { clearRequest, type LegalAuthority, type RequestClearance } from '../governance/policy/assess.js';
 import { packsFor } from '../governance/policy/packs.js';
 import type { Declarations, PolicyPack } from '../governance/policy/types.js';
@@ -90,7 +92,24 @@ const CAPABILITY: Partial<Record<Operation, Capability>> = { enrol: 'enrol', ver
  * are logged too, so an attempt leaves a trace even when it changes nothing.
  */
 export class Governor {
-  constructor(private readonly db: Db, readonly now: () => Date) {}
+  /** `witness` signs checkpoints of the audit log as it grows; without one (tools, tests) none are signed. */
+  constructor(private readonly db: Db, readonly now: () => Date, readonly witness?: AuditWitness) {}
+
+  /**
+   * A receipt with the proof that its audit entry is in the signed log, checkable later with
+   * the public key alone; a checkpoint is signed now so the proof holds at once.
+   */
+  async withAuditProof<T extends { auditSeq: number }>(receipt: T): Promise<T & { auditProof?: AuditProof }> {
+    if (!this.witness) return receipt;
+    try {
+      const auditProof = await buildAuditProof(this.db, this.witness, receipt.auditSeq);
+      return auditProof ? { ...receipt, auditProof } : receipt;
+    } catch (e) {
+      // The operation stands; a log that cannot be signed is reported, and verification will name why.
+      process.stderr.write(`probity: no audit proof for entry ${receipt.auditSeq}: ${(e as Error).message}\n`);
+      return receipt;
+    }
+  }
 
   private operatorOrg: string | undefined;
 
@@ -216,7 +235,7 @@ export class Governor {
     options: { clearance?: Clearance; target?: AccessTarget; finish?: (tx: Queryable, answer: T & { auditSeq: number }) => Promise<void> } = {},
   ): Promise<T & { auditSeq: number }> {
     const clearance = options.clearance ?? (await this.clear(caller, op, audit, undefined, options.target));
-    return this.db.transaction(async (tx) => {
+    const answer = await this.db.transaction(async (tx) => {
       const { value, result } = await work(tx);
       const entry = await appendAudit(tx, this.now(), {
         action: op, organisationId: caller.organisationId, keyId: caller.keyId, roles: caller.roles, ...audit,
@@ -230,13 +249,16 @@ export class Governor {
       if (options.finish) await options.finish(tx, answer);
       return answer;
     });
+    await this.witness?.afterAppend(answer.auditSeq);
+    return answer;
   }
 
   async recordRefusal(caller: Caller, op: string, audit: Partial<AuditBody>, e: unknown): Promise<void> {
     if (!(e instanceof ProbityError) || !REFUSALS.has(e.code)) return;
-    await this.db.transaction((tx) => appendAudit(tx, this.now(), {
+    const entry = await this.db.transaction((tx) => appendAudit(tx, this.now(), {
       action: op, organisationId: caller.organisationId, keyId: caller.keyId, roles: caller.roles, ...audit, outcome: 'refused',
       result: { code: e.code, reason: e.message }, ...(e.rule ? { rules: [e.rule.rule] } : {}),
     }, this.db.kind));
+    await this.witness?.afterAppend(entry.seq);
   }
 }

@@ -98,7 +98,7 @@ export class PeopleService {
       };
     });
     await this.refreshIndex(input.galleryId);
-    return receipt;
+    return this.gov.withAuditProof(receipt);
   }
 
   /** Erases a consent-based subject that no longer has a valid consent for the purpose it was enrolled for. */

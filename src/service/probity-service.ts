@@ -8,6 +8,7 @@ import { eraseSubjectRows, insertTemplate } from '../gallery/template-store.js';
 import { migrate } from '../gallery/schema.js';
 import type { TemplateCipher } from '../gallery/template-cipher.js';
 import { canonicalJson } from '../governance/audit-chain.js';
+import { AuditWitness, type WitnessOptions } from '../governance/audit-checkpoint.js';
 import type { Caller } from '../governance/api-keys.js';
 import { NO_ATTRIBUTE_INFERENCE } from '../governance/policy/packs/default.js';
 import { DEFAULT_RETENTION_DAYS, requireConsent, retentionLimit, retentionSchedule } from '../governance/consent-retention.js';
@@ -102,9 +103,10 @@ export class ProbityService {
     private readonly cipher: TemplateCipher,
     readonly options: ServiceOptions,
     private readonly now: () => Date,
+    witness?: WitnessOptions,
   ) {
     this.search = new GallerySearch(db, cipher, 512, { hnswAbove: options.hnswAbove });
-    this.gov = new Governor(db, now);
+    this.gov = new Governor(db, now, witness ? new AuditWitness(db, witness, now) : undefined);
     this.access = new AccessService(db, this.gov, options.failedAuthentication);
     this.webhooks = new WebhookService(db, this.gov, cipher, options.webhooks);
     this.reviews = new ReviewService(db, this.gov, cipher, this.webhooks);
@@ -119,12 +121,19 @@ export class ProbityService {
     return this.access.authenticate(secret);
   }
 
-  static async open(deps: { db: Db; engine: FaceEngine; cipher: TemplateCipher; options?: ServiceOptionsInput; now?: () => Date }): Promise<ProbityService> {
+  /** `witness`: the audit log's checkpoint signing (key, witness file or URL, interval). */
+  static async open(deps: { db: Db; engine: FaceEngine; cipher: TemplateCipher; options?: ServiceOptionsInput; now?: () => Date; witness?: WitnessOptions }): Promise<ProbityService> {
     await migrate(deps.db);
     const options = { ...DEFAULT_SERVICE_OPTIONS, ...deps.options, webhooks: { ...DEFAULT_WEBHOOK_OPTIONS, ...deps.options?.webhooks } };
-    const service = new ProbityService(deps.db, deps.engine, deps.cipher, options, deps.now ?? (() => new Date()));
+    const service = new ProbityService(deps.db, deps.engine, deps.cipher, options, deps.now ?? (() => new Date()), deps.witness);
     service.expiry.schedule();
+    service.witness?.start();
     return service;
+  }
+
+  /** The audit log's checkpoint signer, when the service has a signing key. */
+  get witness(): AuditWitness | undefined {
+    return this.gov.witness;
   }
 
   // ---- galleries ---------------------------------------------------------------------------
@@ -373,7 +382,7 @@ export class ProbityService {
       };
     });
     await this.refreshIndex(galleryId);
-    return receipt;
+    return this.gov.withAuditProof(receipt);
   }
 
   // ---- decisions ---------------------------------------------------------------------------
@@ -599,6 +608,7 @@ export class ProbityService {
     this.webhooks.stop();
     await this.expiry.close();
     await Promise.all(this.reviews.deliveries);
+    await this.witness?.stop(); // a last checkpoint over everything written
     await this.db.close();
   }
 }

@@ -1,0 +1,213 @@
+import { closeSync, existsSync, fstatSync, fsyncSync, openSync, readSync, writeSync } from 'node:fs';
+import { createHash, type KeyObject } from 'node:crypto';
+import type { Db, Queryable } from '../gallery/db.js';
+import { canonicalJson, GENESIS } from './audit-chain.js';
+import { verifySignature, type AuditSigningKey } from './audit-signing-key.js';
+import { treeConsistency, treeRoot } from './audit-tree.js';
+import { verifyConsistency } from './merkle.js';
+
+/**
+ * Signed checkpoints of the audit log, after Certificate Transparency's signed tree heads and
+ * CloudTrail's signed digest chain: at an interval and an entry count, the log's size and Merkle
+ * root are signed with a key the database does not hold, each checkpoint naming the hash of the
+ * one before, and every checkpoint is appended to a witness outside the database (a JSON-lines
+ * file, optionally a URL). Rewriting the log afterwards cannot produce a matching signed root.
+ */
+export interface Checkpoint {
+  /** Which log this is. */
+  origin: string;
+  size: number;
+  /** RFC 9162 Merkle root over the first `size` entries, hex. */
+  root: string;
+  /** SHA-256 of the previous checkpoint's signed text; GENESIS for the first. */
+  previous: string;
+  time: string;
+}
+
+/** One line of the witness: the checkpoint, its signature, and the proof that it extends the previous one. */
+export interface SignedCheckpoint {
+  checkpoint: Checkpoint;
+  keyId: string;
+  /** Ed25519 over `checkpointText(checkpoint)`, base64. */
+  signature: string;
+  /** RFC 9162 consistency proof from the previous checkpoint's size to this one's. */
+  consistency: string[];
+}
+
+/** The exact bytes signed: the checkpoint as canonical JSON. */
+export function checkpointText(c: Checkpoint): Buffer {
+  return Buffer.from(canonicalJson(c));
+}
+
+export function checkpointHash(c: Checkpoint): string {
+  return createHash('sha256').update(checkpointText(c)).digest('hex');
+}
+
+export function checkpointSignatureValid(sc: SignedCheckpoint, key: KeyObject): boolean {
+  return verifySignature(key, checkpointText(sc.checkpoint), sc.signature);
+}
+
+/** A witness line, parsed and shape-checked; undefined when it is not one. */
+export function parseCheckpointLine(line: string): SignedCheckpoint | undefined {
+  try {
+    const v = JSON.parse(line) as SignedCheckpoint;
+    const c = v?.checkpoint;
+    if (!c || typeof c.origin !== 'string' || !Number.isInteger(c.size) || c.size < 0 || typeof c.root !== 'string' || typeof c.previous !== 'string' || typeof c.time !== 'string') return undefined;
+    if (typeof v.signature !== 'string' || typeof v.keyId !== 'string' || !Array.isArray(v.consistency)) return undefined;
+    return { checkpoint: { origin: c.origin, size: c.size, root: c.root, previous: c.previous, time: c.time }, keyId: v.keyId, signature: v.signature, consistency: v.consistency.map(String) };
+  } catch {
+    return undefined;
+  }
+}
+
+export interface WitnessOptions {
+  key: AuditSigningKey;
+  /** The append-only JSON-lines witness file. */
+  file?: string;
+  /** Each checkpoint is also POSTed here (JSON), when set. */
+  url?: string;
+  origin?: string;
+  /** Sign once this many entries have been written since the last checkpoint. */
+  everyEntries: number;
+  /** And at this interval, when anything was written. */
+  everySeconds: number;
+  /** Where a witness failure is reported (a failure never loses an entry). */
+  report?: (message: string) => void;
+}
+
+export const DEFAULT_CHECKPOINT_EVERY = { entries: 1000, seconds: 60 };
+
+/** The last complete line of a file, read from its end. */
+function lastLine(file: string): string | undefined {
+  if (!existsSync(file)) return undefined;
+  const fd = openSync(file, 'r');
+  try {
+    const size = fstatSync(fd).size;
+    let chunk = 64 * 1024;
+    for (;;) {
+      const start = Math.max(0, size - chunk);
+      const buf = Buffer.alloc(size - start);
+      readSync(fd, buf, 0, buf.length, start);
+      // Read from the middle, the first line may be cut: only whole lines count.
+      const lines = buf.toString('utf8').split('\n').slice(start === 0 ? 0 : 1).filter((l) => l.trim());
+      if (lines.length || start === 0) return lines[lines.length - 1];
+      chunk *= 4;
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function appendLine(file: string, line: string): void {
+  const fd = openSync(file, 'a', 0o644);
+  try {
+    writeSync(fd, line + '\n');
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+export class AuditWitness {
+  readonly origin: string;
+  private lastSize = 0;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly db: Db, readonly options: WitnessOptions, private readonly now: () => Date = () => new Date()) {
+    this.origin = options.origin ?? `probity/${options.key.keyId}`;
+  }
+
+  get key(): AuditSigningKey {
+    return this.options.key;
+  }
+
+  private report(message: string): void {
+    (this.options.report ?? ((m: string) => process.stderr.write(`probity: ${m}\n`)))(message);
+  }
+
+  /** The previous checkpoint: the witness file's last line when there is one (the database's copy could be altered). */
+  private async previous(tx: Queryable): Promise<SignedCheckpoint | undefined> {
+    if (this.options.file) {
+      const line = lastLine(this.options.file);
+      if (line !== undefined) {
+        const sc = parseCheckpointLine(line);
+        if (!sc) throw new Error(`the last line of the audit witness ${this.options.file} is not a checkpoint`);
+        return sc;
+      }
+      return undefined;
+    }
+    const row = await tx.one<{ line: string }>(`SELECT line FROM audit_checkpoints ORDER BY id DESC LIMIT 1`);
+    return row ? parseCheckpointLine(row.line) : undefined;
+  }
+
+  /**
+   * Signs a checkpoint over the log as it stands, if it grew since the last one; returns the
+   * newest checkpoint either way (undefined for an empty log never signed). Refuses, loudly, to
+   * sign a log that is shorter than the last checkpoint or does not extend it.
+   */
+  async checkpoint(): Promise<SignedCheckpoint | undefined> {
+    const signed = await this.db.transaction(async (tx) => {
+      const head = await tx.one<{ seq: number }>(`SELECT seq FROM audit_head WHERE id = 1${this.db.kind === 'postgres' ? ' FOR UPDATE' : ''}`);
+      if (!head) throw new Error('the audit log has no head row (audit_head): it was deleted from the database; refusing to sign a checkpoint');
+      const size = Number(head.seq);
+      const last = await this.previous(tx);
+      if (last && last.checkpoint.size > size) {
+        throw new Error(`the audit log holds ${size} entries but the last checkpoint signed ${last.checkpoint.size}: entries were cut off; refusing to sign`);
+      }
+      if (last && last.checkpoint.size === size) return { sc: last, fresh: false };
+      if (size === 0) return undefined;
+      const root = await treeRoot(tx, size);
+      const consistency = last ? await treeConsistency(tx, last.checkpoint.size, size) : [];
+      if (last && !verifyConsistency(last.checkpoint.size, size, last.checkpoint.root, root, consistency)) {
+        throw new Error(`the audit log's first ${last.checkpoint.size} entries no longer match the last checkpoint's signed root: the log was rewritten; refusing to sign`);
+      }
+      const checkpoint: Checkpoint = { origin: this.origin, size, root, previous: last ? checkpointHash(last.checkpoint) : GENESIS, time: this.now().toISOString() };
+      const sc: SignedCheckpoint = { checkpoint, keyId: this.key.keyId, signature: this.key.sign(checkpointText(checkpoint)), consistency };
+      const line = JSON.stringify(sc);
+      await tx.run(`INSERT INTO audit_checkpoints (size, root, at, hash, line) VALUES ($1, $2, $3, $4, $5)`, [size, root, checkpoint.time, checkpointHash(checkpoint), line]);
+      // Written under the head's lock, so checkpoints from several processes land in order.
+      if (this.options.file) appendLine(this.options.file, line);
+      return { sc, fresh: true };
+    });
+    if (!signed) return undefined;
+    this.lastSize = signed.sc.checkpoint.size;
+    if (signed.fresh && this.options.url) await this.post(JSON.stringify(signed.sc));
+    return signed.sc;
+  }
+
+  private async post(line: string): Promise<void> {
+    try {
+      const r = await fetch(this.options.url!, { method: 'POST', headers: { 'content-type': 'application/json' }, body: line, signal: AbortSignal.timeout(5000) });
+      if (!r.ok) this.report(`the audit witness at ${this.options.url} answered ${r.status}; the checkpoint is in the witness file and the database`);
+    } catch (e) {
+      this.report(`the audit witness at ${this.options.url} could not be reached (${(e as Error).message}); the checkpoint is in the witness file and the database`);
+    }
+  }
+
+  /** A checkpoint that covers entry `seq`: the newest one, or a new one signed now. */
+  async covering(seq: number): Promise<SignedCheckpoint> {
+    const latest = await this.checkpoint();
+    if (!latest || latest.checkpoint.size < seq) throw new Error(`no checkpoint covers audit entry ${seq}`);
+    return latest;
+  }
+
+  /** Called after each append: signs when enough entries have gone by. */
+  async afterAppend(seq: number): Promise<void> {
+    if (seq - this.lastSize < this.options.everyEntries) return;
+    await this.checkpoint().catch((e: Error) => this.report(`audit checkpoint not signed: ${e.message}`));
+  }
+
+  /** Signs on the interval (when the log grew), until `stop`. */
+  start(): void {
+    if (this.timer) return;
+    this.timer = setInterval(() => void this.checkpoint().catch((e: Error) => this.report(`audit checkpoint not signed: ${e.message}`)), this.options.everySeconds * 1000);
+    this.timer.unref();
+  }
+
+  /** At clean shutdown: a last checkpoint over everything written. */
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    await this.checkpoint().catch((e: Error) => this.report(`audit checkpoint at shutdown not signed: ${e.message}`));
+  }
+}

@@ -1,0 +1,64 @@
+import type { KeyObject } from 'node:crypto';
+import type { Queryable } from '../gallery/db.js';
+import { textHash } from './audit-chain.js';
+import { checkpointSignatureValid, type AuditWitness, type SignedCheckpoint } from './audit-checkpoint.js';
+import { publicKeyId } from './audit-signing-key.js';
+import { entryLeaf, treeInclusion } from './audit-tree.js';
+import { verifyInclusion } from './merkle.js';
+
+/**
+ * What a receipt carries so that a person can check it later, with nothing but the service's
+ * published public key: the audit entry itself, its RFC 9162 inclusion proof, and the signed
+ * checkpoint the proof leads to. It holds no template, image or key.
+ */
+export interface AuditProof {
+  entry: { seq: number; at: string; prevHash: string; hash: string; body: string };
+  /** Siblings from the entry's leaf up to the checkpoint's root. */
+  inclusion: string[];
+  checkpoint: SignedCheckpoint;
+  /** The signer's Ed25519 public key (32 bytes, base64): compare it with the one the operator published. */
+  publicKey: string;
+}
+
+/** The proof for entry `seq` from the database as it is now, against a checkpoint covering it (signed now if need be). */
+export async function buildAuditProof(q: Queryable, witness: AuditWitness, seq: number): Promise<AuditProof | undefined> {
+  const row = await q.one<{ seq: number; at: string; prev_hash: string; hash: string; body: string }>(`SELECT seq, at, prev_hash, hash, body FROM audit_log WHERE seq = $1`, [seq]);
+  if (!row) return undefined;
+  const checkpoint = await witness.covering(seq);
+  return {
+    // The hash as the content gives it, so an entry edited in place cannot borrow its old hash.
+    entry: { seq: Number(row.seq), at: row.at, prevHash: row.prev_hash, hash: textHash(Number(row.seq), row.at, row.prev_hash, row.body), body: row.body },
+    inclusion: await treeInclusion(q, seq, checkpoint.checkpoint.size),
+    checkpoint,
+    publicKey: witness.key.publicKeyBase64(),
+  };
+}
+
+export interface ProofCheck {
+  ok: boolean;
+  /** One sentence: what was proven, or what failed. */
+  detail: string;
+}
+
+/** Checks a proof with `key` alone: the entry hashes to itself, its leaf leads to the signed root, and the signature holds. */
+export function verifyAuditProof(p: AuditProof, key: KeyObject): ProofCheck {
+  const c = p.checkpoint?.checkpoint;
+  if (!p?.entry || !c || !Array.isArray(p.inclusion)) return { ok: false, detail: 'this is not an audit proof: it needs entry, inclusion and checkpoint' };
+  const e = p.entry;
+  if (!checkpointSignatureValid(p.checkpoint, key)) {
+    return { ok: false, detail: `the checkpoint (size ${c.size}, signed ${c.time}) is not signed by key ${publicKeyId(key)}: it was forged, altered, or signed by another key` };
+  }
+  if (textHash(e.seq, e.at, e.prevHash, e.body) !== e.hash) {
+    return { ok: false, detail: `audit entry ${e.seq} does not hash to the hash it carries: its time, link or content was changed` };
+  }
+  if (!verifyInclusion(e.seq - 1, c.size, entryLeaf(e.hash), p.inclusion, c.root)) {
+    return { ok: false, detail: `audit entry ${e.seq} is not in the log signed by the checkpoint of size ${c.size} (${c.time}): its inclusion proof does not lead to the signed root ${c.root.slice(0, 16)}...` };
+  }
+  let action = '';
+  try {
+    action = ` (${(JSON.parse(e.body) as { action?: string }).action ?? 'entry'})`;
+  } catch {
+    // the body is hashed text; an unreadable one still proves what it is
+  }
+  return { ok: true, detail: `audit entry ${e.seq}${action} of ${e.at} is in the log signed at size ${c.size} on ${c.time} by key ${publicKeyId(key)} (${c.origin})` };
+}
