@@ -347,7 +347,7 @@ for (const backend of backends) {
       try {
         const admin = await service.authenticate(adminSecret);
         const operatorId = (await db.one<{ id: string }>(`SELECT id FROM organisations WHERE name = 'operator'`))!.id;
-        const auditor = await service.access.createKey(admin, { organisationId: operatorId, roles: ['auditor'], label: 'auditor' });
+        const auditor = await service.access.createKey(admin, { organisationId: operatorId, roles: ['installation_auditor'], label: 'installation auditor' });
         const get = (url: string, auth = true) => app.inject({ method: 'GET', url, headers: auth ? { authorization: `Bearer ${auditor.secret}` } : {} });
         assert.equal(((await get('/v1/audit/verification')).json() as { ok: boolean }).ok, true);
         const honest = (await get(`/v1/audit/proof?seq=${erasure.auditSeq}`)).json() as AuditProof & { verified: boolean };
