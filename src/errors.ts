@@ -38,7 +38,9 @@ export type ProbityErrorCode =
   | 'legal_authority_required'
   | 'legal_authority_expired'
   | 'attribute_inference_refused'
-  | 'consent_required';
+  | 'consent_required'
+  // The face presented was judged an artefact (a print, a screen) rather than a live person.
+  | 'presentation_attack_suspected';
 
 /** The rule behind a refusal, so a requester (and the audit log) can see what law refused it. */
 export interface RuleCitation {

@@ -30,6 +30,8 @@ const STATUS: Partial<Record<ProbityErrorCode, number>> = {
   legal_authority_expired: 403,
   attribute_inference_refused: 403,
   consent_required: 403,
+  // 422, not 403: the caller may do this; the image presented is what was refused.
+  presentation_attack_suspected: 422,
 };
 
 export interface ErrorAnswer {

@@ -60,6 +60,7 @@ type AuditContext = Omit<AuditBody, 'action' | 'organisationId' | 'keyId' | 'rol
 /** Errors that are refusals (the caller may not do this) rather than faults: each is logged. */
 const REFUSALS = new Set<ProbityErrorCode>([
   'forbidden', 'purpose_not_approved', 'purpose_mismatch', 'policy_refused', 'legal_authority_required', 'legal_authority_expired', 'attribute_inference_refused', 'consent_required',
+  'presentation_attack_suspected',
 ]);
 
 const CAPABILITY: Partial<Record<Operation, Capability>> = { enrol: 'enrol', verify: 'verify', identify: 'identify' };
