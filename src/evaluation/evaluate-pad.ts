@@ -26,6 +26,7 @@ export interface EvaluatePadOptions {
   quiet?: boolean;
 }
 
+const LIVENESS_SCORING_VERSION = 2;
 export const PAD_OPERATING_BPCERS = [0.01, 0.02, 0.05, 0.1, 0.2];
 /** The threshold the model's package uses in its own demo, reported for comparison. */
 export const PACKAGE_THRESHOLD = 0.3;
@@ -118,7 +119,8 @@ function operatingPoint(report: PadSample[], threshold: number, setBy: string, a
 async function scoreAll(o: EvaluatePadOptions, rows: LabelRow[], model: string): Promise<(PadSample | undefined)[]> {
   const cacheDir = join(o.outDir, 'cache');
   mkdirSync(cacheDir, { recursive: true });
-  const cachePath = join(cacheDir, `pad-scores-${model}.json`);
+  // The version changes whenever the crop or the scoring does: old scores are then not reused.
+  const cachePath = join(cacheDir, `pad-scores-${model}-v${LIVENESS_SCORING_VERSION}.json`);
   const cached: Record<string, number | null> = existsSync(cachePath) ? JSON.parse(readFileSync(cachePath, 'utf8')) : {};
   const engine = await FaceEngine.load({ flipAverage: false });
   const detector = await loadLivenessModel(model);

@@ -1,3 +1,4 @@
+import { mirror } from '../align.js';
 import type { Box } from '../geometry.js';
 import type { RgbImage } from '../image.js';
 import { cropResize } from '../image.js';
@@ -19,7 +20,7 @@ export const FACEPLUGIN_LIVENESS_CARD: ModelCard = {
   },
   licence: 'MIT (package licence); the weights\' training data is not documented',
   provenance: 'A small 3-class CNN (1.9 MB) on 128x128 crops that include the face\'s surroundings; the package treats softmax class 0 as "live". Architecture, training data and the meaning of the other two classes are not documented: it may have been trained on public anti-spoofing sets, NUAA among them.',
-  input: 'float32 [1,3,128,128], RGB, 0-255 unnormalised; the face box made square on its height, widened up to 2.7x (less where the image ends), resized',
+  input: 'float32 [1,3,128,128], RGB, 0-255 unnormalised; the face box made square on its height, widened up to 2.7x (less where the image ends), resized; run on the crop and its mirror image, the scores averaged',
   output: 'float32 [1,3] logits; the bona fide score is softmax class 0',
   limits: [
     'Measured on printed-photograph attacks only (NUAA, one webcam, ten people): screen replays, masks and other capture devices are not measured.',
@@ -52,8 +53,17 @@ export class FacepluginLiveness implements PresentationAttackDetector {
     return new FacepluginLiveness(await createSession(FACEPLUGIN_LIVENESS_CARD.source, runtime));
   }
 
+  /**
+   * Class 0's probability, averaged over the crop and its mirror image. The average was chosen
+   * on the calibration subjects only (NUAA, five people): D-EER 6.7% for the crop alone against
+   * 2.2% averaged; the reported figures come from five other people.
+   */
   async bonaFideScore(image: RgbImage, box: Box): Promise<number> {
     const crop = await cropResize(image, livenessCrop(box, image.width, image.height), SIZE, SIZE);
+    return ((await this.predict(crop)) + (await this.predict(mirror(crop)))) / 2;
+  }
+
+  private async predict(crop: RgbImage): Promise<number> {
     const plane = SIZE * SIZE;
     const input = new Float32Array(3 * plane);
     for (let i = 0; i < plane; i++) {
