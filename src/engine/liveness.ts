@@ -42,6 +42,16 @@ export interface LivenessCalibration {
   generatedAt: string;
   /** For each target BPCER, the threshold that keeps the calibration subjects' BPCER at or under it. */
   points: { bpcer: number; threshold: number; measuredBpcer: number; measuredApcer: number }[];
+  /** What the default threshold did on the people kept apart, as the accountability report quotes it. */
+  heldOut?: {
+    subjects: string[];
+    attackTypes: string[];
+    targetBpcer: number;
+    threshold: number;
+    apcer: Record<string, { value: number; ci: { low: number; high: number } }>;
+    bpcer: { value: number; ci: { low: number; high: number } };
+    deer: { value: number; ci: { low: number; high: number } };
+  };
 }
 
 const packageRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');

@@ -241,7 +241,13 @@ export async function evaluatePad(o: EvaluatePadOptions): Promise<PadResults> {
   writeFileSync(join(o.outDir, 'results.json'), JSON.stringify(results, null, 2));
   writeFileSync(join(o.outDir, 'report.html'), renderPadReport(results));
   if (o.writeCalibration) {
-    const table: LivenessCalibration = { model, dataset: results.dataset.name, calibrationSubjects: split.calibration, generatedAt: results.generatedAt, points: calibration };
+    const table: LivenessCalibration = {
+      model, dataset: results.dataset.name, calibrationSubjects: split.calibration, generatedAt: results.generatedAt, points: calibration,
+      heldOut: {
+        subjects: split.report, attackTypes, targetBpcer, threshold: atTarget.threshold,
+        apcer: atTarget.apcer, bpcer: atTarget.bpcer, deer: { value: eer.eer, ci: results.report.deer.ci },
+      },
+    };
     writeFileSync(livenessCalibrationFile(model), JSON.stringify(table, null, 2) + '\n');
   }
   return results;

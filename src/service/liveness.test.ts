@@ -29,11 +29,12 @@ for (const backend of backends) {
     let db: Db;
     let client: Caller;
     let galleryId: string;
+    let adminSecret: string;
 
     before(async () => {
       store = await freshStore(backend);
       ({ service, db } = await openTestService(store.location));
-      const adminSecret = (await service.access.bootstrapAdmin())!.secret;
+      adminSecret = (await service.access.bootstrapAdmin())!.secret;
       client = (await onboard(service, adminSecret, { name: 'bank', sector: 'commercial', jurisdictions: ['other'] }, [SIGN_IN, DOORS])).caller;
       galleryId = (await service.createGallery(client, { name: 'accounts' })).id;
       await consentTo(service, client, galleryId, ['holder', 'victim'], SIGN_IN);
@@ -99,6 +100,15 @@ for (const backend of backends) {
       await refusedWith(service.verify(client, { purpose: DOORS, probe: printed(0), reference: live(0), liveness: true }), 'presentation_attack_suspected');
       const logged = (await refusals('presentation_attack_suspected')).map((r) => JSON.parse(r.body) as { purpose: string; liveness: { requiredBy: string }[] });
       assert.equal(logged[logged.length - 1]!.liveness[0]!.requiredBy, 'request/liveness');
+    });
+
+    test('the accountability report states the measured rates, what they do not cover, and the attacks refused', async () => {
+      const { text, usage } = await service.report.render(await service.authenticate(adminSecret), 'md');
+      assert.ok(!/Has no liveness/.test(text), 'the old claim is gone');
+      assert.match(text, /APCER \(print\) \d+\.\d% \(95% CI \d+\.\d% to \d+\.\d%\), BPCER \d+\.\d% \(95% CI [^)]+\), D-EER \d+\.\d%/);
+      assert.match(text, /Not measured, and so not known: screen and video replays, masks/);
+      assert.match(text, /faceplugin-liveness-128/);
+      assert.ok(usage.presentationAttacksRefused >= 4, `refused attacks counted: ${usage.presentationAttacksRefused}`);
     });
   });
 }
