@@ -15,3 +15,8 @@ export {
 } from './engine/operations.js';
 export { loadCalibration, thresholdFor, fmrForScore, type CalibrationTable } from './matching/calibration.js';
 export { evaluate, type EvaluateOptions, type EvaluationResults } from './evaluation/evaluate.js';
+export {
+  LivenessChecker, checkLiveness, livenessModelIds, DEFAULT_LIVENESS_MODEL, DEFAULT_TARGET_BPCER,
+  type LivenessDecision, type LivenessResult, type LivenessCalibration,
+} from './engine/liveness.js';
+export { evaluatePad, type EvaluatePadOptions, type PadResults } from './evaluation/evaluate-pad.js';
