@@ -26,7 +26,7 @@ export interface EvaluatePadOptions {
   quiet?: boolean;
 }
 
-const LIVENESS_SCORING_VERSION = 2;
+const LIVENESS_SCORING_VERSION = 3;
 export const PAD_OPERATING_BPCERS = [0.01, 0.02, 0.05, 0.1, 0.2];
 /** The threshold the model's package uses in its own demo, reported for comparison. */
 export const PACKAGE_THRESHOLD = 0.3;
