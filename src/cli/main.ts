@@ -15,6 +15,7 @@ import { exportAudit, verifyStoredAudit } from '../governance/audit-store.js';
 import { evaluate } from '../evaluation/evaluate.js';
 import { evaluatePad } from '../evaluation/evaluate-pad.js';
 import { checkLiveness, DEFAULT_TARGET_BPCER, LivenessChecker } from '../engine/liveness.js';
+import { FACEPLUGIN_LIVENESS_CARD } from '../engine/models/faceplugin-liveness.js';
 import { evaluateRemote } from '../evaluation/remote.js';
 import { calibrationFile } from '../matching/calibration.js';
 import { defaultEvaluationFile, serve } from '../server/serve.js';
@@ -262,6 +263,8 @@ async function models(args: string[]): Promise<void> {
   for (const c of cards) {
     process.stdout.write(`${c.id}${c.id === DEFAULT_RECOGNITION_MODEL ? ' (default)' : ''}: ${c.source.package}@${c.source.version} ${c.source.file}; ${c.licence}\n  card: ${c.cardPath}\n`);
   }
+  const pad = FACEPLUGIN_LIVENESS_CARD;
+  process.stdout.write(`${pad.id} (presentation-attack detection, "probity liveness"): ${pad.source.package}@${pad.source.version} ${pad.source.file}; ${pad.licence}\n  card: ${pad.cardPath}\n`);
 }
 
 async function serveCommand(args: string[]): Promise<void> {
