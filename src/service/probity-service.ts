@@ -225,7 +225,7 @@ export class ProbityService {
   async enrol(caller: Caller, input: PurposeInput & { galleryId: string; subject: string; images: ImageInput[]; idempotencyKey?: string; liveness?: boolean }): Promise<StoredResponse> {
     if (input.images.length === 0) throw new ProbityError('invalid_request', 'enrolment needs at least one image');
     const imageHashes = input.images.map((i) => sha256(i.bytes));
-    const requestHash = sha256(Buffer.from(canonicalJson({ op: 'enrol', purpose: input.purpose, gallery: input.galleryId, subject: input.subject, images: imageHashes })));
+    const requestHash = sha256(Buffer.from(canonicalJson({ op: 'enrol', purpose: input.purpose, gallery: input.galleryId, subject: input.subject, images: imageHashes, ...(input.liveness ? { liveness: true } : {}) })));
     const audit = { galleryId: input.galleryId, subject: input.subject, inputHashes: imageHashes };
     const clearance = await this.gov.clear(caller, 'enrol', audit, input);
     const gallery = await this.ownGallery(this.db, caller, input.galleryId);
