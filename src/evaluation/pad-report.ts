@@ -5,15 +5,16 @@ const pct = (v: number, d = 1) => (Number.isFinite(v) ? `${(v * 100).toFixed(d)}
 const fix = (v: number, d = 4) => (Number.isFinite(v) ? v.toFixed(d) : 'n/a');
 const ci = (i: { low: number; high: number }) => (Number.isFinite(i.low) ? `${pct(i.low)} to ${pct(i.high)}` : 'no interval');
 
-/** The DET curve as inline SVG on linear axes (rates this large read better unlogged). */
+/** The DET curve as inline SVG on log axes from 0.1% to 100%; a zero rate is drawn at 0.1%. */
 function detChart(points: PadResults['report']['det'], deer: number): string {
-  const W = 420, H = 320, L = 50, B = 40, T = 10, R = 10;
-  const px = (v: number) => L + v * (W - L - R);
-  const py = (v: number) => H - B - v * (H - B - T);
+  const W = 420, H = 320, L = 50, B = 40, T = 10, R = 10, FLOOR = -3;
+  const u = (v: number) => (Math.log10(Math.max(v, 10 ** FLOOR)) - FLOOR) / -FLOOR;
+  const px = (v: number) => L + u(v) * (W - L - R);
+  const py = (v: number) => H - B - u(v) * (H - B - T);
   const line = points.map((p) => `${px(p.apcer).toFixed(1)},${py(p.bpcer).toFixed(1)}`).join(' ');
-  const ticks = [0, 0.25, 0.5, 0.75, 1].map((v) => `<text x="${px(v).toFixed(0)}" y="${H - B + 16}" font-size="11" text-anchor="middle">${pct(v, 0)}</text><text x="${L - 6}" y="${(py(v) + 4).toFixed(0)}" font-size="11" text-anchor="end">${pct(v, 0)}</text>`).join('');
-  const eq = Number.isFinite(deer) ? `<line x1="${px(0)}" y1="${py(0)}" x2="${px(1)}" y2="${py(1)}" stroke="#bbb" stroke-dasharray="4 3"/><circle cx="${px(deer).toFixed(1)}" cy="${py(deer).toFixed(1)}" r="4" fill="#b3261e"/>` : '';
-  return `<figure><svg role="img" aria-label="BPCER against APCER" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}"><rect x="${L}" y="${T}" width="${W - L - R}" height="${H - B - T}" fill="#fafafa" stroke="#ccc"/>${eq}<polyline fill="none" stroke="#1f5fa8" stroke-width="2" points="${line}"/>${ticks}<text x="${(L + W) / 2}" y="${H - 6}" font-size="12" text-anchor="middle">APCER (attacks accepted)</text><text x="14" y="${(H - B) / 2}" font-size="12" transform="rotate(-90 14 ${(H - B) / 2})" text-anchor="middle">BPCER (bona fide rejected)</text></svg><figcaption>Detection-error trade-off on the report subjects; the red dot is the D-EER, the dashed line APCER = BPCER.</figcaption></figure>`;
+  const ticks = [0.001, 0.01, 0.1, 1].map((v) => `<text x="${px(v).toFixed(0)}" y="${H - B + 16}" font-size="11" text-anchor="middle">${pct(v, v < 0.01 ? 1 : 0)}</text><text x="${L - 6}" y="${(py(v) + 4).toFixed(0)}" font-size="11" text-anchor="end">${pct(v, v < 0.01 ? 1 : 0)}</text>`).join('');
+  const eq = Number.isFinite(deer) ? `<line x1="${px(0.001)}" y1="${py(0.001)}" x2="${px(1)}" y2="${py(1)}" stroke="#bbb" stroke-dasharray="4 3"/><circle cx="${px(deer).toFixed(1)}" cy="${py(deer).toFixed(1)}" r="4" fill="#b3261e"/>` : '';
+  return `<figure><svg role="img" aria-label="BPCER against APCER" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}"><rect x="${L}" y="${T}" width="${W - L - R}" height="${H - B - T}" fill="#fafafa" stroke="#ccc"/>${eq}<polyline fill="none" stroke="#1f5fa8" stroke-width="2" points="${line}"/>${ticks}<text x="${(L + W) / 2}" y="${H - 6}" font-size="12" text-anchor="middle">APCER (attacks accepted)</text><text x="14" y="${(H - B) / 2}" font-size="12" transform="rotate(-90 14 ${(H - B) / 2})" text-anchor="middle">BPCER (bona fide rejected)</text></svg><figcaption>Detection-error trade-off on the report subjects (log axes; zero rates drawn at 0.1%); the red dot is the D-EER, the dashed line APCER = BPCER.</figcaption></figure>`;
 }
 
 function pointRow(p: PadOperatingPoint, types: string[]): string {
