@@ -44,7 +44,9 @@ export type ProbityErrorCode =
   | 'attribute_inference_refused'
   | 'consent_required'
   | 'purpose_not_declared'
-  | 'purpose_not_covered';
+  | 'purpose_not_covered'
+  // The face presented was judged an artefact (a print, a screen) rather than a live person.
+  | 'presentation_attack_suspected';
 
 /** The rule behind a refusal, so a requester (and the audit log) can see what law refused it. */
 export interface RuleCitation {

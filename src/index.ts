@@ -19,3 +19,8 @@ export { evaluate, type EvaluateOptions, type EvaluationResults } from './evalua
 export { verifyAuditProof, type AuditProof, type ProofCheck } from './governance/audit-receipt.js';
 export { parsePublicKey } from './governance/audit-signing-key.js';
 export { verifyInclusion, verifyConsistency } from './governance/merkle.js';
+export {
+  LivenessChecker, checkLiveness, livenessModelIds, DEFAULT_LIVENESS_MODEL, DEFAULT_TARGET_BPCER,
+  type LivenessDecision, type LivenessResult, type LivenessCalibration,
+} from './engine/liveness.js';
+export { evaluatePad, type EvaluatePadOptions, type PadResults } from './evaluation/evaluate-pad.js';

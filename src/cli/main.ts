@@ -14,6 +14,9 @@ import { migrate } from '../gallery/schema.js';
 import { exportAudit, verifyStoredAudit } from '../governance/audit-store.js';
 import { proveReceipt, verifyWithWitness } from './audit-commands.js';
 import { evaluate } from '../evaluation/evaluate.js';
+import { evaluatePad } from '../evaluation/evaluate-pad.js';
+import { checkLiveness, DEFAULT_TARGET_BPCER, LivenessChecker } from '../engine/liveness.js';
+import { FACEPLUGIN_LIVENESS_CARD } from '../engine/models/faceplugin-liveness.js';
 import { evaluateRemote } from '../evaluation/remote.js';
 import { calibrationFile } from '../matching/calibration.js';
 import { defaultEvaluationFile, serve } from '../server/serve.js';
@@ -31,6 +34,9 @@ usage:
                    [--identities N] [--workers N] [--fmr 1e-4] [--no-flip]
   probity evaluate --remote URL --dataset DIR [--pairs FILE] [--demographics FILE] [--out DIR] [--per-fold N]
                    (the tester's key in PROBITY_KEY)
+  probity liveness IMAGE [--json] [--bpcer 0.05]
+  probity evaluate-pad --dataset DIR [--out DIR] [--bpcer 0.05] [--subjects N] [--per-subject N]
+                       [--calibration-subjects S1,S2,...] [--replicates N] [--write-calibration]
   probity models [--json]
   probity audit verify [--data DIR | --database URL] [--witness FILE [--public-key FILE]]
   probity audit prove --receipt FILE [--public-key FILE] [--witness FILE] [--data DIR | --database URL]
@@ -41,7 +47,8 @@ usage:
                 [--development] [--rate-limit PER_SECOND] [--log] [--evaluation results.json] [--purge-every HOURS]
                 [--webhook-allow-private]
 
-Exit status: 0 on success (compare: whether or not the faces match), 1 when an input is at
+Exit status: 0 on success (compare: whether or not the faces match; liveness: whether or not the
+face is judged live), 1 when an input is at
 fault (the message names it), 2 for a malformed command line.`;
 
 class UsageError extends Error {}
@@ -198,6 +205,57 @@ async function evaluateRemoteCommand(url: string, values: Record<string, string 
   process.stdout.write(lines.join('\n') + '\n');
 }
 
+async function liveness(args: string[]): Promise<void> {
+  const { values, positionals } = parse(args, { json: { type: 'boolean' }, bpcer: { type: 'string' } }, 1);
+  const bpcer = numberOption('bpcer', values.bpcer, DEFAULT_TARGET_BPCER, (v) => v > 0 && v < 1, 'a target BPCER between 0 and 1, such as 0.05');
+  const path = positionals[0]!;
+  const image = await readImageFile(path);
+  const [engine, checker] = await Promise.all([FaceEngine.load({ flipAverage: false }), LivenessChecker.load()]);
+  const r = await checkLiveness(engine, checker, { label: path, image }, bpcer);
+  if (values.json) {
+    process.stdout.write(JSON.stringify({ image: path, ...r }, null, 2) + '\n');
+    return;
+  }
+  for (const note of r.notes) process.stderr.write(`note: ${note}\n`);
+  const b = r.face.box;
+  process.stdout.write(
+    `${r.live ? 'live' : 'presentation attack suspected'}: score ${r.score.toFixed(4)}, threshold ${r.threshold.toFixed(4)} for a BPCER of ${r.bpcer} (model ${r.model}); ` +
+      `face judged: box ${Math.round(b.x)},${Math.round(b.y)} ${Math.round(b.width)}x${Math.round(b.height)}; measured on printed photographs only\n`,
+  );
+}
+
+async function evaluatePadCommand(args: string[]): Promise<void> {
+  const { values } = parse(args, {
+    dataset: { type: 'string' }, out: { type: 'string' }, bpcer: { type: 'string' }, subjects: { type: 'string' }, 'per-subject': { type: 'string' },
+    'calibration-subjects': { type: 'string' }, replicates: { type: 'string' }, 'write-calibration': { type: 'boolean' },
+  }, 0);
+  if (!values.dataset) throw new UsageError('--dataset DIR is required');
+  const targetBpcer = numberOption('bpcer', values.bpcer, DEFAULT_TARGET_BPCER, (v) => v > 0 && v < 1, 'a target BPCER between 0 and 1');
+  const subjects = values.subjects === undefined ? undefined : numberOption('subjects', values.subjects, 0, (v) => Number.isInteger(v) && v >= 2, 'a whole number of at least 2');
+  const perSubject = values['per-subject'] === undefined ? undefined : numberOption('per-subject', values['per-subject'], 0, (v) => Number.isInteger(v) && v >= 1, 'a whole number of at least 1');
+  const replicates = numberOption('replicates', values.replicates, 1000, (v) => Number.isInteger(v) && v >= 10, 'a whole number of at least 10');
+  const outDir = values.out ?? 'pad-out';
+  const r = await evaluatePad({
+    datasetDir: values.dataset, outDir, targetBpcer, replicates, writeCalibration: values['write-calibration'] ?? false,
+    ...(subjects ? { subjects } : {}), ...(perSubject ? { perSubject } : {}),
+    ...(values['calibration-subjects'] ? { calibrationSubjects: values['calibration-subjects'].split(',').map((x) => x.trim()).filter(Boolean) } : {}),
+  });
+  const pct = (v: number) => `${(v * 100).toFixed(1)}%`;
+  const iv = (i: { low: number; high: number }) => `${pct(i.low)} to ${pct(i.high)}`;
+  const a = r.report.atTarget;
+  const lines = [
+    `model ${r.model.id} on ${r.dataset.name}: ${r.dataset.presentations} presentations of ${r.dataset.subjects} people${r.dataset.sliced ? ' (slice)' : ''}`,
+    `thresholds chosen on ${r.split.calibrationSubjects.join(', ')}; reported on ${r.split.reportSubjects.join(', ')}`,
+    `at threshold ${a.threshold.toFixed(4)} (BPCER ${r.targetBpcer} on the calibration people):`,
+    ...Object.entries(a.apcer).map(([t, v]) => `  APCER (${t}) ${pct(v.value)} (95% CI ${iv(v.ci)})`),
+    `  BPCER ${pct(a.bpcer.value)} (95% CI ${iv(a.bpcer.ci)})`,
+    `D-EER ${pct(r.report.deer.value)} (95% CI ${iv(r.report.deer.ci)})`,
+    r.goal.statement,
+    `wrote ${join(outDir, 'results.json')} and ${join(outDir, 'report.html')}${values['write-calibration'] ? ' and the calibration table' : ''}`,
+  ];
+  process.stdout.write(lines.join('\n') + '\n');
+}
+
 async function models(args: string[]): Promise<void> {
   const { values } = parse(args, { json: { type: 'boolean' } }, 0);
   const cards = recognitionModelIds().map((id) => recognitionEntry(id).card);
@@ -208,6 +266,8 @@ async function models(args: string[]): Promise<void> {
   for (const c of cards) {
     process.stdout.write(`${c.id}${c.id === DEFAULT_RECOGNITION_MODEL ? ' (default)' : ''}: ${c.source.package}@${c.source.version} ${c.source.file}; ${c.licence}\n  card: ${c.cardPath}\n`);
   }
+  const pad = FACEPLUGIN_LIVENESS_CARD;
+  process.stdout.write(`${pad.id} (presentation-attack detection, "probity liveness"): ${pad.source.package}@${pad.source.version} ${pad.source.file}; ${pad.licence}\n  card: ${pad.cardPath}\n`);
 }
 
 async function serveCommand(args: string[]): Promise<void> {
@@ -328,7 +388,7 @@ async function reportCommand(args: string[]): Promise<void> {
 /** A broken audit chain: the report is printed; the exit status says so (1). */
 class AuditBroken extends Error {}
 
-const COMMANDS: Record<string, (args: string[]) => Promise<void>> = { detect, compare, evaluate: evaluateCommand, models, serve: serveCommand, audit: auditCommand, purge: purgeCommand, report: reportCommand };
+const COMMANDS: Record<string, (args: string[]) => Promise<void>> = { detect, compare, evaluate: evaluateCommand, liveness, 'evaluate-pad': evaluatePadCommand, models, serve: serveCommand, audit: auditCommand, purge: purgeCommand, report: reportCommand };
 
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;

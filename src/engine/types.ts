@@ -4,7 +4,7 @@ import type { RgbImage } from './image.js';
 /** What every model file declares about itself; the model card in prose lives beside it. */
 export interface ModelCard {
   id: string;
-  task: 'detection' | 'landmarks' | 'recognition';
+  task: 'detection' | 'landmarks' | 'recognition' | 'presentation_attack_detection';
   source: { package: string; version: string; file: string; sha256: string };
   licence: string;
   provenance: string;
@@ -38,4 +38,14 @@ export interface FaceEmbedder {
   readonly cropSize: number;
   /** The raw (not normalised) embedding of one aligned crop. */
   embed(crop: RgbImage): Promise<Float32Array>;
+}
+
+/**
+ * A presentation-attack detector: how likely the face in `box` is a live person in front of the
+ * camera rather than an artefact (a print, a screen, a mask) held up to it.
+ */
+export interface PresentationAttackDetector {
+  readonly card: ModelCard;
+  /** Bona fide score, 0 to 1: higher means more likely a live face. */
+  bonaFideScore(image: RgbImage, box: Box): Promise<number>;
 }

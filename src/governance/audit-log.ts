@@ -18,6 +18,8 @@ export interface AuditBody {
   subject?: string;
   /** SHA-256 of each input image: enough to show later which image was used, without keeping it. */
   inputHashes?: string[];
+  /** Presentation-attack checks run on the request's images: the score, the threshold and the decision. */
+  liveness?: { label: string; model: string; score: number; threshold: number; bpcer: number; live: boolean; requiredBy: string }[];
   outcome: 'ok' | 'refused' | 'failed';
   result?: Record<string, unknown>;
 }

@@ -36,6 +36,8 @@ const STATUS: Partial<Record<ProbityErrorCode, number>> = {
   consent_required: 403,
   purpose_not_declared: 403,
   purpose_not_covered: 403,
+  // 422, not 403: the caller may do this; the image presented is what was refused.
+  presentation_attack_suspected: 422,
 };
 
 export interface ErrorAnswer {

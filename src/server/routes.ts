@@ -34,6 +34,8 @@ const authority = {
   },
 } as const;
 const errors = { 400: error, 401: error, 403: error, 404: error, 409: error, 413: error, 415: error, 422: error, 429: error };
+const liveness = { type: 'boolean', description: 'Check first that the face is a live person, not a photograph or screen (presentation-attack detection); refused with presentation_attack_suspected (422) if not. A purpose the policy binds to the check (sign_in_verification) runs it whatever this says.' } as const;
+const livenessRecord = { type: 'object', properties: { label: { type: 'string' }, model: { type: 'string' }, score: { type: 'number' }, threshold: { type: 'number' }, bpcer: { type: 'number' }, live: { type: 'boolean' }, requiredBy: { type: 'string' } } } as const;
 const image = { type: 'string', minLength: 1, description: 'A JPEG, PNG or WebP image, base64-encoded (a data: URL prefix is allowed); in multipart, a file.' } as const;
 const name = { type: 'string', minLength: 1, maxLength: 200 } as const;
 const subjectRef = {
@@ -346,20 +348,21 @@ export function registerRoutes(app: FastifyInstance, service: ProbityService): v
   }, async (req) => service.deleteGallery(callerOf(req), req.params.galleryId));
 
   // ---- subjects ----
-  app.post<{ Params: { galleryId: string; subject: string }; Body: { images: string[]; purpose: string; authority?: LegalAuthority }; Headers: { 'idempotency-key'?: string } }>('/v1/galleries/:galleryId/subjects/:subject/templates', {
+  app.post<{ Params: { galleryId: string; subject: string }; Body: { images: string[]; purpose: string; authority?: LegalAuthority; liveness?: boolean }; Headers: { 'idempotency-key'?: string } }>('/v1/galleries/:galleryId/subjects/:subject/templates', {
     schema: {
       tags: ['subjects'],
       summary: 'Enrol: add face templates to a subject (created on first enrolment)',
       description: 'All or nothing: each image must hold exactly one face of enough quality. With an Idempotency-Key header, a repeated request returns the first answer and enrols nothing more. Photographs are not kept.',
       params: subjectParams,
       headers: { type: 'object', properties: { 'idempotency-key': { type: 'string', minLength: 1, maxLength: 200 } } },
-      body: { type: 'object', required: ['images', 'purpose'], additionalProperties: false, properties: { images: { type: 'array', minItems: 1, maxItems: 10, items: image }, purpose, authority } },
+      body: { type: 'object', required: ['images', 'purpose'], additionalProperties: false, properties: { images: { type: 'array', minItems: 1, maxItems: 10, items: image }, purpose, authority, liveness } },
       response: { 201: open, ...errors },
     },
   }, async (req, reply) => {
     const images = req.body.images.map((b, i) => imageInput(b, `images[${i}]`));
     const answer = await service.enrol(callerOf(req), {
       galleryId: req.params.galleryId, subject: req.params.subject, images, ...purposeOf(req.body),
+      ...(req.body.liveness !== undefined ? { liveness: req.body.liveness } : {}),
       ...(req.headers['idempotency-key'] ? { idempotencyKey: req.headers['idempotency-key'] } : {}),
     });
     if (answer.replayed) void reply.header('idempotent-replayed', 'true');
@@ -392,19 +395,19 @@ export function registerRoutes(app: FastifyInstance, service: ProbityService): v
   const decision = {
     score: { type: 'number' }, threshold: { type: 'number' }, match: { type: 'boolean' }, scoreFmr,
   } as const;
-  app.post<{ Body: { image: string; reference?: string; galleryId?: string; subject?: string; fmr?: number; purpose: string; authority?: LegalAuthority } }>('/v1/verify', {
+  app.post<{ Body: { image: string; reference?: string; galleryId?: string; subject?: string; fmr?: number; purpose: string; authority?: LegalAuthority; liveness?: boolean } }>('/v1/verify', {
     schema: {
       tags: ['decisions'], summary: 'Verify (1:1): an image against a second image, or against an enrolled subject',
       description: 'Give either `reference` or `galleryId` and `subject`, never both (400): a request naming a subject is compared with that subject\'s stored templates only, and only for a purpose their consent or legal authority covers now.',
       body: {
         type: 'object', required: ['image', 'purpose'], additionalProperties: false,
-        properties: { image, reference: image, galleryId: id, subject: subjectRef, fmr: { type: 'number', exclusiveMinimum: 0, exclusiveMaximum: 1 }, purpose, authority },
+        properties: { image, reference: image, galleryId: id, subject: subjectRef, fmr: { type: 'number', exclusiveMinimum: 0, exclusiveMaximum: 1 }, purpose, authority, liveness },
       },
       response: {
         200: {
           type: 'object',
           properties: {
-            ...decision, fmr: { type: 'number' }, model: { type: 'string' }, review: { type: 'object', properties: { state: { type: 'string' } } }, gallery: { type: 'string' }, subject: { type: 'string' }, faces: { type: 'array', items: face }, notes: { type: 'array', items: { type: 'string' } }, auditSeq: { type: 'integer' },
+            ...decision, fmr: { type: 'number' }, model: { type: 'string' }, review: { type: 'object', properties: { state: { type: 'string' } } }, gallery: { type: 'string' }, subject: { type: 'string' }, faces: { type: 'array', items: face }, notes: { type: 'array', items: { type: 'string' } }, liveness: livenessRecord, auditSeq: { type: 'integer' },
             comparedWith: { type: 'object', description: 'Exactly what the image was compared with: a second image (its hash) or the named subject\'s stored templates.', properties: { kind: { type: 'string', enum: ['image', 'subject'] }, inputHash: { type: 'string' }, gallery: { type: 'string' }, subject: { type: 'string' }, templates: { type: 'integer' } } },
           },
         },
@@ -418,6 +421,7 @@ export function registerRoutes(app: FastifyInstance, service: ProbityService): v
     ...(req.body.galleryId ? { galleryId: req.body.galleryId } : {}),
     ...(req.body.subject ? { subject: req.body.subject } : {}),
     ...(req.body.fmr !== undefined ? { fmr: req.body.fmr } : {}),
+    ...(req.body.liveness !== undefined ? { liveness: req.body.liveness } : {}),
   }));
 
   app.post<{ Params: { galleryId: string }; Body: { image: string; topK?: number; fpir?: number; purpose: string; authority?: LegalAuthority; callbackUrl?: string; candidateList?: 'above_threshold' | 'ranked_leads' } }>('/v1/galleries/:galleryId/identify', {

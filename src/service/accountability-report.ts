@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { ProbityError } from '../errors.js';
 import type { FaceEngine } from '../engine/engine.js';
+import { presentationAttackBullets, presentationAttackModelRow } from './liveness-report.js';
 import type { Db } from '../gallery/db.js';
 import type { Caller } from '../governance/api-keys.js';
 import { verifyStoredAudit } from '../governance/audit-store.js';
@@ -37,6 +38,8 @@ export interface UsageFigures {
   candidatesConfirmed: number;
   candidatesOverturned: number;
   refusals: number;
+  /** Verifications and enrolments refused as suspected presentation attacks. */
+  presentationAttacksRefused: number;
   subjectsErased: number;
   subjectsPurged: number;
   consentsWithdrawn: number;
@@ -80,6 +83,7 @@ export class AccountabilityReport {
       // Every candidate sent to review cleared the threshold: a rejection overturns the engine.
       candidatesOverturned: decisions.filter((d) => d.decision === 'reject').length,
       refusals: await this.count(`SELECT COUNT(*) AS n FROM audit_log WHERE body LIKE '%"outcome":"refused"%'`),
+      presentationAttacksRefused: await this.count(`SELECT COUNT(*) AS n FROM audit_log WHERE body LIKE '%"code":"presentation_attack_suspected"%'`),
       subjectsErased: await this.actions('erase_subject'),
       subjectsPurged: await this.actions('purge'),
       consentsWithdrawn: await this.actions('withdraw_consent'),
@@ -106,7 +110,7 @@ export class AccountabilityReport {
     sections.push({
       title: 'Vendor, version and models',
       paragraphs: [`Probity ${this.version}, self-hosted and run offline by its operator. Face models run on the operator's own CPU; nothing is sent to a third party.`],
-      table: { head: ['model', 'role', 'source', 'licence', 'card'], rows: this.engine.cards.map((c) => [c.id, c.task, `${c.source.package}@${c.source.version} (${c.source.file})`, c.licence, c.cardPath]) },
+      table: { head: ['model', 'role', 'source', 'licence', 'card'], rows: [...this.engine.cards.map((c) => [c.id, c.task, `${c.source.package}@${c.source.version} (${c.source.file})`, c.licence, c.cardPath]), presentationAttackModelRow()] },
     });
     sections.push({
       title: 'Capabilities and limits',
@@ -114,7 +118,7 @@ export class AccountabilityReport {
         'Detects faces, aligns them, and computes a 512-number template; compares templates 1:1 (verification) and 1:N against a gallery (identification).',
         'Every decision is made at a threshold set for a target false match rate from measured data; identification raises it with gallery size to keep the false positive identification rate.',
         'Does not infer race, sex, age or emotion from a face, and refuses any request to.',
-        'Has no liveness (presentation-attack) detection: a printed photograph can pass verification.',
+        ...presentationAttackBullets(),
         'Accuracy falls for small, blurred, strongly turned or occluded faces; a quality gate refuses the worst and reports the grade of the rest.',
         'Measured on LFW, which is 80% white and 75% male: figures for other populations and for surveillance-camera images are not known.',
       ],
@@ -191,7 +195,7 @@ export class AccountabilityReport {
           ['enrolments', usage.enrolments], ['verifications', usage.verifications], ['identification searches', usage.identifications],
           ['review cases opened', usage.reviewCasesOpened], ['review cases resolved', usage.reviewCasesResolved],
           ['candidates confirmed by reviewers', usage.candidatesConfirmed], ['matches overturned by reviewers', usage.candidatesOverturned],
-          ['requests refused by policy or role', usage.refusals], ['independent-testing requests', usage.testingRequests],
+          ['requests refused by policy or role', usage.refusals], ['suspected presentation attacks refused', usage.presentationAttacksRefused], ['independent-testing requests', usage.testingRequests],
         ],
       },
     });

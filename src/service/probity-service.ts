@@ -33,6 +33,7 @@ import { identificationThreshold } from '../matching/identification-threshold.js
 import type { SearchHit } from '../matching/vector-index.js';
 import { cosineSimilarity } from '../engine/engine.js';
 import { describeFace, extractFace, facePng, sha256, type ExtractedFace, type ImageInput } from './face-input.js';
+import { LivenessGate } from './liveness-gate.js';
 
 export interface ServiceOptions {
   enrolMinQuality: QualityLevel;
@@ -97,6 +98,7 @@ export class ProbityService {
   readonly report: AccountabilityReport;
   private readonly gov: Governor;
   private readonly expiry: ConsentExpiryTimer;
+  private readonly liveness: LivenessGate;
   private constructor(
     readonly db: Db,
     readonly engine: FaceEngine,
@@ -107,6 +109,7 @@ export class ProbityService {
   ) {
     this.search = new GallerySearch(db, cipher, 512, { hnswAbove: options.hnswAbove });
     this.gov = new Governor(db, now, witness ? new AuditWitness(db, witness, now) : undefined);
+    this.liveness = new LivenessGate(this.gov);
     this.access = new AccessService(db, this.gov, options.failedAuthentication);
     this.webhooks = new WebhookService(db, this.gov, cipher, options.webhooks);
     this.reviews = new ReviewService(db, this.gov, cipher, this.webhooks);
@@ -265,11 +268,11 @@ export class ProbityService {
    * hold exactly one face of enough quality, or nothing is stored. With an idempotency key, a
    * repeat of the same request gets the first answer back and enrols nothing more.
    */
-  async enrol(caller: Caller, input: PurposeInput & { galleryId: string; subject: string; images: ImageInput[]; idempotencyKey?: string }): Promise<StoredResponse> {
+  async enrol(caller: Caller, input: PurposeInput & { galleryId: string; subject: string; images: ImageInput[]; idempotencyKey?: string; liveness?: boolean }): Promise<StoredResponse> {
     checkSubjectRef(input.subject);
     if (input.images.length === 0) throw new ProbityError('invalid_request', 'enrolment needs at least one image');
     const imageHashes = input.images.map((i) => sha256(i.bytes));
-    const requestHash = sha256(Buffer.from(canonicalJson({ op: 'enrol', purpose: input.purpose, gallery: input.galleryId, subject: input.subject, images: imageHashes })));
+    const requestHash = sha256(Buffer.from(canonicalJson({ op: 'enrol', purpose: input.purpose, gallery: input.galleryId, subject: input.subject, images: imageHashes, ...(input.liveness ? { liveness: true } : {}) })));
     const audit = { galleryId: input.galleryId, subject: input.subject, inputHashes: imageHashes };
     const clearance = await this.gov.clear(caller, 'enrol', audit, input, await this.galleryTarget(input.galleryId));
     const gallery = await this.ownGallery(this.db, caller, input.galleryId);
@@ -288,11 +291,15 @@ export class ProbityService {
     }
     const faces: ExtractedFace[] = [];
     for (const image of input.images) faces.push(await extractFace(this.engine, image, { minQuality: this.options.enrolMinQuality, single: true }));
+    const livenessRule = this.liveness.requirement(clearance, input.liveness);
+    const liveness = livenessRule
+      ? await this.liveness.check(caller, 'enrol', { ...audit, purpose: input.purpose }, livenessRule, faces.map((f, i) => ({ input: input.images[i]!, box: f.face.box })))
+      : undefined;
     // A gallery may keep each enrolled face (aligned, sealed) for reviewers to compare; by default it keeps none.
     const facePngs = Number(gallery.keep_reference_faces) ? await Promise.all(faces.map((f) => facePng(f.face.aligned))) : undefined;
     let body: unknown;
     try {
-      body = await this.gov.run(caller, 'enrol', audit, async (tx) => {
+      body = await this.gov.run(caller, 'enrol', liveness ? { ...audit, liveness } : audit, async (tx) => {
         const g = await this.ownGallery(tx, caller, input.galleryId);
         const at = this.now().toISOString();
         if (needsConsent) await requireConsent(tx, g.id, input.subject, input.purpose, this.now());
@@ -311,7 +318,7 @@ export class ProbityService {
           });
           templates.push({ id: uuid, ...describeFace(f) });
         }
-        return { value: { gallery: g.id, subject: input.subject, templates }, result: { templatesAdded: templates.length } };
+        return { value: { gallery: g.id, subject: input.subject, templates, ...(liveness ? { liveness } : {}) }, result: { templatesAdded: templates.length } };
       }, {
         clearance,
         // In the same transaction: an acknowledged enrolment and its stored answer exist together or not at all.
@@ -411,7 +418,7 @@ export class ProbityService {
    * enrolment basis must cover the purpose at this instant, and the audit entry says exactly what
    * the probe was compared with.
    */
-  async verify(caller: Caller, input: PurposeInput & { probe: ImageInput; reference?: ImageInput; galleryId?: string; subject?: string; fmr?: number }) {
+  async verify(caller: Caller, input: PurposeInput & { probe: ImageInput; reference?: ImageInput; galleryId?: string; subject?: string; fmr?: number; liveness?: boolean }) {
     if (input.reference && (input.galleryId !== undefined || input.subject !== undefined)) {
       throw new ProbityError('invalid_request', 'verify compares the image with either a second image ("reference") or an enrolled subject ("galleryId" and "subject"), never both');
     }
@@ -453,6 +460,11 @@ export class ProbityService {
       comparedWith = { kind: 'subject', gallery: g.id, subject: input.subject!, templates: rows.length };
     }
     const probe = await extractFace(this.engine, input.probe, { minQuality: this.options.probeMinQuality, single: false });
+    // Only the probe: it is the face in front of the camera; a reference may be a photograph by design.
+    const livenessRule = this.liveness.requirement(clearance, input.liveness);
+    const liveness = livenessRule
+      ? await this.liveness.check(caller, 'verify', { ...audit, purpose: input.purpose }, livenessRule, [{ input: input.probe, box: probe.face.box }])
+      : undefined;
     const score = Math.max(...references.map((v) => cosineSimilarity(probe.template, { model: probe.template.model, vector: v })));
     const decision = this.decisionFor(score, threshold);
     const answer = {
@@ -461,8 +473,9 @@ export class ProbityService {
       ...(input.subject ? { gallery: input.galleryId, subject: input.subject } : {}),
       comparedWith,
       notes: [probe.note].filter((n): n is string => n !== undefined),
+      ...(liveness ? { liveness: liveness[0]! } : {}),
     };
-    return this.gov.run(caller, 'verify', audit, async (tx) => {
+    return this.gov.run(caller, 'verify', liveness ? { ...audit, liveness } : audit, async (tx) => {
       // Verifying against an enrolled subject is their interaction: the retention clock restarts.
       if (input.subject && decision.match) {
         await tx.run(`UPDATE subjects SET last_interaction_at = $1 WHERE gallery_id = $2 AND ref = $3`, [this.now().toISOString(), input.galleryId!, input.subject]);

@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -19,3 +19,16 @@ export function sampleImage(n: number): string {
 }
 
 export const cliPath = join(projectRoot, 'bin', 'probity.js');
+
+/** The printed-photo presentation-attack set beside the project (`../shared/datasets/nuaa-pad`), or where PROBITY_NUAA_PAD points. */
+export const nuaaPadDir = process.env.PROBITY_NUAA_PAD ?? join(projectRoot, '..', 'shared', 'datasets', 'nuaa-pad');
+export const haveNuaaPad = existsSync(join(nuaaPadDir, 'labels.csv'));
+export const skipWithoutNuaaPad = haveNuaaPad ? false : `the NUAA presentation-attack set was not found at ${nuaaPadDir} (set PROBITY_NUAA_PAD)`;
+
+/** A frame of the NUAA set: `kind` bona_fide or attack, subject "0001" to "0010", the n-th frame listed. */
+export function nuaaFrame(kind: 'bona_fide' | 'attack', subject: string, n = 0): string {
+  const rows = readFileSync(join(nuaaPadDir, 'labels.csv'), 'utf8').split('\n').filter((l) => l.startsWith(`${kind}/${subject}/`));
+  const row = rows[n];
+  if (!row) throw new Error(`no ${kind} frame ${n} of subject ${subject} in ${nuaaPadDir}`);
+  return join(nuaaPadDir, row.split(',')[0]!);
+}

@@ -11,6 +11,7 @@ export type Effect =
   | 'require_human_review'
   | 'require_two_reviewers'
   | 'require_consent'
+  | 'require_liveness'
   | 'limit_retention_3_years';
 
 export interface Rule {

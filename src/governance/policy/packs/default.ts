@@ -9,6 +9,12 @@ export const NO_ATTRIBUTE_INFERENCE = {
   citation: 'Microsoft Responsible AI Standard v2 (June 2022): Azure Face retired emotion, gender and age inference; EU AI Act Art. 5(1)(f)-(g)',
 };
 
+/** Sign-in verification needs presentation-attack detection: a printed photograph must not sign anyone in. */
+export const LIVENESS_FOR_SIGN_IN = {
+  rule: 'default/liveness-for-sign-in',
+  citation: 'NIST SP 800-63B, biometric authentication: presentation attack detection for biometric verifiers; ISO/IEC 30107-1 and 30107-3 (presentation attack detection, its terms and testing)',
+};
+
 /** The baseline every deployment runs: the 2020 pledges and Azure Face's Limited Access. */
 export const defaultPack: PolicyPack = {
   id: 'default',
@@ -58,6 +64,14 @@ export const defaultPack: PolicyPack = {
       summary: 'Results of a consequential use case go to human reviewers before any outcome is released.',
       effect: 'require_human_review',
       applies: (c) => c.useCase.consequential,
+    },
+    {
+      id: LIVENESS_FOR_SIGN_IN.rule,
+      citation: LIVENESS_FOR_SIGN_IN.citation,
+      summary: 'Sign-in verification, and enrolment for it, first check that the face is a live person in front of the camera (presentation-attack detection); a suspected attack is refused.',
+      effect: 'require_liveness',
+      // Sign-in is where a stolen photograph is tried first: the account holder is not there to object.
+      applies: (c) => c.useCase.id === 'sign_in_verification' && c.capability !== 'identify',
     },
     {
       id: 'default/undeclared-jurisdiction',

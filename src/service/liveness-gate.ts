@@ -1,0 +1,81 @@
+import type { Box } from '../engine/geometry.js';
+import { decodeImage } from '../engine/image.js';
+import { DEFAULT_TARGET_BPCER, LivenessChecker } from '../engine/liveness.js';
+import { ProbityError } from '../errors.js';
+import type { Caller } from '../governance/api-keys.js';
+import type { AuditBody } from '../governance/audit-log.js';
+import type { Clearance, Governor, Operation } from './governor.js';
+import type { ImageInput } from './face-input.js';
+
+export type LivenessRecord = NonNullable<AuditBody['liveness']>[number];
+
+const REQUEST_RULE = {
+  rule: 'request/liveness',
+  citation: 'the request asked for a presentation-attack check ("liveness": true)',
+};
+
+/**
+ * Presentation-attack detection for the operations that take a face from the person in front of
+ * the camera (verify, enrol). It runs when the active policy binds the purpose to it
+ * (`require_liveness`) or the request asks (`liveness: true`); a request cannot switch off what
+ * the policy requires. A suspected attack is refused and logged like any refusal, with the score
+ * and the threshold it failed.
+ */
+export class LivenessGate {
+  private checker?: Promise<LivenessChecker>;
+
+  constructor(private readonly gov: Governor, private readonly bpcer: number = DEFAULT_TARGET_BPCER) {}
+
+  /** Why the check runs for this request, or undefined when it does not. */
+  requirement(clearance: Clearance, requested: boolean | undefined): { rule: string; citation: string } | undefined {
+    if (clearance.obligations.includes('require_liveness')) {
+      const rule = clearance.rules.find((r) => r.effect === 'require_liveness');
+      if (rule) return { rule: rule.rule, citation: rule.citation };
+    }
+    return requested ? REQUEST_RULE : undefined;
+  }
+
+  private load(): Promise<LivenessChecker> {
+    this.checker ??= LivenessChecker.load().catch((e) => {
+      this.checker = undefined;
+      throw e;
+    });
+    return this.checker;
+  }
+
+  /**
+   * Judges each face (its box already found by the request's own face extraction). Returns the
+   * records for the audit entry, or throws `presentation_attack_suspected` after logging the
+   * refusal. Nothing is stored before this passes.
+   */
+  async check(
+    caller: Caller,
+    op: Operation,
+    audit: Partial<AuditBody>,
+    requirement: { rule: string; citation: string },
+    faces: { input: ImageInput; box: Box }[],
+  ): Promise<LivenessRecord[]> {
+    const checker = await this.load();
+    const records: LivenessRecord[] = [];
+    for (const f of faces) {
+      const image = await decodeImage(f.input.bytes, f.input.label);
+      const d = await checker.assess(image, f.box, this.bpcer);
+      records.push({ label: f.input.label, model: d.model, score: d.score, threshold: round(d.threshold), bpcer: d.bpcer, live: d.live, requiredBy: requirement.rule });
+    }
+    const failed = records.find((r) => !r.live);
+    if (failed) {
+      const e = new ProbityError(
+        'presentation_attack_suspected',
+        `${failed.label}: the face looks like a presentation attack (a photograph or screen held up to the camera), not a live person: liveness score ${failed.score.toFixed(3)} is under the threshold ${failed.threshold.toFixed(3)} (set for a BPCER of ${failed.bpcer}); nothing was done (${requirement.rule}: ${requirement.citation})`,
+        requirement,
+      );
+      await this.gov.recordRefusal(caller, op, { ...audit, liveness: records }, e);
+      throw e;
+    }
+    return records;
+  }
+}
+
+function round(x: number): number {
+  return Math.round(x * 1e6) / 1e6;
+}

@@ -1,0 +1,114 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { after, before, describe, test } from 'node:test';
+import type { Caller } from '../governance/api-keys.js';
+import { ProbityError } from '../errors.js';
+import { nuaaFrame, skipWithoutNuaaPad } from '../testing/fixtures.js';
+import { backendSkip, backends, consentTo, freshStore, onboard, openTestService } from '../testing/service-fixture.js';
+import type { Db } from '../gallery/db.js';
+import type { ProbityService } from './probity-service.js';
+
+const SIGN_IN = 'sign_in_verification';
+const DOORS = 'building_access';
+// One person of the NUAA set: live frames from two sessions, and a printed photograph of them.
+const SUBJECT = '0001';
+const live = (n: number) => ({ label: 'image', bytes: readFileSync(nuaaFrame('bona_fide', SUBJECT, n)) });
+const printed = (n: number) => ({ label: 'image', bytes: readFileSync(nuaaFrame('attack', SUBJECT, n)) });
+
+async function refusedWith(p: Promise<unknown>, code: string): Promise<ProbityError> {
+  const e = await p.then(() => undefined, (x: unknown) => x);
+  assert.ok(e instanceof ProbityError, `expected a refusal with ${code}, got ${e === undefined ? 'success' : String(e)}`);
+  assert.equal(e.code, code, e.message);
+  return e;
+}
+
+for (const backend of backends) {
+  describe(`presentation-attack detection in governed operations (${backend})`, { skip: skipWithoutNuaaPad || backendSkip(backend) }, () => {
+    let store: Awaited<ReturnType<typeof freshStore>>;
+    let service: ProbityService;
+    let db: Db;
+    let client: Caller;
+    let galleryId: string;
+    let adminSecret: string;
+
+    before(async () => {
+      store = await freshStore(backend);
+      ({ service, db } = await openTestService(store.location));
+      adminSecret = (await service.access.bootstrapAdmin())!.secret;
+      client = (await onboard(service, adminSecret, { name: 'bank', sector: 'commercial', jurisdictions: ['other'] }, [SIGN_IN, DOORS])).caller;
+      galleryId = (await service.createGallery(client, { name: 'accounts' })).id;
+      await consentTo(service, client, galleryId, ['holder', 'victim'], SIGN_IN);
+      await service.enrol(client, { purpose: SIGN_IN, galleryId, subject: 'holder', images: [live(0)] });
+    });
+    after(async () => {
+      await service.close();
+      await store.drop();
+    });
+
+    const refusals = (code: string) => db.all<{ body: string }>(`SELECT body FROM audit_log WHERE body LIKE $1 ORDER BY seq`, [`%"code":"${code}"%`]);
+
+    test('the attack works without the check: a printed photograph of the account holder matches them', async () => {
+      // Building access does not require the check: this is what sign-in would be without it.
+      const r = await service.verify(client, { purpose: DOORS, probe: printed(0), reference: live(0) });
+      assert.equal(r.match, true, 'the print and the live face are the same person to the recogniser');
+      assert.equal(r.liveness, undefined, 'no check ran, and none is claimed');
+    });
+
+    test('sign-in verification refuses a printed photograph under the default policy, and logs the refusal with its score and threshold', async () => {
+      const before = (await refusals('presentation_attack_suspected')).length;
+      const e = await refusedWith(service.verify(client, { purpose: SIGN_IN, galleryId, subject: 'holder', probe: printed(0) }), 'presentation_attack_suspected');
+      assert.equal(e.rule?.rule, 'default/liveness-for-sign-in');
+      assert.match(e.message, /NIST SP 800-63B/);
+      const logged = await refusals('presentation_attack_suspected');
+      assert.equal(logged.length, before + 1, 'the refusal is in the audit log');
+      const body = JSON.parse(logged[logged.length - 1]!.body) as { action: string; outcome: string; purpose: string; subject: string; liveness: { score: number; threshold: number; live: boolean; requiredBy: string }[] };
+      assert.equal(body.action, 'verify');
+      assert.equal(body.outcome, 'refused');
+      assert.equal(body.purpose, SIGN_IN);
+      assert.equal(body.liveness.length, 1);
+      const [check] = body.liveness;
+      assert.equal(check!.live, false);
+      assert.ok(check!.score < check!.threshold, `score ${check!.score} under threshold ${check!.threshold}`);
+      assert.equal(check!.requiredBy, 'default/liveness-for-sign-in');
+    });
+
+    test('a request cannot switch off the check its purpose requires', async () => {
+      await refusedWith(service.verify(client, { purpose: SIGN_IN, galleryId, subject: 'holder', probe: printed(1), liveness: false }), 'presentation_attack_suspected');
+    });
+
+    test('a live frame of the account holder is accepted, and the audit entry records the check', async () => {
+      const r = await service.verify(client, { purpose: SIGN_IN, galleryId, subject: 'holder', probe: live(40) });
+      assert.equal(r.match, true);
+      assert.ok(r.liveness?.live, 'judged live');
+      assert.ok(r.liveness.score >= r.liveness.threshold);
+      const entry = await db.one<{ body: string }>(`SELECT body FROM audit_log WHERE seq = $1`, [r.auditSeq]);
+      const body = JSON.parse(entry!.body) as { outcome: string; liveness: { score: number; threshold: number; bpcer: number; live: boolean }[] };
+      assert.equal(body.outcome, 'ok');
+      assert.deepEqual(body.liveness.map((l) => [l.live, l.score, l.threshold]), [[true, r.liveness.score, r.liveness.threshold]]);
+      assert.equal(body.liveness[0]!.bpcer, 0.05);
+    });
+
+    test('enrolling a printed photograph for sign-in is refused and stores nothing', async () => {
+      const e = await refusedWith(service.enrol(client, { purpose: SIGN_IN, galleryId, subject: 'victim', images: [printed(2)] }), 'presentation_attack_suspected');
+      assert.match(e.message, /presentation attack/);
+      assert.equal((await db.all(`SELECT id FROM subjects WHERE gallery_id = $1 AND ref = 'victim'`, [galleryId])).length, 0);
+      const logged = (await refusals('presentation_attack_suspected')).map((r) => JSON.parse(r.body) as { action: string });
+      assert.ok(logged.some((b) => b.action === 'enrol'));
+    });
+
+    test('a purpose without the requirement runs the check when the request asks for it', async () => {
+      await refusedWith(service.verify(client, { purpose: DOORS, probe: printed(0), reference: live(0), liveness: true }), 'presentation_attack_suspected');
+      const logged = (await refusals('presentation_attack_suspected')).map((r) => JSON.parse(r.body) as { purpose: string; liveness: { requiredBy: string }[] });
+      assert.equal(logged[logged.length - 1]!.liveness[0]!.requiredBy, 'request/liveness');
+    });
+
+    test('the accountability report states the measured rates, what they do not cover, and the attacks refused', async () => {
+      const { text, usage } = await service.report.render(await service.authenticate(adminSecret), 'md');
+      assert.ok(!/Has no liveness/.test(text), 'the old claim is gone');
+      assert.match(text, /APCER \(print\) \d+\.\d% \(95% CI \d+\.\d% to \d+\.\d%\), BPCER \d+\.\d% \(95% CI [^)]+\), D-EER \d+\.\d%/);
+      assert.match(text, /Not measured, and so not known: screen and video replays, masks/);
+      assert.match(text, /faceplugin-liveness-128/);
+      assert.ok(usage.presentationAttacksRefused >= 4, `refused attacks counted: ${usage.presentationAttacksRefused}`);
+    });
+  });
+}
