@@ -19,8 +19,9 @@ import { TestingService } from './testing-service.js';
 import { AccountabilityReport } from './accountability-report.js';
 import { PROBITY_VERSION } from '../version.js';
 import { Governor, type PurposeInput } from './governor.js';
-import { fmrForScore, loadCalibration, thresholdFor } from '../matching/calibration.js';
-import { identificationThreshold } from '../matching/identification-threshold.js';
+import { loadCalibration } from '../matching/calibration.js';
+import { identificationThresholdAt, operatingPointReport, scoreFmrAt, thresholdAt, type OperatingPointName } from '../matching/operating-point.js';
+import { resolveOperatingPoint } from './operating-point.js';
 import type { SearchHit } from '../matching/vector-index.js';
 import { cosineSimilarity } from '../engine/engine.js';
 import { describeFace, extractFace, facePng, sha256, type ExtractedFace, type ImageInput } from './face-input.js';
@@ -37,6 +38,8 @@ export interface ServiceOptions {
   hnswAbove: number;
   /** The latest `probity evaluate` results.json, quoted by the accountability report. */
   evaluationFile?: string;
+  /** The operating point for purposes neither the law nor the use case decides (consequential ones get equal_protection). */
+  operatingPoint: OperatingPointName;
 }
 
 export const DEFAULT_SERVICE_OPTIONS: ServiceOptions = {
@@ -46,6 +49,7 @@ export const DEFAULT_SERVICE_OPTIONS: ServiceOptions = {
   identifyFpir: 1e-3,
   maxTopK: 50,
   hnswAbove: 50_000,
+  operatingPoint: 'average',
 };
 
 export interface Page<T> {
@@ -343,12 +347,22 @@ export class ProbityService {
     return loadCalibration(this.engine.modelId, this.engine.config.flipAverage);
   }
 
-  private decisionFor(score: number, threshold: number) {
-    return { score: round(score), threshold: round(threshold), match: score >= threshold, scoreFmr: fmrForScore(this.calibration(), score) };
+  private decisionFor(score: number, threshold: number, point: OperatingPointName = 'average') {
+    return { score: round(score), threshold: round(threshold), match: score >= threshold, scoreFmr: scoreFmrAt(this.calibration(), point, score) };
+  }
+
+  /** The operating point a cleared request gets (law, purpose, request, operator), a refusal logged. */
+  private async operatingPoint(caller: Caller, op: 'verify' | 'identify', audit: Parameters<Governor['recordRefusal']>[2], clearance: Awaited<ReturnType<Governor['clear']>>, requested?: OperatingPointName) {
+    try {
+      return resolveOperatingPoint(this.calibration(), clearance, requested, this.options.operatingPoint);
+    } catch (e) {
+      await this.gov.recordRefusal(caller, op, { ...audit, ...(clearance.purpose ? { purpose: clearance.purpose } : {}) }, e);
+      throw e;
+    }
   }
 
   /** One image against another, or against an enrolled subject's templates (the best of them). */
-  async verify(caller: Caller, input: PurposeInput & { probe: ImageInput; reference?: ImageInput; galleryId?: string; subject?: string; fmr?: number }) {
+  async verify(caller: Caller, input: PurposeInput & { probe: ImageInput; reference?: ImageInput; galleryId?: string; subject?: string; fmr?: number; operatingPoint?: OperatingPointName }) {
     const inputs = [input.probe, ...(input.reference ? [input.reference] : [])];
     const audit = {
       ...(input.galleryId ? { galleryId: input.galleryId } : {}), ...(input.subject ? { subject: input.subject } : {}),
@@ -356,7 +370,8 @@ export class ProbityService {
     };
     const clearance = await this.gov.clear(caller, 'verify', audit, input);
     const fmr = input.fmr ?? this.options.verifyFmr;
-    const threshold = thresholdFor(this.calibration(), fmr);
+    const point = await this.operatingPoint(caller, 'verify', audit, clearance, input.operatingPoint);
+    const threshold = thresholdAt(this.calibration(), point.name, fmr);
     if (!input.reference && !(input.galleryId && input.subject)) {
       throw new ProbityError('invalid_request', 'verify needs a second image, or a gallery and subject to compare against');
     }
@@ -376,9 +391,9 @@ export class ProbityService {
     }
     const probe = await extractFace(this.engine, input.probe, { minQuality: this.options.probeMinQuality, single: false });
     const score = Math.max(...references.map((v) => cosineSimilarity(probe.template, { model: probe.template.model, vector: v })));
-    const decision = this.decisionFor(score, threshold);
+    const decision = this.decisionFor(score, threshold, point.name);
     const answer = {
-      ...decision, fmr, model: this.engine.modelId, review: { state: 'not_required' as const },
+      ...decision, fmr, model: this.engine.modelId, operatingPoint: operatingPointReport(this.calibration(), point.name, fmr, point.reason), review: { state: 'not_required' as const },
       faces: [describeFace(probe), ...(referenceFace ? [referenceFace] : [])],
       ...(input.subject ? { gallery: input.galleryId, subject: input.subject } : {}),
       notes: [probe.note].filter((n): n is string => n !== undefined),
@@ -388,7 +403,7 @@ export class ProbityService {
       if (input.subject && decision.match) {
         await tx.run(`UPDATE subjects SET last_interaction_at = $1 WHERE gallery_id = $2 AND ref = $3`, [this.now().toISOString(), input.galleryId!, input.subject]);
       }
-      return { value: answer, result: { score: decision.score, match: decision.match, fmr } };
+      return { value: answer, result: { score: decision.score, match: decision.match, fmr, operatingPoint: point.name } };
     }, { clearance });
   }
 
@@ -397,19 +412,20 @@ export class ProbityService {
    * rate each score stands for, and a plain answer. The threshold is set so that the whole
    * search, not one comparison, keeps to the target false positive identification rate.
    */
-  async identify(caller: Caller, input: PurposeInput & { galleryId: string; probe: ImageInput; topK?: number; fpir?: number; callbackUrl?: string }) {
+  async identify(caller: Caller, input: PurposeInput & { galleryId: string; probe: ImageInput; topK?: number; fpir?: number; callbackUrl?: string; operatingPoint?: OperatingPointName }) {
     const audit = { galleryId: input.galleryId, inputHashes: [sha256(input.probe.bytes)] };
     const clearance = await this.gov.clear(caller, 'identify', audit, input);
     const topK = Math.min(input.topK ?? 5, this.options.maxTopK);
     const fpir = input.fpir ?? this.options.identifyFpir;
     if (!(fpir > 0 && fpir < 1)) throw new ProbityError('invalid_request', `fpir must be between 0 and 1, got ${fpir}`);
+    const point = await this.operatingPoint(caller, 'identify', audit, clearance, input.operatingPoint);
     const g = await this.ownGallery(this.db, caller, input.galleryId);
     const probe = await extractFace(this.engine, input.probe, { minQuality: this.options.probeMinQuality, single: false });
     const state = await this.search.catchUp(g.id, g.version);
     const size = this.search.templateCount(state);
-    const limit = identificationThreshold(this.calibration(), fpir, size);
+    const limit = identificationThresholdAt(this.calibration(), point.name, fpir, size);
     const hits = await this.search.search(state, probe.template.vector, topK, (h) => this.rescore(h, probe.template.vector));
-    const candidates = hits.map((h) => ({ subject: h.subject, ...this.decisionFor(h.score, limit.threshold) }));
+    const candidates = hits.map((h) => ({ subject: h.subject, ...this.decisionFor(h.score, limit.threshold, point.name) }));
     const matched = candidates.filter((c) => c.match);
     const notes = [probe.note].filter((n): n is string => n !== undefined);
     if (limit.beyondCalibration) {
@@ -423,7 +439,7 @@ export class ProbityService {
     const probeSealed = review ? await this.reviews.sealProbe(probe.face.aligned, review.id) : undefined;
     const search = { model: this.engine.modelId, fpir, gallerySize: size, threshold: round(limit.threshold), comparisonFmr: limit.comparisonFmr };
     const answer = {
-      gallery: g.id, ...search,
+      gallery: g.id, ...search, operatingPoint: operatingPointReport(this.calibration(), point.name, limit.usedFmr, point.reason),
       outcome: review ? 'review_required' as const : matched.length ? 'candidates' as const : 'no_match' as const,
       summary: review
         ? `${matched.length} candidate(s) clear the threshold; the purpose "${clearance.purpose}" is consequential, so they are released only after ${review.requiredReviewers === 2 ? 'two different reviewers confirm' : 'a reviewer confirms'} (${clearance.rules.filter((r) => r.effect === 'require_human_review' || r.effect === 'require_two_reviewers').map((r) => r.citation).join('; ')})`
@@ -444,7 +460,7 @@ export class ProbityService {
       }
       return {
         value: answer,
-        result: { candidates: candidates.length, aboveThreshold: matched.length, gallerySize: size, released: !review, ...(review ? { reviewCase: review.id } : {}) },
+        result: { candidates: candidates.length, aboveThreshold: matched.length, gallerySize: size, operatingPoint: point.name, released: !review, ...(review ? { reviewCase: review.id } : {}) },
       };
     }, { clearance });
   }

@@ -11,7 +11,8 @@ export type Effect =
   | 'require_human_review'
   | 'require_two_reviewers'
   | 'require_consent'
-  | 'limit_retention_3_years';
+  | 'limit_retention_3_years'
+  | 'require_equal_protection';
 
 export interface Rule {
   /** Stable id, "<pack>/<short name>". */
