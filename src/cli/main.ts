@@ -172,6 +172,16 @@ async function evaluateCommand(args: string[]): Promise<void> {
       lines.push(`  ${c.name}: race FMR max/min ${c.fmrMaxMinRatio?.toFixed(1) ?? 'n/a'}${ci}, FNMR max/min ${c.fnmrMaxMinRatio?.toFixed(1) ?? 'n/a'}, overall FMR ${c.overall.fmr.toExponential(1)}, TAR ${(c.overall.tar * 100).toFixed(2)}%; at equal overall FMR: ratios ${c.atMatchedFmr.fmrMaxMinRatio?.toFixed(1) ?? 'n/a'} and ${c.atMatchedFmr.fnmrMaxMinRatio?.toFixed(1) ?? 'n/a'}, TAR ${(c.atMatchedFmr.overall.tar * 100).toFixed(2)}%`);
     }
   }
+  if (r.equalProtection) {
+    const e = r.equalProtection;
+    lines.push(`equal protection (fitted on ${e.fitIdentities} identities, measured on the other ${e.reportIdentities}): TAR overall, average -> equal_protection; worst group FMR`);
+    for (const k of e.cost) {
+      const eq = e.heldOut.find((h) => h.fmr === k.fmr && h.operatingPoint === 'equal_protection')!;
+      const avg = e.heldOut.find((h) => h.fmr === k.fmr && h.operatingPoint === 'average')!;
+      const worst = (h: typeof eq) => (h.worstGroup ? `${h.worstGroup.group} ${h.worstGroup.fmr.toExponential(1)} (${h.worstGroup.ratioToTarget.toFixed(1)}x)` : 'n/a');
+      lines.push(`  FMR ${k.fmr.toExponential(0)}: threshold ${avg.threshold.toFixed(4)} -> ${eq.threshold.toFixed(4)}, TAR ${(k.averageTar * 100).toFixed(2)}% -> ${(k.equalProtectionTar * 100).toFixed(2)}%; worst ${worst(avg)} -> ${worst(eq)}${eq.everyEnoughGroupWithinTwice ? '' : ' (a group with enough pairs exceeds 2x)'}`);
+    }
+  }
   lines.push(`wrote ${join(outDir, 'results.json')}, ${join(outDir, 'report.html')} and ${join(outDir, calibrationFile(r.model.id, r.calibration.flipAverage))}`);
   process.stdout.write(lines.join('\n') + '\n');
 }

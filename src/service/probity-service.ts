@@ -93,7 +93,7 @@ export class ProbityService {
     this.access = new AccessService(db, this.gov);
     this.reviews = new ReviewService(db, this.gov, cipher);
     this.testing = new TestingService(engine, this.gov);
-    this.report = new AccountabilityReport(db, this.gov, engine, PROBITY_VERSION, options.evaluationFile);
+    this.report = new AccountabilityReport(db, this.gov, engine, PROBITY_VERSION, options.evaluationFile, { operatingPoint: options.operatingPoint, fmr: options.verifyFmr });
     this.people = new PeopleService(db, this.gov, (q, c, g) => this.ownGallery(q, c, g), (g) => this.refreshIndex(g));
   }
 
