@@ -176,7 +176,7 @@ export function equalProtection(e: EqualProtectionInput): EqualProtectionReport 
   const measure = (operatingPoint: HeldOutPoint['operatingPoint'], fmr: number, threshold: number): HeldOutPoint => {
     const o = identityOutcomes(source, e.identities.length, threshold);
     const describe = (members: number[]) => {
-      const r = groupOutcome(o, members, e.replicates ?? 500);
+      const r = groupOutcome(o, members, e.replicates ?? 300);
       const falseMatches = Math.round(r.fmr * r.impostorPairs);
       return {
         identities: r.identities, impostorPairs: r.impostorPairs, genuinePairs: r.genuinePairs,

@@ -32,6 +32,8 @@ export interface EvaluateOptions {
 }
 
 export const OPERATING_FMRS = [1e-1, 1e-2, 1e-3, 1e-4, 1e-5, 1e-6];
+/** Targets the equal-protection point is fitted for: the range a promise to every group is about (1:1 and 1:N). */
+export const EQUAL_PROTECTION_FMRS = OPERATING_FMRS.filter((f) => f <= 1e-3);
 
 export interface OperatingPoint {
   fmr: number;
@@ -203,7 +205,7 @@ export async function evaluate(o: EvaluateOptions): Promise<EvaluationResults> {
       fmr: impostor.fractionAtOrAbove(threshold),
       fnmr: fnmrAt(threshold),
     });
-    equalProtectionReport = equalProtection({ scores, n, owner, identities, ok, labels, targets: OPERATING_FMRS });
+    equalProtectionReport = equalProtection({ scores, n, owner, identities, ok, labels, targets: EQUAL_PROTECTION_FMRS });
     calibration.equalProtection = equalProtectionReport.calibration;
     mitigation = await mitigate({
       model: o.model, vectors: ds.vectors, dim, n, owner, identities, ok, scores, labels, targetFmr: o.targetFmr,
