@@ -103,6 +103,12 @@ export interface HeldOutPoint {
 
 export interface EqualProtectionReport {
   split: string;
+  /**
+   * Identity pairs set aside as suspected duplicate labels (one person under two names, or a
+   * mislabelled photograph): two different names whose best cross pair scores at or above the
+   * median genuine pair. Listed so a reader can check each; a real look-alike would be hidden.
+   */
+  suspectedDuplicates: { threshold: number; pairs: { a: string; b: string; half: 'fit' | 'report'; bestScore: number }[] };
   fitIdentities: number;
   reportIdentities: number;
   calibration: EqualProtectionCalibration;
@@ -146,13 +152,40 @@ export function equalProtection(e: EqualProtectionInput): EqualProtectionReport 
     return { grouping, names, code: groupOfIdentity.map((g) => names.indexOf(g)) };
   });
 
+  // Suspected duplicate labels: identity pairs whose best cross pair scores like a typical
+  // genuine pair (at or above the fit half's median genuine score), in either half.
+  const genuineFit: number[] = [];
+  const high = new Map<number, number>();
+  const idCount = e.identities.length;
+  forEachPair(e.scores, e.n, (i, j, s) => {
+    const a = e.owner[i]!, b = e.owner[j]!;
+    if (!e.ok[i] || !e.ok[j] || side[a] !== side[b]) return;
+    if (a === b) {
+      if (side[a] === 0) genuineFit.push(s);
+    } else if (s >= 0.5) {
+      const key = a < b ? a * idCount + b : b * idCount + a;
+      high.set(key, Math.max(high.get(key) ?? -1, s));
+    }
+  });
+  genuineFit.sort((x, y) => x - y);
+  const duplicateThreshold = genuineFit.length ? genuineFit[Math.floor(genuineFit.length / 2)]! : Infinity;
+  const duplicate = new Set([...high].filter(([, best]) => best >= duplicateThreshold).map(([key]) => key));
+  const isDuplicate = (a: number, b: number) => duplicate.size > 0 && duplicate.has(a < b ? a * idCount + b : b * idCount + a);
+  const suspectedDuplicates = {
+    threshold: round6(duplicateThreshold),
+    pairs: [...duplicate].map((key) => {
+      const a = Math.floor(key / idCount), b = key % idCount;
+      return { a: e.identities[a]!, b: e.identities[b]!, half: side[a] === 0 ? 'fit' as const : 'report' as const, bestScore: round6(high.get(key)!) };
+    }).sort((x, y) => y.bestScore - x.bestScore),
+  };
+
   // The fit half: impostor scores of everyone, and of each group (both people in it).
   const all = new ScoreHistogram();
   const hist = groupings.map((g) => g.names.map(() => new ScoreHistogram()));
   forEachPair(e.scores, e.n, (i, j, s) => {
     if (!fitOk[i] || !fitOk[j]) return;
     const a = e.owner[i]!, b = e.owner[j]!;
-    if (a === b) return;
+    if (a === b || isDuplicate(a, b)) return;
     all.add(s);
     groupings.forEach((g, k) => {
       const c = g.code[a]!;
@@ -171,7 +204,9 @@ export function equalProtection(e: EqualProtectionInput): EqualProtectionReport 
   const points = targets.map((t) => equalProtectionPoint(groupHistograms, t));
   const averageThresholds = targets.map((t) => ({ fmr: t, threshold: round6(all.thresholdForRate(t)) }));
 
-  const source = pairsAmong(e.scores, e.n, e.owner, reportOk);
+  const allReport = pairsAmong(e.scores, e.n, e.owner, reportOk);
+  // A suspected duplicate's pairs count neither as false matches nor as impostor pairs' hits.
+  const source = { ...allReport, forEach: (visit: (i: number, j: number, s: number) => void) => allReport.forEach((i, j, s) => { if (!isDuplicate(e.owner[i]!, e.owner[j]!)) visit(i, j, s); }) };
   const membersOf = (code: number[], c: number) => reportPeople.filter((id) => code[id] === c);
   const measure = (operatingPoint: HeldOutPoint['operatingPoint'], fmr: number, threshold: number): HeldOutPoint => {
     const o = identityOutcomes(source, e.identities.length, threshold);
@@ -212,11 +247,12 @@ export function equalProtection(e: EqualProtectionInput): EqualProtectionReport 
     split: 'identities split in two by a hash of their name (the mitigation halves); thresholds fitted on the first half, every rate measured on the second',
     fitIdentities: fitPeople.size,
     reportIdentities: reportPeople.length,
+    suspectedDuplicates,
     calibration: {
       method: 'For each target FMR, the smallest threshold at which the upper 95% Clopper-Pearson bound (one-sided, impostor pairs taken as independent) on the FMR of every group is at most the target: all pairs, each race, each sex, and each race x sex group whose pairs can show the target. A group too small to show it contributes the strictest threshold its data support (none of its impostor pairs at or above it) and is named.',
       confidence: EQUAL_PROTECTION_CONFIDENCE,
       bound: 'clopper-pearson',
-      fittedOn: `the fit half: ${fitPeople.size} identities, ${all.total} impostor pairs`,
+      fittedOn: `the fit half: ${fitPeople.size} identities, ${all.total} impostor pairs; ${suspectedDuplicates.pairs.filter((p) => p.half === 'fit').length} identity pairs set aside as suspected duplicate labels (best cross pair at or above the median genuine score, ${round6(duplicateThreshold)})`,
       groupings: ['all', ...Object.keys(PROTECTED_GROUPINGS)],
       points,
     },

@@ -88,6 +88,7 @@ test('probity evaluate runs end to end on a slice of LFW, and a rerun comes from
     }
   });
   assert.equal(ep.cost.length, ep.calibration.points.length);
+  assert.ok(ep.suspectedDuplicates.pairs.every((p) => p.bestScore >= ep.suspectedDuplicates.threshold && p.a !== p.b), 'suspected duplicate labels are listed with the score that flagged them');
 
   const html = readFileSync(join(out, 'report.html'), 'utf8');
   assert.match(html, /Equal protection: one threshold whose false match rate holds for every group/);
