@@ -30,6 +30,7 @@ const USAGE = `probity ${version}: face recognition with the safeguards built in
 usage:
   probity detect IMAGE [--json]
   probity compare IMAGE_A IMAGE_B [--json] [--fmr 1e-4] [--model ID] [--min-quality low|medium|high]
+                  [--operating-point average|equal_protection]
   probity evaluate --dataset DIR [--pairs FILE] [--demographics FILE] [--model ID] [--out DIR]
                    [--identities N] [--workers N] [--fmr 1e-4] [--no-flip]
   probity evaluate --remote URL --dataset DIR [--pairs FILE] [--demographics FILE] [--out DIR] [--per-fold N]
@@ -108,9 +109,11 @@ async function detect(args: string[]): Promise<void> {
 async function compare(args: string[]): Promise<void> {
   const { values, positionals } = parse(
     args,
-    { json: { type: 'boolean' }, fmr: { type: 'string' }, model: { type: 'string' }, 'min-quality': { type: 'string' } },
+    { json: { type: 'boolean' }, fmr: { type: 'string' }, model: { type: 'string' }, 'min-quality': { type: 'string' }, 'operating-point': { type: 'string' } },
     2,
   );
+  const operatingPoint = values['operating-point'] ?? 'average';
+  if (operatingPoint !== 'average' && operatingPoint !== 'equal_protection') throw new UsageError(`--operating-point must be average or equal_protection, got "${operatingPoint}"`);
   const model = modelOption(values.model);
   const fmr = numberOption('fmr', values.fmr, 1e-4, (v) => v > 0 && v < 1, 'a false match rate between 0 and 1, such as 1e-4');
   const minQuality = (values['min-quality'] ?? 'medium') as QualityLevel;
@@ -118,7 +121,7 @@ async function compare(args: string[]): Promise<void> {
   const [pathA, pathB] = [positionals[0]!, positionals[1]!];
   const [a, b] = await Promise.all([readImageFile(pathA), readImageFile(pathB)]);
   const engine = await FaceEngine.load({ model });
-  const r = await compareImages(engine, { label: pathA, image: a }, { label: pathB, image: b }, { fmr, minQuality });
+  const r = await compareImages(engine, { label: pathA, image: a }, { label: pathB, image: b }, { fmr, minQuality, operatingPoint });
   if (values.json) {
     process.stdout.write(JSON.stringify(r, null, 2) + '\n');
     return;
@@ -127,7 +130,8 @@ async function compare(args: string[]): Promise<void> {
   const bound = r.scoreFmr.bound === 'exact' ? '' : r.scoreFmr.bound === 'at-most' ? 'at most ' : 'at least ';
   process.stdout.write(
     `${r.match ? 'match' : 'no match'}: score ${r.score.toFixed(4)}, threshold ${r.threshold.toFixed(4)} for a false match rate of ${r.fmr} (model ${r.model}); ` +
-      `a score this high occurs for ${bound}${r.scoreFmr.fmr.toExponential(1)} of different-person pairs\n`,
+      `a score this high occurs for ${bound}${r.scoreFmr.fmr.toExponential(1)} of different-person pairs\n` +
+      `operating point ${r.operatingPoint.name}: the false match rate is ${r.operatingPoint.meaning}; calibration ${r.operatingPoint.calibration.table} (${r.operatingPoint.calibration.measuredOn})\n`,
   );
 }
 
@@ -176,6 +180,16 @@ async function evaluateCommand(args: string[]): Promise<void> {
     for (const c of r.mitigation.configurations) {
       const ci = c.fmrMaxMinRatioCi ? ` (95% CI ${c.fmrMaxMinRatioCi.low?.toFixed(1) ?? 'n/a'} to ${c.fmrMaxMinRatioCi.high?.toFixed(1) ?? 'unbounded'})` : '';
       lines.push(`  ${c.name}: race FMR max/min ${c.fmrMaxMinRatio?.toFixed(1) ?? 'n/a'}${ci}, FNMR max/min ${c.fnmrMaxMinRatio?.toFixed(1) ?? 'n/a'}, overall FMR ${c.overall.fmr.toExponential(1)}, TAR ${(c.overall.tar * 100).toFixed(2)}%; at equal overall FMR: ratios ${c.atMatchedFmr.fmrMaxMinRatio?.toFixed(1) ?? 'n/a'} and ${c.atMatchedFmr.fnmrMaxMinRatio?.toFixed(1) ?? 'n/a'}, TAR ${(c.atMatchedFmr.overall.tar * 100).toFixed(2)}%`);
+    }
+  }
+  if (r.equalProtection) {
+    const e = r.equalProtection;
+    lines.push(`equal protection (fitted on ${e.fitIdentities} identities, measured on the other ${e.reportIdentities}): TAR overall, average -> equal_protection; worst group FMR`);
+    for (const k of e.cost) {
+      const eq = e.heldOut.find((h) => h.fmr === k.fmr && h.operatingPoint === 'equal_protection')!;
+      const avg = e.heldOut.find((h) => h.fmr === k.fmr && h.operatingPoint === 'average')!;
+      const worst = (h: typeof eq) => (h.worstGroup ? `${h.worstGroup.group} ${h.worstGroup.fmr.toExponential(1)} (${h.worstGroup.ratioToTarget.toFixed(1)}x)` : 'n/a');
+      lines.push(`  FMR ${k.fmr.toExponential(0)}: threshold ${avg.threshold.toFixed(4)} -> ${eq.threshold.toFixed(4)}, TAR ${(k.averageTar * 100).toFixed(2)}% -> ${(k.equalProtectionTar * 100).toFixed(2)}%; worst ${worst(avg)} -> ${worst(eq)}${eq.everyEnoughGroupWithinTwice ? '' : ' (a group with enough pairs exceeds 2x)'}`);
     }
   }
   lines.push(`wrote ${join(outDir, 'results.json')}, ${join(outDir, 'report.html')} and ${join(outDir, calibrationFile(r.model.id, r.calibration.flipAverage))}`);

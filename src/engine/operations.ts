@@ -1,5 +1,6 @@
 import { ProbityError } from '../errors.js';
-import { fmrForScore, loadCalibration, thresholdFor } from '../matching/calibration.js';
+import { loadCalibration } from '../matching/calibration.js';
+import { operatingPointReport, scoreFmrAt, thresholdAt, type OperatingPointName, type OperatingPointReport } from '../matching/operating-point.js';
 import { cosineSimilarity, type AnalysedFace, type Face, type FaceEngine, type Template } from './engine.js';
 import type { RgbImage } from './image.js';
 import { qualityAtLeast, type QualityLevel } from './quality.js';
@@ -49,9 +50,11 @@ export interface CompareOptions {
   /** Target false match rate; the threshold comes from the model's calibration table. */
   fmr: number;
   minQuality: QualityLevel;
+  /** Which promise the threshold keeps: for every measured group, or averaged over the calibration pairs. */
+  operatingPoint?: OperatingPointName;
 }
 
-export const DEFAULT_COMPARE_OPTIONS: CompareOptions = { fmr: 1e-4, minQuality: 'medium' };
+export const DEFAULT_COMPARE_OPTIONS: CompareOptions = { fmr: 1e-4, minQuality: 'medium', operatingPoint: 'average' };
 
 export interface CompareResult {
   score: number;
@@ -62,24 +65,27 @@ export interface CompareResult {
   fmr: number;
   /** The false match rate this score corresponds to on the calibration data. */
   scoreFmr: { fmr: number; bound: 'exact' | 'at-most' | 'at-least' };
+  /** The operating point, what its FMR means, and the calibration table it came from. */
+  operatingPoint: OperatingPointReport;
   faces: { label: string; facesInImage: number; box: Face['box']; quality: Face['quality'] }[];
   notes: string[];
 }
 
-export function compareTemplates(engine: FaceEngine, a: Template, b: Template, fmr: number): Pick<CompareResult, 'score' | 'threshold' | 'match' | 'model' | 'fmr' | 'scoreFmr'> {
+export function compareTemplates(engine: FaceEngine, a: Template, b: Template, fmr: number, point: OperatingPointName = 'average'): Pick<CompareResult, 'score' | 'threshold' | 'match' | 'model' | 'fmr' | 'scoreFmr' | 'operatingPoint'> {
   const table = loadCalibration(engine.modelId, engine.config.flipAverage);
-  const threshold = thresholdFor(table, fmr);
+  const threshold = thresholdAt(table, point, fmr);
   const score = cosineSimilarity(a, b);
-  return { score, threshold, match: score >= threshold, model: engine.modelId, fmr, scoreFmr: fmrForScore(table, score) };
+  return { score, threshold, match: score >= threshold, model: engine.modelId, fmr, scoreFmr: scoreFmrAt(table, point, score), operatingPoint: operatingPointReport(table, point, fmr) };
 }
 
 export async function compareImages(engine: FaceEngine, a: LabelledImage, b: LabelledImage, options: CompareOptions = DEFAULT_COMPARE_OPTIONS): Promise<CompareResult> {
   // Checked first so a bad --fmr fails before any model runs.
-  thresholdFor(loadCalibration(engine.modelId, engine.config.flipAverage), options.fmr);
+  const point = options.operatingPoint ?? 'average';
+  thresholdAt(loadCalibration(engine.modelId, engine.config.flipAverage), point, options.fmr);
   const pa = await probeFace(engine, a, options.minQuality);
   const pb = await probeFace(engine, b, options.minQuality);
   const [ta, tb] = [await engine.template(pa.face), await engine.template(pb.face)];
-  const decision = compareTemplates(engine, ta, tb, options.fmr);
+  const decision = compareTemplates(engine, ta, tb, options.fmr, point);
   const describe = (label: string, p: ProbeFace) => ({ label, facesInImage: p.facesInImage, box: p.face.box, quality: p.face.quality });
   return {
     ...decision,

@@ -55,7 +55,44 @@ test('probity evaluate runs end to end on a slice of LFW, and a rerun comes from
   assert.ok(m.selection.candidates.some((c) => c.clusters === m.selection.chosen.clusters && c.clusterFmr === m.selection.chosen.clusterFmr));
   assert.equal(JSON.parse(readFileSync(join(out, 'score-normaliser.json'), 'utf8')).clusters, m.selection.chosen.clusters);
 
+  // Equal protection: per-group calibration on the fit half, stored with the model's table, and both operating points on the held-out half.
+  const ep = r.equalProtection!;
+  assert.ok(ep, 'the per-group calibration and held-out table');
+  assert.equal(ep.fitIdentities + ep.reportIdentities, 250);
+  assert.equal(ep.fitIdentities, m.fitIdentities, 'the mitigation halves');
+  const table = JSON.parse(readFileSync(join(out, 'mobilefacenet-512.json'), 'utf8')) as EvaluationResults['calibration'];
+  assert.deepEqual(table.equalProtection, ep.calibration, 'stored with the model\'s table');
+  assert.equal(table.source?.dataset, 'lfw');
+  assert.equal(table.source?.sliced, true);
+  assert.equal(table.source?.images, n);
+  assert.match(table.measuredOn, /^lfw \(a slice\): /);
+  for (const p of table.points) assert.ok(p.basis && p.fmrUpperBound !== undefined && p.falseMatches !== undefined, 'every average point says its basis');
+  assert.ok(ep.calibration.points.length >= 2, 'at least 1e-3 and 1e-4 are within reach of the slice');
+  ep.calibration.points.forEach((p, k) => {
+    assert.equal(ep.averageThresholds[k]!.fmr, p.fmr);
+    assert.ok(p.threshold >= ep.averageThresholds[k]!.threshold, `FMR ${p.fmr}: the bound is never looser than the point estimate`);
+    if (k > 0) assert.ok(p.threshold >= ep.calibration.points[k - 1]!.threshold, 'stricter target, higher threshold');
+    for (const g of p.groups.filter((x) => x.used)) {
+      if (g.reachesTarget) assert.ok(g.fmrUpperBound <= p.fmr * 1.0001, `${g.group} at FMR ${p.fmr}: bound ${g.fmrUpperBound}`);
+      else assert.equal(g.falseMatches, 0, `${g.group} cannot show ${p.fmr}: held to no false match at all`);
+    }
+    assert.equal(p.cannotShow.length, p.groups.filter((x) => x.used && !x.reachesTarget).length);
+    assert.ok(p.groups.some((g) => g.grouping === 'race') && p.groups.some((g) => g.grouping === 'sex'));
+    const avg = ep.heldOut.find((h) => h.fmr === p.fmr && h.operatingPoint === 'average')!;
+    const eq = ep.heldOut.find((h) => h.fmr === p.fmr && h.operatingPoint === 'equal_protection')!;
+    assert.equal(eq.threshold, p.threshold);
+    assert.ok(eq.overall.tar <= avg.overall.tar && eq.overall.fmr <= avg.overall.fmr, 'a stricter threshold costs TAR and saves false matches');
+    for (const g of eq.groups) {
+      if (Number.isFinite(g.tarCi.low)) assert.ok(g.tarCi.low <= g.tar + 1e-12 && g.tar <= g.tarCi.high + 1e-12, `${g.group} TAR inside its interval`);
+      if (g.impostorPairs > 0) assert.ok(g.fmrUpperBound >= g.fmr, `${g.group}: the bound is above the rate`);
+    }
+  });
+  assert.equal(ep.cost.length, ep.calibration.points.length);
+  assert.ok(ep.suspectedDuplicates.pairs.every((p) => p.bestScore >= ep.suspectedDuplicates.threshold && p.a !== p.b), 'suspected duplicate labels are listed with the score that flagged them');
+
   const html = readFileSync(join(out, 'report.html'), 'utf8');
+  assert.match(html, /Equal protection: one threshold whose false match rate holds for every group/);
+  assert.match(html, /What it costs, on held-out identities/);
   assert.match(html, /<svg/);
   assert.match(html, /aria-label="FMR by race"/, 'per-group FMR drawn as bars with intervals');
   assert.match(html, /aria-label="FNMR by race"/);

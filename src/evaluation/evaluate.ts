@@ -10,6 +10,8 @@ import { groupOutcome, identityOutcomes, type GroupOutcome } from './fairness.js
 import { identification, type IdentificationReport } from './identification.js';
 import { mitigate, type MitigationReport } from './mitigation.js';
 import { embedDataset } from './embed-dataset.js';
+import { countAtOrAbove, equalProtection, thresholdForCount, type EqualProtectionReport } from './equal-protection.js';
+import { maxEventsWithin, upperBound } from '../matching/clopper-pearson.js';
 import { equalErrorRate, ScoreHistogram, tenFoldAccuracy, type TenFoldResult } from './metrics.js';
 import { parsePairs, refKey } from './pairs.js';
 import { renderReport } from './report.js';
@@ -30,6 +32,8 @@ export interface EvaluateOptions {
 }
 
 export const OPERATING_FMRS = [1e-1, 1e-2, 1e-3, 1e-4, 1e-5, 1e-6];
+/** Targets the equal-protection point is fitted for: the range a promise to every group is about (1:1 and 1:N). */
+export const EQUAL_PROTECTION_FMRS = OPERATING_FMRS.filter((f) => f <= 1e-3);
 
 export interface OperatingPoint {
   fmr: number;
@@ -74,12 +78,16 @@ export interface EvaluationResults {
     det: Record<string, { group: string; points: { fmr: number; fnmr: number }[] }[]>;
   };
   mitigation?: MitigationReport;
+  /** Per-group calibration (fitted on one half of the identities) and both operating points measured on the other. */
+  equalProtection?: EqualProtectionReport;
   identification: IdentificationReport;
 }
 
 /** Minimum impostor pairs for an FMR at `target` to rest on at least 3 expected events. */
 const minImpostorPairs = (target: number) => Math.ceil(3 / target);
 const MIN_GENUINE_PAIRS = 100;
+/** Below this many false matches allowed at a target, the average threshold comes from the bound, not the point estimate. */
+const THIN_FALSE_MATCHES = 100;
 /** Fair score normalisation settings tried; one is chosen on an inner split of the fit half. */
 const FSN_GRID = [25, 50, 100].flatMap((clusters) => [1e-3, 1e-2].map((clusterFmr) => ({ clusters, clusterFmr })));
 /** Balanced-cohort normalisation settings tried, chosen the same way. */
@@ -163,18 +171,32 @@ export async function evaluate(o: EvaluateOptions): Promise<EvaluationResults> {
     }
   }
 
+  const measuredAt = new Date().toISOString();
   const calibration: CalibrationTable = {
     model: o.model,
-    measuredOn: `${basename(o.datasetDir)}: ${n} images of ${identities.length} identities, ${genuine.length} genuine and ${impostor.total} impostor pairs (all pairs)`,
-    method: 'For each target FMR, the smallest threshold at which at most that fraction of all impostor pairs score at or above it (probity evaluate).',
-    generatedAt: new Date().toISOString(),
+    measuredOn: `${basename(o.datasetDir)}${sliced ? ' (a slice)' : ''}: ${n} images of ${identities.length} identities, ${genuine.length} genuine and ${impostor.total} impostor pairs (all pairs), ${measuredAt.slice(0, 10)}, pipeline ${PIPELINE_VERSION}${engineConfig.flipAverage ? ', flip-averaged' : ', single templates'}`,
+    method: `For each target FMR, the smallest threshold at which at most that fraction of all impostor pairs score at or above it; where the data are thin (fewer than ${THIN_FALSE_MATCHES} false matches allowed), the smallest at which the upper 95% Clopper-Pearson bound is at most the target (basis "upper-bound"). probity evaluate.`,
+    generatedAt: measuredAt,
     pipelineVersion: PIPELINE_VERSION,
     flipAverage: engineConfig.flipAverage,
-    points: operatingPoints.filter((p) => p.supported).map((p) => ({ fmr: p.fmr, threshold: round6(p.threshold), tar: round6(p.tar) })),
+    source: {
+      dataset: basename(o.datasetDir), images: n, identities: identities.length, genuinePairs: genuine.length, impostorPairs: impostor.total, sliced, measuredAt, model: o.model,
+      pipeline: { version: PIPELINE_VERSION, flipAverage: engineConfig.flipAverage, minFaceSize: engineConfig.minFaceSize, detectionThreshold: engineConfig.detectionThreshold },
+    },
+    points: operatingPoints.filter((p) => p.supported).map((p) => {
+      const thin = impostor.total * p.fmr < THIN_FALSE_MATCHES;
+      const threshold = thin ? thresholdForCount(impostor, Math.max(0, maxEventsWithin(impostor.total, p.fmr))) : p.threshold;
+      const falseMatches = countAtOrAbove(impostor, threshold);
+      return {
+        fmr: p.fmr, threshold: round6(threshold), tar: round6(1 - fnmrAt(threshold)), basis: thin ? 'upper-bound' as const : 'point-estimate' as const,
+        falseMatches, fmrUpperBound: Number(upperBound(falseMatches, impostor.total).toPrecision(3)),
+      };
+    }),
   };
 
   let demographics: EvaluationResults['demographics'];
   let mitigation: MitigationReport | undefined;
+  let equalProtectionReport: EqualProtectionReport | undefined;
   const demoFile = o.demographicsFile ?? join(o.datasetDir, 'demographics.csv');
   if (existsSync(demoFile)) {
     const labels = parseDemographics(readFileSync(demoFile, 'utf8'), demoFile);
@@ -183,6 +205,8 @@ export async function evaluate(o: EvaluateOptions): Promise<EvaluationResults> {
       fmr: impostor.fractionAtOrAbove(threshold),
       fnmr: fnmrAt(threshold),
     });
+    equalProtectionReport = equalProtection({ scores, n, owner, identities, ok, labels, targets: EQUAL_PROTECTION_FMRS });
+    calibration.equalProtection = equalProtectionReport.calibration;
     mitigation = await mitigate({
       model: o.model, vectors: ds.vectors, dim, n, owner, identities, ok, scores, labels, targetFmr: o.targetFmr,
       groupOf: GROUPINGS.race!, fsnGrid: FSN_GRID, cohortGrid: COHORT_GRID, minImpostorPairs: minImpostorPairs(o.targetFmr),
@@ -202,6 +226,7 @@ export async function evaluate(o: EvaluateOptions): Promise<EvaluationResults> {
     calibration,
     demographics,
     mitigation,
+    ...(equalProtectionReport ? { equalProtection: equalProtectionReport } : {}),
     identification: identification(scores, n, owner, ok, paths),
   };
   mkdirSync(o.outDir, { recursive: true });

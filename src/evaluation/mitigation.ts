@@ -107,7 +107,7 @@ function ratioOf(groups: { enough: boolean; rate: number }[]): number | null {
  * input bit: FNV's low bit alone is only the parity of the characters). Bit 0 splits identities
  * into fit and report halves, bit 1 splits the fit half again for choosing settings.
  */
-function nameHash(name: string): number {
+export function nameHash(name: string): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 0x01000193);
   h ^= h >>> 16;
@@ -119,7 +119,7 @@ function nameHash(name: string): number {
 }
 
 /** Pairs of the included images only: on a half of LFW a quarter of the full pass. */
-function pairsAmong(scores: Float32Array, n: number, owner: number[], include: boolean[], transform?: (i: number, j: number, s: number) => number): PairSource {
+export function pairsAmong(scores: Float32Array, n: number, owner: number[], include: boolean[], transform?: (i: number, j: number, s: number) => number): PairSource {
   const rows: number[] = [];
   include.forEach((inc, i) => { if (inc) rows.push(i); });
   return {

@@ -16,7 +16,68 @@ export interface CalibrationTable {
   pipelineVersion?: number;
   /** Whether templates were flip-averaged: the two kinds of template score differently. */
   flipAverage?: boolean;
-  points: { fmr: number; threshold: number; tar?: number }[];
+  /** What the table was measured on, field by field (issue 14: every table records its source). */
+  source?: CalibrationSource;
+  /**
+   * The `average` operating point: each target FMR over all impostor pairs. `basis` says whether
+   * the threshold is the point estimate or, where the data are thin (fewer than 100 false
+   * matches allowed), the one at which the upper 95% Clopper-Pearson bound reaches the target.
+   */
+  points: { fmr: number; threshold: number; tar?: number; basis?: 'point-estimate' | 'upper-bound'; falseMatches?: number; fmrUpperBound?: number }[];
+  /** The `equal_protection` operating point: thresholds that hold the target for every measured group. */
+  equalProtection?: EqualProtectionCalibration;
+}
+
+export interface CalibrationSource {
+  dataset: string;
+  images: number;
+  identities: number;
+  genuinePairs: number;
+  impostorPairs: number;
+  /** True when only a slice of the data set was used. */
+  sliced: boolean;
+  measuredAt: string;
+  model: string;
+  pipeline: { version: number; flipAverage: boolean; minFaceSize: number; detectionThreshold: number };
+}
+
+/** One group's impostor pairs and false matches at an equal-protection threshold. */
+export interface EqualProtectionGroup {
+  grouping: string;
+  group: string;
+  identities: number;
+  impostorPairs: number;
+  /** False matches at the chosen threshold, and the upper 95% bound on the group's FMR they give. */
+  falseMatches: number;
+  fmrUpperBound: number;
+  /** The threshold this group alone needs. */
+  threshold: number;
+  /** False when the group has too few impostor pairs for any threshold to show the target. */
+  reachesTarget: boolean;
+  /** Whether the group took part in setting the threshold (race x sex groups only where they reach the target). */
+  used: boolean;
+}
+
+export interface EqualProtectionPoint {
+  fmr: number;
+  threshold: number;
+  /** The group whose bound set the threshold. */
+  bindingGroup: string;
+  /** True when every group used could show the target; otherwise see `cannotShow`. */
+  everyGroupReaches: boolean;
+  /** Groups whose pairs cannot show the target: for them the strictest threshold the data support is used. */
+  cannotShow: string[];
+  tar?: number;
+  groups: EqualProtectionGroup[];
+}
+
+export interface EqualProtectionCalibration {
+  method: string;
+  confidence: number;
+  bound: 'clopper-pearson';
+  fittedOn: string;
+  groupings: string[];
+  points: EqualProtectionPoint[];
 }
 
 const calibrationDir = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'calibration');
@@ -87,4 +148,24 @@ export function fmrForScore(table: CalibrationTable, score: number): { fmr: numb
     }
   }
   return { fmr: last.fmr, bound: 'at-most' };
+}
+
+/** How an answer names the table its threshold came from. */
+export interface CalibrationReference {
+  table: string;
+  model: string;
+  measuredOn: string;
+  generatedAt: string;
+  pipelineVersion?: number;
+  flipAverage?: boolean;
+  source?: CalibrationSource;
+}
+
+export function calibrationReference(table: CalibrationTable): CalibrationReference {
+  return {
+    table: calibrationFile(table.model, table.flipAverage ?? true), model: table.model, measuredOn: table.measuredOn, generatedAt: table.generatedAt,
+    ...(table.pipelineVersion !== undefined ? { pipelineVersion: table.pipelineVersion } : {}),
+    ...(table.flipAverage !== undefined ? { flipAverage: table.flipAverage } : {}),
+    ...(table.source ? { source: table.source } : {}),
+  };
 }

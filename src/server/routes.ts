@@ -395,19 +395,21 @@ export function registerRoutes(app: FastifyInstance, service: ProbityService): v
   const decision = {
     score: { type: 'number' }, threshold: { type: 'number' }, match: { type: 'boolean' }, scoreFmr,
   } as const;
-  app.post<{ Body: { image: string; reference?: string; galleryId?: string; subject?: string; fmr?: number; purpose: string; authority?: LegalAuthority; liveness?: boolean } }>('/v1/verify', {
+  const operatingPointIn = { type: 'string', enum: ['equal_protection', 'average'], description: 'equal_protection: the target FMR holds, as an upper 95% bound, for every measured group; average: over all the calibration pairs. Consequential purposes default to equal_protection; some law packs require it.' } as const;
+  const operatingPointOut = { type: 'object', properties: { name: { type: 'string' }, meaning: { type: 'string' }, reason: { type: 'string' }, calibration: open } } as const;
+  app.post<{ Body: { image: string; reference?: string; galleryId?: string; subject?: string; fmr?: number; operatingPoint?: 'equal_protection' | 'average'; purpose: string; authority?: LegalAuthority; liveness?: boolean } }>('/v1/verify', {
     schema: {
       tags: ['decisions'], summary: 'Verify (1:1): an image against a second image, or against an enrolled subject',
       description: 'Give either `reference` or `galleryId` and `subject`, never both (400): a request naming a subject is compared with that subject\'s stored templates only, and only for a purpose their consent or legal authority covers now.',
       body: {
         type: 'object', required: ['image', 'purpose'], additionalProperties: false,
-        properties: { image, reference: image, galleryId: id, subject: subjectRef, fmr: { type: 'number', exclusiveMinimum: 0, exclusiveMaximum: 1 }, purpose, authority, liveness },
+        properties: { image, reference: image, galleryId: id, subject: subjectRef, fmr: { type: 'number', exclusiveMinimum: 0, exclusiveMaximum: 1 }, operatingPoint: operatingPointIn, purpose, authority, liveness },
       },
       response: {
         200: {
           type: 'object',
           properties: {
-            ...decision, fmr: { type: 'number' }, model: { type: 'string' }, review: { type: 'object', properties: { state: { type: 'string' } } }, gallery: { type: 'string' }, subject: { type: 'string' }, faces: { type: 'array', items: face }, notes: { type: 'array', items: { type: 'string' } }, liveness: livenessRecord, auditSeq: { type: 'integer' },
+            ...decision, fmr: { type: 'number' }, model: { type: 'string' }, operatingPoint: operatingPointOut, review: { type: 'object', properties: { state: { type: 'string' } } }, gallery: { type: 'string' }, subject: { type: 'string' }, faces: { type: 'array', items: face }, notes: { type: 'array', items: { type: 'string' } }, liveness: livenessRecord, auditSeq: { type: 'integer' },
             comparedWith: { type: 'object', description: 'Exactly what the image was compared with: a second image (its hash) or the named subject\'s stored templates.', properties: { kind: { type: 'string', enum: ['image', 'subject'] }, inputHash: { type: 'string' }, gallery: { type: 'string' }, subject: { type: 'string' }, templates: { type: 'integer' } } },
           },
         },
@@ -422,9 +424,10 @@ export function registerRoutes(app: FastifyInstance, service: ProbityService): v
     ...(req.body.subject ? { subject: req.body.subject } : {}),
     ...(req.body.fmr !== undefined ? { fmr: req.body.fmr } : {}),
     ...(req.body.liveness !== undefined ? { liveness: req.body.liveness } : {}),
+    ...(req.body.operatingPoint ? { operatingPoint: req.body.operatingPoint } : {}),
   }));
 
-  app.post<{ Params: { galleryId: string }; Body: { image: string; topK?: number; fpir?: number; purpose: string; authority?: LegalAuthority; callbackUrl?: string; candidateList?: 'above_threshold' | 'ranked_leads' } }>('/v1/galleries/:galleryId/identify', {
+  app.post<{ Params: { galleryId: string }; Body: { image: string; topK?: number; fpir?: number; operatingPoint?: 'equal_protection' | 'average'; purpose: string; authority?: LegalAuthority; callbackUrl?: string; candidateList?: 'above_threshold' | 'ranked_leads' } }>('/v1/galleries/:galleryId/identify', {
     schema: {
       tags: ['decisions'],
       summary: 'Identify (1:N): the candidates who clear the threshold, or a plain answer that no one does',
@@ -433,7 +436,7 @@ export function registerRoutes(app: FastifyInstance, service: ProbityService): v
       body: {
         type: 'object', required: ['image', 'purpose'], additionalProperties: false,
         properties: {
-          image, topK: { type: 'integer', minimum: 1, maximum: 50, default: 5 }, fpir: { type: 'number', exclusiveMinimum: 0, exclusiveMaximum: 1 }, purpose, authority,
+          image, topK: { type: 'integer', minimum: 1, maximum: 50, default: 5 }, fpir: { type: 'number', exclusiveMinimum: 0, exclusiveMaximum: 1 }, operatingPoint: operatingPointIn, purpose, authority,
           callbackUrl: { type: 'string', format: 'uri', pattern: '^https?://', description: 'Where to POST the outcome once human review is complete.' },
           candidateList: { type: 'string', enum: ['above_threshold', 'ranked_leads'], default: 'above_threshold', description: 'ranked_leads: the top-k whatever their score, for reviewers only; allowed only for a use case that provides it (investigative_leads) under human review.' },
         },
@@ -442,7 +445,7 @@ export function registerRoutes(app: FastifyInstance, service: ProbityService): v
         200: {
           type: 'object',
           properties: {
-            gallery: { type: 'string' }, model: { type: 'string' }, fpir: { type: 'number' }, gallerySize: { type: 'integer' },
+            gallery: { type: 'string' }, model: { type: 'string' }, fpir: { type: 'number' }, gallerySize: { type: 'integer' }, operatingPoint: operatingPointOut,
             threshold: { type: 'number' }, comparisonFmr: { type: 'number' }, outcome: { type: 'string', enum: ['candidates', 'no_match', 'review_required'] }, summary: { type: 'string' },
             obligations: { type: 'array', items: { type: 'string' } },
             candidates: { type: 'array', items: { type: 'object', properties: { subject: { type: 'string' }, ...decision } } },
@@ -459,6 +462,7 @@ export function registerRoutes(app: FastifyInstance, service: ProbityService): v
     galleryId: req.params.galleryId, probe: imageInput(req.body.image, 'image'),
     ...(req.body.topK !== undefined ? { topK: req.body.topK } : {}),
     ...(req.body.fpir !== undefined ? { fpir: req.body.fpir } : {}),
+    ...(req.body.operatingPoint ? { operatingPoint: req.body.operatingPoint } : {}),
     ...(req.body.callbackUrl ? { callbackUrl: req.body.callbackUrl } : {}),
     ...(req.body.candidateList ? { candidateList: req.body.candidateList } : {}),
   }));

@@ -8,6 +8,9 @@ import type { Caller } from '../governance/api-keys.js';
 import { verifyStoredAudit } from '../governance/audit-store.js';
 import { toHtml, toMarkdown, type ReportDocument, type Section } from '../governance/report-document.js';
 import { USE_CASES } from '../governance/use-cases.js';
+import { calibrationReference, loadCalibration } from '../matching/calibration.js';
+import type { OperatingPointName } from '../matching/operating-point.js';
+import { deployedOperatingPointSections, type EqualProtectionResults } from './accountability-operating-point.js';
 import type { Governor } from './governor.js';
 
 /** The parts of `probity evaluate`'s results.json the report quotes. */
@@ -23,6 +26,7 @@ interface EvaluationResults {
     // A group with no pairs has no rate: 0/0 is written to JSON as null.
     groupings: Record<string, { groups: { group: string; fmr: number | null; fnmr: number | null; impostorPairs: number; genuinePairs: number; enough: boolean; reason?: string }[]; fmrMaxMinRatio?: number | null; fnmrMaxMinRatio?: number | null }>;
   };
+  equalProtection?: EqualProtectionResults;
 }
 
 export interface UsageFigures {
@@ -57,7 +61,10 @@ const sci = (x: number | null | undefined) => (measured(x) ? x.toExponential(1) 
  * results. On a fresh installation it says what is not yet measured rather than invent it.
  */
 export class AccountabilityReport {
-  constructor(private readonly db: Db, private readonly gov: Governor, private readonly engine: FaceEngine, private readonly version: string, private readonly evaluationFile?: string) {}
+  constructor(
+    private readonly db: Db, private readonly gov: Governor, private readonly engine: FaceEngine, private readonly version: string, private readonly evaluationFile?: string,
+    private readonly deployed: { operatingPoint: OperatingPointName; fmr: number } = { operatingPoint: 'average', fmr: 1e-4 },
+  ) {}
 
   private async count(sql: string, params: (string | number)[] = []): Promise<number> {
     return Number((await this.db.one<{ n: number }>(sql, params))?.n ?? 0);
@@ -149,6 +156,15 @@ export class AccountabilityReport {
         `Audit log: ${chain.entries} entries, hash-chained; verification ${chain.ok ? 'passed' : `FAILED (${chain.breaks.length} breaks)`} at ${now.toISOString()}. Entries are never purged with templates and are kept at least 6 months.`,
       ],
     });
+    const table = loadCalibration(this.engine.modelId, this.engine.config.flipAverage);
+    const ref = calibrationReference(table);
+    sections.push({
+      title: 'The calibration decisions rest on',
+      paragraphs: [
+        `Every threshold comes from ${ref.table}, measured on ${ref.measuredOn}, generated ${ref.generatedAt}${ref.pipelineVersion !== undefined ? `, pipeline version ${ref.pipelineVersion}` : ''}${ref.flipAverage === undefined ? '' : ref.flipAverage ? ', flip-averaged templates' : ', single templates'}. Its false match rates are measured on that data; on other cameras and populations they may not hold, and every answer names this table.`,
+      ],
+    });
+    sections.push(...deployedOperatingPointSections(evaluation?.equalProtection, table, this.deployed, packs.some((p) => p.rules.some((r) => r.effect === 'require_equal_protection'))));
     if (evaluation) {
       const d = evaluation.demographics;
       sections.push({

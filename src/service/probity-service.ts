@@ -28,8 +28,9 @@ import { DEFAULT_WEBHOOK_OPTIONS, WebhookService, type WebhookOptions } from './
 import { AccountabilityReport } from './accountability-report.js';
 import { PROBITY_VERSION } from '../version.js';
 import { Governor, type AccessTarget, type PurposeInput } from './governor.js';
-import { fmrForScore, loadCalibration, thresholdFor } from '../matching/calibration.js';
-import { identificationThreshold } from '../matching/identification-threshold.js';
+import { loadCalibration } from '../matching/calibration.js';
+import { identificationThresholdAt, operatingPointReport, scoreFmrAt, thresholdAt, type OperatingPointName } from '../matching/operating-point.js';
+import { resolveOperatingPoint } from './operating-point.js';
 import type { SearchHit } from '../matching/vector-index.js';
 import { cosineSimilarity } from '../engine/engine.js';
 import { describeFace, extractFace, facePng, sha256, type ExtractedFace, type ImageInput } from './face-input.js';
@@ -51,6 +52,8 @@ export interface ServiceOptions {
   webhooks: WebhookOptions;
   /** Failed authentications allowed per client address (a burst, then so many a minute). */
   failedAuthentication: AuthThrottleOptions;
+  /** The operating point for purposes neither the law nor the use case decides (consequential ones get equal_protection). */
+  operatingPoint: OperatingPointName;
 }
 
 /** Options as given: any subset, webhook options included. */
@@ -65,6 +68,7 @@ export const DEFAULT_SERVICE_OPTIONS: ServiceOptions = {
   hnswAbove: 50_000,
   webhooks: DEFAULT_WEBHOOK_OPTIONS,
   failedAuthentication: DEFAULT_AUTH_THROTTLE,
+  operatingPoint: 'average',
 };
 
 export interface Page<T> {
@@ -114,7 +118,7 @@ export class ProbityService {
     this.webhooks = new WebhookService(db, this.gov, cipher, options.webhooks);
     this.reviews = new ReviewService(db, this.gov, cipher, this.webhooks);
     this.testing = new TestingService(engine, this.gov);
-    this.report = new AccountabilityReport(db, this.gov, engine, PROBITY_VERSION, options.evaluationFile);
+    this.report = new AccountabilityReport(db, this.gov, engine, PROBITY_VERSION, options.evaluationFile, { operatingPoint: options.operatingPoint, fmr: options.verifyFmr });
     this.people = new PeopleService(db, this.gov, (q, c, g) => this.ownGallery(q, c, g), (g) => this.refreshIndex(g), () => this.expiry.schedule());
     this.expiry = new ConsentExpiryTimer(now, (t) => this.people.nextConsentExpiry(t), () => this.people.purge(this.now(), 'consent'));
   }
@@ -398,8 +402,18 @@ export class ProbityService {
     return loadCalibration(this.engine.modelId, this.engine.config.flipAverage);
   }
 
-  private decisionFor(score: number, threshold: number) {
-    return { score: round(score), threshold: round(threshold), match: score >= threshold, scoreFmr: fmrForScore(this.calibration(), score) };
+  private decisionFor(score: number, threshold: number, point: OperatingPointName = 'average') {
+    return { score: round(score), threshold: round(threshold), match: score >= threshold, scoreFmr: scoreFmrAt(this.calibration(), point, score) };
+  }
+
+  /** The operating point a cleared request gets (law, purpose, request, operator), a refusal logged. */
+  private async operatingPoint(caller: Caller, op: 'verify' | 'identify', audit: Parameters<Governor['recordRefusal']>[2], clearance: Awaited<ReturnType<Governor['clear']>>, requested?: OperatingPointName) {
+    try {
+      return resolveOperatingPoint(this.calibration(), clearance, requested, this.options.operatingPoint);
+    } catch (e) {
+      await this.gov.recordRefusal(caller, op, { ...audit, ...(clearance.purpose ? { purpose: clearance.purpose } : {}) }, e);
+      throw e;
+    }
   }
 
   /** Runs a check after clearance; a refusal it throws is logged like the Governor's own. */
@@ -418,7 +432,7 @@ export class ProbityService {
    * enrolment basis must cover the purpose at this instant, and the audit entry says exactly what
    * the probe was compared with.
    */
-  async verify(caller: Caller, input: PurposeInput & { probe: ImageInput; reference?: ImageInput; galleryId?: string; subject?: string; fmr?: number; liveness?: boolean }) {
+  async verify(caller: Caller, input: PurposeInput & { probe: ImageInput; reference?: ImageInput; galleryId?: string; subject?: string; fmr?: number; operatingPoint?: OperatingPointName; liveness?: boolean }) {
     if (input.reference && (input.galleryId !== undefined || input.subject !== undefined)) {
       throw new ProbityError('invalid_request', 'verify compares the image with either a second image ("reference") or an enrolled subject ("galleryId" and "subject"), never both');
     }
@@ -432,7 +446,8 @@ export class ProbityService {
     };
     const clearance = await this.gov.clear(caller, 'verify', audit, input, await this.galleryTarget(input.galleryId));
     const fmr = input.fmr ?? this.options.verifyFmr;
-    const threshold = thresholdFor(this.calibration(), fmr);
+    const point = await this.operatingPoint(caller, 'verify', audit, clearance, input.operatingPoint);
+    const threshold = thresholdAt(this.calibration(), point.name, fmr);
     let references: Float32Array[];
     let referenceFace: ReturnType<typeof describeFace> | undefined;
     let comparedWith: { kind: 'image'; inputHash: string } | { kind: 'subject'; gallery: string; subject: string; templates: number };
@@ -466,9 +481,9 @@ export class ProbityService {
       ? await this.liveness.check(caller, 'verify', { ...audit, purpose: input.purpose }, livenessRule, [{ input: input.probe, box: probe.face.box }])
       : undefined;
     const score = Math.max(...references.map((v) => cosineSimilarity(probe.template, { model: probe.template.model, vector: v })));
-    const decision = this.decisionFor(score, threshold);
+    const decision = this.decisionFor(score, threshold, point.name);
     const answer = {
-      ...decision, fmr, model: this.engine.modelId, review: { state: 'not_required' as const },
+      ...decision, fmr, model: this.engine.modelId, operatingPoint: operatingPointReport(this.calibration(), point.name, fmr, point.reason), review: { state: 'not_required' as const },
       faces: [describeFace(probe), ...(referenceFace ? [referenceFace] : [])],
       ...(input.subject ? { gallery: input.galleryId, subject: input.subject } : {}),
       comparedWith,
@@ -480,7 +495,7 @@ export class ProbityService {
       if (input.subject && decision.match) {
         await tx.run(`UPDATE subjects SET last_interaction_at = $1 WHERE gallery_id = $2 AND ref = $3`, [this.now().toISOString(), input.galleryId!, input.subject]);
       }
-      return { value: answer, result: { score: decision.score, match: decision.match, fmr, comparedWith } };
+      return { value: answer, result: { score: decision.score, match: decision.match, fmr, comparedWith, operatingPoint: point.name } };
     }, { clearance });
   }
 
@@ -491,12 +506,13 @@ export class ProbityService {
    * Only subjects whose enrolment basis covers the purpose at this instant are searched; a search
    * no one clears names no one, unless the purpose's policy allows ranked leads for review.
    */
-  async identify(caller: Caller, input: PurposeInput & { galleryId: string; probe: ImageInput; topK?: number; fpir?: number; callbackUrl?: string; candidateList?: CandidateList }) {
+  async identify(caller: Caller, input: PurposeInput & { galleryId: string; probe: ImageInput; topK?: number; fpir?: number; callbackUrl?: string; candidateList?: CandidateList; operatingPoint?: OperatingPointName }) {
     const audit = { galleryId: input.galleryId, inputHashes: [sha256(input.probe.bytes)] };
     const clearance = await this.gov.clear(caller, 'identify', audit, input, await this.galleryTarget(input.galleryId));
     const topK = Math.min(input.topK ?? 5, this.options.maxTopK);
     const fpir = input.fpir ?? this.options.identifyFpir;
     if (!(fpir > 0 && fpir < 1)) throw new ProbityError('invalid_request', `fpir must be between 0 and 1, got ${fpir}`);
+    const point = await this.operatingPoint(caller, 'identify', audit, clearance, input.operatingPoint);
     requireMeasuredRate(this.calibration(), 'FPIR', fpir);
     const callbackUrl = input.callbackUrl ? await this.webhooks.acceptCallback(caller, input.callbackUrl) : undefined;
     const g = await this.ownGallery(this.db, caller, input.galleryId);
@@ -512,9 +528,9 @@ export class ProbityService {
     const erased = await this.people.eraseLapsed(g.id, eligibility.lapsed);
     const state = erased.length ? await this.refreshIndex(g.id) : await this.search.catchUp(g.id, g.version);
     const size = this.search.templateCount(state);
-    const limit = identificationThreshold(this.calibration(), fpir, size);
+    const limit = identificationThresholdAt(this.calibration(), point.name, fpir, size);
     const hits = await this.eligibleHits(state, g.id, input.purpose, probe.template.vector, topK, eligibility.excluded);
-    const ranked = hits.map((h) => ({ subject: h.subject, ...this.decisionFor(h.score, limit.threshold) }));
+    const ranked = hits.map((h) => ({ subject: h.subject, ...this.decisionFor(h.score, limit.threshold, point.name) }));
     const matched = ranked.filter((c) => c.match);
     const notes = [probe.note].filter((n): n is string => n !== undefined);
     if (limit.beyondCalibration) {
@@ -534,7 +550,7 @@ export class ProbityService {
     const probeSealed = review ? await this.reviews.sealProbe(probe.face.aligned, review.id) : undefined;
     const search = { model: this.engine.modelId, fpir, gallerySize: size, threshold: round(limit.threshold), comparisonFmr: limit.comparisonFmr };
     const answer = {
-      gallery: g.id, ...search,
+      gallery: g.id, ...search, operatingPoint: operatingPointReport(this.calibration(), point.name, limit.usedFmr, point.reason),
       outcome: review ? 'review_required' as const : matched.length ? 'candidates' as const : 'no_match' as const,
       summary: review
         ? `${rankedLeads ? `${forReview.length} ranked lead(s), ${matched.length} clearing the threshold,` : `${matched.length} candidate(s) clear the threshold;`} the purpose "${clearance.purpose}" is consequential, so they are released only after ${review.requiredReviewers === 2 ? 'two different reviewers confirm' : 'a reviewer confirms'} (${clearance.rules.filter((r) => r.effect === 'require_human_review' || r.effect === 'require_two_reviewers').map((r) => r.citation).join('; ')})`
@@ -558,7 +574,7 @@ export class ProbityService {
       return {
         value: answer,
         result: {
-          candidates: review ? 0 : matched.length, aboveThreshold: matched.length, gallerySize: size, released: !review,
+          candidates: review ? 0 : matched.length, aboveThreshold: matched.length, gallerySize: size, operatingPoint: point.name, released: !review,
           searched: eligibility.eligible, excludedByPurpose,
           ...(erased.length ? { erasedAtSearch: erased.map((r) => r.auditSeq) } : {}),
           ...(rankedLeads ? { candidateList: 'ranked_leads', leads: forReview.length } : {}),

@@ -12,7 +12,8 @@ export type Effect =
   | 'require_two_reviewers'
   | 'require_consent'
   | 'require_liveness'
-  | 'limit_retention_3_years';
+  | 'limit_retention_3_years'
+  | 'require_equal_protection';
 
 export interface Rule {
   /** Stable id, "<pack>/<short name>". */

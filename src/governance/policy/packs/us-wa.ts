@@ -24,5 +24,12 @@ export const usWaPack: PolicyPack = {
       effect: 'require_human_review',
       applies: (c) => GOVERNMENT.has(c.sector) && c.useCase.consequential,
     },
+    {
+      id: 'us-wa/43.386-subpopulations',
+      citation: 'RCW 43.386.020 (the accountability report states false match rates and potential impacts on protected subpopulations) and RCW 43.386.030 (tests for unfair performance differences across distinct subpopulations)',
+      summary: 'Matching uses the equal-protection operating point: the target false match rate holds, as a measured upper bound, for every measured group; the average operating point is refused.',
+      effect: 'require_equal_protection',
+      applies: (c) => GOVERNMENT.has(c.sector) && (c.capability === undefined ? c.useCase.capabilities.some((k) => k !== 'enrol') : c.capability !== 'enrol'),
+    },
   ],
 };
