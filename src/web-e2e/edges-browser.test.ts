@@ -53,7 +53,7 @@ test('the console\'s report view shows groups with no pairs as not measured', { 
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'] });
   try {
     const admin = await service.authenticate((await service.access.bootstrapAdmin())!.secret);
-    const auditor = (await service.access.createKey(admin, { organisationId: admin.organisationId, roles: ['auditor'], label: 'auditor' })).secret;
+    const auditor = (await service.access.createKey(admin, { organisationId: admin.organisationId, roles: ['installation_auditor'], label: 'installation auditor' })).secret;
     const page = await browser.newPage();
     await page.goto(`${base}/console/`);
     await page.getByLabel('API key').fill(auditor);
