@@ -38,7 +38,9 @@ export type ProbityErrorCode =
   | 'legal_authority_required'
   | 'legal_authority_expired'
   | 'attribute_inference_refused'
-  | 'consent_required';
+  | 'consent_required'
+  // A data key is wrapped under an installation key this process does not hold.
+  | 'key_unavailable';
 
 /** The rule behind a refusal, so a requester (and the audit log) can see what law refused it. */
 export interface RuleCitation {

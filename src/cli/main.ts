@@ -15,7 +15,7 @@ import { exportAudit, verifyStoredAudit } from '../governance/audit-store.js';
 import { evaluate } from '../evaluation/evaluate.js';
 import { evaluateRemote } from '../evaluation/remote.js';
 import { calibrationFile } from '../matching/calibration.js';
-import { defaultEvaluationFile, serve } from '../server/serve.js';
+import { defaultEvaluationFile, erasureLedger, serve } from '../server/serve.js';
 import { AccountabilityReport } from '../service/accountability-report.js';
 import { maintenance, operatorCaller } from '../service/maintenance.js';
 
@@ -228,10 +228,15 @@ async function serveCommand(args: string[]): Promise<void> {
   }, (line) => process.stdout.write(line + '\n'));
 }
 
+/** The data folder: the SQLite file, the installation key file and the erasure ledger. */
+function dataDirOf(values: { data?: string }): string {
+  return values.data ?? process.env.PROBITY_DATA ?? 'probity-data';
+}
+
 /** The store a command reads: --database URL, PROBITY_DATABASE_URL, or the SQLite file in --data. */
 async function openStore(values: { data?: string; database?: string }) {
   const url = values.database ?? process.env.PROBITY_DATABASE_URL;
-  const path = join(values.data ?? process.env.PROBITY_DATA ?? 'probity-data', 'probity.sqlite');
+  const path = join(dataDirOf(values), 'probity.sqlite');
   if (!url && !existsSync(path)) throw new ProbityError('file_not_found', `no Probity data at ${path}; give --data DIR or --database URL`);
   const db = await openDb(url ?? path);
   await migrate(db);
@@ -278,7 +283,7 @@ async function purgeCommand(args: string[]): Promise<void> {
   if (Number.isNaN(now.getTime())) throw new UsageError(`--now must be an ISO 8601 time, got "${values.now}"`);
   const db = await openStore(values);
   try {
-    const receipts = await maintenance(db, () => now).people.purge(now);
+    const receipts = await maintenance(db, () => now, erasureLedger(dataDirOf(values))).people.purge(now);
     process.stdout.write(`purge at ${now.toISOString()}: ${receipts.length} subject(s) erased\n`);
     for (const r of receipts) process.stdout.write(`  ${r.gallery} ${r.subject}: ${r.reason}, ${r.templatesErased} template(s), audit entry ${r.auditSeq}\n`);
   } finally {

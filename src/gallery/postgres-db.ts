@@ -58,6 +58,14 @@ export class PostgresDb implements Db {
     return (e as { code?: string })?.code === '23505';
   }
 
+  /**
+   * Nothing to do: PostgreSQL keeps a deleted row's old version (a dead tuple) in the table's
+   * pages until VACUUM reclaims the space, and even then the bytes may stay in the file. That is
+   * harmless for templates because they are sealed under the subject's data key, deleted in the
+   * erasure's own transaction (crypto-shredding); autovacuum reclaims the space in its time.
+   */
+  async scrub(): Promise<void> {}
+
   async close(): Promise<void> {
     await this.pool.end();
   }

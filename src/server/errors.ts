@@ -30,6 +30,7 @@ const STATUS: Partial<Record<ProbityErrorCode, number>> = {
   legal_authority_expired: 403,
   attribute_inference_refused: 403,
   consent_required: 403,
+  key_unavailable: 503,
 };
 
 export interface ErrorAnswer {

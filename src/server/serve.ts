@@ -5,6 +5,8 @@ import { join } from 'node:path';
 import { FaceEngine } from '../engine/engine.js';
 import { openDb } from '../gallery/db.js';
 import { TemplateCipher } from '../gallery/template-cipher.js';
+import { ErasureLedger } from '../gallery/erasure-ledger.js';
+import { KeyRing } from '../gallery/subject-keys.js';
 import { maintenance } from '../service/maintenance.js';
 import { ProbityService } from '../service/probity-service.js';
 import { buildApp, type AppOptions } from './app.js';
@@ -45,10 +47,17 @@ function templateCipher(o: ServeOptions): TemplateCipher {
   return TemplateCipher.fromEnvironment({ env: o.env, keyFile });
 }
 
+/** The data folder's erasure ledger, which `probity restore` replays (for PostgreSQL too). */
+export function erasureLedger(dataDir: string): ErasureLedger {
+  return new ErasureLedger(join(dataDir, 'erasures.log'));
+}
+
 async function openService(o: ServeOptions): Promise<ProbityService> {
-  const cipher = templateCipher(o);
+  // After `probity keys rotate` the key file holds the new key: the ring reads it again when a
+  // data key turns out to be wrapped under a key this process does not hold.
+  const keys = new KeyRing([templateCipher(o)], () => [templateCipher(o)]);
   const [db, engine] = await Promise.all([openDb(location(o)), FaceEngine.load()]);
-  const service = await ProbityService.open({ db, engine, cipher, options: { ...(o.evaluationFile ? { evaluationFile: o.evaluationFile } : {}) } });
+  const service = await ProbityService.open({ db, engine, keys, erasureLedger: erasureLedger(o.dataDir), options: { ...(o.evaluationFile ? { evaluationFile: o.evaluationFile } : {}) } });
   await service.loadIndexes();
   return service;
 }
@@ -115,7 +124,7 @@ function schedulePurge(o: ServeOptions, print: (line: string) => void): void {
     try {
       const db = await openDb(location(o));
       try {
-        const receipts = await maintenance(db).people.purge();
+        const receipts = await maintenance(db, undefined, erasureLedger(o.dataDir)).people.purge();
         if (receipts.length) print(`purge: ${receipts.length} subject(s) erased by the retention schedule`);
       } finally {
         await db.close();
