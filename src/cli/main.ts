@@ -1,4 +1,6 @@
 import { existsSync, writeFileSync } from 'node:fs';
+import { keysCommand } from './keys-command.js';
+import { backupCommand, restoreCommand } from './backup-command.js';
 import { PROBITY_VERSION } from '../version.js';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
@@ -34,6 +36,9 @@ usage:
   probity audit verify [--data DIR | --database URL]
   probity audit export [--data DIR | --database URL] [--from ISO] [--to ISO] [--organisation ID] [--purpose USE_CASE]
   probity purge [--data DIR | --database URL] [--now ISO]
+  probity keys rotate [--data DIR] [--database URL]
+  probity backup [--data DIR] --out FILE          (SQLite; for PostgreSQL use pg_dump, see the README)
+  probity restore [--data DIR] FILE               (with the service stopped; replays the erasure ledger)
   probity report [--data DIR | --database URL] [--evaluation results.json] [--format md|html] [--out FILE]
   probity serve [--port 8080] [--host 127.0.0.1] [--data DIR] [--database URL] [--workers N]
                 [--development] [--rate-limit PER_SECOND] [--log] [--evaluation results.json] [--purge-every HOURS]
@@ -41,7 +46,7 @@ usage:
 Exit status: 0 on success (compare: whether or not the faces match), 1 when an input is at
 fault (the message names it), 2 for a malformed command line.`;
 
-class UsageError extends Error {}
+export class UsageError extends Error {}
 
 function parse<T extends ParseArgsConfig['options']>(args: string[], options: T, positionals: number) {
   let parsed;
@@ -229,12 +234,12 @@ async function serveCommand(args: string[]): Promise<void> {
 }
 
 /** The data folder: the SQLite file, the installation key file and the erasure ledger. */
-function dataDirOf(values: { data?: string }): string {
+export function dataDirOf(values: { data?: string }): string {
   return values.data ?? process.env.PROBITY_DATA ?? 'probity-data';
 }
 
 /** The store a command reads: --database URL, PROBITY_DATABASE_URL, or the SQLite file in --data. */
-async function openStore(values: { data?: string; database?: string }) {
+export async function openStore(values: { data?: string; database?: string }) {
   const url = values.database ?? process.env.PROBITY_DATABASE_URL;
   const path = join(dataDirOf(values), 'probity.sqlite');
   if (!url && !existsSync(path)) throw new ProbityError('file_not_found', `no Probity data at ${path}; give --data DIR or --database URL`);
@@ -317,7 +322,7 @@ async function reportCommand(args: string[]): Promise<void> {
 /** A broken audit chain: the report is printed; the exit status says so (1). */
 class AuditBroken extends Error {}
 
-const COMMANDS: Record<string, (args: string[]) => Promise<void>> = { detect, compare, evaluate: evaluateCommand, models, serve: serveCommand, audit: auditCommand, purge: purgeCommand, report: reportCommand };
+const COMMANDS: Record<string, (args: string[]) => Promise<void>> = { detect, compare, evaluate: evaluateCommand, models, serve: serveCommand, audit: auditCommand, purge: purgeCommand, report: reportCommand, keys: keysCommand, backup: backupCommand, restore: restoreCommand };
 
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;

@@ -54,9 +54,11 @@ export type WrappedKeyRow = {
 export const KEY_COLUMNS = 't.subject_id, k.key_id, k.kek_id, k.wrapped';
 export const KEY_JOIN = 'LEFT JOIN subject_keys k ON k.subject_id = t.subject_id';
 
-const INSTALLATION_KEY_META = 'installation_key_id';
+/** The meta row naming the installation key that wraps data keys now. */
+export const INSTALLATION_KEY_META = 'installation_key_id';
 
-const wrapRecord = (subjectId: string, keyId: string) => `subject-key:${subjectId}:${keyId}`;
+/** A wrapped data key's associated data: it opens only on its own subject row. */
+export const wrapRecord = (subjectId: string, keyId: string) => `subject-key:${subjectId}:${keyId}`;
 
 /**
  * Per-subject data keys (crypto-shredding). Each subject's templates and reference faces are

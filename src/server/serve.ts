@@ -55,7 +55,11 @@ export function erasureLedger(dataDir: string): ErasureLedger {
 async function openService(o: ServeOptions): Promise<ProbityService> {
   // After `probity keys rotate` the key file holds the new key: the ring reads it again when a
   // data key turns out to be wrapped under a key this process does not hold.
-  const keys = new KeyRing([templateCipher(o)], () => [templateCipher(o)]);
+  const next = join(o.dataDir, 'template.key.next');
+  const keys = new KeyRing([templateCipher(o)], () => [
+    ...(existsSync(next) ? [TemplateCipher.fromEnvironment({ env: {}, keyFile: next })] : []),
+    templateCipher(o),
+  ]);
   const [db, engine] = await Promise.all([openDb(location(o)), FaceEngine.load()]);
   const service = await ProbityService.open({ db, engine, keys, erasureLedger: erasureLedger(o.dataDir), options: { ...(o.evaluationFile ? { evaluationFile: o.evaluationFile } : {}) } });
   await service.loadIndexes();
