@@ -222,7 +222,7 @@ async function serveCommand(args: string[]): Promise<void> {
   const port = numberOption('port', values.port, 8080, (v) => Number.isInteger(v) && v >= 0 && v < 65536, 'a port number');
   const workers = numberOption('workers', values.workers, 1, (v) => Number.isInteger(v) && v >= 1 && v <= 64, 'a whole number from 1 to 64');
   const perSecond = numberOption('rate-limit', values['rate-limit'], 20, (v) => v > 0, 'a positive number of requests per second');
-  const databaseUrl = values.database ?? process.env.PROBITY_DATABASE_URL;
+  const databaseUrl = values.database || process.env.PROBITY_DATABASE_URL;
   if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseUrl)) throw new UsageError('--database must be a postgres:// URL');
   await serve({
     port, host: values.host ?? '127.0.0.1', dataDir: values.data ?? process.env.PROBITY_DATA ?? 'probity-data', databaseUrl, workers,
@@ -240,7 +240,7 @@ export function dataDirOf(values: { data?: string }): string {
 
 /** The store a command reads: --database URL, PROBITY_DATABASE_URL, or the SQLite file in --data. */
 export async function openStore(values: { data?: string; database?: string }) {
-  const url = values.database ?? process.env.PROBITY_DATABASE_URL;
+  const url = values.database || process.env.PROBITY_DATABASE_URL;
   const path = join(dataDirOf(values), 'probity.sqlite');
   if (!url && !existsSync(path)) throw new ProbityError('file_not_found', `no Probity data at ${path}; give --data DIR or --database URL`);
   const db = await openDb(url ?? path);
