@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { ProbityError } from '../errors.js';
 import { erasureLedger } from '../server/serve.js';
 import { backupStore, restoreStore } from '../service/backup.js';
+import { maintenance } from '../service/maintenance.js';
 import { dataDirOf, openStore, UsageError } from './main.js';
 import { flags } from './flags.js';
 
@@ -21,10 +22,24 @@ export async function backupCommand(args: string[]): Promise<void> {
   process.stdout.write(`backed up ${join(dataDirOf(values), 'probity.sqlite')} to ${values.out}; it holds sealed templates and wrapped data keys, not the installation key: keep the key apart\n`);
 }
 
-/** `probity restore FILE`: the backup becomes the store, and every erasure since is made again. */
+/**
+ * `probity restore FILE`: the backup becomes the store, and every erasure since is made again.
+ * `probity restore --database URL` (after pg_restore): the erasures are replayed on PostgreSQL.
+ */
 export async function restoreCommand(args: string[]): Promise<void> {
-  const { values, positionals } = flags(args, { data: { type: 'string' } }, 1);
+  const url = args.includes('--database') ? undefined : process.env.PROBITY_DATABASE_URL;
+  const { values, positionals } = flags(args, { data: { type: 'string' }, database: { type: 'string' } }, args.includes('--database') || url ? 0 : 1);
   const dir = dataDirOf(values);
+  if (values.database || url) {
+    const db = await openStore(values);
+    try {
+      const replayed = await maintenance(db).people.replayErasures(erasureLedger(dir).read());
+      process.stdout.write(`the erasure ledger replayed on the restored database: ${replayed.subjects} subject(s) and ${replayed.galleries} galler(ies) erased again, ${replayed.templates} template(s), each audited\n`);
+    } finally {
+      await db.close();
+    }
+    return;
+  }
   const r = await restoreStore(dir, positionals[0]!, erasureLedger(dir));
   process.stdout.write(
     `restored ${r.restoredFrom} into ${join(dir, 'probity.sqlite')}${r.previous ? ` (the store it replaced is kept as ${r.previous})` : ''}; ` +
