@@ -59,12 +59,16 @@ export class PostgresDb implements Db {
   }
 
   /**
-   * Nothing to do: PostgreSQL keeps a deleted row's old version (a dead tuple) in the table's
-   * pages until VACUUM reclaims the space, and even then the bytes may stay in the file. That is
-   * harmless for templates because they are sealed under the subject's data key, deleted in the
-   * erasure's own transaction (crypto-shredding); autovacuum reclaims the space in its time.
+   * PostgreSQL keeps a deleted row's old version (a dead tuple) in the table's pages until VACUUM
+   * reclaims the space, and even then its bytes may stay in the file until overwritten. Sealed
+   * templates left so are harmless: their data key was deleted in the erasure's transaction
+   * (crypto-shredding). The data key's own dead tuple is the one that matters, so the small
+   * subject_keys table is vacuumed now rather than whenever autovacuum comes round; the big
+   * templates table is left to autovacuum.
    */
-  async scrub(): Promise<void> {}
+  async scrub(): Promise<void> {
+    await this.pool.query('VACUUM subject_keys');
+  }
 
   async close(): Promise<void> {
     await this.pool.end();

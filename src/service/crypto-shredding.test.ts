@@ -74,7 +74,7 @@ async function keysStillHeld(db: Db): Promise<Buffer[]> {
 }
 
 /** A subject's sealed templates and faces as stored, with their plaintext (read while the key still exists). */
-async function sealedOf(service: ProbityService, subject: string): Promise<{ sealed: Sealed[]; dataKey: Buffer }> {
+async function sealedOf(service: ProbityService, subject: string): Promise<{ sealed: Sealed[]; dataKey: Buffer; wrapped: Buffer }> {
   const rows = await service.db.all<{ uuid: string; sealed: Buffer; face_sealed: Buffer | null; subject_id: string; key_id: string; wrapped: Buffer }>(
     `SELECT t.uuid, t.sealed, t.face_sealed, k.subject_id, k.key_id, k.wrapped FROM templates t JOIN subjects s ON s.id = t.subject_id JOIN subject_keys k ON k.subject_id = s.id WHERE s.ref = $1`, [subject],
   );
@@ -86,7 +86,7 @@ async function sealedOf(service: ProbityService, subject: string): Promise<{ sea
     sealed.push({ what: `template ${r.uuid}`, blob: r.sealed, plain: dk.openBytes(r.sealed, r.uuid) });
     if (r.face_sealed) sealed.push({ what: `face ${r.uuid}`, blob: r.face_sealed, plain: dk.openBytes(r.face_sealed, `face:${r.uuid}`) });
   }
-  return { sealed, dataKey };
+  return { sealed, dataKey, wrapped: rows[0]!.wrapped };
 }
 
 const readIf = (path: string) => (existsSync(path) ? [readFileSync(path)] : []);
@@ -153,9 +153,11 @@ for (const backend of backends) {
       if (backend === 'sqlite') {
         live.push(...readIf(store.location), ...readIf(`${store.location}-wal`));
         assert.equal(fragmentsPresent(live, colin.sealed), 0, 'secure_delete and the WAL checkpoint leave no 16-byte run of the ciphertext in the file or the WAL');
+        assert.ok(live.every((h) => h.indexOf(colin.wrapped.subarray(HEADER)) === -1), 'nor the wrapped data key');
       } else {
         live.push(...dumpBytes(pgDump(store.location)));
         assert.equal(fragmentsPresent(live, colin.sealed), 0, 'a dump after the erasure holds none of it');
+        assert.ok(live.every((h) => h.indexOf(colin.wrapped.subarray(HEADER)) === -1), 'nor the wrapped data key');
       }
       assert.equal(recoveredBlocks([...live, ...before], colin.sealed, held), 0, 'no block of colin\'s templates or faces decrypts with the installation key or any key still stored');
 
