@@ -7,7 +7,7 @@
  *   left out, so the figure is the change's whole cost on the part it changes;
  * - erasure latency through the service (`eraseSubject`: the governed transaction deleting the
  *   rows and the data key, the index update, and the WAL checkpoint), and the checkpoint alone.
- * Writes bench-results/shred.json. Usage: node dist/bench/shred-bench.js [--subjects 2000] [--rounds 6] [--per-round 300] [--erasures 200]
+ * Writes bench-results/shred-sqlite.json (or shred-postgres.json). Usage: node dist/bench/shred-bench.js [--subjects 2000] [--rounds 6] [--per-round 300] [--erasures 200]
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -151,7 +151,7 @@ console.log(`erasure (eraseSubject, ${gallerySize} templates in the gallery): p5
 await service.close();
 const out = join(projectRoot, 'bench-results');
 mkdirSync(out, { recursive: true });
-writeFileSync(join(out, 'shred.json'), JSON.stringify({
+writeFileSync(join(out, `shred-${db.kind}.json`), JSON.stringify({
   measuredAt: new Date().toISOString(),
   store: db.kind === 'sqlite' ? 'SQLite (WAL, synchronous=FULL, secure_delete=ON)' : 'PostgreSQL',
   caveat: 'measured on a shared 2-core machine with other work running; compare the two enrolment figures with each other (alternating rounds), not with other runs',
@@ -171,5 +171,5 @@ writeFileSync(join(out, 'shred.json'), JSON.stringify({
     gallerySize, erasures: eraseMs.length, p50Ms: r3(median(eraseMs)), p99Ms: r3(pct(eraseMs, 0.99)), checkpointP50Ms: r3(median(scrubMs)),
   },
 }, null, 2) + '\n');
-console.log(`wrote ${join(out, 'shred.json')}`);
+console.log(`wrote ${join(out, `shred-${db.kind}.json`)}`);
 rmSync(dir, { recursive: true, force: true });
