@@ -160,9 +160,13 @@ export class SubjectKeys {
     throw last;
   }
 
-  /** Seals bytes under the current installation key (review probes, which belong to no subject). */
-  sealInstallation(plain: Uint8Array, record: string): Buffer {
-    return this.ring.current().sealBytes(plain, record);
+  /**
+   * Seals bytes under the installation key the store names as current (review probes, which
+   * belong to no subject), so that a probe sealed just after a rotation is not under the old key.
+   */
+  async sealInstallation(q: Queryable, plain: Uint8Array, record: string): Promise<Buffer> {
+    const row = await q.one<{ value: string }>(`SELECT value FROM meta WHERE key = $1`, [INSTALLATION_KEY_META]);
+    return (row ? this.kek(row.value) : this.ring.current()).sealBytes(plain, record);
   }
 }
 

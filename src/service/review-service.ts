@@ -43,7 +43,7 @@ export class ReviewService {
 
   /** The probe face as reviewers will see it: the aligned crop as PNG, sealed until the case closes. */
   async sealProbe(aligned: RgbImage, caseId: string): Promise<Buffer> {
-    return this.keys.sealInstallation(await facePng(aligned), `review:${caseId}`);
+    return this.keys.sealInstallation(this.db, await facePng(aligned), `review:${caseId}`);
   }
 
   /** Opens a case inside the identification's own transaction. */
