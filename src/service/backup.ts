@@ -1,5 +1,5 @@
 import Database from 'better-sqlite3';
-import { existsSync, renameSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { ProbityError } from '../errors.js';
 import type { Db } from '../gallery/db.js';
@@ -18,6 +18,8 @@ export async function backupStore(db: Db, out: string): Promise<void> {
   }
   if (existsSync(out)) throw new ProbityError('conflict', `${out} exists already; a backup never overwrites a file`);
   await db.backup(out);
+  // Sealed templates and wrapped keys: readable by the operator alone, as the store is meant to be.
+  chmodSync(out, 0o600);
 }
 
 export interface RestoreResult {
