@@ -57,6 +57,7 @@ test('a backup restored after erasures brings no one back; the audit log verifie
 
   const taken = probity(noKeyEnv, 'backup', '--data', data, '--out', backup);
   assert.equal(taken.status, 0, taken.stderr);
+  assert.equal(statSync(backup).mode & 0o777, 0o600, 'the backup is readable by the operator alone');
   assert.equal(probity(noKeyEnv, 'backup', '--data', data, '--out', backup).status, 1, 'a backup never overwrites a file');
 
   // After the backup: one subject erased on request, one by withdrawing consent, one gallery deleted.
