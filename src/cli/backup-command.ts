@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { ProbityError } from '../errors.js';
-import { erasureLedger } from '../server/serve.js';
+import { backupKeys, erasureLedger } from '../server/serve.js';
 import { backupStore, restoreStore } from '../service/backup.js';
 import { maintenance } from '../service/maintenance.js';
 import { dataDirOf, openStore, UsageError } from './main.js';
@@ -14,12 +14,16 @@ export async function backupCommand(args: string[]): Promise<void> {
     throw new ProbityError('invalid_request', 'for PostgreSQL use pg_dump --format=custom (see the README, "Backup and restore"); keep the installation key, the audit signing key and the witness file apart from the dump');
   }
   const db = await openStore(values);
+  let r;
   try {
-    await backupStore(db, values.out);
+    r = await backupStore(db, values.out, backupKeys(dataDirOf(values)));
   } finally {
     await db.close();
   }
-  process.stdout.write(`backed up ${join(dataDirOf(values), 'probity.sqlite')} to ${values.out}; it holds sealed templates and wrapped data keys, not the installation key: keep the key apart\n`);
+  process.stdout.write(
+    `backed up ${join(dataDirOf(values), 'probity.sqlite')} to ${values.out} (backup ${r.backupId}); its ${r.dataKeys} data key(s) are kept in ` +
+    `${join(dataDirOf(values), 'backup-keys.sqlite')}, not in the file, so an erasure reaches this backup too; the file cannot be restored without them\n`,
+  );
 }
 
 /**

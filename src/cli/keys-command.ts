@@ -5,6 +5,7 @@ import { rotateInstallationKey } from '../gallery/key-rotation.js';
 import { INSTALLATION_KEY_META } from '../gallery/subject-keys.js';
 import { TemplateCipher } from '../gallery/template-cipher.js';
 import { dataDirOf, openStore, UsageError } from './main.js';
+import { backupKeys } from '../server/serve.js';
 import { flags } from './flags.js';
 
 /**
@@ -38,7 +39,9 @@ export async function keysCommand(args: string[]): Promise<void> {
     const r = stored?.value === next.id
       ? { from: old.id, to: next.id, dataKeysRewrapped: 0, installationSealedResealed: 0 }
       : await rotateInstallationKey(db, [old], next);
-    process.stdout.write(`rotated the installation key ${r.from} -> ${r.to}: ${r.dataKeysRewrapped} data key(s) rewrapped, ${r.installationSealedResealed} other sealed item(s) resealed; templates untouched\n`);
+    // The backups' keys too, before the old key can be destroyed.
+    const escrowed = backupKeys(dir).rewrap([old, next], next);
+    process.stdout.write(`rotated the installation key ${r.from} -> ${r.to}: ${r.dataKeysRewrapped} data key(s) rewrapped, ${escrowed} backup data key(s) rewrapped, ${r.installationSealedResealed} other sealed item(s) resealed; templates untouched\n`);
     if (fromEnv) {
       process.stdout.write(
         `the old key came from PROBITY_SECRET_KEY: set PROBITY_SECRET_KEY to the contents of ${nextFile}, restart every service process, ` +

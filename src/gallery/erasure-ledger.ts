@@ -1,5 +1,6 @@
 import { closeSync, existsSync, fsyncSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { ProbityError } from '../errors.js';
+import type { BackupKeyEscrow } from './backup-keys.js';
 
 /**
  * One erasure as the ledger keeps it: row ids only (the subject row's UUID, its data key's id,
@@ -21,10 +22,12 @@ export interface ErasureEntry {
  * resurrecting.
  */
 export class ErasureLedger {
-  constructor(readonly path: string) {}
+  /** `escrow`: the backups' data keys, from which each erased subject's key is deleted too. */
+  constructor(readonly path: string, readonly escrow?: BackupKeyEscrow) {}
 
   append(entries: ErasureEntry[]): void {
     if (entries.length === 0) return;
+    this.escrow?.forget(entries.flatMap((e) => (e.keyId ? [e.keyId] : [])));
     const fd = openSync(this.path, 'a', 0o600);
     try {
       writeSync(fd, entries.map((e) => JSON.stringify(e) + '\n').join(''));

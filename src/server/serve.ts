@@ -6,6 +6,7 @@ import { FaceEngine } from '../engine/engine.js';
 import { openDb } from '../gallery/db.js';
 import { TemplateCipher } from '../gallery/template-cipher.js';
 import { ErasureLedger } from '../gallery/erasure-ledger.js';
+import { BackupKeyEscrow } from '../gallery/backup-keys.js';
 import { KeyRing } from '../gallery/subject-keys.js';
 import { maintenance } from '../service/maintenance.js';
 import { ProbityService } from '../service/probity-service.js';
@@ -49,7 +50,12 @@ function templateCipher(o: ServeOptions): TemplateCipher {
 
 /** The data folder's erasure ledger, which `probity restore` replays (for PostgreSQL too). */
 export function erasureLedger(dataDir: string): ErasureLedger {
-  return new ErasureLedger(join(dataDir, 'erasures.log'));
+  return new ErasureLedger(join(dataDir, 'erasures.log'), backupKeys(dataDir));
+}
+
+/** The data keys of the backups `probity backup` took, kept out of the backup files. */
+export function backupKeys(dataDir: string): BackupKeyEscrow {
+  return new BackupKeyEscrow(join(dataDir, 'backup-keys.sqlite'));
 }
 
 async function openService(o: ServeOptions): Promise<ProbityService> {

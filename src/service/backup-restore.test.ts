@@ -110,6 +110,23 @@ test('a backup restored after erasures brings no one back; the audit log verifie
     await withOld.close();
   }
   assert.equal(probity(noKeyEnv, 'audit', 'verify', '--data', data).status, 0);
+
+  // The backup's keys, held apart from it in the data folder, were rewrapped too: it restores under the new key alone.
+  assert.match(rotated.stdout, /1 backup data key\(s\) rewrapped/, 'colin\'s and serena\'s escrowed keys went with their erasure; gloria\'s with her gallery');
+  const again = probity(noKeyEnv, 'restore', '--data', data, backup);
+  assert.equal(again.status, 0, again.stderr);
+  service = await open(data);
+  client = await service.authenticate((await onboardAgain(service, secret)));
+  assert.equal((await service.verify(client, { purpose: P, galleryId, subject: 'hugo', probe: image(faces.hugo1()) })).match, true, 'the old backup restores under the new key');
+  await assert.rejects(service.verify(client, { purpose: P, galleryId, subject: 'colin', probe: image(faces.colin2()) }), { code: 'not_found' });
+  await service.close();
+
+  // Without the data folder's escrow, the backup file is no use to anyone: it holds no data key.
+  const elsewhere = join(dir, 'elsewhere');
+  mkdirSync(elsewhere);
+  const stolen = probity(noKeyEnv, 'restore', '--data', elsewhere, backup);
+  assert.equal(stolen.status, 1);
+  assert.match(stolen.stderr, /data keys of backup .* are not in this data folder's backup-keys.sqlite/);
 });
 
 /** The client key made at onboarding, found again after a reopen: a fresh key for the same organisation. */

@@ -8,6 +8,8 @@ import { after, before, describe, test } from 'node:test';
 import type { Db } from '../gallery/db.js';
 import { openDb } from '../gallery/db.js';
 import { ErasureLedger } from '../gallery/erasure-ledger.js';
+import { BackupKeyEscrow } from '../gallery/backup-keys.js';
+import Database from 'better-sqlite3';
 import { wrapRecord } from '../gallery/subject-keys.js';
 import { TemplateCipher } from '../gallery/template-cipher.js';
 import type { Caller } from '../governance/api-keys.js';
@@ -66,12 +68,18 @@ function fragmentsPresent(haystacks: Buffer[], sealed: Sealed[]): number {
   return n;
 }
 
-/** Every key the installation holds: the installation key, and each data key it still stores, unwrapped. */
-async function keysStillHeld(db: Db): Promise<Buffer[]> {
+/**
+ * Every key the installation holds: the installation key, each data key the store still holds,
+ * each one the backups' escrow still holds, and any wrapped key found in the earlier copy itself.
+ */
+async function keysStillHeld(db: Db, escrow: BackupKeyEscrow, backupFile?: string): Promise<Buffer[]> {
   const cipher = TemplateCipher.fromKey(testKey);
   const rows = await db.all<{ subject_id: string; key_id: string; wrapped: Buffer }>(`SELECT subject_id, key_id, wrapped FROM subject_keys`);
-  return [Buffer.from(testKey), ...rows.map((r) => cipher.openBytes(r.wrapped, wrapRecord(r.subject_id, r.key_id)))];
+  const escrowed = escrow.take(backupId ?? '') ?? [];
+  const inBackup = backupFile ? (new Database(backupFile, { readonly: true }).prepare(`SELECT subject_id, key_id, wrapped FROM subject_keys`).all() as typeof rows) : [];
+  return [Buffer.from(testKey), ...[...rows, ...escrowed, ...inBackup].map((r) => cipher.openBytes(r.wrapped, wrapRecord(r.subject_id, r.key_id)))];
 }
+let backupId: string | undefined;
 
 /** A subject's sealed templates and faces as stored, with their plaintext (read while the key still exists). */
 async function sealedOf(service: ProbityService, subject: string): Promise<{ sealed: Sealed[]; dataKey: Buffer; wrapped: Buffer }> {
@@ -109,10 +117,11 @@ for (const backend of backends) {
     let client: Caller;
     let galleryId: string;
     const dir = mkdtempSync(join(tmpdir(), 'probity-shred-'));
+    const escrow = new BackupKeyEscrow(join(dir, 'backup-keys.sqlite'));
 
     before(async () => {
       store = await freshStore(backend);
-      service = await ProbityService.open({ db: await openDb(store.location), engine: await testEngine(), cipher: TemplateCipher.fromKey(testKey), erasureLedger: new ErasureLedger(join(dir, 'erasures.log')) });
+      service = await ProbityService.open({ db: await openDb(store.location), engine: await testEngine(), cipher: TemplateCipher.fromKey(testKey), erasureLedger: new ErasureLedger(join(dir, 'erasures.log'), escrow) });
       const secret = (await service.access.bootstrapAdmin())!.secret;
       client = (await onboard(service, secret, { name: 'offices', sector: 'employer', jurisdictions: ['other'] }, [P])).caller;
       galleryId = (await service.createGallery(client, { name: 'staff', keepReferenceFaces: true })).id;
@@ -135,8 +144,12 @@ for (const backend of backends) {
       // The copy an operator (or a thief) holds from before the erasure.
       const before: Buffer[] = [];
       if (backend === 'sqlite') {
-        await backupStore(service.db, join(dir, 'before.sqlite'));
+        backupId = (await backupStore(service.db, join(dir, 'before.sqlite'), escrow)).backupId;
         before.push(readFileSync(join(dir, 'before.sqlite')));
+        const inFile = new Database(join(dir, 'before.sqlite'), { readonly: true }).prepare(`SELECT COUNT(*) AS n FROM subject_keys`).get() as { n: number };
+        assert.equal(inFile.n, 0, 'the backup file holds no data key: they are in the escrow');
+        assert.ok(before.every((h) => h.indexOf(colin.wrapped.subarray(HEADER)) === -1), 'not even in its free pages');
+        assert.equal(escrow.take(backupId)!.length, 2, 'the escrow holds both subjects\' keys');
       } else {
         before.push(...dumpBytes(pgDump(store.location)));
       }
@@ -145,8 +158,8 @@ for (const backend of backends) {
 
       const receipt = await service.eraseSubject(client, galleryId, 'colin');
       assert.equal(receipt.templatesErased, 2);
-      const held = await keysStillHeld(service.db);
-      assert.equal(held.length, 2, 'the installation key and serena\'s data key remain; colin\'s is gone');
+      const held = await keysStillHeld(service.db, escrow, backend === 'sqlite' ? join(dir, 'before.sqlite') : undefined);
+      assert.equal(held.length, backend === 'sqlite' ? 3 : 2, 'the installation key and serena\'s data key (in the store, and for the backup in the escrow) remain; colin\'s is gone everywhere');
       assert.ok(recoveredBlocks(before, serena.sealed, held) > 0, 'the keys still held do open what they should (serena, not erased)');
 
       const live: Buffer[] = [];
