@@ -1,4 +1,5 @@
-import { closeSync, existsSync, fsyncSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { ProbityError } from '../errors.js';
 import type { BackupKeyEscrow } from './backup-keys.js';
 
@@ -28,6 +29,7 @@ export class ErasureLedger {
   append(entries: ErasureEntry[]): void {
     if (entries.length === 0) return;
     this.escrow?.forget(entries.flatMap((e) => (e.keyId ? [e.keyId] : [])));
+    mkdirSync(dirname(this.path), { recursive: true });
     const fd = openSync(this.path, 'a', 0o600);
     try {
       writeSync(fd, entries.map((e) => JSON.stringify(e) + '\n').join(''));
