@@ -76,7 +76,12 @@ async function keysStillHeld(db: Db, escrow: BackupKeyEscrow, backupFile?: strin
   const cipher = TemplateCipher.fromKey(testKey);
   const rows = await db.all<{ subject_id: string; key_id: string; wrapped: Buffer }>(`SELECT subject_id, key_id, wrapped FROM subject_keys`);
   const escrowed = escrow.take(backupId ?? '') ?? [];
-  const inBackup = backupFile ? (new Database(backupFile, { readonly: true }).prepare(`SELECT subject_id, key_id, wrapped FROM subject_keys`).all() as typeof rows) : [];
+  let inBackup: typeof rows = [];
+  if (backupFile) {
+    const copy = new Database(backupFile, { readonly: true });
+    inBackup = copy.prepare(`SELECT subject_id, key_id, wrapped FROM subject_keys`).all() as typeof rows;
+    copy.close();
+  }
   return [Buffer.from(testKey), ...[...rows, ...escrowed, ...inBackup].map((r) => cipher.openBytes(r.wrapped, wrapRecord(r.subject_id, r.key_id)))];
 }
 let backupId: string | undefined;
@@ -161,7 +166,9 @@ for (const backend of backends) {
       if (backend === 'sqlite') {
         backupId = (await backupStore(service.db, join(dir, 'before.sqlite'), escrow)).backupId;
         before.push(readFileSync(join(dir, 'before.sqlite')));
-        const inFile = new Database(join(dir, 'before.sqlite'), { readonly: true }).prepare(`SELECT COUNT(*) AS n FROM subject_keys`).get() as { n: number };
+        const copy = new Database(join(dir, 'before.sqlite'), { readonly: true });
+        const inFile = copy.prepare(`SELECT COUNT(*) AS n FROM subject_keys`).get() as { n: number };
+        copy.close();
         assert.equal(inFile.n, 0, 'the backup file holds no data key: they are in the escrow');
         assert.ok(before.every((h) => h.indexOf(colin.wrapped.subarray(HEADER)) === -1), 'not even in its free pages');
         assert.equal(escrow.take(backupId)!.length, 2, 'the escrow holds both subjects\' keys');
