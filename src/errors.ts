@@ -46,7 +46,10 @@ export type ProbityErrorCode =
   | 'purpose_not_declared'
   | 'purpose_not_covered'
   // The face presented was judged an artefact (a print, a screen) rather than a live person.
-  | 'presentation_attack_suspected';
+  | 'presentation_attack_suspected'
+
+  // A data key is wrapped under an installation key this process does not hold.
+  | 'key_unavailable';
 
 /** The rule behind a refusal, so a requester (and the audit log) can see what law refused it. */
 export interface RuleCitation {

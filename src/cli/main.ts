@@ -1,4 +1,6 @@
 import { existsSync, writeFileSync } from 'node:fs';
+import { keysCommand } from './keys-command.js';
+import { backupCommand, restoreCommand } from './backup-command.js';
 import { PROBITY_VERSION } from '../version.js';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
@@ -19,7 +21,7 @@ import { checkLiveness, DEFAULT_TARGET_BPCER, LivenessChecker } from '../engine/
 import { FACEPLUGIN_LIVENESS_CARD } from '../engine/models/faceplugin-liveness.js';
 import { evaluateRemote } from '../evaluation/remote.js';
 import { calibrationFile } from '../matching/calibration.js';
-import { defaultEvaluationFile, serve } from '../server/serve.js';
+import { defaultEvaluationFile, erasureLedger, serve } from '../server/serve.js';
 import { AccountabilityReport } from '../service/accountability-report.js';
 import { maintenance, operatorCaller } from '../service/maintenance.js';
 
@@ -43,6 +45,10 @@ usage:
   probity audit prove --receipt FILE [--public-key FILE] [--witness FILE] [--data DIR | --database URL]
   probity audit export [--data DIR | --database URL] [--from ISO] [--to ISO] [--organisation ID] [--purpose USE_CASE]
   probity purge [--data DIR | --database URL] [--now ISO]
+  probity keys rotate [--data DIR] [--database URL]
+  probity backup [--data DIR] --out FILE          (SQLite; for PostgreSQL use pg_dump, see the README)
+  probity restore [--data DIR] FILE               (with the service stopped; replays the erasure ledger)
+  probity restore [--data DIR] --database URL     (after pg_restore: replays the erasure ledger)
   probity report [--data DIR | --database URL] [--evaluation results.json] [--format md|html] [--out FILE]
   probity serve [--port 8080] [--host 127.0.0.1] [--data DIR] [--database URL] [--workers N]
                 [--development] [--rate-limit PER_SECOND] [--log] [--evaluation results.json] [--purge-every HOURS]
@@ -52,7 +58,7 @@ Exit status: 0 on success (compare: whether or not the faces match; liveness: wh
 face is judged live), 1 when an input is at
 fault (the message names it), 2 for a malformed command line.`;
 
-class UsageError extends Error {}
+export class UsageError extends Error {}
 
 function parse<T extends ParseArgsConfig['options']>(args: string[], options: T, positionals: number) {
   let parsed;
@@ -294,7 +300,7 @@ async function serveCommand(args: string[]): Promise<void> {
   const port = numberOption('port', values.port, 8080, (v) => Number.isInteger(v) && v >= 0 && v < 65536, 'a port number');
   const workers = numberOption('workers', values.workers, 1, (v) => Number.isInteger(v) && v >= 1 && v <= 64, 'a whole number from 1 to 64');
   const perSecond = numberOption('rate-limit', values['rate-limit'], 20, (v) => v > 0, 'a positive number of requests per second');
-  const databaseUrl = values.database ?? process.env.PROBITY_DATABASE_URL;
+  const databaseUrl = values.database || process.env.PROBITY_DATABASE_URL;
   if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseUrl)) throw new UsageError('--database must be a postgres:// URL');
   await serve({
     port, host: values.host ?? '127.0.0.1', dataDir: values.data ?? process.env.PROBITY_DATA ?? 'probity-data', databaseUrl, workers,
@@ -306,10 +312,15 @@ async function serveCommand(args: string[]): Promise<void> {
   }, (line) => process.stdout.write(line + '\n'));
 }
 
+/** The data folder: the SQLite file, the installation key file and the erasure ledger. */
+export function dataDirOf(values: { data?: string }): string {
+  return values.data ?? process.env.PROBITY_DATA ?? 'probity-data';
+}
+
 /** The store a command reads: --database URL, PROBITY_DATABASE_URL, or the SQLite file in --data. */
-async function openStore(values: { data?: string; database?: string }) {
-  const url = values.database ?? process.env.PROBITY_DATABASE_URL;
-  const path = join(values.data ?? process.env.PROBITY_DATA ?? 'probity-data', 'probity.sqlite');
+export async function openStore(values: { data?: string; database?: string }) {
+  const url = values.database || process.env.PROBITY_DATABASE_URL;
+  const path = join(dataDirOf(values), 'probity.sqlite');
   if (!url && !existsSync(path)) throw new ProbityError('file_not_found', `no Probity data at ${path}; give --data DIR or --database URL`);
   const db = await openDb(url ?? path);
   await migrate(db);
@@ -368,7 +379,7 @@ async function purgeCommand(args: string[]): Promise<void> {
   if (Number.isNaN(now.getTime())) throw new UsageError(`--now must be an ISO 8601 time, got "${values.now}"`);
   const db = await openStore(values);
   try {
-    const receipts = await maintenance(db, () => now).people.purge(now);
+    const receipts = await maintenance(db, () => now, erasureLedger(dataDirOf(values))).people.purge(now);
     process.stdout.write(`purge at ${now.toISOString()}: ${receipts.length} subject(s) erased\n`);
     for (const r of receipts) process.stdout.write(`  ${r.gallery} ${r.subject}: ${r.reason}, ${r.templatesErased} template(s), audit entry ${r.auditSeq}\n`);
   } finally {
@@ -402,7 +413,7 @@ async function reportCommand(args: string[]): Promise<void> {
 /** A broken audit chain: the report is printed; the exit status says so (1). */
 class AuditBroken extends Error {}
 
-const COMMANDS: Record<string, (args: string[]) => Promise<void>> = { detect, compare, evaluate: evaluateCommand, liveness, 'evaluate-pad': evaluatePadCommand, models, serve: serveCommand, audit: auditCommand, purge: purgeCommand, report: reportCommand };
+const COMMANDS: Record<string, (args: string[]) => Promise<void>> = { detect, compare, evaluate: evaluateCommand, liveness, 'evaluate-pad': evaluatePadCommand, models, serve: serveCommand, audit: auditCommand, purge: purgeCommand, report: reportCommand, keys: keysCommand, backup: backupCommand, restore: restoreCommand };
 
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;

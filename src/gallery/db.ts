@@ -22,6 +22,11 @@ export interface Db extends Queryable {
   transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
   /** Whether an error is a violated unique or primary key constraint. */
   isUniqueViolation(e: unknown): boolean;
+  /**
+   * After an erasure: pushes what the back-end still holds of deleted rows out of its side
+   * files (SQLite: checkpoints and truncates the WAL; deleted content is zeroed by secure_delete).
+   */
+  scrub(): Promise<void>;
   close(): Promise<void>;
 }
 

@@ -1,5 +1,5 @@
 import type { Db } from './db.js';
-import type { TemplateCipher } from './template-cipher.js';
+import { asFloats, KEY_COLUMNS, KEY_JOIN, type SubjectKeys, type WrappedKeyRow } from './subject-keys.js';
 import { ExactIndex } from '../matching/exact-index.js';
 import { HnswIndex } from '../matching/hnsw-index.js';
 import type { SearchHit, VectorIndex } from '../matching/vector-index.js';
@@ -37,7 +37,7 @@ export class GallerySearch {
 
   constructor(
     private readonly db: Db,
-    private readonly cipher: TemplateCipher,
+    private readonly keys: SubjectKeys,
     private readonly dimension: number,
     private readonly options: GallerySearchOptions = { hnswAbove: 50_000 },
   ) {}
@@ -57,27 +57,30 @@ export class GallerySearch {
       this.states.set(galleryId, state);
     }
     if (state.version >= version) return state;
-    const changes = await this.db.all<{ version: number; template_id: number; op: string; uuid: string | null; sealed: Buffer | null; ref: string | null }>(
-      `SELECT c.version, c.template_id, c.op, t.uuid, t.sealed, s.ref
+    const changes = await this.db.all<{ version: number; template_id: number; op: string; uuid: string | null; sealed: Buffer | null; ref: string | null } & WrappedKeyRow>(
+      `SELECT c.version, c.template_id, c.op, t.uuid, t.sealed, s.ref, ${KEY_COLUMNS}
          FROM template_changes c
          LEFT JOIN templates t ON t.id = c.template_id
          LEFT JOIN subjects s ON s.id = t.subject_id
+         ${KEY_JOIN}
         WHERE c.gallery_id = $1 AND c.version > $2
         ORDER BY c.version`,
       [galleryId, state.version],
     );
-    for (const c of changes) {
-      const id = Number(c.template_id);
-      if (c.op === 'remove') {
-        state.index.remove(id);
-        state.subjectOf.delete(id);
-      } else if (c.uuid && c.sealed && c.ref !== null) {
-        // A template added and since removed has no row: its removal follows in this same list.
-        state.index.add(id, this.cipher.open(c.sealed, c.uuid));
-        state.subjectOf.set(id, c.ref);
+    this.keys.session((open) => {
+      for (const c of changes) {
+        const id = Number(c.template_id);
+        if (c.op === 'remove') {
+          state.index.remove(id);
+          state.subjectOf.delete(id);
+        } else if (c.uuid && c.sealed && c.ref !== null) {
+          // A template added and since removed has no row: its removal follows in this same list.
+          state.index.add(id, asFloats(open(c.sealed, c.uuid, c)));
+          state.subjectOf.set(id, c.ref);
+        }
+        state.version = Math.max(state.version, Number(c.version));
       }
-      state.version = Math.max(state.version, Number(c.version));
-    }
+    });
     if (state.index.kind === 'exact' && state.index.size > this.options.hnswAbove) state.index = this.promote(state.index as ExactIndex);
     return state;
   }
@@ -86,16 +89,18 @@ export class GallerySearch {
     // The version first, then the rows: a write in between is then replayed again, which is
     // harmless, rather than missed.
     const g = await this.db.one<{ version: number }>(`SELECT version FROM galleries WHERE id = $1`, [galleryId]);
-    const rows = await this.db.all<{ id: number; uuid: string; sealed: Buffer; ref: string }>(
-      `SELECT t.id, t.uuid, t.sealed, s.ref FROM templates t JOIN subjects s ON s.id = t.subject_id WHERE t.gallery_id = $1`,
+    const rows = await this.db.all<{ id: number; uuid: string; sealed: Buffer; ref: string } & WrappedKeyRow>(
+      `SELECT t.id, t.uuid, t.sealed, s.ref, ${KEY_COLUMNS} FROM templates t JOIN subjects s ON s.id = t.subject_id ${KEY_JOIN} WHERE t.gallery_id = $1`,
       [galleryId],
     );
     let index: VectorIndex = new ExactIndex(this.dimension, rows.length + 16);
     const subjectOf = new Map<number, string>();
-    for (const r of rows) {
-      index.add(Number(r.id), this.cipher.open(r.sealed, r.uuid));
-      subjectOf.set(Number(r.id), r.ref);
-    }
+    this.keys.session((open) => {
+      for (const r of rows) {
+        index.add(Number(r.id), asFloats(open(r.sealed, r.uuid, r)));
+        subjectOf.set(Number(r.id), r.ref);
+      }
+    });
     if (index.size > this.options.hnswAbove) index = this.promote(index as ExactIndex);
     return { version: Number(g?.version ?? 0), index, subjectOf };
   }

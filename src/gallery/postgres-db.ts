@@ -58,6 +58,18 @@ export class PostgresDb implements Db {
     return (e as { code?: string })?.code === '23505';
   }
 
+  /**
+   * PostgreSQL keeps a deleted row's old version (a dead tuple) in the table's pages until VACUUM
+   * reclaims the space, and even then its bytes may stay in the file until overwritten. Sealed
+   * templates left so are harmless: their data key was deleted in the erasure's transaction
+   * (crypto-shredding). The data key's own dead tuple is the one that matters, so the small
+   * subject_keys table is vacuumed now rather than whenever autovacuum comes round; the big
+   * templates table is left to autovacuum.
+   */
+  async scrub(): Promise<void> {
+    await this.pool.query('VACUUM subject_keys');
+  }
+
   async close(): Promise<void> {
     await this.pool.end();
   }

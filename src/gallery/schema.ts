@@ -39,6 +39,11 @@ function statements(kind: Db['kind']): string[] {
       id TEXT PRIMARY KEY, gallery_id TEXT NOT NULL REFERENCES galleries(id) ON DELETE CASCADE,
       ref TEXT NOT NULL, created_at TEXT NOT NULL, last_interaction_at TEXT NOT NULL,
       enrolment_purpose TEXT NOT NULL, UNIQUE (gallery_id, ref))`,
+    // A subject's data key, wrapped by the installation key (see subject-keys.ts): deleting this
+    // row makes every copy of the subject's sealed templates unreadable, wherever it lingers.
+    `CREATE TABLE IF NOT EXISTS subject_keys (
+      subject_id TEXT PRIMARY KEY REFERENCES subjects(id) ON DELETE CASCADE, key_id TEXT NOT NULL UNIQUE,
+      kek_id TEXT NOT NULL, wrapped ${bytes} NOT NULL, created_at TEXT NOT NULL)`,
     // Consent is recorded before enrolment and kept after erasure: it holds no biometric data and
     // shows on what basis data was held, and when that basis ended. The *_ms columns hold the same
     // instants as epoch milliseconds, so a search can ask storage who is covered now by comparing numbers.

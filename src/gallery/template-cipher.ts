@@ -1,8 +1,11 @@
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { ProbityError } from '../errors.js';
 
-const VERSION = 1;
+/** Sealed directly under the installation key (stores from before per-subject keys; review probes). */
+export const INSTALLATION_SEALED = 1;
+/** Sealed under the subject's own data key (see subject-keys.ts). */
+export const DATA_KEY_SEALED = 2;
 const IV_BYTES = 12;
 const TAG_BYTES = 16;
 
@@ -12,11 +15,30 @@ const TAG_BYTES = 16;
  * Layout: version (1 byte) | nonce (12) | tag (16) | ciphertext.
  */
 export class TemplateCipher {
-  private constructor(private readonly key: Buffer) {}
+  /**
+   * A fingerprint of the key, safe to store and print: which installation key wrapped a data
+   * key, so a process holding another one says so instead of failing to decrypt.
+   */
+  readonly id: string;
+
+  private constructor(private readonly key: Buffer, private readonly version: number) {
+    this.id = createHash('sha256').update('probity-key-id\0').update(key).digest('hex').slice(0, 16);
+  }
 
   static fromKey(key: Uint8Array): TemplateCipher {
     if (key.length !== 32) throw new ProbityError('invalid_argument', `the template key must be 32 bytes (AES-256), got ${key.length}`);
-    return new TemplateCipher(Buffer.from(key));
+    return new TemplateCipher(Buffer.from(key), INSTALLATION_SEALED);
+  }
+
+  /** A subject's data key: what it seals is marked as such, so it is never tried with the installation key. */
+  static dataKey(key: Uint8Array): TemplateCipher {
+    if (key.length !== 32) throw new ProbityError('invalid_argument', `a data key must be 32 bytes (AES-256), got ${key.length}`);
+    return new TemplateCipher(Buffer.from(key), DATA_KEY_SEALED);
+  }
+
+  /** Overwrites the key in this process's memory; the cipher is unusable afterwards. */
+  destroy(): void {
+    this.key.fill(0);
   }
 
   /**
@@ -52,7 +74,7 @@ export class TemplateCipher {
     const cipher = createCipheriv('aes-256-gcm', this.key, iv);
     cipher.setAAD(Buffer.from(record, 'utf8'));
     const body = Buffer.concat([cipher.update(plain), cipher.final()]);
-    return Buffer.concat([Buffer.from([VERSION]), iv, cipher.getAuthTag(), body]);
+    return Buffer.concat([Buffer.from([this.version]), iv, cipher.getAuthTag(), body]);
   }
 
   open(sealed: Uint8Array, record: string): Float32Array {
@@ -64,7 +86,7 @@ export class TemplateCipher {
 
   openBytes(sealed: Uint8Array, record: string): Buffer {
     const blob = Buffer.from(sealed);
-    if (blob.length < 1 + IV_BYTES + TAG_BYTES || blob[0] !== VERSION) {
+    if (blob.length < 1 + IV_BYTES + TAG_BYTES || blob[0] !== this.version) {
       throw new ProbityError('invalid_argument', `stored template for ${record} is not in a known format`);
     }
     const decipher = createDecipheriv('aes-256-gcm', this.key, blob.subarray(1, 1 + IV_BYTES));

@@ -1,4 +1,5 @@
 import type { Queryable } from './db.js';
+import type { ErasureLedger } from './erasure-ledger.js';
 
 /**
  * Template rows change only through these functions, so every change is numbered in the
@@ -25,16 +26,31 @@ export async function insertTemplate(
 }
 
 /**
- * Erases a subject: its templates and its record. Returns how many templates went, or
- * undefined when there was no such subject. Consent records stay: they hold no biometric data
- * and show why the data was held, and when it was withdrawn.
+ * Erases a subject: its templates, its data key and its record. Returns how many templates went,
+ * or undefined when there was no such subject. Consent records stay: they hold no biometric data
+ * and show why the data was held, and when it was withdrawn. Deleting the data key is what
+ * reaches the copies a DELETE cannot (free pages, WAL, dead tuples, backups): see subject-keys.ts.
  */
-export async function eraseSubjectRows(tx: Queryable, galleryId: string, ref: string): Promise<number | undefined> {
+export async function eraseSubjectRows(tx: Queryable, galleryId: string, ref: string, ledger?: ErasureLedger): Promise<number | undefined> {
   const s = await tx.one<{ id: string }>(`SELECT id FROM subjects WHERE gallery_id = $1 AND ref = $2`, [galleryId, ref]);
   if (!s) return undefined;
+  const key = await tx.one<{ key_id: string }>(`SELECT key_id FROM subject_keys WHERE subject_id = $1`, [s.id]);
   const templates = await tx.all<{ id: number }>(`SELECT id FROM templates WHERE subject_id = $1`, [s.id]);
   await tx.run(`DELETE FROM templates WHERE subject_id = $1`, [s.id]);
   for (const t of templates) await recordChange(tx, galleryId, Number(t.id), 'remove');
+  await tx.run(`DELETE FROM subject_keys WHERE subject_id = $1`, [s.id]);
   await tx.run(`DELETE FROM subjects WHERE id = $1`, [s.id]);
+  ledger?.append([{ at: new Date().toISOString(), galleryId, subjectId: s.id, ...(key ? { keyId: key.key_id } : {}) }]);
   return templates.length;
+}
+
+/** Deletes a gallery with all its subjects, their data keys and templates. */
+export async function eraseGalleryRows(tx: Queryable, galleryId: string, ledger?: ErasureLedger): Promise<void> {
+  const keys = await tx.all<{ subject_id: string; key_id: string }>(
+    `SELECT k.subject_id, k.key_id FROM subject_keys k JOIN subjects s ON s.id = k.subject_id WHERE s.gallery_id = $1`, [galleryId],
+  );
+  await tx.run(`DELETE FROM subject_keys WHERE subject_id IN (SELECT id FROM subjects WHERE gallery_id = $1)`, [galleryId]);
+  await tx.run(`DELETE FROM galleries WHERE id = $1`, [galleryId]);
+  const at = new Date().toISOString();
+  ledger?.append([{ at, galleryId }, ...keys.map((k) => ({ at, galleryId, subjectId: k.subject_id, keyId: k.key_id }))]);
 }

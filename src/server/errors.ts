@@ -38,6 +38,7 @@ const STATUS: Partial<Record<ProbityErrorCode, number>> = {
   purpose_not_covered: 403,
   // 422, not 403: the caller may do this; the image presented is what was refused.
   presentation_attack_suspected: 422,
+  key_unavailable: 503,
 };
 
 export interface ErrorAnswer {

@@ -9,6 +9,9 @@ import { privateDirectory, privateFile } from '../gallery/private-files.js';
 import { DEFAULT_CHECKPOINT_EVERY, type WitnessOptions } from '../governance/audit-checkpoint.js';
 import { AuditSigningKey } from '../governance/audit-signing-key.js';
 import { ProbityError } from '../errors.js';
+import { ErasureLedger } from '../gallery/erasure-ledger.js';
+import { BackupKeyEscrow } from '../gallery/backup-keys.js';
+import { KeyRing } from '../gallery/subject-keys.js';
 import { maintenance } from '../service/maintenance.js';
 import { ProbityService } from '../service/probity-service.js';
 import { buildApp, type AppOptions } from './app.js';
@@ -51,6 +54,16 @@ function templateCipher(o: ServeOptions): TemplateCipher {
   return TemplateCipher.fromEnvironment({ env: o.env, keyFile });
 }
 
+/** The data folder's erasure ledger, which `probity restore` replays (for PostgreSQL too). */
+export function erasureLedger(dataDir: string): ErasureLedger {
+  return new ErasureLedger(join(dataDir, 'erasures.log'), backupKeys(dataDir));
+}
+
+/** The data keys of the backups `probity backup` took, kept out of the backup files. */
+export function backupKeys(dataDir: string): BackupKeyEscrow {
+  return new BackupKeyEscrow(join(dataDir, 'backup-keys.sqlite'));
+}
+
 function positiveEnv(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
   const raw = env[name];
   if (raw === undefined || raw === '') return fallback;
@@ -82,10 +95,16 @@ function auditWitness(o: ServeOptions, print?: (line: string) => void): WitnessO
 }
 
 async function openService(o: ServeOptions, print?: (line: string) => void): Promise<ProbityService> {
-  const cipher = templateCipher(o);
+  // After `probity keys rotate` the key file holds the new key: the ring reads it again when a
+  // data key turns out to be wrapped under a key this process does not hold.
+  const next = join(o.dataDir, 'template.key.next');
+  const keys = new KeyRing([templateCipher(o)], () => [
+    ...(existsSync(next) ? [TemplateCipher.fromEnvironment({ env: {}, keyFile: next })] : []),
+    templateCipher(o),
+  ]);
   const witness = auditWitness(o, print);
   const [db, engine] = await Promise.all([openDb(location(o)), FaceEngine.load()]);
-  const service = await ProbityService.open({ db, engine, cipher, witness, options: {
+  const service = await ProbityService.open({ db, engine, keys, witness, erasureLedger: erasureLedger(o.dataDir), options: {
     ...(o.evaluationFile ? { evaluationFile: o.evaluationFile } : {}),
     webhooks: { allowPrivateNetworks: o.webhookAllowPrivate ?? o.env.PROBITY_WEBHOOK_ALLOW_PRIVATE === '1' },
   } });
@@ -164,7 +183,7 @@ function schedulePurge(o: ServeOptions, print: (line: string) => void): void {
     try {
       const db = await openDb(location(o));
       try {
-        const receipts = await maintenance(db).people.purge();
+        const receipts = await maintenance(db, undefined, erasureLedger(o.dataDir)).people.purge();
         if (receipts.length) print(`purge: ${receipts.length} subject(s) erased by the retention schedule`);
       } finally {
         await db.close();

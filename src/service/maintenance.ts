@@ -1,4 +1,5 @@
 import type { Db } from '../gallery/db.js';
+import type { ErasureLedger } from '../gallery/erasure-ledger.js';
 import { ProbityError } from '../errors.js';
 import type { Caller } from '../governance/api-keys.js';
 import { Governor } from './governor.js';
@@ -8,12 +9,14 @@ import { PeopleService } from './people-service.js';
  * The operator's own work on a store, without the face engine or the template key: purges on
  * the retention schedule, reports. Indexes in running services catch up through the change log.
  */
-export function maintenance(db: Db, now: () => Date = () => new Date()) {
+export function maintenance(db: Db, now: () => Date = () => new Date(), ledger?: ErasureLedger) {
   const gov = new Governor(db, now);
   const people = new PeopleService(
     db, gov,
     async () => { throw new ProbityError('invalid_request', 'maintenance does not act on behalf of a client'); },
     async () => undefined,
+    () => undefined,
+    ledger,
   );
   return { gov, people };
 }

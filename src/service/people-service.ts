@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { ProbityError } from '../errors.js';
 import { checkSubjectRef } from '../gallery/subject-ref.js';
 import type { Db, Queryable } from '../gallery/db.js';
-import { eraseSubjectRows } from '../gallery/template-store.js';
+import { eraseGalleryRows, eraseSubjectRows } from '../gallery/template-store.js';
+import type { ErasureEntry, ErasureLedger } from '../gallery/erasure-ledger.js';
 import type { Caller } from '../governance/api-keys.js';
 import { appendAudit } from '../governance/audit-log.js';
 import { retentionLimit, retentionSchedule, validConsent } from '../governance/consent-retention.js';
@@ -42,6 +43,8 @@ export class PeopleService {
     private readonly refreshIndex: (galleryId: string) => Promise<unknown>,
     /** Told when a consent is recorded, so the timer for the next expiry can be set. */
     private readonly consentsChanged: () => void = () => undefined,
+    /** Where erasures are recorded outside the database, for a restore to replay. */
+    private readonly ledger?: ErasureLedger,
   ) {}
 
   private get now() {
@@ -98,6 +101,7 @@ export class PeopleService {
       };
     });
     await this.refreshIndex(input.galleryId);
+    await this.db.scrub();
     return this.gov.withAuditProof(receipt);
   }
 
@@ -106,7 +110,7 @@ export class PeopleService {
     const s = await tx.one<{ enrolment_purpose: string }>(`SELECT enrolment_purpose FROM subjects WHERE gallery_id = $1 AND ref = $2`, [galleryId, subject]);
     if (!s || useCase(s.enrolment_purpose)?.enrolmentBasis !== 'consent') return 0;
     if (await validConsent(tx, galleryId, subject, s.enrolment_purpose, this.now())) return 0;
-    return (await eraseSubjectRows(tx, galleryId, subject)) ?? 0;
+    return (await eraseSubjectRows(tx, galleryId, subject, this.ledger)) ?? 0;
   }
 
   /** What is held about a person, for them: records and history, never templates or images. */
@@ -178,6 +182,7 @@ export class PeopleService {
       }
     }
     for (const g of touched) await this.refreshIndex(g);
+    if (receipts.length) await this.db.scrub();
     return receipts;
   }
 
@@ -195,13 +200,16 @@ export class PeopleService {
       const r = await this.eraseWithReceipt({ gallery_id: galleryId, organisation_id: g.organisation_id, ref: l.subject }, l.reason, now, { when: 'at_search' });
       if (r) receipts.push(r);
     }
-    if (receipts.length) await this.refreshIndex(galleryId);
+    if (receipts.length) {
+      await this.refreshIndex(galleryId);
+      await this.db.scrub();
+    }
     return receipts;
   }
 
   private async eraseWithReceipt(s: { gallery_id: string; organisation_id: string; ref: string }, reason: PurgeReceipt['reason'], now: Date, detail: Record<string, unknown>): Promise<PurgeReceipt | undefined> {
     return this.db.transaction(async (tx) => {
-      const erased = await eraseSubjectRows(tx, s.gallery_id, s.ref);
+      const erased = await eraseSubjectRows(tx, s.gallery_id, s.ref, this.ledger);
       if (erased === undefined) return undefined;
       const entry = await appendAudit(tx, now, {
         action: 'purge', organisationId: s.organisation_id, keyId: null, roles: ['system'], galleryId: s.gallery_id, subject: s.ref, outcome: 'ok',
@@ -222,6 +230,49 @@ export class PeopleService {
       if (at > now.getTime() && (next === undefined || at < next)) next = at;
     }
     return next;
+  }
+
+  /**
+   * After a restore: every erasure the ledger records is made again, each in its own transaction
+   * with its own audit entry, so no one erased after the backup was taken comes back. Entries
+   * whose subject or gallery the restored store does not hold (erased before the backup, or
+   * enrolled after it) are skipped.
+   */
+  async replayErasures(entries: ErasureEntry[], now: Date = this.now()): Promise<{ subjects: number; galleries: number; templates: number }> {
+    const done = { subjects: 0, galleries: 0, templates: 0 };
+    const touched = new Set<string>();
+    for (const e of entries) {
+      await this.db.transaction(async (tx) => {
+        const g = await tx.one<{ organisation_id: string }>(`SELECT organisation_id FROM galleries WHERE id = $1`, [e.galleryId]);
+        if (!g) return;
+        if (!e.subjectId) {
+          const n = await tx.one<{ s: number; t: number }>(
+            `SELECT (SELECT COUNT(*) FROM subjects WHERE gallery_id = $1) AS s, (SELECT COUNT(*) FROM templates WHERE gallery_id = $1) AS t`, [e.galleryId],
+          );
+          await eraseGalleryRows(tx, e.galleryId);
+          await appendAudit(tx, now, {
+            action: 'erasure_replayed', organisationId: g.organisation_id, keyId: null, roles: ['system'], galleryId: e.galleryId, outcome: 'ok',
+            result: { galleryDeleted: e.galleryId, subjectsErased: Number(n?.s ?? 0), templatesErased: Number(n?.t ?? 0), erasedAt: e.at },
+          }, this.db.kind);
+          done.galleries++;
+          done.templates += Number(n?.t ?? 0);
+          return;
+        }
+        const s = await tx.one<{ ref: string }>(`SELECT ref FROM subjects WHERE id = $1 AND gallery_id = $2`, [e.subjectId, e.galleryId]);
+        if (!s) return;
+        const erased = (await eraseSubjectRows(tx, e.galleryId, s.ref)) ?? 0;
+        await appendAudit(tx, now, {
+          action: 'erasure_replayed', organisationId: g.organisation_id, keyId: null, roles: ['system'], galleryId: e.galleryId, subject: s.ref, outcome: 'ok',
+          result: { templatesErased: erased, erasedAt: e.at },
+        }, this.db.kind);
+        done.subjects++;
+        done.templates += erased;
+        touched.add(e.galleryId);
+      });
+    }
+    for (const g of touched) await this.refreshIndex(g).catch(() => undefined);
+    await this.db.scrub();
+    return done;
   }
 
   private async consentEnding(galleryId: string, subject: string): Promise<PurgeReceipt['reason']> {

@@ -4,7 +4,9 @@ import type { QualityLevel } from '../engine/quality.js';
 import { ProbityError } from '../errors.js';
 import type { Db, Queryable } from '../gallery/db.js';
 import { GallerySearch } from '../gallery/gallery-search.js';
-import { eraseSubjectRows, insertTemplate } from '../gallery/template-store.js';
+import { eraseGalleryRows, eraseSubjectRows, insertTemplate } from '../gallery/template-store.js';
+import type { ErasureLedger } from '../gallery/erasure-ledger.js';
+import { asFloats, KEY_COLUMNS, KEY_JOIN, KeyRing, SubjectKeys, type WrappedKeyRow } from '../gallery/subject-keys.js';
 import { migrate } from '../gallery/schema.js';
 import type { TemplateCipher } from '../gallery/template-cipher.js';
 import { canonicalJson } from '../governance/audit-chain.js';
@@ -106,20 +108,21 @@ export class ProbityService {
   private constructor(
     readonly db: Db,
     readonly engine: FaceEngine,
-    private readonly cipher: TemplateCipher,
+    readonly keys: SubjectKeys,
     readonly options: ServiceOptions,
     private readonly now: () => Date,
     witness?: WitnessOptions,
+    private readonly ledger?: ErasureLedger,
   ) {
-    this.search = new GallerySearch(db, cipher, 512, { hnswAbove: options.hnswAbove });
+    this.search = new GallerySearch(db, keys, 512, { hnswAbove: options.hnswAbove });
     this.gov = new Governor(db, now, witness ? new AuditWitness(db, witness, now) : undefined);
     this.liveness = new LivenessGate(this.gov);
     this.access = new AccessService(db, this.gov, options.failedAuthentication);
-    this.webhooks = new WebhookService(db, this.gov, cipher, options.webhooks);
-    this.reviews = new ReviewService(db, this.gov, cipher, this.webhooks);
+    this.webhooks = new WebhookService(db, this.gov, keys, options.webhooks);
+    this.reviews = new ReviewService(db, this.gov, keys, this.webhooks);
     this.testing = new TestingService(engine, this.gov);
     this.report = new AccountabilityReport(db, this.gov, engine, PROBITY_VERSION, options.evaluationFile, { operatingPoint: options.operatingPoint, fmr: options.verifyFmr });
-    this.people = new PeopleService(db, this.gov, (q, c, g) => this.ownGallery(q, c, g), (g) => this.refreshIndex(g), () => this.expiry.schedule());
+    this.people = new PeopleService(db, this.gov, (q, c, g) => this.ownGallery(q, c, g), (g) => this.refreshIndex(g), () => this.expiry.schedule(), ledger);
     this.expiry = new ConsentExpiryTimer(now, (t) => this.people.nextConsentExpiry(t), () => this.people.purge(this.now(), 'consent'));
   }
 
@@ -128,11 +131,17 @@ export class ProbityService {
     return this.access.authenticate(secret);
   }
 
-  /** `witness`: the audit log's checkpoint signing (key, witness file or URL, interval). */
-  static async open(deps: { db: Db; engine: FaceEngine; cipher: TemplateCipher; options?: ServiceOptionsInput; now?: () => Date; witness?: WitnessOptions }): Promise<ProbityService> {
+  /**
+   * `cipher` is the installation key; `keys` a key ring instead (serve's, which re-reads the key
+   * file after a rotation). `erasureLedger` is the file a restore replays (see erasure-ledger.ts).
+   * `witness`: the audit log's checkpoint signing (key, witness file or URL, interval).
+   */
+  static async open(deps: { db: Db; engine: FaceEngine; cipher?: TemplateCipher; keys?: KeyRing; erasureLedger?: ErasureLedger; options?: ServiceOptionsInput; now?: () => Date; witness?: WitnessOptions }): Promise<ProbityService> {
     await migrate(deps.db);
+    const ring = deps.keys ?? (deps.cipher ? new KeyRing([deps.cipher]) : undefined);
+    if (!ring) throw new ProbityError('invalid_argument', 'the service needs the installation key (cipher or keys)');
     const options = { ...DEFAULT_SERVICE_OPTIONS, ...deps.options, webhooks: { ...DEFAULT_WEBHOOK_OPTIONS, ...deps.options?.webhooks } };
-    const service = new ProbityService(deps.db, deps.engine, deps.cipher, options, deps.now ?? (() => new Date()), deps.witness);
+    const service = new ProbityService(deps.db, deps.engine, new SubjectKeys(ring), options, deps.now ?? (() => new Date()), deps.witness, deps.erasureLedger);
     service.expiry.schedule();
     service.witness?.start();
     return service;
@@ -229,10 +238,11 @@ export class ProbityService {
       const g = await this.ownGallery(tx, caller, galleryId);
       const templates = Number((await tx.one<{ n: number }>(`SELECT COUNT(*) AS n FROM templates WHERE gallery_id = $1`, [g.id]))?.n ?? 0);
       const subjects = Number((await tx.one<{ n: number }>(`SELECT COUNT(*) AS n FROM subjects WHERE gallery_id = $1`, [g.id]))?.n ?? 0);
-      await tx.run(`DELETE FROM galleries WHERE id = $1`, [g.id]);
+      await eraseGalleryRows(tx, g.id, this.ledger);
       return { value: { gallery: g.id, subjectsErased: subjects, templatesErased: templates, erasedAt: this.now().toISOString() }, result: { subjectsErased: subjects, templatesErased: templates } };
     });
     this.search.forget(galleryId);
+    await this.db.scrub();
     return result;
   }
 
@@ -313,14 +323,20 @@ export class ProbityService {
           [randomUUID(), g.id, input.subject, at, input.purpose],
         );
         const subject = (await tx.one<{ id: string }>(`SELECT id FROM subjects WHERE gallery_id = $1 AND ref = $2`, [g.id, input.subject]))!;
+        // Sealed under the subject's own data key, so that erasing the key erases every copy.
+        const dataKey = await this.keys.forEnrolment(tx, this.db.kind, subject.id);
         const templates = [];
-        for (const [i, f] of faces.entries()) {
-          const uuid = randomUUID();
-          await insertTemplate(tx, {
-            uuid, galleryId: g.id, subjectId: subject.id, model: f.template.model, sealed: this.cipher.seal(f.template.vector, uuid), quality: f.face.quality.level, at,
-            ...(facePngs ? { faceSealed: this.cipher.sealBytes(facePngs[i]!, `face:${uuid}`) } : {}),
-          });
-          templates.push({ id: uuid, ...describeFace(f) });
+        try {
+          for (const [i, f] of faces.entries()) {
+            const uuid = randomUUID();
+            await insertTemplate(tx, {
+              uuid, galleryId: g.id, subjectId: subject.id, model: f.template.model, sealed: dataKey.seal(f.template.vector, uuid), quality: f.face.quality.level, at,
+              ...(facePngs ? { faceSealed: dataKey.sealBytes(facePngs[i]!, `face:${uuid}`) } : {}),
+            });
+            templates.push({ id: uuid, ...describeFace(f) });
+          }
+        } finally {
+          dataKey.destroy();
         }
         return { value: { gallery: g.id, subject: input.subject, templates, ...(liveness ? { liveness } : {}) }, result: { templatesAdded: templates.length } };
       }, {
@@ -384,7 +400,7 @@ export class ProbityService {
   async eraseSubject(caller: Caller, galleryId: string, ref: string) {
     const receipt = await this.gov.run(caller, 'erase_subject', { galleryId, subject: ref }, async (tx) => {
       const g = await this.ownGallery(tx, caller, galleryId);
-      const erased = await eraseSubjectRows(tx, g.id, ref);
+      const erased = await eraseSubjectRows(tx, g.id, ref, this.ledger);
       if (erased === undefined) throw new ProbityError('not_found', `no subject "${ref}" in gallery ${galleryId}`);
       const erasedAt = this.now().toISOString();
       return {
@@ -393,6 +409,7 @@ export class ProbityService {
       };
     });
     await this.refreshIndex(galleryId);
+    await this.db.scrub();
     return this.gov.withAuditProof(receipt);
   }
 
@@ -467,11 +484,11 @@ export class ProbityService {
         if (c.reason !== 'purpose_not_covered') await this.people.eraseLapsed(g.id, [{ subject: input.subject!, reason: c.reason }]);
         throw notCovered(input.subject!, input.purpose, c);
       });
-      const rows = await this.db.all<{ uuid: string; sealed: Buffer }>(
-        `SELECT t.uuid, t.sealed FROM templates t JOIN subjects s ON s.id = t.subject_id WHERE s.gallery_id = $1 AND s.ref = $2`, [g.id, input.subject!],
+      const rows = await this.db.all<{ uuid: string; sealed: Buffer } & WrappedKeyRow>(
+        `SELECT t.uuid, t.sealed, ${KEY_COLUMNS} FROM templates t JOIN subjects s ON s.id = t.subject_id ${KEY_JOIN} WHERE s.gallery_id = $1 AND s.ref = $2`, [g.id, input.subject!],
       );
       if (rows.length === 0) throw new ProbityError('not_found', `no subject "${input.subject}" in gallery ${g.id}`);
-      references = rows.map((r) => this.cipher.open(r.sealed, r.uuid));
+      references = this.keys.session((open) => rows.map((r) => asFloats(open(r.sealed, r.uuid, r))));
       comparedWith = { kind: 'subject', gallery: g.id, subject: input.subject!, templates: rows.length };
     }
     const probe = await extractFace(this.engine, input.probe, { minQuality: this.options.probeMinQuality, single: false });
@@ -620,17 +637,17 @@ export class ProbityService {
   /** Exact scores for an approximate index's hits, from the stored templates. */
   private async rescore(hits: SearchHit[], probe: Float32Array): Promise<SearchHit[]> {
     if (hits.length === 0) return hits;
-    const rows: { id: number; uuid: string; sealed: Buffer }[] = [];
+    const rows: ({ id: number; uuid: string; sealed: Buffer } & WrappedKeyRow)[] = [];
     for (let i = 0; i < hits.length; i += 500) {
       const batch = hits.slice(i, i + 500);
-      rows.push(...(await this.db.all<{ id: number; uuid: string; sealed: Buffer }>(
-        `SELECT id, uuid, sealed FROM templates WHERE id IN (${batch.map((_, j) => `$${j + 1}`).join(',')})`, batch.map((h) => h.id),
+      rows.push(...(await this.db.all<{ id: number; uuid: string; sealed: Buffer } & WrappedKeyRow>(
+        `SELECT t.id, t.uuid, t.sealed, ${KEY_COLUMNS} FROM templates t ${KEY_JOIN} WHERE t.id IN (${batch.map((_, j) => `$${j + 1}`).join(',')})`, batch.map((h) => h.id),
       )));
     }
     const vector = { model: this.engine.modelId, vector: probe };
-    return rows
-      .map((r) => ({ id: Number(r.id), score: cosineSimilarity(vector, { model: this.engine.modelId, vector: this.cipher.open(r.sealed, r.uuid) }) }))
-      .sort((x, y) => y.score - x.score);
+    return this.keys.session((open) => rows
+      .map((r) => ({ id: Number(r.id), score: cosineSimilarity(vector, { model: this.engine.modelId, vector: asFloats(open(r.sealed, r.uuid, r)) }) }))
+      .sort((x, y) => y.score - x.score));
   }
 
   async close(): Promise<void> {

@@ -1,7 +1,7 @@
 import type { RgbImage } from '../engine/image.js';
 import { ProbityError } from '../errors.js';
 import type { Db, Queryable } from '../gallery/db.js';
-import type { TemplateCipher } from '../gallery/template-cipher.js';
+import { KEY_COLUMNS, KEY_JOIN, type SubjectKeys, type WrappedKeyRow } from '../gallery/subject-keys.js';
 import type { Caller } from '../governance/api-keys.js';
 import type { LegalAuthority } from '../governance/policy/assess.js';
 import { facePng } from './face-input.js';
@@ -39,11 +39,11 @@ export class ReviewService {
   /** Webhook deliveries under way, so tests and shutdown can wait for them. */
   readonly deliveries = new Set<Promise<void>>();
 
-  constructor(private readonly db: Db, private readonly gov: Governor, private readonly cipher: TemplateCipher, private readonly webhooks: WebhookService) {}
+  constructor(private readonly db: Db, private readonly gov: Governor, private readonly keys: SubjectKeys, private readonly webhooks: WebhookService) {}
 
   /** The probe face as reviewers will see it: the aligned crop as PNG, sealed until the case closes. */
   async sealProbe(aligned: RgbImage, caseId: string): Promise<Buffer> {
-    return this.cipher.sealBytes(await facePng(aligned), `review:${caseId}`);
+    return this.keys.sealInstallation(this.db, await facePng(aligned), `review:${caseId}`);
   }
 
   /** Opens a case inside the identification's own transaction. */
@@ -84,7 +84,7 @@ export class ReviewService {
         ...base, requestedBy: row.requested_by, requestedByLabel: requester?.label ?? row.requested_by,
         ...(row.authority ? { authority: JSON.parse(row.authority) as LegalAuthority } : {}),
         candidates: withState.map((c) => ({ ...c, referenceFaces: faces.get(c.subject) ?? [] })),
-        ...(row.probe_sealed ? { probeImage: `data:image/png;base64,${this.cipher.openBytes(row.probe_sealed, `review:${row.id}`).toString('base64')}` } : {}),
+        ...(row.probe_sealed ? { probeImage: `data:image/png;base64,${this.keys.openInstallationSealed(row.probe_sealed, `review:${row.id}`).toString('base64')}` } : {}),
       };
     }
     // The requester learns nothing about candidates until people have decided.
@@ -106,11 +106,11 @@ export class ReviewService {
   private async referenceFaces(q: Queryable, galleryId: string, subjects: string[]): Promise<Map<string, string[]>> {
     const out = new Map<string, string[]>();
     for (const subject of subjects) {
-      const rows = await q.all<{ uuid: string; face_sealed: Buffer | null }>(
-        `SELECT t.uuid, t.face_sealed FROM templates t JOIN subjects s ON s.id = t.subject_id WHERE s.gallery_id = $1 AND s.ref = $2 AND t.face_sealed IS NOT NULL ORDER BY t.id`,
+      const rows = await q.all<{ uuid: string; face_sealed: Buffer | null } & WrappedKeyRow>(
+        `SELECT t.uuid, t.face_sealed, ${KEY_COLUMNS} FROM templates t JOIN subjects s ON s.id = t.subject_id ${KEY_JOIN} WHERE s.gallery_id = $1 AND s.ref = $2 AND t.face_sealed IS NOT NULL ORDER BY t.id`,
         [galleryId, subject],
       );
-      out.set(subject, rows.map((r) => `data:image/png;base64,${this.cipher.openBytes(r.face_sealed!, `face:${r.uuid}`).toString('base64')}`));
+      out.set(subject, this.keys.session((open) => rows.map((r) => `data:image/png;base64,${open(r.face_sealed!, `face:${r.uuid}`, r).toString('base64')}`)));
     }
     return out;
   }

@@ -4,7 +4,7 @@ import { request as httpsRequest } from 'node:https';
 import { Webhook } from 'standardwebhooks';
 import { ProbityError } from '../errors.js';
 import type { Db, Queryable } from '../gallery/db.js';
-import type { TemplateCipher } from '../gallery/template-cipher.js';
+import type { SubjectKeys } from '../gallery/subject-keys.js';
 import type { Caller } from '../governance/api-keys.js';
 import { appendAudit } from '../governance/audit-log.js';
 import type { Governor } from './governor.js';
@@ -57,7 +57,7 @@ function post(url: URL, headers: Record<string, string>, body: string, policy: W
 export class WebhookService {
   private readonly stopped = new AbortController();
 
-  constructor(private readonly db: Db, private readonly gov: Governor, private readonly cipher: TemplateCipher, readonly options: WebhookOptions) {}
+  constructor(private readonly db: Db, private readonly gov: Governor, private readonly keys: SubjectKeys, readonly options: WebhookOptions) {}
 
   /** Makes (or replaces) the caller's organisation's signing secret; the answer is the only place it appears. */
   async rotateSecret(caller: Caller) {
@@ -68,7 +68,7 @@ export class WebhookService {
       const until = previous ? new Date(this.gov.now().getTime() + ROTATION_OVERLAP_MS).toISOString() : null;
       await tx.run(`DELETE FROM webhook_secrets WHERE organisation_id = $1`, [caller.organisationId]);
       await tx.run(`INSERT INTO webhook_secrets (organisation_id, sealed, created_at, previous_sealed, previous_until) VALUES ($1, $2, $3, $4, $5)`,
-        [caller.organisationId, this.cipher.sealBytes(Buffer.from(secret, 'utf8'), secretRecord(caller.organisationId)), at, previous?.sealed ?? null, until]);
+        [caller.organisationId, await this.keys.sealInstallation(tx, Buffer.from(secret, 'utf8'), secretRecord(caller.organisationId)), at, previous?.sealed ?? null, until]);
       return {
         value: {
           secret, createdAt: at, replaced: previous !== undefined, ...(until ? { previousSignsUntil: until } : {}),
@@ -84,7 +84,7 @@ export class WebhookService {
     const row = await q.one<{ sealed: Buffer; previous_sealed: Buffer | null; previous_until: string | null }>(
       `SELECT sealed, previous_sealed, previous_until FROM webhook_secrets WHERE organisation_id = $1`, [organisationId]);
     if (!row) return [];
-    const open = (b: Buffer) => this.cipher.openBytes(b, secretRecord(organisationId)).toString('utf8');
+    const open = (b: Buffer) => this.keys.openInstallationSealed(b, secretRecord(organisationId)).toString('utf8');
     const overlapping = row.previous_sealed && row.previous_until && Date.parse(row.previous_until) > this.gov.now().getTime();
     return [open(row.sealed), ...(overlapping ? [open(row.previous_sealed!)] : [])];
   }

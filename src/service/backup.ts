@@ -1,0 +1,122 @@
+import Database from 'better-sqlite3';
+import { randomUUID } from 'node:crypto';
+import { chmodSync, existsSync, renameSync, rmSync } from 'node:fs';
+import type { BackupKeyEscrow, EscrowedKey } from '../gallery/backup-keys.js';
+import { join } from 'node:path';
+import { ProbityError } from '../errors.js';
+import type { Db } from '../gallery/db.js';
+import type { ErasureLedger } from '../gallery/erasure-ledger.js';
+import { migrate } from '../gallery/schema.js';
+import { SqliteDb } from '../gallery/sqlite-db.js';
+import { maintenance } from './maintenance.js';
+
+/**
+ * A consistent copy of a SQLite store, taken while services use it (SQLite's online backup).
+ * The subjects' wrapped data keys are moved out of the copy into `escrow` (in the data folder):
+ * the file on its own, even with the installation key, opens no template, and an erasure made
+ * later deletes the subject's key from the escrow too. PostgreSQL is backed up with pg_dump
+ * (see the README): this refuses rather than copy half.
+ */
+export async function backupStore(db: Db, out: string, escrow: BackupKeyEscrow): Promise<{ backupId: string; dataKeys: number }> {
+  if (!(db instanceof SqliteDb)) {
+    throw new ProbityError('invalid_request', 'probity backup copies a SQLite store; back up PostgreSQL with pg_dump (see the README, "Backup and restore")');
+  }
+  if (existsSync(out)) throw new ProbityError('conflict', `${out} exists already; a backup never overwrites a file`);
+  const staging = `${out}.taking`;
+  rmSync(staging, { force: true });
+  await db.backup(staging);
+  chmodSync(staging, 0o600);
+  const backupId = randomUUID();
+  const copy = new Database(staging);
+  let keys: EscrowedKey[];
+  try {
+    copy.pragma('secure_delete = ON');
+    keys = copy.prepare(`SELECT subject_id, key_id, kek_id, wrapped FROM subject_keys`).all() as EscrowedKey[];
+    escrow.put(backupId, keys);
+    copy.transaction(() => {
+      copy.prepare(`DELETE FROM subject_keys`).run();
+      copy.prepare(`INSERT INTO meta (key, value) VALUES ('backup_id', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`).run(backupId);
+    })();
+    copy.pragma('wal_checkpoint(TRUNCATE)');
+    copy.pragma('journal_mode = DELETE');
+  } finally {
+    copy.close();
+  }
+  renameSync(staging, out);
+  // An erasure between the copy and the escrow's filling deleted its key from the live store before
+  // the escrow held it: keep only keys that still exist.
+  const live = new Set((await db.all<{ key_id: string }>(`SELECT key_id FROM subject_keys`)).map((r) => r.key_id));
+  escrow.retain(backupId, (id) => live.has(id));
+  return { backupId, dataKeys: keys.length };
+}
+
+export interface RestoreResult {
+  restoredFrom: string;
+  /** Where the store that was replaced now lies. */
+  previous?: string;
+  replayed: { subjects: number; galleries: number; templates: number };
+}
+
+/**
+ * Brings a backup back as the data folder's store, then replays the erasure ledger through the
+ * governed erasure path (each replayed erasure gets its own audit entry), so that no one erased
+ * after the backup was taken comes back. The store it replaces is kept beside it, renamed. Run
+ * it with the service stopped.
+ */
+export async function restoreStore(dataDir: string, file: string, ledger: ErasureLedger, now = new Date()): Promise<RestoreResult> {
+  if (!existsSync(file)) throw new ProbityError('file_not_found', `no backup at ${file}`);
+  let source: Database.Database;
+  try {
+    source = new Database(file, { readonly: true, fileMustExist: true });
+    source.prepare(`SELECT value FROM meta WHERE key = 'schema_version'`).get();
+  } catch {
+    throw new ProbityError('invalid_argument', `${file} is not a Probity SQLite backup`);
+  }
+  const target = join(dataDir, 'probity.sqlite');
+  const staging = `${target}.restoring`;
+  rmSync(staging, { force: true });
+  try {
+    await source.backup(staging);
+  } finally {
+    source.close();
+  }
+  const copy = new Database(staging);
+  try {
+    const id = (copy.prepare(`SELECT value FROM meta WHERE key = 'backup_id'`).get() as { value: string } | undefined)?.value;
+    if (id) {
+      const keys = ledger.escrow?.take(id);
+      if (!keys) {
+        throw new ProbityError('key_unavailable', `the data keys of backup ${id} are not in this data folder's backup-keys.sqlite: restore it where it was taken, or with a copy of that file`);
+      }
+      copy.transaction(() => {
+        const insert = copy.prepare(`INSERT INTO subject_keys (subject_id, key_id, kek_id, wrapped, created_at) VALUES (?, ?, ?, ?, ?)`);
+        for (const k of keys) insert.run(k.subject_id, k.key_id, k.kek_id, k.wrapped, now.toISOString());
+        copy.prepare(`DELETE FROM meta WHERE key = 'backup_id'`).run();
+      })();
+    }
+  } catch (e) {
+    copy.close();
+    rmSync(staging, { force: true });
+    throw e;
+  }
+  copy.close();
+  let previous: string | undefined;
+  if (existsSync(target)) {
+    previous = `${target}.before-restore-${now.toISOString().replace(/[:.]/g, '-')}`;
+    // Checkpointed first, so the copy kept aside is whole without its WAL.
+    const old = new Database(target);
+    old.pragma('wal_checkpoint(TRUNCATE)');
+    old.close();
+    renameSync(target, previous);
+  }
+  for (const side of ['-wal', '-shm']) rmSync(target + side, { force: true });
+  renameSync(staging, target);
+  const db = SqliteDb.open(target);
+  try {
+    await migrate(db);
+    const replayed = await maintenance(db, () => now).people.replayErasures(ledger.read(), now);
+    return { restoredFrom: file, ...(previous ? { previous } : {}), replayed };
+  } finally {
+    await db.close();
+  }
+}
