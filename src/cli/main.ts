@@ -14,6 +14,7 @@ import { migrate } from '../gallery/schema.js';
 import { exportAudit, verifyStoredAudit } from '../governance/audit-store.js';
 import { evaluate } from '../evaluation/evaluate.js';
 import { evaluateRemote } from '../evaluation/remote.js';
+import { DEFAULT_DETECTOR_EVALUATION, evaluateDetectorTo } from '../evaluation/detector.js';
 import { calibrationFile } from '../matching/calibration.js';
 import { defaultEvaluationFile, serve } from '../server/serve.js';
 import { AccountabilityReport } from '../service/accountability-report.js';
@@ -27,7 +28,8 @@ usage:
   probity detect IMAGE [--json]
   probity compare IMAGE_A IMAGE_B [--json] [--fmr 1e-4] [--model ID] [--min-quality low|medium|high]
   probity evaluate --dataset DIR [--pairs FILE] [--demographics FILE] [--model ID] [--out DIR]
-                   [--identities N] [--workers N] [--fmr 1e-4] [--no-flip]
+                   [--identities N] [--workers N] [--fmr 1e-4] [--flip] [--detector-dataset DIR]
+  probity evaluate-detector --dataset DIR [--out DIR] [--images N] [--min-face-size 20] [--iou 0.4]
   probity evaluate --remote URL --dataset DIR [--pairs FILE] [--demographics FILE] [--out DIR] [--per-fold N]
                    (the tester's key in PROBITY_KEY)
   probity models [--json]
@@ -127,7 +129,7 @@ async function evaluateCommand(args: string[]): Promise<void> {
     {
       dataset: { type: 'string' }, pairs: { type: 'string' }, demographics: { type: 'string' }, model: { type: 'string' },
       out: { type: 'string' }, identities: { type: 'string' }, workers: { type: 'string' }, fmr: { type: 'string' },
-      'no-flip': { type: 'boolean' }, remote: { type: 'string' }, 'per-fold': { type: 'string' },
+      'no-flip': { type: 'boolean' }, flip: { type: 'boolean' }, 'detector-dataset': { type: 'string' }, remote: { type: 'string' }, 'per-fold': { type: 'string' },
     },
     0,
   );
@@ -143,7 +145,8 @@ async function evaluateCommand(args: string[]): Promise<void> {
   const outDir = values.out ?? 'eval-out';
   const r = await evaluate({
     datasetDir: values.dataset, pairsFile: values.pairs, demographicsFile: values.demographics, model, outDir, workers, identities, targetFmr,
-    ...(values['no-flip'] ? { engine: { flipAverage: false } } : {}),
+    ...(values.flip ? { engine: { flipAverage: true } } : values['no-flip'] ? { engine: { flipAverage: false } } : {}),
+    ...(values['detector-dataset'] ? { detectorDatasetDir: values['detector-dataset'] } : {}),
   });
   const lines = [
     `model ${r.model.id} on ${r.dataset.name}: ${r.dataset.images} images, ${r.dataset.identities} identities${r.dataset.sliced ? ' (slice)' : ''}`,
@@ -168,8 +171,30 @@ async function evaluateCommand(args: string[]): Promise<void> {
       lines.push(`  ${c.name}: race FMR max/min ${c.fmrMaxMinRatio?.toFixed(1) ?? 'n/a'}${ci}, FNMR max/min ${c.fnmrMaxMinRatio?.toFixed(1) ?? 'n/a'}, overall FMR ${c.overall.fmr.toExponential(1)}, TAR ${(c.overall.tar * 100).toFixed(2)}%; at equal overall FMR: ratios ${c.atMatchedFmr.fmrMaxMinRatio?.toFixed(1) ?? 'n/a'} and ${c.atMatchedFmr.fnmrMaxMinRatio?.toFixed(1) ?? 'n/a'}, TAR ${(c.atMatchedFmr.overall.tar * 100).toFixed(2)}%`);
     }
   }
+  if (r.detector) {
+    const a = r.detector.after;
+    lines.push(`detector on ${r.detector.dataset.name}: recall ${Object.entries(a.recall).map(([k, c]) => `${k} ${c.all.recall === null ? 'n/a' : (c.all.recall * 100).toFixed(1) + '%'}`).join(', ')}; ${a.unmatchedPerImage.toFixed(2)} detections per image match no box (${r.detector.before.unmatchedPerImage.toFixed(2)} before the second look)`);
+  }
   lines.push(`wrote ${join(outDir, 'results.json')}, ${join(outDir, 'report.html')} and ${join(outDir, calibrationFile(r.model.id, r.calibration.flipAverage))}`);
   process.stdout.write(lines.join('\n') + '\n');
+}
+
+/** Detector figures on a set of photographs with face boxes (annotations.csv), before and after the second look. */
+async function evaluateDetectorCommand(args: string[]): Promise<void> {
+  const { values } = parse(args, { dataset: { type: 'string' }, out: { type: 'string' }, images: { type: 'string' }, 'min-face-size': { type: 'string' }, iou: { type: 'string' } }, 0);
+  if (!values.dataset) throw new UsageError('--dataset DIR is required');
+  const images = values.images === undefined ? undefined : numberOption('images', values.images, 0, (v) => Number.isInteger(v) && v >= 1, 'a whole number of at least 1');
+  const minFaceSize = numberOption('min-face-size', values['min-face-size'], DEFAULT_DETECTOR_EVALUATION.minFaceSize, (v) => v >= 8 && v <= 1000, 'a face size in pixels from 8 to 1000');
+  const iouMin = numberOption('iou', values.iou, DEFAULT_DETECTOR_EVALUATION.iou, (v) => v > 0 && v <= 1, 'an overlap above 0 and at most 1');
+  const outDir = values.out ?? 'eval-out';
+  const r = await evaluateDetectorTo({ ...DEFAULT_DETECTOR_EVALUATION, datasetDir: values.dataset, outDir, minFaceSize, iou: iouMin, ...(images ? { images } : {}) });
+  const line = (name: string, f: typeof r.before) => `${name}: recall ${Object.entries(f.recall).map(([k, c]) => `${k} ${c.all.recall === null ? 'n/a' : (c.all.recall * 100).toFixed(1) + '%'} (masked ${c.masked.recall === null ? 'n/a' : (c.masked.recall * 100).toFixed(1) + '%'}, unmasked ${c.unmasked.recall === null ? 'n/a' : (c.unmasked.recall * 100).toFixed(1) + '%'})`).join(', ')}; ${f.unmatched} detections match no box (${f.unmatchedPerImage.toFixed(2)} per image, ${f.unmatchedAtScore09} at a score of 0.9 or more)`;
+  process.stdout.write([
+    `${r.dataset.images} images, ${r.dataset.boxes} boxes of ${r.dataset.name}${r.dataset.sliced ? ' (slice)' : ''}; IoU ${r.settings.iou}, faces from ${r.settings.minFaceSize} px; ${r.seconds.toFixed(1)} s`,
+    line('before the second look', r.before),
+    line('after the second look', r.after),
+    `wrote ${join(outDir, 'detector-results.json')} and ${join(outDir, 'detector-report.html')}`,
+  ].join('\n') + '\n');
 }
 
 /** Measures a running Probity through its testing API; the key comes from the environment, not the command line. */
@@ -312,7 +337,7 @@ async function reportCommand(args: string[]): Promise<void> {
 /** A broken audit chain: the report is printed; the exit status says so (1). */
 class AuditBroken extends Error {}
 
-const COMMANDS: Record<string, (args: string[]) => Promise<void>> = { detect, compare, evaluate: evaluateCommand, models, serve: serveCommand, audit: auditCommand, purge: purgeCommand, report: reportCommand };
+const COMMANDS: Record<string, (args: string[]) => Promise<void>> = { detect, compare, evaluate: evaluateCommand, 'evaluate-detector': evaluateDetectorCommand, models, serve: serveCommand, audit: auditCommand, purge: purgeCommand, report: reportCommand };
 
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
