@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { DEFAULT_ENGINE_CONFIG, FaceEngine, type ScreenedCandidate } from '../engine/engine.js';
 import { MAX_MIRROR_DISAGREEMENT, MAX_MIRROR_DISAGREEMENT_UNSURE } from '../engine/face-check.js';
@@ -163,7 +163,12 @@ export async function evaluateDetector(o: DetectorEvaluationOptions): Promise<De
   const file = join(o.datasetDir, 'annotations.csv');
   if (!existsSync(file)) throw new ProbityError('invalid_argument', `${o.datasetDir}: no annotations.csv (image,x,y,width,height,label)`);
   const truthByImage = parseAnnotations(readFileSync(file, 'utf8'), file);
-  let names = [...truthByImage.keys()].sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
+  // Every image in images/, so that photographs with no face (and no line) count too.
+  const imageDir = join(o.datasetDir, 'images');
+  if (!existsSync(imageDir)) throw new ProbityError('invalid_argument', `${o.datasetDir}: no images/ folder`);
+  let names = readdirSync(imageDir).filter((f) => /\.(jpe?g|png|webp)$/i.test(f)).sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
+  const missing = [...truthByImage.keys()].filter((k) => !names.includes(k));
+  if (missing.length) throw new ProbityError('invalid_argument', `${file}: ${missing.length} image(s) named there are not in images/ (first: ${missing[0]})`);
   const sliced = o.images !== undefined && o.images < names.length;
   if (sliced) names = names.slice(0, o.images);
   const engine = await FaceEngine.load({ minFaceSize: o.minFaceSize, detectionThreshold: o.detectionThreshold, secondLookThreshold: o.secondLookThreshold });
@@ -173,8 +178,8 @@ export async function evaluateDetector(o: DetectorEvaluationOptions): Promise<De
   const started = performance.now();
   let boxes = 0;
   for (const [k, name] of names.entries()) {
-    const image = await readImageFile(join(o.datasetDir, 'images', name));
-    const truth = truthByImage.get(name)!.map((t) => ({ ...t, box: clip(t.box, image.width, image.height) }));
+    const image = await readImageFile(join(imageDir, name));
+    const truth = (truthByImage.get(name) ?? []).map((t) => ({ ...t, box: clip(t.box, image.width, image.height) }));
     boxes += truth.length;
     const { candidates } = await engine.screen(image);
     const raw = candidates.map((c) => c.detection);
