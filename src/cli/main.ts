@@ -84,6 +84,7 @@ async function detect(args: string[]): Promise<void> {
     box: { x: round(f.box.x), y: round(f.box.y), width: round(f.box.width), height: round(f.box.height) },
     landmarks: f.landmarks.map(([x, y]) => [round(x), round(y)]),
     score: Math.round(f.score * 1000) / 1000,
+    ...(f.secondLookScore === undefined ? {} : { secondLookScore: Math.round(f.secondLookScore * 1000) / 1000 }),
     quality: f.quality,
   }));
   if (values.json) {
@@ -93,7 +94,7 @@ async function detect(args: string[]): Promise<void> {
   process.stdout.write(`${path}: ${result.width}x${result.height}, ${faces.length} face(s)\n`);
   faces.forEach((f, i) => {
     const b = f.box;
-    process.stdout.write(`  face ${i + 1}: box ${b.x},${b.y} ${b.width}x${b.height}  score ${f.score.toFixed(3)}  quality ${f.quality.level}${f.quality.reasons.length ? ` (${f.quality.reasons.join('; ')})` : ''}\n`);
+    process.stdout.write(`  face ${i + 1}: box ${b.x},${b.y} ${b.width}x${b.height}  score ${f.score.toFixed(3)}${f.secondLookScore === undefined ? '' : ` (second look ${f.secondLookScore.toFixed(3)})`}  quality ${f.quality.level}${f.quality.reasons.length ? ` (${f.quality.reasons.join('; ')})` : ''}\n`);
   });
 }
 
