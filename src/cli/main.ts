@@ -20,6 +20,7 @@ import { evaluatePad } from '../evaluation/evaluate-pad.js';
 import { checkLiveness, DEFAULT_TARGET_BPCER, LivenessChecker } from '../engine/liveness.js';
 import { FACEPLUGIN_LIVENESS_CARD } from '../engine/models/faceplugin-liveness.js';
 import { evaluateRemote } from '../evaluation/remote.js';
+import { DEFAULT_DETECTOR_EVALUATION, evaluateDetectorTo } from '../evaluation/detector.js';
 import { calibrationFile } from '../matching/calibration.js';
 import { defaultEvaluationFile, erasureLedger, serve } from '../server/serve.js';
 import { AccountabilityReport } from '../service/accountability-report.js';
@@ -34,7 +35,8 @@ usage:
   probity compare IMAGE_A IMAGE_B [--json] [--fmr 1e-4] [--model ID] [--min-quality low|medium|high]
                   [--operating-point average|equal_protection]
   probity evaluate --dataset DIR [--pairs FILE] [--demographics FILE] [--model ID] [--out DIR]
-                   [--identities N] [--workers N] [--fmr 1e-4] [--no-flip]
+                   [--identities N] [--workers N] [--fmr 1e-4] [--no-flip] [--detector-dataset DIR]
+  probity evaluate-detector --dataset DIR [--out DIR] [--images N] [--min-face-size 20] [--iou 0.4]
   probity evaluate --remote URL --dataset DIR [--pairs FILE] [--demographics FILE] [--out DIR] [--per-fold N]
                    (the tester's key in PROBITY_KEY)
   probity liveness IMAGE [--json] [--bpcer 0.05]
@@ -99,6 +101,7 @@ async function detect(args: string[]): Promise<void> {
     box: { x: round(f.box.x), y: round(f.box.y), width: round(f.box.width), height: round(f.box.height) },
     landmarks: f.landmarks.map(([x, y]) => [round(x), round(y)]),
     score: Math.round(f.score * 1000) / 1000,
+    ...(f.secondLookScore === undefined ? {} : { secondLookScore: Math.round(f.secondLookScore * 1000) / 1000 }),
     quality: f.quality,
   }));
   if (values.json) {
@@ -108,7 +111,7 @@ async function detect(args: string[]): Promise<void> {
   process.stdout.write(`${path}: ${result.width}x${result.height}, ${faces.length} face(s)\n`);
   faces.forEach((f, i) => {
     const b = f.box;
-    process.stdout.write(`  face ${i + 1}: box ${b.x},${b.y} ${b.width}x${b.height}  score ${f.score.toFixed(3)}  quality ${f.quality.level}${f.quality.reasons.length ? ` (${f.quality.reasons.join('; ')})` : ''}\n`);
+    process.stdout.write(`  face ${i + 1}: box ${b.x},${b.y} ${b.width}x${b.height}  score ${f.score.toFixed(3)}${f.secondLookScore === undefined ? '' : ` (second look ${f.secondLookScore.toFixed(3)})`}  quality ${f.quality.level}${f.quality.reasons.length ? ` (${f.quality.reasons.join('; ')})` : ''}\n`);
   });
 }
 
@@ -147,7 +150,7 @@ async function evaluateCommand(args: string[]): Promise<void> {
     {
       dataset: { type: 'string' }, pairs: { type: 'string' }, demographics: { type: 'string' }, model: { type: 'string' },
       out: { type: 'string' }, identities: { type: 'string' }, workers: { type: 'string' }, fmr: { type: 'string' },
-      'no-flip': { type: 'boolean' }, remote: { type: 'string' }, 'per-fold': { type: 'string' },
+      'no-flip': { type: 'boolean' }, flip: { type: 'boolean' }, 'detector-dataset': { type: 'string' }, remote: { type: 'string' }, 'per-fold': { type: 'string' },
     },
     0,
   );
@@ -163,7 +166,8 @@ async function evaluateCommand(args: string[]): Promise<void> {
   const outDir = values.out ?? 'eval-out';
   const r = await evaluate({
     datasetDir: values.dataset, pairsFile: values.pairs, demographicsFile: values.demographics, model, outDir, workers, identities, targetFmr,
-    ...(values['no-flip'] ? { engine: { flipAverage: false } } : {}),
+    ...(values.flip ? { engine: { flipAverage: true } } : values['no-flip'] ? { engine: { flipAverage: false } } : {}),
+    ...(values['detector-dataset'] ? { detectorDatasetDir: values['detector-dataset'] } : {}),
   });
   const lines = [
     `model ${r.model.id} on ${r.dataset.name}: ${r.dataset.images} images, ${r.dataset.identities} identities${r.dataset.sliced ? ' (slice)' : ''}`,
@@ -198,8 +202,30 @@ async function evaluateCommand(args: string[]): Promise<void> {
       lines.push(`  FMR ${k.fmr.toExponential(0)}: threshold ${avg.threshold.toFixed(4)} -> ${eq.threshold.toFixed(4)}, TAR ${(k.averageTar * 100).toFixed(2)}% -> ${(k.equalProtectionTar * 100).toFixed(2)}%; worst ${worst(avg)} -> ${worst(eq)}${eq.everyEnoughGroupWithinTwice ? '' : ' (a group with enough pairs exceeds 2x)'}`);
     }
   }
+  if (r.detector) {
+    const a = r.detector.after;
+    lines.push(`detector on ${r.detector.dataset.name}: recall ${Object.entries(a.recall).map(([k, c]) => `${k} ${c.all.recall === null ? 'n/a' : (c.all.recall * 100).toFixed(1) + '%'}`).join(', ')}; ${a.unmatchedPerImage.toFixed(2)} detections per image match no box (${r.detector.before.unmatchedPerImage.toFixed(2)} before the second look)`);
+  }
   lines.push(`wrote ${join(outDir, 'results.json')}, ${join(outDir, 'report.html')} and ${join(outDir, calibrationFile(r.model.id, r.calibration.flipAverage))}`);
   process.stdout.write(lines.join('\n') + '\n');
+}
+
+/** Detector figures on a set of photographs with face boxes (annotations.csv), before and after the second look. */
+async function evaluateDetectorCommand(args: string[]): Promise<void> {
+  const { values } = parse(args, { dataset: { type: 'string' }, out: { type: 'string' }, images: { type: 'string' }, 'min-face-size': { type: 'string' }, iou: { type: 'string' } }, 0);
+  if (!values.dataset) throw new UsageError('--dataset DIR is required');
+  const images = values.images === undefined ? undefined : numberOption('images', values.images, 0, (v) => Number.isInteger(v) && v >= 1, 'a whole number of at least 1');
+  const minFaceSize = numberOption('min-face-size', values['min-face-size'], DEFAULT_DETECTOR_EVALUATION.minFaceSize, (v) => v >= 8 && v <= 1000, 'a face size in pixels from 8 to 1000');
+  const iouMin = numberOption('iou', values.iou, DEFAULT_DETECTOR_EVALUATION.iou, (v) => v > 0 && v <= 1, 'an overlap above 0 and at most 1');
+  const outDir = values.out ?? 'eval-out';
+  const r = await evaluateDetectorTo({ ...DEFAULT_DETECTOR_EVALUATION, datasetDir: values.dataset, outDir, minFaceSize, iou: iouMin, ...(images ? { images } : {}) });
+  const line = (name: string, f: typeof r.before) => `${name}: recall ${Object.entries(f.recall).map(([k, c]) => `${k} ${c.all.recall === null ? 'n/a' : (c.all.recall * 100).toFixed(1) + '%'} (masked ${c.masked.recall === null ? 'n/a' : (c.masked.recall * 100).toFixed(1) + '%'}, unmasked ${c.unmasked.recall === null ? 'n/a' : (c.unmasked.recall * 100).toFixed(1) + '%'})`).join(', ')}; ${f.unmatched} detections match no box (${f.unmatchedPerImage.toFixed(2)} per image, ${f.unmatchedAtScore09} at a score of 0.9 or more)`;
+  process.stdout.write([
+    `${r.dataset.images} images, ${r.dataset.boxes} boxes of ${r.dataset.name}${r.dataset.sliced ? ' (slice)' : ''}; IoU ${r.settings.iou}, faces from ${r.settings.minFaceSize} px; ${r.seconds.toFixed(1)} s`,
+    line('before the second look', r.before),
+    line('after the second look', r.after),
+    `wrote ${join(outDir, 'detector-results.json')} and ${join(outDir, 'detector-report.html')}`,
+  ].join('\n') + '\n');
 }
 
 /** Measures a running Probity through its testing API; the key comes from the environment, not the command line. */
@@ -413,7 +439,7 @@ async function reportCommand(args: string[]): Promise<void> {
 /** A broken audit chain: the report is printed; the exit status says so (1). */
 class AuditBroken extends Error {}
 
-const COMMANDS: Record<string, (args: string[]) => Promise<void>> = { detect, compare, evaluate: evaluateCommand, liveness, 'evaluate-pad': evaluatePadCommand, models, serve: serveCommand, audit: auditCommand, purge: purgeCommand, report: reportCommand, keys: keysCommand, backup: backupCommand, restore: restoreCommand };
+const COMMANDS: Record<string, (args: string[]) => Promise<void>> = { detect, compare, evaluate: evaluateCommand, 'evaluate-detector': evaluateDetectorCommand, liveness, 'evaluate-pad': evaluatePadCommand, models, serve: serveCommand, audit: auditCommand, purge: purgeCommand, report: reportCommand, keys: keysCommand, backup: backupCommand, restore: restoreCommand };
 
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;

@@ -29,8 +29,8 @@ export interface ProbeFace {
 }
 
 /**
- * The one face a single-subject operation (compare, enrol, verify) uses: the largest, provided
- * it reaches `minQuality`. Errors name the image and say why.
+ * The one face a single-subject operation (compare, enrol, verify) uses: the best by quality,
+ * then detection confidence, then size (see `rankFaces`), provided it reaches `minQuality`. Errors name the image and say why.
  */
 export async function probeFace(engine: FaceEngine, input: LabelledImage, minQuality: QualityLevel): Promise<ProbeFace> {
   const faces = await engine.analyse(input.image);
@@ -42,7 +42,7 @@ export async function probeFace(engine: FaceEngine, input: LabelledImage, minQua
       `${input.label}: the face is of ${face.quality.level} quality, below the ${minQuality} required (${face.quality.reasons.join('; ')})`,
     );
   }
-  const note = faces.length > 1 ? `${input.label} holds ${faces.length} faces; the largest was used` : undefined;
+  const note = faces.length > 1 ? `${input.label} holds ${faces.length} faces; the best was used (quality, then detection confidence, then size)` : undefined;
   return { face, facesInImage: faces.length, ...(note ? { note } : {}) };
 }
 

@@ -18,17 +18,25 @@ export interface ModelCard {
 export interface RawDetection {
   box: Box;
   score: number;
+  /** The box's height in network pixels at the pyramid level that found it. */
+  netHeight?: number;
 }
 
 export interface FaceDetector {
   readonly card: ModelCard;
   detect(image: RgbImage, options: { minFaceSize: number; scoreThreshold: number }): Promise<RawDetection[]>;
+  /** A second score for a candidate box, from a view re-framed around it (0 to 1). */
+  secondLook(image: RgbImage, box: Box): Promise<number>;
 }
 
 export interface LandmarkLocator {
   readonly card: ModelCard;
-  /** 68 points in image coordinates (iBUG 300-W order). */
-  locate(image: RgbImage, box: Box): Promise<Point[]>;
+  /**
+   * 68 points in image coordinates (iBUG 300-W order), and how far the predictions on the crop
+   * and on its mirror image disagree (mean distance per point, in crop sides): a face's two
+   * halves agree, most things that are not faces do not.
+   */
+  locate(image: RgbImage, box: Box): Promise<{ points: Point[]; mirrorDisagreement: number }>;
 }
 
 export interface FaceEmbedder {

@@ -28,9 +28,19 @@ async function embedFile(req: EmbedFileRequest): Promise<EmbedFileResult> {
     let t = performance.now();
     const image = await readImageFile(req.path);
     stageMs.decode = performance.now() - t;
-    const faces = await engine.analyse(image, timer);
+    const { candidates, faces } = await engine.screen(image, timer);
     let face = req.choose === 'central' ? centralFace(faces, image.width, image.height) : faces[0];
-    let found: 'detected' | 'fallback' = 'detected';
+    let found: 'detected' | 'doubted' | 'fallback' = 'detected';
+    if (req.choose === 'central') {
+      // A data set's protocol says each image is about its central face: that face is the
+      // detector's central candidate even where the second look doubts it (3 of LFW's 13,233),
+      // so the evaluation measures recognition on the faces it always did, and counts them.
+      const central = centralFace(candidates.map((c) => c.detection), image.width, image.height);
+      if (central && central.box !== face?.box) {
+        face = await engine.analyseBox(image, central.box, central.score, timer);
+        found = 'doubted';
+      }
+    }
     if (!face && req.fallbackBox) {
       face = await engine.analyseBox(image, req.fallbackBox, 0, timer);
       found = 'fallback';

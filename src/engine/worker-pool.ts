@@ -1,7 +1,8 @@
 import { Worker } from 'node:worker_threads';
 import type { EngineConfig } from './engine.js';
 
-export type FaceChoice = 'largest' | 'central';
+/** 'first': the face single-subject operations use (see rankFaces); 'central': the one nearest the centre (data sets). */
+export type FaceChoice = 'first' | 'central';
 
 export interface EmbedFileRequest {
   path: string;
@@ -14,8 +15,11 @@ export interface EmbedFileResult {
   path: string;
   ok: boolean;
   error?: string;
-  /** How the face was found: by the detector, or the fallback box. */
-  found?: 'detected' | 'fallback';
+  /**
+   * How the face was found: by the engine; by the detector alone, the protocol's central face
+   * that the second look doubted ('doubted', 'central' only); or the fallback box.
+   */
+  found?: 'detected' | 'doubted' | 'fallback';
   faces?: number;
   quality?: string;
   vector?: Float32Array;

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { PIPELINE_VERSION, type EngineConfig } from '../engine/engine.js';
+import { DEFAULT_ENGINE_CONFIG, PIPELINE_VERSION, type EngineConfig } from '../engine/engine.js';
 import { EnginePool } from '../engine/worker-pool.js';
 import { Progress } from './progress.js';
 
@@ -9,7 +9,7 @@ export interface DatasetImageResult {
   /** Path relative to the data set folder. */
   path: string;
   ok: boolean;
-  found?: 'detected' | 'fallback';
+  found?: 'detected' | 'doubted' | 'fallback';
   quality?: string;
   error?: string;
 }
@@ -51,7 +51,11 @@ export async function embedDataset(options: {
   quiet?: boolean;
 }): Promise<EmbeddedDataset> {
   const { datasetDir, paths, model, dimension } = options;
-  const key = createHash('sha256').update(JSON.stringify({ model, engine: options.engine, pipeline: PIPELINE_VERSION })).digest('hex').slice(0, 16);
+  // The settings that shape a template, resolved against the defaults: a change of default
+  // (flip-averaging was on until pipeline 2's second look) must not reuse the old templates.
+  const c = { ...DEFAULT_ENGINE_CONFIG, ...options.engine };
+  const shaping = { flipAverage: c.flipAverage, minFaceSize: c.minFaceSize, detectionThreshold: c.detectionThreshold };
+  const key = createHash('sha256').update(JSON.stringify({ model, engine: shaping, pipeline: PIPELINE_VERSION })).digest('hex').slice(0, 16);
   const cacheBase = options.cacheDir ? join(options.cacheDir, `templates-${model}-${key}`) : undefined;
   const cached = new Map<string, { entry: CacheIndex['entries'][number]; vector: Float32Array }>();
   if (cacheBase && existsSync(`${cacheBase}.json`) && existsSync(`${cacheBase}.f32`)) {

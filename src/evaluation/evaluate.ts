@@ -15,6 +15,7 @@ import { maxEventsWithin, upperBound } from '../matching/clopper-pearson.js';
 import { equalErrorRate, ScoreHistogram, tenFoldAccuracy, type TenFoldResult } from './metrics.js';
 import { parsePairs, refKey } from './pairs.js';
 import { renderReport } from './report.js';
+import { DEFAULT_DETECTOR_EVALUATION, evaluateDetector, type DetectorEvaluation } from './detector.js';
 
 export interface EvaluateOptions {
   datasetDir: string;
@@ -28,6 +29,8 @@ export interface EvaluateOptions {
   /** The FMR at which one global threshold is fixed for the demographic tables. */
   targetFmr: number;
   engine?: Partial<EngineConfig>;
+  /** A set of photographs with face boxes (annotations.csv) on which to measure the detector too. */
+  detectorDatasetDir?: string;
   quiet?: boolean;
 }
 
@@ -56,8 +59,8 @@ export interface GroupRates extends GroupOutcome {
 export interface EvaluationResults {
   generatedAt: string;
   dataset: { name: string; images: number; identities: number; sliced: boolean };
-  model: { id: string; engine: Pick<EngineConfig, 'flipAverage' | 'minFaceSize' | 'detectionThreshold'> };
-  embedding: { images: number; detected: number; fallback: number; failed: number; fromCache: number; seconds: number };
+  model: { id: string; engine: Pick<EngineConfig, 'flipAverage' | 'minFaceSize' | 'detectionThreshold' | 'secondLookThreshold'> };
+  embedding: { images: number; detected: number; doubted: number; fallback: number; failed: number; fromCache: number; seconds: number };
   view2?: TenFoldResult & { pairs: number; pairsSkipped: number };
   allPairs: {
     genuinePairs: number;
@@ -81,6 +84,8 @@ export interface EvaluationResults {
   /** Per-group calibration (fitted on one half of the identities) and both operating points measured on the other. */
   equalProtection?: EqualProtectionReport;
   identification: IdentificationReport;
+  /** Detector figures on a second set with face boxes, when one was given. */
+  detector?: DetectorEvaluation;
 }
 
 /** Minimum impostor pairs for an FMR at `target` to rest on at least 3 expected events. */
@@ -127,6 +132,7 @@ export async function evaluate(o: EvaluateOptions): Promise<EvaluationResults> {
   const embedding = {
     images: n,
     detected: ds.images.filter((i) => i.found === 'detected').length,
+    doubted: ds.images.filter((i) => i.found === 'doubted').length,
     fallback: ds.images.filter((i) => i.found === 'fallback').length,
     failed: ds.images.filter((i) => !i.ok).length,
     fromCache: ds.fromCache,
@@ -228,6 +234,11 @@ export async function evaluate(o: EvaluateOptions): Promise<EvaluationResults> {
     mitigation,
     ...(equalProtectionReport ? { equalProtection: equalProtectionReport } : {}),
     identification: identification(scores, n, owner, ok, paths),
+    ...(o.detectorDatasetDir ? {
+      detector: await evaluateDetector({
+        ...DEFAULT_DETECTOR_EVALUATION, secondLookThreshold: engineConfig.secondLookThreshold, datasetDir: o.detectorDatasetDir, quiet: o.quiet,
+      }),
+    } : {}),
   };
   mkdirSync(o.outDir, { recursive: true });
   writeFileSync(join(o.outDir, 'results.json'), JSON.stringify(results, null, 2));
@@ -238,7 +249,7 @@ export async function evaluate(o: EvaluateOptions): Promise<EvaluationResults> {
 }
 
 function pickEngine(c: EngineConfig) {
-  return { flipAverage: c.flipAverage, minFaceSize: c.minFaceSize, detectionThreshold: c.detectionThreshold };
+  return { flipAverage: c.flipAverage, minFaceSize: c.minFaceSize, detectionThreshold: c.detectionThreshold, secondLookThreshold: c.secondLookThreshold };
 }
 
 const round6 = (v: number) => Math.round(v * 1e6) / 1e6;

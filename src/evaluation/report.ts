@@ -1,4 +1,5 @@
 import type { EvaluationResults } from './evaluate.js';
+import { detectorSection } from './detector-report.js';
 
 const esc = (s: string) => s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
 const pct = (v: number, d = 2) => (Number.isFinite(v) ? `${(v * 100).toFixed(d)}%` : 'n/a');
@@ -170,7 +171,7 @@ export function renderReport(r: EvaluationResults): string {
 <p>Generated ${esc(r.generatedAt)} by <code>probity evaluate</code>. Every figure on this page comes from <code>results.json</code> beside it.</p>
 <h2>Summary</h2>${v2}
 <p>All pairs: ${ap.genuinePairs} genuine and ${ap.impostorPairs} impostor pairs; equal error rate ${pct(ap.eer, 3)} at threshold ${fix(ap.eerThreshold, 4)}.</p>
-<p>Data: ${r.dataset.images} images of ${r.dataset.identities} identities${r.dataset.sliced ? ' (a slice of the data set)' : ''}; faces found by the detector in ${r.embedding.detected}, placed by the data set's centred-face convention in ${r.embedding.fallback}, failed in ${r.embedding.failed}.</p>
+<p>Data: ${r.dataset.images} images of ${r.dataset.identities} identities${r.dataset.sliced ? ' (a slice of the data set)' : ''}; faces found by the detector in ${r.embedding.detected}${r.embedding.doubted ? ` (and in ${r.embedding.doubted} more the protocol's central face was kept although the second look doubted it)` : ''}, placed by the data set's centred-face convention in ${r.embedding.fallback}, failed in ${r.embedding.failed}.</p>
 <h2>Operating points (the calibration table)</h2><p>Measured on ${esc(r.calibration.measuredOn)}.</p><table><thead><tr><th scope="col">target FMR</th><th scope="col">threshold</th><th scope="col">TAR</th><th scope="col">impostor pairs at or above</th><th scope="col">supported</th></tr></thead><tbody>${ops}</tbody></table><p>The shipped average operating point, with its basis (point estimate, or the upper 95% bound where fewer than 100 false matches are allowed): ${r.calibration.points.map((p) => `${sci(p.fmr)}: ${fix(p.threshold, 4)} (${esc(p.basis ?? 'point-estimate')}; ${p.falseMatches ?? '?'} false matches, bound ${sci(p.fmrUpperBound ?? NaN)})`).join('; ')}.</p>
 <h2>DET curve</h2>${det}
 <h2>Score distributions</h2>${dist}
@@ -178,6 +179,7 @@ export function renderReport(r: EvaluationResults): string {
 <h2>Demographic differentials</h2>${demo}
 <h2>Equal protection: one threshold whose false match rate holds for every group</h2>${r.equalProtection ? equalProtectionSection(r.equalProtection) : '<p>Not run: it needs demographic labels.</p>'}
 <h2>Reducing the differential</h2>${r.mitigation ? mitigationSection(r.mitigation) : '<p>Not run: it needs demographic labels to report on.</p>'}
+<h2>Face detection</h2>${r.detector ? detectorSection(r.detector) : '<p>Not measured: run with <code>--detector-dataset DIR</code> (a set of photographs with face boxes, such as the face-mask set) to add it.</p>'}
 <h2>Limits</h2><ul><li>LFW is news photographs of public figures, about 80% white and 75% male by its labels; rates for other groups rest on few people and carry wide uncertainty.</li><li>The demographic labels were made by others (partly by a classifier), not self-reported. Probity itself never infers race, sex or age.</li><li>Pairs share identities and are not independent: a few people (look-alike relatives, mislabelled duplicates) can dominate a group's false matches.</li><li>Rates measured here may not hold for other cameras, lighting, ages or populations.</li></ul>
 </body></html>`;
 }

@@ -29,7 +29,7 @@ export function sha256(bytes: Buffer): string {
 /**
  * From image bytes to the one face a request is about, and its template. `single` demands that
  * the image hold exactly one face (enrolment: whom to enrol must not be a guess); otherwise the
- * largest is used and a note says so.
+ * best by quality, then detection confidence, then size is used (see `rankFaces`) and a note says so.
  */
 export async function extractFace(
   engine: FaceEngine,
@@ -50,7 +50,7 @@ export async function extractFace(
     );
   }
   const template = await engine.template(face);
-  const note = faces.length > 1 ? `${input.label} holds ${faces.length} faces; the largest was used` : undefined;
+  const note = faces.length > 1 ? `${input.label} holds ${faces.length} faces; the best was used (quality, then detection confidence, then size)` : undefined;
   return { label: input.label, sha256: sha256(input.bytes), face, facesInImage: faces.length, template, ...(note ? { note } : {}) };
 }
 

@@ -41,7 +41,7 @@ export class Landmark68Locator implements LandmarkLocator {
     return new Landmark68Locator(await createSession(LANDMARK68_CARD.source, runtime));
   }
 
-  async locate(image: RgbImage, box: Box): Promise<Point[]> {
+  async locate(image: RgbImage, box: Box): Promise<{ points: Point[]; mirrorDisagreement: number }> {
     const crop = landmarkCrop(box);
     const grey = greyCrop(image, crop, SIZE);
     const direct = await this.predict(grey);
@@ -51,13 +51,16 @@ export class Landmark68Locator implements LandmarkLocator {
     for (let y = 0; y < SIZE; y++) for (let x = 0; x < SIZE; x++) mirrored[y * SIZE + x] = grey[y * SIZE + SIZE - 1 - x]!;
     const fromMirror = await this.predict(mirrored);
     const points: Point[] = [];
+    let disagreement = 0;
     for (let i = 0; i < 68; i++) {
       const j = MIRROR_68[i]!;
-      const u = (direct[2 * i]! + (1 - fromMirror[2 * j]!)) / 2;
-      const v = (direct[2 * i + 1]! + fromMirror[2 * j + 1]!) / 2;
+      const mu = 1 - fromMirror[2 * j]!, mv = fromMirror[2 * j + 1]!;
+      disagreement += Math.hypot(direct[2 * i]! - mu, direct[2 * i + 1]! - mv);
+      const u = (direct[2 * i]! + mu) / 2;
+      const v = (direct[2 * i + 1]! + mv) / 2;
       points.push([crop.x + u * crop.width, crop.y + v * crop.height]);
     }
-    return points;
+    return { points, mirrorDisagreement: disagreement / 68 };
   }
 
   private async predict(grey: Float32Array): Promise<Float32Array> {
