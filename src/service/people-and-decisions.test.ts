@@ -229,6 +229,21 @@ for (const backend of backends) {
         assert.deepEqual(released.outcome.confirmed, []);
         assert.equal(released.outcome.rejected, 1);
       });
+
+      test('a person whose consent is withdrawn while their case awaits review is not released, though confirmed', async () => {
+        const [consentId] = await consentTo(service, requester, galleryId, ['missing-3'], P);
+        await service.enrol(requester, { purpose: P, galleryId, subject: 'missing-3', images: [image(faces.gloria1())] });
+        const search = await service.identify(requester, { purpose: P, galleryId, probe: image(faces.gloria1()) });
+        const caseId = search.review.case!;
+        await service.people.withdrawConsent(requester, { galleryId, subject: 'missing-3', consentId: consentId! });
+        await service.reviews.decide(reviewerA, { caseId, subject: 'missing-3', decision: 'confirm', reason: 'same person' });
+        await service.reviews.decide(reviewerB, { caseId, subject: 'missing-3', decision: 'confirm', reason: 'agreed' });
+        const released = (await service.reviews.get(requester, caseId)) as { status: string; outcome: { confirmed: unknown[]; withheld?: number } };
+        assert.equal(released.status, 'resolved');
+        assert.deepEqual(released.outcome.confirmed, [], 'the withdrawn person is not released to the requester');
+        assert.equal(released.outcome.withheld, 1);
+        assert.ok(!JSON.stringify(released).includes('missing-3'));
+      });
     });
 
     test('the testing API scores pairs and leaves no trace in storage', async () => {

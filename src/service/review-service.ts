@@ -4,6 +4,7 @@ import type { Db, Queryable } from '../gallery/db.js';
 import { KEY_COLUMNS, KEY_JOIN, type SubjectKeys, type WrappedKeyRow } from '../gallery/subject-keys.js';
 import type { Caller } from '../governance/api-keys.js';
 import type { LegalAuthority } from '../governance/policy/assess.js';
+import { subjectCoverage } from '../governance/purpose-scope.js';
 import { facePng } from './face-input.js';
 import type { Governor } from './governor.js';
 import type { WebhookService } from './webhooks.js';
@@ -89,11 +90,20 @@ export class ReviewService {
     }
     // The requester learns nothing about candidates until people have decided.
     if (row.status !== 'resolved') return { ...base, outcome: null, note: 'awaiting human review; no candidate is released before it is complete' };
+    // A person whose consent lapsed, or who was erased, after the search is not released, even if confirmed.
+    const confirmed = [];
+    let noLongerCovered = 0;
+    for (const c of withState.filter((x) => x.state === 'confirmed')) {
+      const coverage = await subjectCoverage(q, row.gallery_id, c.subject, row.purpose, this.gov.now());
+      if (coverage?.covered) confirmed.push(c);
+      else noLongerCovered++;
+    }
     return {
       ...base,
       outcome: {
-        confirmed: withState.filter((c) => c.state === 'confirmed').map(({ decisions: d, state: _s, ...c }) => ({ ...c, reviewedBy: d.map((x) => x.reviewer) })),
+        confirmed: confirmed.map(({ decisions: d, state: _s, ...c }) => ({ ...c, reviewedBy: d.map((x) => x.reviewer) })),
         rejected: withState.filter((c) => c.state === 'rejected').length,
+        ...(noLongerCovered ? { withheld: noLongerCovered, withheldReason: 'confirmed, but their consent or legal basis for this purpose ended, or they were erased, after the search' } : {}),
         statement: 'Confirmed candidates are leads checked by people, not an identification; a match is never the sole basis for action.',
       },
     };
