@@ -111,7 +111,7 @@ export async function buildApp(service: ProbityService, options: Partial<AppOpti
       applySecurityHeaders(reply as FastifyReply, request.url);
       void (reply as FastifyReply).status(status).send(body);
     },
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: true } },
   });
   // Only JSON and multipart carry requests here; plain text would only reach a schema error.
   app.removeContentTypeParser('text/plain');

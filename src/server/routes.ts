@@ -19,6 +19,10 @@ const error = {
         code: { type: 'string' }, message: { type: 'string' },
         rule: { type: 'string', description: 'For a refusal by policy: the rule that refused it.' },
         citation: { type: 'string', description: 'The law or commitment the rule implements.' },
+        details: {
+          type: 'array', description: 'For invalid_request from the schema: every field that is missing or wrong, each with what is wrong.',
+          items: { type: 'object', properties: { field: { type: 'string', description: 'As body.purpose, body.pairs[0].a, querystring.limit.' }, problem: { type: 'string', description: 'As "is required", "must be a number", "must be one of: a, b".' } } },
+        },
       },
     },
   },
