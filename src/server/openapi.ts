@@ -131,6 +131,8 @@ export function swaggerOptions(version: string): SwaggerOptions {
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: BEARER } } },
       security: [{ bearer: [] }],
     },
+    // Shared schemas (app.addSchema) keep their $id as their name under components.schemas.
+    refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
     transform: ({ schema, url, route }) => {
       const method = String(Array.isArray(route.method) ? route.method[0] : route.method);
       const operationId = operationIdOf(method, route.url ?? url);
