@@ -3232,16 +3232,6 @@ export interface operations {
                     }[];
                     fmr?: number;
                 };
-                "multipart/form-data": {
-                    pairs: {
-                        id: string;
-                        /** @description A JPEG, PNG or WebP image, base64-encoded (a data: URL prefix is allowed); in multipart, a file. */
-                        a: string;
-                        /** @description A JPEG, PNG or WebP image, base64-encoded (a data: URL prefix is allowed); in multipart, a file. */
-                        b: string;
-                    }[];
-                    fmr?: number;
-                };
             };
         };
         responses: {

@@ -53,7 +53,7 @@ export const OPERATION_IDS: Readonly<Record<string, string>> = {
 };
 
 /** Routes whose body may also come as multipart/form-data (see the preValidation hook in app.ts). */
-const MULTIPART = new Set(['enrol', 'verify', 'identify', 'comparePairs']);
+const MULTIPART = new Set(['enrol', 'verify', 'identify']);
 
 /** Fields that carry an image: base64 in JSON, a file in multipart. */
 const IMAGE_FIELDS = new Set(['image', 'reference', 'images']);
