@@ -48,8 +48,13 @@ suiteUnless(skipWithoutLfw || (haveTools ? false : 'the quickstart needs curl, j
       child.once('exit', (code) => reject(new Error(`serve exited (${code}) before listening: ${out}`)));
     }));
   });
-  after(() => {
-    child.kill('SIGTERM');
+  after(async () => {
+    // The service writes its closing checkpoint on the way out: remove its folder once it is gone.
+    if (child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      await exited;
+    }
     rmSync(dataDir, { recursive: true, force: true });
   });
 
