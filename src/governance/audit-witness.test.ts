@@ -13,7 +13,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { after, before, test } from 'node:test';
 import { openDb, type Db } from '../gallery/db.js';
 import { TemplateCipher } from '../gallery/template-cipher.js';
 import { buildApp } from '../server/app.js';
@@ -27,6 +27,7 @@ import { AuditSigningKey } from './audit-signing-key.js';
 import { verifyStoredAudit } from './audit-store.js';
 import { catchUpTree } from './audit-tree.js';
 import { verifyAuditWithWitness } from './audit-witness-verify.js';
+import { suiteUnless } from '../testing/suite.js';
 
 const image = (bytes: Buffer) => ({ label: 'image', bytes });
 type Row = { seq: number; at: string; prev_hash: string; hash: string; body: string; organisation_id: string | null; purpose: string | null };
@@ -92,7 +93,7 @@ test('audit verify --witness and audit prove: malformed command lines exit 2, mi
 });
 
 for (const backend of backends) {
-  describe(`the audit log against a database writer, on ${backend}`, { skip: skipWithoutLfw || backendSkip(backend) }, () => {
+  suiteUnless(skipWithoutLfw || backendSkip(backend), `the audit log against a database writer, on ${backend}`, () => {
     let store: Awaited<ReturnType<typeof freshStore>>;
     let service: ProbityService;
     let db: Db;

@@ -15,6 +15,7 @@ import { skipWithoutLfw } from '../testing/fixtures.js';
 import { backendSkip, backends, consentTo, faces, freshStore, onboard, openTestService } from '../testing/service-fixture.js';
 import { auditPage } from './audit-store.js';
 import { parseInstant } from './instants.js';
+import { suiteUnless } from '../testing/suite.js';
 
 async function refused(work: Promise<unknown>, code: string, rule?: RegExp): Promise<ProbityError> {
   try {
@@ -60,7 +61,7 @@ test('client times: RFC 3339 with any offset becomes one canonical UTC instant; 
 });
 
 for (const backend of backends) {
-  describe(`red team: identity, purpose, time and disclosure on ${backend}`, { skip: skipWithoutLfw || backendSkip(backend) }, () => {
+  suiteUnless(skipWithoutLfw || backendSkip(backend), `red team: identity, purpose, time and disclosure on ${backend}`, () => {
     let store: Awaited<ReturnType<typeof freshStore>>;
     let service: ProbityService;
     let db: Db;

@@ -7,7 +7,7 @@
  * installation auditor work are checked alongside, so a refusal of everything cannot pass.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { after, before, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import { ProbityError } from '../errors.js';
 import type { Db } from '../gallery/db.js';
@@ -15,6 +15,7 @@ import { buildApp } from '../server/app.js';
 import type { ProbityService } from '../service/probity-service.js';
 import { backendSkip, backends, freshStore, onboard, openTestService } from '../testing/service-fixture.js';
 import type { Caller } from './api-keys.js';
+import { suiteUnless } from '../testing/suite.js';
 
 async function forbidden(work: Promise<unknown>, message?: RegExp): Promise<ProbityError> {
   try {
@@ -31,7 +32,7 @@ async function forbidden(work: Promise<unknown>, message?: RegExp): Promise<Prob
 const orgOf = (entry: object) => (entry as { organisationId: string | null }).organisationId;
 
 for (const backend of backends) {
-  describe(`red team: tenancy and roles on ${backend}`, { skip: backendSkip(backend) }, () => {
+  suiteUnless(backendSkip(backend), `red team: tenancy and roles on ${backend}`, () => {
     let store: Awaited<ReturnType<typeof freshStore>>;
     let service: ProbityService;
     let db: Db;

@@ -15,6 +15,7 @@ import { cliPath, skipWithoutLfw } from '../testing/fixtures.js';
 import { backendSkip, backends, faces, freshStore, onboard, openTestService } from '../testing/service-fixture.js';
 import { canonicalJson, entryHash } from './audit-chain.js';
 import { verifyStoredAudit } from './audit-store.js';
+import { suiteUnless } from '../testing/suite.js';
 
 /** Asserts that `work` is refused with `code`, citing `rule` (when given). */
 async function refused(work: Promise<unknown>, code: string, rule?: RegExp): Promise<ProbityError> {
@@ -33,7 +34,7 @@ const image = (bytes: Buffer) => ({ label: 'image', bytes });
 const inOneDay = () => new Date(Date.now() + 86_400_000).toISOString();
 
 for (const backend of backends) {
-  describe(`red team on ${backend}`, { skip: skipWithoutLfw || backendSkip(backend) }, () => {
+  suiteUnless(skipWithoutLfw || backendSkip(backend), `red team on ${backend}`, () => {
     let store: Awaited<ReturnType<typeof freshStore>>;
     let service: ProbityService;
     let db: Db;

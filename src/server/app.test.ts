@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { after, before, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import sharp from 'sharp';
 import { backendSkip, backends, consentTo, faces, freshStore, onboard, openTestService } from '../testing/service-fixture.js';
@@ -7,13 +7,14 @@ import { skipWithoutLfw } from '../testing/fixtures.js';
 import type { Db } from '../gallery/db.js';
 import type { ProbityService } from '../service/probity-service.js';
 import { buildApp } from './app.js';
+import { suiteUnless } from '../testing/suite.js';
 
 const b64 = (b: Buffer) => b.toString('base64');
 /** The purpose every request here names: approved for the test organisations by the default policy. */
 const P = 'building_access';
 
 for (const backend of backends) {
-  describe(`the HTTP service on ${backend}`, { skip: skipWithoutLfw || backendSkip(backend) }, () => {
+  suiteUnless(skipWithoutLfw || backendSkip(backend), `the HTTP service on ${backend}`, () => {
     let store: Awaited<ReturnType<typeof freshStore>>;
     let service: ProbityService;
     let db: Db;
@@ -212,7 +213,7 @@ for (const backend of backends) {
   });
 }
 
-describe('rate limits', { skip: skipWithoutLfw }, () => {
+suiteUnless(skipWithoutLfw, 'rate limits', () => {
   test('a key over its limit gets 429 with Retry-After; another key is unaffected', async () => {
     const store = await freshStore('sqlite');
     const { service } = await openTestService(store.location);

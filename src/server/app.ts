@@ -16,6 +16,7 @@ import { RateLimiter } from './rate-limit.js';
 import { hasCredentialParam, requestSerializer } from './request-log.js';
 import { applySecurityHeaders, rawSecurityHeaderLines, registerSecurityHeaders } from './security-headers.js';
 import { registerRoutes } from './routes.js';
+import { swaggerOptions } from './openapi.js';
 
 export interface AppOptions {
   /** Requests per second per key, and the burst allowed. */
@@ -110,24 +111,14 @@ export async function buildApp(service: ProbityService, options: Partial<AppOpti
       applySecurityHeaders(reply as FastifyReply, request.url);
       void (reply as FastifyReply).status(status).send(body);
     },
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: true } },
   });
   // Only JSON and multipart carry requests here; plain text would only reach a schema error.
   app.removeContentTypeParser('text/plain');
   const limiter = new RateLimiter(o.rateLimit.perSecond, o.rateLimit.burst);
   registerSecurityHeaders(app);
 
-  await app.register(swagger, {
-    openapi: {
-      info: {
-        title: 'Probity',
-        version: o.version,
-        description: 'Face recognition with the safeguards built in. Every /v1 route needs "Authorization: Bearer <key>". Images go as base64 in JSON or as files in multipart/form-data.',
-      },
-      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
-      security: [{ bearer: [] }],
-    },
-  });
+  await app.register(swagger, swaggerOptions(o.version));
   await app.register(swaggerUi, { routePrefix: '/docs' });
   await app.register(multipart, { attachFieldsToBody: 'keyValues', limits: { fileSize: o.fileLimit, files: 10, fields: 20, parts: 30 } });
 

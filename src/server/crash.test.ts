@@ -4,11 +4,12 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, test } from 'node:test';
+import { test } from 'node:test';
 import { openDb } from '../gallery/db.js';
 import { cliPath, skipWithoutLfw } from '../testing/fixtures.js';
 import { consentOverHttp, onboardOverHttp } from '../testing/http-onboarding.js';
 import { backendSkip, backends, faces, freshStore } from '../testing/service-fixture.js';
+import { suiteUnless } from '../testing/suite.js';
 
 const env = {
   ...process.env,
@@ -35,7 +36,7 @@ async function start(args: string[]): Promise<{ child: ChildProcess; base: strin
 }
 
 for (const backend of backends) {
-  describe(`kill -9 during enrolment on ${backend}`, { skip: skipWithoutLfw || backendSkip(backend) }, () => {
+  suiteUnless(skipWithoutLfw || backendSkip(backend), `kill -9 during enrolment on ${backend}`, () => {
     test('every acknowledged enrolment survives, and none is half-done', async () => {
       const store = await freshStore(backend);
       const dataDir = mkdtempSync(join(tmpdir(), 'probity-crash-'));

@@ -23,6 +23,7 @@ import type { ProbityService } from '../service/probity-service.js';
 import { cliPath } from '../testing/fixtures.js';
 import { backendSkip, backends, freshStore, onboard, openTestService } from '../testing/service-fixture.js';
 import { buildApp } from './app.js';
+import { suiteUnless } from '../testing/suite.js';
 
 const P = 'building_access';
 
@@ -51,7 +52,7 @@ async function refusedWith(work: Promise<unknown>, code: string): Promise<Probit
 }
 
 for (const backend of backends) {
-  describe(`the HTTP edge on ${backend}`, { skip: backendSkip(backend) }, () => {
+  suiteUnless(backendSkip(backend), `the HTTP edge on ${backend}`, () => {
     let store: Awaited<ReturnType<typeof freshStore>>;
     let service: ProbityService;
     let db: Db;

@@ -1,5 +1,6 @@
 import type { FastifyError } from 'fastify';
 import { isProbityError, type ProbityErrorCode } from '../errors.js';
+import { schemaMessage, schemaProblems, type SchemaProblem } from './schema-errors.js';
 
 const STATUS: Partial<Record<ProbityErrorCode, number>> = {
   unauthenticated: 401,
@@ -43,7 +44,7 @@ const STATUS: Partial<Record<ProbityErrorCode, number>> = {
 
 export interface ErrorAnswer {
   status: number;
-  body: { error: { code: string; message: string; rule?: string; citation?: string } };
+  body: { error: { code: string; message: string; rule?: string; citation?: string; details?: SchemaProblem[] } };
 }
 
 /**
@@ -58,7 +59,13 @@ export function errorAnswer(e: unknown): ErrorAnswer {
     if (e.rule) Object.assign(a.body.error, e.rule);
     return a;
   }
-  const fe = e as FastifyError & { validation?: unknown };
+  const fe = e as FastifyError & { validation?: unknown; validationContext?: string };
+  if (Array.isArray(fe?.validation) && fe.validation.length) {
+    const details = schemaProblems(fe.validation, fe.validationContext ?? 'body');
+    const a = answer(400, 'invalid_request', schemaMessage(details));
+    a.body.error.details = details;
+    return a;
+  }
   if (fe?.validation) return answer(400, 'invalid_request', `the request does not fit its schema: ${fe.message}`);
   switch (fe?.code) {
     case 'FST_ERR_CTP_INVALID_JSON_BODY':

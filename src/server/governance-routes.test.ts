@@ -1,13 +1,14 @@
 /** The governance routes over HTTP: the same service, reached the way clients reach it. */
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { after, before, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import type { ProbityService } from '../service/probity-service.js';
 import { skipWithoutLfw } from '../testing/fixtures.js';
 import { faces, freshStore, openTestService } from '../testing/service-fixture.js';
 import { buildApp } from './app.js';
+import { suiteUnless } from '../testing/suite.js';
 
-describe('governance over HTTP', { skip: skipWithoutLfw }, () => {
+suiteUnless(skipWithoutLfw, 'governance over HTTP', () => {
   let store: Awaited<ReturnType<typeof freshStore>>;
   let service: ProbityService;
   let app: FastifyInstance;

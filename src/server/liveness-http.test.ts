@@ -1,16 +1,17 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { after, before, describe, test } from 'node:test';
+import { after, before, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import { consentTo, freshStore, onboard, openTestService } from '../testing/service-fixture.js';
 import { nuaaFrame, skipWithoutNuaaPad } from '../testing/fixtures.js';
 import type { ProbityService } from '../service/probity-service.js';
 import { buildApp } from './app.js';
+import { suiteUnless } from '../testing/suite.js';
 
 const SIGN_IN = 'sign_in_verification';
 const frame = (kind: 'bona_fide' | 'attack', n: number) => readFileSync(nuaaFrame(kind, '0001', n)).toString('base64');
 
-describe('presentation-attack detection over HTTP', { skip: skipWithoutNuaaPad }, () => {
+suiteUnless(skipWithoutNuaaPad, 'presentation-attack detection over HTTP', () => {
   let store: Awaited<ReturnType<typeof freshStore>>;
   let service: ProbityService;
   let app: FastifyInstance;

@@ -19,6 +19,10 @@ const error = {
         code: { type: 'string' }, message: { type: 'string' },
         rule: { type: 'string', description: 'For a refusal by policy: the rule that refused it.' },
         citation: { type: 'string', description: 'The law or commitment the rule implements.' },
+        details: {
+          type: 'array', description: 'For invalid_request from the schema: every field that is missing or wrong, each with what is wrong.',
+          items: { type: 'object', properties: { field: { type: 'string', description: 'As body.purpose, body.pairs[0].a, querystring.limit.' }, problem: { type: 'string', description: 'As "is required", "must be a number", "must be one of: a, b".' } } },
+        },
       },
     },
   },
@@ -33,7 +37,9 @@ const authority = {
     expiresAt: { type: 'string', format: 'date-time' }, reason: { type: 'string', maxLength: 2000 },
   },
 } as const;
-const errors = { 400: error, 401: error, 403: error, 404: error, 409: error, 413: error, 415: error, 422: error, 429: error };
+// One shared schema, so the document (and a client generated from it) names the error shape once.
+const errorRef = { $ref: 'ProbityError#' } as const;
+const errors = { 400: errorRef, 401: errorRef, 403: errorRef, 404: errorRef, 409: errorRef, 413: errorRef, 415: errorRef, 422: errorRef, 429: errorRef };
 const liveness = { type: 'boolean', description: 'Check first that the face is a live person, not a photograph or screen (presentation-attack detection); refused with presentation_attack_suspected (422) if not. A purpose the policy binds to the check (sign_in_verification) runs it whatever this says.' } as const;
 const livenessRecord = { type: 'object', properties: { label: { type: 'string' }, model: { type: 'string' }, score: { type: 'number' }, threshold: { type: 'number' }, bpcer: { type: 'number' }, live: { type: 'boolean' }, requiredBy: { type: 'string' } } } as const;
 const image = { type: 'string', minLength: 1, description: 'A JPEG, PNG or WebP image, base64-encoded (a data: URL prefix is allowed); in multipart, a file.' } as const;
@@ -74,6 +80,7 @@ function purposeOf(body: { purpose: string; authority?: LegalAuthority }) {
 
 /** Every route: a schema for its input and output (validation, serialisation and /openapi.json at once). */
 export function registerRoutes(app: FastifyInstance, service: ProbityService): void {
+  app.addSchema({ $id: 'ProbityError', ...error });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
   // ---- the operator ----

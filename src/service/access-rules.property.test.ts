@@ -19,7 +19,7 @@
  */
 import assert from 'node:assert/strict';
 import { createHash, randomUUID } from 'node:crypto';
-import { after, before, describe, test } from 'node:test';
+import { after, before, test } from 'node:test';
 import fc from 'fast-check';
 import type { AnalysedFace, FaceEngine, Template } from '../engine/engine.js';
 import type { RgbImage } from '../engine/image.js';
@@ -31,6 +31,7 @@ import { useCase, type Sector } from '../governance/use-cases.js';
 import { skipWithoutLfw } from '../testing/fixtures.js';
 import { backendSkip, backends, faces, freshStore, testEngine, testKey } from '../testing/service-fixture.js';
 import { ProbityService } from './probity-service.js';
+import { suiteUnless } from '../testing/suite.js';
 
 const SEED = process.env.PROBITY_PBT_SEED ? Number(process.env.PROBITY_PBT_SEED) : Math.floor(Math.random() * 2 ** 31);
 const RUNS = Number(process.env.PROBITY_PBT_RUNS ?? 15);
@@ -163,7 +164,7 @@ type Outcome = { ok: true; value: any } | { ok: false; error: ProbityError };
 class Violation extends Error {}
 
 for (const backend of backends) {
-  describe(`access rules as properties on ${backend}`, { skip: skipWithoutLfw || backendSkip(backend) }, () => {
+  suiteUnless(skipWithoutLfw || backendSkip(backend), `access rules as properties on ${backend}`, () => {
     let store: Awaited<ReturnType<typeof freshStore>>;
     let db: Db;
     let service: ProbityService;

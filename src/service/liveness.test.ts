@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { after, before, describe, test } from 'node:test';
+import { after, before, test } from 'node:test';
 import type { Caller } from '../governance/api-keys.js';
 import { ProbityError } from '../errors.js';
 import { nuaaFrame, skipWithoutNuaaPad } from '../testing/fixtures.js';
 import { backendSkip, backends, consentTo, freshStore, onboard, openTestService } from '../testing/service-fixture.js';
 import type { Db } from '../gallery/db.js';
 import type { ProbityService } from './probity-service.js';
+import { suiteUnless } from '../testing/suite.js';
 
 const SIGN_IN = 'sign_in_verification';
 const DOORS = 'building_access';
@@ -23,7 +24,7 @@ async function refusedWith(p: Promise<unknown>, code: string): Promise<ProbityEr
 }
 
 for (const backend of backends) {
-  describe(`presentation-attack detection in governed operations (${backend})`, { skip: skipWithoutNuaaPad || backendSkip(backend) }, () => {
+  suiteUnless(skipWithoutNuaaPad || backendSkip(backend), `presentation-attack detection in governed operations (${backend})`, () => {
     let store: Awaited<ReturnType<typeof freshStore>>;
     let service: ProbityService;
     let db: Db;

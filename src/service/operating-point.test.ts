@@ -7,6 +7,7 @@ import { equalProtectionThreshold } from '../matching/operating-point.js';
 import { skipWithoutLfw } from '../testing/fixtures.js';
 import { backendSkip, backends, consentTo, faces, freshStore, onboard, openTestService } from '../testing/service-fixture.js';
 import type { ProbityService } from './probity-service.js';
+import { suiteUnless } from '../testing/suite.js';
 
 const image = (bytes: Buffer) => ({ label: 'image', bytes });
 
@@ -22,7 +23,7 @@ async function refusedWith(work: Promise<unknown>, code: string): Promise<Probit
 }
 
 for (const backend of backends) {
-  describe(`operating points on ${backend}`, { skip: skipWithoutLfw || backendSkip(backend) }, () => {
+  suiteUnless(skipWithoutLfw || backendSkip(backend), `operating points on ${backend}`, () => {
     let store: Awaited<ReturnType<typeof freshStore>>;
     let service: ProbityService;
     let adminSecret: string;

@@ -11,6 +11,7 @@ import type { Caller } from '../governance/api-keys.js';
 import { skipWithoutLfw } from '../testing/fixtures.js';
 import { backendSkip, backends, consentTo, faces, freshStore, onboard, openTestService } from '../testing/service-fixture.js';
 import type { ProbityService } from './probity-service.js';
+import { suiteUnless } from '../testing/suite.js';
 
 const image = (bytes: Buffer) => ({ label: 'image', bytes });
 const DAY = 86_400_000;
@@ -36,7 +37,7 @@ async function holdings(db: Db): Promise<Record<string, number>> {
 }
 
 for (const backend of backends) {
-  describe(`people and decisions on ${backend}`, { skip: skipWithoutLfw || backendSkip(backend) }, () => {
+  suiteUnless(skipWithoutLfw || backendSkip(backend), `people and decisions on ${backend}`, () => {
     let store: Awaited<ReturnType<typeof freshStore>>;
     let service: ProbityService;
     let db: Db;
@@ -274,7 +275,7 @@ for (const backend of backends) {
   });
 }
 
-describe('the accountability report', { skip: skipWithoutLfw }, () => {
+suiteUnless(skipWithoutLfw, 'the accountability report', () => {
   test('on a fresh store it says what is not yet measured; its usage figures equal the operations performed', async () => {
     const store = await freshStore('sqlite');
     const { service } = await openTestService(store.location);

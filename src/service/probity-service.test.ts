@@ -1,14 +1,15 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { after, before, test } from 'node:test';
 import type { Caller } from '../governance/api-keys.js';
 import { skipWithoutLfw } from '../testing/fixtures.js';
 import { backendSkip, backends, consentTo, faces, freshStore, onboard, openTestService } from '../testing/service-fixture.js';
 
 const P = 'building_access';
 import type { ProbityService } from './probity-service.js';
+import { suiteUnless } from '../testing/suite.js';
 
 for (const backend of backends) {
-  describe(`two service processes on one ${backend} store`, { skip: skipWithoutLfw || backendSkip(backend) }, () => {
+  suiteUnless(skipWithoutLfw || backendSkip(backend), `two service processes on one ${backend} store`, () => {
     let store: Awaited<ReturnType<typeof freshStore>>;
     let a: ProbityService;
     let b: ProbityService;
@@ -59,7 +60,7 @@ for (const backend of backends) {
   });
 }
 
-describe('a gallery large enough for the approximate index', { skip: skipWithoutLfw }, () => {
+suiteUnless(skipWithoutLfw, 'a gallery large enough for the approximate index', () => {
   test('identification through HNSW rescored from storage, and erasure from it', async () => {
     const store = await freshStore('sqlite');
     // Promote to HNSW above two templates, so that a small gallery exercises the large-gallery path.

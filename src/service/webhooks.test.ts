@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { createServer, type IncomingHttpHeaders } from 'node:http';
-import { after, before, describe, test } from 'node:test';
+import { after, before, test } from 'node:test';
 import { Webhook } from 'standardwebhooks';
 import { ProbityError } from '../errors.js';
 import type { Db } from '../gallery/db.js';
@@ -16,6 +16,7 @@ import { skipWithoutLfw } from '../testing/fixtures.js';
 import { backendSkip, backends, consentTo, faces, freshStore, onboard, openTestService } from '../testing/service-fixture.js';
 import type { ProbityService } from './probity-service.js';
 import { checkCallbackUrl, refusedAddressKind } from './webhook-target.js';
+import { suiteUnless } from '../testing/suite.js';
 
 const image = (bytes: Buffer) => ({ label: 'image', bytes });
 const P = 'missing_person_search';
@@ -73,7 +74,7 @@ test('callback URLs into the operator\'s network are refused without the allowan
 });
 
 for (const backend of backends) {
-  describe(`review webhooks on ${backend}`, { skip: skipWithoutLfw || backendSkip(backend) }, () => {
+  suiteUnless(skipWithoutLfw || backendSkip(backend), `review webhooks on ${backend}`, () => {
     let store: Awaited<ReturnType<typeof freshStore>>;
     /** The operator allows private receivers here (the receiver is on this host)... */
     let allowed: ProbityService;

@@ -8,12 +8,13 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { after, before, test } from 'node:test';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { buildApp } from '../server/app.js';
 import type { ProbityService } from '../service/probity-service.js';
 import { projectRoot, skipWithoutLfw } from '../testing/fixtures.js';
 import { consentTo, faces, freshStore, onboard, openTestService } from '../testing/service-fixture.js';
+import { suiteUnless } from '../testing/suite.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 if (process.env.CI && !existsSync(CHROMIUM)) throw new Error('CI must install Debian chromium for the console tests');
@@ -23,7 +24,7 @@ const axeSource = (createRequire(import.meta.url)('axe-core') as { source: strin
 const image = (bytes: Buffer) => ({ label: 'image', bytes });
 const P = 'missing_person_search';
 
-describe('the web console', { skip }, () => {
+suiteUnless(skip, 'the web console', () => {
   let store: Awaited<ReturnType<typeof freshStore>>;
   let service: ProbityService;
   let app: Awaited<ReturnType<typeof buildApp>>;

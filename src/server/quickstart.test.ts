@@ -1,0 +1,91 @@
+/**
+ * Issue 16, the service quickstart: the README's curl sequence (scripts/quickstart.sh, included
+ * in the README verbatim) run with bash against a live `probity serve --development`, from the
+ * operator key it prints to a first identification. The README cannot drift from what works.
+ */
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { cliPath, lfwDir, projectRoot, skipWithoutLfw } from '../testing/fixtures.js';
+import { suiteUnless } from '../testing/suite.js';
+
+const script = join(projectRoot, 'scripts', 'quickstart.sh');
+const haveTools = ['curl', 'jq', 'bash'].every((t) => spawnSync('sh', ['-c', `command -v ${t}`]).status === 0);
+
+test('the README carries scripts/quickstart.sh verbatim', () => {
+  const readme = readFileSync(join(projectRoot, 'README.md'), 'utf8');
+  const block = /<!-- quickstart: scripts\/quickstart\.sh -->\n```sh\n([\s\S]*?)```\n<!-- \/quickstart -->/.exec(readme);
+  assert.ok(block, 'README.md has no quickstart block between <!-- quickstart: scripts/quickstart.sh --> and <!-- /quickstart -->');
+  assert.equal(block[1], readFileSync(script, 'utf8'), 'the README\'s quickstart differs from scripts/quickstart.sh: copy the script into the README');
+});
+
+suiteUnless(skipWithoutLfw || (haveTools ? false : 'the quickstart needs curl, jq and bash'), 'the service quickstart, with curl', () => {
+  let child: ChildProcess;
+  let dataDir: string;
+  let base: string;
+  let operatorKey: string;
+
+  before(async () => {
+    dataDir = mkdtempSync(join(tmpdir(), 'probity-quickstart-'));
+    const env = { ...process.env };
+    delete env.PROBITY_ADMIN_KEY;
+    delete env.PROBITY_SECRET_KEY;
+    delete env.PROBITY_AUDIT_SIGNING_KEY;
+    child = spawn(process.execPath, [cliPath, 'serve', '--development', '--port', '0', '--data', dataDir], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    ({ base, operatorKey } = await new Promise<{ base: string; operatorKey: string }>((resolve, reject) => {
+      const look = (d: Buffer) => {
+        out += d.toString();
+        const key = /operator key \(shown once; store it now\): (\S+)/.exec(out);
+        const at = /listening on (http:\/\/\S+)/.exec(out);
+        if (key && at) resolve({ base: at[1]!, operatorKey: key[1]! });
+      };
+      child.stdout!.on('data', look);
+      child.stderr!.on('data', (d: Buffer) => { out += d.toString(); });
+      child.once('exit', (code) => reject(new Error(`serve exited (${code}) before listening: ${out}`)));
+    }));
+  });
+  after(async () => {
+    // The service writes its closing checkpoint on the way out: remove its folder once it is gone.
+    if (child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      await exited;
+    }
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  test('from the printed operator key to a first identification, each step answered as the README says', () => {
+    const run = spawnSync('bash', [script], {
+      cwd: projectRoot, encoding: 'utf8',
+      env: { ...process.env, PROBITY: base, OPERATOR_KEY: operatorKey, LFW: join(lfwDir, 'images') },
+    });
+    assert.equal(run.status, 0, `the quickstart failed:\n${run.stdout}\n${run.stderr}`);
+    const lines = run.stdout.trim().split('\n');
+    assert.match(lines[0]!, /^organisation [0-9a-f-]{36}$/);
+    assert.deepEqual(JSON.parse(lines[1]!).decisions, [{ useCase: 'building_access', outcome: 'approved' }]);
+    assert.match(lines[2]!, /^gallery [0-9a-f-]{36}$/);
+    assert.deepEqual(JSON.parse(lines[3]!).purposes, ['building_access']);
+    assert.deepEqual(JSON.parse(lines[4]!), { subject: 'colin', templates: 1 });
+    const verify = JSON.parse(lines[5]!) as { match: boolean; score: number; threshold: number };
+    assert.equal(verify.match, true);
+    assert.ok(verify.score > verify.threshold);
+    const identify = JSON.parse(lines[6]!) as { outcome: string; candidates: { subject: string }[] };
+    assert.equal(identify.outcome, 'candidates');
+    assert.deepEqual(identify.candidates.map((c) => c.subject), ['colin']);
+    assert.equal(lines.length, 7, run.stdout);
+  });
+
+  test('a step that is refused stops the script and shows the service\'s error', () => {
+    const run = spawnSync('bash', [script], {
+      cwd: projectRoot, encoding: 'utf8',
+      env: { ...process.env, PROBITY: base, OPERATOR_KEY: 'prb_not_a_key', LFW: join(lfwDir, 'images') },
+    });
+    assert.notEqual(run.status, 0);
+    assert.match(run.stdout + run.stderr, /"code":"unauthenticated"/);
+    assert.doesNotMatch(run.stdout, /^gallery /m);
+  });
+});
