@@ -3,8 +3,9 @@ import { ProbityError } from '../errors.js';
 import type { Db } from '../gallery/db.js';
 import { appendLine, checkpointHash, checkpointText, lastLine, parseCheckpointLine, type Checkpoint, type SignedCheckpoint } from './audit-checkpoint.js';
 import type { AuditSigningKey } from './audit-signing-key.js';
-import { catchUpTree, treeConsistency, treeRoot } from './audit-tree.js';
-import { verifyConsistency } from './merkle.js';
+import { verifyStoredAudit } from './audit-store.js';
+import { catchUpTree, contentLeaf, treeConsistency } from './audit-tree.js';
+import { MerkleFrontier, verifyConsistency } from './merkle.js';
 
 /**
  * A restore made visible. Restoring a backup rolls the audit log back to the backup's end, which
@@ -46,8 +47,14 @@ export async function restoreRecord(restored: Db, replaced: Db | undefined, o: R
     throw new ProbityError('key_unavailable', `the audit witness ${o.file} is signed by key ${last.keyId}, but the signing key given is ${o.key.keyId}; nothing was restored`);
   }
   await restored.transaction((tx) => catchUpTree(tx));
-  const size = Number((await restored.one<{ seq: number }>(`SELECT seq FROM audit_head WHERE id = 1`))?.seq ?? 0);
-  const root = await treeRoot(restored, size);
+  // The root from the entries' own content, as verification will compute it: nothing stored beside them is trusted.
+  const frontier = new MerkleFrontier();
+  const chain = await verifyStoredAudit(restored, (e) => frontier.push(contentLeaf(e)));
+  if (!chain.ok) {
+    throw new ProbityError('conflict', `the backup's audit log does not verify (${chain.breaks[0]!.kind} at entry ${chain.breaks[0]!.seq}: ${chain.breaks[0]!.detail}); nothing was restored`);
+  }
+  const size = frontier.size;
+  const root = frontier.root();
   const signed = last.checkpoint;
   let consistency: string[] = [];
   let replacedSize: number | null = null;
