@@ -23,7 +23,7 @@ import { catchUpTree } from '../governance/audit-tree.js';
 import { verifyAuditWithWitness } from '../governance/audit-witness-verify.js';
 import { erasureLedger } from '../server/serve.js';
 import { cliPath, skipWithoutLfw } from '../testing/fixtures.js';
-import { consentTo, faces, onboard, testEngine } from '../testing/service-fixture.js';
+import { backendSkip, consentTo, faces, freshStore, onboard, testEngine, testKey } from '../testing/service-fixture.js';
 import { ProbityService } from './probity-service.js';
 
 const P = 'building_access';
@@ -213,5 +213,75 @@ describe('a restore, recorded in the audit witness', { skip: skipWithoutLfw }, (
     } finally {
       await db.close();
     }
+  });
+});
+
+describe('a restore after pg_restore, recorded in the audit witness (PostgreSQL)', { skip: skipWithoutLfw || backendSkip('postgres') }, () => {
+  const dir = mkdtempSync(join(tmpdir(), 'probity-restore-witness-pg-'));
+  const data = join(dir, 'data');
+  const dump = join(dir, 'probity.dump');
+  const witnessFile = join(data, 'audit-witness.jsonl');
+  const pubFile = join(data, 'audit-signing.pub');
+  const seed = randomBytes(32).toString('hex');
+  const key = AuditSigningKey.parse(seed, 'test seed');
+  let store: Awaited<ReturnType<typeof freshStore>>;
+  after(async () => {
+    await store?.drop();
+    if (!process.env.KEEP) rmSync(dir, { recursive: true, force: true });
+  });
+  const run = (cmd: string, ...args: string[]) => {
+    const env: NodeJS.ProcessEnv = { ...process.env };
+    for (const k of ['PROBITY_SECRET_KEY', 'PROBITY_DATABASE_URL', 'PROBITY_AUDIT_SIGNING_KEY', 'PROBITY_AUDIT_WITNESS_FILE']) delete env[k];
+    const r = spawnSync(cmd, args, { encoding: 'utf8', env });
+    return { status: r.status, stdout: r.stdout, all: r.stdout + r.stderr };
+  };
+  const open = async () => ProbityService.open({
+    db: await openDb(store.location), engine: await testEngine(), cipher: TemplateCipher.fromKey(testKey), erasureLedger: erasureLedger(data),
+    witness: { key, file: witnessFile, everyEntries: 5, everySeconds: 3600, report: (m) => assert.fail(`witness reported: ${m}`) },
+  });
+
+  test('pg_dump, an erasure, pg_restore and probity restore: the subject stays erased, the log verifies naming the restore, and signing goes on', async () => {
+    store = await freshStore('postgres');
+    mkdirSync(data, { recursive: true });
+    writeFileSync(join(data, 'audit-signing.key'), seed + '\n', { mode: 0o600 });
+    writeFileSync(pubFile, key.publicKeyPem());
+    let service = await open();
+    const adminSecret = (await service.access.bootstrapAdmin())!.secret;
+    const { caller, secret } = await onboard(service, adminSecret, { name: 'offices', sector: 'employer', jurisdictions: ['other'] }, [P]);
+    const galleryId = (await service.createGallery(caller, { name: 'staff' })).id;
+    await consentTo(service, caller, galleryId, ['colin', 'hugo'], P);
+    await service.enrol(caller, { purpose: P, galleryId, subject: 'colin', images: [image(faces.colin1())] });
+    await service.enrol(caller, { purpose: P, galleryId, subject: 'hugo', images: [image(faces.hugo1())] });
+    await service.close();
+    const dumped = run('pg_dump', '--format=custom', '--file', dump, store.location);
+    assert.equal(dumped.status, 0, dumped.all);
+
+    service = await open();
+    await service.eraseSubject(await service.authenticate(secret), galleryId, 'colin');
+    for (let i = 0; i < 8; i++) await service.access.setPolicy(await service.authenticate(adminSecret), ['default']);
+    await service.close();
+    const restoredDb = run('pg_restore', '--clean', '--if-exists', '--dbname', store.location, dump);
+    assert.equal(restoredDb.status, 0, restoredDb.all);
+    const r = run(process.execPath, cliPath, 'restore', '--data', data, '--database', store.location);
+    assert.equal(r.status, 0, r.all);
+    assert.match(r.stdout, /1 subject\(s\) and 0 galler\(ies\) erased again.*the restore is recorded, signed, in the audit witness/);
+
+    const verify = () => run(process.execPath, cliPath, 'audit', 'verify', '--database', store.location, '--witness', witnessFile, '--public-key', pubFile);
+    let out = verify();
+    assert.equal(out.status, 0, out.all);
+    assert.match(out.stdout, /restored from a backup at size \d+ on .*: at least \d+ entries written after it were discarded; the backup could not be proven against the checkpoint of size \d+ it superseded/);
+
+    service = await open();
+    try {
+      const c = await service.authenticate(secret);
+      await assert.rejects(service.verify(c, { purpose: P, galleryId, subject: 'colin', probe: image(faces.colin2()) }), { code: 'not_found' }, 'colin stays erased');
+      for (let i = 0; i < 6; i++) await service.access.setPolicy(await service.authenticate(adminSecret), ['default']);
+      const signed = await service.witness!.checkpoint();
+      assert.ok(signed && !signed.checkpoint.restore, 'the signer signs again after the restore');
+    } finally {
+      await service.close();
+    }
+    out = verify();
+    assert.equal(out.status, 0, out.all);
   });
 });
