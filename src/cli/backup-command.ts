@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ProbityError } from '../errors.js';
 import type { SignedCheckpoint } from '../governance/audit-checkpoint.js';
-import { lastWitnessCheckpoint, recordRestore, restoreRecord, type RestoreSigning } from '../governance/audit-restore.js';
+import { lastWitnessCheckpoint, postRestoreRecord, recordRestore, restoreRecord, type RestoreSigning } from '../governance/audit-restore.js';
 import { AuditSigningKey } from '../governance/audit-signing-key.js';
 import { backupKeys, erasureLedger } from '../server/serve.js';
 import { backupStore, restoreStore } from '../service/backup.js';
@@ -49,6 +49,14 @@ function restoreSigning(dir: string, reason: string): RestoreSigning | undefined
   return { key: given ? AuditSigningKey.parse(given, 'PROBITY_AUDIT_SIGNING_KEY') : AuditSigningKey.parse(readFileSync(keyFile, 'utf8'), keyFile), file, reason };
 }
 
+/** A remote witness (PROBITY_AUDIT_WITNESS_URL) is told of the restore as of every checkpoint. */
+async function tellWitnessUrl(r: SignedCheckpoint | undefined): Promise<void> {
+  const url = process.env.PROBITY_AUDIT_WITNESS_URL;
+  if (!r || !url) return;
+  const failed = await postRestoreRecord(url, r);
+  if (failed) process.stderr.write(`probity: ${failed}; the restore record is in the witness file: send it there by hand\n`);
+}
+
 function describeRecord(r: SignedCheckpoint | undefined, file: string | undefined): string {
   return r ? `; the restore is recorded, signed, in the audit witness ${file}: the log now continues from the backup's ${r.checkpoint.size} entries` : '';
 }
@@ -68,6 +76,7 @@ export async function restoreCommand(args: string[]): Promise<void> {
     try {
       const record = signing ? await restoreRecord(db, undefined, signing, new Date()) : undefined;
       if (record) await recordRestore(db, signing!.file, record);
+      await tellWitnessUrl(record);
       const replayed = await maintenance(db).people.replayErasures(erasureLedger(dir).read());
       process.stdout.write(`the erasure ledger replayed on the restored database: ${replayed.subjects} subject(s) and ${replayed.galleries} galler(ies) erased again, ${replayed.templates} template(s), each audited${describeRecord(record, signing?.file)}\n`);
     } finally {
@@ -76,6 +85,7 @@ export async function restoreCommand(args: string[]): Promise<void> {
     return;
   }
   const r = await restoreStore(dir, positionals[0]!, erasureLedger(dir), new Date(), signing);
+  await tellWitnessUrl(r.restoreRecord);
   process.stdout.write(
     `restored ${r.restoredFrom} into ${join(dir, 'probity.sqlite')}${r.previous ? ` (the store it replaced is kept as ${r.previous})` : ''}; ` +
     `the erasure ledger replayed: ${r.replayed.subjects} subject(s) and ${r.replayed.galleries} galler(ies) erased again, ${r.replayed.templates} template(s), each audited${describeRecord(r.restoreRecord, signing?.file)}\n`,

@@ -83,3 +83,13 @@ export async function recordRestore(db: Db, file: string, sc: SignedCheckpoint):
   appendLine(file, line);
   await db.run(`INSERT INTO audit_checkpoints (size, root, at, hash, line) VALUES ($1, $2, $3, $4, $5)`, [sc.checkpoint.size, sc.checkpoint.root, sc.checkpoint.time, checkpointHash(sc.checkpoint), line]);
 }
+
+/** The record POSTed to the witness URL too, as every checkpoint is; returns what went wrong, if anything. */
+export async function postRestoreRecord(url: string, sc: SignedCheckpoint): Promise<string | undefined> {
+  try {
+    const r = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(sc), signal: AbortSignal.timeout(5000) });
+    return r.ok ? undefined : `the audit witness at ${url} answered ${r.status}`;
+  } catch (e) {
+    return `the audit witness at ${url} could not be reached (${(e as Error).message})`;
+  }
+}
