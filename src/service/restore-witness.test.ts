@@ -179,6 +179,14 @@ describe('a restore, recorded in the audit witness', { skip: skipWithoutLfw }, (
     out = verifyCli();
     assert.equal(out.status, 0, out.all);
     assert.match(out.stdout, /restored from a backup at size/);
+
+    // A second restore of the same backup: two records, both named, the log still verifies.
+    const again = probity('restore', '--data', data, '--reason', 'second drill', backup);
+    assert.equal(again.status, 0, again.all);
+    out = verifyCli();
+    assert.equal(out.status, 0, out.all);
+    assert.equal(out.stdout.match(/restored from a backup at size/g)?.length, 2, out.stdout);
+    assert.match(out.stdout, /"second drill"/);
   });
 
   test('a restore with no record, a forged record, and a signed record whose root is not the log\'s: each fails', async () => {
@@ -202,7 +210,7 @@ describe('a restore, recorded in the audit witness', { skip: skipWithoutLfw }, (
       const f = await verifyAuditWithWitness(db, withForged, key.publicKey);
       assert.equal(f.ok, false);
       assert.match(f.breaks.map((b) => b.detail).join('\n'), new RegExp(`restore record ${at + 1} \\(size ${backupSize}, .*the signature does not verify`));
-      assert.deepEqual(f.witness.restores, [], 'a forged record is no restore');
+      assert.deepEqual(f.witness.restores.map((x) => x.reason), ['second drill'], 'a forged record is no restore');
 
       // A record signed with the real key, over a root that is not the restored log's.
       const wrong = { ...record.checkpoint, root: lines(text)[at - 1]!.checkpoint.root };
