@@ -41,6 +41,7 @@ export async function verifyWithWitness(db: Db, values: { witness?: string; 'pub
   if (values.json) out(JSON.stringify(r, null, 2) + '\n');
   else if (r.ok) {
     out(`audit log intact: ${r.entries} entries, head ${r.head.seq} ${r.head.hash.slice(0, 16)}..., matching all ${r.witness.checkpoints} signed checkpoint(s) in ${values.witness} (the last at size ${r.witness.lastSize}, key ${r.witness.keyId}), verified in ${r.seconds.toFixed(2)} s${r.entries > r.witness.lastSize ? `; the ${r.entries - r.witness.lastSize} entries since the last checkpoint rest on the hash chain alone until the next one` : ''}\n`);
+    for (const restore of r.witness.restores) out(`  ${restore.detail}\n`);
   } else {
     out(`audit log NOT intact: ${r.breaks.length} break(s) in ${r.entries} entries, checked against ${r.witness.checkpoints} checkpoint(s) in ${values.witness} (key ${r.witness.keyId})\n`);
     for (const b of r.breaks) out(`  ${b.kind} at entry ${b.seq}: ${b.detail}\n`);

@@ -49,8 +49,8 @@ usage:
   probity purge [--data DIR | --database URL] [--now ISO]
   probity keys rotate [--data DIR] [--database URL]
   probity backup [--data DIR] --out FILE          (SQLite; for PostgreSQL use pg_dump, see the README)
-  probity restore [--data DIR] FILE               (with the service stopped; replays the erasure ledger)
-  probity restore [--data DIR] --database URL     (after pg_restore: replays the erasure ledger)
+  probity restore [--data DIR] [--reason TEXT] FILE            (with the service stopped; signs a restore record into the audit witness, replays the erasure ledger)
+  probity restore [--data DIR] [--reason TEXT] --database URL  (after pg_restore: the same)
   probity report [--data DIR | --database URL] [--evaluation results.json] [--format md|html] [--out FILE]
   probity serve [--port 8080] [--host 127.0.0.1] [--data DIR] [--database URL] [--workers N]
                 [--development] [--rate-limit PER_SECOND] [--log] [--evaluation results.json] [--purge-every HOURS]

@@ -22,6 +22,19 @@ export interface Checkpoint {
   /** SHA-256 of the previous checkpoint's signed text; GENESIS for the first. */
   previous: string;
   time: string;
+  /**
+   * Present on a restore record only: `probity restore` brought back a backup whose log held `size`
+   * entries, superseding the checkpoint named by `previous` (whose log may have been longer). The
+   * chain continues from here; verification accepts this one fork, signed, and reports it.
+   */
+  restore?: RestoreNote;
+}
+
+export interface RestoreNote {
+  /** Why, in the operator's words. */
+  reason: string;
+  /** How many entries the replaced log held, when the replaced store was there to count. */
+  replacedSize: number | null;
 }
 
 /** One line of the witness: the checkpoint, its signature, and the proof that it extends the previous one. */
@@ -54,7 +67,10 @@ export function parseCheckpointLine(line: string): SignedCheckpoint | undefined 
     const c = v?.checkpoint;
     if (!c || typeof c.origin !== 'string' || !Number.isInteger(c.size) || c.size < 0 || typeof c.root !== 'string' || typeof c.previous !== 'string' || typeof c.time !== 'string') return undefined;
     if (typeof v.signature !== 'string' || typeof v.keyId !== 'string' || !Array.isArray(v.consistency)) return undefined;
-    return { checkpoint: { origin: c.origin, size: c.size, root: c.root, previous: c.previous, time: c.time }, keyId: v.keyId, signature: v.signature, consistency: v.consistency.map(String) };
+    const r = c.restore;
+    if (r !== undefined && (typeof r !== 'object' || r === null || typeof r.reason !== 'string' || !(r.replacedSize === null || (Number.isInteger(r.replacedSize) && r.replacedSize >= 0)))) return undefined;
+    const restore = r === undefined ? {} : { restore: { reason: r.reason, replacedSize: r.replacedSize } };
+    return { checkpoint: { origin: c.origin, size: c.size, root: c.root, previous: c.previous, time: c.time, ...restore }, keyId: v.keyId, signature: v.signature, consistency: v.consistency.map(String) };
   } catch {
     return undefined;
   }
@@ -78,7 +94,7 @@ export interface WitnessOptions {
 export const DEFAULT_CHECKPOINT_EVERY = { entries: 1000, seconds: 60 };
 
 /** The last complete line of a file, read from its end. */
-function lastLine(file: string): string | undefined {
+export function lastLine(file: string): string | undefined {
   if (!existsSync(file)) return undefined;
   const fd = openSync(file, 'r');
   try {
@@ -98,7 +114,7 @@ function lastLine(file: string): string | undefined {
   }
 }
 
-function appendLine(file: string, line: string): void {
+export function appendLine(file: string, line: string): void {
   const fd = openSync(file, 'a', 0o644);
   try {
     writeSync(fd, line + '\n');

@@ -9,19 +9,66 @@ import { MerkleFrontier, verifyConsistency } from './merkle.js';
 
 type Break = StoredChainReport['breaks'][number];
 
+/** A restore the witness recorded, signed, and verification accepted. */
+export interface RestoreSeen {
+  /** When the restore was made. */
+  time: string;
+  /** The backup's log size: the log continues from here. */
+  size: number;
+  /** The size of the checkpoint it superseded. */
+  supersededSize: number;
+  /** Entries written after the backup and discarded by the restore (at least this many when the replaced log was not there to count). */
+  discarded: number;
+  discardedExact: boolean;
+  reason: string;
+  /** Whether the backup's log was proven a prefix (or an extension) of the checkpoint it superseded. */
+  proven: boolean;
+  /** One sentence for people. */
+  detail: string;
+}
+
 export interface WitnessReport extends StoredChainReport {
-  witness: { checkpoints: number; lastSize: number; keyId: string; valid: number };
+  witness: { checkpoints: number; lastSize: number; keyId: string; valid: number; restores: RestoreSeen[] };
 }
 
 const short = (h: string) => `${h.slice(0, 16)}...`;
-const name = (i: number, sc: SignedCheckpoint) => `checkpoint ${i + 1} (size ${sc.checkpoint.size}, signed ${sc.checkpoint.time})`;
+const name = (i: number, sc: SignedCheckpoint) => `${sc.checkpoint.restore ? 'restore record' : 'checkpoint'} ${i + 1} (size ${sc.checkpoint.size}, signed ${sc.checkpoint.time})`;
+
+/**
+ * A restore record's fork: the restored log is either an extension of the checkpoint it
+ * supersedes (proven as any checkpoint is) or a prefix of it (proven the other way round, when
+ * the restore had the replaced store to prove from). Returns whether it was proven, or a break.
+ */
+function restoreFork(i: number, sc: SignedCheckpoint, prev: SignedCheckpoint): { proven: boolean } | Break {
+  const c = sc.checkpoint;
+  const p = prev.checkpoint;
+  const proven = c.size >= p.size
+    ? verifyConsistency(p.size, c.size, p.root, c.root, sc.consistency)
+    : verifyConsistency(c.size, p.size, c.root, p.root, sc.consistency);
+  if (proven) return { proven };
+  if (c.size < p.size && sc.consistency.length === 0) return { proven: false };
+  return { kind: 'checkpoint', seq: c.size, detail: `${name(i, sc)}: the restored log of ${c.size} entries is not consistent with checkpoint ${i} (size ${p.size}) it supersedes: the backup restored was not of the log signed before` };
+}
+
+function restoreSeen(sc: SignedCheckpoint, prev: SignedCheckpoint, proven: boolean): RestoreSeen {
+  const c = sc.checkpoint;
+  const replaced = c.restore!.replacedSize;
+  const discarded = Math.max(0, (replaced ?? prev.checkpoint.size) - c.size);
+  const exact = replaced !== null;
+  return {
+    time: c.time, size: c.size, supersededSize: prev.checkpoint.size, discarded, discardedExact: exact, reason: c.restore!.reason, proven,
+    detail: `restored from a backup at size ${c.size} on ${c.time} ("${c.restore!.reason}"): ${exact ? '' : 'at least '}${discarded} entries written after it were discarded` +
+      (proven ? '' : `; the backup could not be proven against the checkpoint of size ${prev.checkpoint.size} it superseded (the restore had no replaced store to prove from), only against the checkpoints up to its own size`),
+  };
+}
 
 /**
  * The witness on its own: every line a checkpoint signed by `key`, each naming the hash of the one
  * before, each proven (RFC 9162 consistency) to extend it. Returns the checkpoints that passed.
  */
-export function verifyWitnessChain(text: string, key: KeyObject): { checkpoints: SignedCheckpoint[]; breaks: Break[]; lines: number } {
+export function verifyWitnessChain(text: string, key: KeyObject): { checkpoints: SignedCheckpoint[]; breaks: Break[]; lines: number; restores: RestoreSeen[] } {
   const breaks: Break[] = [];
+  const restores: RestoreSeen[] = [];
   const good: SignedCheckpoint[] = [];
   const lines = text.split('\n').filter((l) => l.trim());
   let prev: SignedCheckpoint | undefined;
@@ -42,13 +89,36 @@ export function verifyWitnessChain(text: string, key: KeyObject): { checkpoints:
     if (prev && sc.checkpoint.origin !== prev.checkpoint.origin) {
       breaks.push({ kind: 'checkpoint', seq: sc.checkpoint.size, detail: `${name(i, sc)} is of log "${sc.checkpoint.origin}", the one before of "${prev.checkpoint.origin}"` });
     }
-    if (prev && !verifyConsistency(prev.checkpoint.size, sc.checkpoint.size, prev.checkpoint.root, sc.checkpoint.root, sc.consistency)) {
+    if (sc.checkpoint.restore) {
+      if (!prev) {
+        breaks.push({ kind: 'checkpoint', seq: sc.checkpoint.size, detail: `${name(i, sc)} supersedes no checkpoint before it` });
+        return;
+      }
+      const fork = restoreFork(i, sc, prev);
+      if ('kind' in fork) breaks.push(fork);
+      else restores.push(restoreSeen(sc, prev, fork.proven));
+    } else if (prev && !verifyConsistency(prev.checkpoint.size, sc.checkpoint.size, prev.checkpoint.root, sc.checkpoint.root, sc.consistency)) {
       breaks.push({ kind: 'checkpoint', seq: sc.checkpoint.size, detail: `${name(i, sc)} is not consistent with checkpoint ${i} (size ${prev.checkpoint.size}): the signed log was not an extension of the one signed before` });
     }
     good.push(sc);
     prev = sc;
   });
-  return { checkpoints: good, breaks, lines: lines.length };
+  return { checkpoints: good, breaks, lines: lines.length, restores };
+}
+
+/**
+ * The checkpoints today's log must match: a restore discards what was signed beyond its size
+ * before it, so a checkpoint counts only when no later restore record went below its size.
+ */
+function liveCheckpoints(chain: SignedCheckpoint[]): SignedCheckpoint[] {
+  const live: SignedCheckpoint[] = [];
+  let floor = Infinity;
+  for (let i = chain.length - 1; i >= 0; i--) {
+    const sc = chain[i]!;
+    if (sc.checkpoint.size <= floor) live.push(sc);
+    if (sc.checkpoint.restore) floor = Math.min(floor, sc.checkpoint.size);
+  }
+  return live.reverse();
 }
 
 /**
@@ -59,7 +129,7 @@ export function verifyWitnessChain(text: string, key: KeyObject): { checkpoints:
  */
 export async function verifyAuditWithWitness(db: Db, witnessText: string, key: KeyObject): Promise<WitnessReport> {
   const chain = verifyWitnessChain(witnessText, key);
-  const cps = [...chain.checkpoints].sort((a, b) => a.checkpoint.size - b.checkpoint.size);
+  const cps = liveCheckpoints(chain.checkpoints).sort((a, b) => a.checkpoint.size - b.checkpoint.size);
   const frontier = new MerkleFrontier();
   const rootBreaks: Break[] = [];
   let next = 0;
@@ -94,6 +164,6 @@ export async function verifyAuditWithWitness(db: Db, witnessText: string, key: K
   if (chain.lines === 0) breaks.push({ kind: 'checkpoint', seq: 0, detail: 'the witness holds no checkpoint: nothing to check the log against' });
   return {
     ...stored, ok: breaks.length === 0, breaks,
-    witness: { checkpoints: chain.lines, valid: chain.checkpoints.length, lastSize: last?.checkpoint.size ?? 0, keyId: publicKeyId(key) },
+    witness: { checkpoints: chain.lines, valid: chain.checkpoints.length, lastSize: last?.checkpoint.size ?? 0, keyId: publicKeyId(key), restores: chain.restores },
   };
 }

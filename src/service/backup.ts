@@ -9,6 +9,8 @@ import type { ErasureLedger } from '../gallery/erasure-ledger.js';
 import { migrate } from '../gallery/schema.js';
 import { SqliteDb } from '../gallery/sqlite-db.js';
 import { maintenance } from './maintenance.js';
+import { recordRestore, restoreRecord, type RestoreSigning } from '../governance/audit-restore.js';
+import type { SignedCheckpoint } from '../governance/audit-checkpoint.js';
 
 /**
  * A consistent copy of a SQLite store, taken while services use it (SQLite's online backup).
@@ -55,6 +57,8 @@ export interface RestoreResult {
   /** Where the store that was replaced now lies. */
   previous?: string;
   replayed: { subjects: number; galleries: number; templates: number };
+  /** The signed restore record appended to the witness, when the witness held checkpoints. */
+  restoreRecord?: SignedCheckpoint;
 }
 
 /**
@@ -63,7 +67,7 @@ export interface RestoreResult {
  * after the backup was taken comes back. The store it replaces is kept beside it, renamed. Run
  * it with the service stopped.
  */
-export async function restoreStore(dataDir: string, file: string, ledger: ErasureLedger, now = new Date()): Promise<RestoreResult> {
+export async function restoreStore(dataDir: string, file: string, ledger: ErasureLedger, now = new Date(), signing?: RestoreSigning): Promise<RestoreResult> {
   if (!existsSync(file)) throw new ProbityError('file_not_found', `no backup at ${file}`);
   let source: Database.Database;
   try {
@@ -100,6 +104,29 @@ export async function restoreStore(dataDir: string, file: string, ledger: Erasur
     throw e;
   }
   copy.close();
+  // The witness learns of the restore, signed, before the store changes (see audit-restore.ts).
+  let record: SignedCheckpoint | undefined;
+  if (signing) {
+    const staged = SqliteDb.open(staging);
+    let replaced: SqliteDb | undefined;
+    try {
+      replaced = existsSync(target) ? SqliteDb.open(target) : undefined;
+    } catch {
+      replaced = undefined; // unreadable: the record then carries no proof, and says so
+    }
+    try {
+      await migrate(staged);
+      record = await restoreRecord(staged, replaced, signing, now);
+      if (record) await recordRestore(staged, signing.file, record);
+    } catch (e) {
+      await staged.close();
+      rmSync(staging, { force: true });
+      throw e;
+    } finally {
+      await replaced?.close();
+    }
+    await staged.close();
+  }
   let previous: string | undefined;
   if (existsSync(target)) {
     previous = `${target}.before-restore-${now.toISOString().replace(/[:.]/g, '-')}`;
@@ -115,7 +142,7 @@ export async function restoreStore(dataDir: string, file: string, ledger: Erasur
   try {
     await migrate(db);
     const replayed = await maintenance(db, () => now).people.replayErasures(ledger.read(), now);
-    return { restoredFrom: file, ...(previous ? { previous } : {}), replayed };
+    return { restoredFrom: file, ...(previous ? { previous } : {}), replayed, ...(record ? { restoreRecord: record } : {}) };
   } finally {
     await db.close();
   }

@@ -1,0 +1,95 @@
+import { existsSync } from 'node:fs';
+import { ProbityError } from '../errors.js';
+import type { Db } from '../gallery/db.js';
+import { appendLine, checkpointHash, checkpointText, lastLine, parseCheckpointLine, type Checkpoint, type SignedCheckpoint } from './audit-checkpoint.js';
+import type { AuditSigningKey } from './audit-signing-key.js';
+import { verifyStoredAudit } from './audit-store.js';
+import { catchUpTree, contentLeaf, treeConsistency } from './audit-tree.js';
+import { MerkleFrontier, verifyConsistency } from './merkle.js';
+
+/**
+ * A restore made visible. Restoring a backup rolls the audit log back to the backup's end, which
+ * to the witness looks exactly like the cut-off end an attacker would make. So `probity restore`,
+ * holding the signing key, signs a restore record into the witness first: the restored log's size
+ * and root, the checkpoint it supersedes (as `previous`), the time and the reason. The chain of
+ * checkpoints continues from it; verification accepts this fork because it is signed, and names it.
+ */
+
+/** The witness file's last checkpoint, or undefined when the file holds none. */
+export function lastWitnessCheckpoint(file: string): SignedCheckpoint | undefined {
+  if (!existsSync(file)) return undefined;
+  const line = lastLine(file);
+  if (line === undefined) return undefined;
+  const sc = parseCheckpointLine(line);
+  if (!sc) throw new ProbityError('invalid_argument', `the last line of the audit witness ${file} is not a checkpoint; nothing was restored`);
+  return sc;
+}
+
+export interface RestoreSigning {
+  key: AuditSigningKey;
+  /** The witness file the service appends to. */
+  file: string;
+  reason: string;
+}
+
+/**
+ * The signed restore record for `restored` (the backup, not yet in place), or undefined when the
+ * witness holds no checkpoint yet (nothing signed, nothing to fork). The backup's log is proven
+ * against the last checkpoint first: when it is longer, that it extends it (from the backup's own
+ * tree); when it is shorter, that it is a prefix of it (from the tree of `replaced`, the store the
+ * restore replaces). A backup that fails the proof was altered or is of another log: refused. With
+ * no replaced store to prove from, the record carries no proof, and verification says so.
+ */
+export async function restoreRecord(restored: Db, replaced: Db | undefined, o: RestoreSigning, now: Date): Promise<SignedCheckpoint | undefined> {
+  const last = lastWitnessCheckpoint(o.file);
+  if (!last) return undefined;
+  if (last.keyId !== o.key.keyId) {
+    throw new ProbityError('key_unavailable', `the audit witness ${o.file} is signed by key ${last.keyId}, but the signing key given is ${o.key.keyId}; nothing was restored`);
+  }
+  await restored.transaction((tx) => catchUpTree(tx));
+  // The root from the entries' own content, as verification will compute it: nothing stored beside them is trusted.
+  const frontier = new MerkleFrontier();
+  const chain = await verifyStoredAudit(restored, (e) => frontier.push(contentLeaf(e)));
+  if (!chain.ok) {
+    throw new ProbityError('conflict', `the backup's audit log does not verify (${chain.breaks[0]!.kind} at entry ${chain.breaks[0]!.seq}: ${chain.breaks[0]!.detail}); nothing was restored`);
+  }
+  const size = frontier.size;
+  const root = frontier.root();
+  const signed = last.checkpoint;
+  let consistency: string[] = [];
+  let replacedSize: number | null = null;
+  if (size >= signed.size) {
+    consistency = await treeConsistency(restored, signed.size, size);
+    if (!verifyConsistency(signed.size, size, signed.root, root, consistency)) {
+      throw new ProbityError('conflict', `the backup's audit log (${size} entries) does not extend the last signed checkpoint (size ${signed.size}): the backup was altered, or is of another log; nothing was restored`);
+    }
+  } else if (replaced) {
+    replacedSize = Number((await replaced.one<{ seq: number }>(`SELECT seq FROM audit_head WHERE id = 1`))?.seq ?? 0);
+    const proof = await treeConsistency(replaced, size, signed.size).catch(() => undefined);
+    if (!proof || !verifyConsistency(size, signed.size, root, signed.root, proof)) {
+      throw new ProbityError('conflict',
+        `the backup's audit log (${size} entries) is not a prefix of the log signed at size ${signed.size}: the backup was altered, or the store it would replace was; nothing was restored. ` +
+        'If the store in the data folder is itself the damaged one, move it out of the folder and restore again: the restore record will then say the backup could not be proven against that checkpoint');
+    }
+    consistency = proof;
+  }
+  const checkpoint: Checkpoint = { origin: signed.origin, size, root, previous: checkpointHash(signed), time: now.toISOString(), restore: { reason: o.reason, replacedSize } };
+  return { checkpoint, keyId: o.key.keyId, signature: o.key.sign(checkpointText(checkpoint)), consistency };
+}
+
+/** The record into the witness file (before anything is replayed) and into the store's own copy of the witness. */
+export async function recordRestore(db: Db, file: string, sc: SignedCheckpoint): Promise<void> {
+  const line = JSON.stringify(sc);
+  appendLine(file, line);
+  await db.run(`INSERT INTO audit_checkpoints (size, root, at, hash, line) VALUES ($1, $2, $3, $4, $5)`, [sc.checkpoint.size, sc.checkpoint.root, sc.checkpoint.time, checkpointHash(sc.checkpoint), line]);
+}
+
+/** The record POSTed to the witness URL too, as every checkpoint is; returns what went wrong, if anything. */
+export async function postRestoreRecord(url: string, sc: SignedCheckpoint): Promise<string | undefined> {
+  try {
+    const r = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(sc), signal: AbortSignal.timeout(5000) });
+    return r.ok ? undefined : `the audit witness at ${url} answered ${r.status}`;
+  } catch (e) {
+    return `the audit witness at ${url} could not be reached (${(e as Error).message})`;
+  }
+}
