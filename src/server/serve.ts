@@ -12,6 +12,8 @@ import { ProbityError } from '../errors.js';
 import { maintenance } from '../service/maintenance.js';
 import { ProbityService } from '../service/probity-service.js';
 import { buildApp, type AppOptions } from './app.js';
+import { loadIndexes } from './health.js';
+import { recordPurge } from './metrics.js';
 
 export interface ServeOptions {
   port: number;
@@ -89,7 +91,7 @@ async function openService(o: ServeOptions, print?: (line: string) => void): Pro
     ...(o.evaluationFile ? { evaluationFile: o.evaluationFile } : {}),
     webhooks: { allowPrivateNetworks: o.webhookAllowPrivate ?? o.env.PROBITY_WEBHOOK_ALLOW_PRIVATE === '1' },
   } });
-  await service.loadIndexes();
+  await loadIndexes(service);
   return service;
 }
 
@@ -165,11 +167,13 @@ function schedulePurge(o: ServeOptions, print: (line: string) => void): void {
       const db = await openDb(location(o));
       try {
         const receipts = await maintenance(db).people.purge();
+        recordPurge('ok', receipts.length);
         if (receipts.length) print(`purge: ${receipts.length} subject(s) erased by the retention schedule`);
       } finally {
         await db.close();
       }
     } catch (e) {
+      recordPurge('failed');
       print(`purge failed: ${(e as Error).message}`);
     } finally {
       running = false;
