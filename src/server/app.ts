@@ -8,7 +8,7 @@ import fastifyStatic from '@fastify/static';
 import multipart from '@fastify/multipart';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { ProbityError } from '../errors.js';
 import type { Caller } from '../governance/api-keys.js';
 import type { ProbityService } from '../service/probity-service.js';
@@ -114,7 +114,7 @@ export async function buildApp(service: ProbityService, options: Partial<AppOpti
       ? { level: o.logLevel ?? 'info', redact: ['req.headers.authorization'], serializers: { req: requestSerializer }, ...(o.logStream || o.logFormat === 'pretty' ? { stream: o.logFormat === 'pretty' ? prettyLogStream(o.logStream) : o.logStream } : {}) }
       : false,
     // One line per request, written when it is answered (Fastify's own pair of lines is off).
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     genReqId: (req) => {
       const given = req.headers['x-request-id'];
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
@@ -143,7 +143,7 @@ export async function buildApp(service: ProbityService, options: Partial<AppOpti
   app.addHook('onResponse', async (request, reply) => {
     request.log.info({ req: request, res: { statusCode: reply.statusCode }, route: request.routeOptions.url, responseTime: reply.elapsedTime }, 'request completed');
   });
-  if (o.metrics) registerMetrics(app, service, o.metrics);
+  const metricsRoute = o.metrics ? registerMetrics(app, service, o.metrics) : undefined;
 
   await app.register(swagger, {
     openapi: {
@@ -222,6 +222,7 @@ export async function buildApp(service: ProbityService, options: Partial<AppOpti
   });
 
   registerHealth(app, service);
+  metricsRoute?.();
   await registerConsole(app);
   registerRoutes(app, service);
   return app;

@@ -88,8 +88,8 @@ function sameSecret(given: string, expected: string): boolean {
   return timingSafeEqual(a, b);
 }
 
-/** Registers the request hooks and GET /metrics. */
-export function registerMetrics(app: FastifyInstance, service: ProbityService, options: MetricsOptions): void {
+/** Registers the request hooks; returns what registers GET /metrics (after the error handler is set, so refusals keep the one error shape). */
+export function registerMetrics(app: FastifyInstance, service: ProbityService, options: MetricsOptions): () => void {
   instrumentEngine(service.engine);
   const registry = new Registry();
   const requests = new Counter({ name: 'probity_http_requests_total', help: 'HTTP requests by method, route template and status', labelNames: ['method', 'route', 'status'], registers: [registry] });
@@ -158,7 +158,7 @@ export function registerMetrics(app: FastifyInstance, service: ProbityService, o
     latency.observe(labels, reply.elapsedTime / 1000);
   });
 
-  app.get('/metrics', { schema: { hide: true } }, async (request, reply) => {
+  return () => app.get('/metrics', { schema: { hide: true } }, async (request, reply) => {
     if (options.key) {
       const header = request.headers.authorization;
       const given = header?.startsWith('Bearer ') ? header.slice(7).trim() : '';

@@ -164,23 +164,30 @@ function schedulePurge(o: ServeOptions, print: (line: string) => void): void {
     if (running) return;
     running = true;
     try {
-      const db = await openDb(location(o));
-      try {
-        const receipts = await maintenance(db).people.purge();
-        recordPurge('ok', receipts.length);
-        if (receipts.length) print(`purge: ${receipts.length} subject(s) erased by the retention schedule`);
-      } finally {
-        await db.close();
-      }
-    } catch (e) {
-      recordPurge('failed');
-      print(`purge failed: ${(e as Error).message}`);
+      await purgeOnce(location(o), print);
     } finally {
       running = false;
     }
   };
   void run();
   setInterval(() => void run(), o.purgeEveryHours * 3_600_000).unref();
+}
+
+/** One run of the retention schedule on its own connection, counted in the metrics; never throws. */
+export async function purgeOnce(store: string, print: (line: string) => void): Promise<void> {
+  try {
+    const db = await openDb(store);
+    try {
+      const receipts = await maintenance(db).people.purge();
+      recordPurge('ok', receipts.length);
+      if (receipts.length) print(`purge: ${receipts.length} subject(s) erased by the retention schedule`);
+    } finally {
+      await db.close();
+    }
+  } catch (e) {
+    recordPurge('failed');
+    print(`purge failed: ${(e as Error).message}`);
+  }
 }
 
 async function listen(service: ProbityService, o: ServeOptions, announce: (address: string) => void): Promise<void> {
