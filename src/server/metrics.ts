@@ -133,11 +133,12 @@ export function registerMetrics(app: FastifyInstance, service: ProbityService, o
     },
   });
   new Gauge({
-    name: 'probity_audit_checkpoint_age_seconds', help: 'Seconds since the last signed audit checkpoint (absent before the first)', registers: [registry],
+    name: 'probity_audit_checkpoint_age_seconds', help: 'Seconds since the last signed audit checkpoint; before the first, since the first audit entry (0 for an empty log)', registers: [registry],
     async collect() {
-      this.reset();
-      const last = await service.db.one<{ at: string }>(`SELECT at FROM audit_checkpoints ORDER BY id DESC LIMIT 1`);
-      if (last) this.set(Math.max(0, (Date.now() - Date.parse(last.at)) / 1000));
+      // Before any checkpoint the unsigned log's age is what an alert needs, not a reassuring 0.
+      const last = await service.db.one<{ at: string }>(`SELECT at FROM audit_checkpoints ORDER BY id DESC LIMIT 1`)
+        ?? await service.db.one<{ at: string }>(`SELECT at FROM audit_log ORDER BY seq LIMIT 1`);
+      this.set(last ? Math.max(0, (Date.now() - Date.parse(last.at)) / 1000) : 0);
     },
   });
 

@@ -10,8 +10,11 @@ import { after, before, describe, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import pg from 'pg';
 import { isProbityError } from '../errors.js';
-import type { ProbityService } from '../service/probity-service.js';
-import { backendSkip, backends, consentTo, faces, freshStore, onboard, openTestService } from '../testing/service-fixture.js';
+import { openDb } from '../gallery/db.js';
+import { TemplateCipher } from '../gallery/template-cipher.js';
+import { AuditSigningKey } from '../governance/audit-signing-key.js';
+import { ProbityService } from '../service/probity-service.js';
+import { backendSkip, backends, consentTo, faces, freshStore, onboard, openTestService, testEngine, testKey } from '../testing/service-fixture.js';
 import { buildApp } from './app.js';
 import { effectiveEnvironment, resolveServeSettings, settingsTable } from './config.js';
 import { loadIndexes } from './health.js';
@@ -82,6 +85,32 @@ describe('serve configuration: flag > PROBITY_* variable > default', () => {
   test("the README's table is the table the code reads", () => {
     const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
     assert.ok(readme.includes(settingsTable()), 'README.md carries settingsTable() verbatim');
+  });
+});
+
+describe('the audit checkpoint figures', () => {
+  test('the last checkpoint is reported with the entries it covers and its age', async () => {
+    const store = await freshStore('sqlite');
+    const db = await openDb(store.location);
+    const service = await ProbityService.open({ db, engine: await testEngine(), cipher: TemplateCipher.fromKey(testKey), witness: { key: AuditSigningKey.generate(), everyEntries: 1_000_000, everySeconds: 3600 } });
+    const app = await buildApp(service, { metrics: {} });
+    try {
+      await service.access.bootstrapAdmin();
+      const scrape = async () => (await app.inject({ url: '/metrics' })).body;
+      const first = await scrape();
+      const entries = Number(/^probity_audit_entries (\S+)$/m.exec(first)?.[1]);
+      assert.ok(entries > 0);
+      assert.equal(/^probity_audit_checkpoint_size (\S+)$/m.exec(first)?.[1], '0', 'nothing signed yet');
+      const signed = await service.witness!.checkpoint();
+      const text = await scrape();
+      assert.equal(Number(/^probity_audit_checkpoint_size (\S+)$/m.exec(text)?.[1]), signed!.checkpoint.size);
+      const age = Number(/^probity_audit_checkpoint_age_seconds (\S+)$/m.exec(text)?.[1]);
+      assert.ok(Number.isFinite(age) && age >= 0, `age ${age}`);
+    } finally {
+      await app.close();
+      await service.close();
+      await store.drop();
+    }
   });
 });
 
