@@ -64,6 +64,7 @@ function instrumentEngine(engine: FaceEngine): void {
   engine.template = (face, timer) => template(face, recorder(timer));
 }
 
+const IDENTIFY_OUTCOMES = new Set(['review_required', 'candidates', 'no_match']);
 const SEARCH_ROUTES: Record<string, string> = { '/v1/verify': 'verify', '/v1/galleries/:galleryId/identify': 'identify' };
 
 /** A search's outcome from its answer: never who was found, only what kind of answer it was. */
@@ -77,9 +78,8 @@ function searchOutcome(operation: string, status: number, payload: unknown): str
     return 'answered';
   }
   if (operation === 'verify') return body.match === true ? 'match' : body.match === false ? 'no_match' : 'answered';
-  if (body.reviewCase || status === 202) return 'review';
-  const candidates = body.candidates;
-  return Array.isArray(candidates) && candidates.length > 0 ? 'candidates' : 'no_candidates';
+  // identify states its own outcome: review_required, candidates or no_match.
+  return typeof body.outcome === 'string' && IDENTIFY_OUTCOMES.has(body.outcome) ? body.outcome : 'answered';
 }
 
 function sameSecret(given: string, expected: string): boolean {
@@ -97,7 +97,7 @@ export function registerMetrics(app: FastifyInstance, service: ProbityService, o
     name: 'probity_http_request_duration_seconds', help: 'HTTP request latency by method, route template and status', labelNames: ['method', 'route', 'status'],
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers: [registry],
   });
-  const searches = new Counter({ name: 'probity_searches_total', help: 'Verify and identify requests by outcome (match, no_match, candidates, no_candidates, review, refused, failed)', labelNames: ['operation', 'outcome'], registers: [registry] });
+  const searches = new Counter({ name: 'probity_searches_total', help: 'Verify and identify requests by outcome (match, no_match, candidates, review_required, refused, failed)', labelNames: ['operation', 'outcome'], registers: [registry] });
   const refusals = new Counter({ name: 'probity_refusals_total', help: 'Requests refused, by error code and the rule cited (none when no rule)', labelNames: ['code', 'rule'], registers: [registry] });
   new Gauge({
     name: 'probity_gallery_templates', help: 'Templates stored per gallery', labelNames: ['gallery'], registers: [registry],
