@@ -260,6 +260,14 @@ for (const backend of backends) {
       const caughtUp = await scrape();
       assert.equal(sample(caughtUp, 'probity_index_lag_versions', { gallery: galleryId }), 0);
       assert.equal(sample(caughtUp, 'probity_searches_total', { operation: 'verify', outcome: 'no_match' }), 1);
+      const stranger = await app.inject({ method: 'POST', url: `/v1/galleries/${galleryId}/identify`, headers: auth, payload: { image: faces.hugo1().toString('base64'), purpose: P } });
+      assert.equal(stranger.json().outcome, 'no_match', stranger.body);
+      const found = await app.inject({ method: 'POST', url: `/v1/galleries/${galleryId}/identify`, headers: auth, payload: { image: faces.colin1().toString('base64'), purpose: P } });
+      assert.equal(found.json().outcome, 'candidates', found.body);
+      const last = await scrape();
+      assert.equal(sample(last, 'probity_searches_total', { operation: 'identify', outcome: 'no_match' }), 1);
+      assert.equal(sample(last, 'probity_searches_total', { operation: 'identify', outcome: 'candidates' }), 1);
+      assert.ok(!last.includes('subject-colin-7731'), 'a found subject is not named in the scrape');
     });
   });
 }
