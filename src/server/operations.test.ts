@@ -224,6 +224,8 @@ for (const backend of backends) {
       const refused = await app.inject({ method: 'POST', url: `/v1/galleries/${galleryId}/subjects/subject-no-consent-5512/templates`, headers: auth, payload: { images: [faces.serena1().toString('base64')], purpose: P } });
       assert.ok(refused.statusCode >= 400 && refused.statusCode < 500, refused.body);
       await app.inject({ url: '/v1/me' });
+      // A path made up by the client never becomes a label (one series per route template).
+      assert.equal((await app.inject({ url: '/console-made-up-path-8812/x' })).statusCode, 404);
       await purgeOnce(store.location, () => undefined);
       // A second process enrols: this one's index falls behind until its next search.
       const other = await openTestService(store.location);
@@ -252,6 +254,7 @@ for (const backend of backends) {
       assert.equal(sample(afterText, 'probity_index_lag_versions', { gallery: galleryId }), 1, 'one change behind the other process');
       assert.ok((sample(afterText, 'probity_audit_entries') ?? 0) > (sample(before, 'probity_audit_entries') ?? 0));
       assert.ok((sample(afterText, 'probity_purge_runs_total', { outcome: 'ok' }) ?? 0) > (sample(before, 'probity_purge_runs_total', { outcome: 'ok' }) ?? 0));
+      assert.ok(!afterText.includes('made-up-path-8812') && sample(afterText, 'probity_http_requests_total', { route: 'unmatched', status: '404' }) === 1, 'an unknown path is counted as unmatched');
       for (const secret of ['subject-colin-7731', 'subject-no-consent-5512', clientKey, adminKey, METRICS_KEY]) assert.ok(!afterText.includes(secret), 'no subject, key or image in the scrape');
       // This process's next write to the gallery replays the other's change first: the lag clears.
       const again = await app.inject({ method: 'POST', url: `/v1/galleries/${galleryId}/subjects/subject-colin-7731/templates`, headers: auth, payload: { images: [faces.colin2().toString('base64')], purpose: P } });
