@@ -23,6 +23,7 @@ import { evaluateRemote } from '../evaluation/remote.js';
 import { DEFAULT_DETECTOR_EVALUATION, evaluateDetectorTo } from '../evaluation/detector.js';
 import { calibrationFile } from '../matching/calibration.js';
 import { defaultEvaluationFile, erasureLedger, serve } from '../server/serve.js';
+import { effectiveEnvironment, resolveServeSettings, serveFlagOptions } from '../server/config.js';
 import { AccountabilityReport } from '../service/accountability-report.js';
 import { maintenance, operatorCaller } from '../service/maintenance.js';
 
@@ -53,8 +54,11 @@ usage:
   probity restore [--data DIR] [--reason TEXT] --database URL  (after pg_restore: the same)
   probity report [--data DIR | --database URL] [--evaluation results.json] [--format md|html] [--out FILE]
   probity serve [--port 8080] [--host 127.0.0.1] [--data DIR] [--database URL] [--workers N]
-                [--development] [--rate-limit PER_SECOND] [--log] [--evaluation results.json] [--purge-every HOURS]
-                [--webhook-allow-private]
+                [--development] [--rate-limit PER_SECOND] [--rate-burst N] [--log-format json|pretty|off]
+                [--log-level info] [--evaluation results.json] [--purge-every HOURS] [--webhook-allow-private]
+                [--metrics] [--audit-checkpoint-entries N] [--audit-checkpoint-seconds N]
+                [--audit-witness-file FILE] [--audit-witness-url URL] [--audit-origin NAME]
+                (each flag also a PROBITY_* variable; flag > variable > default: see the README)
 
 Exit status: 0 on success (compare: whether or not the faces match; liveness: whether or not the
 face is judged live), 1 when an input is at
@@ -317,24 +321,19 @@ async function models(args: string[]): Promise<void> {
 }
 
 async function serveCommand(args: string[]): Promise<void> {
-  const { values } = parse(args, {
-    port: { type: 'string' }, host: { type: 'string' }, data: { type: 'string' }, database: { type: 'string' },
-    workers: { type: 'string' }, development: { type: 'boolean' }, 'rate-limit': { type: 'string' }, log: { type: 'boolean' },
-    evaluation: { type: 'string' }, 'purge-every': { type: 'string' }, 'webhook-allow-private': { type: 'boolean' },
-  }, 0);
-  const purgeEveryHours = numberOption('purge-every', values['purge-every'], 1, (v) => v > 0, 'a positive number of hours');
-  const port = numberOption('port', values.port, 8080, (v) => Number.isInteger(v) && v >= 0 && v < 65536, 'a port number');
-  const workers = numberOption('workers', values.workers, 1, (v) => Number.isInteger(v) && v >= 1 && v <= 64, 'a whole number from 1 to 64');
-  const perSecond = numberOption('rate-limit', values['rate-limit'], 20, (v) => v > 0, 'a positive number of requests per second');
-  const databaseUrl = values.database || process.env.PROBITY_DATABASE_URL;
-  if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseUrl)) throw new UsageError('--database must be a postgres:// URL');
+  const { values } = parse(args, serveFlagOptions(), 0);
+  // flag > PROBITY_* variable > default; see SERVE_SETTINGS and the README's table.
+  const s = resolveServeSettings(values, process.env, { evaluation: defaultEvaluationFile() });
   await serve({
-    port, host: values.host ?? '127.0.0.1', dataDir: values.data ?? process.env.PROBITY_DATA ?? 'probity-data', databaseUrl, workers,
-    development: values.development ?? process.env.PROBITY_ENV === 'development', purgeEveryHours,
-    evaluationFile: values.evaluation ?? defaultEvaluationFile(),
-    ...(values['webhook-allow-private'] ? { webhookAllowPrivate: true } : {}),
-    app: { rateLimit: { perSecond, burst: perSecond * 2 }, logger: values.log ?? false, version },
-    env: process.env,
+    port: s.port, host: s.host, dataDir: s.data, ...(s.database ? { databaseUrl: s.database } : {}), workers: s.workers,
+    development: s.development, purgeEveryHours: s.purgeEveryHours,
+    ...(s.evaluation ? { evaluationFile: s.evaluation } : {}),
+    ...(s.webhookAllowPrivate ? { webhookAllowPrivate: true } : {}),
+    app: {
+      rateLimit: { perSecond: s.rateLimit, burst: s.rateBurst }, logger: s.logFormat !== 'off', logFormat: s.logFormat, logLevel: s.logLevel, version,
+      ...(s.metrics ? { metrics: { ...(process.env.PROBITY_METRICS_KEY ? { key: process.env.PROBITY_METRICS_KEY } : {}) } } : {}),
+    },
+    env: effectiveEnvironment(s, process.env),
   }, (line) => process.stdout.write(line + '\n'));
 }
 

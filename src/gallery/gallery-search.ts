@@ -178,6 +178,11 @@ export class GallerySearch {
     return this.states.get(galleryId)?.index.kind;
   }
 
+  /** The gallery version this process's index has reached, if it has loaded the gallery (for the index lag metric). */
+  versionOf(galleryId: string): number | undefined {
+    return this.states.get(galleryId)?.version;
+  }
+
   templateCount(state: GalleryState): number {
     return state.index.size;
   }

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
@@ -7,11 +8,14 @@ import fastifyStatic from '@fastify/static';
 import multipart from '@fastify/multipart';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { ProbityError } from '../errors.js';
 import type { Caller } from '../governance/api-keys.js';
 import type { ProbityService } from '../service/probity-service.js';
 import { errorAnswer } from './errors.js';
+import { registerHealth } from './health.js';
+import { prettyLogStream } from './log-output.js';
+import { registerMetrics, type MetricsOptions } from './metrics.js';
 import { RateLimiter } from './rate-limit.js';
 import { hasCredentialParam, requestSerializer } from './request-log.js';
 import { applySecurityHeaders, rawSecurityHeaderLines, registerSecurityHeaders } from './security-headers.js';
@@ -28,8 +32,16 @@ export interface AppOptions {
   logger: boolean;
   /** Where log lines go when `logger` is on (standard output by default); tests read them here. */
   logStream?: NodeJS.WritableStream;
+  /** JSON lines (production), or a plain line per entry for a person reading a terminal. */
+  logFormat?: 'json' | 'pretty' | 'off';
+  logLevel?: string;
+  /** The Prometheus endpoint at /metrics, off unless given. */
+  metrics?: MetricsOptions;
   version: string;
 }
+
+/** A client's X-Request-Id is kept when it is a plain token; anything else gets a fresh id. */
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 export const DEFAULT_APP_OPTIONS: AppOptions = {
   rateLimit: { perSecond: 20, burst: 40 },
@@ -99,7 +111,15 @@ export function callerOf(request: FastifyRequest): Caller {
 export async function buildApp(service: ProbityService, options: Partial<AppOptions> = {}): Promise<FastifyInstance> {
   const o = { ...DEFAULT_APP_OPTIONS, ...options };
   const app = Fastify({
-    logger: o.logger ? { level: 'info', redact: ['req.headers.authorization'], serializers: { req: requestSerializer }, ...(o.logStream ? { stream: o.logStream } : {}) } : false,
+    logger: o.logger && o.logFormat !== 'off'
+      ? { level: o.logLevel ?? 'info', redact: ['req.headers.authorization'], serializers: { req: requestSerializer }, ...(o.logStream || o.logFormat === 'pretty' ? { stream: o.logFormat === 'pretty' ? prettyLogStream(o.logStream) : o.logStream } : {}) }
+      : false,
+    // One line per request, written when it is answered (Fastify's own pair of lines is off).
+    logController: new LogController({ disableRequestLogging: true }),
+    genReqId: (req) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+    },
     bodyLimit: o.bodyLimit,
     // Longer than any identifier the schemas allow, so an over-long subject reference gets the
     // schema's 400 naming the limit; only a path segment longer than this is a 414.
@@ -117,6 +137,14 @@ export async function buildApp(service: ProbityService, options: Partial<AppOpti
   app.removeContentTypeParser('text/plain');
   const limiter = new RateLimiter(o.rateLimit.perSecond, o.rateLimit.burst);
   registerSecurityHeaders(app);
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+  // The request's one log line: method, redacted URL, address, status and time; never a header, body or key.
+  app.addHook('onResponse', async (request, reply) => {
+    request.log.info({ req: request, res: { statusCode: reply.statusCode }, route: request.routeOptions.url, responseTime: reply.elapsedTime }, 'request completed');
+  });
+  const metricsRoute = o.metrics ? registerMetrics(app, service, o.metrics) : undefined;
 
   await app.register(swagger, swaggerOptions(o.version));
   await app.register(swaggerUi, { routePrefix: '/docs' });
@@ -184,7 +212,8 @@ export async function buildApp(service: ProbityService, options: Partial<AppOpti
     void reply.status(404).send({ error: { code: 'not_found', message: `no route ${request.method} ${request.url.split('?')[0]}` } });
   });
 
-  app.get('/health', { schema: { hide: true } }, async () => ({ ok: true }));
+  registerHealth(app, service);
+  metricsRoute?.();
   await registerConsole(app);
   registerRoutes(app, service);
   return app;

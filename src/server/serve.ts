@@ -15,6 +15,8 @@ import { KeyRing } from '../gallery/subject-keys.js';
 import { maintenance } from '../service/maintenance.js';
 import { ProbityService } from '../service/probity-service.js';
 import { buildApp, type AppOptions } from './app.js';
+import { loadIndexes } from './health.js';
+import { recordPurge } from './metrics.js';
 
 export interface ServeOptions {
   port: number;
@@ -108,7 +110,7 @@ async function openService(o: ServeOptions, print?: (line: string) => void): Pro
     ...(o.evaluationFile ? { evaluationFile: o.evaluationFile } : {}),
     webhooks: { allowPrivateNetworks: o.webhookAllowPrivate ?? o.env.PROBITY_WEBHOOK_ALLOW_PRIVATE === '1' },
   } });
-  await service.loadIndexes();
+  await loadIndexes(service);
   return service;
 }
 
@@ -181,21 +183,30 @@ function schedulePurge(o: ServeOptions, print: (line: string) => void): void {
     if (running) return;
     running = true;
     try {
-      const db = await openDb(location(o));
-      try {
-        const receipts = await maintenance(db, undefined, erasureLedger(o.dataDir)).people.purge();
-        if (receipts.length) print(`purge: ${receipts.length} subject(s) erased by the retention schedule`);
-      } finally {
-        await db.close();
-      }
-    } catch (e) {
-      print(`purge failed: ${(e as Error).message}`);
+      await purgeOnce(location(o), print, erasureLedger(o.dataDir));
     } finally {
       running = false;
     }
   };
   void run();
   setInterval(() => void run(), o.purgeEveryHours * 3_600_000).unref();
+}
+
+/** One run of the retention schedule on its own connection, counted in the metrics; never throws. */
+export async function purgeOnce(store: string, print: (line: string) => void, ledger?: ErasureLedger): Promise<void> {
+  try {
+    const db = await openDb(store);
+    try {
+      const receipts = await maintenance(db, undefined, ledger).people.purge();
+      recordPurge('ok', receipts.length);
+      if (receipts.length) print(`purge: ${receipts.length} subject(s) erased by the retention schedule`);
+    } finally {
+      await db.close();
+    }
+  } catch (e) {
+    recordPurge('failed');
+    print(`purge failed: ${(e as Error).message}`);
+  }
 }
 
 async function listen(service: ProbityService, o: ServeOptions, announce: (address: string) => void): Promise<void> {
