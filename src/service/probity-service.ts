@@ -4,6 +4,7 @@ import type { QualityLevel } from '../engine/quality.js';
 import { ProbityError } from '../errors.js';
 import type { Db, Queryable } from '../gallery/db.js';
 import { GallerySearch } from '../gallery/gallery-search.js';
+import { IndexSnapshots } from '../gallery/index-snapshot.js';
 import { eraseSubjectRows, insertTemplate } from '../gallery/template-store.js';
 import { migrate } from '../gallery/schema.js';
 import type { TemplateCipher } from '../gallery/template-cipher.js';
@@ -54,6 +55,10 @@ export interface ServiceOptions {
   failedAuthentication: AuthThrottleOptions;
   /** The operating point for purposes neither the law nor the use case decides (consequential ones get equal_protection). */
   operatingPoint: OperatingPointName;
+  /** Where each gallery's HNSW index is persisted (sealed) between runs; unset, every start rebuilds it. */
+  indexDir?: string;
+  /** How often persisted indexes with unsaved changes are written again, in ms (also after 10,000 changes, and at close). */
+  indexSaveEveryMs?: number;
 }
 
 /** Options as given: any subset, webhook options included. */
@@ -103,6 +108,7 @@ export class ProbityService {
   private readonly gov: Governor;
   private readonly expiry: ConsentExpiryTimer;
   private readonly liveness: LivenessGate;
+  private readonly indexTimer?: NodeJS.Timeout;
   private constructor(
     readonly db: Db,
     readonly engine: FaceEngine,
@@ -111,7 +117,11 @@ export class ProbityService {
     private readonly now: () => Date,
     witness?: WitnessOptions,
   ) {
-    this.search = new GallerySearch(db, cipher, 512, { hnswAbove: options.hnswAbove });
+    this.search = new GallerySearch(db, cipher, 512, {
+      hnswAbove: options.hnswAbove,
+      ...(options.indexDir ? { snapshots: new IndexSnapshots(options.indexDir, cipher, engine.modelId), report: (line: string) => process.stderr.write(`${line}\n`) } : {}),
+    });
+    if (options.indexDir) this.indexTimer = setInterval(() => void this.search.persist(), options.indexSaveEveryMs ?? 600_000).unref();
     this.gov = new Governor(db, now, witness ? new AuditWitness(db, witness, now) : undefined);
     this.liveness = new LivenessGate(this.gov);
     this.access = new AccessService(db, this.gov, options.failedAuthentication);
@@ -634,6 +644,8 @@ export class ProbityService {
   }
 
   async close(): Promise<void> {
+    clearInterval(this.indexTimer);
+    await this.search.persist(); // the next start loads these rather than rebuilding them
     this.webhooks.stop();
     await this.expiry.close();
     await Promise.all(this.reviews.deliveries);
