@@ -15,6 +15,7 @@ import { openDb } from '../gallery/db.js';
 import { migrate } from '../gallery/schema.js';
 import { exportAudit, verifyStoredAudit } from '../governance/audit-store.js';
 import { proveReceipt, verifyWithWitness } from './audit-commands.js';
+import { IMPORT_OPTIONS, IMPORT_USAGE, runImport } from './import-command.js';
 import { evaluate } from '../evaluation/evaluate.js';
 import { evaluatePad } from '../evaluation/evaluate-pad.js';
 import { checkLiveness, DEFAULT_TARGET_BPCER, LivenessChecker } from '../engine/liveness.js';
@@ -47,6 +48,7 @@ usage:
   probity audit verify [--data DIR | --database URL] [--witness FILE [--public-key FILE]]
   probity audit prove --receipt FILE [--public-key FILE] [--witness FILE] [--data DIR | --database URL]
   probity audit export [--data DIR | --database URL] [--from ISO] [--to ISO] [--organisation ID] [--purpose USE_CASE]
+${IMPORT_USAGE}
   probity purge [--data DIR | --database URL] [--now ISO]
   probity keys rotate [--data DIR] [--database URL]
   probity backup [--data DIR] --out FILE          (SQLite; for PostgreSQL use pg_dump, see the README)
@@ -435,10 +437,15 @@ async function reportCommand(args: string[]): Promise<void> {
   }
 }
 
+async function importCommand(args: string[]): Promise<void> {
+  const { values, positionals } = parse(args, IMPORT_OPTIONS, 1);
+  await runImport(values, positionals[0]!, { env: process.env, out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s), tty: process.stderr.isTTY === true });
+}
+
 /** A broken audit chain: the report is printed; the exit status says so (1). */
 class AuditBroken extends Error {}
 
-const COMMANDS: Record<string, (args: string[]) => Promise<void>> = { detect, compare, evaluate: evaluateCommand, 'evaluate-detector': evaluateDetectorCommand, liveness, 'evaluate-pad': evaluatePadCommand, models, serve: serveCommand, audit: auditCommand, purge: purgeCommand, report: reportCommand, keys: keysCommand, backup: backupCommand, restore: restoreCommand };
+const COMMANDS: Record<string, (args: string[]) => Promise<void>> = { detect, compare, evaluate: evaluateCommand, 'evaluate-detector': evaluateDetectorCommand, liveness, 'evaluate-pad': evaluatePadCommand, models, serve: serveCommand, audit: auditCommand, purge: purgeCommand, report: reportCommand, import: importCommand, keys: keysCommand, backup: backupCommand, restore: restoreCommand };
 
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;

@@ -44,6 +44,11 @@ function statements(kind: Db['kind']): string[] {
     `CREATE TABLE IF NOT EXISTS subject_keys (
       subject_id TEXT PRIMARY KEY REFERENCES subjects(id) ON DELETE CASCADE, key_id TEXT NOT NULL UNIQUE,
       kek_id TEXT NOT NULL, wrapped ${bytes} NOT NULL, created_at TEXT NOT NULL)`,
+    // The key a gallery's persisted HNSW index file is sealed under, wrapped by the installation
+    // key: an erasure deletes it, so an index file written before the erasure (or any copy of it)
+    // no longer opens, as with the subjects' own keys.
+    `CREATE TABLE IF NOT EXISTS index_keys (
+      gallery_id TEXT PRIMARY KEY REFERENCES galleries(id) ON DELETE CASCADE, wrapped ${bytes} NOT NULL, created_at TEXT NOT NULL)`,
     // Consent is recorded before enrolment and kept after erasure: it holds no biometric data and
     // shows on what basis data was held, and when that basis ended. The *_ms columns hold the same
     // instants as epoch milliseconds, so a search can ask storage who is covered now by comparing numbers.

@@ -39,6 +39,8 @@ export async function eraseSubjectRows(tx: Queryable, galleryId: string, ref: st
   await tx.run(`DELETE FROM templates WHERE subject_id = $1`, [s.id]);
   for (const t of templates) await recordChange(tx, galleryId, Number(t.id), 'remove');
   await tx.run(`DELETE FROM subject_keys WHERE subject_id = $1`, [s.id]);
+  // A persisted index of the gallery still holds the subject's vectors: its key goes too.
+  await tx.run(`DELETE FROM index_keys WHERE gallery_id = $1`, [galleryId]);
   await tx.run(`DELETE FROM subjects WHERE id = $1`, [s.id]);
   ledger?.append([{ at: new Date().toISOString(), galleryId, subjectId: s.id, ...(key ? { keyId: key.key_id } : {}) }]);
   return templates.length;

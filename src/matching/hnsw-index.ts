@@ -1,3 +1,7 @@
+import { closeSync, existsSync, openSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
 import { usearch, type Usearch } from './usearch.js';
 import type { SearchHit, VectorIndex } from './vector-index.js';
 
@@ -22,8 +26,32 @@ export const DEFAULT_HNSW_OPTIONS: HnswOptions = { quantization: 'i8', connectiv
  */
 export class HnswIndex implements VectorIndex {
   readonly kind = 'hnsw' as const;
+  static readonly defaultOptions = DEFAULT_HNSW_OPTIONS;
   private readonly index: Usearch.Index;
   private expansionSearch: number;
+
+  /**
+   * The index as bytes (usearch's own serialisation), for the caller to seal before it touches
+   * a disk. usearch writes only to a path: it is given an unlinked file's descriptor, in RAM
+   * where there is /dev/shm, so the plaintext never has a name anyone else could open.
+   */
+  toBytes(): Buffer {
+    return throughUnlinkedFile((path) => {
+      this.index.save(path);
+      return readFileSync(path);
+    });
+  }
+
+  /** An index from `toBytes()`'s output; throws when the bytes are not a usearch index of this shape. */
+  static fromBytes(dimension: number, options: HnswOptions, bytes: Uint8Array): HnswIndex {
+    const hnsw = new HnswIndex(dimension, options);
+    throughUnlinkedFile((path) => {
+      writeFileSync(path, bytes);
+      hnsw.index.load(path);
+    });
+    if (Number(hnsw.index.dimensions()) !== dimension) throw new Error(`the index holds ${hnsw.index.dimensions()} dimensions, not ${dimension}`);
+    return hnsw;
+  }
 
   constructor(readonly dimension: number, readonly options: HnswOptions = DEFAULT_HNSW_OPTIONS) {
     this.expansionSearch = options.expansionSearch;
@@ -88,5 +116,18 @@ export class HnswIndex implements VectorIndex {
       hits.push({ id: Number(found.keys[i]), score: 1 - d });
     }
     return hits;
+  }
+}
+
+function throughUnlinkedFile<T>(use: (path: string) => T): T {
+  const dir = existsSync('/dev/shm') ? '/dev/shm' : tmpdir();
+  const name = join(dir, `probity-index-${process.pid}-${randomBytes(8).toString('hex')}`);
+  const fd = openSync(name, 'wx+', 0o600);
+  try {
+    if (process.platform === 'linux') unlinkSync(name);
+    return use(process.platform === 'linux' ? `/proc/self/fd/${fd}` : name);
+  } finally {
+    closeSync(fd);
+    if (process.platform !== 'linux') unlinkSync(name);
   }
 }

@@ -107,6 +107,7 @@ async function openService(o: ServeOptions, print?: (line: string) => void): Pro
   const witness = auditWitness(o, print);
   const [db, engine] = await Promise.all([openDb(location(o)), FaceEngine.load()]);
   const service = await ProbityService.open({ db, engine, keys, witness, erasureLedger: erasureLedger(o.dataDir), options: {
+    indexDir: o.dataDir,
     ...(o.evaluationFile ? { evaluationFile: o.evaluationFile } : {}),
     webhooks: { allowPrivateNetworks: o.webhookAllowPrivate ?? o.env.PROBITY_WEBHOOK_ALLOW_PRIVATE === '1' },
   } });

@@ -7,6 +7,7 @@ import { GallerySearch } from '../gallery/gallery-search.js';
 import { eraseGalleryRows, eraseSubjectRows, insertTemplate } from '../gallery/template-store.js';
 import type { ErasureLedger } from '../gallery/erasure-ledger.js';
 import { asFloats, KEY_COLUMNS, KEY_JOIN, KeyRing, SubjectKeys, type WrappedKeyRow } from '../gallery/subject-keys.js';
+import { IndexSnapshots } from '../gallery/index-snapshot.js';
 import { migrate } from '../gallery/schema.js';
 import type { TemplateCipher } from '../gallery/template-cipher.js';
 import { canonicalJson } from '../governance/audit-chain.js';
@@ -56,6 +57,10 @@ export interface ServiceOptions {
   failedAuthentication: AuthThrottleOptions;
   /** The operating point for purposes neither the law nor the use case decides (consequential ones get equal_protection). */
   operatingPoint: OperatingPointName;
+  /** Where each gallery's HNSW index is persisted (sealed) between runs; unset, every start rebuilds it. */
+  indexDir?: string;
+  /** How often persisted indexes with unsaved changes are written again, in ms (also after 10,000 changes, and at close). */
+  indexSaveEveryMs?: number;
 }
 
 /** Options as given: any subset, webhook options included. */
@@ -105,6 +110,7 @@ export class ProbityService {
   private readonly gov: Governor;
   private readonly expiry: ConsentExpiryTimer;
   private readonly liveness: LivenessGate;
+  private readonly indexTimer?: NodeJS.Timeout;
   private constructor(
     readonly db: Db,
     readonly engine: FaceEngine,
@@ -114,7 +120,11 @@ export class ProbityService {
     witness?: WitnessOptions,
     private readonly ledger?: ErasureLedger,
   ) {
-    this.search = new GallerySearch(db, keys, 512, { hnswAbove: options.hnswAbove });
+    this.search = new GallerySearch(db, keys, 512, {
+      hnswAbove: options.hnswAbove,
+      ...(options.indexDir ? { snapshots: new IndexSnapshots(options.indexDir, db, keys, engine.modelId), report: (line: string) => process.stderr.write(`${line}\n`) } : {}),
+    });
+    if (options.indexDir) this.indexTimer = setInterval(() => void this.search.persist(), options.indexSaveEveryMs ?? 600_000).unref();
     this.gov = new Governor(db, now, witness ? new AuditWitness(db, witness, now) : undefined);
     this.liveness = new LivenessGate(this.gov);
     this.access = new AccessService(db, this.gov, options.failedAuthentication);
@@ -651,6 +661,8 @@ export class ProbityService {
   }
 
   async close(): Promise<void> {
+    clearInterval(this.indexTimer);
+    await this.search.persist(); // the next start loads these rather than rebuilding them
     this.webhooks.stop();
     await this.expiry.close();
     await Promise.all(this.reviews.deliveries);
