@@ -19,6 +19,8 @@ import { checkLiveness, DEFAULT_TARGET_BPCER, LivenessChecker } from '../engine/
 import { FACEPLUGIN_LIVENESS_CARD } from '../engine/models/faceplugin-liveness.js';
 import { evaluateRemote } from '../evaluation/remote.js';
 import { calibrationFile } from '../matching/calibration.js';
+import { calibrateEngine } from '../matching/engine-calibration.js';
+import type { ModelFileSpec } from '../engine/models/model-file.js';
 import { defaultEvaluationFile, serve } from '../server/serve.js';
 import { AccountabilityReport } from '../service/accountability-report.js';
 import { maintenance, operatorCaller } from '../service/maintenance.js';
@@ -31,8 +33,10 @@ usage:
   probity detect IMAGE [--json]
   probity compare IMAGE_A IMAGE_B [--json] [--fmr 1e-4] [--model ID] [--min-quality low|medium|high]
                   [--operating-point average|equal_protection]
+                  [--model-file M.onnx --model-card CARD.json --sha256 HEX --calibration TABLE.json]
   probity evaluate --dataset DIR [--pairs FILE] [--demographics FILE] [--model ID] [--out DIR]
                    [--identities N] [--workers N] [--fmr 1e-4] [--no-flip]
+                   [--model-file M.onnx --model-card CARD.json --sha256 HEX]
   probity evaluate --remote URL --dataset DIR [--pairs FILE] [--demographics FILE] [--out DIR] [--per-fold N]
                    (the tester's key in PROBITY_KEY)
   probity liveness IMAGE [--json] [--bpcer 0.05]
@@ -47,6 +51,7 @@ usage:
   probity serve [--port 8080] [--host 127.0.0.1] [--data DIR] [--database URL] [--workers N]
                 [--development] [--rate-limit PER_SECOND] [--log] [--evaluation results.json] [--purge-every HOURS]
                 [--webhook-allow-private]
+                [--model-file M.onnx --model-card CARD.json --sha256 HEX] [--calibration TABLE.json]
 
 Exit status: 0 on success (compare: whether or not the faces match; liveness: whether or not the
 face is judged live), 1 when an input is at
@@ -80,6 +85,17 @@ function modelOption(raw: string | undefined): string {
   return model;
 }
 
+/** Options naming an operator-supplied recognition model; all three go together. */
+const MODEL_FILE_OPTIONS = { 'model-file': { type: 'string' }, 'model-card': { type: 'string' }, sha256: { type: 'string' } } as const;
+
+function modelFileOption(values: { 'model-file'?: string; 'model-card'?: string; sha256?: string; model?: string }): ModelFileSpec | undefined {
+  const { 'model-file': path, 'model-card': card, sha256 } = values;
+  if (path === undefined && card === undefined && sha256 === undefined) return undefined;
+  if (!path || !card || !sha256) throw new UsageError('--model-file, --model-card and --sha256 go together: the file, its card, and the SHA-256 it must have');
+  if (values.model !== undefined) throw new UsageError('--model names a built-in model; it does not go with --model-file');
+  return { path, card, sha256 };
+}
+
 const QUALITY_LEVELS = ['low', 'medium', 'high'];
 
 async function detect(args: string[]): Promise<void> {
@@ -109,18 +125,20 @@ async function detect(args: string[]): Promise<void> {
 async function compare(args: string[]): Promise<void> {
   const { values, positionals } = parse(
     args,
-    { json: { type: 'boolean' }, fmr: { type: 'string' }, model: { type: 'string' }, 'min-quality': { type: 'string' }, 'operating-point': { type: 'string' } },
+    { json: { type: 'boolean' }, fmr: { type: 'string' }, model: { type: 'string' }, 'min-quality': { type: 'string' }, 'operating-point': { type: 'string' }, ...MODEL_FILE_OPTIONS, calibration: { type: 'string' } },
     2,
   );
+  const modelFile = modelFileOption(values);
   const operatingPoint = values['operating-point'] ?? 'average';
   if (operatingPoint !== 'average' && operatingPoint !== 'equal_protection') throw new UsageError(`--operating-point must be average or equal_protection, got "${operatingPoint}"`);
-  const model = modelOption(values.model);
+  const model = modelFile ? DEFAULT_RECOGNITION_MODEL : modelOption(values.model);
   const fmr = numberOption('fmr', values.fmr, 1e-4, (v) => v > 0 && v < 1, 'a false match rate between 0 and 1, such as 1e-4');
   const minQuality = (values['min-quality'] ?? 'medium') as QualityLevel;
   if (!QUALITY_LEVELS.includes(minQuality)) throw new UsageError(`--min-quality must be low, medium or high, got "${values['min-quality']}"`);
   const [pathA, pathB] = [positionals[0]!, positionals[1]!];
   const [a, b] = await Promise.all([readImageFile(pathA), readImageFile(pathB)]);
-  const engine = await FaceEngine.load({ model });
+  const engine = await FaceEngine.load({ model, ...(modelFile ? { modelFile } : {}) });
+  calibrateEngine(engine, values.calibration);
   const r = await compareImages(engine, { label: pathA, image: a }, { label: pathB, image: b }, { fmr, minQuality, operatingPoint });
   if (values.json) {
     process.stdout.write(JSON.stringify(r, null, 2) + '\n');
@@ -141,26 +159,27 @@ async function evaluateCommand(args: string[]): Promise<void> {
     {
       dataset: { type: 'string' }, pairs: { type: 'string' }, demographics: { type: 'string' }, model: { type: 'string' },
       out: { type: 'string' }, identities: { type: 'string' }, workers: { type: 'string' }, fmr: { type: 'string' },
-      'no-flip': { type: 'boolean' }, remote: { type: 'string' }, 'per-fold': { type: 'string' },
+      'no-flip': { type: 'boolean' }, remote: { type: 'string' }, 'per-fold': { type: 'string' }, ...MODEL_FILE_OPTIONS,
     },
     0,
   );
+  const modelFile = modelFileOption(values);
   if (!values.dataset) throw new UsageError('--dataset DIR is required');
   if (values.remote) {
     await evaluateRemoteCommand(values.remote, values as Record<string, string | undefined>);
     return;
   }
-  const model = modelOption(values.model);
+  const model = modelFile ? DEFAULT_RECOGNITION_MODEL : modelOption(values.model);
   const workers = numberOption('workers', values.workers, Math.max(1, availableParallelism()), (v) => Number.isInteger(v) && v >= 1 && v <= 64, 'a whole number from 1 to 64');
   const identities = values.identities === undefined ? undefined : numberOption('identities', values.identities, 0, (v) => Number.isInteger(v) && v >= 2, 'a whole number of at least 2');
   const targetFmr = numberOption('fmr', values.fmr, 1e-4, (v) => v > 0 && v < 1, 'a false match rate between 0 and 1');
   const outDir = values.out ?? 'eval-out';
   const r = await evaluate({
     datasetDir: values.dataset, pairsFile: values.pairs, demographicsFile: values.demographics, model, outDir, workers, identities, targetFmr,
-    ...(values['no-flip'] ? { engine: { flipAverage: false } } : {}),
+    engine: { ...(values['no-flip'] ? { flipAverage: false } : {}), ...(modelFile ? { modelFile } : {}) },
   });
   const lines = [
-    `model ${r.model.id} on ${r.dataset.name}: ${r.dataset.images} images, ${r.dataset.identities} identities${r.dataset.sliced ? ' (slice)' : ''}`,
+    `model ${r.model.id}${modelFile ? ` (from ${modelFile.path}, SHA-256 ${r.model.sha256})` : ''} on ${r.dataset.name}: ${r.dataset.images} images, ${r.dataset.identities} identities${r.dataset.sliced ? ' (slice)' : ''}`,
     `embedding: ${r.embedding.seconds.toFixed(1)} s, ${r.embedding.fromCache} from cache, ${r.embedding.fallback} by fallback box, ${r.embedding.failed} failed`,
     r.view2 ? `View 2 10-fold accuracy: ${(r.view2.mean * 100).toFixed(2)}% +- ${(r.view2.std * 100).toFixed(2)} (${r.view2.pairs} pairs)` : 'View 2: not run',
     `all pairs: ${r.allPairs.genuinePairs} genuine, ${r.allPairs.impostorPairs} impostor; EER ${(r.allPairs.eer * 100).toFixed(3)}%`,
@@ -289,7 +308,9 @@ async function serveCommand(args: string[]): Promise<void> {
     port: { type: 'string' }, host: { type: 'string' }, data: { type: 'string' }, database: { type: 'string' },
     workers: { type: 'string' }, development: { type: 'boolean' }, 'rate-limit': { type: 'string' }, log: { type: 'boolean' },
     evaluation: { type: 'string' }, 'purge-every': { type: 'string' }, 'webhook-allow-private': { type: 'boolean' },
+    ...MODEL_FILE_OPTIONS, calibration: { type: 'string' },
   }, 0);
+  const modelFile = modelFileOption(values);
   const purgeEveryHours = numberOption('purge-every', values['purge-every'], 1, (v) => v > 0, 'a positive number of hours');
   const port = numberOption('port', values.port, 8080, (v) => Number.isInteger(v) && v >= 0 && v < 65536, 'a port number');
   const workers = numberOption('workers', values.workers, 1, (v) => Number.isInteger(v) && v >= 1 && v <= 64, 'a whole number from 1 to 64');
@@ -301,6 +322,7 @@ async function serveCommand(args: string[]): Promise<void> {
     development: values.development ?? process.env.PROBITY_ENV === 'development', purgeEveryHours,
     evaluationFile: values.evaluation ?? defaultEvaluationFile(),
     ...(values['webhook-allow-private'] ? { webhookAllowPrivate: true } : {}),
+    ...(modelFile ? { engine: { modelFile } } : {}), ...(values.calibration ? { calibrationFile: values.calibration } : {}),
     app: { rateLimit: { perSecond, burst: perSecond * 2 }, logger: values.log ?? false, version },
     env: process.env,
   }, (line) => process.stdout.write(line + '\n'));

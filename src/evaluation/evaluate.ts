@@ -2,6 +2,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { basename, join } from 'node:path';
 import { DEFAULT_ENGINE_CONFIG, PIPELINE_VERSION, type EngineConfig } from '../engine/engine.js';
 import { recognitionEntry } from '../engine/models/registry.js';
+import { readLoadedModelCard, readVerifiedModel } from '../engine/models/model-file.js';
 import { ProbityError } from '../errors.js';
 import { calibrationFile, type CalibrationTable } from '../matching/calibration.js';
 import { allPairScores, forEachPair, pairIndex } from './all-pairs.js';
@@ -56,7 +57,7 @@ export interface GroupRates extends GroupOutcome {
 export interface EvaluationResults {
   generatedAt: string;
   dataset: { name: string; images: number; identities: number; sliced: boolean };
-  model: { id: string; engine: Pick<EngineConfig, 'flipAverage' | 'minFaceSize' | 'detectionThreshold'> };
+  model: { id: string; sha256?: string; engine: Pick<EngineConfig, 'flipAverage' | 'minFaceSize' | 'detectionThreshold'> };
   embedding: { images: number; detected: number; fallback: number; failed: number; fromCache: number; seconds: number };
   view2?: TenFoldResult & { pairs: number; pairsSkipped: number };
   allPairs: {
@@ -97,7 +98,13 @@ export async function evaluate(o: EvaluateOptions): Promise<EvaluationResults> {
   if (!existsSync(join(o.datasetDir, 'images'))) {
     throw new ProbityError('invalid_argument', `${o.datasetDir}: no images/ folder (expected one folder per identity, as in LFW)`);
   }
-  const entry = recognitionEntry(o.model);
+  // A model from a file is checked against its hash before anything is measured, and the table records the hash.
+  const spec = o.engine?.modelFile;
+  const fileCard = spec ? readLoadedModelCard(spec.card) : undefined;
+  if (spec) readVerifiedModel(spec);
+  const entry = fileCard ? { card: { id: fileCard.id, source: { sha256: spec!.sha256.toLowerCase() } }, dimension: fileCard.outputSize } : recognitionEntry(o.model);
+  const modelSha256 = entry.card.source.sha256;
+  o = { ...o, model: entry.card.id };
   let identities = readdirSync(join(o.datasetDir, 'images'), { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name).sort();
   const sliced = o.identities !== undefined && o.identities < identities.length;
   if (sliced) identities = identities.slice(0, o.identities);
@@ -179,8 +186,10 @@ export async function evaluate(o: EvaluateOptions): Promise<EvaluationResults> {
     generatedAt: measuredAt,
     pipelineVersion: PIPELINE_VERSION,
     flipAverage: engineConfig.flipAverage,
+    ...(modelSha256 ? { modelSha256 } : {}),
     source: {
       dataset: basename(o.datasetDir), images: n, identities: identities.length, genuinePairs: genuine.length, impostorPairs: impostor.total, sliced, measuredAt, model: o.model,
+      ...(modelSha256 ? { modelSha256 } : {}),
       pipeline: { version: PIPELINE_VERSION, flipAverage: engineConfig.flipAverage, minFaceSize: engineConfig.minFaceSize, detectionThreshold: engineConfig.detectionThreshold },
     },
     points: operatingPoints.filter((p) => p.supported).map((p) => {
@@ -216,7 +225,7 @@ export async function evaluate(o: EvaluateOptions): Promise<EvaluationResults> {
   const results: EvaluationResults = {
     generatedAt: new Date().toISOString(),
     dataset: { name: basename(o.datasetDir), images: n, identities: identities.length, sliced },
-    model: { id: entry.card.id, engine: pickEngine(engineConfig) },
+    model: { id: entry.card.id, sha256: modelSha256, engine: pickEngine(engineConfig) },
     embedding,
     view2,
     allPairs: {

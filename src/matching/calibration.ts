@@ -16,6 +16,8 @@ export interface CalibrationTable {
   pipelineVersion?: number;
   /** Whether templates were flip-averaged: the two kinds of template score differently. */
   flipAverage?: boolean;
+  /** For a model loaded from a file: the SHA-256 of the very file measured. Such a model is served only with a table recording its hash. */
+  modelSha256?: string;
   /** What the table was measured on, field by field (issue 14: every table records its source). */
   source?: CalibrationSource;
   /**
@@ -38,6 +40,8 @@ export interface CalibrationSource {
   sliced: boolean;
   measuredAt: string;
   model: string;
+  /** The SHA-256 of the model file measured, for a model loaded from a file. */
+  modelSha256?: string;
   pipeline: { version: number; flipAverage: boolean; minFaceSize: number; detectionThreshold: number };
 }
 
@@ -89,7 +93,39 @@ export function calibrationFile(model: string, flipAverage = true): string {
   return `${model}${flipAverage ? '' : '-single'}.json`;
 }
 
+/** Tables given at start-up for models loaded from a file, by model id and template kind; they take the place of the shipped folder. */
+const given = new Map<string, CalibrationTable>();
+
+/**
+ * Reads the operator's table for a model loaded from a file and makes it the one `loadCalibration`
+ * answers for that model. Refused unless it was measured on that very file (same SHA-256), with the
+ * same kind of template and the same pipeline: a threshold from any other model promises nothing.
+ */
+export function useCalibrationTable(path: string, model: { id: string; sha256: string; flipAverage: boolean; pipelineVersion: number }): CalibrationTable {
+  if (!existsSync(path)) throw new ProbityError('file_not_found', `calibration table ${path} does not exist`);
+  let table: CalibrationTable;
+  try {
+    table = JSON.parse(readFileSync(path, 'utf8')) as CalibrationTable;
+  } catch (e) {
+    throw new ProbityError('invalid_argument', `calibration table ${path} is not valid JSON (${e instanceof Error ? e.message : String(e)})`);
+  }
+  if (!Array.isArray(table.points) || table.points.length === 0) throw new ProbityError('invalid_argument', `calibration table ${path} has no operating points`);
+  const refuse = (why: string) => {
+    throw new ProbityError('model_mismatch', `calibration table ${path} was not measured for this model: ${why}; run "probity evaluate --model-file ..." (or "probity calibrate") with this model to measure its own`);
+  };
+  if (!table.modelSha256) refuse(`it records no model SHA-256 (it is ${table.model}'s)`);
+  if (table.modelSha256!.toLowerCase() !== model.sha256.toLowerCase()) refuse(`it records model SHA-256 ${table.modelSha256}, the file loaded has ${model.sha256}`);
+  if (table.model !== model.id) refuse(`it is for model id "${table.model}", the card says "${model.id}"`);
+  if ((table.flipAverage ?? true) !== model.flipAverage) refuse(`it was measured with${table.flipAverage ?? true ? '' : 'out'} flip-averaging, the engine runs with${model.flipAverage ? '' : 'out'}`);
+  if (table.pipelineVersion !== model.pipelineVersion) refuse(`it was measured on pipeline ${table.pipelineVersion ?? 'unknown'}, this engine is pipeline ${model.pipelineVersion}`);
+  table.points.sort((a, b) => b.fmr - a.fmr);
+  given.set(`${model.id}\u0000${model.flipAverage}`, table);
+  return table;
+}
+
 export function loadCalibration(model: string, flipAverage = true, dir = calibrationDir): CalibrationTable {
+  const own = given.get(`${model}\u0000${flipAverage}`);
+  if (own) return own;
   const path = join(dir, calibrationFile(model, flipAverage));
   const hit = cache.get(path);
   if (hit) return hit;

@@ -2,7 +2,8 @@ import cluster from 'node:cluster';
 import { chmodSync, existsSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { FaceEngine } from '../engine/engine.js';
+import { FaceEngine, type EngineConfig } from '../engine/engine.js';
+import { calibrateEngine } from '../matching/engine-calibration.js';
 import { openDb } from '../gallery/db.js';
 import { TemplateCipher } from '../gallery/template-cipher.js';
 import { privateDirectory, privateFile } from '../gallery/private-files.js';
@@ -30,6 +31,10 @@ export interface ServeOptions {
   evaluationFile?: string;
   /** Let review webhooks go to loopback and private networks, and over plain http (a receiver on this host or network). */
   webhookAllowPrivate?: boolean;
+  /** Engine settings, such as an operator-supplied model (`modelFile`). */
+  engine?: Partial<EngineConfig>;
+  /** The operator's calibration table; required for a model loaded from a file, and checked to be that model's. */
+  calibrationFile?: string;
   app: Partial<AppOptions>;
   env: NodeJS.ProcessEnv;
 }
@@ -84,7 +89,9 @@ function auditWitness(o: ServeOptions, print?: (line: string) => void): WitnessO
 async function openService(o: ServeOptions, print?: (line: string) => void): Promise<ProbityService> {
   const cipher = templateCipher(o);
   const witness = auditWitness(o, print);
-  const [db, engine] = await Promise.all([openDb(location(o)), FaceEngine.load()]);
+  const engine = await FaceEngine.load(o.engine ?? {});
+  calibrateEngine(engine, o.calibrationFile); // refused before the store opens: no table of its own, no service
+  const db = await openDb(location(o));
   const service = await ProbityService.open({ db, engine, cipher, witness, options: {
     ...(o.evaluationFile ? { evaluationFile: o.evaluationFile } : {}),
     webhooks: { allowPrivateNetworks: o.webhookAllowPrivate ?? o.env.PROBITY_WEBHOOK_ALLOW_PRIVATE === '1' },
