@@ -1,7 +1,8 @@
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { PROBITY_VERSION } from '../version.js';
 import { availableParallelism } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { FaceEngine } from '../engine/engine.js';
 import { readImageFile } from '../engine/image.js';
@@ -37,6 +38,9 @@ usage:
   probity evaluate --dataset DIR [--pairs FILE] [--demographics FILE] [--model ID] [--out DIR]
                    [--identities N] [--workers N] [--fmr 1e-4] [--no-flip]
                    [--model-file M.onnx --model-card CARD.json --sha256 HEX]
+  probity calibrate --dataset DIR --out TABLE.json [--workers N] [--no-flip]
+                    [--model-file M.onnx --model-card CARD.json --sha256 HEX]
+                   (DIR: one folder of photographs per person; the table is for serve/compare --calibration)
   probity evaluate --remote URL --dataset DIR [--pairs FILE] [--demographics FILE] [--out DIR] [--per-fold N]
                    (the tester's key in PROBITY_KEY)
   probity liveness IMAGE [--json] [--bpcer 0.05]
@@ -213,6 +217,43 @@ async function evaluateCommand(args: string[]): Promise<void> {
   }
   lines.push(`wrote ${join(outDir, 'results.json')}, ${join(outDir, 'report.html')} and ${join(outDir, calibrationFile(r.model.id, r.calibration.flipAverage))}`);
   process.stdout.write(lines.join('\n') + '\n');
+}
+
+/**
+ * A calibration table measured on the operator's own labelled photographs (one folder per person),
+ * by the evaluation's all-pairs code. A face the detector misses is left out, not given a fixed box.
+ */
+async function calibrateCommand(args: string[]): Promise<void> {
+  const { values } = parse(args, {
+    dataset: { type: 'string' }, out: { type: 'string' }, workers: { type: 'string' }, 'no-flip': { type: 'boolean' }, model: { type: 'string' }, ...MODEL_FILE_OPTIONS,
+  }, 0);
+  if (!values.dataset) throw new UsageError('--dataset DIR is required (one folder of photographs per person)');
+  if (!values.out) throw new UsageError('--out TABLE.json is required');
+  if (!existsSync(values.dataset)) throw new ProbityError('file_not_found', `--dataset ${values.dataset} does not exist`);
+  const modelFile = modelFileOption(values);
+  const model = modelFile ? DEFAULT_RECOGNITION_MODEL : modelOption(values.model);
+  const workers = numberOption('workers', values.workers, Math.max(1, availableParallelism()), (v) => Number.isInteger(v) && v >= 1 && v <= 64, 'a whole number from 1 to 64');
+  const work = mkdtempSync(join(tmpdir(), 'probity-calibrate-'));
+  try {
+    const r = await evaluate({
+      datasetDir: values.dataset, imagesDir: values.dataset, pairsFile: join(work, 'no-pairs'), demographicsFile: join(work, 'no-demographics'), fallbackBox: false,
+      model, outDir: work, workers, targetFmr: 1e-2, quiet: true,
+      engine: { ...(values['no-flip'] ? { flipAverage: false } : {}), ...(modelFile ? { modelFile } : {}) },
+    });
+    const t = r.calibration;
+    if (t.points.length === 0) {
+      throw new ProbityError('invalid_argument', `${values.dataset}: ${t.source?.impostorPairs ?? 0} impostor pairs cannot show even an FMR of 0.1; add more people`);
+    }
+    t.method = t.method.replace(/probity evaluate\.$/, `probity calibrate on ${basename(values.dataset)}.`);
+    writeFileSync(values.out, JSON.stringify(t, null, 2) + '\n');
+    process.stdout.write([
+      `model ${t.model} on ${basename(values.dataset)}: ${r.dataset.images} images of ${r.dataset.identities} people, ${r.embedding.failed} left out (no face found); ${t.source!.genuinePairs} genuine and ${t.source!.impostorPairs} impostor pairs`,
+      ...t.points.map((p) => `  FMR ${p.fmr.toExponential(0)}: threshold ${p.threshold.toFixed(4)}, TAR ${((p.tar ?? 0) * 100).toFixed(2)}% (${p.basis})`),
+      `wrote ${values.out}; start the service on it with: probity serve --calibration ${values.out}${modelFile ? ' --model-file ... --model-card ... --sha256 ...' : ''}`,
+    ].join('\n') + '\n');
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
 }
 
 /** Measures a running Probity through its testing API; the key comes from the environment, not the command line. */
@@ -424,7 +465,7 @@ async function reportCommand(args: string[]): Promise<void> {
 /** A broken audit chain: the report is printed; the exit status says so (1). */
 class AuditBroken extends Error {}
 
-const COMMANDS: Record<string, (args: string[]) => Promise<void>> = { detect, compare, evaluate: evaluateCommand, liveness, 'evaluate-pad': evaluatePadCommand, models, serve: serveCommand, audit: auditCommand, purge: purgeCommand, report: reportCommand };
+const COMMANDS: Record<string, (args: string[]) => Promise<void>> = { detect, compare, evaluate: evaluateCommand, calibrate: calibrateCommand, liveness, 'evaluate-pad': evaluatePadCommand, models, serve: serveCommand, audit: auditCommand, purge: purgeCommand, report: reportCommand };
 
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;

@@ -49,9 +49,11 @@ export async function embedDataset(options: {
   cacheDir?: string;
   dimension: number;
   quiet?: boolean;
+  /** Whether a face the detector misses gets LFW's fixed box (default) or is left out. */
+  fallbackBox?: boolean;
 }): Promise<EmbeddedDataset> {
   const { datasetDir, paths, model, dimension } = options;
-  const key = createHash('sha256').update(JSON.stringify({ model, engine: options.engine, pipeline: PIPELINE_VERSION })).digest('hex').slice(0, 16);
+  const key = createHash('sha256').update(JSON.stringify({ model, engine: options.engine, pipeline: PIPELINE_VERSION, ...(options.fallbackBox === false ? { fallbackBox: false } : {}) })).digest('hex').slice(0, 16);
   const cacheBase = options.cacheDir ? join(options.cacheDir, `templates-${model}-${key}`) : undefined;
   const cached = new Map<string, { entry: CacheIndex['entries'][number]; vector: Float32Array }>();
   if (cacheBase && existsSync(`${cacheBase}.json`) && existsSync(`${cacheBase}.f32`)) {
@@ -88,7 +90,7 @@ export async function embedDataset(options: {
     try {
       await Promise.all(
         todo.map(async (i) => {
-          const r = await pool.embedFile({ path: paths[i]!, choose: 'central', fallbackBox: LFW_FALLBACK_BOX });
+          const r = await pool.embedFile({ path: paths[i]!, choose: 'central', ...(options.fallbackBox === false ? {} : { fallbackBox: LFW_FALLBACK_BOX }) });
           const rel = relative(datasetDir, paths[i]!);
           images[i] = r.ok
             ? { path: rel, ok: true, found: r.found!, quality: r.quality! }

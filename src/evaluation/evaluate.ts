@@ -19,6 +19,10 @@ import { renderReport } from './report.js';
 
 export interface EvaluateOptions {
   datasetDir: string;
+  /** The folder holding one folder per identity; `datasetDir`/images (LFW's layout) when absent. */
+  imagesDir?: string;
+  /** Give a face the detector missed a template from LFW's fixed box (the LFW protocol); false for other data, where a miss is left out. */
+  fallbackBox?: boolean;
   pairsFile?: string;
   demographicsFile?: string;
   model: string;
@@ -95,7 +99,8 @@ const FSN_GRID = [25, 50, 100].flatMap((clusters) => [1e-3, 1e-2].map((clusterFm
 const COHORT_GRID = [5, 10, 20].flatMap((k) => [0, 1, 2].flatMap((gamma) => [0.5, 0.75, 1, 1.5, 2].map((beta) => ({ k, gamma, beta }))));
 
 export async function evaluate(o: EvaluateOptions): Promise<EvaluationResults> {
-  if (!existsSync(join(o.datasetDir, 'images'))) {
+  const imagesDir = o.imagesDir ?? join(o.datasetDir, 'images');
+  if (!existsSync(imagesDir)) {
     throw new ProbityError('invalid_argument', `${o.datasetDir}: no images/ folder (expected one folder per identity, as in LFW)`);
   }
   // A model from a file is checked against its hash before anything is measured, and the table records the hash.
@@ -105,18 +110,18 @@ export async function evaluate(o: EvaluateOptions): Promise<EvaluationResults> {
   const entry = fileCard ? { card: { id: fileCard.id, source: { sha256: spec!.sha256.toLowerCase() } }, dimension: fileCard.outputSize } : recognitionEntry(o.model);
   const modelSha256 = entry.card.source.sha256;
   o = { ...o, model: entry.card.id };
-  let identities = readdirSync(join(o.datasetDir, 'images'), { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name).sort();
+  let identities = readdirSync(imagesDir, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name).sort();
   const sliced = o.identities !== undefined && o.identities < identities.length;
   if (sliced) identities = identities.slice(0, o.identities);
   const paths: string[] = [];
   const owner: number[] = [];
   const position = new Map<string, number>();
   identities.forEach((name, id) => {
-    const files = readdirSync(join(o.datasetDir, 'images', name)).filter((f) => /\.(jpe?g|png|webp)$/i.test(f)).sort();
+    const files = readdirSync(join(imagesDir, name)).filter((f) => /\.(jpe?g|png|webp)$/i.test(f)).sort();
     for (const f of files) {
       const m = /_(\d+)\.[a-z]+$/i.exec(f);
       if (m) position.set(`${name}/${Number(m[1])}`, paths.length);
-      paths.push(join(o.datasetDir, 'images', name, f));
+      paths.push(join(imagesDir, name, f));
       owner.push(id);
     }
   });
@@ -128,7 +133,7 @@ export async function evaluate(o: EvaluateOptions): Promise<EvaluationResults> {
   const started = performance.now();
   const ds = await embedDataset({
     datasetDir: o.datasetDir, paths, model: o.model, engine, workers: o.workers,
-    cacheDir: join(o.outDir, 'cache'), dimension: entry.dimension, quiet: o.quiet,
+    cacheDir: join(o.outDir, 'cache'), dimension: entry.dimension, quiet: o.quiet, fallbackBox: o.fallbackBox ?? true,
   });
   const dim = ds.dimension;
   const embedding = {

@@ -1,5 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ProbityError } from '../errors.js';
 
@@ -18,6 +18,8 @@ export interface CalibrationTable {
   flipAverage?: boolean;
   /** For a model loaded from a file: the SHA-256 of the very file measured. Such a model is served only with a table recording its hash. */
   modelSha256?: string;
+  /** File name of a table given at start-up (`--calibration`), so answers name it; not stored in the table. */
+  file?: string;
   /** What the table was measured on, field by field (issue 14: every table records its source). */
   source?: CalibrationSource;
   /**
@@ -119,6 +121,7 @@ export function useCalibrationTable(path: string, model: { id: string; sha256: s
   if ((table.flipAverage ?? true) !== model.flipAverage) refuse(`it was measured with${table.flipAverage ?? true ? '' : 'out'} flip-averaging, the engine runs with${model.flipAverage ? '' : 'out'}`);
   if (table.pipelineVersion !== model.pipelineVersion) refuse(`it was measured on pipeline ${table.pipelineVersion ?? 'unknown'}, this engine is pipeline ${model.pipelineVersion}`);
   table.points.sort((a, b) => b.fmr - a.fmr);
+  table.file = basename(path);
   given.set(`${model.id}\u0000${model.flipAverage}`, table);
   return table;
 }
@@ -199,7 +202,7 @@ export interface CalibrationReference {
 
 export function calibrationReference(table: CalibrationTable): CalibrationReference {
   return {
-    table: calibrationFile(table.model, table.flipAverage ?? true), model: table.model, measuredOn: table.measuredOn, generatedAt: table.generatedAt,
+    table: table.file ?? calibrationFile(table.model, table.flipAverage ?? true), model: table.model, measuredOn: table.measuredOn, generatedAt: table.generatedAt,
     ...(table.pipelineVersion !== undefined ? { pipelineVersion: table.pipelineVersion } : {}),
     ...(table.flipAverage !== undefined ? { flipAverage: table.flipAverage } : {}),
     ...(table.source ? { source: table.source } : {}),
