@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { before, describe, test } from 'node:test';
@@ -31,6 +31,7 @@ describe('a model loaded from a file, through the command line', { skip: skipWit
     assert.equal(t.model, 'edgeface-xxs');
     assert.equal(t.modelSha256, edgefaceXxs.sha256);
     assert.equal(t.source?.modelSha256, edgefaceXxs.sha256);
+    assert.match(t.inputSpecSha256 ?? '', /^[0-9a-f]{64}$/);
     assert.equal(t.source?.sliced, true);
     assert.equal(t.source?.identities, 40);
     assert.ok(t.points.length > 0 && t.points.every((p) => p.threshold > -1 && p.threshold < 1));
@@ -65,6 +66,12 @@ describe('a model loaded from a file, through the command line', { skip: skipWit
     const borrowed = probity('compare', lfwImage('Colin_Powell', 1), lfwImage('Colin_Powell', 2), ...model, '--calibration', shipped);
     assert.equal(borrowed.status, 1, borrowed.stderr);
     assert.match(borrowed.stderr, /was not measured for this model: it records no model SHA-256/);
+    // The same file fed differently (a card edited after the table was measured) is another model.
+    const card = join(dir, 'edited-card.json');
+    writeFileSync(card, JSON.stringify({ ...JSON.parse(readFileSync(edgefaceXxs.card, 'utf8')), std: 128 }));
+    const edited = probity('compare', lfwImage('Colin_Powell', 1), lfwImage('Colin_Powell', 2), '--model-file', edgefaceXxs.path, '--model-card', card, '--sha256', edgefaceXxs.sha256, '--calibration', table);
+    assert.equal(edited.status, 1, edited.stderr);
+    assert.match(edited.stderr, /measured with the model fed differently/);
   });
 
   test('serve refuses to start the file without its own table, before it opens the store', () => {

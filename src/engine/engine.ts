@@ -98,6 +98,11 @@ export class FaceEngine {
     return this.embedder.card.source.sha256;
   }
 
+  /** For a model loaded from a file: the hash of how its card feeds it (see `inputSpecSha256`). */
+  get inputSpecSha256(): string | undefined {
+    return this.embedder instanceof OnnxFileEmbedder ? this.embedder.inputSpecSha256 : undefined;
+  }
+
   get cards(): ModelCard[] {
     return [this.detector.card, this.locator.card, this.embedder.card];
   }

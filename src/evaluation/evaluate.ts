@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { basename, join } from 'node:path';
 import { DEFAULT_ENGINE_CONFIG, PIPELINE_VERSION, type EngineConfig } from '../engine/engine.js';
 import { recognitionEntry } from '../engine/models/registry.js';
-import { readLoadedModelCard, readVerifiedModel } from '../engine/models/model-file.js';
+import { inputSpecSha256, readLoadedModelCard, readVerifiedModel } from '../engine/models/model-file.js';
 import { ProbityError } from '../errors.js';
 import { calibrationFile, type CalibrationTable } from '../matching/calibration.js';
 import { allPairScores, forEachPair, pairIndex } from './all-pairs.js';
@@ -192,6 +192,7 @@ export async function evaluate(o: EvaluateOptions): Promise<EvaluationResults> {
     pipelineVersion: PIPELINE_VERSION,
     flipAverage: engineConfig.flipAverage,
     ...(modelSha256 ? { modelSha256 } : {}),
+    ...(fileCard ? { inputSpecSha256: inputSpecSha256(fileCard) } : {}),
     source: {
       dataset: basename(o.datasetDir), images: n, identities: identities.length, genuinePairs: genuine.length, impostorPairs: impostor.total, sliced, measuredAt, model: o.model,
       ...(modelSha256 ? { modelSha256 } : {}),

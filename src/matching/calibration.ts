@@ -18,6 +18,8 @@ export interface CalibrationTable {
   flipAverage?: boolean;
   /** For a model loaded from a file: the SHA-256 of the very file measured. Such a model is served only with a table recording its hash. */
   modelSha256?: string;
+  /** For a model loaded from a file: the hash of the card fields that change templates (input size, channels, normalisation, alignment, output). */
+  inputSpecSha256?: string;
   /** File name of a table given at start-up (`--calibration`), so answers name it; not stored in the table. */
   file?: string;
   /** What the table was measured on, field by field (issue 14: every table records its source). */
@@ -103,7 +105,7 @@ const given = new Map<string, CalibrationTable>();
  * answers for that model. Refused unless it was measured on that very file (same SHA-256), with the
  * same kind of template and the same pipeline: a threshold from any other model promises nothing.
  */
-export function useCalibrationTable(path: string, model: { id: string; sha256: string; flipAverage: boolean; pipelineVersion: number }): CalibrationTable {
+export function useCalibrationTable(path: string, model: { id: string; sha256: string; inputSpecSha256?: string; flipAverage: boolean; pipelineVersion: number }): CalibrationTable {
   if (!existsSync(path)) throw new ProbityError('file_not_found', `calibration table ${path} does not exist`);
   let table: CalibrationTable;
   try {
@@ -117,6 +119,7 @@ export function useCalibrationTable(path: string, model: { id: string; sha256: s
   };
   if (!table.modelSha256) refuse(`it records no model SHA-256 (it is ${table.model}'s)`);
   if (table.modelSha256!.toLowerCase() !== model.sha256.toLowerCase()) refuse(`it records model SHA-256 ${table.modelSha256}, the file loaded has ${model.sha256}`);
+  if ((table.inputSpecSha256 ?? null) !== (model.inputSpecSha256 ?? null)) refuse(`it was measured with the model fed differently (input size, channels, normalisation, alignment or output in the card changed)`);
   if (table.model !== model.id) refuse(`it is for model id "${table.model}", the card says "${model.id}"`);
   if ((table.flipAverage ?? true) !== model.flipAverage) refuse(`it was measured with${table.flipAverage ?? true ? '' : 'out'} flip-averaging, the engine runs with${model.flipAverage ? '' : 'out'}`);
   if (table.pipelineVersion !== model.pipelineVersion) refuse(`it was measured on pipeline ${table.pipelineVersion ?? 'unknown'}, this engine is pipeline ${model.pipelineVersion}`);

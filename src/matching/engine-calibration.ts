@@ -18,5 +18,5 @@ export function calibrateEngine(engine: FaceEngine, tablePath: string | undefine
     }
     return undefined;
   }
-  return useCalibrationTable(tablePath, { id: engine.modelId, sha256: engine.modelSha256, flipAverage: engine.config.flipAverage, pipelineVersion: PIPELINE_VERSION });
+  return useCalibrationTable(tablePath, { id: engine.modelId, sha256: engine.modelSha256, ...(engine.inputSpecSha256 ? { inputSpecSha256: engine.inputSpecSha256 } : {}), flipAverage: engine.config.flipAverage, pipelineVersion: PIPELINE_VERSION });
 }

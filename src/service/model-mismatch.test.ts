@@ -41,7 +41,7 @@ for (const backend of backends) {
       // The attack: the same store served by another model whose vectors have the same length (here
       // the very same network under another id, so any comparison would "work" and mean nothing).
       const engine = await FaceEngine.load({ modelFile: mobileFaceNetAsFile() });
-      calibrateEngine(engine, tableFor({ id: engine.modelId, sha256: engine.modelSha256 }, dir));
+      calibrateEngine(engine, tableFor({ id: engine.modelId, sha256: engine.modelSha256, inputSpecSha256: engine.inputSpecSha256! }, dir));
       second = await ProbityService.open({ db: await openDb(store.location), engine, cipher: TemplateCipher.fromKey(testKey) });
       client = await second.authenticate(org.secret);
     });

@@ -31,9 +31,9 @@ export function mobileFaceNetAsFile(): ModelFileSpec {
 }
 
 /** The shipped MobileFaceNet table relabelled for `model`, as if measured on it (for tests of serving, not of figures). */
-export function tableFor(model: { id: string; sha256: string }, dir: string): string {
+export function tableFor(model: { id: string; sha256: string; inputSpecSha256?: string }, dir: string): string {
   const shipped = JSON.parse(readFileSync(join(projectRoot, 'calibration', 'mobilefacenet-512.json'), 'utf8')) as CalibrationTable;
   const path = join(dir, `${model.id}.json`);
-  writeFileSync(path, JSON.stringify({ ...shipped, model: model.id, modelSha256: model.sha256 }));
+  writeFileSync(path, JSON.stringify({ ...shipped, model: model.id, modelSha256: model.sha256, ...(model.inputSpecSha256 ? { inputSpecSha256: model.inputSpecSha256 } : {}) }));
   return path;
 }

@@ -78,6 +78,17 @@ export function readLoadedModelCard(path: string): LoadedModelCard {
   return c as unknown as LoadedModelCard;
 }
 
+/**
+ * SHA-256 of the card fields that change a template (input size, channels, normalisation,
+ * alignment, output, tensor names), not of its prose: a table measured with one way of feeding
+ * the file promises nothing for another, even with the same file.
+ */
+export function inputSpecSha256(card: LoadedModelCard): string {
+  const { inputSize, channelOrder, mean, std, alignment, outputSize, inputName, outputName } = card;
+  const spec = { inputSize, channelOrder, mean: typeof mean === 'number' ? [mean, mean, mean] : mean, std: typeof std === 'number' ? [std, std, std] : std, alignment, outputSize, inputName: inputName ?? null, outputName: outputName ?? null };
+  return createHash('sha256').update(JSON.stringify(spec)).digest('hex');
+}
+
 export function sha256Hex(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');
 }
@@ -116,6 +127,8 @@ export class OnnxFileEmbedder implements FaceEmbedder {
   readonly card: ModelCard;
   readonly dimension: number;
   readonly cropSize: number;
+  /** See `inputSpecSha256`. */
+  readonly inputSpecSha256: string;
   private readonly mean: [number, number, number];
   private readonly std: [number, number, number];
   private readonly inputName: string;
@@ -125,6 +138,7 @@ export class OnnxFileEmbedder implements FaceEmbedder {
     this.card = modelCardOf(loaded, spec);
     this.dimension = loaded.outputSize;
     this.cropSize = loaded.inputSize;
+    this.inputSpecSha256 = inputSpecSha256(loaded);
     this.mean = channelValues(spec.card, 'mean', loaded.mean, false);
     this.std = channelValues(spec.card, 'std', loaded.std, true);
     this.inputName = loaded.inputName ?? session.inputNames[0]!;
