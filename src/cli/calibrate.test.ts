@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -60,5 +60,20 @@ describe('probity calibrate on the operator\'s own labelled photographs', { skip
     const r = probity('compare', lfwImage('Colin_Powell', 1), lfwImage('Colin_Powell', 2), '--calibration', other);
     assert.equal(r.status, 1);
     assert.match(r.stderr, new RegExp(`records model SHA-256 ${'ab'.repeat(32)}, the file loaded has ${MOBILEFACENET_CARD.source.sha256}`));
+  });
+
+  test('the service starts on it, and says which table it decides by', async () => {
+    const data = mkdtempSync(join(tmpdir(), 'probity-calibrate-serve-'));
+    const child = spawn(process.execPath, [cliPath, 'serve', '--development', '--port', '0', '--data', data, '--calibration', table], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    try {
+      await new Promise<void>((resolve, reject) => {
+        child.stdout.on('data', (b: Buffer) => { out += b.toString(); if (out.includes('probity listening on')) resolve(); });
+        child.once('exit', (code) => reject(new Error(`serve ended (${code}) before listening: ${out}`)));
+      });
+    } finally {
+      child.kill('SIGTERM');
+    }
+    assert.match(out, new RegExp(`model mobilefacenet-512 decides by ${table.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}, measured on our-staff: 60 images of 20 identities`));
   });
 });

@@ -90,7 +90,8 @@ async function openService(o: ServeOptions, print?: (line: string) => void): Pro
   const cipher = templateCipher(o);
   const witness = auditWitness(o, print);
   const engine = await FaceEngine.load(o.engine ?? {});
-  calibrateEngine(engine, o.calibrationFile); // refused before the store opens: no table of its own, no service
+  const own = calibrateEngine(engine, o.calibrationFile); // refused before the store opens: no table of its own, no service
+  if (own) print?.(`model ${engine.modelId}${engine.config.modelFile ? ` (from ${engine.config.modelFile.path}, SHA-256 ${engine.modelSha256})` : ''} decides by ${o.calibrationFile}, measured on ${own.measuredOn}`);
   const db = await openDb(location(o));
   const service = await ProbityService.open({ db, engine, cipher, witness, options: {
     ...(o.evaluationFile ? { evaluationFile: o.evaluationFile } : {}),
