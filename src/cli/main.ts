@@ -1,9 +1,10 @@
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { keysCommand } from './keys-command.js';
 import { backupCommand, restoreCommand } from './backup-command.js';
 import { PROBITY_VERSION } from '../version.js';
 import { availableParallelism } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { FaceEngine } from '../engine/engine.js';
 import { readImageFile } from '../engine/image.js';
@@ -25,6 +26,8 @@ import { DEFAULT_DETECTOR_EVALUATION, evaluateDetectorTo } from '../evaluation/d
 import { calibrationFile } from '../matching/calibration.js';
 import { defaultEvaluationFile, erasureLedger, serve } from '../server/serve.js';
 import { effectiveEnvironment, resolveServeSettings, serveFlagOptions } from '../server/config.js';
+import { calibrateEngine } from '../matching/engine-calibration.js';
+import type { ModelFileSpec } from '../engine/models/model-file.js';
 import { AccountabilityReport } from '../service/accountability-report.js';
 import { maintenance, operatorCaller } from '../service/maintenance.js';
 
@@ -36,9 +39,14 @@ usage:
   probity detect IMAGE [--json]
   probity compare IMAGE_A IMAGE_B [--json] [--fmr 1e-4] [--model ID] [--min-quality low|medium|high]
                   [--operating-point average|equal_protection]
+                  [--model-file M.onnx --model-card CARD.json --sha256 HEX --calibration TABLE.json]
   probity evaluate --dataset DIR [--pairs FILE] [--demographics FILE] [--model ID] [--out DIR]
                    [--identities N] [--workers N] [--fmr 1e-4] [--no-flip] [--detector-dataset DIR]
+                   [--model-file M.onnx --model-card CARD.json --sha256 HEX]
   probity evaluate-detector --dataset DIR [--out DIR] [--images N] [--min-face-size 20] [--iou 0.4]
+  probity calibrate --dataset DIR --out TABLE.json [--workers N] [--no-flip]
+                    [--model-file M.onnx --model-card CARD.json --sha256 HEX]
+                   (DIR: one folder of photographs per person; the table is for serve/compare --calibration)
   probity evaluate --remote URL --dataset DIR [--pairs FILE] [--demographics FILE] [--out DIR] [--per-fold N]
                    (the tester's key in PROBITY_KEY)
   probity liveness IMAGE [--json] [--bpcer 0.05]
@@ -61,6 +69,7 @@ ${IMPORT_USAGE}
                 [--metrics] [--audit-checkpoint-entries N] [--audit-checkpoint-seconds N]
                 [--audit-witness-file FILE] [--audit-witness-url URL] [--audit-origin NAME]
                 (each flag also a PROBITY_* variable; flag > variable > default: see the README)
+                [--model-file M.onnx --model-card CARD.json --sha256 HEX] [--calibration TABLE.json]
 
 Exit status: 0 on success (compare: whether or not the faces match; liveness: whether or not the
 face is judged live), 1 when an input is at
@@ -94,6 +103,17 @@ function modelOption(raw: string | undefined): string {
   return model;
 }
 
+/** Options naming an operator-supplied recognition model; all three go together. */
+const MODEL_FILE_OPTIONS = { 'model-file': { type: 'string' }, 'model-card': { type: 'string' }, sha256: { type: 'string' } } as const;
+
+function modelFileOption(values: { 'model-file'?: string; 'model-card'?: string; sha256?: string; model?: string }): ModelFileSpec | undefined {
+  const { 'model-file': path, 'model-card': card, sha256 } = values;
+  if (path === undefined && card === undefined && sha256 === undefined) return undefined;
+  if (!path || !card || !sha256) throw new UsageError('--model-file, --model-card and --sha256 go together: the file, its card, and the SHA-256 it must have');
+  if (values.model !== undefined) throw new UsageError('--model names a built-in model; it does not go with --model-file');
+  return { path, card, sha256 };
+}
+
 const QUALITY_LEVELS = ['low', 'medium', 'high'];
 
 async function detect(args: string[]): Promise<void> {
@@ -124,18 +144,20 @@ async function detect(args: string[]): Promise<void> {
 async function compare(args: string[]): Promise<void> {
   const { values, positionals } = parse(
     args,
-    { json: { type: 'boolean' }, fmr: { type: 'string' }, model: { type: 'string' }, 'min-quality': { type: 'string' }, 'operating-point': { type: 'string' } },
+    { json: { type: 'boolean' }, fmr: { type: 'string' }, model: { type: 'string' }, 'min-quality': { type: 'string' }, 'operating-point': { type: 'string' }, ...MODEL_FILE_OPTIONS, calibration: { type: 'string' } },
     2,
   );
+  const modelFile = modelFileOption(values);
   const operatingPoint = values['operating-point'] ?? 'average';
   if (operatingPoint !== 'average' && operatingPoint !== 'equal_protection') throw new UsageError(`--operating-point must be average or equal_protection, got "${operatingPoint}"`);
-  const model = modelOption(values.model);
+  const model = modelFile ? DEFAULT_RECOGNITION_MODEL : modelOption(values.model);
   const fmr = numberOption('fmr', values.fmr, 1e-4, (v) => v > 0 && v < 1, 'a false match rate between 0 and 1, such as 1e-4');
   const minQuality = (values['min-quality'] ?? 'medium') as QualityLevel;
   if (!QUALITY_LEVELS.includes(minQuality)) throw new UsageError(`--min-quality must be low, medium or high, got "${values['min-quality']}"`);
   const [pathA, pathB] = [positionals[0]!, positionals[1]!];
   const [a, b] = await Promise.all([readImageFile(pathA), readImageFile(pathB)]);
-  const engine = await FaceEngine.load({ model });
+  const engine = await FaceEngine.load({ model, ...(modelFile ? { modelFile } : {}) });
+  calibrateEngine(engine, values.calibration);
   const r = await compareImages(engine, { label: pathA, image: a }, { label: pathB, image: b }, { fmr, minQuality, operatingPoint });
   if (values.json) {
     process.stdout.write(JSON.stringify(r, null, 2) + '\n');
@@ -156,27 +178,28 @@ async function evaluateCommand(args: string[]): Promise<void> {
     {
       dataset: { type: 'string' }, pairs: { type: 'string' }, demographics: { type: 'string' }, model: { type: 'string' },
       out: { type: 'string' }, identities: { type: 'string' }, workers: { type: 'string' }, fmr: { type: 'string' },
-      'no-flip': { type: 'boolean' }, flip: { type: 'boolean' }, 'detector-dataset': { type: 'string' }, remote: { type: 'string' }, 'per-fold': { type: 'string' },
+      'no-flip': { type: 'boolean' }, flip: { type: 'boolean' }, 'detector-dataset': { type: 'string' }, remote: { type: 'string' }, 'per-fold': { type: 'string' }, ...MODEL_FILE_OPTIONS,
     },
     0,
   );
+  const modelFile = modelFileOption(values);
   if (!values.dataset) throw new UsageError('--dataset DIR is required');
   if (values.remote) {
     await evaluateRemoteCommand(values.remote, values as Record<string, string | undefined>);
     return;
   }
-  const model = modelOption(values.model);
+  const model = modelFile ? DEFAULT_RECOGNITION_MODEL : modelOption(values.model);
   const workers = numberOption('workers', values.workers, Math.max(1, availableParallelism()), (v) => Number.isInteger(v) && v >= 1 && v <= 64, 'a whole number from 1 to 64');
   const identities = values.identities === undefined ? undefined : numberOption('identities', values.identities, 0, (v) => Number.isInteger(v) && v >= 2, 'a whole number of at least 2');
   const targetFmr = numberOption('fmr', values.fmr, 1e-4, (v) => v > 0 && v < 1, 'a false match rate between 0 and 1');
   const outDir = values.out ?? 'eval-out';
   const r = await evaluate({
     datasetDir: values.dataset, pairsFile: values.pairs, demographicsFile: values.demographics, model, outDir, workers, identities, targetFmr,
-    ...(values.flip ? { engine: { flipAverage: true } } : values['no-flip'] ? { engine: { flipAverage: false } } : {}),
+    engine: { ...(values.flip ? { flipAverage: true } : values['no-flip'] ? { flipAverage: false } : {}), ...(modelFile ? { modelFile } : {}) },
     ...(values['detector-dataset'] ? { detectorDatasetDir: values['detector-dataset'] } : {}),
   });
   const lines = [
-    `model ${r.model.id} on ${r.dataset.name}: ${r.dataset.images} images, ${r.dataset.identities} identities${r.dataset.sliced ? ' (slice)' : ''}`,
+    `model ${r.model.id}${modelFile ? ` (from ${modelFile.path}, SHA-256 ${r.model.sha256})` : ''} on ${r.dataset.name}: ${r.dataset.images} images, ${r.dataset.identities} identities${r.dataset.sliced ? ' (slice)' : ''}`,
     `embedding: ${r.embedding.seconds.toFixed(1)} s, ${r.embedding.fromCache} from cache, ${r.embedding.fallback} by fallback box, ${r.embedding.failed} failed`,
     r.view2 ? `View 2 10-fold accuracy: ${(r.view2.mean * 100).toFixed(2)}% +- ${(r.view2.std * 100).toFixed(2)} (${r.view2.pairs} pairs)` : 'View 2: not run',
     `all pairs: ${r.allPairs.genuinePairs} genuine, ${r.allPairs.impostorPairs} impostor; EER ${(r.allPairs.eer * 100).toFixed(3)}%`,
@@ -232,6 +255,43 @@ async function evaluateDetectorCommand(args: string[]): Promise<void> {
     line('after the second look', r.after),
     `wrote ${join(outDir, 'detector-results.json')} and ${join(outDir, 'detector-report.html')}`,
   ].join('\n') + '\n');
+}
+
+/**
+ * A calibration table measured on the operator's own labelled photographs (one folder per person),
+ * by the evaluation's all-pairs code. A face the detector misses is left out, not given a fixed box.
+ */
+async function calibrateCommand(args: string[]): Promise<void> {
+  const { values } = parse(args, {
+    dataset: { type: 'string' }, out: { type: 'string' }, workers: { type: 'string' }, 'no-flip': { type: 'boolean' }, model: { type: 'string' }, ...MODEL_FILE_OPTIONS,
+  }, 0);
+  if (!values.dataset) throw new UsageError('--dataset DIR is required (one folder of photographs per person)');
+  if (!values.out) throw new UsageError('--out TABLE.json is required');
+  if (!existsSync(values.dataset)) throw new ProbityError('file_not_found', `--dataset ${values.dataset} does not exist`);
+  const modelFile = modelFileOption(values);
+  const model = modelFile ? DEFAULT_RECOGNITION_MODEL : modelOption(values.model);
+  const workers = numberOption('workers', values.workers, Math.max(1, availableParallelism()), (v) => Number.isInteger(v) && v >= 1 && v <= 64, 'a whole number from 1 to 64');
+  const work = mkdtempSync(join(tmpdir(), 'probity-calibrate-'));
+  try {
+    const r = await evaluate({
+      datasetDir: values.dataset, imagesDir: values.dataset, pairsFile: join(work, 'no-pairs'), demographicsFile: join(work, 'no-demographics'), fallbackBox: false,
+      model, outDir: work, workers, targetFmr: 1e-2, quiet: true,
+      engine: { ...(values['no-flip'] ? { flipAverage: false } : {}), ...(modelFile ? { modelFile } : {}) },
+    });
+    const t = r.calibration;
+    if (t.points.length === 0) {
+      throw new ProbityError('invalid_argument', `${values.dataset}: ${t.source?.impostorPairs ?? 0} impostor pairs cannot show even an FMR of 0.1; add more people`);
+    }
+    t.method = t.method.replace(/probity evaluate\.$/, `probity calibrate on ${basename(values.dataset)}.`);
+    writeFileSync(values.out, JSON.stringify(t, null, 2) + '\n');
+    process.stdout.write([
+      `model ${t.model} on ${basename(values.dataset)}: ${r.dataset.images} images of ${r.dataset.identities} people, ${r.embedding.failed} left out (no face found); ${t.source!.genuinePairs} genuine and ${t.source!.impostorPairs} impostor pairs`,
+      ...t.points.map((p) => `  FMR ${p.fmr.toExponential(0)}: threshold ${p.threshold.toFixed(4)}, TAR ${((p.tar ?? 0) * 100).toFixed(2)}% (${p.basis})`),
+      `wrote ${values.out}; start the service on it with: probity serve --calibration ${values.out}${modelFile ? ' --model-file ... --model-card ... --sha256 ...' : ''}`,
+    ].join('\n') + '\n');
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
 }
 
 /** Measures a running Probity through its testing API; the key comes from the environment, not the command line. */
@@ -323,7 +383,8 @@ async function models(args: string[]): Promise<void> {
 }
 
 async function serveCommand(args: string[]): Promise<void> {
-  const { values } = parse(args, serveFlagOptions(), 0);
+  const { values } = parse(args, { ...serveFlagOptions(), ...MODEL_FILE_OPTIONS, calibration: { type: 'string' } }, 0);
+  const modelFile = modelFileOption(values);
   // flag > PROBITY_* variable > default; see SERVE_SETTINGS and the README's table.
   const s = resolveServeSettings(values, process.env, { evaluation: defaultEvaluationFile() });
   await serve({
@@ -331,6 +392,7 @@ async function serveCommand(args: string[]): Promise<void> {
     development: s.development, purgeEveryHours: s.purgeEveryHours,
     ...(s.evaluation ? { evaluationFile: s.evaluation } : {}),
     ...(s.webhookAllowPrivate ? { webhookAllowPrivate: true } : {}),
+    ...(modelFile ? { engine: { modelFile } } : {}), ...(values.calibration ? { calibrationFile: values.calibration } : {}),
     app: {
       rateLimit: { perSecond: s.rateLimit, burst: s.rateBurst }, logger: s.logFormat !== 'off', logFormat: s.logFormat, logLevel: s.logLevel, version,
       ...(s.metrics ? { metrics: { ...(process.env.PROBITY_METRICS_KEY ? { key: process.env.PROBITY_METRICS_KEY } : {}) } } : {}),
@@ -445,7 +507,7 @@ async function importCommand(args: string[]): Promise<void> {
 /** A broken audit chain: the report is printed; the exit status says so (1). */
 class AuditBroken extends Error {}
 
-const COMMANDS: Record<string, (args: string[]) => Promise<void>> = { detect, compare, evaluate: evaluateCommand, 'evaluate-detector': evaluateDetectorCommand, liveness, 'evaluate-pad': evaluatePadCommand, models, serve: serveCommand, audit: auditCommand, purge: purgeCommand, report: reportCommand, import: importCommand, keys: keysCommand, backup: backupCommand, restore: restoreCommand };
+const COMMANDS: Record<string, (args: string[]) => Promise<void>> = { detect, compare, evaluate: evaluateCommand, 'evaluate-detector': evaluateDetectorCommand, calibrate: calibrateCommand, liveness, 'evaluate-pad': evaluatePadCommand, models, serve: serveCommand, audit: auditCommand, purge: purgeCommand, report: reportCommand, import: importCommand, keys: keysCommand, backup: backupCommand, restore: restoreCommand };
 
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;

@@ -5,6 +5,7 @@ import { applyAffine } from './geometry.js';
 import type { RgbImage } from './image.js';
 import { cropResize } from './image.js';
 import { fivePointsFrom68, Landmark68Locator } from './models/landmark68.js';
+import { OnnxFileEmbedder, type ModelFileSpec } from './models/model-file.js';
 import { DEFAULT_RECOGNITION_MODEL, recognitionEntry } from './models/registry.js';
 import { UltraFaceDetector } from './models/ultraface.js';
 import { DEFAULT_SECOND_LOOK_THRESHOLD, landmarksAgree, rankFaces, secondLooks, type SecondLookVerdict } from './face-check.js';
@@ -20,8 +21,10 @@ import type { FaceDetector, FaceEmbedder, LandmarkLocator, ModelCard } from './t
 export const PIPELINE_VERSION = 2;
 
 export interface EngineConfig {
-  /** Recognition model id (see `recognitionModelIds()`). */
+  /** Recognition model id (see `recognitionModelIds()`); ignored when `modelFile` is given. */
   model: string;
+  /** An operator-supplied recognition model, checked against its SHA-256 before it loads. */
+  modelFile?: ModelFileSpec;
   /** Smallest face, in source pixels, the detector must find; smaller values cost detection time. */
   minFaceSize: number;
   /** Detection score below which a candidate box is dropped. */
@@ -98,17 +101,27 @@ export class FaceEngine {
 
   static async load(config: Partial<EngineConfig> = {}): Promise<FaceEngine> {
     const full: EngineConfig = { ...DEFAULT_ENGINE_CONFIG, ...config };
-    const entry = recognitionEntry(full.model);
+    const spec = full.modelFile;
     const [detector, locator, embedder] = await Promise.all([
       UltraFaceDetector.load(full.runtime),
       Landmark68Locator.load(full.runtime),
-      entry.load(full.runtime),
+      spec ? OnnxFileEmbedder.load(spec, full.runtime) : recognitionEntry(full.model).load(full.runtime),
     ]);
-    return new FaceEngine(full, detector, locator, embedder);
+    return new FaceEngine({ ...full, model: embedder.card.id }, detector, locator, embedder);
   }
 
   get modelId(): string {
     return this.embedder.card.id;
+  }
+
+  /** SHA-256 of the recognition model's file: an operator's own calibration table must record the same. */
+  get modelSha256(): string {
+    return this.embedder.card.source.sha256;
+  }
+
+  /** For a model loaded from a file: the hash of how its card feeds it (see `inputSpecSha256`). */
+  get inputSpecSha256(): string | undefined {
+    return this.embedder instanceof OnnxFileEmbedder ? this.embedder.inputSpecSha256 : undefined;
   }
 
   get cards(): ModelCard[] {

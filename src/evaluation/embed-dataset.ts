@@ -49,13 +49,15 @@ export async function embedDataset(options: {
   cacheDir?: string;
   dimension: number;
   quiet?: boolean;
+  /** Whether a face the detector misses gets LFW's fixed box (default) or is left out. */
+  fallbackBox?: boolean;
 }): Promise<EmbeddedDataset> {
   const { datasetDir, paths, model, dimension } = options;
   // The settings that shape a template, resolved against the defaults: a change of default
   // (flip-averaging was on until pipeline 2's second look) must not reuse the old templates.
   const c = { ...DEFAULT_ENGINE_CONFIG, ...options.engine };
-  const shaping = { flipAverage: c.flipAverage, minFaceSize: c.minFaceSize, detectionThreshold: c.detectionThreshold };
-  const key = createHash('sha256').update(JSON.stringify({ model, engine: shaping, pipeline: PIPELINE_VERSION })).digest('hex').slice(0, 16);
+  const shaping = { flipAverage: c.flipAverage, minFaceSize: c.minFaceSize, detectionThreshold: c.detectionThreshold, ...(c.modelFile ? { modelFile: c.modelFile.sha256 } : {}) };
+  const key = createHash('sha256').update(JSON.stringify({ model, engine: shaping, pipeline: PIPELINE_VERSION, ...(options.fallbackBox === false ? { fallbackBox: false } : {}) })).digest('hex').slice(0, 16);
   const cacheBase = options.cacheDir ? join(options.cacheDir, `templates-${model}-${key}`) : undefined;
   const cached = new Map<string, { entry: CacheIndex['entries'][number]; vector: Float32Array }>();
   if (cacheBase && existsSync(`${cacheBase}.json`) && existsSync(`${cacheBase}.f32`)) {
@@ -92,7 +94,7 @@ export async function embedDataset(options: {
     try {
       await Promise.all(
         todo.map(async (i) => {
-          const r = await pool.embedFile({ path: paths[i]!, choose: 'central', fallbackBox: LFW_FALLBACK_BOX });
+          const r = await pool.embedFile({ path: paths[i]!, choose: 'central', ...(options.fallbackBox === false ? {} : { fallbackBox: LFW_FALLBACK_BOX }) });
           const rel = relative(datasetDir, paths[i]!);
           images[i] = r.ok
             ? { path: rel, ok: true, found: r.found!, quality: r.quality! }

@@ -2,6 +2,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { basename, join } from 'node:path';
 import { DEFAULT_ENGINE_CONFIG, PIPELINE_VERSION, type EngineConfig } from '../engine/engine.js';
 import { recognitionEntry } from '../engine/models/registry.js';
+import { inputSpecSha256, readLoadedModelCard, readVerifiedModel } from '../engine/models/model-file.js';
 import { ProbityError } from '../errors.js';
 import { calibrationFile, type CalibrationTable } from '../matching/calibration.js';
 import { allPairScores, forEachPair, pairIndex } from './all-pairs.js';
@@ -19,6 +20,10 @@ import { DEFAULT_DETECTOR_EVALUATION, evaluateDetector, type DetectorEvaluation 
 
 export interface EvaluateOptions {
   datasetDir: string;
+  /** The folder holding one folder per identity; `datasetDir`/images (LFW's layout) when absent. */
+  imagesDir?: string;
+  /** Give a face the detector missed a template from LFW's fixed box (the LFW protocol); false for other data, where a miss is left out. */
+  fallbackBox?: boolean;
   pairsFile?: string;
   demographicsFile?: string;
   model: string;
@@ -59,7 +64,7 @@ export interface GroupRates extends GroupOutcome {
 export interface EvaluationResults {
   generatedAt: string;
   dataset: { name: string; images: number; identities: number; sliced: boolean };
-  model: { id: string; engine: Pick<EngineConfig, 'flipAverage' | 'minFaceSize' | 'detectionThreshold' | 'secondLookThreshold'> };
+  model: { id: string; sha256?: string; engine: Pick<EngineConfig, 'flipAverage' | 'minFaceSize' | 'detectionThreshold' | 'secondLookThreshold'> };
   embedding: { images: number; detected: number; doubted: number; fallback: number; failed: number; fromCache: number; seconds: number };
   view2?: TenFoldResult & { pairs: number; pairsSkipped: number };
   allPairs: {
@@ -99,22 +104,29 @@ const FSN_GRID = [25, 50, 100].flatMap((clusters) => [1e-3, 1e-2].map((clusterFm
 const COHORT_GRID = [5, 10, 20].flatMap((k) => [0, 1, 2].flatMap((gamma) => [0.5, 0.75, 1, 1.5, 2].map((beta) => ({ k, gamma, beta }))));
 
 export async function evaluate(o: EvaluateOptions): Promise<EvaluationResults> {
-  if (!existsSync(join(o.datasetDir, 'images'))) {
+  const imagesDir = o.imagesDir ?? join(o.datasetDir, 'images');
+  if (!existsSync(imagesDir)) {
     throw new ProbityError('invalid_argument', `${o.datasetDir}: no images/ folder (expected one folder per identity, as in LFW)`);
   }
-  const entry = recognitionEntry(o.model);
-  let identities = readdirSync(join(o.datasetDir, 'images'), { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name).sort();
+  // A model from a file is checked against its hash before anything is measured, and the table records the hash.
+  const spec = o.engine?.modelFile;
+  const fileCard = spec ? readLoadedModelCard(spec.card) : undefined;
+  if (spec) readVerifiedModel(spec);
+  const entry = fileCard ? { card: { id: fileCard.id, source: { sha256: spec!.sha256.toLowerCase() } }, dimension: fileCard.outputSize } : recognitionEntry(o.model);
+  const modelSha256 = entry.card.source.sha256;
+  o = { ...o, model: entry.card.id };
+  let identities = readdirSync(imagesDir, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name).sort();
   const sliced = o.identities !== undefined && o.identities < identities.length;
   if (sliced) identities = identities.slice(0, o.identities);
   const paths: string[] = [];
   const owner: number[] = [];
   const position = new Map<string, number>();
   identities.forEach((name, id) => {
-    const files = readdirSync(join(o.datasetDir, 'images', name)).filter((f) => /\.(jpe?g|png|webp)$/i.test(f)).sort();
+    const files = readdirSync(join(imagesDir, name)).filter((f) => /\.(jpe?g|png|webp)$/i.test(f)).sort();
     for (const f of files) {
       const m = /_(\d+)\.[a-z]+$/i.exec(f);
       if (m) position.set(`${name}/${Number(m[1])}`, paths.length);
-      paths.push(join(o.datasetDir, 'images', name, f));
+      paths.push(join(imagesDir, name, f));
       owner.push(id);
     }
   });
@@ -126,7 +138,7 @@ export async function evaluate(o: EvaluateOptions): Promise<EvaluationResults> {
   const started = performance.now();
   const ds = await embedDataset({
     datasetDir: o.datasetDir, paths, model: o.model, engine, workers: o.workers,
-    cacheDir: join(o.outDir, 'cache'), dimension: entry.dimension, quiet: o.quiet,
+    cacheDir: join(o.outDir, 'cache'), dimension: entry.dimension, quiet: o.quiet, fallbackBox: o.fallbackBox ?? true,
   });
   const dim = ds.dimension;
   const embedding = {
@@ -185,8 +197,11 @@ export async function evaluate(o: EvaluateOptions): Promise<EvaluationResults> {
     generatedAt: measuredAt,
     pipelineVersion: PIPELINE_VERSION,
     flipAverage: engineConfig.flipAverage,
+    ...(modelSha256 ? { modelSha256 } : {}),
+    ...(fileCard ? { inputSpecSha256: inputSpecSha256(fileCard) } : {}),
     source: {
       dataset: basename(o.datasetDir), images: n, identities: identities.length, genuinePairs: genuine.length, impostorPairs: impostor.total, sliced, measuredAt, model: o.model,
+      ...(modelSha256 ? { modelSha256 } : {}),
       pipeline: { version: PIPELINE_VERSION, flipAverage: engineConfig.flipAverage, minFaceSize: engineConfig.minFaceSize, detectionThreshold: engineConfig.detectionThreshold },
     },
     points: operatingPoints.filter((p) => p.supported).map((p) => {
@@ -222,7 +237,7 @@ export async function evaluate(o: EvaluateOptions): Promise<EvaluationResults> {
   const results: EvaluationResults = {
     generatedAt: new Date().toISOString(),
     dataset: { name: basename(o.datasetDir), images: n, identities: identities.length, sliced },
-    model: { id: entry.card.id, engine: pickEngine(engineConfig) },
+    model: { id: entry.card.id, sha256: modelSha256, engine: pickEngine(engineConfig) },
     embedding,
     view2,
     allPairs: {

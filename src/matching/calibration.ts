@@ -1,5 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ProbityError } from '../errors.js';
 
@@ -16,6 +16,12 @@ export interface CalibrationTable {
   pipelineVersion?: number;
   /** Whether templates were flip-averaged: the two kinds of template score differently. */
   flipAverage?: boolean;
+  /** For a model loaded from a file: the SHA-256 of the very file measured. Such a model is served only with a table recording its hash. */
+  modelSha256?: string;
+  /** For a model loaded from a file: the hash of the card fields that change templates (input size, channels, normalisation, alignment, output). */
+  inputSpecSha256?: string;
+  /** File name of a table given at start-up (`--calibration`), so answers name it; not stored in the table. */
+  file?: string;
   /** What the table was measured on, field by field (issue 14: every table records its source). */
   source?: CalibrationSource;
   /**
@@ -38,6 +44,8 @@ export interface CalibrationSource {
   sliced: boolean;
   measuredAt: string;
   model: string;
+  /** The SHA-256 of the model file measured, for a model loaded from a file. */
+  modelSha256?: string;
   pipeline: { version: number; flipAverage: boolean; minFaceSize: number; detectionThreshold: number };
 }
 
@@ -89,7 +97,41 @@ export function calibrationFile(model: string, flipAverage = true): string {
   return `${model}${flipAverage ? '' : '-single'}.json`;
 }
 
+/** Tables given at start-up for models loaded from a file, by model id and template kind; they take the place of the shipped folder. */
+const given = new Map<string, CalibrationTable>();
+
+/**
+ * Reads the operator's table for a model loaded from a file and makes it the one `loadCalibration`
+ * answers for that model. Refused unless it was measured on that very file (same SHA-256), with the
+ * same kind of template and the same pipeline: a threshold from any other model promises nothing.
+ */
+export function useCalibrationTable(path: string, model: { id: string; sha256: string; inputSpecSha256?: string; flipAverage: boolean; pipelineVersion: number }): CalibrationTable {
+  if (!existsSync(path)) throw new ProbityError('file_not_found', `calibration table ${path} does not exist`);
+  let table: CalibrationTable;
+  try {
+    table = JSON.parse(readFileSync(path, 'utf8')) as CalibrationTable;
+  } catch (e) {
+    throw new ProbityError('invalid_argument', `calibration table ${path} is not valid JSON (${e instanceof Error ? e.message : String(e)})`);
+  }
+  if (!Array.isArray(table.points) || table.points.length === 0) throw new ProbityError('invalid_argument', `calibration table ${path} has no operating points`);
+  const refuse = (why: string) => {
+    throw new ProbityError('model_mismatch', `calibration table ${path} was not measured for this model: ${why}; run "probity evaluate --model-file ..." (or "probity calibrate") with this model to measure its own`);
+  };
+  if (!table.modelSha256) refuse(`it records no model SHA-256 (it is ${table.model}'s)`);
+  if (table.modelSha256!.toLowerCase() !== model.sha256.toLowerCase()) refuse(`it records model SHA-256 ${table.modelSha256}, the file loaded has ${model.sha256}`);
+  if ((table.inputSpecSha256 ?? null) !== (model.inputSpecSha256 ?? null)) refuse(`it was measured with the model fed differently (input size, channels, normalisation, alignment or output in the card changed)`);
+  if (table.model !== model.id) refuse(`it is for model id "${table.model}", the card says "${model.id}"`);
+  if ((table.flipAverage ?? true) !== model.flipAverage) refuse(`it was measured with${table.flipAverage ?? true ? '' : 'out'} flip-averaging, the engine runs with${model.flipAverage ? '' : 'out'}`);
+  if (table.pipelineVersion !== model.pipelineVersion) refuse(`it was measured on pipeline ${table.pipelineVersion ?? 'unknown'}, this engine is pipeline ${model.pipelineVersion}`);
+  table.points.sort((a, b) => b.fmr - a.fmr);
+  table.file = basename(path);
+  given.set(`${model.id}\u0000${model.flipAverage}`, table);
+  return table;
+}
+
 export function loadCalibration(model: string, flipAverage = true, dir = calibrationDir): CalibrationTable {
+  const own = given.get(`${model}\u0000${flipAverage}`);
+  if (own) return own;
   const path = join(dir, calibrationFile(model, flipAverage));
   const hit = cache.get(path);
   if (hit) return hit;
@@ -163,7 +205,7 @@ export interface CalibrationReference {
 
 export function calibrationReference(table: CalibrationTable): CalibrationReference {
   return {
-    table: calibrationFile(table.model, table.flipAverage ?? true), model: table.model, measuredOn: table.measuredOn, generatedAt: table.generatedAt,
+    table: table.file ?? calibrationFile(table.model, table.flipAverage ?? true), model: table.model, measuredOn: table.measuredOn, generatedAt: table.generatedAt,
     ...(table.pipelineVersion !== undefined ? { pipelineVersion: table.pipelineVersion } : {}),
     ...(table.flipAverage !== undefined ? { flipAverage: table.flipAverage } : {}),
     ...(table.source ? { source: table.source } : {}),

@@ -7,6 +7,8 @@ const STATUS: Partial<Record<ProbityErrorCode, number>> = {
   forbidden: 403,
   not_found: 404,
   conflict: 409,
+  // A gallery enrolled with one model, asked of a service running another.
+  model_mismatch: 409,
   idempotency_key_reused: 422,
   rate_limited: 429,
   malformed_json: 400,

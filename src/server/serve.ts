@@ -2,7 +2,8 @@ import cluster from 'node:cluster';
 import { chmodSync, existsSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { FaceEngine } from '../engine/engine.js';
+import { FaceEngine, type EngineConfig } from '../engine/engine.js';
+import { calibrateEngine } from '../matching/engine-calibration.js';
 import { openDb } from '../gallery/db.js';
 import { TemplateCipher } from '../gallery/template-cipher.js';
 import { privateDirectory, privateFile } from '../gallery/private-files.js';
@@ -35,6 +36,10 @@ export interface ServeOptions {
   evaluationFile?: string;
   /** Let review webhooks go to loopback and private networks, and over plain http (a receiver on this host or network). */
   webhookAllowPrivate?: boolean;
+  /** Engine settings, such as an operator-supplied model (`modelFile`). */
+  engine?: Partial<EngineConfig>;
+  /** The operator's calibration table; required for a model loaded from a file, and checked to be that model's. */
+  calibrationFile?: string;
   app: Partial<AppOptions>;
   env: NodeJS.ProcessEnv;
 }
@@ -105,7 +110,10 @@ async function openService(o: ServeOptions, print?: (line: string) => void): Pro
     templateCipher(o),
   ]);
   const witness = auditWitness(o, print);
-  const [db, engine] = await Promise.all([openDb(location(o)), FaceEngine.load()]);
+  const engine = await FaceEngine.load(o.engine ?? {});
+  const own = calibrateEngine(engine, o.calibrationFile); // refused before the store opens: no table of its own, no service
+  if (own) print?.(`model ${engine.modelId}${engine.config.modelFile ? ` (from ${engine.config.modelFile.path}, SHA-256 ${engine.modelSha256})` : ''} decides by ${o.calibrationFile}, measured on ${own.measuredOn}`);
+  const db = await openDb(location(o));
   const service = await ProbityService.open({ db, engine, keys, witness, erasureLedger: erasureLedger(o.dataDir), options: {
     indexDir: o.dataDir,
     ...(o.evaluationFile ? { evaluationFile: o.evaluationFile } : {}),

@@ -3,6 +3,7 @@ import type { FaceEngine } from '../engine/engine.js';
 import type { QualityLevel } from '../engine/quality.js';
 import { ProbityError } from '../errors.js';
 import type { Db, Queryable } from '../gallery/db.js';
+import { requireGalleryModel } from '../gallery/model-guard.js';
 import { GallerySearch } from '../gallery/gallery-search.js';
 import { eraseGalleryRows, eraseSubjectRows, insertTemplate } from '../gallery/template-store.js';
 import type { ErasureLedger } from '../gallery/erasure-ledger.js';
@@ -325,6 +326,7 @@ export class ProbityService {
     try {
       body = await this.gov.run(caller, 'enrol', liveness ? { ...audit, liveness } : audit, async (tx) => {
         const g = await this.ownGallery(tx, caller, input.galleryId);
+        await requireGalleryModel(tx, g.id, this.engine.modelId);
         const at = this.now().toISOString();
         if (needsConsent) await requireConsent(tx, g.id, input.subject, input.purpose, this.now());
         await tx.run(
@@ -488,6 +490,7 @@ export class ProbityService {
       const refusal = { ...audit, purpose: input.purpose };
       await this.refuseUnless(caller, 'verify', refusal, async () => {
         requireDeclaredPurpose(g, input.purpose);
+        await requireGalleryModel(this.db, g.id, this.engine.modelId);
         const c = await subjectCoverage(this.db, g.id, input.subject!, input.purpose, this.now());
         if (!c || c.covered) return;
         // A consent that has ended ends the enrolment with it: erased now, not at the next purge.
@@ -545,8 +548,9 @@ export class ProbityService {
     const g = await this.ownGallery(this.db, caller, input.galleryId);
     const refusal = { ...audit, purpose: input.purpose };
     const rankedLeads = input.candidateList === 'ranked_leads';
-    await this.refuseUnless(caller, 'identify', refusal, () => {
+    await this.refuseUnless(caller, 'identify', refusal, async () => {
       requireDeclaredPurpose(g, input.purpose);
+      await requireGalleryModel(this.db, g.id, this.engine.modelId);
       if (rankedLeads) requireRankedLeads(input.purpose, clearance.obligations);
     });
     const probe = await extractFace(this.engine, input.probe, { minQuality: this.options.probeMinQuality, single: false });

@@ -1,0 +1,75 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { FaceEngine } from '../engine/engine.js';
+import { ProbityError } from '../errors.js';
+import type { Caller } from '../governance/api-keys.js';
+import { TemplateCipher } from '../gallery/template-cipher.js';
+import { openDb } from '../gallery/db.js';
+import { calibrateEngine } from '../matching/engine-calibration.js';
+import { skipWithoutLfw } from '../testing/fixtures.js';
+import { mobileFaceNetAsFile, tableFor } from '../testing/model-file-fixture.js';
+import { backendSkip, backends, consentTo, faces, freshStore, onboard, openTestService, testKey } from '../testing/service-fixture.js';
+import { ProbityService } from './probity-service.js';
+
+const image = (bytes: Buffer) => ({ label: 'image', bytes });
+const dir = mkdtempSync(join(tmpdir(), 'probity-model-mismatch-'));
+
+async function refusedWith(work: Promise<unknown>, code: string, pattern: RegExp) {
+  await assert.rejects(work, (e: unknown) => e instanceof ProbityError && e.code === code && pattern.test(e.message));
+}
+
+for (const backend of backends) {
+  describe(`a gallery is used only with the model that enrolled it, on ${backend}`, { skip: skipWithoutLfw || backendSkip(backend) }, () => {
+    const P = 'building_access';
+    let store: Awaited<ReturnType<typeof freshStore>>;
+    let first: ProbityService;
+    let second: ProbityService;
+    let client: Caller;
+    let galleryId: string;
+    before(async () => {
+      store = await freshStore(backend);
+      ({ service: first } = await openTestService(store.location));
+      const adminSecret = (await first.access.bootstrapAdmin())!.secret;
+      const org = await onboard(first, adminSecret, { name: 'offices', sector: 'employer', jurisdictions: ['other'] }, [P]);
+      client = org.caller;
+      galleryId = (await first.createGallery(client, { name: 'staff' })).id;
+      await consentTo(first, client, galleryId, ['serena', 'colin'], P);
+      await first.enrol(client, { purpose: P, galleryId, subject: 'serena', images: [image(faces.serena1())] });
+      // The attack: the same store served by another model whose vectors have the same length (here
+      // the very same network under another id, so any comparison would "work" and mean nothing).
+      const engine = await FaceEngine.load({ modelFile: mobileFaceNetAsFile() });
+      calibrateEngine(engine, tableFor({ id: engine.modelId, sha256: engine.modelSha256, inputSpecSha256: engine.inputSpecSha256! }, dir));
+      second = await ProbityService.open({ db: await openDb(store.location), engine, cipher: TemplateCipher.fromKey(testKey) });
+      client = await second.authenticate(org.secret);
+    });
+    after(async () => {
+      await first.close();
+      await second.close();
+      await store.drop();
+    });
+
+    test('verify against a subject enrolled with another model is refused with model_mismatch', async () => {
+      await refusedWith(second.verify(client, { purpose: P, galleryId, subject: 'serena', probe: image(faces.serena2()) }), 'model_mismatch', /made by model mobilefacenet-512; this service runs model mobilefacenet-file/);
+    });
+
+    test('a search of that gallery is refused with model_mismatch', async () => {
+      await refusedWith(second.identify(client, { purpose: P, galleryId, probe: image(faces.serena2()) }), 'model_mismatch', /cannot be compared/);
+    });
+
+    test('enrolling into it with the other model is refused: a gallery never mixes models', async () => {
+      await refusedWith(second.enrol(client, { purpose: P, galleryId, subject: 'colin', images: [image(faces.colin1())] }), 'model_mismatch', /enrol its subjects again/);
+      const rows = await second.db.all<{ model: string }>(`SELECT DISTINCT model FROM templates`);
+      assert.deepEqual(rows.map((r) => r.model), ['mobilefacenet-512']);
+    });
+
+    test('image-to-image verify works on the loaded model, by its own table', async () => {
+      const r = await second.verify(client, { purpose: P, probe: image(faces.serena2()), reference: image(faces.serena1()) });
+      assert.equal(r.model, 'mobilefacenet-file');
+      assert.equal(r.operatingPoint.calibration.model, 'mobilefacenet-file');
+      assert.equal(r.match, true);
+    });
+  });
+}
