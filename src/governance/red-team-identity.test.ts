@@ -16,18 +16,7 @@ import { backendSkip, backends, consentTo, faces, freshStore, onboard, openTestS
 import { auditPage } from './audit-store.js';
 import { parseInstant } from './instants.js';
 import { suiteUnless } from '../testing/suite.js';
-
-async function refused(work: Promise<unknown>, code: string, rule?: RegExp): Promise<ProbityError> {
-  try {
-    await work;
-  } catch (e) {
-    assert.ok(e instanceof ProbityError, `expected a refusal, got ${String(e)}`);
-    assert.equal(e.code, code, e.message);
-    if (rule) assert.match(`${e.rule?.rule} ${e.rule?.citation}`, rule);
-    return e;
-  }
-  assert.fail(`expected refusal ${code}, but the request succeeded`);
-}
+import { refused } from '../testing/refusals.js';
 
 const image = (bytes: Buffer) => ({ label: 'image', bytes });
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');

@@ -16,19 +16,7 @@ import { backendSkip, backends, faces, freshStore, onboard, openTestService } fr
 import { canonicalJson, entryHash } from './audit-chain.js';
 import { verifyStoredAudit } from './audit-store.js';
 import { suiteUnless } from '../testing/suite.js';
-
-/** Asserts that `work` is refused with `code`, citing `rule` (when given). */
-async function refused(work: Promise<unknown>, code: string, rule?: RegExp): Promise<ProbityError> {
-  try {
-    await work;
-  } catch (e) {
-    assert.ok(e instanceof ProbityError, `expected a refusal, got ${String(e)}`);
-    assert.equal(e.code, code, e.message);
-    if (rule) assert.match(`${e.rule?.rule} ${e.rule?.citation}`, rule);
-    return e;
-  }
-  assert.fail(`expected refusal ${code}, but the request succeeded`);
-}
+import { refused } from '../testing/refusals.js';
 
 const image = (bytes: Buffer) => ({ label: 'image', bytes });
 const inOneDay = () => new Date(Date.now() + 86_400_000).toISOString();

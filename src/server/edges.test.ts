@@ -24,6 +24,7 @@ import { cliPath } from '../testing/fixtures.js';
 import { backendSkip, backends, freshStore, onboard, openTestService } from '../testing/service-fixture.js';
 import { buildApp } from './app.js';
 import { suiteUnless } from '../testing/suite.js';
+import { refused as refusedWith } from '../testing/refusals.js';
 
 const P = 'building_access';
 
@@ -38,17 +39,6 @@ function raw(port: number, path: string, headers: Record<string, string> = {}): 
     req.on('error', reject);
     req.end();
   });
-}
-
-async function refusedWith(work: Promise<unknown>, code: string): Promise<ProbityError> {
-  try {
-    await work;
-  } catch (e) {
-    assert.ok(e instanceof ProbityError, String(e));
-    assert.equal(e.code, code, e.message);
-    return e;
-  }
-  assert.fail(`expected ${code}`);
 }
 
 for (const backend of backends) {

@@ -8,19 +8,9 @@ import { skipWithoutLfw } from '../testing/fixtures.js';
 import { backendSkip, backends, consentTo, faces, freshStore, onboard, openTestService } from '../testing/service-fixture.js';
 import type { ProbityService } from './probity-service.js';
 import { suiteUnless } from '../testing/suite.js';
+import { refused as refusedWith } from '../testing/refusals.js';
 
 const image = (bytes: Buffer) => ({ label: 'image', bytes });
-
-async function refusedWith(work: Promise<unknown>, code: string): Promise<ProbityError> {
-  try {
-    await work;
-  } catch (e) {
-    assert.ok(e instanceof ProbityError, String(e));
-    assert.equal(e.code, code, e.message);
-    return e;
-  }
-  assert.fail(`expected ${code}`);
-}
 
 for (const backend of backends) {
   suiteUnless(skipWithoutLfw || backendSkip(backend), `operating points on ${backend}`, () => {

@@ -12,20 +12,10 @@ import { skipWithoutLfw } from '../testing/fixtures.js';
 import { backendSkip, backends, consentTo, faces, freshStore, onboard, openTestService } from '../testing/service-fixture.js';
 import type { ProbityService } from './probity-service.js';
 import { suiteUnless } from '../testing/suite.js';
+import { refused as refusedWith } from '../testing/refusals.js';
 
 const image = (bytes: Buffer) => ({ label: 'image', bytes });
 const DAY = 86_400_000;
-
-async function refusedWith(work: Promise<unknown>, code: string): Promise<ProbityError> {
-  try {
-    await work;
-  } catch (e) {
-    assert.ok(e instanceof ProbityError, String(e));
-    assert.equal(e.code, code, e.message);
-    return e;
-  }
-  assert.fail(`expected ${code}`);
-}
 
 /** Rows in every table but the audit log: what the service holds. */
 async function holdings(db: Db): Promise<Record<string, number>> {

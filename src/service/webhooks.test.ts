@@ -17,6 +17,7 @@ import { backendSkip, backends, consentTo, faces, freshStore, onboard, openTestS
 import type { ProbityService } from './probity-service.js';
 import { checkCallbackUrl, refusedAddressKind } from './webhook-target.js';
 import { suiteUnless } from '../testing/suite.js';
+import { refused as refusedWith } from '../testing/refusals.js';
 
 const image = (bytes: Buffer) => ({ label: 'image', bytes });
 const P = 'missing_person_search';
@@ -35,17 +36,6 @@ async function receiver(statuses: number[] = []) {
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   return { got, url: `http://127.0.0.1:${(server.address() as { port: number }).port}/outcome`, close: () => new Promise<void>((r) => server.close(() => r())) };
-}
-
-async function refusedWith(work: Promise<unknown>, code: string): Promise<ProbityError> {
-  try {
-    await work;
-  } catch (e) {
-    assert.ok(e instanceof ProbityError, String(e));
-    assert.equal(e.code, code, e.message);
-    return e;
-  }
-  assert.fail(`expected ${code}`);
 }
 
 test('the address check refuses every non-public range and passes public ones', () => {
