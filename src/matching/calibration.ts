@@ -149,18 +149,25 @@ export function loadCalibration(model: string, flipAverage = true, dir = calibra
  * log10(FMR), which is how these curves behave; outside the measured range it refuses rather
  * than extrapolate a promise the data cannot keep.
  */
-export function thresholdFor(table: CalibrationTable, fmr: number): number {
-  if (!(fmr > 0 && fmr < 1)) throw new ProbityError('invalid_argument', `--fmr must be a number between 0 and 1, got ${fmr}`);
-  const pts = table.points; // descending fmr, ascending threshold
+/**
+ * A target rate must lie within what was measured, for verification's FMR as for
+ * identification's FPIR: refused with one code and wording, never clamped to a rate the caller
+ * did not ask for.
+ */
+export function requireMeasuredRate(table: CalibrationTable, name: 'FMR' | 'FPIR', rate: number): void {
+  const pts = table.points; // descending fmr
   const first = pts[0], last = pts[pts.length - 1];
   if (!first || !last) throw new ProbityError('invalid_argument', `the calibration table for ${table.model} is empty`);
+  if (!(rate > 0 && rate < 1)) throw new ProbityError('invalid_argument', `${name} must be a number between 0 and 1, got ${rate}`);
   const eps = 1e-9;
-  if (fmr > first.fmr * (1 + eps) || fmr < last.fmr * (1 - eps)) {
-    throw new ProbityError(
-      'invalid_argument',
-      `FMR ${fmr} is outside the range measured for ${table.model} (${last.fmr} to ${first.fmr}); choose a target within it`,
-    );
+  if (rate > first.fmr * (1 + eps) || rate < last.fmr * (1 - eps)) {
+    throw new ProbityError('invalid_argument', `${name} ${rate} is outside the range measured for ${table.model} (${last.fmr} to ${first.fmr}); choose a target within it`);
   }
+}
+
+export function thresholdFor(table: CalibrationTable, fmr: number): number {
+  requireMeasuredRate(table, 'FMR', fmr);
+  const pts = table.points; // descending fmr, ascending threshold
   for (let i = 0; i < pts.length; i++) {
     const p = pts[i]!;
     if (Math.abs(Math.log10(p.fmr) - Math.log10(fmr)) < 1e-9) return p.threshold;
@@ -170,7 +177,7 @@ export function thresholdFor(table: CalibrationTable, fmr: number): number {
       return p.threshold + t * (q.threshold - p.threshold);
     }
   }
-  return last.threshold;
+  return pts[pts.length - 1]!.threshold;
 }
 
 /**
