@@ -97,3 +97,8 @@ test('models lists the default model and its card', () => {
   assert.equal(r.status, 0);
   assert.match(r.stdout, /mobilefacenet-512 \(default\): faceplugin-face-recognition-js@0.0.1 fr_feature.onnx/);
 });
+
+test('serve refuses open metrics outside development: the scrape would list every organisation\'s galleries', () => {
+  const r = spawnSync(process.execPath, [cliPath, 'serve', '--metrics', '--data', file('metrics-data')], { encoding: 'utf8', timeout: 30_000, env: { ...process.env, PROBITY_METRICS_KEY: '', PROBITY_ENV: '' } }); // without the refusal it would start and serve
+  assertCleanError({ status: r.status, stdout: r.stdout, stderr: r.stderr }, 2, /--metrics needs PROBITY_METRICS_KEY/);
+});

@@ -387,6 +387,10 @@ async function serveCommand(args: string[]): Promise<void> {
   const modelFile = modelFileOption(values);
   // flag > PROBITY_* variable > default; see SERVE_SETTINGS and the README's table.
   const s = resolveServeSettings(values, process.env, { evaluation: defaultEvaluationFile() });
+  // The scrape names every organisation's galleries and their sizes: outside development it is never open.
+  if (s.metrics && !s.development && !process.env.PROBITY_METRICS_KEY) {
+    throw new UsageError('--metrics needs PROBITY_METRICS_KEY outside --development: the scrape lists every gallery and its size, across organisations');
+  }
   await serve({
     port: s.port, host: s.host, dataDir: s.data, ...(s.database ? { databaseUrl: s.database } : {}), workers: s.workers,
     development: s.development, purgeEveryHours: s.purgeEveryHours,
