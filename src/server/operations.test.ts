@@ -180,7 +180,7 @@ for (const backend of backends) {
       await admin.connect();
       try {
         await admin.query(`ALTER DATABASE ${name} ALLOW_CONNECTIONS false`);
-        await admin.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()`, [name]);
+        await admin.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND usename = current_user AND pid <> pg_backend_pid()`, [name]);
         const down = await app.inject({ url: '/health/ready' });
         assert.equal(down.statusCode, 503, down.body);
         assert.equal(down.json().checks.database.status, 'failed');

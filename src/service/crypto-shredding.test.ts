@@ -115,21 +115,6 @@ function dumpBytes(dump: Buffer): Buffer[] {
   return runs.map((h) => Buffer.from(h.length % 2 ? h.slice(0, -1) : h, 'hex'));
 }
 
-/**
- * After all these deletions autovacuum may be at work on the test database, and its worker (a
- * superuser's) cannot be terminated by DROP DATABASE ... WITH (FORCE) as the test role: wait for it.
- */
-async function dropWithRetry(store: { drop(): Promise<void> }): Promise<void> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await store.drop();
-    } catch (e) {
-      if (attempt >= 10 || (e as { code?: string }).code !== '42501') throw e;
-      await new Promise((r) => setTimeout(r, 500));
-    }
-  }
-}
-
 for (const backend of backends) {
   describe(`crypto-shredding on ${backend}: an erased subject's templates are unreadable wherever their bytes remain`, { skip: skipWithoutLfw || backendSkip(backend) }, () => {
     let store: Awaited<ReturnType<typeof freshStore>>;
@@ -151,7 +136,7 @@ for (const backend of backends) {
     });
     after(async () => {
       await service.close().catch(() => undefined);
-      await dropWithRetry(store);
+      await store.drop();
       rmSync(dir, { recursive: true, force: true });
     });
 

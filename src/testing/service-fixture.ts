@@ -41,13 +41,34 @@ export async function freshStore(kind: 'sqlite' | 'postgres'): Promise<{ locatio
   url.pathname = `/${name}`;
   return {
     location: url.toString(),
-    drop: async () => {
-      const c = new pg.Client({ connectionString: postgresUrl });
-      await c.connect();
-      await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await c.end();
-    },
+    drop: () => dropDatabase(name),
   };
+}
+
+/**
+ * Drops a test database as the (unprivileged) test role. DROP ... WITH (FORCE) refuses outright when
+ * an autovacuum worker, a superuser's process, is on the database; a plain DROP signals that worker
+ * itself and waits for it. So: end the role's own sessions, then drop, retrying while the database
+ * is still in use. The client is always ended: a client left open keeps the test process alive.
+ */
+async function dropDatabase(name: string): Promise<void> {
+  const c = new pg.Client({ connectionString: postgresUrl });
+  await c.connect();
+  try {
+    for (let attempt = 1; ; attempt++) {
+      await c.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND usename = current_user AND pid <> pg_backend_pid()', [name]);
+      try {
+        await c.query(`DROP DATABASE IF EXISTS ${name}`);
+        return;
+      } catch (e) {
+        // 55006: still in use (a session not yet gone, or a worker that outlived the wait).
+        if (attempt >= 20 || (e as { code?: string }).code !== '55006') throw e;
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    }
+  } finally {
+    await c.end();
+  }
 }
 
 let sharedEngine: Promise<FaceEngine> | undefined;
