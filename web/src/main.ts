@@ -3,6 +3,7 @@ import { api, ApiError, currentKey, setKey, type Me } from './api.js';
 import { announce, field, h } from './dom.js';
 import { renderAccess } from './pages/access.js';
 import { renderAudit } from './pages/audit.js';
+import { renderFirstSteps } from './pages/first-steps.js';
 import { renderPeople } from './pages/people.js';
 import { renderReview } from './pages/review.js';
 
@@ -18,6 +19,7 @@ const PAGES: Page[] = [
   { id: 'review', title: 'Review queue', roles: ['reviewer'], render: renderReview },
   { id: 'people', title: 'People and consent', roles: ['client'], render: renderPeople },
   { id: 'access', title: 'Access', roles: ['operator', 'admin'], render: renderAccess },
+  { id: 'first-steps', title: 'First steps', roles: ['operator'], render: renderFirstSteps },
   { id: 'audit', title: 'Audit', roles: ['auditor', 'installation_auditor'], render: renderAudit },
 ];
 
