@@ -58,7 +58,7 @@ export async function renderAudit(main: HTMLElement, me: Me): Promise<void> {
     q.set('limit', '200');
     const entries = (await api<{ items: Entry[]; next?: number }>('GET', `/v1/audit?${q}`)).items;
     const shown = table(['#', 'time', 'action', 'outcome', 'organisation', 'detail'], entries.map((e) => [
-      String(e.seq), instant(e.at), e.action, e.outcome, e.organisationId ? names.organisation(e.organisationId) : 'none', entryDetail(e, names),
+      String(e.seq), instant(e.at), e.action.replace(/_/g, ' '), e.outcome, e.organisationId ? names.organisation(e.organisationId) : 'none', entryDetail(e, names),
     ]), `${entries.length} entr${entries.length === 1 ? 'y' : 'ies'} (first 200)`);
     shown.classList.add('audit');
     results.replaceChildren(shown);
