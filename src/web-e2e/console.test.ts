@@ -104,6 +104,7 @@ suiteUnless(skip, 'the web console', () => {
     assert.match(await a.locator('#status').textContent() ?? '', /Confirmed case-0417: candidate pending, case pending/);
     await a.goto(`${base}/console/#/access`);
     await a.waitForSelector('h1:has-text("Not available")');
+    await checkPage(a, '1b-not-available');
     await a.close();
 
     const caseworker = await service.authenticate(secrets.caseworker);

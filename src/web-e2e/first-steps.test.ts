@@ -66,8 +66,11 @@ suiteUnless(skip, 'the console\'s first steps', () => {
     const page = await browser.newPage();
     page.on('request', (r) => assert.ok(r.url().startsWith(base) || r.url().startsWith('data:') || r.url().startsWith('blob:'), `external request ${r.url()}`));
     await page.goto(`${base}/console/`);
-    await page.getByLabel('API key').fill(operatorKey);
-    await page.keyboard.press('Enter');
+    await page.getByLabel('API key').waitFor();
+    await checkPage(page, shots, '0-sign-in');
+    await tabTo(page, 'API key');
+    await page.keyboard.type(operatorKey);
+    await tabAndEnter(page, 'Sign in');
     await page.waitForSelector('nav a');
     await tabAndEnter(page, 'First steps');
     await page.waitForSelector('h2:has-text("1. Create an organisation")');

@@ -48,7 +48,16 @@ function allowed(page: Page, me: Me): boolean {
   return page.roles.some((r) => me.roles.includes(r));
 }
 
+let routed = 0;
+
+/**
+ * Each visit renders into a view of its own: a page still loading when the user has moved on
+ * fills its detached view, never the page they moved to, and does not take the focus.
+ */
 async function route(me: Me): Promise<void> {
+  const visit = ++routed;
+  const view = h('div', {});
+  main.replaceChildren(view);
   const visible = PAGES.filter((p) => allowed(p, me));
   const id = location.hash.replace(/^#\/?/, '') || visible[0]?.id;
   const page = PAGES.find((p) => p.id === id);
@@ -57,17 +66,17 @@ async function route(me: Me): Promise<void> {
     else a.removeAttribute('aria-current');
   }
   if (!page || !allowed(page, me)) {
-    main.replaceChildren(h('h1', { tabindex: '-1' }, 'Not available'), h('p', {}, `This page is not available to a key with the role(s) ${me.roles.join(', ')}.`));
+    view.replaceChildren(h('h1', { tabindex: '-1' }, 'Not available'), h('p', {}, `This page is not available to a key with the role(s) ${me.roles.join(', ')}.`));
   } else {
     document.title = `${page.title}: Probity console`;
-    main.replaceChildren(h('h1', { tabindex: '-1' }, page.title));
+    view.replaceChildren(h('h1', { tabindex: '-1' }, page.title));
     try {
-      await page.render(main, me);
+      await page.render(view, me);
     } catch (e) {
-      main.append(h('p', { class: 'error', role: 'alert' }, e instanceof Error ? e.message : String(e)));
+      view.append(h('p', { class: 'error', role: 'alert' }, e instanceof Error ? e.message : String(e)));
     }
   }
-  main.querySelector('h1')?.focus();
+  if (visit === routed) view.querySelector('h1')?.focus();
 }
 
 async function start(): Promise<void> {
