@@ -152,6 +152,8 @@ suiteUnless(skip, 'the web console', () => {
     const report = page.frameLocator('iframe[title="Accountability report"]');
     await report.locator('h1:has-text("Probity accountability report")').waitFor();
     assert.ok(await report.locator('td', { hasText: /^review cases resolved$/ }).count());
+    const [download] = await Promise.all([page.waitForEvent('download'), tabAndEnter(page, 'Export as JSON lines')]);
+    assert.equal(download.suggestedFilename(), 'audit-log.jsonl');
     await checkPage(page, '4-audit');
     await page.locator('iframe[title="Accountability report"]').screenshot({ path: join(shots, '4b-accountability-report.png') });
     await page.close();
@@ -178,6 +180,23 @@ suiteUnless(skip, 'the web console', () => {
     await page.getByLabel('Organisation name').fill('Harbour Clinic');
     await page.getByRole('button', { name: 'Create organisation' }).click();
     await page.waitForSelector('[role="alert"]:has-text("exists already")');
+    // A key for it, and a decision on the held application, from the keyboard too.
+    await tabTo(page, 'Organisation');
+    await page.keyboard.type('Harbour');
+    await page.keyboard.press('Tab');
+    await page.keyboard.type('front desk');
+    await tabTo(page, 'client');
+    await page.keyboard.press('Space');
+    await tabAndEnter(page, 'Issue key');
+    await page.waitForSelector('text=Its secret is shown once');
+    assert.match(await page.locator('code').last().textContent() ?? '', /^prb_/);
+    const frontDesk = (await service.access.listKeys(await service.authenticate(secrets.admin))).find((k) => k.label === 'front desk');
+    assert.equal(frontDesk && (await service.access.listOrganisations(await service.authenticate(secrets.admin))).find((o) => o.id === frontDesk.organisationId)?.name, 'Harbour Clinic');
+    await tabTo(page, 'Reason for the decision on investigative leads');
+    await page.keyboard.type('no safeguarding policy supplied');
+    await tabAndEnter(page, 'Refuse investigative leads');
+    await page.waitForSelector('text=No application is waiting.');
+    assert.match(await page.locator('#status').textContent() ?? '', /Refused investigative_leads for City Search Unit/);
     await page.close();
   });
 
