@@ -15,7 +15,7 @@ import type { ProbityService } from '../service/probity-service.js';
 import { projectRoot, skipWithoutLfw } from '../testing/fixtures.js';
 import { consentTo, faces, freshStore, onboard, openTestService } from '../testing/service-fixture.js';
 import { suiteUnless } from '../testing/suite.js';
-import { checkPage as checkAt, tabAndEnter, tabTo } from './console-checks.js';
+import { axeViolations, checkPage as checkAt, tabAndEnter, tabTo } from './console-checks.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 if (process.env.CI && !existsSync(CHROMIUM)) throw new Error('CI must install Debian chromium for the console tests');
@@ -254,6 +254,7 @@ suiteUnless(skip, 'the web console', () => {
     page.on('framenavigated', (f) => { if (f === page.mainFrame()) navigations.push(f.url()); });
     await tabAndEnter(page, 'Erase case-0417');
     await page.getByRole('dialog').waitFor();
+    assert.deepEqual(await axeViolations(page), [], 'the erasure dialog: accessibility violations');
     // The dialog opens on Cancel; Shift+Tab reaches Erase.
     await page.keyboard.press('Shift+Tab');
     assert.equal(await page.evaluate(() => document.activeElement?.textContent), 'Erase case-0417');
@@ -267,7 +268,7 @@ suiteUnless(skip, 'the web console', () => {
     assert.equal(await page.locator('button', { hasText: /^Open case-0417$/ }).count(), 0, 'the list no longer offers them');
     assert.deepEqual(navigations, [], 'no reload');
     assert.equal(await page.evaluate(() => document.activeElement?.getAttribute('role')), 'status', 'focus on the receipt');
-    await page.screenshot({ path: join(shots, '2b-people-erased.png'), fullPage: true });
+    await checkPage(page, '2b-people-erased');
     await page.close();
     const caseworker = await service.authenticate(secrets.caseworker);
     const search = await service.identify(caseworker, { purpose: P, galleryId, probe: image(faces.colin2()) });
