@@ -230,6 +230,10 @@ suiteUnless(skip, 'the web console', () => {
     const { organisations } = await auditColumns(page);
     assert.ok(organisations.length > 0 && organisations.every((o) => o === 'Missing People Trust'), `only the charity's entries: ${[...new Set(organisations)].join(', ')}`);
     assert.deepEqual(await page.getByLabel('Organisation').locator('option').allTextContents(), ['Missing People Trust'], 'no other organisation is offered');
+    // Its own galleries and keys by name too.
+    const created = page.locator('table.audit tbody tr', { has: page.locator('td', { hasText: /^create gallery$/ }) }).first();
+    assert.equal(await created.locator('dt', { hasText: /^gallery created$/ }).locator('xpath=following-sibling::dd[1]').textContent(), 'reported missing');
+    assert.equal(await created.locator('dt', { hasText: /^key$/ }).locator('xpath=following-sibling::dd[1]').first().textContent(), 'caseworker');
     for (const other of ['City Search Unit', 'Harbour Clinic']) assert.equal(await page.locator(`text=${other}`).count(), 0, `${other} is not named to this auditor`);
     await tabAndEnter(page, 'Filter');
     await page.waitForSelector('text=(first 200)');

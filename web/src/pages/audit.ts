@@ -14,11 +14,12 @@ const list = <T>(path: string) => api<{ items: T[] }>('GET', path).then((r) => r
  * organisation's auditor its own; the installation auditor every organisation and key). An id
  * the viewer may not list stays an id.
  */
-async function namesFor(): Promise<{ names: Names; organisations: { id: string; name: string }[] }> {
+async function namesFor(me: Me): Promise<{ names: Names; organisations: { id: string; name: string }[] }> {
   const [organisations, keys, galleries] = await Promise.all([
     list<{ id: string; name: string }>('/v1/organisations'),
     list<{ id: string; label: string }>('/v1/keys'),
-    list<{ id: string; name: string }>('/v1/galleries?limit=500'),
+    // Galleries are listed to an organisation's auditor (its own), not to the installation's.
+    me.roles.includes('auditor') ? list<{ id: string; name: string }>('/v1/galleries?limit=500') : Promise.resolve([]),
   ]);
   const by = (items: { id: string }[], name: (x: any) => string) => (id: string) => { const x = items.find((i) => i.id === id); return x ? name(x) : id; };
   return {
@@ -45,7 +46,7 @@ export async function renderAudit(main: HTMLElement, me: Me): Promise<void> {
   const policy = await api<{ useCases: { id: string; title: string }[] }>('GET', '/v1/policy');
   const from = h('input', { type: 'datetime-local' });
   const to = h('input', { type: 'datetime-local' });
-  const { names, organisations } = await namesFor();
+  const { names, organisations } = await namesFor(me);
   const org = installation
     ? h('select', {}, h('option', { value: '' }, 'any'), ...organisations.map((o) => h('option', { value: o.id }, o.name)))
     : h('select', {}, h('option', { value: me.organisation?.id ?? '' }, me.organisation?.name ?? 'this organisation'));
