@@ -82,6 +82,12 @@ suiteUnless(skip, 'the console\'s first steps', () => {
     await runStep(page, 2, 'Issue the applying key');
     assert.match(await runStep(page, 3, 'Apply'), /building access: approved/);
     assert.match(await runStep(page, 4, 'Issue the client key'), /prb_/);
+    // Away to another page and back (as when a held application is decided on Access): the guide keeps its place.
+    await page.evaluate(() => { location.hash = '#/access'; });
+    await page.waitForSelector('h1:has-text("Access")');
+    await page.evaluate(() => { location.hash = '#/first-steps'; });
+    await page.waitForSelector('h2:has-text("5. Create a gallery")');
+    assert.equal(await page.locator('#step-4-result').textContent(), 'Step 4 done.');
     assert.match(await runStep(page, 5, 'Create the gallery'), /Gallery staff created/);
     assert.match(await runStep(page, 6, 'Record the consent'), /Consent recorded for colin, for building access/);
     await choosePhoto(page, 'Photograph to enrol', faces.colin1(), 'Colin_Powell_0001.jpg');
@@ -93,6 +99,16 @@ suiteUnless(skip, 'the console\'s first steps', () => {
     assert.match(identified, /Outcome: candidates\./);
     assert.match(identified, /colin, score 0\.\d{4}/);
     await checkPage(page, shots, '5b-first-steps-done');
+    // Signing out forgets the keys the guide held.
+    await tabAndEnter(page, 'Sign out');
+    await page.getByLabel('API key').fill(operatorKey);
+    await page.keyboard.press('Enter');
+    await page.waitForSelector('nav a');
+    await page.evaluate(() => { location.hash = '#/first-steps'; });
+    await page.waitForSelector('h2:has-text("5. Create a gallery")');
+    assert.equal(await page.locator('ol.steps .done').count(), 0, 'no step is done after signing out');
+    await page.getByRole('button', { name: 'Create the gallery' }).click();
+    await page.waitForSelector('#step-5-result:has-text("Do step 4 first")');
     await page.close();
 
     // What the guide made is what the service holds, and each step is in the audit log.

@@ -3,7 +3,7 @@ import { api, ApiError, currentKey, setKey, type Me } from './api.js';
 import { announce, field, h } from './dom.js';
 import { renderAccess } from './pages/access.js';
 import { renderAudit } from './pages/audit.js';
-import { renderFirstSteps } from './pages/first-steps.js';
+import { forgetFirstSteps, renderFirstSteps } from './pages/first-steps.js';
 import { renderPeople } from './pages/people.js';
 import { renderReview } from './pages/review.js';
 
@@ -79,6 +79,16 @@ async function route(me: Me): Promise<void> {
   if (visit === routed) view.querySelector('h1')?.focus();
 }
 
+function signOut(): void {
+  // Clearing the hash fires hashchange: unhooked first, or the old key's page renders over the sign-in form.
+  window.onhashchange = null;
+  setKey(null);
+  forgetFirstSteps();
+  location.hash = '';
+  login();
+  announce('Signed out');
+}
+
 async function start(): Promise<void> {
   if (!currentKey()) return login();
   let me: Me;
@@ -91,7 +101,7 @@ async function start(): Promise<void> {
   nav.replaceChildren(h('ul', {}, ...PAGES.filter((p) => allowed(p, me)).map((p) => h('li', {}, h('a', { href: `#/${p.id}` }, p.title)))));
   who.replaceChildren(
     `${me.label ?? 'key'} (${me.roles.join(', ')}) at ${me.organisation?.name ?? 'unknown organisation'} `,
-    h('button', { type: 'button', class: 'link', onclick: () => { setKey(null); location.hash = ''; login(); announce('Signed out'); } }, 'Sign out'),
+    h('button', { type: 'button', class: 'link', onclick: signOut }, 'Sign out'),
   );
   window.onhashchange = () => void route(me);
   await route(me);

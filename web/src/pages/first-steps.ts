@@ -8,8 +8,17 @@ interface Policy { useCases: { id: string; title: string }[] }
 /** The consent methods POST .../consents accepts (CONSENT_METHODS in src/service/people-service.ts). */
 const CONSENT_METHODS = ['written', 'electronic_signature', 'checkbox_with_notice', 'guardian'];
 
-/** What the guide has made so far. The secrets live in this page's memory only, never in storage. */
-interface Made { organisationId?: string; organisationName?: string; applicantKey?: string; clientKey?: string; galleryId?: string; subject?: string }
+/**
+ * What the guide has made so far, kept in this tab's memory only (never in storage), so that a
+ * visit to the Access page to decide a held application does not lose the keys; signing out
+ * forgets it.
+ */
+interface Made { organisationId?: string; organisationName?: string; applicantKey?: string; clientKey?: string; galleryId?: string; subject?: string; purpose?: string; done: Set<number> }
+let made: Made = { done: new Set() };
+
+export function forgetFirstSteps(): void {
+  made = { done: new Set() };
+}
 
 interface Step {
   title: string;
@@ -44,7 +53,6 @@ const file = (input: HTMLInputElement, what: string): File => {
  */
 export async function renderFirstSteps(main: HTMLElement, _me: Me): Promise<void> {
   const policy = await api<Policy>('GET', '/v1/policy');
-  const made: Made = {};
 
   const orgName = text('Acme');
   const sector = h('select', {}, ...SECTORS.map((s) => h('option', { value: s, selected: s === 'employer' }, s.replace(/_/g, ' '))));
@@ -61,6 +69,8 @@ export async function renderFirstSteps(main: HTMLElement, _me: Me): Promise<void
   const identifyPhoto = photo();
   const secretShown = h('div', {});
 
+  /** The use case applied for in step 3: every later request names it. */
+  const use = () => need(made.purpose, 3, 'use case');
   const multipart = (fields: Record<string, string | File>) => {
     const form = new FormData();
     for (const [k, v] of Object.entries(fields)) form.append(k, v);
@@ -103,6 +113,7 @@ export async function renderFirstSteps(main: HTMLElement, _me: Me): Promise<void
       async run() {
         const key = need(made.applicantKey, 2, 'applying key');
         const a = await api<{ id: string; decisions: Decision[] }>('POST', '/v1/applications', { useCases: [purpose.value] }, key);
+        made.purpose = purpose.value;
         const held = a.decisions.some((d) => d.outcome === 'held');
         return [
           h('ul', {}, ...a.decisions.map((d) => h('li', {}, `${d.useCase.replace(/_/g, ' ')}: ${d.outcome}`, d.reasons.length ? ` (${d.reasons.map((r) => r.rule).join(', ')})` : ''))),
@@ -118,7 +129,7 @@ export async function renderFirstSteps(main: HTMLElement, _me: Me): Promise<void
       submit: 'Issue the client key',
       async run() {
         const organisationId = need(made.organisationId, 1, 'organisation');
-        const k = await api<{ secret: string; label: string }>('POST', '/v1/keys', { organisationId, roles: ['client'], label: clientLabel.value.trim(), useCases: [purpose.value] });
+        const k = await api<{ secret: string; label: string }>('POST', '/v1/keys', { organisationId, roles: ['client'], label: clientLabel.value.trim(), useCases: [use()] });
         made.clientKey = k.secret;
         secretShown.replaceChildren(h('p', {}, `The secret of "${k.label}", shown once; give it to the application that will use it (this guide uses it for steps 5 to 9):`), h('code', {}, k.secret));
         return [secretShown];
@@ -148,7 +159,7 @@ export async function renderFirstSteps(main: HTMLElement, _me: Me): Promise<void
         const galleryId = need(made.galleryId, 5, 'gallery');
         made.subject = subject.value.trim();
         const c = await api<{ id: string; purposes: string[] }>('POST', `/v1/galleries/${galleryId}/subjects/${encodeURIComponent(made.subject)}/consents`,
-          { noticeVersion: notice.value.trim(), purposes: [purpose.value], method: method.value, givenAt: new Date().toISOString() }, key);
+          { noticeVersion: notice.value.trim(), purposes: [use()], method: method.value, givenAt: new Date().toISOString() }, key);
         return [`Consent recorded for ${made.subject}, for ${c.purposes.join(', ').replace(/_/g, ' ')}.`];
       },
     },
@@ -163,7 +174,7 @@ export async function renderFirstSteps(main: HTMLElement, _me: Me): Promise<void
         const galleryId = need(made.galleryId, 5, 'gallery');
         const who = need(made.subject, 6, 'consented subject');
         const r = await api<{ subject: string; templates: unknown[] }>('POST', `/v1/galleries/${galleryId}/subjects/${encodeURIComponent(who)}/templates`,
-          multipart({ images: file(enrolPhoto, 'a photograph to enrol'), purpose: purpose.value }), key);
+          multipart({ images: file(enrolPhoto, 'a photograph to enrol'), purpose: use() }), key);
         return [`${r.subject} enrolled: ${r.templates.length} template(s).`];
       },
     },
@@ -178,7 +189,7 @@ export async function renderFirstSteps(main: HTMLElement, _me: Me): Promise<void
         const galleryId = need(made.galleryId, 5, 'gallery');
         const who = need(made.subject, 6, 'consented subject');
         const r = await api<{ match: boolean; score: number; threshold: number }>('POST', '/v1/verify',
-          multipart({ image: file(verifyPhoto, 'a photograph to verify'), galleryId, subject: who, purpose: purpose.value }), key);
+          multipart({ image: file(verifyPhoto, 'a photograph to verify'), galleryId, subject: who, purpose: use() }), key);
         return [`${r.match ? 'Match' : 'No match'}: score ${r.score.toFixed(4)} against a threshold of ${r.threshold.toFixed(4)}.`];
       },
     },
@@ -192,7 +203,7 @@ export async function renderFirstSteps(main: HTMLElement, _me: Me): Promise<void
         const key = need(made.clientKey, 4, 'client key');
         const galleryId = need(made.galleryId, 5, 'gallery');
         const r = await api<{ outcome: string; candidates?: { subject: string; score: number }[] }>('POST', `/v1/galleries/${galleryId}/identify`,
-          multipart({ image: file(identifyPhoto, 'a photograph to identify'), purpose: purpose.value }), key);
+          multipart({ image: file(identifyPhoto, 'a photograph to identify'), purpose: use() }), key);
         const named = r.candidates ?? [];
         return [
           `Outcome: ${r.outcome.replace(/_/g, ' ')}.`,
@@ -208,12 +219,14 @@ export async function renderFirstSteps(main: HTMLElement, _me: Me): Promise<void
   steps.forEach((step, i) => {
     const n = i + 1;
     const out = h('div', { role: 'status', id: `step-${n}-result` });
+    if (made.done.has(n)) out.append(h('p', { class: 'done' }, `Step ${n} done${n === 1 && made.organisationName ? `: ${made.organisationName}` : ''}.`));
     const form = h('form', {
       'aria-labelledby': `step-${n}-title`,
       onsubmit: async (e: Event) => {
         e.preventDefault();
         try {
           const shown = await step.run();
+          made.done.add(n);
           out.replaceChildren(h('p', { class: 'done' }, `Step ${n} done.`), ...shown.filter((x) => x !== '').map((x) => (typeof x === 'string' ? h('p', {}, x) : x)));
           announce(`Step ${n} done: ${step.title}`);
           forms[i + 1]?.querySelector<HTMLElement>('input, select, button')?.focus();
@@ -231,7 +244,7 @@ export async function renderFirstSteps(main: HTMLElement, _me: Me): Promise<void
   });
 
   main.append(
-    h('p', {}, 'From a fresh install to a first identification, the same nine requests as the README\'s curl quickstart (scripts/quickstart.sh). The keys this guide issues are kept in this page only, and are gone when you leave it; every step goes through the same checks and audit log as any other request.'),
+    h('p', {}, 'From a fresh install to a first identification, the same nine requests as the README\'s curl quickstart (scripts/quickstart.sh). The keys this guide issues are kept in this browser tab\'s memory only, until you sign out or reload; every step goes through the same checks and audit log as any other request.'),
     h('p', {}, 'For photographs, any clear face will do; the quickstart uses Colin_Powell_0001.jpg to enrol and _0002 and _0003 to verify and identify, from LFW.'),
     list,
   );
