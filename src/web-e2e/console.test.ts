@@ -1,12 +1,12 @@
 /**
  * The console end to end, in Debian's Chromium driven by playwright-core: two reviewers confirm
  * an identification, the outcome is released, the audit entries appear, a subject is erased
- * and is gone from search. Every page is checked by axe and saved as a screenshot in
- * test-artifacts/console/.
+ * and is gone from search. Every page is checked by axe at 1280x800 and 800 wide, must not
+ * scroll sideways at either, and is saved as a screenshot in test-artifacts/console/; the main
+ * actions are reached with Tab and operated with Enter.
  */
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { chromium, type Browser, type Page } from 'playwright-core';
@@ -15,12 +15,13 @@ import type { ProbityService } from '../service/probity-service.js';
 import { projectRoot, skipWithoutLfw } from '../testing/fixtures.js';
 import { consentTo, faces, freshStore, onboard, openTestService } from '../testing/service-fixture.js';
 import { suiteUnless } from '../testing/suite.js';
+import { axeViolations, checkPage as checkAt, tabAndEnter, tabTo } from './console-checks.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 if (process.env.CI && !existsSync(CHROMIUM)) throw new Error('CI must install Debian chromium for the console tests');
 const skip = skipWithoutLfw || (existsSync(CHROMIUM) ? false : `no browser at ${CHROMIUM} (apt-get install chromium)`);
 const shots = join(projectRoot, 'test-artifacts', 'console');
-const axeSource = (createRequire(import.meta.url)('axe-core') as { source: string }).source;
+const UUID = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/;
 const image = (bytes: Buffer) => ({ label: 'image', bytes });
 const P = 'missing_person_search';
 
@@ -33,7 +34,6 @@ suiteUnless(skip, 'the web console', () => {
   const secrets: Record<string, string> = {};
   let galleryId: string;
   let caseId: string;
-  let charityOrg: string;
 
   before(async () => {
     mkdirSync(shots, { recursive: true });
@@ -52,7 +52,6 @@ suiteUnless(skip, 'the web console', () => {
     secrets.auditor = await key(['installation_auditor'], 'installation auditor', admin.organisationId, []);
     secrets.orgAdmin = await key(['admin'], 'charity admin', charity.organisationId, []);
     secrets.orgAuditor = await key(['auditor'], 'charity auditor', charity.organisationId, []);
-    charityOrg = charity.organisationId;
     // An application still held, for the access page to show.
     await onboard(service, secrets.admin, { name: 'City Search Unit', sector: 'public_sector', jurisdictions: ['eu'] }, ['investigative_leads']);
 
@@ -87,15 +86,7 @@ suiteUnless(skip, 'the web console', () => {
     return page;
   }
 
-  async function checkPage(page: Page, name: string): Promise<void> {
-    await page.screenshot({ path: join(shots, `${name}.png`), fullPage: true });
-    await page.evaluate(axeSource);
-    const violations = await page.evaluate(async () => {
-      const r = await (window as unknown as { axe: { run(o: object): Promise<{ violations: { id: string; impact: string; nodes: unknown[] }[] }> } }).axe.run({ resultTypes: ['violations'] });
-      return r.violations.map((v) => `${v.id} (${v.impact}, ${v.nodes.length})`);
-    });
-    assert.deepEqual(violations, [], `${name}: accessibility violations`);
-  }
+  const checkPage = (page: Page, name: string) => checkAt(page, shots, name);
 
   test('two reviewers confirm from the keyboard; only then is the outcome released', async () => {
     const a = await signIn('reviewerA');
@@ -113,6 +104,7 @@ suiteUnless(skip, 'the web console', () => {
     assert.match(await a.locator('#status').textContent() ?? '', /Confirmed case-0417: candidate pending, case pending/);
     await a.goto(`${base}/console/#/access`);
     await a.waitForSelector('h1:has-text("Not available")');
+    await checkPage(a, '1b-not-available');
     await a.close();
 
     const caseworker = await service.authenticate(secrets.caseworker);
@@ -130,31 +122,85 @@ suiteUnless(skip, 'the web console', () => {
     assert.equal(released.outcome.confirmed[0]!.subject, 'case-0417');
   });
 
-  test('the auditor sees the decisions in the log, the chain verified, and the reports', async () => {
+  /** The audit table's organisation column, and every detail cell's text. */
+  const auditColumns = async (page: Page) => ({
+    organisations: await page.locator('table.audit tbody tr td:nth-child(5)').allTextContents(),
+    details: await page.locator('table.audit tbody tr td:nth-child(6)').allTextContents(),
+  });
+
+  test('the auditor sees the decisions in the log, by name and as fields, the chain verified, and the reports', async () => {
     const page = await signIn('auditor');
     assert.deepEqual(await page.locator('nav a').allTextContents(), ['Audit']);
     await page.waitForSelector('text=Intact:');
     await page.getByLabel('Outcome').selectOption('ok');
-    await page.getByRole('button', { name: 'Filter' }).click();
-    await page.waitForSelector('td:has-text("decide_review")');
-    assert.equal(await page.locator('td', { hasText: /^decide_review$/ }).count(), 2);
+    await tabAndEnter(page, 'Filter');
+    await page.waitForSelector('td:has-text("decide review")');
+    assert.equal(await page.locator('td', { hasText: /^decide review$/ }).count(), 2);
+    const { organisations, details } = await auditColumns(page);
+    assert.ok(organisations.includes('Missing People Trust') && organisations.includes('operator'), `organisations by name: ${[...new Set(organisations)].join(', ')}`);
+    assert.deepEqual(organisations.filter((o) => UUID.test(o)), [], 'no organisation is shown as a UUID');
+    assert.ok(details.every((d) => !d.trim().startsWith('{')), 'no detail is raw JSON');
+    // A decision's detail: labelled fields, the deciding key by its label.
+    const decided = page.locator('table.audit tbody tr', { has: page.locator('td', { hasText: /^decide review$/ }) }).first();
+    assert.equal(await decided.locator('dl.fields dt', { hasText: /^key$/ }).locator('xpath=following-sibling::dd[1]').first().textContent(), 'reviewer Ada');
+    assert.equal(await decided.locator('dl.fields dt', { hasText: /^decision$/ }).locator('xpath=following-sibling::dd[1]').first().textContent(), 'confirm');
+    // The organisation filter offers names too, and narrows the log to one.
+    await page.getByLabel('Organisation').selectOption({ label: 'Missing People Trust' });
+    await page.getByLabel('Outcome').selectOption('');
+    await tabAndEnter(page, 'Filter');
+    await page.waitForFunction(() => [...document.querySelectorAll('table.audit tbody tr td:nth-child(5)')].every((td) => td.textContent === 'Missing People Trust'));
     const report = page.frameLocator('iframe[title="Accountability report"]');
     await report.locator('h1:has-text("Probity accountability report")').waitFor();
     assert.ok(await report.locator('td', { hasText: /^review cases resolved$/ }).count());
+    const [download] = await Promise.all([page.waitForEvent('download'), tabAndEnter(page, 'Export as JSON lines')]);
+    assert.equal(download.suggestedFilename(), 'audit-log.jsonl');
     await checkPage(page, '4-audit');
     await page.locator('iframe[title="Accountability report"]').screenshot({ path: join(shots, '4b-accountability-report.png') });
     await page.close();
   });
 
-  test('the operator sees held applications with the policy\'s reasons, keys and packs', async () => {
+  test('the operator sees held applications with the policy\'s reasons, keys and packs, and creates an organisation from the keyboard', async () => {
     const page = await signIn('admin');
     await page.waitForSelector('text=City Search Unit');
     assert.ok(await page.locator('text=default/consequential-identification-reviewed').count());
     await checkPage(page, '3-access');
+    await tabTo(page, 'Organisation name');
+    await page.keyboard.type('Harbour Clinic');
+    await page.keyboard.press('Tab');
+    await page.keyboard.type('healthcare');
+    await tabTo(page, 'European Union');
+    await page.keyboard.press('Space');
+    await tabAndEnter(page, 'Create organisation');
+    await page.waitForSelector('#orgs-title ~ table td:has-text("Harbour Clinic")');
+    assert.match(await page.locator('#status').textContent() ?? '', /Organisation Harbour Clinic created/);
+    const created = (await service.access.listOrganisations(await service.authenticate(secrets.admin))).find((o) => o.name === 'Harbour Clinic');
+    assert.deepEqual([created?.sector, created?.jurisdictions], ['healthcare', ['eu']], 'created through the API with what was typed');
+    assert.ok(await page.locator('select option', { hasText: /^Harbour Clinic$/ }).count(), 'a key can be issued for it at once');
+    // A duplicate name is refused by the service, and the page says why.
+    await page.getByLabel('Organisation name').fill('Harbour Clinic');
+    await page.getByRole('button', { name: 'Create organisation' }).click();
+    await page.waitForSelector('[role="alert"]:has-text("exists already")');
+    // A key for it, and a decision on the held application, from the keyboard too.
+    await tabTo(page, 'Organisation');
+    await page.keyboard.type('Harbour');
+    await page.keyboard.press('Tab');
+    await page.keyboard.type('front desk');
+    await tabTo(page, 'client');
+    await page.keyboard.press('Space');
+    await tabAndEnter(page, 'Issue key');
+    await page.waitForSelector('text=Its secret is shown once');
+    assert.match(await page.locator('code').last().textContent() ?? '', /^prb_/);
+    const frontDesk = (await service.access.listKeys(await service.authenticate(secrets.admin))).find((k) => k.label === 'front desk');
+    assert.equal(frontDesk && (await service.access.listOrganisations(await service.authenticate(secrets.admin))).find((o) => o.id === frontDesk.organisationId)?.name, 'Harbour Clinic');
+    await tabTo(page, 'Reason for the decision on investigative leads');
+    await page.keyboard.type('no safeguarding policy supplied');
+    await tabAndEnter(page, 'Refuse investigative leads');
+    await page.waitForSelector('text=No application is waiting.');
+    assert.match(await page.locator('#status').textContent() ?? '', /Refused investigative_leads for City Search Unit/);
     await page.close();
   });
 
-  test("an organisation's admin sees its own organisation only, decides nothing and sets no policy", async () => {
+  test("an organisation's admin sees its own organisation only, decides nothing, sets no policy and is offered no organisation to create", async () => {
     const page = await signIn('orgAdmin');
     assert.deepEqual(await page.locator('nav a').allTextContents(), ['Access']);
     await page.waitForSelector('text=Keys and their scopes');
@@ -162,35 +208,71 @@ suiteUnless(skip, 'the web console', () => {
     assert.equal(await page.getByRole('button', { name: /^Approve/ }).count(), 0);
     assert.equal(await page.getByRole('button', { name: 'Save policy packs' }).count(), 0);
     assert.equal(await page.getByLabel('operator', { exact: true }).count(), 0, 'no installation role is offered');
+    assert.equal(await page.getByRole('button', { name: 'Create organisation' }).count(), 0, 'no organisation to create');
+    assert.equal(await page.getByLabel('Organisation name').count(), 0);
+    assert.equal(await page.getByRole('link', { name: 'First steps' }).count(), 0, 'the guide is the operator\'s');
+    // The attack: the same request the operator's form sends, from this tab with this key. The API refuses it.
+    const forged = await page.evaluate(async () => {
+      const res = await fetch('/v1/organisations', { method: 'POST', headers: { authorization: `Bearer ${sessionStorage.getItem('probity.key')}`, 'content-type': 'application/json' }, body: JSON.stringify({ name: 'Shadow Org', sector: 'commercial', jurisdictions: [] }) });
+      return { status: res.status, code: ((await res.json()) as { error?: { code: string } }).error?.code };
+    });
+    assert.deepEqual(forged, { status: 403, code: 'forbidden' });
+    assert.equal((await service.access.listOrganisations(await service.authenticate(secrets.admin))).some((o) => o.name === 'Shadow Org'), false);
     await checkPage(page, '3b-access-organisation-admin');
     await page.close();
   });
 
-  test("an organisation's auditor sees its own organisation's log only", async () => {
+  test("an organisation's auditor sees its own organisation's log only, by its name", async () => {
     const page = await signIn('orgAuditor');
     assert.deepEqual(await page.locator('nav a').allTextContents(), ['Audit']);
     await page.waitForSelector('text=verified by the installation auditor');
     await page.waitForSelector('text=(first 200)');
-    const orgs = await page.locator('tbody tr td:nth-child(4)').allTextContents();
-    assert.ok(orgs.length > 0 && orgs.every((o) => o === charityOrg), `only the charity's entries: ${[...new Set(orgs)].join(', ')}`);
+    const { organisations } = await auditColumns(page);
+    assert.ok(organisations.length > 0 && organisations.every((o) => o === 'Missing People Trust'), `only the charity's entries: ${[...new Set(organisations)].join(', ')}`);
+    assert.deepEqual(await page.getByLabel('Organisation').locator('option').allTextContents(), ['Missing People Trust'], 'no other organisation is offered');
+    // Its own galleries and keys by name too.
+    const created = page.locator('table.audit tbody tr', { has: page.locator('td', { hasText: /^create gallery$/ }) }).first();
+    assert.equal(await created.locator('dt', { hasText: /^gallery created$/ }).locator('xpath=following-sibling::dd[1]').textContent(), 'reported missing');
+    assert.equal(await created.locator('dt', { hasText: /^key$/ }).locator('xpath=following-sibling::dd[1]').first().textContent(), 'caseworker');
+    for (const other of ['City Search Unit', 'Harbour Clinic']) assert.equal(await page.locator(`text=${other}`).count(), 0, `${other} is not named to this auditor`);
+    await tabAndEnter(page, 'Filter');
+    await page.waitForSelector('text=(first 200)');
     await checkPage(page, '4c-audit-organisation-auditor');
     await page.close();
   });
 
-  test('the client erases a subject after a confirmation, sees the receipt, and search no longer finds them', async () => {
+  test('the client erases a subject from the keyboard; the panel and the counts follow without a reload, and search no longer finds them', async () => {
     const page = await signIn('caseworker');
     await page.waitForSelector('text=Open case-0417');
-    await page.getByLabel('Subject reference starts with').fill('case-04');
-    await page.getByRole('button', { name: 'Search' }).click();
+    assert.match(await page.getByLabel('Gallery').locator('option:checked').textContent() ?? '', /\(2 people\)$/);
+    assert.equal(await page.locator('#gallery-count').textContent(), '2 people are enrolled in reported missing.');
+    await tabTo(page, 'Subject reference starts with');
+    await page.keyboard.type('case-04');
+    await tabAndEnter(page, 'Search');
     await page.waitForSelector('text=1 subject(s)');
-    await page.getByRole('button', { name: 'Open case-0417' }).click();
+    await tabAndEnter(page, 'Open case-0417');
     await page.waitForSelector('caption:has-text("Consent records")');
+    assert.equal(await page.locator('#subject-templates').textContent(), 'Templates held: 1.');
     await checkPage(page, '2-people');
-    await page.getByRole('button', { name: 'Erase case-0417' }).click();
-    await page.getByRole('dialog').getByRole('button', { name: 'Erase case-0417' }).click();
+    const navigations: string[] = [];
+    page.on('framenavigated', (f) => { if (f === page.mainFrame()) navigations.push(f.url()); });
+    await tabAndEnter(page, 'Erase case-0417');
+    await page.getByRole('dialog').waitFor();
+    assert.deepEqual(await axeViolations(page), [], 'the erasure dialog: accessibility violations');
+    // The dialog opens on Cancel; Shift+Tab reaches Erase.
+    await page.keyboard.press('Shift+Tab');
+    assert.equal(await page.evaluate(() => document.activeElement?.textContent), 'Erase case-0417');
+    await page.keyboard.press('Enter');
     await page.waitForSelector('text=Receipt');
     assert.match(await page.locator('.ok').first().textContent() ?? '', /Erased case-0417: 1 template\(s\)/);
-    await page.screenshot({ path: join(shots, '2b-people-erased.png'), fullPage: true });
+    assert.equal(await page.locator('#subject-templates').textContent(), "Templates held: none. Nothing of this person's face is stored.");
+    assert.equal(await page.getByRole('button', { name: 'Erase case-0417' }).count(), 0, 'nothing left to erase');
+    assert.match(await page.getByLabel('Gallery').locator('option:checked').textContent() ?? '', /\(1 person\)$/);
+    assert.equal(await page.locator('#gallery-count').textContent(), '1 person is enrolled in reported missing.');
+    assert.equal(await page.locator('button', { hasText: /^Open case-0417$/ }).count(), 0, 'the list no longer offers them');
+    assert.deepEqual(navigations, [], 'no reload');
+    assert.equal(await page.evaluate(() => document.activeElement?.getAttribute('role')), 'status', 'focus on the receipt');
+    await checkPage(page, '2b-people-erased');
     await page.close();
     const caseworker = await service.authenticate(secrets.caseworker);
     const search = await service.identify(caseworker, { purpose: P, galleryId, probe: image(faces.colin2()) });

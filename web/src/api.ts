@@ -16,11 +16,17 @@ export function setKey(key: string | null): void {
   else sessionStorage.removeItem(KEY);
 }
 
-export async function api<T = any>(method: string, path: string, body?: unknown): Promise<T> {
+/**
+ * A request to this service. `as` sends another key than the signed-in one (the first-steps guide
+ * acts, as the quickstart does, with the keys it has just issued); a FormData body goes as
+ * multipart/form-data, the way the face routes take photographs.
+ */
+export async function api<T = any>(method: string, path: string, body?: unknown, as?: string): Promise<T> {
+  const multipart = body instanceof FormData;
   const res = await fetch(path, {
     method,
-    headers: { authorization: `Bearer ${currentKey() ?? ''}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+    headers: { authorization: `Bearer ${as ?? currentKey() ?? ''}`, ...(body !== undefined && !multipart ? { 'content-type': 'application/json' } : {}) },
+    ...(body !== undefined ? { body: multipart ? body : JSON.stringify(body) } : {}),
   });
   const type = res.headers.get('content-type') ?? '';
   const payload: unknown = type.startsWith('application/json') ? await res.json() : await res.text();

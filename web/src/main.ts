@@ -3,6 +3,7 @@ import { api, ApiError, currentKey, setKey, type Me } from './api.js';
 import { announce, field, h } from './dom.js';
 import { renderAccess } from './pages/access.js';
 import { renderAudit } from './pages/audit.js';
+import { forgetFirstSteps, renderFirstSteps } from './pages/first-steps.js';
 import { renderPeople } from './pages/people.js';
 import { renderReview } from './pages/review.js';
 
@@ -18,6 +19,7 @@ const PAGES: Page[] = [
   { id: 'review', title: 'Review queue', roles: ['reviewer'], render: renderReview },
   { id: 'people', title: 'People and consent', roles: ['client'], render: renderPeople },
   { id: 'access', title: 'Access', roles: ['operator', 'admin'], render: renderAccess },
+  { id: 'first-steps', title: 'First steps', roles: ['operator'], render: renderFirstSteps },
   { id: 'audit', title: 'Audit', roles: ['auditor', 'installation_auditor'], render: renderAudit },
 ];
 
@@ -46,7 +48,16 @@ function allowed(page: Page, me: Me): boolean {
   return page.roles.some((r) => me.roles.includes(r));
 }
 
+let routed = 0;
+
+/**
+ * Each visit renders into a view of its own: a page still loading when the user has moved on
+ * fills its detached view, never the page they moved to, and does not take the focus.
+ */
 async function route(me: Me): Promise<void> {
+  const visit = ++routed;
+  const view = h('div', {});
+  main.replaceChildren(view);
   const visible = PAGES.filter((p) => allowed(p, me));
   const id = location.hash.replace(/^#\/?/, '') || visible[0]?.id;
   const page = PAGES.find((p) => p.id === id);
@@ -55,17 +66,27 @@ async function route(me: Me): Promise<void> {
     else a.removeAttribute('aria-current');
   }
   if (!page || !allowed(page, me)) {
-    main.replaceChildren(h('h1', { tabindex: '-1' }, 'Not available'), h('p', {}, `This page is not available to a key with the role(s) ${me.roles.join(', ')}.`));
+    view.replaceChildren(h('h1', { tabindex: '-1' }, 'Not available'), h('p', {}, `This page is not available to a key with the role(s) ${me.roles.join(', ')}.`));
   } else {
     document.title = `${page.title}: Probity console`;
-    main.replaceChildren(h('h1', { tabindex: '-1' }, page.title));
+    view.replaceChildren(h('h1', { tabindex: '-1' }, page.title));
     try {
-      await page.render(main, me);
+      await page.render(view, me);
     } catch (e) {
-      main.append(h('p', { class: 'error', role: 'alert' }, e instanceof Error ? e.message : String(e)));
+      view.append(h('p', { class: 'error', role: 'alert' }, e instanceof Error ? e.message : String(e)));
     }
   }
-  main.querySelector('h1')?.focus();
+  if (visit === routed) view.querySelector('h1')?.focus();
+}
+
+function signOut(): void {
+  // Clearing the hash fires hashchange: unhooked first, or the old key's page renders over the sign-in form.
+  window.onhashchange = null;
+  setKey(null);
+  forgetFirstSteps();
+  location.hash = '';
+  login();
+  announce('Signed out');
 }
 
 async function start(): Promise<void> {
@@ -80,7 +101,7 @@ async function start(): Promise<void> {
   nav.replaceChildren(h('ul', {}, ...PAGES.filter((p) => allowed(p, me)).map((p) => h('li', {}, h('a', { href: `#/${p.id}` }, p.title)))));
   who.replaceChildren(
     `${me.label ?? 'key'} (${me.roles.join(', ')}) at ${me.organisation?.name ?? 'unknown organisation'} `,
-    h('button', { type: 'button', class: 'link', onclick: () => { setKey(null); location.hash = ''; login(); announce('Signed out'); } }, 'Sign out'),
+    h('button', { type: 'button', class: 'link', onclick: signOut }, 'Sign out'),
   );
   window.onhashchange = () => void route(me);
   await route(me);

@@ -1,15 +1,18 @@
 import { api, type Me } from '../api.js';
 import { announce, field, h, table } from '../dom.js';
+import { SECTORS } from '../../../src/governance/use-cases.js';
 
 interface RuleRef { rule: string; citation: string; summary: string; effect: string }
 interface Decision { useCase: string; outcome: string; reasons: RuleRef[]; obligations: string[]; decisionReason?: string }
 interface Application { id: string; organisationId: string; submittedAt: string; decisions: Decision[]; declarations: Record<string, boolean> }
-interface Organisation { id: string; name: string; sector: string; jurisdictions: string[] }
+interface Organisation { id: string; name: string; sector: string; jurisdictions: string[]; createdAt?: string }
 interface Key { id: string; organisationId: string; label: string; roles: string[]; useCases: string[]; createdAt: string; revokedAt?: string }
 interface Policy { active: string[]; packs: { id: string; version: string; title: string; active: boolean }[]; useCases: { id: string; title: string }[] }
 
 const ORGANISATION_ROLES = ['client', 'reviewer', 'auditor', 'tester', 'admin'];
 const INSTALLATION_ROLES = ['operator', 'installation_auditor'];
+/** The jurisdictions POST /v1/organisations accepts (the policy's rules depend on them). */
+const JURISDICTIONS: [string, string][] = [['eu', 'European Union'], ['us-il', 'Illinois, US'], ['us-wa', 'Washington State, US'], ['other', 'Elsewhere']];
 
 /**
  * The operator's page: pending applications with the policy's reasoning, approve or refuse;
@@ -33,6 +36,8 @@ export async function renderAccess(main: HTMLElement, me: Me): Promise<void> {
     main.replaceChildren(h('h1', { tabindex: '-1' }, 'Access'));
     await renderAccess(main, me);
   };
+
+  const guide = operator ? h('p', {}, 'New to Probity? ', h('a', { href: '#/first-steps' }, 'First steps'), ' walks from here to a first identification.') : null;
 
   // Applications held for the operator.
   const held = h('section', { 'aria-labelledby': 'held-title' }, h('h2', { id: 'held-title' }, operator ? 'Applications held for you' : 'Your applications held for the operator'));
@@ -63,6 +68,31 @@ export async function renderAccess(main: HTMLElement, me: Me): Promise<void> {
       }
       held.append(box);
     }
+  }
+
+  // Organisations: the operator creates them (the Governor refuses anyone else).
+  const orgSection = h('section', { 'aria-labelledby': 'orgs-title' },
+    h('h2', { id: 'orgs-title' }, operator ? 'Organisations' : 'Your organisation'),
+    table(['name', 'sector', 'jurisdictions'], orgs.map((o) => [o.name, o.sector.replace(/_/g, ' '), o.jurisdictions.join(', ') || 'none']), `${orgs.length} organisation(s)`));
+  if (operator) {
+    const newOrgName = h('input', { type: 'text', required: true, autocomplete: 'off' });
+    const sector = h('select', { required: true }, ...SECTORS.map((x) => h('option', { value: x }, x.replace(/_/g, ' '))));
+    const jBoxes = JURISDICTIONS.map(([value]) => h('input', { type: 'checkbox', value }));
+    const outcome = h('div', { role: 'status' });
+    const createOrg = async (e: Event) => {
+      e.preventDefault();
+      try {
+        const o = await api<Organisation>('POST', '/v1/organisations', { name: newOrgName.value.trim(), sector: sector.value, jurisdictions: jBoxes.filter((b) => b.checked).map((b) => b.value) });
+        await rerender(`Organisation ${o.name} created`);
+      } catch (err) {
+        outcome.replaceChildren(h('p', { class: 'error', role: 'alert' }, (err as Error).message));
+      }
+    };
+    orgSection.append(h('form', { onsubmit: (e: Event) => void createOrg(e) },
+      h('h3', {}, 'Create an organisation'),
+      field('Organisation name', newOrgName), field('Sector', sector, 'The sector decides which use cases the policy lets it apply for.'),
+      h('fieldset', {}, h('legend', {}, 'Jurisdictions'), ...jBoxes.map((b, i) => field(JURISDICTIONS[i]![1], b))),
+      h('button', { type: 'submit' }, 'Create organisation')), outcome);
   }
 
   // Keys and scopes.
@@ -112,5 +142,5 @@ export async function renderAccess(main: HTMLElement, me: Me): Promise<void> {
       h('fieldset', {}, h('legend', {}, 'Packs'), ...packBoxes.map((b, i) => field(`${policy.packs[i]!.title} (${policy.packs[i]!.id} ${policy.packs[i]!.version})`, b))),
       ...(operator ? [h('button', { type: 'submit' }, 'Save policy packs')] : [h('p', {}, 'The operator chooses the packs for the whole installation.')])),
   );
-  main.append(held, keysSection, packsSection);
+  main.append(...(guide ? [guide] : []), orgSection, held, keysSection, packsSection);
 }

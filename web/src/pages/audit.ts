@@ -1,10 +1,32 @@
 import { api, currentKey, type Me } from '../api.js';
 import { announce, download, field, h, table } from '../dom.js';
+import { entryDetail, type Entry, type Names } from '../audit-detail.js';
 
-interface Entry { seq: number; at: string; action: string; organisationId: string | null; purpose?: string; outcome: string; result?: Record<string, unknown>; rules?: string[] }
 interface Verification { ok: boolean; entries: number; breaks: { kind: string; seq: number; detail: string }[]; seconds: number }
 
 const toIso = (local: string) => (local ? new Date(local).toISOString() : '');
+/** An instant that can wrap between its date and its time in a narrow column. */
+const instant = (at: string) => h('time', { datetime: at }, at.slice(0, 10), h('br'), at.slice(11).replace(/\.\d+Z$/, 'Z'));
+const list = <T>(path: string) => api<{ items: T[] }>('GET', path).then((r) => r.items, () => [] as T[]);
+
+/**
+ * The names this viewer may see: the organisations, keys and galleries the API lists for it (an
+ * organisation's auditor its own; the installation auditor every organisation and key). An id
+ * the viewer may not list stays an id.
+ */
+async function namesFor(me: Me): Promise<{ names: Names; organisations: { id: string; name: string }[] }> {
+  const [organisations, keys, galleries] = await Promise.all([
+    list<{ id: string; name: string }>('/v1/organisations'),
+    list<{ id: string; label: string }>('/v1/keys'),
+    // Galleries are listed to an organisation's auditor (its own), not to the installation's.
+    me.roles.includes('auditor') ? list<{ id: string; name: string }>('/v1/galleries?limit=500') : Promise.resolve([]),
+  ]);
+  const by = (items: { id: string }[], name: (x: any) => string) => (id: string) => { const x = items.find((i) => i.id === id); return x ? name(x) : id; };
+  return {
+    organisations,
+    names: { organisation: by(organisations, (o) => o.name), key: by(keys, (k) => k.label), gallery: by(galleries, (g) => g.name) },
+  };
+}
 
 /**
  * The auditor's page: the log with filters and export; for the installation auditor also the
@@ -24,7 +46,10 @@ export async function renderAudit(main: HTMLElement, me: Me): Promise<void> {
   const policy = await api<{ useCases: { id: string; title: string }[] }>('GET', '/v1/policy');
   const from = h('input', { type: 'datetime-local' });
   const to = h('input', { type: 'datetime-local' });
-  const org = h('input', { type: 'text', autocomplete: 'off', ...(installation ? {} : { value: me.organisation?.id ?? '', readonly: true }) });
+  const { names, organisations } = await namesFor(me);
+  const org = installation
+    ? h('select', {}, h('option', { value: '' }, 'any'), ...organisations.map((o) => h('option', { value: o.id }, o.name)))
+    : h('select', {}, h('option', { value: me.organisation?.id ?? '' }, me.organisation?.name ?? 'this organisation'));
   const purpose = h('select', {}, h('option', { value: '' }, 'any'), ...policy.useCases.map((u) => h('option', { value: u.id }, u.title)));
   const outcome = h('select', {}, h('option', { value: '' }, 'any'), h('option', { value: 'ok' }, 'ok'), h('option', { value: 'refused' }, 'refused'), h('option', { value: 'failed' }, 'failed'));
   const results = h('div', {});
@@ -33,9 +58,11 @@ export async function renderAudit(main: HTMLElement, me: Me): Promise<void> {
     const q = query();
     q.set('limit', '200');
     const entries = (await api<{ items: Entry[]; next?: number }>('GET', `/v1/audit?${q}`)).items;
-    results.replaceChildren(table(['#', 'time', 'action', 'organisation', 'purpose', 'outcome', 'detail'], entries.map((e) => [
-      String(e.seq), e.at, e.action, e.organisationId ?? '', e.purpose ?? '', e.outcome, JSON.stringify(e.result ?? {}) + (e.rules?.length ? ` rules: ${e.rules.join(', ')}` : ''),
-    ]), `${entries.length} entr${entries.length === 1 ? 'y' : 'ies'} (first 200)`));
+    const shown = table(['#', 'time', 'action', 'outcome', 'organisation', 'detail'], entries.map((e) => [
+      String(e.seq), instant(e.at), e.action.replace(/_/g, ' '), e.outcome, e.organisationId ? names.organisation(e.organisationId) : 'none', entryDetail(e, names),
+    ]), `${entries.length} entr${entries.length === 1 ? 'y' : 'ies'} (first 200)`);
+    shown.classList.add('audit');
+    results.replaceChildren(shown);
     announce(`${entries.length} audit entries`);
   };
   const exportLog = async () => {
@@ -45,7 +72,7 @@ export async function renderAudit(main: HTMLElement, me: Me): Promise<void> {
   };
   const log = h('section', { 'aria-labelledby': 'log-title' }, h('h2', { id: 'log-title' }, 'Audit log'),
     h('form', { class: 'row', onsubmit: (e: Event) => { e.preventDefault(); void load(); } },
-      field('From', from), field('To', to), field('Organisation id', org), field('Purpose', purpose), field('Outcome', outcome),
+      field('From', from), field('To', to), field('Organisation', org), field('Purpose', purpose), field('Outcome', outcome),
       h('button', { type: 'submit' }, 'Filter'),
       h('button', { type: 'button', class: 'secondary', onclick: () => void exportLog() }, 'Export as JSON lines')),
     results);
