@@ -72,3 +72,40 @@ export function frameAudit(facesInImage: number, outcomes: { outcome: FaceOutcom
     perFace: outcomes.map((f) => ({ outcome: f.outcome, aboveThreshold: f.aboveThreshold, released: f.released, ...(f.reviewCase ? { reviewCase: f.reviewCase } : {}) })),
   };
 }
+
+/** One face of a frame once searched (its own outcome) or passed over (why). */
+export interface FrameSearch<C, R> {
+  face: AnalysedFace;
+  result?: { outcome: 'candidates' | 'no_match' | 'review_required'; summary: string; candidates: C[]; reviewView: R };
+  skipped?: 'quality_too_low' | 'not_searched';
+}
+
+/**
+ * The part of a `faces: "all"` answer that is about the faces: each one's box, quality and
+ * outcome, best first, a summary, and notes on what was not searched and what the FPIR means here.
+ */
+export function frameAnswer<C, R>(frame: Frame, searched: FrameSearch<C, R>[], limits: { minQuality: QualityLevel; maxFaces: number; fpir: number }) {
+  const results = searched.flatMap((s) => (s.result ? [s.result] : []));
+  const notSearched = searched.filter((s) => s.skipped === 'not_searched').length;
+  const notes: string[] = [];
+  if (notSearched) notes.push(`${notSearched} face(s) of enough quality were not searched: at most ${limits.maxFaces} faces are searched per request (the best first); crop the image to search the others`);
+  if (results.length > 1) notes.push(`the FPIR target (${limits.fpir}) holds for each face's search; across ${results.length} faces the chance of at least one false candidate is up to ${results.length} times that`);
+  const tally = (['candidates', 'review_required', 'no_match'] as const).map((o) => `${results.filter((r) => r.outcome === o).length} ${o}`).join(', ');
+  return {
+    facesInImage: frame.facesInImage,
+    facesSearched: results.length,
+    summary: `${frame.facesInImage} face(s) found, ${results.length} searched: ${tally}${searched.length > results.length ? `; ${searched.length - results.length} not searched` : ''}`,
+    faces: searched.map((s) => ({
+      box: s.face.box, quality: s.face.quality,
+      ...(s.result
+        ? { outcome: s.result.outcome as FaceOutcome, summary: s.result.summary, candidates: s.result.candidates, review: s.result.reviewView as R | { state: 'not_required' } }
+        : {
+          outcome: s.skipped! as FaceOutcome, candidates: [] as C[], review: { state: 'not_required' as const },
+          summary: s.skipped === 'quality_too_low'
+            ? `the face is of ${s.face.quality.level} quality, below the ${limits.minQuality} required (${s.face.quality.reasons.join('; ')}); it was not searched`
+            : `not searched: the request's limit of ${limits.maxFaces} faces was reached`,
+        }),
+    })),
+    notes,
+  };
+}

@@ -38,7 +38,7 @@ import type { SearchHit } from '../matching/vector-index.js';
 import { cosineSimilarity } from '../engine/engine.js';
 import { describeFace, extractFace, facePng, sha256, type ExtractedFace, type ImageInput } from './face-input.js';
 import { LivenessGate } from './liveness-gate.js';
-import { DEFAULT_MAX_FACES_PER_IDENTIFY, extractFrame, FACE_SELECTIONS, frameAudit, type FaceSelection } from './frame-faces.js';
+import { DEFAULT_MAX_FACES_PER_IDENTIFY, extractFrame, FACE_SELECTIONS, frameAnswer, frameAudit, type FaceSelection, type FrameSearch } from './frame-faces.js';
 
 export interface ServiceOptions {
   enrolMinQuality: QualityLevel;
@@ -620,7 +620,7 @@ export class ProbityService {
       };
     };
     type Searched = Awaited<ReturnType<typeof searchFace>>;
-    const searched: { face: AnalysedFace; result?: Searched; skipped?: 'quality_too_low' | 'not_searched' }[] = [];
+    const searched: (FrameSearch<Searched['candidates'][number], Searched['reviewView']> & { result?: Searched })[] = [];
     if (frame) {
       for (const f of frame.faces) searched.push(f.template ? { face: f.face, result: await searchFace(f.face, f.template) } : { face: f.face, skipped: f.skipped });
     } else {
@@ -630,26 +630,10 @@ export class ProbityService {
     const common = { gallery: g.id, ...search, operatingPoint: operatingPointReport(this.calibration(), point.name, limit.usedFmr, point.reason) };
     let answer;
     if (frame) {
-      const notSearched = searched.filter((s) => s.skipped === 'not_searched').length;
-      if (notSearched) notes.push(`${notSearched} face(s) of enough quality were not searched: at most ${this.options.maxFacesPerIdentify} faces are searched per request (the best first); crop the image to search the others`);
-      notes.push(`the FPIR target (${fpir}) holds for each face's search; across ${results.length} faces the chance of at least one false candidate is up to ${results.length} times that`);
+      const faces = frameAnswer(frame, searched, { minQuality: this.options.probeMinQuality, maxFaces: this.options.maxFacesPerIdentify, fpir });
       answer = {
-        ...common,
-        facesInImage: frame.facesInImage, facesSearched: results.length,
-        summary: `${frame.facesInImage} face(s) found, ${results.length} searched: ${(['candidates', 'review_required', 'no_match'] as const).map((o) => `${results.filter((r) => r.outcome === o).length} ${o}`).join(', ')}`
-          + `${searched.length - results.length ? `, ${searched.length - results.length} not searched` : ''}`,
-        faces: searched.map((s) => ({
-          box: s.face.box, quality: s.face.quality,
-          ...(s.result
-            ? { outcome: s.result.outcome, summary: s.result.summary, candidates: s.result.candidates, review: s.result.reviewView }
-            : {
-              outcome: s.skipped!, candidates: [], review: { state: 'not_required' as const },
-              summary: s.skipped === 'quality_too_low'
-                ? `the face is of ${s.face.quality.level} quality, below the ${this.options.probeMinQuality} required (${s.face.quality.reasons.join('; ')}); it was not searched`
-                : `not searched: the request's limit of ${this.options.maxFacesPerIdentify} faces was reached`,
-            }),
-        })),
-        excludedByPurpose, notes, obligations: clearance.obligations,
+        ...common, facesInImage: faces.facesInImage, facesSearched: faces.facesSearched, summary: faces.summary, faces: faces.faces,
+        excludedByPurpose, notes: [...notes, ...faces.notes], obligations: clearance.obligations,
       };
     } else {
       const r = results[0]!;
