@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import sharp from 'sharp';
 import { after, before, describe, test } from 'node:test';
 import type { Db } from '../gallery/db.js';
 import type { Caller } from '../governance/api-keys.js';
@@ -147,6 +148,14 @@ for (const backend of backends) {
       assert.match(weak[0]!.summary, /low quality, below the medium required/);
       assert.equal(frame.facesSearched, 2);
       assert.equal((await lastEntry(db, 'identify')).result.frame.byOutcome.quality_too_low, 1);
+      // A frame with no face at all (the knee of sample 2) is refused as a single-face identify is.
+      const knee = await sharp(sampleImage(2)).extract({ left: 900, top: 880, width: 420, height: 400 }).jpeg().toBuffer();
+      await refused(service.identify(client, { purpose: ACCESS, galleryId, probe: image(knee), faces: 'all' }), 'no_face');
+    });
+
+    test('attack: ranked leads for every face of a frame, for a purpose that has none. Refused before any face is read', async () => {
+      await refused(service.identify(client, { purpose: ACCESS, galleryId, probe: image(faces.tonyWithOther()), faces: 'all', candidateList: 'ranked_leads' }), 'policy_refused', /disclosure\/threshold-only/);
+      assert.equal((await lastEntry(db, 'identify', 'refused')).result.code, 'policy_refused');
     });
 
     test('attack: a one-to-one purpose, or a purpose the key lacks, gains 1:N through faces "all". Refused before any face is read, and logged', async () => {
