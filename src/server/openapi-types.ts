@@ -4706,6 +4706,12 @@ export interface operations {
                      * @enum {string}
                      */
                     candidateList?: "above_threshold" | "ranked_leads";
+                    /**
+                     * @description one: the best face of the image (quality, then detection confidence, then size), answered in `face`, `outcome` and `candidates`. all: every face, each searched on its own under the same purpose, consent filter and review rule and answered in `faces` (its box, quality and outcome); at most 10 faces are searched per request by default (the best first) and the rest are listed as not_searched; faces below the required quality are listed as quality_too_low. One audit entry records how many faces were searched and each one's outcome.
+                     * @default one
+                     * @enum {string}
+                     */
+                    faces?: "one" | "all";
                 };
                 "multipart/form-data": {
                     /**
@@ -4744,6 +4750,12 @@ export interface operations {
                      * @enum {string}
                      */
                     candidateList?: "above_threshold" | "ranked_leads";
+                    /**
+                     * @description one: the best face of the image (quality, then detection confidence, then size), answered in `face`, `outcome` and `candidates`. all: every face, each searched on its own under the same purpose, consent filter and review rule and answered in `faces` (its box, quality and outcome); at most 10 faces are searched per request by default (the best first) and the rest are listed as not_searched; faces below the required quality are listed as quality_too_low. One audit entry records how many faces were searched and each one's outcome.
+                     * @default one
+                     * @enum {string}
+                     */
+                    faces?: "one" | "all";
                 };
             };
         };
@@ -4806,6 +4818,41 @@ export interface operations {
                         };
                         notes?: string[];
                         auditSeq?: number;
+                        /** @description With faces "all": the faces found in the image. */
+                        facesInImage?: number;
+                        /** @description With faces "all": the faces searched (of enough quality, within the per-request limit). */
+                        facesSearched?: number;
+                        /** @description With faces "all": every face found, best first, each with its own outcome. */
+                        faces?: {
+                            box?: {
+                                x?: number;
+                                y?: number;
+                                width?: number;
+                                height?: number;
+                            };
+                            quality?: {
+                                [key: string]: unknown;
+                            };
+                            /** @enum {string} */
+                            outcome?: "candidates" | "no_match" | "review_required" | "quality_too_low" | "not_searched";
+                            summary?: string;
+                            candidates?: {
+                                subject?: string;
+                                score?: number;
+                                threshold?: number;
+                                match?: boolean;
+                                scoreFmr?: {
+                                    fmr?: number;
+                                    /** @enum {string} */
+                                    bound?: "exact" | "at-most" | "at-least";
+                                };
+                            }[];
+                            review?: {
+                                case?: string;
+                                state?: string;
+                                requiredReviewers?: number;
+                            };
+                        }[];
                     };
                 };
             };

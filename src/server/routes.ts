@@ -8,6 +8,7 @@ import type { ImageInput } from '../service/face-input.js';
 import type { ProbityService } from '../service/probity-service.js';
 import { CONSENT_METHODS } from '../service/people-service.js';
 import { MAX_TEST_PAIRS } from '../service/testing-service.js';
+import { DEFAULT_MAX_FACES_PER_IDENTIFY, FACE_SELECTIONS, type FaceSelection } from '../service/frame-faces.js';
 import { callerOf } from './app.js';
 
 const error = {
@@ -434,7 +435,7 @@ export function registerRoutes(app: FastifyInstance, service: ProbityService): v
     ...(req.body.operatingPoint ? { operatingPoint: req.body.operatingPoint } : {}),
   }));
 
-  app.post<{ Params: { galleryId: string }; Body: { image: string; topK?: number; fpir?: number; operatingPoint?: 'equal_protection' | 'average'; purpose: string; authority?: LegalAuthority; callbackUrl?: string; candidateList?: 'above_threshold' | 'ranked_leads' } }>('/v1/galleries/:galleryId/identify', {
+  app.post<{ Params: { galleryId: string }; Body: { image: string; topK?: number; fpir?: number; operatingPoint?: 'equal_protection' | 'average'; purpose: string; authority?: LegalAuthority; callbackUrl?: string; candidateList?: 'above_threshold' | 'ranked_leads'; faces?: FaceSelection } }>('/v1/galleries/:galleryId/identify', {
     schema: {
       tags: ['decisions'],
       summary: 'Identify (1:N): the candidates who clear the threshold, or a plain answer that no one does',
@@ -446,6 +447,10 @@ export function registerRoutes(app: FastifyInstance, service: ProbityService): v
           image, topK: { type: 'integer', minimum: 1, maximum: 50, default: 5 }, fpir: { type: 'number', exclusiveMinimum: 0, exclusiveMaximum: 1 }, operatingPoint: operatingPointIn, purpose, authority,
           callbackUrl: { type: 'string', format: 'uri', pattern: '^https?://', description: 'Where to POST the outcome once human review is complete.' },
           candidateList: { type: 'string', enum: ['above_threshold', 'ranked_leads'], default: 'above_threshold', description: 'ranked_leads: the top-k whatever their score, for reviewers only; allowed only for a use case that provides it (investigative_leads) under human review.' },
+          faces: {
+            type: 'string', enum: [...FACE_SELECTIONS], default: 'one',
+            description: `one: the best face of the image (quality, then detection confidence, then size), answered in \`face\`, \`outcome\` and \`candidates\`. all: every face, each searched on its own under the same purpose, consent filter and review rule and answered in \`faces\` (its box, quality and outcome); at most ${DEFAULT_MAX_FACES_PER_IDENTIFY} faces are searched per request by default (the best first) and the rest are listed as not_searched; faces below the required quality are listed as quality_too_low. One audit entry records how many faces were searched and each one's outcome.`,
+          },
         },
       },
       response: {
@@ -459,6 +464,19 @@ export function registerRoutes(app: FastifyInstance, service: ProbityService): v
             review: { type: 'object', properties: { case: { type: 'string' }, state: { type: 'string' }, requiredReviewers: { type: 'integer' } } },
             excludedByPurpose: { type: 'integer', description: 'Subjects left out because their consent or legal authority does not cover the purpose now.' },
             face, notes: { type: 'array', items: { type: 'string' } }, auditSeq: { type: 'integer' },
+            facesInImage: { type: 'integer', description: 'With faces "all": the faces found in the image.' },
+            facesSearched: { type: 'integer', description: 'With faces "all": the faces searched (of enough quality, within the per-request limit).' },
+            faces: {
+              type: 'array', description: 'With faces "all": every face found, best first, each with its own outcome.',
+              items: {
+                type: 'object',
+                properties: {
+                  box, quality: open, outcome: { type: 'string', enum: ['candidates', 'no_match', 'review_required', 'quality_too_low', 'not_searched'] }, summary: { type: 'string' },
+                  candidates: { type: 'array', items: { type: 'object', properties: { subject: { type: 'string' }, ...decision } } },
+                  review: { type: 'object', properties: { case: { type: 'string' }, state: { type: 'string' }, requiredReviewers: { type: 'integer' } } },
+                },
+              },
+            },
           },
         },
         ...errors,
@@ -472,5 +490,6 @@ export function registerRoutes(app: FastifyInstance, service: ProbityService): v
     ...(req.body.operatingPoint ? { operatingPoint: req.body.operatingPoint } : {}),
     ...(req.body.callbackUrl ? { callbackUrl: req.body.callbackUrl } : {}),
     ...(req.body.candidateList ? { candidateList: req.body.candidateList } : {}),
+    ...(req.body.faces ? { faces: req.body.faces } : {}),
   }));
 }

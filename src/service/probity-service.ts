@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { FaceEngine } from '../engine/engine.js';
+import type { AnalysedFace, FaceEngine, Template } from '../engine/engine.js';
 import type { QualityLevel } from '../engine/quality.js';
 import { ProbityError } from '../errors.js';
 import type { Db, Queryable } from '../gallery/db.js';
@@ -38,6 +38,7 @@ import type { SearchHit } from '../matching/vector-index.js';
 import { cosineSimilarity } from '../engine/engine.js';
 import { describeFace, extractFace, facePng, sha256, type ExtractedFace, type ImageInput } from './face-input.js';
 import { LivenessGate } from './liveness-gate.js';
+import { DEFAULT_MAX_FACES_PER_IDENTIFY, extractFrame, FACE_SELECTIONS, frameAnswer, frameAudit, type FaceSelection, type FrameSearch } from './frame-faces.js';
 
 export interface ServiceOptions {
   enrolMinQuality: QualityLevel;
@@ -47,6 +48,8 @@ export interface ServiceOptions {
   /** Default target false positive identification rate for identification. */
   identifyFpir: number;
   maxTopK: number;
+  /** The most faces one `faces: "all"` identification searches (the best first); the rest are reported, not searched. */
+  maxFacesPerIdentify: number;
   /** Above this many templates a gallery is searched approximately (HNSW). */
   hnswAbove: number;
   /** The latest `probity evaluate` results.json, quoted by the accountability report. */
@@ -72,11 +75,20 @@ export const DEFAULT_SERVICE_OPTIONS: ServiceOptions = {
   verifyFmr: 1e-4,
   identifyFpir: 1e-3,
   maxTopK: 50,
+  maxFacesPerIdentify: DEFAULT_MAX_FACES_PER_IDENTIFY,
   hnswAbove: 50_000,
   webhooks: DEFAULT_WEBHOOK_OPTIONS,
   failedAuthentication: DEFAULT_AUTH_THROTTLE,
   operatingPoint: 'average',
 };
+
+/** What an identification is asked: the purpose, the gallery, the image, and how to search it. */
+export type IdentifyInput = PurposeInput & {
+  galleryId: string; probe: ImageInput; topK?: number; fpir?: number; callbackUrl?: string; candidateList?: CandidateList; operatingPoint?: OperatingPointName;
+  /** `one` (the default): the best face; `all`: every face, each with its own outcome. */
+  faces?: FaceSelection;
+};
+export type IdentifyAnswer = Awaited<ReturnType<ProbityService['searchFaces']>>;
 
 export interface Page<T> {
   items: T[];
@@ -529,14 +541,29 @@ export class ProbityService {
   }
 
   /**
-   * One face against a gallery: the subjects who clear the threshold, with their scores and the
+   * A face against a gallery: the subjects who clear the threshold, with their scores and the
    * false match rate each score stands for, and a plain answer. The threshold is set so that the
    * whole search, not one comparison, keeps to the target false positive identification rate.
    * Only subjects whose enrolment basis covers the purpose at this instant are searched; a search
    * no one clears names no one, unless the purpose's policy allows ranked leads for review.
+   * `faces: 'all'` searches every face of the image (up to `maxFacesPerIdentify`), each on its
+   * own under the same clearance, purpose filter and review rule, with one audit entry for all.
    */
-  async identify(caller: Caller, input: PurposeInput & { galleryId: string; probe: ImageInput; topK?: number; fpir?: number; callbackUrl?: string; candidateList?: CandidateList; operatingPoint?: OperatingPointName }) {
+  identify(caller: Caller, input: IdentifyInput & { faces?: 'one' }): Promise<Extract<IdentifyAnswer, { face: unknown }>>;
+  identify(caller: Caller, input: IdentifyInput & { faces: 'all' }): Promise<Extract<IdentifyAnswer, { faces: unknown }>>;
+  identify(caller: Caller, input: IdentifyInput): Promise<IdentifyAnswer>;
+  identify(caller: Caller, input: IdentifyInput): Promise<IdentifyAnswer> {
+    return this.searchFaces(caller, input);
+  }
+
+  /** `identify`, its answer's shape decided by `faces` at run time. */
+  async searchFaces(caller: Caller, input: IdentifyInput) {
+    const all = input.faces === 'all';
+    if (input.faces !== undefined && !FACE_SELECTIONS.includes(input.faces)) {
+      throw new ProbityError('invalid_request', `faces: must be one of ${FACE_SELECTIONS.join(', ')}, not "${String(input.faces)}"`);
+    }
     const audit = { galleryId: input.galleryId, inputHashes: [sha256(input.probe.bytes)] };
+    // Cleared once for the request: what the policy forbids, it forbids for every face of the image.
     const clearance = await this.gov.clear(caller, 'identify', audit, input, await this.galleryTarget(input.galleryId));
     const topK = Math.min(input.topK ?? 5, this.options.maxTopK);
     const fpir = input.fpir ?? this.options.identifyFpir;
@@ -551,17 +578,15 @@ export class ProbityService {
       await requireGalleryModel(this.db, g.id, this.engine.modelId);
       if (rankedLeads) requireRankedLeads(input.purpose, clearance.obligations);
     });
-    const probe = await extractFace(this.engine, input.probe, { minQuality: this.options.probeMinQuality, single: false });
+    const frame = all ? await extractFrame(this.engine, input.probe, { minQuality: this.options.probeMinQuality, maxFaces: this.options.maxFacesPerIdentify }) : undefined;
+    const probe = frame ? undefined : await extractFace(this.engine, input.probe, { minQuality: this.options.probeMinQuality, single: false });
     // Who may be compared for this purpose is decided now, at this instant; a lapsed consent is erased before the search.
     const eligibility = await galleryEligibility(this.db, g.id, input.purpose, this.now());
     const erased = await this.people.eraseLapsed(g.id, eligibility.lapsed);
     const state = erased.length ? await this.refreshIndex(g.id) : await this.search.catchUp(g.id, g.version);
     const size = this.search.templateCount(state);
     const limit = identificationThresholdAt(this.calibration(), point.name, fpir, size);
-    const hits = await this.eligibleHits(state, g.id, input.purpose, probe.template.vector, topK, eligibility.excluded);
-    const ranked = hits.map((h) => ({ subject: h.subject, ...this.decisionFor(h.score, limit.threshold, point.name) }));
-    const matched = ranked.filter((c) => c.match);
-    const notes = [probe.note].filter((n): n is string => n !== undefined);
+    const notes = [probe?.note].filter((n): n is string => n !== undefined);
     if (limit.beyondCalibration) {
       notes.push(`the gallery (${size} templates) needs a per-comparison false match rate of ${limit.comparisonFmr.toExponential(1)}, below what was measured; the strictest measured threshold was used and the FPIR target cannot be promised`);
     }
@@ -569,45 +594,81 @@ export class ProbityService {
     if (excludedByPurpose > 0) {
       notes.push(`${excludedByPurpose} subject(s) in the gallery were left out: their consent or legal authority does not cover "${input.purpose}" now`);
     }
+    const search = { model: this.engine.modelId, fpir, gallerySize: size, threshold: round(limit.threshold), comparisonFmr: limit.comparisonFmr };
     // A consequential purpose releases nothing on a score alone: people review the candidates
     // that clear the threshold first (or, where the policy allows ranked leads, the top-k). With
-    // none, there is nothing to review and "no match" stands.
-    const forReview = rankedLeads ? ranked : matched;
-    const review = clearance.obligations.includes('require_human_review') && forReview.length > 0
-      ? { id: randomUUID(), requiredReviewers: clearance.obligations.includes('require_two_reviewers') ? 2 : 1 }
-      : undefined;
-    const probeSealed = review ? await this.reviews.sealProbe(probe.face.aligned, review.id) : undefined;
-    const search = { model: this.engine.modelId, fpir, gallerySize: size, threshold: round(limit.threshold), comparisonFmr: limit.comparisonFmr };
-    const answer = {
-      gallery: g.id, ...search, operatingPoint: operatingPointReport(this.calibration(), point.name, limit.usedFmr, point.reason),
-      outcome: review ? 'review_required' as const : matched.length ? 'candidates' as const : 'no_match' as const,
-      summary: review
-        ? `${rankedLeads ? `${forReview.length} ranked lead(s), ${matched.length} clearing the threshold,` : `${matched.length} candidate(s) clear the threshold;`} the purpose "${clearance.purpose}" is consequential, so they are released only after ${review.requiredReviewers === 2 ? 'two different reviewers confirm' : 'a reviewer confirms'} (${clearance.rules.filter((r) => r.effect === 'require_human_review' || r.effect === 'require_two_reviewers').map((r) => r.citation).join('; ')})`
-        : matched.length
-          ? `${matched.length} subject(s) clear the threshold; they are candidates for a person to check, not an identification`
-          : `no one in the gallery clears the threshold (${round(limit.threshold)}); the person is probably not enrolled`,
-      // Only those who clear the threshold: a "no match" names no one and shows no score.
-      candidates: review ? [] : matched,
-      excludedByPurpose,
-      review: review ? { case: review.id, state: 'pending' as const, requiredReviewers: review.requiredReviewers } : { state: 'not_required' as const },
-      face: describeFace(probe), notes, obligations: clearance.obligations,
+    // none, there is nothing to review and "no match" stands. Each face is its own case.
+    const requiredReviewers = clearance.obligations.includes('require_two_reviewers') ? 2 : 1;
+    const searchFace = async (face: AnalysedFace, template: Template) => {
+      const hits = await this.eligibleHits(state, g.id, input.purpose, template.vector, topK, eligibility.excluded);
+      const ranked = hits.map((h) => ({ subject: h.subject, ...this.decisionFor(h.score, limit.threshold, point.name) }));
+      const matched = ranked.filter((c) => c.match);
+      const forReview = rankedLeads ? ranked : matched;
+      const review = clearance.obligations.includes('require_human_review') && forReview.length > 0 ? { id: randomUUID(), requiredReviewers } : undefined;
+      const probeSealed = review ? await this.reviews.sealProbe(face.aligned, review.id) : undefined;
+      return {
+        matched, forReview, review, probeSealed,
+        outcome: review ? 'review_required' as const : matched.length ? 'candidates' as const : 'no_match' as const,
+        summary: review
+          ? `${rankedLeads ? `${forReview.length} ranked lead(s), ${matched.length} clearing the threshold,` : `${matched.length} candidate(s) clear the threshold;`} the purpose "${clearance.purpose}" is consequential, so they are released only after ${review.requiredReviewers === 2 ? 'two different reviewers confirm' : 'a reviewer confirms'} (${clearance.rules.filter((r) => r.effect === 'require_human_review' || r.effect === 'require_two_reviewers').map((r) => r.citation).join('; ')})`
+          : matched.length
+            ? `${matched.length} subject(s) clear the threshold; they are candidates for a person to check, not an identification`
+            : `no one in the gallery clears the threshold (${round(limit.threshold)}); the person is probably not enrolled`,
+        // Only those who clear the threshold: a "no match" names no one and shows no score.
+        candidates: review ? [] : matched,
+        reviewView: review ? { case: review.id, state: 'pending' as const, requiredReviewers: review.requiredReviewers } : { state: 'not_required' as const },
+      };
     };
+    type Searched = Awaited<ReturnType<typeof searchFace>>;
+    const searched: (FrameSearch<Searched['candidates'][number], Searched['reviewView']> & { result?: Searched })[] = [];
+    if (frame) {
+      for (const f of frame.faces) searched.push(f.template ? { face: f.face, result: await searchFace(f.face, f.template) } : { face: f.face, skipped: f.skipped });
+    } else {
+      searched.push({ face: probe!.face, result: await searchFace(probe!.face, probe!.template) });
+    }
+    const results = searched.flatMap((s) => (s.result ? [s.result] : []));
+    const common = { gallery: g.id, ...search, operatingPoint: operatingPointReport(this.calibration(), point.name, limit.usedFmr, point.reason) };
+    let answer;
+    if (frame) {
+      const faces = frameAnswer(frame, searched, { minQuality: this.options.probeMinQuality, maxFaces: this.options.maxFacesPerIdentify, fpir });
+      answer = {
+        ...common, facesInImage: faces.facesInImage, facesSearched: faces.facesSearched, summary: faces.summary, faces: faces.faces,
+        excludedByPurpose, notes: [...notes, ...faces.notes], obligations: clearance.obligations,
+      };
+    } else {
+      const r = results[0]!;
+      answer = {
+        ...common, outcome: r.outcome, summary: r.summary, candidates: r.candidates, excludedByPurpose, review: r.reviewView,
+        face: describeFace(probe!), notes, obligations: clearance.obligations,
+      };
+    }
+    const reviewCases = results.flatMap((r) => (r.review ? [r.review.id] : []));
+    const aboveThreshold = results.reduce((n, r) => n + r.matched.length, 0);
     return this.gov.run(caller, 'identify', audit, async (tx) => {
-      if (review) {
+      for (const s of searched) {
+        const r = s.result;
+        if (!r?.review) continue;
         await this.reviews.open(tx, {
-          id: review.id, caller, galleryId: g.id, purpose: clearance.purpose!, requiredReviewers: review.requiredReviewers,
-          search, candidates: forReview, probeSealed: probeSealed!, ...(callbackUrl ? { callbackUrl } : {}),
+          id: r.review.id, caller, galleryId: g.id, purpose: clearance.purpose!, requiredReviewers: r.review.requiredReviewers,
+          search: frame ? { ...search, face: { box: s.face.box } } : search, candidates: r.forReview, probeSealed: r.probeSealed!, ...(callbackUrl ? { callbackUrl } : {}),
           ...(clearance.authority ? { authority: clearance.authority } : {}),
         });
       }
       return {
         value: answer,
         result: {
-          candidates: review ? 0 : matched.length, aboveThreshold: matched.length, gallerySize: size, operatingPoint: point.name, released: !review,
+          candidates: results.reduce((n, r) => n + r.candidates.length, 0), aboveThreshold, gallerySize: size, operatingPoint: point.name, released: reviewCases.length === 0,
           searched: eligibility.eligible, excludedByPurpose,
           ...(erased.length ? { erasedAtSearch: erased.map((r) => r.auditSeq) } : {}),
-          ...(rankedLeads ? { candidateList: 'ranked_leads', leads: forReview.length } : {}),
-          ...(review ? { reviewCase: review.id } : {}),
+          ...(rankedLeads ? { candidateList: 'ranked_leads', leads: results.reduce((n, r) => n + r.forReview.length, 0) } : {}),
+          ...(frame
+            ? {
+              faces: 'all', reviewCases,
+              frame: frameAudit(frame.facesInImage, searched.map((s) => s.result
+                ? { outcome: s.result.outcome, aboveThreshold: s.result.matched.length, released: s.result.candidates.length, ...(s.result.review ? { reviewCase: s.result.review.id } : {}) }
+                : { outcome: s.skipped!, aboveThreshold: 0, released: 0 })),
+            }
+            : reviewCases.length ? { reviewCase: reviewCases[0] } : {}),
         },
       };
     }, { clearance });
