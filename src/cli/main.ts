@@ -66,7 +66,7 @@ ${IMPORT_USAGE}
   probity serve [--port 8080] [--host 127.0.0.1] [--data DIR] [--database URL] [--workers N]
                 [--development] [--rate-limit PER_SECOND] [--rate-burst N] [--log-format json|pretty|off]
                 [--log-level info] [--evaluation results.json] [--purge-every HOURS] [--webhook-allow-private]
-                [--metrics] [--audit-checkpoint-entries N] [--audit-checkpoint-seconds N]
+                [--metrics] [--max-faces-per-identify N] [--audit-checkpoint-entries N] [--audit-checkpoint-seconds N]
                 [--audit-witness-file FILE] [--audit-witness-url URL] [--audit-origin NAME]
                 (each flag also a PROBITY_* variable; flag > variable > default: see the README)
                 [--model-file M.onnx --model-card CARD.json --sha256 HEX] [--calibration TABLE.json]
@@ -396,6 +396,7 @@ async function serveCommand(args: string[]): Promise<void> {
     development: s.development, purgeEveryHours: s.purgeEveryHours,
     ...(s.evaluation ? { evaluationFile: s.evaluation } : {}),
     ...(s.webhookAllowPrivate ? { webhookAllowPrivate: true } : {}),
+    maxFacesPerIdentify: s.maxFacesPerIdentify,
     ...(modelFile ? { engine: { modelFile } } : {}), ...(values.calibration ? { calibrationFile: values.calibration } : {}),
     app: {
       rateLimit: { perSecond: s.rateLimit, burst: s.rateBurst }, logger: s.logFormat !== 'off', logFormat: s.logFormat, logLevel: s.logLevel, version,

@@ -1,3 +1,4 @@
+import { DEFAULT_MAX_FACES_PER_IDENTIFY } from '../service/frame-faces.js';
 import { ProbityError } from '../errors.js';
 
 /**
@@ -38,6 +39,7 @@ export interface ServeSettings {
   evaluation?: string;
   webhookAllowPrivate: boolean;
   metrics: boolean;
+  maxFacesPerIdentify: number;
   auditCheckpointEntries?: number;
   auditCheckpointSeconds?: number;
   auditWitnessFile?: string;
@@ -60,6 +62,7 @@ export const SERVE_SETTINGS: Setting[] = [
   { key: 'evaluation', flag: 'evaluation', env: 'PROBITY_EVALUATION_FILE', kind: 'string', shown: 'eval-out/results.json if present', doc: 'the evaluation results the accountability report cites' },
   { key: 'webhookAllowPrivate', flag: 'webhook-allow-private', env: 'PROBITY_WEBHOOK_ALLOW_PRIVATE', kind: 'boolean', shown: 'off', doc: 'review webhooks may go to loopback/private networks and plain http' },
   { key: 'metrics', flag: 'metrics', env: 'PROBITY_METRICS', kind: 'boolean', shown: 'off', doc: 'serve Prometheus metrics at `/metrics` (see Metrics)' },
+  { key: 'maxFacesPerIdentify', flag: 'max-faces-per-identify', env: 'PROBITY_MAX_FACES_PER_IDENTIFY', kind: 'string', shown: '10', doc: 'faces an identify with `faces: "all"` searches at most; the rest are listed as not searched' },
   { key: 'auditCheckpointEntries', flag: 'audit-checkpoint-entries', env: 'PROBITY_AUDIT_CHECKPOINT_ENTRIES', kind: 'string', shown: '1000', doc: 'sign an audit checkpoint every N entries' },
   { key: 'auditCheckpointSeconds', flag: 'audit-checkpoint-seconds', env: 'PROBITY_AUDIT_CHECKPOINT_SECONDS', kind: 'string', shown: '60', doc: '… and every N seconds' },
   { key: 'auditWitnessFile', flag: 'audit-witness-file', env: 'PROBITY_AUDIT_WITNESS_FILE', kind: 'string', shown: 'DATA/audit-witness.jsonl', doc: 'where checkpoints are appended' },
@@ -149,6 +152,7 @@ export function resolveServeSettings(flags: Record<string, string | boolean | un
     ...(evaluation ? { evaluation } : {}),
     webhookAllowPrivate: bool('webhookAllowPrivate'),
     metrics: bool('metrics'),
+    maxFacesPerIdentify: number('maxFacesPerIdentify', DEFAULT_MAX_FACES_PER_IDENTIFY, (v) => Number.isInteger(v) && v >= 1 && v <= 100, 'a whole number of faces from 1 to 100'),
     ...(entries !== undefined ? { auditCheckpointEntries: entries } : {}),
     ...(seconds !== undefined ? { auditCheckpointSeconds: seconds } : {}),
     ...(witnessFile ? { auditWitnessFile: witnessFile } : {}),

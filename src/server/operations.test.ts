@@ -54,6 +54,9 @@ describe('serve configuration: flag > PROBITY_* variable > default', () => {
     const defaults = resolveServeSettings({}, {});
     assert.deepEqual([defaults.port, defaults.host, defaults.data, defaults.workers, defaults.rateLimit, defaults.logFormat, defaults.metrics], [8080, '127.0.0.1', 'probity-data', 1, 20, 'json', false]);
     assert.equal(resolveServeSettings({}, { PROBITY_ENV: 'development' }).logFormat, 'pretty', 'development logs for a person by default');
+    assert.equal(defaults.maxFacesPerIdentify, 10);
+    assert.equal(resolveServeSettings({ 'max-faces-per-identify': '3' }, { PROBITY_MAX_FACES_PER_IDENTIFY: '5' }).maxFacesPerIdentify, 3);
+    assert.equal(resolveServeSettings({}, { PROBITY_MAX_FACES_PER_IDENTIFY: '5' }).maxFacesPerIdentify, 5);
   });
 
   test('audit checkpoint flags reach the witness through the variables it reads', () => {
@@ -73,6 +76,8 @@ describe('serve configuration: flag > PROBITY_* variable > default', () => {
     refusedNaming(() => resolveServeSettings({}, { PROBITY_ENV: 'prod' }), 'PROBITY_ENV');
     refusedNaming(() => resolveServeSettings({}, { PROBITY_DATABASE_URL: 'mysql://u:pw@h/db' }), 'PROBITY_DATABASE_URL');
     refusedNaming(() => resolveServeSettings({}, { PROBITY_AUDIT_CHECKPOINT_SECONDS: '-1' }), 'PROBITY_AUDIT_CHECKPOINT_SECONDS');
+    refusedNaming(() => resolveServeSettings({}, { PROBITY_MAX_FACES_PER_IDENTIFY: '0' }), 'PROBITY_MAX_FACES_PER_IDENTIFY');
+    refusedNaming(() => resolveServeSettings({ 'max-faces-per-identify': '2.5' }, {}), '--max-faces-per-identify');
     refusedNaming(() => resolveServeSettings({}, { PROBITY_AUDIT_WITNESS_URL: 'ftp://x' }), 'PROBITY_AUDIT_WITNESS_URL');
     // A refused database URL does not echo its password.
     try {

@@ -36,6 +36,8 @@ export interface ServeOptions {
   evaluationFile?: string;
   /** Let review webhooks go to loopback and private networks, and over plain http (a receiver on this host or network). */
   webhookAllowPrivate?: boolean;
+  /** Faces an identify with `faces: 'all'` searches at most (the service's default when absent). */
+  maxFacesPerIdentify?: number;
   /** Engine settings, such as an operator-supplied model (`modelFile`). */
   engine?: Partial<EngineConfig>;
   /** The operator's calibration table; required for a model loaded from a file, and checked to be that model's. */
@@ -118,6 +120,7 @@ async function openService(o: ServeOptions, print?: (line: string) => void): Pro
     indexDir: o.dataDir,
     ...(o.evaluationFile ? { evaluationFile: o.evaluationFile } : {}),
     webhooks: { allowPrivateNetworks: o.webhookAllowPrivate ?? o.env.PROBITY_WEBHOOK_ALLOW_PRIVATE === '1' },
+    ...(o.maxFacesPerIdentify !== undefined ? { maxFacesPerIdentify: o.maxFacesPerIdentify } : {}),
   } });
   await loadIndexes(service);
   return service;
