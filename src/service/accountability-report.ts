@@ -37,6 +37,8 @@ export interface UsageFigures {
   enrolments: number;
   verifications: number;
   identifications: number;
+  /** Faces searched by identification: one per single-face request, each searched face of a `faces: "all"` request. */
+  facesSearched: number;
   reviewCasesOpened: number;
   reviewCasesResolved: number;
   candidatesConfirmed: number;
@@ -74,6 +76,13 @@ export class AccountabilityReport {
     return this.count(`SELECT COUNT(*) AS n FROM audit_log WHERE body LIKE $1 AND body LIKE $2`, [`%"action":"${action}"%`, `%"outcome":"${outcome}"%`]);
   }
 
+  /** A frame's entry records how many of its faces were searched; every other identify searched one. */
+  private async facesSearched(): Promise<number> {
+    const frames = await this.db.all<{ body: string }>(`SELECT body FROM audit_log WHERE body LIKE $1 AND body LIKE $2 AND body LIKE $3`, ['%"action":"identify"%', '%"outcome":"ok"%', '%"facesSearched":%']);
+    const inFrames = frames.reduce((n, r) => n + Number(/"facesSearched":(\d+)/.exec(r.body)?.[1] ?? 0), 0);
+    return (await this.actions('identify')) - frames.length + inFrames;
+  }
+
   async usage(): Promise<UsageFigures> {
     const decisions = await this.db.all<{ decision: string }>(`SELECT decision FROM review_decisions`);
     return {
@@ -84,6 +93,7 @@ export class AccountabilityReport {
       enrolments: await this.actions('enrol'),
       verifications: await this.actions('verify'),
       identifications: await this.actions('identify'),
+      facesSearched: await this.facesSearched(),
       reviewCasesOpened: await this.count(`SELECT COUNT(*) AS n FROM review_cases`),
       reviewCasesResolved: await this.count(`SELECT COUNT(*) AS n FROM review_cases WHERE status = 'resolved'`),
       candidatesConfirmed: decisions.filter((d) => d.decision === 'confirm').length,
@@ -208,7 +218,7 @@ export class AccountabilityReport {
         head: ['measure', 'count'],
         rows: [
           ['organisations', usage.organisations], ['galleries', usage.galleries], ['enrolled subjects', usage.subjects], ['templates', usage.templates],
-          ['enrolments', usage.enrolments], ['verifications', usage.verifications], ['identification searches', usage.identifications],
+          ['enrolments', usage.enrolments], ['verifications', usage.verifications], ['identification requests', usage.identifications], ['faces searched by identification', usage.facesSearched],
           ['review cases opened', usage.reviewCasesOpened], ['review cases resolved', usage.reviewCasesResolved],
           ['candidates confirmed by reviewers', usage.candidatesConfirmed], ['matches overturned by reviewers', usage.candidatesOverturned],
           ['requests refused by policy or role', usage.refusals], ['suspected presentation attacks refused', usage.presentationAttacksRefused], ['independent-testing requests', usage.testingRequests],

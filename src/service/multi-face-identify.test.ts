@@ -95,6 +95,17 @@ for (const backend of backends) {
       assert.ok(!JSON.stringify(tagging).includes('tony'));
     });
 
+    test('the accountability report counts every face searched, not only requests', async () => {
+      const admin = await service.authenticate(adminSecret);
+      const before = (await service.report.render(admin, 'md')).usage;
+      await service.identify(client, { purpose: ACCESS, galleryId, probe: image(faces.tonyWithOther()), faces: 'all' });
+      await service.identify(client, { purpose: ACCESS, galleryId, probe: image(faces.tonyWithOther()) });
+      const { usage, text } = await service.report.render(admin, 'md');
+      assert.equal(usage.identifications - before.identifications, 2, 'two requests');
+      assert.equal(usage.facesSearched - before.facesSearched, 3, 'two faces of the frame and the one face of the single-face request');
+      assert.match(text, new RegExp(`\\| faces searched by identification \\| ${usage.facesSearched} \\|`));
+    });
+
     test('without faces "all" one face is searched, the best one, and the answer keeps its single-face shape', async () => {
       const one = await service.identify(client, { purpose: ACCESS, galleryId, probe: image(faces.tonyWithOther()) });
       assert.equal(one.face.facesInImage, 2);

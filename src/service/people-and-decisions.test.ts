@@ -291,7 +291,8 @@ suiteUnless(skipWithoutLfw, 'the accountability report', () => {
         [usage.enrolments, usage.identifications, usage.verifications, usage.subjectsErased, usage.subjects, usage.templates, usage.refusals, usage.organisations],
         [3, 4, 1, 1, 2, 2, 1, 1],
       );
-      assert.match(text, /\| identification searches \| 4 \|/);
+      assert.match(text, /\| identification requests \| 4 \|/);
+      assert.match(text, /\| faces searched by identification \| 4 \|/);
       assert.match(text, /\| enrolments \| 3 \|/);
       assert.match(text, /\| matches overturned by reviewers \| 0 \|/);
       assert.match(text, /mobilefacenet-512/);
