@@ -16,7 +16,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { l2normalise } from '../engine/engine.js';
-import { seededRandom } from '../evaluation/random.js';
+import { seededRandom } from '../seeded-random.js';
 import { ExactIndex } from '../matching/exact-index.js';
 import { DEFAULT_HNSW_OPTIONS, HnswIndex, type HnswOptions } from '../matching/hnsw-index.js';
 import type { VectorIndex } from '../matching/vector-index.js';

@@ -29,6 +29,7 @@ import { effectiveEnvironment, resolveServeSettings, serveFlagOptions } from '..
 import { calibrateEngine } from '../matching/engine-calibration.js';
 import type { ModelFileSpec } from '../engine/models/model-file.js';
 import { AccountabilityReport } from '../service/accountability-report.js';
+import { commandWitness } from './command-witness.js';
 import { maintenance, operatorCaller } from '../service/maintenance.js';
 
 const version = PROBITY_VERSION;
@@ -473,8 +474,9 @@ async function purgeCommand(args: string[]): Promise<void> {
   if (Number.isNaN(now.getTime())) throw new UsageError(`--now must be an ISO 8601 time, got "${values.now}"`);
   const db = await openStore(values);
   try {
-    const receipts = await maintenance(db, () => now, erasureLedger(dataDirOf(values))).people.purge(now);
-    process.stdout.write(`purge at ${now.toISOString()}: ${receipts.length} subject(s) erased\n`);
+    const witness = commandWitness(dataDirOf(values), process.env, (m) => process.stderr.write(`probity: ${m}\n`));
+    const receipts = await maintenance(db, () => now, erasureLedger(dataDirOf(values)), witness).people.purge(now);
+    process.stdout.write(`purge at ${now.toISOString()}: ${receipts.length} subject(s) erased${receipts.length ? (witness ? `, audit checkpoint signed in ${witness.file}` : '; no audit signing key here, so they wait for the service\'s next checkpoint') : ''}\n`);
     for (const r of receipts) process.stdout.write(`  ${r.gallery} ${r.subject}: ${r.reason}, ${r.templatesErased} template(s), audit entry ${r.auditSeq}\n`);
   } finally {
     await db.close();

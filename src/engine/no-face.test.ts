@@ -9,6 +9,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, test } from 'node:test';
 import sharp from 'sharp';
+import { seededRandom } from '../seeded-random.js';
 import { projectRoot, sampleImage } from '../testing/fixtures.js';
 import { FaceEngine } from './engine.js';
 import { readImageFile, type RgbImage } from './image.js';
@@ -39,18 +40,6 @@ const BODY_PARTS = [
   { name: 'chest (sample 6; 0.92 alone)', sample: 6, region: { left: 270, top: 790, width: 300, height: 320 } },
 ];
 
-/** Deterministic pseudo-random numbers (mulberry32), so a failure can be reproduced. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 function texture(width: number, height: number, colour: (x: number, y: number) => [number, number, number]): RgbImage {
   const data = new Uint8Array(width * height * 3);
   for (let y = 0; y < height; y++) {
@@ -64,7 +53,7 @@ function texture(width: number, height: number, colour: (x: number, y: number) =
 }
 
 function textures(): { name: string; image: RgbImage }[] {
-  const rnd = random(14);
+  const rnd = seededRandom(14); // deterministic, so a failure can be reproduced
   const noise = Array.from({ length: 640 * 480 }, () => rnd());
   // Smooth blobs: dark spots on skin tones, the kind of pattern a face detector looks for.
   const blobs = Array.from({ length: 40 }, () => ({ x: rnd() * 640, y: rnd() * 480, r: 8 + rnd() * 40, d: 60 + rnd() * 100 }));

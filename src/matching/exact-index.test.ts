@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { seededRandom } from '../evaluation/random.js';
+import { seededRandom } from '../seeded-random.js';
 import { ExactIndex } from './exact-index.js';
 
 function unit(rand: () => number, d: number): Float32Array {

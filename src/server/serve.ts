@@ -195,7 +195,7 @@ function schedulePurge(o: ServeOptions, print: (line: string) => void): void {
     if (running) return;
     running = true;
     try {
-      await purgeOnce(location(o), print, erasureLedger(o.dataDir));
+      await purgeOnce(location(o), print, erasureLedger(o.dataDir), auditWitness(o, print));
     } finally {
       running = false;
     }
@@ -205,11 +205,11 @@ function schedulePurge(o: ServeOptions, print: (line: string) => void): void {
 }
 
 /** One run of the retention schedule on its own connection, counted in the metrics; never throws. */
-export async function purgeOnce(store: string, print: (line: string) => void, ledger?: ErasureLedger): Promise<void> {
+export async function purgeOnce(store: string, print: (line: string) => void, ledger?: ErasureLedger, witness?: WitnessOptions): Promise<void> {
   try {
     const db = await openDb(store);
     try {
-      const receipts = await maintenance(db, undefined, ledger).people.purge();
+      const receipts = await maintenance(db, undefined, ledger, witness).people.purge();
       recordPurge('ok', receipts.length);
       if (receipts.length) print(`purge: ${receipts.length} subject(s) erased by the retention schedule`);
     } finally {

@@ -234,9 +234,12 @@ export class AccessService {
     }
     const active = packs.map((p) => p.id);
     return this.gov.run(caller, 'set_policy', {}, async (tx) => {
+      // Concurrent changes take turns on the policy row (made first if absent, with the default
+      // it stands for), so each reads the one before it as `previous` and none collides on the key.
+      await tx.run(`INSERT INTO meta (key, value) VALUES ('policy_packs', '["default"]') ON CONFLICT (key) DO NOTHING`);
+      if (this.db.kind === 'postgres') await tx.one(`SELECT value FROM meta WHERE key = 'policy_packs' FOR UPDATE`);
       const previous = await this.gov.activePacks(tx);
-      await tx.run(`DELETE FROM meta WHERE key = 'policy_packs'`);
-      await tx.run(`INSERT INTO meta (key, value) VALUES ('policy_packs', $1)`, [JSON.stringify(active)]);
+      await tx.run(`UPDATE meta SET value = $1 WHERE key = 'policy_packs'`, [JSON.stringify(active)]);
       return { value: { active, previous: previous.map((p) => p.id) }, result: { active, previous: previous.map((p) => p.id), versions: packs.map((p) => `${p.id}@${p.version}`) } };
     });
   }

@@ -82,6 +82,8 @@ const REFUSALS = new Set<ProbityErrorCode>([
   'forbidden', 'purpose_not_approved', 'purpose_mismatch', 'policy_refused', 'legal_authority_required', 'legal_authority_expired', 'attribute_inference_refused', 'consent_required',
   'purpose_not_declared', 'purpose_not_covered',
   'presentation_attack_suspected',
+  // A gallery searched or enrolled by a model other than the one that made its templates.
+  'model_mismatch',
 ]);
 
 const CAPABILITY: Partial<Record<Operation, Capability>> = { enrol: 'enrol', verify: 'verify', identify: 'identify' };

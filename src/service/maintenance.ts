@@ -2,15 +2,19 @@ import type { Db } from '../gallery/db.js';
 import type { ErasureLedger } from '../gallery/erasure-ledger.js';
 import { ProbityError } from '../errors.js';
 import type { Caller } from '../governance/api-keys.js';
+import { AuditWitness, type WitnessOptions } from '../governance/audit-checkpoint.js';
 import { Governor } from './governor.js';
 import { PeopleService } from './people-service.js';
 
 /**
  * The operator's own work on a store, without the face engine or the template key: purges on
  * the retention schedule, reports. Indexes in running services catch up through the change log.
+ * With `witness` (the service's signing key and witness file) a purge signs its checkpoint as the
+ * service's does.
  */
-export function maintenance(db: Db, now: () => Date = () => new Date(), ledger?: ErasureLedger) {
-  const gov = new Governor(db, now);
+export function maintenance(db: Db, now: () => Date = () => new Date(), ledger?: ErasureLedger, witness?: WitnessOptions) {
+  // A checkpoint says when it was signed: the clock, whatever instant the purge is judged at.
+  const gov = new Governor(db, now, witness ? new AuditWitness(db, witness) : undefined);
   const people = new PeopleService(
     db, gov,
     async () => { throw new ProbityError('invalid_request', 'maintenance does not act on behalf of a client'); },

@@ -21,6 +21,24 @@ async function refusedWith(work: Promise<unknown>, code: string, pattern: RegExp
   await assert.rejects(work, (e: unknown) => e instanceof ProbityError && e.code === code && pattern.test(e.message));
 }
 
+/**
+ * `work` is refused with model_mismatch and leaves exactly one audit entry, a refusal of `action`
+ * naming the gallery, like every other refusal: an attempt on the wrong model leaves a trace.
+ */
+async function refusedAndLogged(service: ProbityService, work: Promise<unknown>, action: string, galleryId: string, pattern: RegExp) {
+  const count = async () => Number((await service.db.one<{ n: number }>(`SELECT COUNT(*) AS n FROM audit_log`))!.n);
+  const before = await count();
+  await refusedWith(work, 'model_mismatch', pattern);
+  assert.equal(await count(), before + 1, 'one audit entry for the refusal');
+  const last = await service.db.one<{ body: string }>(`SELECT body FROM audit_log ORDER BY seq DESC LIMIT 1`);
+  const body = JSON.parse(last!.body) as { action: string; outcome: string; galleryId?: string; result: { code: string; reason: string } };
+  assert.equal(body.action, action);
+  assert.equal(body.outcome, 'refused');
+  assert.equal(body.galleryId, galleryId);
+  assert.equal(body.result.code, 'model_mismatch');
+  assert.match(body.result.reason, pattern);
+}
+
 for (const backend of backends) {
   describe(`a gallery is used only with the model that enrolled it, on ${backend}`, { skip: skipWithoutLfw || backendSkip(backend) }, () => {
     const P = 'building_access';
@@ -51,16 +69,16 @@ for (const backend of backends) {
       await store.drop();
     });
 
-    test('verify against a subject enrolled with another model is refused with model_mismatch', async () => {
-      await refusedWith(second.verify(client, { purpose: P, galleryId, subject: 'serena', probe: image(faces.serena2()) }), 'model_mismatch', /made by model mobilefacenet-512; this service runs model mobilefacenet-file/);
+    test('verify against a subject enrolled with another model is refused with model_mismatch, and the refusal audited', async () => {
+      await refusedAndLogged(second, second.verify(client, { purpose: P, galleryId, subject: 'serena', probe: image(faces.serena2()) }), 'verify', galleryId, /made by model mobilefacenet-512; this service runs model mobilefacenet-file/);
     });
 
-    test('a search of that gallery is refused with model_mismatch', async () => {
-      await refusedWith(second.identify(client, { purpose: P, galleryId, probe: image(faces.serena2()) }), 'model_mismatch', /cannot be compared/);
+    test('a search of that gallery is refused with model_mismatch, and the refusal audited', async () => {
+      await refusedAndLogged(second, second.identify(client, { purpose: P, galleryId, probe: image(faces.serena2()) }), 'identify', galleryId, /cannot be compared/);
     });
 
-    test('enrolling into it with the other model is refused: a gallery never mixes models', async () => {
-      await refusedWith(second.enrol(client, { purpose: P, galleryId, subject: 'colin', images: [image(faces.colin1())] }), 'model_mismatch', /enrol its subjects again/);
+    test('enrolling into it with the other model is refused and audited: a gallery never mixes models', async () => {
+      await refusedAndLogged(second, second.enrol(client, { purpose: P, galleryId, subject: 'colin', images: [image(faces.colin1())] }), 'enrol', galleryId, /enrol its subjects again/);
       const rows = await second.db.all<{ model: string }>(`SELECT DISTINCT model FROM templates`);
       assert.deepEqual(rows.map((r) => r.model), ['mobilefacenet-512']);
     });

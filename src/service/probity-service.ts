@@ -312,7 +312,10 @@ export class ProbityService {
     const audit = { galleryId: input.galleryId, subject: input.subject, inputHashes: imageHashes };
     const clearance = await this.gov.clear(caller, 'enrol', audit, input, await this.galleryTarget(input.galleryId));
     const gallery = await this.ownGallery(this.db, caller, input.galleryId);
-    await this.refuseUnless(caller, 'enrol', { ...audit, purpose: input.purpose }, () => requireDeclaredPurpose(gallery, input.purpose));
+    await this.refuseUnless(caller, 'enrol', { ...audit, purpose: input.purpose }, async () => {
+      requireDeclaredPurpose(gallery, input.purpose);
+      await requireGalleryModel(this.db, gallery.id, this.engine.modelId);
+    });
     const needsConsent = useCase(input.purpose)?.enrolmentBasis === 'consent';
     if (needsConsent) {
       // Checked before any face is processed, and again in the transaction (a withdrawal may race it).
@@ -371,6 +374,8 @@ export class ProbityService {
       });
       await this.refreshIndex(input.galleryId);
     } catch (e) {
+      // A refusal the transaction found (another process's enrolment or withdrawal raced this one) is logged too.
+      await this.gov.recordRefusal(caller, 'enrol', { ...audit, purpose: input.purpose }, e);
       // Two identical retries raced; the first stored its answer and the second's writes were rolled back.
       if (input.idempotencyKey && this.db.isUniqueViolation(e)) {
         const earlier = await this.storedResponse(caller, input.idempotencyKey, requestHash);

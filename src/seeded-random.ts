@@ -1,0 +1,15 @@
+/**
+ * A small seeded generator (mulberry32), so bootstraps, clusterings and generated test data are
+ * reproducible. Here, beside errors.ts, because every layer uses it: engine tests, matching
+ * tests and benchmarks, and the evaluation.
+ */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
