@@ -28,6 +28,8 @@ export interface EvaluateOptions {
   demographicsFile?: string;
   model: string;
   outDir: string;
+  /** Where templates are cached between runs (`outDir`/cache when absent): a shared folder lets runs with other outputs reuse one embedding. */
+  cacheDir?: string;
   workers: number;
   /** Use only the first N identities (alphabetically): a slice for quick checks. */
   identities?: number;
@@ -138,7 +140,7 @@ export async function evaluate(o: EvaluateOptions): Promise<EvaluationResults> {
   const started = performance.now();
   const ds = await embedDataset({
     datasetDir: o.datasetDir, paths, model: o.model, engine, workers: o.workers,
-    cacheDir: join(o.outDir, 'cache'), dimension: entry.dimension, quiet: o.quiet, fallbackBox: o.fallbackBox ?? true,
+    cacheDir: o.cacheDir ?? join(o.outDir, 'cache'), dimension: entry.dimension, quiet: o.quiet, fallbackBox: o.fallbackBox ?? true,
   });
   const dim = ds.dimension;
   const embedding = {
