@@ -17,6 +17,10 @@ import { equalErrorRate, ScoreHistogram, tenFoldAccuracy, type TenFoldResult } f
 import { parsePairs, refKey } from './pairs.js';
 import { renderReport } from './report.js';
 import { DEFAULT_DETECTOR_EVALUATION, evaluateDetector, type DetectorEvaluation } from './detector.js';
+import { fitTailOnFitHalf, identitySides, type TailReport } from './tail-evaluation.js';
+import { openSetCheck, type OpenSetCheck } from './open-set-check.js';
+import { crossSetByQuality, type CrossSetReport } from './cross-set.js';
+import { suspectedDuplicates } from './duplicates.js';
 
 export interface EvaluateOptions {
   datasetDir: string;
@@ -91,6 +95,12 @@ export interface EvaluationResults {
   /** Per-group calibration (fitted on one half of the identities) and both operating points measured on the other. */
   equalProtection?: EqualProtectionReport;
   identification: IdentificationReport;
+  /** The impostor tail model fitted on the fit half (stored in the table), with its stability at other thresholds. */
+  impostorTail?: TailReport;
+  /** Predicted against measured FPIR for open-set searches of the held-out identities. */
+  openSetCheck?: OpenSetCheck;
+  /** A table fitted on one set of images measured on another (LFW split by face quality). */
+  crossSet?: CrossSetReport;
   /** Detector figures on a second set with face boxes, when one was given. */
   detector?: DetectorEvaluation;
 }
@@ -217,6 +227,16 @@ export async function evaluate(o: EvaluateOptions): Promise<EvaluationResults> {
     }),
   };
 
+  // The halves (a hash of each name, as the mitigation and equal-protection use): the tail is
+  // fitted on the first and its 1:N predictions checked on the second.
+  const side = identitySides(identities);
+  const duplicates = suspectedDuplicates(scores, n, owner, ok, side, identities.length);
+  const tailed = fitTailOnFitHalf({ scores, n, owner, ok, side, identities, duplicates, strictestMeasuredFmr: Math.min(...calibration.points.map((p) => p.fmr)) });
+  if (tailed) calibration.tail = tailed.fit.tail;
+  const heldOut = owner.map((id, i) => ok[i]! && side[id] === 1);
+  const openSet = tailed ? openSetCheck({ scores, n, owner, heldOut, isDuplicate: duplicates.isDuplicate, table: calibration, fit: tailed.fit }) : undefined;
+  const crossSet = crossSetByQuality({ scores, n, owner, ok, quality: ds.images.map((i) => i.quality), isDuplicate: duplicates.isDuplicate });
+
   let demographics: EvaluationResults['demographics'];
   let mitigation: MitigationReport | undefined;
   let equalProtectionReport: EqualProtectionReport | undefined;
@@ -228,7 +248,7 @@ export async function evaluate(o: EvaluateOptions): Promise<EvaluationResults> {
       fmr: impostor.fractionAtOrAbove(threshold),
       fnmr: fnmrAt(threshold),
     });
-    equalProtectionReport = equalProtection({ scores, n, owner, identities, ok, labels, targets: EQUAL_PROTECTION_FMRS });
+    equalProtectionReport = equalProtection({ scores, n, owner, identities, ok, labels, targets: EQUAL_PROTECTION_FMRS, duplicates });
     calibration.equalProtection = equalProtectionReport.calibration;
     mitigation = await mitigate({
       model: o.model, vectors: ds.vectors, dim, n, owner, identities, ok, scores, labels, targetFmr: o.targetFmr,
@@ -251,6 +271,9 @@ export async function evaluate(o: EvaluateOptions): Promise<EvaluationResults> {
     mitigation,
     ...(equalProtectionReport ? { equalProtection: equalProtectionReport } : {}),
     identification: identification(scores, n, owner, ok, paths),
+    ...(tailed ? { impostorTail: tailed.report } : {}),
+    ...(openSet ? { openSetCheck: openSet } : {}),
+    crossSet,
     ...(o.detectorDatasetDir ? {
       detector: await evaluateDetector({
         ...DEFAULT_DETECTOR_EVALUATION, secondLookThreshold: engineConfig.secondLookThreshold, datasetDir: o.detectorDatasetDir, quiet: o.quiet,
