@@ -18,6 +18,7 @@ import { exportAudit, verifyStoredAudit } from '../governance/audit-store.js';
 import { proveReceipt, verifyWithWitness } from './audit-commands.js';
 import { IMPORT_OPTIONS, IMPORT_USAGE, runImport } from './import-command.js';
 import { evaluate } from '../evaluation/evaluate.js';
+import { addTailCommand } from './add-tail-command.js';
 import { evaluatePad } from '../evaluation/evaluate-pad.js';
 import { checkLiveness, DEFAULT_TARGET_BPCER, LivenessChecker } from '../engine/liveness.js';
 import { FACEPLUGIN_LIVENESS_CARD } from '../engine/models/faceplugin-liveness.js';
@@ -42,6 +43,7 @@ usage:
                   [--model-file M.onnx --model-card CARD.json --sha256 HEX --calibration TABLE.json]
   probity evaluate --dataset DIR [--pairs FILE] [--demographics FILE] [--model ID] [--out DIR]
                    [--identities N] [--workers N] [--fmr 1e-4] [--no-flip] [--detector-dataset DIR] [--cache DIR]
+                   [--add-tail TABLE.json]   (only fit the impostor tail into an existing table)
                    [--model-file M.onnx --model-card CARD.json --sha256 HEX]
   probity evaluate-detector --dataset DIR [--out DIR] [--images N] [--min-face-size 20] [--iou 0.4]
   probity calibrate --dataset DIR --out TABLE.json [--workers N] [--no-flip]
@@ -178,7 +180,7 @@ async function evaluateCommand(args: string[]): Promise<void> {
     {
       dataset: { type: 'string' }, pairs: { type: 'string' }, demographics: { type: 'string' }, model: { type: 'string' },
       out: { type: 'string' }, identities: { type: 'string' }, workers: { type: 'string' }, fmr: { type: 'string' },
-      'no-flip': { type: 'boolean' }, flip: { type: 'boolean' }, 'detector-dataset': { type: 'string' }, remote: { type: 'string' }, 'per-fold': { type: 'string' }, cache: { type: 'string' }, ...MODEL_FILE_OPTIONS,
+      'no-flip': { type: 'boolean' }, flip: { type: 'boolean' }, 'detector-dataset': { type: 'string' }, remote: { type: 'string' }, 'per-fold': { type: 'string' }, cache: { type: 'string' }, 'add-tail': { type: 'string' }, ...MODEL_FILE_OPTIONS,
     },
     0,
   );
@@ -193,6 +195,13 @@ async function evaluateCommand(args: string[]): Promise<void> {
   const identities = values.identities === undefined ? undefined : numberOption('identities', values.identities, 0, (v) => Number.isInteger(v) && v >= 2, 'a whole number of at least 2');
   const targetFmr = numberOption('fmr', values.fmr, 1e-4, (v) => v > 0 && v < 1, 'a false match rate between 0 and 1');
   const outDir = values.out ?? 'eval-out';
+  if (values['add-tail']) {
+    await addTailCommand(values['add-tail'], {
+      datasetDir: values.dataset, model, outDir, workers, identities, targetFmr, ...(values.cache ? { cacheDir: values.cache } : {}),
+      engine: { ...(values.flip ? { flipAverage: true } : values['no-flip'] ? { flipAverage: false } : {}), ...(modelFile ? { modelFile } : {}) },
+    });
+    return;
+  }
   const r = await evaluate({
     datasetDir: values.dataset, pairsFile: values.pairs, demographicsFile: values.demographics, model, outDir, workers, identities, targetFmr,
     ...(values.cache ? { cacheDir: values.cache } : {}),
