@@ -70,14 +70,16 @@ export function fitGpd(exceedances: ArrayLike<number>): GpdFit {
 export function gpdExceedance(fit: Pick<GpdFit, 'xi' | 'sigma'>, u: number, zeta: number, x: number): number {
   const y = x - u;
   if (y <= 0) return zeta;
-  if (fit.xi === 0) return zeta * Math.exp(-y / fit.sigma);
+  if (Math.abs(fit.xi) < 1e-12) return zeta * Math.exp(-y / fit.sigma);
   const base = 1 + (fit.xi * y) / fit.sigma;
-  return base <= 0 ? 0 : zeta * base ** (-1 / fit.xi);
+  return base <= 0 ? 0 : zeta * Math.exp(-Math.log(base) / fit.xi);
 }
 
 /** The score exceeded by a fraction p (< zeta) of all scores: the threshold for FMR p. */
 export function gpdQuantile(fit: Pick<GpdFit, 'xi' | 'sigma'>, u: number, zeta: number, p: number): number {
   if (p >= zeta) return u;
-  if (fit.xi === 0) return u + fit.sigma * Math.log(zeta / p);
-  return u + (fit.sigma / fit.xi) * ((p / zeta) ** -fit.xi - 1);
+  const l = Math.log(zeta / p);
+  // expm1 keeps a shape near 0 exact: sigma / xi * (e^(xi l) - 1) -> sigma l.
+  if (Math.abs(fit.xi) < 1e-12) return u + fit.sigma * l;
+  return u + (fit.sigma / fit.xi) * Math.expm1(fit.xi * l);
 }
