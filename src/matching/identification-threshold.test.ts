@@ -58,7 +58,9 @@ test('the tail never gives a looser threshold than the strictest measured one: a
     assert.ok(r.threshold >= previous, `gallery ${size}: ${r.threshold} after ${previous}`);
     previous = r.threshold;
   }
-  assert.equal(identificationThreshold(loose, 1e-2, 1.01e4).threshold, 0.6);
+  const held = identificationThreshold(loose, 1e-2, 1.01e4);
+  assert.equal(held.threshold, 0.6);
+  assert.match(identificationNote(held, 1.01e4)!, /its bound \(0\.4\d+\) is below the strictest measured threshold, which was used/);
 });
 
 test('beyond the tail\'s extrapolation limit the target is not promised: the strictest threshold is used and the answer says so', () => {

@@ -18,6 +18,8 @@ export interface IdentificationThreshold {
   basis: IdentificationBasis;
   /** The tail model's extrapolation limit, when the table has one. */
   extrapolationLimit?: number;
+  /** The tail model's own conservative bound, where it was consulted (the threshold is never below the strictest measured one). */
+  tailBound?: number;
 }
 
 /**
@@ -42,7 +44,7 @@ export function identificationThreshold(table: CalibrationTable, fpir: number, g
   const tail = table.tail;
   if (!tail) return { threshold: strictest, comparisonFmr, beyondCalibration: true, basis: 'beyond-limit' };
   const extrapolated = tailThreshold(tail, comparisonFmr);
-  if (extrapolated !== undefined) return { threshold: Math.max(strictest, extrapolated), comparisonFmr, beyondCalibration: false, basis: 'tail-model', ...limit };
+  if (extrapolated !== undefined) return { threshold: Math.max(strictest, extrapolated), comparisonFmr, beyondCalibration: false, basis: 'tail-model', tailBound: extrapolated, ...limit };
   const atLimit = tailThreshold(tail, tail.extrapolationLimit) ?? strictest;
   return { threshold: Math.max(strictest, atLimit), comparisonFmr, beyondCalibration: true, basis: 'beyond-limit', ...limit };
 }
@@ -51,7 +53,10 @@ export function identificationThreshold(table: CalibrationTable, fpir: number, g
 export function identificationNote(r: IdentificationThreshold, gallerySize: number): string | undefined {
   const fmr = r.comparisonFmr.toExponential(1);
   if (r.basis === 'tail-model') {
-    return `the gallery (${gallerySize} templates) needs a per-comparison false match rate of ${fmr}, below what was measured; the threshold is extrapolated by the calibration's fitted impostor tail model (its upper 95% bound), not measured`;
+    const held = r.tailBound !== undefined && r.tailBound < r.threshold
+      ? `; its bound (${r.tailBound.toFixed(4)}) is below the strictest measured threshold, which was used so that a larger gallery never gets a looser one`
+      : '';
+    return `the gallery (${gallerySize} templates) needs a per-comparison false match rate of ${fmr}, below what was measured; the threshold is extrapolated by the calibration's fitted impostor tail model (its upper 95% bound), not measured${held}`;
   }
   if (r.basis === 'beyond-limit') {
     return r.extrapolationLimit !== undefined
