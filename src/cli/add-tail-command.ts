@@ -1,11 +1,19 @@
 import { join } from 'node:path';
 import { addTail, type EvaluateOptions } from '../evaluation/evaluate.js';
-import type { OpenSetCheckPoint } from '../evaluation/open-set-check.js';
+import type { OpenSetCheck, OpenSetCheckPoint } from '../evaluation/open-set-check.js';
 
 const sci = (v: number) => (Number.isFinite(v) ? v.toExponential(1) : 'n/a');
 
 export function openSetLine(p: OpenSetCheckPoint): string {
   return `  N ${p.gallerySize}, FPIR ${sci(p.fpir)}: threshold ${p.threshold.toFixed(4)} (${p.basis}), predicted ${sci(p.predictedFpir)} [${sci(p.predictedCi.low)}, ${sci(p.predictedCi.high)}], measured ${sci(p.measuredFpir)} (${p.falsePositives}/${p.searches}) [${sci(p.measuredCi.low)}, ${sci(p.measuredCi.high)}]${p.enoughData ? `, ratio ${p.ratio.toFixed(2)}${p.withinTwice ? '' : ' (outside 2x)'}` : ', too few expected events'}; FNIR ${(p.fnir * 100).toFixed(1)}%`;
+}
+
+/** The evaluation's summary of the held-out check of the tail model. */
+export function tailSummaryLines(c: OpenSetCheck): string[] {
+  return [
+    `impostor tail, held-out open-set check (${c.searches} searches): ${c.summary.withinTwice} of ${c.summary.compared} predictions with enough data within 2x of the measured FPIR`,
+    ...c.targets.map(openSetLine),
+  ];
 }
 
 /** `probity evaluate --add-tail TABLE.json`: the impostor tail fitted into an existing table, nothing else in it changed. */

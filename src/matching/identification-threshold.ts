@@ -60,7 +60,7 @@ export function identificationNote(r: IdentificationThreshold, gallerySize: numb
   }
   if (r.basis === 'beyond-limit') {
     return r.extrapolationLimit !== undefined
-      ? `the gallery (${gallerySize} templates) needs a per-comparison false match rate of ${fmr}, beyond the tail model's extrapolation limit (${r.extrapolationLimit.toExponential(1)}); the strictest threshold it gives was used and the FPIR target cannot be promised`
+      ? `the gallery (${gallerySize} templates) needs a per-comparison false match rate of ${fmr}, beyond the tail model's extrapolation limit (${r.extrapolationLimit.toExponential(1)}); the strictest threshold available was used and the FPIR target cannot be promised`
       : `the gallery (${gallerySize} templates) needs a per-comparison false match rate of ${fmr}, below what was measured; the strictest measured threshold was used and the FPIR target cannot be promised`;
   }
   return undefined;
