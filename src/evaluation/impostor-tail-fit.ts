@@ -1,3 +1,4 @@
+import { lowerBound, upperBound } from '../matching/clopper-pearson.js';
 import type { ImpostorTail } from '../matching/impostor-tail.js';
 import { fitGpd, gpdExceedance, gpdQuantile } from './gpd.js';
 import { seededRandom } from './random.js';
@@ -21,6 +22,8 @@ export interface TailFitResult {
   tail: ImpostorTail;
   /** The bootstrap replicates' parameters (u fixed), for intervals at any score. */
   replicates: TailParameters[];
+  /** The largest scores fitted on and how many pairs in all: below u the prediction is their own fraction. */
+  sample: TailSample;
   /** The fit at other top fractions: shape and the threshold it would give at 1e-7. */
   stability: { topFraction: number; u: number; exceedances: number; xi: number; sigma: number; thresholdAt1e7: number }[];
 }
@@ -111,12 +114,20 @@ export function fitImpostorTail(sample: TailSample, o: { strictestMeasuredFmr: n
     extrapolationLimit: Number(limit.toPrecision(4)),
     points,
   };
-  return { tail, replicates, stability };
+  return { tail, replicates, stability, sample };
 }
 
 /** The tail's FMR at a score: point estimate and the central 95% interval of the replicates. */
 export function tailFmrAt(r: TailFitResult, score: number): { fmr: number; low: number; high: number } {
   const { u, zeta, xi, sigma } = r.tail;
+  if (score < u) {
+    // Below u the model says nothing: the fit half's own fraction at or above the score, with its interval.
+    const { top, total } = r.sample;
+    if (!(score >= top[top.length - 1]!)) return { fmr: NaN, low: NaN, high: NaN };
+    let k = 0;
+    while (k < top.length && top[k]! >= score) k++;
+    return { fmr: k / total, low: lowerBound(k, total, 0.975), high: upperBound(k, total, 0.975) };
+  }
   const qs = r.replicates.map((p) => gpdExceedance(p, u, p.zeta, score)).sort((a, b) => a - b);
   const at = (q: number) => qs[Math.min(qs.length - 1, Math.max(0, Math.round(q * (qs.length - 1))))]!;
   return { fmr: gpdExceedance({ xi, sigma }, u, zeta, score), low: at(0.025), high: at(0.975) };

@@ -18,7 +18,7 @@ export interface OpenSetCheckPoint {
   measuredFpir: number;
   /** Central 95% Clopper-Pearson interval on the measured FPIR. */
   measuredCi: { low: number; high: number };
-  /** 1 - (1 - FMR)^N with the fitted tail's FMR at the threshold, and the bootstrap interval. */
+  /** 1 - (1 - FMR)^N with the fitted tail's FMR at the threshold, and the bootstrap interval (below u, the fit half's own fraction). */
   predictedFpir: number;
   predictedCi: { low: number; high: number };
   /** measured / predicted. */
@@ -105,7 +105,7 @@ export function openSetCheck(o: {
     const t = tailFmrAt(o.fit, threshold);
     const fpirOf = (fmr: number) => -Math.expm1(N * Math.log1p(-Math.min(fmr, 1 - 1e-12)));
     const predictedFpir = fpirOf(t.fmr);
-    const enoughData = predictedFpir * b.length >= ENOUGH_EVENTS;
+    const enoughData = Number.isFinite(predictedFpir) && predictedFpir * b.length >= ENOUGH_EVENTS;
     const measuredFpir = fp / b.length;
     const ratio = measuredFpir / predictedFpir;
     return {
