@@ -18,6 +18,7 @@ import { exportAudit, verifyStoredAudit } from '../governance/audit-store.js';
 import { proveReceipt, verifyWithWitness } from './audit-commands.js';
 import { IMPORT_OPTIONS, IMPORT_USAGE, runImport } from './import-command.js';
 import { evaluate } from '../evaluation/evaluate.js';
+import { addTailCommand, tailSummaryLines } from './add-tail-command.js';
 import { evaluatePad } from '../evaluation/evaluate-pad.js';
 import { checkLiveness, DEFAULT_TARGET_BPCER, LivenessChecker } from '../engine/liveness.js';
 import { FACEPLUGIN_LIVENESS_CARD } from '../engine/models/faceplugin-liveness.js';
@@ -42,7 +43,8 @@ usage:
                   [--operating-point average|equal_protection]
                   [--model-file M.onnx --model-card CARD.json --sha256 HEX --calibration TABLE.json]
   probity evaluate --dataset DIR [--pairs FILE] [--demographics FILE] [--model ID] [--out DIR]
-                   [--identities N] [--workers N] [--fmr 1e-4] [--no-flip] [--detector-dataset DIR]
+                   [--identities N] [--workers N] [--fmr 1e-4] [--no-flip] [--detector-dataset DIR] [--cache DIR]
+                   [--add-tail TABLE.json]   (only fit the impostor tail into an existing table)
                    [--model-file M.onnx --model-card CARD.json --sha256 HEX]
   probity evaluate-detector --dataset DIR [--out DIR] [--images N] [--min-face-size 20] [--iou 0.4]
   probity calibrate --dataset DIR --out TABLE.json [--workers N] [--no-flip]
@@ -179,7 +181,7 @@ async function evaluateCommand(args: string[]): Promise<void> {
     {
       dataset: { type: 'string' }, pairs: { type: 'string' }, demographics: { type: 'string' }, model: { type: 'string' },
       out: { type: 'string' }, identities: { type: 'string' }, workers: { type: 'string' }, fmr: { type: 'string' },
-      'no-flip': { type: 'boolean' }, flip: { type: 'boolean' }, 'detector-dataset': { type: 'string' }, remote: { type: 'string' }, 'per-fold': { type: 'string' }, ...MODEL_FILE_OPTIONS,
+      'no-flip': { type: 'boolean' }, flip: { type: 'boolean' }, 'detector-dataset': { type: 'string' }, remote: { type: 'string' }, 'per-fold': { type: 'string' }, cache: { type: 'string' }, 'add-tail': { type: 'string' }, ...MODEL_FILE_OPTIONS,
     },
     0,
   );
@@ -194,8 +196,16 @@ async function evaluateCommand(args: string[]): Promise<void> {
   const identities = values.identities === undefined ? undefined : numberOption('identities', values.identities, 0, (v) => Number.isInteger(v) && v >= 2, 'a whole number of at least 2');
   const targetFmr = numberOption('fmr', values.fmr, 1e-4, (v) => v > 0 && v < 1, 'a false match rate between 0 and 1');
   const outDir = values.out ?? 'eval-out';
+  if (values['add-tail']) {
+    await addTailCommand(values['add-tail'], {
+      datasetDir: values.dataset, model, outDir, workers, identities, targetFmr, ...(values.cache ? { cacheDir: values.cache } : {}),
+      engine: { ...(values.flip ? { flipAverage: true } : values['no-flip'] ? { flipAverage: false } : {}), ...(modelFile ? { modelFile } : {}) },
+    });
+    return;
+  }
   const r = await evaluate({
     datasetDir: values.dataset, pairsFile: values.pairs, demographicsFile: values.demographics, model, outDir, workers, identities, targetFmr,
+    ...(values.cache ? { cacheDir: values.cache } : {}),
     engine: { ...(values.flip ? { flipAverage: true } : values['no-flip'] ? { flipAverage: false } : {}), ...(modelFile ? { modelFile } : {}) },
     ...(values['detector-dataset'] ? { detectorDatasetDir: values['detector-dataset'] } : {}),
   });
@@ -215,6 +225,7 @@ async function evaluateCommand(args: string[]): Promise<void> {
   lines.push(`identification (1:N): gallery ${id.galleryIdentities}, ${id.matedSearches} mated and ${id.nonMatedSearches} non-mated searches; rank-1 ${(id.rank1 * 100).toFixed(2)}%`);
   for (const p of id.points) lines.push(`  FPIR ${p.fpir.toExponential(0)}: threshold ${p.threshold.toFixed(4)}, FNIR ${(p.fnir * 100).toFixed(2)}%${p.supported ? '' : ' (too few non-mated searches)'}`);
   lines.push(`  threshold for FPIR 1e-2 by gallery size: ${id.bySize.map((b) => `${b.gallerySize}: ${b.threshold.toFixed(3)}`).join(', ')}`);
+  if (r.openSetCheck) lines.push(...tailSummaryLines(r.openSetCheck));
   if (r.mitigation) {
     lines.push(`mitigation (fitted on ${r.mitigation.fitIdentities} identities, reported on the other ${r.mitigation.reportIdentities}; settings chosen on an inner split of the fit half):`);
     for (const c of r.mitigation.configurations) {

@@ -1,6 +1,7 @@
 import type { EqualProtectionCalibration, EqualProtectionGroup, EqualProtectionPoint } from '../matching/calibration.js';
 import { maxEventsWithin, trialsToShow, upperBound } from '../matching/clopper-pearson.js';
 import { forEachPair } from './all-pairs.js';
+import { suspectedDuplicates, type SuspectedDuplicates } from './duplicates.js';
 import type { IdentityLabels } from './demographics.js';
 import { groupOutcome, identityOutcomes, type Interval } from './fairness.js';
 import { ScoreHistogram } from './metrics.js';
@@ -128,6 +129,8 @@ export interface EqualProtectionInput {
   labels: Map<string, IdentityLabels>;
   targets: number[];
   replicates?: number;
+  /** Computed once by the caller when it needs them too. */
+  duplicates?: SuspectedDuplicates;
 }
 
 const labelled = (g: string) => !g.split(' ').includes('unknown');
@@ -154,29 +157,13 @@ export function equalProtection(e: EqualProtectionInput): EqualProtectionReport 
 
   // Suspected duplicate labels: identity pairs whose best cross pair scores like a typical
   // genuine pair (at or above the fit half's median genuine score), in either half.
-  const genuineFit: number[] = [];
-  const high = new Map<number, number>();
-  const idCount = e.identities.length;
-  forEachPair(e.scores, e.n, (i, j, s) => {
-    const a = e.owner[i]!, b = e.owner[j]!;
-    if (!e.ok[i] || !e.ok[j] || side[a] !== side[b]) return;
-    if (a === b) {
-      if (side[a] === 0) genuineFit.push(s);
-    } else if (s >= 0.5) {
-      const key = a < b ? a * idCount + b : b * idCount + a;
-      high.set(key, Math.max(high.get(key) ?? -1, s));
-    }
-  });
-  genuineFit.sort((x, y) => x - y);
-  const duplicateThreshold = genuineFit.length ? genuineFit[Math.floor(genuineFit.length / 2)]! : Infinity;
-  const duplicate = new Set([...high].filter(([, best]) => best >= duplicateThreshold).map(([key]) => key));
-  const isDuplicate = (a: number, b: number) => duplicate.size > 0 && duplicate.has(a < b ? a * idCount + b : b * idCount + a);
-  const suspectedDuplicates = {
+  const dup = e.duplicates ?? suspectedDuplicates(e.scores, e.n, e.owner, e.ok, side, e.identities.length);
+  const duplicateThreshold = dup.threshold;
+  const isDuplicate = dup.isDuplicate;
+  const suspectedDuplicates_ = {
     threshold: round6(duplicateThreshold),
-    pairs: [...duplicate].map((key) => {
-      const a = Math.floor(key / idCount), b = key % idCount;
-      return { a: e.identities[a]!, b: e.identities[b]!, half: side[a] === 0 ? 'fit' as const : 'report' as const, bestScore: round6(high.get(key)!) };
-    }).sort((x, y) => y.bestScore - x.bestScore),
+    pairs: dup.pairs.map(({ a, b, bestScore }) => ({ a: e.identities[a]!, b: e.identities[b]!, half: side[a] === 0 ? 'fit' as const : 'report' as const, bestScore: round6(bestScore) }))
+      .sort((x, y) => y.bestScore - x.bestScore),
   };
 
   // The fit half: impostor scores of everyone, and of each group (both people in it).
@@ -247,12 +234,12 @@ export function equalProtection(e: EqualProtectionInput): EqualProtectionReport 
     split: 'identities split in two by a hash of their name (the mitigation halves); thresholds fitted on the first half, every rate measured on the second',
     fitIdentities: fitPeople.size,
     reportIdentities: reportPeople.length,
-    suspectedDuplicates,
+    suspectedDuplicates: suspectedDuplicates_,
     calibration: {
       method: 'For each target FMR, the smallest threshold at which the upper 95% Clopper-Pearson bound (one-sided, impostor pairs taken as independent) on the FMR of every group is at most the target: all pairs, each race, each sex, and each race x sex group whose pairs can show the target. A group too small to show it contributes the strictest threshold its data support (none of its impostor pairs at or above it) and is named.',
       confidence: EQUAL_PROTECTION_CONFIDENCE,
       bound: 'clopper-pearson',
-      fittedOn: `the fit half: ${fitPeople.size} identities, ${all.total} impostor pairs; ${suspectedDuplicates.pairs.filter((p) => p.half === 'fit').length} identity pairs set aside as suspected duplicate labels (best cross pair at or above the median genuine score, ${round6(duplicateThreshold)})`,
+      fittedOn: `the fit half: ${fitPeople.size} identities, ${all.total} impostor pairs; ${suspectedDuplicates_.pairs.filter((p) => p.half === 'fit').length} identity pairs set aside as suspected duplicate labels (best cross pair at or above the median genuine score, ${round6(duplicateThreshold)})`,
       groupings: ['all', ...Object.keys(PROTECTED_GROUPINGS)],
       points,
     },

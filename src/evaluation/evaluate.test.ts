@@ -34,6 +34,17 @@ test('probity evaluate runs end to end on a slice of LFW, and a rerun comes from
   for (const g of race.groups) {
     if (Number.isFinite(g.fmr) && Number.isFinite(g.fmrCi.low)) assert.ok(g.fmrCi.low <= g.fmr && g.fmr <= g.fmrCi.high, `${g.group} FMR inside its interval`);
   }
+  // The impostor tail: fitted on the fit half, stored in the table, checked on the held-out half.
+  assert.ok(r.impostorTail && r.calibration.tail, 'the tail is fitted and stored in the table');
+  assert.ok(r.calibration.tail.extrapolationLimit < Math.min(...r.calibration.points.map((p) => p.fmr)));
+  const check = r.openSetCheck!;
+  assert.ok(check.targets.length > 0 && check.searches > 0);
+  for (const p of [...check.targets, ...check.sweep]) {
+    assert.ok(p.measuredCi.low <= p.measuredFpir && p.measuredFpir <= p.measuredCi.high, 'measured FPIR inside its interval');
+    assert.ok(p.predictedCi.low <= p.predictedFpir * (1 + 1e-9) && p.predictedFpir <= p.predictedCi.high * (1 + 1e-9), 'predicted FPIR inside its interval');
+  }
+  assert.equal(r.crossSet?.directions.length, 2, 'the cross-set table goes both ways');
+  assert.match(readFileSync(join(out, 'report.html'), 'utf8'), /Predicted against measured FPIR/);
   const m = r.mitigation!;
   assert.equal(m.fitIdentities + m.reportIdentities, 250, 'the halves are disjoint and cover the slice');
   assert.deepEqual(m.configurations.map((c) => c.name), ['global threshold', 'fair score normalisation', 'balanced-cohort normalisation', 'unbalanced-cohort normalisation', 'worst-group threshold']);

@@ -15,8 +15,12 @@ import { countAtOrAbove, equalProtection, thresholdForCount, type EqualProtectio
 import { maxEventsWithin, upperBound } from '../matching/clopper-pearson.js';
 import { equalErrorRate, ScoreHistogram, tenFoldAccuracy, type TenFoldResult } from './metrics.js';
 import { parsePairs, refKey } from './pairs.js';
-import { renderReport } from './report.js';
+import { renderReport, renderTailReport } from './report.js';
 import { DEFAULT_DETECTOR_EVALUATION, evaluateDetector, type DetectorEvaluation } from './detector.js';
+import { fitTailOnFitHalf, identitySides, type TailReport } from './tail-evaluation.js';
+import { openSetCheck, type OpenSetCheck } from './open-set-check.js';
+import { crossSetByQuality, type CrossSetReport } from './cross-set.js';
+import { suspectedDuplicates } from './duplicates.js';
 
 export interface EvaluateOptions {
   datasetDir: string;
@@ -28,6 +32,8 @@ export interface EvaluateOptions {
   demographicsFile?: string;
   model: string;
   outDir: string;
+  /** Where templates are cached between runs (`outDir`/cache when absent): a shared folder lets runs with other outputs reuse one embedding. */
+  cacheDir?: string;
   workers: number;
   /** Use only the first N identities (alphabetically): a slice for quick checks. */
   identities?: number;
@@ -89,6 +95,12 @@ export interface EvaluationResults {
   /** Per-group calibration (fitted on one half of the identities) and both operating points measured on the other. */
   equalProtection?: EqualProtectionReport;
   identification: IdentificationReport;
+  /** The impostor tail model fitted on the fit half (stored in the table), with its stability at other thresholds. */
+  impostorTail?: TailReport;
+  /** Predicted against measured FPIR for open-set searches of the held-out identities. */
+  openSetCheck?: OpenSetCheck;
+  /** A table fitted on one set of images measured on another (LFW split by face quality). */
+  crossSet?: CrossSetReport;
   /** Detector figures on a second set with face boxes, when one was given. */
   detector?: DetectorEvaluation;
 }
@@ -103,7 +115,8 @@ const FSN_GRID = [25, 50, 100].flatMap((clusters) => [1e-3, 1e-2].map((clusterFm
 /** Balanced-cohort normalisation settings tried, chosen the same way. */
 const COHORT_GRID = [5, 10, 20].flatMap((k) => [0, 1, 2].flatMap((gamma) => [0.5, 0.75, 1, 1.5, 2].map((beta) => ({ k, gamma, beta }))));
 
-export async function evaluate(o: EvaluateOptions): Promise<EvaluationResults> {
+/** The data set listed, embedded (or read from the cache) and every pair scored: what both evaluate and addTail start from. */
+async function scoreDataset(o: EvaluateOptions) {
   const imagesDir = o.imagesDir ?? join(o.datasetDir, 'images');
   if (!existsSync(imagesDir)) {
     throw new ProbityError('invalid_argument', `${o.datasetDir}: no images/ folder (expected one folder per identity, as in LFW)`);
@@ -115,6 +128,7 @@ export async function evaluate(o: EvaluateOptions): Promise<EvaluationResults> {
   const entry = fileCard ? { card: { id: fileCard.id, source: { sha256: spec!.sha256.toLowerCase() } }, dimension: fileCard.outputSize } : recognitionEntry(o.model);
   const modelSha256 = entry.card.source.sha256;
   o = { ...o, model: entry.card.id };
+  const input = o;
   let identities = readdirSync(imagesDir, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name).sort();
   const sliced = o.identities !== undefined && o.identities < identities.length;
   if (sliced) identities = identities.slice(0, o.identities);
@@ -138,7 +152,7 @@ export async function evaluate(o: EvaluateOptions): Promise<EvaluationResults> {
   const started = performance.now();
   const ds = await embedDataset({
     datasetDir: o.datasetDir, paths, model: o.model, engine, workers: o.workers,
-    cacheDir: join(o.outDir, 'cache'), dimension: entry.dimension, quiet: o.quiet, fallbackBox: o.fallbackBox ?? true,
+    cacheDir: o.cacheDir ?? join(o.outDir, 'cache'), dimension: entry.dimension, quiet: o.quiet, fallbackBox: o.fallbackBox ?? true,
   });
   const dim = ds.dimension;
   const embedding = {
@@ -153,6 +167,11 @@ export async function evaluate(o: EvaluateOptions): Promise<EvaluationResults> {
 
   const scores = await allPairScores(ds.vectors, n, dim);
   const ok = ds.images.map((i) => i.ok);
+  return { o: input, identities, sliced, paths, owner, position, n, engineConfig, entry, fileCard, modelSha256, ds, dim, embedding, scores, ok };
+}
+
+export async function evaluate(options: EvaluateOptions): Promise<EvaluationResults> {
+  const { o, identities, sliced, paths, owner, position, n, engineConfig, entry, fileCard, modelSha256, ds, dim, embedding, scores, ok } = await scoreDataset(options);
 
   // Genuine scores exactly; impostor scores as a fine histogram.
   const genuine: number[] = [];
@@ -215,6 +234,16 @@ export async function evaluate(o: EvaluateOptions): Promise<EvaluationResults> {
     }),
   };
 
+  // The halves (a hash of each name, as the mitigation and equal-protection use): the tail is
+  // fitted on the first and its 1:N predictions checked on the second.
+  const side = identitySides(identities);
+  const duplicates = suspectedDuplicates(scores, n, owner, ok, side, identities.length);
+  const tailed = fitTailOnFitHalf({ scores, n, owner, ok, side, identities, duplicates, strictestMeasuredFmr: Math.min(...calibration.points.map((p) => p.fmr)) });
+  if (tailed) calibration.tail = tailed.fit.tail;
+  const heldOut = owner.map((id, i) => ok[i]! && side[id] === 1);
+  const openSet = tailed ? openSetCheck({ scores, n, owner, heldOut, isDuplicate: duplicates.isDuplicate, table: calibration, fit: tailed.fit }) : undefined;
+  const crossSet = crossSetByQuality({ scores, n, owner, ok, quality: ds.images.map((i) => i.quality), isDuplicate: duplicates.isDuplicate });
+
   let demographics: EvaluationResults['demographics'];
   let mitigation: MitigationReport | undefined;
   let equalProtectionReport: EqualProtectionReport | undefined;
@@ -226,7 +255,7 @@ export async function evaluate(o: EvaluateOptions): Promise<EvaluationResults> {
       fmr: impostor.fractionAtOrAbove(threshold),
       fnmr: fnmrAt(threshold),
     });
-    equalProtectionReport = equalProtection({ scores, n, owner, identities, ok, labels, targets: EQUAL_PROTECTION_FMRS });
+    equalProtectionReport = equalProtection({ scores, n, owner, identities, ok, labels, targets: EQUAL_PROTECTION_FMRS, duplicates });
     calibration.equalProtection = equalProtectionReport.calibration;
     mitigation = await mitigate({
       model: o.model, vectors: ds.vectors, dim, n, owner, identities, ok, scores, labels, targetFmr: o.targetFmr,
@@ -249,6 +278,9 @@ export async function evaluate(o: EvaluateOptions): Promise<EvaluationResults> {
     mitigation,
     ...(equalProtectionReport ? { equalProtection: equalProtectionReport } : {}),
     identification: identification(scores, n, owner, ok, paths),
+    ...(tailed ? { impostorTail: tailed.report } : {}),
+    ...(openSet ? { openSetCheck: openSet } : {}),
+    crossSet,
     ...(o.detectorDatasetDir ? {
       detector: await evaluateDetector({
         ...DEFAULT_DETECTOR_EVALUATION, secondLookThreshold: engineConfig.secondLookThreshold, datasetDir: o.detectorDatasetDir, quiet: o.quiet,
@@ -362,4 +394,52 @@ function demographicRates(
     det[name] = names.map((group, g) => ({ group, points: detCurve(Float64Array.from(gen[g]!).sort(), imp[g]!) }));
   }
   return { targetFmr, threshold, overall, groupings, det };
+}
+
+export interface AddTailResults {
+  generatedAt: string;
+  dataset: { name: string; images: number; identities: number; sliced: boolean };
+  table: string;
+  embedding: EvaluationResults['embedding'];
+  impostorTail?: TailReport;
+  openSetCheck?: OpenSetCheck;
+  crossSet: CrossSetReport;
+}
+
+/**
+ * Fits the impostor tail on the data set's fit half and writes it into an existing calibration
+ * table (`tablePath`), changing nothing else in it; the open-set check and the cross-set figures
+ * go to `outDir` (tail-results.json, tail-report.html). The table must be for the same model,
+ * template kind and pipeline as the templates: from a warm cache this takes minutes, not an
+ * evaluation's hour.
+ */
+export async function addTail(options: EvaluateOptions & { tablePath: string }): Promise<AddTailResults> {
+  if (!existsSync(options.tablePath)) throw new ProbityError('file_not_found', `calibration table ${options.tablePath} does not exist`);
+  const table = JSON.parse(readFileSync(options.tablePath, 'utf8')) as CalibrationTable;
+  const { o, identities, sliced, n, owner, engineConfig, ds, embedding, scores, ok } = await scoreDataset(options);
+  const refuse = (why: string) => { throw new ProbityError('model_mismatch', `calibration table ${options.tablePath} does not fit these templates: ${why}`); };
+  if (table.model !== o.model) refuse(`it is for ${table.model}, the templates are ${o.model}'s`);
+  if ((table.flipAverage ?? true) !== engineConfig.flipAverage) refuse(`it is for ${table.flipAverage ?? true ? 'flip-averaged' : 'single'} templates (pass ${table.flipAverage ?? true ? 'no --no-flip' : '--no-flip'})`);
+  if (table.pipelineVersion !== PIPELINE_VERSION) refuse(`it was measured on pipeline ${table.pipelineVersion ?? 'unknown'}, this engine is pipeline ${PIPELINE_VERSION}`);
+  if (table.source && table.source.images !== n) refuse(`it was measured on ${table.source.images} images, the data set has ${n}`);
+  const side = identitySides(identities);
+  const duplicates = suspectedDuplicates(scores, n, owner, ok, side, identities.length);
+  const tailed = fitTailOnFitHalf({ scores, n, owner, ok, side, identities, duplicates, strictestMeasuredFmr: Math.min(...table.points.map((p) => p.fmr)) });
+  if (!tailed) throw new ProbityError('invalid_argument', `${basename(o.datasetDir)}: the fit half has too few impostor pairs to fit a tail`);
+  table.tail = tailed.fit.tail;
+  const heldOut = owner.map((id, i) => ok[i]! && side[id] === 1);
+  const results: AddTailResults = {
+    generatedAt: new Date().toISOString(),
+    dataset: { name: basename(o.datasetDir), images: n, identities: identities.length, sliced },
+    table: options.tablePath,
+    embedding,
+    impostorTail: tailed.report,
+    openSetCheck: openSetCheck({ scores, n, owner, heldOut, isDuplicate: duplicates.isDuplicate, table, fit: tailed.fit }),
+    crossSet: crossSetByQuality({ scores, n, owner, ok, quality: ds.images.map((i) => i.quality), isDuplicate: duplicates.isDuplicate }),
+  };
+  writeFileSync(options.tablePath, JSON.stringify(table, null, 2) + '\n');
+  mkdirSync(o.outDir, { recursive: true });
+  writeFileSync(join(o.outDir, 'tail-results.json'), JSON.stringify(results, null, 2));
+  writeFileSync(join(o.outDir, 'tail-report.html'), renderTailReport(results));
+  return results;
 }

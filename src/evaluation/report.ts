@@ -1,5 +1,6 @@
-import type { EvaluationResults } from './evaluate.js';
+import type { AddTailResults, EvaluationResults } from './evaluate.js';
 import { detectorSection } from './detector-report.js';
+import { crossSetSection, tailSection } from './tail-report.js';
 
 const esc = (s: string) => s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
 const pct = (v: number, d = 2) => (Number.isFinite(v) ? `${(v * 100).toFixed(d)}%` : 'n/a');
@@ -176,10 +177,17 @@ export function renderReport(r: EvaluationResults): string {
 <h2>DET curve</h2>${det}
 <h2>Score distributions</h2>${dist}
 <h2>Identification (1:N, open set)</h2>${identificationSection(r.identification)}
+<h2>The impostor tail below the measured range (1:N in large galleries)</h2>${tailSection(r.impostorTail, r.openSetCheck)}
+<h2>Does the calibration travel? One set's thresholds on another</h2>${crossSetSection(r.crossSet)}
 <h2>Demographic differentials</h2>${demo}
 <h2>Equal protection: one threshold whose false match rate holds for every group</h2>${r.equalProtection ? equalProtectionSection(r.equalProtection) : '<p>Not run: it needs demographic labels.</p>'}
 <h2>Reducing the differential</h2>${r.mitigation ? mitigationSection(r.mitigation) : '<p>Not run: it needs demographic labels to report on.</p>'}
 <h2>Face detection</h2>${r.detector ? detectorSection(r.detector) : '<p>Not measured: run with <code>--detector-dataset DIR</code> (a set of photographs with face boxes, such as the face-mask set) to add it.</p>'}
 <h2>Limits</h2><ul><li>LFW is news photographs of public figures, about 80% white and 75% male by its labels; rates for other groups rest on few people and carry wide uncertainty.</li><li>The demographic labels were made by others (partly by a classifier), not self-reported. Probity itself never infers race, sex or age.</li><li>Pairs share identities and are not independent: a few people (look-alike relatives, mislabelled duplicates) can dominate a group's false matches.</li><li>Rates measured here may not hold for other cameras, lighting, ages or populations.</li></ul>
 </body></html>`;
+}
+
+/** The report of `evaluate --add-tail`: the tail written into a table, its held-out check, and the cross-set figures. */
+export function renderTailReport(r: AddTailResults): string {
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Probity: impostor tail for ${esc(r.table)}</title><style>body{font-family:system-ui,sans-serif;max-width:70rem;margin:2rem auto;padding:0 1rem}table{border-collapse:collapse;margin:1rem 0}td,th{border:1px solid #999;padding:.25rem .5rem;text-align:left}.thin{color:#555}</style></head><body><h1>Impostor tail written into ${esc(r.table)}</h1><p>${esc(r.dataset.name)}: ${r.dataset.images} images of ${r.dataset.identities} identities${r.dataset.sliced ? ' (a slice)' : ''}; generated ${esc(r.generatedAt)}.</p><h2>The impostor tail below the measured range</h2>${tailSection(r.impostorTail, r.openSetCheck)}<h2>One set's thresholds on another</h2>${crossSetSection(r.crossSet)}</body></html>\n`;
 }

@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ProbityError } from '../errors.js';
+import type { ImpostorTail } from './impostor-tail.js';
 
 /**
  * A model's measured operating points: for each target false match rate, the similarity
@@ -32,6 +33,8 @@ export interface CalibrationTable {
   points: { fmr: number; threshold: number; tar?: number; basis?: 'point-estimate' | 'upper-bound'; falseMatches?: number; fmrUpperBound?: number }[];
   /** The `equal_protection` operating point: thresholds that hold the target for every measured group. */
   equalProtection?: EqualProtectionCalibration;
+  /** A fitted model of the impostor tail: 1:N thresholds below the measured range, within its extrapolation limit. */
+  tail?: ImpostorTail;
 }
 
 export interface CalibrationSource {

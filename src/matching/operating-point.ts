@@ -76,14 +76,17 @@ export function identificationThresholdAt(table: CalibrationTable, point: Operat
   if (point === 'average') {
     const fmrs = table.points.map((p) => p.fmr);
     const limit = identificationThreshold(table, fpir, gallerySize);
-    return { ...limit, usedFmr: Math.min(Math.max(...fmrs), Math.max(Math.min(...fmrs), limit.comparisonFmr)) };
+    const floor = limit.basis === 'measured' ? Math.min(...fmrs) : limit.basis === 'tail-model' ? 0 : (limit.extrapolationLimit ?? Math.min(...fmrs));
+    return { ...limit, usedFmr: Math.min(Math.max(...fmrs), Math.max(floor, limit.comparisonFmr)) };
   }
   const pts = protectedPoints(table);
   const n = Math.max(1, gallerySize);
   const comparisonFmr = -Math.expm1(Math.log1p(-fpir) / n);
   const lowest = pts[pts.length - 1]!.fmr, highest = pts[0]!.fmr;
   const clamped = Math.min(highest, Math.max(lowest, comparisonFmr));
-  return { threshold: equalProtectionThreshold(table, clamped), comparisonFmr, beyondCalibration: comparisonFmr < lowest * (1 - 1e-9), usedFmr: clamped };
+  const beyond = comparisonFmr < lowest * (1 - 1e-9);
+  // The tail model is of all impostor pairs, not of each group: no per-group promise is extrapolated.
+  return { threshold: equalProtectionThreshold(table, clamped), comparisonFmr, beyondCalibration: beyond, basis: beyond ? 'beyond-limit' : 'measured', usedFmr: clamped };
 }
 
 /** What an FMR figure means at this operating point, naming the groups the data cannot speak for. */

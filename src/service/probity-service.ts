@@ -32,6 +32,7 @@ import { AccountabilityReport } from './accountability-report.js';
 import { PROBITY_VERSION } from '../version.js';
 import { Governor, type AccessTarget, type PurposeInput } from './governor.js';
 import { loadCalibration, requireMeasuredRate } from '../matching/calibration.js';
+import { identificationNote } from '../matching/identification-threshold.js';
 import { identificationThresholdAt, operatingPointReport, scoreFmrAt, thresholdAt, type OperatingPointName } from '../matching/operating-point.js';
 import { resolveOperatingPoint } from './operating-point.js';
 import type { SearchHit } from '../matching/vector-index.js';
@@ -592,9 +593,8 @@ export class ProbityService {
     const size = this.search.templateCount(state);
     const limit = identificationThresholdAt(this.calibration(), point.name, fpir, size);
     const notes = [probe?.note].filter((n): n is string => n !== undefined);
-    if (limit.beyondCalibration) {
-      notes.push(`the gallery (${size} templates) needs a per-comparison false match rate of ${limit.comparisonFmr.toExponential(1)}, below what was measured; the strictest measured threshold was used and the FPIR target cannot be promised`);
-    }
+    const thresholdNote = identificationNote(limit, size);
+    if (thresholdNote) notes.push(thresholdNote);
     const excludedByPurpose = eligibility.excluded.size;
     if (excludedByPurpose > 0) {
       notes.push(`${excludedByPurpose} subject(s) in the gallery were left out: their consent or legal authority does not cover "${input.purpose}" now`);

@@ -1,0 +1,54 @@
+/**
+ * A fitted model of the impostor score distribution's upper tail, stored in a calibration table,
+ * so that identification in a large gallery can use a threshold for a per-comparison FMR below
+ * what the impostor pairs could measure directly. It is an extrapolation and answers say so.
+ */
+export interface ImpostorTail {
+  model: 'generalized-pareto';
+  /** How it was fitted, in words: threshold rule, likelihood, interval. */
+  method: string;
+  /** What it was fitted on: the half of the identities, its impostor pairs, what was set aside. */
+  fittedOn: string;
+  /** The threshold u over which scores were modelled, and the fraction of impostor pairs above it. */
+  u: number;
+  zeta: number;
+  exceedances: number;
+  impostorPairs: number;
+  /** Maximum-likelihood shape and scale. */
+  xi: number;
+  sigma: number;
+  /** Bootstrap replicates behind the bound, and the bound's one-sided confidence. */
+  replicates: number;
+  confidence: number;
+  /**
+   * The smallest per-comparison FMR the model may speak for: two decades below the strictest
+   * measured target and no lower than 1 / (10 x impostor pairs fitted). Beyond it nothing is promised.
+   */
+  extrapolationLimit: number;
+  /**
+   * Thresholds on a quarter-decade grid of FMRs, from inside the measured range down to the limit:
+   * `threshold` is the conservative one (the upper confidence bound of the bootstrap quantiles),
+   * `pointEstimate` the fit's own.
+   */
+  points: { fmr: number; threshold: number; pointEstimate: number }[];
+}
+
+/**
+ * The tail model's conservative threshold for a per-comparison FMR, log-linear between grid points;
+ * undefined beyond the extrapolation limit (or above the grid).
+ */
+export function tailThreshold(tail: ImpostorTail, fmr: number): number | undefined {
+  const pts = [...tail.points].sort((a, b) => b.fmr - a.fmr);
+  const eps = 1e-9;
+  if (fmr < tail.extrapolationLimit * (1 - eps)) return undefined;
+  for (let i = 0; i < pts.length; i++) {
+    const p = pts[i]!;
+    if (Math.abs(Math.log10(p.fmr) - Math.log10(fmr)) < 1e-9) return p.threshold;
+    const q = pts[i + 1];
+    if (q && fmr < p.fmr && fmr > q.fmr) {
+      const t = (Math.log10(p.fmr) - Math.log10(fmr)) / (Math.log10(p.fmr) - Math.log10(q.fmr));
+      return p.threshold + t * (q.threshold - p.threshold);
+    }
+  }
+  return undefined;
+}
