@@ -41,10 +41,10 @@ usage:
                   [--operating-point average|equal_protection]
                   [--model-file M.onnx --model-card CARD.json --sha256 HEX --calibration TABLE.json]
   probity evaluate --dataset DIR [--pairs FILE] [--demographics FILE] [--model ID] [--out DIR]
-                   [--identities N] [--workers N] [--fmr 1e-4] [--no-flip] [--detector-dataset DIR]
+                   [--identities N] [--workers N] [--fmr 1e-4] [--flip | --no-flip] [--detector-dataset DIR]
                    [--model-file M.onnx --model-card CARD.json --sha256 HEX]
   probity evaluate-detector --dataset DIR [--out DIR] [--images N] [--min-face-size 20] [--iou 0.4]
-  probity calibrate --dataset DIR --out TABLE.json [--workers N] [--no-flip]
+  probity calibrate --dataset DIR --out TABLE.json [--workers N] [--flip | --no-flip]
                     [--model-file M.onnx --model-card CARD.json --sha256 HEX]
                    (DIR: one folder of photographs per person; the table is for serve/compare --calibration)
   probity evaluate --remote URL --dataset DIR [--pairs FILE] [--demographics FILE] [--out DIR] [--per-fold N]
@@ -263,7 +263,7 @@ async function evaluateDetectorCommand(args: string[]): Promise<void> {
  */
 async function calibrateCommand(args: string[]): Promise<void> {
   const { values } = parse(args, {
-    dataset: { type: 'string' }, out: { type: 'string' }, workers: { type: 'string' }, 'no-flip': { type: 'boolean' }, model: { type: 'string' }, ...MODEL_FILE_OPTIONS,
+    dataset: { type: 'string' }, out: { type: 'string' }, workers: { type: 'string' }, 'no-flip': { type: 'boolean' }, flip: { type: 'boolean' }, model: { type: 'string' }, ...MODEL_FILE_OPTIONS,
   }, 0);
   if (!values.dataset) throw new UsageError('--dataset DIR is required (one folder of photographs per person)');
   if (!values.out) throw new UsageError('--out TABLE.json is required');
@@ -276,7 +276,7 @@ async function calibrateCommand(args: string[]): Promise<void> {
     const r = await evaluate({
       datasetDir: values.dataset, imagesDir: values.dataset, pairsFile: join(work, 'no-pairs'), demographicsFile: join(work, 'no-demographics'), fallbackBox: false,
       model, outDir: work, workers, targetFmr: 1e-2, quiet: true,
-      engine: { ...(values['no-flip'] ? { flipAverage: false } : {}), ...(modelFile ? { modelFile } : {}) },
+      engine: { ...(values.flip ? { flipAverage: true } : values['no-flip'] ? { flipAverage: false } : {}), ...(modelFile ? { modelFile } : {}) },
     });
     const t = r.calibration;
     if (t.points.length === 0) {
