@@ -69,7 +69,7 @@ ${IMPORT_USAGE}
                 [--metrics] [--audit-checkpoint-entries N] [--audit-checkpoint-seconds N]
                 [--audit-witness-file FILE] [--audit-witness-url URL] [--audit-origin NAME]
                 (each flag also a PROBITY_* variable; flag > variable > default: see the README)
-                [--model-file M.onnx --model-card CARD.json --sha256 HEX] [--calibration TABLE.json]
+                [--model-file M.onnx --model-card CARD.json --sha256 HEX] [--calibration TABLE.json] [--flip]
 
 Exit status: 0 on success (compare: whether or not the faces match; liveness: whether or not the
 face is judged live), 1 when an input is at
@@ -383,7 +383,7 @@ async function models(args: string[]): Promise<void> {
 }
 
 async function serveCommand(args: string[]): Promise<void> {
-  const { values } = parse(args, { ...serveFlagOptions(), ...MODEL_FILE_OPTIONS, calibration: { type: 'string' } }, 0);
+  const { values } = parse(args, { ...serveFlagOptions(), ...MODEL_FILE_OPTIONS, calibration: { type: 'string' }, flip: { type: 'boolean' } }, 0);
   const modelFile = modelFileOption(values);
   // flag > PROBITY_* variable > default; see SERVE_SETTINGS and the README's table.
   const s = resolveServeSettings(values, process.env, { evaluation: defaultEvaluationFile() });
@@ -396,7 +396,9 @@ async function serveCommand(args: string[]): Promise<void> {
     development: s.development, purgeEveryHours: s.purgeEveryHours,
     ...(s.evaluation ? { evaluationFile: s.evaluation } : {}),
     ...(s.webhookAllowPrivate ? { webhookAllowPrivate: true } : {}),
-    ...(modelFile ? { engine: { modelFile } } : {}), ...(values.calibration ? { calibrationFile: values.calibration } : {}),
+    // --flip: flip-averaged templates, as the default was before; a gallery enrolled with them needs it.
+    ...(modelFile || values.flip ? { engine: { ...(modelFile ? { modelFile } : {}), ...(values.flip ? { flipAverage: true } : {}) } } : {}),
+    ...(values.calibration ? { calibrationFile: values.calibration } : {}),
     app: {
       rateLimit: { perSecond: s.rateLimit, burst: s.rateBurst }, logger: s.logFormat !== 'off', logFormat: s.logFormat, logLevel: s.logLevel, version,
       ...(s.metrics ? { metrics: { ...(process.env.PROBITY_METRICS_KEY ? { key: process.env.PROBITY_METRICS_KEY } : {}) } } : {}),
