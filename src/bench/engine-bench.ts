@@ -4,10 +4,10 @@
  * Usage: npm run bench [-- --lfw DIR] [--images N]
  */
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { FaceEngine } from '../engine/engine.js';
+import { DEFAULT_ENGINE_CONFIG, FaceEngine } from '../engine/engine.js';
 import { readImageFile } from '../engine/image.js';
 import { EnginePool } from '../engine/worker-pool.js';
 import { lfwDir, projectRoot, sampleImage } from '../testing/fixtures.js';
@@ -80,12 +80,15 @@ async function main() {
   const engine = await FaceEngine.load();
   const loadMs = performance.now() - t0;
   const singleEngine = await FaceEngine.load({ flipAverage: false });
+  const flipEngine = await FaceEngine.load({ flipAverage: true });
   const aloneEngine = await FaceEngine.load({ secondLookThreshold: 0 });
 
   const samples = [1, 2, 3, 4, 5, 6].map(sampleImage).filter((p) => existsSync(p));
   const lfw = lfwPaths(imageCount);
   const results: Record<string, unknown> = {
     generatedAt: new Date().toISOString(),
+    defaultFlipAverage: DEFAULT_ENGINE_CONFIG.flipAverage,
+    loadAverage: loadavg().map((l) => round(l)),
     machine: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version },
     modelLoadMs: round(loadMs),
   };
@@ -95,7 +98,7 @@ async function main() {
     results.lfwPortraits = {
       images: lfw.length,
       oneCore: { flipAverage: false, secondLook: true, stages: await stageLatency(singleEngine, lfw, 20) },
-      oneCoreFlipAveraged: { flipAverage: true, secondLook: true, stages: await stageLatency(engine, lfw, 20) },
+      oneCoreFlipAveraged: { flipAverage: true, secondLook: true, stages: await stageLatency(flipEngine, lfw, 20) },
       oneCoreWithoutSecondLook: { flipAverage: engine.config.flipAverage, secondLook: false, stages: await stageLatency(aloneEngine, lfw, 20) },
     };
     results.throughput = [];
@@ -115,16 +118,17 @@ async function main() {
 }
 
 function print(r: Record<string, any>) {
-  console.log(`model load: ${r.modelLoadMs} ms; peak RSS ${r.peakRssMB} MB; ${r.machine.cpus} cores, ${r.machine.model}`);
+  console.log(`model load: ${r.modelLoadMs} ms; peak RSS ${r.peakRssMB} MB; ${r.machine.cpus} cores, ${r.machine.model}; load average at the start ${r.loadAverage.join(', ')}`);
   const table = (title: string, stages: Record<string, { median: number; p95: number; n: number }>) => {
     console.log(`\n${title}\n  stage       median ms   p95 ms   n`);
     for (const [k, v] of Object.entries(stages)) console.log(`  ${k.padEnd(10)} ${String(v.median).padStart(10)} ${String(v.p95).padStart(8)}   ${v.n}`);
   };
   table(`group photos (1920 px, several faces; the first-ranked embedded)`, r.groupPhotos.stages);
   if (r.lfwPortraits) {
-    table(`LFW portraits (250 px), one core, single template, second look`, r.lfwPortraits.oneCore.stages);
-    table(`LFW portraits (250 px), one core, flip-averaged template, second look (the default)`, r.lfwPortraits.oneCoreFlipAveraged.stages);
-    table(`LFW portraits (250 px), one core, single template without the second look`, r.lfwPortraits.oneCoreWithoutSecondLook.stages);
+    const mark = (flip: boolean) => (flip === r.defaultFlipAverage ? ' (the default)' : '');
+    table(`LFW portraits (250 px), one core, single template, second look${mark(false)}`, r.lfwPortraits.oneCore.stages);
+    table(`LFW portraits (250 px), one core, flip-averaged template, second look${mark(true)}`, r.lfwPortraits.oneCoreFlipAveraged.stages);
+    table(`LFW portraits (250 px), one core, ${r.defaultFlipAverage ? 'flip-averaged' : 'single'} template without the second look`, r.lfwPortraits.oneCoreWithoutSecondLook.stages);
     console.log('\nthroughput (decode to template, LFW portraits)');
     for (const t of r.throughput) {
       console.log(`  flip ${t.flipAverage ? 'on ' : 'off'}: 1 worker ${t.one.imagesPerSecond}/s, 2 workers ${t.two.imagesPerSecond}/s, speed-up ${t.speedup}x`);

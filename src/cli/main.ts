@@ -43,11 +43,11 @@ usage:
                   [--operating-point average|equal_protection]
                   [--model-file M.onnx --model-card CARD.json --sha256 HEX --calibration TABLE.json]
   probity evaluate --dataset DIR [--pairs FILE] [--demographics FILE] [--model ID] [--out DIR]
-                   [--identities N] [--workers N] [--fmr 1e-4] [--no-flip] [--detector-dataset DIR] [--cache DIR]
+                   [--identities N] [--workers N] [--fmr 1e-4] [--flip | --no-flip] [--detector-dataset DIR] [--cache DIR]
                    [--add-tail TABLE.json]   (only fit the impostor tail into an existing table)
                    [--model-file M.onnx --model-card CARD.json --sha256 HEX]
   probity evaluate-detector --dataset DIR [--out DIR] [--images N] [--min-face-size 20] [--iou 0.4]
-  probity calibrate --dataset DIR --out TABLE.json [--workers N] [--no-flip]
+  probity calibrate --dataset DIR --out TABLE.json [--workers N] [--flip | --no-flip]
                     [--model-file M.onnx --model-card CARD.json --sha256 HEX]
                    (DIR: one folder of photographs per person; the table is for serve/compare --calibration)
   probity evaluate --remote URL --dataset DIR [--pairs FILE] [--demographics FILE] [--out DIR] [--per-fold N]
@@ -72,7 +72,7 @@ ${IMPORT_USAGE}
                 [--metrics] [--max-faces-per-identify N] [--audit-checkpoint-entries N] [--audit-checkpoint-seconds N]
                 [--audit-witness-file FILE] [--audit-witness-url URL] [--audit-origin NAME]
                 (each flag also a PROBITY_* variable; flag > variable > default: see the README)
-                [--model-file M.onnx --model-card CARD.json --sha256 HEX] [--calibration TABLE.json]
+                [--model-file M.onnx --model-card CARD.json --sha256 HEX] [--calibration TABLE.json] [--flip]
 
 Exit status: 0 on success (compare: whether or not the faces match; liveness: whether or not the
 face is judged live), 1 when an input is at
@@ -275,7 +275,7 @@ async function evaluateDetectorCommand(args: string[]): Promise<void> {
  */
 async function calibrateCommand(args: string[]): Promise<void> {
   const { values } = parse(args, {
-    dataset: { type: 'string' }, out: { type: 'string' }, workers: { type: 'string' }, 'no-flip': { type: 'boolean' }, model: { type: 'string' }, ...MODEL_FILE_OPTIONS,
+    dataset: { type: 'string' }, out: { type: 'string' }, workers: { type: 'string' }, 'no-flip': { type: 'boolean' }, flip: { type: 'boolean' }, model: { type: 'string' }, ...MODEL_FILE_OPTIONS,
   }, 0);
   if (!values.dataset) throw new UsageError('--dataset DIR is required (one folder of photographs per person)');
   if (!values.out) throw new UsageError('--out TABLE.json is required');
@@ -288,7 +288,7 @@ async function calibrateCommand(args: string[]): Promise<void> {
     const r = await evaluate({
       datasetDir: values.dataset, imagesDir: values.dataset, pairsFile: join(work, 'no-pairs'), demographicsFile: join(work, 'no-demographics'), fallbackBox: false,
       model, outDir: work, workers, targetFmr: 1e-2, quiet: true,
-      engine: { ...(values['no-flip'] ? { flipAverage: false } : {}), ...(modelFile ? { modelFile } : {}) },
+      engine: { ...(values.flip ? { flipAverage: true } : values['no-flip'] ? { flipAverage: false } : {}), ...(modelFile ? { modelFile } : {}) },
     });
     const t = r.calibration;
     if (t.points.length === 0) {
@@ -395,7 +395,7 @@ async function models(args: string[]): Promise<void> {
 }
 
 async function serveCommand(args: string[]): Promise<void> {
-  const { values } = parse(args, { ...serveFlagOptions(), ...MODEL_FILE_OPTIONS, calibration: { type: 'string' } }, 0);
+  const { values } = parse(args, { ...serveFlagOptions(), ...MODEL_FILE_OPTIONS, calibration: { type: 'string' }, flip: { type: 'boolean' } }, 0);
   const modelFile = modelFileOption(values);
   // flag > PROBITY_* variable > default; see SERVE_SETTINGS and the README's table.
   const s = resolveServeSettings(values, process.env, { evaluation: defaultEvaluationFile() });
@@ -409,7 +409,9 @@ async function serveCommand(args: string[]): Promise<void> {
     ...(s.evaluation ? { evaluationFile: s.evaluation } : {}),
     ...(s.webhookAllowPrivate ? { webhookAllowPrivate: true } : {}),
     maxFacesPerIdentify: s.maxFacesPerIdentify,
-    ...(modelFile ? { engine: { modelFile } } : {}), ...(values.calibration ? { calibrationFile: values.calibration } : {}),
+    // --flip: flip-averaged templates, as the default was before; a gallery enrolled with them needs it.
+    ...(modelFile || values.flip ? { engine: { ...(modelFile ? { modelFile } : {}), ...(values.flip ? { flipAverage: true } : {}) } } : {}),
+    ...(values.calibration ? { calibrationFile: values.calibration } : {}),
     app: {
       rateLimit: { perSecond: s.rateLimit, burst: s.rateBurst }, logger: s.logFormat !== 'off', logFormat: s.logFormat, logLevel: s.logLevel, version,
       ...(s.metrics ? { metrics: { ...(process.env.PROBITY_METRICS_KEY ? { key: process.env.PROBITY_METRICS_KEY } : {}) } } : {}),

@@ -4,7 +4,8 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { before, describe, test } from 'node:test';
-import type { CalibrationTable } from '../matching/calibration.js';
+import { DEFAULT_ENGINE_CONFIG } from '../engine/engine.js';
+import { calibrationFile, type CalibrationTable } from '../matching/calibration.js';
 import { cliPath, lfwDir, lfwImage, projectRoot, skipWithoutLfw } from '../testing/fixtures.js';
 import { edgefaceXxs, skipWithoutEdgeface } from '../testing/model-file-fixture.js';
 
@@ -18,7 +19,7 @@ const dir = mkdtempSync(join(tmpdir(), 'probity-cli-model-file-'));
 const shipped = join(projectRoot, 'calibration', 'mobilefacenet-512.json');
 
 describe('a model loaded from a file, through the command line', { skip: skipWithoutEdgeface || skipWithoutLfw }, () => {
-  const table = join(dir, 'edgeface-xxs.json');
+  const table = join(dir, calibrationFile('edgeface-xxs', DEFAULT_ENGINE_CONFIG.flipAverage));
   before(() => {
     // CI-sized: the first 40 identities of LFW (a slice), one worker.
     const r = probity('evaluate', '--dataset', lfwDir, '--identities', '40', '--workers', '1', '--out', dir, ...model);

@@ -58,6 +58,17 @@ export function warpAffine(image: RgbImage, toCrop: Affine, size: number): RgbIm
       const y = inv[3] * u + inv[4] * v + inv[5];
       const x0 = Math.floor(x), y0 = Math.floor(y);
       const fx = x - x0, fy = y - y0;
+      if (x0 >= 0 && y0 >= 0 && x0 + 1 < width && y0 + 1 < height) {
+        // All four taps inside: the same arithmetic as below without a bounds check per tap.
+        const i00 = (y0 * width + x0) * 3, i01 = i00 + width * 3;
+        for (let c = 0; c < 3; c++) {
+          const p00 = data[i00 + c]!, p10 = data[i00 + 3 + c]!, p01 = data[i01 + c]!, p11 = data[i01 + 3 + c]!;
+          const top = p00 + (p10 - p00) * fx;
+          const bottom = p01 + (p11 - p01) * fx;
+          out[o++] = Math.round(top + (bottom - top) * fy);
+        }
+        continue;
+      }
       for (let c = 0; c < 3; c++) {
         const p00 = sample(data, width, height, x0, y0, c);
         const p10 = sample(data, width, height, x0 + 1, y0, c);
@@ -82,22 +93,41 @@ export function greyCrop(image: RgbImage, rect: { x: number; y: number; width: n
   const sx = rect.width / size, sy = rect.height / size;
   const k = Math.max(1, Math.ceil(Math.max(sx, sy)));
   const { width, height, data } = image;
-  const lum = (x: number, y: number) => {
-    if (x < 0 || y < 0 || x >= width || y >= height) return 128;
-    const i = (y * width + x) * 3;
-    return 0.299 * data[i]! + 0.587 * data[i + 1]! + 0.114 * data[i + 2]!;
+  // Tap positions depend on the column (or row) alone, so they are worked out once per axis;
+  // the luminance of every source pixel the taps reach is computed once, grey (128) beyond the
+  // image. The arithmetic per tap is unchanged, so the crop is bit for bit what it was.
+  const axis = (origin: number, step: number) => {
+    const at = new Int32Array(size * k), frac = new Float64Array(size * k);
+    for (let u = 0; u < size; u++) {
+      for (let i = 0; i < k; i++) {
+        const x = origin + (u + (i + 0.5) / k) * step - 0.5;
+        at[u * k + i] = Math.floor(x);
+        frac[u * k + i] = x - Math.floor(x);
+      }
+    }
+    return { at, frac };
   };
+  const cols = axis(rect.x, sx), rows = axis(rect.y, sy);
+  const xMin = cols.at.reduce((m, a) => Math.min(m, a), Infinity), xMax = cols.at.reduce((m, a) => Math.max(m, a), -Infinity) + 1;
+  const yMin = rows.at.reduce((m, a) => Math.min(m, a), Infinity), yMax = rows.at.reduce((m, a) => Math.max(m, a), -Infinity) + 1;
+  const lw = xMax - xMin + 1;
+  const lum = new Float64Array(lw * (yMax - yMin + 1)).fill(128);
+  for (let y = Math.max(0, yMin); y <= Math.min(height - 1, yMax); y++) {
+    for (let x = Math.max(0, xMin); x <= Math.min(width - 1, xMax); x++) {
+      const i = (y * width + x) * 3;
+      lum[(y - yMin) * lw + (x - xMin)] = 0.299 * data[i]! + 0.587 * data[i + 1]! + 0.114 * data[i + 2]!;
+    }
+  }
   for (let v = 0; v < size; v++) {
     for (let u = 0; u < size; u++) {
       let acc = 0;
       for (let j = 0; j < k; j++) {
+        const row = (rows.at[v * k + j]! - yMin) * lw, fy = rows.frac[v * k + j]!;
         for (let i = 0; i < k; i++) {
-          const x = rect.x + (u + (i + 0.5) / k) * sx - 0.5;
-          const y = rect.y + (v + (j + 0.5) / k) * sy - 0.5;
-          const x0 = Math.floor(x), y0 = Math.floor(y);
-          const fx = x - x0, fy = y - y0;
-          const top = lum(x0, y0) + (lum(x0 + 1, y0) - lum(x0, y0)) * fx;
-          const bottom = lum(x0, y0 + 1) + (lum(x0 + 1, y0 + 1) - lum(x0, y0 + 1)) * fx;
+          const a = row + cols.at[u * k + i]! - xMin, fx = cols.frac[u * k + i]!;
+          const l00 = lum[a]!, l10 = lum[a + 1]!, l01 = lum[a + lw]!, l11 = lum[a + lw + 1]!;
+          const top = l00 + (l10 - l00) * fx;
+          const bottom = l01 + (l11 - l01) * fx;
           acc += top + (bottom - top) * fy;
         }
       }

@@ -36,8 +36,9 @@ export interface EngineConfig {
   secondLookThreshold: number;
   /**
    * Average each template with that of the mirrored face. Off by default: on LFW it gains 0.07
-   * points of TAR at FMR 1e-4 and 0.24 at 1e-5 for twice the embedding time (see the README's
-   * Speed section). Each setting has its own calibration table.
+   * points of TAR at FMR 1e-4 and 0.24 at 1e-5 for twice the embedding time, and the default
+   * pipeline cannot come near 20 ms per face with it (see the README's Speed section). Each
+   * setting has its own calibration table, with its own equal-protection points.
    */
   flipAverage: boolean;
   quality: QualityThresholds;
@@ -49,7 +50,7 @@ export const DEFAULT_ENGINE_CONFIG: EngineConfig = {
   minFaceSize: 40,
   detectionThreshold: 0.7,
   secondLookThreshold: DEFAULT_SECOND_LOOK_THRESHOLD,
-  flipAverage: true,
+  flipAverage: false,
   quality: DEFAULT_QUALITY_THRESHOLDS,
   runtime: DEFAULT_RUNTIME,
 };

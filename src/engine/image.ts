@@ -1,5 +1,5 @@
 import { readFile, stat } from 'node:fs/promises';
-import sharp, { type Metadata } from 'sharp';
+import sharp, { type Metadata, type Sharp } from 'sharp';
 import { ProbityError } from '../errors.js';
 
 /** Decoded pixels: 8-bit sRGB, interleaved, no alpha, already turned upright per EXIF. */
@@ -110,20 +110,24 @@ export async function cropResize(
   const top = Math.max(0, y0);
   const right = Math.min(image.width, x0 + w);
   const bottom = Math.min(image.height, y0 + h);
-  let pipeline = sharp(image.data, { raw: { width: image.width, height: image.height, channels: 3 } });
   if (right - left < 1 || bottom - top < 1) {
     return { width: outWidth, height: outHeight, data: new Uint8Array(outWidth * outHeight * 3).fill(128) };
   }
-  pipeline = pipeline.extract({ left, top, width: right - left, height: bottom - top });
-  const pad = { top: top - y0, left: left - x0, bottom: y0 + h - bottom, right: x0 + w - right };
-  if (pad.top > 0 || pad.left > 0 || pad.bottom > 0 || pad.right > 0) {
-    // extend() runs after resize in sharp's pipeline, so pad first on a materialised copy.
-    const cut = await pipeline.raw().toBuffer();
-    pipeline = sharp(cut, { raw: { width: right - left, height: bottom - top, channels: 3 } }).extend({
-      ...pad,
-      background: { r: 128, g: 128, b: 128 },
-    });
-    const padded = await pipeline.raw().toBuffer();
+  let pipeline: Sharp;
+  if (left === x0 && top === y0 && right === x0 + w && bottom === y0 + h) {
+    pipeline = sharp(image.data, { raw: { width: image.width, height: image.height, channels: 3 } })
+      .extract({ left, top, width: w, height: h });
+  } else {
+    // extend() runs after resize in sharp's pipeline, so the rectangle is padded first. Copied
+    // here rather than by two more passes through sharp (cut, then extend): the same bytes, and
+    // those round trips were most of the detector's second look on portraits, whose re-framed
+    // view always runs past the photograph's edge.
+    const padded = new Uint8Array(w * h * 3).fill(128);
+    const rowBytes = (right - left) * 3;
+    for (let y = top; y < bottom; y++) {
+      const from = (y * image.width + left) * 3;
+      padded.set(image.data.subarray(from, from + rowBytes), ((y - y0) * w + (left - x0)) * 3);
+    }
     pipeline = sharp(padded, { raw: { width: w, height: h, channels: 3 } });
   }
   const out = await pipeline.resize(outWidth, outHeight, { fit: 'fill' }).raw().toBuffer();

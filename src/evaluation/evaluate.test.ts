@@ -5,6 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { cliPath, lfwDir, skipWithoutLfw } from '../testing/fixtures.js';
+import { DEFAULT_ENGINE_CONFIG } from '../engine/engine.js';
+import { calibrationFile } from '../matching/calibration.js';
 import type { EvaluationResults } from './evaluate.js';
 
 test('probity evaluate runs end to end on a slice of LFW, and a rerun comes from the cache', { skip: skipWithoutLfw, timeout: 600_000 }, () => {
@@ -71,7 +73,7 @@ test('probity evaluate runs end to end on a slice of LFW, and a rerun comes from
   assert.ok(ep, 'the per-group calibration and held-out table');
   assert.equal(ep.fitIdentities + ep.reportIdentities, 250);
   assert.equal(ep.fitIdentities, m.fitIdentities, 'the mitigation halves');
-  const table = JSON.parse(readFileSync(join(out, 'mobilefacenet-512.json'), 'utf8')) as EvaluationResults['calibration'];
+  const table = JSON.parse(readFileSync(join(out, calibrationFile('mobilefacenet-512', DEFAULT_ENGINE_CONFIG.flipAverage)), 'utf8')) as EvaluationResults['calibration'];
   assert.deepEqual(table.equalProtection, ep.calibration, 'stored with the model\'s table');
   assert.equal(table.source?.dataset, 'lfw');
   assert.equal(table.source?.sliced, true);

@@ -41,5 +41,5 @@ for (const flipAverage of [true, false]) test(`the shipped table for the default
 });
 
 test('an unknown model has no table', () => {
-  assert.throws(() => loadCalibration('no-such-model'), /no calibration table/);
+  assert.throws(() => loadCalibration('no-such-model', false), /no calibration table/);
 });

@@ -95,7 +95,11 @@ const calibrationDir = join(dirname(fileURLToPath(import.meta.url)), '..', '..',
 
 const cache = new Map<string, CalibrationTable>();
 
-/** File name of a model's table: flip-averaged templates (the default) and single ones differ. */
+/**
+ * File name of a model's table: flip-averaged and single templates score differently, so each
+ * has its own (`<model>.json` and `<model>-single.json`; tables from before the choice existed
+ * were flip-averaged, hence the default here).
+ */
 export function calibrationFile(model: string, flipAverage = true): string {
   return `${model}${flipAverage ? '' : '-single'}.json`;
 }
@@ -132,7 +136,8 @@ export function useCalibrationTable(path: string, model: { id: string; sha256: s
   return table;
 }
 
-export function loadCalibration(model: string, flipAverage = true, dir = calibrationDir): CalibrationTable {
+/** The table for `model` and the engine's template kind: no default, so no caller can pick the other kind's thresholds by leaving it out. */
+export function loadCalibration(model: string, flipAverage: boolean, dir = calibrationDir): CalibrationTable {
   const own = given.get(`${model}\u0000${flipAverage}`);
   if (own) return own;
   const path = join(dir, calibrationFile(model, flipAverage));

@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { DEFAULT_RUNTIME, modelPath } from '../engine/onnx.js';
 import { MOBILEFACENET_CARD } from '../engine/models/mobilefacenet.js';
 import type { ModelFileSpec } from '../engine/models/model-file.js';
-import type { CalibrationTable } from '../matching/calibration.js';
+import { DEFAULT_ENGINE_CONFIG } from '../engine/engine.js';
+import { calibrationFile, type CalibrationTable } from '../matching/calibration.js';
 import { projectRoot } from './fixtures.js';
 
 /** The EdgeFace models beside the project (evaluation only: read from there, never copied in). */
@@ -30,9 +31,9 @@ export function mobileFaceNetAsFile(): ModelFileSpec {
   return { path: modelPath(MOBILEFACENET_CARD.source, DEFAULT_RUNTIME), card, sha256: MOBILEFACENET_CARD.source.sha256 };
 }
 
-/** The shipped MobileFaceNet table relabelled for `model`, as if measured on it (for tests of serving, not of figures). */
+/** The shipped MobileFaceNet table for the default template kind relabelled for `model`, as if measured on it (for tests of serving, not of figures). */
 export function tableFor(model: { id: string; sha256: string; inputSpecSha256?: string }, dir: string): string {
-  const shipped = JSON.parse(readFileSync(join(projectRoot, 'calibration', 'mobilefacenet-512.json'), 'utf8')) as CalibrationTable;
+  const shipped = JSON.parse(readFileSync(join(projectRoot, 'calibration', calibrationFile('mobilefacenet-512', DEFAULT_ENGINE_CONFIG.flipAverage)), 'utf8')) as CalibrationTable;
   const path = join(dir, `${model.id}.json`);
   writeFileSync(path, JSON.stringify({ ...shipped, model: model.id, modelSha256: model.sha256, ...(model.inputSpecSha256 ? { inputSpecSha256: model.inputSpecSha256 } : {}) }));
   return path;
