@@ -20,6 +20,9 @@ import type { FaceDetector, FaceEmbedder, LandmarkLocator, ModelCard } from './t
  */
 export const PIPELINE_VERSION = 2;
 
+/** Marks a stored template kind as a single template (see `FaceEngine.templateKind`). */
+export const SINGLE_TEMPLATE_SUFFIX = '/single';
+
 export interface EngineConfig {
   /** Recognition model id (see `recognitionModelIds()`); ignored when `modelFile` is given. */
   model: string;
@@ -113,6 +116,16 @@ export class FaceEngine {
 
   get modelId(): string {
     return this.embedder.card.id;
+  }
+
+  /**
+   * What a stored template records it was made by: the model, and `/single` when its templates are
+   * not flip-averaged. A single template and a flip-averaged one of the same model score on
+   * different tables, so a gallery keeps to one kind. The bare id means flip-averaged because
+   * every template stored before single templates became the default was.
+   */
+  get templateKind(): string {
+    return this.config.flipAverage ? this.modelId : `${this.modelId}${SINGLE_TEMPLATE_SUFFIX}`;
   }
 
   /** SHA-256 of the recognition model's file: an operator's own calibration table must record the same. */

@@ -70,7 +70,7 @@ for (const backend of backends) {
     });
 
     test('verify against a subject enrolled with another model is refused with model_mismatch, and the refusal audited', async () => {
-      await refusedAndLogged(second, second.verify(client, { purpose: P, galleryId, subject: 'serena', probe: image(faces.serena2()) }), 'verify', galleryId, /made by model mobilefacenet-512; this service runs model mobilefacenet-file/);
+      await refusedAndLogged(second, second.verify(client, { purpose: P, galleryId, subject: 'serena', probe: image(faces.serena2()) }), 'verify', galleryId, /made by model mobilefacenet-512 \(single templates\); this service runs model mobilefacenet-file/);
     });
 
     test('a search of that gallery is refused with model_mismatch, and the refusal audited', async () => {
@@ -80,7 +80,7 @@ for (const backend of backends) {
     test('enrolling into it with the other model is refused and audited: a gallery never mixes models', async () => {
       await refusedAndLogged(second, second.enrol(client, { purpose: P, galleryId, subject: 'colin', images: [image(faces.colin1())] }), 'enrol', galleryId, /enrol its subjects again/);
       const rows = await second.db.all<{ model: string }>(`SELECT DISTINCT model FROM templates`);
-      assert.deepEqual(rows.map((r) => r.model), ['mobilefacenet-512']);
+      assert.deepEqual(rows.map((r) => r.model), ['mobilefacenet-512/single']);
     });
 
     test('image-to-image verify works on the loaded model, by its own table', async () => {
@@ -88,6 +88,51 @@ for (const backend of backends) {
       assert.equal(r.model, 'mobilefacenet-file');
       assert.equal(r.operatingPoint.calibration.model, 'mobilefacenet-file');
       assert.equal(r.match, true);
+    });
+  });
+}
+
+for (const backend of backends) {
+  describe(`a gallery keeps to one template kind (single or flip-averaged), on ${backend}`, { skip: skipWithoutLfw || backendSkip(backend) }, () => {
+    const P = 'building_access';
+    let store: Awaited<ReturnType<typeof freshStore>>;
+    let flipService: ProbityService;
+    let singleService: ProbityService;
+    let client: Caller;
+    let galleryId: string;
+    before(async () => {
+      store = await freshStore(backend);
+      // A store enrolled by a service run with flip-averaged templates (the default before single
+      // templates), then served by today's default: the attack is a probe scored on the wrong table.
+      flipService = await ProbityService.open({ db: await openDb(store.location), engine: await FaceEngine.load({ flipAverage: true }), cipher: TemplateCipher.fromKey(testKey) });
+      const adminSecret = (await flipService.access.bootstrapAdmin())!.secret;
+      const org = await onboard(flipService, adminSecret, { name: 'offices', sector: 'employer', jurisdictions: ['other'] }, [P]);
+      galleryId = (await flipService.createGallery(org.caller, { name: 'staff' })).id;
+      await consentTo(flipService, org.caller, galleryId, ['serena', 'colin'], P);
+      await flipService.enrol(org.caller, { purpose: P, galleryId, subject: 'serena', images: [image(faces.serena1())] });
+      ({ service: singleService } = await openTestService(store.location));
+      client = await singleService.authenticate(org.secret);
+    });
+    after(async () => {
+      await flipService.close();
+      await singleService.close();
+      await store.drop();
+    });
+
+    test('flip-averaged templates record the bare model id, as every template before single templates did', async () => {
+      const rows = await flipService.db.all<{ model: string }>(`SELECT DISTINCT model FROM templates`);
+      assert.deepEqual(rows.map((r) => r.model), ['mobilefacenet-512']);
+    });
+
+    test('attack: single-template probes against a flip-averaged gallery. Verify and identify are refused, audited, and told to serve with --flip', async () => {
+      await refusedAndLogged(singleService, singleService.verify(client, { purpose: P, galleryId, subject: 'serena', probe: image(faces.serena2()) }), 'verify', galleryId, /flip-averaged templates\); this service runs model mobilefacenet-512 \(single templates\).*serve with --flip/);
+      await refusedAndLogged(singleService, singleService.identify(client, { purpose: P, galleryId, probe: image(faces.serena2()) }), 'identify', galleryId, /serve with --flip/);
+    });
+
+    test('attack: mixing kinds in one gallery. Enrolling a single template into it is refused; the flip-averaged service still serves it', async () => {
+      await refusedAndLogged(singleService, singleService.enrol(client, { purpose: P, galleryId, subject: 'colin', images: [image(faces.colin1())] }), 'enrol', galleryId, /enrol its subjects again/);
+      const r = await flipService.verify(client, { purpose: P, galleryId, subject: 'serena', probe: image(faces.serena2()) });
+      assert.equal(r.match, true, 'served with the kind that enrolled it, the gallery works');
     });
   });
 }

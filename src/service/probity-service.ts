@@ -315,7 +315,7 @@ export class ProbityService {
     const gallery = await this.ownGallery(this.db, caller, input.galleryId);
     await this.refuseUnless(caller, 'enrol', { ...audit, purpose: input.purpose }, async () => {
       requireDeclaredPurpose(gallery, input.purpose);
-      await requireGalleryModel(this.db, gallery.id, this.engine.modelId);
+      await requireGalleryModel(this.db, gallery.id, this.engine.templateKind);
     });
     const needsConsent = useCase(input.purpose)?.enrolmentBasis === 'consent';
     if (needsConsent) {
@@ -341,7 +341,7 @@ export class ProbityService {
     try {
       body = await this.gov.run(caller, 'enrol', liveness ? { ...audit, liveness } : audit, async (tx) => {
         const g = await this.ownGallery(tx, caller, input.galleryId);
-        await requireGalleryModel(tx, g.id, this.engine.modelId);
+        await requireGalleryModel(tx, g.id, this.engine.templateKind);
         const at = this.now().toISOString();
         if (needsConsent) await requireConsent(tx, g.id, input.subject, input.purpose, this.now());
         await tx.run(
@@ -357,7 +357,7 @@ export class ProbityService {
           for (const [i, f] of faces.entries()) {
             const uuid = randomUUID();
             await insertTemplate(tx, {
-              uuid, galleryId: g.id, subjectId: subject.id, model: f.template.model, sealed: dataKey.seal(f.template.vector, uuid), quality: f.face.quality.level, at,
+              uuid, galleryId: g.id, subjectId: subject.id, model: this.engine.templateKind, sealed: dataKey.seal(f.template.vector, uuid), quality: f.face.quality.level, at,
               ...(facePngs ? { faceSealed: dataKey.sealBytes(facePngs[i]!, `face:${uuid}`) } : {}),
             });
             templates.push({ id: uuid, ...describeFace(f) });
@@ -507,7 +507,7 @@ export class ProbityService {
       const refusal = { ...audit, purpose: input.purpose };
       await this.refuseUnless(caller, 'verify', refusal, async () => {
         requireDeclaredPurpose(g, input.purpose);
-        await requireGalleryModel(this.db, g.id, this.engine.modelId);
+        await requireGalleryModel(this.db, g.id, this.engine.templateKind);
         const c = await subjectCoverage(this.db, g.id, input.subject!, input.purpose, this.now());
         if (!c || c.covered) return;
         // A consent that has ended ends the enrolment with it: erased now, not at the next purge.
@@ -581,7 +581,7 @@ export class ProbityService {
     const rankedLeads = input.candidateList === 'ranked_leads';
     await this.refuseUnless(caller, 'identify', refusal, async () => {
       requireDeclaredPurpose(g, input.purpose);
-      await requireGalleryModel(this.db, g.id, this.engine.modelId);
+      await requireGalleryModel(this.db, g.id, this.engine.templateKind);
       if (rankedLeads) requireRankedLeads(input.purpose, clearance.obligations);
     });
     const frame = all ? await extractFrame(this.engine, input.probe, { minQuality: this.options.probeMinQuality, maxFaces: this.options.maxFacesPerIdentify }) : undefined;
