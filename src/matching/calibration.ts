@@ -3,6 +3,7 @@ import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ProbityError } from '../errors.js';
 import type { ImpostorTail } from './impostor-tail.js';
+import { thresholdBetweenPoints } from './log-linear.js';
 
 /**
  * A model's measured operating points: for each target false match rate, the similarity
@@ -176,16 +177,7 @@ export function requireMeasuredRate(table: CalibrationTable, name: 'FMR' | 'FPIR
 export function thresholdFor(table: CalibrationTable, fmr: number): number {
   requireMeasuredRate(table, 'FMR', fmr);
   const pts = table.points; // descending fmr, ascending threshold
-  for (let i = 0; i < pts.length; i++) {
-    const p = pts[i]!;
-    if (Math.abs(Math.log10(p.fmr) - Math.log10(fmr)) < 1e-9) return p.threshold;
-    const q = pts[i + 1];
-    if (q && fmr < p.fmr && fmr > q.fmr) {
-      const t = (Math.log10(p.fmr) - Math.log10(fmr)) / (Math.log10(p.fmr) - Math.log10(q.fmr));
-      return p.threshold + t * (q.threshold - p.threshold);
-    }
-  }
-  return pts[pts.length - 1]!.threshold;
+  return thresholdBetweenPoints(pts, fmr) ?? pts[pts.length - 1]!.threshold;
 }
 
 /**

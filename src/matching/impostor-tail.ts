@@ -1,3 +1,5 @@
+import { thresholdBetweenPoints } from './log-linear.js';
+
 /**
  * A fitted model of the impostor score distribution's upper tail, stored in a calibration table,
  * so that identification in a large gallery can use a threshold for a per-comparison FMR below
@@ -41,14 +43,5 @@ export function tailThreshold(tail: ImpostorTail, fmr: number): number | undefin
   const pts = [...tail.points].sort((a, b) => b.fmr - a.fmr);
   const eps = 1e-9;
   if (fmr < tail.extrapolationLimit * (1 - eps)) return undefined;
-  for (let i = 0; i < pts.length; i++) {
-    const p = pts[i]!;
-    if (Math.abs(Math.log10(p.fmr) - Math.log10(fmr)) < 1e-9) return p.threshold;
-    const q = pts[i + 1];
-    if (q && fmr < p.fmr && fmr > q.fmr) {
-      const t = (Math.log10(p.fmr) - Math.log10(fmr)) / (Math.log10(p.fmr) - Math.log10(q.fmr));
-      return p.threshold + t * (q.threshold - p.threshold);
-    }
-  }
-  return undefined;
+  return thresholdBetweenPoints(pts, fmr);
 }
