@@ -419,7 +419,7 @@ export async function addTail(options: EvaluateOptions & { tablePath: string }):
   const { o, identities, sliced, n, owner, engineConfig, ds, embedding, scores, ok } = await scoreDataset(options);
   const refuse = (why: string) => { throw new ProbityError('model_mismatch', `calibration table ${options.tablePath} does not fit these templates: ${why}`); };
   if (table.model !== o.model) refuse(`it is for ${table.model}, the templates are ${o.model}'s`);
-  if ((table.flipAverage ?? true) !== engineConfig.flipAverage) refuse(`it is for ${table.flipAverage ?? true ? 'flip-averaged' : 'single'} templates (pass ${table.flipAverage ?? true ? 'no --no-flip' : '--no-flip'})`);
+  if ((table.flipAverage ?? true) !== engineConfig.flipAverage) refuse(`it is for ${table.flipAverage ?? true ? 'flip-averaged' : 'single'} templates (pass ${table.flipAverage ?? true ? '--flip' : 'no --flip'})`);
   if (table.pipelineVersion !== PIPELINE_VERSION) refuse(`it was measured on pipeline ${table.pipelineVersion ?? 'unknown'}, this engine is pipeline ${PIPELINE_VERSION}`);
   if (table.source && table.source.images !== n) refuse(`it was measured on ${table.source.images} images, the data set has ${n}`);
   const side = identitySides(identities);
