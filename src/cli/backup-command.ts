@@ -4,6 +4,7 @@ import { ProbityError } from '../errors.js';
 import type { SignedCheckpoint } from '../governance/audit-checkpoint.js';
 import { lastWitnessCheckpoint, postRestoreRecord, recordRestore, restoreRecord, type RestoreSigning } from '../governance/audit-restore.js';
 import { AuditSigningKey } from '../governance/audit-signing-key.js';
+import { witnessDestination } from '../governance/witness-destination.js';
 import { backupKeys, erasureLedger } from '../server/serve.js';
 import { backupStore, restoreStore } from '../service/backup.js';
 import { maintenance } from '../service/maintenance.js';
@@ -37,7 +38,7 @@ export async function backupCommand(args: string[]): Promise<void> {
  * restore without the key is refused: it would look to every verifier exactly like a cut-off log.
  */
 function restoreSigning(dir: string, reason: string): RestoreSigning | undefined {
-  const file = process.env.PROBITY_AUDIT_WITNESS_FILE || join(dir, 'audit-witness.jsonl');
+  const { file } = witnessDestination(dir, process.env);
   if (!lastWitnessCheckpoint(file)) return undefined;
   const keyFile = join(dir, 'audit-signing.key');
   const given = process.env.PROBITY_AUDIT_SIGNING_KEY;

@@ -1,8 +1,8 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { ProbityError } from '../errors.js';
 import { DEFAULT_CHECKPOINT_EVERY, type WitnessOptions } from '../governance/audit-checkpoint.js';
 import { AuditSigningKey } from '../governance/audit-signing-key.js';
+import { witnessDestination } from '../governance/witness-destination.js';
 
 /**
  * The service's checkpoint signing, for a command that writes the audit log itself (`probity
@@ -14,13 +14,9 @@ import { AuditSigningKey } from '../governance/audit-signing-key.js';
 export function commandWitness(dataDir: string, env: NodeJS.ProcessEnv = process.env, report?: (message: string) => void): WitnessOptions | undefined {
   const keyFile = join(dataDir, 'audit-signing.key');
   if (!env.PROBITY_AUDIT_SIGNING_KEY && !existsSync(keyFile)) return undefined;
-  const url = env.PROBITY_AUDIT_WITNESS_URL;
-  if (url && !/^https?:\/\//.test(url)) throw new ProbityError('invalid_argument', `PROBITY_AUDIT_WITNESS_URL must be an http(s) URL, got "${url}"`);
   return {
     key: AuditSigningKey.fromEnvironment({ env, keyFile, development: false }),
-    file: env.PROBITY_AUDIT_WITNESS_FILE || join(dataDir, 'audit-witness.jsonl'),
-    ...(url ? { url } : {}),
-    ...(env.PROBITY_AUDIT_ORIGIN ? { origin: env.PROBITY_AUDIT_ORIGIN } : {}),
+    ...witnessDestination(dataDir, env),
     // Only checkpointNow signs for a command: it appends and exits.
     everyEntries: DEFAULT_CHECKPOINT_EVERY.entries, everySeconds: DEFAULT_CHECKPOINT_EVERY.seconds,
     ...(report ? { report } : {}),

@@ -6,7 +6,7 @@ import { PROBITY_VERSION } from '../version.js';
 import { availableParallelism } from 'node:os';
 import { basename, join } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { FaceEngine } from '../engine/engine.js';
+import { FaceEngine, type EngineConfig } from '../engine/engine.js';
 import { readImageFile } from '../engine/image.js';
 import { DEFAULT_RECOGNITION_MODEL, recognitionEntry, recognitionModelIds } from '../engine/models/registry.js';
 import { compareImages, detectFaces } from '../engine/operations.js';
@@ -79,6 +79,15 @@ face is judged live), 1 when an input is at
 fault (the message names it), 2 for a malformed command line.`;
 
 export class UsageError extends Error {}
+
+/**
+ * The engine settings `--flip` / `--no-flip` and a model file choose. Both flags at once is a
+ * usage error rather than whichever happens to be read first.
+ */
+function templateKindEngine(values: { flip?: boolean | string; 'no-flip'?: boolean | string }, modelFile: ModelFileSpec | undefined): Partial<EngineConfig> {
+  if (values.flip && values['no-flip']) throw new UsageError('--flip and --no-flip contradict each other: give one');
+  return { ...(values.flip ? { flipAverage: true } : values['no-flip'] ? { flipAverage: false } : {}), ...(modelFile ? { modelFile } : {}) };
+}
 
 function parse<T extends ParseArgsConfig['options']>(args: string[], options: T, positionals: number) {
   let parsed;
@@ -199,14 +208,14 @@ async function evaluateCommand(args: string[]): Promise<void> {
   if (values['add-tail']) {
     await addTailCommand(values['add-tail'], {
       datasetDir: values.dataset, model, outDir, workers, identities, targetFmr, ...(values.cache ? { cacheDir: values.cache } : {}),
-      engine: { ...(values.flip ? { flipAverage: true } : values['no-flip'] ? { flipAverage: false } : {}), ...(modelFile ? { modelFile } : {}) },
+      engine: templateKindEngine(values, modelFile),
     });
     return;
   }
   const r = await evaluate({
     datasetDir: values.dataset, pairsFile: values.pairs, demographicsFile: values.demographics, model, outDir, workers, identities, targetFmr,
     ...(values.cache ? { cacheDir: values.cache } : {}),
-    engine: { ...(values.flip ? { flipAverage: true } : values['no-flip'] ? { flipAverage: false } : {}), ...(modelFile ? { modelFile } : {}) },
+    engine: templateKindEngine(values, modelFile),
     ...(values['detector-dataset'] ? { detectorDatasetDir: values['detector-dataset'] } : {}),
   });
   const lines = [
@@ -288,7 +297,7 @@ async function calibrateCommand(args: string[]): Promise<void> {
     const r = await evaluate({
       datasetDir: values.dataset, imagesDir: values.dataset, pairsFile: join(work, 'no-pairs'), demographicsFile: join(work, 'no-demographics'), fallbackBox: false,
       model, outDir: work, workers, targetFmr: 1e-2, quiet: true,
-      engine: { ...(values.flip ? { flipAverage: true } : values['no-flip'] ? { flipAverage: false } : {}), ...(modelFile ? { modelFile } : {}) },
+      engine: templateKindEngine(values, modelFile),
     });
     const t = r.calibration;
     if (t.points.length === 0) {
@@ -410,7 +419,7 @@ async function serveCommand(args: string[]): Promise<void> {
     ...(s.webhookAllowPrivate ? { webhookAllowPrivate: true } : {}),
     maxFacesPerIdentify: s.maxFacesPerIdentify,
     // --flip: flip-averaged templates, as the default was before; a gallery enrolled with them needs it.
-    ...(modelFile || values.flip ? { engine: { ...(modelFile ? { modelFile } : {}), ...(values.flip ? { flipAverage: true } : {}) } } : {}),
+    engine: templateKindEngine(values, modelFile),
     ...(values.calibration ? { calibrationFile: values.calibration } : {}),
     app: {
       rateLimit: { perSecond: s.rateLimit, burst: s.rateBurst }, logger: s.logFormat !== 'off', logFormat: s.logFormat, logLevel: s.logLevel, version,

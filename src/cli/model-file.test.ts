@@ -91,3 +91,11 @@ test('the three model-file options go together', () => {
   assert.equal(r.status, 2);
   assert.match(r.stderr, /--model-file, --model-card and --sha256 go together/);
 });
+
+test('--flip and --no-flip together are refused, not settled by whichever is read first', () => {
+  for (const command of ['evaluate', 'calibrate']) {
+    const r = probity(command, '--dataset', '.', '--out', join(tmpdir(), 'probity-never-written.json'), '--flip', '--no-flip');
+    assert.equal(r.status, 2, `${command}: ${r.stderr}`);
+    assert.match(r.stderr, /--flip and --no-flip contradict each other/);
+  }
+});

@@ -9,6 +9,7 @@ import { TemplateCipher } from '../gallery/template-cipher.js';
 import { privateDirectory, privateFile } from '../gallery/private-files.js';
 import { DEFAULT_CHECKPOINT_EVERY, type WitnessOptions } from '../governance/audit-checkpoint.js';
 import { AuditSigningKey } from '../governance/audit-signing-key.js';
+import { witnessDestination } from '../governance/witness-destination.js';
 import { ProbityError } from '../errors.js';
 import { ErasureLedger } from '../gallery/erasure-ledger.js';
 import { BackupKeyEscrow } from '../gallery/backup-keys.js';
@@ -92,11 +93,8 @@ function positiveEnv(env: NodeJS.ProcessEnv, name: string, fallback: number): nu
 function auditWitness(o: ServeOptions, print?: (line: string) => void): WitnessOptions {
   const key = AuditSigningKey.fromEnvironment({ env: o.env, keyFile: join(o.dataDir, 'audit-signing.key'), development: o.development });
   writeFileSync(join(o.dataDir, 'audit-signing.pub'), key.publicKeyPem(), { mode: 0o644 });
-  const url = o.env.PROBITY_AUDIT_WITNESS_URL;
-  if (url && !/^https?:\/\//.test(url)) throw new ProbityError('invalid_argument', `PROBITY_AUDIT_WITNESS_URL must be an http(s) URL, got "${url}"`);
   return {
-    key, file: o.env.PROBITY_AUDIT_WITNESS_FILE || join(o.dataDir, 'audit-witness.jsonl'), ...(url ? { url } : {}),
-    ...(o.env.PROBITY_AUDIT_ORIGIN ? { origin: o.env.PROBITY_AUDIT_ORIGIN } : {}),
+    key, ...witnessDestination(o.dataDir, o.env),
     everyEntries: positiveEnv(o.env, 'PROBITY_AUDIT_CHECKPOINT_ENTRIES', DEFAULT_CHECKPOINT_EVERY.entries),
     everySeconds: positiveEnv(o.env, 'PROBITY_AUDIT_CHECKPOINT_SECONDS', DEFAULT_CHECKPOINT_EVERY.seconds),
     ...(print ? { report: print } : {}),
