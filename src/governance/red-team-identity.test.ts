@@ -15,6 +15,7 @@ import { skipWithoutLfw } from '../testing/fixtures.js';
 import { backendSkip, backends, consentTo, faces, freshStore, onboard, openTestService } from '../testing/service-fixture.js';
 import { auditPage } from './audit-store.js';
 import { parseInstant } from './instants.js';
+import { lastAuditEntry } from '../testing/audit-entries.js';
 import { suiteUnless } from '../testing/suite.js';
 import { refused } from '../testing/refusals.js';
 
@@ -25,12 +26,6 @@ const ACCESS = 'building_access';
 const TAGGING = 'photo_library_tagging';
 const MISSING = 'missing_person_search';
 const SIGN_IN = 'sign_in_verification';
-
-/** The last audit entry of an action, as stored. */
-async function lastEntry(db: Db, action: string, outcome = 'ok'): Promise<any> {
-  const rows = await db.all<{ body: string }>(`SELECT body FROM audit_log WHERE body LIKE $1 AND body LIKE $2 ORDER BY seq DESC LIMIT 1`, [`%"action":"${action}"%`, `%"outcome":"${outcome}"%`]);
-  return rows[0] ? JSON.parse(rows[0].body) : undefined;
-}
 
 /** A time written with an offset, as a client elsewhere would write it: `offset` minutes east of UTC. */
 function withOffset(ms: number, offsetMinutes: number, wholeSeconds = true): string {
@@ -105,13 +100,13 @@ for (const backend of backends) {
         const genuine = await service.verify(client, { purpose: ACCESS, galleryId, subject: 'colin', probe: image(faces.colin2()) });
         assert.equal(genuine.match, true);
         assert.deepEqual(genuine.comparedWith, { kind: 'subject', gallery: galleryId, subject: 'colin', templates: 1 });
-        const entry = await lastEntry(db, 'verify');
+        const entry = await lastAuditEntry(db, 'verify');
         assert.equal(entry.subject, 'colin');
         assert.deepEqual(entry.result.comparedWith, { kind: 'subject', gallery: galleryId, subject: 'colin', templates: 1 });
         const pair = await service.verify(client, { purpose: ACCESS, probe: image(faces.serena1()), reference: image(faces.serena2()) });
         assert.equal(pair.subject, undefined);
-        assert.deepEqual((await lastEntry(db, 'verify')).result.comparedWith, { kind: 'image', inputHash: sha(faces.serena2()) });
-        assert.equal((await lastEntry(db, 'verify')).subject, undefined, 'a two-image verification names no enrolled subject');
+        assert.deepEqual((await lastAuditEntry(db, 'verify')).result.comparedWith, { kind: 'image', inputHash: sha(faces.serena2()) });
+        assert.equal((await lastAuditEntry(db, 'verify')).subject, undefined, 'a two-image verification names no enrolled subject');
         const app = await buildApp(service);
         try {
           const r = await app.inject({
@@ -133,7 +128,7 @@ for (const backend of backends) {
         assert.equal(tagging.outcome, 'no_match');
         assert.equal(tagging.excludedByPurpose, 1);
         assert.ok(tagging.notes.some((n) => /1 subject\(s\) in the gallery were left out/.test(n)));
-        const entry = await lastEntry(db, 'identify');
+        const entry = await lastAuditEntry(db, 'identify');
         assert.equal(entry.purpose, TAGGING);
         assert.equal(entry.result.excludedByPurpose, 1);
         assert.equal(entry.result.searched, 0);
@@ -142,7 +137,7 @@ for (const backend of backends) {
         assert.equal(access.excludedByPurpose, 0);
         const v = await refused(service.verify(client, { purpose: SIGN_IN, galleryId, subject: 'colin', probe: image(faces.colin2()) }), 'purpose_not_covered', /purpose\/enrolment-basis/);
         assert.match(v.message, /consented to building_access, not to "sign_in_verification"/);
-        assert.equal((await lastEntry(db, 'verify', 'refused')).result.code, 'purpose_not_covered', 'the refusal is logged');
+        assert.equal((await lastAuditEntry(db, 'verify', 'refused')).result.code, 'purpose_not_covered', 'the refusal is logged');
       });
 
       test('a gallery serves only the purposes it declared: enrolling, verifying or searching for another is refused (403)', async () => {
@@ -154,7 +149,7 @@ for (const backend of backends) {
         await refused(service.enrol(client, { purpose: TAGGING, galleryId: doors.id, subject: 'ann', images: [image(faces.serena1())] }), 'purpose_not_declared', /purpose\/gallery-declaration/);
         await refused(service.identify(client, { purpose: TAGGING, galleryId: doors.id, probe: image(faces.serena2()) }), 'purpose_not_declared');
         await refused(service.verify(client, { purpose: SIGN_IN, galleryId: doors.id, subject: 'ann', probe: image(faces.serena2()) }), 'purpose_not_declared');
-        assert.equal((await lastEntry(db, 'identify', 'refused')).result.code, 'purpose_not_declared');
+        assert.equal((await lastAuditEntry(db, 'identify', 'refused')).result.code, 'purpose_not_declared');
         const app = await buildApp(service);
         try {
           const r = await app.inject({
@@ -335,7 +330,7 @@ for (const backend of backends) {
           assert.equal(Number((await db.one<{ n: number }>(`SELECT COUNT(*) AS n FROM templates WHERE gallery_id = $1`, [g]))!.n), 0);
           const receipts = (await db.all<{ body: string }>(`SELECT body FROM audit_log WHERE body LIKE '%"action":"purge"%' AND body LIKE $1`, [`%"galleryId":"${g}"%`])).map((r) => JSON.parse(r.body));
           assert.deepEqual(receipts.map((r) => [r.subject, r.result.reason, r.result.templatesErased, r.result.when]).sort(), [['ann', 'consent_expired', 1, 'at_search'], ['bea', 'consent_expired', 1, 'at_search']]);
-          assert.ok((await lastEntry(db, 'identify')).result.erasedAtSearch.length === 1);
+          assert.ok((await lastAuditEntry(db, 'identify')).result.erasedAtSearch.length === 1);
           assert.deepEqual((await service.people.purge()).filter((r) => r.gallery === g), [], 'nothing left for the purge');
         } finally {
           pinned = undefined;
@@ -388,7 +383,7 @@ for (const backend of backends) {
         assert.equal(nobody.outcome, 'no_match');
         assert.deepEqual(nobody.candidates, []);
         for (const name of ['colin', 'serena', 'gloria']) assert.ok(!JSON.stringify(nobody).includes(name), `${name} is not named`);
-        assert.equal((await lastEntry(db, 'identify')).result.candidates, 0);
+        assert.equal((await lastAuditEntry(db, 'identify')).result.candidates, 0);
         const app = await buildApp(service);
         try {
           const r = await app.inject({
@@ -407,7 +402,7 @@ for (const backend of backends) {
 
       test('ranked leads are refused for a use case that does not provide them', async () => {
         await refused(service.identify(client, { purpose: ACCESS, galleryId, probe: image(faces.hugo1()), candidateList: 'ranked_leads' }), 'policy_refused', /disclosure\/threshold-only/);
-        assert.equal((await lastEntry(db, 'identify', 'refused')).result.code, 'policy_refused');
+        assert.equal((await lastAuditEntry(db, 'identify', 'refused')).result.code, 'policy_refused');
       });
 
       test('ranked leads for investigative leads go to reviewers only, never to the requester', async () => {
@@ -428,7 +423,7 @@ for (const backend of backends) {
         const item = (await service.reviews.queue(reviewer)).find((c) => c.id === leads.review.case)! as { candidates: { subject: string; match: boolean }[] };
         assert.deepEqual(item.candidates.map((c) => c.subject).sort(), ['r-1', 'r-2']);
         assert.ok(item.candidates.every((c) => c.match === false), 'the reviewer sees they are below the threshold');
-        assert.equal((await lastEntry(db, 'identify')).result.candidateList, 'ranked_leads');
+        assert.equal((await lastAuditEntry(db, 'identify')).result.candidateList, 'ranked_leads');
       });
     });
   });

@@ -119,6 +119,8 @@ for (const backend of backends) {
       assert.equal(found.body.candidates[0].match, true);
       assert.ok(found.body.candidates[0].scoreFmr.fmr < 1e-4);
       assert.equal(found.body.gallerySize, 4);
+      assert.equal(found.body.thresholdBasis, 'measured', 'the route passes on where the threshold came from');
+      assert.equal(found.body.fpirPromised, true);
       assert.ok(found.body.candidates.slice(1).every((c: { match: boolean }) => !c.match), 'the others stay below the threshold');
 
       const stranger = await call('POST', `/v1/galleries/${galleryId}/identify`, clientKey, { purpose: P, image: b64(faces.hugo1()) });

@@ -4781,6 +4781,13 @@ export interface operations {
                         };
                         threshold?: number;
                         comparisonFmr?: number;
+                        /**
+                         * @description Where the threshold comes from: measured (the calibration table's own points), tail-model (below the measured range, extrapolated by the table's fitted impostor tail, its upper 95% bound), or beyond-limit (the gallery needs a per-comparison FMR below what even the tail model may speak for: the strictest threshold available is used).
+                         * @enum {string}
+                         */
+                        thresholdBasis?: "measured" | "tail-model" | "beyond-limit";
+                        /** @description False when the target FPIR cannot be promised for a gallery of this size (thresholdBasis beyond-limit); a note says so too. */
+                        fpirPromised?: boolean;
                         /** @enum {string} */
                         outcome?: "candidates" | "no_match" | "review_required";
                         summary?: string;

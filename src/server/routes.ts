@@ -458,7 +458,13 @@ export function registerRoutes(app: FastifyInstance, service: ProbityService): v
           type: 'object',
           properties: {
             gallery: { type: 'string' }, model: { type: 'string' }, fpir: { type: 'number' }, gallerySize: { type: 'integer' }, operatingPoint: operatingPointOut,
-            threshold: { type: 'number' }, comparisonFmr: { type: 'number' }, outcome: { type: 'string', enum: ['candidates', 'no_match', 'review_required'] }, summary: { type: 'string' },
+            threshold: { type: 'number' }, comparisonFmr: { type: 'number' },
+            thresholdBasis: {
+              type: 'string', enum: ['measured', 'tail-model', 'beyond-limit'],
+              description: 'Where the threshold comes from: measured (the calibration table\'s own points), tail-model (below the measured range, extrapolated by the table\'s fitted impostor tail, its upper 95% bound), or beyond-limit (the gallery needs a per-comparison FMR below what even the tail model may speak for: the strictest threshold available is used).',
+            },
+            fpirPromised: { type: 'boolean', description: 'False when the target FPIR cannot be promised for a gallery of this size (thresholdBasis beyond-limit); a note says so too.' },
+            outcome: { type: 'string', enum: ['candidates', 'no_match', 'review_required'] }, summary: { type: 'string' },
             obligations: { type: 'array', items: { type: 'string' } },
             candidates: { type: 'array', items: { type: 'object', properties: { subject: { type: 'string' }, ...decision } } },
             review: { type: 'object', properties: { case: { type: 'string' }, state: { type: 'string' }, requiredReviewers: { type: 'integer' } } },

@@ -39,6 +39,8 @@ export interface UsageFigures {
   identifications: number;
   /** Faces searched by identification: one per single-face request, each searched face of a `faces: "all"` request. */
   facesSearched: number;
+  /** Identification requests whose gallery was too large for the calibration to promise their FPIR target. */
+  identificationsFpirNotPromised: number;
   reviewCasesOpened: number;
   reviewCasesResolved: number;
   candidatesConfirmed: number;
@@ -95,6 +97,7 @@ export class AccountabilityReport {
       verifications: await this.actions('verify'),
       identifications,
       facesSearched: await this.facesSearched(identifications),
+      identificationsFpirNotPromised: await this.count(`SELECT COUNT(*) AS n FROM audit_log WHERE body LIKE $1 AND body LIKE $2 AND body LIKE $3`, ['%"action":"identify"%', '%"outcome":"ok"%', '%"fpirPromised":false%']),
       reviewCasesOpened: await this.count(`SELECT COUNT(*) AS n FROM review_cases`),
       reviewCasesResolved: await this.count(`SELECT COUNT(*) AS n FROM review_cases WHERE status = 'resolved'`),
       candidatesConfirmed: decisions.filter((d) => d.decision === 'confirm').length,
@@ -220,6 +223,7 @@ export class AccountabilityReport {
         rows: [
           ['organisations', usage.organisations], ['galleries', usage.galleries], ['enrolled subjects', usage.subjects], ['templates', usage.templates],
           ['enrolments', usage.enrolments], ['verifications', usage.verifications], ['identification requests', usage.identifications], ['faces searched by identification', usage.facesSearched],
+          ['identification requests whose FPIR target could not be promised (gallery too large for the calibration)', usage.identificationsFpirNotPromised],
           ['review cases opened', usage.reviewCasesOpened], ['review cases resolved', usage.reviewCasesResolved],
           ['candidates confirmed by reviewers', usage.candidatesConfirmed], ['matches overturned by reviewers', usage.candidatesOverturned],
           ['requests refused by policy or role', usage.refusals], ['suspected presentation attacks refused', usage.presentationAttacksRefused], ['independent-testing requests', usage.testingRequests],

@@ -14,6 +14,7 @@ import { buildApp } from '../server/app.js';
 import type { ProbityService } from './probity-service.js';
 import { lfwImage, sampleImage, skipWithoutLfw } from '../testing/fixtures.js';
 import { backendSkip, backends, consentTo, faces, freshStore, onboard, openTestService } from '../testing/service-fixture.js';
+import { lastAuditEntry } from '../testing/audit-entries.js';
 import { suiteUnless } from '../testing/suite.js';
 import { refused } from '../testing/refusals.js';
 
@@ -25,12 +26,6 @@ const MISSING = 'missing_person_search';
 /** Tony Blair alone, and George W. Bush alone: the two people of `faces.tonyWithOther`. */
 const tony = () => readFileSync(lfwImage('Tony_Blair', 2));
 const bush = () => readFileSync(lfwImage('George_W_Bush', 1));
-
-/** The last audit entry of an action, as stored. */
-async function lastEntry(db: Db, action: string, outcome = 'ok'): Promise<any> {
-  const rows = await db.all<{ body: string }>(`SELECT body FROM audit_log WHERE body LIKE $1 AND body LIKE $2 ORDER BY seq DESC LIMIT 1`, [`%"action":"${action}"%`, `%"outcome":"${outcome}"%`]);
-  return rows[0] ? JSON.parse(rows[0].body) : undefined;
-}
 
 /** Which subject each face of the answer names, in the answer's order ('-' for none). */
 const named = (r: { faces: { candidates: { subject: string }[] }[] }) => r.faces.map((f) => f.candidates.map((c) => c.subject).join(',') || '-');
@@ -77,7 +72,7 @@ for (const backend of backends) {
       assert.equal(frame.excludedByPurpose, 1);
       assert.equal((frame as { review?: unknown }).review, undefined, 'no single-face fields in a frame answer');
 
-      const entry = await lastEntry(db, 'identify');
+      const entry = await lastAuditEntry(db, 'identify');
       assert.equal(entry.purpose, ACCESS);
       assert.equal(entry.inputHashes.length, 1);
       assert.equal(entry.result.faces, 'all');
@@ -112,7 +107,7 @@ for (const backend of backends) {
       assert.equal(one.candidates.length + (one.outcome === 'no_match' ? 1 : 0), 1);
       assert.ok(one.notes.some((n) => /holds 2 faces; the best was used/.test(n)));
       assert.equal((one as { faces?: unknown }).faces, undefined);
-      const entry = await lastEntry(db, 'identify');
+      const entry = await lastAuditEntry(db, 'identify');
       assert.equal(entry.result.faces, undefined);
       assert.equal(entry.result.frame, undefined);
     });
@@ -130,7 +125,7 @@ for (const backend of backends) {
         assert.ok(!('score' in skipped[0]!), 'a face not searched has no score');
         assert.equal(frame.faces[0]!.outcome === 'not_searched', false, 'the best face is the one searched');
         assert.ok(frame.notes.some((n) => /at most 1 faces are searched per request/.test(n)));
-        const entry = await lastEntry(db, 'identify');
+        const entry = await lastAuditEntry(db, 'identify');
         assert.equal(entry.result.frame.facesSearched, 1);
         assert.equal(entry.result.frame.byOutcome.not_searched, 1);
       } finally {
@@ -158,7 +153,7 @@ for (const backend of backends) {
       assert.deepEqual(weak[0]!.candidates, []);
       assert.match(weak[0]!.summary, /low quality, below the medium required/);
       assert.equal(frame.facesSearched, 2);
-      assert.equal((await lastEntry(db, 'identify')).result.frame.byOutcome.quality_too_low, 1);
+      assert.equal((await lastAuditEntry(db, 'identify')).result.frame.byOutcome.quality_too_low, 1);
       // A frame with no face at all (the knee of sample 2) is refused as a single-face identify is.
       const knee = await sharp(sampleImage(2)).extract({ left: 900, top: 880, width: 420, height: 400 }).jpeg().toBuffer();
       await refused(service.identify(client, { purpose: ACCESS, galleryId, probe: image(knee), faces: 'all' }), 'no_face');
@@ -166,18 +161,18 @@ for (const backend of backends) {
 
     test('attack: ranked leads for every face of a frame, for a purpose that has none. Refused before any face is read', async () => {
       await refused(service.identify(client, { purpose: ACCESS, galleryId, probe: image(faces.tonyWithOther()), faces: 'all', candidateList: 'ranked_leads' }), 'policy_refused', /disclosure\/threshold-only/);
-      assert.equal((await lastEntry(db, 'identify', 'refused')).result.code, 'policy_refused');
+      assert.equal((await lastAuditEntry(db, 'identify', 'refused')).result.code, 'policy_refused');
     });
 
     test('attack: a one-to-one purpose, or a purpose the key lacks, gains 1:N through faces "all". Refused before any face is read, and logged', async () => {
       await refused(service.identify(client, { purpose: SIGN_IN, galleryId, probe: image(faces.tonyWithOther()), faces: 'all' }), 'purpose_mismatch', /use-case-capability/);
-      assert.equal((await lastEntry(db, 'identify', 'refused')).purpose, SIGN_IN);
+      assert.equal((await lastAuditEntry(db, 'identify', 'refused')).purpose, SIGN_IN);
       await refused(service.identify(client, { purpose: MISSING, galleryId, probe: image(faces.tonyWithOther()), faces: 'all' }), 'purpose_not_approved');
       // Under the default policy a police force is refused identification: for every face as for one.
       const police = await onboard(service, adminSecret, { name: 'county-police', sector: 'law_enforcement', jurisdictions: ['other'] }, ['investigative_leads', SIGN_IN]);
       const mugshots = await service.createGallery(police.caller, { name: 'mugshots' });
       await refused(service.identify(police.caller, { purpose: 'investigative_leads', galleryId: mugshots.id, probe: image(faces.tonyWithOther()), faces: 'all' }), 'purpose_not_approved', /access\/key-scope/);
-      const logged = await lastEntry(db, 'identify', 'refused');
+      const logged = await lastAuditEntry(db, 'identify', 'refused');
       assert.equal(logged.organisationId, police.organisationId);
       assert.equal(logged.result.code, 'purpose_not_approved');
       // Verification takes no faces option: a 1:1 request cannot be widened either.
@@ -257,7 +252,7 @@ for (const backend of backends) {
         assert.deepEqual(items.map((i) => i!.candidates.map((c) => c.subject)).flat().sort(), ['bush', 'tony'], 'each face\'s case holds its own candidate');
         assert.notEqual(items[0]!.probeImage, items[1]!.probeImage, 'each case shows the reviewer its own face');
         for (const id of cases) assert.equal(((await service.reviews.get(requester, id)) as { outcome: unknown }).outcome, null, 'nothing released');
-        const entry = await lastEntry(db, 'identify');
+        const entry = await lastAuditEntry(db, 'identify');
         assert.equal(entry.result.released, false);
         assert.equal(entry.result.candidates, 0);
         assert.equal(entry.result.aboveThreshold, 2);

@@ -599,7 +599,11 @@ export class ProbityService {
     if (excludedByPurpose > 0) {
       notes.push(`${excludedByPurpose} subject(s) in the gallery were left out: their consent or legal authority does not cover "${input.purpose}" now`);
     }
-    const search = { model: this.engine.modelId, fpir, gallerySize: size, threshold: round(limit.threshold), comparisonFmr: limit.comparisonFmr };
+    // Whether the threshold can keep the search at the target FPIR, in fields a client can act on, not only in a note.
+    const search = {
+      model: this.engine.modelId, fpir, gallerySize: size, threshold: round(limit.threshold), comparisonFmr: limit.comparisonFmr,
+      thresholdBasis: limit.basis, fpirPromised: !limit.beyondCalibration,
+    };
     // A consequential purpose releases nothing on a score alone: people review the candidates
     // that clear the threshold first (or, where the policy allows ranked leads, the top-k). With
     // none, there is nothing to review and "no match" stands. Each face is its own case.
@@ -663,6 +667,7 @@ export class ProbityService {
         value: answer,
         result: {
           candidates: results.reduce((n, r) => n + r.candidates.length, 0), aboveThreshold, gallerySize: size, operatingPoint: point.name, released: reviewCases.length === 0,
+          thresholdBasis: limit.basis, fpirPromised: !limit.beyondCalibration,
           searched: eligibility.eligible, excludedByPurpose,
           ...(erased.length ? { erasedAtSearch: erased.map((r) => r.auditSeq) } : {}),
           ...(rankedLeads ? { candidateList: 'ranked_leads', leads: results.reduce((n, r) => n + r.forReview.length, 0) } : {}),
