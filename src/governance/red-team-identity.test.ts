@@ -304,8 +304,13 @@ for (const backend of backends) {
         assert.equal(g.retention.purposeEndsAt, new Date(Math.floor((clock + 60 * MIN) / 1000) * 1000).toISOString());
         await consentTo(service, client, g.id, ['guest'], ACCESS);
         await service.enrol(client, { purpose: ACCESS, galleryId: g.id, subject: 'guest', images: [image(faces.gloria1())] });
+        const operator = await service.authenticate(adminSecret);
+        const before = (await service.report.render(operator, 'md')).usage;
         assert.deepEqual((await service.people.purge(new Date(clock + 59 * MIN))).filter((r) => r.gallery === g.id), []);
         assert.deepEqual((await service.people.purge(new Date(clock + 61 * MIN))).filter((r) => r.gallery === g.id).map((r) => r.reason), ['purpose_ended']);
+        const after = (await service.report.render(operator, 'md')).usage;
+        assert.equal(after.subjectsPurged - before.subjectsPurged, 1, 'a purpose end is the retention schedule');
+        assert.equal(after.subjectsErasedAtConsentEnd, before.subjectsErasedAtConsentEnd);
       });
     });
 
@@ -319,6 +324,8 @@ for (const backend of backends) {
         await service.enrol(client, { purpose: ACCESS, galleryId: g, subject: 'bea', images: [image(faces.colin1())] });
         assert.equal((await service.identify(client, { purpose: ACCESS, galleryId: g, probe: image(faces.serena2()) })).candidates[0]?.subject, 'ann');
         assert.equal((await service.verify(client, { purpose: ACCESS, galleryId: g, subject: 'bea', probe: image(faces.colin2()) })).match, true);
+        const operator = await service.authenticate(adminSecret);
+        const before = (await service.report.render(operator, 'md')).usage;
         pinned = Date.parse(expiresAt); // the very instant it expires
         try {
           const v = await refused(service.verify(client, { purpose: ACCESS, galleryId: g, subject: 'bea', probe: image(faces.colin2()) }), 'purpose_not_covered');
@@ -332,6 +339,10 @@ for (const backend of backends) {
           assert.deepEqual(receipts.map((r) => [r.subject, r.result.reason, r.result.templatesErased, r.result.when]).sort(), [['ann', 'consent_expired', 1, 'at_search'], ['bea', 'consent_expired', 1, 'at_search']]);
           assert.ok((await lastAuditEntry(db, 'identify')).result.erasedAtSearch.length === 1);
           assert.deepEqual((await service.people.purge()).filter((r) => r.gallery === g), [], 'nothing left for the purge');
+          const { usage, text } = await service.report.render(operator, 'md');
+          assert.equal(usage.subjectsErasedAtConsentEnd - before.subjectsErasedAtConsentEnd, 2, 'both counted as erased when their consent ended');
+          assert.equal(usage.subjectsPurged, before.subjectsPurged, 'not as purged by the retention schedule');
+          assert.match(text, new RegExp(`${usage.subjectsErasedAtConsentEnd} subjects erased by the system when their consent ended`));
         } finally {
           pinned = undefined;
         }
@@ -424,6 +435,14 @@ for (const backend of backends) {
         assert.deepEqual(item.candidates.map((c) => c.subject).sort(), ['r-1', 'r-2']);
         assert.ok(item.candidates.every((c) => c.match === false), 'the reviewer sees they are below the threshold');
         assert.equal((await lastAuditEntry(db, 'identify')).result.candidateList, 'ranked_leads');
+        // Rejecting a lead below the threshold agrees with the engine: the report must not count it as overturned.
+        const before = (await service.report.render(admin, 'md')).usage;
+        await service.reviews.decide(reviewer, { caseId: leads.review.case!, subject: 'r-1', decision: 'reject', reason: 'not the person' });
+        const entry = await lastAuditEntry(db, 'decide_review');
+        assert.equal(entry.result.overturned, false);
+        assert.equal(entry.result.clearedThreshold, false);
+        const after = (await service.report.render(admin, 'md')).usage;
+        assert.equal(after.candidatesOverturned, before.candidatesOverturned, 'a rejected lead below the threshold overturns nothing');
       });
     });
   });

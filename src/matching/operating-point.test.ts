@@ -51,6 +51,21 @@ test('each answer says what its FMR means and names the groups the data cannot s
   assert.match(operatingPointReport(table, 'average', 1e-4).meaning, /^1e-4 averaged over lfw's impostor pairs, not for each group/);
 });
 
+test('a 1:N figure below the measured range is never presented as a rate measured on the calibration data', () => {
+  // Without a tail model, a million templates at FPIR 1e-3 need 1e-9 per comparison: nothing can promise it.
+  const big = identificationThresholdAt(table, 'average', 1e-3, 1_000_000);
+  assert.equal(big.basis, 'beyond-limit');
+  const beyond = operatingPointReport(table, 'average', big.usedFmr, undefined, big).meaning;
+  assert.match(beyond, /^no false match rate can be promised: the search needs 1e-9 per comparison, below what lfw's impostor pairs measure \(down to 1e-4\)/);
+  assert.doesNotMatch(beyond, /averaged over lfw's impostor pairs/);
+  const ep = identificationThresholdAt(table, 'equal_protection', 1e-3, 1_000_000);
+  assert.match(operatingPointReport(table, 'equal_protection', ep.usedFmr, undefined, ep).meaning, /^no false match rate can be promised: .* for every group \(down to 1e-4\)/);
+  const tail = operatingPointReport(table, 'average', 1e-7, undefined, { basis: 'tail-model', comparisonFmr: 1e-7 }).meaning;
+  assert.match(tail, /^1e-7 per comparison, below what lfw's impostor pairs measure \(down to 1e-4\): extrapolated by the fitted impostor tail model/);
+  const within = identificationThresholdAt(table, 'average', 1e-2, 10);
+  assert.match(operatingPointReport(table, 'average', within.usedFmr, undefined, within).meaning, /^1e-3 averaged over lfw's impostor pairs/, 'a measured search reads as before');
+});
+
 test('the choice: the law binds, a consequential purpose defaults, else the request or the operator', () => {
   const law = { rule: 'us-wa/43.386-subpopulations', effect: 'require_equal_protection' as const, citation: 'RCW 43.386', summary: '' };
   const bound = { obligations: ['require_equal_protection' as const], rules: [law], operatorDefault: 'average' as const };

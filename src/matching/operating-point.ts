@@ -90,10 +90,17 @@ export function identificationThresholdAt(table: CalibrationTable, point: Operat
 }
 
 /** What an FMR figure means at this operating point, naming the groups the data cannot speak for. */
-export function operatingPointReport(table: CalibrationTable, point: OperatingPointName, fmr: number, reason?: string): OperatingPointReport {
+export function operatingPointReport(table: CalibrationTable, point: OperatingPointName, fmr: number, reason?: string, search?: Pick<IdentificationThreshold, 'basis' | 'comparisonFmr' | 'extrapolationLimit'>): OperatingPointReport {
   const dataset = table.source?.dataset ?? table.measuredOn.split(':')[0];
   let meaning: string;
-  if (point === 'average') {
+  const measuredDownTo = sci(point === 'average' ? Math.min(...table.points.map((p) => p.fmr)) : protectedPoints(table).at(-1)!.fmr);
+  // A 1:N search below the measured range: the figure is extrapolated, or nothing is promised; it is never presented as measured.
+  if (search?.basis === 'beyond-limit') {
+    const limit = point === 'average' && search.extrapolationLimit !== undefined ? ` and what its fitted impostor tail may speak for (${sci(search.extrapolationLimit)})` : '';
+    meaning = `no false match rate can be promised: the search needs ${sci(search.comparisonFmr)} per comparison, below what ${dataset}'s impostor pairs measure${point === 'average' ? '' : ' for every group'} (down to ${measuredDownTo})${limit}; the strictest threshold available was used`;
+  } else if (search?.basis === 'tail-model') {
+    meaning = `${sci(search.comparisonFmr)} per comparison, below what ${dataset}'s impostor pairs measure (down to ${measuredDownTo}): extrapolated by the fitted impostor tail model (its upper 95% bound), or the strictest measured threshold where that is stricter; averaged over all pairs, not for each group`;
+  } else if (point === 'average') {
     meaning = `${sci(fmr)} averaged over ${dataset}'s impostor pairs, not for each group: groups under-represented there may be falsely matched more often (the accountability report gives each group's rate)`;
   } else {
     const pts = protectedPoints(table);

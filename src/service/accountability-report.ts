@@ -12,6 +12,7 @@ import { calibrationReference, loadCalibration } from '../matching/calibration.j
 import type { OperatingPointName } from '../matching/operating-point.js';
 import { deployedOperatingPointSections, type EqualProtectionResults } from './accountability-operating-point.js';
 import type { Governor } from './governor.js';
+import type { PurgeReceipt } from './people-service.js';
 
 /** The parts of `probity evaluate`'s results.json the report quotes. */
 interface EvaluationResults {
@@ -39,8 +40,8 @@ export interface UsageFigures {
   identifications: number;
   /** Faces searched by identification: one per single-face request, each searched face of a `faces: "all"` request. */
   facesSearched: number;
-  /** Identification requests whose gallery was too large for the calibration to promise their FPIR target. */
-  identificationsFpirNotPromised: number;
+  /** Faces searched at a threshold that could not promise the FPIR target (the calibration does not reach the per-comparison rate needed). */
+  searchesFpirNotPromised: number;
   reviewCasesOpened: number;
   reviewCasesResolved: number;
   candidatesConfirmed: number;
@@ -49,7 +50,10 @@ export interface UsageFigures {
   /** Verifications and enrolments refused as suspected presentation attacks. */
   presentationAttacksRefused: number;
   subjectsErased: number;
+  /** Subjects purged by the retention schedule: their retention period elapsed, or the purpose they were enrolled for ended. */
   subjectsPurged: number;
+  /** Subjects erased by the system because their consent had ended (expired, or withdrawn and found lapsed). */
+  subjectsErasedAtConsentEnd: number;
   consentsWithdrawn: number;
   testingRequests: number;
 }
@@ -78,16 +82,29 @@ export class AccountabilityReport {
     return this.count(`SELECT COUNT(*) AS n FROM audit_log WHERE body LIKE $1 AND body LIKE $2`, [`%"action":"${action}"%`, `%"outcome":"${outcome}"%`]);
   }
 
-  /** A frame's entry records how many of its faces were searched; every other identify searched one. */
-  private async facesSearched(identifications: number): Promise<number> {
-    const frames = await this.db.all<{ body: string }>(`SELECT body FROM audit_log WHERE body LIKE $1 AND body LIKE $2 AND body LIKE $3`, ['%"action":"identify"%', '%"outcome":"ok"%', '%"facesSearched":%']);
-    const inFrames = frames.reduce((n, r) => n + Number(/"facesSearched":(\d+)/.exec(r.body)?.[1] ?? 0), 0);
-    return identifications - frames.length + inFrames;
+  /** Entries of an action with this outcome whose body also contains `marker`. */
+  private async actionsWith(action: string, marker: string, outcome = 'ok'): Promise<number> {
+    return this.count(`SELECT COUNT(*) AS n FROM audit_log WHERE body LIKE $1 AND body LIKE $2 AND body LIKE $3`, [`%"action":"${action}"%`, `%"outcome":"${outcome}"%`, `%${marker}%`]);
+  }
+
+  /**
+   * Faces searched by the identify entries whose body contains `marker` (all of them when it is
+   * empty): a frame's entry records how many of its faces were searched, every other one searched one.
+   */
+  private async facesSearched(marker = ''): Promise<number> {
+    const rows = await this.db.all<{ body: string }>(`SELECT body FROM audit_log WHERE body LIKE $1 AND body LIKE $2 AND body LIKE $3`, ['%"action":"identify"%', '%"outcome":"ok"%', `%${marker}%`]);
+    return rows.reduce((n, r) => n + Number(/"facesSearched":(\d+)/.exec(r.body)?.[1] ?? 1), 0);
+  }
+
+  /** System erasures (the `purge` action) for these reasons. */
+  private async purgedFor(reasons: readonly PurgeReceipt['reason'][]): Promise<number> {
+    let n = 0;
+    for (const reason of reasons) n += await this.actionsWith('purge', `"reason":"${reason}"`);
+    return n;
   }
 
   async usage(): Promise<UsageFigures> {
     const identifications = await this.actions('identify');
-    const decisions = await this.db.all<{ decision: string }>(`SELECT decision FROM review_decisions`);
     return {
       organisations: await this.count(`SELECT COUNT(*) AS n FROM organisations WHERE id NOT IN (SELECT value FROM meta WHERE key = 'operator_organisation')`),
       galleries: await this.count(`SELECT COUNT(*) AS n FROM galleries`),
@@ -96,17 +113,18 @@ export class AccountabilityReport {
       enrolments: await this.actions('enrol'),
       verifications: await this.actions('verify'),
       identifications,
-      facesSearched: await this.facesSearched(identifications),
-      identificationsFpirNotPromised: await this.count(`SELECT COUNT(*) AS n FROM audit_log WHERE body LIKE $1 AND body LIKE $2 AND body LIKE $3`, ['%"action":"identify"%', '%"outcome":"ok"%', '%"fpirPromised":false%']),
+      facesSearched: await this.facesSearched(),
+      searchesFpirNotPromised: await this.facesSearched('"fpirPromised":false'),
       reviewCasesOpened: await this.count(`SELECT COUNT(*) AS n FROM review_cases`),
       reviewCasesResolved: await this.count(`SELECT COUNT(*) AS n FROM review_cases WHERE status = 'resolved'`),
-      candidatesConfirmed: decisions.filter((d) => d.decision === 'confirm').length,
-      // Every candidate sent to review cleared the threshold: a rejection overturns the engine.
-      candidatesOverturned: decisions.filter((d) => d.decision === 'reject').length,
+      // From the audit log, which outlives the erasure of the people decided on.
+      candidatesConfirmed: await this.actionsWith('decide_review', '"decision":"confirm"'),
+      candidatesOverturned: await this.actionsWith('decide_review', '"overturned":true'),
       refusals: await this.count(`SELECT COUNT(*) AS n FROM audit_log WHERE body LIKE '%"outcome":"refused"%'`),
       presentationAttacksRefused: await this.count(`SELECT COUNT(*) AS n FROM audit_log WHERE body LIKE '%"code":"presentation_attack_suspected"%'`),
       subjectsErased: await this.actions('erase_subject'),
-      subjectsPurged: await this.actions('purge'),
+      subjectsPurged: await this.purgedFor(['retention_elapsed', 'purpose_ended']),
+      subjectsErasedAtConsentEnd: await this.purgedFor(['consent_expired', 'consent_withdrawn']),
       consentsWithdrawn: await this.actions('withdraw_consent'),
       testingRequests: await this.actions('testing_compare'),
     };
@@ -166,7 +184,7 @@ export class AccountabilityReport {
       bullets: [
         `Retention: each gallery publishes its schedule; current schedules run from ${retention?.lo ?? 'n/a'} to ${retention?.hi ?? 'n/a'} days after a person's last interaction${packs.some((p) => p.id === 'us-il') ? ', and never beyond 3 years (740 ILCS 14/15(a))' : ''}. A purge runs on a schedule and by "probity purge".`,
         'Encryption: templates and review images sealed with AES-256-GCM under the operator\'s key; API keys stored as SHA-256 hashes.',
-        `Erasures: ${usage.subjectsErased} subjects erased on request, ${usage.consentsWithdrawn} consents withdrawn (templates erased with them), ${usage.subjectsPurged} subjects purged by the retention schedule.`,
+        `Erasures: ${usage.subjectsErased} subjects erased on request, ${usage.consentsWithdrawn} consents withdrawn (templates erased with them), ${usage.subjectsErasedAtConsentEnd} subjects erased by the system when their consent ended, ${usage.subjectsPurged} subjects purged by the retention schedule (retention elapsed or purpose ended).`,
         `Audit log: ${chain.entries} entries, hash-chained; verification ${chain.ok ? 'passed' : `FAILED (${chain.breaks.length} breaks)`} at ${now.toISOString()}. Entries are never purged with templates and are kept at least 6 months.`,
       ],
     });
@@ -223,7 +241,7 @@ export class AccountabilityReport {
         rows: [
           ['organisations', usage.organisations], ['galleries', usage.galleries], ['enrolled subjects', usage.subjects], ['templates', usage.templates],
           ['enrolments', usage.enrolments], ['verifications', usage.verifications], ['identification requests', usage.identifications], ['faces searched by identification', usage.facesSearched],
-          ['identification requests whose FPIR target could not be promised (gallery too large for the calibration)', usage.identificationsFpirNotPromised],
+          ['faces searched where the FPIR target could not be promised (the calibration does not reach the rate the gallery size and target need)', usage.searchesFpirNotPromised],
           ['review cases opened', usage.reviewCasesOpened], ['review cases resolved', usage.reviewCasesResolved],
           ['candidates confirmed by reviewers', usage.candidatesConfirmed], ['matches overturned by reviewers', usage.candidatesOverturned],
           ['requests refused by policy or role', usage.refusals], ['suspected presentation attacks refused', usage.presentationAttacksRefused], ['independent-testing requests', usage.testingRequests],

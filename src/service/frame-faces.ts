@@ -84,12 +84,14 @@ export interface FrameSearch<C, R> {
  * The part of a `faces: "all"` answer that is about the faces: each one's box, quality and
  * outcome, best first, a summary, and notes on what was not searched and what the FPIR means here.
  */
-export function frameAnswer<C, R>(frame: Frame, searched: FrameSearch<C, R>[], limits: { minQuality: QualityLevel; maxFaces: number; fpir: number }) {
+export function frameAnswer<C, R>(frame: Frame, searched: FrameSearch<C, R>[], limits: { minQuality: QualityLevel; maxFaces: number; fpir: number; fpirPromised: boolean }) {
   const results = searched.flatMap((s) => (s.result ? [s.result] : []));
   const notSearched = searched.filter((s) => s.skipped === 'not_searched').length;
   const notes: string[] = [];
   if (notSearched) notes.push(`${notSearched} face(s) of enough quality were not searched: at most ${limits.maxFaces} faces are searched per request (the best first); crop the image to search the others`);
-  if (results.length > 1) notes.push(`the FPIR target (${limits.fpir}) holds for each face's search; across ${results.length} faces the chance of at least one false candidate is up to ${results.length} times that`);
+  // Where the calibration cannot promise the target (its own note says so), nothing here may say it holds.
+  if (results.length > 1 && limits.fpirPromised) notes.push(`the FPIR target (${limits.fpir}) holds for each face's search; across ${results.length} faces the chance of at least one false candidate is up to ${results.length} times that`);
+  if (results.length > 1 && !limits.fpirPromised) notes.push(`${results.length} faces were searched, each at a threshold that cannot promise the FPIR target (${limits.fpir}); across them the chance of at least one false candidate is larger still`);
   const tally = (['candidates', 'review_required', 'no_match'] as const).map((o) => `${results.filter((r) => r.outcome === o).length} ${o}`).join(', ');
   return {
     facesInImage: frame.facesInImage,

@@ -57,6 +57,7 @@ for (const backend of backends) {
       assert.equal(r.fpirPromised, true);
       assert.ok(r.comparisonFmr < 1e-6);
       assert.ok(r.notes.some((n) => /extrapolated by the calibration's fitted impostor tail model/.test(n)), r.notes.join(' | '));
+      assert.match(r.operatingPoint.meaning, /below what lfw's impostor pairs measure \(down to 1e-6\): extrapolated/, 'the rate is not presented as measured');
     });
 
     test('where nothing can promise the target the answer, its audit entry and the accountability report say so', async () => {
@@ -67,12 +68,26 @@ for (const backend of backends) {
       assert.equal(r.operatingPoint.name, 'equal_protection');
       assert.equal(r.thresholdBasis, 'beyond-limit');
       assert.equal(r.fpirPromised, false);
+      assert.match(r.operatingPoint.meaning, /^no false match rate can be promised/);
       const entry = await lastAuditEntry(db, 'identify');
       assert.equal(entry.result.fpirPromised, false);
       const { usage, text } = await service.report.render(admin, 'md');
-      assert.equal(usage.identificationsFpirNotPromised - before.identificationsFpirNotPromised, 1, 'only the search that could not be promised is counted');
+      assert.equal(usage.searchesFpirNotPromised - before.searchesFpirNotPromised, 1, 'only the search that could not be promised is counted');
       assert.equal(usage.identifications - before.identifications, 1);
-      assert.match(text, new RegExp(`\\| identification requests whose FPIR target could not be promised [^|]*\\| ${usage.identificationsFpirNotPromised} \\|`));
+      assert.match(text, new RegExp(`\\| faces searched where the FPIR target could not be promised [^|]*\\| ${usage.searchesFpirNotPromised} \\|`));
+    });
+
+    test('a frame searched where the target cannot be promised never says that it holds for each face, and the report counts each face', async () => {
+      const admin = await service.authenticate(adminSecret);
+      const before = (await service.report.render(admin, 'md')).usage;
+      const r = await service.identify(client, { purpose: ACCESS, galleryId, probe: image(faces.tonyWithOther()), faces: 'all', fpir: 1e-6, operatingPoint: 'equal_protection' });
+      assert.equal(r.facesSearched, 2);
+      assert.equal(r.fpirPromised, false);
+      assert.ok(!r.notes.some((n) => /holds for each face/.test(n)), r.notes.join(' | '));
+      assert.ok(r.notes.some((n) => /each at a threshold that cannot promise the FPIR target/.test(n)), r.notes.join(' | '));
+      assert.equal((await service.report.render(admin, 'md')).usage.searchesFpirNotPromised - before.searchesFpirNotPromised, 2, 'both faces were searched unpromised');
+      const promised = await service.identify(client, { purpose: ACCESS, galleryId, probe: image(faces.tonyWithOther()), faces: 'all' });
+      assert.ok(promised.notes.some((n) => /holds for each face's search/.test(n)), 'where it is promised, the frame note says so');
     });
   });
 }

@@ -636,10 +636,10 @@ export class ProbityService {
       searched.push({ face: probe!.face, result: await searchFace(probe!.face, probe!.template) });
     }
     const results = searched.flatMap((s) => (s.result ? [s.result] : []));
-    const common = { gallery: g.id, ...search, operatingPoint: operatingPointReport(this.calibration(), point.name, limit.usedFmr, point.reason) };
+    const common = { gallery: g.id, ...search, operatingPoint: operatingPointReport(this.calibration(), point.name, limit.usedFmr, point.reason, limit) };
     let answer;
     if (frame) {
-      const faces = frameAnswer(frame, searched, { minQuality: this.options.probeMinQuality, maxFaces: this.options.maxFacesPerIdentify, fpir });
+      const faces = frameAnswer(frame, searched, { minQuality: this.options.probeMinQuality, maxFaces: this.options.maxFacesPerIdentify, fpir, fpirPromised: search.fpirPromised });
       answer = {
         ...common, facesInImage: faces.facesInImage, facesSearched: faces.facesSearched, summary: faces.summary, faces: faces.faces,
         excludedByPurpose, notes: [...notes, ...faces.notes], obligations: clearance.obligations,

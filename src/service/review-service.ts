@@ -149,7 +149,8 @@ export class ReviewService {
       }
       if (row.status !== 'pending') throw new ProbityError('conflict', `review case ${row.id} is ${row.status}`);
       const candidates = JSON.parse(row.candidates) as ReviewCandidate[];
-      if (!candidates.some((c) => c.subject === input.subject)) throw new ProbityError('not_found', `"${input.subject}" is not a candidate in case ${row.id}`);
+      const candidate = candidates.find((c) => c.subject === input.subject);
+      if (!candidate) throw new ProbityError('not_found', `"${input.subject}" is not a candidate in case ${row.id}`);
       const at = this.gov.now().toISOString();
       try {
         await tx.run(`INSERT INTO review_decisions (case_id, subject, reviewer_key_id, decision, reason, decided_at) VALUES ($1, $2, $3, $4, $5, $6)`,
@@ -167,7 +168,9 @@ export class ReviewService {
       const state = candidateState(input.subject, decisions, Number(row.required_reviewers));
       return {
         value: { case: row.id, subject: input.subject, decision: input.decision, candidateState: state, caseStatus: resolved ? 'resolved' : 'pending' },
-        result: { case: row.id, subject: input.subject, decision: input.decision, reason: input.reason, candidateState: state, resolved, overturned: input.decision === 'reject' },
+        result: { case: row.id, subject: input.subject, decision: input.decision, reason: input.reason, candidateState: state, resolved,
+          // Only a candidate the engine called a match can be overturned; rejecting a ranked lead below the threshold agrees with it.
+          overturned: input.decision === 'reject' && candidate.match, clearedThreshold: candidate.match },
       };
     });
     if (answer.caseStatus === 'resolved') this.deliver(caller, input.caseId);

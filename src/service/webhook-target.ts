@@ -20,11 +20,24 @@ export interface WebhookTargetPolicy {
 /** Why an address is refused, or undefined when it is a public unicast address. */
 export function refusedAddressKind(address: string): string | undefined {
   if (!ipaddr.isValid(address)) return 'not an IP address';
+  // Written out by the URL parser first: ipaddr.js reads ::8.8.8.8 as IPv4-mapped, the kernel as IPv4-compatible.
+  const raw = ipaddr.parse(address.includes(':') ? new URL(`http://[${address.split('%')[0]}]`).hostname.slice(1, -1) : address);
+  // The deprecated IPv4-compatible form (::7f00:1, ::10.0.0.1) is refused whatever it carries:
+  // ipaddr.js calls it unicast, and no public receiver needs it.
+  if (raw.kind() === 'ipv6' && (raw as ipaddr.IPv6).parts.slice(0, 6).every((p) => p === 0) && !['unspecified', 'loopback'].includes(raw.range())) {
+    return 'IPv4-compatible IPv6 (deprecated; it carries an IPv4 address)';
+  }
   // IPv4-mapped IPv6 (::ffff:127.0.0.1) is the IPv4 address it carries.
   const ip = ipaddr.process(address);
   const range = ip.range();
-  return range === 'unicast' ? undefined : range;
+  if (range !== 'unicast') return range;
+  // ipaddr.js names only the special ranges it knows; only the global unicast block is routed
+  // on the public internet, so nothing outside it is let through.
+  if (ip.kind() === 'ipv6' && !ip.match(GLOBAL_UNICAST_V6)) return 'outside the IPv6 global unicast block 2000::/3';
+  return undefined;
 }
+
+const GLOBAL_UNICAST_V6 = ipaddr.parseCIDR('2000::/3');
 
 const refuse = (url: string, why: string) =>
   new ProbityError('callback_url_refused', `callbackUrl ${url} is refused: ${why}`);

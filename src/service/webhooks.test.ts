@@ -40,7 +40,9 @@ async function receiver(statuses: number[] = []) {
 
 test('the address check refuses every non-public range and passes public ones', () => {
   for (const a of ['127.0.0.1', '10.1.2.3', '172.16.0.1', '192.168.1.1', '169.254.169.254', '100.64.0.1', '0.0.0.0', '224.0.0.1', '255.255.255.255',
-    '::1', '::', 'fe80::1', 'fd00::1', 'fc00::1', 'ff02::1', '::ffff:127.0.0.1', '::ffff:10.0.0.1', '::ffff:7f00:1', '64:ff9b::7f00:1', '2002:7f00:1::']) {
+    '::1', '::', 'fe80::1', 'fd00::1', 'fc00::1', 'ff02::1', '::ffff:127.0.0.1', '::ffff:10.0.0.1', '::ffff:7f00:1', '64:ff9b::7f00:1', '2002:7f00:1::',
+    // IPv4-compatible IPv6 (::/96), which ipaddr.js calls unicast, and other space outside 2000::/3.
+    '::127.0.0.1', '::7f00:1', '::a00:1', '::a9fe:a9fe', '::8.8.8.8', '4000::1', 'e000::1', 'fe80::1%eth0']) {
     assert.ok(refusedAddressKind(a), `${a} must be refused`);
   }
   for (const a of ['93.184.216.34', '8.8.8.8', '2606:4700:4700::1111', '::ffff:8.8.8.8']) assert.equal(refusedAddressKind(a), undefined, `${a} is public`);
