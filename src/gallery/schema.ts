@@ -39,6 +39,11 @@ function statements(kind: Db['kind']): string[] {
       id TEXT PRIMARY KEY, gallery_id TEXT NOT NULL REFERENCES galleries(id) ON DELETE CASCADE,
       ref TEXT NOT NULL, created_at TEXT NOT NULL, last_interaction_at TEXT NOT NULL,
       enrolment_purpose TEXT NOT NULL, UNIQUE (gallery_id, ref))`,
+    // The legal authority a subject is on a watch list under (an enrolment whose basis is a legal
+    // authority), so that it stops covering searches at its expiry. Goes with the subject.
+    `CREATE TABLE IF NOT EXISTS enrolment_authorities (
+      subject_id TEXT PRIMARY KEY REFERENCES subjects(id) ON DELETE CASCADE, kind TEXT NOT NULL,
+      reference TEXT, issuer TEXT, expires_at TEXT, expires_ms BIGINT, recorded_at TEXT NOT NULL)`,
     // A subject's data key, wrapped by the installation key (see subject-keys.ts): deleting this
     // row makes every copy of the subject's sealed templates unreadable, wherever it lingers.
     `CREATE TABLE IF NOT EXISTS subject_keys (

@@ -1,5 +1,6 @@
 import { ProbityError, type RuleCitation } from '../errors.js';
 import type { Queryable } from '../gallery/db.js';
+import { enrolmentAuthority, type EnrolmentAuthority } from './enrolment-authority.js';
 import { instantMs } from './instants.js';
 import { USE_CASES, useCase } from './use-cases.js';
 
@@ -34,8 +35,11 @@ export type Coverage =
   /** The consent the enrolment rests on has ended: the person must be erased now. */
   | { covered: false; reason: 'consent_withdrawn' | 'consent_expired'; detail: string };
 
-/** Does this subject's enrolment basis cover `purpose` at `now`? */
-export function coverage(subject: { ref: string; enrolment_purpose: string }, consents: readonly ConsentRow[], purpose: string, now: number): Coverage {
+/**
+ * Does this subject's enrolment basis cover `purpose` at `now`? `authority` is the one a
+ * legal-authority enrolment was made under: none recorded, or one that has expired, covers nothing.
+ */
+export function coverage(subject: { ref: string; enrolment_purpose: string }, consents: readonly ConsentRow[], purpose: string, now: number, authority?: EnrolmentAuthority): Coverage {
   const basis = useCase(subject.enrolment_purpose)?.enrolmentBasis;
   if (basis === 'consent') {
     const inForce = consents.filter((c) => consentInForce(c, now));
@@ -46,7 +50,13 @@ export function coverage(subject: { ref: string; enrolment_purpose: string }, co
     if (inForce.some((c) => c.purposes.split(',').includes(purpose))) return { covered: true };
     return { covered: false, reason: 'purpose_not_covered', detail: `"${subject.ref}" consented to ${[...new Set(inForce.flatMap((c) => c.purposes.split(',')))].join(', ')}, not to "${purpose}"` };
   }
-  if (basis === 'legal_authority' && subject.enrolment_purpose === purpose) return { covered: true };
+  if (basis === 'legal_authority' && subject.enrolment_purpose === purpose) {
+    if (!authority) return { covered: false, reason: 'purpose_not_covered', detail: `no legal authority is recorded for the enrolment of "${subject.ref}"` };
+    if (authority.expiresMs !== null && authority.expiresMs <= now) {
+      return { covered: false, reason: 'purpose_not_covered', detail: `the ${authority.kind.replace('_', ' ')} "${subject.ref}" was enrolled under${authority.reference ? ` (${authority.reference})` : ''} expired at ${new Date(authority.expiresMs).toISOString()}` };
+    }
+    return { covered: true };
+  }
   return { covered: false, reason: 'purpose_not_covered', detail: `"${subject.ref}" was enrolled for "${subject.enrolment_purpose}" under a legal authority, which does not reach "${purpose}"` };
 }
 
@@ -61,7 +71,8 @@ export interface GalleryEligibility {
 
 /**
  * The subjects of a gallery the purpose may not reach at `now`. Storage is asked only for the subjects it cannot show covered (no consent in force naming the purpose,
- * compared as epoch milliseconds; or a legal-authority enrolment for another purpose), usually
+ * compared as epoch milliseconds; a legal-authority enrolment for another purpose, or whose
+ * authority is missing or has expired), usually
  * few; each of those is then judged here from their own rows.
  */
 export async function galleryEligibility(q: Queryable, galleryId: string, purpose: string, now: Date): Promise<GalleryEligibility> {
@@ -74,14 +85,16 @@ export async function galleryEligibility(q: Queryable, galleryId: string, purpos
          SELECT c.subject_ref FROM consents c WHERE c.gallery_id = $1
             AND c.given_ms <= $2 AND (c.expires_ms IS NULL OR c.expires_ms > $2) AND (c.withdrawn_ms IS NULL OR c.withdrawn_ms > $2)
             AND (',' || c.purposes || ',') LIKE $3 ESCAPE '!'))
-       OR (s.enrolment_purpose NOT IN (${marks}) AND s.enrolment_purpose <> $4))`,
+       OR (s.enrolment_purpose NOT IN (${marks}) AND s.enrolment_purpose <> $4)
+       OR (s.enrolment_purpose NOT IN (${marks}) AND s.id NOT IN (
+         SELECT a.subject_id FROM enrolment_authorities a WHERE a.expires_ms IS NULL OR a.expires_ms > $2)))`,
     [galleryId, t, `%,${purpose.replace(/[!%_]/g, (ch) => `!${ch}`)},%`, purpose, ...consentBased],
   );
   const total = Number((await q.one<{ n: number }>(`SELECT COUNT(*) AS n FROM subjects WHERE gallery_id = $1`, [galleryId]))?.n ?? 0);
   const out: GalleryEligibility = { excluded: new Set(), eligible: 0, lapsed: [] };
   for (const s of uncovered) {
     const consents = await q.all<ConsentRow>(`SELECT subject_ref, purposes, given_at, expires_at, withdrawn_at FROM consents WHERE gallery_id = $1 AND subject_ref = $2`, [galleryId, s.ref]);
-    const c = coverage(s, consents, purpose, t);
+    const c = coverage(s, consents, purpose, t, await enrolmentAuthority(q, galleryId, s.ref));
     if (c.covered) continue;
     out.excluded.add(s.ref);
     if (c.reason !== 'purpose_not_covered') out.lapsed.push({ subject: s.ref, reason: c.reason });
@@ -95,7 +108,7 @@ export async function subjectCoverage(q: Queryable, galleryId: string, ref: stri
   const s = await q.one<{ ref: string; enrolment_purpose: string }>(`SELECT ref, enrolment_purpose FROM subjects WHERE gallery_id = $1 AND ref = $2`, [galleryId, ref]);
   if (!s) return undefined;
   const consents = await q.all<ConsentRow>(`SELECT subject_ref, purposes, given_at, expires_at, withdrawn_at FROM consents WHERE gallery_id = $1 AND subject_ref = $2`, [galleryId, ref]);
-  return coverage(s, consents, purpose, now.getTime());
+  return coverage(s, consents, purpose, now.getTime(), await enrolmentAuthority(q, galleryId, ref));
 }
 
 /** A gallery serves only the purposes it declared when it was made; any other is refused. */

@@ -314,6 +314,56 @@ for (const backend of backends) {
       });
     });
 
+    describe('second red team, finding 2: a legal authority is one, and in force, or it is no basis', () => {
+      const L = 'investigative_leads';
+      let caller: Caller;
+      let g: string;
+      const warrant = (expiresAt: string) => ({ kind: 'warrant' as const, reference: 'W-2026-7', issuer: 'District court', expiresAt });
+
+      before(async () => {
+        // An organisation under no law that requires an authority: what it states must still hold.
+        const agency = await onboard(service, adminSecret, { name: 'tribunal-unit', sector: 'public_sector', jurisdictions: ['other'] }, [L]);
+        const admin = await service.authenticate(adminSecret);
+        await service.access.decideApplication(admin, { applicationId: agency.application.id, useCase: L, decision: 'approve', reason: 'statutory powers reviewed' });
+        caller = await service.authenticate((await service.access.createKey(admin, { organisationId: agency.organisationId, roles: ['client'], label: 'desk', useCases: [L] })).secret);
+        g = (await service.createGallery(caller, { name: 'list' })).id;
+      });
+
+      test('a search stating an expired warrant is refused and logged, not recorded as its basis', async () => {
+        const e = await refused(service.identify(caller, { purpose: L, authority: warrant('2020-01-01T00:00:00Z'), galleryId: g, probe: image(faces.colin2()) }), 'legal_authority_expired', /access\/authority-in-force/);
+        assert.match(e.message, /W-2026-7 expired at 2020-01-01T00:00:00.000Z/);
+        assert.equal((await lastAuditEntry(db, 'identify', 'refused')).result.code, 'legal_authority_expired');
+        const incomplete = await refused(service.identify(caller, { purpose: L, authority: { kind: 'warrant', reference: 'W-1' }, galleryId: g, probe: image(faces.colin2()) }), 'legal_authority_required', /access\/authority-in-force/);
+        assert.match(incomplete.message, /needs its reference, issuer and expiry/);
+      });
+
+      test('nobody is put on a watch list without an authority', async () => {
+        await refused(service.enrol(caller, { purpose: L, galleryId: g, subject: 'no-basis', images: [image(faces.serena1())] }), 'legal_authority_required', /enrolment\/legal-authority/);
+        await refused(service.enrol(caller, { purpose: L, authority: warrant(new Date(Date.now() - 1000).toISOString()), galleryId: g, subject: 'no-basis', images: [image(faces.serena1())] }), 'legal_authority_expired');
+        assert.equal(await db.one(`SELECT id FROM subjects WHERE gallery_id = $1 AND ref = 'no-basis'`, [g]), undefined, 'no subject row was left');
+      });
+
+      test('on a moved clock: a person enrolled under a warrant is searched while it lasts and left out from the instant it expires', async () => {
+        const expiresAt = new Date(Date.now() + 10 * MIN).toISOString();
+        await service.enrol(caller, { purpose: L, authority: warrant(expiresAt), galleryId: g, subject: 'listed', images: [image(faces.colin1())] });
+        const search = { purpose: L, authority: { kind: 'exigency' as const, reason: 'a person is missing and in danger tonight' }, galleryId: g, probe: image(faces.colin2()) };
+        const during = await service.identify(caller, search);
+        assert.equal(during.outcome, 'review_required', 'found while the warrant lasts');
+        assert.equal(during.excludedByPurpose, 0);
+        pinned = Date.parse(expiresAt);
+        try {
+          const after = await service.identify(caller, search);
+          assert.equal(after.outcome, 'no_match', 'nobody to review: the only person listed is left out');
+          assert.equal(after.excludedByPurpose, 1);
+          // A renewed warrant, stated at a new enrolment, is what the listing rests on from then.
+          await service.enrol(caller, { purpose: L, authority: warrant(new Date(pinned + 30 * MIN).toISOString()), galleryId: g, subject: 'listed', images: [image(faces.colin3())] });
+          assert.equal((await service.identify(caller, search)).excludedByPurpose, 0);
+        } finally {
+          pinned = undefined;
+        }
+      });
+    });
+
     describe('finding 6: consent ends at its instant', () => {
       test('on a moved clock: an expired consent removes the subject from identify and verify at that moment, and erases them with a receipt', async () => {
         const clock = Date.now();
@@ -424,7 +474,8 @@ for (const backend of backends) {
         const caller = await service.authenticate((await service.access.createKey(admin, { organisationId: agency.organisationId, roles: ['client'], label: 'desk', useCases: [L] })).secret);
         const reviewer = await service.authenticate((await service.access.createKey(admin, { organisationId: agency.organisationId, roles: ['reviewer'], label: 'reviewer', useCases: [L] })).secret);
         const g = (await service.createGallery(caller, { name: 'records' })).id;
-        for (const [s, b] of [['r-1', faces.colin1()], ['r-2', faces.serena1()]] as const) await service.enrol(caller, { purpose: L, galleryId: g, subject: s, images: [image(b)] });
+        const order = { kind: 'court_order' as const, reference: 'CO-17', issuer: 'Inspectorate tribunal', expiresAt: new Date(Date.now() + 30 * 86_400_000).toISOString() };
+        for (const [s, b] of [['r-1', faces.colin1()], ['r-2', faces.serena1()]] as const) await service.enrol(caller, { purpose: L, authority: order, galleryId: g, subject: s, images: [image(b)] });
         const plain = await service.identify(caller, { purpose: L, galleryId: g, probe: image(faces.hugo1()) });
         assert.equal(plain.outcome, 'no_match', 'by default nobody is put before a reviewer on a score below the threshold');
         const leads = await service.identify(caller, { purpose: L, galleryId: g, probe: image(faces.hugo1()), candidateList: 'ranked_leads' });

@@ -39,6 +39,7 @@ import type { SearchHit } from '../matching/vector-index.js';
 import { cosineSimilarity } from '../engine/engine.js';
 import { describeFace, extractFace, facePng, sha256, type ExtractedFace, type ImageInput } from './face-input.js';
 import { LivenessGate } from './liveness-gate.js';
+import { recordEnrolmentAuthority } from '../governance/enrolment-authority.js';
 import { DEFAULT_MAX_FACES_PER_IDENTIFY, extractFrame, FACE_SELECTIONS, frameAnswer, frameAudit, type FaceSelection, type FrameSearch } from './frame-faces.js';
 
 export interface ServiceOptions {
@@ -350,6 +351,8 @@ export class ProbityService {
           [randomUUID(), g.id, input.subject, at, input.purpose],
         );
         const subject = (await tx.one<{ id: string }>(`SELECT id FROM subjects WHERE gallery_id = $1 AND ref = $2`, [g.id, input.subject]))!;
+        // The Governor refused a legal-authority enrolment without a valid authority; what it rests on is kept with the subject.
+        if (!needsConsent && clearance.authority) await recordEnrolmentAuthority(tx, subject.id, clearance.authority, at);
         // Sealed under the subject's own data key, so that erasing the key erases every copy.
         const dataKey = await this.keys.forEnrolment(tx, this.db.kind, subject.id);
         const templates = [];

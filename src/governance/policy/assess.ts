@@ -64,6 +64,20 @@ const SCOPE_RULE: RuleRef = {
   citation: 'Azure Face Limited Access; Microsoft facial recognition principles (2018), "accountability"',
   summary: 'A key may be used only for the use cases approved for its organisation and granted to the key.',
 };
+/** Whatever the policy requires, a request that states an authority rests on it: it must be one, and in force. */
+export const AUTHORITY_VALID_RULE: RuleRef = {
+  rule: 'access/authority-in-force',
+  effect: 'refuse',
+  citation: 'GDPR Art. 5(1)(a) and (2) (lawfulness, accountability); Law Enforcement Directive (EU) 2016/680 Art. 8; RCW 43.386.080',
+  summary: 'An authority stated with a request is recorded as its legal basis, so it must be complete and in force at that instant.',
+};
+/** A watch list (an enrolment whose basis is a legal authority) records the authority each person is on it under. */
+export const ENROLMENT_AUTHORITY_RULE: RuleRef = {
+  rule: 'enrolment/legal-authority',
+  effect: 'refuse',
+  citation: 'Law Enforcement Directive (EU) 2016/680 Art. 8 and 10; Bridges v South Wales Police [2020] EWCA Civ 1058 (who may be put on a watch list); RCW 43.386.080',
+  summary: 'A person is enrolled for a purpose whose basis is a legal authority only under a stated warrant, court order or recorded exigency, and only while it lasts.',
+};
 const CATALOGUE_RULE: RuleRef = {
   rule: 'access/use-case-capability',
   effect: 'refuse',
@@ -78,7 +92,7 @@ const CATALOGUE_RULE: RuleRef = {
  */
 export function clearRequest(c: RequestContext): RequestClearance {
   const uc = findUseCase(c.purpose);
-  if (!uc) throw new ProbityError('invalid_request', `unknown purpose "${c.purpose}"; see GET /v1/use-cases`);
+  if (!uc) throw new ProbityError('invalid_request', `unknown purpose "${c.purpose}"; the use cases are listed by GET /v1/policy`);
   if (!uc.capabilities.includes(c.capability)) {
     refuse('purpose_mismatch', `the purpose "${uc.id}" does not include ${c.capability}`, CATALOGUE_RULE);
   }
@@ -89,6 +103,10 @@ export function clearRequest(c: RequestContext): RequestClearance {
   if (decision.obligations.includes('require_legal_authority')) {
     const rule = decision.reasons.find((r) => r.effect === 'require_legal_authority')!;
     checkAuthority(c.authority, c.now, rule);
+  } else if (c.capability === 'enrol' && uc.enrolmentBasis === 'legal_authority') {
+    checkAuthority(c.authority, c.now, ENROLMENT_AUTHORITY_RULE);
+  } else if (c.authority) {
+    checkAuthority(c.authority, c.now, AUTHORITY_VALID_RULE);
   }
   return { obligations: decision.obligations, rules: decision.reasons };
 }
