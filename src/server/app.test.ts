@@ -80,6 +80,9 @@ for (const backend of backends) {
       };
       const enrolUrl = `/v1/galleries/${galleryId}/subjects/x1/templates`;
       await bad(call('POST', '/v1/galleries', clientKey, '{"name":'), 400, 'malformed_json');
+      const polluting = await call('POST', '/v1/galleries', clientKey, '{"name":"x","__proto__":{"admin":true}}');
+      assert.equal(polluting.body.error.code, 'malformed_json');
+      assert.match(polluting.body.error.message, /refused as a guard against prototype pollution/, 'valid JSON is not called invalid without the other reason');
       await bad(call('POST', '/v1/galleries', clientKey, 'name=x', { 'content-type': 'text/plain' }), 415, 'unsupported_media_type');
       await bad(call('POST', '/v1/galleries', clientKey, { name: 'x', colour: 'red' }), 400, 'invalid_request');
       await bad(call('POST', enrolUrl, clientKey, { images: [b64(faces.colin1())] }), 400, 'invalid_request');

@@ -2,7 +2,8 @@ import type { FastifyError } from 'fastify';
 import { isProbityError, type ProbityErrorCode } from '../errors.js';
 import { schemaMessage, schemaProblems, type SchemaProblem } from './schema-errors.js';
 
-const STATUS: Partial<Record<ProbityErrorCode, number>> = {
+/** The HTTP status of each code the service answers with; the README's table of codes is checked against it. */
+export const ERROR_STATUS: Partial<Record<ProbityErrorCode, number>> = {
   unauthenticated: 401,
   forbidden: 403,
   not_found: 404,
@@ -44,6 +45,16 @@ const STATUS: Partial<Record<ProbityErrorCode, number>> = {
   key_unavailable: 503,
 };
 
+/**
+ * What is wrong with a JSON body. Fastify's parser gives one error for both faults it refuses:
+ * JSON that does not parse, and valid JSON with a key that could pollute prototypes.
+ */
+function jsonProblem(parserMessage: string): string {
+  return /prototype property/.test(parserMessage)
+    ? 'the body uses a key refused as a guard against prototype pollution ("__proto__", or "prototype" inside "constructor")'
+    : `the body could not be read as JSON: it is not valid JSON, or it uses a key refused as a guard against prototype pollution ("__proto__", or "prototype" inside "constructor") (${parserMessage})`;
+}
+
 export interface ErrorAnswer {
   status: number;
   body: { error: { code: string; message: string; rule?: string; citation?: string; details?: SchemaProblem[] } };
@@ -57,7 +68,7 @@ export interface ErrorAnswer {
 export function errorAnswer(e: unknown): ErrorAnswer {
   const answer = (status: number, code: string, message: string): ErrorAnswer => ({ status, body: { error: { code, message } } });
   if (isProbityError(e)) {
-    const a = answer(STATUS[e.code] ?? 500, e.code, e.message);
+    const a = answer(ERROR_STATUS[e.code] ?? 500, e.code, e.message);
     if (e.rule) Object.assign(a.body.error, e.rule);
     return a;
   }
@@ -72,7 +83,7 @@ export function errorAnswer(e: unknown): ErrorAnswer {
   switch (fe?.code) {
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
-      return answer(400, 'malformed_json', `the body is not valid JSON: ${fe.message}`);
+      return answer(400, 'malformed_json', jsonProblem(fe.message));
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
     case 'FST_REQ_FILE_TOO_LARGE':
     case 'FST_FILES_LIMIT':
@@ -89,7 +100,7 @@ export function errorAnswer(e: unknown): ErrorAnswer {
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
       return answer(400, 'invalid_request', fe.message);
   }
-  if (e instanceof SyntaxError) return answer(400, 'malformed_json', `the body is not valid JSON: ${e.message}`);
+  if (e instanceof SyntaxError) return answer(400, 'malformed_json', jsonProblem(e.message));
   if (typeof fe?.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) return answer(fe.statusCode, 'invalid_request', fe.message);
   return answer(500, 'internal', 'an internal error occurred; it has been logged');
 }

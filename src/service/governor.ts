@@ -84,6 +84,8 @@ const REFUSALS = new Set<ProbityErrorCode>([
   'presentation_attack_suspected',
   // A gallery searched or enrolled by a model other than the one that made its templates.
   'model_mismatch',
+  // A review outcome to be sent where it may not go (the operator's own network).
+  'callback_url_refused',
 ]);
 
 const CAPABILITY: Partial<Record<Operation, Capability>> = { enrol: 'enrol', verify: 'verify', identify: 'identify' };

@@ -30,7 +30,7 @@ import { DEFAULT_AUTH_THROTTLE, type AuthThrottleOptions } from './auth-throttle
 import { DEFAULT_WEBHOOK_OPTIONS, WebhookService, type WebhookOptions } from './webhooks.js';
 import { AccountabilityReport } from './accountability-report.js';
 import { PROBITY_VERSION } from '../version.js';
-import { Governor, type AccessTarget, type PurposeInput } from './governor.js';
+import { Governor, type AccessTarget, type Operation, type PurposeInput } from './governor.js';
 import { loadCalibration, requireMeasuredRate } from '../matching/calibration.js';
 import { identificationNote } from '../matching/identification-threshold.js';
 import { identificationThresholdAt, operatingPointReport, scoreFmrAt, thresholdAt, type OperatingPointName } from '../matching/operating-point.js';
@@ -189,6 +189,20 @@ export class ProbityService {
     return { ...g, version: Number(g.version) };
   }
 
+  /**
+   * `ownGallery` for an operation outside a transaction: the role first, then the gallery, each
+   * refusal logged, so that reaching for another organisation's gallery leaves a trace.
+   */
+  private async galleryFor(caller: Caller, op: Operation, galleryId: string): Promise<GalleryRow> {
+    await this.gov.requireAccess(caller, op);
+    try {
+      return await this.ownGallery(this.db, caller, galleryId);
+    } catch (e) {
+      await this.gov.recordRefusal(caller, op, { galleryId }, e);
+      throw e;
+    }
+  }
+
   /** Whose a gallery is, for the Governor to refuse (and log) a request for another organisation's. */
   private async galleryTarget(galleryId: string | undefined): Promise<AccessTarget> {
     const g = galleryId ? await this.db.one<{ organisation_id: string }>(`SELECT organisation_id FROM galleries WHERE id = $1`, [galleryId]) : undefined;
@@ -253,11 +267,11 @@ export class ProbityService {
   }
 
   async getGallery(caller: Caller, galleryId: string) {
-    this.gov.authorise(caller, 'read_gallery');
-    return this.galleryView(await this.ownGallery(this.db, caller, galleryId));
+    return this.galleryView(await this.galleryFor(caller, 'read_gallery', galleryId));
   }
 
   async deleteGallery(caller: Caller, galleryId: string) {
+    await this.galleryFor(caller, 'delete_gallery', galleryId);
     const result = await this.gov.run(caller, 'delete_gallery', { galleryId }, async (tx) => {
       const g = await this.ownGallery(tx, caller, galleryId);
       const templates = Number((await tx.one<{ n: number }>(`SELECT COUNT(*) AS n FROM templates WHERE gallery_id = $1`, [g.id]))?.n ?? 0);
@@ -273,8 +287,7 @@ export class ProbityService {
   // ---- subjects ----------------------------------------------------------------------------
 
   async listSubjects(caller: Caller, galleryId: string, page: { limit: number; after?: string; prefix?: string }) {
-    this.gov.authorise(caller, 'list_subjects');
-    const g = await this.ownGallery(this.db, caller, galleryId);
+    const g = await this.galleryFor(caller, 'list_subjects', galleryId);
     // A prefix search is a range on the ordered reference, so it uses the (gallery, ref) index.
     const from = page.after && page.after > (page.prefix ?? '') ? page.after : (page.prefix ?? '');
     const rows = await this.db.all<{ ref: string; created_at: string; last_interaction_at: string; templates: number }>(
@@ -288,8 +301,7 @@ export class ProbityService {
   }
 
   async getSubject(caller: Caller, galleryId: string, ref: string) {
-    this.gov.authorise(caller, 'read_subject');
-    await this.ownGallery(this.db, caller, galleryId);
+    await this.galleryFor(caller, 'read_subject', galleryId);
     const s = await this.db.one<{ id: string; created_at: string }>(`SELECT id, created_at FROM subjects WHERE gallery_id = $1 AND ref = $2`, [galleryId, ref]);
     if (!s) throw new ProbityError('not_found', `no subject "${ref}" in gallery ${galleryId}`);
     const templates = await this.db.all<{ uuid: string; model: string; quality: string; created_at: string }>(
@@ -578,9 +590,11 @@ export class ProbityService {
     const fpir = input.fpir ?? this.options.identifyFpir;
     const point = await this.operatingPoint(caller, 'identify', audit, clearance, input.operatingPoint);
     requireMeasuredRate(this.calibration(), 'FPIR', fpir);
-    const callbackUrl = input.callbackUrl ? await this.webhooks.acceptCallback(caller, input.callbackUrl) : undefined;
-    const g = await this.ownGallery(this.db, caller, input.galleryId);
     const refusal = { ...audit, purpose: input.purpose };
+    // A refused callback is an attempt to send a case where it may not go (the operator's own network): logged like any refusal.
+    let callbackUrl: string | undefined;
+    if (input.callbackUrl) await this.refuseUnless(caller, 'identify', refusal, async () => { callbackUrl = await this.webhooks.acceptCallback(caller, input.callbackUrl!); });
+    const g = await this.ownGallery(this.db, caller, input.galleryId);
     const rankedLeads = input.candidateList === 'ranked_leads';
     await this.refuseUnless(caller, 'identify', refusal, async () => {
       requireDeclaredPurpose(g, input.purpose);
