@@ -135,7 +135,7 @@ export class PeopleService {
         .map((e) => ({ seq: e.seq, at: e.at, action: e.action, ...(e.purpose ? { purpose: e.purpose } : {}), outcome: e.outcome }));
       // The first of consent's end, retention's end and the purpose's end: the instant the person is erased.
       const consentRows = await tx.all<ConsentRow>(`SELECT * FROM consents WHERE gallery_id = $1 AND subject_ref = $2`, [g.id, subject]);
-      const due = s ? erasureDue(s, g, consentRows, this.now(), retentionLimit(await this.gov.activePacks())?.days) : undefined;
+      const due = s ? erasureDue(s, g, consentRows, this.now(), retentionLimit(await this.gov.activePacks(tx))?.days) : undefined;
       return {
         value: {
           subject, gallery: g.id, generatedAt: this.now().toISOString(),
