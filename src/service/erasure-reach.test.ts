@@ -149,6 +149,14 @@ for (const backend of backends) {
         assert.deepEqual(await mentions('zq-expiring-delta'), { rows: 0, file: false });
         assert.equal((await db.one<{ status: string }>(`SELECT status FROM review_cases WHERE id = $1`, [caseId]))!.status, 'resolved');
       });
+
+      test('the gallery deleted: its cases, pending or resolved, name none of its people', async () => {
+        const caseId = (await service.identify(requester, { purpose: P, galleryId, probe: image(faces.colin3()) })).review.case!;
+        assert.ok((await mentions('zq-kept-beta')).rows >= 2, 'a resolved case and a pending one name them before');
+        await service.deleteGallery(requester, galleryId);
+        assert.deepEqual(await mentions('zq-kept-beta'), { rows: 0, file: false });
+        assert.ok(!(await service.reviews.queue(reviewerA)).some((c) => c.id === caseId), 'nothing is left to review');
+      });
     });
 
     describe('idempotent enrolment and the access report', () => {
