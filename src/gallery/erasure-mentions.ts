@@ -29,8 +29,13 @@ export function candidateState(subject: string, decisions: readonly Decision[], 
  * as an identification that finds none opens no case.
  */
 export async function eraseReviewMentions(tx: Queryable, galleryId: string, subject?: string): Promise<void> {
+  // The cases that may name them; the no-op write first takes their row locks (PostgreSQL), so a
+  // decision or another erasure under way on a case commits before this reads it, not after.
+  const naming = subject === undefined ? '%' : `%${JSON.stringify(subject).replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+  const where = `gallery_id = $1 AND candidates LIKE $2 ESCAPE '\\'`;
+  await tx.run(`UPDATE review_cases SET status = status WHERE ${where}`, [galleryId, naming]);
   const cases = await tx.all<{ id: string; candidates: string; status: string; required_reviewers: number }>(
-    `SELECT id, candidates, status, required_reviewers FROM review_cases WHERE gallery_id = $1`, [galleryId],
+    `SELECT id, candidates, status, required_reviewers FROM review_cases WHERE ${where}`, [galleryId, naming],
   );
   const at = new Date().toISOString();
   for (const c of cases) {
