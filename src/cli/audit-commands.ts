@@ -5,7 +5,7 @@ import { ProbityError } from '../errors.js';
 import type { Db } from '../gallery/db.js';
 import { textHash } from '../governance/audit-chain.js';
 import { checkpointHash, parseCheckpointLine } from '../governance/audit-checkpoint.js';
-import { verifyAuditProof, type AuditProof } from '../governance/audit-receipt.js';
+import { checkReceiptClaims, verifyAuditProof, type AuditProof } from '../governance/audit-receipt.js';
 import { parsePublicKey, publicKeyId } from '../governance/audit-signing-key.js';
 import { entryLeaf, treeInclusion } from '../governance/audit-tree.js';
 import { verifyAuditWithWitness } from '../governance/audit-witness-verify.js';
@@ -49,8 +49,8 @@ export async function verifyWithWitness(db: Db, values: { witness?: string; 'pub
   return r.ok;
 }
 
-/** The proof in a receipt file: a receipt with `auditProof`, or a proof from GET /v1/audit/proof. */
-function proofOf(path: string): AuditProof {
+/** The proof in a receipt file (a receipt with `auditProof`, or a proof from GET /v1/audit/proof), and the file's claims. */
+function proofOf(path: string): { receipt: Record<string, unknown>; proof: AuditProof } {
   let v: unknown;
   try {
     v = JSON.parse(readText(path, 'receipt'));
@@ -62,7 +62,7 @@ function proofOf(path: string): AuditProof {
   if (!p || typeof p !== 'object' || !p.entry || !p.checkpoint || !Array.isArray(p.inclusion)) {
     throw new ProbityError('invalid_argument', `${path} carries no audit proof (an "auditProof" with entry, inclusion and checkpoint)`);
   }
-  return p;
+  return { receipt: v as Record<string, unknown>, proof: p };
 }
 
 export async function proveReceipt(
@@ -70,7 +70,7 @@ export async function proveReceipt(
   openStore: () => Promise<Db | undefined>,
   out: (s: string) => void,
 ): Promise<boolean> {
-  const proof = proofOf(values.receipt!);
+  const { receipt, proof } = proofOf(values.receipt!);
   const c = proof.checkpoint.checkpoint;
   let key = auditPublicKey(values);
   let keyNote = '';
@@ -96,7 +96,14 @@ export async function proveReceipt(
     out(`receipt NOT proven: ${check.detail}\n`);
     return false;
   }
+  // The proof holds for its entry; the receipt is proven only if what it shows is that entry.
+  const claims = checkReceiptClaims(receipt, proof);
+  if (!claims.ok) {
+    out(`receipt NOT proven: ${claims.detail}\n`);
+    return false;
+  }
   out(`receipt proven: ${check.detail}${witnessed ? `; the checkpoint is in the witness ${values.witness}` : ''}${keyNote}\n`);
+  out(`  what it proves: ${claims.detail}\n`);
   const db = await openStore();
   if (!db) return true;
   try {

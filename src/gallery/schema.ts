@@ -64,12 +64,13 @@ function statements(kind: Db['kind']): string[] {
       given_ms BIGINT, expires_ms BIGINT, withdrawn_ms BIGINT)`,
     `CREATE INDEX IF NOT EXISTS consents_subject ON consents (gallery_id, subject_ref)`,
     // A consequential identification waits here for people to decide; the probe face is kept,
-    // sealed, only until the case is resolved.
+    // sealed, only until the case is resolved. An erased candidate leaves `candidates` and is only
+    // counted in erased_candidates (see erasure-mentions.ts).
     `CREATE TABLE IF NOT EXISTS review_cases (
       id TEXT PRIMARY KEY, organisation_id TEXT NOT NULL REFERENCES organisations(id), gallery_id TEXT NOT NULL,
       purpose TEXT NOT NULL, requested_by TEXT NOT NULL, required_reviewers INTEGER NOT NULL, status TEXT NOT NULL,
       search TEXT NOT NULL, candidates TEXT NOT NULL, probe_sealed ${bytes}, callback_url TEXT, authority TEXT,
-      created_at TEXT NOT NULL, resolved_at TEXT)`,
+      created_at TEXT NOT NULL, resolved_at TEXT, erased_candidates INTEGER NOT NULL DEFAULT 0)`,
     // An organisation's webhook signing secret, sealed under the installation key: the service must
     // be able to sign with it, so it cannot be kept as a hash. The one it replaced still signs
     // until previous_until, so receivers can switch without losing a delivery.
@@ -92,10 +93,12 @@ function statements(kind: Db['kind']): string[] {
     `CREATE TABLE IF NOT EXISTS template_changes (
       gallery_id TEXT NOT NULL REFERENCES galleries(id) ON DELETE CASCADE, version BIGINT NOT NULL,
       template_id BIGINT NOT NULL, op TEXT NOT NULL, PRIMARY KEY (gallery_id, version))`,
+    // gallery_id and subject_ref: whom the stored answer concerns, so their erasure deletes it.
     `CREATE TABLE IF NOT EXISTS idempotency (
       api_key_id TEXT NOT NULL, idem_key TEXT NOT NULL, request_hash TEXT NOT NULL,
       status INTEGER NOT NULL, response TEXT NOT NULL, created_at TEXT NOT NULL,
-      PRIMARY KEY (api_key_id, idem_key))`,
+      gallery_id TEXT, subject_ref TEXT, PRIMARY KEY (api_key_id, idem_key))`,
+    `CREATE INDEX IF NOT EXISTS idempotency_subject ON idempotency (gallery_id, subject_ref)`,
     // `id` numbers rows in the order they were written, so rows re-inserted out of order show as reordered.
     `CREATE TABLE IF NOT EXISTS audit_log (
       id ${serial}, seq BIGINT NOT NULL UNIQUE, at TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL,

@@ -1,5 +1,6 @@
 import type { Queryable } from './db.js';
 import type { ErasureLedger } from './erasure-ledger.js';
+import { eraseReviewMentions, eraseStoredAnswers } from './erasure-mentions.js';
 
 /**
  * Template rows change only through these functions, so every change is numbered in the
@@ -26,7 +27,8 @@ export async function insertTemplate(
 }
 
 /**
- * Erases a subject: its templates, its data key and its record. Returns how many templates went,
+ * Erases a subject: its templates, its data key and its record, and every other place naming
+ * them but the audit log (review cases, stored idempotent answers: erasure-mentions.ts). Returns how many templates went,
  * or undefined when there was no such subject. Consent records stay: they hold no biometric data
  * and show why the data was held, and when it was withdrawn. Deleting the data key is what
  * reaches the copies a DELETE cannot (free pages, WAL, dead tuples, backups): see subject-keys.ts.
@@ -42,6 +44,8 @@ export async function eraseSubjectRows(tx: Queryable, galleryId: string, ref: st
   // A persisted index of the gallery still holds the subject's vectors: its key goes too.
   await tx.run(`DELETE FROM index_keys WHERE gallery_id = $1`, [galleryId]);
   await tx.run(`DELETE FROM subjects WHERE id = $1`, [s.id]);
+  await eraseReviewMentions(tx, galleryId, ref);
+  await eraseStoredAnswers(tx, galleryId, ref);
   ledger?.append([{ at: new Date().toISOString(), galleryId, subjectId: s.id, ...(key ? { keyId: key.key_id } : {}) }]);
   return templates.length;
 }
@@ -53,6 +57,8 @@ export async function eraseGalleryRows(tx: Queryable, galleryId: string, ledger?
   );
   await tx.run(`DELETE FROM subject_keys WHERE subject_id IN (SELECT id FROM subjects WHERE gallery_id = $1)`, [galleryId]);
   await tx.run(`DELETE FROM galleries WHERE id = $1`, [galleryId]);
+  await eraseReviewMentions(tx, galleryId);
+  await eraseStoredAnswers(tx, galleryId);
   const at = new Date().toISOString();
   ledger?.append([{ at, galleryId }, ...keys.map((k) => ({ at, galleryId, subjectId: k.subject_id, keyId: k.key_id }))]);
 }

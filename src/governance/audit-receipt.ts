@@ -1,6 +1,6 @@
 import type { KeyObject } from 'node:crypto';
 import type { Queryable } from '../gallery/db.js';
-import { textHash } from './audit-chain.js';
+import { canonicalJson, textHash } from './audit-chain.js';
 import { checkpointSignatureValid, type AuditWitness, type SignedCheckpoint } from './audit-checkpoint.js';
 import { publicKeyId } from './audit-signing-key.js';
 import { entryLeaf, treeInclusion } from './audit-tree.js';
@@ -61,4 +61,75 @@ export function verifyAuditProof(p: AuditProof, key: KeyObject): ProofCheck {
     // the body is hashed text; an unreadable one still proves what it is
   }
   return { ok: true, detail: `audit entry ${e.seq}${action} of ${e.at} is in the log signed at size ${c.size} on ${c.time} by key ${publicKeyId(key)} (${c.origin})` };
+}
+
+type EntryBody = { action?: string; galleryId?: string; subject?: string; result?: Record<string, unknown> };
+
+/**
+ * Where the audit entry records each claim a receipt makes at its top level. A receipt is the
+ * entry's answer to its holder: every field it shows must be the entry's, or the proof proves
+ * something other than what the reader sees.
+ */
+const CLAIMS: Record<string, (b: EntryBody, e: AuditProof['entry']) => unknown> = {
+  auditSeq: (_b, e) => e.seq,
+  receipt: (b) => b.result?.receipt,
+  gallery: (b) => b.galleryId,
+  subject: (b) => b.subject,
+  consent: (b) => b.result?.consentWithdrawn,
+  templatesErased: (b) => b.result?.templatesErased,
+  subjectsErased: (b) => b.result?.subjectsErased,
+  erasedAt: (b) => b.result?.erasedAt,
+  withdrawnAt: (b) => b.result?.withdrawnAt,
+  reason: (b) => b.result?.reason,
+};
+/** A bare proof (GET /v1/audit/proof) carries the proof's own fields and the server's check of it, which the prover does not rely on. */
+const PROOF_FIELDS = new Set(['entry', 'inclusion', 'checkpoint', 'publicKey', 'verified', 'detail']);
+
+const shown = (v: unknown) => (v === undefined ? 'nothing' : JSON.stringify(v));
+
+/** What a proven entry records, in one sentence: action, subject as the entry names them, gallery, count and time. */
+export function provenStatement(e: AuditProof['entry']): string {
+  let b: EntryBody;
+  try {
+    b = JSON.parse(e.body) as EntryBody;
+  } catch {
+    return `entry ${e.seq} of ${e.at}`;
+  }
+  const r = b.result ?? {};
+  const parts = [
+    b.action ?? 'entry',
+    ...(b.subject !== undefined ? [`of subject ${JSON.stringify(b.subject)}`] : []),
+    ...(b.galleryId !== undefined ? [`in gallery ${b.galleryId}`] : []),
+    ...(r.consentWithdrawn !== undefined ? [`consent ${String(r.consentWithdrawn)} withdrawn`] : []),
+    ...(r.reason !== undefined ? [`because ${String(r.reason)}`] : []),
+    ...(r.subjectsErased !== undefined ? [`${String(r.subjectsErased)} subject(s) erased`] : []),
+    ...(r.templatesErased !== undefined ? [`${String(r.templatesErased)} template(s) erased`] : []),
+    `at ${String(r.erasedAt ?? r.withdrawnAt ?? e.at)}`,
+  ];
+  return parts.join(', ');
+}
+
+/**
+ * The receipt's top-level claims against its proven entry: each must be one the entry records,
+ * with the same value; a claim the entry does not carry is refused, not passed over.
+ */
+export function checkReceiptClaims(receipt: Record<string, unknown>, p: AuditProof): ProofCheck {
+  const bare = receipt.auditProof === undefined;
+  let body: EntryBody;
+  try {
+    body = JSON.parse(p.entry.body) as EntryBody;
+  } catch {
+    body = {};
+  }
+  for (const [field, claimed] of Object.entries(receipt)) {
+    if (field === 'auditProof' || (bare && PROOF_FIELDS.has(field))) continue;
+    const where = CLAIMS[field];
+    if (!where) return { ok: false, detail: `the receipt's "${field}" is not something audit entry ${p.entry.seq} records, so nothing proves it` };
+    const recorded = where(body, p.entry);
+    if (recorded === undefined) return { ok: false, detail: `the receipt's "${field}" (${shown(claimed)}) is not recorded in audit entry ${p.entry.seq}, so nothing proves it` };
+    if (canonicalJson(claimed) !== canonicalJson(recorded)) {
+      return { ok: false, detail: `the receipt's "${field}" says ${shown(claimed)}, but audit entry ${p.entry.seq} records ${shown(recorded)}: the receipt was altered` };
+    }
+  }
+  return { ok: true, detail: provenStatement(p.entry) };
 }

@@ -226,9 +226,10 @@ for (const backend of backends) {
         await service.enrol(requester, { purpose: P, galleryId, subject: 'missing-3', images: [image(faces.gloria1())] });
         const search = await service.identify(requester, { purpose: P, galleryId, probe: image(faces.gloria1()) });
         const caseId = search.review.case!;
-        await service.people.withdrawConsent(requester, { galleryId, subject: 'missing-3', consentId: consentId! });
         await service.reviews.decide(reviewerA, { caseId, subject: 'missing-3', decision: 'confirm', reason: 'same person' });
-        await service.reviews.decide(reviewerB, { caseId, subject: 'missing-3', decision: 'confirm', reason: 'agreed' });
+        // Withdrawn (and so erased) between the two confirmations: the erasure takes them out of the case, which is left with nothing to review.
+        await service.people.withdrawConsent(requester, { galleryId, subject: 'missing-3', consentId: consentId! });
+        await refusedWith(service.reviews.decide(reviewerB, { caseId, subject: 'missing-3', decision: 'confirm', reason: 'agreed' }), 'conflict');
         const released = (await service.reviews.get(requester, caseId)) as { status: string; outcome: { confirmed: unknown[]; withheld?: number } };
         assert.equal(released.status, 'resolved');
         assert.deepEqual(released.outcome.confirmed, [], 'the withdrawn person is not released to the requester');

@@ -8,6 +8,7 @@ import type { Caller } from '../governance/api-keys.js';
 import { appendAudit } from '../governance/audit-log.js';
 import { retentionLimit, retentionSchedule, validConsent } from '../governance/consent-retention.js';
 import { useCase } from '../governance/use-cases.js';
+import { erasureDue } from '../governance/erasure-due.js';
 import { instantMs, parseInstant, parseOptionalInstant } from '../governance/instants.js';
 import type { Governor } from './governor.js';
 
@@ -95,9 +96,11 @@ export class PeopleService {
       const at = this.now().toISOString();
       await tx.run(`UPDATE consents SET withdrawn_at = $1, withdrawn_ms = $2 WHERE id = $3`, [at, instantMs(at), c.id]);
       const erased = await this.eraseIfUnconsented(tx, g.id, input.subject);
+      // Every claim the receipt makes is in its audit entry too, so `probity audit prove` can check each one.
+      const receipt = randomUUID();
       return {
-        value: { receipt: randomUUID(), consent: c.id, subject: input.subject, gallery: g.id, withdrawnAt: at, templatesErased: erased },
-        result: { consentWithdrawn: c.id, templatesErased: erased },
+        value: { receipt, consent: c.id, subject: input.subject, gallery: g.id, withdrawnAt: at, templatesErased: erased },
+        result: { receipt, consentWithdrawn: c.id, templatesErased: erased, withdrawnAt: at },
       };
     });
     await this.refreshIndex(input.galleryId);
@@ -130,14 +133,16 @@ export class PeopleService {
       )).map((r) => ({ seq: Number(r.seq), at: r.at, ...(JSON.parse(r.body) as { action: string; subject?: string; purpose?: string; outcome: string }) }))
         .filter((e) => e.subject === subject)
         .map((e) => ({ seq: e.seq, at: e.at, action: e.action, ...(e.purpose ? { purpose: e.purpose } : {}), outcome: e.outcome }));
-      const erasureDue = s ? new Date(instantMs(s.last_interaction_at) + Number(g.retention_days) * 86_400_000).toISOString() : undefined;
+      // The first of consent's end, retention's end and the purpose's end: the instant the person is erased.
+      const consentRows = await tx.all<ConsentRow>(`SELECT * FROM consents WHERE gallery_id = $1 AND subject_ref = $2`, [g.id, subject]);
+      const due = s ? erasureDue(s, g, consentRows, this.now(), retentionLimit(await this.gov.activePacks(tx))?.days) : undefined;
       return {
         value: {
           subject, gallery: g.id, generatedAt: this.now().toISOString(),
           record: s ? { enrolledAt: s.created_at, lastInteractionAt: s.last_interaction_at, purpose: s.enrolment_purpose } : undefined,
           templates: templates.map((t) => ({ id: t.uuid, model: t.model, quality: t.quality, createdAt: t.created_at })),
           consents, history,
-          retention: { ...retentionSchedule(Number(g.retention_days), g.purpose_ends_at), ...(erasureDue ? { erasureDueBy: erasureDue } : {}) },
+          retention: { ...retentionSchedule(Number(g.retention_days), g.purpose_ends_at), ...(due ? { erasureDueBy: due.at, erasureCause: due.cause } : {}) },
           note: 'Templates are numbers derived from a face; they are described here but never disclosed. Photographs are not kept.',
         },
         result: { templates: templates.length, consents: consents.length, historyEntries: history.length },

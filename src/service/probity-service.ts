@@ -17,6 +17,7 @@ import type { Caller } from '../governance/api-keys.js';
 import { NO_ATTRIBUTE_INFERENCE } from '../governance/policy/packs/default.js';
 import { DEFAULT_RETENTION_DAYS, requireConsent, retentionLimit, retentionSchedule } from '../governance/consent-retention.js';
 import { useCase } from '../governance/use-cases.js';
+import { erasureDue } from '../governance/erasure-due.js';
 import { parseOptionalInstant } from '../governance/instants.js';
 import { galleryEligibility, notCovered, requireDeclaredPurpose, subjectCoverage } from '../governance/purpose-scope.js';
 import { ConsentExpiryTimer } from './consent-expiry.js';
@@ -290,13 +291,21 @@ export class ProbityService {
     const g = await this.galleryFor(caller, 'list_subjects', galleryId);
     // A prefix search is a range on the ordered reference, so it uses the (gallery, ref) index.
     const from = page.after && page.after > (page.prefix ?? '') ? page.after : (page.prefix ?? '');
-    const rows = await this.db.all<{ ref: string; created_at: string; last_interaction_at: string; templates: number }>(
-      `SELECT s.ref, s.created_at, s.last_interaction_at, (SELECT COUNT(*) FROM templates t WHERE t.subject_id = s.id) AS templates
+    const rows = await this.db.all<{ ref: string; created_at: string; last_interaction_at: string; enrolment_purpose: string; templates: number }>(
+      `SELECT s.ref, s.created_at, s.last_interaction_at, s.enrolment_purpose, (SELECT COUNT(*) FROM templates t WHERE t.subject_id = s.id) AS templates
          FROM subjects s WHERE s.gallery_id = $1 AND s.ref ${page.after ? '>' : '>='} $2 AND s.ref < $3 ORDER BY s.ref LIMIT $4`,
       [galleryId, from, page.prefix ? `${page.prefix}\uffff` : '\uffff', page.limit + 1],
     );
-    const dueBy = (last: string) => new Date(Date.parse(last) + Number(g.retention_days) * 86_400_000).toISOString();
-    const items = rows.slice(0, page.limit).map((r) => ({ subject: r.ref, createdAt: r.created_at, templates: Number(r.templates), erasureDueBy: dueBy(r.last_interaction_at) }));
+    const shown = rows.slice(0, page.limit);
+    // The first of consent's end, retention's end and the purpose's end, as the access report gives it.
+    const consents = shown.length ? await this.db.all<{ subject_ref: string; purposes: string; given_at: string; expires_at: string | null; withdrawn_at: string | null }>(
+      `SELECT subject_ref, purposes, given_at, expires_at, withdrawn_at FROM consents WHERE gallery_id = $1 AND subject_ref >= $2 AND subject_ref <= $3`, [galleryId, shown[0]!.ref, shown[shown.length - 1]!.ref],
+    ) : [];
+    const limitDays = retentionLimit(await this.gov.activePacks())?.days;
+    const items = shown.map((r) => ({
+      subject: r.ref, createdAt: r.created_at, templates: Number(r.templates),
+      erasureDueBy: erasureDue(r, g, consents.filter((c) => c.subject_ref === r.ref), this.now(), limitDays).at,
+    }));
     return { items, ...(rows.length > page.limit ? { next: items[items.length - 1]!.subject } : {}) };
   }
 
@@ -385,7 +394,7 @@ export class ProbityService {
         clearance,
         // In the same transaction: an acknowledged enrolment and its stored answer exist together or not at all.
         finish: async (tx, answer) => {
-          if (input.idempotencyKey) await this.storeResponse(tx, caller, input.idempotencyKey, requestHash, 201, answer);
+          if (input.idempotencyKey) await this.storeResponse(tx, caller, input.idempotencyKey, requestHash, 201, answer, { galleryId: input.galleryId, subject: input.subject });
         },
       });
       await this.refreshIndex(input.galleryId);
@@ -413,10 +422,11 @@ export class ProbityService {
     return { status: Number(row.status), body: JSON.parse(row.response), replayed: true };
   }
 
-  private async storeResponse(tx: Queryable, caller: Caller, key: string, requestHash: string, status: number, body: unknown): Promise<void> {
+  /** `about`: whom the answer concerns, so that their erasure deletes it (erasure-mentions.ts). */
+  private async storeResponse(tx: Queryable, caller: Caller, key: string, requestHash: string, status: number, body: unknown, about: { galleryId: string; subject: string }): Promise<void> {
     await tx.run(
-      `INSERT INTO idempotency (api_key_id, idem_key, request_hash, status, response, created_at) VALUES ($1, $2, $3, $4, $5, $6)`,
-      [caller.keyId, key, requestHash, status, JSON.stringify(body), this.now().toISOString()],
+      `INSERT INTO idempotency (api_key_id, idem_key, request_hash, status, response, created_at, gallery_id, subject_ref) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+      [caller.keyId, key, requestHash, status, JSON.stringify(body), this.now().toISOString(), about.galleryId, about.subject],
     );
   }
 
@@ -447,9 +457,11 @@ export class ProbityService {
       const erased = await eraseSubjectRows(tx, g.id, ref, this.ledger);
       if (erased === undefined) throw new ProbityError('not_found', `no subject "${ref}" in gallery ${galleryId}`);
       const erasedAt = this.now().toISOString();
+      // Every claim the receipt makes is in its audit entry too, so `probity audit prove` can check each one.
+      const receipt = randomUUID();
       return {
-        value: { receipt: randomUUID(), gallery: g.id, subject: ref, templatesErased: erased, erasedAt },
-        result: { templatesErased: erased },
+        value: { receipt, gallery: g.id, subject: ref, templatesErased: erased, erasedAt },
+        result: { receipt, templatesErased: erased, erasedAt },
       };
     });
     await this.refreshIndex(galleryId);

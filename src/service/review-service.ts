@@ -1,6 +1,7 @@
 import type { RgbImage } from '../engine/image.js';
 import { ProbityError } from '../errors.js';
 import type { Db, Queryable } from '../gallery/db.js';
+import { candidateState } from '../gallery/erasure-mentions.js';
 import { KEY_COLUMNS, KEY_JOIN, type SubjectKeys, type WrappedKeyRow } from '../gallery/subject-keys.js';
 import type { Caller } from '../governance/api-keys.js';
 import type { LegalAuthority } from '../governance/policy/assess.js';
@@ -20,15 +21,11 @@ export interface ReviewCandidate {
 type CaseRow = {
   id: string; organisation_id: string; gallery_id: string; purpose: string; requested_by: string; required_reviewers: number;
   status: string; search: string; candidates: string; probe_sealed: Buffer | null; callback_url: string | null; authority: string | null; created_at: string; resolved_at: string | null;
+  /** Candidates erased after the search: gone from `candidates`, only counted (erasure-mentions.ts). */
+  erased_candidates: number;
 };
 type DecisionRow = { case_id: string; subject: string; reviewer_key_id: string; decision: 'confirm' | 'reject'; reason: string; decided_at: string };
 
-/** A candidate's state: confirmed by enough separate reviewers, rejected by any, or waiting. */
-function candidateState(subject: string, decisions: DecisionRow[], required: number): 'confirmed' | 'rejected' | 'pending' {
-  const mine = decisions.filter((d) => d.subject === subject);
-  if (mine.some((d) => d.decision === 'reject')) return 'rejected';
-  return new Set(mine.filter((d) => d.decision === 'confirm').map((d) => d.reviewer_key_id)).size >= required ? 'confirmed' : 'pending';
-}
 
 /**
  * Human review of consequential identifications. A search for such a purpose opens a case
@@ -74,6 +71,7 @@ export class ReviewService {
       id: row.id, gallery: row.gallery_id, purpose: row.purpose, status: row.status, requiredReviewers: required,
       search: JSON.parse(row.search) as Record<string, unknown>, createdAt: row.created_at, ...(row.resolved_at ? { resolvedAt: row.resolved_at } : {}),
     };
+    const erased = Number(row.erased_candidates ?? 0);
     const withState = candidates.map((c) => ({
       ...c, state: candidateState(c.subject, decisions, required),
       decisions: decisions.filter((d) => d.subject === c.subject).map((d) => ({ reviewer: d.reviewer_key_id, decision: d.decision, reason: d.reason, at: d.decided_at })),
@@ -85,14 +83,16 @@ export class ReviewService {
         ...base, requestedBy: row.requested_by, requestedByLabel: requester?.label ?? row.requested_by,
         ...(row.authority ? { authority: JSON.parse(row.authority) as LegalAuthority } : {}),
         candidates: withState.map((c) => ({ ...c, referenceFaces: faces.get(c.subject) ?? [] })),
+        ...(erased ? { erasedCandidates: erased, erasedNote: `${erased} candidate(s) were erased (consent withdrawn or expired, or erasure requested) after the search and are no longer shown` } : {}),
         ...(row.probe_sealed ? { probeImage: `data:image/png;base64,${this.keys.openInstallationSealed(row.probe_sealed, `review:${row.id}`).toString('base64')}` } : {}),
       };
     }
     // The requester learns nothing about candidates until people have decided.
     if (row.status !== 'resolved') return { ...base, outcome: null, note: 'awaiting human review; no candidate is released before it is complete' };
     // A person whose consent lapsed, or who was erased, after the search is not released, even if confirmed.
+    // The erased are no longer among the candidates at all, whatever was decided: only counted.
     const confirmed = [];
-    let noLongerCovered = 0;
+    let noLongerCovered = erased;
     for (const c of withState.filter((x) => x.state === 'confirmed')) {
       const coverage = await subjectCoverage(q, row.gallery_id, c.subject, row.purpose, this.gov.now());
       if (coverage?.covered) confirmed.push(c);
@@ -103,7 +103,7 @@ export class ReviewService {
       outcome: {
         confirmed: confirmed.map(({ decisions: d, state: _s, ...c }) => ({ ...c, reviewedBy: d.map((x) => x.reviewer) })),
         rejected: withState.filter((c) => c.state === 'rejected').length,
-        ...(noLongerCovered ? { withheld: noLongerCovered, withheldReason: 'confirmed, but their consent or legal basis for this purpose ended, or they were erased, after the search' } : {}),
+        ...(noLongerCovered ? { withheld: noLongerCovered, withheldReason: 'their consent or legal basis for this purpose ended, or they were erased, after the search (the erased whatever reviewers decided)' } : {}),
         statement: 'Confirmed candidates are leads checked by people, not an identification; a match is never the sole basis for action.',
       },
     };

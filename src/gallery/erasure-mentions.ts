@@ -1,0 +1,66 @@
+import { randomUUID } from 'node:crypto';
+import type { Queryable } from './db.js';
+
+/**
+ * An erasure reaches every stored place that names the person, not only their templates: the
+ * review cases they are a candidate in (pending or resolved), the reviewers' decisions on them,
+ * and the stored answers of idempotent enrolments. Each function runs inside the erasure's own
+ * transaction. Only the audit log keeps the name, as the record of what was done; consents stay
+ * too (see eraseSubjectRows).
+ */
+
+type Decision = { subject: string; reviewer_key_id: string; decision: string };
+
+/** A candidate's state: confirmed by enough separate reviewers, rejected by any, or waiting. */
+export function candidateState(subject: string, decisions: readonly Decision[], required: number): 'confirmed' | 'rejected' | 'pending' {
+  const mine = decisions.filter((d) => d.subject === subject);
+  if (mine.some((d) => d.decision === 'reject')) return 'rejected';
+  return new Set(mine.filter((d) => d.decision === 'confirm').map((d) => d.reviewer_key_id)).size >= required ? 'confirmed' : 'pending';
+}
+
+/**
+ * Takes `subject` (every subject, when undefined: the gallery is going) out of the gallery's
+ * review cases. The candidate leaves the case's list and only a count remains
+ * (`erased_candidates`), so a released outcome can still say that someone was withheld. Their
+ * decisions stay, for the accountability report's counts, but no longer name them: the subject
+ * becomes an opaque token and the reviewer's reason, which may describe the person, is emptied.
+ * A pending case with no candidate left waiting is resolved as a decision would resolve it,
+ * and its probe face deleted with it; a case with no candidates at all has nothing to review,
+ * as an identification that finds none opens no case.
+ */
+export async function eraseReviewMentions(tx: Queryable, galleryId: string, subject?: string): Promise<void> {
+  // The cases that may name them; the no-op write first takes their row locks (PostgreSQL), so a
+  // decision or another erasure under way on a case commits before this reads it, not after.
+  const naming = subject === undefined ? '%' : `%${JSON.stringify(subject).replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+  const where = `gallery_id = $1 AND candidates LIKE $2 ESCAPE '\\'`;
+  await tx.run(`UPDATE review_cases SET status = status WHERE ${where}`, [galleryId, naming]);
+  const cases = await tx.all<{ id: string; candidates: string; status: string; required_reviewers: number }>(
+    `SELECT id, candidates, status, required_reviewers FROM review_cases WHERE ${where}`, [galleryId, naming],
+  );
+  const at = new Date().toISOString();
+  for (const c of cases) {
+    const candidates = JSON.parse(c.candidates) as { subject: string }[];
+    const gone = candidates.filter((x) => subject === undefined || x.subject === subject);
+    if (gone.length === 0) continue;
+    const kept = candidates.filter((x) => !gone.includes(x));
+    for (const x of gone) {
+      await tx.run(`UPDATE review_decisions SET subject = $1, reason = '' WHERE case_id = $2 AND subject = $3`, [`erased:${randomUUID()}`, c.id, x.subject]);
+    }
+    const decisions = await tx.all<Decision>(`SELECT subject, reviewer_key_id, decision FROM review_decisions WHERE case_id = $1`, [c.id]);
+    const resolves = c.status === 'pending' && kept.every((x) => candidateState(x.subject, decisions, Number(c.required_reviewers)) !== 'pending');
+    await tx.run(
+      `UPDATE review_cases SET candidates = $1, erased_candidates = erased_candidates + $2${resolves ? `, status = 'resolved', resolved_at = $4, probe_sealed = NULL` : ''} WHERE id = $3`,
+      [JSON.stringify(kept), gone.length, c.id, ...(resolves ? [at] : [])],
+    );
+  }
+}
+
+/**
+ * Deletes the stored answers of idempotent enrolments of `subject` (every subject of the gallery
+ * when undefined): they hold the erased template ids and the face's box and quality, and a
+ * replay after the erasure must be a new request, which needs consent again.
+ */
+export async function eraseStoredAnswers(tx: Queryable, galleryId: string, subject?: string): Promise<void> {
+  if (subject === undefined) await tx.run(`DELETE FROM idempotency WHERE gallery_id = $1`, [galleryId]);
+  else await tx.run(`DELETE FROM idempotency WHERE gallery_id = $1 AND subject_ref = $2`, [galleryId, subject]);
+}
