@@ -46,6 +46,10 @@ for (const backend of backends) {
       ['list_subjects', () => service.listSubjects(intruder, theirs, { limit: 10 })],
       ['read_subject', () => service.getSubject(intruder, theirs, 'colin')],
       ['delete_gallery', () => service.deleteGallery(intruder, theirs)],
+      ['erase_subject', () => service.eraseSubject(intruder, theirs, 'colin')],
+      ['subject_access', () => service.people.subjectAccessReport(intruder, theirs, 'colin')],
+      ['subject_access', () => service.people.listConsents(intruder, theirs, 'colin')],
+      ['record_consent', () => service.people.recordConsent(intruder, { galleryId: theirs, subject: 'colin', noticeVersion: 'v1', purposes: [ACCESS], method: 'written', givenAt: new Date().toISOString() })],
     ];
     for (const [action, attempt] of attempts) {
       test(`another organisation's gallery: ${action} is refused and logged`, async () => {
@@ -60,6 +64,7 @@ for (const backend of backends) {
 
     test('the gallery is untouched by the attempts', async () => {
       assert.equal((await service.getGallery(owner, theirs)).subjects, 1);
+      assert.equal((await service.people.listConsents(owner, theirs, 'colin')).length, 1);
     });
 
     test('a review outcome asked to be sent into the operator\'s network is refused and logged', async () => {

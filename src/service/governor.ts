@@ -240,6 +240,8 @@ export class Governor {
     options: { clearance?: Clearance; target?: AccessTarget; finish?: (tx: Queryable, answer: T & { auditSeq: number }) => Promise<void> } = {},
   ): Promise<T & { auditSeq: number }> {
     const clearance = options.clearance ?? (await this.clear(caller, op, audit, undefined, options.target));
+    // A refusal the work itself finds (another organisation's gallery, a reviewer's own search, a
+    // consent withdrawn while the request ran) is logged once its writes are rolled back.
     const answer = await this.db.transaction(async (tx) => {
       const { value, result } = await work(tx);
       const entry = await appendAudit(tx, this.now(), {
@@ -253,6 +255,9 @@ export class Governor {
       const answer = { ...value, auditSeq: entry.seq };
       if (options.finish) await options.finish(tx, answer);
       return answer;
+    }).catch(async (e: unknown) => {
+      await this.recordRefusal(caller, op, { ...audit, ...(clearance.purpose ? { purpose: clearance.purpose } : {}) }, e);
+      throw e;
     });
     await this.witness?.afterAppend(answer.auditSeq);
     return answer;

@@ -77,8 +77,11 @@ export class PeopleService {
   }
 
   async listConsents(caller: Caller, galleryId: string, subject: string) {
-    this.gov.authorise(caller, 'subject_access');
-    const g = await this.ownGallery(this.db, caller, galleryId);
+    await this.gov.requireAccess(caller, 'subject_access');
+    const g = await this.ownGallery(this.db, caller, galleryId).catch(async (e: unknown) => {
+      await this.gov.recordRefusal(caller, 'subject_access', { galleryId, subject }, e);
+      throw e;
+    });
     const rows = await this.db.all<ConsentRow>(`SELECT * FROM consents WHERE gallery_id = $1 AND subject_ref = $2 ORDER BY created_at`, [g.id, subject]);
     return rows.map(consentView);
   }

@@ -272,7 +272,6 @@ export class ProbityService {
   }
 
   async deleteGallery(caller: Caller, galleryId: string) {
-    await this.galleryFor(caller, 'delete_gallery', galleryId);
     const result = await this.gov.run(caller, 'delete_gallery', { galleryId }, async (tx) => {
       const g = await this.ownGallery(tx, caller, galleryId);
       const templates = Number((await tx.one<{ n: number }>(`SELECT COUNT(*) AS n FROM templates WHERE gallery_id = $1`, [g.id]))?.n ?? 0);
@@ -399,8 +398,7 @@ export class ProbityService {
       });
       await this.refreshIndex(input.galleryId);
     } catch (e) {
-      // A refusal the transaction found (another process's enrolment or withdrawal raced this one) is logged too.
-      await this.gov.recordRefusal(caller, 'enrol', { ...audit, purpose: input.purpose }, e);
+      // A refusal the transaction found (a withdrawal raced this one) was logged by the Governor.
       // Two identical retries raced; the first stored its answer and the second's writes were rolled back.
       if (input.idempotencyKey && this.db.isUniqueViolation(e)) {
         const earlier = await this.storedResponse(caller, input.idempotencyKey, requestHash);
