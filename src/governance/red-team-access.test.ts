@@ -141,6 +141,8 @@ for (const backend of backends) {
       const failed = await lastEntry(tester.id, 'testing_compare');
       assert.equal(failed?.outcome, 'failed', 'a bad request from a tester is logged too');
       assert.equal(failed?.result?.code, 'invalid_request');
+      await refused(service.testing.comparePairs(tester.caller, { pairs: [pair()], fmr: 0.9 }), 'invalid_argument');
+      assert.equal((await lastEntry(tester.id, 'testing_compare'))?.result?.code, 'invalid_argument', 'an FMR outside the calibration is logged too');
     });
 
     // ---- finding 3: a reviewer key's use-case scope ----------------------------------------

@@ -280,18 +280,22 @@ export class Governor {
 
   async recordRefusal(caller: Caller, op: string, audit: Partial<AuditBody>, e: unknown): Promise<void> {
     if (!(e instanceof ProbityError) || !REFUSALS.has(e.code)) return;
-    await this.record(caller, op, audit, 'refused', e);
+    await this.record(caller, op, audit, 'refused', { code: e.code, reason: e.message }, e.rule?.rule);
   }
 
-  /** A request that was cleared but could not be done (bad input): logged as `failed`, with its code. */
-  async recordFailure(caller: Caller, op: string, audit: Partial<AuditBody>, e: ProbityError): Promise<void> {
-    await this.record(caller, op, audit, 'failed', e);
+  /**
+   * A request that was cleared but could not be done (bad input, a fault): logged as `failed`
+   * with its code; a fault that is not a ProbityError is logged as `internal`, its message kept
+   * out of the log.
+   */
+  async recordFailure(caller: Caller, op: string, audit: Partial<AuditBody>, e: unknown): Promise<void> {
+    await this.record(caller, op, audit, 'failed', e instanceof ProbityError ? { code: e.code, reason: e.message } : { code: 'internal' }, e instanceof ProbityError ? e.rule?.rule : undefined);
   }
 
-  private async record(caller: Caller, op: string, audit: Partial<AuditBody>, outcome: 'refused' | 'failed', e: ProbityError): Promise<void> {
+  private async record(caller: Caller, op: string, audit: Partial<AuditBody>, outcome: 'refused' | 'failed', why: { code: string; reason?: string }, rule?: string): Promise<void> {
     const entry = await this.db.transaction((tx) => appendAudit(tx, this.now(), {
       action: op, organisationId: caller.organisationId, keyId: caller.keyId, roles: caller.roles, ...audit, outcome,
-      result: { ...audit.result, code: e.code, reason: e.message }, ...(e.rule ? { rules: [e.rule.rule] } : {}),
+      result: { ...audit.result, ...why }, ...(rule ? { rules: [rule] } : {}),
     }, this.db.kind));
     await this.witness?.afterAppend(entry.seq);
   }

@@ -35,10 +35,25 @@ export class TestingService {
     // organisation's keys alone), so an organisation's own key, however its row or Caller reads,
     // is refused here and the refusal logged.
     await this.gov.clear(caller, 'testing_compare', {});
-    if (input.pairs.length === 0 || input.pairs.length > MAX_TEST_PAIRS) {
-      const e = new ProbityError('invalid_request', `send between 1 and ${MAX_TEST_PAIRS} pairs per request`);
+    // Every cleared request leaves an entry with its caller: done (below), or failed here.
+    let scored: { fmr: number; threshold: number; table: ReturnType<typeof loadCalibration>; results: TestResult[] };
+    try {
+      scored = await this.score(input);
+    } catch (e) {
       await this.gov.recordFailure(caller, 'testing_compare', { result: { pairs: input.pairs.length } }, e);
       throw e;
+    }
+    const { fmr, threshold, table, results } = scored;
+    const failed = results.filter((r) => 'error' in r).length;
+    return this.gov.run(caller, 'testing_compare', {}, async () => ({
+      value: { model: this.engine.modelId, fmr, threshold: Math.round(threshold * 1e6) / 1e6, calibration: table.measuredOn, results },
+      result: { pairs: input.pairs.length, failed },
+    }), { clearance: { obligations: [], rules: [] } });
+  }
+
+  private async score(input: { pairs: TestPair[]; fmr?: number }) {
+    if (input.pairs.length === 0 || input.pairs.length > MAX_TEST_PAIRS) {
+      throw new ProbityError('invalid_request', `send between 1 and ${MAX_TEST_PAIRS} pairs per request`);
     }
     const fmr = input.fmr ?? 1e-4;
     const table = loadCalibration(this.engine.modelId, this.engine.config.flipAverage);
@@ -58,10 +73,6 @@ export class TestingService {
         results.push({ id: p.id, error: { code: e.code, message: e.message } });
       }
     }
-    const failed = results.filter((r) => 'error' in r).length;
-    return this.gov.run(caller, 'testing_compare', {}, async () => ({
-      value: { model: this.engine.modelId, fmr, threshold: Math.round(threshold * 1e6) / 1e6, calibration: table.measuredOn, results },
-      result: { pairs: input.pairs.length, failed },
-    }), { clearance: { obligations: [], rules: [] } });
+    return { fmr, threshold, table, results };
   }
 }
