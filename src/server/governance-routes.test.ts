@@ -45,7 +45,7 @@ suiteUnless(skipWithoutLfw, 'governance over HTTP', () => {
     assert.equal(held.length, 1);
     assert.equal((await call('POST', `/v1/applications/${application.body.id}/decisions`, admin, { useCase: 'missing_person_search', decision: 'approve', reason: 'checked' })).status, 200);
     const key = (await call('POST', '/v1/keys', admin, { organisationId: org.id, roles: ['client'], label: 'search', useCases: ['missing_person_search'] })).body.secret;
-    const reviewers = await Promise.all(['r1', 'r2'].map(async (label) => (await call('POST', '/v1/keys', admin, { organisationId: org.id, roles: ['reviewer'], label })).body.secret));
+    const reviewers = await Promise.all(['r1', 'r2'].map(async (label) => (await call('POST', '/v1/keys', admin, { organisationId: org.id, roles: ['reviewer'], label, useCases: ['missing_person_search'] })).body.secret));
 
     const P = 'missing_person_search';
     const gallery = (await call('POST', '/v1/galleries', key, { name: 'missing', retentionDays: 90 })).body;

@@ -1,20 +1,20 @@
 import { ProbityError, type ProbityErrorCode } from '../errors.js';
 import type { Db, Queryable } from '../gallery/db.js';
-import { isInstallationRole, ORGANISATION_ROLES, type Caller, type Role } from '../governance/api-keys.js';
+import { isInstallationRole, ORGANISATION_ROLES, reachesEveryOrganisation, type Caller, type Role } from '../governance/api-keys.js';
 import { appendAudit, type AuditBody } from '../governance/audit-log.js';
 import { parseInstant } from '../governance/instants.js';
 import type { AuditWitness } from '../governance/audit-checkpoint.js';
 import { buildAuditProof, type AuditProof } from '../governance/audit-receipt.js';
-import { clearRequest, type LegalAuthority, type RequestClearance } from '../governance/policy/assess.js';
+import { clearRequest, requirePurposeAccess, type LegalAuthority, type RequestClearance } from '../governance/policy/assess.js';
 import { packsFor } from '../governance/policy/packs.js';
 import type { Declarations, PolicyPack } from '../governance/policy/types.js';
-import type { Capability, Sector } from '../governance/use-cases.js';
+import { useCase, type Capability, type Sector } from '../governance/use-cases.js';
 
 /**
  * Which roles may run each operation. Biometric operations also pass the policy (`clear`).
- * `operator` and `installation_auditor` count only for keys of the operator organisation, and
- * only they reach beyond the caller's own organisation; every other role acts on its own
- * organisation's records alone (see `authorise`).
+ * `operator`, `installation_auditor` and `tester` count only for keys of the operator
+ * organisation; only the first two reach beyond the caller's own organisation, and every other
+ * role acts on its own organisation's records alone (see `authorise`).
  */
 export const PERMISSIONS = {
   create_organisation: ['operator'],
@@ -73,6 +73,12 @@ export interface AccessTarget {
   organisationId?: string;
   grantsRoles?: readonly string[];
   notOwnOrganisation?: string;
+  /**
+   * The use cases the resource serves (a gallery's declared purposes, a review case's purpose):
+   * each must be one the caller's key is scoped to and its organisation is approved for, the
+   * same rule a biometric request's purpose passes (`access/key-scope`).
+   */
+  purposes?: readonly string[];
 }
 
 type AuditContext = Omit<AuditBody, 'action' | 'organisationId' | 'keyId' | 'roles' | 'outcome' | 'result' | 'purpose' | 'legalAuthority' | 'obligations' | 'rules'>;
@@ -147,7 +153,7 @@ export class Governor {
       const ignored = caller.roles.filter((r) => isInstallationRole(r) && !this.effectiveRoles(caller).includes(r));
       throw new ProbityError('forbidden', `the "${op}" operation needs the ${allowed.join(' or ')} role; this key has ${caller.roles.join(', ') || 'no role'}${ignored.length ? ` (${ignored.join(', ')} counts only for keys of the operator organisation)` : ''}`);
     }
-    const installationWide = held.some(isInstallationRole);
+    const installationWide = held.some(reachesEveryOrganisation);
     if (target.organisationId !== undefined && target.organisationId !== caller.organisationId && !installationWide) {
       throw new ProbityError('forbidden', `organisation ${target.organisationId} is not this key's: "${op}" acts only on the caller's own organisation unless the operator organisation does it`);
     }
@@ -166,11 +172,26 @@ export class Governor {
     }
   }
 
-  /** `authorise` for any caller, the operator organisation loaded first; a refusal is logged. */
+  /** Whether the caller's key is scoped to `purpose` (a key scoped to nothing reaches no purpose). */
+  inKeyScope(caller: Caller, purpose: string): boolean {
+    return caller.useCases.includes(purpose);
+  }
+
+  /** `target.purposes` against the key's scope and the organisation's approvals (see `AccessTarget`). */
+  private async checkPurposes(caller: Caller, purposes: readonly string[] | undefined): Promise<void> {
+    // An unknown use case is the operation's own invalid_request, named there; nothing to approve here.
+    const known = (purposes ?? []).filter((p) => useCase(p));
+    if (known.length === 0) return;
+    const approved = (await this.db.all<{ use_case: string }>(`SELECT use_case FROM approvals WHERE organisation_id = $1`, [caller.organisationId])).map((a) => a.use_case);
+    for (const p of known) requirePurposeAccess(p, approved, caller.useCases);
+  }
+
+  /** `authorise` (and `target.purposes`) for any caller, the operator organisation loaded first; a refusal is logged. */
   async requireAccess(caller: Caller, op: Operation, target: AccessTarget = {}): Promise<void> {
     await this.operatorOrganisation();
     try {
       this.authorise(caller, op, target);
+      await this.checkPurposes(caller, target.purposes);
     } catch (e) {
       await this.recordRefusal(caller, op, {}, e);
       throw e;
@@ -185,7 +206,7 @@ export class Governor {
   async listingScope(caller: Caller, op: Operation, requested?: string): Promise<string | undefined> {
     await this.requireAccess(caller, op, requested ? { organisationId: requested } : {});
     const allowed: readonly Role[] = PERMISSIONS[op];
-    const installationWide = this.effectiveRoles(caller).some((r) => isInstallationRole(r) && allowed.includes(r));
+    const installationWide = this.effectiveRoles(caller).some((r) => reachesEveryOrganisation(r) && allowed.includes(r));
     return installationWide ? requested : caller.organisationId;
   }
 
@@ -199,6 +220,7 @@ export class Governor {
     await this.operatorOrganisation();
     try {
       this.authorise(caller, op, target);
+      await this.checkPurposes(caller, target.purposes);
       const capability = CAPABILITY[op];
       if (!capability) return { obligations: [], rules: [] };
       if (!purpose?.purpose) throw new ProbityError('invalid_request', `"${op}" needs a purpose: the use case the request serves`);
@@ -265,9 +287,22 @@ export class Governor {
 
   async recordRefusal(caller: Caller, op: string, audit: Partial<AuditBody>, e: unknown): Promise<void> {
     if (!(e instanceof ProbityError) || !REFUSALS.has(e.code)) return;
+    await this.record(caller, op, audit, 'refused', { code: e.code, reason: e.message }, e.rule?.rule);
+  }
+
+  /**
+   * A request that was cleared but could not be done (bad input, a fault): logged as `failed`
+   * with its code; a fault that is not a ProbityError is logged as `internal`, its message kept
+   * out of the log.
+   */
+  async recordFailure(caller: Caller, op: string, audit: Partial<AuditBody>, e: unknown): Promise<void> {
+    await this.record(caller, op, audit, 'failed', e instanceof ProbityError ? { code: e.code, reason: e.message } : { code: 'internal' }, e instanceof ProbityError ? e.rule?.rule : undefined);
+  }
+
+  private async record(caller: Caller, op: string, audit: Partial<AuditBody>, outcome: 'refused' | 'failed', why: { code: string; reason?: string }, rule?: string): Promise<void> {
     const entry = await this.db.transaction((tx) => appendAudit(tx, this.now(), {
-      action: op, organisationId: caller.organisationId, keyId: caller.keyId, roles: caller.roles, ...audit, outcome: 'refused',
-      result: { code: e.code, reason: e.message }, ...(e.rule ? { rules: [e.rule.rule] } : {}),
+      action: op, organisationId: caller.organisationId, keyId: caller.keyId, roles: caller.roles, ...audit, outcome,
+      result: { ...audit.result, ...why }, ...(rule ? { rules: [rule] } : {}),
     }, this.db.kind));
     await this.witness?.afterAppend(entry.seq);
   }

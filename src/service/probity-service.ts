@@ -254,7 +254,7 @@ export class ProbityService {
         value: { id, name: input.name, createdAt: at, subjects: 0, templates: 0, retention: retentionSchedule(retentionDays, purposeEndsAt), keepReferenceFaces: Boolean(input.keepReferenceFaces), purposes },
         result: { galleryCreated: id, retentionDays, keepReferenceFaces: Boolean(input.keepReferenceFaces), purposes },
       };
-    });
+    }, { target: { purposes } }); // a gallery declares only purposes its key and organisation may use
   }
 
   async listGalleries(caller: Caller, page: { limit: number; after?: string }): Promise<Page<Awaited<ReturnType<ProbityService['galleryView']>>>> {

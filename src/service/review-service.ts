@@ -125,22 +125,40 @@ export class ReviewService {
     return out;
   }
 
-  /** Cases awaiting the caller's decision: their organisation's, not requested by them. */
+  /**
+   * Cases awaiting the caller's decision: their organisation's, not requested by them, and for a
+   * purpose their key is scoped to (a reviewer key scoped to nothing sees none), as a client key
+   * may search only for the use cases it carries.
+   */
   async queue(caller: Caller) {
     this.gov.authorise(caller, 'list_reviews');
     const rows = await this.db.all<CaseRow>(
       `SELECT * FROM review_cases WHERE organisation_id = $1 AND status = 'pending' AND requested_by <> $2 ORDER BY created_at`, [caller.organisationId, caller.keyId],
     );
-    return Promise.all(rows.map((r) => this.view(this.db, r, true)));
+    return Promise.all(rows.filter((r) => this.gov.inKeyScope(caller, r.purpose)).map((r) => this.view(this.db, r, true)));
   }
 
+  /**
+   * A reviewer (not the requester) gets the reviewer's view, probe and candidates, only of a case
+   * whose purpose its key is scoped to; out of scope, a key that may read the case otherwise (a
+   * client, an auditor) gets that view, and a reviewer-only key is refused (403, logged).
+   */
   async get(caller: Caller, caseId: string) {
-    this.gov.authorise(caller, 'read_review');
+    await this.gov.requireAccess(caller, 'read_review');
     const row = await this.caseOf(this.db, caller, caseId);
-    return this.view(this.db, row, caller.roles.includes('reviewer') && row.requested_by !== caller.keyId);
+    const asReviewer = caller.roles.includes('reviewer') && row.requested_by !== caller.keyId;
+    if (asReviewer && !this.gov.inKeyScope(caller, row.purpose) && !caller.roles.some((r) => r === 'client' || r === 'auditor')) {
+      await this.gov.requireAccess(caller, 'read_review', { organisationId: row.organisation_id, purposes: [row.purpose] });
+    }
+    return this.view(this.db, row, asReviewer && this.gov.inKeyScope(caller, row.purpose));
   }
 
   async decide(caller: Caller, input: { caseId: string; subject: string; decision: 'confirm' | 'reject'; reason: string }) {
+    // The case's organisation and purpose, checked (and a refusal logged) before the decision's
+    // transaction: a reviewer decides only cases of its organisation and of its key's use cases.
+    const target = await this.db.one<{ organisation_id: string; purpose: string }>(`SELECT organisation_id, purpose FROM review_cases WHERE id = $1`, [input.caseId]);
+    await this.gov.requireAccess(caller, 'decide_review', target ? { organisationId: target.organisation_id, purposes: [target.purpose] } : {});
+    if (!target) throw new ProbityError('not_found', `no review case ${input.caseId}`);
     const answer = await this.gov.run(caller, 'decide_review', {}, async (tx) => {
       if (this.db.kind === 'postgres') await tx.one(`SELECT id FROM review_cases WHERE id = $1 FOR UPDATE`, [input.caseId]);
       const row = await this.caseOf(tx, caller, input.caseId);

@@ -86,6 +86,16 @@ const CATALOGUE_RULE: RuleRef = {
 };
 
 /**
+ * A use case the organisation is approved for and the key is scoped to (a key scoped to nothing
+ * reaches none): for a request's purpose, and for what a resource serves (a gallery's declared
+ * purposes, a review case's purpose).
+ */
+export function requirePurposeAccess(useCaseId: string, approvedUseCases: readonly string[], keyUseCases: readonly string[]): void {
+  if (!approvedUseCases.includes(useCaseId)) refuse('purpose_not_approved', `the organisation is not approved for "${useCaseId}"`, SCOPE_RULE);
+  if (!keyUseCases.includes(useCaseId)) refuse('purpose_not_approved', `this key is not scoped to "${useCaseId}"`, SCOPE_RULE);
+}
+
+/**
  * The checks every biometric request passes before any face is processed: a known purpose that
  * needs this capability, a key and an organisation approved for it, the active law today (a pack
  * made active after the approval may forbid it now), and a valid legal authority where one is due.
@@ -96,8 +106,7 @@ export function clearRequest(c: RequestContext): RequestClearance {
   if (!uc.capabilities.includes(c.capability)) {
     refuse('purpose_mismatch', `the purpose "${uc.id}" does not include ${c.capability}`, CATALOGUE_RULE);
   }
-  if (!c.approvedUseCases.includes(uc.id)) refuse('purpose_not_approved', `the organisation is not approved for "${uc.id}"`, SCOPE_RULE);
-  if (!c.keyUseCases.includes(uc.id)) refuse('purpose_not_approved', `this key is not scoped to "${uc.id}"`, SCOPE_RULE);
+  requirePurposeAccess(uc.id, c.approvedUseCases, c.keyUseCases);
   const decision = assess(c.packs, { sector: c.sector, jurisdictions: c.jurisdictions, useCase: uc, capability: c.capability, declarations: c.declarations });
   if (decision.outcome === 'refused') refuse('policy_refused', `the active policy forbids "${uc.id}" for this organisation now`, decision.reasons[0]!);
   if (decision.obligations.includes('require_legal_authority')) {

@@ -9,8 +9,8 @@ interface Organisation { id: string; name: string; sector: string; jurisdictions
 interface Key { id: string; organisationId: string; label: string; roles: string[]; useCases: string[]; createdAt: string; revokedAt?: string }
 interface Policy { active: string[]; packs: { id: string; version: string; title: string; active: boolean }[]; useCases: { id: string; title: string }[] }
 
-const ORGANISATION_ROLES = ['client', 'reviewer', 'auditor', 'tester', 'admin'];
-const INSTALLATION_ROLES = ['operator', 'installation_auditor'];
+const ORGANISATION_ROLES = ['client', 'reviewer', 'auditor', 'admin'];
+const INSTALLATION_ROLES = ['operator', 'installation_auditor', 'tester'];
 /** The jurisdictions POST /v1/organisations accepts (the policy's rules depend on them). */
 const JURISDICTIONS: [string, string][] = [['eu', 'European Union'], ['us-il', 'Illinois, US'], ['us-wa', 'Washington State, US'], ['other', 'Elsewhere']];
 
