@@ -13,7 +13,7 @@ import type { Db } from '../gallery/db.js';
 import type { Caller } from '../governance/api-keys.js';
 import { skipWithoutLfw } from '../testing/fixtures.js';
 import { refused } from '../testing/refusals.js';
-import { backendSkip, backends, consentTo, faces, freshStore, onboard, openTestService } from '../testing/service-fixture.js';
+import { backendSkip, backends, missingPersonCharity, consentTo, faces, freshStore, onboard, openTestService } from '../testing/service-fixture.js';
 import { suiteUnless } from '../testing/suite.js';
 import type { ProbityService } from './probity-service.js';
 
@@ -74,11 +74,7 @@ for (const backend of backends) {
       let galleryId: string;
       const consentIds = new Map<string, string>();
       before(async () => {
-        await service.access.setPolicy(await admin(), ['eu-ai-act']);
-        const charity = await onboard(service, adminSecret, { name: 'charity', sector: 'nonprofit', jurisdictions: ['eu'] }, [P]);
-        await service.access.decideApplication(await admin(), { applicationId: charity.application.id, useCase: P, decision: 'approve', reason: 'registered charity' });
-        const make = async (roles: ('client' | 'reviewer')[], label: string) =>
-          service.authenticate((await service.access.createKey(await admin(), { organisationId: charity.organisationId, roles, label, useCases: [P] })).secret);
+        const { make } = await missingPersonCharity(service, adminSecret);
         requester = await make(['client'], 'caseworker');
         reviewerA = await make(['reviewer'], 'reviewer a');
         reviewerB = await make(['reviewer'], 'reviewer b');

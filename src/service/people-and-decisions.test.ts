@@ -9,7 +9,7 @@ import { ProbityError } from '../errors.js';
 import type { Db } from '../gallery/db.js';
 import type { Caller } from '../governance/api-keys.js';
 import { skipWithoutLfw } from '../testing/fixtures.js';
-import { backendSkip, backends, consentTo, faces, freshStore, onboard, openTestService } from '../testing/service-fixture.js';
+import { backendSkip, backends, missingPersonCharity, consentTo, faces, freshStore, onboard, openTestService } from '../testing/service-fixture.js';
 import type { ProbityService } from './probity-service.js';
 import { suiteUnless } from '../testing/suite.js';
 import { refused as refusedWith } from '../testing/refusals.js';
@@ -138,11 +138,7 @@ for (const backend of backends) {
       let both: Caller;
       let galleryId: string;
       before(async () => {
-        await service.access.setPolicy(await admin(), ['eu-ai-act']);
-        const charity = await onboard(service, adminSecret, { name: 'charity', sector: 'nonprofit', jurisdictions: ['eu'] }, [P]);
-        await service.access.decideApplication(await admin(), { applicationId: charity.application.id, useCase: P, decision: 'approve', reason: 'registered charity' });
-        const make = async (roles: ('client' | 'reviewer')[], label: string) =>
-          service.authenticate((await service.access.createKey(await admin(), { organisationId: charity.organisationId, roles, label, useCases: [P] })).secret);
+        const { make } = await missingPersonCharity(service, adminSecret);
         requester = await make(['client'], 'caseworker');
         reviewerA = await make(['reviewer'], 'reviewer a');
         reviewerB = await make(['reviewer'], 'reviewer b');

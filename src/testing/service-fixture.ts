@@ -123,6 +123,21 @@ export async function onboard(
   return { organisationId: o.id, secret: key.secret, applicantSecret: applicant.secret, caller: await service.authenticate(key.secret), application };
 }
 
+/**
+ * A charity approved by the operator for missing-person search under the EU AI Act pack (two
+ * reviewers per candidate), and a maker of its keys scoped to that purpose.
+ */
+export async function missingPersonCharity(service: ProbityService, operatorSecret: string) {
+  const P = 'missing_person_search';
+  const operator = () => service.authenticate(operatorSecret);
+  await service.access.setPolicy(await operator(), ['eu-ai-act']);
+  const charity = await onboard(service, operatorSecret, { name: 'charity', sector: 'nonprofit', jurisdictions: ['eu'] }, [P]);
+  await service.access.decideApplication(await operator(), { applicationId: charity.application.id, useCase: P, decision: 'approve', reason: 'registered charity' });
+  const make = async (roles: ('client' | 'reviewer')[], label: string) =>
+    service.authenticate((await service.access.createKey(await operator(), { organisationId: charity.organisationId, roles, label, useCases: [P] })).secret);
+  return { organisationId: charity.organisationId, make };
+}
+
 /** Written consent from each subject for `purpose`, recorded as a client would before enrolment. */
 export async function consentTo(service: ProbityService, caller: Caller, galleryId: string, subjects: string[], purpose: string, expiresAt?: string) {
   const ids: string[] = [];
