@@ -91,6 +91,11 @@ export async function proveReceipt(
     }
   }
   if (!key) throw new ProbityError('invalid_argument', `${NO_KEY}, or --witness FILE`);
+  // The key id the receipt shows is a claim too: it must be the key that checks the signature.
+  if (proof.checkpoint.keyId !== publicKeyId(key)) {
+    out(`receipt NOT proven: its checkpoint names signing key ${String(proof.checkpoint.keyId)}, but it is checked with key ${publicKeyId(key)}\n`);
+    return false;
+  }
   const check = verifyAuditProof(proof, key);
   if (!check.ok) {
     out(`receipt NOT proven: ${check.detail}\n`);

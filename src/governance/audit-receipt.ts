@@ -87,6 +87,31 @@ const PROOF_FIELDS = new Set(['entry', 'inclusion', 'checkpoint', 'publicKey', '
 
 const shown = (v: unknown) => (v === undefined ? 'nothing' : JSON.stringify(v));
 
+/**
+ * The fields an audit proof has at each level; the signed checkpoint itself is covered by its
+ * signature. A field beside them would be read by a person as part of what was proven.
+ */
+const PROOF_SHAPE: Record<string, readonly string[]> = {
+  '': ['entry', 'inclusion', 'checkpoint', 'publicKey'],
+  entry: ['seq', 'at', 'prevHash', 'hash', 'body'],
+  checkpoint: ['checkpoint', 'keyId', 'signature', 'consistency'],
+};
+
+/**
+ * The first field of the proof that no audit proof has (as "entry.subject"), or undefined. A bare
+ * proof is the receipt itself: what it carries at the top level are claims, checked as such.
+ */
+function unknownProofFields(p: AuditProof, bare: boolean): string | undefined {
+  for (const [level, allowed] of Object.entries(PROOF_SHAPE)) {
+    if (bare && level === '') continue;
+    const o = (level ? (p as unknown as Record<string, unknown>)[level] : p) as Record<string, unknown> | undefined;
+    if (!o || typeof o !== 'object') continue;
+    const extra = Object.keys(o).find((k) => !allowed.includes(k) && !(level === '' && PROOF_FIELDS.has(k)));
+    if (extra) return level ? `${level}.${extra}` : extra;
+  }
+  return undefined;
+}
+
 /** What a proven entry records, in one sentence: action, subject as the entry names them, gallery, count and time. */
 export function provenStatement(e: AuditProof['entry']): string {
   let b: EntryBody;
@@ -121,9 +146,11 @@ export function checkReceiptClaims(receipt: Record<string, unknown>, p: AuditPro
   } catch {
     body = {};
   }
+  const extra = unknownProofFields(p, bare);
+  if (extra) return { ok: false, detail: `the proof's "${extra}" is not part of an audit proof, so nothing proves it` };
   for (const [field, claimed] of Object.entries(receipt)) {
     if (field === 'auditProof' || (bare && PROOF_FIELDS.has(field))) continue;
-    const where = CLAIMS[field];
+    const where = Object.hasOwn(CLAIMS, field) ? CLAIMS[field] : undefined;
     if (!where) return { ok: false, detail: `the receipt's "${field}" is not something audit entry ${p.entry.seq} records, so nothing proves it` };
     const recorded = where(body, p.entry);
     if (recorded === undefined) return { ok: false, detail: `the receipt's "${field}" (${shown(claimed)}) is not recorded in audit entry ${p.entry.seq}, so nothing proves it` };

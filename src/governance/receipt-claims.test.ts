@@ -107,5 +107,25 @@ for (const backend of backends) {
       assert.equal(dressed.status, 1, dressed.stdout);
       assert.match(dressed.stdout, /receipt NOT proven: the receipt's "subject" says "someone_else", but audit entry \d+ records "colin"/);
     });
+
+    test('a field slipped inside the proof, a wrong key id, or a "__proto__" claim is refused, not proven or crashed on', () => {
+      const genuine = receipts.erase_subject!;
+      const proof = genuine.auditProof as { entry: Record<string, unknown>; checkpoint: Record<string, unknown> };
+      const cases: [string, unknown, RegExp][] = [
+        ['proof-subject', { ...genuine, auditProof: { ...proof, subject: 'bob' } }, /the proof's "subject" is not part of an audit proof/],
+        ['entry-subject', { ...genuine, auditProof: { ...proof, entry: { ...proof.entry, subject: 'bob' } } }, /the proof's "entry\.subject" is not part of an audit proof/],
+        ['checkpoint-key', { ...genuine, auditProof: { ...proof, checkpoint: { ...proof.checkpoint, keyId: 'deadbeef' } } }, /names signing key deadbeef, but it is checked with key/],
+      ];
+      for (const [name, receipt, why] of cases) {
+        const out = prove(receipt, name);
+        assert.equal(out.status, 1, `${name} was proven: ${out.stdout}`);
+        assert.match(out.stdout, why);
+      }
+      const file = join(dir, 'proto.json');
+      writeFileSync(file, JSON.stringify(genuine).replace(/^\{/, '{"__proto__":{"subject":"bob"},'));
+      const proto = spawnSync(process.execPath, [cliPath, 'audit', 'prove', '--receipt', file, '--public-key', publicKeyFile], { encoding: 'utf8' });
+      assert.equal(proto.status, 1, proto.stdout + proto.stderr);
+      assert.match(proto.stdout, /receipt NOT proven: the receipt's "__proto__" is not something audit entry \d+ records/);
+    });
   });
 }

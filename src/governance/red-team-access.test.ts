@@ -43,6 +43,7 @@ for (const backend of backends) {
     let employer: Awaited<ReturnType<typeof onboard>>;
     let searcher: Caller;
     let caseId: string;
+    let mpsGallery: string;
 
     const key = async (organisationId: string, roles: Parameters<ProbityService['access']['createKey']>[1]['roles'], label: string, useCases?: string[]) => {
       const k = await service.access.createKey(operator, { organisationId, roles, label, ...(useCases ? { useCases } : {}) });
@@ -74,6 +75,7 @@ for (const backend of backends) {
       await service.access.decideApplication(operator, { applicationId: employer.application.id, useCase: MPS, decision: 'approve', reason: 'a registered tracing service' });
       searcher = (await key(employer.organisationId, ['client'], 'caseworker', [MPS])).caller;
       const galleryId = (await service.createGallery(searcher, { name: 'missing' })).id;
+      mpsGallery = galleryId;
       await consentTo(service, searcher, galleryId, ['colin'], MPS);
       await service.enrol(searcher, { purpose: MPS, galleryId, subject: 'colin', images: [image(faces.colin1())] });
       const search = await service.identify(searcher, { purpose: MPS, galleryId, probe: image(faces.colin2()) });
@@ -191,6 +193,29 @@ for (const backend of backends) {
       assert.ok(one.probeImage);
       const decided = await service.reviews.decide(reviewer.caller, { caseId, subject: 'colin', decision: 'confirm', reason: 'same person' });
       assert.equal(decided.caseStatus, 'resolved');
+    });
+
+    test('attack (second look, N1): a client scoped to building_access reads nothing of the missing-person gallery or its resolved case', async () => {
+      const baClient = await key(employer.organisationId, ['client'], 'front desk', [BA]);
+      const baClientReviewer = await key(employer.organisationId, ['client', 'reviewer'], 'front desk and reviewer', [BA]);
+      for (const k of [baClient, baClientReviewer]) {
+        await refused(service.listSubjects(k.caller, mpsGallery, { limit: 10 }), 'purpose_not_approved', /access\/key-scope/);
+        await refused(service.getSubject(k.caller, mpsGallery, 'colin'), 'purpose_not_approved');
+        await refused(service.people.subjectAccessReport(k.caller, mpsGallery, 'colin'), 'purpose_not_approved');
+        await refused(service.people.listConsents(k.caller, mpsGallery, 'colin'), 'purpose_not_approved');
+        await refused(service.eraseSubject(k.caller, mpsGallery, 'colin'), 'purpose_not_approved');
+        await refused(service.reviews.get(k.caller, caseId), 'purpose_not_approved');
+        const read = await http('GET', `/v1/reviews/${caseId}`, k.secret);
+        assert.equal(read.status, 403, read.text);
+        assert.doesNotMatch(read.text, /colin/);
+        const subjects = await http('GET', `/v1/galleries/${mpsGallery}/subjects`, k.secret);
+        assert.equal(subjects.status, 403, subjects.text);
+        assert.doesNotMatch(subjects.text, /colin/);
+        assert.equal((await lastEntry(k.id, 'list_subjects'))?.outcome, 'refused', 'the reach is logged');
+      }
+      // The requester, and a key of the purpose, still read the resolved case; the person is still enrolled.
+      assert.equal((await service.reviews.get(searcher, caseId) as { status: string }).status, 'resolved');
+      assert.equal((await service.listSubjects(searcher, mpsGallery, { limit: 10 })).items.length, 1);
     });
 
     // ---- finding 12: a gallery's declared purposes ------------------------------------------

@@ -41,6 +41,7 @@ import { cosineSimilarity } from '../engine/engine.js';
 import { describeFace, extractFace, facePng, sha256, type ExtractedFace, type ImageInput } from './face-input.js';
 import { LivenessGate } from './liveness-gate.js';
 import { recordEnrolmentAuthority } from '../governance/enrolment-authority.js';
+import { requireGalleryInScope } from '../governance/policy/assess.js';
 import { DEFAULT_MAX_FACES_PER_IDENTIFY, extractFrame, FACE_SELECTIONS, frameAnswer, frameAudit, type FaceSelection, type FrameSearch } from './frame-faces.js';
 
 export interface ServiceOptions {
@@ -179,14 +180,18 @@ export class ProbityService {
 
   // ---- galleries ---------------------------------------------------------------------------
 
-  /** The caller's own gallery, or a refusal that says why. */
-  private async ownGallery(q: Queryable, caller: Caller, galleryId: string): Promise<GalleryRow> {
+  /**
+   * The caller's own gallery, or a refusal that says why: another organisation's, or one serving
+   * no purpose the key is scoped to (an auditor reads any of its organisation's galleries' metadata).
+   */
+  private async ownGallery(q: Queryable, caller: Caller, galleryId: string, op?: Operation): Promise<GalleryRow> {
     const g = await q.one<GalleryRow>(`SELECT ${GALLERY_COLUMNS} FROM galleries WHERE id = $1`, [galleryId]);
     if (!g) {
       this.search.forget(galleryId);
       throw new ProbityError('not_found', `no gallery ${galleryId}`);
     }
     if (g.organisation_id !== caller.organisationId) throw new ProbityError('forbidden', `gallery ${galleryId} belongs to another organisation`);
+    if (!(op === 'read_gallery' && caller.roles.includes('auditor'))) requireGalleryInScope(g, caller.useCases);
     return { ...g, version: Number(g.version) };
   }
 
@@ -197,7 +202,7 @@ export class ProbityService {
   private async galleryFor(caller: Caller, op: Operation, galleryId: string): Promise<GalleryRow> {
     await this.gov.requireAccess(caller, op);
     try {
-      return await this.ownGallery(this.db, caller, galleryId);
+      return await this.ownGallery(this.db, caller, galleryId, op);
     } catch (e) {
       await this.gov.recordRefusal(caller, op, { galleryId }, e);
       throw e;

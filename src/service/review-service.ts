@@ -145,12 +145,17 @@ export class ReviewService {
    */
   async get(caller: Caller, caseId: string) {
     await this.gov.requireAccess(caller, 'read_review');
-    const row = await this.caseOf(this.db, caller, caseId);
+    const row = await this.caseOf(this.db, caller, caseId).catch(async (e: unknown) => {
+      await this.gov.recordRefusal(caller, 'read_review', {}, e);
+      throw e;
+    });
+    const inScope = this.gov.inKeyScope(caller, row.purpose);
     const asReviewer = caller.roles.includes('reviewer') && row.requested_by !== caller.keyId;
-    if (asReviewer && !this.gov.inKeyScope(caller, row.purpose) && !caller.roles.some((r) => r === 'client' || r === 'auditor')) {
+    // A case names people: it is read by whoever asked for the search, by keys of its purpose, and by the organisation's auditors.
+    if (row.requested_by !== caller.keyId && !inScope && !caller.roles.includes('auditor')) {
       await this.gov.requireAccess(caller, 'read_review', { organisationId: row.organisation_id, purposes: [row.purpose] });
     }
-    return this.view(this.db, row, asReviewer && this.gov.inKeyScope(caller, row.purpose));
+    return this.view(this.db, row, asReviewer && inScope);
   }
 
   async decide(caller: Caller, input: { caseId: string; subject: string; decision: 'confirm' | 'reject'; reason: string }) {

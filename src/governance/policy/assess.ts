@@ -90,6 +90,18 @@ const CATALOGUE_RULE: RuleRef = {
  * reaches none): for a request's purpose, and for what a resource serves (a gallery's declared
  * purposes, a review case's purpose).
  */
+/**
+ * A key reaches a gallery (its subjects, consents, access reports, erasures) only if it is
+ * scoped to a purpose the gallery serves: a key for building access does not read the people
+ * held for a missing-person search, though both galleries are its organisation's.
+ */
+export function requireGalleryInScope(gallery: { id: string; purposes: string }, keyUseCases: readonly string[]): void {
+  const served = gallery.purposes.split(',').filter(Boolean);
+  if (!served.some((p) => keyUseCases.includes(p))) {
+    refuse('purpose_not_approved', `this key is scoped to ${keyUseCases.join(', ') || 'no use case'}, none of which gallery ${gallery.id} serves (${served.join(', ') || 'none'})`, SCOPE_RULE);
+  }
+}
+
 export function requirePurposeAccess(useCaseId: string, approvedUseCases: readonly string[], keyUseCases: readonly string[]): void {
   if (!approvedUseCases.includes(useCaseId)) refuse('purpose_not_approved', `the organisation is not approved for "${useCaseId}"`, SCOPE_RULE);
   if (!keyUseCases.includes(useCaseId)) refuse('purpose_not_approved', `this key is not scoped to "${useCaseId}"`, SCOPE_RULE);
