@@ -75,7 +75,7 @@ const PROBES = [faces.colin2, faces.colin3, faces.serena2, faces.gloria1, faces.
 interface Org { id: string; approved: Set<string> }
 interface Actor { label: string; keyId: string; secret: string; org: string; roles: Role[]; useCases: string[]; revoked: boolean; bootstrap?: boolean }
 interface Application { id: string; org: string; held: Set<string> }
-interface Gallery { id: string; org: string }
+interface Gallery { id: string; org: string; purposes: string[] }
 interface Consent { id: string; gallery: string; subject: string; purposes: string[]; givenAt: number; expiresAt?: number; withdrawn: boolean }
 
 const isInstallation = (r: string) => (INSTALLATION_ROLES as readonly string[]).includes(r);
@@ -121,6 +121,8 @@ class Model {
 // ---- the steps --------------------------------------------------------------------------------
 
 const pick = <T>(xs: readonly T[], i: number): T | undefined => (xs.length ? xs[i % xs.length] : undefined);
+/** A key reaches a gallery's people only through a purpose the gallery serves. */
+const outOfScope = (a: Actor, g: Gallery) => (g.purposes.some((p) => a.useCases.includes(p)) ? undefined : 'the key serves none of the gallery\'s purposes');
 const nat = fc.nat({ max: 1000 });
 /**
  * Who acts. Most steps get a fitting actor (a client key with use cases, its own organisation's
@@ -214,7 +216,7 @@ for (const backend of backends) {
         await issue(o.id, ['admin'], `${spec.sector} admin`);
         await issue(o.id, ['auditor'], `${spec.sector} auditor`);
         const g = await service.createGallery(await service.authenticate(client.secret), { name: `g-${run}` });
-        model.galleries.push({ id: g.id, org: o.id });
+        model.galleries.push({ id: g.id, org: o.id, purposes: [...org.approved] });
         if (i === 0) {
           // A key whose row was edited in the database to claim the installation's roles.
           const forged = await issue(o.id, ['client'], 'forged operator');
@@ -409,7 +411,8 @@ for (const backend of backends) {
         case 'createGallery': {
           const out = await attempt(a, (c) => service.createGallery(c, { name: `g-${randomUUID().slice(0, 8)}` }));
           judge(s, a, model.has(a, 'client') ? undefined : 'only a client creates galleries', out, false);
-          if (out.ok) model.galleries.push({ id: out.value.id, org: a.org });
+          // Declared for the creating key's use cases, by default.
+          if (out.ok) model.galleries.push({ id: out.value.id, org: a.org, purposes: [...a.useCases] });
           return;
         }
         case 'recordConsent': {
@@ -422,7 +425,7 @@ for (const backend of backends) {
             galleryId: g.id, subject: person.ref, noticeVersion: 'notice-v1', purposes, method: 'written',
             givenAt: new Date(givenAt).toISOString(), ...(expiresAt ? { expiresAt: new Date(expiresAt).toISOString() } : {}),
           }));
-          judge(s, a, !model.has(a, 'client') ? 'only a client records consent' : g.org !== a.org ? "another organisation's gallery" : undefined, out, true);
+          judge(s, a, !model.has(a, 'client') ? 'only a client records consent' : g.org !== a.org ? "another organisation's gallery" : outOfScope(a, g), out, true);
           if (out.ok) model.consents.push({ id: out.value.id, gallery: g.id, subject: person.ref, purposes, givenAt, ...(expiresAt ? { expiresAt } : {}), withdrawn: false });
           return;
         }
@@ -431,7 +434,7 @@ for (const backend of backends) {
           if (!c0) return;
           const g = model.galleries.find((x) => x.id === c0.gallery)!;
           const out = await attempt(a, (c) => service.people.withdrawConsent(c, { galleryId: g.id, subject: c0.subject, consentId: c0.id }));
-          judge(s, a, !model.has(a, 'client') ? 'only a client withdraws consent' : g.org !== a.org ? "another organisation's gallery" : undefined, out, true);
+          judge(s, a, !model.has(a, 'client') ? 'only a client withdraws consent' : g.org !== a.org ? "another organisation's gallery" : outOfScope(a, g), out, true);
           if (out.ok) c0.withdrawn = true;
           return;
         }

@@ -191,7 +191,9 @@ export class ProbityService {
       throw new ProbityError('not_found', `no gallery ${galleryId}`);
     }
     if (g.organisation_id !== caller.organisationId) throw new ProbityError('forbidden', `gallery ${galleryId} belongs to another organisation`);
-    if (!(op === 'read_gallery' && caller.roles.includes('auditor'))) requireGalleryInScope(g, caller.useCases);
+    // A biometric request's purpose was checked against the key (clear) and is checked against the gallery's declaration next.
+    const purposeChecked = op === 'enrol' || op === 'verify' || op === 'identify';
+    if (!purposeChecked && !(op === 'read_gallery' && caller.roles.includes('auditor'))) requireGalleryInScope(g, caller.useCases);
     return { ...g, version: Number(g.version) };
   }
 
@@ -338,7 +340,7 @@ export class ProbityService {
     const requestHash = sha256(Buffer.from(canonicalJson({ op: 'enrol', purpose: input.purpose, gallery: input.galleryId, subject: input.subject, images: imageHashes, ...(input.liveness ? { liveness: true } : {}) })));
     const audit = { galleryId: input.galleryId, subject: input.subject, inputHashes: imageHashes };
     const clearance = await this.gov.clear(caller, 'enrol', audit, input, await this.galleryTarget(input.galleryId));
-    const gallery = await this.ownGallery(this.db, caller, input.galleryId);
+    const gallery = await this.ownGallery(this.db, caller, input.galleryId, 'enrol');
     await this.refuseUnless(caller, 'enrol', { ...audit, purpose: input.purpose }, async () => {
       requireDeclaredPurpose(gallery, input.purpose);
       await requireGalleryModel(this.db, gallery.id, this.engine.templateKind);
@@ -366,7 +368,7 @@ export class ProbityService {
     let body: unknown;
     try {
       body = await this.gov.run(caller, 'enrol', liveness ? { ...audit, liveness } : audit, async (tx) => {
-        const g = await this.ownGallery(tx, caller, input.galleryId);
+        const g = await this.ownGallery(tx, caller, input.galleryId, 'enrol');
         await requireGalleryModel(tx, g.id, this.engine.templateKind);
         const at = this.now().toISOString();
         if (needsConsent) await requireConsent(tx, g.id, input.subject, input.purpose, this.now());
@@ -533,7 +535,7 @@ export class ProbityService {
       referenceFace = describeFace(ref);
       comparedWith = { kind: 'image', inputHash: audit.inputHashes[1]! };
     } else {
-      const g = await this.ownGallery(this.db, caller, input.galleryId!);
+      const g = await this.ownGallery(this.db, caller, input.galleryId!, 'verify');
       const refusal = { ...audit, purpose: input.purpose };
       await this.refuseUnless(caller, 'verify', refusal, async () => {
         requireDeclaredPurpose(g, input.purpose);
@@ -609,7 +611,7 @@ export class ProbityService {
     // A refused callback is an attempt to send a case where it may not go (the operator's own network): logged like any refusal.
     let callbackUrl: string | undefined;
     if (input.callbackUrl) await this.refuseUnless(caller, 'identify', refusal, async () => { callbackUrl = await this.webhooks.acceptCallback(caller, input.callbackUrl!); });
-    const g = await this.ownGallery(this.db, caller, input.galleryId);
+    const g = await this.ownGallery(this.db, caller, input.galleryId, 'identify');
     const rankedLeads = input.candidateList === 'ranked_leads';
     await this.refuseUnless(caller, 'identify', refusal, async () => {
       requireDeclaredPurpose(g, input.purpose);
