@@ -212,7 +212,9 @@ for (const backend of backends) {
         assert.equal(subjects.status, 403, subjects.text);
         assert.doesNotMatch(subjects.text, /colin/);
         assert.equal((await lastEntry(k.id, 'list_subjects'))?.outcome, 'refused', 'the reach is logged');
+        assert.ok(!(await service.listGalleries(k.caller, { limit: 50 })).items.some((g) => g.id === mpsGallery), 'nor is the gallery listed to it');
       }
+      assert.ok((await service.listGalleries(searcher, { limit: 50 })).items.some((g) => g.id === mpsGallery), 'a key of its purpose lists it');
       // The requester, and a key of the purpose, still read the resolved case; the person is still enrolled.
       assert.equal((await service.reviews.get(searcher, caseId) as { status: string }).status, 'resolved');
       assert.equal((await service.listSubjects(searcher, mpsGallery, { limit: 10 })).items.length, 1);

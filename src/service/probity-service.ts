@@ -266,9 +266,13 @@ export class ProbityService {
 
   async listGalleries(caller: Caller, page: { limit: number; after?: string }): Promise<Page<Awaited<ReturnType<ProbityService['galleryView']>>>> {
     this.gov.authorise(caller, 'list_galleries');
+    // As for one gallery: a key lists the galleries serving a purpose it is scoped to; an auditor, all of its organisation's.
+    const scoped = !caller.roles.includes('auditor');
+    const like = caller.useCases.map((u) => `%,${u.replace(/[!%_]/g, (ch) => `!${ch}`)},%`);
+    const inScope = !scoped ? '' : like.length ? ` AND (${like.map((_, i) => `(',' || purposes || ',') LIKE $${i + 4} ESCAPE '!'`).join(' OR ')})` : ' AND 1 = 0';
     const rows = await this.db.all<GalleryRow>(
-      `SELECT ${GALLERY_COLUMNS} FROM galleries WHERE organisation_id = $1 AND name > $2 ORDER BY name LIMIT $3`,
-      [caller.organisationId, page.after ?? '', page.limit + 1],
+      `SELECT ${GALLERY_COLUMNS} FROM galleries WHERE organisation_id = $1 AND name > $2${inScope} ORDER BY name LIMIT $3`,
+      [caller.organisationId, page.after ?? '', page.limit + 1, ...(scoped ? like : [])],
     );
     const items = await Promise.all(rows.slice(0, page.limit).map((g) => this.galleryView(g)));
     return { items, ...(rows.length > page.limit ? { next: items[items.length - 1]!.name } : {}) };
