@@ -93,6 +93,28 @@ async function stageLatency(engine: FaceEngine, paths: string[], warmup: number)
   return Object.fromEntries(Object.entries(stages).filter(([, v]) => v.length > 0).map(([k, v]) => [k, summary(v)]));
 }
 
+/**
+ * The embedding alone, 200 runs after 20 untimed, on a real aligned face and on a synthetic crop
+ * of the same size: the same network is slower on real faces (most likely denormal arithmetic in
+ * its activations), and run after run shows how much this machine's speed drifts.
+ */
+async function embeddingAlone(engine: FaceEngine, path: string) {
+  const face = (await engine.analyse(await readImageFile(path)))[0];
+  if (!face) return undefined;
+  const synthetic = { ...face, aligned: { ...face.aligned, data: Uint8Array.from(face.aligned.data, (_, i) => 127 + Math.round(Math.sin(i) * 64)) } };
+  const time = async (f: typeof face) => {
+    for (let i = 0; i < 20; i++) await engine.template(f);
+    const ms: number[] = [];
+    for (let i = 0; i < 200; i++) {
+      const t = performance.now();
+      await engine.template(f);
+      ms.push(performance.now() - t);
+    }
+    return summary(ms);
+  };
+  return { realFace: await time(face), synthetic: await time(synthetic), realFaceAgain: await time(face) };
+}
+
 async function throughput(paths: string[], workers: number, flipAverage: boolean) {
   const pool = await EnginePool.start(workers, { flipAverage });
   // Warm each worker's sessions before the clock starts.
@@ -130,6 +152,7 @@ async function main() {
       oneCore: { flipAverage: false, secondLook: true, stages: await stageLatency(singleEngine, lfw, 20) },
       oneCoreFlipAveraged: { flipAverage: true, secondLook: true, stages: await stageLatency(flipEngine, lfw, 20) },
       oneCoreWithoutSecondLook: { flipAverage: engine.config.flipAverage, secondLook: false, stages: await stageLatency(aloneEngine, lfw, 20) },
+      embeddingAlone: await embeddingAlone(singleEngine, lfw[0]!),
     };
     results.throughput = [];
     for (const flip of [false, true]) {
@@ -161,6 +184,8 @@ function print(r: Record<string, any>) {
     table(`LFW portraits (250 px), one core, ${r.defaultFlipAverage ? 'flip-averaged' : 'single'} template without the second look`, r.lfwPortraits.oneCoreWithoutSecondLook.stages);
     const d = r.lfwPortraits.oneCore.stages;
     console.log(`\nthe default on one core: ${d.pipeline.median} ms per portrait against the ${TARGET_MS} ms target (${d.pipeline.median <= TARGET_MS ? 'met' : 'not met'}); its network runs alone took ${d.networks.median} ms, the rest ${round(d.pipeline.median - d.networks.median)} ms`);
+    const e = r.lfwPortraits.embeddingAlone;
+    if (e) console.log(`the embedding alone, 200 runs each (median ms): a real aligned face ${e.realFace.median}, a synthetic crop ${e.synthetic.median}, the real face again ${e.realFaceAgain.median}`);
     console.log('\nthroughput (decode to template, LFW portraits)');
     for (const t of r.throughput) {
       console.log(`  flip ${t.flipAverage ? 'on ' : 'off'}: 1 worker ${t.one.imagesPerSecond}/s, 2 workers ${t.two.imagesPerSecond}/s, speed-up ${t.speedup}x`);

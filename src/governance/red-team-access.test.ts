@@ -215,6 +215,9 @@ for (const backend of backends) {
         assert.ok(!(await service.listGalleries(k.caller, { limit: 50 })).items.some((g) => g.id === mpsGallery), 'nor is the gallery listed to it');
       }
       assert.ok((await service.listGalleries(searcher, { limit: 50 })).items.some((g) => g.id === mpsGallery), 'a key of its purpose lists it');
+      const auditor = await key(employer.organisationId, ['auditor'], 'org auditor');
+      assert.ok((await service.listGalleries(auditor.caller, { limit: 50 })).items.some((g) => g.id === mpsGallery), 'the organisation\'s auditor lists every gallery');
+      assert.equal((await service.getGallery(auditor.caller, mpsGallery)).subjects, 1, 'and reads its counts');
       // The requester, and a key of the purpose, still read the resolved case; the person is still enrolled.
       assert.equal((await service.reviews.get(searcher, caseId) as { status: string }).status, 'resolved');
       assert.equal((await service.listSubjects(searcher, mpsGallery, { limit: 10 })).items.length, 1);

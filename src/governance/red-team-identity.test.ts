@@ -361,6 +361,10 @@ for (const backend of backends) {
         } finally {
           pinned = undefined;
         }
+        // The warrant a person is listed under names them: it goes with their erasure.
+        assert.equal(Number((await db.one<{ n: number }>(`SELECT COUNT(*) AS n FROM enrolment_authorities WHERE reference = 'W-2026-7'`))!.n), 1);
+        await service.eraseSubject(caller, g, 'listed');
+        assert.equal(Number((await db.one<{ n: number }>(`SELECT COUNT(*) AS n FROM enrolment_authorities WHERE reference = 'W-2026-7'`))!.n), 0);
       });
     });
 

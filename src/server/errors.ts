@@ -50,9 +50,7 @@ export const ERROR_STATUS: Partial<Record<ProbityErrorCode, number>> = {
  * JSON that does not parse, and valid JSON with a key that could pollute prototypes.
  */
 function jsonProblem(parserMessage: string): string {
-  return /prototype property/.test(parserMessage)
-    ? 'the body uses a key refused as a guard against prototype pollution ("__proto__", or "prototype" inside "constructor")'
-    : `the body could not be read as JSON: it is not valid JSON, or it uses a key refused as a guard against prototype pollution ("__proto__", or "prototype" inside "constructor") (${parserMessage})`;
+  return `the body could not be read as JSON: it is not valid JSON, or it uses a key refused as a guard against prototype pollution ("__proto__", or "prototype" inside "constructor") (${parserMessage})`;
 }
 
 export interface ErrorAnswer {
