@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The service quickstart: from `npm start` to a first identification, with curl and jq.
-# README.md includes this file verbatim (a test keeps the two equal and runs it against a live
+# docs/getting-started.md includes this file verbatim (a test keeps the two equal and runs it against a live
 # `probity serve --development`). Set OPERATOR_KEY to the key `npm start` printed once;
 # PROBITY is the service (default http://127.0.0.1:8080), LFW the LFW images folder.
 set -euo pipefail

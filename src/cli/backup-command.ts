@@ -16,7 +16,7 @@ export async function backupCommand(args: string[]): Promise<void> {
   const { values } = flags(args, { data: { type: 'string' }, database: { type: 'string' }, out: { type: 'string' } }, 0);
   if (!values.out) throw new UsageError('--out FILE is required');
   if (values.database || process.env.PROBITY_DATABASE_URL) {
-    throw new ProbityError('invalid_request', 'for PostgreSQL use pg_dump --format=custom (see the README, "Backup and restore"); keep the installation key, the audit signing key and the witness file apart from the dump');
+    throw new ProbityError('invalid_request', 'for PostgreSQL use pg_dump --format=custom (see docs/operations.md, "Backup and restore"); keep the installation key, the audit signing key and the witness file apart from the dump');
   }
   const db = await openStore(values);
   let r;

@@ -62,7 +62,7 @@ usage:
 ${IMPORT_USAGE}
   probity purge [--data DIR | --database URL] [--now ISO]
   probity keys rotate [--data DIR] [--database URL]
-  probity backup [--data DIR] --out FILE          (SQLite; for PostgreSQL use pg_dump, see the README)
+  probity backup [--data DIR] --out FILE          (SQLite; for PostgreSQL use pg_dump, see docs/operations.md)
   probity restore [--data DIR] [--reason TEXT] FILE            (with the service stopped; signs a restore record into the audit witness, replays the erasure ledger)
   probity restore [--data DIR] [--reason TEXT] --database URL  (after pg_restore: the same)
   probity report [--data DIR | --database URL] [--evaluation results.json] [--format md|html] [--out FILE]
@@ -71,7 +71,7 @@ ${IMPORT_USAGE}
                 [--log-level info] [--evaluation results.json] [--purge-every HOURS] [--webhook-allow-private]
                 [--metrics] [--max-faces-per-identify N] [--audit-checkpoint-entries N] [--audit-checkpoint-seconds N]
                 [--audit-witness-file FILE] [--audit-witness-url URL] [--audit-origin NAME]
-                (each flag also a PROBITY_* variable; flag > variable > default: see the README)
+                (each flag also a PROBITY_* variable; flag > variable > default: see docs/operations.md)
                 [--model-file M.onnx --model-card CARD.json --sha256 HEX] [--calibration TABLE.json] [--flip]
 
 Exit status: 0 on success (compare: whether or not the faces match; liveness: whether or not the
@@ -406,7 +406,7 @@ async function models(args: string[]): Promise<void> {
 async function serveCommand(args: string[]): Promise<void> {
   const { values } = parse(args, { ...serveFlagOptions(), ...MODEL_FILE_OPTIONS, calibration: { type: 'string' }, flip: { type: 'boolean' } }, 0);
   const modelFile = modelFileOption(values);
-  // flag > PROBITY_* variable > default; see SERVE_SETTINGS and the README's table.
+  // flag > PROBITY_* variable > default; see SERVE_SETTINGS and the table in docs/operations.md.
   const s = resolveServeSettings(values, process.env, { evaluation: defaultEvaluationFile() });
   // The scrape names every organisation's galleries and their sizes: outside development it is never open.
   if (s.metrics && !s.development && !process.env.PROBITY_METRICS_KEY) {

@@ -40,7 +40,7 @@ export interface EngineConfig {
   /**
    * Average each template with that of the mirrored face. Off by default: on LFW it gains 0.07
    * points of TAR at FMR 1e-4 and 0.24 at 1e-5 for twice the embedding time, and the default
-   * pipeline cannot come near 20 ms per face with it (see the README's Speed section). Each
+   * pipeline cannot come near 20 ms per face with it (see docs/performance.md, Speed). Each
    * setting has its own calibration table, with its own equal-protection points.
    */
   flipAverage: boolean;

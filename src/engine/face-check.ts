@@ -88,7 +88,7 @@ const LEVEL_RANK: Record<FaceQuality['level'], number> = { high: 2, medium: 1, l
  * Order faces so the one a single-subject operation (compare, enrol, verify, identify) should
  * use comes first: the best quality grade, then the surer detection (the lower of the detector's
  * and the second look's scores, to two decimals), then the larger face. Area alone once chose a
- * knee over a high-quality face on the README's own sample photograph.
+ * knee over a high-quality face on the documentation's own sample photograph.
  */
 export function rankFaces<T extends { box: Box; score: number; secondLookScore?: number; quality: FaceQuality }>(faces: T[]): T[] {
   const sureness = (f: T) => Math.round(100 * Math.min(f.score, f.secondLookScore ?? f.score)) / 100;

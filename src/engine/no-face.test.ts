@@ -91,7 +91,7 @@ test('the no-face regression set yields no face at the default setting', async (
   assert.ok(foundAlone.length >= 3, `the detector alone finds only ${foundAlone.join(', ') || 'nothing'}: the set no longer tests the check`);
 });
 
-test('the README\'s sample photographs give their true faces only', async () => {
+test('the sample photographs of the docs give their true faces only', async () => {
   // Counted by looking: the women's faces in each photograph.
   const trueFaces: Record<number, number> = { 1: 3, 2: 3, 3: 3, 4: 4, 5: 5, 6: 4 };
   for (const [n, count] of Object.entries(trueFaces)) {
@@ -104,7 +104,7 @@ test('the README\'s sample photographs give their true faces only', async () => 
   assert.equal(alone.length, 5, 'the detector alone finds the knee and the elbow besides the three faces');
 });
 
-test('compare on the README sample takes a high-quality face, not the knee', async () => {
+test('compare on the docs sample takes a high-quality face, not the knee', async () => {
   const photo = { label: 'sample2.jpg', image: await readImageFile(sampleImage(2)) };
   // Before: the largest detection was the knee, of low quality, and compare refused the photo.
   const r = await compareImages(engine, photo, photo);

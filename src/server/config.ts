@@ -15,7 +15,7 @@ export interface Setting {
   flag: string;
   env: string;
   kind: Kind;
-  /** What the README's table says of it. */
+  /** What the settings table in docs/operations.md says of it. */
   doc: string;
   /** The default shown in the table. */
   shown: string;
@@ -176,7 +176,7 @@ export function effectiveEnvironment(s: ServeSettings, env: NodeJS.ProcessEnv): 
   };
 }
 
-/** The README's table, generated so the document and the code cannot drift apart. */
+/** The settings table of docs/operations.md, generated so the document and the code cannot drift apart. */
 export function settingsTable(): string {
   const rows = SERVE_SETTINGS.map((s) => `| \`--${s.flag}\` | \`${s.env}\` | ${s.shown} | ${s.doc} |`);
   return ['| flag | variable | default | meaning |', '|---|---|---|---|', ...rows].join('\n');

@@ -2,7 +2,7 @@ import type { FastifyError } from 'fastify';
 import { isProbityError, type ProbityErrorCode } from '../errors.js';
 import { schemaMessage, schemaProblems, type SchemaProblem } from './schema-errors.js';
 
-/** The HTTP status of each code the service answers with; the README's table of codes is checked against it. */
+/** The HTTP status of each code the service answers with; the table of codes in docs/http-api.md is checked against it. */
 export const ERROR_STATUS: Partial<Record<ProbityErrorCode, number>> = {
   unauthenticated: 401,
   forbidden: 403,

@@ -87,9 +87,9 @@ describe('serve configuration: flag > PROBITY_* variable > default', () => {
     }
   });
 
-  test("the README's table is the table the code reads", () => {
-    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
-    assert.ok(readme.includes(settingsTable()), 'README.md carries settingsTable() verbatim');
+  test("docs/operations.md's table is the table the code reads", () => {
+    const readme = readFileSync(new URL('../../docs/operations.md', import.meta.url), 'utf8');
+    assert.ok(readme.includes(settingsTable()), 'docs/operations.md carries settingsTable() verbatim');
   });
 });
 

@@ -1,7 +1,7 @@
 /**
- * Issue 16, the service quickstart: the README's curl sequence (scripts/quickstart.sh, included
- * in the README verbatim) run with bash against a live `probity serve --development`, from the
- * operator key it prints to a first identification. The README cannot drift from what works.
+ * Issue 16, the service quickstart: the curl sequence of docs/getting-started.md (scripts/quickstart.sh,
+ * included there verbatim) run with bash against a live `probity serve --development`, from the
+ * operator key it prints to a first identification. The guide cannot drift from what works.
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -15,11 +15,11 @@ import { suiteUnless } from '../testing/suite.js';
 const script = join(projectRoot, 'scripts', 'quickstart.sh');
 const haveTools = ['curl', 'jq', 'bash'].every((t) => spawnSync('sh', ['-c', `command -v ${t}`]).status === 0);
 
-test('the README carries scripts/quickstart.sh verbatim', () => {
-  const readme = readFileSync(join(projectRoot, 'README.md'), 'utf8');
+test('docs/getting-started.md carries scripts/quickstart.sh verbatim', () => {
+  const readme = readFileSync(join(projectRoot, 'docs', 'getting-started.md'), 'utf8');
   const block = /<!-- quickstart: scripts\/quickstart\.sh -->\n```sh\n([\s\S]*?)```\n<!-- \/quickstart -->/.exec(readme);
-  assert.ok(block, 'README.md has no quickstart block between <!-- quickstart: scripts/quickstart.sh --> and <!-- /quickstart -->');
-  assert.equal(block[1], readFileSync(script, 'utf8'), 'the README\'s quickstart differs from scripts/quickstart.sh: copy the script into the README');
+  assert.ok(block, 'docs/getting-started.md has no quickstart block between <!-- quickstart: scripts/quickstart.sh --> and <!-- /quickstart -->');
+  assert.equal(block[1], readFileSync(script, 'utf8'), 'the quickstart in docs/getting-started.md differs from scripts/quickstart.sh: copy the script there');
 });
 
 suiteUnless(skipWithoutLfw || (haveTools ? false : 'the quickstart needs curl, jq and bash'), 'the service quickstart, with curl', () => {
@@ -58,7 +58,7 @@ suiteUnless(skipWithoutLfw || (haveTools ? false : 'the quickstart needs curl, j
     rmSync(dataDir, { recursive: true, force: true });
   });
 
-  test('from the printed operator key to a first identification, each step answered as the README says', () => {
+  test('from the printed operator key to a first identification, each step answered as the guide says', () => {
     const run = spawnSync('bash', [script], {
       cwd: projectRoot, encoding: 'utf8',
       env: { ...process.env, PROBITY: base, OPERATOR_KEY: operatorKey, LFW: join(lfwDir, 'images') },

@@ -17,11 +17,11 @@ import type { SignedCheckpoint } from '../governance/audit-checkpoint.js';
  * The subjects' wrapped data keys are moved out of the copy into `escrow` (in the data folder):
  * the file on its own, even with the installation key, opens no template, and an erasure made
  * later deletes the subject's key from the escrow too. PostgreSQL is backed up with pg_dump
- * (see the README): this refuses rather than copy half.
+ * (see docs/operations.md): this refuses rather than copy half.
  */
 export async function backupStore(db: Db, out: string, escrow: BackupKeyEscrow): Promise<{ backupId: string; dataKeys: number }> {
   if (!(db instanceof SqliteDb)) {
-    throw new ProbityError('invalid_request', 'probity backup copies a SQLite store; back up PostgreSQL with pg_dump (see the README, "Backup and restore")');
+    throw new ProbityError('invalid_request', 'probity backup copies a SQLite store; back up PostgreSQL with pg_dump (see docs/operations.md, "Backup and restore")');
   }
   if (existsSync(out)) throw new ProbityError('conflict', `${out} exists already; a backup never overwrites a file`);
   const staging = `${out}.taking`;

@@ -24,7 +24,7 @@ interface Step {
   title: string;
   /** What the step does and why, in a sentence or two. */
   about: string;
-  /** The request the step sends: the same as the README's curl line. */
+  /** The request the step sends: the same as the curl line of scripts/quickstart.sh. */
   request: string;
   controls: HTMLElement[];
   submit: string;
@@ -45,7 +45,7 @@ const file = (input: HTMLInputElement, what: string): File => {
 };
 
 /**
- * The README's service quickstart (scripts/quickstart.sh) in the console, for the operator of a
+ * The service quickstart (scripts/quickstart.sh, in docs/getting-started.md) in the console, for the operator of a
  * fresh install: an organisation, its keys, its application, a gallery, a consent, an enrolment,
  * a verification and a first identification. Each step sends the request the quickstart's curl
  * sends, through the same API and so the same Governor: steps 3 and 5 to 9 act with the keys the
@@ -244,7 +244,7 @@ export async function renderFirstSteps(main: HTMLElement, _me: Me): Promise<void
   });
 
   main.append(
-    h('p', {}, 'From a fresh install to a first identification, the same nine requests as the README\'s curl quickstart (scripts/quickstart.sh). The keys this guide issues are kept in this browser tab\'s memory only, until you sign out or reload; every step goes through the same checks and audit log as any other request.'),
+    h('p', {}, 'From a fresh install to a first identification, the same nine requests as the curl quickstart (scripts/quickstart.sh). The keys this guide issues are kept in this browser tab\'s memory only, until you sign out or reload; every step goes through the same checks and audit log as any other request.'),
     h('p', {}, 'For photographs, any clear face will do; the quickstart uses Colin_Powell_0001.jpg to enrol and _0002 and _0003 to verify and identify, from LFW.'),
     list,
   );
