@@ -34,7 +34,7 @@ async function startServer(dataDir: string, workers: number) {
     let out = '';
     child.stdout!.on('data', (d: Buffer) => {
       out += d.toString();
-      const m = /listening on (http:\/\/[^\s]+)/.exec(out);
+      const m = /listening on (http:\/\/[^\s"]+)/.exec(out);
       if (m) resolve(m[1]!);
     });
     child.once('exit', (c) => reject(new Error(`serve exited ${c}: ${out}`)));

@@ -14,6 +14,7 @@ import type { QualityLevel } from '../engine/quality.js';
 import { isProbityError, ProbityError } from '../errors.js';
 import { openDb } from '../gallery/db.js';
 import { migrate } from '../gallery/schema.js';
+import { serviceMessages } from '../server/service-messages.js';
 import { exportAudit, verifyStoredAudit } from '../governance/audit-store.js';
 import { proveReceipt, verifyWithWitness } from './audit-commands.js';
 import { IMPORT_OPTIONS, IMPORT_USAGE, runImport } from './import-command.js';
@@ -426,7 +427,7 @@ async function serveCommand(args: string[]): Promise<void> {
       ...(s.metrics ? { metrics: { ...(process.env.PROBITY_METRICS_KEY ? { key: process.env.PROBITY_METRICS_KEY } : {}) } } : {}),
     },
     env: effectiveEnvironment(s, process.env),
-  }, (line) => process.stdout.write(line + '\n'));
+  }, serviceMessages(s.logFormat));
 }
 
 /** The data folder: the SQLite file, the installation key file and the erasure ledger. */

@@ -26,7 +26,7 @@ async function start(args: string[]): Promise<{ child: ChildProcess; base: strin
   const base = await new Promise<string>((resolve, reject) => {
     child.stdout!.on('data', (d: Buffer) => {
       out += d.toString();
-      const m = /listening on (http:\/\/[^\s]+)/.exec(out);
+      const m = /listening on (http:\/\/[^\s"]+)/.exec(out);
       if (m) resolve(m[1]!);
     });
     child.stderr!.on('data', (d: Buffer) => { out += d.toString(); });

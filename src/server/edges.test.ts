@@ -237,7 +237,7 @@ describe('data files are private', () => {
         child.on('exit', (code) => reject(new Error(`serve ended (${code}): ${out}`)));
       });
       assert.equal(statSync(data).mode & 0o777, 0o700, 'the data folder');
-      for (const f of ['probity.sqlite', 'probity.sqlite-wal', 'probity.sqlite-shm', 'template.key']) assert.equal(statSync(join(data, f)).mode & 0o777, 0o600, f);
+      for (const f of ['probity.sqlite', 'probity.sqlite-wal', 'probity.sqlite-shm', 'template.key', 'operator.key']) assert.equal(statSync(join(data, f)).mode & 0o777, 0o600, f);
     } finally {
       const ended = new Promise((r) => child.once('exit', r));
       child.kill('SIGTERM');

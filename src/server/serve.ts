@@ -1,5 +1,5 @@
 import cluster from 'node:cluster';
-import { chmodSync, existsSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, renameSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { FaceEngine, type EngineConfig } from '../engine/engine.js';
@@ -144,7 +144,8 @@ export async function serve(o: ServeOptions, print: (line: string) => void): Pro
     const service = await openService(o, print);
     const admin = await service.access.bootstrapAdmin(o.env.PROBITY_ADMIN_KEY);
     if (admin?.generated) {
-      print(`operator key (shown once; store it now): ${admin.secret}`);
+      const file = writeOperatorKey(o.dataDir, admin.secret);
+      print(`operator key generated and written to ${file} (mode 0600), nowhere else: store it (a password manager), then delete the file`);
     }
     schedulePurge(o, print);
     if (o.workers > 1) {
@@ -171,10 +172,24 @@ export async function serve(o: ServeOptions, print: (line: string) => void): Pro
     await listen(service, o, (address) => print(`probity listening on ${address} (${o.databaseUrl ? 'PostgreSQL' : `SQLite ${location(o)}`})`));
     return;
   }
-  const service = await openService(o, (line) => process.stderr.write(line + '\n'));
+  const service = await openService(o, print);
   await listen(service, o, (address) => process.send?.({ listening: address }));
   // The channel to the first process would keep this one alive after it has closed.
   cluster.worker?.disconnect();
+}
+
+/**
+ * The operator key generated at first start goes to one file only the service's user reads, never
+ * to a log: a log stream is copied to collectors and kept by container runtimes, where a key must
+ * not be. Replaced whole (a stale file from an earlier store is overwritten), mode 0600 from the start.
+ */
+export function writeOperatorKey(dataDir: string, secret: string): string {
+  const file = join(dataDir, 'operator.key');
+  const tmp = `${file}.${process.pid}.tmp`;
+  writeFileSync(tmp, secret + '\n', { mode: 0o600, flag: 'w' });
+  chmodSync(tmp, 0o600);
+  renameSync(tmp, file);
+  return file;
 }
 
 /** Where `probity evaluate` writes by default, if it has been run here. */

@@ -106,6 +106,15 @@ suiteUnless(skip, 'the console\'s first steps', () => {
     const identified = await runStep(page, 9, 'Identify');
     assert.match(identified, /Outcome: candidates\./);
     assert.match(identified, /colin, score 0\.\d{4}/);
+    // The keys are shown to keep, in the quickstart's file form, and the next command to try.
+    const kept = (await page.locator('#first-steps-keys').textContent()) ?? '';
+    const env = Object.fromEntries(kept.split('\n').map((l) => l.split('=', 2) as [string, string]));
+    assert.equal(env.PROBITY, base);
+    assert.equal(env.PURPOSE, 'building_access');
+    assert.match(env.GALLERY!, /^[0-9a-f-]{36}$/);
+    assert.equal((await service.authenticate(env.PROBITY_KEY!)).useCases.join(), 'building_access', 'the kept client key works, scoped to the purpose');
+    assert.ok(await service.authenticate(env.APPLICANT_KEY!), 'the kept applying key works');
+    assert.match((await page.locator('#first-steps-next').textContent()) ?? '', /source probity-quickstart\.env && curl "\$PROBITY\/v1\/galleries\/\$GALLERY\/identify"/);
     await checkPage(page, shots, '5b-first-steps-done');
     // Signing out forgets the keys the guide held.
     await tabAndEnter(page, 'Sign out');
@@ -117,6 +126,16 @@ suiteUnless(skip, 'the console\'s first steps', () => {
     assert.equal(await page.locator('ol.steps .done').count(), 0, 'no step is done after signing out');
     await page.getByRole('button', { name: 'Create the gallery' }).click();
     await page.waitForSelector('#step-5-result:has-text("Do step 4 first")');
+    // Followed a second time with the same names, the guide finds the organisation and the gallery the first pass made.
+    await page.getByRole('button', { name: 'Create the organisation' }).click();
+    await page.waitForSelector('#step-1-result:has-text("Step 1 done")');
+    assert.match((await page.locator('#step-1-result').textContent()) ?? '', /Organisation Acme exists already; this guide uses it/);
+    for (const [n, button] of [[2, 'Issue the applying key'], [3, 'Apply'], [4, 'Issue the client key'], [5, 'Create the gallery']] as const) {
+      await page.getByRole('button', { name: button, exact: true }).click();
+      await page.waitForSelector(`#step-${n}-result .done, #step-${n}-result .error`);
+      assert.match((await page.locator(`#step-${n}-result`).textContent()) ?? '', new RegExp(`^Step ${n} done`), `second pass, step ${n}`);
+    }
+    assert.match((await page.locator('#step-5-result').textContent()) ?? '', new RegExp(`Gallery staff exists already; this guide uses it \\(id ${env.GALLERY}\\)`));
     await page.close();
 
     // What the guide made is what the service holds, and each step is in the audit log.
@@ -124,7 +143,7 @@ suiteUnless(skip, 'the console\'s first steps', () => {
     const acme = (await service.access.listOrganisations(operator)).find((o) => o.name === 'Acme');
     assert.ok(acme, 'the organisation exists');
     const keys = (await service.access.listKeys(operator, acme.id)).map((k) => [k.label, k.useCases]);
-    assert.deepEqual(keys.sort(), [['applicant', []], ['doors', ['building_access']]]);
+    assert.deepEqual(keys.sort(), [['applicant', []], ['applicant', []], ['doors', ['building_access']], ['doors', ['building_access']]], 'two passes, two pairs of keys');
     const auditor = await service.authenticate((await service.access.createKey(operator, { organisationId: operator.organisationId, roles: ['installation_auditor'], label: 'auditor' })).secret);
     const actions = (await service.access.auditEntries(auditor, { organisationId: acme.id, limit: 100 })).items
       .map((e) => e as unknown as { action: string; outcome: string }).filter((e) => e.outcome === 'ok').map((e) => e.action);

@@ -1,4 +1,4 @@
-import { api, type Me } from '../api.js';
+import { api, ApiError, type Me } from '../api.js';
 import { announce, field, h } from '../dom.js';
 import { SECTORS } from '../../../src/governance/use-cases.js';
 
@@ -44,6 +44,18 @@ const file = (input: HTMLInputElement, what: string): File => {
   return f;
 };
 
+/** Creates a named thing, or on 409 (the name is taken) finds the one made before: the guide can be followed twice. */
+async function existingByName<T>(create: () => Promise<T>, find: () => Promise<T | undefined>): Promise<{ item: T; created: boolean }> {
+  try {
+    return { item: await create(), created: true };
+  } catch (err) {
+    if (!(err instanceof ApiError) || err.status !== 409) throw err;
+    const item = await find();
+    if (!item) throw err;
+    return { item, created: false };
+  }
+}
+
 /**
  * The service quickstart (scripts/quickstart.sh, in docs/getting-started.md) in the console, for the operator of a
  * fresh install: an organisation, its keys, its application, a gallery, a consent, an enrolment,
@@ -85,10 +97,13 @@ export async function renderFirstSteps(main: HTMLElement, _me: Me): Promise<void
       controls: [field('Organisation name', orgName), field('Sector', sector)],
       submit: 'Create the organisation',
       async run() {
-        const o = await api<{ id: string; name: string }>('POST', '/v1/organisations', { name: orgName.value.trim(), sector: sector.value, jurisdictions: ['other'] });
-        made.organisationId = o.id;
-        made.organisationName = o.name;
-        return [`Organisation ${o.name} created (id ${o.id}).`];
+        const name = orgName.value.trim();
+        // A second pass through the guide finds the organisation the first one made, as the quickstart does.
+        const existing = await existingByName<{ id: string; name: string }>(() => api('POST', '/v1/organisations', { name, sector: sector.value, jurisdictions: ['other'] }),
+          async () => (await api<{ items: { id: string; name: string }[] }>('GET', '/v1/organisations')).items.find((o) => o.name === name));
+        made.organisationId = existing.item.id;
+        made.organisationName = existing.item.name;
+        return [`Organisation ${existing.item.name} ${existing.created ? 'created' : 'exists already; this guide uses it'} (id ${existing.item.id}).`];
       },
     },
     {
@@ -101,7 +116,7 @@ export async function renderFirstSteps(main: HTMLElement, _me: Me): Promise<void
         const organisationId = need(made.organisationId, 1, 'organisation');
         const k = await api<{ secret: string; label: string }>('POST', '/v1/keys', { organisationId, roles: ['client'], label: applicantLabel.value.trim() });
         made.applicantKey = k.secret;
-        return [`Key "${k.label}" issued; this guide uses it for the next step.`];
+        return [`Key "${k.label}" issued; this guide uses it for the next step, and lists it with the others at the end.`];
       },
     },
     {
@@ -143,9 +158,11 @@ export async function renderFirstSteps(main: HTMLElement, _me: Me): Promise<void
       submit: 'Create the gallery',
       async run() {
         const key = need(made.clientKey, 4, 'client key');
-        const g = await api<{ id: string; name: string }>('POST', '/v1/galleries', { name: galleryName.value.trim(), retentionDays: Number(retention.value) }, key);
-        made.galleryId = g.id;
-        return [`Gallery ${g.name} created (id ${g.id}).`];
+        const name = galleryName.value.trim();
+        const existing = await existingByName<{ id: string; name: string }>(() => api('POST', '/v1/galleries', { name, retentionDays: Number(retention.value) }, key),
+          async () => (await api<{ items: { id: string; name: string }[] }>('GET', '/v1/galleries?limit=500', undefined, key)).items.find((g) => g.name === name));
+        made.galleryId = existing.item.id;
+        return [`Gallery ${existing.item.name} ${existing.created ? 'created' : 'exists already; this guide uses it'} (id ${existing.item.id}).`];
       },
     },
     {
@@ -209,10 +226,31 @@ export async function renderFirstSteps(main: HTMLElement, _me: Me): Promise<void
           `Outcome: ${r.outcome.replace(/_/g, ' ')}.`,
           named.length ? h('ul', {}, ...named.map((c) => h('li', {}, `${c.subject}, score ${c.score.toFixed(4)}`))) : '',
           'That is a first identification. Every step above is in the audit log.',
+          ...keepKeys(galleryId),
         ];
       },
     },
   ];
+
+  /**
+   * The keys the guide issued, shown once at the end in the form scripts/quickstart.sh writes them
+   * (probity-quickstart.env), and the next command to try with them: the service keeps only their
+   * hashes, so this is the moment to keep them.
+   */
+  const keepKeys = (galleryId: string): Node[] => {
+    const env = [
+      `PROBITY=${location.origin}`, `PROBITY_KEY=${made.clientKey ?? ''}`, `APPLICANT_KEY=${made.applicantKey ?? ''}`, `GALLERY=${galleryId}`, `PURPOSE=${use()}`,
+    ].join('\n');
+    const next = 'source probity-quickstart.env && curl "$PROBITY/v1/galleries/$GALLERY/identify" -H "Authorization: Bearer $PROBITY_KEY" -F "image=@photo.jpg" -F purpose=$PURPOSE';
+    return [
+      h('h3', {}, 'Keep the keys'),
+      h('p', {}, 'The service keeps only their hashes: these are shown here once. Save them as probity-quickstart.env, readable by you alone (chmod 600), or in a password manager. PROBITY_KEY enrols, verifies and identifies in this gallery; APPLICANT_KEY applies for other use cases.'),
+      h('pre', { id: 'first-steps-keys', tabindex: 0, 'aria-label': 'The keys this guide issued' }, env),
+      h('h3', {}, 'Next'),
+      h('p', {}, 'Identify someone who is not enrolled (no one should be named), from a terminal:'),
+      h('pre', { id: 'first-steps-next', tabindex: 0, 'aria-label': 'The next command to try' }, next),
+    ];
+  };
 
   const list = h('ol', { class: 'steps' });
   const forms: HTMLFormElement[] = [];
@@ -244,7 +282,7 @@ export async function renderFirstSteps(main: HTMLElement, _me: Me): Promise<void
   });
 
   main.append(
-    h('p', {}, 'From a fresh install to a first identification, the same nine requests as the curl quickstart (scripts/quickstart.sh). The keys this guide issues are kept in this browser tab\'s memory only, until you sign out or reload; every step goes through the same checks and audit log as any other request.'),
+    h('p', {}, 'From a fresh install to a first identification, the same nine requests as the curl quickstart (scripts/quickstart.sh). The keys this guide issues are kept in this browser tab\'s memory only, until you sign out or reload, and shown at the end for you to keep; every step goes through the same checks and audit log as any other request. It can be followed again: an organisation or gallery of the same name is found and used.'),
     h('p', {}, 'For photographs, any clear face will do; the quickstart uses Colin_Powell_0001.jpg to enrol and _0002 and _0003 to verify and identify, from LFW.'),
     list,
   );
