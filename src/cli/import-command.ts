@@ -12,6 +12,29 @@ import { ProbityService } from '../service/probity-service.js';
 export const IMPORT_USAGE = `  probity import --gallery ID --purpose USE_CASE --consents consents.csv DIR [--data DIR | --database URL]
                  [--key KEY] [--report FILE]   (one folder of images per subject; the client key in PROBITY_KEY or --key)`;
 
+/** `probity import --help`: what the command does and what each input must look like. */
+export const IMPORT_HELP = `probity import: enrol many people at once, through the service's governed path
+
+${IMPORT_USAGE}
+
+  DIR             one folder per subject, named by the subject's reference (letters, digits, . _ : @ -),
+                  holding that person's images (.jpg, .jpeg, .png, .webp); all of a folder's images
+                  are enrolled together, all or nothing
+  --gallery ID    the gallery to enrol into (it must serve --purpose)
+  --purpose UC    the use case the enrolment serves (the key must be scoped to it)
+  --consents CSV  one row per subject, after a header row naming the columns:
+                    subject,notice_version,method,given_at[,purposes][,expires_at]
+                    colin,notice-v1,written,2026-11-30T09:00:00Z
+                  purposes: separated by ; (default --purpose); times: RFC 3339 with an offset
+  --data DIR      the data folder (SQLite and the template key), as serve uses it; or
+  --database URL  a postgres:// URL (the template key from PROBITY_SECRET_KEY or --data DIR)
+  --key KEY       the client key (better: PROBITY_KEY, not visible in the process list)
+  --report FILE   also write the outcome of every subject as JSON
+
+Every consent and enrolment goes through the Governor and the audit log, as over HTTP. A refused
+subject (no consent, no usable face...) is reported with its reason and the run goes on; running
+the same command again resumes it, enrolling nothing twice. Exit 0 when the run completes.`;
+
 export const IMPORT_OPTIONS = {
   gallery: { type: 'string' }, purpose: { type: 'string' }, consents: { type: 'string' }, data: { type: 'string' }, database: { type: 'string' },
   key: { type: 'string' }, report: { type: 'string' },
@@ -19,6 +42,7 @@ export const IMPORT_OPTIONS = {
 
 const IMAGE_EXTENSIONS = new Set(['.jpg', '.jpeg', '.png', '.webp']);
 const REQUIRED_COLUMNS = ['subject', 'notice_version', 'method', 'given_at'];
+const KNOWN_COLUMNS = [...REQUIRED_COLUMNS, 'purposes', 'expires_at'];
 
 interface ConsentLine {
   subject: string;
@@ -60,8 +84,15 @@ export function readConsents(file: string, purpose: string): Map<string, Consent
   } catch (e) {
     throw new ProbityError('invalid_request', `${file} is not valid CSV: ${(e as Error).message}`);
   }
-  const present = rows.length ? Object.keys(rows[0]!) : [];
-  const missing = REQUIRED_COLUMNS.filter((c) => rows.length && !present.includes(c));
+  const header = parseCsv(readFileSync(file), { to_line: 1, skip_empty_lines: true, trim: true, bom: true }) as string[][];
+  const names = (header[0] ?? []).map((c) => c.trim().toLowerCase());
+  // A file without its header row would have its first consent read as the column names, and
+  // every subject then refused for want of consent: say so instead.
+  if (names.length && !names.some((c) => KNOWN_COLUMNS.includes(c))) {
+    throw new ProbityError('invalid_request', `${file} has no header row: its first line ("${(header[0] ?? []).join(',').slice(0, 80)}") names no column. Add this line first: ${REQUIRED_COLUMNS.join(',')}[,purposes][,expires_at]`);
+  }
+  const present = rows.length ? Object.keys(rows[0]!) : names;
+  const missing = REQUIRED_COLUMNS.filter((c) => !present.includes(c));
   if (missing.length) throw new ProbityError('invalid_request', `${file} lacks the column(s) ${missing.join(', ')} (needed: ${REQUIRED_COLUMNS.join(', ')}; optional: purposes, expires_at)`);
   const out = new Map<string, ConsentLine>();
   rows.forEach((r, i) => {

@@ -17,7 +17,7 @@ import { migrate } from '../gallery/schema.js';
 import { serviceMessages } from '../server/service-messages.js';
 import { exportAudit, verifyStoredAudit } from '../governance/audit-store.js';
 import { proveReceipt, verifyWithWitness } from './audit-commands.js';
-import { IMPORT_OPTIONS, IMPORT_USAGE, runImport } from './import-command.js';
+import { IMPORT_HELP, IMPORT_OPTIONS, IMPORT_USAGE, runImport } from './import-command.js';
 import { evaluate } from '../evaluation/evaluate.js';
 import { addTailCommand, tailSummaryLines } from './add-tail-command.js';
 import { evaluatePad } from '../evaluation/evaluate-pad.js';
@@ -316,6 +316,17 @@ async function calibrateCommand(args: string[]): Promise<void> {
   }
 }
 
+/** On a terminal, one line redrawn per batch; elsewhere (CI, a log) a plain line every 30 s. */
+function remoteProgress(): (line: string) => void {
+  if (process.stderr.isTTY) return (line) => process.stderr.write(`\r${line}`);
+  let last = Date.now();
+  return (line) => {
+    if (Date.now() - last < 30_000) return;
+    last = Date.now();
+    process.stderr.write(`${line}\n`);
+  };
+}
+
 /** Measures a running Probity through its testing API; the key comes from the environment, not the command line. */
 async function evaluateRemoteCommand(url: string, values: Record<string, string | undefined>): Promise<void> {
   const key = process.env.PROBITY_KEY;
@@ -326,7 +337,7 @@ async function evaluateRemoteCommand(url: string, values: Record<string, string 
   const outDir = values.out ?? 'eval-out';
   const r = await evaluateRemote({
     url, key, datasetDir: values.dataset!, pairsFile: values.pairs, demographicsFile: values.demographics, outDir, fmr, ...(perFold ? { perFold } : {}),
-  }, (line) => process.stderr.write(`\r${line}`));
+  }, remoteProgress());
   process.stderr.write('\n');
   const lines = [
     `remote ${r.remote.url}: model ${r.remote.model}, threshold ${r.remote.threshold} for FMR ${r.remote.fmr}`,
@@ -539,6 +550,9 @@ class AuditBroken extends Error {}
 
 const COMMANDS: Record<string, (args: string[]) => Promise<void>> = { detect, compare, evaluate: evaluateCommand, 'evaluate-detector': evaluateDetectorCommand, calibrate: calibrateCommand, liveness, 'evaluate-pad': evaluatePadCommand, models, serve: serveCommand, audit: auditCommand, purge: purgeCommand, report: reportCommand, import: importCommand, keys: keysCommand, backup: backupCommand, restore: restoreCommand };
 
+/** A command's own --help, where it has one; the others print the global usage. */
+const COMMAND_HELP: Record<string, string> = { import: IMPORT_HELP };
+
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
@@ -553,7 +567,7 @@ export async function main(argv: string[]): Promise<number> {
   try {
     if (!run) throw new UsageError(`unknown command "${command}"; commands: ${Object.keys(COMMANDS).join(', ')}`);
     if (rest.includes('--help') || rest.includes('-h')) {
-      process.stdout.write(USAGE + '\n');
+      process.stdout.write((COMMAND_HELP[command] ?? USAGE) + '\n');
       return 0;
     }
     await run(rest);
