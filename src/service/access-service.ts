@@ -205,6 +205,7 @@ export class AccessService {
       const at = this.now().toISOString();
       const changed = await tx.run(`UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND organisation_id = $3 AND revoked_at IS NULL`, [at, keyId, key?.organisation_id ?? '']);
       if (!changed) throw new ProbityError('not_found', `no active key ${keyId}`);
+      this.gov.restricted({ kind: 'key_revoked', at, keyId });
       return { value: { id: keyId, revokedAt: at }, result: { keyRevoked: keyId } };
     }, { target });
   }
@@ -240,6 +241,7 @@ export class AccessService {
       if (this.db.kind === 'postgres') await tx.one(`SELECT value FROM meta WHERE key = 'policy_packs' FOR UPDATE`);
       const previous = await this.gov.activePacks(tx);
       await tx.run(`UPDATE meta SET value = $1 WHERE key = 'policy_packs'`, [JSON.stringify(active)]);
+      this.gov.restricted({ kind: 'policy_set', at: this.now().toISOString(), packs: active });
       return { value: { active, previous: previous.map((p) => p.id) }, result: { active, previous: previous.map((p) => p.id), versions: packs.map((p) => `${p.id}@${p.version}`) } };
     });
   }
@@ -312,6 +314,7 @@ export class AccessService {
       d.decisionReason = input.reason;
       await tx.run(`UPDATE applications SET decisions = $1 WHERE id = $2`, [JSON.stringify(decisions), row.id]);
       if (d.outcome === 'approved') await this.approve(tx, row.organisation_id, d.useCase, row.id, caller.keyId, input.reason);
+      else this.gov.restricted({ kind: 'application_refused', at: this.now().toISOString(), applicationId: row.id, useCase: d.useCase, decidedBy: caller.keyId, reason: input.reason });
       return {
         value: applicationView({ ...row, decisions: JSON.stringify(decisions) }),
         result: { application: row.id, organisation: row.organisation_id, useCase: d.useCase, outcome: d.outcome, reason: input.reason },

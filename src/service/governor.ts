@@ -4,6 +4,7 @@ import { isInstallationRole, ORGANISATION_ROLES, reachesEveryOrganisation, type 
 import { appendAudit, type AuditBody } from '../governance/audit-log.js';
 import { parseInstant } from '../governance/instants.js';
 import type { AuditWitness } from '../governance/audit-checkpoint.js';
+import type { SafeguardEntry, SafeguardLedger } from '../gallery/safeguard-ledger.js';
 import { buildAuditProof, type AuditProof } from '../governance/audit-receipt.js';
 import { clearRequest, requirePurposeAccess, type LegalAuthority, type RequestClearance } from '../governance/policy/assess.js';
 import { packsFor } from '../governance/policy/packs.js';
@@ -103,8 +104,21 @@ const CAPABILITY: Partial<Record<Operation, Capability>> = { enrol: 'enrol', ver
  * are logged too, so an attempt leaves a trace even when it changes nothing.
  */
 export class Governor {
-  /** `witness` signs checkpoints of the audit log as it grows; without one (tools, tests) none are signed. */
-  constructor(private readonly db: Db, readonly now: () => Date, readonly witness?: AuditWitness) {}
+  /**
+   * `witness` signs checkpoints of the audit log as it grows; without one (tools, tests) none are signed.
+   * `safeguards`: where every act that takes something away is kept outside the database, for a
+   * restore to re-apply (see safeguard-ledger.ts).
+   */
+  constructor(private readonly db: Db, readonly now: () => Date, readonly witness?: AuditWitness, readonly safeguards?: SafeguardLedger) {}
+
+  /**
+   * A safeguard removed or restricted something (a consent withdrawn, a key revoked, an
+   * application refused, the policy changed): called inside the act's transaction, before it
+   * commits, so that a restore of an older database makes it again (restore-replay.ts).
+   */
+  restricted(entry: SafeguardEntry): void {
+    this.safeguards?.append(entry);
+  }
 
   /**
    * A receipt with the proof that its audit entry is in the signed log, checkable later with
