@@ -62,6 +62,7 @@ usage:
 ${IMPORT_USAGE}
   probity purge [--data DIR | --database URL] [--now ISO]
   probity keys rotate [--data DIR] [--database URL]
+  probity keys recover --reason TEXT [--data DIR] [--database URL]
   probity backup [--data DIR] --out FILE          (SQLite; for PostgreSQL use pg_dump, see the README)
   probity restore [--data DIR] [--reason TEXT] FILE            (with the service stopped; signs a restore record into the audit witness, replays the erasure ledger)
   probity restore [--data DIR] [--reason TEXT] --database URL  (after pg_restore: the same)
