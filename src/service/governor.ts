@@ -80,6 +80,21 @@ export interface AccessTarget {
    * same rule a biometric request's purpose passes (`access/key-scope`).
    */
   purposes?: readonly string[];
+  /** The resource itself ("gallery ID", "review case ID"): another organisation's answers as a missing one (`ForeignResource`). */
+  resource?: string;
+  /** The resource named does not exist: answered before anything else is judged, as another organisation's is. */
+  resourceMissing?: boolean;
+}
+
+/**
+ * Another organisation's gallery or review case: answered exactly as a missing one (404, the
+ * same message), so that a caller learns nothing of who holds what, and logged as a refusal.
+ */
+export class ForeignResource extends ProbityError {
+  readonly foreign = true;
+  constructor(readonly resource: string) {
+    super('not_found', `no ${resource}`);
+  }
 }
 
 type AuditContext = Omit<AuditBody, 'action' | 'organisationId' | 'keyId' | 'roles' | 'outcome' | 'result' | 'purpose' | 'legalAuthority' | 'obligations' | 'rules'>;
@@ -168,7 +183,9 @@ export class Governor {
       throw new ProbityError('forbidden', `the "${op}" operation needs the ${allowed.join(' or ')} role; this key has ${caller.roles.join(', ') || 'no role'}${ignored.length ? ` (${ignored.join(', ')} counts only for keys of the operator organisation)` : ''}`);
     }
     const installationWide = held.some(reachesEveryOrganisation);
+    if (target.resource && target.resourceMissing) throw new ProbityError('not_found', `no ${target.resource}`);
     if (target.organisationId !== undefined && target.organisationId !== caller.organisationId && !installationWide) {
+      if (target.resource) throw new ForeignResource(target.resource);
       throw new ProbityError('forbidden', `organisation ${target.organisationId} is not this key's: "${op}" acts only on the caller's own organisation unless the operator organisation does it`);
     }
     if (target.notOwnOrganisation !== undefined && target.notOwnOrganisation === caller.organisationId) {
@@ -300,6 +317,11 @@ export class Governor {
   }
 
   async recordRefusal(caller: Caller, op: string, audit: Partial<AuditBody>, e: unknown): Promise<void> {
+    if (e instanceof ForeignResource) {
+      // The log keeps what the answer hides: the attempt, and that the resource is another organisation's (not whose).
+      await this.record(caller, op, audit, 'refused', { code: e.code, reason: `${e.resource} belongs to another organisation` });
+      return;
+    }
     if (!(e instanceof ProbityError) || !REFUSALS.has(e.code)) return;
     await this.record(caller, op, audit, 'refused', { code: e.code, reason: e.message }, e.rule?.rule);
   }

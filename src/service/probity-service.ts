@@ -33,7 +33,7 @@ import { DEFAULT_AUTH_THROTTLE, type AuthThrottleOptions } from './auth-throttle
 import { DEFAULT_WEBHOOK_OPTIONS, WebhookService, type WebhookOptions } from './webhooks.js';
 import { AccountabilityReport } from './accountability-report.js';
 import { PROBITY_VERSION } from '../version.js';
-import { Governor, type AccessTarget, type Operation, type PurposeInput } from './governor.js';
+import { ForeignResource, Governor, type AccessTarget, type Operation, type PurposeInput } from './governor.js';
 import { loadCalibration, requireMeasuredRate } from '../matching/calibration.js';
 import { identificationNote } from '../matching/identification-threshold.js';
 import { identificationThresholdAt, operatingPointReport, scoreFmrAt, thresholdAt, type OperatingPointName } from '../matching/operating-point.js';
@@ -195,7 +195,7 @@ export class ProbityService {
       this.search.forget(galleryId);
       throw new ProbityError('not_found', `no gallery ${galleryId}`);
     }
-    if (g.organisation_id !== caller.organisationId) throw new ProbityError('forbidden', `gallery ${galleryId} belongs to another organisation`);
+    if (g.organisation_id !== caller.organisationId) throw new ForeignResource(`gallery ${galleryId}`);
     // A biometric request's purpose was checked against the key (clear) and is checked against the gallery's declaration next.
     const purposeChecked = op === 'enrol' || op === 'verify' || op === 'identify';
     if (!purposeChecked && !(op === 'read_gallery' && caller.roles.includes('auditor'))) requireGalleryInScope(g, caller.useCases);
@@ -219,7 +219,8 @@ export class ProbityService {
   /** Whose a gallery is, for the Governor to refuse (and log) a request for another organisation's. */
   private async galleryTarget(galleryId: string | undefined): Promise<AccessTarget> {
     const g = galleryId ? await this.db.one<{ organisation_id: string }>(`SELECT organisation_id FROM galleries WHERE id = $1`, [galleryId]) : undefined;
-    return g ? { organisationId: g.organisation_id } : {};
+    if (!galleryId) return {};
+    return g ? { organisationId: g.organisation_id, resource: `gallery ${galleryId}` } : { resource: `gallery ${galleryId}`, resourceMissing: true };
   }
 
   private async galleryView(g: GalleryRow) {
