@@ -9,7 +9,7 @@ import { TemplateCipher } from '../gallery/template-cipher.js';
 import { privateDirectory, privateFile } from '../gallery/private-files.js';
 import { DEFAULT_CHECKPOINT_EVERY, type WitnessOptions } from '../governance/audit-checkpoint.js';
 import { AuditSigningKey } from '../governance/audit-signing-key.js';
-import { witnessDestination } from '../governance/witness-destination.js';
+import { requireWitnessApart, witnessDestination } from '../governance/witness-destination.js';
 import { ProbityError } from '../errors.js';
 import { ErasureLedger } from '../gallery/erasure-ledger.js';
 import { SafeguardLedger } from '../gallery/safeguard-ledger.js';
@@ -98,9 +98,12 @@ function positiveEnv(env: NodeJS.ProcessEnv, name: string, fallback: number): nu
  */
 function auditWitness(o: ServeOptions, print?: (line: string) => void): WitnessOptions {
   const key = AuditSigningKey.fromEnvironment({ env: o.env, keyFile: join(o.dataDir, 'audit-signing.key'), development: o.development });
+  const destination = witnessDestination(o.dataDir, o.env);
+  const warning = requireWitnessApart(o.dataDir, destination, o.env, o.development);
+  if (warning) print?.(`warning: ${warning}`);
   writeFileSync(join(o.dataDir, 'audit-signing.pub'), key.publicKeyPem(), { mode: 0o644 });
   return {
-    key, ...witnessDestination(o.dataDir, o.env),
+    key, ...destination,
     everyEntries: positiveEnv(o.env, 'PROBITY_AUDIT_CHECKPOINT_ENTRIES', DEFAULT_CHECKPOINT_EVERY.entries),
     everySeconds: positiveEnv(o.env, 'PROBITY_AUDIT_CHECKPOINT_SECONDS', DEFAULT_CHECKPOINT_EVERY.seconds),
     ...(print ? { report: print } : {}),
