@@ -89,8 +89,8 @@ for (const backend of backends) {
 
       if (backend === 'sqlite') {
         writeFileSync(join(home, 'audit-signing.pub'), key.publicKeyPem());
-        const cli = spawnSync(process.execPath, [cliPath, 'audit', 'verify', '--database', store.location.startsWith('postgres') ? store.location : '', '--data', join(store.location, '..'),
-          '--witness', witnessFile, '--public-key', join(home, 'audit-signing.pub'), '--checkpoint-entries', '50', '--checkpoint-seconds', '3600'].filter(Boolean), { encoding: 'utf8', env: { ...process.env, PROBITY_DATABASE_URL: '' } });
+        const cli = spawnSync(process.execPath, [cliPath, 'audit', 'verify', '--data', join(store.location, '..'),
+          '--witness', witnessFile, '--public-key', join(home, 'audit-signing.pub'), '--checkpoint-entries', '50', '--checkpoint-seconds', '3600'], { encoding: 'utf8', env: Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'PROBITY_DATABASE_URL')) });
         assert.equal(cli.status, 1, cli.stdout + cli.stderr);
         assert.match(cli.stdout, /audit log NOT intact.*\n.*fewer checkpoints than the service's cadence implies/);
       }
