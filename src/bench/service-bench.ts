@@ -20,7 +20,9 @@ const { values } = parseArgs({ options: { seconds: { type: 'string' }, connectio
 const seconds = Number(values.seconds ?? 15);
 const connections = Number(values.connections ?? 4);
 const gallerySize = Number(values.gallery ?? 300);
-const env = { ...process.env, PROBITY_ADMIN_KEY: `prb_${randomBytes(32).toString('base64url')}`, PROBITY_SECRET_KEY: randomBytes(32).toString('hex'), PROBITY_AUDIT_SIGNING_KEY: randomBytes(32).toString('hex') };
+const env = { ...process.env, PROBITY_ADMIN_KEY: `prb_${randomBytes(32).toString('base64url')}`, PROBITY_SECRET_KEY: randomBytes(32).toString('hex'), PROBITY_AUDIT_SIGNING_KEY: randomBytes(32).toString('hex'),
+  // Outside --development the witness must be apart from the data folder.
+  PROBITY_AUDIT_WITNESS_FILE: join(mkdtempSync(join(tmpdir(), 'probity-bench-witness-')), 'audit-witness.jsonl') };
 
 /** The first image of each of the first `n` LFW identities. */
 function lfwFirstImages(n: number): Buffer[] {

@@ -8,7 +8,8 @@ import { checkpointHash, parseCheckpointLine } from '../governance/audit-checkpo
 import { checkReceiptClaims, verifyAuditProof, type AuditProof } from '../governance/audit-receipt.js';
 import { parsePublicKey, publicKeyId } from '../governance/audit-signing-key.js';
 import { entryLeaf, treeInclusion } from '../governance/audit-tree.js';
-import { verifyAuditWithWitness } from '../governance/audit-witness-verify.js';
+import { verifyAuditWithWitness, type CheckpointCadence } from '../governance/audit-witness-verify.js';
+import { DEFAULT_CHECKPOINT_EVERY } from '../governance/audit-checkpoint.js';
 import { verifyInclusion } from '../governance/merkle.js';
 
 /**
@@ -33,11 +34,29 @@ export function auditPublicKey(values: { 'public-key'?: string; data?: string; d
 
 const NO_KEY = "give --public-key FILE: the audit signing key's public half the operator published (audit-signing.pub in the data folder, or GET /audit/public-key)";
 
-export async function verifyWithWitness(db: Db, values: { witness?: string; 'public-key'?: string; data?: string; database?: string; json?: boolean }, out: (s: string) => void): Promise<boolean> {
+/**
+ * The cadence the service signed at, to count the checkpoints the witness should hold: the flags,
+ * else the service's own variables, else its defaults.
+ */
+function cadenceOf(values: { 'checkpoint-entries'?: string; 'checkpoint-seconds'?: string }): CheckpointCadence {
+  const read = (flag: string | undefined, name: string, fallback: number) => {
+    const raw = flag ?? process.env[name];
+    if (raw === undefined || raw === '') return fallback;
+    const v = Number(raw);
+    if (!Number.isFinite(v) || v <= 0) throw new ProbityError('invalid_argument', `${flag !== undefined ? `--${name === 'PROBITY_AUDIT_CHECKPOINT_ENTRIES' ? 'checkpoint-entries' : 'checkpoint-seconds'}` : name} must be a positive number, got "${raw}"`);
+    return v;
+  };
+  return {
+    entries: read(values['checkpoint-entries'], 'PROBITY_AUDIT_CHECKPOINT_ENTRIES', DEFAULT_CHECKPOINT_EVERY.entries),
+    seconds: read(values['checkpoint-seconds'], 'PROBITY_AUDIT_CHECKPOINT_SECONDS', DEFAULT_CHECKPOINT_EVERY.seconds),
+  };
+}
+
+export async function verifyWithWitness(db: Db, values: { witness?: string; 'public-key'?: string; data?: string; database?: string; json?: boolean; 'checkpoint-entries'?: string; 'checkpoint-seconds'?: string }, out: (s: string) => void): Promise<boolean> {
   const text = readText(values.witness!, 'audit witness file');
   const key = auditPublicKey(values);
   if (!key) throw new ProbityError('invalid_argument', NO_KEY);
-  const r = await verifyAuditWithWitness(db, text, key);
+  const r = await verifyAuditWithWitness(db, text, key, cadenceOf(values));
   if (values.json) out(JSON.stringify(r, null, 2) + '\n');
   else if (r.ok) {
     out(`audit log intact: ${r.entries} entries, head ${r.head.seq} ${r.head.hash.slice(0, 16)}..., matching all ${r.witness.checkpoints} signed checkpoint(s) in ${values.witness} (the last at size ${r.witness.lastSize}, key ${r.witness.keyId}), verified in ${r.seconds.toFixed(2)} s${r.entries > r.witness.lastSize ? `; the ${r.entries - r.witness.lastSize} entries since the last checkpoint rest on the hash chain alone until the next one` : ''}\n`);

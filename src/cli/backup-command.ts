@@ -5,9 +5,9 @@ import type { SignedCheckpoint } from '../governance/audit-checkpoint.js';
 import { lastWitnessCheckpoint, postRestoreRecord, recordRestore, restoreRecord, type RestoreSigning } from '../governance/audit-restore.js';
 import { AuditSigningKey } from '../governance/audit-signing-key.js';
 import { witnessDestination } from '../governance/witness-destination.js';
-import { backupKeys, erasureLedger } from '../server/serve.js';
+import { backupKeys, erasureLedger, safeguardLedger } from '../server/serve.js';
 import { backupStore, restoreStore } from '../service/backup.js';
-import { maintenance } from '../service/maintenance.js';
+import { describeReapplied, reapplySafeguards } from '../service/restore-replay.js';
 import { dataDirOf, openStore, UsageError } from './main.js';
 import { flags } from './flags.js';
 
@@ -78,17 +78,18 @@ export async function restoreCommand(args: string[]): Promise<void> {
       const record = signing ? await restoreRecord(db, undefined, signing, new Date()) : undefined;
       if (record) await recordRestore(db, signing!.file, record);
       await tellWitnessUrl(record);
-      const replayed = await maintenance(db).people.replayErasures(erasureLedger(dir).read());
-      process.stdout.write(`the erasure ledger replayed on the restored database: ${replayed.subjects} subject(s) and ${replayed.galleries} galler(ies) erased again, ${replayed.templates} template(s), each audited${describeRecord(record, signing?.file)}\n`);
+      const reapplied = await reapplySafeguards(db, safeguardLedger(dir).read(), erasureLedger(dir).read());
+      process.stdout.write(`the restored database: ${describeReapplied(reapplied)}${describeRecord(record, signing?.file)}\n`);
     } finally {
       await db.close();
     }
     return;
   }
-  const r = await restoreStore(dir, positionals[0]!, erasureLedger(dir), new Date(), signing);
+  const r = await restoreStore(dir, positionals[0]!, erasureLedger(dir), new Date(), signing, safeguardLedger(dir));
   await tellWitnessUrl(r.restoreRecord);
   process.stdout.write(
-    `restored ${r.restoredFrom} into ${join(dir, 'probity.sqlite')}${r.previous ? ` (the store it replaced is kept as ${r.previous})` : ''}; ` +
-    `the erasure ledger replayed: ${r.replayed.subjects} subject(s) and ${r.replayed.galleries} galler(ies) erased again, ${r.replayed.templates} template(s), each audited${describeRecord(r.restoreRecord, signing?.file)}\n`,
+    `restored ${r.restoredFrom} into ${join(dir, 'probity.sqlite')}` +
+    `${r.previous ? ` (the store it replaced is kept as ${r.previous}, its data keys moved to ${join(dir, 'backup-keys.sqlite')} like a backup's, so an erasure reaches it too)` : ''}; ` +
+    `${describeReapplied(r.reapplied)}${describeRecord(r.restoreRecord, signing?.file)}\n`,
   );
 }

@@ -1,6 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, renameSync, writeFileSync } from 'node:fs';
+import { hostname, userInfo } from 'node:os';
 import { join } from 'node:path';
+import { AccessService } from '../service/access-service.js';
+import { Governor } from '../service/governor.js';
 import { rotateInstallationKey } from '../gallery/key-rotation.js';
 import { INSTALLATION_KEY_META } from '../gallery/subject-keys.js';
 import { TemplateCipher } from '../gallery/template-cipher.js';
@@ -16,7 +19,8 @@ import { flags } from './flags.js';
  */
 export async function keysCommand(args: string[]): Promise<void> {
   const [sub, ...rest] = args;
-  if (sub !== 'rotate') throw new UsageError('keys needs "rotate"');
+  if (sub === 'recover') return recoverCommand(rest);
+  if (sub !== 'rotate') throw new UsageError('keys needs "rotate" or "recover"');
   const { values } = flags(rest, { data: { type: 'string' }, database: { type: 'string' } }, 0);
   const dir = dataDirOf(values);
   const keyFile = join(dir, 'template.key');
@@ -57,3 +61,29 @@ export async function keysCommand(args: string[]): Promise<void> {
   }
 }
 
+
+/**
+ * `probity keys recover --reason TEXT`: a new operator key, for whoever holds the data folder and
+ * the installation key, when every operator key is lost. It is the one way to add an operator key
+ * to an installation after its first start (PROBITY_ADMIN_KEY is then refused), and it is audited.
+ */
+async function recoverCommand(args: string[]): Promise<void> {
+  const { values } = flags(args, { data: { type: 'string' }, database: { type: 'string' }, reason: { type: 'string' } }, 0);
+  if (!values.reason) throw new UsageError('keys recover needs --reason TEXT (it is recorded in the audit log)');
+  const dir = dataDirOf(values);
+  const kek = TemplateCipher.fromEnvironment({ keyFile: join(dir, 'template.key') });
+  const db = await openStore(values);
+  try {
+    const gov = new Governor(db, () => new Date());
+    const r = await new AccessService(db, gov).recoverOperatorKey({ kekId: kek.id, reason: values.reason, by: `${userInfo().username} on ${hostname()}` });
+    process.stdout.write(
+      `made operator key ${r.keyId}, recorded in audit entry ${r.auditSeq} (operator_key_recovered, with your reason)\n` +
+      `operator key (shown once; store it now): ${r.secret}\n` +
+      (r.operatorKeysStillActive.length
+        ? `${r.operatorKeysStillActive.length} other operator key(s) are still active (${r.operatorKeysStillActive.join(', ')}): if they are lost, revoke them with this key (DELETE /v1/keys/ID)\n`
+        : 'no other operator key is active\n'),
+    );
+  } finally {
+    await db.close();
+  }
+}

@@ -57,12 +57,13 @@ usage:
   probity evaluate-pad --dataset DIR [--out DIR] [--bpcer 0.05] [--subjects N] [--per-subject N]
                        [--calibration-subjects S1,S2,...] [--replicates N] [--write-calibration]
   probity models [--json]
-  probity audit verify [--data DIR | --database URL] [--witness FILE [--public-key FILE]]
+  probity audit verify [--data DIR | --database URL] [--witness FILE [--public-key FILE] [--checkpoint-entries N] [--checkpoint-seconds S]]
   probity audit prove --receipt FILE [--public-key FILE] [--witness FILE] [--data DIR | --database URL]
   probity audit export [--data DIR | --database URL] [--from ISO] [--to ISO] [--organisation ID] [--purpose USE_CASE]
 ${IMPORT_USAGE}
   probity purge [--data DIR | --database URL] [--now ISO]
   probity keys rotate [--data DIR] [--database URL]
+  probity keys recover --reason TEXT [--data DIR] [--database URL]
   probity backup [--data DIR] --out FILE          (SQLite; for PostgreSQL use pg_dump, see docs/operations.md)
   probity restore [--data DIR] [--reason TEXT] FILE            (with the service stopped; signs a restore record into the audit witness, replays the erasure ledger)
   probity restore [--data DIR] [--reason TEXT] --database URL  (after pg_restore: the same)
@@ -459,7 +460,7 @@ export async function openStore(values: { data?: string; database?: string }) {
 async function auditCommand(args: string[]): Promise<void> {
   const [sub, ...rest] = args;
   if (sub === 'verify') {
-    const { values } = parse(rest, { data: { type: 'string' }, database: { type: 'string' }, json: { type: 'boolean' }, witness: { type: 'string' }, 'public-key': { type: 'string' } }, 0);
+    const { values } = parse(rest, { data: { type: 'string' }, database: { type: 'string' }, json: { type: 'boolean' }, witness: { type: 'string' }, 'public-key': { type: 'string' }, 'checkpoint-entries': { type: 'string' }, 'checkpoint-seconds': { type: 'string' } }, 0);
     if (values['public-key'] && !values.witness) throw new UsageError('--public-key goes with --witness FILE');
     const db = await openStore(values);
     try {

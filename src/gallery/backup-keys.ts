@@ -1,6 +1,7 @@
 import Database from 'better-sqlite3';
-import { existsSync } from 'node:fs';
+import { chmodSync, existsSync } from 'node:fs';
 import { ProbityError } from '../errors.js';
+import { privateFile } from './private-files.js';
 import { wrapRecord } from './subject-keys.js';
 import type { TemplateCipher } from './template-cipher.js';
 
@@ -22,6 +23,10 @@ export class BackupKeyEscrow {
 
   private open(create: boolean): Database.Database | undefined {
     if (!create && !existsSync(this.path)) return undefined;
+    // The escrow holds every backup's wrapped data keys: the service's user alone reads it, whoever
+    // runs the command and whatever its umask (SQLite gives -wal and -shm the main file's mode).
+    privateFile(this.path);
+    for (const side of ['-wal', '-shm']) if (existsSync(this.path + side)) chmodSync(this.path + side, 0o600);
     const db = new Database(this.path);
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = FULL');

@@ -77,6 +77,7 @@ const CLAIMS: Record<string, (b: EntryBody, e: AuditProof['entry']) => unknown> 
   subject: (b) => b.subject,
   consent: (b) => b.result?.consentWithdrawn,
   templatesErased: (b) => b.result?.templatesErased,
+  consentsEnded: (b) => b.result?.consentsEnded,
   subjectsErased: (b) => b.result?.subjectsErased,
   erasedAt: (b) => b.result?.erasedAt,
   withdrawnAt: (b) => b.result?.withdrawnAt,

@@ -106,6 +106,64 @@ export function verifyWitnessChain(text: string, key: KeyObject): { checkpoints:
   return { checkpoints: good, breaks, lines: lines.length, restores };
 }
 
+/** How often the service signs: every `entries` entries, and every `seconds` seconds while the log grows. */
+export interface CheckpointCadence {
+  entries: number;
+  seconds: number;
+}
+
+/**
+ * Whether the witness holds as many checkpoints as the log's own entries say the service signed.
+ * Between two checkpoints (and after the last) the service writes at most `entries` entries, and
+ * while it runs (entries less than `seconds` apart) it signs within `seconds` of the first
+ * unsigned one. A stretch that breaks either bound lost checkpoints: trimmed from the witness,
+ * most likely with the entries they covered (the attack of issue 22, finding 6). A gap of more
+ * than `seconds` between two entries may be the service stopped, and is not counted as running.
+ */
+class CadenceCheck {
+  private count = 0;
+  private running = 0;
+  private first?: { seq: number; at: number };
+  private last?: number;
+  private flagged: Break[] = [];
+  constructor(private readonly c: CheckpointCadence) {}
+
+  entry(seq: number, at: string): void {
+    const t = Date.parse(at);
+    this.first ??= { seq, at: t };
+    if (this.last !== undefined && t - this.last <= this.c.seconds * 1000) this.running += t - this.last;
+    this.last = t;
+    this.count++;
+  }
+
+  signed(): void {
+    this.close();
+    this.count = 0;
+    this.running = 0;
+    this.first = undefined;
+    this.last = undefined;
+  }
+
+  private close(): void {
+    if (!this.first || this.flagged.length >= 20) return;
+    // Slack for a checkpoint signed a little late (several processes, a slow disk): twice the interval.
+    const tooMany = this.count > this.c.entries;
+    const tooLong = this.running > 2 * this.c.seconds * 1000;
+    if (!tooMany && !tooLong) return;
+    this.flagged.push({
+      kind: 'checkpoint', seq: this.first.seq,
+      detail: `fewer checkpoints than the service's cadence implies: from entry ${this.first.seq}, ${this.count} entries${tooLong ? ` written over ${Math.round(this.running / 1000)} s of running time` : ''} have no checkpoint, ` +
+        `but the service signs every ${this.c.entries} entries and every ${this.c.seconds} s: checkpoints were removed from the witness (with the entries they covered, or the log was rewritten), ` +
+        'or the service ran with another cadence (give it with --checkpoint-entries and --checkpoint-seconds)',
+    });
+  }
+
+  finish(): Break[] {
+    this.close();
+    return this.flagged;
+  }
+}
+
 /**
  * The checkpoints today's log must match: a restore discards what was signed beyond its size
  * before it, so a checkpoint counts only when no later restore record went below its size.
@@ -127,15 +185,19 @@ function liveCheckpoints(chain: SignedCheckpoint[]): SignedCheckpoint[] {
  * the signed root, and the log must reach the last checkpoint's size. A rewrite that recomputes
  * every link and the head, a cut-off end and an emptied log each fail, naming the checkpoint.
  */
-export async function verifyAuditWithWitness(db: Db, witnessText: string, key: KeyObject): Promise<WitnessReport> {
+export async function verifyAuditWithWitness(db: Db, witnessText: string, key: KeyObject, cadence?: CheckpointCadence): Promise<WitnessReport> {
   const chain = verifyWitnessChain(witnessText, key);
   const cps = liveCheckpoints(chain.checkpoints).sort((a, b) => a.checkpoint.size - b.checkpoint.size);
   const frontier = new MerkleFrontier();
   const rootBreaks: Break[] = [];
+  const sparse = cadence ? new CadenceCheck(cadence) : undefined;
+  const signedAt = new Set(cps.map((c) => c.checkpoint.size));
   let next = 0;
   let lastMatched = 0;
   const stored = await verifyStoredAudit(db, (e) => {
     frontier.push(contentLeaf(e));
+    sparse?.entry(e.seq, e.at);
+    if (sparse && signedAt.has(frontier.size)) sparse.signed();
     while (next < cps.length && cps[next]!.checkpoint.size <= frontier.size) {
       const sc = cps[next]!;
       if (sc.checkpoint.size === frontier.size) {
@@ -151,7 +213,7 @@ export async function verifyAuditWithWitness(db: Db, witnessText: string, key: K
       next++;
     }
   });
-  const breaks: Break[] = [...chain.breaks, ...stored.breaks, ...rootBreaks];
+  const breaks: Break[] = [...chain.breaks, ...stored.breaks, ...rootBreaks, ...(sparse?.finish() ?? [])];
   const last = cps[cps.length - 1];
   if (last && frontier.size < last.checkpoint.size) {
     breaks.push({

@@ -132,7 +132,8 @@ for (const backend of backends) {
       await forbidden(service.listGalleries(acmeAdmin.caller, { limit: 10 }));
       // Even a client key it may make for its own organisation stays inside it.
       const own = await service.access.createKey(acmeAdmin.caller, { organisationId: acme.organisationId, roles: ['client'], label: 'acme client' });
-      await forbidden(service.getGallery(await service.authenticate(own.secret), charityGallery), /another organisation/);
+      // Answered as a missing gallery (issue 22, finding 8).
+      await assert.rejects(service.getGallery(await service.authenticate(own.secret), charityGallery), { code: 'not_found', message: `no gallery ${charityGallery}` });
     });
 
     test('an organisation admin cannot issue operator, installation-auditor or admin keys in the operator organisation, nor installation roles at home', async () => {

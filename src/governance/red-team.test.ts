@@ -102,13 +102,33 @@ for (const backend of backends) {
       assert.ok(refusals.every((r) => JSON.parse(r.body).rules.length === 1));
     });
 
-    test("another organisation's gallery is refused", async () => {
+    test("another organisation's gallery is refused, answered as a missing one (issue 22, finding 8), and logged", async () => {
       const a = await onboard(service, adminSecret, { name: 'org-a', sector: 'commercial', jurisdictions: ['other'] }, ['photo_library_tagging']);
       const b = await onboard(service, adminSecret, { name: 'org-b', sector: 'commercial', jurisdictions: ['other'] }, ['photo_library_tagging']);
       const gallery = await service.createGallery(a.caller, { name: 'family' });
-      await refused(service.identify(b.caller, { purpose: 'photo_library_tagging', galleryId: gallery.id, probe: image(faces.colin1()) }), 'forbidden');
-      await refused(service.enrol(b.caller, { purpose: 'photo_library_tagging', galleryId: gallery.id, subject: 'x', images: [image(faces.colin1())] }), 'forbidden');
-      await refused(service.eraseSubject(b.caller, gallery.id, 'x'), 'forbidden');
+      const missing = '00000000-0000-4000-8000-000000000000';
+      const attempts = async (galleryId: string) => {
+        const out: ProbityError[] = [];
+        for (const attempt of [
+          () => service.identify(b.caller, { purpose: 'photo_library_tagging', galleryId, probe: image(faces.colin1()) }),
+          () => service.enrol(b.caller, { purpose: 'photo_library_tagging', galleryId, subject: 'x', images: [image(faces.colin1())] }),
+          () => service.verify(b.caller, { purpose: 'photo_library_tagging', galleryId, subject: 'x', probe: image(faces.colin1()) }),
+          () => service.eraseSubject(b.caller, galleryId, 'x'),
+        ]) out.push(await attempt().then(() => assert.fail('allowed'), (e: ProbityError) => e));
+        return out;
+      };
+      const before = Number((await db.one<{ n: number }>(`SELECT COUNT(*) AS n FROM audit_log WHERE organisation_id = $1 AND body LIKE '%"outcome":"refused"%'`, [b.organisationId]))!.n);
+      const theirs = await attempts(gallery.id);
+      const absent = await attempts(missing);
+      theirs.forEach((e, i) => {
+        assert.equal(e.code, 'not_found', e.message);
+        assert.equal(e.message, absent[i]!.message.replace(missing, gallery.id), 'the same answer as for a gallery that does not exist');
+        assert.doesNotMatch(e.message, new RegExp(`another organisation|${a.organisationId}`), 'the owner is not named');
+      });
+      const refusals = await db.all<{ body: string }>(`SELECT body FROM audit_log WHERE organisation_id = $1 AND body LIKE '%"outcome":"refused"%' ORDER BY seq`, [b.organisationId]);
+      const logged = refusals.slice(before).map((r) => JSON.parse(r.body) as { action: string; result: { reason: string } });
+      assert.deepEqual(logged.map((l) => l.action), ['identify', 'enrol', 'verify', 'erase_subject'], 'each attempt on the other organisation\'s gallery is logged');
+      assert.ok(logged.every((l) => /belongs to another organisation/.test(l.result.reason)));
     });
 
     test('attribute inference is refused on its route and as an option of another', async () => {

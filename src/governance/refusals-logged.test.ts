@@ -53,12 +53,15 @@ for (const backend of backends) {
     ];
     for (const [action, attempt] of attempts) {
       test(`another organisation's gallery: ${action} is refused and logged`, async () => {
-        await refused(attempt(), 'forbidden');
+        // Answered as a missing gallery (issue 22, finding 8); the log still records the attempt.
+        const e = await refused(attempt(), 'not_found');
+        assert.equal(e.message, `no gallery ${theirs}`);
         const entry = await lastAuditEntry(db, action, 'refused');
         assert.ok(entry, `no refused ${action} entry`);
         assert.equal(entry.organisationId, intruder.organisationId);
         assert.equal(entry.keyId, intruder.keyId);
-        assert.equal(entry.result.code, 'forbidden');
+        assert.equal(entry.result.code, 'not_found');
+        assert.match(String(entry.result.reason), /belongs to another organisation/);
       });
     }
 

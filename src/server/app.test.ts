@@ -52,16 +52,17 @@ for (const backend of backends) {
       await store.drop();
     });
 
-    test('keys: none, unknown and revoked are 401; the wrong role and another organisation are 403', async () => {
+    test('keys: none, unknown and revoked are 401; the wrong role is 403, another organisation\'s gallery 404', async () => {
       assert.equal((await call('GET', '/v1/galleries', undefined)).body.error.code, 'unauthenticated');
       assert.equal((await call('GET', '/v1/galleries', 'prb_nonsense')).status, 401);
       const forbidden = await call('POST', '/v1/organisations', clientKey, { name: 'x', sector: 'commercial', jurisdictions: [] });
       assert.equal(forbidden.status, 403);
       assert.match(forbidden.body.error.message, /needs the operator role/);
       assert.equal((await call('POST', `/v1/galleries/${galleryId}/identify`, adminKey, { purpose: P, image: b64(faces.colin1()) })).status, 403);
+      // Another organisation's gallery answers as a missing one (issue 22, finding 8).
       const theirs = await call('GET', `/v1/galleries/${galleryId}`, otherClientKey);
-      assert.equal(theirs.status, 403);
-      assert.match(theirs.body.error.message, /another organisation/);
+      assert.equal(theirs.status, 404);
+      assert.equal(theirs.body.error.message, `no gallery ${galleryId}`);
       assert.deepEqual((await call('GET', '/v1/galleries', otherClientKey)).body.items, [], 'one organisation never lists another\'s galleries');
       const temp = (await call('POST', '/v1/keys', adminKey, { organisationId: orgId, roles: ['client'], label: 'temp' })).body;
       assert.equal((await call('GET', '/v1/galleries', temp.secret)).status, 200);

@@ -16,6 +16,8 @@ const env = {
   PROBITY_ADMIN_KEY: `prb_${randomBytes(32).toString('base64url')}`,
   PROBITY_SECRET_KEY: randomBytes(32).toString('hex'),
   PROBITY_AUDIT_SIGNING_KEY: randomBytes(32).toString('hex'),
+  // Outside --development the witness must be apart from the data folder (issue 22, finding 6).
+  PROBITY_AUDIT_WITNESS_FILE: join(mkdtempSync(join(tmpdir(), 'probity-witness-')), 'audit-witness.jsonl'),
 };
 
 /** Starts `probity serve` as its own process and waits for the address it listens on. */

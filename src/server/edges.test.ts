@@ -94,6 +94,28 @@ for (const backend of backends) {
       assert.match(text, /limit=5&api_key=\[REDACTED\]/, 'other parameters stay readable');
     });
 
+    test('attack (issue 22, finding 8): a key under any other parameter name, or anywhere in the URL, is refused and never reaches the request log', async () => {
+      const before = log.length;
+      const key = 'prb_' + 'Zq7x'.repeat(11);
+      const bare = 'Qm9vNXh2YjdLc0pXbG1OeDRyVGhZcUVaV2p3';
+      const urls = [
+        `/v1/galleries?bearer=${key}`, `/v1/galleries?credential=${key}`, `/v1/galleries?limit=5&x=${key}`, `/v1/galleries?after=Bearer%20${encodeURIComponent(key)}`,
+        `/v1/galleries?${key}`, `/v1/galleries?q=${encodeURIComponent(key)}`,
+      ];
+      for (const url of urls) {
+        const r = await get(url, adminKey, '10.9.9.10');
+        assert.equal(r.statusCode, 401, `${url}: refused, telling the client to use the header`);
+        assert.match(r.json().error.message, /in the URL is refused/);
+      }
+      // Not refused (it could be a long page cursor), but a key-shaped value leaves no trace in the log either.
+      await get(`/v1/galleries?after=${bare}`, adminKey, '10.9.9.10');
+      await get(`/v1/galleries/${key}`, adminKey, '10.9.9.10');
+      await get(`/nowhere/${key}?z=${bare}`, undefined, '10.9.9.10');
+      const text = log.slice(before).join('');
+      assert.ok(text.includes('[REDACTED]'), 'the log lines were written');
+      for (const s of [key, key.slice(4), bare, encodeURIComponent(key)]) assert.ok(!text.includes(s), `${s} must not be in the log`);
+    });
+
     test('failed authentications are limited per address and audited without the key', async () => {
       const wrong = ['prb_wrong-one-aaaaaaaaaaaa', 'prb_wrong-two-bbbbbbbbbbbb', 'prb_wrong-three-cccccccccc'];
       for (let i = 0; i < 4; i++) assert.equal((await get('/v1/me', undefined, '203.0.113.7')).statusCode, 401, 'no key at all is not an attempt');

@@ -9,9 +9,10 @@ import { TemplateCipher } from '../gallery/template-cipher.js';
 import { privateDirectory, privateFile } from '../gallery/private-files.js';
 import { DEFAULT_CHECKPOINT_EVERY, type WitnessOptions } from '../governance/audit-checkpoint.js';
 import { AuditSigningKey } from '../governance/audit-signing-key.js';
-import { witnessDestination } from '../governance/witness-destination.js';
+import { requireWitnessApart, witnessDestination } from '../governance/witness-destination.js';
 import { ProbityError } from '../errors.js';
 import { ErasureLedger } from '../gallery/erasure-ledger.js';
+import { SafeguardLedger } from '../gallery/safeguard-ledger.js';
 import { BackupKeyEscrow } from '../gallery/backup-keys.js';
 import { KeyRing } from '../gallery/subject-keys.js';
 import { maintenance } from '../service/maintenance.js';
@@ -69,6 +70,11 @@ export function erasureLedger(dataDir: string): ErasureLedger {
   return new ErasureLedger(join(dataDir, 'erasures.log'), backupKeys(dataDir));
 }
 
+/** The data folder's ledger of safeguards that took something away, which `probity restore` re-applies. */
+export function safeguardLedger(dataDir: string): SafeguardLedger {
+  return new SafeguardLedger(join(dataDir, 'safeguards.log'));
+}
+
 /** The data keys of the backups `probity backup` took, kept out of the backup files. */
 export function backupKeys(dataDir: string): BackupKeyEscrow {
   return new BackupKeyEscrow(join(dataDir, 'backup-keys.sqlite'));
@@ -92,9 +98,12 @@ function positiveEnv(env: NodeJS.ProcessEnv, name: string, fallback: number): nu
  */
 function auditWitness(o: ServeOptions, print?: (line: string) => void): WitnessOptions {
   const key = AuditSigningKey.fromEnvironment({ env: o.env, keyFile: join(o.dataDir, 'audit-signing.key'), development: o.development });
+  const destination = witnessDestination(o.dataDir, o.env);
+  const warning = requireWitnessApart(o.dataDir, destination, o.env, o.development);
+  if (warning) print?.(`warning: ${warning}`);
   writeFileSync(join(o.dataDir, 'audit-signing.pub'), key.publicKeyPem(), { mode: 0o644 });
   return {
-    key, ...witnessDestination(o.dataDir, o.env),
+    key, ...destination,
     everyEntries: positiveEnv(o.env, 'PROBITY_AUDIT_CHECKPOINT_ENTRIES', DEFAULT_CHECKPOINT_EVERY.entries),
     everySeconds: positiveEnv(o.env, 'PROBITY_AUDIT_CHECKPOINT_SECONDS', DEFAULT_CHECKPOINT_EVERY.seconds),
     ...(print ? { report: print } : {}),
@@ -114,7 +123,7 @@ async function openService(o: ServeOptions, print?: (line: string) => void): Pro
   const own = calibrateEngine(engine, o.calibrationFile); // refused before the store opens: no table of its own, no service
   if (own) print?.(`model ${engine.modelId}${engine.config.modelFile ? ` (from ${engine.config.modelFile.path}, SHA-256 ${engine.modelSha256})` : ''} decides by ${o.calibrationFile}, measured on ${own.measuredOn}`);
   const db = await openDb(location(o));
-  const service = await ProbityService.open({ db, engine, keys, witness, erasureLedger: erasureLedger(o.dataDir), options: {
+  const service = await ProbityService.open({ db, engine, keys, witness, erasureLedger: erasureLedger(o.dataDir), safeguardLedger: safeguardLedger(o.dataDir), options: {
     indexDir: o.dataDir,
     ...(o.evaluationFile ? { evaluationFile: o.evaluationFile } : {}),
     webhooks: { allowPrivateNetworks: o.webhookAllowPrivate ?? o.env.PROBITY_WEBHOOK_ALLOW_PRIVATE === '1' },

@@ -32,6 +32,14 @@ import { skipWithoutLfw } from '../testing/fixtures.js';
 import { backendSkip, backends, faces, freshStore, testEngine, testKey } from '../testing/service-fixture.js';
 import { ProbityService } from './probity-service.js';
 import { suiteUnless } from '../testing/suite.js';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { SqliteDb } from '../gallery/sqlite-db.js';
+import { erasureLedger, safeguardLedger } from '../server/serve.js';
+import { backupStore, restoreStore } from './backup.js';
+import { reapplySafeguards } from './restore-replay.js';
 
 const SEED = process.env.PROBITY_PBT_SEED ? Number(process.env.PROBITY_PBT_SEED) : Math.floor(Math.random() * 2 ** 31);
 const RUNS = Number(process.env.PROBITY_PBT_RUNS ?? 15);
@@ -81,6 +89,10 @@ interface Consent { id: string; gallery: string; subject: string; purposes: stri
 const isInstallation = (r: string) => (INSTALLATION_ROLES as readonly string[]).includes(r);
 
 class Model {
+  /** The policy packs set last (backups and restores: a restore must leave them in force). */
+  policy: string[] = [];
+  /** Held use cases the operator refused, as `application:useCase` (a restore must not bring them back). */
+  refused = new Set<string>();
   orgs: Org[] = [];
   actors: Actor[] = [];
   applications: Application[] = [];
@@ -132,6 +144,19 @@ const nat = fc.nat({ max: 1000 });
  */
 const actor = fc.record({ actor: nat, mode: fc.constantFrom('fit', 'fit', 'fit', 'foreign', 'any'), p: nat })
   .map((a) => ({ ...a, asClient: a.mode !== 'any' }));
+// ---- backups and restores (issue 22, finding 1) ---------------------------------------------
+/**
+ * A backup of the store (`probity backup` on SQLite, pg_dump on PostgreSQL) and a restore of the
+ * latest one taken in the sequence (`probity restore`'s work, pg_restore and the replay). After
+ * a restore the model is the backup's, with every restriction made since kept: withdrawals,
+ * revocations, refusals and the last policy; keys, organisations, galleries and consents made
+ * after the backup are gone (a key made after it answers as an unknown one).
+ */
+const BACKUP_RESTORE_STEPS = [
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('backup' as const) }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('restore' as const) }) },
+];
+
 const step = fc.oneof(
   { weight: 3, arbitrary: fc.record({ kind: fc.constant('advance' as const), ms: fc.constantFrom(1_000, 4_000, 30_000, 3_600_000, 86_400_000) }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('createOrganisation' as const), a: actor }) },
@@ -152,6 +177,7 @@ const step = fc.oneof(
   { weight: 3, arbitrary: fc.record({ kind: fc.constant('verify' as const), a: actor, gallery: nat, person: nat, probe: nat, purpose: fc.constantFrom(...CONSENT_PURPOSES) }) },
   { weight: 4, arbitrary: fc.record({ kind: fc.constant('identify' as const), a: actor, gallery: nat, probe: nat, purpose: fc.constantFrom(...CONSENT_PURPOSES) }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('purge' as const), a: actor }) },
+  ...BACKUP_RESTORE_STEPS,
 );
 type Step = typeof step extends fc.Arbitrary<infer S> ? S : never;
 const STEPS_PER_RUN = { minLength: 50, maxLength: 90 };
@@ -173,26 +199,102 @@ for (const backend of backends) {
     let clock = Date.now();
     let operatorSecret: string;
     let operatorOrg: string;
-    const steps = { total: 0, biometric: 0, allowed: 0, refused: 0 };
+    const steps = { total: 0, biometric: 0, allowed: 0, refused: 0, backups: 0, restores: 0 };
+
+    let engine: FaceEngine;
+    /** The data folder: ledgers, the backups' key escrow (and, on SQLite, the store itself). */
+    let dataDir: string;
+    const openService = async () => {
+      db = await openDb(store.location);
+      service = await ProbityService.open({
+        db, engine, cipher: TemplateCipher.fromKey(testKey), now: () => new Date(clock),
+        erasureLedger: erasureLedger(dataDir), safeguardLedger: safeguardLedger(dataDir),
+      });
+    };
 
     before(async () => {
       store = await freshStore(backend);
-      db = await openDb(store.location);
-      service = await ProbityService.open({ db, engine: memoisedEngine(await testEngine()), cipher: TemplateCipher.fromKey(testKey), now: () => new Date(clock) });
+      dataDir = backend === 'sqlite' ? dirname(store.location) : mkdtempSync(join(tmpdir(), 'probity-pbt-data-'));
+      engine = memoisedEngine(await testEngine());
+      await openService();
       operatorSecret = (await service.access.bootstrapAdmin())!.secret;
       operatorOrg = (await service.authenticate(operatorSecret)).organisationId;
     });
     after(async () => {
-      console.log(`access rules on ${backend}: ${steps.total} steps (${steps.biometric} biometric; ${steps.allowed} allowed, ${steps.refused} refused)`);
+      console.log(`access rules on ${backend}: ${steps.total} steps (${steps.biometric} biometric; ${steps.allowed} allowed, ${steps.refused} refused; ${steps.backups} backups, ${steps.restores} restores)`);
       await service.close();
       await store.drop();
+      if (backend === 'postgres') rmSync(dataDir, { recursive: true, force: true });
     });
+
+    // ---- backups and restores (issue 22, finding 1) ------------------------------------------
+    /** The latest backup of this sequence: the file, and the model as it stood. */
+    let lastBackup: { file: string; model: Model } | undefined;
+    const cloneModel = (m: Model): Model => {
+      const c = new Model(m.operatorOrg);
+      c.policy = [...m.policy];
+      c.refused = new Set(m.refused);
+      c.orgs = m.orgs.map((o) => ({ id: o.id, approved: new Set(o.approved) }));
+      c.actors = m.actors.map((a) => ({ ...a, roles: [...a.roles], useCases: [...a.useCases] }));
+      c.applications = m.applications.map((a) => ({ ...a, held: new Set(a.held) }));
+      c.galleries = m.galleries.map((g) => ({ ...g, purposes: [...g.purposes] }));
+      c.consents = m.consents.map((x) => ({ ...x, purposes: [...x.purposes] }));
+      return c;
+    };
+    async function takeBackup(model: Model): Promise<void> {
+      const file = join(dataDir, `backup-${randomUUID()}`);
+      if (backend === 'sqlite') await backupStore(db, file, erasureLedger(dataDir).escrow!);
+      else {
+        const r = spawnSync('pg_dump', ['--format=custom', '--file', file, store.location], { encoding: 'utf8' });
+        assert.equal(r.status, 0, r.stderr);
+      }
+      if (lastBackup) rmSync(lastBackup.file, { force: true });
+      lastBackup = { file, model: cloneModel(model) };
+      steps.backups++;
+    }
+    /** The restore, then the model: the backup's, with every restriction made since kept. */
+    async function restoreBackup(model: Model): Promise<void> {
+      if (!lastBackup) return;
+      await service.close();
+      if (backend === 'sqlite') {
+        await restoreStore(dataDir, lastBackup.file, erasureLedger(dataDir), new Date(clock), undefined, safeguardLedger(dataDir));
+        // restoreStore keeps the replaced store aside (escrowed like a backup); the test needs only one.
+        for (const f of (await import('node:fs')).readdirSync(dataDir)) if (f.startsWith('probity.sqlite.before-restore-')) rmSync(join(dataDir, f), { force: true });
+      } else {
+        const r = spawnSync('pg_restore', ['--clean', '--if-exists', '--dbname', store.location, lastBackup.file], { encoding: 'utf8' });
+        assert.equal(r.status, 0, r.stderr);
+        const restored = await openDb(store.location);
+        try {
+          await reapplySafeguards(restored, safeguardLedger(dataDir).read(), erasureLedger(dataDir).read(), new Date(clock));
+        } finally {
+          await restored.close();
+        }
+      }
+      await openService();
+      steps.restores++;
+      const snap = lastBackup.model;
+      const now = model;
+      const revoked = new Set(now.actors.filter((a) => a.revoked).map((a) => a.keyId));
+      const known = new Set(snap.actors.map((a) => a.keyId));
+      // Keys made after the backup are gone (they answer as unknown keys, as revoked ones do).
+      for (const a of now.actors) a.revoked = revoked.has(a.keyId) || !known.has(a.keyId);
+      now.orgs = snap.orgs.map((o) => ({ id: o.id, approved: new Set(o.approved) }));
+      now.applications = snap.applications.map((a) => ({ ...a, held: new Set([...a.held].filter((u) => !now.refused.has(`${a.id}:${u}`))) }));
+      now.galleries = snap.galleries.map((g) => ({ ...g, purposes: [...g.purposes] }));
+      const withdrawn = new Set(now.consents.filter((c) => c.withdrawn).map((c) => c.id));
+      now.consents = snap.consents.map((c) => ({ ...c, purposes: [...c.purposes], withdrawn: c.withdrawn || withdrawn.has(c.id) }));
+      // The policy set last is in force, not the backup's.
+      const active = JSON.parse((await db.one<{ value: string }>(`SELECT value FROM meta WHERE key = 'policy_packs'`))!.value) as string[];
+      const expected = ['default', ...now.policy.filter((p) => p !== 'default')];
+      if ([...active].sort().join() !== [...new Set(expected)].sort().join()) throw new Violation(`a restore brought back the policy ${active.join(', ')}; the last set was ${expected.join(', ')}`);
+    }
 
     /** A fresh set of organisations and keys for one sequence, in the shared store. */
     async function setUp(): Promise<Model> {
       const model = new Model(operatorOrg);
       const operator = await service.authenticate(operatorSecret);
       await service.access.setPolicy(operator, []);
+      lastBackup = undefined; // a backup belongs to its sequence
       model.orgs.push({ id: operatorOrg, approved: new Set((await db.all<{ use_case: string }>(`SELECT use_case FROM approvals WHERE organisation_id = $1`, [operatorOrg])).map((r) => r.use_case)) });
       model.actors.push({ label: 'operator', keyId: operator.keyId, secret: operatorSecret, org: operatorOrg, roles: ['operator'], useCases: [], revoked: false, bootstrap: true });
       const issue = async (org: string, roles: Role[], label: string, useCases: string[] = []) => {
@@ -285,6 +387,8 @@ for (const backend of backends) {
         clock += s.ms;
         return;
       }
+      if (s.kind === 'backup') return takeBackup(model);
+      if (s.kind === 'restore') return restoreBackup(model);
       const a = actorFor(model, s.a);
       if (a.revoked) {
         const out = await attempt(a, async () => undefined);
@@ -357,6 +461,7 @@ for (const backend of backends) {
         case 'setPolicy': {
           const out = await attempt(a, (c) => service.access.setPolicy(c, s.packs));
           judge(s, a, model.has(a, 'operator') ? undefined : 'only the operator sets the policy', out, true);
+          if (out.ok) model.policy = [...s.packs];
           return;
         }
         case 'submitApplication': {
@@ -386,6 +491,7 @@ for (const backend of backends) {
           if (out.ok) {
             app.held.delete(useCaseId);
             if (s.approve) model.approved(app.org).add(useCaseId);
+            else model.refused.add(`${app.id}:${useCaseId}`);
           }
           return;
         }
@@ -479,7 +585,8 @@ for (const backend of backends) {
           }
           if (!purposeRule) {
             judge(s, a, refusal, out, false);
-            if (out.ok || AUDITED_REFUSALS.has(out.error.code)) {
+            // Another organisation's gallery answers as a missing one (404) and is still logged (issue 22, finding 8).
+            if (out.ok || AUDITED_REFUSALS.has(out.error.code) || refusal === "another organisation's gallery") {
               if (!(await auditedSince(before, s.kind, a.keyId))) {
                 throw new Violation(`${s.kind} ${out.ok ? 'ran' : `was refused (${out.error.code})`} and left no audit entry: ${describeStep(s, a)}`);
               }

@@ -4,6 +4,7 @@ import { ProbityError } from '../errors.js';
 import type { Db, Queryable } from '../gallery/db.js';
 import { hashKeySecret, isInstallationRole, newKeySecret, ROLES, type Caller, type Role } from '../governance/api-keys.js';
 import { appendAudit } from '../governance/audit-log.js';
+import { INSTALLATION_KEY_META } from '../gallery/subject-keys.js';
 import { auditPage, verifyStoredAudit, type AuditFilter } from '../governance/audit-store.js';
 import { buildAuditProof, verifyAuditProof } from '../governance/audit-receipt.js';
 import { verifyAuditWithWitness } from '../governance/audit-witness-verify.js';
@@ -99,6 +100,14 @@ export class AccessService {
       }
       const operators = await tx.one(`SELECT id FROM api_keys WHERE organisation_id = $1 AND roles LIKE '%operator%' AND revoked_at IS NULL`, [org.id]);
       if (operators && !given) return undefined;
+      // An installation that has an operator key already gets no second one from the environment:
+      // whoever can set a variable on the host would otherwise mint operator keys at each restart.
+      const installed = await tx.one(`SELECT id FROM api_keys WHERE organisation_id = $1 AND roles LIKE '%operator%'`, [org.id]);
+      if (installed && given) {
+        throw new ProbityError('conflict',
+          'PROBITY_ADMIN_KEY is not an operator key of this installation, which has one already: it is read only at the first start. ' +
+          'Unset it, or, to regain operator access, run "probity keys recover --data DIR" (audited) on the host that holds the data folder');
+      }
       const secret = given ?? newKeySecret();
       const keyId = randomUUID();
       await tx.run(
@@ -107,6 +116,39 @@ export class AccessService {
       );
       await appendAudit(tx, this.now(), { action: 'bootstrap_admin_key', organisationId: org.id, keyId, roles: ['operator'], outcome: 'ok' }, this.db.kind);
       return { secret, generated: !given };
+    });
+  }
+
+  /**
+   * `probity keys recover`: a new operator key for an installation whose operator keys are lost,
+   * made by whoever holds the data folder and proves it with the installation key (`kekId`: the
+   * id of the key they hold, which must be the one that wraps the data keys now). Audited as
+   * `operator_key_recovered`, with the reason and the operator keys still active, so nobody can
+   * add an operator key unseen. The secret is returned to be shown once.
+   */
+  async recoverOperatorKey(input: { kekId: string; reason: string; by: string }) {
+    if (!input.reason.trim()) throw new ProbityError('invalid_request', 'a recovery needs --reason TEXT: it is recorded in the audit log');
+    return this.db.transaction(async (tx) => {
+      if (this.db.kind === 'postgres') await tx.one(`SELECT pg_advisory_xact_lock(7402)`);
+      const current = await tx.one<{ value: string }>(`SELECT value FROM meta WHERE key = $1`, [INSTALLATION_KEY_META]);
+      if (current && current.value !== input.kekId) {
+        throw new ProbityError('key_unavailable', `the installation key given (${input.kekId}) is not the one that wraps this store's data keys (${current.value}): only the holder of the installation key recovers operator access`);
+      }
+      const org = await tx.one<{ value: string }>(`SELECT value FROM meta WHERE key = 'operator_organisation'`);
+      if (!org) throw new ProbityError('invalid_request', 'this installation has no operator yet: start the service once (it makes the first operator key)');
+      const active = (await tx.all<{ id: string }>(`SELECT id FROM api_keys WHERE organisation_id = $1 AND roles LIKE '%operator%' AND revoked_at IS NULL ORDER BY created_at`, [org.value])).map((r) => r.id);
+      const secret = newKeySecret();
+      const keyId = randomUUID();
+      const at = this.now().toISOString();
+      await tx.run(
+        `INSERT INTO api_keys (id, organisation_id, label, roles, secret_hash, created_at) VALUES ($1, $2, $3, 'operator', $4, $5)`,
+        [keyId, org.value, `operator (recovered ${at})`, hashKeySecret(secret), at],
+      );
+      const entry = await appendAudit(tx, this.now(), {
+        action: 'operator_key_recovered', organisationId: org.value, keyId, roles: ['operator'], outcome: 'ok',
+        result: { keyCreated: keyId, reason: input.reason, by: input.by, operatorKeysStillActive: active },
+      }, this.db.kind);
+      return { keyId, secret, operatorKeysStillActive: active, auditSeq: entry.seq };
     });
   }
 
@@ -205,6 +247,7 @@ export class AccessService {
       const at = this.now().toISOString();
       const changed = await tx.run(`UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND organisation_id = $3 AND revoked_at IS NULL`, [at, keyId, key?.organisation_id ?? '']);
       if (!changed) throw new ProbityError('not_found', `no active key ${keyId}`);
+      this.gov.restricted({ kind: 'key_revoked', at, keyId });
       return { value: { id: keyId, revokedAt: at }, result: { keyRevoked: keyId } };
     }, { target });
   }
@@ -240,6 +283,7 @@ export class AccessService {
       if (this.db.kind === 'postgres') await tx.one(`SELECT value FROM meta WHERE key = 'policy_packs' FOR UPDATE`);
       const previous = await this.gov.activePacks(tx);
       await tx.run(`UPDATE meta SET value = $1 WHERE key = 'policy_packs'`, [JSON.stringify(active)]);
+      this.gov.restricted({ kind: 'policy_set', at: this.now().toISOString(), packs: active });
       return { value: { active, previous: previous.map((p) => p.id) }, result: { active, previous: previous.map((p) => p.id), versions: packs.map((p) => `${p.id}@${p.version}`) } };
     });
   }
@@ -312,6 +356,7 @@ export class AccessService {
       d.decisionReason = input.reason;
       await tx.run(`UPDATE applications SET decisions = $1 WHERE id = $2`, [JSON.stringify(decisions), row.id]);
       if (d.outcome === 'approved') await this.approve(tx, row.organisation_id, d.useCase, row.id, caller.keyId, input.reason);
+      else this.gov.restricted({ kind: 'application_refused', at: this.now().toISOString(), applicationId: row.id, useCase: d.useCase, decidedBy: caller.keyId, reason: input.reason });
       return {
         value: applicationView({ ...row, decisions: JSON.stringify(decisions) }),
         result: { application: row.id, organisation: row.organisation_id, useCase: d.useCase, outcome: d.outcome, reason: input.reason },

@@ -8,7 +8,8 @@ import type { Db } from '../gallery/db.js';
 import type { ErasureLedger } from '../gallery/erasure-ledger.js';
 import { migrate } from '../gallery/schema.js';
 import { SqliteDb } from '../gallery/sqlite-db.js';
-import { maintenance } from './maintenance.js';
+import type { SafeguardLedger } from '../gallery/safeguard-ledger.js';
+import { reapplySafeguards, type Reapplied } from './restore-replay.js';
 import { recordRestore, restoreRecord, type RestoreSigning } from '../governance/audit-restore.js';
 import type { SignedCheckpoint } from '../governance/audit-checkpoint.js';
 
@@ -28,12 +29,26 @@ export async function backupStore(db: Db, out: string, escrow: BackupKeyEscrow):
   rmSync(staging, { force: true });
   await db.backup(staging);
   chmodSync(staging, 0o600);
+  const { backupId, dataKeys } = escrowKeysOf(staging, escrow);
+  renameSync(staging, out);
+  // An erasure between the copy and the escrow's filling deleted its key from the live store before
+  // the escrow held it: keep only keys that still exist.
+  const live = new Set((await db.all<{ key_id: string }>(`SELECT key_id FROM subject_keys`)).map((r) => r.key_id));
+  escrow.retain(backupId, (id) => live.has(id));
+  return { backupId, dataKeys };
+}
+
+/**
+ * Moves a SQLite copy's wrapped data keys into the escrow under a new backup id, zeroing them in
+ * the file: the copy then opens nothing on its own, and an erasure made later (which deletes the
+ * subject's key from the escrow) reaches it too. For a backup, and for the store a restore replaces.
+ */
+function escrowKeysOf(file: string, escrow: BackupKeyEscrow): { backupId: string; dataKeys: number } {
   const backupId = randomUUID();
-  const copy = new Database(staging);
-  let keys: EscrowedKey[];
+  const copy = new Database(file);
   try {
     copy.pragma('secure_delete = ON');
-    keys = copy.prepare(`SELECT subject_id, key_id, kek_id, wrapped FROM subject_keys`).all() as EscrowedKey[];
+    const keys = copy.prepare(`SELECT subject_id, key_id, kek_id, wrapped FROM subject_keys`).all() as EscrowedKey[];
     escrow.put(backupId, keys);
     copy.transaction(() => {
       copy.prepare(`DELETE FROM subject_keys`).run();
@@ -41,22 +56,18 @@ export async function backupStore(db: Db, out: string, escrow: BackupKeyEscrow):
     })();
     copy.pragma('wal_checkpoint(TRUNCATE)');
     copy.pragma('journal_mode = DELETE');
+    return { backupId, dataKeys: keys.length };
   } finally {
     copy.close();
   }
-  renameSync(staging, out);
-  // An erasure between the copy and the escrow's filling deleted its key from the live store before
-  // the escrow held it: keep only keys that still exist.
-  const live = new Set((await db.all<{ key_id: string }>(`SELECT key_id FROM subject_keys`)).map((r) => r.key_id));
-  escrow.retain(backupId, (id) => live.has(id));
-  return { backupId, dataKeys: keys.length };
 }
 
 export interface RestoreResult {
   restoredFrom: string;
   /** Where the store that was replaced now lies. */
   previous?: string;
-  replayed: { subjects: number; galleries: number; templates: number };
+  /** Every safeguard made after the backup, made again on the restored store. */
+  reapplied: Reapplied;
   /** The signed restore record appended to the witness, when the witness held checkpoints. */
   restoreRecord?: SignedCheckpoint;
 }
@@ -67,7 +78,7 @@ export interface RestoreResult {
  * after the backup was taken comes back. The store it replaces is kept beside it, renamed. Run
  * it with the service stopped.
  */
-export async function restoreStore(dataDir: string, file: string, ledger: ErasureLedger, now = new Date(), signing?: RestoreSigning): Promise<RestoreResult> {
+export async function restoreStore(dataDir: string, file: string, ledger: ErasureLedger, now = new Date(), signing?: RestoreSigning, safeguards?: SafeguardLedger): Promise<RestoreResult> {
   if (!existsSync(file)) throw new ProbityError('file_not_found', `no backup at ${file}`);
   let source: Database.Database;
   try {
@@ -134,15 +145,20 @@ export async function restoreStore(dataDir: string, file: string, ledger: Erasur
     const old = new Database(target);
     old.pragma('wal_checkpoint(TRUNCATE)');
     old.close();
+    for (const side of ['-wal', '-shm']) rmSync(target + side, { force: true });
     renameSync(target, previous);
+    chmodSync(previous, 0o600);
+    // Kept aside like a backup: its data keys go to the escrow, so a later erasure reaches it too.
+    if (!ledger.escrow) throw new ProbityError('invalid_argument', 'a restore needs the data folder\'s backup-keys.sqlite to keep the replaced store\'s keys apart from it');
+    escrowKeysOf(previous, ledger.escrow);
   }
   for (const side of ['-wal', '-shm']) rmSync(target + side, { force: true });
   renameSync(staging, target);
   const db = SqliteDb.open(target);
   try {
     await migrate(db);
-    const replayed = await maintenance(db, () => now).people.replayErasures(ledger.read(), now);
-    return { restoredFrom: file, ...(previous ? { previous } : {}), replayed, ...(record ? { restoreRecord: record } : {}) };
+    const reapplied = await reapplySafeguards(db, safeguards?.read() ?? [], ledger.read(), now);
+    return { restoredFrom: file, ...(previous ? { previous } : {}), reapplied, ...(record ? { restoreRecord: record } : {}) };
   } finally {
     await db.close();
   }

@@ -176,6 +176,9 @@ for (const backend of backends) {
         await service.eraseSubject(client, galleryId, 'idem-1');
         assert.equal(await stored(), 0, 'the stored answer (template ids, face box, quality) went with the erasure');
         assert.equal(await db.one(`SELECT idem_key FROM idempotency WHERE subject_ref = 'idem-1'`), undefined);
+        // The erasure ended the consent too (issue 22, finding 8): the replay, a new request, needs a new one.
+        await refused(enrol(), 'consent_required');
+        const [renewed] = await consentTo(service, client, galleryId, ['idem-1'], P);
         const again = await enrol();
         assert.equal(again.replayed, false, 'not answered from the erased enrolment');
         const againIds = (again.body as { templates: { id: string }[] }).templates.map((t) => t.id);
@@ -183,7 +186,8 @@ for (const backend of backends) {
         assert.equal(await db.one(`SELECT id FROM templates WHERE uuid = $1`, [firstIds[0]!]), undefined);
 
         // Withdrawn: the replay, a new request, needs consent again.
-        await service.people.withdrawConsent(client, { galleryId, subject: 'idem-1', consentId: consentId! });
+        void consentId;
+        await service.people.withdrawConsent(client, { galleryId, subject: 'idem-1', consentId: renewed! });
         assert.equal(await db.one(`SELECT idem_key FROM idempotency WHERE subject_ref = 'idem-1'`), undefined);
         await refused(enrol(), 'consent_required');
       });

@@ -4,6 +4,7 @@ import { isInstallationRole, ORGANISATION_ROLES, reachesEveryOrganisation, type 
 import { appendAudit, type AuditBody } from '../governance/audit-log.js';
 import { parseInstant } from '../governance/instants.js';
 import type { AuditWitness } from '../governance/audit-checkpoint.js';
+import type { SafeguardEntry, SafeguardLedger } from '../gallery/safeguard-ledger.js';
 import { buildAuditProof, type AuditProof } from '../governance/audit-receipt.js';
 import { clearRequest, requirePurposeAccess, type LegalAuthority, type RequestClearance } from '../governance/policy/assess.js';
 import { packsFor } from '../governance/policy/packs.js';
@@ -79,6 +80,21 @@ export interface AccessTarget {
    * same rule a biometric request's purpose passes (`access/key-scope`).
    */
   purposes?: readonly string[];
+  /** The resource itself ("gallery ID", "review case ID"): another organisation's answers as a missing one (`ForeignResource`). */
+  resource?: string;
+  /** The resource named does not exist: answered before anything else is judged, as another organisation's is. */
+  resourceMissing?: boolean;
+}
+
+/**
+ * Another organisation's gallery or review case: answered exactly as a missing one (404, the
+ * same message), so that a caller learns nothing of who holds what, and logged as a refusal.
+ */
+export class ForeignResource extends ProbityError {
+  readonly foreign = true;
+  constructor(readonly resource: string) {
+    super('not_found', `no ${resource}`);
+  }
 }
 
 type AuditContext = Omit<AuditBody, 'action' | 'organisationId' | 'keyId' | 'roles' | 'outcome' | 'result' | 'purpose' | 'legalAuthority' | 'obligations' | 'rules'>;
@@ -103,8 +119,21 @@ const CAPABILITY: Partial<Record<Operation, Capability>> = { enrol: 'enrol', ver
  * are logged too, so an attempt leaves a trace even when it changes nothing.
  */
 export class Governor {
-  /** `witness` signs checkpoints of the audit log as it grows; without one (tools, tests) none are signed. */
-  constructor(private readonly db: Db, readonly now: () => Date, readonly witness?: AuditWitness) {}
+  /**
+   * `witness` signs checkpoints of the audit log as it grows; without one (tools, tests) none are signed.
+   * `safeguards`: where every act that takes something away is kept outside the database, for a
+   * restore to re-apply (see safeguard-ledger.ts).
+   */
+  constructor(private readonly db: Db, readonly now: () => Date, readonly witness?: AuditWitness, readonly safeguards?: SafeguardLedger) {}
+
+  /**
+   * A safeguard removed or restricted something (a consent withdrawn, a key revoked, an
+   * application refused, the policy changed): called inside the act's transaction, before it
+   * commits, so that a restore of an older database makes it again (restore-replay.ts).
+   */
+  restricted(entry: SafeguardEntry): void {
+    this.safeguards?.append(entry);
+  }
 
   /**
    * A receipt with the proof that its audit entry is in the signed log, checkable later with
@@ -154,7 +183,9 @@ export class Governor {
       throw new ProbityError('forbidden', `the "${op}" operation needs the ${allowed.join(' or ')} role; this key has ${caller.roles.join(', ') || 'no role'}${ignored.length ? ` (${ignored.join(', ')} counts only for keys of the operator organisation)` : ''}`);
     }
     const installationWide = held.some(reachesEveryOrganisation);
+    if (target.resource && target.resourceMissing) throw new ProbityError('not_found', `no ${target.resource}`);
     if (target.organisationId !== undefined && target.organisationId !== caller.organisationId && !installationWide) {
+      if (target.resource) throw new ForeignResource(target.resource);
       throw new ProbityError('forbidden', `organisation ${target.organisationId} is not this key's: "${op}" acts only on the caller's own organisation unless the operator organisation does it`);
     }
     if (target.notOwnOrganisation !== undefined && target.notOwnOrganisation === caller.organisationId) {
@@ -286,6 +317,11 @@ export class Governor {
   }
 
   async recordRefusal(caller: Caller, op: string, audit: Partial<AuditBody>, e: unknown): Promise<void> {
+    if (e instanceof ForeignResource) {
+      // The log keeps what the answer hides: the attempt, and that the resource is another organisation's (not whose).
+      await this.record(caller, op, audit, 'refused', { code: e.code, reason: `${e.resource} belongs to another organisation` });
+      return;
+    }
     if (!(e instanceof ProbityError) || !REFUSALS.has(e.code)) return;
     await this.record(caller, op, audit, 'refused', { code: e.code, reason: e.message }, e.rule?.rule);
   }

@@ -98,6 +98,7 @@ export class PeopleService {
       if (c.withdrawn_at) throw new ProbityError('conflict', `consent ${c.id} was withdrawn at ${c.withdrawn_at}`);
       const at = this.now().toISOString();
       await tx.run(`UPDATE consents SET withdrawn_at = $1, withdrawn_ms = $2 WHERE id = $3`, [at, instantMs(at), c.id]);
+      this.gov.restricted({ kind: 'consent_withdrawn', at, galleryId: g.id, consentId: c.id });
       const erased = await this.eraseIfUnconsented(tx, g.id, input.subject);
       // Every claim the receipt makes is in its audit entry too, so `probity audit prove` can check each one.
       const receipt = randomUUID();
@@ -109,6 +110,45 @@ export class PeopleService {
     await this.refreshIndex(input.galleryId);
     await this.db.scrub();
     return this.gov.withAuditProof(receipt);
+  }
+
+  /**
+   * A person erased at their request: every consent of theirs still open in the gallery ends
+   * now, so they cannot be enrolled again without being asked again. Inside the erasure's
+   * transaction; each withdrawal goes to the safeguard ledger, for a restore to make again.
+   */
+  async endConsents(tx: Queryable, galleryId: string, subject: string): Promise<number> {
+    const open = await tx.all<{ id: string }>(`SELECT id FROM consents WHERE gallery_id = $1 AND subject_ref = $2 AND withdrawn_at IS NULL`, [galleryId, subject]);
+    const at = this.now().toISOString();
+    for (const c of open) {
+      await tx.run(`UPDATE consents SET withdrawn_at = $1, withdrawn_ms = $2 WHERE id = $3`, [at, instantMs(at), c.id]);
+      this.gov.restricted({ kind: 'consent_withdrawn', at, galleryId, consentId: c.id });
+    }
+    return open.length;
+  }
+
+  /**
+   * After a restore: a consent withdrawn after the backup was taken is withdrawn again (at the
+   * instant it was), and a subject it leaves without consent erased, with an audit entry that
+   * names the subject, so their access report shows the withdrawal. Undefined when the restored
+   * store holds no such open consent (withdrawn before the backup, or recorded after it).
+   */
+  async replayWithdrawal(e: { at: string; galleryId: string; consentId: string }, now: Date): Promise<{ templatesErased: number } | undefined> {
+    const done = await this.db.transaction(async (tx) => {
+      const c = await tx.one<ConsentRow & { organisation_id: string }>(
+        `SELECT c.*, g.organisation_id FROM consents c JOIN galleries g ON g.id = c.gallery_id WHERE c.id = $1 AND c.gallery_id = $2`, [e.consentId, e.galleryId],
+      );
+      if (!c || c.withdrawn_at) return undefined;
+      await tx.run(`UPDATE consents SET withdrawn_at = $1, withdrawn_ms = $2 WHERE id = $3`, [e.at, instantMs(e.at), c.id]);
+      const erased = await this.eraseIfUnconsented(tx, c.gallery_id, c.subject_ref);
+      await appendAudit(tx, now, {
+        action: 'consent_withdrawal_replayed', organisationId: c.organisation_id, keyId: null, roles: ['system'], galleryId: c.gallery_id, subject: c.subject_ref, outcome: 'ok',
+        result: { consentWithdrawn: c.id, withdrawnAt: e.at, templatesErased: erased },
+      }, this.db.kind);
+      return { templatesErased: erased };
+    });
+    if (done?.templatesErased) await this.refreshIndex(e.galleryId).catch(() => undefined);
+    return done;
   }
 
   /** Erases a consent-based subject that no longer has a valid consent for the purpose it was enrolled for. */

@@ -1,3 +1,4 @@
+import { dirname, join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import type { AnalysedFace, FaceEngine, Template } from '../engine/engine.js';
 import type { QualityLevel } from '../engine/quality.js';
@@ -7,6 +8,7 @@ import { requireGalleryModel } from '../gallery/model-guard.js';
 import { GallerySearch } from '../gallery/gallery-search.js';
 import { eraseGalleryRows, eraseSubjectRows, insertTemplate } from '../gallery/template-store.js';
 import type { ErasureLedger } from '../gallery/erasure-ledger.js';
+import { SafeguardLedger } from '../gallery/safeguard-ledger.js';
 import { asFloats, KEY_COLUMNS, KEY_JOIN, KeyRing, SubjectKeys, type WrappedKeyRow } from '../gallery/subject-keys.js';
 import { IndexSnapshots } from '../gallery/index-snapshot.js';
 import { migrate } from '../gallery/schema.js';
@@ -31,7 +33,7 @@ import { DEFAULT_AUTH_THROTTLE, type AuthThrottleOptions } from './auth-throttle
 import { DEFAULT_WEBHOOK_OPTIONS, WebhookService, type WebhookOptions } from './webhooks.js';
 import { AccountabilityReport } from './accountability-report.js';
 import { PROBITY_VERSION } from '../version.js';
-import { Governor, type AccessTarget, type Operation, type PurposeInput } from './governor.js';
+import { ForeignResource, Governor, type AccessTarget, type Operation, type PurposeInput } from './governor.js';
 import { loadCalibration, requireMeasuredRate } from '../matching/calibration.js';
 import { identificationNote } from '../matching/identification-threshold.js';
 import { identificationThresholdAt, operatingPointReport, scoreFmrAt, thresholdAt, type OperatingPointName } from '../matching/operating-point.js';
@@ -135,13 +137,14 @@ export class ProbityService {
     private readonly now: () => Date,
     witness?: WitnessOptions,
     private readonly ledger?: ErasureLedger,
+    safeguards?: SafeguardLedger,
   ) {
     this.search = new GallerySearch(db, keys, 512, {
       hnswAbove: options.hnswAbove,
       ...(options.indexDir ? { snapshots: new IndexSnapshots(options.indexDir, db, keys, engine.modelId), report: (line: string) => process.stderr.write(`${line}\n`) } : {}),
     });
     if (options.indexDir) this.indexTimer = setInterval(() => void this.search.persist(), options.indexSaveEveryMs ?? 600_000).unref();
-    this.gov = new Governor(db, now, witness ? new AuditWitness(db, witness, now) : undefined);
+    this.gov = new Governor(db, now, witness ? new AuditWitness(db, witness, now) : undefined, safeguards);
     this.liveness = new LivenessGate(this.gov);
     this.access = new AccessService(db, this.gov, options.failedAuthentication);
     this.webhooks = new WebhookService(db, this.gov, keys, options.webhooks);
@@ -162,12 +165,14 @@ export class ProbityService {
    * file after a rotation). `erasureLedger` is the file a restore replays (see erasure-ledger.ts).
    * `witness`: the audit log's checkpoint signing (key, witness file or URL, interval).
    */
-  static async open(deps: { db: Db; engine: FaceEngine; cipher?: TemplateCipher; keys?: KeyRing; erasureLedger?: ErasureLedger; options?: ServiceOptionsInput; now?: () => Date; witness?: WitnessOptions }): Promise<ProbityService> {
+  static async open(deps: { db: Db; engine: FaceEngine; cipher?: TemplateCipher; keys?: KeyRing; erasureLedger?: ErasureLedger; safeguardLedger?: SafeguardLedger; options?: ServiceOptionsInput; now?: () => Date; witness?: WitnessOptions }): Promise<ProbityService> {
     await migrate(deps.db);
     const ring = deps.keys ?? (deps.cipher ? new KeyRing([deps.cipher]) : undefined);
     if (!ring) throw new ProbityError('invalid_argument', 'the service needs the installation key (cipher or keys)');
     const options = { ...DEFAULT_SERVICE_OPTIONS, ...deps.options, webhooks: { ...DEFAULT_WEBHOOK_OPTIONS, ...deps.options?.webhooks } };
-    const service = new ProbityService(deps.db, deps.engine, new SubjectKeys(ring), options, deps.now ?? (() => new Date()), deps.witness, deps.erasureLedger);
+    // The safeguard ledger lives beside the erasure ledger, in the data folder: a service given one keeps both.
+    const safeguards = deps.safeguardLedger ?? (deps.erasureLedger ? new SafeguardLedger(join(dirname(deps.erasureLedger.path), 'safeguards.log')) : undefined);
+    const service = new ProbityService(deps.db, deps.engine, new SubjectKeys(ring), options, deps.now ?? (() => new Date()), deps.witness, deps.erasureLedger, safeguards);
     service.expiry.schedule();
     service.witness?.start();
     return service;
@@ -190,7 +195,7 @@ export class ProbityService {
       this.search.forget(galleryId);
       throw new ProbityError('not_found', `no gallery ${galleryId}`);
     }
-    if (g.organisation_id !== caller.organisationId) throw new ProbityError('forbidden', `gallery ${galleryId} belongs to another organisation`);
+    if (g.organisation_id !== caller.organisationId) throw new ForeignResource(`gallery ${galleryId}`);
     // A biometric request's purpose was checked against the key (clear) and is checked against the gallery's declaration next.
     const purposeChecked = op === 'enrol' || op === 'verify' || op === 'identify';
     if (!purposeChecked && !(op === 'read_gallery' && caller.roles.includes('auditor'))) requireGalleryInScope(g, caller.useCases);
@@ -214,7 +219,8 @@ export class ProbityService {
   /** Whose a gallery is, for the Governor to refuse (and log) a request for another organisation's. */
   private async galleryTarget(galleryId: string | undefined): Promise<AccessTarget> {
     const g = galleryId ? await this.db.one<{ organisation_id: string }>(`SELECT organisation_id FROM galleries WHERE id = $1`, [galleryId]) : undefined;
-    return g ? { organisationId: g.organisation_id } : {};
+    if (!galleryId) return {};
+    return g ? { organisationId: g.organisation_id, resource: `gallery ${galleryId}` } : { resource: `gallery ${galleryId}`, resourceMissing: true };
   }
 
   private async galleryView(g: GalleryRow) {
@@ -464,13 +470,15 @@ export class ProbityService {
     const receipt = await this.gov.run(caller, 'erase_subject', { galleryId, subject: ref }, async (tx) => {
       const g = await this.ownGallery(tx, caller, galleryId);
       const erased = await eraseSubjectRows(tx, g.id, ref, this.ledger);
-      if (erased === undefined) throw new ProbityError('not_found', `no subject "${ref}" in gallery ${galleryId}`);
+      // Erased at their request: their consent ends with it, so nobody re-enrols them without asking again.
+      const consentsEnded = await this.people.endConsents(tx, g.id, ref);
+      if (erased === undefined && consentsEnded === 0) throw new ProbityError('not_found', `no subject "${ref}" in gallery ${galleryId}`);
       const erasedAt = this.now().toISOString();
       // Every claim the receipt makes is in its audit entry too, so `probity audit prove` can check each one.
       const receipt = randomUUID();
       return {
-        value: { receipt, gallery: g.id, subject: ref, templatesErased: erased, erasedAt },
-        result: { receipt, templatesErased: erased, erasedAt },
+        value: { receipt, gallery: g.id, subject: ref, templatesErased: erased ?? 0, consentsEnded, erasedAt },
+        result: { receipt, templatesErased: erased ?? 0, consentsEnded, erasedAt },
       };
     });
     await this.refreshIndex(galleryId);

@@ -7,7 +7,7 @@ import type { Caller } from '../governance/api-keys.js';
 import type { LegalAuthority } from '../governance/policy/assess.js';
 import { subjectCoverage } from '../governance/purpose-scope.js';
 import { facePng } from './face-input.js';
-import type { Governor } from './governor.js';
+import { ForeignResource, type Governor } from './governor.js';
 import type { WebhookService } from './webhooks.js';
 
 export interface ReviewCandidate {
@@ -59,7 +59,7 @@ export class ReviewService {
   private async caseOf(q: Queryable, caller: Caller, caseId: string): Promise<CaseRow> {
     const row = await q.one<CaseRow>(`SELECT * FROM review_cases WHERE id = $1`, [caseId]);
     if (!row) throw new ProbityError('not_found', `no review case ${caseId}`);
-    if (row.organisation_id !== caller.organisationId) throw new ProbityError('forbidden', `review case ${caseId} belongs to another organisation`);
+    if (row.organisation_id !== caller.organisationId) throw new ForeignResource(`review case ${caseId}`);
     return row;
   }
 
@@ -153,7 +153,7 @@ export class ReviewService {
     const asReviewer = caller.roles.includes('reviewer') && row.requested_by !== caller.keyId;
     // A case names people: it is read by whoever asked for the search, by keys of its purpose, and by the organisation's auditors.
     if (row.requested_by !== caller.keyId && !inScope && !caller.roles.includes('auditor')) {
-      await this.gov.requireAccess(caller, 'read_review', { organisationId: row.organisation_id, purposes: [row.purpose] });
+      await this.gov.requireAccess(caller, 'read_review', { organisationId: row.organisation_id, purposes: [row.purpose], resource: `review case ${caseId}` });
     }
     return this.view(this.db, row, asReviewer && inScope);
   }
@@ -162,7 +162,7 @@ export class ReviewService {
     // The case's organisation and purpose, checked (and a refusal logged) before the decision's
     // transaction: a reviewer decides only cases of its organisation and of its key's use cases.
     const target = await this.db.one<{ organisation_id: string; purpose: string }>(`SELECT organisation_id, purpose FROM review_cases WHERE id = $1`, [input.caseId]);
-    await this.gov.requireAccess(caller, 'decide_review', target ? { organisationId: target.organisation_id, purposes: [target.purpose] } : {});
+    await this.gov.requireAccess(caller, 'decide_review', target ? { organisationId: target.organisation_id, purposes: [target.purpose], resource: `review case ${input.caseId}` } : {});
     if (!target) throw new ProbityError('not_found', `no review case ${input.caseId}`);
     const answer = await this.gov.run(caller, 'decide_review', {}, async (tx) => {
       if (this.db.kind === 'postgres') await tx.one(`SELECT id FROM review_cases WHERE id = $1 FOR UPDATE`, [input.caseId]);

@@ -1,0 +1,116 @@
+import type { Db } from '../gallery/db.js';
+import type { ErasureEntry } from '../gallery/erasure-ledger.js';
+import type { SafeguardEntry } from '../gallery/safeguard-ledger.js';
+import { appendAudit } from '../governance/audit-log.js';
+import { packsFor } from '../governance/policy/packs.js';
+import type { UseCaseDecision } from './access-service.js';
+import { maintenance } from './maintenance.js';
+
+/** What a restore made again: every count is of acts the restored database did not hold yet. */
+export interface Reapplied {
+  consentsWithdrawn: number;
+  keysRevoked: number;
+  applicationsRefused: number;
+  /** The policy packs put back when the backup's differed from the last ones set. */
+  policy?: { from: string[]; to: string[] };
+  erasures: { subjects: number; galleries: number; templates: number };
+}
+
+/**
+ * After a restore: every safeguard that removed or restricted something after the backup was
+ * taken is made again on the restored store, each in its own transaction with its own audit
+ * entry (`*_replayed`), so that a restore brings back nothing a safeguard took away. Entries the
+ * restored store already reflects (made before the backup) or cannot hold (their record was made
+ * after it) are skipped. Erasures come first, each as it was made; a withdrawal replayed after
+ * them still erases a subject it leaves without consent.
+ */
+export async function reapplySafeguards(db: Db, safeguards: SafeguardEntry[], erasures: ErasureEntry[], now: Date = new Date()): Promise<Reapplied> {
+  const { people } = maintenance(db, () => now);
+  const done: Reapplied = { consentsWithdrawn: 0, keysRevoked: 0, applicationsRefused: 0, erasures: { subjects: 0, galleries: 0, templates: 0 } };
+  done.erasures = await people.replayErasures(erasures, now);
+  let lastPolicy: (SafeguardEntry & { kind: 'policy_set' }) | undefined;
+  for (const e of safeguards) {
+    switch (e.kind) {
+      case 'consent_withdrawn':
+        if (await people.replayWithdrawal(e, now)) done.consentsWithdrawn++;
+        break;
+      case 'key_revoked':
+        if (await replayRevocation(db, e, now)) done.keysRevoked++;
+        break;
+      case 'application_refused':
+        if (await replayRefusal(db, e, now)) done.applicationsRefused++;
+        break;
+      case 'policy_set':
+        lastPolicy = e;
+        break;
+    }
+  }
+  if (lastPolicy) {
+    const from = await replayPolicy(db, lastPolicy, now);
+    if (from) done.policy = { from, to: lastPolicy.packs };
+  }
+  return done;
+}
+
+async function replayRevocation(db: Db, e: { at: string; keyId: string }, now: Date): Promise<boolean> {
+  return db.transaction(async (tx) => {
+    const k = await tx.one<{ organisation_id: string }>(`SELECT organisation_id FROM api_keys WHERE id = $1 AND revoked_at IS NULL`, [e.keyId]);
+    if (!k) return false;
+    await tx.run(`UPDATE api_keys SET revoked_at = $1 WHERE id = $2`, [e.at, e.keyId]);
+    await appendAudit(tx, now, {
+      action: 'key_revocation_replayed', organisationId: k.organisation_id, keyId: null, roles: ['system'], outcome: 'ok',
+      result: { keyRevoked: e.keyId, revokedAt: e.at },
+    }, db.kind);
+    return true;
+  });
+}
+
+async function replayRefusal(db: Db, e: { at: string; applicationId: string; useCase: string; decidedBy: string; reason: string }, now: Date): Promise<boolean> {
+  return db.transaction(async (tx) => {
+    const row = await tx.one<{ organisation_id: string; decisions: string }>(`SELECT organisation_id, decisions FROM applications WHERE id = $1`, [e.applicationId]);
+    if (!row) return false;
+    const decisions = JSON.parse(row.decisions) as UseCaseDecision[];
+    const d = decisions.find((x) => x.useCase === e.useCase);
+    if (!d || d.outcome === 'refused') return false;
+    d.outcome = 'refused';
+    d.decidedBy = e.decidedBy;
+    d.decisionReason = e.reason;
+    await tx.run(`UPDATE applications SET decisions = $1 WHERE id = $2`, [JSON.stringify(decisions), e.applicationId]);
+    // An approval the restored store holds from this application for this use case goes with the refusal.
+    await tx.run(`DELETE FROM approvals WHERE organisation_id = $1 AND use_case = $2 AND application_id = $3`, [row.organisation_id, e.useCase, e.applicationId]);
+    await appendAudit(tx, now, {
+      action: 'application_refusal_replayed', organisationId: row.organisation_id, keyId: null, roles: ['system'], outcome: 'ok',
+      result: { application: e.applicationId, useCase: e.useCase, outcome: 'refused', refusedAt: e.at },
+    }, db.kind);
+    return true;
+  });
+}
+
+/** The last policy set before the restore is the one in force after it; returns what it replaced, or undefined when unchanged. */
+async function replayPolicy(db: Db, e: { at: string; packs: string[] }, now: Date): Promise<string[] | undefined> {
+  return db.transaction(async (tx) => {
+    await tx.run(`INSERT INTO meta (key, value) VALUES ('policy_packs', '["default"]') ON CONFLICT (key) DO NOTHING`);
+    const row = await tx.one<{ value: string }>(`SELECT value FROM meta WHERE key = 'policy_packs'`);
+    const current = packsFor(JSON.parse(row!.value) as string[]).map((p) => p.id);
+    const wanted = packsFor(e.packs).map((p) => p.id);
+    if (current.length === wanted.length && current.every((p, i) => p === wanted[i])) return undefined;
+    await tx.run(`UPDATE meta SET value = $1 WHERE key = 'policy_packs'`, [JSON.stringify(wanted)]);
+    await appendAudit(tx, now, {
+      action: 'policy_replayed', organisationId: null, keyId: null, roles: ['system'], outcome: 'ok',
+      result: { active: wanted, previous: current, setAt: e.at },
+    }, db.kind);
+    return current;
+  });
+}
+
+/** One line for the restore's output: what was made again. */
+export function describeReapplied(r: Reapplied): string {
+  const parts = [
+    `${r.consentsWithdrawn} consent withdrawal(s)`,
+    `${r.keysRevoked} key revocation(s)`,
+    `${r.applicationsRefused} application refusal(s)`,
+    r.policy ? `the policy packs ${r.policy.to.join(', ')} (the backup had ${r.policy.from.join(', ')})` : 'the policy packs unchanged',
+    `${r.erasures.subjects} subject(s) and ${r.erasures.galleries} galler(ies) erased again, ${r.erasures.templates} template(s)`,
+  ];
+  return `re-applied every safeguard made after the backup: ${parts.join('; ')}; each audited`;
+}
