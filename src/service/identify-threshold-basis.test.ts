@@ -77,6 +77,8 @@ for (const backend of backends) {
       assert.equal(usage.searchesFpirNotPromised - before.searchesFpirNotPromised, 1, 'only the search that could not be promised is counted');
       assert.equal(usage.identifications - before.identifications, 1);
       assert.match(text, new RegExp(`\\| faces searched where the FPIR target could not be promised [^|]*\\| ${usage.searchesFpirNotPromised} \\|`));
+      // The report states what 1:N thresholds rest on: the whole tail, with the pairs set aside named.
+      assert.match(text, /## 1:N thresholds and what they rest on[\s\S]*model of the whole impostor tail[\s\S]*Set aside from the fit as not impostors/);
     });
 
     test('a frame searched where the target cannot be promised never says that it holds for each face, and the report counts each face', async () => {
