@@ -178,11 +178,14 @@ export function fitImpostorTail(sample: TailSample, o: {
   const zeta = k / total;
   const rand = seededRandom(o.seed ?? 23);
   const B = o.replicates ?? TAIL_REPLICATES;
-  const replicates: TailParameters[] = [];
+  let replicates: TailParameters[] = [];
   for (let b = 0; b < B; b++) {
     const r = sample.people ? identityReplicate(sample, rand) : pairReplicate(y, k, total, rand);
     if (r) replicates.push(r);
   }
+  // Too few people for their replicates to reach below u (a small data set): pairs, and the table says so.
+  const byIdentity = Boolean(sample.people) && replicates.length >= B / 2;
+  if (!byIdentity && sample.people) replicates = Array.from({ length: B }, () => pairReplicate(y, k, total, rand));
   const limit = Math.max(o.strictestMeasuredFmr / 100, 0.1 / total);
   const fmrs: number[] = [];
   for (let e = Math.round(-Math.log10(o.strictestMeasuredFmr) * 4) - 4; 10 ** (-e / 4) >= limit * (1 - 1e-9); e++) fmrs.push(10 ** (-e / 4));
@@ -207,7 +210,6 @@ export function fitImpostorTail(sample: TailSample, o: {
     const ff = fitGpd(exceedancesOver(top, kf, uf));
     return [{ topFraction: f, u: round6(uf), exceedances: kf, xi: round6(ff.xi), sigma: round6(ff.sigma), thresholdAt1e7: round6(gpdQuantile(ff, uf, kf / total, 1e-7)) }];
   });
-  const byIdentity = Boolean(sample.people);
   const tail: ImpostorTail = {
     model: 'generalized-pareto',
     method: `Peaks over threshold: u is the score exceeded by a fraction ${TAIL_TOP_FRACTION} of the impostor pairs fitted (at least ${TAIL_MIN_EXCEEDANCES}); the exceedances are fitted by a generalized Pareto distribution (maximum likelihood, Grimshaw's profile); the conservative threshold for a per-comparison FMR is the upper ${TAIL_CONFIDENCE * 100}% quantile of ${B} bootstrap refits (${byIdentity
