@@ -19,7 +19,7 @@ import { exportAudit, verifyStoredAudit } from '../governance/audit-store.js';
 import { proveReceipt, verifyWithWitness } from './audit-commands.js';
 import { IMPORT_HELP, IMPORT_OPTIONS, IMPORT_USAGE, runImport } from './import-command.js';
 import { evaluate } from '../evaluation/evaluate.js';
-import { addTailCommand, tailSummaryLines } from './add-tail-command.js';
+import { addTailCommand, ruleComparisonLines, tailSummaryLines } from './add-tail-command.js';
 import { evaluatePad } from '../evaluation/evaluate-pad.js';
 import { checkLiveness, DEFAULT_TARGET_BPCER, LivenessChecker } from '../engine/liveness.js';
 import { FACEPLUGIN_LIVENESS_CARD } from '../engine/models/faceplugin-liveness.js';
@@ -237,6 +237,7 @@ async function evaluateCommand(args: string[]): Promise<void> {
   for (const p of id.points) lines.push(`  FPIR ${p.fpir.toExponential(0)}: threshold ${p.threshold.toFixed(4)}, FNIR ${(p.fnir * 100).toFixed(2)}%${p.supported ? '' : ' (too few non-mated searches)'}`);
   lines.push(`  threshold for FPIR 1e-2 by gallery size: ${id.bySize.map((b) => `${b.gallerySize}: ${b.threshold.toFixed(3)}`).join(', ')}`);
   if (r.openSetCheck) lines.push(...tailSummaryLines(r.openSetCheck));
+  if (r.ruleComparison) lines.push(...ruleComparisonLines(r.ruleComparison));
   if (r.mitigation) {
     lines.push(`mitigation (fitted on ${r.mitigation.fitIdentities} identities, reported on the other ${r.mitigation.reportIdentities}; settings chosen on an inner split of the fit half):`);
     for (const c of r.mitigation.configurations) {

@@ -18,9 +18,10 @@ import { parsePairs, refKey } from './pairs.js';
 import { renderReport, renderTailReport } from './report.js';
 import { DEFAULT_DETECTOR_EVALUATION, evaluateDetector, type DetectorEvaluation } from './detector.js';
 import { fitTailOnFitHalf, identitySides, type TailReport } from './tail-evaluation.js';
-import { openSetCheck, type OpenSetCheck } from './open-set-check.js';
+import { compareRules, openSetCheck, type OpenSetCheck, type RuleComparison } from './open-set-check.js';
 import { crossSetByQuality, type CrossSetReport } from './cross-set.js';
-import { suspectedDuplicates } from './duplicates.js';
+import { suspectedDuplicates, type SuspectedDuplicates } from './duplicates.js';
+import { withKnownSamePerson } from './same-person.js';
 
 export interface EvaluateOptions {
   datasetDir: string;
@@ -99,6 +100,8 @@ export interface EvaluationResults {
   impostorTail?: TailReport;
   /** Predicted against measured FPIR for open-set searches of the held-out identities. */
   openSetCheck?: OpenSetCheck;
+  /** The whole-tail 1:N rule against the previous one on held-out identities: thresholds, measured FPIR, TPIR. */
+  ruleComparison?: RuleComparison;
   /** A table fitted on one set of images measured on another (LFW split by face quality). */
   crossSet?: CrossSetReport;
   /** Detector figures on a second set with face boxes, when one was given. */
@@ -238,10 +241,13 @@ export async function evaluate(options: EvaluateOptions): Promise<EvaluationResu
   // fitted on the first and its 1:N predictions checked on the second.
   const side = identitySides(identities);
   const duplicates = suspectedDuplicates(scores, n, owner, ok, side, identities.length);
-  const tailed = fitTailOnFitHalf({ scores, n, owner, ok, side, identities, duplicates, strictestMeasuredFmr: Math.min(...calibration.points.map((p) => p.fmr)) });
+  // The tail and its held-out checks also set aside the names listed as one person (same-person.ts).
+  const samePerson = withKnownSamePerson(duplicates, identities, side);
+  const tailed = fitTailOnFitHalf({ scores, n, owner, ok, side, identities, duplicates: samePerson, strictestMeasuredFmr: Math.min(...calibration.points.map((p) => p.fmr)) });
   if (tailed) calibration.tail = tailed.fit.tail;
   const heldOut = owner.map((id, i) => ok[i]! && side[id] === 1);
-  const openSet = tailed ? openSetCheck({ scores, n, owner, heldOut, isDuplicate: duplicates.isDuplicate, table: calibration, fit: tailed.fit }) : undefined;
+  const openSet = tailed ? openSetCheck({ scores, n, owner, heldOut, isDuplicate: samePerson.isDuplicate, table: calibration, fit: tailed.fit }) : undefined;
+  const ruleComparison = tailed ? compareWithPreviousRule({ scores, n, owner, ok, side, identities, duplicates, searchDuplicates: samePerson, heldOut, table: calibration }) : undefined;
   const crossSet = crossSetByQuality({ scores, n, owner, ok, quality: ds.images.map((i) => i.quality), isDuplicate: duplicates.isDuplicate });
 
   let demographics: EvaluationResults['demographics'];
@@ -280,6 +286,7 @@ export async function evaluate(options: EvaluateOptions): Promise<EvaluationResu
     identification: identification(scores, n, owner, ok, paths),
     ...(tailed ? { impostorTail: tailed.report } : {}),
     ...(openSet ? { openSetCheck: openSet } : {}),
+    ...(ruleComparison ? { ruleComparison } : {}),
     crossSet,
     ...(o.detectorDatasetDir ? {
       detector: await evaluateDetector({
@@ -403,7 +410,23 @@ export interface AddTailResults {
   embedding: EvaluationResults['embedding'];
   impostorTail?: TailReport;
   openSetCheck?: OpenSetCheck;
+  ruleComparison?: RuleComparison;
   crossSet: CrossSetReport;
+}
+
+/**
+ * The previous 1:N rule (pair bootstrap, the tail held at the table's strictest point) fitted on
+ * the same fit half, and both rules measured on the held-out half's searches.
+ */
+function compareWithPreviousRule(o: {
+  scores: Float32Array; n: number; owner: number[]; ok: boolean[]; side: number[]; identities: string[];
+  /** The previous rule's set-aside pairs (the score rule only), and those the searches leave out (one person, not a non-mated search). */
+  duplicates: SuspectedDuplicates; searchDuplicates: SuspectedDuplicates; heldOut: boolean[]; table: CalibrationTable;
+}): RuleComparison | undefined {
+  const strictestMeasuredFmr = Math.min(...o.table.points.map((p) => p.fmr));
+  const previous = fitTailOnFitHalf({ ...o, strictestMeasuredFmr, rule: 'previous' });
+  if (!previous) return undefined;
+  return compareRules({ ...o, isDuplicate: o.searchDuplicates.isDuplicate, previous: { ...o.table, tail: previous.fit.tail }, wholeTail: o.table });
 }
 
 /**
@@ -424,7 +447,8 @@ export async function addTail(options: EvaluateOptions & { tablePath: string }):
   if (table.source && table.source.images !== n) refuse(`it was measured on ${table.source.images} images, the data set has ${n}`);
   const side = identitySides(identities);
   const duplicates = suspectedDuplicates(scores, n, owner, ok, side, identities.length);
-  const tailed = fitTailOnFitHalf({ scores, n, owner, ok, side, identities, duplicates, strictestMeasuredFmr: Math.min(...table.points.map((p) => p.fmr)) });
+  const samePerson = withKnownSamePerson(duplicates, identities, side);
+  const tailed = fitTailOnFitHalf({ scores, n, owner, ok, side, identities, duplicates: samePerson, strictestMeasuredFmr: Math.min(...table.points.map((p) => p.fmr)) });
   if (!tailed) throw new ProbityError('invalid_argument', `${basename(o.datasetDir)}: the fit half has too few impostor pairs to fit a tail`);
   table.tail = tailed.fit.tail;
   const heldOut = owner.map((id, i) => ok[i]! && side[id] === 1);
@@ -434,7 +458,8 @@ export async function addTail(options: EvaluateOptions & { tablePath: string }):
     table: options.tablePath,
     embedding,
     impostorTail: tailed.report,
-    openSetCheck: openSetCheck({ scores, n, owner, heldOut, isDuplicate: duplicates.isDuplicate, table, fit: tailed.fit }),
+    openSetCheck: openSetCheck({ scores, n, owner, heldOut, isDuplicate: samePerson.isDuplicate, table, fit: tailed.fit }),
+    ...(() => { const c = compareWithPreviousRule({ scores, n, owner, ok, side, identities, duplicates, searchDuplicates: samePerson, heldOut, table }); return c ? { ruleComparison: c } : {}; })(),
     crossSet: crossSetByQuality({ scores, n, owner, ok, quality: ds.images.map((i) => i.quality), isDuplicate: duplicates.isDuplicate }),
   };
   writeFileSync(options.tablePath, JSON.stringify(table, null, 2) + '\n');

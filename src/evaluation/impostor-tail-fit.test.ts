@@ -91,3 +91,65 @@ test('beyond the extrapolation limit the tail gives no threshold', () => {
 test('too few impostor pairs for a tail: no fit', () => {
   assert.equal(fitImpostorTail(boundedScores(5, 500, 1), { strictestMeasuredFmr: 1e-2, fittedOn: 'x' }), undefined);
 });
+
+/**
+ * The same known tail, with people: 1,491 identities of 3 images (about 10 million impostor
+ * pairs), each kept pair given to a random pair of identities. `family` adds one identity pair
+ * whose 9 cross pairs all score far above the rest, as twins or a mislabelled pair would.
+ */
+function scoresWithPeople(seed: number, family: boolean) {
+  const people = 1491, images = new Float64Array(people).fill(3);
+  const total = (people * 3 * (people * 3) - people * 9) / 2;
+  const { top } = boundedScores(5, total, seed);
+  const rand = seededRandom(seed + 1);
+  const rows = [...top].map((s) => {
+    const a = Math.floor(rand() * people);
+    let b = Math.floor(rand() * (people - 1));
+    if (b >= a) b++;
+    return { s, a, b };
+  });
+  if (family) for (let i = 0; i < 9; i++) rows.push({ s: 0.8 + i * 0.005, a: 7, b: 8 });
+  rows.sort((x, y) => y.s - x.s);
+  return {
+    top: Float64Array.from(rows, (r) => r.s), total: total + (family ? 9 : 0),
+    people: { a: Int32Array.from(rows, (r) => r.a), b: Int32Array.from(rows, (r) => r.b), images, setAside: [] },
+  };
+}
+
+test('the identity bootstrap agrees with the pair bootstrap on independent pairs, and widens the bound where one pair of people holds the extreme', () => {
+  const opts = { strictestMeasuredFmr: 1e-6, fittedOn: 'x', replicates: 200, seed: 3 };
+  const plain = scoresWithPeople(11, false);
+  const byPeople = fitImpostorTail(plain, opts)!;
+  const byPairs = fitImpostorTail({ top: plain.top, total: plain.total }, opts)!;
+  assert.equal(byPeople.tail.bootstrap, 'identities');
+  assert.equal(byPairs.tail.bootstrap, 'pairs');
+  for (const p of [1e-6, 1e-7, 1e-8]) {
+    const a = tailThreshold(byPeople.tail, p)!, b = tailThreshold(byPairs.tail, p)!;
+    assert.ok(Math.abs(a - b) < 0.02, `independent pairs at ${p}: ${a} by people, ${b} by pairs`);
+  }
+  // One family's 9 extreme pairs: resampled as people they come and go together (0, 9, 36 ... pairs).
+  const fam = scoresWithPeople(11, true);
+  const famPeople = fitImpostorTail(fam, opts)!, famPairs = fitImpostorTail({ top: fam.top, total: fam.total }, opts)!;
+  const widenedBy = (r: typeof famPeople) => tailThreshold(r.tail, 1e-8)! - tailThreshold(r.tail, 1e-6)!;
+  assert.ok(widenedBy(famPeople) > widenedBy(famPairs), `by people ${widenedBy(famPeople)}, by pairs ${widenedBy(famPairs)}`);
+});
+
+test('whole-tail points are never below what the fitted pairs show, and name the pairs set aside', () => {
+  const s = scoresWithPeople(5, true);
+  const setAside = [{ names: ['A', 'B'] as [string, string], bestScore: 0.99, reason: 'one person' }];
+  const r = fitImpostorTail(s, { strictestMeasuredFmr: 1e-6, fittedOn: 'x', replicates: 100, wholeTail: { setAside } })!;
+  assert.equal(r.tail.rule, 'whole-tail');
+  assert.deepEqual(r.tail.setAside, setAside);
+  for (const p of r.tail.points) {
+    assert.ok(p.modelBound !== undefined);
+    assert.ok(p.threshold >= p.modelBound! - 1e-9 && p.threshold >= (p.measuredBound ?? -Infinity) - 1e-9, JSON.stringify(p));
+    if (p.measuredBound !== undefined) {
+      // At its measured bound, no more pairs than the rule allows remain.
+      const above = [...s.top].filter((x) => x >= p.measuredBound!).length;
+      assert.ok(above <= Math.max(10, 3 * p.fmr * s.total + 6), `${above} pairs above ${p.measuredBound} at ${p.fmr}`);
+    }
+  }
+  // The family's 9 pairs (0.80 to 0.84) are more than a rate of 1e-8 (0.1 expected) plausibly gives:
+  // the fitted pairs contradict any threshold below them there.
+  assert.ok(tailThreshold(r.tail, 1e-8)! > 0.8, String(tailThreshold(r.tail, 1e-8)));
+});

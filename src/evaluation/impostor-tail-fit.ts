@@ -1,4 +1,4 @@
-import { lowerBound, upperBound } from '../matching/clopper-pearson.js';
+import { lowerBound, maxEventsWithin, upperBound } from '../matching/clopper-pearson.js';
 import type { ImpostorTail } from '../matching/impostor-tail.js';
 import { fitGpd, gpdExceedance, gpdQuantile } from './gpd.js';
 import { seededRandom } from './random.js';
@@ -16,7 +16,8 @@ export const TAIL_CONFIDENCE = 0.95;
 /** Fractions at which the fit is repeated to show how much the extrapolation depends on u. */
 export const STABILITY_FRACTIONS = [1e-3, 3e-4, 1e-4, 3e-5, 1e-5];
 
-export interface TailParameters { xi: number; sigma: number; zeta: number }
+/** A replicate's fit; `u` where the replicate chose its own (the identity bootstrap), else the fit's. */
+export interface TailParameters { xi: number; sigma: number; zeta: number; u?: number }
 
 export interface TailFitResult {
   tail: ImpostorTail;
@@ -29,7 +30,16 @@ export interface TailFitResult {
 }
 
 /** Scores of at least `k` largest impostor pairs, descending, and how many impostor pairs in all. */
-export interface TailSample { top: Float64Array; total: number }
+export interface TailSample {
+  top: Float64Array;
+  total: number;
+  /**
+   * Who each top pair is of, for the identity bootstrap: identity indices `a[i]`, `b[i]` of `top[i]`,
+   * each identity's number of images fitted, and the identity pairs set aside (their pairs are
+   * not in `total`). Without it the bootstrap resamples pairs as independent.
+   */
+  people?: { a: Int32Array; b: Int32Array; images: ArrayLike<number>; setAside: { a: number; b: number }[] };
+}
 
 /**
  * u midway between the k-th and (k+1)-th highest score, so exactly k exceed it; where they tie
@@ -58,6 +68,92 @@ function poisson(mean: number, rand: () => number): number {
   return Math.max(1, k - 1);
 }
 
+/** The pair bootstrap: the count above u drawn as Poisson, the exceedances resampled as independent. */
+function pairReplicate(y: Float64Array, k: number, total: number, rand: () => number): TailParameters {
+  const kb = Math.max(10, poisson(k, rand));
+  const yb = new Float64Array(kb);
+  for (let i = 0; i < kb; i++) yb[i] = y[Math.floor(rand() * k)]!;
+  const f = fitGpd(yb);
+  return { xi: f.xi, sigma: f.sigma, zeta: kb / total };
+}
+
+/**
+ * The identity bootstrap: as many identities as were fitted, drawn with replacement. A pair of
+ * identities drawn w_a and w_b times counts w_a x w_b times (copies of one person make no impostor
+ * pair), so the replicate's total is sum over a < b of w_a w_b n_a n_b, less the pairs set aside.
+ * The replicate takes its own u by the same top-fraction rule and refits. Undefined when the kept
+ * scores do not reach below its u (never on LFW, where 10 times as many are kept).
+ */
+function identityReplicate(sample: TailSample, rand: () => number): TailParameters | undefined {
+  const { top } = sample;
+  const { a, b, images, setAside } = sample.people!;
+  const present: number[] = [];
+  for (let id = 0; id < images.length; id++) if (images[id]! > 0) present.push(id);
+  const w = new Float64Array(images.length);
+  for (let m = 0; m < present.length; m++) { const id = present[Math.floor(rand() * present.length)]!; w[id] = w[id]! + 1; }
+  let s1 = 0, s2 = 0;
+  for (const id of present) { const x = w[id]! * images[id]!; s1 += x; s2 += x * x; }
+  let total = (s1 * s1 - s2) / 2;
+  for (const p of setAside) total -= w[p.a]! * w[p.b]! * images[p.a]! * images[p.b]!;
+  const wanted = Math.max(TAIL_MIN_EXCEEDANCES, TAIL_TOP_FRACTION * total);
+  const sc: number[] = [], wt: number[] = [];
+  let cum = 0, m = -1;
+  for (let i = 0; i < top.length; i++) {
+    const weight = w[a[i]!]! * w[b[i]!]!;
+    if (weight === 0) continue;
+    sc.push(top[i]!); wt.push(weight);
+    if (m < 0 && (cum += weight) >= wanted) m = sc.length - 1;
+    if (m >= 0 && sc.length > m + 1) break;
+  }
+  if (m < 0 || sc.length <= m + 1) return undefined;
+  // Exactly the pairs down to m exceed u; where scores tie, m moves up to the nearest gap.
+  while (m > 0 && sc[m]! <= sc[m + 1]!) m--;
+  const u = (sc[m]! + sc[m + 1]!) / 2;
+  let kb = 0;
+  for (let i = 0; i <= m; i++) kb += wt[i]!;
+  if (kb < 10) return undefined;
+  const yb = new Float64Array(kb);
+  let at = 0;
+  for (let i = 0; i <= m; i++) for (let r = 0; r < wt[i]!; r++) yb[at++] = sc[i]! - u;
+  const f = fitGpd(yb);
+  return { xi: f.xi, sigma: f.sigma, zeta: kb / total, u };
+}
+
+/** Below this many false matches allowed under the Clopper-Pearson bound, the pairs do not measure a rate well. */
+export const MEASURED_MIN_EVENTS = 10;
+/** The significance at which the fitted pairs contradict a rate: more exceedances than it would give this rarely. */
+const CONTRADICTION_LEVEL = 0.05;
+
+/**
+ * What the fitted pairs themselves say about the threshold for `fmr`. Where they can measure it
+ * (the Clopper-Pearson bound allows at least MEASURED_MIN_EVENTS false matches), the smallest
+ * threshold at which their count keeps the upper 95% bound at or below `fmr`. Where they cannot,
+ * the smallest threshold at which they do not contradict it: the count at or above it is one a
+ * rate of `fmr` gives at least 5% of the time (Poisson). The first is a bound; the second only
+ * keeps the model from being believed where its own data say otherwise, without letting the few
+ * most extreme pairs decide.
+ */
+function measuredThreshold(top: Float64Array, total: number, fmr: number): number | undefined {
+  const allowed = maxEventsWithin(total, fmr);
+  const k = allowed >= MEASURED_MIN_EVENTS ? allowed : largestPlausibleCount(fmr * total);
+  if (k >= top.length) return undefined;
+  // Just above the (k + 1)-th highest score, on the 6-decimal grid the table is written in.
+  return Math.floor(top[k]! * 1e6) / 1e6 + 1e-6;
+}
+
+/** The largest count c with P(X >= c) >= CONTRADICTION_LEVEL for X ~ Poisson(mean). */
+function largestPlausibleCount(mean: number): number {
+  // P(X >= c) = 1 - P(X <= c - 1); step c up while the tail stays at or above the level.
+  let pmf = Math.exp(-mean), cdfBelow = 0, c = 0;
+  for (;;) {
+    const tailFromNext = 1 - (cdfBelow + pmf); // P(X >= c + 1)
+    if (tailFromNext < CONTRADICTION_LEVEL) return c;
+    cdfBelow += pmf;
+    c++;
+    pmf *= mean / c;
+  }
+}
+
 export function exceedancesFor(total: number, topFraction = TAIL_TOP_FRACTION): number {
   return Math.max(TAIL_MIN_EXCEEDANCES, Math.round(topFraction * total));
 }
@@ -68,7 +164,11 @@ export function exceedancesFor(total: number, topFraction = TAIL_TOP_FRACTION): 
  * the exceedances resampled, the GPD refitted; the conservative threshold for an FMR is the upper
  * `confidence` quantile of the replicates' thresholds. Undefined when the sample is too small.
  */
-export function fitImpostorTail(sample: TailSample, o: { strictestMeasuredFmr: number; fittedOn: string; replicates?: number; seed?: number }): TailFitResult | undefined {
+export function fitImpostorTail(sample: TailSample, o: {
+  strictestMeasuredFmr: number; fittedOn: string; replicates?: number; seed?: number;
+  /** The whole-tail rule: the points also carry the fitted pairs' own measured bound, and the table says how identification uses them. */
+  wholeTail?: { setAside: NonNullable<ImpostorTail['setAside']> };
+}): TailFitResult | undefined {
   const { top, total } = sample;
   const wanted = exceedancesFor(total);
   if (top.length <= wanted || wanted > total / 10) return undefined;
@@ -78,25 +178,30 @@ export function fitImpostorTail(sample: TailSample, o: { strictestMeasuredFmr: n
   const zeta = k / total;
   const rand = seededRandom(o.seed ?? 23);
   const B = o.replicates ?? TAIL_REPLICATES;
-  const replicates: TailParameters[] = [];
+  let replicates: TailParameters[] = [];
   for (let b = 0; b < B; b++) {
-    const kb = Math.max(10, poisson(k, rand));
-    const yb = new Float64Array(kb);
-    for (let i = 0; i < kb; i++) yb[i] = y[Math.floor(rand() * k)]!;
-    const f = fitGpd(yb);
-    replicates.push({ xi: f.xi, sigma: f.sigma, zeta: kb / total });
+    const r = sample.people ? identityReplicate(sample, rand) : pairReplicate(y, k, total, rand);
+    if (r) replicates.push(r);
   }
+  // Too few people for their replicates to reach below u (a small data set): pairs, and the table says so.
+  const byIdentity = Boolean(sample.people) && replicates.length >= B / 2;
+  if (!byIdentity && sample.people) replicates = Array.from({ length: B }, () => pairReplicate(y, k, total, rand));
   const limit = Math.max(o.strictestMeasuredFmr / 100, 0.1 / total);
   const fmrs: number[] = [];
   for (let e = Math.round(-Math.log10(o.strictestMeasuredFmr) * 4) - 4; 10 ** (-e / 4) >= limit * (1 - 1e-9); e++) fmrs.push(10 ** (-e / 4));
   if (fmrs[fmrs.length - 1]! > limit * (1 + 1e-9)) fmrs.push(limit);
-  const upperIndex = Math.min(B - 1, Math.ceil(TAIL_CONFIDENCE * B) - 1);
+  const upperIndex = Math.min(replicates.length - 1, Math.ceil(TAIL_CONFIDENCE * replicates.length) - 1);
   let previous = -Infinity;
   const points = fmrs.filter((p) => p < zeta).map((p) => {
-    const qs = replicates.map((r) => gpdQuantile(r, u, r.zeta, p)).sort((a, b) => a - b);
+    const qs = replicates.map((r) => gpdQuantile(r, r.u ?? u, r.zeta, p)).sort((a, b) => a - b);
+    const modelBound = qs[upperIndex]!;
+    const measuredBound = o.wholeTail ? measuredThreshold(top, total, p) : undefined;
     // Never looser for a stricter target: the bound is made non-decreasing down the grid.
-    previous = Math.max(previous, qs[upperIndex]!);
-    return { fmr: Number(p.toPrecision(4)), threshold: round6(previous), pointEstimate: round6(gpdQuantile(fit, u, zeta, p)) };
+    previous = Math.max(previous, modelBound, measuredBound ?? -Infinity);
+    return {
+      fmr: Number(p.toPrecision(4)), threshold: round6(previous), pointEstimate: round6(gpdQuantile(fit, u, zeta, p)),
+      ...(o.wholeTail ? { modelBound: round6(modelBound), ...(measuredBound !== undefined ? { measuredBound: round6(measuredBound) } : {}) } : {}),
+    };
   });
   const stability = STABILITY_FRACTIONS.flatMap((f) => {
     const want = Math.max(30, Math.round(f * total));
@@ -107,10 +212,16 @@ export function fitImpostorTail(sample: TailSample, o: { strictestMeasuredFmr: n
   });
   const tail: ImpostorTail = {
     model: 'generalized-pareto',
-    method: `Peaks over threshold: u is the score exceeded by a fraction ${TAIL_TOP_FRACTION} of the impostor pairs fitted (at least ${TAIL_MIN_EXCEEDANCES}); the exceedances are fitted by a generalized Pareto distribution (maximum likelihood, Grimshaw's profile); the conservative threshold for a per-comparison FMR is the upper ${TAIL_CONFIDENCE * 100}% quantile of ${B} bootstrap refits (pairs resampled as independent, the count above u drawn as Poisson). Used only below the measured range and no lower than the extrapolation limit (two decades below the strictest measured target, and 1 / (10 x impostor pairs fitted)).`,
+    method: `Peaks over threshold: u is the score exceeded by a fraction ${TAIL_TOP_FRACTION} of the impostor pairs fitted (at least ${TAIL_MIN_EXCEEDANCES}); the exceedances are fitted by a generalized Pareto distribution (maximum likelihood, Grimshaw's profile); the conservative threshold for a per-comparison FMR is the upper ${TAIL_CONFIDENCE * 100}% quantile of ${B} bootstrap refits (${byIdentity
+      ? 'identities resampled with replacement, each replicate taking every pair of the people drawn, so that pairs sharing a person or a family move together, and choosing its own u by the same rule'
+      : 'pairs resampled as independent, the count above u drawn as Poisson'})${o.wholeTail
+      ? `, and never below what the fitted pairs show themselves: where the upper 95% Clopper-Pearson bound allows them at least ${MEASURED_MIN_EVENTS} false matches, the threshold that bound gives; below that, the threshold under which they would contradict the FMR (more pairs above it than the FMR gives 5% of the time). Identification uses it below the strictest point the table measures on at least 100 false matches, held at or above that point`
+      : '. Used only below the measured range'} and no lower than the extrapolation limit (two decades below the strictest measured target, and 1 / (10 x impostor pairs fitted)).`,
     fittedOn: o.fittedOn,
     u: round6(u), zeta: Number(zeta.toPrecision(6)), exceedances: k, impostorPairs: total,
     xi: round6(fit.xi), sigma: round6(fit.sigma), replicates: B, confidence: TAIL_CONFIDENCE,
+    bootstrap: byIdentity ? 'identities' : 'pairs',
+    ...(o.wholeTail ? { rule: 'whole-tail' as const, setAside: o.wholeTail.setAside } : {}),
     extrapolationLimit: Number(limit.toPrecision(4)),
     points,
   };
@@ -128,7 +239,7 @@ export function tailFmrAt(r: TailFitResult, score: number): { fmr: number; low: 
     while (k < top.length && top[k]! >= score) k++;
     return { fmr: k / total, low: lowerBound(k, total, 0.975), high: upperBound(k, total, 0.975) };
   }
-  const qs = r.replicates.map((p) => gpdExceedance(p, u, p.zeta, score)).sort((a, b) => a - b);
+  const qs = r.replicates.map((p) => gpdExceedance(p, p.u ?? u, p.zeta, score)).sort((a, b) => a - b);
   const at = (q: number) => qs[Math.min(qs.length - 1, Math.max(0, Math.round(q * (qs.length - 1))))]!;
   return { fmr: gpdExceedance({ xi, sigma }, u, zeta, score), low: at(0.025), high: at(0.975) };
 }

@@ -74,3 +74,59 @@ test('beyond the tail\'s extrapolation limit the target is not promised: the str
   assert.equal(none.basis, 'beyond-limit');
   assert.match(identificationNote(none, 1e6)!, /cannot be promised/);
 });
+
+/**
+ * A table like LFW's: well measured down to 1e-5 (point estimates), then one thin point at 1e-6
+ * (an upper bound on a few dozen pairs, which duplicate labels decide) far above the tail.
+ */
+const thin: CalibrationTable = {
+  model: 'm', measuredOn: 'hand-made', method: 'test', generatedAt: '2026-01-01',
+  points: [
+    { fmr: 1e-3, threshold: 0.34, basis: 'point-estimate' }, { fmr: 1e-4, threshold: 0.42, basis: 'point-estimate' },
+    { fmr: 1e-5, threshold: 0.49, basis: 'point-estimate' }, { fmr: 1e-6, threshold: 0.684, basis: 'upper-bound' },
+  ],
+};
+const wholeTail = {
+  model: 'generalized-pareto' as const, method: 'test', fittedOn: 'hand-made', u: 0.41, zeta: 1e-4, exceedances: 2000, impostorPairs: 2e7,
+  xi: -0.02, sigma: 0.027, replicates: 300, confidence: 0.95, extrapolationLimit: 1e-8, bootstrap: 'identities' as const,
+  rule: 'whole-tail' as const, setAside: [{ names: ['A_B', 'B_A'] as [string, string], bestScore: 0.98, reason: 'one person' }],
+  points: [
+    { fmr: 1e-5, threshold: 0.484, pointEstimate: 0.472 }, { fmr: 1e-6, threshold: 0.544, pointEstimate: 0.528 },
+    { fmr: 1e-7, threshold: 0.612, pointEstimate: 0.580 }, { fmr: 1e-8, threshold: 0.689, pointEstimate: 0.629 },
+  ],
+};
+
+test('whole-tail rule: the thin point no longer sets every large gallery\'s threshold; the tail does, and the answer says on what basis', () => {
+  const previous = identificationThreshold({ ...thin, tail: { ...wholeTail, rule: undefined } }, 1e-3, 13_233);
+  const now = identificationThreshold({ ...thin, tail: wholeTail }, 1e-3, 13_233);
+  // The previous rule: the tail's bound (about 0.62) is overruled by the thin 1e-6 point.
+  assert.equal(previous.threshold, 0.684);
+  assert.equal(previous.floor?.rule, 'strictest-measured');
+  // The whole-tail rule: the tail's own bound at 7.6e-8, between its 1e-7 and 1e-8 points.
+  assert.equal(now.basis, 'tail-model');
+  assert.ok(now.threshold > 0.612 && now.threshold < 0.64, String(now.threshold));
+  assert.deepEqual(now.floor, { rule: 'whole-tail', fmr: 1e-5, threshold: 0.49 });
+  const note = identificationNote(now, 13_233)!;
+  assert.match(note, /extrapolated by the calibration's fitted impostor tail model, fitted to the whole tail \(its upper 95% bound with people resampled/);
+  assert.match(note, /1 identity pair\(s\) judged to be one person under two names were left out .*relatives kept/);
+  // FPIR targets move the threshold again (they all gave 0.684 before).
+  const targets = [1e-2, 3e-3, 1e-3, 3e-4].map((f) => identificationThreshold({ ...thin, tail: wholeTail }, f, 13_233).threshold);
+  for (let i = 1; i < targets.length; i++) assert.ok(targets[i]! > targets[i - 1]!, targets.join(', '));
+});
+
+test('whole-tail rule: a larger gallery never gets a looser threshold, across the hand-over from the table to the tail', () => {
+  const table = { ...thin, tail: wholeTail };
+  for (const fpir of [1e-1, 1e-2, 1e-3]) {
+    let previous = -Infinity;
+    for (let size = 1; size <= 1e7; size = Math.ceil(size * 1.07)) {
+      const r = identificationThreshold(table, fpir, size);
+      assert.ok(r.threshold >= previous - 1e-12, `FPIR ${fpir}, gallery ${size}: ${r.threshold} after ${previous}`);
+      previous = r.threshold;
+    }
+  }
+  // Just below the well-measured 1e-5, where the tail's bound is below the measured 0.49, the measured point holds it.
+  const r = identificationThreshold(table, 1e-2, 1100);
+  assert.equal(r.basis, 'tail-model');
+  assert.equal(r.threshold, 0.49);
+  assert.match(identificationNote(r, 1100)!, /its bound \(0\.4\d+\) is below the threshold measured for 1e-5, which was used/);
+});

@@ -18,8 +18,21 @@ export interface IdentificationThreshold {
   basis: IdentificationBasis;
   /** The tail model's extrapolation limit, when the table has one. */
   extrapolationLimit?: number;
-  /** The tail model's own conservative bound, where it was consulted (the threshold is never below the strictest measured one). */
+  /** The tail model's own conservative bound, where it was consulted (the threshold is never below the floor). */
   tailBound?: number;
+  /**
+   * Where the tail was consulted, the floor it is held at and which rule set it: `whole-tail`, the
+   * strictest point the table measures on at least 100 false matches; `strictest-measured`
+   * (older tables), the table's strictest point whatever its basis.
+   */
+  floor?: { rule: 'whole-tail' | 'strictest-measured'; fmr: number; threshold: number };
+  /** Under the whole-tail rule, how many identity pairs the tail fit set aside as one person under two names. */
+  setAside?: number;
+}
+
+/** Below this many false matches a table's point is an upper bound on thin data, not a point estimate. */
+function wellMeasured(p: CalibrationTable['points'][number]): boolean {
+  return p.basis !== 'upper-bound';
 }
 
 /**
@@ -36,25 +49,40 @@ export function identificationThreshold(table: CalibrationTable, fpir: number, g
   const comparisonFmr = -Math.expm1(Math.log1p(-fpir) / n);
   const fmrs = table.points.map((p) => p.fmr);
   const lowest = Math.min(...fmrs), highest = Math.max(...fmrs);
-  const limit = table.tail ? { extrapolationLimit: table.tail.extrapolationLimit } : {};
-  if (comparisonFmr >= lowest * (1 - 1e-9)) {
+  const tail = table.tail;
+  const limit = tail ? { extrapolationLimit: tail.extrapolationLimit } : {};
+  // The whole-tail rule: the tail takes over below the strictest well-measured point, so that a
+  // few dozen extreme pairs (which decide a thin point) do not set every large gallery's threshold.
+  const whole = tail?.rule === 'whole-tail';
+  const wellFmrs = table.points.filter(wellMeasured).map((p) => p.fmr);
+  const tailTop = tail ? Math.max(...tail.points.map((p) => p.fmr)) : 0;
+  // Where the tail's grid starts below the well-measured range, the table speaks down to the grid.
+  const handOver = whole && wellFmrs.length ? Math.max(lowest, Math.min(Math.min(...wellFmrs), tailTop)) : lowest;
+  if (comparisonFmr >= handOver * (1 - 1e-9)) {
     return { threshold: thresholdFor(table, Math.min(highest, comparisonFmr)), comparisonFmr, beyondCalibration: false, basis: 'measured', ...limit };
   }
-  const strictest = thresholdFor(table, lowest);
-  const tail = table.tail;
-  if (!tail) return { threshold: strictest, comparisonFmr, beyondCalibration: true, basis: 'beyond-limit' };
+  const floor = { rule: whole ? 'whole-tail' as const : 'strictest-measured' as const, fmr: handOver, threshold: thresholdFor(table, handOver) };
+  if (!tail) return { threshold: floor.threshold, comparisonFmr, beyondCalibration: true, basis: 'beyond-limit' };
+  const extra = { ...limit, floor, ...(whole ? { setAside: tail.setAside?.length ?? 0 } : {}) };
   const extrapolated = tailThreshold(tail, comparisonFmr);
-  if (extrapolated !== undefined) return { threshold: Math.max(strictest, extrapolated), comparisonFmr, beyondCalibration: false, basis: 'tail-model', tailBound: extrapolated, ...limit };
-  const atLimit = tailThreshold(tail, tail.extrapolationLimit) ?? strictest;
-  return { threshold: Math.max(strictest, atLimit), comparisonFmr, beyondCalibration: true, basis: 'beyond-limit', ...limit };
+  if (extrapolated !== undefined) return { threshold: Math.max(floor.threshold, extrapolated), comparisonFmr, beyondCalibration: false, basis: 'tail-model', tailBound: extrapolated, ...extra };
+  const atLimit = tailThreshold(tail, tail.extrapolationLimit) ?? floor.threshold;
+  return { threshold: Math.max(floor.threshold, atLimit), comparisonFmr, beyondCalibration: true, basis: 'beyond-limit', ...extra };
 }
 
 /** What an answer says about a threshold the table did not measure directly; undefined when it did. */
 export function identificationNote(r: IdentificationThreshold, gallerySize: number): string | undefined {
   const fmr = r.comparisonFmr.toExponential(1);
   if (r.basis === 'tail-model') {
-    const held = r.tailBound !== undefined && r.tailBound < r.threshold
-      ? `; its bound (${r.tailBound.toFixed(4)}) is below the strictest measured threshold, which was used so that a larger gallery never gets a looser one`
+    const heldAtFloor = r.tailBound !== undefined && r.floor && r.tailBound < r.threshold;
+    if (r.floor?.rule === 'whole-tail') {
+      const held = heldAtFloor
+        ? `; its bound (${r.tailBound!.toFixed(4)}) is below the threshold measured for ${r.floor!.fmr.toExponential(0)}, which was used so that a larger gallery never gets a looser one`
+        : '';
+      return `the gallery (${gallerySize} templates) needs a per-comparison false match rate of ${fmr}, below what the calibration's impostor pairs measure well (point estimates down to ${r.floor!.fmr.toExponential(0)}); the threshold is extrapolated by the calibration's fitted impostor tail model, fitted to the whole tail (its upper 95% bound with people resampled, never below what the fitted pairs show themselves), not measured${r.setAside ? `; ${r.setAside} identity pair(s) judged to be one person under two names were left out of the fit as not impostors, relatives kept` : ''}${held}`;
+    }
+    const held = heldAtFloor
+      ? `; its bound (${r.tailBound!.toFixed(4)}) is below the strictest measured threshold, which was used so that a larger gallery never gets a looser one`
       : '';
     return `the gallery (${gallerySize} templates) needs a per-comparison false match rate of ${fmr}, below what was measured; the threshold is extrapolated by the calibration's fitted impostor tail model (its upper 95% bound), not measured${held}`;
   }

@@ -23,16 +23,40 @@ export interface ImpostorTail {
   replicates: number;
   confidence: number;
   /**
+   * What the bootstrap resampled: `identities` (people drawn with replacement, so that every pair
+   * of a person, or of a family, moves together: the honest unit, since pairs that share a person
+   * are not independent) or `pairs` (each pair taken as independent; tables fitted before the
+   * identity bootstrap). Absent on older tables: `pairs`.
+   */
+  bootstrap?: 'identities' | 'pairs';
+  /**
+   * How identification uses the tail. `whole-tail`: below the strictest point the table measures
+   * well (a point estimate on at least 100 false matches), the threshold is this tail's
+   * conservative one, held only at or above that well-measured point; the table's thin points
+   * (an upper bound on a few dozen pairs, which duplicate labels decide) do not set it.
+   * Absent (older tables): the tail is held at or above the table's strictest point, whatever its basis.
+   */
+  rule?: 'whole-tail';
+  /**
+   * Identity pairs left out of the impostor pairs fitted, each by name with its best cross score and
+   * why: they look like one person under two names (a duplicate label or a mislabelled photograph),
+   * so their pairs are not impostor pairs. Relatives are not left out.
+   */
+  setAside?: { names: [string, string]; bestScore: number; reason: string }[];
+  /**
    * The smallest per-comparison FMR the model may speak for: two decades below the strictest
    * measured target and no lower than 1 / (10 x impostor pairs fitted). Beyond it nothing is promised.
    */
   extrapolationLimit: number;
   /**
    * Thresholds on a quarter-decade grid of FMRs, from inside the measured range down to the limit:
-   * `threshold` is the conservative one (the upper confidence bound of the bootstrap quantiles),
-   * `pointEstimate` the fit's own.
+   * `threshold` is the conservative one used, `pointEstimate` the fit's own. With the whole-tail
+   * rule `threshold` is the larger of `modelBound` (the upper confidence bound of the bootstrap
+   * quantiles) and `measuredBound` (what the fitted pairs show: their upper 95% Clopper-Pearson
+   * threshold where it allows at least 10 false matches, below that the threshold under which
+   * they would contradict the FMR at 5%), made non-decreasing down the grid.
    */
-  points: { fmr: number; threshold: number; pointEstimate: number }[];
+  points: { fmr: number; threshold: number; pointEstimate: number; modelBound?: number; measuredBound?: number }[];
 }
 
 /**

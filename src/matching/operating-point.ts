@@ -90,7 +90,7 @@ export function identificationThresholdAt(table: CalibrationTable, point: Operat
 }
 
 /** What an FMR figure means at this operating point, naming the groups the data cannot speak for. */
-export function operatingPointReport(table: CalibrationTable, point: OperatingPointName, fmr: number, reason?: string, search?: Pick<IdentificationThreshold, 'basis' | 'comparisonFmr' | 'extrapolationLimit'>): OperatingPointReport {
+export function operatingPointReport(table: CalibrationTable, point: OperatingPointName, fmr: number, reason?: string, search?: Pick<IdentificationThreshold, 'basis' | 'comparisonFmr' | 'extrapolationLimit' | 'floor'>): OperatingPointReport {
   const dataset = table.source?.dataset ?? table.measuredOn.split(':')[0];
   let meaning: string;
   const measuredDownTo = sci(point === 'average' ? Math.min(...table.points.map((p) => p.fmr)) : protectedPoints(table).at(-1)!.fmr);
@@ -98,6 +98,8 @@ export function operatingPointReport(table: CalibrationTable, point: OperatingPo
   if (search?.basis === 'beyond-limit') {
     const limit = point === 'average' && search.extrapolationLimit !== undefined ? ` and what its fitted impostor tail may speak for (${sci(search.extrapolationLimit)})` : '';
     meaning = `no false match rate can be promised: the search needs ${sci(search.comparisonFmr)} per comparison, below what ${dataset}'s impostor pairs measure${point === 'average' ? '' : ' for every group'} (down to ${measuredDownTo})${limit}; the strictest threshold available was used`;
+  } else if (search?.basis === 'tail-model' && search.floor?.rule === 'whole-tail') {
+    meaning = `${sci(search.comparisonFmr)} per comparison, below what ${dataset}'s impostor pairs measure well (point estimates down to ${sci(search.floor.fmr)}): extrapolated by the impostor tail model fitted to the whole tail (its upper 95% bound, people resampled; pairs of one person under two names set aside, relatives kept), never below the threshold measured for ${sci(search.floor.fmr)}; averaged over all pairs, not for each group`;
   } else if (search?.basis === 'tail-model') {
     meaning = `${sci(search.comparisonFmr)} per comparison, below what ${dataset}'s impostor pairs measure (down to ${measuredDownTo}): extrapolated by the fitted impostor tail model (its upper 95% bound), or the strictest measured threshold where that is stricter; averaged over all pairs, not for each group`;
   } else if (point === 'average') {

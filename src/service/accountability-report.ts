@@ -11,6 +11,7 @@ import { USE_CASES } from '../governance/use-cases.js';
 import { calibrationReference, loadCalibration } from '../matching/calibration.js';
 import type { OperatingPointName } from '../matching/operating-point.js';
 import { deployedOperatingPointSections, type EqualProtectionResults } from './accountability-operating-point.js';
+import { identificationSection, type RuleComparisonResults } from './accountability-identification.js';
 import type { Governor } from './governor.js';
 import type { PurgeReceipt } from './people-service.js';
 
@@ -28,6 +29,7 @@ interface EvaluationResults {
     groupings: Record<string, { groups: { group: string; fmr: number | null; fnmr: number | null; impostorPairs: number; genuinePairs: number; enough: boolean; reason?: string }[]; fmrMaxMinRatio?: number | null; fnmrMaxMinRatio?: number | null }>;
   };
   equalProtection?: EqualProtectionResults;
+  ruleComparison?: RuleComparisonResults;
 }
 
 export interface UsageFigures {
@@ -71,7 +73,7 @@ const sci = (x: number | null | undefined) => (measured(x) ? x.toExponential(1) 
 export class AccountabilityReport {
   constructor(
     private readonly db: Db, private readonly gov: Governor, private readonly engine: FaceEngine, private readonly version: string, private readonly evaluationFile?: string,
-    private readonly deployed: { operatingPoint: OperatingPointName; fmr: number } = { operatingPoint: 'average', fmr: 1e-4 },
+    private readonly deployed: { operatingPoint: OperatingPointName; fmr: number; identifyFpir?: number } = { operatingPoint: 'average', fmr: 1e-4 },
   ) {}
 
   private async count(sql: string, params: (string | number)[] = []): Promise<number> {
@@ -197,6 +199,8 @@ export class AccountabilityReport {
       ],
     });
     sections.push(...deployedOperatingPointSections(evaluation?.equalProtection, table, this.deployed, packs.some((p) => p.rules.some((r) => r.effect === 'require_equal_protection'))));
+    const largestGallery = Number((await this.db.one<{ n: number }>(`SELECT COALESCE(MAX(c), 0) AS n FROM (SELECT COUNT(*) AS c FROM templates GROUP BY gallery_id) t`))?.n ?? 0);
+    sections.push(identificationSection(table, this.deployed.identifyFpir ?? 1e-3, largestGallery, evaluation?.ruleComparison));
     if (evaluation) {
       const d = evaluation.demographics;
       sections.push({

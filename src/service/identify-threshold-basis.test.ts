@@ -57,7 +57,9 @@ for (const backend of backends) {
       assert.equal(r.fpirPromised, true);
       assert.ok(r.comparisonFmr < 1e-6);
       assert.ok(r.notes.some((n) => /extrapolated by the calibration's fitted impostor tail model/.test(n)), r.notes.join(' | '));
-      assert.match(r.operatingPoint.meaning, /below what lfw's impostor pairs measure \(down to 1e-6\): extrapolated/, 'the rate is not presented as measured');
+      assert.match(r.operatingPoint.meaning, /below what lfw's impostor pairs measure well \(point estimates down to 1e-5\): extrapolated by the impostor tail model fitted to the whole tail/, 'the rate is not presented as measured');
+      // The basis, truthfully: the whole tail, the pairs set aside named as not impostors, relatives kept.
+      assert.ok(r.notes.some((n) => /fitted to the whole tail .*people resampled.*identity pair\(s\) judged to be one person under two names were left out .*relatives kept/.test(n)), r.notes.join(' | '));
     });
 
     test('where nothing can promise the target the answer, its audit entry and the accountability report say so', async () => {
@@ -75,6 +77,8 @@ for (const backend of backends) {
       assert.equal(usage.searchesFpirNotPromised - before.searchesFpirNotPromised, 1, 'only the search that could not be promised is counted');
       assert.equal(usage.identifications - before.identifications, 1);
       assert.match(text, new RegExp(`\\| faces searched where the FPIR target could not be promised [^|]*\\| ${usage.searchesFpirNotPromised} \\|`));
+      // The report states what 1:N thresholds rest on: the whole tail, with the pairs set aside named.
+      assert.match(text, /## 1:N thresholds and what they rest on[\s\S]*model of the whole impostor tail[\s\S]*Set aside from the fit as not impostors/);
     });
 
     test('a frame searched where the target cannot be promised never says that it holds for each face, and the report counts each face', async () => {

@@ -150,7 +150,7 @@ export class ProbityService {
     this.webhooks = new WebhookService(db, this.gov, keys, options.webhooks);
     this.reviews = new ReviewService(db, this.gov, keys, this.webhooks);
     this.testing = new TestingService(engine, this.gov);
-    this.report = new AccountabilityReport(db, this.gov, engine, PROBITY_VERSION, options.evaluationFile, { operatingPoint: options.operatingPoint, fmr: options.verifyFmr });
+    this.report = new AccountabilityReport(db, this.gov, engine, PROBITY_VERSION, options.evaluationFile, { operatingPoint: options.operatingPoint, fmr: options.verifyFmr, identifyFpir: options.identifyFpir });
     this.people = new PeopleService(db, this.gov, (q, c, g) => this.ownGallery(q, c, g), (g) => this.refreshIndex(g), () => this.expiry.schedule(), ledger);
     this.expiry = new ConsentExpiryTimer(now, (t) => this.people.nextConsentExpiry(t), () => this.people.purge(this.now(), 'consent'));
   }
