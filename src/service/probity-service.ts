@@ -26,6 +26,7 @@ import { AccessService } from './access-service.js';
 import { PeopleService } from './people-service.js';
 import { ReviewService } from './review-service.js';
 import { TestingService } from './testing-service.js';
+import { PersonnelService } from './personnel-service.js';
 import { checkSubjectRef } from '../gallery/subject-ref.js';
 import { DEFAULT_AUTH_THROTTLE, type AuthThrottleOptions } from './auth-throttle.js';
 import { DEFAULT_WEBHOOK_OPTIONS, WebhookService, type WebhookOptions } from './webhooks.js';
@@ -122,6 +123,7 @@ export class ProbityService {
   readonly webhooks: WebhookService;
   readonly people: PeopleService;
   readonly testing: TestingService;
+  readonly personnel: PersonnelService;
   readonly report: AccountabilityReport;
   private readonly gov: Governor;
   private readonly expiry: ConsentExpiryTimer;
@@ -147,6 +149,7 @@ export class ProbityService {
     this.webhooks = new WebhookService(db, this.gov, keys, options.webhooks);
     this.reviews = new ReviewService(db, this.gov, keys, this.webhooks);
     this.testing = new TestingService(engine, this.gov);
+    this.personnel = new PersonnelService(db, this.gov);
     this.report = new AccountabilityReport(db, this.gov, engine, PROBITY_VERSION, options.evaluationFile, { operatingPoint: options.operatingPoint, fmr: options.verifyFmr });
     this.people = new PeopleService(db, this.gov, (q, c, g) => this.ownGallery(q, c, g), (g) => this.refreshIndex(g), () => this.expiry.schedule(), ledger);
     this.expiry = new ConsentExpiryTimer(now, (t) => this.people.nextConsentExpiry(t), () => this.people.purge(this.now(), 'consent'));
