@@ -182,3 +182,27 @@ export async function requireEligibleReviewer(q: Queryable, key: { id: string; c
   }
   return p;
 }
+
+/**
+ * The report's sections on people: who is registered and trained now (RCW 43.386's periodic
+ * training; EU AI Act Art. 4 and 26(2)), and who decided each review case, by name.
+ */
+export async function personnelReportSections(q: Queryable, now: Date): Promise<{ title: string; paragraphs?: string[]; table?: { head: string[]; rows: (string | number)[][] } }[]> {
+  const t = await trainingSummary(q, undefined, now);
+  const cases = await caseDeciders(q);
+  return [
+    {
+      title: 'People who operate or review, and their training',
+      paragraphs: [
+        `${t.people} people are registered to operate or review (${t.reviewers} to review). ${t.trained} have training in force now, ${t.lapsed} have training that has lapsed and ${t.untrained} have none; ${t.reviewersTrained} of the ${t.reviewers} reviewers are trained. A reviewer whose training has lapsed, or who has none, may not decide (${TRAINING_RULE.rule}); a decision is made by a registered person, known before the case was opened, with a key of their own (${REVIEWER_RULE.rule}).`,
+      ],
+      table: { head: ['measure', 'count'], rows: [['people registered', t.people], ['reviewers registered', t.reviewers], ['trained now', t.trained], ['training lapsed', t.lapsed], ['never trained', t.untrained], ['reviewers trained now', t.reviewersTrained]] },
+    },
+    {
+      title: 'Who decided each review case',
+      ...(cases.length
+        ? { table: { head: ['case', 'purpose', 'status', 'decided by'], rows: cases.map((c) => [c.caseId, c.purpose, c.status, c.deciders.map((d) => `${d.name ?? `key ${d.key} (no registered person)`}: ${d.decision} at ${d.at}`).join('; ') || 'nobody yet']) } }
+        : { paragraphs: ['No review case has been opened.'] }),
+    },
+  ];
+}

@@ -99,6 +99,11 @@ export interface AccessTarget {
    * same rule a biometric request's purpose passes (`access/key-scope`).
    */
   purposes?: readonly string[];
+  /**
+   * A verification of two supplied photographs rather than against an enrolled subject: a
+   * capability of its own (`compare_images`) that a use case must grant.
+   */
+  comparesSuppliedImages?: boolean;
 }
 
 type AuditContext = Omit<AuditBody, 'action' | 'organisationId' | 'keyId' | 'roles' | 'outcome' | 'result' | 'purpose' | 'legalAuthority' | 'obligations' | 'rules'>;
@@ -241,7 +246,7 @@ export class Governor {
     try {
       this.authorise(caller, op, target);
       await this.checkPurposes(caller, target.purposes);
-      const capability = CAPABILITY[op];
+      const capability = op === 'verify' && target.comparesSuppliedImages ? 'compare_images' : CAPABILITY[op];
       const cleared = { caller, op, clearedAt: this.now().toISOString() };
       if (!capability) return { obligations: [], rules: [], ...cleared };
       if (!purpose?.purpose) throw new ProbityError('invalid_request', `"${op}" needs a purpose: the use case the request serves`);

@@ -19,7 +19,7 @@ import { DEFAULT_RETENTION_DAYS, requireConsent, retentionLimit, retentionSchedu
 import { useCase } from '../governance/use-cases.js';
 import { erasureDue } from '../governance/erasure-due.js';
 import { parseOptionalInstant } from '../governance/instants.js';
-import { galleryEligibility, notCovered, requireDeclaredPurpose, subjectCoverage } from '../governance/purpose-scope.js';
+import { galleryEligibility, notCovered, PURPOSE_RULE, requireDeclaredPurpose, subjectCoverage } from '../governance/purpose-scope.js';
 import { ConsentExpiryTimer } from './consent-expiry.js';
 import { requireRankedLeads, type CandidateList } from '../governance/candidate-list.js';
 import { AccessService } from './access-service.js';
@@ -529,7 +529,8 @@ export class ProbityService {
       ...(input.galleryId ? { galleryId: input.galleryId } : {}), ...(input.subject ? { subject: input.subject } : {}),
       inputHashes: inputs.map((i) => sha256(i.bytes)),
     };
-    const clearance = await this.gov.clear(caller, 'verify', audit, input, await this.galleryTarget(input.galleryId));
+    // Two supplied photographs are a capability of their own, which few use cases grant (compare_images).
+    const clearance = await this.gov.clear(caller, 'verify', audit, input, input.reference ? { comparesSuppliedImages: true } : await this.galleryTarget(input.galleryId));
     const fmr = input.fmr ?? this.options.verifyFmr;
     const point = await this.operatingPoint(caller, 'verify', audit, clearance, input.operatingPoint);
     const threshold = thresholdAt(this.calibration(), point.name, fmr);
@@ -577,11 +578,27 @@ export class ProbityService {
       ...(liveness ? { liveness: liveness[0]! } : {}),
     };
     return this.gov.run(caller, 'verify', liveness ? { ...audit, liveness } : audit, async (tx) => {
+      if (input.subject) {
+        // Checked again as the answer is committed: an erasure or a withdrawal that committed
+        // while the faces were compared refuses the answer, rather than a match for someone no
+        // longer covered. (PostgreSQL: the share lock makes a concurrent erasure wait for this.)
+        if (this.db.kind === 'postgres') await tx.one(`SELECT id FROM subjects WHERE gallery_id = $1 AND ref = $2 FOR SHARE`, [input.galleryId!, input.subject]);
+        const now = await subjectCoverage(tx, input.galleryId!, input.subject, input.purpose, this.now());
+        if (!now) throw new ProbityError('purpose_not_covered', `"${input.subject}" was erased while this verification ran; nothing is answered about them (${PURPOSE_RULE.rule}: ${PURPOSE_RULE.citation})`, PURPOSE_RULE);
+        if (!now.covered) throw notCovered(input.subject, input.purpose, now);
+      }
       // Verifying against an enrolled subject is their interaction: the retention clock restarts.
       if (input.subject && decision.match) {
         await tx.run(`UPDATE subjects SET last_interaction_at = $1 WHERE gallery_id = $2 AND ref = $3`, [this.now().toISOString(), input.galleryId!, input.subject]);
       }
-      return { value: answer, result: { score: decision.score, match: decision.match, fmr, comparedWith, operatingPoint: point.name } };
+      return {
+        value: answer,
+        result: {
+          score: decision.score, match: decision.match, fmr, comparedWith, operatingPoint: point.name,
+          // Two supplied photographs: both are named in the log (inputHashes holds them too, in order).
+          ...(input.reference ? { images: { probe: audit.inputHashes[0], reference: audit.inputHashes[1] } } : {}),
+        },
+      };
     }, { clearance });
   }
 
