@@ -39,10 +39,15 @@ export function personnelStatements(): string[] {
     `CREATE TABLE IF NOT EXISTS personnel (
       id TEXT PRIMARY KEY, organisation_id TEXT NOT NULL REFERENCES organisations(id), name TEXT NOT NULL,
       duties TEXT NOT NULL, idp_issuer TEXT, idp_subject TEXT, registered_at TEXT NOT NULL, registered_by TEXT NOT NULL,
-      deactivated_at TEXT, UNIQUE (idp_issuer, idp_subject))`,
-    // The person a key belongs to: written once, with the key.
+      deactivated_at TEXT, registered_seq BIGINT, UNIQUE (idp_issuer, idp_subject))`,
+    // The person a key belongs to: written once, with the key. created_seq: the key's audit entry,
+    // which orders it against a review case's opening exactly, whatever the clocks say.
     `CREATE TABLE IF NOT EXISTS key_people (
-      key_id TEXT PRIMARY KEY REFERENCES api_keys(id), person_id TEXT NOT NULL REFERENCES personnel(id))`,
+      key_id TEXT PRIMARY KEY REFERENCES api_keys(id), person_id TEXT NOT NULL REFERENCES personnel(id), created_seq BIGINT)`,
+    // What cleared the search that opened a review case (governor.ts, Clearance), and the audit
+    // entry that opened it: checked again at each decision and at release.
+    `CREATE TABLE IF NOT EXISTS review_clearances (
+      case_id TEXT PRIMARY KEY REFERENCES review_cases(id), opened_seq BIGINT NOT NULL, clearance TEXT NOT NULL)`,
     `CREATE TABLE IF NOT EXISTS training_records (
       id TEXT PRIMARY KEY, person_id TEXT NOT NULL REFERENCES personnel(id), organisation_id TEXT NOT NULL,
       course TEXT NOT NULL, completed_at TEXT NOT NULL, completed_ms BIGINT NOT NULL, expires_at TEXT NOT NULL, expires_ms BIGINT NOT NULL,
@@ -166,7 +171,7 @@ export async function caseDeciders(q: Queryable, organisationId?: string): Promi
  * review or was deactivated, the key or the person was made after the case was opened (the
  * decider must not be chosen once the search is known), or their training is not in force.
  */
-export async function requireEligibleReviewer(q: Queryable, key: { id: string; created_at: string }, caseOpenedAt: string, now: Date): Promise<Person> {
+export async function requireEligibleReviewer(q: Queryable, key: { id: string; created_at: string }, caseOpenedAt: string, now: Date, caseOpenedSeq?: number): Promise<Person> {
   const refuse = (message: string, rule = REVIEWER_RULE): never => {
     throw new ProbityError('forbidden', `${message} (${rule.rule}: ${rule.citation})`, rule);
   };
@@ -174,9 +179,15 @@ export async function requireEligibleReviewer(q: Queryable, key: { id: string; c
   if (!p) return refuse('this reviewer key belongs to no registered person: a review decision is made by a named person registered in the organisation (POST /v1/personnel, then a key made for them)');
   if (p.deactivatedAt) return refuse(`${p.name} was deactivated at ${p.deactivatedAt} and may no longer decide`);
   if (!p.duties.includes('review')) return refuse(`${p.name} is not registered to review (duties: ${p.duties.join(', ') || 'none'})`);
+  // Ordered by the audit log where both are in it (exact, one instant or not); else by time.
+  const seqs = caseOpenedSeq === undefined ? undefined : await q.one<{ key_seq: number | null; person_seq: number | null }>(
+    `SELECT k.created_seq AS key_seq, p.registered_seq AS person_seq FROM key_people k JOIN personnel p ON p.id = k.person_id WHERE k.key_id = $1`, [key.id],
+  );
   const opened = instantMs(caseOpenedAt);
-  if (instantMs(key.created_at) > opened) return refuse(`this key was made at ${key.created_at}, after the case was opened (${caseOpenedAt}): a key made once a search is known does not decide it`);
-  if (instantMs(p.registeredAt) > opened) return refuse(`${p.name} was registered at ${p.registeredAt}, after the case was opened (${caseOpenedAt}): a reviewer registered once a search is known does not decide it`);
+  const keyAfter = seqs?.key_seq != null ? Number(seqs.key_seq) >= caseOpenedSeq! : instantMs(key.created_at) > opened;
+  const personAfter = seqs?.person_seq != null ? Number(seqs.person_seq) >= caseOpenedSeq! : instantMs(p.registeredAt) > opened;
+  if (keyAfter) return refuse(`this key was made at ${key.created_at}, after the case was opened (${caseOpenedAt}): a key made once a search is known does not decide it`);
+  if (personAfter) return refuse(`${p.name} was registered at ${p.registeredAt}, after the case was opened (${caseOpenedAt}): a reviewer registered once a search is known does not decide it`);
   if (p.training.state !== 'in_force') {
     return refuse(p.training.state === 'lapsed' ? `${p.name}'s training lapsed at ${p.training.until}: a reviewer whose training has lapsed may not decide` : `${p.name} has no training record: a reviewer must be trained to decide`, TRAINING_RULE);
   }

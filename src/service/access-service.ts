@@ -190,7 +190,13 @@ export class AccessService {
         value: { id, organisationId: input.organisationId, roles: input.roles, useCases, label: input.label, createdAt: at, secret, ...(input.personId ? { personId: input.personId } : {}) },
         result: { keyCreated: id, organisation: input.organisationId, roles: input.roles, useCases, ...(input.personId ? { person: input.personId, personName: holder!.name } : {}) },
       };
-    }, { target: { organisationId: input.organisationId, grantsRoles: input.roles } });
+    }, {
+      target: { organisationId: input.organisationId, grantsRoles: input.roles },
+      // The key's audit entry orders it against review cases (a key made once a case is open does not decide it).
+      finish: async (tx, answer) => {
+        if (input.personId) await tx.run(`UPDATE key_people SET created_seq = $1 WHERE key_id = $2`, [answer.auditSeq, answer.id]);
+      },
+    });
   }
 
   async listKeys(caller: Caller, requested?: string) {

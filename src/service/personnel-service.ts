@@ -44,7 +44,13 @@ export class PersonnelService {
       }
       const view = (await person(tx, id, this.gov.now()))!;
       return { value: view, result: { personRegistered: id, name, organisation: organisationId, duties: view.duties, ...(idp ? { identityProvider: idp.issuer } : {}) } };
-    }, { target: { organisationId } });
+    }, {
+      target: { organisationId },
+      // The registration's audit entry orders it against review cases (see requireEligibleReviewer).
+      finish: async (tx, answer) => {
+        await tx.run(`UPDATE personnel SET registered_seq = $1 WHERE id = $2`, [answer.auditSeq, answer.id]);
+      },
+    });
   }
 
   /**

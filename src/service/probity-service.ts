@@ -739,7 +739,14 @@ export class ProbityService {
             : reviewCases.length ? { reviewCase: reviewCases[0] } : {}),
         },
       };
-    }, { clearance });
+    }, {
+      clearance,
+      // Each case keeps what cleared its search and the entry that opened it: the Governor checks
+      // the clearance again at each decision and at release, and orders reviewers' keys against it.
+      finish: async (tx, done) => {
+        for (const id of reviewCases) await this.reviews.keepClearance(tx, id, done.auditSeq, clearance);
+      },
+    });
   }
 
   /**

@@ -8,7 +8,13 @@ import type { LegalAuthority } from '../governance/policy/assess.js';
 import { subjectCoverage } from '../governance/purpose-scope.js';
 import { personOfKey, requireEligibleReviewer, REVIEWER_RULE } from '../governance/personnel.js';
 import { facePng } from './face-input.js';
-import type { Governor } from './governor.js';
+import type { Clearance, Governor } from './governor.js';
+import type { Capability } from '../governance/use-cases.js';
+
+/** A review case's clearance as kept with it (review_clearances). */
+interface StoredCaseClearance {
+  requestedBy: string; purpose: string; capability: Capability; authority?: LegalAuthority; obligations: string[]; rules: string[]; clearedAt: string;
+}
 import type { WebhookService } from './webhooks.js';
 
 export interface ReviewCandidate {
@@ -55,6 +61,26 @@ export class ReviewService {
        VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $8, $9, $10, $11, $12)`,
       [c.id, c.caller.organisationId, c.galleryId, c.purpose, c.caller.keyId, c.requiredReviewers, JSON.stringify(c.search), JSON.stringify(c.candidates), c.probeSealed, c.callbackUrl ?? null, c.authority ? JSON.stringify(c.authority) : null, this.gov.now().toISOString()],
     );
+  }
+
+  /** What cleared the search that opened `caseId`, and the audit entry that opened it. */
+  async keepClearance(tx: Queryable, caseId: string, openedSeq: number, clearance: Clearance): Promise<void> {
+    const stored: StoredCaseClearance = {
+      requestedBy: clearance.caller!.keyId, purpose: clearance.purpose!, capability: clearance.capability ?? 'identify',
+      ...(clearance.authority ? { authority: clearance.authority } : {}), obligations: clearance.obligations, rules: clearance.rules.map((r) => r.rule), clearedAt: clearance.clearedAt!,
+    };
+    await tx.run(`INSERT INTO review_clearances (case_id, opened_seq, clearance) VALUES ($1, $2, $3)`, [caseId, openedSeq, JSON.stringify(stored)]);
+  }
+
+  /** The case's stored clearance (a case from before clearances were kept: rebuilt from its row). */
+  private async caseClearance(q: Queryable, row: CaseRow): Promise<{ clearance: Clearance; openedSeq?: number }> {
+    const kept = await q.one<{ opened_seq: number; clearance: string }>(`SELECT opened_seq, clearance FROM review_clearances WHERE case_id = $1`, [row.id]);
+    const stored: StoredCaseClearance | undefined = kept ? JSON.parse(kept.clearance) as StoredCaseClearance : undefined;
+    const clearance = await this.gov.storedClearance(q, {
+      requestedBy: stored?.requestedBy ?? row.requested_by, purpose: stored?.purpose ?? row.purpose, capability: stored?.capability ?? 'identify',
+      authority: stored ? stored.authority ?? null : row.authority ? JSON.parse(row.authority) as LegalAuthority : null,
+    });
+    return { clearance, ...(kept ? { openedSeq: Number(kept.opened_seq) } : {}) };
   }
 
   private async caseOf(q: Queryable, caller: Caller, caseId: string): Promise<CaseRow> {
@@ -125,8 +151,7 @@ export class ReviewService {
    */
   private async releaseRefusal(q: Queryable, row: CaseRow): Promise<ProbityError | undefined> {
     try {
-      const clearance = await this.gov.storedClearance(q, { requestedBy: row.requested_by, purpose: row.purpose, authority: row.authority ? JSON.parse(row.authority) as LegalAuthority : null, capability: 'identify' });
-      await this.gov.revalidate(q, clearance);
+      await this.gov.revalidate(q, (await this.caseClearance(q, row)).clearance);
       return undefined;
     } catch (e) {
       if (e instanceof ProbityError) return e;
@@ -207,10 +232,11 @@ export class ReviewService {
       const candidate = candidates.find((c) => c.subject === input.subject);
       if (!candidate) throw new ProbityError('not_found', `"${input.subject}" is not a candidate in case ${row.id}`);
       // The search's clearance still holds (a decision on a search whose warrant has lapsed is refused) ...
-      await this.gov.revalidate(tx, await this.gov.storedClearance(tx, { requestedBy: row.requested_by, purpose: row.purpose, authority: row.authority ? JSON.parse(row.authority) as LegalAuthority : null, capability: 'identify' }));
+      const cleared = await this.caseClearance(tx, row);
+      await this.gov.revalidate(tx, cleared.clearance);
       // ... and the decider is a registered, trained person, known before the case was opened, not the requester.
       const key = (await tx.one<{ id: string; created_at: string }>(`SELECT id, created_at FROM api_keys WHERE id = $1`, [caller.keyId])) ?? { id: caller.keyId, created_at: this.gov.now().toISOString() };
-      const reviewer = await requireEligibleReviewer(tx, key, row.created_at, this.gov.now());
+      const reviewer = await requireEligibleReviewer(tx, key, row.created_at, this.gov.now(), cleared.openedSeq);
       const requester = await personOfKey(tx, row.requested_by, this.gov.now());
       if (requester?.id === reviewer.id) {
         throw new ProbityError('forbidden', `${reviewer.name} requested this search (with another key) and may not review it (${REVIEWER_RULE.rule}: ${REVIEWER_RULE.citation})`, REVIEWER_RULE);
