@@ -9,6 +9,8 @@ import { clearRequest, requirePurposeAccess, type LegalAuthority, type RequestCl
 import { packsFor } from '../governance/policy/packs.js';
 import type { Declarations, PolicyPack } from '../governance/policy/types.js';
 import { useCase, type Capability, type Sector } from '../governance/use-cases.js';
+import { requireDeclaredPurpose } from '../governance/purpose-scope.js';
+import { requireRankedLeads, type CandidateList } from '../governance/candidate-list.js';
 
 /**
  * Which roles may run each operation. Biometric operations also pass the policy (`clear`).
@@ -82,6 +84,8 @@ export interface Clearance extends RequestClearance {
   op?: Operation;
   capability?: Capability;
   clearedAt?: string;
+  /** The gallery the request named (`AccessTarget.galleryId`), cleared for its purpose. */
+  gallery?: ClearedGallery;
 }
 
 /**
@@ -104,7 +108,17 @@ export interface AccessTarget {
    * capability of its own (`compare_images`) that a use case must grant.
    */
   comparesSuppliedImages?: boolean;
+  /**
+   * The gallery a biometric request names: the Governor finds its owner (tenancy), checks that
+   * it declared the request's purpose, and hands it back with the clearance (`Clearance.gallery`).
+   */
+  galleryId?: string;
+  /** An identification's candidate list: ranked leads only where the use case and the policy allow them. */
+  candidateList?: CandidateList;
 }
+
+/** A gallery as the Governor cleared it for a request (the row, as stored). */
+export type ClearedGallery = { id: string; organisation_id: string; purposes: string } & Record<string, unknown>;
 
 type AuditContext = Omit<AuditBody, 'action' | 'organisationId' | 'keyId' | 'roles' | 'outcome' | 'result' | 'purpose' | 'legalAuthority' | 'obligations' | 'rules'>;
 
@@ -243,6 +257,9 @@ export class Governor {
   /** Role and policy checks; a refusal is logged and thrown. Nothing about faces has run yet. */
   async clear(caller: Caller, op: Operation, audit: AuditContext, purpose?: PurposeInput, target: AccessTarget = {}): Promise<Clearance> {
     await this.operatorOrganisation();
+    // The resource named: its owner decides tenancy (another organisation's gallery is refused and logged).
+    const gallery = target.galleryId ? await this.db.one<ClearedGallery>(`SELECT * FROM galleries WHERE id = $1`, [target.galleryId]) : undefined;
+    if (gallery) target = { ...target, organisationId: gallery.organisation_id };
     try {
       this.authorise(caller, op, target);
       await this.checkPurposes(caller, target.purposes);
@@ -269,7 +286,12 @@ export class Governor {
         ...(purpose.authority ? { authority: purpose.authority } : {}),
         now: this.now(),
       });
-      return { ...clearance, ...cleared, capability, purpose: purpose.purpose, ...(purpose.authority ? { authority: purpose.authority } : {}) };
+      if (target.galleryId !== undefined) {
+        if (!gallery) throw new ProbityError('not_found', `no gallery ${target.galleryId}`);
+        requireDeclaredPurpose(gallery, purpose.purpose);
+      }
+      if (target.candidateList === 'ranked_leads') requireRankedLeads(purpose.purpose, clearance.obligations);
+      return { ...clearance, ...cleared, capability, purpose: purpose.purpose, ...(purpose.authority ? { authority: purpose.authority } : {}), ...(gallery ? { gallery } : {}) };
     } catch (e) {
       await this.recordRefusal(caller, op, { ...audit, ...(purpose ? { purpose: purpose.purpose, legalAuthority: purpose.authority } : {}) }, e);
       throw e;

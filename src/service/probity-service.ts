@@ -19,9 +19,9 @@ import { DEFAULT_RETENTION_DAYS, requireConsent, retentionLimit, retentionSchedu
 import { useCase } from '../governance/use-cases.js';
 import { erasureDue } from '../governance/erasure-due.js';
 import { parseOptionalInstant } from '../governance/instants.js';
-import { galleryEligibility, notCovered, PURPOSE_RULE, requireDeclaredPurpose, subjectCoverage } from '../governance/purpose-scope.js';
+import { galleryEligibility, notCovered, PURPOSE_RULE, subjectCoverage } from '../governance/purpose-scope.js';
 import { ConsentExpiryTimer } from './consent-expiry.js';
-import { requireRankedLeads, type CandidateList } from '../governance/candidate-list.js';
+import type { CandidateList } from '../governance/candidate-list.js';
 import { AccessService } from './access-service.js';
 import { PeopleService } from './people-service.js';
 import { ReviewService } from './review-service.js';
@@ -32,7 +32,7 @@ import { DEFAULT_AUTH_THROTTLE, type AuthThrottleOptions } from './auth-throttle
 import { DEFAULT_WEBHOOK_OPTIONS, WebhookService, type WebhookOptions } from './webhooks.js';
 import { AccountabilityReport } from './accountability-report.js';
 import { PROBITY_VERSION } from '../version.js';
-import { Governor, type AccessTarget, type Operation, type PurposeInput } from './governor.js';
+import { Governor, type Clearance, type Operation, type PurposeInput } from './governor.js';
 import { loadCalibration, requireMeasuredRate } from '../matching/calibration.js';
 import { identificationNote } from '../matching/identification-threshold.js';
 import { identificationThresholdAt, operatingPointReport, scoreFmrAt, thresholdAt, type OperatingPointName } from '../matching/operating-point.js';
@@ -214,10 +214,10 @@ export class ProbityService {
     }
   }
 
-  /** Whose a gallery is, for the Governor to refuse (and log) a request for another organisation's. */
-  private async galleryTarget(galleryId: string | undefined): Promise<AccessTarget> {
-    const g = galleryId ? await this.db.one<{ organisation_id: string }>(`SELECT organisation_id FROM galleries WHERE id = $1`, [galleryId]) : undefined;
-    return g ? { organisationId: g.organisation_id } : {};
+  /** The gallery the Governor cleared for a biometric request (its owner and declared purpose checked). */
+  private clearedGallery(clearance: Clearance): GalleryRow {
+    const g = clearance.gallery as unknown as GalleryRow;
+    return { ...g, version: Number(g.version) };
   }
 
   private async galleryView(g: GalleryRow) {
@@ -346,12 +346,10 @@ export class ProbityService {
     const imageHashes = input.images.map((i) => sha256(i.bytes));
     const requestHash = sha256(Buffer.from(canonicalJson({ op: 'enrol', purpose: input.purpose, gallery: input.galleryId, subject: input.subject, images: imageHashes, ...(input.liveness ? { liveness: true } : {}) })));
     const audit = { galleryId: input.galleryId, subject: input.subject, inputHashes: imageHashes };
-    const clearance = await this.gov.clear(caller, 'enrol', audit, input, await this.galleryTarget(input.galleryId));
-    const gallery = await this.ownGallery(this.db, caller, input.galleryId, 'enrol');
-    await this.refuseUnless(caller, 'enrol', { ...audit, purpose: input.purpose }, async () => {
-      requireDeclaredPurpose(gallery, input.purpose);
-      await requireGalleryModel(this.db, gallery.id, this.engine.templateKind);
-    });
+    // One clearance for the request and the gallery it names (owner, declared purpose).
+    const clearance = await this.gov.clear(caller, 'enrol', audit, input, { galleryId: input.galleryId });
+    const gallery = this.clearedGallery(clearance);
+    await this.refuseUnless(caller, 'enrol', { ...audit, purpose: input.purpose }, () => requireGalleryModel(this.db, gallery.id, this.engine.templateKind));
     const needsConsent = useCase(input.purpose)?.enrolmentBasis === 'consent';
     if (needsConsent) {
       // Checked before any face is processed, and again in the transaction (a withdrawal may race it).
@@ -530,7 +528,7 @@ export class ProbityService {
       inputHashes: inputs.map((i) => sha256(i.bytes)),
     };
     // Two supplied photographs are a capability of their own, which few use cases grant (compare_images).
-    const clearance = await this.gov.clear(caller, 'verify', audit, input, input.reference ? { comparesSuppliedImages: true } : await this.galleryTarget(input.galleryId));
+    const clearance = await this.gov.clear(caller, 'verify', audit, input, input.reference ? { comparesSuppliedImages: true } : { galleryId: input.galleryId! });
     const fmr = input.fmr ?? this.options.verifyFmr;
     const point = await this.operatingPoint(caller, 'verify', audit, clearance, input.operatingPoint);
     const threshold = thresholdAt(this.calibration(), point.name, fmr);
@@ -543,10 +541,9 @@ export class ProbityService {
       referenceFace = describeFace(ref);
       comparedWith = { kind: 'image', inputHash: audit.inputHashes[1]! };
     } else {
-      const g = await this.ownGallery(this.db, caller, input.galleryId!, 'verify');
+      const g = this.clearedGallery(clearance);
       const refusal = { ...audit, purpose: input.purpose };
       await this.refuseUnless(caller, 'verify', refusal, async () => {
-        requireDeclaredPurpose(g, input.purpose);
         await requireGalleryModel(this.db, g.id, this.engine.templateKind);
         const c = await subjectCoverage(this.db, g.id, input.subject!, input.purpose, this.now());
         if (!c || c.covered) return;
@@ -626,7 +623,8 @@ export class ProbityService {
     }
     const audit = { galleryId: input.galleryId, inputHashes: [sha256(input.probe.bytes)] };
     // Cleared once for the request: what the policy forbids, it forbids for every face of the image.
-    const clearance = await this.gov.clear(caller, 'identify', audit, input, await this.galleryTarget(input.galleryId));
+    // One clearance for the request, the gallery it names (owner, declared purpose) and the candidate list it asks for.
+    const clearance = await this.gov.clear(caller, 'identify', audit, input, { galleryId: input.galleryId, ...(input.candidateList ? { candidateList: input.candidateList } : {}) });
     const topK = Math.min(input.topK ?? 5, this.options.maxTopK);
     const fpir = input.fpir ?? this.options.identifyFpir;
     const point = await this.operatingPoint(caller, 'identify', audit, clearance, input.operatingPoint);
@@ -635,13 +633,9 @@ export class ProbityService {
     // A refused callback is an attempt to send a case where it may not go (the operator's own network): logged like any refusal.
     let callbackUrl: string | undefined;
     if (input.callbackUrl) await this.refuseUnless(caller, 'identify', refusal, async () => { callbackUrl = await this.webhooks.acceptCallback(caller, input.callbackUrl!); });
-    const g = await this.ownGallery(this.db, caller, input.galleryId, 'identify');
+    const g = this.clearedGallery(clearance);
     const rankedLeads = input.candidateList === 'ranked_leads';
-    await this.refuseUnless(caller, 'identify', refusal, async () => {
-      requireDeclaredPurpose(g, input.purpose);
-      await requireGalleryModel(this.db, g.id, this.engine.templateKind);
-      if (rankedLeads) requireRankedLeads(input.purpose, clearance.obligations);
-    });
+    await this.refuseUnless(caller, 'identify', refusal, () => requireGalleryModel(this.db, g.id, this.engine.templateKind));
     const frame = all ? await extractFrame(this.engine, input.probe, { minQuality: this.options.probeMinQuality, maxFaces: this.options.maxFacesPerIdentify }) : undefined;
     const probe = frame ? undefined : await extractFace(this.engine, input.probe, { minQuality: this.options.probeMinQuality, single: false });
     // Who may be compared for this purpose is decided now, at this instant; a lapsed consent is erased before the search.
