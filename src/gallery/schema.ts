@@ -1,6 +1,7 @@
 import { GENESIS } from '../governance/audit-chain.js';
 import { catchUpTree } from '../governance/audit-tree.js';
 import type { Db } from './db.js';
+import { personnelStatements } from '../governance/personnel.js';
 
 export const SCHEMA_VERSION = 1;
 
@@ -110,6 +111,8 @@ function statements(kind: Db['kind']): string[] {
     // Neither is trusted by verification; they make roots and proofs cheap to produce.
     `CREATE TABLE IF NOT EXISTS audit_tree (level INTEGER NOT NULL, idx BIGINT NOT NULL, hash TEXT NOT NULL, PRIMARY KEY (level, idx))`,
     `CREATE TABLE IF NOT EXISTS audit_checkpoints (id ${serial}, size BIGINT NOT NULL, root TEXT NOT NULL, at TEXT NOT NULL, hash TEXT NOT NULL, line TEXT NOT NULL)`,
+    // The people who operate or review, the keys that are theirs, and their training (personnel.ts).
+    ...personnelStatements(),
   ];
 }
 

@@ -12,7 +12,7 @@ import type { Caller } from './api-keys.js';
 import { buildApp } from '../server/app.js';
 import type { ProbityService } from '../service/probity-service.js';
 import { skipWithoutLfw } from '../testing/fixtures.js';
-import { backendSkip, backends, consentTo, faces, freshStore, onboard, openTestService } from '../testing/service-fixture.js';
+import { backendSkip, backends, consentTo, faces, freshStore, onboard, openTestService, reviewerKey } from '../testing/service-fixture.js';
 import { auditPage } from './audit-store.js';
 import { parseInstant } from './instants.js';
 import { lastAuditEntry } from '../testing/audit-entries.js';
@@ -103,7 +103,8 @@ for (const backend of backends) {
         const entry = await lastAuditEntry(db, 'verify');
         assert.equal(entry.subject, 'colin');
         assert.deepEqual(entry.result.comparedWith, { kind: 'subject', gallery: galleryId, subject: 'colin', templates: 1 });
-        const pair = await service.verify(client, { purpose: ACCESS, probe: image(faces.serena1()), reference: image(faces.serena2()) });
+        // Two supplied photographs: only where a use case grants it (sign-in: a live face against an identity document).
+        const pair = await service.verify(client, { purpose: SIGN_IN, probe: image(faces.serena1()), reference: image(faces.serena2()) });
         assert.equal(pair.subject, undefined);
         assert.deepEqual((await lastAuditEntry(db, 'verify')).result.comparedWith, { kind: 'image', inputHash: sha(faces.serena2()) });
         assert.equal((await lastAuditEntry(db, 'verify')).subject, undefined, 'a two-image verification names no enrolled subject');
@@ -476,7 +477,7 @@ for (const backend of backends) {
         const admin = await service.authenticate(adminSecret);
         await service.access.decideApplication(admin, { applicationId: agency.application.id, useCase: L, decision: 'approve', reason: 'statutory inspection powers' });
         const caller = await service.authenticate((await service.access.createKey(admin, { organisationId: agency.organisationId, roles: ['client'], label: 'desk', useCases: [L] })).secret);
-        const reviewer = await service.authenticate((await service.access.createKey(admin, { organisationId: agency.organisationId, roles: ['reviewer'], label: 'reviewer', useCases: [L] })).secret);
+        const reviewer = (await reviewerKey(service, admin, agency.organisationId, 'reviewer', [L])).caller;
         const g = (await service.createGallery(caller, { name: 'records' })).id;
         const order = { kind: 'court_order' as const, reference: 'CO-17', issuer: 'Inspectorate tribunal', expiresAt: new Date(Date.now() + 30 * 86_400_000).toISOString() };
         for (const [s, b] of [['r-1', faces.colin1()], ['r-2', faces.serena1()]] as const) await service.enrol(caller, { purpose: L, authority: order, galleryId: g, subject: s, images: [image(b)] });

@@ -1,8 +1,13 @@
 /**
+ * `compare_images` is a verification of one supplied photograph against another (a live face
+ * against an identity document), with no enrolled subject and so no consent on record: a use
+ * case grants it only where that is its point, and the live face is checked for liveness.
+ */
+/**
  * The catalogue of use cases an organisation may apply for. Every biometric request names one
  * (its purpose); what a use case may do and how much is at stake decide which rules apply.
  */
-export type Capability = 'enrol' | 'verify' | 'identify';
+export type Capability = 'enrol' | 'verify' | 'identify' | 'compare_images';
 
 export interface UseCase {
   id: string;
@@ -29,9 +34,9 @@ export interface UseCase {
 
 export const USE_CASES: readonly UseCase[] = [
   {
-    id: 'sign_in_verification', title: 'Sign-in verification', capabilities: ['enrol', 'verify'],
+    id: 'sign_in_verification', title: 'Sign-in verification', capabilities: ['enrol', 'verify', 'compare_images'],
     consequential: false, remoteIdentification: false, surveillance: false, enrolmentBasis: 'consent',
-    description: 'A person proves they are the account holder who enrolled, 1:1, with their consent.',
+    description: 'A person proves they are the account holder who enrolled, 1:1, with their consent; or, signing up, that their live face (checked for liveness) is the face on their identity document.',
   },
   {
     id: 'building_access', title: 'Building access', capabilities: ['enrol', 'verify', 'identify'],

@@ -217,7 +217,7 @@ for (const backend of backends) {
       });
       const verify = await app.inject({
         method: 'POST', url: '/v1/verify', headers: { authorization: `Bearer ${clientKey}`, 'content-type': 'application/json' },
-        payload: JSON.stringify({ purpose: P, image: 'aGVsbG8=', reference: 'aGVsbG8=', fmr: 0.5 }),
+        payload: JSON.stringify({ purpose: P, image: 'aGVsbG8=', galleryId, subject: 'anyone', fmr: 0.5 }),
       });
       assert.equal(identify.statusCode, 400, identify.body);
       assert.equal(verify.statusCode, 400, verify.body);

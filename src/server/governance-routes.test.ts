@@ -45,7 +45,16 @@ suiteUnless(skipWithoutLfw, 'governance over HTTP', () => {
     assert.equal(held.length, 1);
     assert.equal((await call('POST', `/v1/applications/${application.body.id}/decisions`, admin, { useCase: 'missing_person_search', decision: 'approve', reason: 'checked' })).status, 200);
     const key = (await call('POST', '/v1/keys', admin, { organisationId: org.id, roles: ['client'], label: 'search', useCases: ['missing_person_search'] })).body.secret;
-    const reviewers = await Promise.all(['r1', 'r2'].map(async (label) => (await call('POST', '/v1/keys', admin, { organisationId: org.id, roles: ['reviewer'], label, useCases: ['missing_person_search'] })).body.secret));
+    // Reviewers are registered people with training; each key is one person's.
+    const reviewers: string[] = [];
+    for (const label of ['r1', 'r2']) {
+      const person = await call('POST', '/v1/personnel', admin, { organisationId: org.id, name: `Reviewer ${label}`, duties: ['review'] });
+      assert.equal(person.status, 201, JSON.stringify(person.body));
+      const trained = await call('POST', `/v1/personnel/${person.body.id}/training`, admin, { course: 'review training', completedAt: new Date(Date.now() - 86_400_000).toISOString() });
+      assert.equal(trained.status, 201, JSON.stringify(trained.body));
+      assert.equal(trained.body.training.state, 'in_force');
+      reviewers.push((await call('POST', '/v1/keys', admin, { organisationId: org.id, roles: ['reviewer'], label, useCases: ['missing_person_search'], personId: person.body.id })).body.secret);
+    }
 
     const P = 'missing_person_search';
     const gallery = (await call('POST', '/v1/galleries', key, { name: 'missing', retentionDays: 90 })).body;

@@ -100,7 +100,7 @@ export function registerRoutes(app: FastifyInstance, service: ProbityService): v
     schema: { tags: ['operator'], summary: 'List organisations: the operator and installation auditor see all, an administrator or auditor its own', response: { 200: { type: 'object', properties: { items: { type: 'array', items: open } } }, ...errors } },
   }, async (req) => ({ items: await service.access.listOrganisations(callerOf(req)) }));
 
-  app.post<{ Body: { organisationId: string; roles: Role[]; label: string; useCases?: string[] } }>('/v1/keys', {
+  app.post<{ Body: { organisationId: string; roles: Role[]; label: string; useCases?: string[]; personId?: string } }>('/v1/keys', {
     schema: {
       tags: ['operator'], summary: 'Issue an API key; the secret is in this answer only (operator: any organisation; admin: its own, organisation roles only)',
       body: {
@@ -108,6 +108,7 @@ export function registerRoutes(app: FastifyInstance, service: ProbityService): v
         properties: {
           organisationId: id, roles: { type: 'array', minItems: 1, uniqueItems: true, items: { type: 'string', enum: [...ROLES] } }, label: name,
           useCases: { type: 'array', uniqueItems: true, items: { type: 'string' }, description: 'Use cases this key may name as its purpose; each must be approved for the organisation.' },
+          personId: { ...id, description: 'The registered person (POST /v1/personnel) who holds this key; set once. A reviewer key decides only if it names a registered, trained person.' },
         },
       },
       response: { 201: open, ...errors },
@@ -125,6 +126,53 @@ export function registerRoutes(app: FastifyInstance, service: ProbityService): v
   app.delete<{ Params: { keyId: string } }>('/v1/keys/:keyId', {
     schema: { tags: ['operator'], summary: 'Revoke a key (operator; admin: its own organisation\'s keys)', params: { type: 'object', properties: { keyId: id } }, response: { 200: open, ...errors } },
   }, async (req) => service.access.revokeKey(callerOf(req), req.params.keyId));
+
+  // ---- the people who operate or review, and their training ----
+  const trainingRecord = { type: 'object', properties: { id: { type: 'string' }, course: { type: 'string' }, completedAt: { type: 'string' }, expiresAt: { type: 'string' }, recordedBy: { type: 'string' }, recordedAt: { type: 'string' } } } as const;
+  const personOut = {
+    type: 'object',
+    properties: {
+      id: { type: 'string' }, organisationId: { type: 'string' }, name: { type: 'string' }, duties: { type: 'array', items: { type: 'string' } },
+      identityProvider: { type: 'object', properties: { issuer: { type: 'string' }, subject: { type: 'string' } } },
+      registeredAt: { type: 'string' }, registeredBy: { type: 'string' }, deactivatedAt: { type: 'string' },
+      training: { type: 'object', properties: { state: { type: 'string', enum: ['in_force', 'lapsed', 'none'] }, until: { type: 'string' }, records: { type: 'array', items: trainingRecord } } },
+      auditSeq: { type: 'integer' },
+    },
+  } as const;
+  app.post<{ Body: { organisationId?: string; name: string; duties: ('review' | 'operate')[]; identityProvider?: { issuer: string; subject: string } } }>('/v1/personnel', {
+    schema: {
+      tags: ['operator'], summary: 'Register a person who reviews or operates (admin: its own organisation; operator: any); audited',
+      body: {
+        type: 'object', required: ['name', 'duties'], additionalProperties: false,
+        properties: {
+          organisationId: id, name, duties: { type: 'array', minItems: 1, uniqueItems: true, items: { type: 'string', enum: ['review', 'operate'] } },
+          identityProvider: { type: 'object', required: ['issuer', 'subject'], additionalProperties: false, properties: { issuer: { type: 'string', minLength: 1, maxLength: 500 }, subject: { type: 'string', minLength: 1, maxLength: 255 } } },
+        },
+      },
+      response: { 201: personOut, ...errors },
+    },
+  }, async (req, reply) => reply.status(201).send(await service.personnel.register(callerOf(req), req.body)));
+
+  app.get<{ Querystring: { organisationId?: string } }>('/v1/personnel', {
+    schema: {
+      tags: ['operator'], summary: 'The registered people and their training (operator and installation auditor: all; admin and auditor: their own organisation)',
+      querystring: { type: 'object', additionalProperties: false, properties: { organisationId: id } },
+      response: { 200: { type: 'object', properties: { items: { type: 'array', items: personOut } } }, ...errors },
+    },
+  }, async (req) => ({ items: await service.personnel.list(callerOf(req), req.query.organisationId) }));
+
+  app.post<{ Params: { personId: string }; Body: { course: string; completedAt: string; expiresAt?: string } }>('/v1/personnel/:personId/training', {
+    schema: {
+      tags: ['operator'], summary: 'Record a completed training course (admin, operator); without expiresAt it lasts a year',
+      params: { type: 'object', properties: { personId: id } },
+      body: { type: 'object', required: ['course', 'completedAt'], additionalProperties: false, properties: { course: name, completedAt: { type: 'string', maxLength: 64 }, expiresAt: { type: 'string', maxLength: 64 } } },
+      response: { 201: personOut, ...errors },
+    },
+  }, async (req, reply) => reply.status(201).send(await service.personnel.recordTraining(callerOf(req), { personId: req.params.personId, ...req.body })));
+
+  app.delete<{ Params: { personId: string } }>('/v1/personnel/:personId', {
+    schema: { tags: ['operator'], summary: 'Deactivate a person: their keys decide nothing more (admin, operator); the record stays', params: { type: 'object', properties: { personId: id } }, response: { 200: personOut, ...errors } },
+  }, async (req) => service.personnel.deactivate(callerOf(req), req.params.personId));
 
   app.get('/v1/me', {
     schema: { tags: ['operator'], summary: 'Who this key is: organisation, roles and the use cases it may name', response: { 200: open, ...errors } },

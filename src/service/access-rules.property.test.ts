@@ -12,6 +12,15 @@
  * consent rule: only subjects whose consent covers the request's purpose and is in force at
  * that instant may be returned or matched.
  *
+ * Review, people and time (issue 22, findings 3 and 4; issue 24's training): separately named
+ * generators (`reviewStep`: reviewSearch, reviewKeyDuringCase, reviewClock, reviewDecide,
+ * reviewRelease) draw searches that open review cases, reviewer keys made (for nobody, for a
+ * person registered then, or for one registered before) while cases wait, clock moves between a
+ * request and each decision (across training expiries), and decisions and releases. The model
+ * says who may decide: a registered person known before the case opened, with a key made before
+ * it, trained at the instant, not already decided on that candidate; two confirmations resolve a
+ * candidate only from two people.
+ *
  * Seeded and reproducible: the seed is printed; PROBITY_PBT_SEED=<seed> replays it, and
  * PROBITY_PBT_RUNS sets the number of sequences (default 20 per property and back-end).
  * The face engine runs once per photograph: its answers are memoised, since the rules, not
@@ -88,6 +97,22 @@ interface Consent { id: string; gallery: string; subject: string; purposes: stri
 
 const isInstallation = (r: string) => (INSTALLATION_ROLES as readonly string[]).includes(r);
 
+// ---- review, people and time: the model's part ------------------------------------------------
+
+const MPS = 'missing_person_search';
+interface ReviewPerson { id: string; name: string; trainedUntil: number }
+/** `bornBefore`: the case ids that were open when the key (or its person) was made: it may not decide them. */
+interface ReviewKey { label: string; caller: Caller; person?: ReviewPerson; notFor: Set<string> }
+interface ReviewCase { id: string; required: number; candidates: string[]; decisions: { subject: string; person: string; decision: 'confirm' | 'reject' }[]; resolved: boolean }
+interface ReviewWorld { admin: Caller; client: Caller; gallery: string; keys: ReviewKey[]; people: ReviewPerson[]; cases: ReviewCase[] }
+
+/** A candidate's state counted by people, as the rules say. */
+function reviewState(c: ReviewCase, subject: string): 'confirmed' | 'rejected' | 'pending' {
+  const mine = c.decisions.filter((d) => d.subject === subject);
+  if (mine.some((d) => d.decision === 'reject')) return 'rejected';
+  return new Set(mine.filter((d) => d.decision === 'confirm').map((d) => d.person)).size >= c.required ? 'confirmed' : 'pending';
+}
+
 class Model {
   /** The policy packs set last (backups and restores: a restore must leave them in force). */
   policy: string[] = [];
@@ -98,6 +123,7 @@ class Model {
   applications: Application[] = [];
   galleries: Gallery[] = [];
   consents: Consent[] = [];
+  review?: ReviewWorld;
   constructor(readonly operatorOrg: string) {}
 
   effective(a: Actor): Role[] {
@@ -179,7 +205,19 @@ const step = fc.oneof(
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('purge' as const), a: actor }) },
   ...BACKUP_RESTORE_STEPS,
 );
-type Step = typeof step extends fc.Arbitrary<infer S> ? S : never;
+type BaseStep = typeof step extends fc.Arbitrary<infer S> ? S : never;
+/** Review, people and time: kept apart from the access steps above (and from backups and restores). */
+const reviewStep = fc.oneof(
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant('reviewSearch' as const), probe: nat }) },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant('reviewKeyDuringCase' as const), holder: fc.constantFrom('nobody', 'new person', 'known person', 'short training'), person: nat }) },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant('reviewClock' as const), ms: fc.constantFrom(1, 1_000, 3_600_000, 86_400_000, 2 * 86_400_000) }) },
+  { weight: 5, arbitrary: fc.record({ kind: fc.constant('reviewDecide' as const), key: nat, case: nat, candidate: nat, confirm: fc.boolean() }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('reviewRelease' as const), case: nat }) },
+);
+type ReviewStep = typeof reviewStep extends fc.Arbitrary<infer S> ? S : never;
+type Step = BaseStep | ReviewStep;
+const isReviewStep = (s: Step): s is ReviewStep => s.kind.startsWith('review');
+const anyStep: fc.Arbitrary<Step> = fc.oneof({ weight: 3, arbitrary: step as fc.Arbitrary<Step> }, { weight: 2, arbitrary: reviewStep as fc.Arbitrary<Step> });
 const STEPS_PER_RUN = { minLength: 50, maxLength: 90 };
 
 /** Codes that say the caller may not do this: the model decides each of them exactly. */
@@ -199,7 +237,7 @@ for (const backend of backends) {
     let clock = Date.now();
     let operatorSecret: string;
     let operatorOrg: string;
-    const steps = { total: 0, biometric: 0, allowed: 0, refused: 0, backups: 0, restores: 0 };
+    const steps = { total: 0, biometric: 0, allowed: 0, refused: 0, backups: 0, restores: 0, review: 0, cases: 0, decisions: 0, decisionsRefused: 0 };
 
     let engine: FaceEngine;
     /** The data folder: ledgers, the backups' key escrow (and, on SQLite, the store itself). */
@@ -221,7 +259,7 @@ for (const backend of backends) {
       operatorOrg = (await service.authenticate(operatorSecret)).organisationId;
     });
     after(async () => {
-      console.log(`access rules on ${backend}: ${steps.total} steps (${steps.biometric} biometric; ${steps.allowed} allowed, ${steps.refused} refused; ${steps.backups} backups, ${steps.restores} restores)`);
+      console.log(`access rules on ${backend}: ${steps.total} steps (${steps.biometric} biometric; ${steps.allowed} allowed, ${steps.refused} refused; ${steps.backups} backups, ${steps.restores} restores; ${steps.review} review steps, ${steps.cases} cases opened, ${steps.decisions} decisions of which ${steps.decisionsRefused} refused)`);
       await service.close();
       await store.drop();
       if (backend === 'postgres') rmSync(dataDir, { recursive: true, force: true });
@@ -326,7 +364,129 @@ for (const backend of backends) {
           forged.roles = ['operator', 'installation_auditor'];
         }
       }
+      await setUpReview(model, operator, run);
       return model;
+    }
+
+    /**
+     * The nonprofit organisation approved for missing-person search (the operator decides its
+     * held application), its administrator, a client scoped to it, a gallery with two consenting
+     * people, and two reviewers registered and trained before any case.
+     */
+    async function setUpReview(model: Model, operator: Caller, run: string) {
+      const org = model.orgs[model.orgs.length - 1]!;
+      const app = model.applications.find((x) => x.org === org.id && x.held.has(MPS))!;
+      await service.access.decideApplication(operator, { applicationId: app.id, useCase: MPS, decision: 'approve', reason: 'property test: tracing service' });
+      app.held.delete(MPS);
+      org.approved.add(MPS);
+      const admin = await service.authenticate((await service.access.createKey(operator, { organisationId: org.id, roles: ['admin'], label: `review admin ${run}` })).secret);
+      const client = await service.authenticate((await service.access.createKey(operator, { organisationId: org.id, roles: ['client'], label: `review client ${run}`, useCases: [MPS] })).secret);
+      const gallery = (await service.createGallery(client, { name: `missing-${run}`, purposes: [MPS] })).id;
+      for (const p of PEOPLE.slice(0, 2)) {
+        await service.people.recordConsent(client, { galleryId: gallery, subject: p.ref, noticeVersion: 'v1', purposes: [MPS], method: 'written', givenAt: new Date(clock - 60_000).toISOString() });
+        await service.enrol(client, { purpose: MPS, galleryId: gallery, subject: p.ref, images: [{ label: 'image', bytes: p.enrol() }] });
+      }
+      model.review = { admin, client, gallery, keys: [], people: [], cases: [] };
+      for (const name of ['Rae', 'Sol']) await newReviewKey(model.review, 'new person', name);
+    }
+
+    /** A reviewer key, made now: for nobody, for a person registered now, or for one registered before. */
+    async function newReviewKey(w: ReviewWorld, holder: string, name: string, person?: ReviewPerson): Promise<ReviewKey> {
+      const org = w.admin.organisationId;
+      let p = person;
+      if (!p && holder !== 'nobody') {
+        const short = holder === 'short training';
+        const trainedUntil = clock + (short ? 2 * 86_400_000 : 10 * 365 * 86_400_000);
+        const registered = await service.personnel.register(w.admin, { name, duties: ['review'] });
+        await service.personnel.recordTraining(w.admin, { personId: registered.id, course: 'review', completedAt: new Date(clock - 1_000).toISOString(), expiresAt: new Date(trainedUntil).toISOString() });
+        p = { id: registered.id, name, trainedUntil };
+        w.people.push(p);
+      }
+      const k = await service.access.createKey(w.admin, { organisationId: org, roles: ['reviewer'], label: `reviewer ${name}`, useCases: [MPS], ...(p ? { personId: p.id } : {}) });
+      // Every case open now was opened before this key: it may not decide them (nor may a person registered now).
+      const key: ReviewKey = { label: name, caller: await service.authenticate(k.secret), ...(p ? { person: p } : {}), notFor: new Set(w.cases.map((c) => c.id)) };
+      if (p && !person) for (const c of w.cases) key.notFor.add(c.id);
+      w.keys.push(key);
+      return key;
+    }
+
+    /** One review step on the service, held to the model. */
+    async function playReview(model: Model, s: ReviewStep): Promise<void> {
+      const w = model.review!;
+      steps.review++;
+      switch (s.kind) {
+        case 'reviewClock':
+          clock += s.ms;
+          return;
+        case 'reviewKeyDuringCase': {
+          const known = s.holder === 'known person' ? pick(w.people, s.person) : undefined;
+          // A known person's new key: the person was known before, the key is new.
+          const key = await newReviewKey(w, known ? 'known person' : s.holder, known?.name ?? `P${w.keys.length}`, known);
+          if (known) for (const c of w.cases) key.notFor.add(c.id);
+          return;
+        }
+        case 'reviewSearch': {
+          const out = await service.identify(w.client, { purpose: MPS, galleryId: w.gallery, probe: { label: 'probe', bytes: pick(PROBES, s.probe)!() } }).then((v) => ({ ok: true as const, v }), (e: unknown) => {
+            if (e instanceof ProbityError) return { ok: false as const, e };
+            throw e;
+          });
+          if (!out.ok || !out.v.review.case) return;
+          steps.cases++;
+          const row = await db.one<{ candidates: string; required_reviewers: number }>(`SELECT candidates, required_reviewers FROM review_cases WHERE id = $1`, [out.v.review.case]);
+          w.cases.push({ id: out.v.review.case, required: Number(row!.required_reviewers), candidates: (JSON.parse(row!.candidates) as { subject: string }[]).map((c) => c.subject), decisions: [], resolved: false });
+          return;
+        }
+        case 'reviewDecide': {
+          const key = pick(w.keys, s.key);
+          const c = pick(w.cases, s.case);
+          if (!key || !c) return;
+          const subject = pick(c.candidates, s.candidate)!;
+          const decision = s.confirm ? 'confirm' as const : 'reject' as const;
+          let refusal: string | undefined;
+          if (c.resolved) refusal = 'conflict';
+          else if (!key.person) refusal = 'forbidden';
+          else if (key.notFor.has(c.id)) refusal = 'forbidden';
+          else if (key.person.trainedUntil <= clock) refusal = 'forbidden';
+          else if (c.decisions.some((d) => d.subject === subject && d.person === key.person!.id)) refusal = 'conflict';
+          const before = await lastSeq();
+          steps.decisions++;
+          const out = await service.reviews.decide(key.caller, { caseId: c.id, subject, decision, reason: 'property test' }).then((v) => ({ ok: true as const, v }), (e: unknown) => {
+            if (e instanceof ProbityError) return { ok: false as const, e };
+            throw e;
+          });
+          const what = `${decision} of ${subject} in case ${c.id} by ${key.label} (${key.person ? `person ${key.person.name}, trained until ${new Date(key.person.trainedUntil).toISOString()}` : 'no person'}) at ${new Date(clock).toISOString()}`;
+          if (refusal && out.ok) throw new Violation(`a decision the rules forbid (${refusal}) was accepted: ${what}`);
+          if (!refusal && !out.ok) throw new Violation(`a decision the rules allow was refused (${out.e.code}: ${out.e.message}): ${what}`);
+          if (!out.ok) {
+            steps.decisionsRefused++;
+            if (out.e.code !== refusal) throw new Violation(`refused with ${out.e.code}, the model says ${refusal}: ${what}`);
+            // Every refused or conflicting decision leaves its trace.
+            if (!(await auditedSince(before, 'decide_review', key.caller.keyId))) throw new Violation(`a refused decision left no audit entry: ${what}`);
+            return;
+          }
+          c.decisions.push({ subject, person: key.person!.id, decision });
+          c.resolved = c.candidates.every((x) => reviewState(c, x) !== 'pending');
+          if ((out.v.caseStatus === 'resolved') !== c.resolved) throw new Violation(`the service says the case is ${out.v.caseStatus}, the model (counting people) ${c.resolved ? 'resolved' : 'pending'}: ${what}`);
+          return;
+        }
+        case 'reviewRelease': {
+          const c = pick(w.cases, s.case);
+          if (!c) return;
+          const view = await service.reviews.get(w.client, c.id) as { outcome: null | { confirmed: { subject: string }[] } };
+          if (!c.resolved) {
+            if (view.outcome !== null) throw new Violation(`a pending case released an outcome: ${c.id}`);
+            return;
+          }
+          // Released names: confirmed by enough people, each allowed when they decided, and covered now.
+          for (const x of view.outcome?.confirmed ?? []) {
+            if (reviewState(c, x.subject) !== 'confirmed') throw new Violation(`released ${x.subject}, whom ${c.required} different people did not confirm: case ${c.id}`);
+            if (!model.consentInForce(w.gallery, x.subject, MPS, clock) && !(await db.one(`SELECT id FROM consents WHERE gallery_id = $1 AND subject_ref = $2 AND withdrawn_at IS NULL`, [w.gallery, x.subject]))) {
+              throw new Violation(`released ${x.subject}, whose consent no longer covers the search: case ${c.id}`);
+            }
+          }
+          return;
+        }
+      }
     }
 
     function recordApplication(model: Model, application: { id: string; organisationId: string; decisions: { useCase: string; outcome: string }[] }) {
@@ -383,6 +543,7 @@ for (const backend of backends) {
     /** One step: run it on the service and hold the answer to the model. */
     async function play(model: Model, s: Step, purposeRule: boolean): Promise<void> {
       steps.total++;
+      if (isReviewStep(s)) return playReview(model, s);
       if (s.kind === 'advance') {
         clock += s.ms;
         return;
@@ -597,7 +758,7 @@ for (const backend of backends) {
       }
     }
 
-    const property = (purposeRule: boolean) => fc.asyncProperty(fc.array(step, STEPS_PER_RUN), async (sequence) => {
+    const property = (purposeRule: boolean) => fc.asyncProperty(fc.array(anyStep, STEPS_PER_RUN), async (sequence) => {
       const model = await setUp();
       for (const s of sequence) await play(model, s, purposeRule);
     });

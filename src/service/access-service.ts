@@ -199,7 +199,7 @@ export class AccessService {
    * operator issues keys for any organisation (installation roles only in its own); an
    * organisation administrator only for its own organisation, with organisation roles.
    */
-  async createKey(caller: Caller, input: { organisationId: string; roles: Role[]; label: string; useCases?: string[] }) {
+  async createKey(caller: Caller, input: { organisationId: string; roles: Role[]; label: string; useCases?: string[]; personId?: string }) {
     const unknown = input.roles.filter((r) => !ROLES.includes(r));
     if (unknown.length || input.roles.length === 0) {
       throw new ProbityError('invalid_request', `roles must be one or more of ${ROLES.join(', ')}; got ${input.roles.join(', ') || 'none'}`);
@@ -217,26 +217,40 @@ export class AccessService {
       const id = randomUUID();
       const secret = newKeySecret();
       const at = this.now().toISOString();
+      // A key held by a person (a reviewer's, always, if it is to decide) names them; set once, here.
+      const holder = input.personId
+        ? await tx.one<{ organisation_id: string; name: string; deactivated_at: string | null }>(`SELECT organisation_id, name, deactivated_at FROM personnel WHERE id = $1`, [input.personId])
+        : undefined;
+      if (input.personId && (!holder || holder.organisation_id !== input.organisationId)) throw new ProbityError('not_found', `no person ${input.personId} in organisation ${input.organisationId}`);
+      if (holder?.deactivated_at) throw new ProbityError('conflict', `${holder.name} was deactivated at ${holder.deactivated_at}`);
       await tx.run(
         `INSERT INTO api_keys (id, organisation_id, label, roles, use_cases, secret_hash, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
         [id, input.organisationId, input.label, input.roles.join(','), useCases.join(','), hashKeySecret(secret), at],
       );
+      if (input.personId) await tx.run(`INSERT INTO key_people (key_id, person_id) VALUES ($1, $2)`, [id, input.personId]);
       return {
-        value: { id, organisationId: input.organisationId, roles: input.roles, useCases, label: input.label, createdAt: at, secret },
-        result: { keyCreated: id, organisation: input.organisationId, roles: input.roles, useCases },
+        value: { id, organisationId: input.organisationId, roles: input.roles, useCases, label: input.label, createdAt: at, secret, ...(input.personId ? { personId: input.personId } : {}) },
+        result: { keyCreated: id, organisation: input.organisationId, roles: input.roles, useCases, ...(input.personId ? { person: input.personId, personName: holder!.name } : {}) },
       };
-    }, { target: { organisationId: input.organisationId, grantsRoles: input.roles } });
+    }, {
+      target: { organisationId: input.organisationId, grantsRoles: input.roles },
+      // The key's audit entry orders it against review cases (a key made once a case is open does not decide it).
+      finish: async (tx, answer) => {
+        if (input.personId) await tx.run(`UPDATE key_people SET created_seq = $1 WHERE key_id = $2`, [answer.auditSeq, answer.id]);
+      },
+    });
   }
 
   async listKeys(caller: Caller, requested?: string) {
     const organisationId = await this.gov.listingScope(caller, 'list_keys', requested);
-    const rows = await this.db.all<{ id: string; organisation_id: string; label: string; roles: string; use_cases: string; created_at: string; revoked_at: string | null }>(
-      `SELECT id, organisation_id, label, roles, use_cases, created_at, revoked_at FROM api_keys ${organisationId ? 'WHERE organisation_id = $1' : ''} ORDER BY created_at, id`,
+    const rows = await this.db.all<{ id: string; organisation_id: string; label: string; roles: string; use_cases: string; created_at: string; revoked_at: string | null; person_id: string | null }>(
+      `SELECT k.id, k.organisation_id, k.label, k.roles, k.use_cases, k.created_at, k.revoked_at, kp.person_id FROM api_keys k LEFT JOIN key_people kp ON kp.key_id = k.id
+        ${organisationId ? 'WHERE k.organisation_id = $1' : ''} ORDER BY k.created_at, k.id`,
       organisationId ? [organisationId] : [],
     );
     return rows.map((r) => ({
       id: r.id, organisationId: r.organisation_id, label: r.label, roles: r.roles.split(','), useCases: r.use_cases.split(',').filter(Boolean),
-      createdAt: r.created_at, ...(r.revoked_at ? { revokedAt: r.revoked_at } : {}),
+      createdAt: r.created_at, ...(r.revoked_at ? { revokedAt: r.revoked_at } : {}), ...(r.person_id ? { personId: r.person_id } : {}),
     }));
   }
 

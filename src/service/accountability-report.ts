@@ -1,3 +1,4 @@
+import { personnelReportSections } from '../governance/personnel.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { ProbityError } from '../errors.js';
@@ -238,6 +239,7 @@ export class AccountabilityReport {
         'Every request names its purpose, is checked against the organisation\'s approval and the active law, and is logged; refusals are logged with the rule that refused them.',
       ],
     });
+    sections.push(...(await personnelReportSections(this.db, now)));
     sections.push({
       title: 'Usage',
       table: {

@@ -2,7 +2,7 @@ import { ProbityError, type ProbityErrorCode } from '../errors.js';
 import type { Db, Queryable } from '../gallery/db.js';
 import { isInstallationRole, ORGANISATION_ROLES, reachesEveryOrganisation, type Caller, type Role } from '../governance/api-keys.js';
 import { appendAudit, type AuditBody } from '../governance/audit-log.js';
-import { parseInstant } from '../governance/instants.js';
+import { instantMs, parseInstant } from '../governance/instants.js';
 import type { AuditWitness } from '../governance/audit-checkpoint.js';
 import type { SafeguardEntry, SafeguardLedger } from '../gallery/safeguard-ledger.js';
 import { buildAuditProof, type AuditProof } from '../governance/audit-receipt.js';
@@ -10,6 +10,8 @@ import { clearRequest, requirePurposeAccess, type LegalAuthority, type RequestCl
 import { packsFor } from '../governance/policy/packs.js';
 import type { Declarations, PolicyPack } from '../governance/policy/types.js';
 import { useCase, type Capability, type Sector } from '../governance/use-cases.js';
+import { requireDeclaredPurpose } from '../governance/purpose-scope.js';
+import { requireRankedLeads, type CandidateList } from '../governance/candidate-list.js';
 
 /**
  * Which roles may run each operation. Biometric operations also pass the policy (`clear`).
@@ -51,6 +53,13 @@ export const PERMISSIONS = {
   accountability_report: ['installation_auditor', 'operator'],
   testing_compare: ['tester'],
   rotate_webhook_secret: ['client', 'admin'],
+  // The people who operate or review and their training: registered by their organisation's
+  // administrator (or the operator), visible to the operator and the auditors.
+  register_person: ['operator', 'admin'],
+  list_personnel: ['operator', 'installation_auditor', 'admin', 'auditor'],
+  record_training: ['operator', 'admin'],
+  deactivate_person: ['operator', 'admin'],
+  release_review: ['client', 'auditor', 'reviewer'],
 } satisfies Record<string, Role[]>;
 export type Operation = keyof typeof PERMISSIONS;
 
@@ -60,9 +69,24 @@ export interface PurposeInput {
   authority?: LegalAuthority;
 }
 
+/**
+ * What cleared a request: who asked (`caller`), for which operation, under which purpose and
+ * authority, and what the policy bound it to. The Governor computes it once (`clear`) and checks
+ * it again (`revalidate`) when the request commits (`run`) and when a result it produced is
+ * released later (a review case's outcome), so every condition that cleared it (the key, the
+ * organisation's approval, the key's scope, the active policy, the authority) must still hold
+ * at that instant.
+ */
 export interface Clearance extends RequestClearance {
   purpose?: string;
   authority?: LegalAuthority;
+  /** Set by `clear`; a clearance without one (an internal job's) is not re-validated. */
+  caller?: Caller;
+  op?: Operation;
+  capability?: Capability;
+  clearedAt?: string;
+  /** The gallery the request named (`AccessTarget.galleryId`), cleared for its purpose. */
+  gallery?: ClearedGallery;
 }
 
 /**
@@ -80,6 +104,18 @@ export interface AccessTarget {
    * same rule a biometric request's purpose passes (`access/key-scope`).
    */
   purposes?: readonly string[];
+  /**
+   * A verification of two supplied photographs rather than against an enrolled subject: a
+   * capability of its own (`compare_images`) that a use case must grant.
+   */
+  comparesSuppliedImages?: boolean;
+  /**
+   * The gallery a biometric request names: the Governor finds its owner (tenancy), checks that
+   * it declared the request's purpose, and hands it back with the clearance (`Clearance.gallery`).
+   */
+  galleryId?: string;
+  /** An identification's candidate list: ranked leads only where the use case and the policy allow them. */
+  candidateList?: CandidateList;
   /** The resource itself ("gallery ID", "review case ID"): another organisation's answers as a missing one (`ForeignResource`). */
   resource?: string;
   /** The resource named does not exist: answered before anything else is judged, as another organisation's is. */
@@ -96,6 +132,9 @@ export class ForeignResource extends ProbityError {
     super('not_found', `no ${resource}`);
   }
 }
+
+/** A gallery as the Governor cleared it for a request (the row, as stored). */
+export type ClearedGallery = { id: string; organisation_id: string; purposes: string } & Record<string, unknown>;
 
 type AuditContext = Omit<AuditBody, 'action' | 'organisationId' | 'keyId' | 'roles' | 'outcome' | 'result' | 'purpose' | 'legalAuthority' | 'obligations' | 'rules'>;
 
@@ -249,11 +288,18 @@ export class Governor {
   /** Role and policy checks; a refusal is logged and thrown. Nothing about faces has run yet. */
   async clear(caller: Caller, op: Operation, audit: AuditContext, purpose?: PurposeInput, target: AccessTarget = {}): Promise<Clearance> {
     await this.operatorOrganisation();
+    // The resource named: its owner decides tenancy (another organisation's gallery is refused and logged).
+    const gallery = target.galleryId ? await this.db.one<ClearedGallery>(`SELECT * FROM galleries WHERE id = $1`, [target.galleryId]) : undefined;
+    // Another organisation's gallery answers as a missing one (`ForeignResource`), and is logged.
+    if (target.galleryId !== undefined) {
+      target = { ...target, resource: `gallery ${target.galleryId}`, ...(gallery ? { organisationId: gallery.organisation_id } : { resourceMissing: true }) };
+    }
     try {
       this.authorise(caller, op, target);
       await this.checkPurposes(caller, target.purposes);
-      const capability = CAPABILITY[op];
-      if (!capability) return { obligations: [], rules: [] };
+      const capability = op === 'verify' && target.comparesSuppliedImages ? 'compare_images' : CAPABILITY[op];
+      const cleared = { caller, op, clearedAt: this.now().toISOString() };
+      if (!capability) return { obligations: [], rules: [], ...cleared };
       if (!purpose?.purpose) throw new ProbityError('invalid_request', `"${op}" needs a purpose: the use case the request serves`);
       // The authority's expiry is an instant: kept, and logged, in UTC whatever offset it came with.
       if (purpose.authority?.expiresAt) purpose = { ...purpose, authority: { ...purpose.authority, expiresAt: parseInstant('authority.expiresAt', purpose.authority.expiresAt) } };
@@ -274,7 +320,12 @@ export class Governor {
         ...(purpose.authority ? { authority: purpose.authority } : {}),
         now: this.now(),
       });
-      return { ...clearance, purpose: purpose.purpose, ...(purpose.authority ? { authority: purpose.authority } : {}) };
+      if (target.galleryId !== undefined) {
+        if (!gallery) throw new ProbityError('not_found', `no gallery ${target.galleryId}`);
+        requireDeclaredPurpose(gallery, purpose.purpose);
+      }
+      if (target.candidateList === 'ranked_leads') requireRankedLeads(purpose.purpose, clearance.obligations);
+      return { ...clearance, ...cleared, capability, purpose: purpose.purpose, ...(purpose.authority ? { authority: purpose.authority } : {}), ...(gallery ? { gallery } : {}) };
     } catch (e) {
       await this.recordRefusal(caller, op, { ...audit, ...(purpose ? { purpose: purpose.purpose, legalAuthority: purpose.authority } : {}) }, e);
       throw e;
@@ -297,6 +348,9 @@ export class Governor {
     // consent withdrawn while the request ran) is logged once its writes are rolled back.
     const answer = await this.db.transaction(async (tx) => {
       const { value, result } = await work(tx);
+      // The instant of commit: what cleared the request must still hold (a key revoked, an
+      // approval or a policy changed, an authority expired while it ran refuses it here).
+      await this.revalidate(tx, clearance);
       const entry = await appendAudit(tx, this.now(), {
         action: op, organisationId: caller.organisationId, keyId: caller.keyId, roles: caller.roles, ...audit,
         ...(clearance.purpose ? { purpose: clearance.purpose } : {}),
@@ -314,6 +368,50 @@ export class Governor {
     });
     await this.witness?.afterAppend(answer.auditSeq);
     return answer;
+  }
+
+  /**
+   * Checks a clearance again at `at` (now): the key that asked is not revoked, and for a
+   * biometric request the purpose still passes everything `clear` checked (the organisation's
+   * approval, the key's scope as stored now, the active policy, the authority in force). Throws
+   * the refusal; the caller logs it. A caller with no key row (the command line, acting with
+   * the data folder) has no key to lose.
+   */
+  async revalidate(q: Queryable, clearance: Clearance, at: Date = this.now()): Promise<void> {
+    const caller = clearance.caller;
+    if (!caller) return;
+    const key = await q.one<{ revoked_at: string | null; use_cases: string }>(`SELECT revoked_at, use_cases FROM api_keys WHERE id = $1`, [caller.keyId]);
+    if (key?.revoked_at && instantMs(key.revoked_at) <= at.getTime()) {
+      throw new ProbityError('forbidden', `the key ${caller.keyId} that made this request was revoked at ${key.revoked_at}; nothing it asked for is done or released after that`);
+    }
+    if (!clearance.capability || !clearance.purpose) return;
+    const org = await q.one<{ sector: string; jurisdictions: string }>(`SELECT sector, jurisdictions FROM organisations WHERE id = $1`, [caller.organisationId]);
+    const approvals = await q.all<{ use_case: string }>(`SELECT use_case FROM approvals WHERE organisation_id = $1`, [caller.organisationId]);
+    const declarations = await q.one<{ declarations: string }>(`SELECT declarations FROM applications WHERE organisation_id = $1 ORDER BY submitted_at DESC LIMIT 1`, [caller.organisationId]);
+    clearRequest({
+      packs: await this.activePacks(q),
+      sector: org!.sector as Sector,
+      jurisdictions: org!.jurisdictions.split(',').filter(Boolean),
+      declarations: declarations ? (JSON.parse(declarations.declarations) as Declarations) : {},
+      purpose: clearance.purpose,
+      capability: clearance.capability,
+      keyUseCases: key ? key.use_cases.split(',').filter(Boolean) : caller.useCases,
+      approvedUseCases: approvals.map((a) => a.use_case),
+      ...(clearance.authority ? { authority: clearance.authority } : {}),
+      now: at,
+    });
+  }
+
+  /**
+   * The clearance of a search made earlier, rebuilt from what was stored with its result (a
+   * review case: the requesting key, the purpose, the authority), for `revalidate` at the
+   * instant the result is decided on or released.
+   */
+  async storedClearance(q: Queryable, stored: { requestedBy: string; purpose: string; authority?: LegalAuthority | null; capability: Capability }): Promise<Clearance> {
+    const key = await q.one<{ organisation_id: string; roles: string; use_cases: string }>(`SELECT organisation_id, roles, use_cases FROM api_keys WHERE id = $1`, [stored.requestedBy]);
+    if (!key) throw new ProbityError('forbidden', `the key ${stored.requestedBy} that made this search no longer exists; its result is not released`);
+    const caller: Caller = { keyId: stored.requestedBy, organisationId: key.organisation_id, roles: key.roles.split(',') as Role[], useCases: key.use_cases.split(',').filter(Boolean) };
+    return { caller, capability: stored.capability, purpose: stored.purpose, ...(stored.authority ? { authority: stored.authority } : {}), obligations: [], rules: [] };
   }
 
   async recordRefusal(caller: Caller, op: string, audit: Partial<AuditBody>, e: unknown): Promise<void> {

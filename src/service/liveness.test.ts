@@ -50,7 +50,8 @@ for (const backend of backends) {
 
     test('the attack works without the check: a printed photograph of the account holder matches them', async () => {
       // Building access does not require the check: this is what sign-in would be without it.
-      const r = await service.verify(client, { purpose: DOORS, probe: printed(0), reference: live(0) });
+      await consentTo(service, client, galleryId, ['holder'], DOORS);
+      const r = await service.verify(client, { purpose: DOORS, galleryId, subject: 'holder', probe: printed(0) });
       assert.equal(r.match, true, 'the print and the live face are the same person to the recogniser');
       assert.equal(r.liveness, undefined, 'no check ran, and none is claimed');
     });
@@ -89,6 +90,18 @@ for (const backend of backends) {
       assert.equal(body.liveness[0]!.bpcer, 0.05);
     });
 
+    test('attack (issue 22, finding 5): a printed photograph held against an identity document at sign-in is refused; a live face is compared, both hashes audited', async () => {
+      // Two supplied photographs: the live face is checked whatever the request says, the document is not (it is a photograph by design).
+      const e = await refusedWith(service.verify(client, { purpose: SIGN_IN, probe: printed(3), reference: live(0), liveness: false }), 'presentation_attack_suspected');
+      assert.ok(e.rule?.rule === 'default/liveness-for-sign-in' || e.rule?.rule === 'access/image-comparison-liveness', e.rule?.rule);
+      const r = await service.verify(client, { purpose: SIGN_IN, probe: live(40), reference: live(0) });
+      assert.equal(r.match, true);
+      assert.ok(r.liveness?.live);
+      const body = JSON.parse((await db.one<{ body: string }>(`SELECT body FROM audit_log WHERE seq = $1`, [r.auditSeq]))!.body) as { inputHashes: string[]; result: { images: { probe: string; reference: string } } };
+      assert.equal(body.inputHashes.length, 2, 'both photographs are named in the log');
+      assert.deepEqual([body.result.images.probe, body.result.images.reference], body.inputHashes);
+    });
+
     test('enrolling a printed photograph for sign-in is refused and stores nothing', async () => {
       const e = await refusedWith(service.enrol(client, { purpose: SIGN_IN, galleryId, subject: 'victim', images: [printed(2)] }), 'presentation_attack_suspected');
       assert.match(e.message, /presentation attack/);
@@ -98,7 +111,7 @@ for (const backend of backends) {
     });
 
     test('a purpose without the requirement runs the check when the request asks for it', async () => {
-      await refusedWith(service.verify(client, { purpose: DOORS, probe: printed(0), reference: live(0), liveness: true }), 'presentation_attack_suspected');
+      await refusedWith(service.verify(client, { purpose: DOORS, galleryId, subject: 'holder', probe: printed(0), liveness: true }), 'presentation_attack_suspected');
       const logged = (await refusals('presentation_attack_suspected')).map((r) => JSON.parse(r.body) as { purpose: string; liveness: { requiredBy: string }[] });
       assert.equal(logged[logged.length - 1]!.liveness[0]!.requiredBy, 'request/liveness');
     });

@@ -51,7 +51,7 @@ for (const backend of backends) {
       store = await freshStore(backend);
       ({ service: first } = await openTestService(store.location));
       const adminSecret = (await first.access.bootstrapAdmin())!.secret;
-      const org = await onboard(first, adminSecret, { name: 'offices', sector: 'employer', jurisdictions: ['other'] }, [P]);
+      const org = await onboard(first, adminSecret, { name: 'offices', sector: 'employer', jurisdictions: ['other'] }, [P, 'sign_in_verification']);
       client = org.caller;
       galleryId = (await first.createGallery(client, { name: 'staff' })).id;
       await consentTo(first, client, galleryId, ['serena', 'colin'], P);
@@ -84,7 +84,8 @@ for (const backend of backends) {
     });
 
     test('image-to-image verify works on the loaded model, by its own table', async () => {
-      const r = await second.verify(client, { purpose: P, probe: image(faces.serena2()), reference: image(faces.serena1()) });
+      // Two supplied photographs: a capability sign-in grants (a live face against a document), not building access.
+      const r = await second.verify(client, { purpose: 'sign_in_verification', probe: image(faces.serena2()), reference: image(faces.serena1()) });
       assert.equal(r.model, 'mobilefacenet-file');
       assert.equal(r.operatingPoint.calibration.model, 'mobilefacenet-file');
       assert.equal(r.match, true);

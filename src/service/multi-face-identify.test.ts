@@ -13,7 +13,7 @@ import type { Caller } from '../governance/api-keys.js';
 import { buildApp } from '../server/app.js';
 import type { ProbityService } from './probity-service.js';
 import { lfwImage, sampleImage, skipWithoutLfw } from '../testing/fixtures.js';
-import { backendSkip, backends, consentTo, faces, freshStore, onboard, openTestService } from '../testing/service-fixture.js';
+import { backendSkip, backends, consentTo, faces, freshStore, onboard, openTestService, registerReviewer } from '../testing/service-fixture.js';
 import { lastAuditEntry } from '../testing/audit-entries.js';
 import { suiteUnless } from '../testing/suite.js';
 import { refused } from '../testing/refusals.js';
@@ -222,8 +222,10 @@ for (const backend of backends) {
         await service.access.setPolicy(await admin(), ['eu-ai-act']);
         const charity = await onboard(service, adminSecret, { name: 'charity', sector: 'nonprofit', jurisdictions: ['eu'] }, [MISSING]);
         await service.access.decideApplication(await admin(), { applicationId: charity.application.id, useCase: MISSING, decision: 'approve', reason: 'registered charity' });
-        const make = async (roles: ('client' | 'reviewer')[], label: string) =>
-          service.authenticate((await service.access.createKey(await admin(), { organisationId: charity.organisationId, roles, label, useCases: [MISSING] })).secret);
+        const make = async (roles: ('client' | 'reviewer')[], label: string) => {
+          const personId = roles.includes('reviewer') ? (await registerReviewer(service, await admin(), charity.organisationId, label)).id : undefined;
+          return service.authenticate((await service.access.createKey(await admin(), { organisationId: charity.organisationId, roles, label, useCases: [MISSING], ...(personId ? { personId } : {}) })).secret);
+        };
         requester = await make(['client'], 'caseworker');
         reviewer = await make(['reviewer'], 'reviewer');
         missing = (await service.createGallery(requester, { name: 'missing' })).id;

@@ -21,19 +21,20 @@ import { DEFAULT_RETENTION_DAYS, requireConsent, retentionLimit, retentionSchedu
 import { useCase } from '../governance/use-cases.js';
 import { erasureDue } from '../governance/erasure-due.js';
 import { parseOptionalInstant } from '../governance/instants.js';
-import { galleryEligibility, notCovered, requireDeclaredPurpose, subjectCoverage } from '../governance/purpose-scope.js';
+import { galleryEligibility, notCovered, PURPOSE_RULE, subjectCoverage } from '../governance/purpose-scope.js';
 import { ConsentExpiryTimer } from './consent-expiry.js';
-import { requireRankedLeads, type CandidateList } from '../governance/candidate-list.js';
+import type { CandidateList } from '../governance/candidate-list.js';
 import { AccessService } from './access-service.js';
 import { PeopleService } from './people-service.js';
 import { ReviewService } from './review-service.js';
 import { TestingService } from './testing-service.js';
+import { PersonnelService } from './personnel-service.js';
 import { checkSubjectRef } from '../gallery/subject-ref.js';
 import { DEFAULT_AUTH_THROTTLE, type AuthThrottleOptions } from './auth-throttle.js';
 import { DEFAULT_WEBHOOK_OPTIONS, WebhookService, type WebhookOptions } from './webhooks.js';
 import { AccountabilityReport } from './accountability-report.js';
 import { PROBITY_VERSION } from '../version.js';
-import { ForeignResource, Governor, type AccessTarget, type Operation, type PurposeInput } from './governor.js';
+import { ForeignResource, Governor, type AccessTarget, type Clearance, type Operation, type PurposeInput } from './governor.js';
 import { loadCalibration, requireMeasuredRate } from '../matching/calibration.js';
 import { identificationNote } from '../matching/identification-threshold.js';
 import { identificationThresholdAt, operatingPointReport, scoreFmrAt, thresholdAt, type OperatingPointName } from '../matching/operating-point.js';
@@ -124,6 +125,7 @@ export class ProbityService {
   readonly webhooks: WebhookService;
   readonly people: PeopleService;
   readonly testing: TestingService;
+  readonly personnel: PersonnelService;
   readonly report: AccountabilityReport;
   private readonly gov: Governor;
   private readonly expiry: ConsentExpiryTimer;
@@ -150,6 +152,7 @@ export class ProbityService {
     this.webhooks = new WebhookService(db, this.gov, keys, options.webhooks);
     this.reviews = new ReviewService(db, this.gov, keys, this.webhooks);
     this.testing = new TestingService(engine, this.gov);
+    this.personnel = new PersonnelService(db, this.gov);
     this.report = new AccountabilityReport(db, this.gov, engine, PROBITY_VERSION, options.evaluationFile, { operatingPoint: options.operatingPoint, fmr: options.verifyFmr, identifyFpir: options.identifyFpir });
     this.people = new PeopleService(db, this.gov, (q, c, g) => this.ownGallery(q, c, g), (g) => this.refreshIndex(g), () => this.expiry.schedule(), ledger);
     this.expiry = new ConsentExpiryTimer(now, (t) => this.people.nextConsentExpiry(t), () => this.people.purge(this.now(), 'consent'));
@@ -221,6 +224,12 @@ export class ProbityService {
     const g = galleryId ? await this.db.one<{ organisation_id: string }>(`SELECT organisation_id FROM galleries WHERE id = $1`, [galleryId]) : undefined;
     if (!galleryId) return {};
     return g ? { organisationId: g.organisation_id, resource: `gallery ${galleryId}` } : { resource: `gallery ${galleryId}`, resourceMissing: true };
+  }
+
+  /** The gallery the Governor cleared for a biometric request (its owner and declared purpose checked). */
+  private clearedGallery(clearance: Clearance): GalleryRow {
+    const g = clearance.gallery as unknown as GalleryRow;
+    return { ...g, version: Number(g.version) };
   }
 
   private async galleryView(g: GalleryRow) {
@@ -349,12 +358,10 @@ export class ProbityService {
     const imageHashes = input.images.map((i) => sha256(i.bytes));
     const requestHash = sha256(Buffer.from(canonicalJson({ op: 'enrol', purpose: input.purpose, gallery: input.galleryId, subject: input.subject, images: imageHashes, ...(input.liveness ? { liveness: true } : {}) })));
     const audit = { galleryId: input.galleryId, subject: input.subject, inputHashes: imageHashes };
-    const clearance = await this.gov.clear(caller, 'enrol', audit, input, await this.galleryTarget(input.galleryId));
-    const gallery = await this.ownGallery(this.db, caller, input.galleryId, 'enrol');
-    await this.refuseUnless(caller, 'enrol', { ...audit, purpose: input.purpose }, async () => {
-      requireDeclaredPurpose(gallery, input.purpose);
-      await requireGalleryModel(this.db, gallery.id, this.engine.templateKind);
-    });
+    // One clearance for the request and the gallery it names (owner, declared purpose).
+    const clearance = await this.gov.clear(caller, 'enrol', audit, input, { galleryId: input.galleryId });
+    const gallery = this.clearedGallery(clearance);
+    await this.refuseUnless(caller, 'enrol', { ...audit, purpose: input.purpose }, () => requireGalleryModel(this.db, gallery.id, this.engine.templateKind));
     const needsConsent = useCase(input.purpose)?.enrolmentBasis === 'consent';
     if (needsConsent) {
       // Checked before any face is processed, and again in the transaction (a withdrawal may race it).
@@ -534,7 +541,8 @@ export class ProbityService {
       ...(input.galleryId ? { galleryId: input.galleryId } : {}), ...(input.subject ? { subject: input.subject } : {}),
       inputHashes: inputs.map((i) => sha256(i.bytes)),
     };
-    const clearance = await this.gov.clear(caller, 'verify', audit, input, await this.galleryTarget(input.galleryId));
+    // Two supplied photographs are a capability of their own, which few use cases grant (compare_images).
+    const clearance = await this.gov.clear(caller, 'verify', audit, input, input.reference ? { comparesSuppliedImages: true } : { galleryId: input.galleryId! });
     const fmr = input.fmr ?? this.options.verifyFmr;
     const point = await this.operatingPoint(caller, 'verify', audit, clearance, input.operatingPoint);
     const threshold = thresholdAt(this.calibration(), point.name, fmr);
@@ -547,10 +555,9 @@ export class ProbityService {
       referenceFace = describeFace(ref);
       comparedWith = { kind: 'image', inputHash: audit.inputHashes[1]! };
     } else {
-      const g = await this.ownGallery(this.db, caller, input.galleryId!, 'verify');
+      const g = this.clearedGallery(clearance);
       const refusal = { ...audit, purpose: input.purpose };
       await this.refuseUnless(caller, 'verify', refusal, async () => {
-        requireDeclaredPurpose(g, input.purpose);
         await requireGalleryModel(this.db, g.id, this.engine.templateKind);
         const c = await subjectCoverage(this.db, g.id, input.subject!, input.purpose, this.now());
         if (!c || c.covered) return;
@@ -582,11 +589,27 @@ export class ProbityService {
       ...(liveness ? { liveness: liveness[0]! } : {}),
     };
     return this.gov.run(caller, 'verify', liveness ? { ...audit, liveness } : audit, async (tx) => {
+      if (input.subject) {
+        // Checked again as the answer is committed: an erasure or a withdrawal that committed
+        // while the faces were compared refuses the answer, rather than a match for someone no
+        // longer covered. (PostgreSQL: the share lock makes a concurrent erasure wait for this.)
+        if (this.db.kind === 'postgres') await tx.one(`SELECT id FROM subjects WHERE gallery_id = $1 AND ref = $2 FOR SHARE`, [input.galleryId!, input.subject]);
+        const now = await subjectCoverage(tx, input.galleryId!, input.subject, input.purpose, this.now());
+        if (!now) throw new ProbityError('purpose_not_covered', `"${input.subject}" was erased while this verification ran; nothing is answered about them (${PURPOSE_RULE.rule}: ${PURPOSE_RULE.citation})`, PURPOSE_RULE);
+        if (!now.covered) throw notCovered(input.subject, input.purpose, now);
+      }
       // Verifying against an enrolled subject is their interaction: the retention clock restarts.
       if (input.subject && decision.match) {
         await tx.run(`UPDATE subjects SET last_interaction_at = $1 WHERE gallery_id = $2 AND ref = $3`, [this.now().toISOString(), input.galleryId!, input.subject]);
       }
-      return { value: answer, result: { score: decision.score, match: decision.match, fmr, comparedWith, operatingPoint: point.name } };
+      return {
+        value: answer,
+        result: {
+          score: decision.score, match: decision.match, fmr, comparedWith, operatingPoint: point.name,
+          // Two supplied photographs: both are named in the log (inputHashes holds them too, in order).
+          ...(input.reference ? { images: { probe: audit.inputHashes[0], reference: audit.inputHashes[1] } } : {}),
+        },
+      };
     }, { clearance });
   }
 
@@ -614,7 +637,8 @@ export class ProbityService {
     }
     const audit = { galleryId: input.galleryId, inputHashes: [sha256(input.probe.bytes)] };
     // Cleared once for the request: what the policy forbids, it forbids for every face of the image.
-    const clearance = await this.gov.clear(caller, 'identify', audit, input, await this.galleryTarget(input.galleryId));
+    // One clearance for the request, the gallery it names (owner, declared purpose) and the candidate list it asks for.
+    const clearance = await this.gov.clear(caller, 'identify', audit, input, { galleryId: input.galleryId, ...(input.candidateList ? { candidateList: input.candidateList } : {}) });
     const topK = Math.min(input.topK ?? 5, this.options.maxTopK);
     const fpir = input.fpir ?? this.options.identifyFpir;
     const point = await this.operatingPoint(caller, 'identify', audit, clearance, input.operatingPoint);
@@ -623,13 +647,9 @@ export class ProbityService {
     // A refused callback is an attempt to send a case where it may not go (the operator's own network): logged like any refusal.
     let callbackUrl: string | undefined;
     if (input.callbackUrl) await this.refuseUnless(caller, 'identify', refusal, async () => { callbackUrl = await this.webhooks.acceptCallback(caller, input.callbackUrl!); });
-    const g = await this.ownGallery(this.db, caller, input.galleryId, 'identify');
+    const g = this.clearedGallery(clearance);
     const rankedLeads = input.candidateList === 'ranked_leads';
-    await this.refuseUnless(caller, 'identify', refusal, async () => {
-      requireDeclaredPurpose(g, input.purpose);
-      await requireGalleryModel(this.db, g.id, this.engine.templateKind);
-      if (rankedLeads) requireRankedLeads(input.purpose, clearance.obligations);
-    });
+    await this.refuseUnless(caller, 'identify', refusal, () => requireGalleryModel(this.db, g.id, this.engine.templateKind));
     const frame = all ? await extractFrame(this.engine, input.probe, { minQuality: this.options.probeMinQuality, maxFaces: this.options.maxFacesPerIdentify }) : undefined;
     const probe = frame ? undefined : await extractFace(this.engine, input.probe, { minQuality: this.options.probeMinQuality, single: false });
     // Who may be compared for this purpose is decided now, at this instant; a lapsed consent is erased before the search.
@@ -727,7 +747,14 @@ export class ProbityService {
             : reviewCases.length ? { reviewCase: reviewCases[0] } : {}),
         },
       };
-    }, { clearance });
+    }, {
+      clearance,
+      // Each case keeps what cleared its search and the entry that opened it: the Governor checks
+      // the clearance again at each decision and at release, and orders reviewers' keys against it.
+      finish: async (tx, done) => {
+        for (const id of reviewCases) await this.reviews.keepClearance(tx, id, done.auditSeq, clearance);
+      },
+    });
   }
 
   /**

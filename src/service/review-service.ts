@@ -6,8 +6,15 @@ import { KEY_COLUMNS, KEY_JOIN, type SubjectKeys, type WrappedKeyRow } from '../
 import type { Caller } from '../governance/api-keys.js';
 import type { LegalAuthority } from '../governance/policy/assess.js';
 import { subjectCoverage } from '../governance/purpose-scope.js';
+import { personOfKey, requireEligibleReviewer, REVIEWER_RULE } from '../governance/personnel.js';
 import { facePng } from './face-input.js';
-import { ForeignResource, type Governor } from './governor.js';
+import { ForeignResource, type Clearance, type Governor } from './governor.js';
+import type { Capability } from '../governance/use-cases.js';
+
+/** A review case's clearance as kept with it (review_clearances). */
+interface StoredCaseClearance {
+  requestedBy: string; purpose: string; capability: Capability; authority?: LegalAuthority; obligations: string[]; rules: string[]; clearedAt: string;
+}
 import type { WebhookService } from './webhooks.js';
 
 export interface ReviewCandidate {
@@ -56,6 +63,26 @@ export class ReviewService {
     );
   }
 
+  /** What cleared the search that opened `caseId`, and the audit entry that opened it. */
+  async keepClearance(tx: Queryable, caseId: string, openedSeq: number, clearance: Clearance): Promise<void> {
+    const stored: StoredCaseClearance = {
+      requestedBy: clearance.caller!.keyId, purpose: clearance.purpose!, capability: clearance.capability ?? 'identify',
+      ...(clearance.authority ? { authority: clearance.authority } : {}), obligations: clearance.obligations, rules: clearance.rules.map((r) => r.rule), clearedAt: clearance.clearedAt!,
+    };
+    await tx.run(`INSERT INTO review_clearances (case_id, opened_seq, clearance) VALUES ($1, $2, $3)`, [caseId, openedSeq, JSON.stringify(stored)]);
+  }
+
+  /** The case's stored clearance (a case from before clearances were kept: rebuilt from its row). */
+  private async caseClearance(q: Queryable, row: CaseRow): Promise<{ clearance: Clearance; openedSeq?: number }> {
+    const kept = await q.one<{ opened_seq: number; clearance: string }>(`SELECT opened_seq, clearance FROM review_clearances WHERE case_id = $1`, [row.id]);
+    const stored: StoredCaseClearance | undefined = kept ? JSON.parse(kept.clearance) as StoredCaseClearance : undefined;
+    const clearance = await this.gov.storedClearance(q, {
+      requestedBy: stored?.requestedBy ?? row.requested_by, purpose: stored?.purpose ?? row.purpose, capability: stored?.capability ?? 'identify',
+      authority: stored ? stored.authority ?? null : row.authority ? JSON.parse(row.authority) as LegalAuthority : null,
+    });
+    return { clearance, ...(kept ? { openedSeq: Number(kept.opened_seq) } : {}) };
+  }
+
   private async caseOf(q: Queryable, caller: Caller, caseId: string): Promise<CaseRow> {
     const row = await q.one<CaseRow>(`SELECT * FROM review_cases WHERE id = $1`, [caseId]);
     if (!row) throw new ProbityError('not_found', `no review case ${caseId}`);
@@ -89,6 +116,14 @@ export class ReviewService {
     }
     // The requester learns nothing about candidates until people have decided.
     if (row.status !== 'resolved') return { ...base, outcome: null, note: 'awaiting human review; no candidate is released before it is complete' };
+    // What cleared the search must hold at the instant of release: else nothing is released.
+    const held = await this.releaseRefusal(q, row);
+    if (held) {
+      return {
+        ...base, outcome: null, release: { state: 'withheld' as const, code: held.code, reason: held.message },
+        note: 'the outcome is withheld: what cleared the search no longer holds now (see release.reason)',
+      };
+    }
     // A person whose consent lapsed, or who was erased, after the search is not released, even if confirmed.
     // The erased are no longer among the candidates at all, whatever was decided: only counted.
     const confirmed = [];
@@ -107,6 +142,26 @@ export class ReviewService {
         statement: 'Confirmed candidates are leads checked by people, not an identification; a match is never the sole basis for action.',
       },
     };
+  }
+
+  /**
+   * Why a resolved case's outcome may not be released now, or undefined: the search's own
+   * clearance (the requesting key, the organisation's approval, the key's scope, the active
+   * policy, the warrant or order it ran under) checked again at this instant by the Governor.
+   */
+  private async releaseRefusal(q: Queryable, row: CaseRow): Promise<ProbityError | undefined> {
+    try {
+      await this.gov.revalidate(q, (await this.caseClearance(q, row)).clearance);
+      return undefined;
+    } catch (e) {
+      if (e instanceof ProbityError) return e;
+      throw e;
+    }
+  }
+
+  /** A refused release, logged against who asked for it (or the requester, for a webhook). */
+  private async logWithheld(caller: Caller, row: CaseRow, e: ProbityError): Promise<void> {
+    await this.gov.recordRefusal(caller, 'release_review', { galleryId: row.gallery_id, purpose: row.purpose, result: { case: row.id } }, e);
   }
 
   /**
@@ -155,16 +210,18 @@ export class ReviewService {
     if (row.requested_by !== caller.keyId && !inScope && !caller.roles.includes('auditor')) {
       await this.gov.requireAccess(caller, 'read_review', { organisationId: row.organisation_id, purposes: [row.purpose], resource: `review case ${caseId}` });
     }
-    return this.view(this.db, row, asReviewer && inScope);
+    const view = await this.view(this.db, row, asReviewer && inScope);
+    if ('release' in view && view.release) await this.logWithheld(caller, row, new ProbityError(view.release.code, view.release.reason));
+    return view;
   }
 
   async decide(caller: Caller, input: { caseId: string; subject: string; decision: 'confirm' | 'reject'; reason: string }) {
     // The case's organisation and purpose, checked (and a refusal logged) before the decision's
     // transaction: a reviewer decides only cases of its organisation and of its key's use cases.
-    const target = await this.db.one<{ organisation_id: string; purpose: string }>(`SELECT organisation_id, purpose FROM review_cases WHERE id = $1`, [input.caseId]);
+    const target = await this.db.one<{ organisation_id: string; purpose: string; gallery_id: string }>(`SELECT organisation_id, purpose, gallery_id FROM review_cases WHERE id = $1`, [input.caseId]);
     await this.gov.requireAccess(caller, 'decide_review', target ? { organisationId: target.organisation_id, purposes: [target.purpose], resource: `review case ${input.caseId}` } : {});
     if (!target) throw new ProbityError('not_found', `no review case ${input.caseId}`);
-    const answer = await this.gov.run(caller, 'decide_review', {}, async (tx) => {
+    const answer = await this.gov.run(caller, 'decide_review', { ...(target ? { galleryId: target.gallery_id } : {}), subject: input.subject }, async (tx) => {
       if (this.db.kind === 'postgres') await tx.one(`SELECT id FROM review_cases WHERE id = $1 FOR UPDATE`, [input.caseId]);
       const row = await this.caseOf(tx, caller, input.caseId);
       if (row.requested_by === caller.keyId) {
@@ -174,6 +231,22 @@ export class ReviewService {
       const candidates = JSON.parse(row.candidates) as ReviewCandidate[];
       const candidate = candidates.find((c) => c.subject === input.subject);
       if (!candidate) throw new ProbityError('not_found', `"${input.subject}" is not a candidate in case ${row.id}`);
+      // The search's clearance still holds (a decision on a search whose warrant has lapsed is refused) ...
+      const cleared = await this.caseClearance(tx, row);
+      await this.gov.revalidate(tx, cleared.clearance);
+      // ... and the decider is a registered, trained person, known before the case was opened, not the requester.
+      const key = (await tx.one<{ id: string; created_at: string }>(`SELECT id, created_at FROM api_keys WHERE id = $1`, [caller.keyId])) ?? { id: caller.keyId, created_at: this.gov.now().toISOString() };
+      const reviewer = await requireEligibleReviewer(tx, key, row.created_at, this.gov.now(), cleared.openedSeq);
+      const requester = await personOfKey(tx, row.requested_by, this.gov.now());
+      if (requester?.id === reviewer.id) {
+        throw new ProbityError('forbidden', `${reviewer.name} requested this search (with another key) and may not review it (${REVIEWER_RULE.rule}: ${REVIEWER_RULE.citation})`, REVIEWER_RULE);
+      }
+      const theirs = await tx.all<{ reviewer_key_id: string }>(
+        `SELECT d.reviewer_key_id FROM review_decisions d JOIN key_people k ON k.key_id = d.reviewer_key_id WHERE d.case_id = $1 AND d.subject = $2 AND k.person_id = $3`, [row.id, input.subject, reviewer.id],
+      );
+      if (theirs.length) {
+        throw new ProbityError('conflict', `${reviewer.name} has already decided on "${input.subject}" in case ${row.id}${theirs.some((t) => t.reviewer_key_id !== caller.keyId) ? ' with another key' : ''}; a second decision must come from a different person`);
+      }
       const at = this.gov.now().toISOString();
       try {
         await tx.run(`INSERT INTO review_decisions (case_id, subject, reviewer_key_id, decision, reason, decided_at) VALUES ($1, $2, $3, $4, $5, $6)`,
@@ -191,10 +264,14 @@ export class ReviewService {
       const state = candidateState(input.subject, decisions, Number(row.required_reviewers));
       return {
         value: { case: row.id, subject: input.subject, decision: input.decision, candidateState: state, caseStatus: resolved ? 'resolved' : 'pending' },
-        result: { case: row.id, subject: input.subject, decision: input.decision, reason: input.reason, candidateState: state, resolved,
+        result: { case: row.id, subject: input.subject, decision: input.decision, reason: input.reason, candidateState: state, resolved, reviewer: { person: reviewer.id, name: reviewer.name },
           // Only a candidate the engine called a match can be overturned; rejecting a ranked lead below the threshold agrees with it.
           overturned: input.decision === 'reject' && candidate.match, clearedThreshold: candidate.match },
       };
+    }).catch(async (e: unknown) => {
+      // A second decision on the same candidate by the same person is an attempt too: logged.
+      if (e instanceof ProbityError && e.code === 'conflict') await this.gov.recordFailure(caller, 'decide_review', { result: { case: input.caseId, subject: input.subject, decision: input.decision } }, e);
+      throw e;
     });
     if (answer.caseStatus === 'resolved') this.deliver(caller, input.caseId);
     return answer;
@@ -206,6 +283,11 @@ export class ReviewService {
       const row = await this.db.one<CaseRow>(`SELECT * FROM review_cases WHERE id = $1`, [caseId]);
       if (!row?.callback_url) return;
       const body = await this.view(this.db, row, false);
+      if ('release' in body && body.release) {
+        const requester = await this.gov.storedClearance(this.db, { requestedBy: row.requested_by, purpose: row.purpose, capability: 'identify' }).catch(() => undefined);
+        await this.logWithheld(requester?.caller ?? caller, row, new ProbityError(body.release.code, body.release.reason));
+        return;
+      }
       await this.webhooks.deliver({
         id: `msg_${caseId}`, url: row.callback_url, body, organisationId: row.organisation_id, keyId: caller.keyId, roles: caller.roles, galleryId: row.gallery_id, caseId,
       });

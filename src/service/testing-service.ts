@@ -3,7 +3,7 @@ import { cosineSimilarity } from '../engine/engine.js';
 import { isProbityError, ProbityError } from '../errors.js';
 import type { Caller } from '../governance/api-keys.js';
 import { fmrForScore, loadCalibration, thresholdFor } from '../matching/calibration.js';
-import { extractFace, type ImageInput } from './face-input.js';
+import { extractFace, sha256, type ImageInput } from './face-input.js';
 import type { Governor } from './governor.js';
 
 export const MAX_TEST_PAIRS = 50;
@@ -40,14 +40,18 @@ export class TestingService {
     try {
       scored = await this.score(input);
     } catch (e) {
-      await this.gov.recordFailure(caller, 'testing_compare', { result: { pairs: input.pairs.length } }, e);
+      await this.gov.recordFailure(caller, 'testing_compare', { result: { pairs: input.pairs.length, compared: input.pairs.map((p) => ({ id: p.id, a: sha256(p.a.bytes), b: sha256(p.b.bytes) })) } }, e);
       throw e;
     }
     const { fmr, threshold, table, results } = scored;
     const failed = results.filter((r) => 'error' in r).length;
     return this.gov.run(caller, 'testing_compare', {}, async () => ({
       value: { model: this.engine.modelId, fmr, threshold: Math.round(threshold * 1e6) / 1e6, calibration: table.measuredOn, results },
-      result: { pairs: input.pairs.length, failed },
+      // Which photographs were compared (their hashes, never the images) and what came of it.
+      result: {
+        pairs: input.pairs.length, failed, matches: results.filter((r) => 'match' in r && r.match).length,
+        compared: input.pairs.map((p) => ({ id: p.id, a: sha256(p.a.bytes), b: sha256(p.b.bytes) })),
+      },
     }), { clearance: { obligations: [], rules: [] } });
   }
 

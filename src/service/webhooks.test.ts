@@ -13,7 +13,7 @@ import type { Db } from '../gallery/db.js';
 import type { Caller } from '../governance/api-keys.js';
 import { buildApp } from '../server/app.js';
 import { skipWithoutLfw } from '../testing/fixtures.js';
-import { backendSkip, backends, consentTo, faces, freshStore, onboard, openTestService } from '../testing/service-fixture.js';
+import { backendSkip, backends, consentTo, faces, freshStore, onboard, openTestService, registerReviewer } from '../testing/service-fixture.js';
 import type { ProbityService } from './probity-service.js';
 import { checkCallbackUrl, refusedAddressKind } from './webhook-target.js';
 import { suiteUnless } from '../testing/suite.js';
@@ -89,8 +89,10 @@ for (const backend of backends) {
       await allowed.access.setPolicy(admin, ['eu-ai-act']);
       const charity = await onboard(allowed, adminSecret, { name: 'charity', sector: 'nonprofit', jurisdictions: ['eu'] }, [P]);
       await allowed.access.decideApplication(admin, { applicationId: charity.application.id, useCase: P, decision: 'approve', reason: 'registered charity' });
-      const make = async (roles: ('client' | 'reviewer')[], label: string) =>
-        (await allowed.access.createKey(admin, { organisationId: charity.organisationId, roles, label, useCases: [P] })).secret;
+      const make = async (roles: ('client' | 'reviewer')[], label: string) => {
+        const personId = roles.includes('reviewer') ? (await registerReviewer(allowed, admin, charity.organisationId, label)).id : undefined;
+        return (await allowed.access.createKey(admin, { organisationId: charity.organisationId, roles, label, useCases: [P], ...(personId ? { personId } : {}) })).secret;
+      };
       requesterSecret = await make(['client'], 'caseworker');
       requester = await allowed.authenticate(requesterSecret);
       reviewerA = await allowed.authenticate(await make(['reviewer'], 'reviewer a'));

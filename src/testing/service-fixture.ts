@@ -133,9 +133,32 @@ export async function missingPersonCharity(service: ProbityService, operatorSecr
   await service.access.setPolicy(await operator(), ['eu-ai-act']);
   const charity = await onboard(service, operatorSecret, { name: 'charity', sector: 'nonprofit', jurisdictions: ['eu'] }, [P]);
   await service.access.decideApplication(await operator(), { applicationId: charity.application.id, useCase: P, decision: 'approve', reason: 'registered charity' });
-  const make = async (roles: ('client' | 'reviewer')[], label: string) =>
-    service.authenticate((await service.access.createKey(await operator(), { organisationId: charity.organisationId, roles, label, useCases: [P] })).secret);
+  const make = async (roles: ('client' | 'reviewer')[], label: string) => {
+    // A reviewer is a registered, trained person; the key is theirs.
+    const personId = roles.includes('reviewer') ? (await registerReviewer(service, await operator(), charity.organisationId, label)).id : undefined;
+    return service.authenticate((await service.access.createKey(await operator(), { organisationId: charity.organisationId, roles, label, useCases: [P], ...(personId ? { personId } : {}) })).secret);
+  };
   return { organisationId: charity.organisationId, make };
+}
+
+/**
+ * A person registered to review in `organisationId`, trained from a day ago for a year (or
+ * until `trainedUntil`), as an organisation's administrator would set them up before a search.
+ */
+export async function registerReviewer(service: ProbityService, admin: Caller, organisationId: string, name: string, trainedUntil?: string) {
+  const p = await service.personnel.register(admin, { organisationId, name, duties: ['review'] });
+  await service.personnel.recordTraining(admin, {
+    personId: p.id, course: 'face recognition review (RCW 43.386)', completedAt: new Date(service.personnel.now().getTime() - 86_400_000).toISOString(),
+    ...(trainedUntil ? { expiresAt: trainedUntil } : {}),
+  });
+  return p;
+}
+
+/** A reviewer key for a newly registered, trained person. */
+export async function reviewerKey(service: ProbityService, admin: Caller, organisationId: string, label: string, useCases: string[], trainedUntil?: string) {
+  const p = await registerReviewer(service, admin, organisationId, label, trainedUntil);
+  const k = await service.access.createKey(admin, { organisationId, roles: ['reviewer'], label, useCases, personId: p.id });
+  return { person: p, secret: k.secret, caller: await service.authenticate(k.secret) };
 }
 
 /** Written consent from each subject for `purpose`, recorded as a client would before enrolment. */

@@ -13,7 +13,7 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { buildApp } from '../server/app.js';
 import type { ProbityService } from '../service/probity-service.js';
 import { projectRoot, skipWithoutLfw } from '../testing/fixtures.js';
-import { consentTo, faces, freshStore, onboard, openTestService } from '../testing/service-fixture.js';
+import { consentTo, faces, freshStore, onboard, openTestService, registerReviewer } from '../testing/service-fixture.js';
 import { suiteUnless } from '../testing/suite.js';
 import { axeViolations, checkPage as checkAt, tabAndEnter, tabTo } from './console-checks.js';
 
@@ -44,8 +44,11 @@ suiteUnless(skip, 'the web console', () => {
     await service.access.setPolicy(admin, ['eu-ai-act']);
     const charity = await onboard(service, secrets.admin, { name: 'Missing People Trust', sector: 'nonprofit', jurisdictions: ['eu'] }, [P]);
     await service.access.decideApplication(admin, { applicationId: charity.application.id, useCase: P, decision: 'approve', reason: 'registered charity, safeguarding policy seen' });
-    const key = async (roles: ('client' | 'reviewer' | 'auditor' | 'installation_auditor' | 'admin')[], label: string, organisationId: string = charity.organisationId, useCases = [P]) =>
-      (await service.access.createKey(admin, { organisationId, roles, label, useCases })).secret;
+    const key = async (roles: ('client' | 'reviewer' | 'auditor' | 'installation_auditor' | 'admin')[], label: string, organisationId: string = charity.organisationId, useCases = [P]) => {
+      // A reviewer is a registered person with training in force; the key is theirs.
+      const personId = roles.includes('reviewer') ? (await registerReviewer(service, admin, organisationId, label.replace(/^reviewer /, ''))).id : undefined;
+      return (await service.access.createKey(admin, { organisationId, roles, label, useCases, ...(personId ? { personId } : {}) })).secret;
+    };
     secrets.caseworker = await key(['client'], 'caseworker');
     secrets.reviewerA = await key(['reviewer'], 'reviewer Ada');
     secrets.reviewerB = await key(['reviewer'], 'reviewer Bo');
@@ -130,7 +133,7 @@ suiteUnless(skip, 'the web console', () => {
 
   test('the auditor sees the decisions in the log, by name and as fields, the chain verified, and the reports', async () => {
     const page = await signIn('auditor');
-    assert.deepEqual(await page.locator('nav a').allTextContents(), ['Audit']);
+    assert.deepEqual(await page.locator('nav a').allTextContents(), ['Audit', 'Reviewers and training']);
     await page.waitForSelector('text=Intact:');
     await page.getByLabel('Outcome').selectOption('ok');
     await tabAndEnter(page, 'Filter');
@@ -202,7 +205,7 @@ suiteUnless(skip, 'the web console', () => {
 
   test("an organisation's admin sees its own organisation only, decides nothing, sets no policy and is offered no organisation to create", async () => {
     const page = await signIn('orgAdmin');
-    assert.deepEqual(await page.locator('nav a').allTextContents(), ['Access']);
+    assert.deepEqual(await page.locator('nav a').allTextContents(), ['Access', 'Reviewers and training']);
     await page.waitForSelector('text=Keys and their scopes');
     assert.equal(await page.locator('text=City Search Unit').count(), 0, "another organisation's held application is not shown");
     assert.equal(await page.getByRole('button', { name: /^Approve/ }).count(), 0);
@@ -222,9 +225,36 @@ suiteUnless(skip, 'the web console', () => {
     await page.close();
   });
 
+  test("an organisation's admin registers a reviewer and records their training from the keyboard; the auditor sees them", async () => {
+    const page = await signIn('orgAdmin');
+    await page.goto(`${base}/console/#/personnel`);
+    await page.waitForSelector('table caption:has-text("Registered people")');
+    for (const name of ['Ada', 'Bo']) {
+      const row = page.locator('tbody tr', { has: page.locator('td', { hasText: new RegExp(`^${name}$`) }) });
+      assert.match(await row.locator('td').nth(3).textContent() ?? '', /^trained \(until /, `${name} is shown trained`);
+    }
+    await page.getByLabel('Name', { exact: true }).focus();
+    await page.keyboard.type('Cy Newcomer');
+    await tabAndEnter(page, 'Register');
+    await page.waitForSelector('td:has-text("Cy Newcomer")');
+    const cy = page.locator('tbody tr', { has: page.locator('td', { hasText: /^Cy Newcomer$/ }) });
+    assert.equal(await cy.locator('td').nth(3).textContent(), 'never trained');
+    await page.getByLabel('Course completed by Cy Newcomer').focus();
+    await tabAndEnter(page, 'Record training');
+    await page.waitForSelector('#status:has-text("Training recorded for Cy Newcomer")');
+    assert.match(await page.locator('tbody tr', { has: page.locator('td', { hasText: /^Cy Newcomer$/ }) }).locator('td').nth(3).textContent() ?? '', /^trained/);
+    await checkPage(page, '3c-reviewers-and-training');
+    await page.close();
+    const auditor = await signIn('orgAuditor');
+    await auditor.goto(`${base}/console/#/personnel`);
+    await auditor.waitForSelector('td:has-text("Cy Newcomer")');
+    assert.equal(await auditor.getByRole('button', { name: 'Register' }).count(), 0, 'an auditor reads, registers nobody');
+    await auditor.close();
+  });
+
   test("an organisation's auditor sees its own organisation's log only, by its name", async () => {
     const page = await signIn('orgAuditor');
-    assert.deepEqual(await page.locator('nav a').allTextContents(), ['Audit']);
+    assert.deepEqual(await page.locator('nav a').allTextContents(), ['Audit', 'Reviewers and training']);
     await page.waitForSelector('text=verified by the installation auditor');
     await page.waitForSelector('text=(first 200)');
     const { organisations } = await auditColumns(page);

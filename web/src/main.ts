@@ -6,6 +6,7 @@ import { renderAudit } from './pages/audit.js';
 import { forgetFirstSteps, renderFirstSteps } from './pages/first-steps.js';
 import { renderPeople } from './pages/people.js';
 import { renderReview } from './pages/review.js';
+import { renderPersonnel } from './pages/personnel.js';
 
 interface Page {
   id: string;
@@ -21,6 +22,7 @@ const PAGES: Page[] = [
   { id: 'access', title: 'Access', roles: ['operator', 'admin'], render: renderAccess },
   { id: 'first-steps', title: 'First steps', roles: ['operator'], render: renderFirstSteps },
   { id: 'audit', title: 'Audit', roles: ['auditor', 'installation_auditor'], render: renderAudit },
+  { id: 'personnel', title: 'Reviewers and training', roles: ['operator', 'admin', 'auditor', 'installation_auditor'], render: renderPersonnel },
 ];
 
 const main = document.getElementById('main')!;

@@ -1,6 +1,6 @@
 import { ProbityError } from '../../errors.js';
 import { instantMs, parseInstant } from '../instants.js';
-import { useCase as findUseCase, type Capability, type Sector } from '../use-cases.js';
+import { USE_CASES, useCase as findUseCase, type Capability, type Sector } from '../use-cases.js';
 import type { Declarations, Effect, PolicyContext, PolicyDecision, PolicyPack, Rule, RuleRef } from './types.js';
 
 const ref = (r: Rule): RuleRef => ({ rule: r.id, effect: r.effect, citation: r.citation, summary: r.summary });
@@ -78,6 +78,13 @@ export const ENROLMENT_AUTHORITY_RULE: RuleRef = {
   citation: 'Law Enforcement Directive (EU) 2016/680 Art. 8 and 10; Bridges v South Wales Police [2020] EWCA Civ 1058 (who may be put on a watch list); RCW 43.386.080',
   summary: 'A person is enrolled for a purpose whose basis is a legal authority only under a stated warrant, court order or recorded exigency, and only while it lasts.',
 };
+/** Comparing two supplied photographs: only the live face is there to be checked, so it is. */
+export const IMAGE_COMPARISON_LIVENESS_RULE: RuleRef = {
+  rule: 'access/image-comparison-liveness',
+  effect: 'require_liveness',
+  citation: 'ISO/IEC 30107-3 (presentation attack detection); NIST SP 800-63A (identity proofing: the applicant is compared with the evidence in person or with liveness)',
+  summary: 'A comparison of a live face with a supplied photograph (an identity document) first checks that the live face is a live person.',
+};
 const CATALOGUE_RULE: RuleRef = {
   rule: 'access/use-case-capability',
   effect: 'refuse',
@@ -116,6 +123,9 @@ export function clearRequest(c: RequestContext): RequestClearance {
   const uc = findUseCase(c.purpose);
   if (!uc) throw new ProbityError('invalid_request', `unknown purpose "${c.purpose}"; the use cases are listed by GET /v1/policy`);
   if (!uc.capabilities.includes(c.capability)) {
+    if (c.capability === 'compare_images') {
+      refuse('purpose_mismatch', `the purpose "${uc.id}" does not include comparing two supplied photographs ("reference"): nobody in them is enrolled or has consented, so only a use case that grants it may (${USE_CASES_COMPARING().join(', ')}: a live face against an identity document); verify against an enrolled subject instead ("galleryId" and "subject")`, CATALOGUE_RULE);
+    }
     refuse('purpose_mismatch', `the purpose "${uc.id}" does not include ${c.capability}`, CATALOGUE_RULE);
   }
   requirePurposeAccess(uc.id, c.approvedUseCases, c.keyUseCases);
@@ -129,8 +139,13 @@ export function clearRequest(c: RequestContext): RequestClearance {
   } else if (c.authority) {
     checkAuthority(c.authority, c.now, AUTHORITY_VALID_RULE);
   }
+  if (c.capability === 'compare_images' && !decision.obligations.includes('require_liveness')) {
+    return { obligations: [...decision.obligations, 'require_liveness'], rules: [...decision.reasons, IMAGE_COMPARISON_LIVENESS_RULE] };
+  }
   return { obligations: decision.obligations, rules: decision.reasons };
 }
+
+const USE_CASES_COMPARING = () => USE_CASES.filter((u) => u.capabilities.includes('compare_images')).map((u) => u.id);
 
 function checkAuthority(a: LegalAuthority | undefined, now: Date, rule: RuleRef): void {
   if (!a) refuse('legal_authority_required', 'this purpose needs a warrant, a court order or a recorded exigency in "authority"', rule);
