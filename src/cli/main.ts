@@ -32,6 +32,7 @@ import type { ModelFileSpec } from '../engine/models/model-file.js';
 import { AccountabilityReport } from '../service/accountability-report.js';
 import { commandWitness } from './command-witness.js';
 import { maintenance, operatorCaller } from '../service/maintenance.js';
+import { operationalTestCommand, recordStatementsCommand, showStatementsCommand } from './compliance-commands.js';
 
 const version = PROBITY_VERSION;
 
@@ -65,7 +66,11 @@ ${IMPORT_USAGE}
   probity backup [--data DIR] --out FILE          (SQLite; for PostgreSQL use pg_dump, see the README)
   probity restore [--data DIR] [--reason TEXT] FILE            (with the service stopped; signs a restore record into the audit witness, replays the erasure ledger)
   probity restore [--data DIR] [--reason TEXT] --database URL  (after pg_restore: the same)
-  probity report [--data DIR | --database URL] [--evaluation results.json] [--format md|html] [--out FILE]
+  probity report [--data DIR | --database URL] [--evaluation results.json] [--format md|html] [--out FILE] [--organisation ID]
+  probity statements record --file STATEMENTS.json [--data DIR | --database URL]
+                   (the operator organisation's statements for the accountability report; see docs/compliance)
+  probity statements show [--organisation ID] [--data DIR | --database URL]
+  probity operational-test --organisation ID --use-case USE_CASE --results results.json [--summary TEXT] [--data DIR | --database URL]
   probity serve [--port 8080] [--host 127.0.0.1] [--data DIR] [--database URL] [--workers N]
                 [--development] [--rate-limit PER_SECOND] [--rate-burst N] [--log-format json|pretty|off]
                 [--log-level info] [--evaluation results.json] [--purge-every HOURS] [--webhook-allow-private]
@@ -507,7 +512,7 @@ async function purgeCommand(args: string[]): Promise<void> {
 
 async function reportCommand(args: string[]): Promise<void> {
   const { values } = parse(args, {
-    data: { type: 'string' }, database: { type: 'string' }, evaluation: { type: 'string' }, format: { type: 'string' }, out: { type: 'string' },
+    data: { type: 'string' }, database: { type: 'string' }, evaluation: { type: 'string' }, format: { type: 'string' }, out: { type: 'string' }, organisation: { type: 'string' },
   }, 0);
   const format = values.format ?? 'md';
   if (format !== 'md' && format !== 'html') throw new UsageError(`--format must be md or html, got "${format}"`);
@@ -516,13 +521,39 @@ async function reportCommand(args: string[]): Promise<void> {
     const { gov } = maintenance(db);
     const engine = await FaceEngine.load();
     const report = new AccountabilityReport(db, gov, engine, version, values.evaluation ?? defaultEvaluationFile());
-    const { text } = await report.render(await operatorCaller(db, gov), format);
+    const { text } = await report.render(await operatorCaller(db, gov), format, values.organisation);
     if (values.out) {
       writeFileSync(values.out, text);
       process.stdout.write(`wrote ${values.out}\n`);
     } else {
       process.stdout.write(text);
     }
+  } finally {
+    await db.close();
+  }
+}
+
+async function statementsCommand(args: string[]): Promise<void> {
+  const [sub, ...rest] = args;
+  const { values } = parse(rest, { data: { type: 'string' }, database: { type: 'string' }, file: { type: 'string' }, organisation: { type: 'string' } }, 0);
+  const db = await openStore(values);
+  try {
+    if (sub === 'record') {
+      if (!values.file) throw new UsageError('statements record needs --file STATEMENTS.json');
+      await recordStatementsCommand(db, values.file, (s) => process.stdout.write(s), commandWitness(dataDirOf(values), process.env, (m) => process.stderr.write(`probity: ${m}\n`)));
+    } else if (sub === 'show') {
+      await showStatementsCommand(db, values.organisation, (s) => process.stdout.write(s));
+    } else throw new UsageError('statements needs "record" or "show"');
+  } finally {
+    await db.close();
+  }
+}
+
+async function operationalTest(args: string[]): Promise<void> {
+  const { values } = parse(args, { data: { type: 'string' }, database: { type: 'string' }, organisation: { type: 'string' }, 'use-case': { type: 'string' }, results: { type: 'string' }, summary: { type: 'string' } }, 0);
+  const db = await openStore(values);
+  try {
+    await operationalTestCommand(db, values, (s) => process.stdout.write(s), commandWitness(dataDirOf(values), process.env, (m) => process.stderr.write(`probity: ${m}\n`)));
   } finally {
     await db.close();
   }
@@ -536,7 +567,7 @@ async function importCommand(args: string[]): Promise<void> {
 /** A broken audit chain: the report is printed; the exit status says so (1). */
 class AuditBroken extends Error {}
 
-const COMMANDS: Record<string, (args: string[]) => Promise<void>> = { detect, compare, evaluate: evaluateCommand, 'evaluate-detector': evaluateDetectorCommand, calibrate: calibrateCommand, liveness, 'evaluate-pad': evaluatePadCommand, models, serve: serveCommand, audit: auditCommand, purge: purgeCommand, report: reportCommand, import: importCommand, keys: keysCommand, backup: backupCommand, restore: restoreCommand };
+const COMMANDS: Record<string, (args: string[]) => Promise<void>> = { detect, compare, evaluate: evaluateCommand, 'evaluate-detector': evaluateDetectorCommand, calibrate: calibrateCommand, liveness, 'evaluate-pad': evaluatePadCommand, models, serve: serveCommand, audit: auditCommand, purge: purgeCommand, report: reportCommand, statements: statementsCommand, 'operational-test': operationalTest, import: importCommand, keys: keysCommand, backup: backupCommand, restore: restoreCommand };
 
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;

@@ -50,6 +50,12 @@ export const PERMISSIONS = {
   accountability_report: ['installation_auditor', 'operator'],
   testing_compare: ['tester'],
   rotate_webhook_secret: ['client', 'admin'],
+  // The organisation's own statements for its accountability report: written by its administrator (the operator for the operator organisation).
+  record_statements: ['operator', 'admin'],
+  read_statements: ['operator', 'installation_auditor', 'admin', 'auditor'],
+  // A defendant's disclosure (RCW 43.386.070(1)) is assembled by the organisation's administrator or auditor.
+  export_disclosure: ['admin', 'auditor', 'installation_auditor'],
+  record_operational_test: ['operator'],
 } satisfies Record<string, Role[]>;
 export type Operation = keyof typeof PERMISSIONS;
 

@@ -7,6 +7,7 @@ import type { Caller } from '../governance/api-keys.js';
 import type { LegalAuthority } from '../governance/policy/assess.js';
 import { subjectCoverage } from '../governance/purpose-scope.js';
 import { facePng } from './face-input.js';
+import { NOT_SOLE_BASIS } from '../governance/protected-basis.js';
 import type { Governor } from './governor.js';
 import type { WebhookService } from './webhooks.js';
 
@@ -104,7 +105,7 @@ export class ReviewService {
         confirmed: confirmed.map(({ decisions: d, state: _s, ...c }) => ({ ...c, reviewedBy: d.map((x) => x.reviewer) })),
         rejected: withState.filter((c) => c.state === 'rejected').length,
         ...(noLongerCovered ? { withheld: noLongerCovered, withheldReason: 'their consent or legal basis for this purpose ended, or they were erased, after the search (the erased whatever reviewers decided)' } : {}),
-        statement: 'Confirmed candidates are leads checked by people, not an identification; a match is never the sole basis for action.',
+        statement: `Confirmed candidates are leads checked by people, not an identification. ${NOT_SOLE_BASIS}`,
       },
     };
   }
