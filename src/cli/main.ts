@@ -32,6 +32,7 @@ import type { ModelFileSpec } from '../engine/models/model-file.js';
 import { AccountabilityReport } from '../service/accountability-report.js';
 import { commandWitness } from './command-witness.js';
 import { maintenance, operatorCaller } from '../service/maintenance.js';
+import { renderFria, renderWarrantSummary } from '../service/fria-report.js';
 import { operationalTestCommand, recordStatementsCommand, showStatementsCommand } from './compliance-commands.js';
 
 const version = PROBITY_VERSION;
@@ -67,6 +68,7 @@ ${IMPORT_USAGE}
   probity restore [--data DIR] [--reason TEXT] FILE            (with the service stopped; signs a restore record into the audit witness, replays the erasure ledger)
   probity restore [--data DIR] [--reason TEXT] --database URL  (after pg_restore: the same)
   probity report [--data DIR | --database URL] [--evaluation results.json] [--format md|html] [--out FILE] [--organisation ID]
+                 [--kind accountability|fundamental-rights|warrants] [--year YYYY]
   probity statements record --file STATEMENTS.json [--data DIR | --database URL]
                    (the operator organisation's statements for the accountability report; see docs/compliance)
   probity statements show [--organisation ID] [--data DIR | --database URL]
@@ -512,8 +514,12 @@ async function purgeCommand(args: string[]): Promise<void> {
 
 async function reportCommand(args: string[]): Promise<void> {
   const { values } = parse(args, {
-    data: { type: 'string' }, database: { type: 'string' }, evaluation: { type: 'string' }, format: { type: 'string' }, out: { type: 'string' }, organisation: { type: 'string' },
+    data: { type: 'string' }, database: { type: 'string' }, evaluation: { type: 'string' }, format: { type: 'string' }, out: { type: 'string' }, organisation: { type: 'string' }, kind: { type: 'string' }, year: { type: 'string' },
   }, 0);
+  const kind = values.kind ?? 'accountability';
+  if (!['accountability', 'fundamental-rights', 'warrants'].includes(kind)) throw new UsageError(`--kind must be accountability, fundamental-rights or warrants, got "${kind}"`);
+  const year = values.year === undefined ? new Date().getUTCFullYear() - 1 : Number(values.year);
+  if (!Number.isInteger(year)) throw new UsageError(`--year must be a year such as 2026, got "${values.year}"`);
   const format = values.format ?? 'md';
   if (format !== 'md' && format !== 'html') throw new UsageError(`--format must be md or html, got "${format}"`);
   const db = await openStore(values);
@@ -521,7 +527,10 @@ async function reportCommand(args: string[]): Promise<void> {
     const { gov } = maintenance(db);
     const engine = await FaceEngine.load();
     const report = new AccountabilityReport(db, gov, engine, version, values.evaluation ?? defaultEvaluationFile());
-    const { text } = await report.render(await operatorCaller(db, gov), format, values.organisation);
+    const caller = await operatorCaller(db, gov);
+    const text = kind === 'fundamental-rights' ? await renderFria(report, caller, format, values.organisation)
+      : kind === 'warrants' ? await renderWarrantSummary(report, caller, year, format, values.organisation)
+        : (await report.render(caller, format, values.organisation)).text;
     if (values.out) {
       writeFileSync(values.out, text);
       process.stdout.write(`wrote ${values.out}\n`);

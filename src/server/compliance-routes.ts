@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { ProbityService } from '../service/probity-service.js';
 import { callerOf } from './app.js';
+import { renderFria, renderWarrantSummary } from '../service/fria-report.js';
 
 const errorRef = { $ref: 'ProbityError#' } as const;
 const errors = { 400: errorRef, 401: errorRef, 403: errorRef, 404: errorRef, 409: errorRef, 422: errorRef, 429: errorRef };
@@ -53,6 +54,22 @@ export function registerComplianceRoutes(app: FastifyInstance, service: ProbityS
       response: { 201: open, ...errors },
     },
   }, async (req, reply) => reply.status(201).send(await service.disclosures.export(callerOf(req), req.body)));
+
+  const format = { type: 'string', enum: ['md', 'html'], default: 'html' } as const;
+  const mime = (f: string) => (f === 'md' ? 'text/markdown; charset=utf-8' : 'text/html; charset=utf-8');
+  app.get<{ Querystring: { format: 'md' | 'html'; organisationId?: string } }>('/v1/reports/fundamental-rights', {
+    schema: {
+      tags: ['accountability'], summary: 'The fundamental rights impact assessment (EU AI Act Art. 27) from live data and the organisation\'s statements (installation_auditor, operator)',
+      querystring: { type: 'object', additionalProperties: false, properties: { format, organisationId: { type: 'string', maxLength: 64 } } },
+    },
+  }, async (req, reply) => reply.type(mime(req.query.format)).send(await renderFria(service.report, callerOf(req), req.query.format, req.query.organisationId)));
+
+  app.get<{ Querystring: { format: 'md' | 'html'; year: number; organisationId?: string } }>('/v1/reports/warrants', {
+    schema: {
+      tags: ['accountability'], summary: 'The yearly summary of surveillance warrants and the nonidentifying demographic data of the people they name (RCW 43.386.070(4)) (installation_auditor, operator)',
+      querystring: { type: 'object', required: ['year'], additionalProperties: false, properties: { format, year: { type: 'integer', minimum: 2000, maximum: 9999 }, organisationId: { type: 'string', maxLength: 64 } } },
+    },
+  }, async (req, reply) => reply.type(mime(req.query.format)).send(await renderWarrantSummary(service.report, callerOf(req), req.query.year, req.query.format, req.query.organisationId)));
 
   // Public, without a key: 740 ILCS 14/15(a) asks for the retention schedule to be publicly available.
   app.get('/public/retention-policies', {

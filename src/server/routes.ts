@@ -11,6 +11,7 @@ import { MAX_TEST_PAIRS } from '../service/testing-service.js';
 import { DEFAULT_MAX_FACES_PER_IDENTIFY, FACE_SELECTIONS, type FaceSelection } from '../service/frame-faces.js';
 import { callerOf } from './app.js';
 import { LAWFUL_BASES, PROTECTED_BASES } from '../governance/protected-basis.js';
+import { DEMOGRAPHIC_CATEGORIES } from '../governance/warrant-summary.js';
 
 const error = {
   type: 'object',
@@ -37,6 +38,11 @@ const authority = {
     kind: { type: 'string', enum: ['warrant', 'court_order', 'exigency'] },
     reference: { type: 'string', maxLength: 200 }, issuer: { type: 'string', maxLength: 200 },
     expiresAt: { type: 'string', format: 'date-time' }, reason: { type: 'string', maxLength: 2000 },
+    subjectDemographics: {
+      type: 'object', additionalProperties: false,
+      description: 'For a surveillance warrant or order: the nonidentifying demographic data of the person it names, as the application states it, for the yearly warrant summary (RCW 43.386.070(4)). Never inferred from a face.',
+      properties: Object.fromEntries(Object.entries(DEMOGRAPHIC_CATEGORIES).map(([k, v]) => [k, { type: 'string', enum: [...v] }])),
+    },
   },
 } as const;
 // One shared schema, so the document (and a client generated from it) names the error shape once.

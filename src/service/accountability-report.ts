@@ -83,6 +83,20 @@ export class AccountabilityReport {
 
   private readonly compliance: ComplianceService;
 
+  /** The store the reports read (the warrant summary reads the audit log). */
+  get store(): Db {
+    return this.db;
+  }
+
+  generatedAt(): string {
+    return this.gov.now().toISOString();
+  }
+
+  /** The installation's reports read every organisation's activity: the installation roles only. */
+  async requireReader(caller: Caller): Promise<void> {
+    await this.gov.requireAccess(caller, 'accountability_report');
+  }
+
   /**
    * The organisation whose statements the report carries: the one asked for, else the operator
    * organisation (the agency that runs the installation).

@@ -21,6 +21,7 @@ import { refused } from '../testing/refusals.js';
 import { backendSkip, backends, consentTo, faces, freshStore, missingPersonCharity, onboard, testEngine, testKey } from '../testing/service-fixture.js';
 import { suiteUnless } from '../testing/suite.js';
 import { ProbityService } from './probity-service.js';
+import { renderFria, renderWarrantSummary } from './fria-report.js';
 
 const image = (bytes: Buffer) => ({ label: 'image', bytes });
 
@@ -254,6 +255,89 @@ for (const backend of backends) {
       const bad = prove(join(dir, 'edited.json'));
       assert.notEqual(bad.status, 0);
       assert.match(bad.stdout, /receipt NOT proven: the receipt's "disclosure" hashes to .* the disclosure was altered/);
+    });
+
+    test('RCW 43.386.040: an operational test on the deployment\'s own photographs is recorded against the approval, audited, and shown in the report', async () => {
+      const town = (await db.one<{ id: string }>(`SELECT id FROM organisations WHERE name = 'town-hall'`))!.id;
+      const results = Buffer.from(JSON.stringify({ dataset: { name: 'town-hall-cameras', images: 412, identities: 96 }, generatedAt: '2026-12-01T00:00:00.000Z' }));
+      await refused(service.compliance.recordOperationalTest(await operator(), { organisationId: town, useCase: 'missing_person_search', results, summary: 'x' }), 'not_found');
+      const admin = await service.authenticate((await service.access.createKey(await operator(), { organisationId: town, roles: ['admin'], label: 'adm2' })).secret);
+      await refused(service.compliance.recordOperationalTest(admin, { organisationId: town, useCase: 'building_access', results, summary: 'x' }), 'forbidden');
+      const t = await service.compliance.recordOperationalTest(await operator(), { organisationId: town, useCase: 'building_access', results, summary: 'probity evaluate on 412 photographs of 96 staff from the lobby cameras' });
+      assert.match(t.resultsSha256, /^[0-9a-f]{64}$/);
+      const md = await report();
+      assert.ok(md.includes(`| ${town} | Building access |`), 'the approval is listed');
+      assert.match(md, /probity evaluate on 412 photographs of 96 staff from the lobby cameras \(results sha256 [0-9a-f]{16}/);
+      assert.match(md, /\| none recorded \|/, 'approvals without a test say so');
+    });
+
+    test('RCW 43.386.070(4): the yearly warrant summary counts each warrant once with the demographics its application states, hiding small counts', async () => {
+      await service.access.setPolicy(await operator(), ['us-wa']);
+      try {
+        const sheriff = await onboard(service, adminSecret, { name: 'wa-sheriff', sector: 'law_enforcement', jurisdictions: ['us-wa'] }, ['real_time_identification']);
+        await service.access.decideApplication(await operator(), { applicationId: sheriff.application.id, useCase: 'real_time_identification', decision: 'approve', reason: 'ordinance' });
+        const caller = await service.authenticate((await service.access.createKey(await operator(), { organisationId: sheriff.organisationId, roles: ['client'], label: 'cams', useCases: ['real_time_identification'] })).secret);
+        const g = await service.createGallery(caller, { name: 'watch', basis: ['named_in_warrant'] });
+        const P = 'real_time_identification';
+        const warrant = (n: number, d?: Record<string, string>) => ({ kind: 'warrant' as const, reference: `W-${n}`, issuer: 'King County Superior Court', expiresAt: iso(Date.now() + DAY), ...(d ? { subjectDemographics: d } : {}) });
+        await refused(service.enrol(caller, { purpose: P, authority: { ...warrant(0), subjectDemographics: { sex: 'guessed' } } as never, galleryId: g.id, subject: 's0', images: [image(faces.colin1())] }), 'invalid_request');
+        for (let i = 1; i <= 6; i++) {
+          await service.enrol(caller, { purpose: P, authority: warrant(i, { ageBand: '25_34', sex: i <= 5 ? 'male' : 'female' }), galleryId: g.id, subject: `s${i}`, images: [image(i % 2 ? faces.colin1() : faces.serena1())] });
+        }
+        // The same warrant used again counts once.
+        await service.identify(caller, { purpose: P, authority: warrant(1, { ageBand: '25_34', sex: 'male' }), galleryId: g.id, probe: image(faces.hugo1()) });
+        const year = new Date(Date.now() + ahead).getUTCFullYear();
+        const md = await renderWarrantSummary(service.report, await operator(), year, 'md', sheriff.organisationId);
+        assert.match(md, /Warrants: 6; court orders: 0; exigencies: 0/);
+        assert.match(md, /\| sex \| male \| 5 \|/);
+        assert.match(md, /\| sex \| female \| fewer than 5 \|/);
+        assert.match(md, /\| ageBand \| 25_34 \| 6 \|/);
+        assert.doesNotMatch(md, /s[1-6]\b|W-[0-9]/, 'no subject or warrant is named');
+        await refused(renderWarrantSummary(service.report, sheriff.caller, year, 'md'), 'forbidden');
+      } finally {
+        await service.access.setPolicy(await operator(), []);
+      }
+    });
+
+    test('EU AI Act Art. 27: the fundamental rights impact assessment is built from live data and the statements, naming what is missing', async () => {
+      const md = await renderFria(service.report, await operator(), 'md');
+      for (const part of ['(a)', '(b)', '(c)', '(d)', '(e)', '(f)']) assert.ok(md.includes(`## Art. 27(1)${part}`), `section ${part}`);
+      assert.ok(md.includes(completeStatements().civilRightsImpacts), 'the statements are quoted');
+      assert.match(md, /review cases opened/);
+      const other = (await db.one<{ id: string }>(`SELECT id FROM organisations WHERE name = 'gym'`))!.id;
+      const bare = await renderFria(service.report, await operator(), 'md', other);
+      assert.match(bare, /MISSING: the organisation has not recorded the potential impacts on civil rights and liberties/);
+    });
+
+    test('an overdue report is shown in the readiness detail and the metrics, and with the option set holds consequential use until renewed', async () => {
+      const metricsKey = 'metrics-key-for-the-compliance-test';
+      const app = await buildApp(service, { logger: false, metrics: { key: metricsKey } });
+      const gated = await ProbityService.open({ db: await openDb(store.location), engine: await testEngine(), cipher: TemplateCipher.fromKey(testKey), now: () => new Date(Date.now() + ahead), options: { holdWhenReportOverdue: true } });
+      try {
+        const charity = (await db.one<{ id: string }>(`SELECT id FROM organisations WHERE name = 'charity'`))!.id;
+        const charityAdmin = await service.authenticate((await service.access.createKey(await operator(), { organisationId: charity, roles: ['admin'], label: 'charity admin' })).secret);
+        await service.compliance.recordStatements(charityAdmin, completeStatements());
+        const client = await gated.authenticate((await service.access.createKey(await operator(), { organisationId: charity, roles: ['client'], label: 'desk 2', useCases: ['missing_person_search'] })).secret);
+        const g = (await db.one<{ id: string }>(`SELECT id FROM galleries WHERE name = 'reported-missing'`))!.id;
+        const search = () => gated.identify(client, { purpose: 'missing_person_search', galleryId: g, probe: image(faces.colin2()) });
+        assert.equal((await search()).outcome, 'review_required', 'in date: the search runs');
+        const ready = async () => (await app.inject({ method: 'GET', url: '/health/ready' })).json();
+        const metric = async () => /probity_accountability_statements_overdue (\d+)/.exec((await app.inject({ method: 'GET', url: '/metrics', headers: { authorization: `Bearer ${metricsKey}` } })).body)?.[1];
+        assert.equal((await ready()).accountabilityStatements.overdue, 0);
+        assert.equal(await metric(), '0');
+        const due = new Date(ADOPTED);
+        due.setUTCFullYear(due.getUTCFullYear() + 2);
+        ahead = due.getTime() + DAY - Date.now();
+        assert.ok((await ready()).accountabilityStatements.overdue >= 1);
+        assert.ok(Number(await metric()) >= 1);
+        await refused(search(), 'policy_refused', /accountability\/report-current RCW 43\.386\.020\(4\)/);
+        await service.compliance.recordStatements(charityAdmin, completeStatements(iso(due.getTime())));
+        assert.equal((await search()).outcome, 'review_required', 'renewed: the search runs again');
+      } finally {
+        ahead = 0;
+        await gated.close();
+        await app.close();
+      }
     });
   });
 }

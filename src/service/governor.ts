@@ -89,6 +89,9 @@ export interface AccessTarget {
 
 type AuditContext = Omit<AuditBody, 'action' | 'organisationId' | 'keyId' | 'roles' | 'outcome' | 'result' | 'purpose' | 'legalAuthority' | 'obligations' | 'rules'>;
 
+/** The operator's option to hold consequential use until an overdue accountability report is renewed. */
+export const STATEMENTS_CURRENT_RULE = { rule: 'accountability/report-current', citation: 'RCW 43.386.020(4)' };
+
 /** Errors that are refusals (the caller may not do this) rather than faults: each is logged. */
 const REFUSALS = new Set<ProbityErrorCode>([
   'forbidden', 'purpose_not_approved', 'purpose_mismatch', 'policy_refused', 'legal_authority_required', 'legal_authority_expired', 'attribute_inference_refused', 'consent_required',
@@ -111,6 +114,12 @@ const CAPABILITY: Partial<Record<Operation, Capability>> = { enrol: 'enrol', ver
 export class Governor {
   /** `witness` signs checkpoints of the audit log as it grows; without one (tools, tests) none are signed. */
   constructor(private readonly db: Db, readonly now: () => Date, readonly witness?: AuditWitness) {}
+
+  /**
+   * Set when the operator holds consequential use while an organisation's accountability report
+   * is past its two-year update (`holdWhenReportOverdue`): answers whether that organisation's is.
+   */
+  statementsGate?: (organisationId: string) => Promise<boolean>;
 
   /**
    * A receipt with the proof that its audit entry is in the signed log, checkable later with
@@ -249,6 +258,9 @@ export class Governor {
         ...(purpose.authority ? { authority: purpose.authority } : {}),
         now: this.now(),
       });
+      if (this.statementsGate && useCase(purpose.purpose)?.consequential && (await this.statementsGate(caller.organisationId))) {
+        throw new ProbityError('policy_refused', `this organisation's accountability report is past its two-year update: consequential use ("${purpose.purpose}") is held until a new version is adopted (${STATEMENTS_CURRENT_RULE.rule}: ${STATEMENTS_CURRENT_RULE.citation})`, STATEMENTS_CURRENT_RULE);
+      }
       return { ...clearance, purpose: purpose.purpose, ...(purpose.authority ? { authority: purpose.authority } : {}) };
     } catch (e) {
       await this.recordRefusal(caller, op, { ...audit, ...(purpose ? { purpose: purpose.purpose, legalAuthority: purpose.authority } : {}) }, e);

@@ -72,6 +72,8 @@ export interface ServiceOptions {
   indexDir?: string;
   /** How often persisted indexes with unsaved changes are written again, in ms (also after 10,000 changes, and at close). */
   indexSaveEveryMs?: number;
+  /** Hold consequential use for an organisation whose accountability report is past its two-year update (RCW 43.386.020(4)). */
+  holdWhenReportOverdue?: boolean;
 }
 
 /** Options as given: any subset, webhook options included. */
@@ -158,6 +160,7 @@ export class ProbityService {
     this.reviews = new ReviewService(db, this.gov, keys, this.webhooks);
     this.testing = new TestingService(engine, this.gov);
     this.compliance = new ComplianceService(db, this.gov);
+    if (options.holdWhenReportOverdue) this.gov.statementsGate = async (org) => (await this.compliance.current(db, org)).overdue;
     this.disclosures = new DisclosureService(db, this.gov, () => this.reviewerDirectory, () => calibrationReference(this.calibration()));
     this.report = new AccountabilityReport(db, this.gov, engine, PROBITY_VERSION, options.evaluationFile, { operatingPoint: options.operatingPoint, fmr: options.verifyFmr });
     this.people = new PeopleService(db, this.gov, (q, c, g) => this.ownGallery(q, c, g), (g) => this.refreshIndex(g), () => this.expiry.schedule(), ledger);
