@@ -203,7 +203,7 @@ for (const backend of backends) {
       assert.equal(v.notice, NOT_SOLE_BASIS);
     });
 
-    test('RCW 43.386.070(1): a disclosure for a review case gathers the search, scores, reviewers and proofs, is audited, and "probity audit prove" verifies it; an edited one fails', async () => {
+    test('RCW 43.386.070(1): a disclosure for a review case gathers the search, scores, reviewers and proofs, is audited, and probity audit prove verifies it; an edited one fails', async () => {
       const charity = await missingPersonCharity(service, adminSecret);
       const client = await charity.make(['client'], 'search desk');
       const r1 = await charity.make(['reviewer'], 'reviewer one');
