@@ -255,6 +255,20 @@ for (const backend of backends) {
       const bad = prove(join(dir, 'edited.json'));
       assert.notEqual(bad.status, 0);
       assert.match(bad.stdout, /receipt NOT proven: the receipt's "disclosure" hashes to .* the disclosure was altered/);
+
+      // The seam for named reviewers and their training: whatever directory the service is given is what disclosures and the report show.
+      const before = service.reviewerDirectory;
+      service.reviewerDirectory = {
+        describe: async (_q, keyId) => ({ keyId, name: `named person for ${keyId.slice(0, 4)}`, training: { status: 'current', detail: 'completed 2026-11-01' } }),
+        trainingCounts: async () => ({ current: 2, lapsed: 1, notRecorded: 0 }),
+      };
+      try {
+        const again = await service.disclosures.export(auditor, { caseId });
+        assert.ok(again.disclosure.review.decisions.every((x: { reviewer: { name: string; training: { status: string } } }) => x.reviewer.name.startsWith('named person') && x.reviewer.training.status === 'current'));
+        assert.match(await report(), /2 person\(s\) with current training, 1 whose training has lapsed, 0 with none recorded/);
+      } finally {
+        service.reviewerDirectory = before;
+      }
     });
 
     test('RCW 43.386.040: an operational test on the deployment\'s own photographs is recorded against the approval, audited, and shown in the report', async () => {

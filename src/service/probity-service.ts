@@ -162,7 +162,9 @@ export class ProbityService {
     this.compliance = new ComplianceService(db, this.gov);
     if (options.holdWhenReportOverdue) this.gov.statementsGate = async (org) => (await this.compliance.current(db, org)).overdue;
     this.disclosures = new DisclosureService(db, this.gov, () => this.reviewerDirectory, () => calibrationReference(this.calibration()));
-    this.report = new AccountabilityReport(db, this.gov, engine, PROBITY_VERSION, options.evaluationFile, { operatingPoint: options.operatingPoint, fmr: options.verifyFmr });
+    // The report reads reviewers through the service's directory, whichever is set (see reviewer-identity.ts).
+    const reviewers: ReviewerDirectory = { describe: (q, k) => this.reviewerDirectory.describe(q, k), trainingCounts: (q, o) => this.reviewerDirectory.trainingCounts(q, o) };
+    this.report = new AccountabilityReport(db, this.gov, engine, PROBITY_VERSION, options.evaluationFile, { operatingPoint: options.operatingPoint, fmr: options.verifyFmr }, reviewers);
     this.people = new PeopleService(db, this.gov, (q, c, g) => this.ownGallery(q, c, g), (g) => this.refreshIndex(g), () => this.expiry.schedule(), ledger);
     this.expiry = new ConsentExpiryTimer(now, (t) => this.people.nextConsentExpiry(t), () => this.people.purge(this.now(), 'consent'));
   }
