@@ -14,7 +14,7 @@ import { openDb } from '../gallery/db.js';
 import { migrate } from '../gallery/schema.js';
 import { STATEMENT_ITEMS } from '../governance/org-statements.js';
 import { cliPath } from '../testing/fixtures.js';
-import { openTestService } from '../testing/service-fixture.js';
+import { onboard, openTestService } from '../testing/service-fixture.js';
 
 const work = mkdtempSync(join(tmpdir(), 'probity-compliance-cli-'));
 after(() => rmSync(work, { recursive: true, force: true }));
@@ -52,8 +52,17 @@ test('probity report on a fresh store names each missing statement; after probit
   assert.match(early.stderr, /start the service once/);
 
   const { service } = await openTestService(join(data, 'probity.sqlite'));
-  await service.access.bootstrapAdmin();
+  const operatorSecret = (await service.access.bootstrapAdmin())!.secret;
+  const offices = await onboard(service, operatorSecret, { name: 'offices', sector: 'employer', jurisdictions: ['other'] }, ['building_access']);
   await service.close();
+  const results = join(work, 'results.json');
+  writeFileSync(results, JSON.stringify({ dataset: { name: 'lobby-cameras', images: 412, identities: 96 }, generatedAt: '2026-11-30T10:00:00.000Z' }));
+  const missingApproval = run('operational-test', '--organisation', offices.organisationId, '--use-case', 'missing_person_search', '--results', results, '--data', data);
+  assert.equal(missingApproval.status, 1);
+  assert.match(missingApproval.stderr, /has no approval for "missing_person_search"/);
+  const tested = run('operational-test', '--organisation', offices.organisationId, '--use-case', 'building_access', '--results', results, '--data', data);
+  assert.equal(tested.status, 0, tested.stderr);
+  assert.match(tested.stdout, /operational test [0-9a-f-]{36} recorded against .*'s approval for building_access \(results sha256 [0-9a-f]{64}, audit entry \d+\)/);
   writeFileSync(join(work, 'bad.json'), JSON.stringify({ ...statements, adoptedAt: 'yesterday' }));
   const bad = run('statements', 'record', '--file', join(work, 'bad.json'), '--data', data);
   assert.equal(bad.status, 1);
@@ -68,6 +77,7 @@ test('probity report on a fresh store names each missing statement; after probit
   assert.doesNotMatch(full.stdout, /MISSING|## Missing statements/);
   assert.match(full.stdout, /Version 1, recorded [^,]+, adopted 2026-03-01T00:00:00.000Z\. The next update is due 2028-03-01T00:00:00.000Z/);
   assert.match(full.stdout, /Public review and comment period: 2026-01-05T00:00:00.000Z to 2026-02-04T23:00:00.000Z; 3 comment\(s\) received/);
+  assert.match(full.stdout, /lobby-cameras: 412 images of 96 people, 2026-11-30T10:00:00.000Z \(results sha256/);
   for (const t of [statements.intendedBenefits, statements.benefitEvidence[0]!.title, statements.operationalTesting.procedure, statements.civilRightsImpacts, statements.mitigations[0]!, statements.feedbackChannels[0]!.address, statements.feedbackProcedure, statements.consultations[0]!.audience, statements.retentionPolicy]) {
     assert.ok(full.stdout.includes(t), `shows "${t}"`);
   }
