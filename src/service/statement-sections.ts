@@ -81,7 +81,7 @@ export function statementSections(
   });
   out.push({
     title: 'Written retention and destruction policy',
-    paragraphs: [st.retentionPolicy ?? NOT_RECORDED('740 ILCS 14/15(a): written retention and destruction policy'), 'Published without a key at GET /v1/public/retention-policies, with each purpose\'s schedule.'],
+    paragraphs: [st.retentionPolicy ?? NOT_RECORDED('740 ILCS 14/15(a): written retention and destruction policy'), 'Published without a key at GET /public/retention-policies, with each purpose\'s schedule.'],
   });
   return out;
 }
