@@ -84,6 +84,30 @@ function proofOf(path: string): { receipt: Record<string, unknown>; proof: Audit
   return { receipt: v as Record<string, unknown>, proof: p };
 }
 
+/**
+ * A disclosure (RCW 43.386.070(1)) carries proofs of the records it gathers (the search, each
+ * review decision): each must hold under the same key, or the file is not proven.
+ */
+function proveDisclosed(receipt: Record<string, unknown>, key: KeyObject, out: (s: string) => void): boolean {
+  const disclosure = receipt.disclosure as { proofs?: AuditProof[] } | undefined;
+  if (!disclosure || typeof disclosure !== 'object') return true;
+  const proofs = Array.isArray(disclosure.proofs) ? disclosure.proofs : [];
+  for (const p of proofs) {
+    if (p?.checkpoint?.keyId !== publicKeyId(key)) {
+      out(`disclosure NOT proven: the proof of entry ${String(p?.entry?.seq)} names signing key ${String(p?.checkpoint?.keyId)}, not ${publicKeyId(key)}\n`);
+      return false;
+    }
+    const c = verifyAuditProof(p, key);
+    if (!c.ok) {
+      out(`disclosure NOT proven: ${c.detail}\n`);
+      return false;
+    }
+    out(`  disclosed record: ${c.detail}\n`);
+  }
+  out(`  the disclosure, and the ${proofs.length} record(s) it gathers, are in the signed audit log\n`);
+  return true;
+}
+
 export async function proveReceipt(
   values: { receipt?: string; witness?: string; 'public-key'?: string; data?: string; database?: string },
   openStore: () => Promise<Db | undefined>,
@@ -128,6 +152,7 @@ export async function proveReceipt(
   }
   out(`receipt proven: ${check.detail}${witnessed ? `; the checkpoint is in the witness ${values.witness}` : ''}${keyNote}\n`);
   out(`  what it proves: ${claims.detail}\n`);
+  if (!proveDisclosed(receipt, key, out)) return false;
   const db = await openStore();
   if (!db) return true;
   try {

@@ -33,6 +33,8 @@ import type { ModelFileSpec } from '../engine/models/model-file.js';
 import { AccountabilityReport } from '../service/accountability-report.js';
 import { commandWitness } from './command-witness.js';
 import { maintenance, operatorCaller } from '../service/maintenance.js';
+import { renderFria, renderWarrantSummary } from '../service/fria-report.js';
+import { operationalTestCommand, recordStatementsCommand, showStatementsCommand } from './compliance-commands.js';
 
 const version = PROBITY_VERSION;
 
@@ -67,7 +69,12 @@ ${IMPORT_USAGE}
   probity backup [--data DIR] --out FILE          (SQLite; for PostgreSQL use pg_dump, see docs/operations.md)
   probity restore [--data DIR] [--reason TEXT] FILE            (with the service stopped; signs a restore record into the audit witness, replays the erasure ledger)
   probity restore [--data DIR] [--reason TEXT] --database URL  (after pg_restore: the same)
-  probity report [--data DIR | --database URL] [--evaluation results.json] [--format md|html] [--out FILE]
+  probity report [--data DIR | --database URL] [--evaluation results.json] [--format md|html] [--out FILE] [--organisation ID]
+                 [--kind accountability|fundamental-rights|warrants] [--year YYYY]
+  probity statements record --file STATEMENTS.json [--data DIR | --database URL]
+                   (the operator organisation's statements for the accountability report; see docs/compliance)
+  probity statements show [--organisation ID] [--data DIR | --database URL]
+  probity operational-test --organisation ID --use-case USE_CASE --results results.json [--summary TEXT] [--data DIR | --database URL]
   probity serve [--port 8080] [--host 127.0.0.1] [--data DIR] [--database URL] [--workers N]
                 [--development] [--rate-limit PER_SECOND] [--rate-burst N] [--log-format json|pretty|off]
                 [--log-level info] [--evaluation results.json] [--purge-every HOURS] [--webhook-allow-private]
@@ -521,8 +528,12 @@ async function purgeCommand(args: string[]): Promise<void> {
 
 async function reportCommand(args: string[]): Promise<void> {
   const { values } = parse(args, {
-    data: { type: 'string' }, database: { type: 'string' }, evaluation: { type: 'string' }, format: { type: 'string' }, out: { type: 'string' },
+    data: { type: 'string' }, database: { type: 'string' }, evaluation: { type: 'string' }, format: { type: 'string' }, out: { type: 'string' }, organisation: { type: 'string' }, kind: { type: 'string' }, year: { type: 'string' },
   }, 0);
+  const kind = values.kind ?? 'accountability';
+  if (!['accountability', 'fundamental-rights', 'warrants'].includes(kind)) throw new UsageError(`--kind must be accountability, fundamental-rights or warrants, got "${kind}"`);
+  const year = values.year === undefined ? new Date().getUTCFullYear() - 1 : Number(values.year);
+  if (!Number.isInteger(year)) throw new UsageError(`--year must be a year such as 2026, got "${values.year}"`);
   const format = values.format ?? 'md';
   if (format !== 'md' && format !== 'html') throw new UsageError(`--format must be md or html, got "${format}"`);
   const db = await openStore(values);
@@ -530,13 +541,42 @@ async function reportCommand(args: string[]): Promise<void> {
     const { gov } = maintenance(db);
     const engine = await FaceEngine.load();
     const report = new AccountabilityReport(db, gov, engine, version, values.evaluation ?? defaultEvaluationFile());
-    const { text } = await report.render(await operatorCaller(db, gov), format);
+    const caller = await operatorCaller(db, gov);
+    const text = kind === 'fundamental-rights' ? await renderFria(report, caller, format, values.organisation)
+      : kind === 'warrants' ? await renderWarrantSummary(report, caller, year, format, values.organisation)
+        : (await report.render(caller, format, values.organisation)).text;
     if (values.out) {
       writeFileSync(values.out, text);
       process.stdout.write(`wrote ${values.out}\n`);
     } else {
       process.stdout.write(text);
     }
+  } finally {
+    await db.close();
+  }
+}
+
+async function statementsCommand(args: string[]): Promise<void> {
+  const [sub, ...rest] = args;
+  const { values } = parse(rest, { data: { type: 'string' }, database: { type: 'string' }, file: { type: 'string' }, organisation: { type: 'string' } }, 0);
+  const db = await openStore(values);
+  try {
+    if (sub === 'record') {
+      if (!values.file) throw new UsageError('statements record needs --file STATEMENTS.json');
+      await recordStatementsCommand(db, values.file, (s) => process.stdout.write(s), commandWitness(dataDirOf(values), process.env, (m) => process.stderr.write(`probity: ${m}\n`)));
+    } else if (sub === 'show') {
+      await showStatementsCommand(db, values.organisation, (s) => process.stdout.write(s));
+    } else throw new UsageError('statements needs "record" or "show"');
+  } finally {
+    await db.close();
+  }
+}
+
+async function operationalTest(args: string[]): Promise<void> {
+  const { values } = parse(args, { data: { type: 'string' }, database: { type: 'string' }, organisation: { type: 'string' }, 'use-case': { type: 'string' }, results: { type: 'string' }, summary: { type: 'string' } }, 0);
+  const db = await openStore(values);
+  try {
+    await operationalTestCommand(db, values, (s) => process.stdout.write(s), commandWitness(dataDirOf(values), process.env, (m) => process.stderr.write(`probity: ${m}\n`)));
   } finally {
     await db.close();
   }
@@ -550,7 +590,7 @@ async function importCommand(args: string[]): Promise<void> {
 /** A broken audit chain: the report is printed; the exit status says so (1). */
 class AuditBroken extends Error {}
 
-const COMMANDS: Record<string, (args: string[]) => Promise<void>> = { detect, compare, evaluate: evaluateCommand, 'evaluate-detector': evaluateDetectorCommand, calibrate: calibrateCommand, liveness, 'evaluate-pad': evaluatePadCommand, models, serve: serveCommand, audit: auditCommand, purge: purgeCommand, report: reportCommand, import: importCommand, keys: keysCommand, backup: backupCommand, restore: restoreCommand };
+const COMMANDS: Record<string, (args: string[]) => Promise<void>> = { detect, compare, evaluate: evaluateCommand, 'evaluate-detector': evaluateDetectorCommand, calibrate: calibrateCommand, liveness, 'evaluate-pad': evaluatePadCommand, models, serve: serveCommand, audit: auditCommand, purge: purgeCommand, report: reportCommand, statements: statementsCommand, 'operational-test': operationalTest, import: importCommand, keys: keysCommand, backup: backupCommand, restore: restoreCommand };
 
 /** A command's own --help, where it has one; the others print the global usage. */
 const COMMAND_HELP: Record<string, string> = { import: IMPORT_HELP };

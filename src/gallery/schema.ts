@@ -110,6 +110,14 @@ function statements(kind: Db['kind']): string[] {
     // The log's Merkle tree (RFC 9162) as complete subtrees, and the checkpoints signed over it.
     // Neither is trusted by verification; they make roots and proofs cheap to produce.
     `CREATE TABLE IF NOT EXISTS audit_tree (level INTEGER NOT NULL, idx BIGINT NOT NULL, hash TEXT NOT NULL, PRIMARY KEY (level, idx))`,
+    // The statements only an organisation can write (RCW 43.386.020(2)-(4)), one row per version, never changed once written.
+    `CREATE TABLE IF NOT EXISTS compliance_statements (
+      organisation_id TEXT NOT NULL, version INTEGER NOT NULL, statements TEXT NOT NULL, recorded_at TEXT NOT NULL,
+      recorded_by TEXT NOT NULL, PRIMARY KEY (organisation_id, version))`,
+    // An operational test (RCW 43.386.040) run on the deployment's own photographs, recorded against an approval.
+    `CREATE TABLE IF NOT EXISTS operational_tests (
+      id TEXT PRIMARY KEY, organisation_id TEXT NOT NULL, use_case TEXT NOT NULL, summary TEXT NOT NULL,
+      results_sha256 TEXT NOT NULL, recorded_at TEXT NOT NULL, recorded_by TEXT NOT NULL)`,
     `CREATE TABLE IF NOT EXISTS audit_checkpoints (id ${serial}, size BIGINT NOT NULL, root TEXT NOT NULL, at TEXT NOT NULL, hash TEXT NOT NULL, line TEXT NOT NULL)`,
     // The people who operate or review, the keys that are theirs, and their training (personnel.ts).
     ...personnelStatements(),

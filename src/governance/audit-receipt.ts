@@ -1,4 +1,4 @@
-import type { KeyObject } from 'node:crypto';
+import { createHash, type KeyObject } from 'node:crypto';
 import type { Queryable } from '../gallery/db.js';
 import { canonicalJson, textHash } from './audit-chain.js';
 import { checkpointSignatureValid, type AuditWitness, type SignedCheckpoint } from './audit-checkpoint.js';
@@ -82,6 +82,14 @@ const CLAIMS: Record<string, (b: EntryBody, e: AuditProof['entry']) => unknown> 
   erasedAt: (b) => b.result?.erasedAt,
   withdrawnAt: (b) => b.result?.withdrawnAt,
   reason: (b) => b.result?.reason,
+  disclosureSha256: (b) => b.result?.disclosureSha256,
+};
+/**
+ * Claims too large for an audit entry, which records their SHA-256 over canonical JSON instead: a
+ * disclosure (RCW 43.386.070(1)) is proven whole, every field of it, by its digest.
+ */
+const DIGESTED: Record<string, (b: EntryBody) => unknown> = {
+  disclosure: (b) => b.result?.disclosureSha256,
 };
 /** A bare proof (GET /v1/audit/proof) carries the proof's own fields and the server's check of it, which the prover does not rely on. */
 const PROOF_FIELDS = new Set(['entry', 'inclusion', 'checkpoint', 'publicKey', 'verified', 'detail']);
@@ -151,6 +159,13 @@ export function checkReceiptClaims(receipt: Record<string, unknown>, p: AuditPro
   if (extra) return { ok: false, detail: `the proof's "${extra}" is not part of an audit proof, so nothing proves it` };
   for (const [field, claimed] of Object.entries(receipt)) {
     if (field === 'auditProof' || (bare && PROOF_FIELDS.has(field))) continue;
+    if (!bare && Object.hasOwn(DIGESTED, field)) {
+      const recorded = DIGESTED[field]!(body);
+      const digest = createHash('sha256').update(canonicalJson(claimed)).digest('hex');
+      if (recorded === undefined) return { ok: false, detail: `the receipt's "${field}" is not recorded in audit entry ${p.entry.seq}, so nothing proves it` };
+      if (digest !== recorded) return { ok: false, detail: `the receipt's "${field}" hashes to ${digest.slice(0, 16)}..., but audit entry ${p.entry.seq} records ${String(recorded).slice(0, 16)}...: the ${field} was altered` };
+      continue;
+    }
     const where = Object.hasOwn(CLAIMS, field) ? CLAIMS[field] : undefined;
     if (!where) return { ok: false, detail: `the receipt's "${field}" is not something audit entry ${p.entry.seq} records, so nothing proves it` };
     const recorded = where(body, p.entry);

@@ -59,7 +59,10 @@ export function registerHealth(app: FastifyInstance, service: ProbityService): v
       indexes: indexesLoaded.has(service) ? { status: 'ok' } : { status: 'failed', reason: 'the gallery indexes are not built yet' },
       models: modelsCheck(service),
     };
+    // Shown, never failing readiness: an overdue report is the agency's to renew, not a reason to take the service out of rotation.
+    const statements = await service.compliance.overview().catch(() => undefined);
+    const detail = statements ? { accountabilityStatements: { overdue: statements.overdue, notAdopted: statements.notAdopted } } : {};
     const ok = Object.values(checks).every((c) => c.status === 'ok');
-    return reply.status(ok ? 200 : 503).headers(noStore).send({ status: ok ? 'ok' : 'unavailable', checks });
+    return reply.status(ok ? 200 : 503).headers(noStore).send({ status: ok ? 'ok' : 'unavailable', checks, ...detail });
   });
 }

@@ -119,6 +119,18 @@ export function registerMetrics(app: FastifyInstance, service: ProbityService, o
     },
   });
   new Gauge({
+    name: 'probity_accountability_statements_overdue', help: "Organisations whose accountability-report statements are past their two-year update (RCW 43.386.020(4))", registers: [registry],
+    async collect() {
+      this.set((await service.compliance.overview()).overdue);
+    },
+  });
+  new Gauge({
+    name: 'probity_accountability_statements_not_adopted', help: 'Organisations with no adopted version of their accountability-report statements', registers: [registry],
+    async collect() {
+      this.set((await service.compliance.overview()).notAdopted);
+    },
+  });
+  new Gauge({
     name: 'probity_audit_entries', help: 'Entries in the audit chain', registers: [registry],
     async collect() {
       const head = await service.db.one<{ seq: number }>(`SELECT seq FROM audit_head WHERE id = 1`);

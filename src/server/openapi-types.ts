@@ -603,6 +603,92 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/compliance/statements": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The organisation's statements: the version in force, its next update date, what is missing, and every earlier version */
+        get: operations["getV1ComplianceStatements"];
+        put?: never;
+        /** Record a new version of the caller's organisation's statements for its accountability report (admin; operator for the operator organisation); the answer names what is still missing */
+        post: operations["postV1ComplianceStatements"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/disclosures": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** A disclosure for a criminal defendant (RCW 43.386.070(1)) of one review case or one search: what was searched, by whom, for which purpose and authority, the scores and what they mean, the reviewers and their reasons, the model and calibration, and audit proofs; itself audited (admin, auditor). Check it with "probity audit prove --receipt FILE". */
+        post: operations["postV1Disclosures"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/reports/fundamental-rights": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The fundamental rights impact assessment (EU AI Act Art. 27) from live data and the organisation's statements (installation_auditor, operator) */
+        get: operations["getV1ReportsFundamentalRights"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/reports/warrants": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The yearly summary of surveillance warrants and the nonidentifying demographic data of the people they name (RCW 43.386.070(4)) (installation_auditor, operator) */
+        get: operations["getV1ReportsWarrants"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/public/retention-policies": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every organisation's written retention and destruction policy and the schedule each purpose runs under (no key needed) */
+        get: operations["getPublicRetentionPolicies"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -4203,6 +4289,8 @@ export interface operations {
                     keepReferenceFaces?: boolean;
                     /** @description The use cases the gallery serves (default: those the creating key may name). No other purpose may enrol into it, verify against it or search it. */
                     purposes?: string[];
+                    /** @description Why these people are held or searched for, from a closed list (own_consent, account_holder, employee_or_member, missing_person_report, deceased_identification, victim_identification, named_in_warrant, court_order, arrest_record, criminal_investigation, exigency). A protected activity or characteristic (religious_views, religious_activity, political_views, political_activity, social_views, social_activity, noncriminal_organisation_membership, lawful_event_participation, protest_participation, race, ethnicity, citizenship, place_of_origin, immigration_status, age, disability, gender, gender_identity, sexual_orientation, other_protected_characteristic) is refused with policy_refused (default/no-protected-basis, RCW 43.386.080(2)) and logged. */
+                    basis?: string[];
                 };
             };
         };
@@ -4563,6 +4651,15 @@ export interface operations {
                         /** Format: date-time */
                         expiresAt?: string;
                         reason?: string;
+                        /** @description For a surveillance warrant or order: the nonidentifying demographic data of the person it names, as the application states it, for the yearly warrant summary (RCW 43.386.070(4)). Never inferred from a face. */
+                        subjectDemographics?: {
+                            /** @enum {string} */
+                            ageBand?: "under_18" | "18_24" | "25_34" | "35_44" | "45_54" | "55_64" | "65_plus" | "not_stated";
+                            /** @enum {string} */
+                            sex?: "female" | "male" | "another" | "not_stated";
+                            /** @enum {string} */
+                            raceEthnicity?: "american_indian_or_alaska_native" | "asian" | "black_or_african_american" | "hispanic_or_latino" | "native_hawaiian_or_pacific_islander" | "white" | "two_or_more" | "not_stated";
+                        };
                     };
                     /** @description Check first that the face is a live person, not a photograph or screen (presentation-attack detection); refused with presentation_attack_suspected (422) if not. A purpose the policy binds to the check (sign_in_verification) runs it whatever this says. */
                     liveness?: boolean;
@@ -4580,6 +4677,15 @@ export interface operations {
                         /** Format: date-time */
                         expiresAt?: string;
                         reason?: string;
+                        /** @description For a surveillance warrant or order: the nonidentifying demographic data of the person it names, as the application states it, for the yearly warrant summary (RCW 43.386.070(4)). Never inferred from a face. */
+                        subjectDemographics?: {
+                            /** @enum {string} */
+                            ageBand?: "under_18" | "18_24" | "25_34" | "35_44" | "45_54" | "55_64" | "65_plus" | "not_stated";
+                            /** @enum {string} */
+                            sex?: "female" | "male" | "another" | "not_stated";
+                            /** @enum {string} */
+                            raceEthnicity?: "american_indian_or_alaska_native" | "asian" | "black_or_african_american" | "hispanic_or_latino" | "native_hawaiian_or_pacific_islander" | "white" | "two_or_more" | "not_stated";
+                        };
                     };
                     /** @description Check first that the face is a live person, not a photograph or screen (presentation-attack detection); refused with presentation_attack_suspected (422) if not. A purpose the policy binds to the check (sign_in_verification) runs it whatever this says. */
                     liveness?: boolean;
@@ -5063,6 +5169,15 @@ export interface operations {
                         /** Format: date-time */
                         expiresAt?: string;
                         reason?: string;
+                        /** @description For a surveillance warrant or order: the nonidentifying demographic data of the person it names, as the application states it, for the yearly warrant summary (RCW 43.386.070(4)). Never inferred from a face. */
+                        subjectDemographics?: {
+                            /** @enum {string} */
+                            ageBand?: "under_18" | "18_24" | "25_34" | "35_44" | "45_54" | "55_64" | "65_plus" | "not_stated";
+                            /** @enum {string} */
+                            sex?: "female" | "male" | "another" | "not_stated";
+                            /** @enum {string} */
+                            raceEthnicity?: "american_indian_or_alaska_native" | "asian" | "black_or_african_american" | "hispanic_or_latino" | "native_hawaiian_or_pacific_islander" | "white" | "two_or_more" | "not_stated";
+                        };
                     };
                     /** @description Check first that the face is a live person, not a photograph or screen (presentation-attack detection); refused with presentation_attack_suspected (422) if not. A purpose the policy binds to the check (sign_in_verification) runs it whatever this says. */
                     liveness?: boolean;
@@ -5099,6 +5214,15 @@ export interface operations {
                         /** Format: date-time */
                         expiresAt?: string;
                         reason?: string;
+                        /** @description For a surveillance warrant or order: the nonidentifying demographic data of the person it names, as the application states it, for the yearly warrant summary (RCW 43.386.070(4)). Never inferred from a face. */
+                        subjectDemographics?: {
+                            /** @enum {string} */
+                            ageBand?: "under_18" | "18_24" | "25_34" | "35_44" | "45_54" | "55_64" | "65_plus" | "not_stated";
+                            /** @enum {string} */
+                            sex?: "female" | "male" | "another" | "not_stated";
+                            /** @enum {string} */
+                            raceEthnicity?: "american_indian_or_alaska_native" | "asian" | "black_or_african_american" | "hispanic_or_latino" | "native_hawaiian_or_pacific_islander" | "white" | "two_or_more" | "not_stated";
+                        };
                     };
                     /** @description Check first that the face is a live person, not a photograph or screen (presentation-attack detection); refused with presentation_attack_suspected (422) if not. A purpose the policy binds to the check (sign_in_verification) runs it whatever this says. */
                     liveness?: boolean;
@@ -5160,6 +5284,8 @@ export interface operations {
                             requiredBy?: string;
                         };
                         auditSeq?: number;
+                        /** @description Said with every outcome: a match is not by itself grounds for action (RCW 43.386.080(5)). */
+                        notice?: string;
                         /** @description Exactly what the image was compared with: a second image (its hash) or the named subject's stored templates. */
                         comparedWith?: {
                             /** @enum {string} */
@@ -5288,7 +5414,18 @@ export interface operations {
                         /** Format: date-time */
                         expiresAt?: string;
                         reason?: string;
+                        /** @description For a surveillance warrant or order: the nonidentifying demographic data of the person it names, as the application states it, for the yearly warrant summary (RCW 43.386.070(4)). Never inferred from a face. */
+                        subjectDemographics?: {
+                            /** @enum {string} */
+                            ageBand?: "under_18" | "18_24" | "25_34" | "35_44" | "45_54" | "55_64" | "65_plus" | "not_stated";
+                            /** @enum {string} */
+                            sex?: "female" | "male" | "another" | "not_stated";
+                            /** @enum {string} */
+                            raceEthnicity?: "american_indian_or_alaska_native" | "asian" | "black_or_african_american" | "hispanic_or_latino" | "native_hawaiian_or_pacific_islander" | "white" | "two_or_more" | "not_stated";
+                        };
                     };
+                    /** @description Why these people are held or searched for, from a closed list (own_consent, account_holder, employee_or_member, missing_person_report, deceased_identification, victim_identification, named_in_warrant, court_order, arrest_record, criminal_investigation, exigency). A protected activity or characteristic (religious_views, religious_activity, political_views, political_activity, social_views, social_activity, noncriminal_organisation_membership, lawful_event_participation, protest_participation, race, ethnicity, citizenship, place_of_origin, immigration_status, age, disability, gender, gender_identity, sexual_orientation, other_protected_characteristic) is refused with policy_refused (default/no-protected-basis, RCW 43.386.080(2)) and logged. */
+                    basis?: string[];
                     /**
                      * Format: uri
                      * @description Where to POST the outcome once human review is complete.
@@ -5332,7 +5469,18 @@ export interface operations {
                         /** Format: date-time */
                         expiresAt?: string;
                         reason?: string;
+                        /** @description For a surveillance warrant or order: the nonidentifying demographic data of the person it names, as the application states it, for the yearly warrant summary (RCW 43.386.070(4)). Never inferred from a face. */
+                        subjectDemographics?: {
+                            /** @enum {string} */
+                            ageBand?: "under_18" | "18_24" | "25_34" | "35_44" | "45_54" | "55_64" | "65_plus" | "not_stated";
+                            /** @enum {string} */
+                            sex?: "female" | "male" | "another" | "not_stated";
+                            /** @enum {string} */
+                            raceEthnicity?: "american_indian_or_alaska_native" | "asian" | "black_or_african_american" | "hispanic_or_latino" | "native_hawaiian_or_pacific_islander" | "white" | "two_or_more" | "not_stated";
+                        };
                     };
+                    /** @description Why these people are held or searched for, from a closed list (own_consent, account_holder, employee_or_member, missing_person_report, deceased_identification, victim_identification, named_in_warrant, court_order, arrest_record, criminal_investigation, exigency). A protected activity or characteristic (religious_views, religious_activity, political_views, political_activity, social_views, social_activity, noncriminal_organisation_membership, lawful_event_participation, protest_participation, race, ethnicity, citizenship, place_of_origin, immigration_status, age, disability, gender, gender_identity, sexual_orientation, other_protected_characteristic) is refused with policy_refused (default/no-protected-basis, RCW 43.386.080(2)) and logged. */
+                    basis?: string[];
                     /**
                      * Format: uri
                      * @description Where to POST the outcome once human review is complete.
@@ -5419,6 +5567,8 @@ export interface operations {
                         };
                         notes?: string[];
                         auditSeq?: number;
+                        /** @description Said with every outcome: a match is not by itself grounds for action (RCW 43.386.080(5)). */
+                        notice?: string;
                         /** @description With faces "all": the faces found in the image. */
                         facesInImage?: number;
                         /** @description With faces "all": the faces searched (of enough quality, within the per-request limit). */
@@ -5536,6 +5686,381 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ProbityError"];
+                };
+            };
+        };
+    };
+    getV1ComplianceStatements: {
+        parameters: {
+            query?: {
+                organisationId?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description Default Response */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProbityError"];
+                };
+            };
+            /** @description Default Response */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProbityError"];
+                };
+            };
+            /** @description Default Response */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProbityError"];
+                };
+            };
+            /** @description Default Response */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProbityError"];
+                };
+            };
+            /** @description Default Response */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProbityError"];
+                };
+            };
+            /** @description Default Response */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProbityError"];
+                };
+            };
+            /** @description Default Response */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProbityError"];
+                };
+            };
+        };
+    };
+    postV1ComplianceStatements: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The statements only the organisation can write for its accountability report (RCW 43.386.020(2)-(4)) and its retention policy (740 ILCS 14/15(a)). Every field is optional; the report names each one missing. */
+        requestBody: {
+            content: {
+                "application/json": {
+                    intendedBenefits?: string;
+                    benefitEvidence?: {
+                        title: string;
+                        reference: string;
+                    }[];
+                    operationalTesting?: {
+                        procedure: string;
+                        frequency: string;
+                    };
+                    civilRightsImpacts?: string;
+                    mitigations?: string[];
+                    feedbackChannels?: {
+                        channel: string;
+                        address: string;
+                    }[];
+                    feedbackProcedure?: string;
+                    feedbackAnswers?: {
+                        /** Format: date-time */
+                        received: string;
+                        summary: string;
+                        answer: string;
+                    }[];
+                    publicComment?: {
+                        /** Format: date-time */
+                        opensAt: string;
+                        /** Format: date-time */
+                        closesAt: string;
+                        commentsReceived: number;
+                        howAnswered: string;
+                    };
+                    consultations?: {
+                        /** Format: date-time */
+                        date: string;
+                        audience: string;
+                        summary: string;
+                    }[];
+                    retentionPolicy?: string;
+                    /** Format: date-time */
+                    adoptedAt?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description Default Response */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProbityError"];
+                };
+            };
+            /** @description Default Response */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProbityError"];
+                };
+            };
+            /** @description Default Response */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProbityError"];
+                };
+            };
+            /** @description Default Response */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProbityError"];
+                };
+            };
+            /** @description Default Response */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProbityError"];
+                };
+            };
+            /** @description Default Response */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProbityError"];
+                };
+            };
+            /** @description Default Response */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProbityError"];
+                };
+            };
+        };
+    };
+    postV1Disclosures: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** Format: uuid */
+                    caseId?: string;
+                    auditSeq?: number;
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description Default Response */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProbityError"];
+                };
+            };
+            /** @description Default Response */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProbityError"];
+                };
+            };
+            /** @description Default Response */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProbityError"];
+                };
+            };
+            /** @description Default Response */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProbityError"];
+                };
+            };
+            /** @description Default Response */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProbityError"];
+                };
+            };
+            /** @description Default Response */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProbityError"];
+                };
+            };
+            /** @description Default Response */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProbityError"];
+                };
+            };
+        };
+    };
+    getV1ReportsFundamentalRights: {
+        parameters: {
+            query?: {
+                format?: "md" | "html";
+                organisationId?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    getV1ReportsWarrants: {
+        parameters: {
+            query: {
+                format?: "md" | "html";
+                year: number;
+                organisationId?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    getPublicRetentionPolicies: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
                 };
             };
         };

@@ -10,6 +10,8 @@ import { CONSENT_METHODS } from '../service/people-service.js';
 import { MAX_TEST_PAIRS } from '../service/testing-service.js';
 import { DEFAULT_MAX_FACES_PER_IDENTIFY, FACE_SELECTIONS, type FaceSelection } from '../service/frame-faces.js';
 import { callerOf } from './app.js';
+import { LAWFUL_BASES, PROTECTED_BASES } from '../governance/protected-basis.js';
+import { DEMOGRAPHIC_CATEGORIES } from '../governance/warrant-summary.js';
 
 const error = {
   type: 'object',
@@ -36,6 +38,11 @@ const authority = {
     kind: { type: 'string', enum: ['warrant', 'court_order', 'exigency'] },
     reference: { type: 'string', maxLength: 200 }, issuer: { type: 'string', maxLength: 200 },
     expiresAt: { type: 'string', format: 'date-time' }, reason: { type: 'string', maxLength: 2000 },
+    subjectDemographics: {
+      type: 'object', additionalProperties: false,
+      description: 'For a surveillance warrant or order: the nonidentifying demographic data of the person it names, as the application states it, for the yearly warrant summary (RCW 43.386.070(4)). Never inferred from a face.',
+      properties: Object.fromEntries(Object.entries(DEMOGRAPHIC_CATEGORIES).map(([k, v]) => [k, { type: 'string', enum: [...v] }])),
+    },
   },
 } as const;
 // One shared schema, so the document (and a client generated from it) names the error shape once.
@@ -55,6 +62,11 @@ const paging = {
   properties: { limit: { type: 'integer', minimum: 1, maximum: 500, default: 50 }, after: { type: 'string', description: 'The `next` value of the previous page.' } },
 } as const;
 const open = { type: 'object', additionalProperties: true } as const;
+const notice = { type: 'string', description: 'Said with every outcome: a match is not by itself grounds for action (RCW 43.386.080(5)).' } as const;
+const basis = {
+  type: 'array', uniqueItems: true, maxItems: 20, items: { type: 'string', minLength: 1, maxLength: 64 },
+  description: `Why these people are held or searched for, from a closed list (${LAWFUL_BASES.join(', ')}). A protected activity or characteristic (${PROTECTED_BASES.join(', ')}) is refused with policy_refused (default/no-protected-basis, RCW 43.386.080(2)) and logged.`,
+} as const;
 const box = { type: 'object', properties: { x: { type: 'number' }, y: { type: 'number' }, width: { type: 'number' }, height: { type: 'number' } } } as const;
 const face = { type: 'object', properties: { label: { type: 'string' }, facesInImage: { type: 'integer' }, box, quality: open } } as const;
 const scoreFmr = { type: 'object', properties: { fmr: { type: 'number' }, bound: { type: 'string', enum: ['exact', 'at-most', 'at-least'] } } } as const;
@@ -374,7 +386,7 @@ export function registerRoutes(app: FastifyInstance, service: ProbityService): v
   }, async (req) => service.inferAttributes(callerOf(req)));
 
   // ---- galleries ----
-  app.post<{ Body: { name: string; retentionDays?: number; purposeEndsAt?: string; keepReferenceFaces?: boolean; purposes?: string[] } }>('/v1/galleries', {
+  app.post<{ Body: { name: string; retentionDays?: number; purposeEndsAt?: string; keepReferenceFaces?: boolean; purposes?: string[]; basis?: string[] } }>('/v1/galleries', {
     schema: {
       tags: ['galleries'], summary: 'Create a gallery with its published retention schedule',
       body: {
@@ -385,6 +397,7 @@ export function registerRoutes(app: FastifyInstance, service: ProbityService): v
           purposeEndsAt: { type: 'string', format: 'date-time', description: 'When the purpose ends: every template in the gallery is erased then.' },
           keepReferenceFaces: { type: 'boolean', description: 'Keep each enrolled face (aligned, encrypted) for reviewers to compare with probes. Off by default: photographs are not kept.' },
           purposes: { type: 'array', minItems: 1, uniqueItems: true, items: { type: 'string', minLength: 1, maxLength: 64 }, description: 'The use cases the gallery serves (default: those the creating key may name). No other purpose may enrol into it, verify against it or search it.' },
+          basis,
         },
       },
       response: { 201: gallery, ...errors },
@@ -465,7 +478,7 @@ export function registerRoutes(app: FastifyInstance, service: ProbityService): v
         200: {
           type: 'object',
           properties: {
-            ...decision, fmr: { type: 'number' }, model: { type: 'string' }, operatingPoint: operatingPointOut, review: { type: 'object', properties: { state: { type: 'string' } } }, gallery: { type: 'string' }, subject: { type: 'string' }, faces: { type: 'array', items: face }, notes: { type: 'array', items: { type: 'string' } }, liveness: livenessRecord, auditSeq: { type: 'integer' },
+            ...decision, fmr: { type: 'number' }, model: { type: 'string' }, operatingPoint: operatingPointOut, review: { type: 'object', properties: { state: { type: 'string' } } }, gallery: { type: 'string' }, subject: { type: 'string' }, faces: { type: 'array', items: face }, notes: { type: 'array', items: { type: 'string' } }, liveness: livenessRecord, auditSeq: { type: 'integer' }, notice,
             comparedWith: { type: 'object', description: 'Exactly what the image was compared with: a second image (its hash) or the named subject\'s stored templates.', properties: { kind: { type: 'string', enum: ['image', 'subject'] }, inputHash: { type: 'string' }, gallery: { type: 'string' }, subject: { type: 'string' }, templates: { type: 'integer' } } },
           },
         },
@@ -483,7 +496,7 @@ export function registerRoutes(app: FastifyInstance, service: ProbityService): v
     ...(req.body.operatingPoint ? { operatingPoint: req.body.operatingPoint } : {}),
   }));
 
-  app.post<{ Params: { galleryId: string }; Body: { image: string; topK?: number; fpir?: number; operatingPoint?: 'equal_protection' | 'average'; purpose: string; authority?: LegalAuthority; callbackUrl?: string; candidateList?: 'above_threshold' | 'ranked_leads'; faces?: FaceSelection } }>('/v1/galleries/:galleryId/identify', {
+  app.post<{ Params: { galleryId: string }; Body: { image: string; topK?: number; fpir?: number; operatingPoint?: 'equal_protection' | 'average'; purpose: string; authority?: LegalAuthority; callbackUrl?: string; candidateList?: 'above_threshold' | 'ranked_leads'; faces?: FaceSelection; basis?: string[] } }>('/v1/galleries/:galleryId/identify', {
     schema: {
       tags: ['decisions'],
       summary: 'Identify (1:N): the candidates who clear the threshold, or a plain answer that no one does',
@@ -492,7 +505,7 @@ export function registerRoutes(app: FastifyInstance, service: ProbityService): v
       body: {
         type: 'object', required: ['image', 'purpose'], additionalProperties: false,
         properties: {
-          image, topK: { type: 'integer', minimum: 1, maximum: 50, default: 5 }, fpir: { type: 'number', exclusiveMinimum: 0, exclusiveMaximum: 1 }, operatingPoint: operatingPointIn, purpose, authority,
+          image, topK: { type: 'integer', minimum: 1, maximum: 50, default: 5 }, fpir: { type: 'number', exclusiveMinimum: 0, exclusiveMaximum: 1 }, operatingPoint: operatingPointIn, purpose, authority, basis,
           callbackUrl: { type: 'string', format: 'uri', pattern: '^https?://', description: 'Where to POST the outcome once human review is complete.' },
           candidateList: { type: 'string', enum: ['above_threshold', 'ranked_leads'], default: 'above_threshold', description: 'ranked_leads: the top-k whatever their score, for reviewers only; allowed only for a use case that provides it (investigative_leads) under human review.' },
           faces: {
@@ -517,7 +530,7 @@ export function registerRoutes(app: FastifyInstance, service: ProbityService): v
             candidates: { type: 'array', items: { type: 'object', properties: { subject: { type: 'string' }, ...decision } } },
             review: { type: 'object', properties: { case: { type: 'string' }, state: { type: 'string' }, requiredReviewers: { type: 'integer' } } },
             excludedByPurpose: { type: 'integer', description: 'Subjects left out because their consent or legal authority does not cover the purpose now.' },
-            face, notes: { type: 'array', items: { type: 'string' } }, auditSeq: { type: 'integer' },
+            face, notes: { type: 'array', items: { type: 'string' } }, auditSeq: { type: 'integer' }, notice,
             facesInImage: { type: 'integer', description: 'With faces "all": the faces found in the image.' },
             facesSearched: { type: 'integer', description: 'With faces "all": the faces searched (of enough quality, within the per-request limit).' },
             faces: {
@@ -545,5 +558,6 @@ export function registerRoutes(app: FastifyInstance, service: ProbityService): v
     ...(req.body.callbackUrl ? { callbackUrl: req.body.callbackUrl } : {}),
     ...(req.body.candidateList ? { candidateList: req.body.candidateList } : {}),
     ...(req.body.faces ? { faces: req.body.faces } : {}),
+    ...(req.body.basis ? { basis: req.body.basis } : {}),
   }));
 }

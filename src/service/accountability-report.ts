@@ -15,6 +15,9 @@ import { deployedOperatingPointSections, type EqualProtectionResults } from './a
 import { identificationSection, type RuleComparisonResults } from './accountability-identification.js';
 import type { Governor } from './governor.js';
 import type { PurgeReceipt } from './people-service.js';
+import { ComplianceService, type StatementsStanding } from './compliance-service.js';
+import { KeyLabelReviewers, type ReviewerDirectory } from './reviewer-identity.js';
+import { statementSections } from './statement-sections.js';
 
 /** The parts of `probity evaluate`'s results.json the report quotes. */
 interface EvaluationResults {
@@ -75,7 +78,36 @@ export class AccountabilityReport {
   constructor(
     private readonly db: Db, private readonly gov: Governor, private readonly engine: FaceEngine, private readonly version: string, private readonly evaluationFile?: string,
     private readonly deployed: { operatingPoint: OperatingPointName; fmr: number; identifyFpir?: number } = { operatingPoint: 'average', fmr: 1e-4 },
-  ) {}
+    /** Who reviewers are and their training: the review module's directory once merged (see reviewer-identity.ts). */
+    readonly reviewers: ReviewerDirectory = new KeyLabelReviewers(),
+  ) {
+    this.compliance = new ComplianceService(db, gov);
+  }
+
+  private readonly compliance: ComplianceService;
+
+  /** The store the reports read (the warrant summary reads the audit log). */
+  get store(): Db {
+    return this.db;
+  }
+
+  generatedAt(): string {
+    return this.gov.now().toISOString();
+  }
+
+  /** The installation's reports read every organisation's activity: the installation roles only. */
+  async requireReader(caller: Caller): Promise<void> {
+    await this.gov.requireAccess(caller, 'accountability_report');
+  }
+
+  /**
+   * The organisation whose statements the report carries: the one asked for, else the operator
+   * organisation (the agency that runs the installation).
+   */
+  async statementsFor(organisationId?: string): Promise<StatementsStanding> {
+    const org = organisationId ?? (await this.gov.operatorOrganisation()) ?? 'command-line';
+    return this.compliance.current(this.db, org);
+  }
 
   private async count(sql: string, params: (string | number)[] = []): Promise<number> {
     return Number((await this.db.one<{ n: number }>(sql, params))?.n ?? 0);
@@ -138,8 +170,9 @@ export class AccountabilityReport {
     return JSON.parse(readFileSync(this.evaluationFile, 'utf8')) as EvaluationResults;
   }
 
-  async document(caller: Caller): Promise<{ doc: ReportDocument; usage: UsageFigures }> {
+  async document(caller: Caller, organisationId?: string): Promise<{ doc: ReportDocument; usage: UsageFigures; statements: StatementsStanding }> {
     await this.gov.requireAccess(caller, 'accountability_report');
+    const statements = await this.statementsFor(organisationId);
     const now = this.gov.now();
     const usage = await this.usage();
     const packs = await this.gov.activePacks();
@@ -182,6 +215,7 @@ export class AccountabilityReport {
           u.consequential ? `decision support: every candidate is reviewed by ${packs.some((p) => p.rules.some((r) => r.effect === 'require_two_reviewers')) && u.remoteIdentification ? 'two people' : 'a person'} before release` : 'automated decision, at a stated false match rate']),
       },
     });
+    sections.push(...statementSections(statements, await this.compliance.approvalsWithTests(), await this.reviewers.trainingCounts(this.db, organisationId)));
     sections.push({
       title: 'Data management',
       bullets: [
@@ -255,8 +289,13 @@ export class AccountabilityReport {
       },
     });
     return {
-      doc: { title: 'Probity accountability report', subtitle: `Generated ${now.toISOString()} from this installation's live data (RCW 43.386.020).`, sections },
+      doc: {
+        title: 'Probity accountability report',
+        subtitle: `Generated ${now.toISOString()} from this installation's live data and the organisation's statements (RCW 43.386.020). ${statements.version === null ? 'No statements recorded: this is not a complete report.' : `Statements version ${statements.version}${'nextUpdateDue' in statements && statements.nextUpdateDue ? `, next update due ${statements.nextUpdateDue}${statements.overdue ? ' (OVERDUE)' : ''}` : ', not yet adopted'}.`}`,
+        sections,
+      },
       usage,
+      statements,
     };
   }
 
@@ -268,8 +307,8 @@ export class AccountabilityReport {
     return readFileSync(html, 'utf8');
   }
 
-  async render(caller: Caller, format: 'md' | 'html') {
-    const { doc, usage } = await this.document(caller);
-    return { text: format === 'html' ? toHtml(doc) : toMarkdown(doc), usage };
+  async render(caller: Caller, format: 'md' | 'html', organisationId?: string) {
+    const { doc, usage, statements } = await this.document(caller, organisationId);
+    return { text: format === 'html' ? toHtml(doc) : toMarkdown(doc), usage, statements };
   }
 }

@@ -60,6 +60,12 @@ export const PERMISSIONS = {
   record_training: ['operator', 'admin'],
   deactivate_person: ['operator', 'admin'],
   release_review: ['client', 'auditor', 'reviewer'],
+  // The organisation's own statements for its accountability report: written by its administrator (the operator for the operator organisation).
+  record_statements: ['operator', 'admin'],
+  read_statements: ['operator', 'installation_auditor', 'admin', 'auditor'],
+  // A defendant's disclosure (RCW 43.386.070(1)) is assembled by the organisation's administrator or auditor.
+  export_disclosure: ['admin', 'auditor', 'installation_auditor'],
+  record_operational_test: ['operator'],
 } satisfies Record<string, Role[]>;
 export type Operation = keyof typeof PERMISSIONS;
 
@@ -138,6 +144,9 @@ export type ClearedGallery = { id: string; organisation_id: string; purposes: st
 
 type AuditContext = Omit<AuditBody, 'action' | 'organisationId' | 'keyId' | 'roles' | 'outcome' | 'result' | 'purpose' | 'legalAuthority' | 'obligations' | 'rules'>;
 
+/** The operator's option to hold consequential use until an overdue accountability report is renewed. */
+export const STATEMENTS_CURRENT_RULE = { rule: 'accountability/report-current', citation: 'RCW 43.386.020(4)' };
+
 /** Errors that are refusals (the caller may not do this) rather than faults: each is logged. */
 const REFUSALS = new Set<ProbityErrorCode>([
   'forbidden', 'purpose_not_approved', 'purpose_mismatch', 'policy_refused', 'legal_authority_required', 'legal_authority_expired', 'attribute_inference_refused', 'consent_required',
@@ -173,6 +182,12 @@ export class Governor {
   restricted(entry: SafeguardEntry): void {
     this.safeguards?.append(entry);
   }
+
+  /**
+   * Set when the operator holds consequential use while an organisation's accountability report
+   * is past its two-year update (`holdWhenReportOverdue`): answers whether that organisation's is.
+   */
+  statementsGate?: (organisationId: string) => Promise<boolean>;
 
   /**
    * A receipt with the proof that its audit entry is in the signed log, checkable later with
@@ -325,6 +340,9 @@ export class Governor {
         requireDeclaredPurpose(gallery, purpose.purpose);
       }
       if (target.candidateList === 'ranked_leads') requireRankedLeads(purpose.purpose, clearance.obligations);
+      if (this.statementsGate && useCase(purpose.purpose)?.consequential && (await this.statementsGate(caller.organisationId))) {
+        throw new ProbityError('policy_refused', `this organisation's accountability report is past its two-year update: consequential use ("${purpose.purpose}") is held until a new version is adopted (${STATEMENTS_CURRENT_RULE.rule}: ${STATEMENTS_CURRENT_RULE.citation})`, STATEMENTS_CURRENT_RULE);
+      }
       return { ...clearance, ...cleared, capability, purpose: purpose.purpose, ...(purpose.authority ? { authority: purpose.authority } : {}), ...(gallery ? { gallery } : {}) };
     } catch (e) {
       await this.recordRefusal(caller, op, { ...audit, ...(purpose ? { purpose: purpose.purpose, legalAuthority: purpose.authority } : {}) }, e);

@@ -33,9 +33,12 @@ import { checkSubjectRef } from '../gallery/subject-ref.js';
 import { DEFAULT_AUTH_THROTTLE, type AuthThrottleOptions } from './auth-throttle.js';
 import { DEFAULT_WEBHOOK_OPTIONS, WebhookService, type WebhookOptions } from './webhooks.js';
 import { AccountabilityReport } from './accountability-report.js';
+import { ComplianceService } from './compliance-service.js';
+import { DisclosureService } from './disclosure-service.js';
+import { KeyLabelReviewers, type ReviewerDirectory } from './reviewer-identity.js';
 import { PROBITY_VERSION } from '../version.js';
 import { ForeignResource, Governor, type AccessTarget, type Clearance, type Operation, type PurposeInput } from './governor.js';
-import { loadCalibration, requireMeasuredRate } from '../matching/calibration.js';
+import { calibrationReference, loadCalibration, requireMeasuredRate } from '../matching/calibration.js';
 import { identificationNote } from '../matching/identification-threshold.js';
 import { identificationThresholdAt, operatingPointReport, scoreFmrAt, thresholdAt, type OperatingPointName } from '../matching/operating-point.js';
 import { resolveOperatingPoint } from './operating-point.js';
@@ -45,6 +48,7 @@ import { describeFace, extractFace, facePng, sha256, type ExtractedFace, type Im
 import { LivenessGate } from './liveness-gate.js';
 import { recordEnrolmentAuthority } from '../governance/enrolment-authority.js';
 import { requireGalleryInScope } from '../governance/policy/assess.js';
+import { NOT_SOLE_BASIS, requireLawfulBasis } from '../governance/protected-basis.js';
 import { DEFAULT_MAX_FACES_PER_IDENTIFY, extractFrame, FACE_SELECTIONS, frameAnswer, frameAudit, type FaceSelection, type FrameSearch } from './frame-faces.js';
 
 export interface ServiceOptions {
@@ -71,6 +75,8 @@ export interface ServiceOptions {
   indexDir?: string;
   /** How often persisted indexes with unsaved changes are written again, in ms (also after 10,000 changes, and at close). */
   indexSaveEveryMs?: number;
+  /** Hold consequential use for an organisation whose accountability report is past its two-year update (RCW 43.386.020(4)). */
+  holdWhenReportOverdue?: boolean;
 }
 
 /** Options as given: any subset, webhook options included. */
@@ -92,6 +98,8 @@ export const DEFAULT_SERVICE_OPTIONS: ServiceOptions = {
 /** What an identification is asked: the purpose, the gallery, the image, and how to search it. */
 export type IdentifyInput = PurposeInput & {
   galleryId: string; probe: ImageInput; topK?: number; fpir?: number; callbackUrl?: string; candidateList?: CandidateList; operatingPoint?: OperatingPointName;
+  /** Why this person is searched for (see protected-basis.ts): a protected activity or characteristic is refused (RCW 43.386.080(2)). */
+  basis?: string[];
   /** `one` (the default): the best face; `all`: every face, each with its own outcome. */
   faces?: FaceSelection;
 };
@@ -127,6 +135,10 @@ export class ProbityService {
   readonly testing: TestingService;
   readonly personnel: PersonnelService;
   readonly report: AccountabilityReport;
+  readonly compliance: ComplianceService;
+  readonly disclosures: DisclosureService;
+  /** Who reviewers are and their training (the review module's directory, once merged: see reviewer-identity.ts). */
+  reviewerDirectory: ReviewerDirectory = new KeyLabelReviewers();
   private readonly gov: Governor;
   private readonly expiry: ConsentExpiryTimer;
   private readonly liveness: LivenessGate;
@@ -153,7 +165,12 @@ export class ProbityService {
     this.reviews = new ReviewService(db, this.gov, keys, this.webhooks);
     this.testing = new TestingService(engine, this.gov);
     this.personnel = new PersonnelService(db, this.gov);
-    this.report = new AccountabilityReport(db, this.gov, engine, PROBITY_VERSION, options.evaluationFile, { operatingPoint: options.operatingPoint, fmr: options.verifyFmr, identifyFpir: options.identifyFpir });
+    this.compliance = new ComplianceService(db, this.gov);
+    if (options.holdWhenReportOverdue) this.gov.statementsGate = async (org) => (await this.compliance.current(db, org)).overdue;
+    this.disclosures = new DisclosureService(db, this.gov, () => this.reviewerDirectory, () => calibrationReference(this.calibration()));
+    // The report reads reviewers through the service's directory, whichever is set (see reviewer-identity.ts).
+    const reviewers: ReviewerDirectory = { describe: (q, k) => this.reviewerDirectory.describe(q, k), trainingCounts: (q, o) => this.reviewerDirectory.trainingCounts(q, o) };
+    this.report = new AccountabilityReport(db, this.gov, engine, PROBITY_VERSION, options.evaluationFile, { operatingPoint: options.operatingPoint, fmr: options.verifyFmr, identifyFpir: options.identifyFpir }, reviewers);
     this.people = new PeopleService(db, this.gov, (q, c, g) => this.ownGallery(q, c, g), (g) => this.refreshIndex(g), () => this.expiry.schedule(), ledger);
     this.expiry = new ConsentExpiryTimer(now, (t) => this.people.nextConsentExpiry(t), () => this.people.purge(this.now(), 'consent'));
   }
@@ -248,7 +265,7 @@ export class ProbityService {
    * A gallery with its published retention schedule: templates are erased `retentionDays` after
    * the subject's last interaction, and all of them when the purpose ends (`purposeEndsAt`).
    */
-  async createGallery(caller: Caller, input: { name: string; retentionDays?: number; purposeEndsAt?: string; keepReferenceFaces?: boolean; purposes?: string[] }) {
+  async createGallery(caller: Caller, input: { name: string; retentionDays?: number; purposeEndsAt?: string; keepReferenceFaces?: boolean; purposes?: string[]; basis?: string[] }) {
     const retentionDays = input.retentionDays ?? DEFAULT_RETENTION_DAYS;
     const purposeEndsAt = parseOptionalInstant('purposeEndsAt', input.purposeEndsAt) ?? null;
     // The purposes a gallery serves are declared when it is made: by default those its creating key may name.
@@ -258,6 +275,8 @@ export class ProbityService {
       throw new ProbityError('policy_refused', `a retention of ${retentionDays} days exceeds the ${limit.days} days allowed (${limit.rule.rule}: ${limit.rule.citation})`, limit.rule);
     }
     return this.gov.run(caller, 'create_gallery', {}, async (tx) => {
+      // Who a gallery holds, and why: never on a protected activity or characteristic (refused here, so the refusal is logged).
+      const basis = requireLawfulBasis('basis', input.basis);
       const unknown = purposes.filter((p) => !useCase(p));
       if (unknown.length) throw new ProbityError('invalid_request', `purposes: unknown use case(s) ${unknown.join(', ')}; see GET /v1/policy`);
       if (purposes.length === 0) throw new ProbityError('invalid_request', 'purposes: a gallery must declare the use cases it serves (this key names none)');
@@ -274,7 +293,7 @@ export class ProbityService {
       }
       return {
         value: { id, name: input.name, createdAt: at, subjects: 0, templates: 0, retention: retentionSchedule(retentionDays, purposeEndsAt), keepReferenceFaces: Boolean(input.keepReferenceFaces), purposes },
-        result: { galleryCreated: id, retentionDays, keepReferenceFaces: Boolean(input.keepReferenceFaces), purposes },
+        result: { galleryCreated: id, retentionDays, keepReferenceFaces: Boolean(input.keepReferenceFaces), purposes, ...(basis.length ? { basis } : {}) },
       };
     }, { target: { purposes } }); // a gallery declares only purposes its key and organisation may use
   }
@@ -587,6 +606,7 @@ export class ProbityService {
       comparedWith,
       notes: [probe.note].filter((n): n is string => n !== undefined),
       ...(liveness ? { liveness: liveness[0]! } : {}),
+      notice: NOT_SOLE_BASIS,
     };
     return this.gov.run(caller, 'verify', liveness ? { ...audit, liveness } : audit, async (tx) => {
       if (input.subject) {
@@ -649,7 +669,11 @@ export class ProbityService {
     if (input.callbackUrl) await this.refuseUnless(caller, 'identify', refusal, async () => { callbackUrl = await this.webhooks.acceptCallback(caller, input.callbackUrl!); });
     const g = this.clearedGallery(clearance);
     const rankedLeads = input.candidateList === 'ranked_leads';
-    await this.refuseUnless(caller, 'identify', refusal, () => requireGalleryModel(this.db, g.id, this.engine.templateKind));
+    let basis: string[] = [];
+    await this.refuseUnless(caller, 'identify', refusal, async () => {
+      basis = requireLawfulBasis('basis', input.basis);
+      await requireGalleryModel(this.db, g.id, this.engine.templateKind);
+    });
     const frame = all ? await extractFrame(this.engine, input.probe, { minQuality: this.options.probeMinQuality, maxFaces: this.options.maxFacesPerIdentify }) : undefined;
     const probe = frame ? undefined : await extractFace(this.engine, input.probe, { minQuality: this.options.probeMinQuality, single: false });
     // Who may be compared for this purpose is decided now, at this instant; a lapsed consent is erased before the search.
@@ -708,13 +732,13 @@ export class ProbityService {
       const faces = frameAnswer(frame, searched, { minQuality: this.options.probeMinQuality, maxFaces: this.options.maxFacesPerIdentify, fpir, fpirPromised: search.fpirPromised });
       answer = {
         ...common, facesInImage: faces.facesInImage, facesSearched: faces.facesSearched, summary: faces.summary, faces: faces.faces,
-        excludedByPurpose, notes: [...notes, ...faces.notes], obligations: clearance.obligations,
+        excludedByPurpose, notes: [...notes, ...faces.notes], obligations: clearance.obligations, notice: NOT_SOLE_BASIS,
       };
     } else {
       const r = results[0]!;
       answer = {
         ...common, outcome: r.outcome, summary: r.summary, candidates: r.candidates, excludedByPurpose, review: r.reviewView,
-        face: describeFace(probe!), notes, obligations: clearance.obligations,
+        face: describeFace(probe!), notes, obligations: clearance.obligations, notice: NOT_SOLE_BASIS,
       };
     }
     const reviewCases = results.flatMap((r) => (r.review ? [r.review.id] : []));
@@ -734,7 +758,7 @@ export class ProbityService {
         result: {
           candidates: results.reduce((n, r) => n + r.candidates.length, 0), aboveThreshold, gallerySize: size, operatingPoint: point.name, released: reviewCases.length === 0,
           thresholdBasis: limit.basis, fpirPromised: !limit.beyondCalibration,
-          searched: eligibility.eligible, excludedByPurpose,
+          searched: eligibility.eligible, excludedByPurpose, ...(basis.length ? { basis } : {}),
           ...(erased.length ? { erasedAtSearch: erased.map((r) => r.auditSeq) } : {}),
           ...(rankedLeads ? { candidateList: 'ranked_leads', leads: results.reduce((n, r) => n + r.forReview.length, 0) } : {}),
           ...(frame

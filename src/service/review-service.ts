@@ -15,6 +15,7 @@ import type { Capability } from '../governance/use-cases.js';
 interface StoredCaseClearance {
   requestedBy: string; purpose: string; capability: Capability; authority?: LegalAuthority; obligations: string[]; rules: string[]; clearedAt: string;
 }
+import { NOT_SOLE_BASIS } from '../governance/protected-basis.js';
 import type { WebhookService } from './webhooks.js';
 
 export interface ReviewCandidate {
@@ -139,7 +140,7 @@ export class ReviewService {
         confirmed: confirmed.map(({ decisions: d, state: _s, ...c }) => ({ ...c, reviewedBy: d.map((x) => x.reviewer) })),
         rejected: withState.filter((c) => c.state === 'rejected').length,
         ...(noLongerCovered ? { withheld: noLongerCovered, withheldReason: 'their consent or legal basis for this purpose ended, or they were erased, after the search (the erased whatever reviewers decided)' } : {}),
-        statement: 'Confirmed candidates are leads checked by people, not an identification; a match is never the sole basis for action.',
+        statement: `Confirmed candidates are leads checked by people, not an identification. ${NOT_SOLE_BASIS}`,
       },
     };
   }

@@ -86,9 +86,32 @@ function signOut(): void {
   window.onhashchange = null;
   setKey(null);
   forgetFirstSteps();
+  document.getElementById('overdue')?.remove();
   location.hash = '';
   login();
   announce('Signed out');
+}
+
+/** The roles that read their organisation's accountability statements (GET /v1/compliance/statements). */
+const STATEMENT_READERS = ['operator', 'installation_auditor', 'admin', 'auditor'];
+
+/**
+ * RCW 43.386.020(4): the report is updated every two years. A key that reads the organisation's
+ * statements sees, above every page, when their update is past due.
+ */
+async function overdueNotice(me: Me): Promise<void> {
+  document.getElementById('overdue')?.remove();
+  if (!me.roles.some((r) => STATEMENT_READERS.includes(r))) return;
+  let current: { version: number | null; overdue: boolean; nextUpdateDue?: string };
+  try {
+    current = (await api<{ current: typeof current }>('GET', '/v1/compliance/statements')).current;
+  } catch {
+    return; // the page itself reports what the key may not read
+  }
+  if (!current.overdue) return;
+  const notice = h('p', { id: 'overdue', class: 'error', role: 'alert' },
+    `The accountability report is overdue: version ${current.version} was due for its two-year update on ${current.nextUpdateDue?.slice(0, 10)} (RCW 43.386.020(4)). Record a new version of the statements (POST /v1/compliance/statements or "probity statements record").`);
+  main.before(notice);
 }
 
 async function start(): Promise<void> {
@@ -106,6 +129,7 @@ async function start(): Promise<void> {
     h('button', { type: 'button', class: 'link', onclick: signOut }, 'Sign out'),
   );
   window.onhashchange = () => void route(me);
+  await overdueNotice(me);
   await route(me);
 }
 

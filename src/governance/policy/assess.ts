@@ -1,6 +1,7 @@
 import { ProbityError } from '../../errors.js';
 import { instantMs, parseInstant } from '../instants.js';
 import { USE_CASES, useCase as findUseCase, type Capability, type Sector } from '../use-cases.js';
+import { checkDemographics, type SubjectDemographics } from '../warrant-summary.js';
 import type { Declarations, Effect, PolicyContext, PolicyDecision, PolicyPack, Rule, RuleRef } from './types.js';
 
 const ref = (r: Rule): RuleRef => ({ rule: r.id, effect: r.effect, citation: r.citation, summary: r.summary });
@@ -32,6 +33,11 @@ export interface LegalAuthority {
   expiresAt?: string;
   /** For an exigency: what it is, recorded in the audit log. */
   reason?: string;
+  /**
+   * For a surveillance warrant or order: the nonidentifying demographic data of the person it
+   * names, as the agency's application states it, for the yearly summary (RCW 43.386.070(4)).
+   */
+  subjectDemographics?: SubjectDemographics;
 }
 
 export interface RequestContext {
@@ -149,6 +155,7 @@ const USE_CASES_COMPARING = () => USE_CASES.filter((u) => u.capabilities.include
 
 function checkAuthority(a: LegalAuthority | undefined, now: Date, rule: RuleRef): void {
   if (!a) refuse('legal_authority_required', 'this purpose needs a warrant, a court order or a recorded exigency in "authority"', rule);
+  if (a.subjectDemographics !== undefined) checkDemographics(a.subjectDemographics);
   if (a.kind === 'exigency') {
     if (!a.reason || a.reason.trim().length < 10) refuse('legal_authority_required', 'an exigency must be recorded with its reason (at least a sentence)', rule);
     return;

@@ -52,6 +52,14 @@ export const defaultPack: PolicyPack = {
       applies: () => false,
     },
     {
+      id: 'default/no-protected-basis',
+      citation: 'RCW 43.386.080(2); RCW 43.386.080(3)',
+      summary: 'No gallery or search may rest on a person\'s religious, political or social views or activities, participation in a noncriminal organisation or lawful event, or a characteristic protected by law; a basis stating one is refused, and Probity keeps no free text about what a person was doing.',
+      effect: 'refuse',
+      // Not tied to any use case: the service refuses any gallery or search that states such a basis.
+      applies: () => false,
+    },
+    {
       id: 'default/consequential-identification-reviewed',
       citation: 'Azure Face Limited Access (2022): identification for consequential uses is approved case by case',
       summary: 'Consequential identification is held for the operator to decide, case by case.',

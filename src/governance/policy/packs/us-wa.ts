@@ -26,7 +26,7 @@ export const usWaPack: PolicyPack = {
     },
     {
       id: 'us-wa/43.386-subpopulations',
-      citation: 'RCW 43.386.020 (the accountability report states false match rates and potential impacts on protected subpopulations) and RCW 43.386.030 (tests for unfair performance differences across distinct subpopulations)',
+      citation: 'RCW 43.386.020 (the accountability report states false match rates and potential impacts on protected subpopulations) and RCW 43.386.050 (independent tests for unfair performance differences across distinct subpopulations)',
       summary: 'Matching uses the equal-protection operating point: the target false match rate holds, as a measured upper bound, for every measured group; the average operating point is refused.',
       effect: 'require_equal_protection',
       applies: (c) => GOVERNMENT.has(c.sector) && (c.capability === undefined ? c.useCase.capabilities.some((k) => k !== 'enrol') : c.capability !== 'enrol'),
