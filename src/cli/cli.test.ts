@@ -81,6 +81,12 @@ test('compare takes the person in a photograph with a face behind and says which
   assert.match(r.stdout, /^match: /);
   assert.match(r.stderr, /note: .*behind.jpg holds 2 faces; the face at \d+,\d+ \d+x\d+ was used: it is [\d.]+ times as prominent as the next/);
   assertCleanError(probity('compare', file('alike.jpg'), lfwImage('Colin_Powell', 2)), 1, /alike.jpg: 2 faces and none clearly the person in the photograph: faces at \d+,\d+ \d+x\d+ \(prominence \d+\), \d+,\d+ \d+x\d+/);
+  // detect says beforehand which face those operations would take, or that they would refuse.
+  const behind = JSON.parse(probity('detect', file('behind.jpg'), '--json').stdout) as { faces: { box: { width: number } }[]; person: { face: number; lead: number } };
+  assert.equal(behind.faces.length, 2);
+  assert.ok(behind.faces[behind.person.face - 1]!.box.width > 120 && behind.person.lead >= 1.5, JSON.stringify(behind.person));
+  assert.match(probity('detect', file('behind.jpg')).stdout, /the person in the photograph \(what enrol, verify and compare take\): face \d, [\d.]+ times as prominent as the next/);
+  assert.match(probity('detect', file('alike.jpg')).stdout, /no face is clearly the person in the photograph: enrol, verify and compare would refuse it/);
 });
 
 test('compare names the image without a face and exits non-zero', () => {
