@@ -73,15 +73,15 @@ for (const backend of backends) {
       assert.equal(await templateCount('colin-b'), 0);
     });
 
-    test('attack: the subject blurred in front, a sharp face behind. Refused for the subject\'s quality; the face behind is never taken instead', async () => {
-      // Blurred, the subject's face grades medium and the face behind high: a service that enrols only high-quality faces.
-      const blurredColin = await sharp(faces.colin1()).blur(4).jpeg().toBuffer();
-      const photo = await withBackgroundFace(blurredColin, faces.serena1(), 0.4);
+    test('attack: the subject washed out in front, a sharp face behind. Refused for the subject\'s quality; the face behind is never taken instead', async () => {
+      // Washed out (a quarter of the contrast), the subject's face grades below high and the face behind high: a service that enrols only high-quality faces.
+      const washedOut = await sharp(faces.colin1()).linear(0.25, 95).jpeg().toBuffer();
+      const photo = await withBackgroundFace(washedOut, faces.serena1(), 0.4);
       const { service: strict } = await openTestService(store.location, { enrolMinQuality: 'high' });
       try {
         const caller = await strict.authenticate(clientSecret);
         const e = await refused(strict.enrol(caller, { purpose: P, galleryId, subject: 'colin-c', images: [image(photo)] }), 'face_quality_too_low');
-        assert.match(e.message, /images\[0\]: the face at \d+,\d+ \d+x\d+ is of medium quality, below the high required/);
+        assert.match(e.message, /images\[0\]: the face at \d+,\d+ \d+x\d+ is of (medium|low) quality, below the high required/);
         // The sharp face behind passes on its own, so the refusal is the rule's, not the photograph's.
         await strict.enrol(caller, { purpose: P, galleryId, subject: 'colin-c', images: [image(faces.serena1())] });
       } finally {
