@@ -53,7 +53,7 @@ export function yunetCard(variant: YuNetVariant): ModelCard {
   return {
     id: `yunet-${variant}`,
     task: 'detection',
-    source: { package: 'probity (shipped: models/yunet, from ShiqiYu/libfacedetection.train@0047ac24)', version: '-', file: f.file, sha256: f.sha256 },
+    source: { package: 'ShiqiYu/libfacedetection.train', version: '0047ac24 (shipped in models/yunet)', file: f.file, sha256: f.sha256 },
     licence: 'Apache-2.0 (models/yunet/LICENSE; attribution in models/yunet/NOTICE)',
     provenance: `YuNet (Wu, Peng and Yu, Machine Intelligence Research 20(5), 2023), ${f.parameters.toLocaleString('en')} parameters, trained by its authors on WIDER FACE (published AP easy / medium / hard ${f.wider}); the ONNX file unchanged from their repository.`,
     input: 'float32 [1,3,H,W], BGR, 0-255, H and W multiples of 32 (zero-padded)',
