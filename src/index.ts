@@ -11,8 +11,10 @@ export type { FaceQuality, QualityLevel, QualityMeasures } from './engine/qualit
 export type { Box, Point } from './engine/geometry.js';
 export {
   detectFaces, compareImages, compareTemplates, probeFace, DEFAULT_COMPARE_OPTIONS,
-  type CompareOptions, type CompareResult, type DetectResult, type LabelledImage,
+  type CompareOptions, type CompareResult, type DetectResult, type LabelledImage, type ProbeFace, type FaceUsed,
 } from './engine/operations.js';
+/** The person in the photograph: which face a single-subject operation takes, and its margins. */
+export { subjectFace, prominence, LEAD, CENTRE_WEIGHT, EDGE_WEIGHT, QUALITY_WEIGHT, type SubjectFace } from './engine/subject-face.js';
 export { loadCalibration, thresholdFor, fmrForScore, type CalibrationTable } from './matching/calibration.js';
 export { evaluate, type EvaluateOptions, type EvaluationResults } from './evaluation/evaluate.js';
 /** A receipt's audit proof, checked with the operator's published public key alone. */

@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { before, test } from 'node:test';
 import sharp from 'sharp';
 import { cliPath, lfwImage, sampleImage, skipWithoutLfw } from '../testing/fixtures.js';
+import { sideBySide, withBackgroundFace } from '../testing/group-photos.js';
 
 function probity(...args: string[]) {
   const r = spawnSync(process.execPath, [cliPath, ...args], { encoding: 'utf8' });
@@ -69,6 +70,23 @@ test('compare --json: a match and a non-match both exit 0', { skip: skipWithoutL
   assert.equal(d.match, false);
   assert.equal(d.fmr, 1e-3);
   assert.ok(d.threshold < (s.threshold as number), 'a looser FMR has a lower threshold');
+});
+
+test('compare takes the person in a photograph with a face behind and says which; a photograph of two alike is refused naming both faces', { skip: skipWithoutLfw }, async () => {
+  const [colin, serena] = [readFileSync(lfwImage('Colin_Powell', 1)), readFileSync(lfwImage('Serena_Williams', 1))];
+  writeFileSync(file('behind.jpg'), await withBackgroundFace(colin, serena, 0.4));
+  writeFileSync(file('alike.jpg'), await sideBySide(colin, serena));
+  const r = probity('compare', file('behind.jpg'), lfwImage('Colin_Powell', 2));
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /^match: /);
+  assert.match(r.stderr, /note: .*behind.jpg holds 2 faces; the face at \d+,\d+ \d+x\d+ was used: it is [\d.]+ times as prominent as the next/);
+  assertCleanError(probity('compare', file('alike.jpg'), lfwImage('Colin_Powell', 2)), 1, /alike.jpg: 2 faces and none clearly the person in the photograph: faces at \d+,\d+ \d+x\d+ \(prominence \d+\), \d+,\d+ \d+x\d+/);
+  // detect says beforehand which face those operations would take, or that they would refuse.
+  const behind = JSON.parse(probity('detect', file('behind.jpg'), '--json').stdout) as { faces: { box: { width: number } }[]; person: { face: number; lead: number } };
+  assert.equal(behind.faces.length, 2);
+  assert.ok(behind.faces[behind.person.face - 1]!.box.width > 120 && behind.person.lead >= 1.5, JSON.stringify(behind.person));
+  assert.match(probity('detect', file('behind.jpg')).stdout, /the person in the photograph \(what enrol, verify and compare take\): face \d, [\d.]+ times as prominent as the next/);
+  assert.match(probity('detect', file('alike.jpg')).stdout, /no face is clearly the person in the photograph: enrol, verify and compare would refuse it/);
 });
 
 test('compare names the image without a face and exits non-zero', () => {

@@ -61,6 +61,14 @@ export interface SubjectOutcome {
   consent: 'recorded' | 'already_recorded' | 'none_in_csv';
   code?: string;
   reason?: string;
+  /** The photographs left out of an enrolment that went ahead with the others: which file, and why. */
+  photographsRefused?: PhotographRefusal[];
+}
+
+export interface PhotographRefusal {
+  file: string;
+  code: string;
+  reason: string;
 }
 
 export interface ImportReport {
@@ -70,7 +78,7 @@ export interface ImportReport {
   consents: string;
   startedAt: string;
   finishedAt: string;
-  totals: { subjects: number; enrolled: number; alreadyEnrolled: number; refused: number; templatesAdded: number };
+  totals: { subjects: number; enrolled: number; alreadyEnrolled: number; refused: number; templatesAdded: number; photographs: number; photographsRefused: number };
   refusedBy: Record<string, number>;
   subjects: SubjectOutcome[];
 }
@@ -139,8 +147,9 @@ function duration(seconds: number): string {
  * Bulk enrolment through the service's own governed path: the client's key, the Governor's
  * checks and audit entries, consent recorded from the CSV by `people.recordConsent` (skipped
  * when the same consent is on record already), each subject enrolled by `enrol` with a derived
- * Idempotency-Key. A subject refused (no consent, no usable face, a bad reference) is reported
- * with the reason and the run goes on.
+ * Idempotency-Key. Each usable photograph of a subject is enrolled and each other one reported
+ * (which file, why); a subject refused (no consent, no usable photograph at all, a bad reference)
+ * is reported with the reason and the run goes on.
  */
 export async function runImport(
   values: { gallery?: string; purpose?: string; consents?: string; data?: string; database?: string; key?: string; report?: string },
@@ -192,6 +201,8 @@ export async function runImport(
     totals: {
       subjects: outcomes.length, enrolled: outcomes.filter((o) => o.outcome === 'enrolled').length, alreadyEnrolled: outcomes.filter((o) => o.outcome === 'already_enrolled').length,
       refused: outcomes.filter((o) => o.outcome === 'refused').length, templatesAdded: outcomes.reduce((n, o) => n + (o.outcome === 'enrolled' ? o.templates ?? 0 : 0), 0),
+      photographs: outcomes.reduce((n, o) => n + o.images, 0),
+      photographsRefused: outcomes.reduce((n, o) => n + (o.outcome === 'refused' ? o.images : o.photographsRefused?.length ?? 0), 0),
     },
     refusedBy,
     subjects: outcomes,
@@ -202,8 +213,14 @@ export async function runImport(
     renameSync(temp, values.report);
   }
   const t = report.totals;
-  const lines = [`import into gallery ${gallery} for ${purpose}: ${t.subjects} subject(s); ${t.enrolled} enrolled (${t.templatesAdded} template(s)), ${t.alreadyEnrolled} enrolled by an earlier run, ${t.refused} refused`];
-  for (const o of outcomes) if (o.outcome === 'refused') lines.push(`  refused ${o.subject}: ${o.code}: ${o.reason}`);
+  const lines = [
+    `import into gallery ${gallery} for ${purpose}: ${t.subjects} subject(s); ${t.enrolled} enrolled (${t.templatesAdded} template(s)), ${t.alreadyEnrolled} enrolled by an earlier run, ${t.refused} refused; ` +
+      `${t.photographs - t.photographsRefused} of ${t.photographs} photograph(s) used`,
+  ];
+  for (const o of outcomes) {
+    if (o.outcome === 'refused') lines.push(`  refused ${o.subject}: ${o.code}: ${o.reason}`);
+    for (const p of o.photographsRefused ?? []) lines.push(`  photograph left out, ${o.subject} enrolled from the others: ${p.file}: ${p.code}: ${p.reason}`);
+  }
   if (values.report) lines.push(`wrote ${values.report}`);
   io.out(lines.join('\n') + '\n');
   return report;
@@ -216,9 +233,13 @@ async function importSubject(service: ProbityService, caller: Caller, galleryId:
     if (consent) base.consent = await ensureConsent(service, caller, galleryId, consent);
     const images = item.files.map((f, i) => ({ label: `${item.subject}/${f.split(/[\\/]/).pop()} (image ${i + 1})`, bytes: readFileSync(f) }));
     const hashes = images.map((im) => createHash('sha256').update(im.bytes).digest('hex'));
-    const r = await service.enrol(caller, { purpose, galleryId, subject: item.subject, images, idempotencyKey: importIdempotencyKey(galleryId, item.subject, hashes) });
-    const templates = (r.body as { templates?: unknown[] }).templates?.length ?? 0;
-    return { ...base, outcome: r.replayed ? 'already_enrolled' : 'enrolled', templates };
+    // Each usable photograph is enrolled; one that cannot be used (no face, no clear person, too
+    // poor) is reported and the others go ahead. The subject is refused only when none can be used.
+    const r = await service.enrol(caller, { purpose, galleryId, subject: item.subject, images, skipUnusable: true, idempotencyKey: importIdempotencyKey(galleryId, item.subject, hashes) });
+    const body = r.body as { templates?: unknown[]; refused?: { label: string; code: string; message: string }[] };
+    const templates = body.templates?.length ?? 0;
+    const photographsRefused = (body.refused ?? []).map((x) => ({ file: item.files[images.findIndex((im) => im.label === x.label)] ?? x.label, code: x.code, reason: x.message }));
+    return { ...base, outcome: r.replayed ? 'already_enrolled' : 'enrolled', templates, ...(photographsRefused.length ? { photographsRefused } : {}) };
   } catch (e) {
     if (!isProbityError(e)) throw e;
     return { ...base, outcome: 'refused', code: e.code, reason: e.message };

@@ -8,6 +8,7 @@ import { openDb } from '../gallery/db.js';
 import { cliPath, lfwImage, skipWithoutLfw } from '../testing/fixtures.js';
 import { onboard, openTestService, testKey } from '../testing/service-fixture.js';
 import type { ImportReport } from './import-command.js';
+import { sideBySide, withBackgroundFace } from '../testing/group-photos.js';
 
 const PURPOSE = 'building_access';
 /** Folder name (the subject's reference) to LFW identity and image numbers. */
@@ -134,6 +135,61 @@ describe('probity import', { skip: skipWithoutLfw }, () => {
     assert.match(hugo.reason!, /was withdrawn/);
     const db = await openDb(join(dataDir, 'probity.sqlite'));
     assert.equal((await db.one(`SELECT 1 AS x FROM subjects WHERE gallery_id = $1 AND ref = 'p04-hugo'`, [galleryId])), undefined);
+    await db.close();
+  });
+});
+
+describe('probity import, photograph by photograph', { skip: skipWithoutLfw }, () => {
+  let root: string;
+
+  after(() => root && rmSync(root, { recursive: true, force: true }));
+
+  it('enrols each usable photograph and names each one left out (file, code, reason); refuses a person only when none can be used', async () => {
+    root = mkdtempSync(join(tmpdir(), 'probity-import-each-'));
+    const dataDir = join(root, 'data');
+    mkdirSync(dataDir);
+    const { service } = await openTestService(join(dataDir, 'probity.sqlite'));
+    const admin = (await service.access.bootstrapAdmin())!.secret;
+    const client = await onboard(service, admin, { name: 'offices', sector: 'employer', jurisdictions: ['other'] }, [PURPOSE]);
+    const galleryId = (await service.createGallery(client.caller, { name: 'staff', retentionDays: 30 })).id;
+    await service.close();
+    const collection = join(root, 'photos');
+    const twoAlike = await sideBySide(readFileSync(lfwImage('Colin_Powell', 1)), readFileSync(lfwImage('Serena_Williams', 1)));
+    const withBehind = await withBackgroundFace(readFileSync(lfwImage('Colin_Powell', 2)), readFileSync(lfwImage('Serena_Williams', 2)), 0.4);
+    const folders: Record<string, [string, Buffer | string][]> = {
+      // One photograph with no clear person among two usable ones, one with a face in the background.
+      'q1-colin': [['1.jpg', lfwImage('Colin_Powell', 3)], ['2-two-alike.jpg', twoAlike], ['3-behind.jpg', withBehind]],
+      // Nothing usable at all.
+      'q2-none': [['1-two-alike.jpg', twoAlike]],
+    };
+    for (const [subject, files] of Object.entries(folders)) {
+      mkdirSync(join(collection, subject), { recursive: true });
+      for (const [name, src] of files) {
+        if (typeof src === 'string') symlinkSync(src, join(collection, subject, name));
+        else writeFileSync(join(collection, subject, name), src);
+      }
+    }
+    const given = new Date(Date.now() - 86_400_000).toISOString();
+    writeFileSync(join(root, 'consents.csv'), ['subject,notice_version,method,given_at,purposes', ...Object.keys(folders).map((s) => `${s},notice-v1,written,${given},${PURPOSE}`)].join('\n') + '\n');
+    const env = { PROBITY_SECRET_KEY: testKey.toString('hex'), PROBITY_KEY: client.secret, PROBITY_DATABASE_URL: '' };
+    const r = await run(['import', '--gallery', galleryId, '--purpose', PURPOSE, '--consents', join(root, 'consents.csv'), '--data', dataDir, '--report', join(root, 'report.json'), collection], env);
+    assert.equal(r.code, 0, r.stderr);
+    const report = JSON.parse(readFileSync(join(root, 'report.json'), 'utf8')) as ImportReport;
+    const colin = report.subjects.find((s) => s.subject === 'q1-colin')!;
+    assert.equal(colin.outcome, 'enrolled');
+    assert.equal(colin.templates, 2, 'the plain photograph and the one with a face behind');
+    assert.deepEqual(colin.photographsRefused?.map((p) => [p.file.split('/').pop(), p.code]), [['2-two-alike.jpg', 'several_faces']]);
+    assert.match(colin.photographsRefused![0]!.reason, /none clearly the person in the photograph: faces at/);
+    const none = report.subjects.find((s) => s.subject === 'q2-none')!;
+    assert.equal(none.outcome, 'refused');
+    assert.equal(none.code, 'several_faces');
+    assert.deepEqual([report.totals.photographs, report.totals.photographsRefused], [4, 2]);
+    assert.match(r.stdout, /2 of 4 photograph\(s\) used/);
+    assert.match(r.stdout, /photograph left out, q1-colin enrolled from the others: .*2-two-alike\.jpg: several_faces/);
+    assert.match(r.stdout, /refused q2-none: several_faces/);
+    const db = await openDb(join(dataDir, 'probity.sqlite'));
+    assert.equal(Number((await db.one<{ n: number }>(`SELECT COUNT(*) AS n FROM templates WHERE gallery_id = $1`, [galleryId]))!.n), 2);
+    assert.equal(await db.one(`SELECT 1 AS x FROM subjects WHERE gallery_id = $1 AND ref = 'q2-none'`, [galleryId]), undefined);
     await db.close();
   });
 });

@@ -10,6 +10,7 @@ import { FaceEngine, type EngineConfig } from '../engine/engine.js';
 import { readImageFile } from '../engine/image.js';
 import { DEFAULT_RECOGNITION_MODEL, recognitionEntry, recognitionModelIds } from '../engine/models/registry.js';
 import { compareImages, detectFaces } from '../engine/operations.js';
+import { subjectFace } from '../engine/subject-face.js';
 import type { QualityLevel } from '../engine/quality.js';
 import { isProbityError, ProbityError } from '../errors.js';
 import { openDb } from '../gallery/db.js';
@@ -151,8 +152,17 @@ async function detect(args: string[]): Promise<void> {
     ...(f.secondLookScore === undefined ? {} : { secondLookScore: Math.round(f.secondLookScore * 1000) / 1000 }),
     quality: f.quality,
   }));
+  // Which face enrol, verify and compare would take (the person in the photograph), or why none.
+  let person: { face: number; lead?: number } | { refused: string } | null = null;
+  try {
+    const chosen = subjectFace(result.faces, result, path);
+    if (chosen) person = { face: chosen.index + 1, ...(chosen.lead !== undefined ? { lead: chosen.lead } : {}) };
+  } catch (e) {
+    if (!isProbityError(e)) throw e;
+    person = { refused: e.message };
+  }
   if (values.json) {
-    process.stdout.write(JSON.stringify({ image: path, width: result.width, height: result.height, faces }, null, 2) + '\n');
+    process.stdout.write(JSON.stringify({ image: path, width: result.width, height: result.height, faces, person }, null, 2) + '\n');
     return;
   }
   process.stdout.write(`${path}: ${result.width}x${result.height}, ${faces.length} face(s)\n`);
@@ -160,6 +170,8 @@ async function detect(args: string[]): Promise<void> {
     const b = f.box;
     process.stdout.write(`  face ${i + 1}: box ${b.x},${b.y} ${b.width}x${b.height}  score ${f.score.toFixed(3)}${f.secondLookScore === undefined ? '' : ` (second look ${f.secondLookScore.toFixed(3)})`}  quality ${f.quality.level}${f.quality.reasons.length ? ` (${f.quality.reasons.join('; ')})` : ''}\n`);
   });
+  if (person && 'face' in person && faces.length > 1) process.stdout.write(`  the person in the photograph (what enrol, verify and compare take): face ${person.face}, ${person.lead} times as prominent as the next\n`);
+  if (person && 'refused' in person) process.stdout.write(`  no face is clearly the person in the photograph: enrol, verify and compare would refuse it (several_faces)\n`);
 }
 
 async function compare(args: string[]): Promise<void> {

@@ -5,6 +5,10 @@ import { lfwImage, sampleImage, skipWithoutLfw } from '../testing/fixtures.js';
 import { cosineSimilarity, FaceEngine, type Template } from './engine.js';
 import { decodeImage, readImageFile, type RgbImage } from './image.js';
 import { compareImages } from './operations.js';
+import { LEAD } from './subject-face.js';
+import { withBackgroundFace } from '../testing/group-photos.js';
+import type { ProbityError } from '../errors.js';
+import { readFileSync } from 'node:fs';
 
 let engine: FaceEngine;
 before(async () => {
@@ -121,10 +125,26 @@ test('compare refuses an image without a face, naming it', async () => {
   await assert.rejects(compareImages(engine, grey, photo), { code: 'no_face', message: /blank.png: no face found/ });
 });
 
-test('compare uses the best face of a group photo and says so', async () => {
+test('compare refuses a group photo in which no face is clearly the person, naming each face', async () => {
   const photo = { label: 'group.jpg', image: await readImageFile(sampleImage(2)) };
-  const r = await compareImages(engine, photo, photo, { fmr: 1e-4, minQuality: 'low' });
-  assert.ok(r.match);
-  assert.ok(r.score > 0.99);
-  assert.match(r.notes[0]!, /group.jpg holds \d+ faces; the best was used/);
+  await assert.rejects(compareImages(engine, photo, photo, { fmr: 1e-4, minQuality: 'low' }), (e: ProbityError) => {
+    assert.equal(e.code, 'several_faces');
+    assert.match(e.message, /group.jpg: 3 faces and none clearly the person in the photograph: faces at \d+,\d+ \d+x\d+ \(prominence \d+\), \d+,\d+ \d+x\d+ \(prominence \d+\), \d+,\d+ \d+x\d+/);
+    return true;
+  });
+});
+
+test('compare takes the person in the photograph over a smaller face in the background, and says which face and how many others', { skip: skipWithoutLfw }, async () => {
+  const colin = readFileSync(lfwImage('Colin_Powell', 1));
+  const group = await decodeImage(await withBackgroundFace(colin, readFileSync(lfwImage('Serena_Williams', 1)), 0.4), 'group.jpg');
+  const r = await compareImages(engine, { label: 'group.jpg', image: group }, { label: 'Colin_Powell_0005.jpg', image: await readImageFile(lfwImage('Colin_Powell', 5)) });
+  assert.ok(r.match, `score ${r.score}`);
+  const used = r.faces[0]!;
+  assert.equal(used.facesInImage, 2);
+  assert.equal(used.otherFaces, 1);
+  assert.ok(used.lead! >= LEAD);
+  assert.ok(used.box.x > 120 && used.box.width > 120, `the large face, not the one at the top left: ${JSON.stringify(used.box)}`);
+  assert.match(r.notes[0]!, /group.jpg holds 2 faces; the face at \d+,\d+ \d+x\d+ was used: it is [\d.]+ times as prominent as the next/);
+  const serena = await compareImages(engine, { label: 'group.jpg', image: group }, { label: 'Serena_Williams_0002.jpg', image: await readImageFile(lfwImage('Serena_Williams', 2)) });
+  assert.ok(!serena.match, 'the face in the background is not the one compared');
 });

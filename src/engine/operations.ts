@@ -4,6 +4,7 @@ import { operatingPointReport, scoreFmrAt, thresholdAt, type OperatingPointName,
 import { cosineSimilarity, type AnalysedFace, type Face, type FaceEngine, type Template } from './engine.js';
 import type { RgbImage } from './image.js';
 import { qualityAtLeast, type QualityLevel } from './quality.js';
+import { describeBox, subjectFace, subjectNote } from './subject-face.js';
 
 export interface LabelledImage {
   /** How errors and notes name this image: a path, or "image_a". */
@@ -25,25 +26,49 @@ export async function detectFaces(engine: FaceEngine, input: LabelledImage): Pro
 export interface ProbeFace {
   face: AnalysedFace;
   facesInImage: number;
+  /** How many other faces the image holds (see `subjectFace`). */
+  otherFaces: number;
+  /** The face's prominence over the next face's, when there are others. */
+  lead?: number;
   note?: string;
 }
 
 /**
- * The one face a single-subject operation (compare, enrol, verify) uses: the best by quality,
- * then detection confidence, then size (see `rankFaces`), provided it reaches `minQuality`. Errors name the image and say why.
+ * The one face a single-subject operation (compare, enrol, verify) uses: the person in the
+ * photograph (see `subjectFace`: one face clearly dominant, or the photograph is refused naming
+ * the faces), provided it reaches `minQuality`; never another face in its place. Errors name the image and say why.
  */
 export async function probeFace(engine: FaceEngine, input: LabelledImage, minQuality: QualityLevel): Promise<ProbeFace> {
-  const faces = await engine.analyse(input.image);
-  const face = faces[0];
-  if (!face) throw new ProbityError('no_face', `${input.label}: no face found`);
+  return subjectOf(await engine.analyse(input.image), input.image, input.label, minQuality);
+}
+
+/** `probeFace` on faces already found: the service's entry, which decodes and analyses on its own. */
+export function subjectOf(faces: AnalysedFace[], image: { width: number; height: number }, label: string, minQuality: QualityLevel): ProbeFace {
+  const chosen = subjectFace(faces, image, label);
+  if (!chosen) throw new ProbityError('no_face', `${label}: no face found`);
+  const face = chosen.face;
   if (!qualityAtLeast(face.quality.level, minQuality)) {
     throw new ProbityError(
       'face_quality_too_low',
-      `${input.label}: the face is of ${face.quality.level} quality, below the ${minQuality} required (${face.quality.reasons.join('; ')})`,
+      `${label}: the face${chosen.otherFaces ? ` at ${describeBox(face.box)}` : ''} is of ${face.quality.level} quality, below the ${minQuality} required (${face.quality.reasons.join('; ')})`,
     );
   }
-  const note = faces.length > 1 ? `${input.label} holds ${faces.length} faces; the best was used (quality, then detection confidence, then size)` : undefined;
-  return { face, facesInImage: faces.length, ...(note ? { note } : {}) };
+  const note = subjectNote(label, chosen);
+  return { face, facesInImage: faces.length, otherFaces: chosen.otherFaces, ...(chosen.lead !== undefined ? { lead: chosen.lead } : {}), ...(note ? { note } : {}) };
+}
+
+/** What an answer says about the face used: where it is, how good, and how many others the image held. */
+export interface FaceUsed {
+  label: string;
+  facesInImage: number;
+  box: Face['box'];
+  quality: Face['quality'];
+  otherFaces: number;
+  lead?: number;
+}
+
+export function describeProbe(label: string, p: ProbeFace): FaceUsed {
+  return { label, facesInImage: p.facesInImage, box: p.face.box, quality: p.face.quality, otherFaces: p.otherFaces, ...(p.lead !== undefined ? { lead: p.lead } : {}) };
 }
 
 export interface CompareOptions {
@@ -67,7 +92,7 @@ export interface CompareResult {
   scoreFmr: { fmr: number; bound: 'exact' | 'at-most' | 'at-least' };
   /** The operating point, what its FMR means, and the calibration table it came from. */
   operatingPoint: OperatingPointReport;
-  faces: { label: string; facesInImage: number; box: Face['box']; quality: Face['quality'] }[];
+  faces: FaceUsed[];
   notes: string[];
 }
 
@@ -86,10 +111,9 @@ export async function compareImages(engine: FaceEngine, a: LabelledImage, b: Lab
   const pb = await probeFace(engine, b, options.minQuality);
   const [ta, tb] = [await engine.template(pa.face), await engine.template(pb.face)];
   const decision = compareTemplates(engine, ta, tb, options.fmr, point);
-  const describe = (label: string, p: ProbeFace) => ({ label, facesInImage: p.facesInImage, box: p.face.box, quality: p.face.quality });
   return {
     ...decision,
-    faces: [describe(a.label, pa), describe(b.label, pb)],
+    faces: [describeProbe(a.label, pa), describeProbe(b.label, pb)],
     notes: [pa.note, pb.note].filter((n): n is string => n !== undefined),
   };
 }

@@ -519,7 +519,7 @@ export interface paths {
         put?: never;
         /**
          * Enrol: add face templates to a subject (created on first enrolment)
-         * @description All or nothing: each image must hold exactly one face of enough quality. With an Idempotency-Key header, a repeated request returns the first answer and enrols nothing more. Photographs are not kept.
+         * @description From each image, the person in the photograph: its only face, or one face at least 1.5 times as prominent as every other (size, nearness to the centre, quality); each template says which face (box) and how many others the image held. An image with no clearly dominant face is refused with several_faces, naming each face. All or nothing unless `skipUnusable`: each image must give a face of enough quality. With an Idempotency-Key header, a repeated request returns the first answer and enrols nothing more. Photographs are not kept.
          */
         post: operations["enrol"];
         delete?: never;
@@ -4663,6 +4663,8 @@ export interface operations {
                     };
                     /** @description Check first that the face is a live person, not a photograph or screen (presentation-attack detection); refused with presentation_attack_suspected (422) if not. A purpose the policy binds to the check (sign_in_verification) runs it whatever this says. */
                     liveness?: boolean;
+                    /** @description Enrol each usable image and list the others in `refused` (which image, code, reason); refused as a whole only when no image can be used. Default false: all or nothing. */
+                    skipUnusable?: boolean;
                 };
                 "multipart/form-data": {
                     images: string[];
@@ -4689,6 +4691,8 @@ export interface operations {
                     };
                     /** @description Check first that the face is a live person, not a photograph or screen (presentation-attack detection); refused with presentation_attack_suspected (422) if not. A purpose the policy binds to the check (sign_in_verification) runs it whatever this says. */
                     liveness?: boolean;
+                    /** @description Enrol each usable image and list the others in `refused` (which image, code, reason); refused as a whole only when no image can be used. Default false: all or nothing. */
+                    skipUnusable?: boolean;
                 };
             };
         };
@@ -4700,6 +4704,45 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
+                        gallery?: string;
+                        subject?: string;
+                        templates?: {
+                            id?: string;
+                            label?: string;
+                            /** @description Every face found in the image. */
+                            facesInImage?: number;
+                            /** @description The face used: for enrol and verify, the person in the photograph (one face at least 1.5 times as prominent as every other, by size, nearness to the centre and quality; otherwise several_faces, naming each face). */
+                            box?: {
+                                x?: number;
+                                y?: number;
+                                width?: number;
+                                height?: number;
+                            };
+                            quality?: {
+                                [key: string]: unknown;
+                            };
+                            /** @description How many other faces the image holds; none of them is used. */
+                            otherFaces?: number;
+                            /** @description With other faces: the used face's prominence over the next face's (at least 1.5 for enrol and verify). */
+                            lead?: number;
+                        }[];
+                        /** @description With skipUnusable: the images not enrolled, each with the error it would have raised. */
+                        refused?: {
+                            label?: string;
+                            code?: string;
+                            message?: string;
+                        }[];
+                        liveness?: {
+                            label?: string;
+                            model?: string;
+                            score?: number;
+                            threshold?: number;
+                            bpcer?: number;
+                            live?: boolean;
+                            requiredBy?: string;
+                        }[];
+                        auditSeq?: number;
+                    } & {
                         [key: string]: unknown;
                     };
                 };
@@ -5262,7 +5305,9 @@ export interface operations {
                         subject?: string;
                         faces?: {
                             label?: string;
+                            /** @description Every face found in the image. */
                             facesInImage?: number;
+                            /** @description The face used: for enrol and verify, the person in the photograph (one face at least 1.5 times as prominent as every other, by size, nearness to the centre and quality; otherwise several_faces, naming each face). */
                             box?: {
                                 x?: number;
                                 y?: number;
@@ -5272,6 +5317,10 @@ export interface operations {
                             quality?: {
                                 [key: string]: unknown;
                             };
+                            /** @description How many other faces the image holds; none of them is used. */
+                            otherFaces?: number;
+                            /** @description With other faces: the used face's prominence over the next face's (at least 1.5 for enrol and verify). */
+                            lead?: number;
                         }[];
                         notes?: string[];
                         liveness?: {
@@ -5554,7 +5603,9 @@ export interface operations {
                         excludedByPurpose?: number;
                         face?: {
                             label?: string;
+                            /** @description Every face found in the image. */
                             facesInImage?: number;
+                            /** @description The face used: for enrol and verify, the person in the photograph (one face at least 1.5 times as prominent as every other, by size, nearness to the centre and quality; otherwise several_faces, naming each face). */
                             box?: {
                                 x?: number;
                                 y?: number;
@@ -5564,6 +5615,10 @@ export interface operations {
                             quality?: {
                                 [key: string]: unknown;
                             };
+                            /** @description How many other faces the image holds; none of them is used. */
+                            otherFaces?: number;
+                            /** @description With other faces: the used face's prominence over the next face's (at least 1.5 for enrol and verify). */
+                            lead?: number;
                         };
                         notes?: string[];
                         auditSeq?: number;

@@ -68,7 +68,16 @@ const basis = {
   description: `Why these people are held or searched for, from a closed list (${LAWFUL_BASES.join(', ')}). A protected activity or characteristic (${PROTECTED_BASES.join(', ')}) is refused with policy_refused (default/no-protected-basis, RCW 43.386.080(2)) and logged.`,
 } as const;
 const box = { type: 'object', properties: { x: { type: 'number' }, y: { type: 'number' }, width: { type: 'number' }, height: { type: 'number' } } } as const;
-const face = { type: 'object', properties: { label: { type: 'string' }, facesInImage: { type: 'integer' }, box, quality: open } } as const;
+const face = {
+  type: 'object',
+  properties: {
+    label: { type: 'string' }, facesInImage: { type: 'integer', description: 'Every face found in the image.' },
+    box: { ...box, description: 'The face used: for enrol and verify, the person in the photograph (one face at least 1.5 times as prominent as every other, by size, nearness to the centre and quality; otherwise several_faces, naming each face).' },
+    quality: open,
+    otherFaces: { type: 'integer', description: 'How many other faces the image holds; none of them is used.' },
+    lead: { type: 'number', description: "With other faces: the used face's prominence over the next face's (at least 1.5 for enrol and verify)." },
+  },
+} as const;
 const scoreFmr = { type: 'object', properties: { fmr: { type: 'number' }, bound: { type: 'string', enum: ['exact', 'at-most', 'at-least'] } } } as const;
 const gallery = {
   type: 'object',
@@ -417,21 +426,42 @@ export function registerRoutes(app: FastifyInstance, service: ProbityService): v
   }, async (req) => service.deleteGallery(callerOf(req), req.params.galleryId));
 
   // ---- subjects ----
-  app.post<{ Params: { galleryId: string; subject: string }; Body: { images: string[]; purpose: string; authority?: LegalAuthority; liveness?: boolean }; Headers: { 'idempotency-key'?: string } }>('/v1/galleries/:galleryId/subjects/:subject/templates', {
+  app.post<{ Params: { galleryId: string; subject: string }; Body: { images: string[]; purpose: string; authority?: LegalAuthority; liveness?: boolean; skipUnusable?: boolean }; Headers: { 'idempotency-key'?: string } }>('/v1/galleries/:galleryId/subjects/:subject/templates', {
     schema: {
       tags: ['subjects'],
       summary: 'Enrol: add face templates to a subject (created on first enrolment)',
-      description: 'All or nothing: each image must hold exactly one face of enough quality. With an Idempotency-Key header, a repeated request returns the first answer and enrols nothing more. Photographs are not kept.',
+      description: 'From each image, the person in the photograph: its only face, or one face at least 1.5 times as prominent as every other (size, nearness to the centre, quality); each template says which face (box) and how many others the image held. An image with no clearly dominant face is refused with several_faces, naming each face. All or nothing unless `skipUnusable`: each image must give a face of enough quality. With an Idempotency-Key header, a repeated request returns the first answer and enrols nothing more. Photographs are not kept.',
       params: subjectParams,
       headers: { type: 'object', properties: { 'idempotency-key': { type: 'string', minLength: 1, maxLength: 200 } } },
-      body: { type: 'object', required: ['images', 'purpose'], additionalProperties: false, properties: { images: { type: 'array', minItems: 1, maxItems: 10, items: image }, purpose, authority, liveness } },
-      response: { 201: open, ...errors },
+      body: {
+        type: 'object', required: ['images', 'purpose'], additionalProperties: false,
+        properties: {
+          images: { type: 'array', minItems: 1, maxItems: 10, items: image }, purpose, authority, liveness,
+          skipUnusable: { type: 'boolean', description: 'Enrol each usable image and list the others in `refused` (which image, code, reason); refused as a whole only when no image can be used. Default false: all or nothing.' },
+        },
+      },
+      response: {
+        201: {
+          type: 'object', additionalProperties: true,
+          properties: {
+            gallery: { type: 'string' }, subject: { type: 'string' },
+            templates: { type: 'array', items: { ...face, properties: { id: { type: 'string' }, ...face.properties } } },
+            refused: {
+              type: 'array', description: 'With skipUnusable: the images not enrolled, each with the error it would have raised.',
+              items: { type: 'object', properties: { label: { type: 'string' }, code: { type: 'string' }, message: { type: 'string' } } },
+            },
+            liveness: { type: 'array', items: livenessRecord }, auditSeq: { type: 'integer' },
+          },
+        },
+        ...errors,
+      },
     },
   }, async (req, reply) => {
     const images = req.body.images.map((b, i) => imageInput(b, `images[${i}]`));
     const answer = await service.enrol(callerOf(req), {
       galleryId: req.params.galleryId, subject: req.params.subject, images, ...purposeOf(req.body),
       ...(req.body.liveness !== undefined ? { liveness: req.body.liveness } : {}),
+      ...(req.body.skipUnusable ? { skipUnusable: true } : {}),
       ...(req.headers['idempotency-key'] ? { idempotencyKey: req.headers['idempotency-key'] } : {}),
     });
     if (answer.replayed) void reply.header('idempotent-replayed', 'true');

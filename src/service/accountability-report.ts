@@ -267,7 +267,7 @@ export class AccountabilityReport {
     sections.push({
       title: 'How errors are handled',
       bullets: [
-        'Low-quality faces, several faces where one is needed, and images that are not images are refused with a reason.',
+        'Low-quality faces, photographs with several faces none of which is clearly the person in the photograph, and images that are not images are refused with a reason.',
         'Consequential identifications release no candidate until people confirm it; reviewers cannot review their own searches; a rejection overturns the engine and is counted below.',
         'A person can see what is held about them (subject access) and have it erased; withdrawing consent erases their templates at once.',
         'Every request names its purpose, is checked against the organisation\'s approval and the active law, and is logged; refusals are logged with the rule that refused them.',

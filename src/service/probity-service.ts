@@ -2,7 +2,7 @@ import { dirname, join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import type { AnalysedFace, FaceEngine, Template } from '../engine/engine.js';
 import type { QualityLevel } from '../engine/quality.js';
-import { ProbityError } from '../errors.js';
+import { isProbityError, ProbityError } from '../errors.js';
 import type { Db, Queryable } from '../gallery/db.js';
 import { requireGalleryModel } from '../gallery/model-guard.js';
 import { GallerySearch } from '../gallery/gallery-search.js';
@@ -44,7 +44,7 @@ import { identificationThresholdAt, operatingPointReport, scoreFmrAt, thresholdA
 import { resolveOperatingPoint } from './operating-point.js';
 import type { SearchHit } from '../matching/vector-index.js';
 import { cosineSimilarity } from '../engine/engine.js';
-import { describeFace, extractFace, facePng, sha256, type ExtractedFace, type ImageInput } from './face-input.js';
+import { describeFace, extractFace, facePng, IMAGE_REFUSALS, sha256, type ExtractedFace, type ImageInput, type ImageRefusal } from './face-input.js';
 import { LivenessGate } from './liveness-gate.js';
 import { recordEnrolmentAuthority } from '../governance/enrolment-authority.js';
 import { requireGalleryInScope } from '../governance/policy/assess.js';
@@ -367,15 +367,19 @@ export class ProbityService {
   }
 
   /**
-   * Enrols faces of one subject (created on first enrolment). All or nothing: every image must
-   * hold exactly one face of enough quality, or nothing is stored. With an idempotency key, a
-   * repeat of the same request gets the first answer back and enrols nothing more.
+   * Enrols faces of one subject (created on first enrolment): from each image, the person in the
+   * photograph (see `subjectFace`), which must be of enough quality. All or nothing by default:
+   * an image that cannot be used refuses the request and nothing is stored. With `skipUnusable`
+   * (what `probity import` asks for), each usable image is enrolled and each other one is listed
+   * in the answer's `refused` with its code and reason; the request is refused only when no image
+   * can be used. With an idempotency key, a repeat of the same request gets the first answer back
+   * and enrols nothing more.
    */
-  async enrol(caller: Caller, input: PurposeInput & { galleryId: string; subject: string; images: ImageInput[]; idempotencyKey?: string; liveness?: boolean }): Promise<StoredResponse> {
+  async enrol(caller: Caller, input: PurposeInput & { galleryId: string; subject: string; images: ImageInput[]; idempotencyKey?: string; liveness?: boolean; skipUnusable?: boolean }): Promise<StoredResponse> {
     checkSubjectRef(input.subject);
     if (input.images.length === 0) throw new ProbityError('invalid_request', 'enrolment needs at least one image');
     const imageHashes = input.images.map((i) => sha256(i.bytes));
-    const requestHash = sha256(Buffer.from(canonicalJson({ op: 'enrol', purpose: input.purpose, gallery: input.galleryId, subject: input.subject, images: imageHashes, ...(input.liveness ? { liveness: true } : {}) })));
+    const requestHash = sha256(Buffer.from(canonicalJson({ op: 'enrol', purpose: input.purpose, gallery: input.galleryId, subject: input.subject, images: imageHashes, ...(input.liveness ? { liveness: true } : {}), ...(input.skipUnusable ? { skipUnusable: true } : {}) })));
     const audit = { galleryId: input.galleryId, subject: input.subject, inputHashes: imageHashes };
     // One clearance for the request and the gallery it names (owner, declared purpose).
     const clearance = await this.gov.clear(caller, 'enrol', audit, input, { galleryId: input.galleryId });
@@ -394,10 +398,24 @@ export class ProbityService {
       if (earlier) return earlier;
     }
     const faces: ExtractedFace[] = [];
-    for (const image of input.images) faces.push(await extractFace(this.engine, image, { minQuality: this.options.enrolMinQuality, single: true }));
+    const used: ImageInput[] = [];
+    const refused: ImageRefusal[] = [];
+    for (const image of input.images) {
+      try {
+        faces.push(await extractFace(this.engine, image, { minQuality: this.options.enrolMinQuality, choose: 'subject' }));
+        used.push(image);
+      } catch (e) {
+        if (!input.skipUnusable || !isProbityError(e) || !IMAGE_REFUSALS.has(e.code)) throw e;
+        refused.push({ label: image.label, code: e.code, message: e.message });
+      }
+    }
+    if (faces.length === 0) {
+      // Only with skipUnusable and every image refused: one error, naming each image and why.
+      throw new ProbityError(refused[0]!.code, refused.length === 1 ? refused[0]!.message : `no image could be used: ${refused.map((r) => r.message).join('; ')}`);
+    }
     const livenessRule = this.liveness.requirement(clearance, input.liveness);
     const liveness = livenessRule
-      ? await this.liveness.check(caller, 'enrol', { ...audit, purpose: input.purpose }, livenessRule, faces.map((f, i) => ({ input: input.images[i]!, box: f.face.box })))
+      ? await this.liveness.check(caller, 'enrol', { ...audit, purpose: input.purpose }, livenessRule, faces.map((f, i) => ({ input: used[i]!, box: f.face.box })))
       : undefined;
     // A gallery may keep each enrolled face (aligned, sealed) for reviewers to compare; by default it keeps none.
     const facePngs = Number(gallery.keep_reference_faces) ? await Promise.all(faces.map((f) => facePng(f.face.aligned))) : undefined;
@@ -431,7 +449,10 @@ export class ProbityService {
         } finally {
           dataKey.destroy();
         }
-        return { value: { gallery: g.id, subject: input.subject, templates, ...(liveness ? { liveness } : {}) }, result: { templatesAdded: templates.length } };
+        return {
+          value: { gallery: g.id, subject: input.subject, templates, ...(input.skipUnusable ? { refused } : {}), ...(liveness ? { liveness } : {}) },
+          result: { templatesAdded: templates.length, ...(refused.length ? { imagesRefused: refused.length } : {}) },
+        };
       }, {
         clearance,
         // In the same transaction: an acknowledged enrolment and its stored answer exist together or not at all.
@@ -567,11 +588,13 @@ export class ProbityService {
     const threshold = thresholdAt(this.calibration(), point.name, fmr);
     let references: Float32Array[];
     let referenceFace: ReturnType<typeof describeFace> | undefined;
+    let referenceNote: string | undefined;
     let comparedWith: { kind: 'image'; inputHash: string } | { kind: 'subject'; gallery: string; subject: string; templates: number };
     if (input.reference) {
-      const ref = await extractFace(this.engine, input.reference, { minQuality: this.options.probeMinQuality, single: false });
+      const ref = await extractFace(this.engine, input.reference, { minQuality: this.options.probeMinQuality, choose: 'subject' });
       references = [ref.template.vector];
       referenceFace = describeFace(ref);
+      referenceNote = ref.note;
       comparedWith = { kind: 'image', inputHash: audit.inputHashes[1]! };
     } else {
       const g = this.clearedGallery(clearance);
@@ -591,7 +614,7 @@ export class ProbityService {
       references = this.keys.session((open) => rows.map((r) => asFloats(open(r.sealed, r.uuid, r))));
       comparedWith = { kind: 'subject', gallery: g.id, subject: input.subject!, templates: rows.length };
     }
-    const probe = await extractFace(this.engine, input.probe, { minQuality: this.options.probeMinQuality, single: false });
+    const probe = await extractFace(this.engine, input.probe, { minQuality: this.options.probeMinQuality, choose: 'subject' });
     // Only the probe: it is the face in front of the camera; a reference may be a photograph by design.
     const livenessRule = this.liveness.requirement(clearance, input.liveness);
     const liveness = livenessRule
@@ -604,7 +627,7 @@ export class ProbityService {
       faces: [describeFace(probe), ...(referenceFace ? [referenceFace] : [])],
       ...(input.subject ? { gallery: input.galleryId, subject: input.subject } : {}),
       comparedWith,
-      notes: [probe.note].filter((n): n is string => n !== undefined),
+      notes: [probe.note, referenceNote].filter((n): n is string => n !== undefined),
       ...(liveness ? { liveness: liveness[0]! } : {}),
       notice: NOT_SOLE_BASIS,
     };
@@ -675,7 +698,7 @@ export class ProbityService {
       await requireGalleryModel(this.db, g.id, this.engine.templateKind);
     });
     const frame = all ? await extractFrame(this.engine, input.probe, { minQuality: this.options.probeMinQuality, maxFaces: this.options.maxFacesPerIdentify }) : undefined;
-    const probe = frame ? undefined : await extractFace(this.engine, input.probe, { minQuality: this.options.probeMinQuality, single: false });
+    const probe = frame ? undefined : await extractFace(this.engine, input.probe, { minQuality: this.options.probeMinQuality, choose: 'best' });
     // Who may be compared for this purpose is decided now, at this instant; a lapsed consent is erased before the search.
     const eligibility = await galleryEligibility(this.db, g.id, input.purpose, this.now());
     const erased = await this.people.eraseLapsed(g.id, eligibility.lapsed);

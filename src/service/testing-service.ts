@@ -66,7 +66,7 @@ export class TestingService {
     for (const p of input.pairs) {
       try {
         // Quality is reported, not enforced: testers measure the engine on hard images too.
-        const [a, b] = [await extractFace(this.engine, p.a, { minQuality: 'low', single: false }), await extractFace(this.engine, p.b, { minQuality: 'low', single: false })];
+        const [a, b] = [await extractFace(this.engine, p.a, { minQuality: 'low', choose: 'best' }), await extractFace(this.engine, p.b, { minQuality: 'low', choose: 'best' })];
         const score = cosineSimilarity(a.template, b.template);
         results.push({
           id: p.id, score: Math.round(score * 1e6) / 1e6, match: score >= threshold, scoreFmr: fmrForScore(table, score),

@@ -96,8 +96,9 @@ export const faces = {
   gloria1: () => readFileSync(lfwImage('Gloria_Macapagal_Arroyo', 1)),
   hugo1: () => readFileSync(lfwImage('Hugo_Chavez', 1)),
   /**
-   * Two whole faces in one photograph (Tony Blair and George W. Bush). Tony_Blair_0001's second
-   * face, half cut off by the edge, no longer passes the detector's second look.
+   * Two whole faces in one photograph (Tony Blair and George W. Bush, cut by the right edge):
+   * Blair is the person in the photograph (see subject-face.ts). Tony_Blair_0001's second face,
+   * half cut off by the edge, no longer passes the detector's second look.
    */
   tonyWithOther: () => readFileSync(lfwImage('Tony_Blair', 27)),
 };

@@ -12,6 +12,7 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { buildApp } from '../server/app.js';
 import type { ProbityService } from '../service/probity-service.js';
 import { projectRoot, skipWithoutLfw } from '../testing/fixtures.js';
+import { withBackgroundFace } from '../testing/group-photos.js';
 import { faces, freshStore, openTestService } from '../testing/service-fixture.js';
 import { suiteUnless } from '../testing/suite.js';
 import { checkPage, tabAndEnter, tabTo } from './console-checks.js';
@@ -100,8 +101,11 @@ suiteUnless(skip, 'the console\'s first steps', () => {
     assert.match(await runStep(page, 6, 'Record the consent'), /Consent recorded for colin, for building access/);
     await choosePhoto(page, 'Photograph to enrol', faces.colin1(), 'Colin_Powell_0001.jpg');
     assert.match(await runStep(page, 7, 'Enrol'), /colin enrolled: 1 template\(s\)/);
-    await choosePhoto(page, 'Photograph to verify', faces.colin2(), 'Colin_Powell_0002.jpg');
-    assert.match(await runStep(page, 8, 'Verify'), /^Step 8 done\.Match: score/);
+    // A photograph with a second, smaller face behind: the console says which face the service used.
+    await choosePhoto(page, 'Photograph to verify', await withBackgroundFace(faces.colin2(), faces.serena1(), 0.4), 'colin-with-another.jpg');
+    const verified = await runStep(page, 8, 'Verify');
+    assert.match(verified, /^Step 8 done\.Match: score/);
+    assert.match(verified, /The photograph held 2 faces; the one at \d+,\d+ \(\d+ by \d+ pixels\) was used, [\d.]+ times as prominent as the next\./);
     await choosePhoto(page, 'Photograph to identify', faces.colin3(), 'Colin_Powell_0003.jpg');
     const identified = await runStep(page, 9, 'Identify');
     assert.match(identified, /Outcome: candidates\./);

@@ -20,6 +20,16 @@ export function forgetFirstSteps(): void {
   made = { done: new Set() };
 }
 
+/** What enrol and verify answer about the face they used (the service's rule for the person in the photograph). */
+interface FaceUsed { facesInImage: number; otherFaces?: number; lead?: number; box: { x: number; y: number; width: number; height: number } }
+
+/** A sentence when the photograph held other faces: which one was used, so the user can check it is the right person. */
+function faceUsed(f: FaceUsed): string[] {
+  if (!f.otherFaces) return [];
+  const b = f.box;
+  return [`The photograph held ${f.facesInImage} faces; the one at ${Math.round(b.x)},${Math.round(b.y)} (${Math.round(b.width)} by ${Math.round(b.height)} pixels) was used, ${f.lead} times as prominent as the next.`];
+}
+
 interface Step {
   title: string;
   /** What the step does and why, in a sentence or two. */
@@ -190,9 +200,9 @@ export async function renderFirstSteps(main: HTMLElement, _me: Me): Promise<void
         const key = need(made.clientKey, 4, 'client key');
         const galleryId = need(made.galleryId, 5, 'gallery');
         const who = need(made.subject, 6, 'consented subject');
-        const r = await api<{ subject: string; templates: unknown[] }>('POST', `/v1/galleries/${galleryId}/subjects/${encodeURIComponent(who)}/templates`,
+        const r = await api<{ subject: string; templates: FaceUsed[] }>('POST', `/v1/galleries/${galleryId}/subjects/${encodeURIComponent(who)}/templates`,
           multipart({ images: file(enrolPhoto, 'a photograph to enrol'), purpose: use() }), key);
-        return [`${r.subject} enrolled: ${r.templates.length} template(s).`];
+        return [`${r.subject} enrolled: ${r.templates.length} template(s).`, ...r.templates.flatMap(faceUsed)];
       },
     },
     {
@@ -205,9 +215,9 @@ export async function renderFirstSteps(main: HTMLElement, _me: Me): Promise<void
         const key = need(made.clientKey, 4, 'client key');
         const galleryId = need(made.galleryId, 5, 'gallery');
         const who = need(made.subject, 6, 'consented subject');
-        const r = await api<{ match: boolean; score: number; threshold: number }>('POST', '/v1/verify',
+        const r = await api<{ match: boolean; score: number; threshold: number; faces: FaceUsed[] }>('POST', '/v1/verify',
           multipart({ image: file(verifyPhoto, 'a photograph to verify'), galleryId, subject: who, purpose: use() }), key);
-        return [`${r.match ? 'Match' : 'No match'}: score ${r.score.toFixed(4)} against a threshold of ${r.threshold.toFixed(4)}.`];
+        return [`${r.match ? 'Match' : 'No match'}: score ${r.score.toFixed(4)} against a threshold of ${r.threshold.toFixed(4)}.`, ...r.faces.flatMap(faceUsed)];
       },
     },
     {
