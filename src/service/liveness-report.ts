@@ -1,5 +1,4 @@
-import { DEFAULT_LIVENESS_MODEL, loadLivenessCalibration } from '../engine/liveness.js';
-import { FACEPLUGIN_LIVENESS_CARD } from '../engine/models/faceplugin-liveness.js';
+import { DEFAULT_LIVENESS_MODEL, livenessCard, loadLivenessCalibration } from '../engine/liveness.js';
 import { useCase } from '../governance/use-cases.js';
 import { LIVENESS_FOR_SIGN_IN } from '../governance/policy/packs/default.js';
 
@@ -8,7 +7,7 @@ const interval = (r: { value: number; ci: { low: number; high: number } }) => `$
 
 /** The accountability report's row for the presentation-attack model. */
 export function presentationAttackModelRow(): (string | number)[] {
-  const c = FACEPLUGIN_LIVENESS_CARD;
+  const c = livenessCard();
   return [c.id, c.task, `${c.source.package}@${c.source.version} (${c.source.file})`, c.licence, c.cardPath];
 }
 

@@ -108,7 +108,7 @@ for (const backend of backends) {
       assert.ok(!/Has no liveness/.test(text), 'the old claim is gone');
       assert.match(text, /APCER \(print\) \d+\.\d% \(95% CI \d+\.\d% to \d+\.\d%\), BPCER \d+\.\d% \(95% CI [^)]+\), D-EER \d+\.\d%/);
       assert.match(text, /Not measured, and so not known: screen and video replays, masks/);
-      assert.match(text, /faceplugin-liveness-128/);
+      assert.match(text, /fusion-minifasnet-v2-faceplugin/);
       assert.ok(usage.presentationAttacksRefused >= 4, `refused attacks counted: ${usage.presentationAttacksRefused}`);
     });
   });
