@@ -3970,8 +3970,8 @@ export interface operations {
                         expiresAt?: string;
                         reason?: string;
                     };
-                    /** @description Check first that the face is a live person, not a photograph or screen (presentation-attack detection); refused with presentation_attack_suspected (422) if not. A purpose the policy binds to the check (sign_in_verification) runs it whatever this says. */
-                    liveness?: boolean;
+                    /** @description Check first that the face is a live person, not a photograph or screen (presentation-attack detection); refused with presentation_attack_suspected (422) if not. true runs it on the one image; a list of 1 to 9 further frames of the same capture (base64 images; in multipart, files) runs it on the burst: every frame must show the same face as the image (verify) or the first image (enrol), else 422, and the frames' scores are fused by their median. A purpose the policy binds to the check (sign_in_verification) runs it whatever this says. */
+                    liveness?: boolean | string[];
                 };
                 "multipart/form-data": {
                     images: string[];
@@ -3987,8 +3987,8 @@ export interface operations {
                         expiresAt?: string;
                         reason?: string;
                     };
-                    /** @description Check first that the face is a live person, not a photograph or screen (presentation-attack detection); refused with presentation_attack_suspected (422) if not. A purpose the policy binds to the check (sign_in_verification) runs it whatever this says. */
-                    liveness?: boolean;
+                    /** @description Check first that the face is a live person, not a photograph or screen (presentation-attack detection); refused with presentation_attack_suspected (422) if not. true runs it on the one image; a list of 1 to 9 further frames of the same capture (base64 images; in multipart, files) runs it on the burst: every frame must show the same face as the image (verify) or the first image (enrol), else 422, and the frames' scores are fused by their median. A purpose the policy binds to the check (sign_in_verification) runs it whatever this says. */
+                    liveness?: boolean | string[];
                 };
             };
         };
@@ -4470,8 +4470,8 @@ export interface operations {
                         expiresAt?: string;
                         reason?: string;
                     };
-                    /** @description Check first that the face is a live person, not a photograph or screen (presentation-attack detection); refused with presentation_attack_suspected (422) if not. A purpose the policy binds to the check (sign_in_verification) runs it whatever this says. */
-                    liveness?: boolean;
+                    /** @description Check first that the face is a live person, not a photograph or screen (presentation-attack detection); refused with presentation_attack_suspected (422) if not. true runs it on the one image; a list of 1 to 9 further frames of the same capture (base64 images; in multipart, files) runs it on the burst: every frame must show the same face as the image (verify) or the first image (enrol), else 422, and the frames' scores are fused by their median. A purpose the policy binds to the check (sign_in_verification) runs it whatever this says. */
+                    liveness?: boolean | string[];
                 };
                 "multipart/form-data": {
                     /**
@@ -4506,8 +4506,8 @@ export interface operations {
                         expiresAt?: string;
                         reason?: string;
                     };
-                    /** @description Check first that the face is a live person, not a photograph or screen (presentation-attack detection); refused with presentation_attack_suspected (422) if not. A purpose the policy binds to the check (sign_in_verification) runs it whatever this says. */
-                    liveness?: boolean;
+                    /** @description Check first that the face is a live person, not a photograph or screen (presentation-attack detection); refused with presentation_attack_suspected (422) if not. true runs it on the one image; a list of 1 to 9 further frames of the same capture (base64 images; in multipart, files) runs it on the burst: every frame must show the same face as the image (verify) or the first image (enrol), else 422, and the frames' scores are fused by their median. A purpose the policy binds to the check (sign_in_verification) runs it whatever this says. */
+                    liveness?: boolean | string[];
                 };
             };
         };
@@ -4564,6 +4564,13 @@ export interface operations {
                             bpcer?: number;
                             live?: boolean;
                             requiredBy?: string;
+                            /** @description A burst: each further frame, its score and its face's similarity to the first frame's */
+                            frames?: {
+                                label?: string;
+                                sha256?: string;
+                                score?: number;
+                                similarity?: number;
+                            }[];
                         };
                         auditSeq?: number;
                         /** @description Exactly what the image was compared with: a second image (its hash) or the named subject's stored templates. */
