@@ -69,7 +69,7 @@ mkdirSync(join(projectRoot, 'bench-results'), { recursive: true });
 writeFileSync(join(projectRoot, 'bench-results', 'liveness.json'), JSON.stringify(result, null, 2));
 process.stdout.write(
   `liveness check (decode again, crop, model runs), ${pipeline.length} faces on one core:\n` +
-    `  face pipeline (decode, detect, landmarks, align, embed): median ${result.facePipelineMs.median} ms, p95 ${result.facePipelineMs.p95} ms\n` +
+    `  face pipeline (decode, detect, align, embed): median ${result.facePipelineMs.median} ms, p95 ${result.facePipelineMs.p95} ms\n` +
     models.map((id) => `  ${id}${id === DEFAULT_LIVENESS_MODEL ? ' (default)' : ''}: median ${perModel[id]!.median} ms, p95 ${perModel[id]!.p95} ms (${Math.round(perModel[id]!.share * 100)}% on top)\n`).join('') +
     `  a burst of n frames costs n times the check, plus the face pipeline for each further frame (its face and template, for the same-face rule)\n` +
     `wrote bench-results/liveness.json\n`,
