@@ -127,6 +127,18 @@ for (const backend of backends) {
       assert.equal((await refusals('presentation_attack_suspected')).length, before + 1, 'the refusal is logged');
     });
 
+    test('enrolment takes a burst with its first image, and refuses one whose frames are of someone else', async () => {
+      const frames = [live(15), live(16)].map((f, i) => ({ ...f, label: `liveness[${i}]` }));
+      const stranger = [{ label: 'liveness[0]', bytes: readFileSync(nuaaFrame('bona_fide', '0002', 0)) }];
+      await refusedWith(service.enrol(client, { purpose: SIGN_IN, galleryId, subject: 'victim', images: [printed(4)], liveness: stranger }), 'presentation_attack_suspected');
+      assert.equal((await db.all(`SELECT id FROM subjects WHERE gallery_id = $1 AND ref = 'victim'`, [galleryId])).length, 0, 'nothing stored');
+      const r = await service.enrol(client, { purpose: SIGN_IN, galleryId, subject: 'victim', images: [live(20)], liveness: frames });
+      const body = r.body as { templates: unknown[]; liveness: { live: boolean; frames: unknown[] }[] };
+      assert.equal(body.templates.length, 1);
+      assert.equal(body.liveness[0]!.live, true);
+      assert.equal(body.liveness[0]!.frames.length, 2);
+    });
+
     test('a burst too long is refused before any face is looked at', async () => {
       await refusedWith(service.verify(client, { purpose: SIGN_IN, galleryId, subject: 'holder', probe: live(40), liveness: Array.from({ length: 10 }, () => live(41)) }), 'invalid_request');
     });
