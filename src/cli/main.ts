@@ -22,11 +22,10 @@ import { IMPORT_HELP, IMPORT_OPTIONS, IMPORT_USAGE, runImport } from './import-c
 import { evaluate } from '../evaluation/evaluate.js';
 import { addTailCommand, ruleComparisonLines, tailSummaryLines } from './add-tail-command.js';
 import { evaluatePad } from '../evaluation/evaluate-pad.js';
-import { checkLiveness, DEFAULT_TARGET_BPCER, LivenessChecker } from '../engine/liveness.js';
-import { FACEPLUGIN_LIVENESS_CARD } from '../engine/models/faceplugin-liveness.js';
+import { checkLiveness, DEFAULT_TARGET_BPCER, livenessCard, LivenessChecker, MAX_BURST_FRAMES, SAME_FACE_FMR } from '../engine/liveness.js';
 import { evaluateRemote } from '../evaluation/remote.js';
 import { DEFAULT_DETECTOR_EVALUATION, evaluateDetectorTo } from '../evaluation/detector.js';
-import { calibrationFile } from '../matching/calibration.js';
+import { calibrationFile, loadCalibration, thresholdFor } from '../matching/calibration.js';
 import { defaultEvaluationFile, erasureLedger, serve } from '../server/serve.js';
 import { effectiveEnvironment, resolveServeSettings, serveFlagOptions } from '../server/config.js';
 import { calibrateEngine } from '../matching/engine-calibration.js';
@@ -56,8 +55,8 @@ usage:
                    (DIR: one folder of photographs per person; the table is for serve/compare --calibration)
   probity evaluate --remote URL --dataset DIR [--pairs FILE] [--demographics FILE] [--out DIR] [--per-fold N]
                    (the tester's key in PROBITY_KEY)
-  probity liveness IMAGE [--json] [--bpcer 0.05]
-  probity evaluate-pad --dataset DIR [--out DIR] [--bpcer 0.05] [--subjects N] [--per-subject N]
+  probity liveness FRAME... [--json] [--bpcer 0.05]   (1 to 10 frames of one capture, of one face, fused)
+  probity evaluate-pad --dataset DIR [--out DIR] [--model ID] [--bpcer 0.05] [--subjects N] [--per-subject N]
                        [--calibration-subjects S1,S2,...] [--replicates N] [--write-calibration]
   probity models [--json]
   probity audit verify [--data DIR | --database URL] [--witness FILE [--public-key FILE] [--checkpoint-entries N] [--checkpoint-seconds S]]
@@ -372,20 +371,29 @@ async function evaluateRemoteCommand(url: string, values: Record<string, string 
 }
 
 async function liveness(args: string[]): Promise<void> {
-  const { values, positionals } = parse(args, { json: { type: 'boolean' }, bpcer: { type: 'string' } }, 1);
+  let parsed;
+  try {
+    parsed = parseArgs({ args, options: { json: { type: 'boolean' }, bpcer: { type: 'string' }, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true });
+  } catch (e) {
+    throw new UsageError(e instanceof Error ? e.message.split('\n')[0] : String(e));
+  }
+  const { values, positionals: paths } = parsed;
+  if (paths.length < 1 || paths.length > MAX_BURST_FRAMES) throw new UsageError(`expected 1 to ${MAX_BURST_FRAMES} frames of one capture, got ${paths.length}`);
   const bpcer = numberOption('bpcer', values.bpcer, DEFAULT_TARGET_BPCER, (v) => v > 0 && v < 1, 'a target BPCER between 0 and 1, such as 0.05');
-  const path = positionals[0]!;
-  const image = await readImageFile(path);
+  const images = await Promise.all(paths.map(async (p) => ({ label: p, image: await readImageFile(p) })));
   const [engine, checker] = await Promise.all([FaceEngine.load({ flipAverage: false }), LivenessChecker.load()]);
-  const r = await checkLiveness(engine, checker, { label: path, image }, bpcer);
+  // Several frames must be of one face: matched at the recognition model's threshold for SAME_FACE_FMR.
+  const sameFace = images.length > 1 ? thresholdFor(loadCalibration(engine.modelId, engine.config.flipAverage), SAME_FACE_FMR) : undefined;
+  const r = await checkLiveness(engine, checker, images, bpcer, sameFace);
   if (values.json) {
-    process.stdout.write(JSON.stringify({ image: path, ...r }, null, 2) + '\n');
+    process.stdout.write(JSON.stringify({ image: paths[0], ...(paths.length > 1 ? { images: paths } : {}), ...r }, null, 2) + '\n');
     return;
   }
   for (const note of r.notes) process.stderr.write(`note: ${note}\n`);
   const b = r.face.box;
+  const burst = r.frames ? `${r.frames.length} frames of one face (the median of ${r.frames.map((f) => f.score.toFixed(3)).join(', ')}), ` : '';
   process.stdout.write(
-    `${r.live ? 'live' : 'presentation attack suspected'}: score ${r.score.toFixed(4)}, threshold ${r.threshold.toFixed(4)} for a BPCER of ${r.bpcer} (model ${r.model}); ` +
+    `${r.live ? 'live' : 'presentation attack suspected'}: score ${r.score.toFixed(4)}, ${burst}threshold ${r.threshold.toFixed(4)} for a BPCER of ${r.bpcer} (model ${r.model}); ` +
       `face judged: box ${Math.round(b.x)},${Math.round(b.y)} ${Math.round(b.width)}x${Math.round(b.height)}; measured on printed photographs only\n`,
   );
 }
@@ -393,7 +401,7 @@ async function liveness(args: string[]): Promise<void> {
 async function evaluatePadCommand(args: string[]): Promise<void> {
   const { values } = parse(args, {
     dataset: { type: 'string' }, out: { type: 'string' }, bpcer: { type: 'string' }, subjects: { type: 'string' }, 'per-subject': { type: 'string' },
-    'calibration-subjects': { type: 'string' }, replicates: { type: 'string' }, 'write-calibration': { type: 'boolean' },
+    'calibration-subjects': { type: 'string' }, replicates: { type: 'string' }, 'write-calibration': { type: 'boolean' }, model: { type: 'string' },
   }, 0);
   if (!values.dataset) throw new UsageError('--dataset DIR is required');
   const targetBpcer = numberOption('bpcer', values.bpcer, DEFAULT_TARGET_BPCER, (v) => v > 0 && v < 1, 'a target BPCER between 0 and 1');
@@ -403,6 +411,7 @@ async function evaluatePadCommand(args: string[]): Promise<void> {
   const outDir = values.out ?? 'pad-out';
   const r = await evaluatePad({
     datasetDir: values.dataset, outDir, targetBpcer, replicates, writeCalibration: values['write-calibration'] ?? false,
+    ...(values.model ? { model: values.model } : {}),
     ...(subjects ? { subjects } : {}), ...(perSubject ? { perSubject } : {}),
     ...(values['calibration-subjects'] ? { calibrationSubjects: values['calibration-subjects'].split(',').map((x) => x.trim()).filter(Boolean) } : {}),
   });
@@ -432,7 +441,7 @@ async function models(args: string[]): Promise<void> {
   for (const c of cards) {
     process.stdout.write(`${c.id}${c.id === DEFAULT_RECOGNITION_MODEL ? ' (default)' : ''}: ${c.source.package}@${c.source.version} ${c.source.file}; ${c.licence}\n  card: ${c.cardPath}\n`);
   }
-  const pad = FACEPLUGIN_LIVENESS_CARD;
+  const pad = livenessCard();
   process.stdout.write(`${pad.id} (presentation-attack detection, "probity liveness"): ${pad.source.package}@${pad.source.version} ${pad.source.file}; ${pad.licence}\n  card: ${pad.cardPath}\n`);
 }
 

@@ -2,11 +2,12 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { FaceEngine } from '../engine/engine.js';
 import { readImageFile } from '../engine/image.js';
-import { DEFAULT_LIVENESS_MODEL, DEFAULT_TARGET_BPCER, livenessCalibrationFile, loadLivenessModel, type LivenessCalibration } from '../engine/liveness.js';
+import { DEFAULT_LIVENESS_MODEL, DEFAULT_TARGET_BPCER, livenessCalibrationFile, livenessEntry, loadLivenessModel, type LivenessCalibration } from '../engine/liveness.js';
+import type { Box } from '../engine/geometry.js';
 import type { ModelCard } from '../engine/types.js';
 import { ProbityError } from '../errors.js';
 import type { Interval } from './fairness.js';
-import { apcer, bpcer, detCurve, detectionEer, percentileInterval, resampleSubjects, thresholdForBpcer, type PadSample } from './pad-metrics.js';
+import { apcer, bpcer, bursts, detCurve, detectionEer, leaveOnePersonOut, percentileInterval, resampleSubjects, thresholdForBpcer, thresholdOverPeople, type HeldOutPerson, type PadSample } from './pad-metrics.js';
 import { renderPadReport } from './pad-report.js';
 
 export interface EvaluatePadOptions {
@@ -26,7 +27,9 @@ export interface EvaluatePadOptions {
   quiet?: boolean;
 }
 
-const LIVENESS_SCORING_VERSION = 3;
+const LIVENESS_SCORING_VERSION = 4;
+/** Burst sizes measured: several frames of one capture, scored by the median of their scores. */
+export const PAD_BURST_SIZES = [3, 5];
 export const PAD_OPERATING_BPCERS = [0.01, 0.02, 0.05, 0.1, 0.2];
 /** The threshold the model's package uses in its own demo, reported for comparison. */
 export const PACKAGE_THRESHOLD = 0.3;
@@ -51,11 +54,15 @@ export interface PadOperatingPoint {
 export interface PadResults {
   generatedAt: string;
   dataset: { name: string; dir: string; presentations: number; subjects: number; bonaFide: number; attacks: Record<string, number>; sliced: boolean; noFace: { bonaFide: number; attack: number } };
-  model: { id: string; source: ModelCard['source'] };
+  model: { id: string; source: ModelCard['source']; parts?: string[] };
+  /** The face detector whose boxes the crops were cut from. */
+  detector: string;
   split: { how: string; calibrationSubjects: string[]; reportSubjects: string[]; calibrationPresentations: number; reportPresentations: number };
   targetBpcer: number;
   /** Thresholds chosen on the calibration subjects (what calibration/ holds). */
   calibration: LivenessCalibration['points'];
+  /** How the threshold at the target was chosen, and how it did on each calibration person left out in turn. */
+  thresholdChoice: LivenessCalibration['thresholdChoice'];
   /** Every figure here is on the report subjects, who chose nothing. */
   report: {
     atTarget: PadOperatingPoint;
@@ -64,13 +71,41 @@ export interface PadResults {
     deer: RateWithInterval & { threshold: number };
     det: { apcer: number; bpcer: number; threshold: number }[];
     perSubject: { subject: string; bonaFide: number; attacks: number; bpcer: number; apcer: number }[];
+    worstPerson: { bpcer: number; apcer: number };
+    /** Bursts of consecutive frames, scored by their median, at the same threshold. */
+    bursts: BurstReport[];
   };
+  /**
+   * Every person in turn left out of everything: the threshold chosen as above on all the others,
+   * the person judged at it. Uses all the people, each measured at a threshold they did not choose.
+   */
+  crossValidated: CrossValidated;
   goal: { apcer: number; bpcer: number; met: boolean; statement: string };
   replicates: number;
   limits: string[];
 }
 
-interface LabelRow { image: string; label: string; subject: string; attackType: string }
+export interface BurstReport {
+  frames: number;
+  bonaFide: number;
+  attacks: number;
+  threshold: number;
+  apcer: RateWithInterval;
+  bpcer: RateWithInterval;
+  perSubject: { subject: string; bonaFide: number; attacks: number; bpcer: number; apcer: number }[];
+}
+
+export interface CrossValidated {
+  subjects: number;
+  apcer: RateWithInterval;
+  bpcer: RateWithInterval;
+  worstPerson: { bpcer: number; apcer: number };
+  perSubject: HeldOutPerson[];
+  bursts: { frames: number; apcer: RateWithInterval; bpcer: RateWithInterval; worstPerson: { bpcer: number; apcer: number } }[];
+}
+
+interface LabelRow { image: string; label: string; subject: string; attackType: string; session: string }
+type SessionSample = PadSample & { session: string };
 
 function readLabels(dir: string): LabelRow[] {
   const path = join(dir, 'labels.csv');
@@ -83,11 +118,12 @@ function readLabels(dir: string): LabelRow[] {
     return i;
   };
   const [ii, il, is, it] = [at('image'), at('label'), at('subject'), at('attack_type')];
+  const isession = cols.indexOf('session');
   return lines.map((l, n) => {
     const c = l.split(',');
     const label = c[il]!;
     if (label !== 'bona_fide' && label !== 'attack') throw new ProbityError('invalid_argument', `${path} line ${n + 2}: label "${label}" is neither bona_fide nor attack`);
-    return { image: c[ii]!, label, subject: c[is]!, attackType: c[it] || 'unknown' };
+    return { image: c[ii]!, label, subject: c[is]!, attackType: c[it] || 'unknown', session: isession >= 0 ? c[isession] ?? '' : '' };
   });
 }
 
@@ -116,30 +152,99 @@ function operatingPoint(report: PadSample[], threshold: number, setBy: string, a
   };
 }
 
-async function scoreAll(o: EvaluatePadOptions, rows: LabelRow[], model: string): Promise<(PadSample | undefined)[]> {
+function readCache<T>(path: string): Record<string, T> {
+  return existsSync(path) ? JSON.parse(readFileSync(path, 'utf8')) as Record<string, T> : {};
+}
+
+/**
+ * Scores every presentation. The detector's boxes are cached by detector, and each model's scores
+ * by model and detector: a fusion reuses its parts' scores, and a new detector scores afresh.
+ */
+async function scoreAll(o: EvaluatePadOptions, rows: LabelRow[], model: string): Promise<{ scores: (number | undefined)[]; detector: string }> {
   const cacheDir = join(o.outDir, 'cache');
   mkdirSync(cacheDir, { recursive: true });
-  // The version changes whenever the crop or the scoring does: old scores are then not reused.
-  const cachePath = join(cacheDir, `pad-scores-${model}-v${LIVENESS_SCORING_VERSION}.json`);
-  const cached: Record<string, number | null> = existsSync(cachePath) ? JSON.parse(readFileSync(cachePath, 'utf8')) : {};
   const engine = await FaceEngine.load({ flipAverage: false });
-  const detector = await loadLivenessModel(model);
-  const out: (PadSample | undefined)[] = [];
-  let done = 0;
-  for (const r of rows) {
-    let score = cached[r.image];
-    if (score === undefined) {
-      const image = await readImageFile(join(o.datasetDir, r.image));
-      // The dataset's README: other people are often in the background; judge the largest face.
-      const face = (await engine.detect(image))[0];
-      score = face ? await detector.bonaFideScore(image, face.box) : null;
-      cached[r.image] = score;
+  const detector = engine.cards[0]!.id;
+  const boxesPath = join(cacheDir, `pad-boxes-${detector}.json`);
+  const boxes = readCache<Box | null>(boxesPath);
+  const entry = livenessEntry(model);
+  const parts = entry.parts ?? [model];
+  const partScores: Record<string, number>[] = [];
+  for (const part of parts) {
+    // The version changes whenever the crop or the scoring does: old scores are then not reused.
+    const cachePath = join(cacheDir, `pad-scores-${part}-${detector}-v${LIVENESS_SCORING_VERSION}.json`);
+    const cached = readCache<number>(cachePath);
+    const todo = rows.filter((r) => cached[r.image] === undefined && boxes[r.image] !== null);
+    if (todo.length) {
+      const pad = await loadLivenessModel(part);
+      let done = 0;
+      for (const r of todo) {
+        const image = await readImageFile(join(o.datasetDir, r.image));
+        if (boxes[r.image] === undefined) {
+          // The dataset's README: other people are often in the background; judge the face the engine ranks first.
+          boxes[r.image] = (await engine.detect(image))[0]?.box ?? null;
+        }
+        const box = boxes[r.image];
+        if (box) cached[r.image] = await pad.bonaFideScore(image, box);
+        if (!o.quiet && ++done % 200 === 0) process.stderr.write(`probity: ${part}: scored ${done}/${todo.length} presentations\n`);
+      }
+      writeFileSync(boxesPath, JSON.stringify(boxes));
+      writeFileSync(cachePath, JSON.stringify(cached));
     }
-    out.push(score === null ? undefined : { subject: r.subject, bonaFide: r.label === 'bona_fide', ...(r.label === 'attack' ? { attackType: r.attackType } : {}), score });
-    if (!o.quiet && ++done % 200 === 0) process.stderr.write(`probity: scored ${done}/${rows.length} presentations\n`);
+    partScores.push(cached);
   }
-  writeFileSync(cachePath, JSON.stringify(cached));
-  return out;
+  const scores = rows.map((r) => {
+    if (!boxes[r.image]) return undefined;
+    const each = partScores.map((c) => c[r.image]!);
+    return entry.fuse ? entry.fuse(each) : each[0]!;
+  });
+  return { scores, detector };
+}
+
+function rateWithPeople(samples: PadSample[], decide: (s: PadSample) => boolean, bonaFide: boolean, replicates: number, seed: number): RateWithInterval {
+  const f = (d: PadSample[]) => {
+    const mine = d.filter((s) => s.bonaFide === bonaFide);
+    // APCER counts attacks accepted; BPCER bona fide rejected: either way, decisions that differ from the truth.
+    return mine.length ? mine.filter((s) => decide(s) !== bonaFide).length / mine.length : NaN;
+  };
+  return withInterval(samples, replicates, seed, f);
+}
+
+/** Nested leave-one-person-out over every person: nothing about the person judged chose their threshold. */
+function crossValidate(samples: SessionSample[], target: number, replicates: number): CrossValidated {
+  const perSubject = leaveOnePersonOut(samples, (others) => thresholdOverPeople(others, target).threshold);
+  const thresholdOf = new Map(perSubject.map((p) => [p.subject, p.threshold]));
+  const accepted = (s: PadSample) => s.score >= thresholdOf.get(s.subject)!;
+  const worst = (list: { bpcer: number; apcer: number }[]) => ({ bpcer: Math.max(...list.map((p) => p.bpcer).filter(Number.isFinite)), apcer: Math.max(...list.map((p) => p.apcer).filter(Number.isFinite)) });
+  return {
+    subjects: perSubject.length,
+    apcer: rateWithPeople(samples, accepted, false, replicates, 21),
+    bpcer: rateWithPeople(samples, accepted, true, replicates, 23),
+    worstPerson: worst(perSubject),
+    perSubject,
+    bursts: PAD_BURST_SIZES.map((frames) => {
+      const b = bursts(samples, frames);
+      const people = [...new Set(b.map((x) => x.subject))].map((subject) => {
+        const mine = b.filter((x) => x.subject === subject);
+        return { bpcer: bpcer(mine, thresholdOf.get(subject)!), apcer: apcer(mine, thresholdOf.get(subject)!) };
+      });
+      return { frames, apcer: rateWithPeople(b, accepted, false, replicates, 25), bpcer: rateWithPeople(b, accepted, true, replicates, 27), worstPerson: worst(people) };
+    }),
+  };
+}
+
+function burstReport(report: SessionSample[], frames: number, threshold: number, replicates: number): BurstReport {
+  const b = bursts(report, frames);
+  const subjects = [...new Set(b.map((x) => x.subject))].sort();
+  return {
+    frames, threshold, bonaFide: b.filter((x) => x.bonaFide).length, attacks: b.filter((x) => !x.bonaFide).length,
+    apcer: withInterval(b, replicates, 31, (d) => apcer(d, threshold)),
+    bpcer: withInterval(b, replicates, 33, (d) => bpcer(d, threshold)),
+    perSubject: subjects.map((subject) => {
+      const mine = b.filter((x) => x.subject === subject);
+      return { subject, bonaFide: mine.filter((x) => x.bonaFide).length, attacks: mine.filter((x) => !x.bonaFide).length, bpcer: bpcer(mine, threshold), apcer: apcer(mine, threshold) };
+    }),
+  };
 }
 
 export async function evaluatePad(o: EvaluatePadOptions): Promise<PadResults> {
@@ -173,21 +278,32 @@ export async function evaluatePad(o: EvaluatePadOptions): Promise<PadResults> {
   if (unknown.length) throw new ProbityError('invalid_argument', `calibration subject(s) ${unknown.join(', ')} are not in the data set`);
   if (!split.report.length || !split.calibration.length) throw new ProbityError('invalid_argument', 'both the calibration and the report subjects must be non-empty');
 
-  const scored = await scoreAll(o, rows, model);
-  const samples = scored.filter((s): s is PadSample => s !== undefined);
+  const { scores, detector } = await scoreAll(o, rows, model);
+  const scored: (SessionSample | undefined)[] = scores.map((score, i) => {
+    const r = rows[i]!;
+    return score === undefined ? undefined : { subject: r.subject, session: r.session, bonaFide: r.label === 'bona_fide', ...(r.label === 'attack' ? { attackType: r.attackType } : {}), score };
+  });
+  const samples = scored.filter((s): s is SessionSample => s !== undefined);
   const noFace = { bonaFide: 0, attack: 0 };
   scored.forEach((s, i) => { if (!s) noFace[rows[i]!.label === 'bona_fide' ? 'bonaFide' : 'attack']++; });
   const calibrationSet = samples.filter((s) => split.calibration.includes(s.subject));
   const report = samples.filter((s) => split.report.includes(s.subject));
   const attackTypes = [...new Set(samples.filter((s) => !s.bonaFide).map((s) => s.attackType!))].sort();
 
+  // Each threshold is chosen with a bound over the calibration people (see thresholdOverPeople).
+  const choices = new Map([...new Set([...PAD_OPERATING_BPCERS, targetBpcer])].map((b) => [b, thresholdOverPeople(calibrationSet, b)]));
   const calibration = PAD_OPERATING_BPCERS.map((b) => {
-    const threshold = thresholdForBpcer(calibrationSet, b);
+    const threshold = choices.get(b)!.threshold;
     return { bpcer: b, threshold, measuredBpcer: bpcer(calibrationSet, threshold), measuredApcer: apcer(calibrationSet, threshold) };
   });
-  const thresholdAt = (b: number) => thresholdForBpcer(calibrationSet, b);
-  const operatingPoints = PAD_OPERATING_BPCERS.map((b) => operatingPoint(report, thresholdAt(b), `BPCER ${b} on the calibration subjects`, attackTypes, replicates));
-  const atTarget = operatingPoint(report, thresholdAt(targetBpcer), `BPCER ${targetBpcer} on the calibration subjects`, attackTypes, replicates);
+  const thresholdAt = (b: number) => choices.get(b)!.threshold;
+  const choice = choices.get(targetBpcer)!;
+  const thresholdChoice: NonNullable<LivenessCalibration['thresholdChoice']> = {
+    targetBpcer, rule: choice.rule, perPersonBpcer: choice.perPersonBpcer, bounded: choice.bounded,
+    heldOutCalibrationPeople: choice.heldOut, pooledFrameThreshold: thresholdForBpcer(calibrationSet, targetBpcer),
+  };
+  const operatingPoints = PAD_OPERATING_BPCERS.map((b) => operatingPoint(report, thresholdAt(b), `BPCER ${b} for every calibration person (bound over people)`, attackTypes, replicates));
+  const atTarget = operatingPoint(report, thresholdAt(targetBpcer), `BPCER ${targetBpcer} for every calibration person (bound over people)`, attackTypes, replicates);
   const eer = detectionEer(report);
   const eerDraws: number[] = [];
   resampleSubjects(report, replicates, 13, (d) => eerDraws.push(detectionEer(d).eer));
@@ -200,6 +316,9 @@ export async function evaluatePad(o: EvaluatePadOptions): Promise<PadResults> {
       bpcer: bpcer(mine, atTarget.threshold), apcer: apcer(mine, atTarget.threshold),
     };
   });
+  const worstPerson = { bpcer: Math.max(...perSubject.map((p) => p.bpcer).filter(Number.isFinite)), apcer: Math.max(...perSubject.map((p) => p.apcer).filter(Number.isFinite)) };
+  const burstReports = PAD_BURST_SIZES.map((n) => burstReport(report, n, atTarget.threshold, replicates));
+  const crossValidated = crossValidate(samples, targetBpcer, replicates);
   const met = atTarget.apcerMax <= PAD_GOAL.apcer && atTarget.bpcer.value <= PAD_GOAL.bpcer;
   const pct = (v: number) => `${(v * 100).toFixed(1)}%`;
   const results: PadResults = {
@@ -210,7 +329,8 @@ export async function evaluatePad(o: EvaluatePadOptions): Promise<PadResults> {
       attacks: Object.fromEntries(attackTypes.map((t) => [t, rows.filter((r) => r.label === 'attack' && r.attackType === t).length])),
       sliced, noFace,
     },
-    model: { id: model, source: (await loadLivenessModel(model)).card.source },
+    model: { id: model, source: livenessEntry(model).card.source, ...(livenessEntry(model).parts ? { parts: livenessEntry(model).parts! } : {}) },
+    detector,
     split: {
       how: o.calibrationSubjects ? 'calibration subjects named on the command line; the rest reported' : 'every other subject, sorted, chooses the thresholds; the others are reported',
       calibrationSubjects: split.calibration, reportSubjects: split.report,
@@ -218,16 +338,20 @@ export async function evaluatePad(o: EvaluatePadOptions): Promise<PadResults> {
     },
     targetBpcer,
     calibration,
+    thresholdChoice,
     report: {
       atTarget, operatingPoints,
       atPackageThreshold: operatingPoint(report, PACKAGE_THRESHOLD, 'the package demo\'s fixed 0.3', attackTypes, replicates),
       deer: { value: eer.eer, threshold: eer.threshold, ci: percentileInterval(eerDraws) },
       det: det.filter((_, i) => i % step === 0 || i === det.length - 1).map((p) => ({ ...p, threshold: Number.isFinite(p.threshold) ? p.threshold : 1 })),
       perSubject,
+      worstPerson,
+      bursts: burstReports,
     },
+    crossValidated,
     goal: {
       ...PAD_GOAL, met,
-      statement: `Goal APCER <= ${pct(PAD_GOAL.apcer)} with BPCER <= ${pct(PAD_GOAL.bpcer)} on printed photos of held-out people: ${met ? 'met' : 'not met'} (APCER ${pct(atTarget.apcerMax)}, BPCER ${pct(atTarget.bpcer.value)} at the threshold for BPCER ${pct(targetBpcer)})`,
+      statement: `Goal APCER <= ${pct(PAD_GOAL.apcer)} with BPCER <= ${pct(PAD_GOAL.bpcer)} on printed photos of held-out people: ${met ? 'met' : 'not met'} (APCER ${pct(atTarget.apcerMax)}, BPCER ${pct(atTarget.bpcer.value)} on ${split.report.length} people who chose nothing, at the threshold for BPCER ${pct(targetBpcer)} for every calibration person)`,
     },
     replicates,
     limits: [
@@ -242,10 +366,17 @@ export async function evaluatePad(o: EvaluatePadOptions): Promise<PadResults> {
   writeFileSync(join(o.outDir, 'report.html'), renderPadReport(results));
   if (o.writeCalibration) {
     const table: LivenessCalibration = {
-      model, dataset: results.dataset.name, calibrationSubjects: split.calibration, generatedAt: results.generatedAt, points: calibration,
+      model, dataset: results.dataset.name, detector, calibrationSubjects: split.calibration, generatedAt: results.generatedAt, points: calibration,
+      thresholdChoice,
       heldOut: {
         subjects: split.report, attackTypes, targetBpcer, threshold: atTarget.threshold,
         apcer: atTarget.apcer, bpcer: atTarget.bpcer, deer: { value: eer.eer, ci: results.report.deer.ci },
+        worstPerson,
+        bursts: burstReports.map((b) => ({ frames: b.frames, apcer: b.apcer, bpcer: b.bpcer })),
+      },
+      crossValidated: {
+        subjects: crossValidated.subjects, apcer: crossValidated.apcer, bpcer: crossValidated.bpcer, worstPerson: crossValidated.worstPerson,
+        bursts: crossValidated.bursts,
       },
     };
     writeFileSync(livenessCalibrationFile(model), JSON.stringify(table, null, 2) + '\n');

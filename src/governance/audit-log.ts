@@ -19,7 +19,11 @@ export interface AuditBody {
   /** SHA-256 of each input image: enough to show later which image was used, without keeping it. */
   inputHashes?: string[];
   /** Presentation-attack checks run on the request's images: the score, the threshold and the decision. */
-  liveness?: { label: string; model: string; score: number; threshold: number; bpcer: number; live: boolean; requiredBy: string }[];
+  liveness?: {
+    label: string; model: string; score: number; threshold: number; bpcer: number; live: boolean; requiredBy: string;
+    /** A burst: each further frame's label, SHA-256, score and similarity to the first frame's face (the score above is their median with the first). */
+    frames?: { label: string; sha256: string; score: number; similarity: number }[];
+  }[];
   outcome: 'ok' | 'refused' | 'failed';
   result?: Record<string, unknown>;
 }

@@ -169,6 +169,8 @@ export async function buildApp(service: ProbityService, options: Partial<AppOpti
       delete body.image;
     }
     for (const k of ['topK', 'fpir', 'fmr']) if (typeof body[k] === 'string') body[k] = Number(body[k]);
+    // One liveness frame sent as a file arrives as one string, not a list; "true"/"false" stay flags.
+    if (typeof body.liveness === 'string' && body.liveness !== 'true' && body.liveness !== 'false') body.liveness = [body.liveness];
     if (typeof body.authority === 'string') {
       try {
         body.authority = JSON.parse(body.authority);

@@ -40,7 +40,7 @@ suiteUnless(skipWithoutNuaaPad, 'presentation-attack detection over HTTP', () =>
   });
 
   test('enrolment and sign-in run the check; a printed photograph is a 422 presentation_attack_suspected citing the rule', async () => {
-    const enrolled = await call(`/v1/galleries/${galleryId}/subjects/holder/templates`, { purpose: SIGN_IN, images: [frame('bona_fide', 0)] });
+    const enrolled = await call(`/v1/galleries/${galleryId}/subjects/holder/templates`, { purpose: SIGN_IN, images: [frame('bona_fide', 20)] }); // one face in view: enrolment takes no guess
     assert.equal(enrolled.status, 201, JSON.stringify(enrolled.body));
     assert.equal(enrolled.body.liveness[0].live, true);
     const ok = await call('/v1/verify', { purpose: SIGN_IN, galleryId, subject: 'holder', image: frame('bona_fide', 40) });
@@ -53,5 +53,19 @@ suiteUnless(skipWithoutNuaaPad, 'presentation-attack detection over HTTP', () =>
     assert.equal(attack.body.error.code, 'presentation_attack_suspected');
     assert.equal(attack.body.error.rule, 'default/liveness-for-sign-in');
     assert.match(attack.body.error.message, /liveness score 0\.\d+ is under the threshold/);
+  });
+
+  test('several frames in "liveness" are one burst: fused when they show one face, a 422 when a stranger\'s live face props up a print', async () => {
+    const ok = await call('/v1/verify', { purpose: SIGN_IN, galleryId, subject: 'holder', image: frame('bona_fide', 40), liveness: [frame('bona_fide', 41), frame('bona_fide', 42)] });
+    assert.equal(ok.status, 200, JSON.stringify(ok.body));
+    assert.equal(ok.body.liveness.live, true);
+    assert.equal(ok.body.liveness.frames.length, 2);
+    const stranger = readFileSync(nuaaFrame('bona_fide', '0002', 0)).toString('base64');
+    const attack = await call('/v1/verify', { purpose: SIGN_IN, galleryId, subject: 'holder', image: frame('attack', 5), liveness: [stranger, stranger] });
+    assert.equal(attack.status, 422, JSON.stringify(attack.body));
+    assert.equal(attack.body.error.code, 'presentation_attack_suspected');
+    assert.match(attack.body.error.message, /must all show the same face/);
+    const tooMany = await call('/v1/verify', { purpose: SIGN_IN, galleryId, subject: 'holder', image: frame('bona_fide', 40), liveness: Array.from({ length: 10 }, () => frame('bona_fide', 41)) });
+    assert.equal(tooMany.status, 400);
   });
 });

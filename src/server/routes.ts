@@ -48,8 +48,23 @@ const authority = {
 // One shared schema, so the document (and a client generated from it) names the error shape once.
 const errorRef = { $ref: 'ProbityError#' } as const;
 const errors = { 400: errorRef, 401: errorRef, 403: errorRef, 404: errorRef, 409: errorRef, 413: errorRef, 415: errorRef, 422: errorRef, 429: errorRef };
-const liveness = { type: 'boolean', description: 'Check first that the face is a live person, not a photograph or screen (presentation-attack detection); refused with presentation_attack_suspected (422) if not. A purpose the policy binds to the check (sign_in_verification) runs it whatever this says.' } as const;
-const livenessRecord = { type: 'object', properties: { label: { type: 'string' }, model: { type: 'string' }, score: { type: 'number' }, threshold: { type: 'number' }, bpcer: { type: 'number' }, live: { type: 'boolean' }, requiredBy: { type: 'string' } } } as const;
+const liveness = {
+  anyOf: [{ type: 'boolean' }, { type: 'array', minItems: 1, maxItems: 9, items: { type: 'string', minLength: 1 } }],
+  description: 'Check first that the face is a live person, not a photograph or screen (presentation-attack detection); refused with presentation_attack_suspected (422) if not. true runs it on the one image; a list of 1 to 9 further frames of the same capture (base64 images; in multipart, files) runs it on the burst: every frame must show the same face as the image (verify) or the first image (enrol), else 422, and the frames\' scores are fused by their median. A purpose the policy binds to the check (sign_in_verification) runs it whatever this says.',
+} as const;
+const livenessRecord = {
+  type: 'object',
+  properties: {
+    label: { type: 'string' }, model: { type: 'string' }, score: { type: 'number' }, threshold: { type: 'number' }, bpcer: { type: 'number' }, live: { type: 'boolean' }, requiredBy: { type: 'string' },
+    frames: { type: 'array', description: 'A burst: each further frame, its score and its face\'s similarity to the first frame\'s', items: { type: 'object', properties: { label: { type: 'string' }, sha256: { type: 'string' }, score: { type: 'number' }, similarity: { type: 'number' } } } },
+  },
+} as const;
+
+/** `liveness` as the service takes it: a flag, or the further frames of the capture as images. */
+function livenessOf(l: boolean | string[] | undefined): { liveness?: boolean | ImageInput[] } {
+  if (l === undefined) return {};
+  return { liveness: Array.isArray(l) ? l.map((b, i) => imageInput(b, `liveness[${i}]`)) : l };
+}
 const image = { type: 'string', minLength: 1, description: 'A JPEG, PNG or WebP image, base64-encoded (a data: URL prefix is allowed); in multipart, a file.' } as const;
 const name = { type: 'string', minLength: 1, maxLength: 200 } as const;
 const subjectRef = {
@@ -426,7 +441,7 @@ export function registerRoutes(app: FastifyInstance, service: ProbityService): v
   }, async (req) => service.deleteGallery(callerOf(req), req.params.galleryId));
 
   // ---- subjects ----
-  app.post<{ Params: { galleryId: string; subject: string }; Body: { images: string[]; purpose: string; authority?: LegalAuthority; liveness?: boolean; skipUnusable?: boolean }; Headers: { 'idempotency-key'?: string } }>('/v1/galleries/:galleryId/subjects/:subject/templates', {
+  app.post<{ Params: { galleryId: string; subject: string }; Body: { images: string[]; purpose: string; authority?: LegalAuthority; liveness?: boolean | string[]; skipUnusable?: boolean }; Headers: { 'idempotency-key'?: string } }>('/v1/galleries/:galleryId/subjects/:subject/templates', {
     schema: {
       tags: ['subjects'],
       summary: 'Enrol: add face templates to a subject (created on first enrolment)',
@@ -460,7 +475,7 @@ export function registerRoutes(app: FastifyInstance, service: ProbityService): v
     const images = req.body.images.map((b, i) => imageInput(b, `images[${i}]`));
     const answer = await service.enrol(callerOf(req), {
       galleryId: req.params.galleryId, subject: req.params.subject, images, ...purposeOf(req.body),
-      ...(req.body.liveness !== undefined ? { liveness: req.body.liveness } : {}),
+      ...livenessOf(req.body.liveness),
       ...(req.body.skipUnusable ? { skipUnusable: true } : {}),
       ...(req.headers['idempotency-key'] ? { idempotencyKey: req.headers['idempotency-key'] } : {}),
     });
@@ -496,7 +511,7 @@ export function registerRoutes(app: FastifyInstance, service: ProbityService): v
   } as const;
   const operatingPointIn = { type: 'string', enum: ['equal_protection', 'average'], description: 'equal_protection: the target FMR holds, as an upper 95% bound, for every measured group; average: over all the calibration pairs. Consequential purposes default to equal_protection; some law packs require it.' } as const;
   const operatingPointOut = { type: 'object', properties: { name: { type: 'string' }, meaning: { type: 'string' }, reason: { type: 'string' }, calibration: open } } as const;
-  app.post<{ Body: { image: string; reference?: string; galleryId?: string; subject?: string; fmr?: number; operatingPoint?: 'equal_protection' | 'average'; purpose: string; authority?: LegalAuthority; liveness?: boolean } }>('/v1/verify', {
+  app.post<{ Body: { image: string; reference?: string; galleryId?: string; subject?: string; fmr?: number; operatingPoint?: 'equal_protection' | 'average'; purpose: string; authority?: LegalAuthority; liveness?: boolean | string[] } }>('/v1/verify', {
     schema: {
       tags: ['decisions'], summary: 'Verify (1:1): an image against a second image, or against an enrolled subject',
       description: 'Give either `reference` or `galleryId` and `subject`, never both (400): a request naming a subject is compared with that subject\'s stored templates only, and only for a purpose their consent or legal authority covers now.',
@@ -522,7 +537,7 @@ export function registerRoutes(app: FastifyInstance, service: ProbityService): v
     ...(req.body.galleryId ? { galleryId: req.body.galleryId } : {}),
     ...(req.body.subject ? { subject: req.body.subject } : {}),
     ...(req.body.fmr !== undefined ? { fmr: req.body.fmr } : {}),
-    ...(req.body.liveness !== undefined ? { liveness: req.body.liveness } : {}),
+    ...livenessOf(req.body.liveness),
     ...(req.body.operatingPoint ? { operatingPoint: req.body.operatingPoint } : {}),
   }));
 

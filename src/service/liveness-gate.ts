@@ -1,11 +1,12 @@
 import type { Box } from '../engine/geometry.js';
 import { decodeImage } from '../engine/image.js';
-import { DEFAULT_TARGET_BPCER, LivenessChecker } from '../engine/liveness.js';
+import type { Template } from '../engine/engine.js';
+import { DEFAULT_TARGET_BPCER, LivenessChecker, requireSameFace } from '../engine/liveness.js';
 import { ProbityError } from '../errors.js';
 import type { Caller } from '../governance/api-keys.js';
 import type { AuditBody } from '../governance/audit-log.js';
 import type { Clearance, Governor, Operation } from './governor.js';
-import type { ImageInput } from './face-input.js';
+import { sha256, type ImageInput } from './face-input.js';
 
 export type LivenessRecord = NonNullable<AuditBody['liveness']>[number];
 
@@ -44,8 +45,10 @@ export class LivenessGate {
   }
 
   /**
-   * Judges each face (its box already found by the request's own face extraction). Returns the
-   * records for the audit entry, or throws `presentation_attack_suspected` after logging the
+   * Judges each face (its box already found by the request's own face extraction). A face with
+   * `frames` is judged on the burst: itself and the further frames of the same capture, each of
+   * which must show the same face (matched at `sameFaceThreshold`), fused by their median. Returns
+   * the records for the audit entry, or throws `presentation_attack_suspected` after logging the
    * refusal. Nothing is stored before this passes.
    */
   async check(
@@ -53,24 +56,43 @@ export class LivenessGate {
     op: Operation,
     audit: Partial<AuditBody>,
     requirement: { rule: string; citation: string },
-    faces: { input: ImageInput; box: Box }[],
+    faces: { input: ImageInput; box: Box; template?: Template; frames?: { input: ImageInput; box: Box; template: Template }[] }[],
+    sameFaceThreshold?: number,
   ): Promise<LivenessRecord[]> {
     const checker = await this.load();
     const records: LivenessRecord[] = [];
+    const refuse = async (e: ProbityError): Promise<never> => {
+      await this.gov.recordRefusal(caller, op, { ...audit, liveness: records }, e);
+      throw e;
+    };
     for (const f of faces) {
-      const image = await decodeImage(f.input.bytes, f.input.label);
-      const d = await checker.assess(image, f.box, this.bpcer);
-      records.push({ label: f.input.label, model: d.model, score: d.score, threshold: round(d.threshold), bpcer: d.bpcer, live: d.live, requiredBy: requirement.rule });
+      const frames = f.frames ?? [];
+      let similarities: { similarity: number }[] = [];
+      if (frames.length) {
+        if (!f.template || sameFaceThreshold === undefined) throw new Error('a liveness burst needs the first frame\'s template and a same-face threshold');
+        try {
+          similarities = requireSameFace([{ label: f.input.label, template: f.template }, ...frames.map((x) => ({ label: x.input.label, template: x.template }))], sameFaceThreshold);
+        } catch (e) {
+          if (e instanceof ProbityError) await refuse(new ProbityError(e.code, `${e.message}; nothing was done (${requirement.rule}: ${requirement.citation})`, requirement));
+          throw e;
+        }
+      }
+      const decoded = [];
+      for (const x of [f, ...frames]) decoded.push({ image: await decodeImage(x.input.bytes, x.input.label), box: x.box });
+      const d = await checker.assessBurst(decoded, this.bpcer);
+      records.push({
+        label: f.input.label, model: d.model, score: d.score, threshold: round(d.threshold), bpcer: d.bpcer, live: d.live, requiredBy: requirement.rule,
+        ...(frames.length ? { frames: frames.map((x, k) => ({ label: x.input.label, sha256: sha256(x.input.bytes), score: d.frameScores[k + 1]!, similarity: similarities[k]!.similarity })) } : {}),
+      });
     }
     const failed = records.find((r) => !r.live);
     if (failed) {
-      const e = new ProbityError(
+      const burst = failed.frames ? ` (the median of ${failed.frames.length + 1} frames of one capture)` : '';
+      await refuse(new ProbityError(
         'presentation_attack_suspected',
-        `${failed.label}: the face looks like a presentation attack (a photograph or screen held up to the camera), not a live person: liveness score ${failed.score.toFixed(3)} is under the threshold ${failed.threshold.toFixed(3)} (set for a BPCER of ${failed.bpcer}); nothing was done (${requirement.rule}: ${requirement.citation})`,
+        `${failed.label}: the face looks like a presentation attack (a photograph or screen held up to the camera), not a live person: liveness score ${failed.score.toFixed(3)}${burst} is under the threshold ${failed.threshold.toFixed(3)} (set for a BPCER of ${failed.bpcer}); nothing was done (${requirement.rule}: ${requirement.citation})`,
         requirement,
-      );
-      await this.gov.recordRefusal(caller, op, { ...audit, liveness: records }, e);
-      throw e;
+      ));
     }
     return records;
   }

@@ -1,5 +1,4 @@
-import { DEFAULT_LIVENESS_MODEL, loadLivenessCalibration } from '../engine/liveness.js';
-import { FACEPLUGIN_LIVENESS_CARD } from '../engine/models/faceplugin-liveness.js';
+import { DEFAULT_LIVENESS_MODEL, livenessCard, loadLivenessCalibration } from '../engine/liveness.js';
 import { useCase } from '../governance/use-cases.js';
 import { LIVENESS_FOR_SIGN_IN } from '../governance/policy/packs/default.js';
 
@@ -8,7 +7,7 @@ const interval = (r: { value: number; ci: { low: number; high: number } }) => `$
 
 /** The accountability report's row for the presentation-attack model. */
 export function presentationAttackModelRow(): (string | number)[] {
-  const c = FACEPLUGIN_LIVENESS_CARD;
+  const c = livenessCard();
   return [c.id, c.task, `${c.source.package}@${c.source.version} (${c.source.file})`, c.licence, c.cardPath];
 }
 
@@ -22,7 +21,7 @@ export function presentationAttackBullets(): string[] {
     const t = loadLivenessCalibration(DEFAULT_LIVENESS_MODEL);
     const h = t.heldOut;
     measured = h
-      ? `Measured by "probity evaluate-pad" on ${t.dataset} (printed photographs held up to one webcam), at the default threshold ${h.threshold.toFixed(3)} set for a BPCER of ${pct(h.targetBpcer)} on ${t.calibrationSubjects.length} people and reported on ${h.subjects.length} others: ${h.attackTypes.map((a) => `APCER (${a}) ${interval(h.apcer[a]!)}`).join(', ')}, BPCER ${interval(h.bpcer)}, D-EER ${interval(h.deer)}. So a printed photograph still passed the check in about ${Math.max(1, Math.round((h.apcer.print?.value ?? 0) * 100))} of 100 attempts there.`
+      ? `Measured by "probity evaluate-pad" on ${t.dataset} (printed photographs held up to one webcam), at the default threshold ${h.threshold.toFixed(3)} set for a BPCER of ${pct(h.targetBpcer)} on ${t.calibrationSubjects.length} people and reported on ${h.subjects.length} others: ${h.attackTypes.map((a) => `APCER (${a}) ${interval(h.apcer[a]!)}`).join(', ')}, BPCER ${interval(h.bpcer)}, D-EER ${interval(h.deer)}. So a printed photograph still passed the check in about ${Math.max(1, Math.round((h.apcer.print?.value ?? 0) * 100))} of 100 attempts there.${(h.bursts ?? []).map((b) => ` With bursts of ${b.frames} frames of one face (the median score): APCER ${interval(b.apcer)}, BPCER ${interval(b.bpcer)}.`).join('')}${t.thresholdChoice ? ` The threshold was chosen with a bound over people: ${t.thresholdChoice.rule}.` : ''}`
       : `Thresholds set on ${t.dataset}; no held-out rates were recorded.`;
   } catch {
     measured = 'Not measured on this installation: no liveness calibration table is installed.';

@@ -39,7 +39,8 @@ for (const backend of backends) {
       client = (await onboard(service, adminSecret, { name: 'bank', sector: 'commercial', jurisdictions: ['other'] }, [SIGN_IN, DOORS])).caller;
       galleryId = (await service.createGallery(client, { name: 'accounts' })).id;
       await consentTo(service, client, galleryId, ['holder', 'victim'], SIGN_IN);
-      await service.enrol(client, { purpose: SIGN_IN, galleryId, subject: 'holder', images: [live(0)] });
+      // Frame 20: most of this person's live frames show a second face in the background, which enrolment refuses.
+      await service.enrol(client, { purpose: SIGN_IN, galleryId, subject: 'holder', images: [live(20)] });
     });
     after(async () => {
       await service.close();
@@ -116,12 +117,51 @@ for (const backend of backends) {
       assert.equal(logged[logged.length - 1]!.liveness[0]!.requiredBy, 'request/liveness');
     });
 
+    test('a burst of the account holder\'s live frames is fused and recorded frame by frame in the answer and the audit entry', async () => {
+      const r = await service.verify(client, { purpose: SIGN_IN, galleryId, subject: 'holder', probe: live(40), liveness: [live(41), live(42)].map((f, i) => ({ ...f, label: `liveness[${i}]` })) });
+      assert.equal(r.match, true);
+      assert.ok(r.liveness?.live);
+      assert.equal(r.liveness.frames?.length, 2);
+      const scores = [r.liveness.score, ...r.liveness.frames!.map((f) => f.score)];
+      assert.ok(scores.includes(r.liveness.score) && scores.filter((x) => x < r.liveness!.score).length <= 1 && scores.filter((x) => x > r.liveness!.score).length <= 1, `the median of ${scores}`);
+      const entry = await db.one<{ body: string }>(`SELECT body FROM audit_log WHERE seq = $1`, [r.auditSeq]);
+      const body = JSON.parse(entry!.body) as { liveness: { frames: { label: string; sha256: string; similarity: number }[] }[] };
+      assert.deepEqual(body.liveness[0]!.frames.map((f) => f.label), ['liveness[0]', 'liveness[1]']);
+      assert.match(body.liveness[0]!.frames[0]!.sha256, /^[0-9a-f]{64}$/);
+    });
+
+    test('the attack through a burst: a print of the account holder with the attacker\'s own live frames is refused and logged', async () => {
+      const attackerLive = (n: number) => ({ label: 'image', bytes: readFileSync(nuaaFrame('bona_fide', '0002', n)) });
+      // Without the same-face rule, the median of [print, live, live] is a live score, and the print matches the holder.
+      const before = (await refusals('presentation_attack_suspected')).length;
+      const e = await refusedWith(service.verify(client, { purpose: SIGN_IN, galleryId, subject: 'holder', probe: printed(3), liveness: [attackerLive(0), attackerLive(10)].map((f, i) => ({ ...f, label: `liveness[${i}]` })) }), 'presentation_attack_suspected');
+      assert.match(e.message, /liveness\[0\]: the frames of a liveness burst must all show the same face/);
+      assert.equal(e.rule?.rule, 'default/liveness-for-sign-in');
+      assert.equal((await refusals('presentation_attack_suspected')).length, before + 1, 'the refusal is logged');
+    });
+
+    test('enrolment takes a burst with its first image, and refuses one whose frames are of someone else', async () => {
+      const frames = [live(15), live(16)].map((f, i) => ({ ...f, label: `liveness[${i}]` }));
+      const stranger = [{ label: 'liveness[0]', bytes: readFileSync(nuaaFrame('bona_fide', '0002', 0)) }];
+      await refusedWith(service.enrol(client, { purpose: SIGN_IN, galleryId, subject: 'victim', images: [printed(4)], liveness: stranger }), 'presentation_attack_suspected');
+      assert.equal((await db.all(`SELECT id FROM subjects WHERE gallery_id = $1 AND ref = 'victim'`, [galleryId])).length, 0, 'nothing stored');
+      const r = await service.enrol(client, { purpose: SIGN_IN, galleryId, subject: 'victim', images: [live(20)], liveness: frames });
+      const body = r.body as { templates: unknown[]; liveness: { live: boolean; frames: unknown[] }[] };
+      assert.equal(body.templates.length, 1);
+      assert.equal(body.liveness[0]!.live, true);
+      assert.equal(body.liveness[0]!.frames.length, 2);
+    });
+
+    test('a burst too long is refused before any face is looked at', async () => {
+      await refusedWith(service.verify(client, { purpose: SIGN_IN, galleryId, subject: 'holder', probe: live(40), liveness: Array.from({ length: 10 }, () => live(41)) }), 'invalid_request');
+    });
+
     test('the accountability report states the measured rates, what they do not cover, and the attacks refused', async () => {
       const { text, usage } = await service.report.render(await service.authenticate(adminSecret), 'md');
       assert.ok(!/Has no liveness/.test(text), 'the old claim is gone');
       assert.match(text, /APCER \(print\) \d+\.\d% \(95% CI \d+\.\d% to \d+\.\d%\), BPCER \d+\.\d% \(95% CI [^)]+\), D-EER \d+\.\d%/);
       assert.match(text, /Not measured, and so not known: screen and video replays, masks/);
-      assert.match(text, /faceplugin-liveness-128/);
+      assert.match(text, /fusion-minifasnet-v2-faceplugin/);
       assert.ok(usage.presentationAttacksRefused >= 4, `refused attacks counted: ${usage.presentationAttacksRefused}`);
     });
   });

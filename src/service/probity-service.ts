@@ -1,6 +1,7 @@
 import { dirname, join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import type { AnalysedFace, FaceEngine, Template } from '../engine/engine.js';
+import type { Box } from '../engine/geometry.js';
 import type { QualityLevel } from '../engine/quality.js';
 import { isProbityError, ProbityError } from '../errors.js';
 import type { Db, Queryable } from '../gallery/db.js';
@@ -38,7 +39,8 @@ import { DisclosureService } from './disclosure-service.js';
 import { KeyLabelReviewers, type ReviewerDirectory } from './reviewer-identity.js';
 import { PROBITY_VERSION } from '../version.js';
 import { ForeignResource, Governor, type AccessTarget, type Clearance, type Operation, type PurposeInput } from './governor.js';
-import { calibrationReference, loadCalibration, requireMeasuredRate } from '../matching/calibration.js';
+import { calibrationReference, loadCalibration, requireMeasuredRate, thresholdFor } from '../matching/calibration.js';
+import { MAX_BURST_FRAMES, SAME_FACE_FMR } from '../engine/liveness.js';
 import { identificationNote } from '../matching/identification-threshold.js';
 import { identificationThresholdAt, operatingPointReport, scoreFmrAt, thresholdAt, type OperatingPointName } from '../matching/operating-point.js';
 import { resolveOperatingPoint } from './operating-point.js';
@@ -375,11 +377,13 @@ export class ProbityService {
    * can be used. With an idempotency key, a repeat of the same request gets the first answer back
    * and enrols nothing more.
    */
-  async enrol(caller: Caller, input: PurposeInput & { galleryId: string; subject: string; images: ImageInput[]; idempotencyKey?: string; liveness?: boolean; skipUnusable?: boolean }): Promise<StoredResponse> {
+  async enrol(caller: Caller, input: PurposeInput & { galleryId: string; subject: string; images: ImageInput[]; idempotencyKey?: string; liveness?: LivenessRequest; skipUnusable?: boolean }): Promise<StoredResponse> {
     checkSubjectRef(input.subject);
     if (input.images.length === 0) throw new ProbityError('invalid_request', 'enrolment needs at least one image');
+    checkLivenessFrames(input.liveness);
     const imageHashes = input.images.map((i) => sha256(i.bytes));
-    const requestHash = sha256(Buffer.from(canonicalJson({ op: 'enrol', purpose: input.purpose, gallery: input.galleryId, subject: input.subject, images: imageHashes, ...(input.liveness ? { liveness: true } : {}), ...(input.skipUnusable ? { skipUnusable: true } : {}) })));
+    const livenessKey = Array.isArray(input.liveness) ? { liveness: input.liveness.map((f) => sha256(f.bytes)) } : input.liveness ? { liveness: true } : {};
+    const requestHash = sha256(Buffer.from(canonicalJson({ op: 'enrol', purpose: input.purpose, gallery: input.galleryId, subject: input.subject, images: imageHashes, ...livenessKey, ...(input.skipUnusable ? { skipUnusable: true } : {}) })));
     const audit = { galleryId: input.galleryId, subject: input.subject, inputHashes: imageHashes };
     // One clearance for the request and the gallery it names (owner, declared purpose).
     const clearance = await this.gov.clear(caller, 'enrol', audit, input, { galleryId: input.galleryId });
@@ -413,9 +417,13 @@ export class ProbityService {
       // Only with skipUnusable and every image refused: one error, naming each image and why.
       throw new ProbityError(refused[0]!.code, refused.length === 1 ? refused[0]!.message : `no image could be used: ${refused.map((r) => r.message).join('; ')}`);
     }
-    const livenessRule = this.liveness.requirement(clearance, input.liveness);
+    const livenessRule = this.liveness.requirement(clearance, input.liveness !== undefined && input.liveness !== false);
+    // Further frames are of the same capture as the first image, and fused with it.
+    const burst = livenessRule ? await this.livenessFrames(input.liveness) : [];
     const liveness = livenessRule
-      ? await this.liveness.check(caller, 'enrol', { ...audit, purpose: input.purpose }, livenessRule, faces.map((f, i) => ({ input: used[i]!, box: f.face.box })))
+      ? await this.liveness.check(caller, 'enrol', { ...audit, purpose: input.purpose }, livenessRule, faces.map((f, i) => ({
+        input: used[i]!, box: f.face.box, template: f.template, ...(i === 0 && burst.length ? { frames: burst } : {}),
+      })), burst.length ? this.sameFaceThreshold() : undefined)
       : undefined;
     // A gallery may keep each enrolled face (aligned, sealed) for reviewers to compare; by default it keeps none.
     const facePngs = Number(gallery.keep_reference_faces) ? await Promise.all(faces.map((f) => facePng(f.face.aligned))) : undefined;
@@ -535,6 +543,22 @@ export class ProbityService {
 
   // ---- decisions ---------------------------------------------------------------------------
 
+  /** The further frames of a liveness burst, each with the face ranked first in it and its template. */
+  private async livenessFrames(request: LivenessRequest | undefined): Promise<{ input: ImageInput; box: Box; template: Template }[]> {
+    if (!Array.isArray(request)) return [];
+    const frames = [];
+    for (const input of request) {
+      const f = await extractFace(this.engine, input, { minQuality: this.options.probeMinQuality, choose: 'best' });
+      frames.push({ input, box: f.face.box, template: f.template });
+    }
+    return frames;
+  }
+
+  /** Two frames of one burst are of one face when they match at SAME_FACE_FMR on the table in use. */
+  private sameFaceThreshold(): number {
+    return thresholdFor(this.calibration(), SAME_FACE_FMR);
+  }
+
   private calibration() {
     return loadCalibration(this.engine.modelId, this.engine.config.flipAverage);
   }
@@ -569,7 +593,8 @@ export class ProbityService {
    * enrolment basis must cover the purpose at this instant, and the audit entry says exactly what
    * the probe was compared with.
    */
-  async verify(caller: Caller, input: PurposeInput & { probe: ImageInput; reference?: ImageInput; galleryId?: string; subject?: string; fmr?: number; operatingPoint?: OperatingPointName; liveness?: boolean }) {
+  async verify(caller: Caller, input: PurposeInput & { probe: ImageInput; reference?: ImageInput; galleryId?: string; subject?: string; fmr?: number; operatingPoint?: OperatingPointName; liveness?: LivenessRequest }) {
+    checkLivenessFrames(input.liveness);
     if (input.reference && (input.galleryId !== undefined || input.subject !== undefined)) {
       throw new ProbityError('invalid_request', 'verify compares the image with either a second image ("reference") or an enrolled subject ("galleryId" and "subject"), never both');
     }
@@ -616,9 +641,11 @@ export class ProbityService {
     }
     const probe = await extractFace(this.engine, input.probe, { minQuality: this.options.probeMinQuality, choose: 'subject' });
     // Only the probe: it is the face in front of the camera; a reference may be a photograph by design.
-    const livenessRule = this.liveness.requirement(clearance, input.liveness);
+    const livenessRule = this.liveness.requirement(clearance, input.liveness !== undefined && input.liveness !== false);
+    // Further frames are of the probe's capture: each must show the probe's face, and they are fused with it.
+    const burst = livenessRule ? await this.livenessFrames(input.liveness) : [];
     const liveness = livenessRule
-      ? await this.liveness.check(caller, 'verify', { ...audit, purpose: input.purpose }, livenessRule, [{ input: input.probe, box: probe.face.box }])
+      ? await this.liveness.check(caller, 'verify', { ...audit, purpose: input.purpose }, livenessRule, [{ input: input.probe, box: probe.face.box, template: probe.template, ...(burst.length ? { frames: burst } : {}) }], burst.length ? this.sameFaceThreshold() : undefined)
       : undefined;
     const score = Math.max(...references.map((v) => cosineSimilarity(probe.template, { model: probe.template.model, vector: v })));
     const decision = this.decisionFor(score, threshold, point.name);
@@ -866,4 +893,16 @@ export class ProbityService {
 
 function round(x: number): number {
   return Math.round(x * 1e6) / 1e6;
+}
+
+/**
+ * What a request says of liveness: true or false, or the further frames of the capture (as
+ * images) to fuse with the face the request is about; frames imply the check.
+ */
+export type LivenessRequest = boolean | ImageInput[];
+
+function checkLivenessFrames(l: LivenessRequest | undefined): void {
+  if (Array.isArray(l) && (l.length < 1 || l.length > MAX_BURST_FRAMES - 1)) {
+    throw new ProbityError('invalid_request', `"liveness" holds 1 to ${MAX_BURST_FRAMES - 1} further frames of the same capture, got ${l.length}`);
+  }
 }
