@@ -36,7 +36,7 @@ import { DEFAULT_WEBHOOK_OPTIONS, WebhookService, type WebhookOptions } from './
 import { AccountabilityReport } from './accountability-report.js';
 import { ComplianceService } from './compliance-service.js';
 import { DisclosureService } from './disclosure-service.js';
-import { KeyLabelReviewers, type ReviewerDirectory } from './reviewer-identity.js';
+import { PersonnelReviewers, type ReviewerDirectory } from './reviewer-identity.js';
 import { PROBITY_VERSION } from '../version.js';
 import { ForeignResource, Governor, type AccessTarget, type Clearance, type Operation, type PurposeInput } from './governor.js';
 import { calibrationReference, loadCalibration, requireMeasuredRate, thresholdFor } from '../matching/calibration.js';
@@ -140,7 +140,7 @@ export class ProbityService {
   readonly compliance: ComplianceService;
   readonly disclosures: DisclosureService;
   /** Who reviewers are and their training (the review module's directory, once merged: see reviewer-identity.ts). */
-  reviewerDirectory: ReviewerDirectory = new KeyLabelReviewers();
+  reviewerDirectory: ReviewerDirectory = new PersonnelReviewers(() => this.now());
   private readonly gov: Governor;
   private readonly expiry: ConsentExpiryTimer;
   private readonly liveness: LivenessGate;

@@ -1,4 +1,5 @@
 import type { Queryable } from '../gallery/db.js';
+import { personOfKey, trainingSummary } from '../governance/personnel.js';
 
 /** A reviewer as a disclosure or a report names them: the person, and where their training stands. */
 export interface ReviewerView {
@@ -18,10 +19,9 @@ export interface TrainingCounts {
  * Who reviewers are and their training, read through this small interface so that disclosures and
  * reports do not keep a second register of people.
  *
- * SEAM (issue 22 "reviewers are named people" and issue 24 item 4 "training records"): the review
- * developer's module owns named reviewers and their training. Until it is merged, `KeyLabelReviewers`
- * answers with the reviewer key's label and "training not recorded"; the merge replaces it with an
- * implementation over that module (`ProbityService` takes the directory in one place).
+ * `PersonnelReviewers` answers from the personnel register (`src/governance/personnel.ts`), the one
+ * place people and their training are kept; `KeyLabelReviewers` stands in for a key that names no
+ * registered person.
  */
 export interface ReviewerDirectory {
   describe(q: Queryable, keyId: string): Promise<ReviewerView>;
@@ -41,5 +41,32 @@ export class KeyLabelReviewers implements ReviewerDirectory {
 
   async trainingCounts(): Promise<TrainingCounts | undefined> {
     return undefined;
+  }
+}
+
+/** Reviewers as the personnel register knows them: the person behind the key and their training now. */
+export class PersonnelReviewers implements ReviewerDirectory {
+  private readonly unregistered = new KeyLabelReviewers();
+
+  constructor(private readonly now: () => Date) {}
+
+  async describe(q: Queryable, keyId: string): Promise<ReviewerView> {
+    const at = this.now();
+    const p = await personOfKey(q, keyId, at);
+    if (!p) {
+      const view = await this.unregistered.describe(q, keyId);
+      return { ...view, training: { status: 'not_recorded', detail: 'this key names no registered person: its label stands for the reviewer' } };
+    }
+    const { state, until } = p.training;
+    const status = state === 'in_force' ? 'current' : state === 'lapsed' ? 'lapsed' : 'not_recorded';
+    const detail = state === 'in_force' ? `training in force at ${at.toISOString()}, until ${until}`
+      : state === 'lapsed' ? `training lapsed at ${until} (as of ${at.toISOString()})`
+      : `no training recorded for ${p.name}`;
+    return { keyId, name: p.name, training: { status, detail } };
+  }
+
+  async trainingCounts(q: Queryable, organisationId?: string): Promise<TrainingCounts | undefined> {
+    const s = await trainingSummary(q, organisationId, this.now());
+    return s.people === 0 ? undefined : { current: s.trained, lapsed: s.lapsed, notRecorded: s.untrained };
   }
 }
