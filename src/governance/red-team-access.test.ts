@@ -187,6 +187,25 @@ for (const backend of backends) {
       assert.doesNotMatch(asAuditor, /probeImage|colin/);
     });
 
+    test('attack (issue 22, finding 8): another organisation\'s reviewer reading or deciding the case gets the answer for a missing case, and the attempt is logged', async () => {
+      const outsider = await key(operator.organisationId, ['reviewer'], 'outside reviewer');
+      const missing = '00000000-0000-4000-8000-000000000000';
+      for (const id of [caseId, missing]) {
+        const e = await refused(service.reviews.get(outsider.caller, id), 'not_found');
+        assert.equal(e.message, `no review case ${id}`, 'the same answer whether the case is another organisation\'s or does not exist');
+        const d = await refused(service.reviews.decide(outsider.caller, { caseId: id, subject: 'colin', decision: 'reject', reason: 'not mine' }), 'not_found');
+        assert.equal(d.message, `no review case ${id}`);
+        const read = await http('GET', `/v1/reviews/${id}`, outsider.secret);
+        assert.equal(read.status, 404, read.text);
+        assert.doesNotMatch(read.text, /another organisation|colin/);
+      }
+      for (const action of ['read_review', 'decide_review']) {
+        const entry = await lastEntry(outsider.id, action);
+        assert.equal(entry?.outcome, 'refused', `the ${action} attempt on the other organisation's case is logged`);
+        assert.match(String(entry?.result?.reason), /belongs to another organisation/);
+      }
+    });
+
     test('control (finding 3): a reviewer scoped to missing_person_search sees the probe and decides', async () => {
       const reviewer = mpsReviewer;
       const queue = (await service.reviews.queue(reviewer.caller)) as { id: string; probeImage?: string; candidates: { subject: string }[] }[];

@@ -143,6 +143,7 @@ for (const backend of backends) {
       const erased = await call('DELETE', `/v1/galleries/${galleryId}/subjects/colin`, clientKey);
       assert.equal(erased.status, 200);
       assert.equal(erased.body.templatesErased, 2);
+      assert.equal(erased.body.consentsEnded, 1, 'the receipt over HTTP says the consent ended with the erasure (issue 22, finding 8)');
       assert.match(erased.body.receipt, /^[0-9a-f-]{36}$/);
       const after = await call('POST', `/v1/galleries/${galleryId}/identify`, clientKey, { purpose: P, image: b64(faces.colin3()), topK: 10 });
       assert.ok(!after.body.candidates.some((c: { subject: string }) => c.subject === 'colin'), 'an erased subject is never found');

@@ -5085,6 +5085,8 @@ export interface operations {
                         gallery?: string;
                         subject?: string;
                         templatesErased?: number;
+                        /** @description The consents of the person still open in the gallery, ended with the erasure: a new enrolment needs a new consent */
+                        consentsEnded?: number;
                         erasedAt?: string;
                         auditSeq?: number;
                         /** @description The audit entry, its inclusion proof and the signed checkpoint: check it with `probity audit prove --receipt FILE --public-key FILE` */

@@ -501,7 +501,7 @@ export function registerRoutes(app: FastifyInstance, service: ProbityService): v
   app.delete<{ Params: { galleryId: string; subject: string } }>('/v1/galleries/:galleryId/subjects/:subject', {
     schema: {
       tags: ['subjects'], summary: 'Erase a subject: templates leave storage and every search index at once; returns a receipt', params: subjectParams,
-      response: { 200: { type: 'object', properties: { receipt: { type: 'string' }, gallery: { type: 'string' }, subject: { type: 'string' }, templatesErased: { type: 'integer' }, erasedAt: { type: 'string' }, auditSeq: { type: 'integer' }, auditProof: { ...open, description: 'The audit entry, its inclusion proof and the signed checkpoint: check it with `probity audit prove --receipt FILE --public-key FILE`' } } }, ...errors },
+      response: { 200: { type: 'object', properties: { receipt: { type: 'string' }, gallery: { type: 'string' }, subject: { type: 'string' }, templatesErased: { type: 'integer' }, consentsEnded: { type: 'integer', description: 'The consents of the person still open in the gallery, ended with the erasure: a new enrolment needs a new consent' }, erasedAt: { type: 'string' }, auditSeq: { type: 'integer' }, auditProof: { ...open, description: 'The audit entry, its inclusion proof and the signed checkpoint: check it with `probity audit prove --receipt FILE --public-key FILE`' } } }, ...errors },
     },
   }, async (req) => service.eraseSubject(callerOf(req), req.params.galleryId, req.params.subject));
 
