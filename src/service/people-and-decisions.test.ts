@@ -254,7 +254,9 @@ for (const backend of backends) {
       const entries = await db.all<{ body: string }>(`SELECT body FROM audit_log ORDER BY seq DESC LIMIT 1`);
       assert.equal(Number((await db.one<{ n: number }>(`SELECT COUNT(*) AS n FROM audit_log`))!.n), auditBefore + 1);
       const body = JSON.parse(entries[0]!.body);
-      assert.deepEqual(body.result, { pairs: 3, failed: 1 });
+      // Which photographs each pair compared (hashes only) and how many matched (issue 22, finding 8).
+      assert.deepEqual({ ...body.result, compared: undefined }, { pairs: 3, failed: 1, matches: 1, compared: undefined });
+      assert.equal((body.result as { compared: unknown[] }).compared.length, 3);
       assert.equal(body.inputHashes, undefined, 'not even a hash of the images is kept');
       const client = (await onboard(service, adminSecret, { name: 'not-a-lab', sector: 'commercial', jurisdictions: ['other'] }, ['photo_library_tagging'])).caller;
       await refusedWith(service.testing.comparePairs(client, { pairs: [{ id: 'x', a: image(faces.colin1()), b: image(faces.colin2()) }] }), 'forbidden');
