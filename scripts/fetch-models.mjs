@@ -17,6 +17,15 @@ const modelsDir = process.env.PROBITY_MODEL_DIR ?? join(root, 'models');
 const sha256 = (path) => createHash('sha256').update(readFileSync(path)).digest('hex');
 
 let failures = 0;
+// Files shipped inside the package itself: nothing to fetch, but a damaged copy is said so now,
+// not when the engine refuses it at load.
+for (const f of manifest.shipped ?? []) {
+  const p = join(root, f.path);
+  if (!existsSync(p) || sha256(p) !== f.sha256) {
+    console.error(`probity: ${f.path} is missing or has the wrong SHA-256 (expected ${f.sha256}); reinstall the package`);
+    failures++;
+  }
+}
 for (const pkg of manifest.packages) {
   const targetDir = join(modelsDir, `${pkg.name}-${pkg.version}`);
   const missing = pkg.files.filter((f) => {

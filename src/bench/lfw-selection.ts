@@ -2,7 +2,7 @@
  * Does the second look change which face LFW's evaluation uses? For every image (or every
  * `--parts`-th one from `--part`), the face nearest the centre among the detector's own
  * candidates (the selection before the second look) against the same among the faces the engine
- * reports now. Detection and landmarks only, no embeddings. Prints the counts and the list of
+ * reports now. Detection only, no embeddings. Prints the counts and the list of
  * changed images, and writes bench-results/lfw-selection[-PART].json.
  * Usage: node dist/bench/lfw-selection.js [--lfw DIR] [--part K --parts N]
  */
@@ -23,7 +23,7 @@ const paths: string[] = [];
 for (const id of readdirSync(dir).sort()) for (const f of readdirSync(join(dir, id)).sort()) paths.push(join(id, f));
 
 const changed: { image: string; before: string; after: string }[] = [];
-const chosen = { secondLook: [] as number[], mirrorDisagreement: [] as number[] };
+const chosen = { secondLook: [] as number[] };
 let images = 0, candidates = 0, dropped = 0;
 const at = (b?: { x: number; y: number; width: number; height: number }) => (b ? `${b.x.toFixed(0)},${b.y.toFixed(0)} ${b.width.toFixed(0)}x${b.height.toFixed(0)}` : 'none');
 const t0 = performance.now();
@@ -38,7 +38,6 @@ for (let i = part; i < paths.length; i += parts) {
   if (after) {
     const c = all.find((x) => x.detection.box === after.box)!;
     chosen.secondLook.push(c.secondLookScore ?? NaN);
-    chosen.mirrorDisagreement.push(c.mirrorDisagreement ?? NaN);
   }
   if (before?.box !== after?.box) changed.push({ image: paths[i]!, before: at(before?.box), after: at(after?.box) });
 }
@@ -47,7 +46,6 @@ const result = {
   generatedAt: new Date().toISOString(), images, candidates, dropped, changed: changed.length, changes: changed,
   chosenFaces: {
     secondLook: { min: q(chosen.secondLook, 0), p001: q(chosen.secondLook, 0.001), median: q(chosen.secondLook, 0.5) },
-    mirrorDisagreement: { median: q(chosen.mirrorDisagreement, 0.5), p999: q(chosen.mirrorDisagreement, 0.999), max: q(chosen.mirrorDisagreement, 1) },
   },
   seconds: (performance.now() - t0) / 1000,
 };
@@ -56,5 +54,5 @@ const out = join(projectRoot, 'bench-results', `lfw-selection${parts > 1 ? `-${p
 writeFileSync(out, JSON.stringify(result, null, 2) + '\n');
 console.log(`${images} images, ${candidates} candidates, ${dropped} dropped as not faces or found twice; selection changed in ${changed.length}`);
 for (const c of changed) console.log(`  ${c.image}: ${c.before} -> ${c.after}`);
-console.log(`chosen faces: second look min ${result.chosenFaces.secondLook.min}, landmark mirror disagreement max ${result.chosenFaces.mirrorDisagreement.max}`);
+console.log(`chosen faces: second look min ${result.chosenFaces.secondLook.min}, 0.1% quantile ${result.chosenFaces.secondLook.p001}`);
 console.log(`written to ${out}`);

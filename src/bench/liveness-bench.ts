@@ -57,7 +57,7 @@ mkdirSync(join(projectRoot, 'bench-results'), { recursive: true });
 writeFileSync(join(projectRoot, 'bench-results', 'liveness.json'), JSON.stringify(result, null, 2));
 process.stdout.write(
   `liveness check (decode again, two crops, four runs of ${checker.card.id}), ${result.livenessCheckMs.n} faces on one core:\n` +
-    `  face pipeline (decode, detect, landmarks, align, embed): median ${result.facePipelineMs.median} ms, p95 ${result.facePipelineMs.p95} ms\n` +
+    `  face pipeline (decode, detect, second look, align, embed): median ${result.facePipelineMs.median} ms, p95 ${result.facePipelineMs.p95} ms\n` +
     `  liveness check: median ${result.livenessCheckMs.median} ms, p95 ${result.livenessCheckMs.p95} ms (${Math.round(result.share * 100)}% on top)\n` +
     `wrote bench-results/liveness.json\n`,
 );

@@ -59,6 +59,20 @@ test('40 px faces anywhere in a 1920 px photo are found', { skip: skipWithoutLfw
   }
 });
 
+test('20 px faces in a small photograph are found when asked for: the photograph is upscaled', { skip: skipWithoutLfw }, async () => {
+  const face = await readImageFile(lfwImage('Colin_Powell', 1));
+  // Shrunk to 55 px, the face is about 20 px tall.
+  const small = await sharp(face.data, { raw: { width: 250, height: 250, channels: 3 } }).resize(55, 55).raw().toBuffer();
+  const spots = [[20, 30], [220, 150]] as const;
+  const canvas = await sharp({ create: { width: 320, height: 240, channels: 3, background: { r: 120, g: 130, b: 140 } } })
+    .composite(spots.map(([left, top]) => ({ input: small, raw: { width: 55, height: 55, channels: 3 as const }, left, top })))
+    .removeAlpha().raw().toBuffer();
+  const upscaling = await FaceEngine.load({ minFaceSize: 20 });
+  const faces = await upscaling.detect({ width: 320, height: 240, data: canvas });
+  assert.equal(faces.length, spots.length, `found ${faces.map((f) => `${Math.round(f.box.x)},${Math.round(f.box.y)} ${Math.round(f.box.height)} px`).join(' ')}`);
+  for (const f of faces) assert.ok(f.box.height > 14 && f.box.height < 30, `box height ${f.box.height}`);
+});
+
 test('a blank image has no face', async () => {
   const grey = { width: 400, height: 300, data: new Uint8Array(400 * 300 * 3).fill(128) };
   assert.deepEqual(await engine.detect(grey), []);

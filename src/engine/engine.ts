@@ -4,21 +4,20 @@ import type { Box, Point } from './geometry.js';
 import { applyAffine } from './geometry.js';
 import type { RgbImage } from './image.js';
 import { cropResize } from './image.js';
-import { fivePointsFrom68, Landmark68Locator } from './models/landmark68.js';
 import { OnnxFileEmbedder, type ModelFileSpec } from './models/model-file.js';
 import { DEFAULT_RECOGNITION_MODEL, recognitionEntry } from './models/registry.js';
-import { UltraFaceDetector } from './models/ultraface.js';
-import { DEFAULT_SECOND_LOOK_THRESHOLD, landmarksAgree, rankFaces, secondLooks, type SecondLookVerdict } from './face-check.js';
+import { YuNetDetector, type YuNetDetection, type YuNetVariant } from './models/yunet.js';
+import { DEFAULT_SECOND_LOOK_THRESHOLD, rankFaces, secondLooks, type SecondLookVerdict } from './face-check.js';
 import { DEFAULT_RUNTIME, type RuntimeOptions } from './onnx.js';
 import type { FaceQuality, QualityThresholds } from './quality.js';
 import { assessQuality, DEFAULT_QUALITY_THRESHOLDS, estimatePose, laplacianVariance } from './quality.js';
-import type { FaceDetector, FaceEmbedder, LandmarkLocator, ModelCard } from './types.js';
+import type { FaceEmbedder, ModelCard } from './types.js';
 
 /**
  * Bumped whenever a change to decoding, detection, landmarks, alignment or embedding can change
  * a template: cached templates and calibration tables carry it, so stale ones are not reused.
  */
-export const PIPELINE_VERSION = 2;
+export const PIPELINE_VERSION = 3;
 
 /** Marks a stored template kind as a single template (see `FaceEngine.templateKind`). */
 export const SINGLE_TEMPLATE_SUFFIX = '/single';
@@ -28,6 +27,8 @@ export interface EngineConfig {
   model: string;
   /** An operator-supplied recognition model, checked against its SHA-256 before it loads. */
   modelFile?: ModelFileSpec;
+  /** The YuNet detector: `n` (the default) or `s` (see src/engine/models/yunet.md for why `n`). */
+  detector: YuNetVariant;
   /** Smallest face, in source pixels, the detector must find; smaller values cost detection time. */
   minFaceSize: number;
   /** Detection score below which a candidate box is dropped. */
@@ -50,8 +51,9 @@ export interface EngineConfig {
 
 export const DEFAULT_ENGINE_CONFIG: EngineConfig = {
   model: DEFAULT_RECOGNITION_MODEL,
+  detector: 'n',
   minFaceSize: 40,
-  detectionThreshold: 0.7,
+  detectionThreshold: 0.5,
   secondLookThreshold: DEFAULT_SECOND_LOOK_THRESHOLD,
   flipAverage: false,
   quality: DEFAULT_QUALITY_THRESHOLDS,
@@ -59,12 +61,16 @@ export const DEFAULT_ENGINE_CONFIG: EngineConfig = {
 };
 
 export interface Face {
+  /**
+   * The detector's own box, in source pixels: YuNet's tight face box (brow to chin, cheek to
+   * cheek, not the hair or ears), as found, not squared or widened. May run past the image edge.
+   */
   box: Box;
   /** Detector confidence, 0 to 1. */
   score: number;
   /** The second look's score (0 to 1), when the second look is on. */
   secondLookScore?: number;
-  /** Eye centres, nose tip, mouth corners, as seen in the image (image-left first). */
+  /** Eye centres, nose tip, mouth corners, as seen in the image (image-left first), from the detector. */
   landmarks: Point[];
   quality: FaceQuality;
 }
@@ -73,15 +79,10 @@ export interface Face {
 export interface AnalysedFace extends Face {
   /** The 112x112 crop aligned to the five-point template. */
   aligned: RgbImage;
-  /** How far the landmark model's predictions on the face and on its mirror image disagree (see `LandmarkLocator`). */
-  mirrorDisagreement: number;
 }
 
 /** A detector candidate and what the engine made of it. */
-export interface ScreenedCandidate extends Omit<SecondLookVerdict, 'verdict'> {
-  verdict: SecondLookVerdict['verdict'] | 'landmarks-disagree';
-  mirrorDisagreement?: number;
-}
+export type ScreenedCandidate = SecondLookVerdict;
 
 export interface Template {
   model: string;
@@ -90,7 +91,7 @@ export interface Template {
 }
 
 export interface StageTimer {
-  (stage: 'detect' | 'secondLook' | 'landmarks' | 'align' | 'embed', ms: number): void;
+  (stage: 'detect' | 'secondLook' | 'align' | 'embed', ms: number): void;
 }
 
 const ALIGN_SIZE = 112;
@@ -98,20 +99,18 @@ const ALIGN_SIZE = 112;
 export class FaceEngine {
   private constructor(
     readonly config: EngineConfig,
-    private readonly detector: FaceDetector,
-    private readonly locator: LandmarkLocator,
+    private readonly detector: YuNetDetector,
     private readonly embedder: FaceEmbedder,
   ) {}
 
   static async load(config: Partial<EngineConfig> = {}): Promise<FaceEngine> {
     const full: EngineConfig = { ...DEFAULT_ENGINE_CONFIG, ...config };
     const spec = full.modelFile;
-    const [detector, locator, embedder] = await Promise.all([
-      UltraFaceDetector.load(full.runtime),
-      Landmark68Locator.load(full.runtime),
+    const [detector, embedder] = await Promise.all([
+      YuNetDetector.load(full.runtime, full.detector),
       spec ? OnnxFileEmbedder.load(spec, full.runtime) : recognitionEntry(full.model).load(full.runtime),
     ]);
-    return new FaceEngine({ ...full, model: embedder.card.id }, detector, locator, embedder);
+    return new FaceEngine({ ...full, model: embedder.card.id }, detector, embedder);
   }
 
   get modelId(): string {
@@ -139,7 +138,7 @@ export class FaceEngine {
   }
 
   get cards(): ModelCard[] {
-    return [this.detector.card, this.locator.card, this.embedder.card];
+    return [this.detector.card, this.embedder.card];
   }
 
   /**
@@ -152,7 +151,7 @@ export class FaceEngine {
 
   /**
    * Every candidate the detector found and what became of it: a face, the same face found
-   * twice, or not a face (the second look or the landmarks said so). `faces` is `analyse`'s answer.
+   * twice, or not a face (the second look said so). `faces` is `analyse`'s answer.
    */
   async screen(image: RgbImage, timer?: StageTimer): Promise<{ candidates: ScreenedCandidate[]; faces: AnalysedFace[] }> {
     let t = performance.now();
@@ -164,30 +163,32 @@ export class FaceEngine {
     t = performance.now();
     const looks = await secondLooks(this.detector, image, detections, this.config.secondLookThreshold);
     if (this.config.secondLookThreshold > 0) timer?.('secondLook', performance.now() - t);
-    const candidates: ScreenedCandidate[] = [];
     const faces: AnalysedFace[] = [];
     for (const look of looks) {
-      if (look.verdict !== 'face') { candidates.push(look); continue; }
-      const d = look.detection;
-      const analysed = await this.analyseBox(image, d.box, d.score, timer);
-      const face = look.secondLookScore === undefined ? analysed : { ...analysed, secondLookScore: look.secondLookScore };
-      if (this.config.secondLookThreshold > 0 && !landmarksAgree(face.mirrorDisagreement, look.secondLookScore ?? 1)) {
-        candidates.push({ ...look, mirrorDisagreement: face.mirrorDisagreement, verdict: 'landmarks-disagree' });
-        continue;
-      }
-      candidates.push({ ...look, mirrorDisagreement: face.mirrorDisagreement });
-      faces.push(face);
+      if (look.verdict !== 'face') continue;
+      const d = look.detection as YuNetDetection;
+      const analysed = await this.analyseLandmarks(image, d.box, d.score, d.landmarks, timer);
+      faces.push(look.secondLookScore === undefined ? analysed : { ...analysed, secondLookScore: look.secondLookScore });
     }
-    return { candidates, faces: rankFaces(faces) };
+    return { candidates: looks, faces: rankFaces(faces) };
   }
 
-  /** Landmarks, alignment and quality for a face whose box is already known. */
-  async analyseBox(image: RgbImage, box: Box, score: number, timer?: StageTimer): Promise<AnalysedFace> {
-    let t = performance.now();
-    const { points: points68, mirrorDisagreement } = await this.locator.locate(image, box);
-    const landmarks = fivePointsFrom68(points68);
-    timer?.('landmarks', performance.now() - t);
-    t = performance.now();
+  /**
+   * Alignment and quality for a face whose box is already known (a data set's fixed box, or a
+   * candidate the second look doubted): its five points are `landmarks` when given (a candidate's
+   * own), else the detector's look at the box, or, where it finds nothing there, the alignment
+   * template laid over the box.
+   */
+  async analyseBox(image: RgbImage, box: Box, score: number, timer?: StageTimer, landmarks?: Point[]): Promise<AnalysedFace> {
+    if (landmarks) return this.analyseLandmarks(image, box, score, landmarks, timer);
+    const t = performance.now();
+    const look = await this.detector.look(image, box);
+    timer?.('secondLook', performance.now() - t);
+    return this.analyseLandmarks(image, box, score, look?.landmarks ?? templatePointsIn(box), timer);
+  }
+
+  private async analyseLandmarks(image: RgbImage, box: Box, score: number, landmarks: Point[], timer?: StageTimer): Promise<AnalysedFace> {
+    const t = performance.now();
     const aligned = await alignFace(image, landmarks, this.embedder.cropSize);
     const quality = assessQuality(
       {
@@ -199,11 +200,11 @@ export class FaceEngine {
       this.config.quality,
     );
     timer?.('align', performance.now() - t);
-    return { box, score, landmarks, quality, aligned, mirrorDisagreement };
+    return { box, score, landmarks, quality, aligned };
   }
 
   async detect(image: RgbImage): Promise<Face[]> {
-    return (await this.analyse(image)).map(({ aligned: _aligned, mirrorDisagreement: _m, ...face }) => face);
+    return (await this.analyse(image)).map(({ aligned: _aligned, ...face }) => face);
   }
 
   /** The face's template: embedding of the aligned crop, averaged with its mirror image if configured. */
@@ -250,6 +251,14 @@ export async function alignFace(image: RgbImage, landmarks: Point[], size = ALIG
   const sx = outW / (x1 - x0), sy = outH / (y1 - y0);
   const local = landmarks.map(([x, y]): Point => [(x - x0) * sx, (y - y0) * sy]);
   return warpAffine(region, similarityTransform(local, template), size);
+}
+
+/**
+ * The alignment template's five points laid over a box the detector found nothing in (LFW's
+ * fixed box for the few portraits it misses): a template for the protocol, counted as a miss.
+ */
+export function templatePointsIn(box: Box): Point[] {
+  return ARCFACE_112_TEMPLATE.map(([x, y]): Point => [box.x + (x / 112) * box.width, box.y + (y / 112) * box.height]);
 }
 
 /** Cosine similarity of two L2-normalised templates of the same model. */

@@ -4,45 +4,29 @@ import type { FaceQuality } from './quality.js';
 import type { FaceDetector, RawDetection } from './types.js';
 
 /**
- * A candidate is a face only if the detector, shown it again re-framed at the scale it is most
- * reliable at (the box's longer side half the input's height, centred, with its surroundings),
- * still scores it at least this. On the face-api demo photographs every true face scored at
- * least 0.999 and the torso, arm, shoulder, elbow, chin and chest 0.06 to 0.71; the knee (0.815)
- * passes it and is stopped by the landmark check. 0.9 cost more recall on the face-mask set's
- * small and masked faces for no gain there (see the detector's card, src/engine/models/ultraface.md).
+ * A candidate is a face only if the detector, shown it again re-framed (its longer side half of a
+ * 160 px view, centred, with its surroundings), still scores it at least this. Chosen on the
+ * face-api demo photographs and the no-face textures, where every true face scored 0.83 or more
+ * on the second look and everything else at most THE_HIGHEST_FALSE; what it costs in recall on the
+ * face-mask set is in src/engine/models/yunet.md.
  */
-export const DEFAULT_SECOND_LOOK_THRESHOLD = 0.75;
+export const DEFAULT_SECOND_LOOK_THRESHOLD = 0.4;
 
 /**
- * Share of a candidate's area inside a higher-scoring face above which the candidate is the same
- * face found twice (half a face, a chin), not another face: two faces cannot overlap that much.
+ * Share of the smaller box's area inside the other above which two candidates are one face found
+ * twice (half a face, a chin, or the face with its hair): two faces cannot overlap that much.
  */
 const CONTAINED_SHARE = 0.6;
-
-/**
- * The landmark model's predictions on a face and on its mirror image agree (mean distance per
- * point, in crop sides). On a sample of 300 LFW faces the largest was 0.04 (median 0.008); a real
- * face bowed steeply in the demo photographs reaches 0.087. Things that are not faces but pass
- * the second look disagree more: concentric rings 0.12 (scored 1.0 on both looks), a shoulder
- * filling the frame 0.079, skin-toned blobs 0.062. So a candidate the second look was sure of
- * (0.99 or more) may disagree up to 0.1; one it merely passed, only up to 0.05.
- */
-export const MAX_MIRROR_DISAGREEMENT = 0.1;
-export const MAX_MIRROR_DISAGREEMENT_UNSURE = 0.05;
-const SURE_SECOND_LOOK = 0.99;
-
-export function landmarksAgree(mirrorDisagreement: number, secondLookScore: number): boolean {
-  return mirrorDisagreement <= (secondLookScore >= SURE_SECOND_LOOK ? MAX_MIRROR_DISAGREEMENT : MAX_MIRROR_DISAGREEMENT_UNSURE);
-}
 
 export interface ConfirmedDetection extends RawDetection {
   secondLookScore?: number;
 }
 
-function insideShare(inner: Box, outer: Box): number {
-  const w = Math.min(inner.x + inner.width, outer.x + outer.width) - Math.max(inner.x, outer.x);
-  const h = Math.min(inner.y + inner.height, outer.y + outer.height) - Math.max(inner.y, outer.y);
-  return w > 0 && h > 0 ? (w * h) / (inner.width * inner.height) : 0;
+/** Share of the smaller box's area that lies inside the other. */
+function overlapOfSmaller(a: Box, b: Box): number {
+  const w = Math.min(a.x + a.width, b.x + b.width) - Math.max(a.x, b.x);
+  const h = Math.min(a.y + a.height, b.y + b.height) - Math.max(a.y, b.y);
+  return w > 0 && h > 0 ? (w * h) / Math.min(a.width * a.height, b.width * b.height) : 0;
 }
 
 export interface SecondLookVerdict {
@@ -53,8 +37,8 @@ export interface SecondLookVerdict {
 }
 
 /**
- * Every detection's verdict, surest first: a candidate lying mostly inside a confirmed face with
- * a higher score is that face found twice; any other gets a second look and is a face if it
+ * Every detection's verdict, surest first: a candidate that mostly covers, or lies mostly inside,
+ * a confirmed face with a higher score is that face found twice; any other gets a second look and is a face if it
  * reaches `threshold`. A threshold of 0 turns both off.
  */
 export async function secondLooks(detector: FaceDetector, image: RgbImage, detections: readonly RawDetection[], threshold: number): Promise<SecondLookVerdict[]> {
@@ -63,7 +47,7 @@ export async function secondLooks(detector: FaceDetector, image: RgbImage, detec
   const faces: Box[] = [];
   const out: SecondLookVerdict[] = [];
   for (const d of order) {
-    if (faces.some((f) => insideShare(d.box, f) >= CONTAINED_SHARE)) {
+    if (faces.some((f) => overlapOfSmaller(d.box, f) >= CONTAINED_SHARE)) {
       out.push({ detection: d, verdict: 'found-twice' });
       continue;
     }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { iou, nonMaxSuppression, type Box } from './geometry.js';
-import { pyramidScales, tileStarts } from './models/ultraface.js';
+import { pyramidScales, tileStarts } from './models/yunet.js';
 
 test('iou of identical, disjoint and half-overlapping boxes', () => {
   const a: Box = { x: 0, y: 0, width: 10, height: 10 };
@@ -33,10 +33,21 @@ test('tiles cover the whole length with at least the requested overlap', () => {
   }
 });
 
-test('the pyramid reaches the scale at which a 40 px face is 20 network pixels', () => {
+test('a small photograph is upscaled so a face of the smallest size asked for is 40 network pixels', () => {
+  // The face-mask set's 400 px photographs, asked for 20 px faces: one run at twice their size.
+  assert.deepEqual(pyramidScales(400, 300, 20), [1, 2]);
+  assert.deepEqual(pyramidScales(300, 200, 20), [2], 'a level that fits one 640 px window is the only one');
+  // An LFW portrait at the default 40 px: its own size, never shrunk.
+  assert.deepEqual(pyramidScales(250, 250, 40), [1]);
+  assert.deepEqual(pyramidScales(250, 250, 80), [1], 'a photograph that fits one window is not shrunk');
+});
+
+test('a large photograph gets a pyramid from the whole picture in one window to the finest level, never over 2.5 MP', () => {
   const scales = pyramidScales(1920, 1280, 40);
-  assert.ok(Math.abs(scales[0]! - 320 / 1920) < 1e-12, 'first level fits the whole photo');
-  assert.equal(scales[scales.length - 1], 0.5);
-  for (let i = 1; i < scales.length; i++) assert.ok(scales[i]! / scales[i - 1]! <= 2 + 1e-9);
-  assert.deepEqual(pyramidScales(250, 250, 40), [0.96], 'a portrait needs one pass');
+  assert.ok(Math.abs(scales[0]! - 640 / 1920) < 1e-12, 'first level fits the whole photo in one window');
+  assert.equal(scales[scales.length - 1], 1, 'a 40 px face is 40 network pixels at the finest');
+  for (let i = 1; i < scales.length; i++) assert.ok(scales[i]! / scales[i - 1]! <= 4 + 1e-9, 'levels at most 4x apart');
+  const big = pyramidScales(4000, 3000, 20);
+  const finest = big[big.length - 1]!;
+  assert.ok(4000 * 3000 * finest * finest <= 2_500_000 * 1.0001, `finest level ${finest} holds at most 2.5 MP`);
 });

@@ -16,9 +16,12 @@ import { readImageFile, type RgbImage } from './image.js';
 import { compareImages } from './operations.js';
 
 let engine: FaceEngine;
+let upscaling: FaceEngine;
 let detectorAlone: FaceEngine;
 before(async () => {
   engine = await FaceEngine.load();
+  // As `probity evaluate-detector` runs it: small photographs upscaled so 20 px faces are found.
+  upscaling = await FaceEngine.load({ minFaceSize: 20 });
   detectorAlone = await FaceEngine.load({ secondLookThreshold: 0 });
 });
 
@@ -29,7 +32,7 @@ async function cut(path: string, region: { left: number; top: number; width: num
   return { width: info.width, height: info.height, data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) };
 }
 
-/** Regions of the demo photographs that hold no face; each was called a face by the detector alone (its score in the name). */
+/** Regions of the demo photographs that hold no face; each was called a face by the earlier detector (UltraFace) alone (its score in the name). */
 const BODY_PARTS = [
   { name: 'knee (sample 2; 0.97 alone)', sample: 2, region: { left: 900, top: 880, width: 420, height: 400 } },
   { name: 'elbow (sample 2; 0.99 alone)', sample: 2, region: { left: 1130, top: 280, width: 300, height: 280 } },
@@ -73,7 +76,7 @@ function textures(): { name: string; image: RgbImage }[] {
   ];
 }
 
-test('the no-face regression set yields no face at the default setting', async () => {
+test('the no-face regression set yields no face at the default setting, nor with small photographs upscaled', async () => {
   const cases: { name: string; image: RgbImage }[] = [];
   for (const b of BODY_PARTS) if (existsSync(sampleImage(b.sample))) cases.push({ name: b.name, image: await cut(sampleImage(b.sample), b.region) });
   if (existsSync(robotPhoto)) cases.push({ name: 'a toy robot\'s head (autocannon\'s test photograph)', image: await cut(robotPhoto, { left: 280, top: 0, width: 480, height: 330 }) });
@@ -82,13 +85,15 @@ test('the no-face regression set yields no face at the default setting', async (
   const found: string[] = [];
   const foundAlone: string[] = [];
   for (const c of cases) {
-    const faces = await engine.detect(c.image);
-    if (faces.length) found.push(`${c.name}: ${faces.map((f) => `score ${f.score.toFixed(3)}, second look ${f.secondLookScore?.toFixed(3)}`).join('; ')}`);
+    for (const [setting, e] of [['default', engine], ['min face 20', upscaling]] as const) {
+      const faces = await e.detect(c.image);
+      if (faces.length) found.push(`${c.name} (${setting}): ${faces.map((f) => `score ${f.score.toFixed(3)}, second look ${f.secondLookScore?.toFixed(3)}`).join('; ')}`);
+    }
     if ((await detectorAlone.detect(c.image)).length) foundAlone.push(c.name);
   }
   assert.deepEqual(found, []);
-  // The set has teeth: without the second look and the landmark check, some of it passes as faces.
-  assert.ok(foundAlone.length >= 3, `the detector alone finds only ${foundAlone.join(', ') || 'nothing'}: the set no longer tests the check`);
+  // The set has teeth: without the second look, YuNet calls the elbow and the skin-toned blobs faces.
+  assert.ok(foundAlone.length >= 2, `the detector alone finds only ${foundAlone.join(', ') || 'nothing'}: the set no longer tests the check`);
 });
 
 test('the README\'s sample photographs give their true faces only', async () => {
@@ -99,9 +104,8 @@ test('the README\'s sample photographs give their true faces only', async () => 
     const faces = await engine.detect(image);
     assert.equal(faces.length, count, `sample${n}: ${faces.map((f) => `${Math.round(f.box.x)},${Math.round(f.box.y)} ${f.score.toFixed(2)}`).join(' | ')}`);
     for (const f of faces) assert.ok((f.secondLookScore ?? 0) >= engine.config.secondLookThreshold);
+    if (n === '2') assert.equal((await upscaling.detect(image)).length, count, 'sample2 with 20 px faces asked for');
   }
-  const alone = await detectorAlone.detect(await readImageFile(sampleImage(2)));
-  assert.equal(alone.length, 5, 'the detector alone finds the knee and the elbow besides the three faces');
 });
 
 test('compare on the README sample takes a high-quality face, not the knee', async () => {

@@ -18,7 +18,8 @@ test('each weakness lowers the level and names itself', () => {
     [{ yawDeg: 30 }, 'medium', /turned about 30/],
     [{ pitchDeg: 45 }, 'low', /up or down/],
     [{ sharpness: 10 }, 'low', /blurred/],
-    [{ detectionScore: 0.75 }, 'low', /uncertain detection: score 0.75/],
+    [{ detectionScore: 0.55 }, 'low', /uncertain detection: score 0.55/],
+    [{ detectionScore: 0.7 }, 'medium', /uncertain detection: score 0.70 \(high quality needs 0.8\)/],
   ];
   for (const [change, level, reason] of cases) {
     const q = assessQuality({ ...good, ...change });

@@ -20,6 +20,8 @@ export interface RawDetection {
   score: number;
   /** The box's height in network pixels at the pyramid level that found it. */
   netHeight?: number;
+  /** Five points from the detector itself, in the engine's order (see `Face.landmarks`), where it gives them. */
+  landmarks?: Point[];
 }
 
 export interface FaceDetector {

@@ -33,11 +33,11 @@ async function embedFile(req: EmbedFileRequest): Promise<EmbedFileResult> {
     let found: 'detected' | 'doubted' | 'fallback' = 'detected';
     if (req.choose === 'central') {
       // A data set's protocol says each image is about its central face: that face is the
-      // detector's central candidate even where the second look doubts it (3 of LFW's 13,233),
+      // detector's central candidate even where the second look doubts it,
       // so the evaluation measures recognition on the faces it always did, and counts them.
       const central = centralFace(candidates.map((c) => c.detection), image.width, image.height);
       if (central && central.box !== face?.box) {
-        face = await engine.analyseBox(image, central.box, central.score, timer);
+        face = await engine.analyseBox(image, central.box, central.score, timer, central.landmarks);
         found = 'doubted';
       }
     }

@@ -1,7 +1,6 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { DEFAULT_ENGINE_CONFIG, FaceEngine, type ScreenedCandidate } from '../engine/engine.js';
-import { MAX_MIRROR_DISAGREEMENT, MAX_MIRROR_DISAGREEMENT_UNSURE } from '../engine/face-check.js';
 import { iou, type Box } from '../engine/geometry.js';
 import { readImageFile } from '../engine/image.js';
 import type { RawDetection } from '../engine/types.js';
@@ -61,13 +60,12 @@ export interface UnmatchedDetection {
   /** Null where it was dropped as a face found twice without a look. */
   secondLookScore: number | null;
   verdict: ScreenedCandidate['verdict'];
-  mirrorDisagreement: number | null;
 }
 
 export interface DetectorEvaluation {
   generatedAt: string;
   dataset: { name: string; images: number; boxes: number; sliced: boolean };
-  settings: { minFaceSize: number; detectionThreshold: number; secondLookThreshold: number; maxMirrorDisagreement: [number, number]; iou: number; detector: string };
+  settings: { minFaceSize: number; detectionThreshold: number; secondLookThreshold: number; iou: number; detector: string };
   /** The detector alone (every candidate at or above the detection threshold). */
   before: DetectorFigures;
   /** After the second look and the removal of faces found twice: what the engine reports. */
@@ -190,7 +188,7 @@ export async function evaluateDetector(o: DetectorEvaluationOptions): Promise<De
     after.add(truth, a.found, kept.length, a.unmatched);
     for (const d of b.unmatched) {
       const c = candidates.find((x) => x.detection === d)!;
-      unmatchedAll.push({ image: name, box: d.box, score: d.score, secondLookScore: c.secondLookScore ?? null, verdict: c.verdict, mirrorDisagreement: c.mirrorDisagreement ?? null });
+      unmatchedAll.push({ image: name, box: d.box, score: d.score, secondLookScore: c.secondLookScore ?? null, verdict: c.verdict });
     }
     progress?.update(k + 1);
   }
@@ -198,7 +196,7 @@ export async function evaluateDetector(o: DetectorEvaluationOptions): Promise<De
   return {
     generatedAt: new Date().toISOString(),
     dataset: { name: basename(o.datasetDir), images: names.length, boxes, sliced },
-    settings: { minFaceSize: o.minFaceSize, detectionThreshold: o.detectionThreshold, secondLookThreshold: o.secondLookThreshold, maxMirrorDisagreement: [MAX_MIRROR_DISAGREEMENT_UNSURE, MAX_MIRROR_DISAGREEMENT], iou: o.iou, detector: engine.cards[0]!.id },
+    settings: { minFaceSize: o.minFaceSize, detectionThreshold: o.detectionThreshold, secondLookThreshold: o.secondLookThreshold, iou: o.iou, detector: engine.cards[0]!.id },
     before: before.figures(names.length),
     after: after.figures(names.length),
     topUnmatched: unmatchedAll.sort((x, y) => y.score - x.score).slice(0, 40),

@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { PIPELINE_VERSION } from '../engine/engine.js';
 import { ProbityError } from '../errors.js';
 import type { ImpostorTail } from './impostor-tail.js';
 import { thresholdBetweenPoints } from './log-linear.js';
@@ -148,6 +149,10 @@ export function loadCalibration(model: string, flipAverage: boolean, dir = calib
     throw new ProbityError('invalid_argument', `no calibration table for model "${model}" (expected ${path}); run "probity evaluate" to measure one`);
   }
   const table = JSON.parse(readFileSync(path, 'utf8')) as CalibrationTable;
+  // A table measured on another pipeline promises nothing for this one's templates: refused, not used.
+  if (table.pipelineVersion !== undefined && table.pipelineVersion !== PIPELINE_VERSION) {
+    throw new ProbityError('model_mismatch', `the calibration table ${path} was measured on pipeline ${table.pipelineVersion}, this engine is pipeline ${PIPELINE_VERSION}: rerun "probity evaluate${flipAverage ? ' --flip' : ''}" and copy the table it writes into calibration/`);
+  }
   table.points.sort((a, b) => b.fmr - a.fmr);
   cache.set(path, table);
   return table;

@@ -45,7 +45,9 @@ async function databaseCheck(service: ProbityService, log: (e: Error) => void): 
 
 function modelsCheck(service: ProbityService): Check {
   const cards = service.engine.cards;
-  return cards.length >= 3 ? { status: 'ok', recognition: service.engine.modelId } : { status: 'failed', reason: 'the face models are not loaded' };
+  // The detector (which gives the landmarks too) and the recogniser.
+  const loaded = cards.some((c) => c.task === 'detection') && cards.some((c) => c.task === 'recognition');
+  return loaded ? { status: 'ok', recognition: service.engine.modelId } : { status: 'failed', reason: 'the face models are not loaded' };
 }
 
 export function registerHealth(app: FastifyInstance, service: ProbityService): void {

@@ -60,7 +60,7 @@ function instrumentEngine(engine: FaceEngine): void {
   const analyseBox = engine.analyseBox.bind(engine);
   const template = engine.template.bind(engine);
   engine.analyse = (image, timer) => analyse(image, recorder(timer));
-  engine.analyseBox = (image, box, score, timer) => analyseBox(image, box, score, recorder(timer));
+  engine.analyseBox = (image, box, score, timer, landmarks) => analyseBox(image, box, score, recorder(timer), landmarks);
   engine.template = (face, timer) => template(face, recorder(timer));
 }
 
