@@ -21,8 +21,13 @@ test('evaluate --add-tail refuses a table measured on other templates and leaves
   const single = run('--no-flip');
   assert.notEqual(single.status, 0);
   assert.match(single.stderr, /does not fit these templates: it is for flip-averaged templates \(pass --flip\)/);
-  const slice = run('--flip');
+  // The single-template table is of this pipeline: a slice of LFW is refused for its size.
+  const singleTable = join(dir, 'mobilefacenet-512-single.json');
+  copyFileSync(join(projectRoot, 'calibration', 'mobilefacenet-512-single.json'), singleTable);
+  const singleBefore = readFileSync(singleTable, 'utf8');
+  const slice = spawnSync(process.execPath, [cliPath, 'evaluate', '--dataset', lfwDir, '--identities', '6', '--out', dir, '--cache', join(dir, 'cache'), '--workers', '1', '--add-tail', singleTable, '--no-flip'], { encoding: 'utf8' });
   assert.notEqual(slice.status, 0);
   assert.match(slice.stderr, /does not fit these templates: it was measured on 13233 images, the data set has \d+/);
   assert.equal(readFileSync(table, 'utf8'), before, 'the table is unchanged');
+  assert.equal(readFileSync(singleTable, 'utf8'), singleBefore, 'the table is unchanged');
 });
