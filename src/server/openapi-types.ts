@@ -4661,8 +4661,8 @@ export interface operations {
                             raceEthnicity?: "american_indian_or_alaska_native" | "asian" | "black_or_african_american" | "hispanic_or_latino" | "native_hawaiian_or_pacific_islander" | "white" | "two_or_more" | "not_stated";
                         };
                     };
-                    /** @description Check first that the face is a live person, not a photograph or screen (presentation-attack detection); refused with presentation_attack_suspected (422) if not. A purpose the policy binds to the check (sign_in_verification) runs it whatever this says. */
-                    liveness?: boolean;
+                    /** @description Check first that the face is a live person, not a photograph or screen (presentation-attack detection); refused with presentation_attack_suspected (422) if not. true runs it on the one image; a list of 1 to 9 further frames of the same capture (base64 images; in multipart, files) runs it on the burst: every frame must show the same face as the image (verify) or the first image (enrol), else 422, and the frames' scores are fused by their median. A purpose the policy binds to the check (sign_in_verification) runs it whatever this says. */
+                    liveness?: boolean | string[];
                     /** @description Enrol each usable image and list the others in `refused` (which image, code, reason); refused as a whole only when no image can be used. Default false: all or nothing. */
                     skipUnusable?: boolean;
                 };
@@ -4689,8 +4689,8 @@ export interface operations {
                             raceEthnicity?: "american_indian_or_alaska_native" | "asian" | "black_or_african_american" | "hispanic_or_latino" | "native_hawaiian_or_pacific_islander" | "white" | "two_or_more" | "not_stated";
                         };
                     };
-                    /** @description Check first that the face is a live person, not a photograph or screen (presentation-attack detection); refused with presentation_attack_suspected (422) if not. A purpose the policy binds to the check (sign_in_verification) runs it whatever this says. */
-                    liveness?: boolean;
+                    /** @description Check first that the face is a live person, not a photograph or screen (presentation-attack detection); refused with presentation_attack_suspected (422) if not. true runs it on the one image; a list of 1 to 9 further frames of the same capture (base64 images; in multipart, files) runs it on the burst: every frame must show the same face as the image (verify) or the first image (enrol), else 422, and the frames' scores are fused by their median. A purpose the policy binds to the check (sign_in_verification) runs it whatever this says. */
+                    liveness?: boolean | string[];
                     /** @description Enrol each usable image and list the others in `refused` (which image, code, reason); refused as a whole only when no image can be used. Default false: all or nothing. */
                     skipUnusable?: boolean;
                 };
@@ -4740,6 +4740,13 @@ export interface operations {
                             bpcer?: number;
                             live?: boolean;
                             requiredBy?: string;
+                            /** @description A burst: each further frame, its score and its face's similarity to the first frame's */
+                            frames?: {
+                                label?: string;
+                                sha256?: string;
+                                score?: number;
+                                similarity?: number;
+                            }[];
                         }[];
                         auditSeq?: number;
                     } & {
@@ -5224,8 +5231,8 @@ export interface operations {
                             raceEthnicity?: "american_indian_or_alaska_native" | "asian" | "black_or_african_american" | "hispanic_or_latino" | "native_hawaiian_or_pacific_islander" | "white" | "two_or_more" | "not_stated";
                         };
                     };
-                    /** @description Check first that the face is a live person, not a photograph or screen (presentation-attack detection); refused with presentation_attack_suspected (422) if not. A purpose the policy binds to the check (sign_in_verification) runs it whatever this says. */
-                    liveness?: boolean;
+                    /** @description Check first that the face is a live person, not a photograph or screen (presentation-attack detection); refused with presentation_attack_suspected (422) if not. true runs it on the one image; a list of 1 to 9 further frames of the same capture (base64 images; in multipart, files) runs it on the burst: every frame must show the same face as the image (verify) or the first image (enrol), else 422, and the frames' scores are fused by their median. A purpose the policy binds to the check (sign_in_verification) runs it whatever this says. */
+                    liveness?: boolean | string[];
                 };
                 "multipart/form-data": {
                     /**
@@ -5269,8 +5276,8 @@ export interface operations {
                             raceEthnicity?: "american_indian_or_alaska_native" | "asian" | "black_or_african_american" | "hispanic_or_latino" | "native_hawaiian_or_pacific_islander" | "white" | "two_or_more" | "not_stated";
                         };
                     };
-                    /** @description Check first that the face is a live person, not a photograph or screen (presentation-attack detection); refused with presentation_attack_suspected (422) if not. A purpose the policy binds to the check (sign_in_verification) runs it whatever this says. */
-                    liveness?: boolean;
+                    /** @description Check first that the face is a live person, not a photograph or screen (presentation-attack detection); refused with presentation_attack_suspected (422) if not. true runs it on the one image; a list of 1 to 9 further frames of the same capture (base64 images; in multipart, files) runs it on the burst: every frame must show the same face as the image (verify) or the first image (enrol), else 422, and the frames' scores are fused by their median. A purpose the policy binds to the check (sign_in_verification) runs it whatever this says. */
+                    liveness?: boolean | string[];
                 };
             };
         };
@@ -5333,6 +5340,13 @@ export interface operations {
                             bpcer?: number;
                             live?: boolean;
                             requiredBy?: string;
+                            /** @description A burst: each further frame, its score and its face's similarity to the first frame's */
+                            frames?: {
+                                label?: string;
+                                sha256?: string;
+                                score?: number;
+                                similarity?: number;
+                            }[];
                         };
                         auditSeq?: number;
                         /** @description Said with every outcome: a match is not by itself grounds for action (RCW 43.386.080(5)). */
