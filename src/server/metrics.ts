@@ -23,7 +23,7 @@ collectDefaultMetrics({ register: processRegistry });
 
 const faceStage = new Histogram({
   name: 'probity_face_stage_seconds',
-  help: 'Time spent in each stage of the face pipeline (detect, landmarks, align, embed)',
+  help: 'Time spent in each stage of the face pipeline (detect, secondLook, align, embed)',
   labelNames: ['stage'],
   buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
   registers: [processRegistry],

@@ -248,7 +248,7 @@ for (const backend of backends) {
       const route = '/v1/galleries/:galleryId/subjects/:subject/templates';
       assert.equal((sample(afterText, 'probity_http_requests_total', { route, status: '201' }) ?? 0) - (sample(before, 'probity_http_requests_total', { route, status: '201' }) ?? 0), 1);
       assert.ok((sample(afterText, 'probity_http_request_duration_seconds_count', { route: '/v1/verify' }) ?? 0) >= 1);
-      for (const stage of ['detect', 'landmarks', 'align', 'embed']) {
+      for (const stage of ['detect', 'secondLook', 'align', 'embed']) {
         assert.ok((sample(afterText, 'probity_face_stage_seconds_count', { stage }) ?? 0) > (sample(before, 'probity_face_stage_seconds_count', { stage }) ?? 0), `${stage} timed`);
       }
       assert.equal(sample(afterText, 'probity_searches_total', { operation: 'verify', outcome: 'match' }), 1);
