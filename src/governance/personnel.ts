@@ -30,7 +30,7 @@ export const REVIEWER_RULE: RuleCitation = {
 };
 export const TRAINING_RULE: RuleCitation = {
   rule: 'review/training-in-force',
-  citation: 'RCW 43.386.030(2) and .070 (periodic training of those who operate or review); EU AI Act Art. 4 (AI literacy) and Art. 26(2)',
+  citation: 'RCW 43.386.060 (periodic training of those who operate the service or process its data; meaningful human review is by people so trained, .010); EU AI Act Art. 4 (AI literacy) and Art. 26(2)',
 };
 
 export function personnelStatements(): string[] {

@@ -15,9 +15,12 @@ import { cliPath } from '../testing/fixtures.js';
 
 test('a production start logs JSON line by line on stdout, and the operator key only in DIR/operator.key (0600)', async () => {
   const data = mkdtempSync(join(tmpdir(), 'probity-json-log-'));
+  // Outside --development the witness must live apart from the data folder.
+  const witness = mkdtempSync(join(tmpdir(), 'probity-json-log-witness-'));
   const secretKey = randomBytes(32).toString('hex');
   const signingKey = randomBytes(32).toString('hex');
-  const env: NodeJS.ProcessEnv = { ...process.env, PROBITY_SECRET_KEY: secretKey, PROBITY_AUDIT_SIGNING_KEY: signingKey, PROBITY_LOG_FORMAT: 'json' };
+  const env: NodeJS.ProcessEnv = { ...process.env, PROBITY_SECRET_KEY: secretKey, PROBITY_AUDIT_SIGNING_KEY: signingKey, PROBITY_LOG_FORMAT: 'json', PROBITY_AUDIT_WITNESS_FILE: join(witness, 'audit-witness.jsonl') };
+  delete env.PROBITY_AUDIT_WITNESS_URL;
   delete env.PROBITY_ADMIN_KEY;
   delete env.PROBITY_ENV;
   const child = spawn(process.execPath, [cliPath, 'serve', '--port', '0', '--data', data], { env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -63,5 +66,6 @@ test('a production start logs JSON line by line on stdout, and the operator key 
       await exited;
     }
     rmSync(data, { recursive: true, force: true });
+    rmSync(witness, { recursive: true, force: true });
   }
 });

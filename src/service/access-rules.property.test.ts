@@ -277,6 +277,14 @@ for (const backend of backends) {
       c.applications = m.applications.map((a) => ({ ...a, held: new Set(a.held) }));
       c.galleries = m.galleries.map((g) => ({ ...g, purposes: [...g.purposes] }));
       c.consents = m.consents.map((x) => ({ ...x, purposes: [...x.purposes] }));
+      if (m.review) {
+        const r = m.review;
+        c.review = {
+          ...r, people: r.people.map((x) => ({ ...x })),
+          keys: r.keys.map((k) => ({ ...k, notFor: new Set(k.notFor) })),
+          cases: r.cases.map((x) => ({ ...x, candidates: [...x.candidates], decisions: x.decisions.map((d) => ({ ...d })) })),
+        };
+      }
       return c;
     };
     async function takeBackup(model: Model): Promise<void> {
@@ -321,6 +329,9 @@ for (const backend of backends) {
       now.galleries = snap.galleries.map((g) => ({ ...g, purposes: [...g.purposes] }));
       const withdrawn = new Set(now.consents.filter((c) => c.withdrawn).map((c) => c.id));
       now.consents = snap.consents.map((c) => ({ ...c, purposes: [...c.purposes], withdrawn: c.withdrawn || withdrawn.has(c.id) }));
+      // Review cases, decisions, people and reviewer keys made after the backup are gone with it
+      // (revocations are replayed; an unknown key answers as a revoked one).
+      if (snap.review) now.review = cloneModel(snap).review;
       // The policy set last is in force, not the backup's.
       const active = JSON.parse((await db.one<{ value: string }>(`SELECT value FROM meta WHERE key = 'policy_packs'`))!.value) as string[];
       const expected = ['default', ...now.policy.filter((p) => p !== 'default')];

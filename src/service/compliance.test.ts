@@ -232,7 +232,8 @@ for (const backend of backends) {
       assert.match(d.candidates[0].meaning, /clears the search's threshold/);
       assert.deepEqual(d.review.decisions.map((x: { reason: string }) => x.reason).sort(), ['ears and hairline match', 'same scar above the left eye']);
       assert.deepEqual(d.review.decisions.map((x: { reviewer: { name: string } }) => x.reviewer.name).sort(), ['reviewer one', 'reviewer two']);
-      assert.equal(d.review.decisions[0].reviewer.training.status, 'not_recorded');
+      // The reviewers are registered people with training in force (the personnel register).
+      assert.equal(d.review.decisions[0].reviewer.training.status, 'current');
       assert.equal(d.proofs.length, 3, 'the search and both decisions are proven');
       assert.equal(d.statement, NOT_SOLE_BASIS);
       const entry = await db.one<{ body: string }>(`SELECT body FROM audit_log WHERE seq = $1`, [exported.auditSeq]);
@@ -256,7 +257,7 @@ for (const backend of backends) {
       assert.notEqual(bad.status, 0);
       assert.match(bad.stdout, /receipt NOT proven: the receipt's "disclosure" hashes to .* the disclosure was altered/);
 
-      // The seam for named reviewers and their training: whatever directory the service is given is what disclosures and the report show.
+      // Whatever directory the service reads reviewers through is what disclosures and the report show.
       const before = service.reviewerDirectory;
       service.reviewerDirectory = {
         describe: async (_q, keyId) => ({ keyId, name: `named person for ${keyId.slice(0, 4)}`, training: { status: 'current', detail: 'completed 2026-11-01' } }),

@@ -117,12 +117,9 @@ for (const backend of backends) {
       assert.ok(used.lead! >= LEAD);
       assert.match(r.notes.join(' '), /image holds 2 faces; the face at \d+,\d+ \d+x\d+ was used: it is [\d.]+ times as prominent as the next/);
       await refused(service.verify(client, { purpose: P, galleryId, subject: 'colin', probe: image(colinBesideSerena, 'image') }), 'several_faces');
-      // Against a second image, the reference follows the same rule.
-      const pair = await service.verify(client, { purpose: P, probe: image(faces.colin2(), 'image'), reference: image(colinWithSerena, 'reference') });
-      assert.equal(pair.match, true);
-      assert.equal((pair.faces[1] as Used).otherFaces, 1);
-      assert.match(pair.notes.join(' '), /reference holds 2 faces/);
-      await refused(service.verify(client, { purpose: P, probe: image(faces.colin2(), 'image'), reference: image(colinBesideSerena, 'reference') }), 'several_faces');
+      // Two supplied photographs (probe and reference) are a capability only sign_in_verification
+      // grants (src/governance/red-team-review.test.ts); the same rule picks the face in each, as
+      // compareImages shows (src/engine/engine.test.ts).
     });
 
     test('over HTTP: the face used, how many others and the lead reach the client; skipUnusable and refused are in the route', async () => {
