@@ -1,5 +1,8 @@
+// Applies the detector rules (score, second look, and the 68-point mirror check when recorded) to the candidates
+// written by face-mask-candidates.mjs, against the face-mask set's boxes: recall by face size and unmatched per image.
+// Usage (from the project root): node scripts/engine/face-mask-rules.mjs OUT.json
 import { readFileSync } from 'node:fs';
-import { parseAnnotations, matchDetections } from '../../../dist/evaluation/detector.js';
+import { parseAnnotations, matchDetections } from '../../dist/evaluation/detector.js';
 const truthBy = parseAnnotations(readFileSync('../shared/datasets/face-mask-detection/annotations.csv', 'utf8'), 'a');
 const data = JSON.parse(readFileSync(process.argv[2], 'utf8'));
 const clip = (b, w, h) => { const x = Math.max(0, b.x), y = Math.max(0, b.y); return { x, y, width: Math.max(0, Math.min(w, b.x + b.width) - x), height: Math.max(0, Math.min(h, b.y + b.height) - y) }; };
