@@ -22,11 +22,11 @@ import { generatedBlock, type BlockCheck } from './generated-block.js';
 import { brokenLinks } from './markdown-links.js';
 import { permissionsTable, useCaseCatalogue } from './use-case-doc.js';
 
-/** README.md and every Markdown file under docs/, except docs/incoming/ (drafts the lead folds in). */
+/** README.md and every Markdown file under docs/. */
 function documents(): string[] {
   const docs = (dir: string): string[] => readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
     const path = join(dir, e.name);
-    if (e.isDirectory()) return e.name === 'incoming' ? [] : docs(path);
+    if (e.isDirectory()) return docs(path);
     return e.name.endsWith('.md') ? [path] : [];
   });
   return [join(projectRoot, 'README.md'), join(projectRoot, 'CHANGELOG.md'), ...docs(join(projectRoot, 'docs'))];

@@ -41,7 +41,7 @@ test('a score reads back as the FMR it stands for, with bounds beyond the table'
 for (const flipAverage of [true, false]) test(`the shipped table for the default model (flipAverage ${flipAverage}) covers 1e-2 to 1e-5 with rising thresholds, or is refused as stale`, () => {
   const raw = JSON.parse(readFileSync(join(calibrationDirForTest, calibrationFile('mobilefacenet-512', flipAverage)), 'utf8')) as CalibrationTable;
   if (flipAverage && raw.pipelineVersion !== PIPELINE_VERSION) {
-    // The flip-averaged table was not refitted for this pipeline (docs/incoming/engine.md): it must not be used.
+    // The flip-averaged table was not refitted for this pipeline (docs/evaluation.md): it must not be used.
     assert.throws(() => loadCalibration('mobilefacenet-512', flipAverage), /measured on pipeline \d+, this engine is pipeline \d+: rerun "probity evaluate --flip"/);
     return;
   }

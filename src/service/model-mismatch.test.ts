@@ -135,7 +135,7 @@ for (const backend of backends) {
       const verify = () => flipService.verify(client, { purpose: P, galleryId, subject: 'serena', probe: image(faces.serena2()) });
       const flipTable = JSON.parse(readFileSync(join(projectRoot, 'calibration', 'mobilefacenet-512.json'), 'utf8')) as { pipelineVersion?: number };
       if (flipTable.pipelineVersion !== PIPELINE_VERSION) {
-        // The flip-averaged table was not refitted for this pipeline (docs/incoming/engine.md): it is refused, never used.
+        // The flip-averaged table was not refitted for this pipeline (docs/evaluation.md): it is refused, never used.
         await assert.rejects(verify(), /measured on pipeline \d+, this engine is pipeline \d+/);
         return;
       }
