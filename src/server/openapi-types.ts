@@ -4643,7 +4643,7 @@ export interface operations {
                     image?: string | string[];
                     /**
                      * @deprecated
-                     * @description Deprecated: send `image` instead (the same photographs). Still accepted; the answer then carries a `Deprecation` header and a note. Sending both is a 400.
+                     * @description Deprecated: send `image` instead (the same photographs). Still accepted; every answer then carries a `Deprecation` header (RFC 9745), and a successful one a note in `notes`. Sending both is a 400.
                      */
                     images?: string[];
                     /** @description The use case this request serves (see GET /v1/policy); it must be approved for the key. */
@@ -4677,7 +4677,7 @@ export interface operations {
                     image?: string[];
                     /**
                      * @deprecated
-                     * @description Deprecated: send `image` instead (the same photographs). Still accepted; the answer then carries a `Deprecation` header and a note. Sending both is a 400.
+                     * @description Deprecated: send `image` instead (the same photographs). Still accepted; every answer then carries a `Deprecation` header (RFC 9745), and a successful one a note in `notes`. Sending both is a 400.
                      */
                     images?: string[];
                     /** @description The use case this request serves (see GET /v1/policy); it must be approved for the key. */

@@ -90,6 +90,12 @@ for (const backend of backends) {
       assert.equal(old.body.templates.length, 1, 'the deprecated name enrols exactly as before');
       deprecated(old);
 
+      const refusedOld = await json(enrolUrl('old'), { purpose: P, images: [b64(Buffer.from('not an image'))] });
+      assert.equal(refusedOld.status, 422, JSON.stringify(refusedOld.body));
+      assert.equal(refusedOld.headers.deprecation, DEPRECATION, 'a refusal of a request on the old name carries the header too');
+      assert.deepEqual(Object.keys(refusedOld.body), ['error'], 'the error shape is unchanged');
+      assert.match(refusedOld.body.error.message, /^images\[0\]/, 'the old name still labels its photographs');
+
       const both = await json(enrolUrl('both'), { purpose: P, image: b64(faces.hugo1()), images: [b64(faces.hugo1())] });
       conflict(both);
       const none = await json(enrolUrl('none'), { purpose: P });

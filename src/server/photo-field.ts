@@ -41,7 +41,10 @@ export function refuseListOnSinglePhotoRoute(body: Record<string, unknown>): voi
     : 'body.images is not a field of this request: this route takes one photograph, as "image"');
 }
 
-/** The deprecation signal on an answer: the header here, the note for the caller to add to `notes`. */
+/**
+ * The deprecation signal: the header on every answer to the request (a refusal too: the error
+ * shape stays as documented), and the note the route adds to a successful answer's `notes`.
+ */
 export function signalDeprecatedPhotoField(reply: FastifyReply): string {
   void reply.header('deprecation', `@${PHOTO_FIELD_DEPRECATED_AT}`);
   return DEPRECATED_PHOTO_FIELD_NOTE;

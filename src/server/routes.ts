@@ -453,7 +453,7 @@ export function registerRoutes(app: FastifyInstance, service: ProbityService): v
         type: 'object', required: ['purpose'], additionalProperties: false,
         properties: {
           image: { anyOf: [image, { type: 'array', minItems: 1, maxItems: 10, items: image }], description: 'The photographs to enrol: one image, or a list of 1 to 10 (base64 as for `image` on verify; in multipart, one file part named `image` per photograph). Required, unless the deprecated `images` is sent instead.' },
-          images: { type: 'array', minItems: 1, maxItems: 10, items: image, deprecated: true, description: 'Deprecated: send `image` instead (the same photographs). Still accepted; the answer then carries a `Deprecation` header and a note. Sending both is a 400.' },
+          images: { type: 'array', minItems: 1, maxItems: 10, items: image, deprecated: true, description: 'Deprecated: send `image` instead (the same photographs). Still accepted; every answer then carries a `Deprecation` header (RFC 9745), and a successful one a note in `notes`. Sending both is a 400.' },
           purpose, authority, liveness,
           skipUnusable: { type: 'boolean', description: 'Enrol each usable image and list the others in `refused` (which image, code, reason); refused as a whole only when no image can be used. Default false: all or nothing.' },
         },
@@ -477,6 +477,8 @@ export function registerRoutes(app: FastifyInstance, service: ProbityService): v
     },
   }, async (req, reply) => {
     const { photos, field } = enrolmentPhotos(req.body);
+    // Set first, so a refusal of a request on the old name carries the header too.
+    const deprecationNote = field === 'images' ? signalDeprecatedPhotoField(reply) : undefined;
     const images = photos.map((b, i) => imageInput(b, `${field}[${i}]`));
     const answer = await service.enrol(callerOf(req), {
       galleryId: req.params.galleryId, subject: req.params.subject, images, ...purposeOf(req.body),
@@ -485,10 +487,9 @@ export function registerRoutes(app: FastifyInstance, service: ProbityService): v
       ...(req.headers['idempotency-key'] ? { idempotencyKey: req.headers['idempotency-key'] } : {}),
     });
     if (answer.replayed) void reply.header('idempotent-replayed', 'true');
-    if (field === 'images') {
-      const note = signalDeprecatedPhotoField(reply);
+    if (deprecationNote) {
       const body = answer.body as { notes?: string[] };
-      return reply.status(answer.status).send({ ...body, notes: [...(body.notes ?? []), note] });
+      return reply.status(answer.status).send({ ...body, notes: [...(body.notes ?? []), deprecationNote] });
     }
     return reply.status(answer.status).send(answer.body);
   });
