@@ -56,7 +56,7 @@ curl "$PROBITY/v1/galleries/$GALLERY/subjects/colin/consents" -H "Authorization:
 
 # 7. Enrol him from one photograph (a file in multipart/form-data; photographs are not kept).
 curl "$PROBITY/v1/galleries/$GALLERY/subjects/colin/templates" -H "Authorization: Bearer $KEY" \
-  -F "images=@$LFW/Colin_Powell/Colin_Powell_0001.jpg" -F "purpose=$PURPOSE" | jq -c '{subject, templates: (.templates | length)}'
+  -F "image=@$LFW/Colin_Powell/Colin_Powell_0001.jpg" -F "purpose=$PURPOSE" | jq -c '{subject, templates: (.templates | length)}'
 
 # 8. Verify (1:1): is this other photograph the enrolled Colin?
 curl "$PROBITY/v1/verify" -H "Authorization: Bearer $KEY" \

@@ -4,7 +4,7 @@
  * new field changes the page, or the test fails.
  */
 
-interface Schema { type?: string; properties?: Record<string, Schema>; required?: string[]; items?: Schema; format?: string }
+interface Schema { type?: string; properties?: Record<string, Schema>; required?: string[]; items?: Schema; format?: string; deprecated?: boolean }
 interface Parameter { name: string; in: string; required?: boolean }
 interface Operation {
   operationId?: string; summary?: string; tags?: string[]; parameters?: Parameter[];
@@ -19,7 +19,7 @@ function fields(op: Operation): string {
   const content = op.requestBody?.content ?? {};
   const body = content['application/json']?.schema ?? content['multipart/form-data']?.schema;
   const required = new Set(body?.required ?? []);
-  const props = Object.keys(body?.properties ?? {}).map((name) => `\`${name}\`${required.has(name) ? ' (required)' : ''}`);
+  const props = Object.entries(body?.properties ?? {}).map(([name, p]) => `\`${name}\`${required.has(name) ? ' (required)' : ''}${p.deprecated ? ' (deprecated)' : ''}`);
   const multipart = content['multipart/form-data'] ? ' (JSON or multipart/form-data)' : '';
   const all = [...props, ...query];
   return all.length ? all.join(', ') + multipart : '';

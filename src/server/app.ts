@@ -164,10 +164,6 @@ export async function buildApp(service: ProbityService, options: Partial<AppOpti
       if (Buffer.isBuffer(v)) body[k] = v.toString('base64');
       else if (Array.isArray(v)) body[k] = v.map((x) => (Buffer.isBuffer(x) ? x.toString('base64') : x));
     }
-    if (typeof body.image === 'string' && body.images === undefined && request.routeOptions.url?.endsWith('/templates')) {
-      body.images = [body.image];
-      delete body.image;
-    }
     for (const k of ['topK', 'fpir', 'fmr']) if (typeof body[k] === 'string') body[k] = Number(body[k]);
     // One liveness frame sent as a file arrives as one string, not a list; "true"/"false" stay flags.
     if (typeof body.liveness === 'string' && body.liveness !== 'true' && body.liveness !== 'false') body.liveness = [body.liveness];

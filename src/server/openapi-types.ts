@@ -4639,7 +4639,13 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
-                    images: string[];
+                    /** @description The photographs to enrol: one image, or a list of 1 to 10 (base64 as for `image` on verify; in multipart, one file part named `image` per photograph). Required, unless the deprecated `images` is sent instead. */
+                    image?: string | string[];
+                    /**
+                     * @deprecated
+                     * @description Deprecated: send `image` instead (the same photographs). Still accepted; every answer then carries a `Deprecation` header (RFC 9745), and a successful one a note in `notes`. Sending both is a 400.
+                     */
+                    images?: string[];
                     /** @description The use case this request serves (see GET /v1/policy); it must be approved for the key. */
                     purpose: string;
                     /** @description A warrant, court order or recorded exigency, where the policy requires one for the purpose. */
@@ -4667,7 +4673,13 @@ export interface operations {
                     skipUnusable?: boolean;
                 };
                 "multipart/form-data": {
-                    images: string[];
+                    /** @description The photographs to enrol: one image, or a list of 1 to 10 (base64 as for `image` on verify; in multipart, one file part named `image` per photograph). Required, unless the deprecated `images` is sent instead. */
+                    image?: string[];
+                    /**
+                     * @deprecated
+                     * @description Deprecated: send `image` instead (the same photographs). Still accepted; every answer then carries a `Deprecation` header (RFC 9745), and a successful one a note in `notes`. Sending both is a 400.
+                     */
+                    images?: string[];
                     /** @description The use case this request serves (see GET /v1/policy); it must be approved for the key. */
                     purpose: string;
                     /** @description A warrant, court order or recorded exigency, where the policy requires one for the purpose. In multipart, a JSON text. */
@@ -4749,6 +4761,8 @@ export interface operations {
                             }[];
                         }[];
                         auditSeq?: number;
+                        /** @description Said only when there is something to say, as that the request used the deprecated `images`. */
+                        notes?: string[];
                     } & {
                         [key: string]: unknown;
                     };

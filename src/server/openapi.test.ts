@@ -67,6 +67,7 @@ test('multipart bodies are documented with their image fields as files', () => {
   const content = (m: string, p: string) => document.paths[p]![m]!.requestBody!.content;
   const enrol = content('post', '/v1/galleries/{galleryId}/subjects/{subject}/templates');
   assert.equal(enrol['multipart/form-data']?.schema.properties?.images?.items?.format, 'binary');
+  assert.equal(enrol['multipart/form-data']?.schema.properties?.image?.items?.format, 'binary', 'one file part named image per photograph');
   assert.equal(content('post', '/v1/verify')['multipart/form-data']?.schema.properties?.image?.format, 'binary');
   assert.equal(content('post', '/v1/galleries/{galleryId}/identify')['multipart/form-data']?.schema.properties?.image?.format, 'binary');
   assert.ok(content('post', '/v1/verify')['application/json'], 'JSON is still documented');
@@ -110,7 +111,7 @@ suiteUnless(skipWithoutLfw, 'a client typed from the document', () => {
       params, body: { noticeVersion: 'notice-v1', purposes: [P], method: 'written', givenAt: new Date(Date.now() - 60_000).toISOString() },
     });
     assert.equal(consent.response.status, 201, JSON.stringify(consent.error));
-    const enrol = await app1.POST('/v1/galleries/{galleryId}/subjects/{subject}/templates', { params, body: { images: [faces.colin1().toString('base64')], purpose: P } });
+    const enrol = await app1.POST('/v1/galleries/{galleryId}/subjects/{subject}/templates', { params, body: { image: faces.colin1().toString('base64'), purpose: P } });
     assert.equal(enrol.response.status, 201, JSON.stringify(enrol.error));
 
     const verify = await app1.POST('/v1/verify', { body: { image: faces.colin2().toString('base64'), galleryId, subject: 'colin', purpose: P } });

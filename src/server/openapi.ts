@@ -95,11 +95,13 @@ function multipartSchema(json: Json): Json {
   for (const [k, v] of Object.entries(properties)) {
     if (!IMAGE_FIELDS.has(k) || !isObject(v)) continue;
     const file = { type: 'string', format: 'binary', description: 'An image file (JPEG, PNG or WebP).' };
-    properties[k] = v.type === 'array' ? { ...v, items: file } : file;
+    // Enrolment's `image` is one photograph or a list: in a form, one file part per photograph.
+    const { anyOf, ...rest } = v;
+    properties[k] = Array.isArray(anyOf) ? { ...rest, type: 'array', minItems: 1, maxItems: 10, items: file } : v.type === 'array' ? { ...v, items: file } : file;
   }
   // A form field is a string: the service parses `authority` as JSON and numbers as numbers.
   if (isObject(properties.authority)) properties.authority = { ...properties.authority, description: `${String(properties.authority.description ?? '')} In multipart, a JSON text.`.trim() };
-  if (isObject(properties.images)) copy.description = 'Send each image as a file part named `images` (or one named `image`).';
+  if (isObject(properties.images)) copy.description = 'Send each photograph as a file part named `image` (the deprecated `images` is still accepted, never beside `image`).';
   return copy;
 }
 

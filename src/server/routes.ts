@@ -12,6 +12,7 @@ import { DEFAULT_MAX_FACES_PER_IDENTIFY, FACE_SELECTIONS, type FaceSelection } f
 import { callerOf } from './app.js';
 import { LAWFUL_BASES, PROTECTED_BASES } from '../governance/protected-basis.js';
 import { DEMOGRAPHIC_CATEGORIES } from '../governance/warrant-summary.js';
+import { enrolmentPhotos, refuseListOnSinglePhotoRoute, signalDeprecatedPhotoField } from './photo-field.js';
 
 const error = {
   type: 'object',
@@ -441,7 +442,7 @@ export function registerRoutes(app: FastifyInstance, service: ProbityService): v
   }, async (req) => service.deleteGallery(callerOf(req), req.params.galleryId));
 
   // ---- subjects ----
-  app.post<{ Params: { galleryId: string; subject: string }; Body: { images: string[]; purpose: string; authority?: LegalAuthority; liveness?: boolean | string[]; skipUnusable?: boolean }; Headers: { 'idempotency-key'?: string } }>('/v1/galleries/:galleryId/subjects/:subject/templates', {
+  app.post<{ Params: { galleryId: string; subject: string }; Body: { image?: string | string[]; images?: string[]; purpose: string; authority?: LegalAuthority; liveness?: boolean | string[]; skipUnusable?: boolean }; Headers: { 'idempotency-key'?: string } }>('/v1/galleries/:galleryId/subjects/:subject/templates', {
     schema: {
       tags: ['subjects'],
       summary: 'Enrol: add face templates to a subject (created on first enrolment)',
@@ -449,9 +450,11 @@ export function registerRoutes(app: FastifyInstance, service: ProbityService): v
       params: subjectParams,
       headers: { type: 'object', properties: { 'idempotency-key': { type: 'string', minLength: 1, maxLength: 200 } } },
       body: {
-        type: 'object', required: ['images', 'purpose'], additionalProperties: false,
+        type: 'object', required: ['purpose'], additionalProperties: false,
         properties: {
-          images: { type: 'array', minItems: 1, maxItems: 10, items: image }, purpose, authority, liveness,
+          image: { anyOf: [image, { type: 'array', minItems: 1, maxItems: 10, items: image }], description: 'The photographs to enrol: one image, or a list of 1 to 10 (base64 as for `image` on verify; in multipart, one file part named `image` per photograph). Required, unless the deprecated `images` is sent instead.' },
+          images: { type: 'array', minItems: 1, maxItems: 10, items: image, deprecated: true, description: 'Deprecated: send `image` instead (the same photographs). Still accepted; every answer then carries a `Deprecation` header (RFC 9745), and a successful one a note in `notes`. Sending both is a 400.' },
+          purpose, authority, liveness,
           skipUnusable: { type: 'boolean', description: 'Enrol each usable image and list the others in `refused` (which image, code, reason); refused as a whole only when no image can be used. Default false: all or nothing.' },
         },
       },
@@ -466,13 +469,17 @@ export function registerRoutes(app: FastifyInstance, service: ProbityService): v
               items: { type: 'object', properties: { label: { type: 'string' }, code: { type: 'string' }, message: { type: 'string' } } },
             },
             liveness: { type: 'array', items: livenessRecord }, auditSeq: { type: 'integer' },
+            notes: { type: 'array', items: { type: 'string' }, description: 'Said only when there is something to say, as that the request used the deprecated `images`.' },
           },
         },
         ...errors,
       },
     },
   }, async (req, reply) => {
-    const images = req.body.images.map((b, i) => imageInput(b, `images[${i}]`));
+    const { photos, field } = enrolmentPhotos(req.body);
+    // Set first, so a refusal of a request on the old name carries the header too.
+    const deprecationNote = field === 'images' ? signalDeprecatedPhotoField(reply) : undefined;
+    const images = photos.map((b, i) => imageInput(b, `${field}[${i}]`));
     const answer = await service.enrol(callerOf(req), {
       galleryId: req.params.galleryId, subject: req.params.subject, images, ...purposeOf(req.body),
       ...livenessOf(req.body.liveness),
@@ -480,6 +487,10 @@ export function registerRoutes(app: FastifyInstance, service: ProbityService): v
       ...(req.headers['idempotency-key'] ? { idempotencyKey: req.headers['idempotency-key'] } : {}),
     });
     if (answer.replayed) void reply.header('idempotent-replayed', 'true');
+    if (deprecationNote) {
+      const body = answer.body as { notes?: string[] };
+      return reply.status(answer.status).send({ ...body, notes: [...(body.notes ?? []), deprecationNote] });
+    }
     return reply.status(answer.status).send(answer.body);
   });
 
@@ -512,6 +523,7 @@ export function registerRoutes(app: FastifyInstance, service: ProbityService): v
   const operatingPointIn = { type: 'string', enum: ['equal_protection', 'average'], description: 'equal_protection: the target FMR holds, as an upper 95% bound, for every measured group; average: over all the calibration pairs. Consequential purposes default to equal_protection; some law packs require it.' } as const;
   const operatingPointOut = { type: 'object', properties: { name: { type: 'string' }, meaning: { type: 'string' }, reason: { type: 'string' }, calibration: open } } as const;
   app.post<{ Body: { image: string; reference?: string; galleryId?: string; subject?: string; fmr?: number; operatingPoint?: 'equal_protection' | 'average'; purpose: string; authority?: LegalAuthority; liveness?: boolean | string[] } }>('/v1/verify', {
+    preValidation: async (req) => refuseListOnSinglePhotoRoute(req.body as Record<string, unknown>),
     schema: {
       tags: ['decisions'], summary: 'Verify (1:1): an image against a second image, or against an enrolled subject',
       description: 'Give either `reference` or `galleryId` and `subject`, never both (400): a request naming a subject is compared with that subject\'s stored templates only, and only for a purpose their consent or legal authority covers now.',
@@ -542,6 +554,7 @@ export function registerRoutes(app: FastifyInstance, service: ProbityService): v
   }));
 
   app.post<{ Params: { galleryId: string }; Body: { image: string; topK?: number; fpir?: number; operatingPoint?: 'equal_protection' | 'average'; purpose: string; authority?: LegalAuthority; callbackUrl?: string; candidateList?: 'above_threshold' | 'ranked_leads'; faces?: FaceSelection; basis?: string[] } }>('/v1/galleries/:galleryId/identify', {
+    preValidation: async (req) => refuseListOnSinglePhotoRoute(req.body as Record<string, unknown>),
     schema: {
       tags: ['decisions'],
       summary: 'Identify (1:N): the candidates who clear the threshold, or a plain answer that no one does',

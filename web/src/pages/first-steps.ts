@@ -201,7 +201,7 @@ export async function renderFirstSteps(main: HTMLElement, _me: Me): Promise<void
         const galleryId = need(made.galleryId, 5, 'gallery');
         const who = need(made.subject, 6, 'consented subject');
         const r = await api<{ subject: string; templates: FaceUsed[] }>('POST', `/v1/galleries/${galleryId}/subjects/${encodeURIComponent(who)}/templates`,
-          multipart({ images: file(enrolPhoto, 'a photograph to enrol'), purpose: use() }), key);
+          multipart({ image: file(enrolPhoto, 'a photograph to enrol'), purpose: use() }), key);
         return [`${r.subject} enrolled: ${r.templates.length} template(s).`, ...r.templates.flatMap(faceUsed)];
       },
     },
