@@ -119,6 +119,33 @@ for (const backend of backends) {
         }
       });
 
+      test('attack (fourth outside test, finding 1): once withheld, the name is not read through a reviewer key either, old, new or made for nobody', async () => {
+        const a = await reviewerKey(service, policeAdmin, police.organisationId, 'Eve Reviewer', [L]);
+        const b = await reviewerKey(service, policeAdmin, police.organisationId, 'Fay Reviewer', [L]);
+        clock += MIN;
+        const caseId = await search(detective, 10 * MIN);
+        for (const r of [a, b]) await service.reviews.decide(r.caller, { caseId, subject: 'colin', decision: 'confirm', reason: 'same person' });
+        clock += 11 * MIN;
+        // The admin makes reviewer keys after the warrant lapsed: for nobody, and for a registered, trained person.
+        const nobody = await service.authenticate((await service.access.createKey(policeAdmin, { organisationId: police.organisationId, roles: ['reviewer'], label: 'late reviewer', useCases: [L] })).secret);
+        const late = await reviewerKey(service, policeAdmin, police.organisationId, 'Gus Reviewer', [L]);
+        for (const reader of [a.caller, nobody, late.caller]) {
+          const seen = await service.reviews.get(reader, caseId) as { outcome: unknown; release?: { state: string } };
+          assert.equal(seen.outcome, null);
+          assert.equal(seen.release?.state, 'withheld');
+          assert.doesNotMatch(JSON.stringify(seen), /colin/, 'a withheld name read through a reviewer key');
+        }
+        // A pending case is not shown to a key made after it was opened, nor listed in its queue.
+        const pending = await search(detective, 60 * MIN);
+        const newcomer = await service.authenticate((await service.access.createKey(policeAdmin, { organisationId: police.organisationId, roles: ['reviewer'], label: 'newcomer', useCases: [L] })).secret);
+        const peek = await service.reviews.get(newcomer, pending);
+        assert.doesNotMatch(JSON.stringify(peek), /colin/, 'a key made after the case reads its candidates');
+        assert.equal((await service.reviews.queue(newcomer)).length, 0);
+        assert.ok((await service.reviews.queue(a.caller)).some((c) => c.id === pending), 'an eligible reviewer still sees the case');
+        const logged = await lastAuditEntry(db, 'read_review', 'refused');
+        assert.match(String(logged.result.reason), /no registered person/);
+      });
+
       test('attack: after resolution the requesting key is revoked, or the policy that allowed the search is switched off; nothing is released', async () => {
         const a = await reviewerKey(service, policeAdmin, police.organisationId, 'Eve Reviewer', [L]);
         const b = await reviewerKey(service, policeAdmin, police.organisationId, 'Fay Reviewer', [L]);

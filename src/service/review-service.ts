@@ -191,7 +191,9 @@ export class ReviewService {
     const rows = await this.db.all<CaseRow>(
       `SELECT * FROM review_cases WHERE organisation_id = $1 AND status = 'pending' AND requested_by <> $2 ORDER BY created_at`, [caller.organisationId, caller.keyId],
     );
-    return Promise.all(rows.filter((r) => this.gov.inKeyScope(caller, r.purpose)).map((r) => this.view(this.db, r, true)));
+    const mine = [];
+    for (const r of rows) if (this.gov.inKeyScope(caller, r.purpose) && !(await this.mayNotDecide(this.db, caller, r))) mine.push(r);
+    return Promise.all(mine.map((r) => this.view(this.db, r, true)));
   }
 
   /**
@@ -211,9 +213,35 @@ export class ReviewService {
     if (row.requested_by !== caller.keyId && !inScope && !caller.roles.includes('auditor')) {
       await this.gov.requireAccess(caller, 'read_review', { organisationId: row.organisation_id, purposes: [row.purpose], resource: `review case ${caseId}` });
     }
-    const view = await this.view(this.db, row, asReviewer && inScope);
+    // The reviewer's view (candidates, faces, decisions) is for a person who may still decide the
+    // case: once it is resolved, or for a key or person that may not decide it, what is released
+    // (or withheld) is all a reviewer key reads, as for anyone else.
+    let reviewerView = asReviewer && inScope && row.status !== 'resolved';
+    if (reviewerView) {
+      const barred = await this.mayNotDecide(this.db, caller, row);
+      if (barred) {
+        await this.gov.recordRefusal(caller, 'read_review', {}, barred);
+        reviewerView = false;
+      }
+    }
+    const view = await this.view(this.db, row, reviewerView);
     if ('release' in view && view.release) await this.logWithheld(caller, row, new ProbityError(view.release.code, view.release.reason));
     return view;
+  }
+
+  /** Why `caller` may not decide this case (its key, its person, their training, their own search), or undefined. */
+  private async mayNotDecide(q: Queryable, caller: Caller, row: CaseRow): Promise<ProbityError | undefined> {
+    try {
+      const cleared = await this.caseClearance(q, row);
+      const key = (await q.one<{ id: string; created_at: string }>(`SELECT id, created_at FROM api_keys WHERE id = $1`, [caller.keyId])) ?? { id: caller.keyId, created_at: this.gov.now().toISOString() };
+      const reviewer = await requireEligibleReviewer(q, key, row.created_at, this.gov.now(), cleared.openedSeq);
+      const requester = await personOfKey(q, row.requested_by, this.gov.now());
+      if (requester?.id === reviewer.id) return new ProbityError('forbidden', `${reviewer.name} requested this search (with another key) and may not review it (${REVIEWER_RULE.rule}: ${REVIEWER_RULE.citation})`, REVIEWER_RULE);
+      return undefined;
+    } catch (e) {
+      if (e instanceof ProbityError) return e;
+      throw e;
+    }
   }
 
   async decide(caller: Caller, input: { caseId: string; subject: string; decision: 'confirm' | 'reject'; reason: string }) {
