@@ -223,6 +223,13 @@ for (const backend of backends) {
 
       const auditor = await charity.make(['client'], 'x').then(async () => service.authenticate((await service.access.createKey(await operator(), { organisationId: charity.organisationId, roles: ['auditor'], label: 'records officer' })).secret));
       await refused(service.disclosures.export(r1, { caseId }), 'forbidden');
+      // Another organisation's case (or search) answers exactly as a missing one (fourth outside test, finding 5).
+      const town = (await db.one<{ id: string }>(`SELECT id FROM organisations WHERE name = 'town-hall'`))!.id;
+      const stranger = await service.authenticate((await service.access.createKey(await operator(), { organisationId: town, roles: ['admin'], label: 'town admin' })).secret);
+      const foreign = await refused(service.disclosures.export(stranger, { caseId }), 'not_found');
+      const missing = await refused(service.disclosures.export(stranger, { caseId: '00000000-0000-0000-0000-000000000000' }), 'not_found');
+      assert.equal(foreign.message.replace(caseId, 'ID'), missing.message.replace('00000000-0000-0000-0000-000000000000', 'ID'));
+      assert.equal((await refused(service.disclosures.export(stranger, { auditSeq: search.auditSeq }), 'not_found')).message, `no search (identify or verify) at audit entry ${search.auditSeq}`);
       const exported = await service.disclosures.export(auditor, { caseId });
       const d = exported.disclosure;
       assert.equal(d.search.purpose, P);

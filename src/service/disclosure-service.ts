@@ -44,7 +44,7 @@ export class DisclosureService {
     if (input.caseId !== undefined) {
       row = await this.db.one<CaseRow>(`SELECT * FROM review_cases WHERE id = $1`, [input.caseId]);
       if (!row) throw new ProbityError('not_found', `no review case ${input.caseId}`);
-      await this.gov.requireAccess(caller, 'export_disclosure', { organisationId: row.organisation_id });
+      await this.gov.requireAccess(caller, 'export_disclosure', { organisationId: row.organisation_id, resource: `review case ${input.caseId}` });
       search = await this.db.one<AuditRow>(
         `SELECT seq, at, body, organisation_id FROM audit_log WHERE body LIKE $1 AND body LIKE $2 AND body LIKE $3 ORDER BY seq LIMIT 1`,
         ['%"action":"identify"%', '%"outcome":"ok"%', `%${row.id}%`],
@@ -53,7 +53,7 @@ export class DisclosureService {
       search = await this.db.one<AuditRow>(`SELECT seq, at, body, organisation_id FROM audit_log WHERE seq = $1`, [input.auditSeq!]);
       const action = search ? (JSON.parse(search.body) as { action?: string }).action : undefined;
       if (!search || (action !== 'identify' && action !== 'verify')) throw new ProbityError('not_found', `no search (identify or verify) at audit entry ${input.auditSeq}`);
-      await this.gov.requireAccess(caller, 'export_disclosure', { organisationId: search.organisation_id ?? '' });
+      await this.gov.requireAccess(caller, 'export_disclosure', { organisationId: search.organisation_id ?? '', resource: `search (identify or verify) at audit entry ${input.auditSeq}` });
       const caseId = (JSON.parse(search.body) as { result?: { reviewCase?: string } }).result?.reviewCase;
       if (caseId) row = await this.db.one<CaseRow>(`SELECT * FROM review_cases WHERE id = $1`, [caseId]);
     }
