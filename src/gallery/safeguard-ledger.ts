@@ -11,14 +11,16 @@ export type SafeguardEntry =
   | { kind: 'consent_withdrawn'; at: string; galleryId: string; consentId: string }
   | { kind: 'key_revoked'; at: string; keyId: string }
   | { kind: 'application_refused'; at: string; applicationId: string; useCase: string; decidedBy: string; reason: string }
-  | { kind: 'policy_set'; at: string; packs: string[] };
+  | { kind: 'policy_set'; at: string; packs: string[] }
+  | { kind: 'person_deactivated'; at: string; personId: string };
 
 export type SafeguardKind = SafeguardEntry['kind'];
-export const SAFEGUARD_KINDS: readonly SafeguardKind[] = ['consent_withdrawn', 'key_revoked', 'application_refused', 'policy_set'];
+export const SAFEGUARD_KINDS: readonly SafeguardKind[] = ['consent_withdrawn', 'key_revoked', 'application_refused', 'policy_set', 'person_deactivated'];
 
 /**
  * An append-only file, outside the database, of every act that took something away: a consent
- * withdrawn, a key revoked, a held application refused, the policy packs changed. A restore
+ * withdrawn, a key revoked, a held application refused, the policy packs changed, a reviewer or
+ * operator deactivated. A restore
  * replaces the database with an older one; it then replays this ledger, so nothing a safeguard
  * removed after the backup was taken comes back (see restore-replay.ts). As for erasures, an
  * entry is written and flushed inside the act's transaction, before it commits: a commit that

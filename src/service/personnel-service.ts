@@ -82,6 +82,8 @@ export class PersonnelService {
       if (!owner) throw new ProbityError('not_found', `no person ${personId}`);
       const at = this.gov.now().toISOString();
       if (!(await tx.run(`UPDATE personnel SET deactivated_at = $1 WHERE id = $2 AND deactivated_at IS NULL`, [at, personId]))) throw new ProbityError('conflict', `person ${personId} is deactivated already`);
+      // A restore to an older store must not bring the person back (restore-replay.ts).
+      this.gov.restricted({ kind: 'person_deactivated', at, personId });
       return { value: (await person(tx, personId, this.gov.now()))!, result: { personDeactivated: personId } };
     }, { target: owner ? { organisationId: owner.organisation_id } : {} });
   }

@@ -11,6 +11,7 @@ export interface Reapplied {
   consentsWithdrawn: number;
   keysRevoked: number;
   applicationsRefused: number;
+  peopleDeactivated: number;
   /** The policy packs put back when the backup's differed from the last ones set. */
   policy?: { from: string[]; to: string[] };
   erasures: { subjects: number; galleries: number; templates: number };
@@ -26,7 +27,7 @@ export interface Reapplied {
  */
 export async function reapplySafeguards(db: Db, safeguards: SafeguardEntry[], erasures: ErasureEntry[], now: Date = new Date()): Promise<Reapplied> {
   const { people } = maintenance(db, () => now);
-  const done: Reapplied = { consentsWithdrawn: 0, keysRevoked: 0, applicationsRefused: 0, erasures: { subjects: 0, galleries: 0, templates: 0 } };
+  const done: Reapplied = { consentsWithdrawn: 0, keysRevoked: 0, applicationsRefused: 0, peopleDeactivated: 0, erasures: { subjects: 0, galleries: 0, templates: 0 } };
   done.erasures = await people.replayErasures(erasures, now);
   let lastPolicy: (SafeguardEntry & { kind: 'policy_set' }) | undefined;
   for (const e of safeguards) {
@@ -42,6 +43,9 @@ export async function reapplySafeguards(db: Db, safeguards: SafeguardEntry[], er
         break;
       case 'policy_set':
         lastPolicy = e;
+        break;
+      case 'person_deactivated':
+        if (await replayDeactivation(db, e, now)) done.peopleDeactivated++;
         break;
     }
   }
@@ -60,6 +64,19 @@ async function replayRevocation(db: Db, e: { at: string; keyId: string }, now: D
     await appendAudit(tx, now, {
       action: 'key_revocation_replayed', organisationId: k.organisation_id, keyId: null, roles: ['system'], outcome: 'ok',
       result: { keyRevoked: e.keyId, revokedAt: e.at },
+    }, db.kind);
+    return true;
+  });
+}
+
+async function replayDeactivation(db: Db, e: { at: string; personId: string }, now: Date): Promise<boolean> {
+  return db.transaction(async (tx) => {
+    const p = await tx.one<{ organisation_id: string }>(`SELECT organisation_id FROM personnel WHERE id = $1 AND deactivated_at IS NULL`, [e.personId]);
+    if (!p) return false;
+    await tx.run(`UPDATE personnel SET deactivated_at = $1 WHERE id = $2`, [e.at, e.personId]);
+    await appendAudit(tx, now, {
+      action: 'person_deactivation_replayed', organisationId: p.organisation_id, keyId: null, roles: ['system'], outcome: 'ok',
+      result: { personDeactivated: e.personId, deactivatedAt: e.at },
     }, db.kind);
     return true;
   });
@@ -109,6 +126,7 @@ export function describeReapplied(r: Reapplied): string {
     `${r.consentsWithdrawn} consent withdrawal(s)`,
     `${r.keysRevoked} key revocation(s)`,
     `${r.applicationsRefused} application refusal(s)`,
+    `${r.peopleDeactivated} person deactivation(s)`,
     r.policy ? `the policy packs ${r.policy.to.join(', ')} (the backup had ${r.policy.from.join(', ')})` : 'the policy packs unchanged',
     `${r.erasures.subjects} subject(s) and ${r.erasures.galleries} galler(ies) erased again, ${r.erasures.templates} template(s)`,
   ];
