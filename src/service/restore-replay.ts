@@ -56,31 +56,29 @@ export async function reapplySafeguards(db: Db, safeguards: SafeguardEntry[], er
   return done;
 }
 
-async function replayRevocation(db: Db, e: { at: string; keyId: string }, now: Date): Promise<boolean> {
+/**
+ * Sets a row's "ended at" instant (a key's revocation, a person's deactivation) where the
+ * restored store still has it open, with its own audit entry; false where there is nothing to do.
+ */
+async function replayEnd(
+  db: Db, now: Date,
+  row: { table: 'api_keys' | 'personnel'; column: 'revoked_at' | 'deactivated_at'; id: string; at: string },
+  audit: { action: string; result: Record<string, unknown> },
+): Promise<boolean> {
   return db.transaction(async (tx) => {
-    const k = await tx.one<{ organisation_id: string }>(`SELECT organisation_id FROM api_keys WHERE id = $1 AND revoked_at IS NULL`, [e.keyId]);
-    if (!k) return false;
-    await tx.run(`UPDATE api_keys SET revoked_at = $1 WHERE id = $2`, [e.at, e.keyId]);
-    await appendAudit(tx, now, {
-      action: 'key_revocation_replayed', organisationId: k.organisation_id, keyId: null, roles: ['system'], outcome: 'ok',
-      result: { keyRevoked: e.keyId, revokedAt: e.at },
-    }, db.kind);
+    const open = await tx.one<{ organisation_id: string }>(`SELECT organisation_id FROM ${row.table} WHERE id = $1 AND ${row.column} IS NULL`, [row.id]);
+    if (!open) return false;
+    await tx.run(`UPDATE ${row.table} SET ${row.column} = $1 WHERE id = $2`, [row.at, row.id]);
+    await appendAudit(tx, now, { action: audit.action, organisationId: open.organisation_id, keyId: null, roles: ['system'], outcome: 'ok', result: audit.result }, db.kind);
     return true;
   });
 }
 
-async function replayDeactivation(db: Db, e: { at: string; personId: string }, now: Date): Promise<boolean> {
-  return db.transaction(async (tx) => {
-    const p = await tx.one<{ organisation_id: string }>(`SELECT organisation_id FROM personnel WHERE id = $1 AND deactivated_at IS NULL`, [e.personId]);
-    if (!p) return false;
-    await tx.run(`UPDATE personnel SET deactivated_at = $1 WHERE id = $2`, [e.at, e.personId]);
-    await appendAudit(tx, now, {
-      action: 'person_deactivation_replayed', organisationId: p.organisation_id, keyId: null, roles: ['system'], outcome: 'ok',
-      result: { personDeactivated: e.personId, deactivatedAt: e.at },
-    }, db.kind);
-    return true;
-  });
-}
+const replayRevocation = (db: Db, e: { at: string; keyId: string }, now: Date) =>
+  replayEnd(db, now, { table: 'api_keys', column: 'revoked_at', id: e.keyId, at: e.at }, { action: 'key_revocation_replayed', result: { keyRevoked: e.keyId, revokedAt: e.at } });
+
+const replayDeactivation = (db: Db, e: { at: string; personId: string }, now: Date) =>
+  replayEnd(db, now, { table: 'personnel', column: 'deactivated_at', id: e.personId, at: e.at }, { action: 'person_deactivation_replayed', result: { personDeactivated: e.personId, deactivatedAt: e.at } });
 
 async function replayRefusal(db: Db, e: { at: string; applicationId: string; useCase: string; decidedBy: string; reason: string }, now: Date): Promise<boolean> {
   return db.transaction(async (tx) => {
