@@ -256,7 +256,7 @@ export class AccessService {
 
   async revokeKey(caller: Caller, keyId: string) {
     const key = await this.db.one<{ organisation_id: string; roles: string }>(`SELECT organisation_id, roles FROM api_keys WHERE id = $1`, [keyId]);
-    const target = key ? { organisationId: key.organisation_id, grantsRoles: key.roles.split(',') } : {};
+    const target = key ? { organisationId: key.organisation_id, grantsRoles: key.roles.split(','), resource: `active key ${keyId}` } : {};
     return this.gov.run(caller, 'revoke_key', {}, async (tx) => {
       const at = this.now().toISOString();
       const changed = await tx.run(`UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND organisation_id = $3 AND revoked_at IS NULL`, [at, keyId, key?.organisation_id ?? '']);

@@ -7,6 +7,7 @@ import { buildAuditProof, type AuditProof } from '../governance/audit-receipt.js
 import type { CalibrationReference } from '../matching/calibration.js';
 import { NOT_SOLE_BASIS } from '../governance/protected-basis.js';
 import type { Governor } from './governor.js';
+import { releasedCandidates } from './review-release.js';
 import type { ReviewerDirectory } from './reviewer-identity.js';
 
 type AuditRow = { seq: number; at: string; body: string; organisation_id: string | null };
@@ -29,9 +30,11 @@ function meaning(c: Candidate): string {
  * the signed audit log. The export is itself audited, and its audit entry records the SHA-256 of
  * the disclosure, so `probity audit prove` checks the whole file against the signed log.
  *
- * Other people: candidates a reviewer did not confirm are shown by their scores and the
- * decisions on them, not by their reference, which stays with the organisation (a court may
- * order it disclosed; that is outside Probity).
+ * Other people: a candidate the case does not release now (not confirmed by enough people,
+ * rejected, no longer covered by a basis, or in a case whose warrant or key lapsed) is shown by
+ * score and the decisions on them, not by their reference, and the audit entries that name
+ * them are listed by number, not copied (a court may order them disclosed; that is outside
+ * Probity).
  */
 export class DisclosureService {
   constructor(private readonly db: Db, private readonly gov: Governor, private readonly reviewers: () => ReviewerDirectory, private readonly calibration: () => CalibrationReference) {}
@@ -68,15 +71,24 @@ export class DisclosureService {
       ? await this.db.all<{ subject: string; reviewer_key_id: string; decision: string; reason: string; decided_at: string }>(`SELECT subject, reviewer_key_id, decision, reason, decided_at FROM review_decisions WHERE case_id = $1 ORDER BY decided_at, reviewer_key_id`, [row.id])
       : [];
     const candidates = row ? (JSON.parse(row.candidates) as Candidate[]) : [];
-    const confirmed = new Set(decisions.filter((d) => d.decision === 'confirm').map((d) => d.subject));
-    const label = new Map(candidates.map((c, i) => [c.subject, confirmed.has(c.subject) ? c.subject : `other candidate ${i + 1}`]));
+    // Named: only whom the case releases now, as the requester would see them. A candidate not
+    // yet confirmed by enough people, rejected, no longer covered, or in a case whose warrant or
+    // key has lapsed stays "other candidate N", here and in the proofs gathered below.
+    const release = row ? await releasedCandidates(this.db, this.gov, row, decisions) : undefined;
+    const named = release?.released ?? new Set<string>();
+    const label = new Map(candidates.map((c, i) => [c.subject, named.has(c.subject) ? c.subject : `other candidate ${i + 1}`]));
     const reviewerViews = new Map<string, Awaited<ReturnType<ReviewerDirectory['describe']>>>();
     for (const d of decisions) if (!reviewerViews.has(d.reviewer_key_id)) reviewerViews.set(d.reviewer_key_id, await this.reviewers().describe(this.db, d.reviewer_key_id));
 
+    // An entry that names a candidate the case does not release is not copied out: its proof
+    // would carry the name. It is listed by number, for a court to order it produced.
+    const naming = (e: AuditRow) => (JSON.parse(e.body) as { subject?: string }).subject;
+    const withheldEntries = decisionEntries.filter((e) => !named.has(naming(e) ?? ''));
+    const proven = decisionEntries.filter((e) => named.has(naming(e) ?? ''));
     const proofs: AuditProof[] = [];
     const witness = this.gov.witness;
     if (witness) {
-      for (const seq of [...(search ? [Number(search.seq)] : []), ...decisionEntries.map((e) => Number(e.seq))]) {
+      for (const seq of [...(search ? [Number(search.seq)] : []), ...proven.map((e) => Number(e.seq))]) {
         const p = await buildAuditProof(this.db, witness, seq);
         if (p) proofs.push(p);
       }
@@ -100,6 +112,9 @@ export class DisclosureService {
       review: row
         ? {
           requiredReviewers: Number(row.required_reviewers), status: row.status, resolvedAt: row.resolved_at,
+          release: release?.pending ? 'pending: no candidate is named before the review is complete'
+            : release?.refusal ? `withheld: ${release.refusal.message}` : 'released: candidates confirmed by the required reviewers and still covered by a basis are named',
+          ...(withheldEntries.length ? { entriesNotCopied: withheldEntries.map((e) => Number(e.seq)), entriesNotCopiedNote: 'audit entries of decisions on candidates this case does not release: they name the person, so they are listed by number only' } : {}),
           decisions: decisions.map((d) => ({ candidate: label.get(d.subject) ?? 'an erased candidate', decision: d.decision, reason: d.reason, at: d.decided_at, reviewer: reviewerViews.get(d.reviewer_key_id) })),
         }
         : { note: 'this search opened no review case (its purpose did not require human review, or no candidate cleared the threshold)' },

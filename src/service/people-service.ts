@@ -11,6 +11,7 @@ import { useCase } from '../governance/use-cases.js';
 import { erasureDue } from '../governance/erasure-due.js';
 import { instantMs, parseInstant, parseOptionalInstant } from '../governance/instants.js';
 import type { Governor } from './governor.js';
+import { releasedCandidates, type ReleasableCase } from './review-release.js';
 
 type ConsentRow = {
   id: string; gallery_id: string; subject_ref: string; notice_version: string; purposes: string; method: string;
@@ -173,9 +174,10 @@ export class PeopleService {
       ) : [];
       const history = (await tx.all<{ seq: number; at: string; body: string }>(
         `SELECT seq, at, body FROM audit_log WHERE organisation_id = $1 AND body LIKE $2 ORDER BY seq`, [caller.organisationId, `%"galleryId":"${g.id}"%`],
-      )).map((r) => ({ seq: Number(r.seq), at: r.at, ...(JSON.parse(r.body) as { action: string; subject?: string; purpose?: string; outcome: string }) }))
-        .filter((e) => e.subject === subject)
-        .map((e) => ({ seq: e.seq, at: e.at, action: e.action, ...(e.purpose ? { purpose: e.purpose } : {}), outcome: e.outcome }));
+      )).map((r) => ({ seq: Number(r.seq), at: r.at, ...(JSON.parse(r.body) as { action: string; subject?: string; purpose?: string; outcome: string; result?: { case?: string } }) }))
+        .filter((e) => e.subject === subject);
+      const shown = [];
+      for (const e of history) if (await this.reviewReleases(tx, e, subject)) shown.push({ seq: e.seq, at: e.at, action: e.action, ...(e.purpose ? { purpose: e.purpose } : {}), outcome: e.outcome });
       // The first of consent's end, retention's end and the purpose's end: the instant the person is erased.
       const consentRows = await tx.all<ConsentRow>(`SELECT * FROM consents WHERE gallery_id = $1 AND subject_ref = $2`, [g.id, subject]);
       const due = s ? erasureDue(s, g, consentRows, this.now(), retentionLimit(await this.gov.activePacks(tx))?.days) : undefined;
@@ -184,13 +186,26 @@ export class PeopleService {
           subject, gallery: g.id, generatedAt: this.now().toISOString(),
           record: s ? { enrolledAt: s.created_at, lastInteractionAt: s.last_interaction_at, purpose: s.enrolment_purpose } : undefined,
           templates: templates.map((t) => ({ id: t.uuid, model: t.model, quality: t.quality, createdAt: t.created_at })),
-          consents, history,
+          consents, history: shown,
           retention: { ...retentionSchedule(Number(g.retention_days), g.purpose_ends_at), ...(due ? { erasureDueBy: due.at, erasureCause: due.cause } : {}) },
-          note: 'Templates are numbers derived from a face; they are described here but never disclosed. Photographs are not kept.',
+          note: 'Templates are numbers derived from a face; they are described here but never disclosed. Photographs are not kept. A human review\'s decisions on the person appear once the review releases them as a match.',
         },
-        result: { templates: templates.length, consents: consents.length, historyEntries: history.length },
+        result: { templates: templates.length, consents: consents.length, historyEntries: shown.length },
       };
     });
+  }
+
+  /**
+   * Whether an audit entry may appear in `subject`'s access report: a reviewer's decision on them
+   * only once their case releases them. The report goes to the organisation that searched, so a
+   * decision's time would otherwise name a candidate the case withholds from it.
+   */
+  private async reviewReleases(q: Queryable, e: { action: string; result?: { case?: string } }, subject: string): Promise<boolean> {
+    if (e.action !== 'decide_review') return true;
+    const row = e.result?.case ? await q.one<ReleasableCase & Record<string, unknown>>(`SELECT * FROM review_cases WHERE id = $1`, [e.result.case]) : undefined;
+    if (!row) return false;
+    const decisions = await q.all<{ subject: string; reviewer_key_id: string; decision: string }>(`SELECT subject, reviewer_key_id, decision FROM review_decisions WHERE case_id = $1`, [row.id]);
+    return (await releasedCandidates(q, this.gov, row, decisions)).released.has(subject);
   }
 
   /** The operator runs the schedule now, rather than wait for its next turn. */

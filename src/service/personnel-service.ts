@@ -72,7 +72,7 @@ export class PersonnelService {
         [id, input.personId, owner.organisation_id, input.course.trim(), completedAt, instantMs(completedAt), expiresAt, instantMs(expiresAt), caller.keyId, this.gov.now().toISOString()],
       );
       return { value: (await person(tx, input.personId, this.gov.now()))!, result: { trainingRecorded: id, person: input.personId, course: input.course.trim(), completedAt, expiresAt } };
-    }, { target: owner ? { organisationId: owner.organisation_id } : {} });
+    }, { target: owner ? { organisationId: owner.organisation_id, resource: `person ${input.personId}` } : {} });
   }
 
   /** A person leaves: their keys stop deciding at once (revoke them too); their record and decisions stay. */
@@ -85,7 +85,7 @@ export class PersonnelService {
       // A restore to an older store must not bring the person back (restore-replay.ts).
       this.gov.restricted({ kind: 'person_deactivated', at, personId });
       return { value: (await person(tx, personId, this.gov.now()))!, result: { personDeactivated: personId } };
-    }, { target: owner ? { organisationId: owner.organisation_id } : {} });
+    }, { target: owner ? { organisationId: owner.organisation_id, resource: `person ${personId}` } : {} });
   }
 
   /** The operator and the installation auditor see every organisation's people (or one's); an administrator or auditor its own. */

@@ -5,16 +5,11 @@ import { candidateState } from '../gallery/erasure-mentions.js';
 import { KEY_COLUMNS, KEY_JOIN, type SubjectKeys, type WrappedKeyRow } from '../gallery/subject-keys.js';
 import type { Caller } from '../governance/api-keys.js';
 import type { LegalAuthority } from '../governance/policy/assess.js';
-import { subjectCoverage } from '../governance/purpose-scope.js';
 import { personOfKey, requireEligibleReviewer, REVIEWER_RULE } from '../governance/personnel.js';
 import { facePng } from './face-input.js';
 import { ForeignResource, type Clearance, type Governor } from './governor.js';
-import type { Capability } from '../governance/use-cases.js';
+import { caseClearance, clearanceLapse, releasedCandidates, type StoredCaseClearance } from './review-release.js';
 
-/** A review case's clearance as kept with it (review_clearances). */
-interface StoredCaseClearance {
-  requestedBy: string; purpose: string; capability: Capability; authority?: LegalAuthority; obligations: string[]; rules: string[]; clearedAt: string;
-}
 import { NOT_SOLE_BASIS } from '../governance/protected-basis.js';
 import type { WebhookService } from './webhooks.js';
 
@@ -73,17 +68,6 @@ export class ReviewService {
     await tx.run(`INSERT INTO review_clearances (case_id, opened_seq, clearance) VALUES ($1, $2, $3)`, [caseId, openedSeq, JSON.stringify(stored)]);
   }
 
-  /** The case's stored clearance (a case from before clearances were kept: rebuilt from its row). */
-  private async caseClearance(q: Queryable, row: CaseRow): Promise<{ clearance: Clearance; openedSeq?: number }> {
-    const kept = await q.one<{ opened_seq: number; clearance: string }>(`SELECT opened_seq, clearance FROM review_clearances WHERE case_id = $1`, [row.id]);
-    const stored: StoredCaseClearance | undefined = kept ? JSON.parse(kept.clearance) as StoredCaseClearance : undefined;
-    const clearance = await this.gov.storedClearance(q, {
-      requestedBy: stored?.requestedBy ?? row.requested_by, purpose: stored?.purpose ?? row.purpose, capability: stored?.capability ?? 'identify',
-      authority: stored ? stored.authority ?? null : row.authority ? JSON.parse(row.authority) as LegalAuthority : null,
-    });
-    return { clearance, ...(kept ? { openedSeq: Number(kept.opened_seq) } : {}) };
-  }
-
   private async caseOf(q: Queryable, caller: Caller, caseId: string): Promise<CaseRow> {
     const row = await q.one<CaseRow>(`SELECT * FROM review_cases WHERE id = $1`, [caseId]);
     if (!row) throw new ProbityError('not_found', `no review case ${caseId}`);
@@ -117,47 +101,25 @@ export class ReviewService {
     }
     // The requester learns nothing about candidates until people have decided.
     if (row.status !== 'resolved') return { ...base, outcome: null, note: 'awaiting human review; no candidate is released before it is complete' };
-    // What cleared the search must hold at the instant of release: else nothing is released.
-    const held = await this.releaseRefusal(q, row);
-    if (held) {
+    // What cleared the search must hold at the instant of release, else nothing is released; a
+    // person whose consent lapsed, or who was erased, after the search is not released either.
+    const release = await releasedCandidates(q, this.gov, row, decisions);
+    if (release.refusal) {
       return {
-        ...base, outcome: null, release: { state: 'withheld' as const, code: held.code, reason: held.message },
+        ...base, outcome: null, release: { state: 'withheld' as const, code: release.refusal.code, reason: release.refusal.message },
         note: 'the outcome is withheld: what cleared the search no longer holds now (see release.reason)',
       };
     }
-    // A person whose consent lapsed, or who was erased, after the search is not released, even if confirmed.
-    // The erased are no longer among the candidates at all, whatever was decided: only counted.
-    const confirmed = [];
-    let noLongerCovered = erased;
-    for (const c of withState.filter((x) => x.state === 'confirmed')) {
-      const coverage = await subjectCoverage(q, row.gallery_id, c.subject, row.purpose, this.gov.now());
-      if (coverage?.covered) confirmed.push(c);
-      else noLongerCovered++;
-    }
+    const confirmed = withState.filter((c) => release.released.has(c.subject));
     return {
       ...base,
       outcome: {
         confirmed: confirmed.map(({ decisions: d, state: _s, ...c }) => ({ ...c, reviewedBy: d.map((x) => x.reviewer) })),
-        rejected: withState.filter((c) => c.state === 'rejected').length,
-        ...(noLongerCovered ? { withheld: noLongerCovered, withheldReason: 'their consent or legal basis for this purpose ended, or they were erased, after the search (the erased whatever reviewers decided)' } : {}),
+        rejected: release.rejected,
+        ...(release.noLongerCovered ? { withheld: release.noLongerCovered, withheldReason: 'their consent or legal basis for this purpose ended, or they were erased, after the search (an erased candidate is withheld whatever the reviewers decided)' } : {}),
         statement: `Confirmed candidates are leads checked by people, not an identification. ${NOT_SOLE_BASIS}`,
       },
     };
-  }
-
-  /**
-   * Why a resolved case's outcome may not be released now, or undefined: the search's own
-   * clearance (the requesting key, the organisation's approval, the key's scope, the active
-   * policy, the warrant or order it ran under) checked again at this instant by the Governor.
-   */
-  private async releaseRefusal(q: Queryable, row: CaseRow): Promise<ProbityError | undefined> {
-    try {
-      await this.gov.revalidate(q, (await this.caseClearance(q, row)).clearance);
-      return undefined;
-    } catch (e) {
-      if (e instanceof ProbityError) return e;
-      throw e;
-    }
   }
 
   /** A refused release, logged against who asked for it (or the requester, for a webhook). */
@@ -224,15 +186,29 @@ export class ReviewService {
         reviewerView = false;
       }
     }
-    const view = await this.view(this.db, row, reviewerView);
+    if (reviewerView) {
+      // The reviewer's view shows a person's face and name: each read of it is on the record.
+      const { auditSeq: _seq, ...view } = await this.gov.run(caller, 'read_review', { galleryId: row.gallery_id }, async (tx) => {
+        const view = await this.view(tx, row, true);
+        return { value: view, result: { case: row.id, candidatesShown: 'candidates' in view ? view.candidates.length : 0, probeShown: 'probeImage' in view } };
+      });
+      return view;
+    }
+    const view = await this.view(this.db, row, false);
     if ('release' in view && view.release) await this.logWithheld(caller, row, new ProbityError(view.release.code, view.release.reason));
     return view;
   }
 
-  /** Why `caller` may not decide this case (its key, its person, their training, their own search), or undefined. */
+  /**
+   * Why `caller` may not decide this case, or undefined: the search's own clearance no longer
+   * holds (its warrant lapsed, its key was revoked: no decision could release anything), or the
+   * key, its person, their training, or their own search bars them.
+   */
   private async mayNotDecide(q: Queryable, caller: Caller, row: CaseRow): Promise<ProbityError | undefined> {
+    const lapsed = await clearanceLapse(q, this.gov, row);
+    if (lapsed) return lapsed;
     try {
-      const cleared = await this.caseClearance(q, row);
+      const cleared = await caseClearance(q, this.gov, row);
       const key = (await q.one<{ id: string; created_at: string }>(`SELECT id, created_at FROM api_keys WHERE id = $1`, [caller.keyId])) ?? { id: caller.keyId, created_at: this.gov.now().toISOString() };
       const reviewer = await requireEligibleReviewer(q, key, row.created_at, this.gov.now(), cleared.openedSeq);
       const requester = await personOfKey(q, row.requested_by, this.gov.now());
@@ -261,7 +237,7 @@ export class ReviewService {
       const candidate = candidates.find((c) => c.subject === input.subject);
       if (!candidate) throw new ProbityError('not_found', `"${input.subject}" is not a candidate in case ${row.id}`);
       // The search's clearance still holds (a decision on a search whose warrant has lapsed is refused) ...
-      const cleared = await this.caseClearance(tx, row);
+      const cleared = await caseClearance(tx, this.gov, row);
       await this.gov.revalidate(tx, cleared.clearance);
       // ... and the decider is a registered, trained person, known before the case was opened, not the requester.
       const key = (await tx.one<{ id: string; created_at: string }>(`SELECT id, created_at FROM api_keys WHERE id = $1`, [caller.keyId])) ?? { id: caller.keyId, created_at: this.gov.now().toISOString() };

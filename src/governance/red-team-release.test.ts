@@ -1,0 +1,156 @@
+/**
+ * The fifth outside test's findings on what a review case gives away before, or instead of,
+ * releasing it (issue 22): a disclosure that named withheld and unconfirmed candidates (high), a
+ * reviewer's view of a case whose warrant had lapsed (medium), a person's access report that
+ * dated a withheld candidate's decisions (medium), and 403 answers that told another
+ * organisation's people and keys from missing ones (low). Each test mounts the attack against
+ * the real service (SQLite, and PostgreSQL when PROBITY_TEST_DATABASE_URL is set).
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import type { Db } from '../gallery/db.js';
+import { openDb } from '../gallery/db.js';
+import { TemplateCipher } from '../gallery/template-cipher.js';
+import type { Caller } from './api-keys.js';
+import { AuditSigningKey } from './audit-signing-key.js';
+import { ProbityService } from '../service/probity-service.js';
+import { skipWithoutLfw } from '../testing/fixtures.js';
+import { backendSkip, backends, faces, freshStore, onboard, reviewerKey, testEngine, testKey } from '../testing/service-fixture.js';
+import { lastAuditEntry } from '../testing/audit-entries.js';
+import { suiteUnless } from '../testing/suite.js';
+import { refused } from '../testing/refusals.js';
+
+const image = (bytes: Buffer) => ({ label: 'image', bytes });
+const MIN = 60_000;
+const DAY = 86_400_000;
+const L = 'investigative_leads';
+
+for (const backend of backends) {
+  suiteUnless(skipWithoutLfw || backendSkip(backend), `red team: what a review case gives away on ${backend}`, () => {
+    let store: Awaited<ReturnType<typeof freshStore>>;
+    let service: ProbityService;
+    let db: Db;
+    let dir: string;
+    let operator: Caller;
+    let operatorSecret: string;
+    let clock = Date.now();
+    const now = () => new Date(clock);
+    let police: Awaited<ReturnType<typeof onboard>>;
+    let policeAdmin: Caller;
+    let detective: Caller;
+    let watchList: string;
+    let reviewers: Awaited<ReturnType<typeof reviewerKey>>[];
+    const warrant = (inMs: number) => ({ kind: 'warrant' as const, reference: `W-${clock}`, issuer: 'District court', expiresAt: new Date(clock + inMs).toISOString() });
+    const search = async (authorityMs: number) => {
+      const s = await service.identify(detective, { purpose: L, authority: warrant(authorityMs), galleryId: watchList, probe: image(faces.colin2()) });
+      assert.equal(s.outcome, 'review_required');
+      return s.review.case!;
+    };
+    const confirm = (r: Awaited<ReturnType<typeof reviewerKey>>, caseId: string) => service.reviews.decide(r.caller, { caseId, subject: 'colin', decision: 'confirm', reason: 'same scar' });
+    const disclosed = async (caseId: string) => JSON.stringify(await service.disclosures.export(policeAdmin, { caseId }));
+
+    before(async () => {
+      store = await freshStore(backend);
+      dir = mkdtempSync(join(tmpdir(), 'probity-release-'));
+      db = await openDb(store.location);
+      service = await ProbityService.open({
+        db, engine: await testEngine(), cipher: TemplateCipher.fromKey(testKey), now,
+        // A witness, so that disclosures carry proofs, and the proofs are checked for names too.
+        witness: { key: AuditSigningKey.generate(), file: join(dir, 'audit-witness.jsonl'), everyEntries: 1000, everySeconds: 3600 },
+      });
+      operatorSecret = (await service.access.bootstrapAdmin())!.secret;
+      operator = await service.authenticate(operatorSecret);
+      await service.access.setPolicy(operator, ['eu-ai-act']);
+      police = await onboard(service, operatorSecret, { name: 'police', sector: 'law_enforcement', jurisdictions: ['eu'] }, [L]);
+      await service.access.decideApplication(operator, { applicationId: police.application.id, useCase: L, decision: 'approve', reason: 'criminal investigations under judicial authorisation' });
+      policeAdmin = await service.authenticate((await service.access.createKey(operator, { organisationId: police.organisationId, roles: ['admin'], label: 'police admin' })).secret);
+      detective = await service.authenticate((await service.access.createKey(operator, { organisationId: police.organisationId, roles: ['client'], label: 'detective', useCases: [L] })).secret);
+      watchList = (await service.createGallery(detective, { name: 'watch list' })).id;
+      const order = { kind: 'court_order' as const, reference: 'CO-1', issuer: 'High court', expiresAt: new Date(clock + 365 * DAY).toISOString() };
+      await service.enrol(detective, { purpose: L, authority: order, galleryId: watchList, subject: 'colin', images: [image(faces.colin1())] });
+      reviewers = [await reviewerKey(service, policeAdmin, police.organisationId, 'Rita Reviewer', [L]), await reviewerKey(service, policeAdmin, police.organisationId, 'Rob Reviewer', [L])];
+      clock += MIN;
+    });
+    after(async () => {
+      await service.close();
+      await store.drop();
+      rmSync(dir, { recursive: true, force: true });
+    });
+
+    describe('high: a disclosure names only whom the case releases', () => {
+      test('attack: the admin exports a disclosure of a case confirmed in time whose warrant then lapsed; no name, in the candidates, the decisions or the proofs', async () => {
+        const caseId = await search(10 * MIN);
+        for (const r of reviewers) await confirm(r, caseId);
+        assert.match(await disclosed(caseId), /colin/, 'released while the warrant holds: the disclosure names the confirmed candidate');
+        clock += 11 * MIN;
+        const late = await service.disclosures.export(policeAdmin, { caseId });
+        assert.doesNotMatch(JSON.stringify(late), /colin/i, 'a withheld name in the disclosure');
+        assert.equal(late.disclosure.candidates[0].candidate, 'other candidate 1');
+        assert.match(late.disclosure.review.release, /^withheld: .*expired/);
+        assert.equal(late.disclosure.review.entriesNotCopied.length, 2, 'both decisions are listed by number, not copied');
+        assert.equal(late.disclosure.proofs.length, 1, 'only the search (which names no candidate) is proven');
+      });
+
+      test('attack: a case with one of two confirmations, and a rejected candidate, are disclosed with no name', async () => {
+        const pending = await search(30 * DAY);
+        await confirm(reviewers[0]!, pending);
+        assert.doesNotMatch(await disclosed(pending), /colin/i, 'an unconfirmed candidate named');
+        const rejected = await search(30 * DAY);
+        await service.reviews.decide(reviewers[0]!.caller, { caseId: rejected, subject: 'colin', decision: 'reject', reason: 'different ears' });
+        assert.doesNotMatch(await disclosed(rejected), /colin/i, 'a rejected candidate named in a proof');
+      });
+    });
+
+    describe('medium: a case that can no longer be released is not shown to reviewers', () => {
+      test('attack: after the warrant lapsed, a reviewer reads the pending case; refused and logged, its name and probe not shown, and it leaves the queue', async () => {
+        const caseId = await search(10 * MIN);
+        const inTime = await service.reviews.get(reviewers[1]!.caller, caseId) as { candidates?: unknown[]; probeImage?: string };
+        assert.equal(inTime.candidates?.length, 1, 'a reviewer sees the case while its warrant holds');
+        const read = await lastAuditEntry(db, 'read_review');
+        assert.deepEqual([read.keyId, read.result.case, read.result.probeShown], [reviewers[1]!.caller.keyId, caseId, true], 'the reviewer\'s read is on the record');
+        clock += 11 * MIN;
+        const late = await service.reviews.get(reviewers[1]!.caller, caseId);
+        assert.doesNotMatch(JSON.stringify(late), /colin|probeImage|data:image/);
+        const logged = await lastAuditEntry(db, 'read_review', 'refused');
+        assert.deepEqual([logged.keyId, logged.result.code], [reviewers[1]!.caller.keyId, 'legal_authority_expired']);
+        assert.ok(!(await service.reviews.queue(reviewers[1]!.caller)).some((c) => c.id === caseId), 'a case nobody may decide is not in a reviewer\'s queue');
+      });
+    });
+
+    describe('medium: a person\'s access report does not date a withheld decision', () => {
+      test('attack: the requester reads the candidate\'s access report to find when reviewers decided a withheld case', async () => {
+        const caseId = await search(10 * MIN);
+        for (const r of reviewers) await confirm(r, caseId);
+        const seqs = (await db.all<{ seq: number; body: string }>(`SELECT seq, body FROM audit_log WHERE body LIKE '%"action":"decide_review"%' AND body LIKE $1`, [`%${caseId}%`])).map((e) => Number(e.seq));
+        assert.equal(seqs.length, 2);
+        const history = async () => (await service.people.subjectAccessReport(detective, watchList, 'colin')).history.map((e: { seq: number }) => e.seq);
+        const released = await history();
+        assert.deepEqual(seqs.filter((s) => released.includes(s)), seqs, 'released: the decisions are in the person\'s history');
+        clock += 11 * MIN;
+        const withheld = await history();
+        assert.deepEqual(seqs.filter((s) => withheld.includes(s)), [], 'withheld: the decisions are not listed');
+      });
+    });
+
+    describe('low: another organisation\'s people and keys answer as missing ones', () => {
+      test('attack: another organisation\'s admin deactivates, trains or revokes this one\'s people and keys; 404 as for a missing id, and logged', async () => {
+        const other = await onboard(service, operatorSecret, { name: 'acme', sector: 'employer', jurisdictions: ['eu'] }, ['building_access']);
+        const acmeAdmin = await service.authenticate((await service.access.createKey(operator, { organisationId: other.organisationId, roles: ['admin'], label: 'acme admin' })).secret);
+        const rita = reviewers[0]!;
+        const missing = '00000000-0000-0000-0000-000000000000';
+        const same = (a: Error, b: Error, id: string) => assert.equal(a.message.replace(id, 'ID'), b.message.replace(missing, 'ID'));
+        same(await refused(service.personnel.deactivate(acmeAdmin, rita.person.id), 'not_found'), await refused(service.personnel.deactivate(acmeAdmin, missing), 'not_found'), rita.person.id);
+        const training = (personId: string) => service.personnel.recordTraining(acmeAdmin, { personId, course: 'x', completedAt: new Date(clock - DAY).toISOString() });
+        same(await refused(training(rita.person.id), 'not_found'), await refused(training(missing), 'not_found'), rita.person.id);
+        same(await refused(service.access.revokeKey(acmeAdmin, rita.caller.keyId), 'not_found'), await refused(service.access.revokeKey(acmeAdmin, missing), 'not_found'), rita.caller.keyId);
+        const logged = await lastAuditEntry(db, 'revoke_key', 'refused');
+        assert.match(logged.result.reason, /belongs to another organisation/);
+        assert.ok(await service.authenticate(rita.secret), 'the key is not revoked');
+        assert.equal((await db.one<{ deactivated_at: string | null }>(`SELECT deactivated_at FROM personnel WHERE id = $1`, [rita.person.id]))!.deactivated_at, null, 'the person is not deactivated');
+      });
+    });
+  });
+}

@@ -1,0 +1,71 @@
+import { ProbityError } from '../errors.js';
+import type { Queryable } from '../gallery/db.js';
+import { candidateState } from '../gallery/erasure-mentions.js';
+import type { LegalAuthority } from '../governance/policy/assess.js';
+import { subjectCoverage } from '../governance/purpose-scope.js';
+import type { Capability } from '../governance/use-cases.js';
+import type { Clearance, Governor } from './governor.js';
+
+/** A review case's clearance as kept with it (review_clearances). */
+export interface StoredCaseClearance {
+  requestedBy: string; purpose: string; capability: Capability; authority?: LegalAuthority; obligations: string[]; rules: string[]; clearedAt: string;
+}
+
+/** The columns of review_cases that release depends on. */
+export interface ReleasableCase {
+  id: string; gallery_id: string; purpose: string; requested_by: string; required_reviewers: number; status: string;
+  candidates: string; authority: string | null; erased_candidates: number;
+}
+
+type Decision = { subject: string; reviewer_key_id: string; decision: string };
+
+/** The case's stored clearance (a case from before clearances were kept: rebuilt from its row). */
+export async function caseClearance(q: Queryable, gov: Governor, row: ReleasableCase): Promise<{ clearance: Clearance; openedSeq?: number }> {
+  const kept = await q.one<{ opened_seq: number; clearance: string }>(`SELECT opened_seq, clearance FROM review_clearances WHERE case_id = $1`, [row.id]);
+  const stored: StoredCaseClearance | undefined = kept ? JSON.parse(kept.clearance) as StoredCaseClearance : undefined;
+  const clearance = await gov.storedClearance(q, {
+    requestedBy: stored?.requestedBy ?? row.requested_by, purpose: stored?.purpose ?? row.purpose, capability: stored?.capability ?? 'identify',
+    authority: stored ? stored.authority ?? null : row.authority ? JSON.parse(row.authority) as LegalAuthority : null,
+  });
+  return { clearance, ...(kept ? { openedSeq: Number(kept.opened_seq) } : {}) };
+}
+
+/**
+ * Why the case's search no longer holds now, or undefined: its own clearance (the requesting key,
+ * the organisation's approval, the key's scope, the active policy, the warrant or order it ran
+ * under) checked again at this instant by the Governor.
+ */
+export async function clearanceLapse(q: Queryable, gov: Governor, row: ReleasableCase): Promise<ProbityError | undefined> {
+  try {
+    await gov.revalidate(q, (await caseClearance(q, gov, row)).clearance);
+    return undefined;
+  } catch (e) {
+    if (e instanceof ProbityError) return e;
+    throw e;
+  }
+}
+
+/**
+ * What a case releases now, and to anyone outside its review (the requester, a webhook, a
+ * disclosure, a person's access report): nothing before it is resolved or while what cleared its
+ * search does not hold (`refusal`); then only candidates confirmed by enough people who are
+ * still covered by a basis for the purpose. Everyone else is only counted.
+ */
+export async function releasedCandidates(q: Queryable, gov: Governor, row: ReleasableCase, decisions: readonly Decision[]): Promise<{
+  refusal?: ProbityError; pending: boolean; released: Set<string>; rejected: number; noLongerCovered: number;
+}> {
+  const candidates = JSON.parse(row.candidates) as { subject: string }[];
+  const required = Number(row.required_reviewers);
+  const erased = Number(row.erased_candidates ?? 0);
+  const released = new Set<string>();
+  if (row.status !== 'resolved') return { pending: true, released, rejected: 0, noLongerCovered: 0 };
+  const refusal = await clearanceLapse(q, gov, row);
+  if (refusal) return { refusal, pending: false, released, rejected: 0, noLongerCovered: 0 };
+  let noLongerCovered = erased;
+  for (const c of candidates.filter((x) => candidateState(x.subject, decisions, required) === 'confirmed')) {
+    const coverage = await subjectCoverage(q, row.gallery_id, c.subject, row.purpose, gov.now());
+    if (coverage?.covered) released.add(c.subject);
+    else noLongerCovered++;
+  }
+  return { pending: false, released, rejected: candidates.filter((c) => candidateState(c.subject, decisions, required) === 'rejected').length, noLongerCovered };
+}
