@@ -27,7 +27,9 @@ export interface EvaluatePadOptions {
   quiet?: boolean;
 }
 
-const LIVENESS_SCORING_VERSION = 4;
+/** Each model's scoring version: it changes whenever that model's crop or scoring does (5: MiniFASNetV2 also scores the mirror image). */
+const LIVENESS_SCORING_VERSION: Record<string, number> = { 'minifasnet-v2-2.7': 5 };
+const scoringVersion = (part: string) => LIVENESS_SCORING_VERSION[part] ?? 4;
 /** Burst sizes measured: several frames of one capture, scored by the median of their scores. */
 export const PAD_BURST_SIZES = [3, 5];
 export const PAD_OPERATING_BPCERS = [0.01, 0.02, 0.05, 0.1, 0.2];
@@ -172,7 +174,7 @@ async function scoreAll(o: EvaluatePadOptions, rows: LabelRow[], model: string):
   const partScores: Record<string, number>[] = [];
   for (const part of parts) {
     // The version changes whenever the crop or the scoring does: old scores are then not reused.
-    const cachePath = join(cacheDir, `pad-scores-${part}-${detector}-v${LIVENESS_SCORING_VERSION}.json`);
+    const cachePath = join(cacheDir, `pad-scores-${part}-${detector}-v${scoringVersion(part)}.json`);
     const cached = readCache<number>(cachePath);
     const todo = rows.filter((r) => cached[r.image] === undefined && boxes[r.image] !== null);
     if (todo.length) {
