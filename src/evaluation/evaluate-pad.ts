@@ -30,7 +30,7 @@ export interface EvaluatePadOptions {
 /** Each model's scoring version: it changes whenever that model's crop or scoring does (5: MiniFASNetV2 also scores the mirror image). */
 const LIVENESS_SCORING_VERSION: Record<string, number> = { 'minifasnet-v2-2.7': 5 };
 const scoringVersion = (part: string) => LIVENESS_SCORING_VERSION[part] ?? 4;
-/** Burst sizes measured: several frames of one capture, scored by the median of their scores. */
+/** Burst sizes measured: several frames of one capture, scored by the lowest of their scores (every frame must pass). */
 export const PAD_BURST_SIZES = [3, 5];
 export const PAD_OPERATING_BPCERS = [0.01, 0.02, 0.05, 0.1, 0.2];
 /** The threshold the model's package uses in its own demo, reported for comparison. */
@@ -74,7 +74,7 @@ export interface PadResults {
     det: { apcer: number; bpcer: number; threshold: number }[];
     perSubject: { subject: string; bonaFide: number; attacks: number; bpcer: number; apcer: number }[];
     worstPerson: { bpcer: number; apcer: number };
-    /** Bursts of consecutive frames, scored by their median, at the same threshold. */
+    /** Bursts of consecutive frames, scored by their lowest frame (every frame must pass), at the same threshold. */
     bursts: BurstReport[];
   };
   /**
