@@ -106,10 +106,10 @@ export interface CrossValidated {
   bursts: { frames: number; apcer: RateWithInterval; bpcer: RateWithInterval; worstPerson: { bpcer: number; apcer: number } }[];
 }
 
-interface LabelRow { image: string; label: string; subject: string; attackType: string; session: string }
+export interface LabelRow { image: string; label: string; subject: string; attackType: string; session: string }
 type SessionSample = PadSample & { session: string };
 
-function readLabels(dir: string): LabelRow[] {
+export function readLabels(dir: string): LabelRow[] {
   const path = join(dir, 'labels.csv');
   if (!existsSync(path)) throw new ProbityError('invalid_argument', `${dir}: no labels.csv (expected image,label,subject,attack_type,... as in nuaa-pad)`);
   const [head, ...lines] = readFileSync(path, 'utf8').split(/\r?\n/).filter((l) => l.trim());
