@@ -62,6 +62,8 @@ export class LivenessGate {
   ): Promise<LivenessRecord[]> {
     const checker = await this.load();
     const records: LivenessRecord[] = [];
+    // For a burst: which of its frames scored under the threshold, named in a refusal.
+    const framesUnder = new Map<LivenessRecord, string[]>();
     const refuse = async (e: ProbityError): Promise<never> => {
       await this.gov.recordRefusal(caller, op, { ...audit, liveness: records }, e);
       throw e;
@@ -81,14 +83,17 @@ export class LivenessGate {
         }
       }
       const d = await checker.assessBurst(decoded, this.bpcer);
-      records.push({
+      const record: LivenessRecord = {
         label: f.input.label, model: d.model, score: d.score, threshold: round(d.threshold), bpcer: d.bpcer, live: d.live, requiredBy: requirement.rule,
         ...(frames.length ? { frames: frames.map((x, k) => ({ label: x.input.label, sha256: sha256(x.input.bytes), score: d.frameScores[k + 1]!, similarity: similarities[k]!.similarity })) } : {}),
-      });
+      };
+      records.push(record);
+      if (frames.length) framesUnder.set(record, decoded.filter((_, k) => d.frameScores[k]! < d.threshold).map((x) => x.label));
+
     }
     const failed = records.find((r) => !r.live);
     if (failed) {
-      const burst = failed.frames ? ` (the lowest of ${failed.frames.length + 1} frames of one capture: each frame must pass on its own)` : '';
+      const burst = failed.frames ? ` (the lowest of ${failed.frames.length + 1} frames of one capture: each frame must pass on its own, and ${framesUnder.get(failed)!.join(', ')} did not)` : '';
       await refuse(new ProbityError(
         'presentation_attack_suspected',
         `${failed.label}: the face looks like a presentation attack (a photograph or screen held up to the camera), not a live person: liveness score ${failed.score.toFixed(3)}${burst} is under the threshold ${failed.threshold.toFixed(3)} (set for a BPCER of ${failed.bpcer}); nothing was done (${requirement.rule}: ${requirement.citation})`,
