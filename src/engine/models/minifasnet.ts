@@ -82,8 +82,9 @@ export class MiniFasNetV2 implements PresentationAttackDetector {
   /**
    * Class 1's probability for the crop and for its mirror image, averaged as log-odds (test-time
    * flip). Chosen on the calibration people alone (NUAA 0001, 0003, 0005, 0007, 0009): in the
-   * fusion, each of them left out in turn, the worst one's live frames were turned away 1.4% of
-   * the time against 5.6% without the mirror, and no print of theirs passed (see minifasnet.md).
+   * fusion, each of them left out in turn (the threshold set on the other four), the worst one's
+   * live frames were turned away 1.4% of the time against 5.6% without the mirror, and no print of
+   * theirs passed; more crop scales did no better (`node dist/evaluation/pad-variants.js`).
    */
   async bonaFideScore(image: RgbImage, box: Box): Promise<number> {
     const crop = await cropResize(image, minifasnetCrop(box, image.width, image.height), SIZE, SIZE);
