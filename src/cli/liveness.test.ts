@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import sharp from 'sharp';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -94,7 +95,7 @@ test('probity liveness FRAME...: a burst of one capture passes only when every f
   assert.match(many.stderr, /expected 1 to 10 frames/);
 });
 
-test('attack (issue 22, fourth outside test): probity liveness PRINT LIVE LIVE, two live frames of the victim from another occasion, is not judged live', { skip: skipWithoutNuaaPad, timeout: 180_000 }, () => {
+test('attack (issue 22, fourth outside test): probity liveness PRINT LIVE LIVE, two live frames of the victim from another occasion, is not judged live; frames not of one capture are refused', { skip: skipWithoutNuaaPad, timeout: 180_000 }, async () => {
   // The same face near the same place as the print, and each live frame passes on its own: the
   // median of the three passed before, and the same-face check let the burst through.
   const frames = [nuaaFrame('attack', '0001', 0), nuaaFrame('bona_fide', '0001', 0), nuaaFrame('bona_fide', '0001', 2)];
@@ -105,4 +106,12 @@ test('attack (issue 22, fourth outside test): probity liveness PRINT LIVE LIVE, 
   assert.ok(r.frames.slice(1).every((f) => f.score >= r.threshold), 'the live frames pass on their own');
   assert.ok(r.frames[0]!.score < r.threshold && r.score === r.frames[0]!.score, 'the print does not, and decides');
   assert.match(probity('liveness', ...frames).stdout, /^presentation attack suspected: score 0\.\d+, 3 frames of one capture/);
+
+  // A further frame that is not of the same capture (the next live frame at half size) is refused outright.
+  const resized = join(mkdtempSync(join(tmpdir(), 'probity-burst-')), 'half.jpg');
+  writeFileSync(resized, await sharp(readFileSync(nuaaFrame('bona_fide', '0001', 21))).resize(320, 240).jpeg().toBuffer());
+  const notOne = probity('liveness', nuaaFrame('bona_fide', '0001', 20), resized);
+  assert.equal(notOne.status, 1, notOne.stdout);
+  assert.match(notOne.stderr, /must be one capture .* is 320x240, not 640x480/);
+  assert.equal(notOne.stdout, '', 'no verdict is given');
 });
