@@ -22,7 +22,7 @@ export { verifyAuditProof, type AuditProof, type ProofCheck } from './governance
 export { parsePublicKey } from './governance/audit-signing-key.js';
 export { verifyInclusion, verifyConsistency } from './governance/merkle.js';
 export {
-  LivenessChecker, checkLiveness, livenessModelIds, livenessCard, requireSameFace, burstScore, DEFAULT_LIVENESS_MODEL, DEFAULT_TARGET_BPCER, MAX_BURST_FRAMES, SAME_FACE_FMR,
+  LivenessChecker, checkLiveness, livenessModelIds, livenessCard, requireSameFace, requireOneCapture, ONE_CAPTURE, burstScore, DEFAULT_LIVENESS_MODEL, DEFAULT_TARGET_BPCER, MAX_BURST_FRAMES, SAME_FACE_FMR,
   type LivenessDecision, type LivenessResult, type LivenessCalibration,
 } from './engine/liveness.js';
 export { evaluatePad, type EvaluatePadOptions, type PadResults } from './evaluation/evaluate-pad.js';

@@ -71,6 +71,6 @@ process.stdout.write(
   `liveness check (decode again, crop, model runs), ${pipeline.length} faces on one core:\n` +
     `  face pipeline (decode, detect, align, embed): median ${result.facePipelineMs.median} ms, p95 ${result.facePipelineMs.p95} ms\n` +
     models.map((id) => `  ${id}${id === DEFAULT_LIVENESS_MODEL ? ' (default)' : ''}: median ${perModel[id]!.median} ms, p95 ${perModel[id]!.p95} ms (${Math.round(perModel[id]!.share * 100)}% on top)\n`).join('') +
-    `  a burst of n frames costs n times the check, plus the face pipeline for each further frame (its face and template, for the same-face rule)\n` +
+    `  a burst of n frames costs n times the check, plus the face pipeline for each further frame (its face and template, for the one-capture rule)\n` +
     `wrote bench-results/liveness.json\n`,
 );

@@ -382,7 +382,7 @@ async function liveness(args: string[]): Promise<void> {
   const bpcer = numberOption('bpcer', values.bpcer, DEFAULT_TARGET_BPCER, (v) => v > 0 && v < 1, 'a target BPCER between 0 and 1, such as 0.05');
   const images = await Promise.all(paths.map(async (p) => ({ label: p, image: await readImageFile(p) })));
   const [engine, checker] = await Promise.all([FaceEngine.load({ flipAverage: false }), LivenessChecker.load()]);
-  // Several frames must be of one face: matched at the recognition model's threshold for SAME_FACE_FMR.
+  // Several frames must be one capture of one face: matched at the recognition model's threshold for SAME_FACE_FMR, and more (requireOneCapture).
   const sameFace = images.length > 1 ? thresholdFor(loadCalibration(engine.modelId, engine.config.flipAverage), SAME_FACE_FMR) : undefined;
   const r = await checkLiveness(engine, checker, images, bpcer, sameFace);
   if (values.json) {
@@ -391,7 +391,7 @@ async function liveness(args: string[]): Promise<void> {
   }
   for (const note of r.notes) process.stderr.write(`note: ${note}\n`);
   const b = r.face.box;
-  const burst = r.frames ? `${r.frames.length} frames of one face (the median of ${r.frames.map((f) => f.score.toFixed(3)).join(', ')}), ` : '';
+  const burst = r.frames ? `${r.frames.length} frames of one capture (the lowest of ${r.frames.map((f) => f.score.toFixed(3)).join(', ')}: each must pass), ` : '';
   process.stdout.write(
     `${r.live ? 'live' : 'presentation attack suspected'}: score ${r.score.toFixed(4)}, ${burst}threshold ${r.threshold.toFixed(4)} for a BPCER of ${r.bpcer} (model ${r.model}); ` +
       `face judged: box ${Math.round(b.x)},${Math.round(b.y)} ${Math.round(b.width)}x${Math.round(b.height)}; measured on printed photographs only\n`,

@@ -8,7 +8,7 @@ import { nuaaFrame, skipWithoutNuaaPad } from '../testing/fixtures.js';
 import { FaceEngine } from './engine.js';
 import { readImageFile } from './image.js';
 import { loadCalibration, thresholdFor } from '../matching/calibration.js';
-import { DEFAULT_LIVENESS_MODEL, livenessModelIds, requireSameFace, SAME_FACE_FMR } from './liveness.js';
+import { DEFAULT_LIVENESS_MODEL, livenessModelIds, ONE_CAPTURE, requireOneCapture, requireSameFace, SAME_FACE_FMR, type BurstFrame } from './liveness.js';
 import { fuseScores } from './models/fused-liveness.js';
 import { MINIFASNET_PATH, MiniFasNetV2, minifasnetCrop } from './models/minifasnet.js';
 import { DEFAULT_RUNTIME } from './onnx.js';
@@ -58,4 +58,24 @@ test('a burst whose frames show two people is refused: a live face cannot vouch 
     assert.match(e.message, /attacker: the frames of a liveness burst must all show the same face/);
     return true;
   });
+});
+
+test('one capture: frames of one size, the face near-identical and where it was pass; another size, a face moved or rescaled, or too unlike are refused', () => {
+  // Templates on a unit circle in two dimensions: cos(angle) is the similarity to the first.
+  const at = (angle: number) => ({ model: 'm', vector: new Float32Array([Math.cos(angle), Math.sin(angle)]) });
+  const box = { x: 200, y: 100, width: 100, height: 100 };
+  const frame = (label: string, over: Partial<BurstFrame> = {}): BurstFrame => ({ label, width: 640, height: 480, box, template: at(0), ...over });
+  const refused = (frames: BurstFrame[], why: RegExp) => assert.throws(() => requireOneCapture(frames, 0.4), (e: unknown) => {
+    assert.ok(e instanceof ProbityError && e.code === 'presentation_attack_suspected', String(e));
+    assert.match(e.message, why);
+    return true;
+  });
+  const ok = requireOneCapture([frame('a'), frame('b', { template: at(Math.acos(0.8)), box: { ...box, x: 260, width: 130, height: 130 } })], 0.4);
+  assert.ok(Math.abs(ok[0]!.similarity - 0.8) < 1e-6);
+  refused([frame('a'), frame('b', { width: 320, height: 240 })], /b: the frames of a liveness burst must be one capture .* is 320x240, not 640x480 as a is/);
+  refused([frame('a'), frame('b', { template: at(Math.acos(0.3)) })], /b: the frames of a liveness burst must all show the same face/);
+  refused([frame('a'), frame('b', { template: at(Math.acos(ONE_CAPTURE.minSimilarity - 0.05)) })], /b: .* must be one capture .*similarity 0\.650, under 0\.7/);
+  refused([frame('a'), frame('b', { box: { ...box, x: 320 } })], /b: .* must be one capture .* 1\.20 face-widths from where it is in a/);
+  refused([frame('a'), frame('b', { box: { ...box, width: 160, height: 160 } })], /b: .* must be one capture .* 1\.60 times its size in a/);
+  refused([frame('a'), frame('b', { box: { ...box, width: 60, height: 60 } })], /0\.60 times its size/);
 });

@@ -27,8 +27,10 @@ export interface EvaluatePadOptions {
   quiet?: boolean;
 }
 
-const LIVENESS_SCORING_VERSION = 4;
-/** Burst sizes measured: several frames of one capture, scored by the median of their scores. */
+/** Each model's scoring version: it changes whenever that model's crop or scoring does (5: MiniFASNetV2 also scores the mirror image). */
+const LIVENESS_SCORING_VERSION: Record<string, number> = { 'minifasnet-v2-2.7': 5 };
+const scoringVersion = (part: string) => LIVENESS_SCORING_VERSION[part] ?? 4;
+/** Burst sizes measured: several frames of one capture, scored by the lowest of their scores (every frame must pass). */
 export const PAD_BURST_SIZES = [3, 5];
 export const PAD_OPERATING_BPCERS = [0.01, 0.02, 0.05, 0.1, 0.2];
 /** The threshold the model's package uses in its own demo, reported for comparison. */
@@ -72,7 +74,7 @@ export interface PadResults {
     det: { apcer: number; bpcer: number; threshold: number }[];
     perSubject: { subject: string; bonaFide: number; attacks: number; bpcer: number; apcer: number }[];
     worstPerson: { bpcer: number; apcer: number };
-    /** Bursts of consecutive frames, scored by their median, at the same threshold. */
+    /** Bursts of consecutive frames, scored by their lowest frame (every frame must pass), at the same threshold. */
     bursts: BurstReport[];
   };
   /**
@@ -104,10 +106,10 @@ export interface CrossValidated {
   bursts: { frames: number; apcer: RateWithInterval; bpcer: RateWithInterval; worstPerson: { bpcer: number; apcer: number } }[];
 }
 
-interface LabelRow { image: string; label: string; subject: string; attackType: string; session: string }
+export interface LabelRow { image: string; label: string; subject: string; attackType: string; session: string }
 type SessionSample = PadSample & { session: string };
 
-function readLabels(dir: string): LabelRow[] {
+export function readLabels(dir: string): LabelRow[] {
   const path = join(dir, 'labels.csv');
   if (!existsSync(path)) throw new ProbityError('invalid_argument', `${dir}: no labels.csv (expected image,label,subject,attack_type,... as in nuaa-pad)`);
   const [head, ...lines] = readFileSync(path, 'utf8').split(/\r?\n/).filter((l) => l.trim());
@@ -172,7 +174,7 @@ async function scoreAll(o: EvaluatePadOptions, rows: LabelRow[], model: string):
   const partScores: Record<string, number>[] = [];
   for (const part of parts) {
     // The version changes whenever the crop or the scoring does: old scores are then not reused.
-    const cachePath = join(cacheDir, `pad-scores-${part}-${detector}-v${LIVENESS_SCORING_VERSION}.json`);
+    const cachePath = join(cacheDir, `pad-scores-${part}-${detector}-v${scoringVersion(part)}.json`);
     const cached = readCache<number>(cachePath);
     const todo = rows.filter((r) => cached[r.image] === undefined && boxes[r.image] !== null);
     if (todo.length) {

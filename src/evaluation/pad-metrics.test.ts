@@ -91,9 +91,9 @@ test('the threshold over people tightens the allowance until the worst person le
   assert.match(r.rule, /still more than 10\.0%/);
 });
 
-test('a burst is scored by its median: one high-scoring frame cannot lift the rest, and bursts never mix people, kinds or sessions', () => {
-  assert.equal(burstScore([0.01, 0.99, 0.02]), 0.02);
-  assert.equal(burstScore([0.9, 0.1]), 0.1, 'an even count takes the lower middle: both frames must pass');
+test('a burst is scored by its lowest frame: high-scoring frames cannot lift another, and bursts never mix people, kinds or sessions', () => {
+  assert.equal(burstScore([0.01, 0.99, 0.98]), 0.01, 'two high frames do not carry a low one: every frame must pass');
+  assert.equal(burstScore([0.9, 0.1]), 0.1);
   assert.equal(burstScore([0.7]), 0.7);
   const s = [
     ...[0.9, 0.8, 0.7, 0.6].map((v) => ({ ...bona('a', v), session: '1' })),
@@ -103,5 +103,5 @@ test('a burst is scored by its median: one high-scoring frame cannot lift the re
   ];
   const b = bursts(s, 3);
   assert.equal(b.length, 4, 'the fourth live frame of a/1 is a remainder and dropped');
-  assert.deepEqual(b.map((x) => [x.subject, x.bonaFide, x.score]), [['a', true, 0.8], ['a', false, 0.2], ['a', true, 0.5], ['b', true, 0.3]]);
+  assert.deepEqual(b.map((x) => [x.subject, x.bonaFide, x.score]), [['a', true, 0.7], ['a', false, 0.1], ['a', true, 0.5], ['b', true, 0.3]]);
 });

@@ -191,7 +191,7 @@ export function thresholdOverPeople(samples: readonly PadSample[], target: numbe
 
 /**
  * Bursts of `size` consecutive presentations of one kind from one person and session, each scored
- * by the mean of its frames' scores (what the service does with several frames of one capture).
+ * as the service scores several frames of one capture (`burstScore`: the lowest frame's score).
  * A remainder shorter than `size` is dropped.
  */
 export function bursts<T extends PadSample & { session?: string }>(samples: readonly T[], size: number): PadSample[] {

@@ -4667,7 +4667,7 @@ export interface operations {
                             raceEthnicity?: "american_indian_or_alaska_native" | "asian" | "black_or_african_american" | "hispanic_or_latino" | "native_hawaiian_or_pacific_islander" | "white" | "two_or_more" | "not_stated";
                         };
                     };
-                    /** @description Check first that the face is a live person, not a photograph or screen (presentation-attack detection); refused with presentation_attack_suspected (422) if not. true runs it on the one image; a list of 1 to 9 further frames of the same capture (base64 images; in multipart, files) runs it on the burst: every frame must show the same face as the image (verify) or the first image (enrol), else 422, and the frames' scores are fused by their median. A purpose the policy binds to the check (sign_in_verification) runs it whatever this says. */
+                    /** @description Check first that the face is a live person, not a photograph or screen (presentation-attack detection); refused with presentation_attack_suspected (422) if not. true runs it on the one image; a list of 1 to 9 further frames of the same capture (base64 images; in multipart, files) runs it on the burst: the frames must be one capture with the image (verify) or the first image (enrol): the same size, the same face, near-identical and in the same place, else 422; and every frame, the image among them, must pass on its own. A purpose the policy binds to the check (sign_in_verification) runs it whatever this says. */
                     liveness?: boolean | string[];
                     /** @description Enrol each usable image and list the others in `refused` (which image, code, reason); refused as a whole only when no image can be used. Default false: all or nothing. */
                     skipUnusable?: boolean;
@@ -4701,7 +4701,7 @@ export interface operations {
                             raceEthnicity?: "american_indian_or_alaska_native" | "asian" | "black_or_african_american" | "hispanic_or_latino" | "native_hawaiian_or_pacific_islander" | "white" | "two_or_more" | "not_stated";
                         };
                     };
-                    /** @description Check first that the face is a live person, not a photograph or screen (presentation-attack detection); refused with presentation_attack_suspected (422) if not. true runs it on the one image; a list of 1 to 9 further frames of the same capture (base64 images; in multipart, files) runs it on the burst: every frame must show the same face as the image (verify) or the first image (enrol), else 422, and the frames' scores are fused by their median. A purpose the policy binds to the check (sign_in_verification) runs it whatever this says. */
+                    /** @description Check first that the face is a live person, not a photograph or screen (presentation-attack detection); refused with presentation_attack_suspected (422) if not. true runs it on the one image; a list of 1 to 9 further frames of the same capture (base64 images; in multipart, files) runs it on the burst: the frames must be one capture with the image (verify) or the first image (enrol): the same size, the same face, near-identical and in the same place, else 422; and every frame, the image among them, must pass on its own. A purpose the policy binds to the check (sign_in_verification) runs it whatever this says. */
                     liveness?: boolean | string[];
                     /** @description Enrol each usable image and list the others in `refused` (which image, code, reason); refused as a whole only when no image can be used. Default false: all or nothing. */
                     skipUnusable?: boolean;
@@ -5245,7 +5245,7 @@ export interface operations {
                             raceEthnicity?: "american_indian_or_alaska_native" | "asian" | "black_or_african_american" | "hispanic_or_latino" | "native_hawaiian_or_pacific_islander" | "white" | "two_or_more" | "not_stated";
                         };
                     };
-                    /** @description Check first that the face is a live person, not a photograph or screen (presentation-attack detection); refused with presentation_attack_suspected (422) if not. true runs it on the one image; a list of 1 to 9 further frames of the same capture (base64 images; in multipart, files) runs it on the burst: every frame must show the same face as the image (verify) or the first image (enrol), else 422, and the frames' scores are fused by their median. A purpose the policy binds to the check (sign_in_verification) runs it whatever this says. */
+                    /** @description Check first that the face is a live person, not a photograph or screen (presentation-attack detection); refused with presentation_attack_suspected (422) if not. true runs it on the one image; a list of 1 to 9 further frames of the same capture (base64 images; in multipart, files) runs it on the burst: the frames must be one capture with the image (verify) or the first image (enrol): the same size, the same face, near-identical and in the same place, else 422; and every frame, the image among them, must pass on its own. A purpose the policy binds to the check (sign_in_verification) runs it whatever this says. */
                     liveness?: boolean | string[];
                 };
                 "multipart/form-data": {
@@ -5290,7 +5290,7 @@ export interface operations {
                             raceEthnicity?: "american_indian_or_alaska_native" | "asian" | "black_or_african_american" | "hispanic_or_latino" | "native_hawaiian_or_pacific_islander" | "white" | "two_or_more" | "not_stated";
                         };
                     };
-                    /** @description Check first that the face is a live person, not a photograph or screen (presentation-attack detection); refused with presentation_attack_suspected (422) if not. true runs it on the one image; a list of 1 to 9 further frames of the same capture (base64 images; in multipart, files) runs it on the burst: every frame must show the same face as the image (verify) or the first image (enrol), else 422, and the frames' scores are fused by their median. A purpose the policy binds to the check (sign_in_verification) runs it whatever this says. */
+                    /** @description Check first that the face is a live person, not a photograph or screen (presentation-attack detection); refused with presentation_attack_suspected (422) if not. true runs it on the one image; a list of 1 to 9 further frames of the same capture (base64 images; in multipart, files) runs it on the burst: the frames must be one capture with the image (verify) or the first image (enrol): the same size, the same face, near-identical and in the same place, else 422; and every frame, the image among them, must pass on its own. A purpose the policy binds to the check (sign_in_verification) runs it whatever this says. */
                     liveness?: boolean | string[];
                 };
             };

@@ -51,7 +51,7 @@ const errorRef = { $ref: 'ProbityError#' } as const;
 const errors = { 400: errorRef, 401: errorRef, 403: errorRef, 404: errorRef, 409: errorRef, 413: errorRef, 415: errorRef, 422: errorRef, 429: errorRef };
 const liveness = {
   anyOf: [{ type: 'boolean' }, { type: 'array', minItems: 1, maxItems: 9, items: { type: 'string', minLength: 1 } }],
-  description: 'Check first that the face is a live person, not a photograph or screen (presentation-attack detection); refused with presentation_attack_suspected (422) if not. true runs it on the one image; a list of 1 to 9 further frames of the same capture (base64 images; in multipart, files) runs it on the burst: every frame must show the same face as the image (verify) or the first image (enrol), else 422, and the frames\' scores are fused by their median. A purpose the policy binds to the check (sign_in_verification) runs it whatever this says.',
+  description: 'Check first that the face is a live person, not a photograph or screen (presentation-attack detection); refused with presentation_attack_suspected (422) if not. true runs it on the one image; a list of 1 to 9 further frames of the same capture (base64 images; in multipart, files) runs it on the burst: the frames must be one capture with the image (verify) or the first image (enrol): the same size, the same face, near-identical and in the same place, else 422; and every frame, the image among them, must pass on its own. A purpose the policy binds to the check (sign_in_verification) runs it whatever this says.',
 } as const;
 const livenessRecord = {
   type: 'object',

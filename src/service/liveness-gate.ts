@@ -1,7 +1,7 @@
 import type { Box } from '../engine/geometry.js';
 import { decodeImage } from '../engine/image.js';
 import type { Template } from '../engine/engine.js';
-import { DEFAULT_TARGET_BPCER, LivenessChecker, requireSameFace } from '../engine/liveness.js';
+import { DEFAULT_TARGET_BPCER, LivenessChecker, requireOneCapture } from '../engine/liveness.js';
 import { ProbityError } from '../errors.js';
 import type { Caller } from '../governance/api-keys.js';
 import type { AuditBody } from '../governance/audit-log.js';
@@ -46,8 +46,9 @@ export class LivenessGate {
 
   /**
    * Judges each face (its box already found by the request's own face extraction). A face with
-   * `frames` is judged on the burst: itself and the further frames of the same capture, each of
-   * which must show the same face (matched at `sameFaceThreshold`), fused by their median. Returns
+   * `frames` is judged on the burst: itself and the further frames of the same capture, which must
+   * be one capture with it (`requireOneCapture`: same size, same face matched at
+   * `sameFaceThreshold`, near-identical, in the same place), and each of which must pass. Returns
    * the records for the audit entry, or throws `presentation_attack_suspected` after logging the
    * refusal. Nothing is stored before this passes.
    */
@@ -61,33 +62,38 @@ export class LivenessGate {
   ): Promise<LivenessRecord[]> {
     const checker = await this.load();
     const records: LivenessRecord[] = [];
+    // For a burst: which of its frames scored under the threshold, named in a refusal.
+    const framesUnder = new Map<LivenessRecord, string[]>();
     const refuse = async (e: ProbityError): Promise<never> => {
       await this.gov.recordRefusal(caller, op, { ...audit, liveness: records }, e);
       throw e;
     };
     for (const f of faces) {
       const frames = f.frames ?? [];
+      const decoded = [];
+      for (const x of [f, ...frames]) decoded.push({ label: x.input.label, image: await decodeImage(x.input.bytes, x.input.label), box: x.box, template: x.template });
       let similarities: { similarity: number }[] = [];
       if (frames.length) {
         if (!f.template || sameFaceThreshold === undefined) throw new Error('a liveness burst needs the first frame\'s template and a same-face threshold');
         try {
-          similarities = requireSameFace([{ label: f.input.label, template: f.template }, ...frames.map((x) => ({ label: x.input.label, template: x.template }))], sameFaceThreshold);
+          similarities = requireOneCapture(decoded.map((d) => ({ label: d.label, width: d.image.width, height: d.image.height, box: d.box, template: d.template! })), sameFaceThreshold);
         } catch (e) {
           if (e instanceof ProbityError) await refuse(new ProbityError(e.code, `${e.message}; nothing was done (${requirement.rule}: ${requirement.citation})`, requirement));
           throw e;
         }
       }
-      const decoded = [];
-      for (const x of [f, ...frames]) decoded.push({ image: await decodeImage(x.input.bytes, x.input.label), box: x.box });
       const d = await checker.assessBurst(decoded, this.bpcer);
-      records.push({
+      const record: LivenessRecord = {
         label: f.input.label, model: d.model, score: d.score, threshold: round(d.threshold), bpcer: d.bpcer, live: d.live, requiredBy: requirement.rule,
         ...(frames.length ? { frames: frames.map((x, k) => ({ label: x.input.label, sha256: sha256(x.input.bytes), score: d.frameScores[k + 1]!, similarity: similarities[k]!.similarity })) } : {}),
-      });
+      };
+      records.push(record);
+      if (frames.length) framesUnder.set(record, decoded.filter((_, k) => d.frameScores[k]! < d.threshold).map((x) => x.label));
+
     }
     const failed = records.find((r) => !r.live);
     if (failed) {
-      const burst = failed.frames ? ` (the median of ${failed.frames.length + 1} frames of one capture)` : '';
+      const burst = failed.frames ? ` (the lowest of ${failed.frames.length + 1} frames of one capture: each frame must pass on its own, and ${framesUnder.get(failed)!.join(', ')} did not)` : '';
       await refuse(new ProbityError(
         'presentation_attack_suspected',
         `${failed.label}: the face looks like a presentation attack (a photograph or screen held up to the camera), not a live person: liveness score ${failed.score.toFixed(3)}${burst} is under the threshold ${failed.threshold.toFixed(3)} (set for a BPCER of ${failed.bpcer}); nothing was done (${requirement.rule}: ${requirement.citation})`,

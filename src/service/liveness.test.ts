@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import sharp from 'sharp';
 import { after, before, test } from 'node:test';
 import type { Caller } from '../governance/api-keys.js';
 import { ProbityError } from '../errors.js';
@@ -122,8 +123,9 @@ for (const backend of backends) {
       assert.equal(r.match, true);
       assert.ok(r.liveness?.live);
       assert.equal(r.liveness.frames?.length, 2);
-      const scores = [r.liveness.score, ...r.liveness.frames!.map((f) => f.score)];
-      assert.ok(scores.includes(r.liveness.score) && scores.filter((x) => x < r.liveness!.score).length <= 1 && scores.filter((x) => x > r.liveness!.score).length <= 1, `the median of ${scores}`);
+      const frameScores = r.liveness.frames!.map((f) => f.score);
+      assert.ok(frameScores.every((x) => x >= r.liveness!.score), `the lowest of ${r.liveness.score}, ${frameScores}`);
+      assert.ok(r.liveness.frames!.every((f) => f.similarity >= 0.7), 'one capture: near-identical faces');
       const entry = await db.one<{ body: string }>(`SELECT body FROM audit_log WHERE seq = $1`, [r.auditSeq]);
       const body = JSON.parse(entry!.body) as { liveness: { frames: { label: string; sha256: string; similarity: number }[] }[] };
       assert.deepEqual(body.liveness[0]!.frames.map((f) => f.label), ['liveness[0]', 'liveness[1]']);
@@ -138,6 +140,47 @@ for (const backend of backends) {
       assert.match(e.message, /liveness\[0\]: the frames of a liveness burst must all show the same face/);
       assert.equal(e.rule?.rule, 'default/liveness-for-sign-in');
       assert.equal((await refusals('presentation_attack_suspected')).length, before + 1, 'the refusal is logged');
+    });
+
+    const asFrames = (frames: { bytes: Buffer }[]) => frames.map((f, i) => ({ label: `liveness[${i}]`, bytes: f.bytes }));
+
+    test('attack (issue 22, fourth outside test): a print of the account holder with two live frames of them from another occasion is refused, and logged', async () => {
+      // Live frames 0 and 2 of this person, taken apart from the print: the same face, near the
+      // same place in the picture, and live. With the median of the burst and a same-face check
+      // alone, they carried the print (score near 0) over the threshold and the print matched.
+      const before = (await refusals('presentation_attack_suspected')).length;
+      const e = await refusedWith(service.verify(client, { purpose: SIGN_IN, galleryId, subject: 'holder', probe: printed(0), liveness: asFrames([live(0), live(2)]) }), 'presentation_attack_suspected');
+      assert.match(e.message, /image: the face looks like a presentation attack/);
+      assert.match(e.message, /the lowest of 3 frames of one capture: each frame must pass on its own, and image did not\)/);
+      const logged = await refusals('presentation_attack_suspected');
+      assert.equal(logged.length, before + 1, 'the refusal is in the audit log');
+      const body = JSON.parse(logged[logged.length - 1]!.body) as { action: string; liveness: { score: number; threshold: number; live: boolean; frames: { score: number; sha256: string }[] }[] };
+      assert.equal(body.action, 'verify');
+      const [check] = body.liveness;
+      assert.equal(check!.live, false);
+      assert.ok(check!.frames.every((f) => f.score >= check!.threshold), 'the two live frames pass on their own: they are what carried the print before');
+      assert.ok(check!.score < check!.threshold, 'the print does not');
+    });
+
+    test('attack (issue 22, fourth outside test): enrolling a print of someone with live frames of them from another occasion is refused and stores nothing', async () => {
+      await refusedWith(service.enrol(client, { purpose: SIGN_IN, galleryId, subject: 'victim', images: [printed(0)], liveness: asFrames([live(0), live(2)]) }), 'presentation_attack_suspected');
+      assert.equal((await db.all(`SELECT id FROM subjects WHERE gallery_id = $1 AND ref = 'victim'`, [galleryId])).length, 0, 'nothing stored');
+    });
+
+    test('a burst that is not one capture is refused: a frame of another size, or with the face moved far, from the same person\'s live frames', async () => {
+      const next = readFileSync(nuaaFrame('bona_fide', SUBJECT, 21));
+      // The same frame at half size: the same face, live, but not from the camera that took the probe.
+      const resized = await sharp(next).resize(320, 240).jpeg().toBuffer();
+      let e = await refusedWith(service.verify(client, { purpose: SIGN_IN, galleryId, subject: 'holder', probe: live(20), liveness: asFrames([{ bytes: resized }]) }), 'presentation_attack_suspected');
+      assert.match(e.message, /liveness\[0\]: the frames of a liveness burst must be one capture .* is 320x240, not 640x480/);
+      // The same frame with the picture moved 250 px to the left: the face jumps more than its own width.
+      const moved = await sharp(next).extract({ left: 250, top: 0, width: 390, height: 480 }).extend({ left: 0, right: 250, top: 0, bottom: 0, background: '#000' }).jpeg().toBuffer();
+      e = await refusedWith(service.verify(client, { purpose: SIGN_IN, galleryId, subject: 'holder', probe: live(20), liveness: asFrames([{ bytes: moved }]) }), 'presentation_attack_suspected');
+      assert.match(e.message, /liveness\[0\]: the frames of a liveness burst must be one capture .* face-widths from where it is in image/);
+      // The frames as they came from the camera pass.
+      const r = await service.verify(client, { purpose: SIGN_IN, galleryId, subject: 'holder', probe: live(20), liveness: asFrames([{ bytes: next }]) });
+      assert.equal(r.match, true);
+      assert.ok(r.liveness?.live);
     });
 
     test('enrolment takes a burst with its first image, and refuses one whose frames are of someone else', async () => {

@@ -2,22 +2,17 @@ import type { Box } from '../geometry.js';
 import type { RgbImage } from '../image.js';
 import type { ModelCard, PresentationAttackDetector } from '../types.js';
 import { FACEPLUGIN_LIVENESS_CARD } from './faceplugin-liveness.js';
-import { MINIFASNET_V2_CARD } from './minifasnet.js';
-
-const EPS = 1e-6;
-const logit = (p: number) => {
-  const q = Math.min(1 - EPS, Math.max(EPS, p));
-  return Math.log(q / (1 - q));
-};
+import { meanOfLogOdds, MINIFASNET_V2_CARD } from './minifasnet.js';
 
 /**
  * Score-level fusion of two detectors: the mean of their bona fide log-odds, mapped back to 0-1.
  * Fixed before any measurement (no weight fitted), so nothing in it was tuned on the people it is
- * reported on.
+ * reported on. Weights other than equal were tried on the calibration people alone (0.6 and 0.7
+ * for MiniFASNetV2): each did worse there, its worst person left out turned away 9.7% to 20.8% of
+ * their live frames against 1.4%.
  */
 export function fuseScores(scores: readonly number[]): number {
-  const mean = scores.reduce((a, s) => a + logit(s), 0) / scores.length;
-  return 1 / (1 + Math.exp(-mean));
+  return meanOfLogOdds(scores);
 }
 
 export const FUSED_LIVENESS_CARD: ModelCard = {
