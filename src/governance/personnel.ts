@@ -1,6 +1,7 @@
 import { ProbityError, type RuleCitation } from '../errors.js';
 import type { Queryable } from '../gallery/db.js';
 import { instantMs } from './instants.js';
+import { requireProviderSession } from './sign-in.js';
 
 /**
  * The people who operate Probity or review its results, registered by name in their
@@ -183,8 +184,12 @@ export async function requireEligibleReviewer(q: Queryable, key: { id: string; c
   const seqs = caseOpenedSeq === undefined ? undefined : await q.one<{ key_seq: number | null; person_seq: number | null }>(
     `SELECT k.created_seq AS key_seq, p.registered_seq AS person_seq FROM key_people k JOIN personnel p ON p.id = k.person_id WHERE k.key_id = $1`, [key.id],
   );
+  // Where the organisation signs its people in through its identity provider, only a session from
+  // it decides (sign-in.ts). A session is opened by the provider's sign-in of a person registered
+  // beforehand, not made at an administrator's will, so its own instant does not bar it.
+  const session = await requireProviderSession(q, p.organisationId, key.id, now);
   const opened = instantMs(caseOpenedAt);
-  const keyAfter = seqs?.key_seq != null ? Number(seqs.key_seq) >= caseOpenedSeq! : instantMs(key.created_at) > opened;
+  const keyAfter = session ? false : seqs?.key_seq != null ? Number(seqs.key_seq) >= caseOpenedSeq! : instantMs(key.created_at) > opened;
   const personAfter = seqs?.person_seq != null ? Number(seqs.person_seq) >= caseOpenedSeq! : instantMs(p.registeredAt) > opened;
   if (keyAfter) return refuse(`this key was made at ${key.created_at}, after the case was opened (${caseOpenedAt}): a key made once a search is known does not decide it`);
   if (personAfter) return refuse(`${p.name} was registered at ${p.registeredAt}, after the case was opened (${caseOpenedAt}): a reviewer registered once a search is known does not decide it`);
