@@ -217,6 +217,6 @@ export async function buildApp(service: ProbityService, options: Partial<AppOpti
   await registerConsole(app);
   registerRoutes(app, service);
   registerComplianceRoutes(app, service);
-  registerSignInRoutes(app, service);
+  registerSignInRoutes(app, service, o.rateLimit);
   return app;
 }

@@ -42,9 +42,9 @@ function setCookie(reply: FastifyReply, name: string, value: string, path: strin
  * token like any key. No token or code is ever put in a URL of Probity's own; the request log
  * redacts the provider's `code` and `state`.
  */
-export function registerSignInRoutes(app: FastifyInstance, service: ProbityService): void {
-  // Unauthenticated routes: a few attempts per address, so nobody fills the table of sign-ins under way.
-  const limiter = new RateLimiter(2, 20);
+export function registerSignInRoutes(app: FastifyInstance, service: ProbityService, rate: { perSecond: number; burst: number }): void {
+  // Unauthenticated routes: limited per address as keys are per key, so nobody fills the table of sign-ins under way.
+  const limiter = new RateLimiter(rate.perSecond, rate.burst);
   const throttle = async (request: FastifyRequest, reply: FastifyReply) => {
     const wait = limiter.take(`sign-in ${request.ip}`);
     if (wait > 0) {

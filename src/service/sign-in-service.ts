@@ -159,7 +159,11 @@ export class SignInService {
     } catch (e) {
       // openid-client names the check that failed (issuer, nonce, code, signature); its message carries no secret.
       const err = e as Error & { error?: string };
-      return refuse(org, `the provider's answer did not pass: ${err.error ? `${err.error}: ` : ''}${err.message}`);
+      // The claim or parameter that failed, from the library's chain of causes.
+      let cause = (e as { cause?: unknown }).cause as { claim?: string; parameter?: string; cause?: unknown } | undefined;
+      for (let i = 0; i < 3 && cause && !cause.claim && !cause.parameter; i++) cause = cause.cause as typeof cause;
+      const which = cause?.claim ? ` (the ID token's "${cause.claim}")` : cause?.parameter ? ` (the "${cause.parameter}" parameter)` : '';
+      return refuse(org, `the provider's answer did not pass: ${err.error ? `${err.error}: ` : ''}${err.message}${which}`);
     }
     const identity = { issuer: claims.iss, subject: claims.sub };
     const token = newKeySecret();
@@ -200,11 +204,14 @@ export class SignInService {
     return this.gov.run(caller, 'sign_out', {}, async (tx) => {
       const session = await sessionOfKey(tx, caller.keyId);
       if (!session) throw new ProbityError('invalid_request', 'this is an API key, not a console session: revoke a key with DELETE /v1/keys/{keyId}');
-      const at = this.gov.now().toISOString();
-      await tx.run(`UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL`, [at, caller.keyId]);
-      // A restore to an older store must not open it again (restore-replay.ts).
-      this.gov.restricted({ kind: 'key_revoked', at, keyId: caller.keyId });
-      return { value: { signedOut: true, at }, result: { sessionEnded: caller.keyId, person: session.person_id } };
+      return { value: { signedOut: true, at: this.gov.now().toISOString() }, result: { sessionEnded: caller.keyId, person: session.person_id } };
+    }, {
+      // Revoked once the entry is written: the commit's own check of the key must still pass.
+      finish: async (tx, answer) => {
+        await tx.run(`UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL`, [answer.at, caller.keyId]);
+        // A restore to an older store must not open it again (restore-replay.ts).
+        this.gov.restricted({ kind: 'key_revoked', at: answer.at, keyId: caller.keyId });
+      },
     });
   }
 }
