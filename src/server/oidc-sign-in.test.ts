@@ -210,6 +210,24 @@ for (const backend of backends) {
       });
     });
 
+    describe('who the provider\'s identities are', () => {
+      test('one identity is one person: an issuer written with its scheme or host in another case is the same provider (a low finding of the fourth outside test)', async () => {
+        const upper = idp.issuer.replace('http://', 'HTTP://').replace('127.0.0.1', '127.0.0.1'.toUpperCase());
+        const again = await http('POST', '/v1/personnel', policeAdmin.secret, { name: 'Ada again', duties: ['review'], identityProvider: { issuer: upper.replace(/^HTTP/, 'Http'), subject: 'ada' } });
+        assert.equal(again.status, 409, JSON.stringify(again.body));
+      });
+
+      test('attack: a person registered at the provider after the case was opened does not decide it, even signed in', async () => {
+        const caseId = await search();
+        await register('Ivy', 'ivy');
+        const ivy = await signIn('ivy');
+        assert.equal(ivy.status, 200);
+        const tried = await http('POST', `/v1/reviews/${caseId}/decisions`, ivy.session!.token, { subject: 'colin', decision: 'confirm', reason: 'the same person on both photographs' });
+        assert.equal(tried.status, 403);
+        assert.match(tried.body.error.message, /after the case was opened/);
+      });
+    });
+
     describe('attacks on the sign-in', () => {
       test('attack: a code from another issuer (the attacker\'s provider) delivered with a genuine state is refused, and logged', async () => {
         const agent = new Agent();
@@ -304,7 +322,7 @@ for (const backend of backends) {
         const eveCaller = await service.authenticate(eve);
         const who = (await service.personnel.list(operator, police.organisationId)).find((p) => p.name === 'Eve')!;
         await service.personnel.deactivate(policeAdmin.caller, who.id);
-        const overHttp = await http('POST', `/v1/reviews/${caseId}/decisions`, eve, { subject: 'colin', decision: 'confirm', reason: 'x' });
+        const overHttp = await http('POST', `/v1/reviews/${caseId}/decisions`, eve, { subject: 'colin', decision: 'confirm', reason: 'the same person on both photographs' });
         assert.equal(overHttp.status, 401);
         assert.match(overHttp.body.error.message, /deactivated/);
         // A caller authenticated before the deactivation (a request already under way) is refused at the decision itself.
