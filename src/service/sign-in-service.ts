@@ -61,6 +61,11 @@ export class SignInService {
         `INSERT INTO identity_providers (organisation_id, issuer, client_id, client_secret_source, redirect_uri, roles, use_cases, session_minutes, configured_at, configured_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`, row,
       );
       const view = (await providerOf(tx, organisationId))!;
+      // A restore to an older store must not take it away, and so let keys decide again (restore-replay.ts).
+      this.gov.restricted({
+        kind: 'sign_in_set', at, organisationId,
+        settings: { issuer, clientId: view.clientId, ...(secretSource ? { clientSecretSource: secretSource } : {}), redirectUri: view.redirectUri, roles, useCases: view.useCases, sessionMinutes: minutes, configuredBy: caller.keyId },
+      });
       // The secret's source is logged (where it is read), never its value.
       return { value: view, result: { signInConfigured: organisationId, issuer, clientId: view.clientId, redirectUri: view.redirectUri, roles, useCases: view.useCases, sessionMinutes: minutes, clientSecretSource: secretSource ?? 'none (public client)' } };
     }, { target: { organisationId } });
