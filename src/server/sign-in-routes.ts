@@ -24,6 +24,16 @@ const settings = {
   },
 } as const;
 
+/**
+ * A person's browser (a navigation asking for HTML) is sent back to the console with the refusal's
+ * code, which the console explains; a program gets the error itself. The full reason is in the
+ * audit log either way.
+ */
+function backToConsole(request: FastifyRequest, reply: FastifyReply, e: unknown): FastifyReply {
+  if (!(e instanceof ProbityError) || !(request.headers.accept ?? '').includes('text/html')) throw e;
+  return reply.redirect(`/console/#sign-in-refused=${e.code}`, 303);
+}
+
 function cookieOf(request: FastifyRequest, name: string): string | undefined {
   const header = request.headers.cookie;
   return header ? parseCookie(header)[name] : undefined;
@@ -93,7 +103,12 @@ export function registerSignInRoutes(app: FastifyInstance, service: ProbityServi
     },
     onRequest: throttle,
   }, async (req, reply) => {
-    const started = await service.signIn.start(req.query.organisation);
+    let started: Awaited<ReturnType<typeof service.signIn.start>>;
+    try {
+      started = await service.signIn.start(req.query.organisation);
+    } catch (e) {
+      return backToConsole(req, reply, e);
+    }
     setCookie(reply, BINDING, started.browserValue, '/auth/oidc', 600, started.secure, 'lax');
     return reply.redirect(started.redirectTo, 303);
   });
@@ -109,7 +124,12 @@ export function registerSignInRoutes(app: FastifyInstance, service: ProbityServi
     const browser = cookieOf(req, BINDING);
     // The binding is used up whatever happens next.
     setCookie(reply, BINDING, '', '/auth/oidc', 0, false, 'lax');
-    const opened = await service.signIn.finish(query, browser, req.ip);
+    let opened: Awaited<ReturnType<typeof service.signIn.finish>>;
+    try {
+      opened = await service.signIn.finish(query, browser, req.ip);
+    } catch (e) {
+      return backToConsole(req, reply, e);
+    }
     setCookie(reply, HANDOFF, opened.sessionToken, '/auth/session', 60, opened.secure, 'strict');
     return reply.redirect('/console/#signed-in', 303);
   });

@@ -95,4 +95,26 @@ suiteUnless(skip, 'the console signs a person in through their organisation\'s i
     assert.equal(status, 401);
     await page.close();
   });
+
+  test('someone the provider knows but the register does not, and an organisation with no provider, are turned back to the sign-in page with what went wrong', async () => {
+    const page = await browser.newPage();
+    await page.route('**/*', (r) => (r.request().url().startsWith(base) || r.request().url().startsWith(idp.issuer) ? r.continue() : r.abort()));
+    await page.goto(`${base}/console/`);
+    await page.getByLabel('Organisation').fill('Town Hall');
+    await page.getByRole('button', { name: 'Sign in with your organisation' }).click();
+    await page.waitForURL((u) => u.href.startsWith(idp.issuer));
+    await page.locator('input[name="login"]').fill('mallory');
+    await page.locator('input[name="password"]').fill('any password');
+    await page.locator('button[type="submit"]').click();
+    await page.getByRole('button', { name: 'Continue' }).click();
+    const alert = page.locator('[role="alert"]');
+    await alert.waitFor();
+    assert.match(await alert.textContent() ?? '', /Sign-in refused\. Your identity provider knows you, but you are not registered/);
+    assert.equal(await page.evaluate(() => sessionStorage.getItem('probity.key')), null);
+    await page.getByLabel('Organisation').fill('No Such Town');
+    await page.getByRole('button', { name: 'Sign in with your organisation' }).click();
+    await page.waitForFunction(() => /No organisation of that name/.test(document.querySelector('[role="alert"]')?.textContent ?? ''));
+    await checkPage(page, shots, 'sign-in-refused');
+    await page.close();
+  });
 });

@@ -131,7 +131,21 @@ async function overdueNotice(me: Me): Promise<void> {
   main.before(notice);
 }
 
+/** Why a sign-in through the organisation's provider was turned back, by the refusal's code (the reason itself is in the audit log). */
+const SIGN_IN_REFUSED: Record<string, string> = {
+  unauthenticated: 'The sign-in could not be verified: it took too long, was used already, or was started in another browser. Start again.',
+  forbidden: 'Your identity provider knows you, but you are not registered to use Probity in this organisation, or your registration has ended. Ask your administrator.',
+  not_found: 'No organisation of that name signs in through an identity provider here. Check the name, or sign in with a key.',
+  sign_in_unavailable: 'Your organisation\'s identity provider cannot be reached just now. Try again later.',
+  rate_limited: 'Too many sign-ins from this address. Wait a moment and try again.',
+};
+
 async function start(): Promise<void> {
+  const refused = /^#sign-in-refused=([a-z_]+)$/.exec(location.hash);
+  if (refused) {
+    history.replaceState(null, '', location.pathname);
+    return login(`Sign-in refused. ${SIGN_IN_REFUSED[refused[1]!] ?? 'Try again, or ask your administrator.'}`);
+  }
   if (location.hash === '#signed-in') {
     history.replaceState(null, '', location.pathname);
     try {
