@@ -246,6 +246,17 @@ for (const backend of backends) {
         assert.equal((await land(agent2, back.href)).status, 401);
       });
 
+      test('attack: a provider whose metadata names another issuer than the one set (an alias of another provider) is not used', async () => {
+        const charity = (await service.db.one<{ id: string }>(`SELECT id FROM organisations WHERE name = 'charity'`))!.id;
+        // The same server reached by another name: its discovery document says it is ${idp.issuer}, not this.
+        const alias = idp.issuer.replace('127.0.0.1', 'localhost');
+        const set = await http('PUT', `/v1/organisations/${charity}/identity-provider`, operatorKey, { issuer: alias, clientId: CLIENT.clientId, clientSecret: `env:${SECRET_ENV}`, redirectUri: callback, useCases: [] });
+        assert.equal(set.status, 200, JSON.stringify(set.body));
+        const res = await new Agent().request(`${base}/auth/oidc/start?organisation=charity`);
+        assert.equal(res.status, 503);
+        assert.equal((await res.json() as { error: { code: string } }).error.code, 'sign_in_unavailable');
+      });
+
       test('attack: an identity registered under another issuer (Cleo, of the attacker\'s provider) signing in at the police\'s provider is refused, and logged', async () => {
         const landed = await signIn('cleo');
         assert.equal(landed.status, 403, JSON.stringify(landed));
