@@ -152,17 +152,19 @@ export async function trainingSummary(q: Queryable, organisationId: string | und
 }
 
 /** Who decided each review case: the people behind the reviewer keys (a key without a person shows as its id). */
-export async function caseDeciders(q: Queryable, organisationId?: string): Promise<{ caseId: string; purpose: string; status: string; organisationId: string; deciders: { person?: string; name?: string; key: string; decision: string; at: string }[] }[]> {
+export async function caseDeciders(q: Queryable, organisationId?: string): Promise<{ caseId: string; purpose: string; status: string; organisationId: string; deciders: { person?: string; name?: string; key: string; decision: string; at: string; signedInThrough?: string }[] }[]> {
   const cases = await q.all<{ id: string; purpose: string; status: string; organisation_id: string; created_at: string }>(
     `SELECT id, purpose, status, organisation_id, created_at FROM review_cases ${organisationId ? 'WHERE organisation_id = $1' : ''} ORDER BY created_at, id`, organisationId ? [organisationId] : [],
   );
-  const decisions = await q.all<{ case_id: string; reviewer_key_id: string; decision: string; decided_at: string; person_id: string | null; name: string | null }>(
-    `SELECT d.case_id, d.reviewer_key_id, d.decision, d.decided_at, k.person_id, p.name FROM review_decisions d
-       LEFT JOIN key_people k ON k.key_id = d.reviewer_key_id LEFT JOIN personnel p ON p.id = k.person_id ORDER BY d.decided_at`,
+  // A decision made in a console session names the identity provider the person signed in through.
+  const decisions = await q.all<{ case_id: string; reviewer_key_id: string; decision: string; decided_at: string; person_id: string | null; name: string | null; issuer: string | null }>(
+    `SELECT d.case_id, d.reviewer_key_id, d.decision, d.decided_at, k.person_id, p.name, s.issuer FROM review_decisions d
+       LEFT JOIN key_people k ON k.key_id = d.reviewer_key_id LEFT JOIN personnel p ON p.id = k.person_id
+       LEFT JOIN console_sessions s ON s.key_id = d.reviewer_key_id ORDER BY d.decided_at`,
   );
   return cases.map((c) => ({
     caseId: c.id, purpose: c.purpose, status: c.status, organisationId: c.organisation_id,
-    deciders: decisions.filter((d) => d.case_id === c.id).map((d) => ({ ...(d.person_id ? { person: d.person_id, name: d.name ?? '' } : {}), key: d.reviewer_key_id, decision: d.decision, at: d.decided_at })),
+    deciders: decisions.filter((d) => d.case_id === c.id).map((d) => ({ ...(d.person_id ? { person: d.person_id, name: d.name ?? '' } : {}), key: d.reviewer_key_id, decision: d.decision, at: d.decided_at, ...(d.issuer ? { signedInThrough: d.issuer } : {}) })),
   }));
 }
 
@@ -217,7 +219,7 @@ export async function personnelReportSections(q: Queryable, now: Date): Promise<
     {
       title: 'Who decided each review case',
       ...(cases.length
-        ? { table: { head: ['case', 'purpose', 'status', 'decided by'], rows: cases.map((c) => [c.caseId, c.purpose, c.status, c.deciders.map((d) => `${d.name ?? `key ${d.key} (no registered person)`}: ${d.decision} at ${d.at}`).join('; ') || 'nobody yet']) } }
+        ? { table: { head: ['case', 'purpose', 'status', 'decided by'], rows: cases.map((c) => [c.caseId, c.purpose, c.status, c.deciders.map((d) => `${d.name ?? `key ${d.key} (no registered person)`}${d.signedInThrough ? ` (signed in through ${d.signedInThrough})` : ''}: ${d.decision} at ${d.at}`).join('; ') || 'nobody yet']) } }
         : { paragraphs: ['No review case has been opened.'] }),
     },
   ];

@@ -207,6 +207,11 @@ for (const backend of backends) {
         assert.equal(second.body.caseStatus, 'resolved');
         const deciders = (await audit()).filter((e) => e.action === 'decide_review' && e.outcome === 'ok' && e.result!.case === caseId).map((e) => e.result!.reviewer.name);
         assert.deepEqual(deciders, ['Ada', 'Ben']);
+        // The accountability report names who decided, and through which provider they signed in.
+        const { text } = await service.report.render(operator, 'md');
+        const row = text.split('\n').find((l) => l.includes(caseId))!;
+        assert.ok(row.includes(`Ada (signed in through ${idp.issuer}): confirm`), row);
+        assert.ok(row.includes(`Ben (signed in through ${idp.issuer}): confirm`), row);
       });
     });
 
