@@ -30,6 +30,7 @@ suiteUnless(skip, 'the console signs a person in through their organisation\'s i
   let base: string;
   let idp: Awaited<ReturnType<typeof startProvider>>;
   let browser: Browser;
+  let adminSecret: string;
 
   before(async () => {
     mkdirSync(shots, { recursive: true });
@@ -45,6 +46,7 @@ suiteUnless(skip, 'the console signs a person in through their organisation\'s i
     const town = await onboard(service, operatorSecret, { name: 'Town Hall', sector: 'public_sector', jurisdictions: ['other'] }, ['building_access']);
     const ada = await service.personnel.register(operator, { organisationId: town.organisationId, name: 'Ada Reviewer', duties: ['review'], identityProvider: { issuer: idp.issuer, subject: 'ada' } });
     await service.personnel.recordTraining(operator, { personId: ada.id, course: 'review', completedAt: new Date(Date.now() - 86_400_000).toISOString() });
+    adminSecret = (await service.access.createKey(operator, { organisationId: town.organisationId, roles: ['admin'], label: 'town admin' })).secret;
     await service.signIn.configure(operator, town.organisationId, { issuer: idp.issuer, clientId: client.clientId, clientSecret: `env:${SECRET_ENV}`, redirectUri: client.redirectUri, useCases: ['building_access'] });
     browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'] });
   });
@@ -93,6 +95,32 @@ suiteUnless(skip, 'the console signs a person in through their organisation\'s i
       if (status === 200) await new Promise((r) => setTimeout(r, 100));
     }
     assert.equal(status, 401);
+    await page.close();
+  });
+
+  test('an administrator registers a person with their provider identity on the Reviewers page; that person then signs in through the provider', async () => {
+    const page = await browser.newPage();
+    await page.route('**/*', (r) => (r.request().url().startsWith(base) || r.request().url().startsWith(idp.issuer) ? r.continue() : r.abort()));
+    await page.goto(`${base}/console/#/personnel`);
+    await page.getByLabel('API key').fill(adminSecret);
+    await page.keyboard.press('Enter');
+    await page.getByRole('heading', { name: 'Register a person' }).waitFor();
+    await page.getByLabel('Name', { exact: true }).fill('Bea Reviewer');
+    await page.getByLabel('Identity provider (issuer)').fill(idp.issuer);
+    await page.getByLabel('Subject at the provider').fill('bea');
+    await page.getByRole('button', { name: 'Register', exact: true }).click();
+    await page.getByText(`signs in through ${idp.issuer} as bea`).waitFor();
+    await checkPage(page, shots, 'personnel-with-provider-identity');
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByLabel('Organisation').fill('Town Hall');
+    await page.getByRole('button', { name: 'Sign in with your organisation' }).click();
+    await page.waitForURL((u) => u.href.startsWith(idp.issuer));
+    await page.locator('input[name="login"]').fill('bea');
+    await page.locator('input[name="password"]').fill('any password');
+    await page.locator('button[type="submit"]').click();
+    await page.getByRole('button', { name: 'Continue' }).click();
+    await page.waitForSelector('nav a');
+    assert.match(await page.locator('#who').textContent() ?? '', /^Bea Reviewer \(reviewer\) at Town Hall/);
     await page.close();
   });
 
