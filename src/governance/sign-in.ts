@@ -1,4 +1,5 @@
 import { createHash, createHmac, randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import { ProbityError, type RuleCitation } from '../errors.js';
 import type { Queryable } from '../gallery/db.js';
 import { ORGANISATION_ROLES, type Role } from './api-keys.js';
@@ -123,7 +124,6 @@ export async function readClientSecret(source: string | undefined): Promise<stri
     if (!value) throw new ProbityError('sign_in_unavailable', `the identity provider's client secret is not set (${source})`);
     return value;
   }
-  const { readFile } = await import('node:fs/promises');
   try {
     const value = (await readFile(source.slice(5), 'utf8')).trim();
     if (!value) throw new Error('empty');
