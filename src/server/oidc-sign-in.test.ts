@@ -7,6 +7,7 @@
  * (SQLite, and PostgreSQL when PROBITY_TEST_DATABASE_URL is set) and the test fails if it succeeds.
  */
 import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import type { Caller } from '../governance/api-keys.js';
@@ -253,13 +254,22 @@ for (const backend of backends) {
 
       test('attack: a provider whose metadata names another issuer than the one set (an alias of another provider) is not used', async () => {
         const charity = (await service.db.one<{ id: string }>(`SELECT id FROM organisations WHERE name = 'charity'`))!.id;
-        // The same server reached by another name: its discovery document says it is ${idp.issuer}, not this.
-        const alias = idp.issuer.replace('127.0.0.1', 'localhost');
+        // A proxy in front of the police's provider: what it serves says the issuer is ${idp.issuer}, not the proxy.
+        const proxy = createServer((req, res) => {
+          void fetch(idp.issuer + req.url).then(async (r) => {
+            res.writeHead(r.status, { 'content-type': r.headers.get('content-type') ?? 'application/json' });
+            res.end(Buffer.from(await r.arrayBuffer()));
+          });
+        });
+        await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+        const alias = `http://127.0.0.1:${(proxy.address() as { port: number }).port}`;
         const set = await http('PUT', `/v1/organisations/${charity}/identity-provider`, operatorKey, { issuer: alias, clientId: CLIENT.clientId, clientSecret: `env:${SECRET_ENV}`, redirectUri: callback, useCases: [] });
         assert.equal(set.status, 200, JSON.stringify(set.body));
-        const res = await new Agent().request(`${base}/auth/oidc/start?organisation=charity`);
+        const res = await new Agent().request(`${base}/auth/oidc/start?organisation=charity`).finally(() => proxy.close());
         assert.equal(res.status, 503);
-        assert.equal((await res.json() as { error: { code: string } }).error.code, 'sign_in_unavailable');
+        const answer = (await res.json() as { error: { code: string; message: string } }).error;
+        assert.equal(answer.code, 'sign_in_unavailable');
+        assert.match(answer.message, /issuer/, 'refused for the issuer it names, not for being unreachable');
       });
 
       test('attack: an identity registered under another issuer (Cleo, of the attacker\'s provider) signing in at the police\'s provider is refused, and logged', async () => {
