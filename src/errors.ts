@@ -49,7 +49,9 @@ export type ProbityErrorCode =
   | 'presentation_attack_suspected'
 
   // A data key is wrapped under an installation key this process does not hold.
-  | 'key_unavailable';
+  | 'key_unavailable'
+  // An organisation's identity provider cannot be reached or its client secret read.
+  | 'sign_in_unavailable';
 
 /** The rule behind a refusal, so a requester (and the audit log) can see what law refused it. */
 export interface RuleCitation {

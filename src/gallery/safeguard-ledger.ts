@@ -12,15 +12,24 @@ export type SafeguardEntry =
   | { kind: 'key_revoked'; at: string; keyId: string }
   | { kind: 'application_refused'; at: string; applicationId: string; useCase: string; decidedBy: string; reason: string }
   | { kind: 'policy_set'; at: string; packs: string[] }
-  | { kind: 'person_deactivated'; at: string; personId: string };
+  | { kind: 'person_deactivated'; at: string; personId: string }
+  // An organisation's console sign-in set: from then on only its provider's sessions decide reviews (sign-in.ts).
+  | { kind: 'sign_in_set'; at: string; organisationId: string; settings: SignInSettingsEntry };
+
+/** An organisation's identity-provider settings as the ledger keeps them: where the client secret is read, never the secret. */
+export interface SignInSettingsEntry {
+  issuer: string; clientId: string; clientSecretSource?: string; redirectUri: string;
+  roles: Record<string, string[]>; useCases: string[]; sessionMinutes: number; configuredBy: string;
+}
 
 export type SafeguardKind = SafeguardEntry['kind'];
-export const SAFEGUARD_KINDS: readonly SafeguardKind[] = ['consent_withdrawn', 'key_revoked', 'application_refused', 'policy_set', 'person_deactivated'];
+export const SAFEGUARD_KINDS: readonly SafeguardKind[] = ['consent_withdrawn', 'key_revoked', 'application_refused', 'policy_set', 'person_deactivated', 'sign_in_set'];
 
 /**
  * An append-only file, outside the database, of every act that took something away: a consent
  * withdrawn, a key revoked, a held application refused, the policy packs changed, a reviewer or
- * operator deactivated. A restore
+ * operator deactivated, an organisation's console sign-in set (which bars keys from deciding its
+ * reviews). A restore
  * replaces the database with an older one; it then replays this ledger, so nothing a safeguard
  * removed after the backup was taken comes back (see restore-replay.ts). As for erasures, an
  * entry is written and flushed inside the act's transaction, before it commits: a commit that

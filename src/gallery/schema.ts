@@ -2,6 +2,7 @@ import { GENESIS } from '../governance/audit-chain.js';
 import { catchUpTree } from '../governance/audit-tree.js';
 import type { Db } from './db.js';
 import { personnelStatements } from '../governance/personnel.js';
+import { signInStatements } from '../governance/sign-in.js';
 
 export const SCHEMA_VERSION = 1;
 
@@ -121,6 +122,8 @@ function statements(kind: Db['kind']): string[] {
     `CREATE TABLE IF NOT EXISTS audit_checkpoints (id ${serial}, size BIGINT NOT NULL, root TEXT NOT NULL, at TEXT NOT NULL, hash TEXT NOT NULL, line TEXT NOT NULL)`,
     // The people who operate or review, the keys that are theirs, and their training (personnel.ts).
     ...personnelStatements(),
+    // Console sign-in through an organisation's identity provider, and the sessions it opens (sign-in.ts).
+    ...signInStatements(),
   ];
 }
 

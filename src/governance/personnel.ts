@@ -1,6 +1,7 @@
 import { ProbityError, type RuleCitation } from '../errors.js';
 import type { Queryable } from '../gallery/db.js';
 import { instantMs } from './instants.js';
+import { requireProviderSession } from './sign-in.js';
 
 /**
  * The people who operate Probity or review its results, registered by name in their
@@ -151,17 +152,19 @@ export async function trainingSummary(q: Queryable, organisationId: string | und
 }
 
 /** Who decided each review case: the people behind the reviewer keys (a key without a person shows as its id). */
-export async function caseDeciders(q: Queryable, organisationId?: string): Promise<{ caseId: string; purpose: string; status: string; organisationId: string; deciders: { person?: string; name?: string; key: string; decision: string; at: string }[] }[]> {
+export async function caseDeciders(q: Queryable, organisationId?: string): Promise<{ caseId: string; purpose: string; status: string; organisationId: string; deciders: { person?: string; name?: string; key: string; decision: string; at: string; signedInThrough?: string }[] }[]> {
   const cases = await q.all<{ id: string; purpose: string; status: string; organisation_id: string; created_at: string }>(
     `SELECT id, purpose, status, organisation_id, created_at FROM review_cases ${organisationId ? 'WHERE organisation_id = $1' : ''} ORDER BY created_at, id`, organisationId ? [organisationId] : [],
   );
-  const decisions = await q.all<{ case_id: string; reviewer_key_id: string; decision: string; decided_at: string; person_id: string | null; name: string | null }>(
-    `SELECT d.case_id, d.reviewer_key_id, d.decision, d.decided_at, k.person_id, p.name FROM review_decisions d
-       LEFT JOIN key_people k ON k.key_id = d.reviewer_key_id LEFT JOIN personnel p ON p.id = k.person_id ORDER BY d.decided_at`,
+  // A decision made in a console session names the identity provider the person signed in through.
+  const decisions = await q.all<{ case_id: string; reviewer_key_id: string; decision: string; decided_at: string; person_id: string | null; name: string | null; issuer: string | null }>(
+    `SELECT d.case_id, d.reviewer_key_id, d.decision, d.decided_at, k.person_id, p.name, s.issuer FROM review_decisions d
+       LEFT JOIN key_people k ON k.key_id = d.reviewer_key_id LEFT JOIN personnel p ON p.id = k.person_id
+       LEFT JOIN console_sessions s ON s.key_id = d.reviewer_key_id ORDER BY d.decided_at`,
   );
   return cases.map((c) => ({
     caseId: c.id, purpose: c.purpose, status: c.status, organisationId: c.organisation_id,
-    deciders: decisions.filter((d) => d.case_id === c.id).map((d) => ({ ...(d.person_id ? { person: d.person_id, name: d.name ?? '' } : {}), key: d.reviewer_key_id, decision: d.decision, at: d.decided_at })),
+    deciders: decisions.filter((d) => d.case_id === c.id).map((d) => ({ ...(d.person_id ? { person: d.person_id, name: d.name ?? '' } : {}), key: d.reviewer_key_id, decision: d.decision, at: d.decided_at, ...(d.issuer ? { signedInThrough: d.issuer } : {}) })),
   }));
 }
 
@@ -183,8 +186,12 @@ export async function requireEligibleReviewer(q: Queryable, key: { id: string; c
   const seqs = caseOpenedSeq === undefined ? undefined : await q.one<{ key_seq: number | null; person_seq: number | null }>(
     `SELECT k.created_seq AS key_seq, p.registered_seq AS person_seq FROM key_people k JOIN personnel p ON p.id = k.person_id WHERE k.key_id = $1`, [key.id],
   );
+  // Where the organisation signs its people in through its identity provider, only a session from
+  // it decides (sign-in.ts). A session is opened by the provider's sign-in of a person registered
+  // beforehand, not made at an administrator's will, so its own instant does not bar it.
+  const session = await requireProviderSession(q, p.organisationId, key.id, now);
   const opened = instantMs(caseOpenedAt);
-  const keyAfter = seqs?.key_seq != null ? Number(seqs.key_seq) >= caseOpenedSeq! : instantMs(key.created_at) > opened;
+  const keyAfter = session ? false : seqs?.key_seq != null ? Number(seqs.key_seq) >= caseOpenedSeq! : instantMs(key.created_at) > opened;
   const personAfter = seqs?.person_seq != null ? Number(seqs.person_seq) >= caseOpenedSeq! : instantMs(p.registeredAt) > opened;
   if (keyAfter) return refuse(`this key was made at ${key.created_at}, after the case was opened (${caseOpenedAt}): a key made once a search is known does not decide it`);
   if (personAfter) return refuse(`${p.name} was registered at ${p.registeredAt}, after the case was opened (${caseOpenedAt}): a reviewer registered once a search is known does not decide it`);
@@ -212,7 +219,7 @@ export async function personnelReportSections(q: Queryable, now: Date): Promise<
     {
       title: 'Who decided each review case',
       ...(cases.length
-        ? { table: { head: ['case', 'purpose', 'status', 'decided by'], rows: cases.map((c) => [c.caseId, c.purpose, c.status, c.deciders.map((d) => `${d.name ?? `key ${d.key} (no registered person)`}: ${d.decision} at ${d.at}`).join('; ') || 'nobody yet']) } }
+        ? { table: { head: ['case', 'purpose', 'status', 'decided by'], rows: cases.map((c) => [c.caseId, c.purpose, c.status, c.deciders.map((d) => `${d.name ?? `key ${d.key} (no registered person)`}${d.signedInThrough ? ` (signed in through ${d.signedInThrough})` : ''}: ${d.decision} at ${d.at}`).join('; ') || 'nobody yet']) } }
         : { paragraphs: ['No review case has been opened.'] }),
     },
   ];

@@ -21,6 +21,7 @@ import { hasCredentialParam, requestSerializer } from './request-log.js';
 import { applySecurityHeaders, rawSecurityHeaderLines, registerSecurityHeaders } from './security-headers.js';
 import { registerRoutes } from './routes.js';
 import { registerComplianceRoutes } from './compliance-routes.js';
+import { registerSignInRoutes } from './sign-in-routes.js';
 import { swaggerOptions } from './openapi.js';
 
 export interface AppOptions {
@@ -216,5 +217,6 @@ export async function buildApp(service: ProbityService, options: Partial<AppOpti
   await registerConsole(app);
   registerRoutes(app, service);
   registerComplianceRoutes(app, service);
+  registerSignInRoutes(app, service, o.rateLimit);
   return app;
 }

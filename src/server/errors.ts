@@ -43,6 +43,7 @@ export const ERROR_STATUS: Partial<Record<ProbityErrorCode, number>> = {
   // 422, not 403: the caller may do this; the image presented is what was refused.
   presentation_attack_suspected: 422,
   key_unavailable: 503,
+  sign_in_unavailable: 503,
 };
 
 /**

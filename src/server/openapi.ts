@@ -50,6 +50,12 @@ export const OPERATION_IDS: Readonly<Record<string, string>> = {
   'DELETE /v1/galleries/:galleryId/subjects/:subject': 'eraseSubject',
   'POST /v1/verify': 'verify',
   'POST /v1/galleries/:galleryId/identify': 'identify',
+  'PUT /v1/organisations/:organisationId/identity-provider': 'setIdentityProvider',
+  'GET /v1/organisations/:organisationId/identity-provider': 'getIdentityProvider',
+  'DELETE /v1/session': 'signOut',
+  'GET /auth/oidc/start': 'startSignIn',
+  'GET /auth/oidc/callback': 'finishSignIn',
+  'POST /auth/session': 'collectSession',
 };
 
 /** Routes whose body may also come as multipart/form-data (see the preValidation hook in app.ts). */

@@ -1,6 +1,8 @@
 import type { FastifyRequest } from 'fastify';
 
 /** Query parameters that may carry a credential: a key, token, secret or password under any common name. */
+/** What an identity provider sends back to the sign-in callback: single-use, but still a credential until used. */
+const SIGN_IN_PARAM = /^(code|state|session_state|id_token|nonce)$/i;
 const SECRET_PARAM = /^(key|api[-_]?key|apikey|access[-_]?key|auth|authorization|password|passwd|pwd|sig|signature|bearer|credentials?)$|token|secret/i;
 
 /**
@@ -42,7 +44,7 @@ export function redactUrl(url: string): string {
     const rawName = eq < 0 ? pair : pair.slice(0, eq);
     const value = eq < 0 ? '' : pair.slice(eq + 1);
     if (keyShaped(rawName)) return '[REDACTED]';
-    return SECRET_PARAM.test(decoded(rawName)) || keyShaped(value) ? `${rawName}=[REDACTED]` : pair;
+    return SECRET_PARAM.test(decoded(rawName)) || SIGN_IN_PARAM.test(decoded(rawName)) || keyShaped(value) ? `${rawName}=[REDACTED]` : pair;
   });
   return `${path}?${query.join('&')}`;
 }

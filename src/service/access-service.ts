@@ -12,6 +12,7 @@ import { assess } from '../governance/policy/assess.js';
 import { packsFor, POLICY_PACKS } from '../governance/policy/packs.js';
 import type { Declarations, PolicyDecision } from '../governance/policy/types.js';
 import { SECTORS, USE_CASES, useCase, type Sector } from '../governance/use-cases.js';
+import { sessionOfKey, sessionProblem } from '../governance/sign-in.js';
 import { AuthThrottle, DEFAULT_AUTH_THROTTLE, type AuthThrottleOptions } from './auth-throttle.js';
 import type { Governor } from './governor.js';
 
@@ -160,6 +161,10 @@ export class AccessService {
     );
     if (!row) throw new ProbityError('unauthenticated', 'the API key is not known');
     if (row.revoked_at) throw new ProbityError('unauthenticated', `the API key was revoked at ${row.revoked_at}`);
+    // A console session (sign-in.ts) lasts while it has not ended and its person is still who signed in, active.
+    const session = await sessionOfKey(this.db, row.id);
+    const problem = session ? await sessionProblem(this.db, session, this.now()) : undefined;
+    if (problem) throw new ProbityError('unauthenticated', problem);
     // An installation role counts only in the operator organisation, whatever the row says.
     const operatorOrg = await this.gov.operatorOrganisation();
     const roles = (row.roles.split(',') as Role[]).filter((r) => !isInstallationRole(r) || row.organisation_id === operatorOrg);
@@ -169,7 +174,13 @@ export class AccessService {
   async whoAmI(caller: Caller) {
     const org = await this.db.one<OrganisationRow>(`SELECT * FROM organisations WHERE id = $1`, [caller.organisationId]);
     const key = await this.db.one<{ label: string }>(`SELECT label FROM api_keys WHERE id = $1`, [caller.keyId]);
-    return { keyId: caller.keyId, label: key?.label, roles: caller.roles, useCases: caller.useCases, organisation: org ? organisationView(org) : undefined };
+    const session = await sessionOfKey(this.db, caller.keyId);
+    const person = session ? await this.db.one<{ id: string; name: string }>(`SELECT id, name FROM personnel WHERE id = $1`, [session.person_id]) : undefined;
+    return {
+      keyId: caller.keyId, label: key?.label, roles: caller.roles, useCases: caller.useCases, organisation: org ? organisationView(org) : undefined,
+      // A console session: the person it is bound to, the provider identity, and when it ends.
+      ...(session && person ? { session: { person, issuer: session.issuer, subject: session.subject, expiresAt: session.expires_at } } : {}),
+    };
   }
 
   // ---- organisations and keys ----------------------------------------------------------------

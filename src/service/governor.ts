@@ -12,6 +12,7 @@ import type { Declarations, PolicyPack } from '../governance/policy/types.js';
 import { useCase, type Capability, type Sector } from '../governance/use-cases.js';
 import { requireDeclaredPurpose } from '../governance/purpose-scope.js';
 import { requireRankedLeads, type CandidateList } from '../governance/candidate-list.js';
+import { admitPerson, type Admission, type IdentityProviderSettings } from '../governance/sign-in.js';
 
 /**
  * Which roles may run each operation. Biometric operations also pass the policy (`clear`).
@@ -66,6 +67,12 @@ export const PERMISSIONS = {
   // A defendant's disclosure (RCW 43.386.070(1)) is assembled by the organisation's administrator or auditor.
   export_disclosure: ['admin', 'auditor', 'installation_auditor'],
   record_operational_test: ['operator'],
+  // Which identity provider signs an organisation's people in to the console: set by the operator
+  // alone, so an organisation's administrator cannot choose who vouches for its reviewers.
+  configure_sign_in: ['operator'],
+  read_sign_in: ['operator', 'installation_auditor', 'admin', 'auditor'],
+  // Ending one's own console session.
+  sign_out: ['operator', 'installation_auditor', 'admin', 'client', 'reviewer', 'auditor', 'tester'],
 } satisfies Record<string, Role[]>;
 export type Operation = keyof typeof PERMISSIONS;
 
@@ -430,6 +437,42 @@ export class Governor {
     if (!key) throw new ProbityError('forbidden', `the key ${stored.requestedBy} that made this search no longer exists; its result is not released`);
     const caller: Caller = { keyId: stored.requestedBy, organisationId: key.organisation_id, roles: key.roles.split(',') as Role[], useCases: key.use_cases.split(',').filter(Boolean) };
     return { caller, capability: stored.capability, purpose: stored.purpose, ...(stored.authority ? { authority: stored.authority } : {}), obligations: [], rules: [] };
+  }
+
+  /**
+   * A console sign-in through an organisation's identity provider (sign-in-service.ts), once the
+   * provider's answer has been checked: the identity is admitted only as the person registered
+   * for it in that organisation (`admitPerson`), and `open` makes the session, in one transaction
+   * with its audit entry. There is no caller key yet: the entry names the session's own.
+   * A refusal is logged with the identity presented and the reason.
+   */
+  async signIn<T extends { keyId: string }>(provider: IdentityProviderSettings, identity: { issuer: string; subject: string }, open: (tx: Queryable, admitted: Admission) => Promise<T>): Promise<T & { auditSeq: number; admitted: Admission }> {
+    try {
+      const answer = await this.db.transaction(async (tx) => {
+        const admitted = await admitPerson(tx, provider, identity.issuer, identity.subject);
+        const value = await open(tx, admitted);
+        const entry = await appendAudit(tx, this.now(), {
+          action: 'console_sign_in', organisationId: provider.organisationId, keyId: value.keyId, roles: admitted.roles, outcome: 'ok',
+          result: { person: admitted.personId, name: admitted.name, issuer: identity.issuer, subject: identity.subject, useCases: admitted.useCases },
+        }, this.db.kind);
+        return { ...value, admitted, auditSeq: entry.seq };
+      });
+      await this.witness?.afterAppend(answer.auditSeq);
+      return answer;
+    } catch (e) {
+      await this.signInRefused(provider.organisationId, e, identity);
+      throw e;
+    }
+  }
+
+  /** A sign-in refused before or after the provider answered (a forged or replayed callback, a token that failed a check): logged. */
+  async signInRefused(organisationId: string | null, e: unknown, detail: Record<string, unknown> = {}): Promise<void> {
+    const why = e instanceof ProbityError ? { code: e.code, reason: e.message } : { code: 'internal' };
+    const entry = await this.db.transaction((tx) => appendAudit(tx, this.now(), {
+      action: 'console_sign_in', organisationId, keyId: null, roles: [], outcome: 'refused', result: { ...detail, ...why },
+      ...(e instanceof ProbityError && e.rule ? { rules: [e.rule.rule] } : {}),
+    }, this.db.kind));
+    await this.witness?.afterAppend(entry.seq);
   }
 
   async recordRefusal(caller: Caller, op: string, audit: Partial<AuditBody>, e: unknown): Promise<void> {

@@ -4,6 +4,7 @@ import type { Db } from '../gallery/db.js';
 import type { Caller } from '../governance/api-keys.js';
 import { instantMs, parseInstant } from '../governance/instants.js';
 import { DEFAULT_TRAINING_DAYS, DUTIES, listPersonnel, person, type Duty, type Person } from '../governance/personnel.js';
+import { canonicalIssuer } from '../governance/sign-in.js';
 import type { Governor } from './governor.js';
 
 /**
@@ -27,7 +28,8 @@ export class PersonnelService {
     if (!name) throw new ProbityError('invalid_request', 'name: a person is registered by name');
     const unknown = input.duties.filter((d) => !(DUTIES as readonly string[]).includes(d));
     if (unknown.length || input.duties.length === 0) throw new ProbityError('invalid_request', `duties: one or more of ${DUTIES.join(', ')}; got ${input.duties.join(', ') || 'none'}`);
-    const idp = input.identityProvider;
+    // Issuers compared as providers state them: a scheme or host in another case is the same provider, so the same person.
+    const idp = input.identityProvider ? { issuer: canonicalIssuer(input.identityProvider.issuer), subject: input.identityProvider.subject } : undefined;
     if (idp && (!idp.issuer || !idp.subject)) throw new ProbityError('invalid_request', 'identityProvider: both issuer and subject are needed');
     return this.gov.run(caller, 'register_person', {}, async (tx) => {
       if (!(await tx.one(`SELECT id FROM organisations WHERE id = $1`, [organisationId]))) throw new ProbityError('not_found', `no organisation ${organisationId}`);

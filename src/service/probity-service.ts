@@ -1,3 +1,4 @@
+import { SignInService } from './sign-in-service.js';
 import { dirname, join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import type { AnalysedFace, FaceEngine, Template } from '../engine/engine.js';
@@ -136,6 +137,8 @@ export class ProbityService {
   readonly people: PeopleService;
   readonly testing: TestingService;
   readonly personnel: PersonnelService;
+  /** Console sign-in through an organisation's identity provider (OpenID Connect). */
+  readonly signIn: SignInService;
   readonly report: AccountabilityReport;
   readonly compliance: ComplianceService;
   readonly disclosures: DisclosureService;
@@ -167,6 +170,7 @@ export class ProbityService {
     this.reviews = new ReviewService(db, this.gov, keys, this.webhooks);
     this.testing = new TestingService(engine, this.gov);
     this.personnel = new PersonnelService(db, this.gov);
+    this.signIn = new SignInService(db, this.gov);
     this.compliance = new ComplianceService(db, this.gov);
     if (options.holdWhenReportOverdue) this.gov.statementsGate = async (org) => (await this.compliance.current(db, org)).overdue;
     this.disclosures = new DisclosureService(db, this.gov, () => this.reviewerDirectory, () => calibrationReference(this.calibration()));

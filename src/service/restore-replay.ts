@@ -12,6 +12,8 @@ export interface Reapplied {
   keysRevoked: number;
   applicationsRefused: number;
   peopleDeactivated: number;
+  /** Organisations whose console sign-in settings were put back. */
+  signInSettings: number;
   /** The policy packs put back when the backup's differed from the last ones set. */
   policy?: { from: string[]; to: string[] };
   erasures: { subjects: number; galleries: number; templates: number };
@@ -27,9 +29,10 @@ export interface Reapplied {
  */
 export async function reapplySafeguards(db: Db, safeguards: SafeguardEntry[], erasures: ErasureEntry[], now: Date = new Date()): Promise<Reapplied> {
   const { people } = maintenance(db, () => now);
-  const done: Reapplied = { consentsWithdrawn: 0, keysRevoked: 0, applicationsRefused: 0, peopleDeactivated: 0, erasures: { subjects: 0, galleries: 0, templates: 0 } };
+  const done: Reapplied = { consentsWithdrawn: 0, keysRevoked: 0, applicationsRefused: 0, peopleDeactivated: 0, signInSettings: 0, erasures: { subjects: 0, galleries: 0, templates: 0 } };
   done.erasures = await people.replayErasures(erasures, now);
   let lastPolicy: (SafeguardEntry & { kind: 'policy_set' }) | undefined;
+  const lastSignIn = new Map<string, SafeguardEntry & { kind: 'sign_in_set' }>();
   for (const e of safeguards) {
     switch (e.kind) {
       case 'consent_withdrawn':
@@ -47,8 +50,12 @@ export async function reapplySafeguards(db: Db, safeguards: SafeguardEntry[], er
       case 'person_deactivated':
         if (await replayDeactivation(db, e, now)) done.peopleDeactivated++;
         break;
+      case 'sign_in_set':
+        lastSignIn.set(e.organisationId, e);
+        break;
     }
   }
+  for (const e of lastSignIn.values()) if (await replaySignIn(db, e, now)) done.signInSettings++;
   if (lastPolicy) {
     const from = await replayPolicy(db, lastPolicy, now);
     if (from) done.policy = { from, to: lastPolicy.packs };
@@ -101,6 +108,26 @@ async function replayRefusal(db: Db, e: { at: string; applicationId: string; use
   });
 }
 
+/** An organisation's last console sign-in settings, where the restored store has none or others; false where there is nothing to do. */
+async function replaySignIn(db: Db, e: SafeguardEntry & { kind: 'sign_in_set' }, now: Date): Promise<boolean> {
+  return db.transaction(async (tx) => {
+    if (!(await tx.one(`SELECT id FROM organisations WHERE id = $1`, [e.organisationId]))) return false;
+    const s = e.settings;
+    const row = [e.organisationId, s.issuer, s.clientId, s.clientSecretSource ?? null, s.redirectUri, JSON.stringify(s.roles), s.useCases.join(','), s.sessionMinutes, e.at, s.configuredBy];
+    const current = await tx.one<Record<string, unknown>>(`SELECT * FROM identity_providers WHERE organisation_id = $1`, [e.organisationId]);
+    const same = current && [current.issuer, current.client_id, current.client_secret_source ?? null, current.redirect_uri, current.roles, current.use_cases, Number(current.session_minutes)]
+      .every((v, i) => v === row[i + 1]);
+    if (same) return false;
+    await tx.run(`DELETE FROM identity_providers WHERE organisation_id = $1`, [e.organisationId]);
+    await tx.run(`INSERT INTO identity_providers (organisation_id, issuer, client_id, client_secret_source, redirect_uri, roles, use_cases, session_minutes, configured_at, configured_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`, row);
+    await appendAudit(tx, now, {
+      action: 'sign_in_replayed', organisationId: e.organisationId, keyId: null, roles: ['system'], outcome: 'ok',
+      result: { issuer: s.issuer, clientId: s.clientId, setAt: e.at, previousIssuer: (current?.issuer as string | undefined) ?? null },
+    }, db.kind);
+    return true;
+  });
+}
+
 /** The last policy set before the restore is the one in force after it; returns what it replaced, or undefined when unchanged. */
 async function replayPolicy(db: Db, e: { at: string; packs: string[] }, now: Date): Promise<string[] | undefined> {
   return db.transaction(async (tx) => {
@@ -125,6 +152,7 @@ export function describeReapplied(r: Reapplied): string {
     `${r.keysRevoked} key revocation(s)`,
     `${r.applicationsRefused} application refusal(s)`,
     `${r.peopleDeactivated} person deactivation(s)`,
+    `${r.signInSettings} organisation sign-in setting(s)`,
     r.policy ? `the policy packs ${r.policy.to.join(', ')} (the backup had ${r.policy.from.join(', ')})` : 'the policy packs unchanged',
     `${r.erasures.subjects} subject(s) and ${r.erasures.galleries} galler(ies) erased again, ${r.erasures.templates} template(s)`,
   ];

@@ -88,6 +88,8 @@ for (const backend of backends) {
       await service.access.setPolicy(await operator(), ['eu-ai-act']);
       await service.access.decideApplication(await operator(), { applicationId: charityHeld.id, useCase: 'missing_person_search', decision: 'refuse', reason: 'not shown to be necessary' });
       await service.personnel.deactivate(officesAdmin, rogue.id);
+      // The offices start signing their people in through their identity provider: keys no longer decide their reviews.
+      await service.signIn.configure(await operator(), offices.organisationId, { issuer: 'https://idp.offices.example', clientId: 'probity', clientSecret: 'env:PROBITY_OIDC_OFFICES', redirectUri: 'https://probity.example/auth/oidc/callback', useCases: [P] });
       await service.close();
 
       // The restore.
@@ -100,7 +102,7 @@ for (const backend of backends) {
       }
       assert.equal(restored.status, 0, restored.all);
       // The output says what was re-applied.
-      assert.match(restored.stdout, /2 consent withdrawal\(s\); 1 key revocation\(s\); 1 application refusal\(s\); 1 person deactivation\(s\); the policy packs default, eu-ai-act \(the backup had default, us-il, eu-ai-act\); 1 subject\(s\) and 0 galler\(ies\) erased again/);
+      assert.match(restored.stdout, /2 consent withdrawal\(s\); 1 key revocation\(s\); 1 application refusal\(s\); 1 person deactivation\(s\); 1 organisation sign-in setting\(s\); the policy packs default, eu-ai-act \(the backup had default, us-il, eu-ai-act\); 1 subject\(s\) and 0 galler\(ies\) erased again/);
 
       service = await open(location);
       // The consent is not in force again: enrolling gloria (who withdrew) or colin is refused.
@@ -118,13 +120,15 @@ for (const backend of backends) {
       await assert.rejects(service.access.decideApplication(await operator(), { applicationId: charityHeld.id, useCase: 'missing_person_search', decision: 'approve', reason: 'after the restore' }), { code: 'conflict' });
       // The deactivated reviewer stays deactivated.
       assert.ok((await service.personnel.list(officesAdmin)).find((x) => x.id === rogue.id)?.deactivatedAt, 'the deactivated reviewer is back after the restore');
+      // The sign-in settings stay: a restore does not let keys decide the offices' reviews again.
+      assert.equal((await service.signIn.read(await operator(), offices.organisationId)).issuer, 'https://idp.offices.example');
       // The person's access report shows the withdrawal.
       const report = await service.people.subjectAccessReport(offices.caller, galleryId, 'gloria');
       assert.ok(report.consents.every((c) => c.withdrawnAt), 'the consent shows as withdrawn');
       assert.ok(report.history.some((h) => h.action === 'consent_withdrawal_replayed'), `the history shows the withdrawal: ${JSON.stringify(report.history)}`);
       // Each re-application is audited.
       const actions = (await service.db.all<{ body: string }>(`SELECT body FROM audit_log`)).map((r) => (JSON.parse(r.body) as { action: string }).action);
-      for (const a of ['consent_withdrawal_replayed', 'key_revocation_replayed', 'application_refusal_replayed', 'policy_replayed', 'person_deactivation_replayed']) assert.ok(actions.includes(a), `${a} is in the log`);
+      for (const a of ['consent_withdrawal_replayed', 'key_revocation_replayed', 'application_refusal_replayed', 'policy_replayed', 'person_deactivation_replayed', 'sign_in_replayed']) assert.ok(actions.includes(a), `${a} is in the log`);
       await service.close();
       const verified = probity('audit', 'verify', ...(backend === 'sqlite' ? ['--data', data] : ['--database', location]));
       assert.equal(verified.status, 0, verified.all);

@@ -43,4 +43,18 @@ export interface Me {
   roles: string[];
   useCases: string[];
   organisation?: { id: string; name: string; sector: string };
+  /** Set for a console session opened through the organisation's identity provider. */
+  session?: { person: { id: string; name: string }; issuer: string; subject: string; expiresAt: string };
+}
+
+/**
+ * Back from the organisation's identity provider (the callback sends the browser to
+ * /console/#signed-in): the new session is collected once from the service, which handed it
+ * over in an HttpOnly cookie, and kept like a typed key, in this tab only.
+ */
+export async function collectSession(): Promise<void> {
+  const res = await fetch('/auth/session', { method: 'POST' });
+  const payload = await res.json() as { token?: string; error?: { code: string; message: string } };
+  if (!res.ok || !payload.token) throw new ApiError(res.status, payload.error?.code ?? 'error', payload.error?.message ?? `sign-in failed (${res.status})`);
+  setKey(payload.token);
 }

@@ -1,5 +1,5 @@
 import './style.css';
-import { api, ApiError, currentKey, setKey, type Me } from './api.js';
+import { api, ApiError, collectSession, currentKey, setKey, type Me } from './api.js';
 import { announce, field, h } from './dom.js';
 import { renderAccess } from './pages/access.js';
 import { renderAudit } from './pages/audit.js';
@@ -42,7 +42,22 @@ function login(message?: string): void {
   },
   field('API key', key, 'The key is kept in this browser tab only, and sent only to this service.'),
   h('button', { type: 'submit' }, 'Sign in'));
-  main.replaceChildren(h('h1', { tabindex: '-1' }, 'Sign in'), ...(message ? [h('p', { class: 'error', role: 'alert' }, message)] : []), form);
+  // People whose organisation signs them in through its own identity provider (OpenID Connect).
+  const organisation = h('input', { type: 'text', autocomplete: 'organization', required: true, name: 'organisation' });
+  const provider = h('form', {
+    onsubmit: (e: Event) => {
+      e.preventDefault();
+      // A navigation, not a form submission: the service redirects on to the provider.
+      location.assign(`/auth/oidc/start?organisation=${encodeURIComponent(organisation.value.trim())}`);
+    },
+  },
+  field('Organisation', organisation, 'Its name, as the operator registered it. You sign in at your organisation\'s identity provider and come back here.'),
+  h('button', { type: 'submit' }, 'Sign in with your organisation'));
+  main.replaceChildren(
+    h('h1', { tabindex: '-1' }, 'Sign in'), ...(message ? [h('p', { class: 'error', role: 'alert' }, message)] : []),
+    h('h2', {}, 'With your organisation'), provider,
+    h('h2', {}, 'With an API key'), form,
+  );
   key.focus();
 }
 
@@ -81,9 +96,11 @@ async function route(me: Me): Promise<void> {
   if (visit === routed) view.querySelector('h1')?.focus();
 }
 
-function signOut(): void {
+function signOut(me?: Me): void {
   // Clearing the hash fires hashchange: unhooked first, or the old key's page renders over the sign-in form.
   window.onhashchange = null;
+  // A console session is ended at the service too; a typed key stays valid (it is revoked elsewhere).
+  if (me?.session) void api('DELETE', '/v1/session').catch(() => undefined);
   setKey(null);
   forgetFirstSteps();
   document.getElementById('overdue')?.remove();
@@ -114,7 +131,29 @@ async function overdueNotice(me: Me): Promise<void> {
   main.before(notice);
 }
 
+/** Why a sign-in through the organisation's provider was turned back, by the refusal's code (the reason itself is in the audit log). */
+const SIGN_IN_REFUSED: Record<string, string> = {
+  unauthenticated: 'The sign-in could not be verified: it took too long, was used already, or was started in another browser. Start again.',
+  forbidden: 'Your identity provider knows you, but you are not registered to use Probity in this organisation, or your registration has ended. Ask your administrator.',
+  not_found: 'No organisation of that name signs in through an identity provider here. Check the name, or sign in with a key.',
+  sign_in_unavailable: 'Your organisation\'s identity provider cannot be reached just now. Try again later.',
+  rate_limited: 'Too many sign-ins from this address. Wait a moment and try again.',
+};
+
 async function start(): Promise<void> {
+  const refused = /^#sign-in-refused=([a-z_]+)$/.exec(location.hash);
+  if (refused) {
+    history.replaceState(null, '', location.pathname);
+    return login(`Sign-in refused. ${SIGN_IN_REFUSED[refused[1]!] ?? 'Try again, or ask your administrator.'}`);
+  }
+  if (location.hash === '#signed-in') {
+    history.replaceState(null, '', location.pathname);
+    try {
+      await collectSession();
+    } catch (e) {
+      return login(e instanceof ApiError ? e.message : 'the sign-in could not be completed');
+    }
+  }
   if (!currentKey()) return login();
   let me: Me;
   try {
@@ -125,8 +164,10 @@ async function start(): Promise<void> {
   }
   nav.replaceChildren(h('ul', {}, ...PAGES.filter((p) => allowed(p, me)).map((p) => h('li', {}, h('a', { href: `#/${p.id}` }, p.title)))));
   who.replaceChildren(
-    `${me.label ?? 'key'} (${me.roles.join(', ')}) at ${me.organisation?.name ?? 'unknown organisation'} `,
-    h('button', { type: 'button', class: 'link', onclick: signOut }, 'Sign out'),
+    me.session
+      ? `${me.session.person.name} (${me.roles.join(', ')}) at ${me.organisation?.name ?? 'unknown organisation'}, signed in through ${me.session.issuer} until ${me.session.expiresAt.slice(11, 16)} UTC `
+      : `${me.label ?? 'key'} (${me.roles.join(', ')}) at ${me.organisation?.name ?? 'unknown organisation'} `,
+    h('button', { type: 'button', class: 'link', onclick: () => signOut(me) }, 'Sign out'),
   );
   window.onhashchange = () => void route(me);
   await overdueNotice(me);

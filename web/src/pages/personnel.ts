@@ -3,6 +3,7 @@ import { announce, field, h, table } from '../dom.js';
 
 interface Person {
   id: string; organisationId: string; name: string; duties: string[]; registeredAt: string; registeredBy: string; deactivatedAt?: string;
+  identityProvider?: { issuer: string; subject: string };
   training: { state: 'in_force' | 'lapsed' | 'none'; until?: string; records: { course: string; completedAt: string; expiresAt: string }[] };
 }
 interface Organisation { id: string; name: string }
@@ -60,12 +61,12 @@ export async function renderPersonnel(main: HTMLElement, me: Me): Promise<void> 
     return [
       p.name, orgName(p.organisationId), p.duties.join(', '),
       `${TRAINING[p.training.state]}${p.training.until ? ` (until ${p.training.until.slice(0, 10)})` : ''}`,
-      `${p.registeredAt}${p.deactivatedAt ? `; deactivated ${p.deactivatedAt}` : ''}`,
+      `${p.registeredAt}${p.deactivatedAt ? `; deactivated ${p.deactivatedAt}` : ''}${p.identityProvider ? `; signs in through ${p.identityProvider.issuer} as ${p.identityProvider.subject}` : ''}`,
       actions,
     ];
   });
   main.append(
-    h('p', {}, 'A review decision counts only from a person registered here before the case was opened, with a key of their own made before it and training in force. Two reviewers are two people, however many keys one person holds.'),
+    h('p', {}, 'A review decision counts only from a person registered here before the case was opened, with a key of their own made before it and training in force. Two reviewers are two people, however many keys one person holds. Where the organisation signs its people in through its identity provider, only a person signed in through it decides, and two reviewers are two of its identities.'),
     status,
     people.length ? table(['name', 'organisation', 'duties', 'training', 'registered', 'actions'], rows, 'Registered people') : h('p', {}, 'Nobody is registered yet.'),
   );
@@ -74,6 +75,8 @@ export async function renderPersonnel(main: HTMLElement, me: Me): Promise<void> 
     const review = h('input', { type: 'checkbox', checked: true, value: 'review' });
     const operate = h('input', { type: 'checkbox', value: 'operate' });
     const org = h('select', {}, ...orgs.map((o) => h('option', { value: o.id, selected: o.id === me.organisation?.id }, o.name)));
+    const issuer = h('input', { type: 'url', autocomplete: 'off' });
+    const subject = h('input', { type: 'text', autocomplete: 'off' });
     main.append(h('section', { 'aria-labelledby': 'register-title' },
       h('h2', { id: 'register-title' }, 'Register a person'),
       h('form', {
@@ -81,7 +84,8 @@ export async function renderPersonnel(main: HTMLElement, me: Me): Promise<void> 
           e.preventDefault();
           const duties = [review, operate].filter((b) => b.checked).map((b) => b.value);
           try {
-            await api('POST', '/v1/personnel', { name: name.value, duties, ...(me.roles.includes('operator') && org.value ? { organisationId: org.value } : {}) });
+            const identityProvider = issuer.value.trim() || subject.value.trim() ? { identityProvider: { issuer: issuer.value.trim(), subject: subject.value.trim() } } : {};
+            await api('POST', '/v1/personnel', { name: name.value, duties, ...(me.roles.includes('operator') && org.value ? { organisationId: org.value } : {}), ...identityProvider });
             await rerender(`${name.value} registered`);
           } catch (err) { fail(err); }
         },
@@ -89,6 +93,8 @@ export async function renderPersonnel(main: HTMLElement, me: Me): Promise<void> 
       field('Name', name),
       ...(me.roles.includes('operator') ? [field('Organisation', org)] : []),
       field('Reviews results', review), field('Operates the service', operate),
+      field('Identity provider (issuer)', issuer, 'Where the organisation signs its people in to the console (OpenID Connect): the issuer of their ID token. Leave empty for a person who uses keys.'),
+      field('Subject at the provider', subject, 'The "sub" of their ID token: one person per issuer and subject.'),
       h('button', { type: 'submit' }, 'Register'))));
   }
 }
