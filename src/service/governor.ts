@@ -161,6 +161,19 @@ const REFUSALS = new Set<ProbityErrorCode>([
 const CAPABILITY: Partial<Record<Operation, Capability>> = { enrol: 'enrol', verify: 'verify', identify: 'identify' };
 
 /**
+ * What handles faces of people: the operator organisation administers the installation and
+ * holds none of these, whatever its keys say or its applications were granted (fourth outside
+ * test). Its `tester` scores pairs through the testing interface, a separate, audited capability.
+ */
+export const FACE_OPERATIONS: readonly Operation[] = ['create_gallery', 'enrol', 'verify', 'identify', 'record_consent'];
+
+/** The rule that keeps the operator organisation away from faces. */
+export const OPERATOR_NO_FACES_RULE = {
+  rule: 'access/operator-administers-only',
+  citation: 'separation of duties: the operator administers the installation (organisations, keys, policy, approvals) and uses no faces; GDPR Art. 5(1)(b) and (c), EU AI Act Art. 26(1)',
+};
+
+/**
  * The one governed path. Every operation, from any entry point, is cleared here (role, then
  * for biometric operations the purpose against the key, the organisation's approvals and the
  * active policy packs) and runs its writes with its audit entry in one transaction. Refusals
@@ -230,6 +243,10 @@ export class Governor {
    * through `authenticate` (which loads the operator organisation); else use `requireAccess`.
    */
   authorise(caller: Caller, op: Operation, target: AccessTarget = {}): void {
+    // Whatever roles its keys hold: the operator organisation uses no faces.
+    if (this.operatorOrg !== undefined && caller.organisationId === this.operatorOrg && FACE_OPERATIONS.includes(op)) {
+      throw new ProbityError('forbidden', `the operator organisation administers the installation and does not handle faces: "${op}" is refused for its keys; an organisation that uses faces is created for that (${OPERATOR_NO_FACES_RULE.rule})`, OPERATOR_NO_FACES_RULE);
+    }
     const allowed: readonly Role[] = PERMISSIONS[op];
     const held = this.effectiveRoles(caller).filter((r) => allowed.includes(r));
     if (held.length === 0) {
