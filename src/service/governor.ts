@@ -152,6 +152,8 @@ const REFUSALS = new Set<ProbityErrorCode>([
   'forbidden', 'purpose_not_approved', 'purpose_mismatch', 'policy_refused', 'legal_authority_required', 'legal_authority_expired', 'attribute_inference_refused', 'consent_required',
   'purpose_not_declared', 'purpose_not_covered',
   'presentation_attack_suspected',
+  // A photograph of someone else enrolled under a subject's consent (enrolment-consistency.ts).
+  'subject_mismatch',
   // A gallery searched or enrolled by a model other than the one that made its templates.
   'model_mismatch',
   // A review outcome to be sent where it may not go (the operator's own network).
