@@ -172,7 +172,7 @@ export const FACE_OPERATIONS: readonly Operation[] = ['create_gallery', 'enrol',
 /** The rule that keeps the operator organisation away from faces. */
 export const OPERATOR_NO_FACES_RULE = {
   rule: 'access/operator-administers-only',
-  citation: 'separation of duties: the operator administers the installation (organisations, keys, policy, approvals) and uses no faces; GDPR Art. 5(1)(b) and (c), EU AI Act Art. 26(1)',
+  citation: 'separation of duties: the operator administers the installation (organisations, keys, policy, approvals) and uses no faces; GDPR Art. 5(1)(b) purpose limitation and (c) data minimisation',
 };
 
 /**
