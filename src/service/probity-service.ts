@@ -454,8 +454,7 @@ export class ProbityService {
         const subject = (await tx.one<{ id: string }>(`SELECT id FROM subjects WHERE gallery_id = $1 AND ref = $2`, [g.id, input.subject]))!;
         // The Governor refused a legal-authority enrolment without a valid authority; what it rests on is kept with the subject.
         if (!needsConsent && clearance.authority) await recordEnrolmentAuthority(tx, subject.id, clearance.authority, at);
-        // Sealed under the subject's own data key, so that erasing the key erases every copy.
-        // Checked here, in the transaction, after the subject's row is locked: two enrolments racing
+        // One subject, one person, checked here, in the transaction, after the subject's row is locked: two enrolments racing
         // into one subject are judged one after the other, each against what the other stored.
         let replaced = 0;
         let held: Float32Array[] = [];
@@ -473,6 +472,7 @@ export class ProbityService {
             refusedHere.push({ label: m.label, code: 'subject_mismatch', message: mismatchError(input.subject, held.length, [m], samePerson!.threshold, samePerson!.point, false).message });
           }
         }
+        // Sealed under the subject's own data key, so that erasing the key erases every copy.
         const dataKey = await this.keys.forEnrolment(tx, this.db.kind, subject.id);
         const templates = [];
         try {
