@@ -431,12 +431,13 @@ export class ProbityService {
         input: used[i]!, box: f.face.box, template: f.template, ...(i === 0 && burst.length ? { frames: burst } : {}),
       })), burst.length ? this.sameFaceThreshold() : undefined)
       : undefined;
-    // The threshold a verification for this purpose would use: a photograph that would not verify as the subject is not enrolled as them.
-    let samePerson: { threshold: number; point: string } | undefined;
-    await this.refuseUnless(caller, 'enrol', { ...audit, purpose: input.purpose }, () => {
+    // The threshold a verification for this purpose would use: a photograph that would not verify as
+    // the subject is not enrolled as them. Read only when there is something to compare (a table
+    // this engine may not use is then a refusal, logged: a person who cannot be checked is not added to).
+    const samePersonAt = () => {
       const point = resolveOperatingPoint(this.calibration(), clearance, undefined, this.options.operatingPoint);
-      samePerson = { threshold: thresholdAt(this.calibration(), point.name, this.options.verifyFmr), point: point.name };
-    });
+      return { threshold: thresholdAt(this.calibration(), point.name, this.options.verifyFmr), point: point.name };
+    };
     // A gallery may keep each enrolled face (aligned, sealed) for reviewers to compare; by default it keeps none.
     const facePngs = Number(gallery.keep_reference_faces) ? await Promise.all(faces.map((f) => facePng(f.face.aligned))) : undefined;
     let body: unknown;
@@ -464,12 +465,15 @@ export class ProbityService {
           const rows = await tx.all<{ uuid: string; sealed: Buffer } & WrappedKeyRow>(`SELECT t.uuid, t.sealed, ${KEY_COLUMNS} FROM templates t ${KEY_JOIN} WHERE t.subject_id = $1`, [subject.id]);
           held = this.keys.session((open) => rows.map((r) => asFloats(open(r.sealed, r.uuid, r))));
         }
-        const check = samePersonCheck(held, faces.map((f, i) => ({ label: used[i]!.label, vector: f.template.vector })), samePerson!.threshold);
+        const samePerson = held.length || faces.length > 1 ? samePersonAt() : undefined;
+        const check = samePerson
+          ? samePersonCheck(held, faces.map((f, i) => ({ label: used[i]!.label, vector: f.template.vector })), samePerson.threshold)
+          : { accepted: [0], mismatched: [] };
         const refusedHere = [...refused];
-        if (check.mismatched.length) {
-          if (!input.skipUnusable || check.accepted.length === 0) throw mismatchError(input.subject, held.length, check.mismatched, samePerson!.threshold, samePerson!.point);
+        if (samePerson && check.mismatched.length) {
+          if (!input.skipUnusable || check.accepted.length === 0) throw mismatchError(input.subject, held.length, check.mismatched, samePerson.threshold, samePerson.point);
           for (const m of check.mismatched) {
-            refusedHere.push({ label: m.label, code: 'subject_mismatch', message: mismatchError(input.subject, held.length, [m], samePerson!.threshold, samePerson!.point, false).message });
+            refusedHere.push({ label: m.label, code: 'subject_mismatch', message: mismatchError(input.subject, held.length, [m], samePerson.threshold, samePerson.point, false).message });
           }
         }
         // Sealed under the subject's own data key, so that erasing the key erases every copy.
