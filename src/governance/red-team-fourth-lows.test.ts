@@ -57,6 +57,9 @@ for (const backend of backends) {
       assert.equal(normaliseIssuer('http://localhost:8080/'), 'http://localhost:8080', 'plain http on a loopback host (a development provider)');
       const ada = await db.all(`SELECT id FROM personnel WHERE idp_subject = 'u-1' AND name LIKE 'Ada%'`);
       assert.equal(ada.length, 1, 'Ada is registered once');
+      // A person registered by an older version, their issuer stored as it was written: still one person.
+      await db.run(`INSERT INTO personnel (id, organisation_id, name, duties, idp_issuer, idp_subject, registered_at, registered_by) VALUES ('old-row-1', $1, 'Cy', 'review', 'https://Old.Example.org/', 'c-1', $2, 'k')`, [org.id, new Date().toISOString()]);
+      await refused(service.personnel.register(operator, { organisationId: org.id, name: 'Cy again', duties: ['review'], identityProvider: { issuer: 'https://old.example.org', subject: 'c-1' } }), 'conflict');
     });
 
     test("attack (fourth outside test): training recorded as lasting until 9999 is refused and logged; at most 24 months", async () => {

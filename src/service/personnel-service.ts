@@ -6,6 +6,15 @@ import { instantMs, parseInstant } from '../governance/instants.js';
 import { DEFAULT_TRAINING_DAYS, DUTIES, latestTrainingExpiry, listPersonnel, MAX_TRAINING_MONTHS, normaliseIssuer, person, TRAINING_PERIODIC_RULE, type Duty, type Person } from '../governance/personnel.js';
 import type { Governor } from './governor.js';
 
+/** Whether a stored issuer is `normalised` once normalised itself (one that no longer parses is compared as written). */
+function sameIssuer(stored: string, normalised: string): boolean {
+  try {
+    return normaliseIssuer(stored) === normalised;
+  } catch {
+    return stored === normalised;
+  }
+}
+
 /**
  * The governed operations on the people who operate or review (see governance/personnel.ts):
  * an organisation's administrator (or the operator, for any organisation) registers them,
@@ -34,6 +43,11 @@ export class PersonnelService {
     const idp = given ? { issuer: normaliseIssuer(given.issuer), subject: given.subject } : undefined;
     return this.gov.run(caller, 'register_person', {}, async (tx) => {
       if (!(await tx.one(`SELECT id FROM organisations WHERE id = $1`, [organisationId]))) throw new ProbityError('not_found', `no organisation ${organisationId}`);
+      // A row stored before issuers were normalised (an older version) is compared as normalised too.
+      if (idp) {
+        const same = await tx.all<{ idp_issuer: string }>(`SELECT idp_issuer FROM personnel WHERE idp_subject = $1`, [idp.subject]);
+        if (same.some((r) => sameIssuer(r.idp_issuer, idp.issuer))) throw new ProbityError('conflict', `a person is registered already for ${idp.issuer} subject ${idp.subject}: one identity, one person`);
+      }
       const id = randomUUID();
       const at = this.gov.now().toISOString();
       try {
