@@ -17,7 +17,7 @@ import { registerHealth } from './health.js';
 import { prettyLogStream } from './log-output.js';
 import { registerMetrics, type MetricsOptions } from './metrics.js';
 import { RateLimiter } from './rate-limit.js';
-import { hasCredentialParam, learnRoute, requestSerializer } from './request-log.js';
+import { hasCredentialParam, keyShaped, learnRoute, requestSerializer } from './request-log.js';
 import { USE_CASES } from '../governance/use-cases.js';
 import { applySecurityHeaders, rawSecurityHeaderLines, registerSecurityHeaders } from './security-headers.js';
 import { registerRoutes } from './routes.js';
@@ -120,7 +120,8 @@ export async function buildApp(service: ProbityService, options: Partial<AppOpti
     logController: new LogController({ disableRequestLogging: true }),
     genReqId: (req) => {
       const given = req.headers['x-request-id'];
-      return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+      // Written to every log line: an id that could be a key (or a piece of one) is replaced, never logged.
+      return typeof given === 'string' && REQUEST_ID.test(given) && !keyShaped(given) ? given : randomUUID();
     },
     bodyLimit: o.bodyLimit,
     // Longer than any identifier the schemas allow, so an over-long subject reference gets the

@@ -131,6 +131,10 @@ for (const backend of backends) {
       // What the log still shows: the route, identifiers, the names the service takes, numbers.
       assert.ok(text.includes(`/v1/galleries/${galleryId}/subjects?after=[REDACTED]&prefix=[REDACTED]`), text);
       assert.ok(text.includes('/v1/galleries?limit=5&[REDACTED]&[REDACTED]'), 'unknown parameters are redacted whole, known numbers kept');
+      // Nor through the request id, which every log line carries: a key-shaped X-Request-Id is replaced by a fresh one.
+      const traced = await app.inject({ method: 'GET', url: '/v1/me', remoteAddress: '10.9.9.11', headers: { authorization: `Bearer ${clientKey}`, 'x-request-id': key } });
+      assert.notEqual(traced.headers['x-request-id'], key);
+      assert.ok(!log.slice(before).join('').includes(key.slice(4)), 'a key sent as the request id is not logged');
     });
 
     test('failed authentications are limited per address and audited without the key', async () => {

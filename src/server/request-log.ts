@@ -21,7 +21,7 @@ function decoded(raw: string): string {
   }
 }
 
-function keyShaped(raw: string): boolean {
+export function keyShaped(raw: string): boolean {
   const text = decoded(raw);
   if (KEY_PREFIX.test(text)) return true;
   return text.split(/[\s,;:]+/).some((t) => !UUID.test(t) && LONG_TOKEN.test(t.replace(UUID, '')));
