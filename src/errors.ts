@@ -47,6 +47,8 @@ export type ProbityErrorCode =
   | 'purpose_not_covered'
   // The face presented was judged an artefact (a print, a screen) rather than a live person.
   | 'presentation_attack_suspected'
+  // A photograph added to a subject is not of the person the subject's templates (or the request's other photographs) show.
+  | 'subject_mismatch'
 
   // A data key is wrapped under an installation key this process does not hold.
   | 'key_unavailable'

@@ -27,6 +27,20 @@ export async function insertTemplate(
 }
 
 /**
+ * Removes every template of one subject, keeping the subject, their data key and what they
+ * consented to: a re-enrolment that replaces the templates (an appearance that really changed).
+ * Returns how many went. A persisted index of the gallery held their vectors: its key goes too.
+ */
+export async function removeSubjectTemplates(tx: Queryable, galleryId: string, subjectId: string): Promise<number> {
+  const templates = await tx.all<{ id: number }>(`SELECT id FROM templates WHERE subject_id = $1`, [subjectId]);
+  if (templates.length === 0) return 0;
+  await tx.run(`DELETE FROM templates WHERE subject_id = $1`, [subjectId]);
+  for (const t of templates) await recordChange(tx, galleryId, Number(t.id), 'remove');
+  await tx.run(`DELETE FROM index_keys WHERE gallery_id = $1`, [galleryId]);
+  return templates.length;
+}
+
+/**
  * Erases a subject: its templates, its data key and its record, and every other place naming
  * them but the audit log (review cases, stored idempotent answers: erasure-mentions.ts). Returns how many templates went,
  * or undefined when there was no such subject. Consent records stay: they hold no biometric data

@@ -157,6 +157,16 @@ export function checkReceiptClaims(receipt: Record<string, unknown>, p: AuditPro
   }
   const extra = unknownProofFields(p, bare);
   if (extra) return { ok: false, detail: `the proof's "${extra}" is not part of an audit proof, so nothing proves it` };
+  // A receipt of an entry that records a digest (a disclosure's) attests what the digest is of:
+  // without it the file proves only that something was exported, and must not read as proof of it.
+  if (!bare) {
+    for (const [field, where] of Object.entries(DIGESTED)) {
+      const recorded = where(body);
+      if (recorded !== undefined && !Object.hasOwn(receipt, field)) {
+        return { ok: false, detail: `audit entry ${p.entry.seq} records a ${field} (SHA-256 ${String(recorded).slice(0, 16)}...), but the receipt carries none: the ${field} was removed, so nothing it said is proven` };
+      }
+    }
+  }
   for (const [field, claimed] of Object.entries(receipt)) {
     if (field === 'auditProof' || (bare && PROOF_FIELDS.has(field))) continue;
     if (!bare && Object.hasOwn(DIGESTED, field)) {
@@ -174,5 +184,6 @@ export function checkReceiptClaims(receipt: Record<string, unknown>, p: AuditPro
       return { ok: false, detail: `the receipt's "${field}" says ${shown(claimed)}, but audit entry ${p.entry.seq} records ${shown(recorded)}: the receipt was altered` };
     }
   }
-  return { ok: true, detail: provenStatement(p.entry) };
+  const undisclosed = bare ? Object.keys(DIGESTED).filter((f) => DIGESTED[f]!(body) !== undefined) : [];
+  return { ok: true, detail: `${provenStatement(p.entry)}${undisclosed.length ? `; this is a proof of the audit entry alone: it carries no ${undisclosed.join(' or ')}, so no ${undisclosed.join(' or ')} is proven by it` : ''}` };
 }

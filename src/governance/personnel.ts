@@ -25,6 +25,64 @@ export type Duty = (typeof DUTIES)[number];
 /** Training lasts this long when its record gives no expiry: the law asks for periodic training. */
 export const DEFAULT_TRAINING_DAYS = 365;
 
+/**
+ * The longest a training record may be valid, in months from its completion: training is
+ * periodic (RCW 43.386.060), so a record that "lasts until 9999" is refused rather than kept
+ * as a reviewer's licence for ever. Two years, the same period as the accountability report's
+ * update (RCW 43.386.020(4)).
+ */
+export const MAX_TRAINING_MONTHS = 24;
+
+export const TRAINING_PERIODIC_RULE: RuleCitation = {
+  rule: 'review/training-periodic',
+  citation: `RCW 43.386.060 (periodic training): a training record is valid for at most ${MAX_TRAINING_MONTHS} months from its completion`,
+};
+
+/** The latest instant a training completed at `completedAt` may be recorded as valid until. */
+export function latestTrainingExpiry(completedAt: string): Date {
+  const d = new Date(instantMs(completedAt));
+  d.setUTCMonth(d.getUTCMonth() + MAX_TRAINING_MONTHS);
+  return d;
+}
+
+/**
+ * An identity provider's issuer as OpenID Connect compares it (Core 1.0 §2, Discovery 1.0 §4.3:
+ * an https URL with no query or fragment, compared as a string) after the normalisation RFC 3986
+ * §6.2.2 and §6.2.3 allow for any URL: the scheme and host in lower case, no default port, no
+ * trailing slash. `https://IdP.Example.org/` and `https://idp.example.org` are one issuer; the
+ * path keeps its case (`/Realms/A` and `/realms/a` are two). Plain http only for a loopback
+ * host (a development provider).
+ */
+export function normaliseIssuer(issuer: string): string {
+  let url: URL;
+  try {
+    url = new URL(issuer.trim());
+  } catch {
+    throw new ProbityError('invalid_request', `identityProvider.issuer: "${issuer}" is not a URL; an OpenID Connect issuer is an https URL`);
+  }
+  const loopback = ['localhost', '127.0.0.1', '[::1]'].includes(url.hostname);
+  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && loopback)) {
+    throw new ProbityError('invalid_request', `identityProvider.issuer: an OpenID Connect issuer uses https (plain http only on a loopback host), not ${url.protocol.replace(/:$/, '')}`);
+  }
+  if (url.search || url.hash || issuer.includes('?') || issuer.includes('#')) throw new ProbityError('invalid_request', 'identityProvider.issuer: an OpenID Connect issuer has no query or fragment');
+  if (url.username || url.password) throw new ProbityError('invalid_request', 'identityProvider.issuer: an OpenID Connect issuer carries no user or password');
+  // URL lower-cases the scheme and host and drops a default port; the path is kept as written.
+  const path = url.pathname.replace(/\/+$/, '');
+  return `${url.protocol}//${url.host}${path}`;
+}
+
+/**
+ * The form in which issuers are compared: normalised (`normaliseIssuer`) where it parses, else as
+ * written (a stored value from before normalisation, an issuer a provider sent that is no URL).
+ */
+export function issuerIdentity(issuer: string): string {
+  try {
+    return normaliseIssuer(issuer);
+  } catch {
+    return issuer.trim();
+  }
+}
+
 export const REVIEWER_RULE: RuleCitation = {
   rule: 'review/registered-people',
   citation: 'RCW 43.386.030 (meaningful human review by people with training and authority); EU AI Act Art. 14(5) (two natural persons) and Art. 26(2) (oversight by people with competence, training and authority)',

@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { ProbityError, type RuleCitation } from '../errors.js';
 import type { Queryable } from '../gallery/db.js';
 import { ORGANISATION_ROLES, type Role } from './api-keys.js';
-import { DUTIES, type Duty } from './personnel.js';
+import { DUTIES, issuerIdentity, type Duty } from './personnel.js';
 
 /**
  * Console sign-in through an organisation's own identity provider (OpenID Connect): the
@@ -179,9 +179,9 @@ export async function sessionProblem(q: Queryable, s: ConsoleSessionRow, now: Da
   );
   if (!p || p.organisation_id !== s.organisation_id) return 'the person this console session belongs to is no longer registered in its organisation';
   if (p.deactivated_at) return `the person this console session belongs to was deactivated at ${p.deactivated_at}`;
-  if (p.idp_issuer !== s.issuer || p.idp_subject !== s.subject) return 'the person this console session belongs to is no longer registered with the identity it signed in as';
+  if (issuerIdentity(p.idp_issuer ?? '') !== issuerIdentity(s.issuer) || p.idp_subject !== s.subject) return 'the person this console session belongs to is no longer registered with the identity it signed in as';
   const provider = await providerOf(q, s.organisation_id);
-  if (!provider || provider.issuer !== s.issuer) return 'the organisation no longer signs in through the identity provider this session came from';
+  if (!provider || issuerIdentity(provider.issuer) !== issuerIdentity(s.issuer)) return 'the organisation no longer signs in through the identity provider this session came from';
   return undefined;
 }
 
@@ -221,9 +221,10 @@ export async function admitPerson(q: Queryable, provider: IdentityProviderSettin
   const refuse = (why: string): never => {
     throw new ProbityError('forbidden', `${why} (${SIGN_IN_RULE.rule})`, SIGN_IN_RULE);
   };
-  if (issuer !== provider.issuer) return refuse(`the ID token was issued by ${issuer}, not by this organisation's identity provider (${provider.issuer})`);
+  // Compared as registrations store them (personnel.ts, normaliseIssuer).
+  if (issuerIdentity(issuer) !== issuerIdentity(provider.issuer)) return refuse(`the ID token was issued by ${issuer}, not by this organisation's identity provider (${provider.issuer})`);
   const p = await q.one<{ id: string; organisation_id: string; name: string; duties: string; deactivated_at: string | null }>(
-    `SELECT id, organisation_id, name, duties, deactivated_at FROM personnel WHERE idp_issuer = $1 AND idp_subject = $2`, [issuer, subject],
+    `SELECT id, organisation_id, name, duties, deactivated_at FROM personnel WHERE idp_issuer = $1 AND idp_subject = $2`, [issuerIdentity(issuer), subject],
   );
   if (!p) return refuse(`nobody is registered for this identity (${issuer}, subject ${subject}): an organisation registers its people (POST /v1/personnel, identityProvider) before they sign in`);
   if (p.organisation_id !== provider.organisationId) return refuse(`the person registered for this identity belongs to another organisation: one signs in only through one's own organisation`);

@@ -17,7 +17,8 @@ import { registerHealth } from './health.js';
 import { prettyLogStream } from './log-output.js';
 import { registerMetrics, type MetricsOptions } from './metrics.js';
 import { RateLimiter } from './rate-limit.js';
-import { hasCredentialParam, requestSerializer } from './request-log.js';
+import { hasCredentialParam, keyShaped, learnRoute, requestSerializer } from './request-log.js';
+import { USE_CASES } from '../governance/use-cases.js';
 import { applySecurityHeaders, rawSecurityHeaderLines, registerSecurityHeaders } from './security-headers.js';
 import { registerRoutes } from './routes.js';
 import { registerComplianceRoutes } from './compliance-routes.js';
@@ -120,7 +121,8 @@ export async function buildApp(service: ProbityService, options: Partial<AppOpti
     logController: new LogController({ disableRequestLogging: true }),
     genReqId: (req) => {
       const given = req.headers['x-request-id'];
-      return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+      // Written to every log line: an id that could be a key (or a piece of one) is replaced, never logged.
+      return typeof given === 'string' && REQUEST_ID.test(given) && !keyShaped(given) ? given : randomUUID();
     },
     bodyLimit: o.bodyLimit,
     // Longer than any identifier the schemas allow, so an over-long subject reference gets the
@@ -135,6 +137,8 @@ export async function buildApp(service: ProbityService, options: Partial<AppOpti
     },
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: true } },
   });
+  // The words a logged URL may keep are the service's own (request-log.ts): learnt from each route as it is added.
+  app.addHook('onRoute', (route) => learnRoute(route.url, route.schema?.querystring, USE_CASES.map((u) => u.id)));
   // Only JSON and multipart carry requests here; plain text would only reach a schema error.
   app.removeContentTypeParser('text/plain');
   const limiter = new RateLimiter(o.rateLimit.perSecond, o.rateLimit.burst);

@@ -73,6 +73,6 @@ export function registerComplianceRoutes(app: FastifyInstance, service: ProbityS
 
   // Public, without a key: 740 ILCS 14/15(a) asks for the retention schedule to be publicly available.
   app.get('/public/retention-policies', {
-    schema: { tags: ['accountability'], summary: "Every organisation's written retention and destruction policy and the schedule each purpose runs under (no key needed)", response: { 200: open } },
+    schema: { tags: ['accountability'], summary: "Every organisation's written retention and destruction policy, its retention schedules by basis, and the destruction rules of each basis (no key needed; no use case or gallery is named)", response: { 200: open } },
   }, async (_req, reply) => reply.header('cache-control', 'no-store').send(await service.compliance.publicRetentionPolicies()));
 }

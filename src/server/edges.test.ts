@@ -116,6 +116,27 @@ for (const backend of backends) {
       for (const s of [key, key.slice(4), bare, encodeURIComponent(key)]) assert.ok(!text.includes(s), `${s} must not be in the log`);
     });
 
+    test('attack (fourth outside test): a key split across two URL parameters, or path segments, each piece too short to look like a key, leaves no piece in the request log', async () => {
+      const before = log.length;
+      const key = 'prb_' + 'Zq7xK2mP'.repeat(5);
+      const [a, b, c] = [key.slice(0, 16), key.slice(16, 30), key.slice(30)];
+      const urls = [
+        `/v1/galleries?limit=5&x=${b}&y=${c}`, `/v1/galleries?limit=5&after=${b}`, `/v1/galleries/${galleryId}/subjects?after=${b}&prefix=${c}`,
+        `/v1/galleries/${b}/subjects/${c}`, `/nowhere/${b}/${c}?${b}=${c}`, `/v1/galleries?a=${a}&b=${b}`,
+      ];
+      for (const url of urls) await get(url, clientKey, '10.9.9.11');
+      const text = log.slice(before).join('');
+      assert.equal(log.slice(before).length, urls.length, 'each request was logged');
+      for (const piece of [a, b, c, a.slice(4)]) assert.ok(!text.includes(piece), `${piece} must not be in the log`);
+      // What the log still shows: the route, identifiers, the names the service takes, numbers.
+      assert.ok(text.includes(`/v1/galleries/${galleryId}/subjects?after=[REDACTED]&prefix=[REDACTED]`), text);
+      assert.ok(text.includes('/v1/galleries?limit=5&[REDACTED]&[REDACTED]'), 'unknown parameters are redacted whole, known numbers kept');
+      // Nor through the request id, which every log line carries: a key-shaped X-Request-Id is replaced by a fresh one.
+      const traced = await app.inject({ method: 'GET', url: '/v1/me', remoteAddress: '10.9.9.11', headers: { authorization: `Bearer ${clientKey}`, 'x-request-id': key } });
+      assert.notEqual(traced.headers['x-request-id'], key);
+      assert.ok(!log.slice(before).join('').includes(key.slice(4)), 'a key sent as the request id is not logged');
+    });
+
     test('failed authentications are limited per address and audited without the key', async () => {
       const wrong = ['prb_wrong-one-aaaaaaaaaaaa', 'prb_wrong-two-bbbbbbbbbbbb', 'prb_wrong-three-cccccccccc'];
       for (let i = 0; i < 4; i++) assert.equal((await get('/v1/me', undefined, '203.0.113.7')).statusCode, 401, 'no key at all is not an attempt');

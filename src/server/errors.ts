@@ -42,6 +42,8 @@ export const ERROR_STATUS: Partial<Record<ProbityErrorCode, number>> = {
   purpose_not_covered: 403,
   // 422, not 403: the caller may do this; the image presented is what was refused.
   presentation_attack_suspected: 422,
+  // 422 as well: the caller may enrol; this photograph is not of the subject.
+  subject_mismatch: 422,
   key_unavailable: 503,
   sign_in_unavailable: 503,
 };

@@ -519,7 +519,7 @@ export interface paths {
         put?: never;
         /**
          * Enrol: add face templates to a subject (created on first enrolment)
-         * @description From each image, the person in the photograph: its only face, or one face at least 1.5 times as prominent as every other (size, nearness to the centre, quality); each template says which face (box) and how many others the image held. An image with no clearly dominant face is refused with several_faces, naming each face. All or nothing unless `skipUnusable`: each image must give a face of enough quality. With an Idempotency-Key header, a repeated request returns the first answer and enrols nothing more. Photographs are not kept.
+         * @description From each image, the person in the photograph: its only face, or one face at least 1.5 times as prominent as every other (size, nearness to the centre, quality); each template says which face (box) and how many others the image held. An image with no clearly dominant face is refused with several_faces, naming each face. Every photograph must be of the subject: it must match the subject's templates already held (or, for a new subject, the request's other photographs) at the verification threshold of the purpose's operating point; otherwise 422 subject_mismatch, naming the photograph, and logged. All or nothing unless `skipUnusable`: each image must give a face of enough quality. With an Idempotency-Key header, a repeated request returns the first answer and enrols nothing more. Photographs are not kept.
          */
         post: operations["enrol"];
         delete?: never;
@@ -679,7 +679,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Every organisation's written retention and destruction policy and the schedule each purpose runs under (no key needed) */
+        /** Every organisation's written retention and destruction policy, its retention schedules by basis, and the destruction rules of each basis (no key needed; no use case or gallery is named) */
         get: operations["getPublicRetentionPolicies"];
         put?: never;
         post?: never;
@@ -4760,6 +4760,8 @@ export interface operations {
                     liveness?: boolean | string[];
                     /** @description Enrol each usable image and list the others in `refused` (which image, code, reason); refused as a whole only when no image can be used. Default false: all or nothing. */
                     skipUnusable?: boolean;
+                    /** @description Erase the subject's templates and enrol these photographs in their place, in one audited step (`templatesReplaced` in the answer and the audit entry): for a person whose appearance really changed. The photographs must still be of one person. Default false: the photographs are added, and each must match the subject's templates. */
+                    replaceTemplates?: boolean;
                 };
                 "multipart/form-data": {
                     /** @description The photographs to enrol: one image, or a list of 1 to 10 (base64 as for `image` on verify; in multipart, one file part named `image` per photograph). Required, unless the deprecated `images` is sent instead. */
@@ -4794,6 +4796,8 @@ export interface operations {
                     liveness?: boolean | string[];
                     /** @description Enrol each usable image and list the others in `refused` (which image, code, reason); refused as a whole only when no image can be used. Default false: all or nothing. */
                     skipUnusable?: boolean;
+                    /** @description Erase the subject's templates and enrol these photographs in their place, in one audited step (`templatesReplaced` in the answer and the audit entry): for a person whose appearance really changed. The photographs must still be of one person. Default false: the photographs are added, and each must match the subject's templates. */
+                    replaceTemplates?: boolean;
                 };
             };
         };

@@ -442,11 +442,11 @@ export function registerRoutes(app: FastifyInstance, service: ProbityService): v
   }, async (req) => service.deleteGallery(callerOf(req), req.params.galleryId));
 
   // ---- subjects ----
-  app.post<{ Params: { galleryId: string; subject: string }; Body: { image?: string | string[]; images?: string[]; purpose: string; authority?: LegalAuthority; liveness?: boolean | string[]; skipUnusable?: boolean }; Headers: { 'idempotency-key'?: string } }>('/v1/galleries/:galleryId/subjects/:subject/templates', {
+  app.post<{ Params: { galleryId: string; subject: string }; Body: { image?: string | string[]; images?: string[]; purpose: string; authority?: LegalAuthority; liveness?: boolean | string[]; skipUnusable?: boolean; replaceTemplates?: boolean }; Headers: { 'idempotency-key'?: string } }>('/v1/galleries/:galleryId/subjects/:subject/templates', {
     schema: {
       tags: ['subjects'],
       summary: 'Enrol: add face templates to a subject (created on first enrolment)',
-      description: 'From each image, the person in the photograph: its only face, or one face at least 1.5 times as prominent as every other (size, nearness to the centre, quality); each template says which face (box) and how many others the image held. An image with no clearly dominant face is refused with several_faces, naming each face. All or nothing unless `skipUnusable`: each image must give a face of enough quality. With an Idempotency-Key header, a repeated request returns the first answer and enrols nothing more. Photographs are not kept.',
+      description: 'From each image, the person in the photograph: its only face, or one face at least 1.5 times as prominent as every other (size, nearness to the centre, quality); each template says which face (box) and how many others the image held. An image with no clearly dominant face is refused with several_faces, naming each face. Every photograph must be of the subject: it must match the subject\'s templates already held (or, for a new subject, the request\'s other photographs) at the verification threshold of the purpose\'s operating point; otherwise 422 subject_mismatch, naming the photograph, and logged. All or nothing unless `skipUnusable`: each image must give a face of enough quality. With an Idempotency-Key header, a repeated request returns the first answer and enrols nothing more. Photographs are not kept.',
       params: subjectParams,
       headers: { type: 'object', properties: { 'idempotency-key': { type: 'string', minLength: 1, maxLength: 200 } } },
       body: {
@@ -456,6 +456,7 @@ export function registerRoutes(app: FastifyInstance, service: ProbityService): v
           images: { type: 'array', minItems: 1, maxItems: 10, items: image, deprecated: true, description: 'Deprecated: send `image` instead (the same photographs). Still accepted; every answer then carries a `Deprecation` header (RFC 9745), and a successful one a note in `notes`. Sending both is a 400.' },
           purpose, authority, liveness,
           skipUnusable: { type: 'boolean', description: 'Enrol each usable image and list the others in `refused` (which image, code, reason); refused as a whole only when no image can be used. Default false: all or nothing.' },
+          replaceTemplates: { type: 'boolean', description: "Erase the subject's templates and enrol these photographs in their place, in one audited step (`templatesReplaced` in the answer and the audit entry): for a person whose appearance really changed. The photographs must still be of one person. Default false: the photographs are added, and each must match the subject's templates." },
         },
       },
       response: {
@@ -484,6 +485,7 @@ export function registerRoutes(app: FastifyInstance, service: ProbityService): v
       galleryId: req.params.galleryId, subject: req.params.subject, images, ...purposeOf(req.body),
       ...livenessOf(req.body.liveness),
       ...(req.body.skipUnusable ? { skipUnusable: true } : {}),
+      ...(req.body.replaceTemplates ? { replaceTemplates: true } : {}),
       ...(req.headers['idempotency-key'] ? { idempotencyKey: req.headers['idempotency-key'] } : {}),
     });
     if (answer.replayed) void reply.header('idempotent-replayed', 'true');

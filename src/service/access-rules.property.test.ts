@@ -407,7 +407,8 @@ for (const backend of backends) {
       let p = person;
       if (!p && holder !== 'nobody') {
         const short = holder === 'short training';
-        const trainedUntil = clock + (short ? 2 * 86_400_000 : 10 * 365 * 86_400_000);
+        // A long training is still within the 24 months a record may last (personnel.ts, MAX_TRAINING_MONTHS).
+        const trainedUntil = clock + (short ? 2 * 86_400_000 : 700 * 86_400_000);
         const registered = await service.personnel.register(w.admin, { name, duties: ['review'] });
         await service.personnel.recordTraining(w.admin, { personId: registered.id, course: 'review', completedAt: new Date(clock - 1_000).toISOString(), expiresAt: new Date(trainedUntil).toISOString() });
         p = { id: registered.id, name, trainedUntil };

@@ -5,6 +5,7 @@ import type { Caller } from '../governance/api-keys.js';
 import { retentionLimit } from '../governance/consent-retention.js';
 import { missingItems, parseStatements, standing, type OrganisationStatements, type StatementsVersion } from '../governance/org-statements.js';
 import { useCase } from '../governance/use-cases.js';
+import { DESTRUCTION_BY_BASIS, DESTRUCTION_METHOD, publicSchedules } from '../governance/public-retention.js';
 import type { Governor } from './governor.js';
 
 type StatementsRow = { organisation_id: string; version: number; statements: string; recorded_at: string; recorded_by: string };
@@ -87,9 +88,12 @@ export class ComplianceService {
 
   /**
    * Every organisation's retention and destruction policy, for anyone, without a key (740 ILCS
-   * 14/15(a): "publicly available"): its written policy where it has recorded one, and the schedule
-   * each of its purposes runs under. Gallery names and sizes are not shown: they are the
-   * organisation's, and can say who is held.
+   * 14/15(a): "publicly available"): its written policy where it has recorded one, and the
+   * distinct schedules its galleries run under, each with its basis (consent or legal authority)
+   * and the destruction rules of that basis. Neither the use cases an organisation runs nor its
+   * galleries (names, sizes, how many) are shown: which organisation searches for whom, and why,
+   * is not the public's to read here; an organisation that wants its purposes known says so in its
+   * written policy, which is published as written. The rules per basis are given once, for all.
    */
   async publicRetentionPolicies() {
     const operatorOrg = await this.gov.operatorOrganisation();
@@ -104,21 +108,18 @@ export class ComplianceService {
       const s = await this.current(this.db, o.id);
       const written = 'statements' in s ? s.statements.retentionPolicy : undefined;
       if (o.id === operatorOrg && own.length === 0 && !written) continue;
-      const schedules = own.map((g) => ({
-        purposes: g.purposes.split(',').filter(Boolean).map((p) => useCase(p)?.title ?? p),
-        retentionDays: Number(g.retention_days),
-        ...(g.purpose_ends_at ? { purposeEndsAt: g.purpose_ends_at } : {}),
-        destruction: `templates are destroyed ${Number(g.retention_days)} days after the person's last interaction${g.purpose_ends_at ? `, and all of them on ${g.purpose_ends_at} when the purpose ends` : ''}, whichever is first; at once when consent is withdrawn or expires; by crypto-shredding (the person's data key is deleted)`,
-      }));
       out.push({
         organisation: o.name,
         writtenPolicy: written ?? null,
         ...(written ? { version: (s as StatementsVersion).version, recordedAt: (s as StatementsVersion).recordedAt } : { missing: 'this organisation has not recorded a written retention and destruction policy (740 ILCS 14/15(a))' }),
-        schedules,
+        schedules: publicSchedules(own),
       });
     }
     return {
       statement: `Biometric templates are kept only as long as each schedule below says${limit ? `, and never more than ${limit.days} days after a person's last interaction (${limit.rule.citation})` : ''}; they are never sold.`,
+      bases: (Object.keys(DESTRUCTION_BY_BASIS) as (keyof typeof DESTRUCTION_BY_BASIS)[]).map((basis) => ({
+        basis, heldOn: DESTRUCTION_BY_BASIS[basis].basis, destruction: `${DESTRUCTION_BY_BASIS[basis].destruction}; ${DESTRUCTION_METHOD}`,
+      })),
       organisations: out,
     };
   }

@@ -263,6 +263,20 @@ for (const backend of backends) {
       const bad = prove(join(dir, 'edited.json'));
       assert.notEqual(bad.status, 0);
       assert.match(bad.stdout, /receipt NOT proven: the receipt's "disclosure" hashes to .* the disclosure was altered/);
+      // Attack (fourth outside test): the disclosure taken out of its receipt; the rest (the digest, the proof of the export) still "proved".
+      for (const [name, strip] of [['no-disclosure.json', ['disclosure']], ['proof-only.json', ['disclosure', 'disclosureSha256']]] as const) {
+        const removed = JSON.parse(JSON.stringify(exported));
+        for (const f of strip) delete removed[f];
+        writeFileSync(join(dir, name), JSON.stringify(removed));
+        const gone = prove(join(dir, name));
+        assert.notEqual(gone.status, 0, `${name}: ${gone.stdout}`);
+        assert.match(gone.stdout, /receipt NOT proven: audit entry \d+ records a disclosure \(SHA-256 [0-9a-f]{16}\.\.\.\), but the receipt carries none: the disclosure was removed/);
+      }
+      // The bare proof of the export entry (GET /v1/audit/proof) proves that entry, and says it proves no disclosure.
+      writeFileSync(join(dir, 'bare.json'), JSON.stringify(exported.auditProof));
+      const bare = prove(join(dir, 'bare.json'));
+      assert.equal(bare.status, 0, bare.stdout + bare.stderr);
+      assert.match(bare.stdout, /a proof of the audit entry alone: it carries no disclosure, so no disclosure is proven by it/);
 
       // Whatever directory the service reads reviewers through is what disclosures and the report show.
       const before = service.reviewerDirectory;

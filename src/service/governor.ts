@@ -159,6 +159,8 @@ const REFUSALS = new Set<ProbityErrorCode>([
   'forbidden', 'purpose_not_approved', 'purpose_mismatch', 'policy_refused', 'legal_authority_required', 'legal_authority_expired', 'attribute_inference_refused', 'consent_required',
   'purpose_not_declared', 'purpose_not_covered',
   'presentation_attack_suspected',
+  // A photograph of someone else enrolled under a subject's consent (enrolment-consistency.ts).
+  'subject_mismatch',
   // A gallery searched or enrolled by a model other than the one that made its templates.
   'model_mismatch',
   // A review outcome to be sent where it may not go (the operator's own network).
@@ -166,6 +168,19 @@ const REFUSALS = new Set<ProbityErrorCode>([
 ]);
 
 const CAPABILITY: Partial<Record<Operation, Capability>> = { enrol: 'enrol', verify: 'verify', identify: 'identify' };
+
+/**
+ * What handles faces of people: the operator organisation administers the installation and
+ * holds none of these, whatever its keys say or its applications were granted (fourth outside
+ * test). Its `tester` scores pairs through the testing interface, a separate, audited capability.
+ */
+export const FACE_OPERATIONS: readonly Operation[] = ['create_gallery', 'enrol', 'verify', 'identify', 'record_consent'];
+
+/** The rule that keeps the operator organisation away from faces. */
+export const OPERATOR_NO_FACES_RULE = {
+  rule: 'access/operator-administers-only',
+  citation: 'separation of duties: the operator administers the installation (organisations, keys, policy, approvals) and uses no faces; GDPR Art. 5(1)(b) purpose limitation and (c) data minimisation',
+};
 
 /**
  * The one governed path. Every operation, from any entry point, is cleared here (role, then
@@ -237,6 +252,10 @@ export class Governor {
    * through `authenticate` (which loads the operator organisation); else use `requireAccess`.
    */
   authorise(caller: Caller, op: Operation, target: AccessTarget = {}): void {
+    // Whatever roles its keys hold: the operator organisation uses no faces.
+    if (this.operatorOrg !== undefined && caller.organisationId === this.operatorOrg && FACE_OPERATIONS.includes(op)) {
+      throw new ProbityError('forbidden', `the operator organisation administers the installation and does not handle faces: "${op}" is refused for its keys; an organisation that uses faces is created for that (${OPERATOR_NO_FACES_RULE.rule})`, OPERATOR_NO_FACES_RULE);
+    }
     const allowed: readonly Role[] = PERMISSIONS[op];
     const held = this.effectiveRoles(caller).filter((r) => allowed.includes(r));
     if (held.length === 0) {

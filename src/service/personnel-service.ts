@@ -3,8 +3,7 @@ import { ProbityError } from '../errors.js';
 import type { Db } from '../gallery/db.js';
 import type { Caller } from '../governance/api-keys.js';
 import { instantMs, parseInstant } from '../governance/instants.js';
-import { DEFAULT_TRAINING_DAYS, DUTIES, listPersonnel, person, type Duty, type Person } from '../governance/personnel.js';
-import { canonicalIssuer } from '../governance/sign-in.js';
+import { DEFAULT_TRAINING_DAYS, DUTIES, latestTrainingExpiry, issuerIdentity, listPersonnel, MAX_TRAINING_MONTHS, normaliseIssuer, person, TRAINING_PERIODIC_RULE, type Duty, type Person } from '../governance/personnel.js';
 import type { Governor } from './governor.js';
 
 /**
@@ -28,11 +27,18 @@ export class PersonnelService {
     if (!name) throw new ProbityError('invalid_request', 'name: a person is registered by name');
     const unknown = input.duties.filter((d) => !(DUTIES as readonly string[]).includes(d));
     if (unknown.length || input.duties.length === 0) throw new ProbityError('invalid_request', `duties: one or more of ${DUTIES.join(', ')}; got ${input.duties.join(', ') || 'none'}`);
-    // Issuers compared as providers state them: a scheme or host in another case is the same provider, so the same person.
-    const idp = input.identityProvider ? { issuer: canonicalIssuer(input.identityProvider.issuer), subject: input.identityProvider.subject } : undefined;
-    if (idp && (!idp.issuer || !idp.subject)) throw new ProbityError('invalid_request', 'identityProvider: both issuer and subject are needed');
+    const given = input.identityProvider;
+    if (given && (!given.issuer || !given.subject)) throw new ProbityError('invalid_request', 'identityProvider: both issuer and subject are needed');
+    // One issuer, one spelling: a person registered through `https://IdP.example.org/` is the one
+    // registered through `https://idp.example.org` (the unique pair is on the normalised issuer).
+    const idp = given ? { issuer: normaliseIssuer(given.issuer), subject: given.subject } : undefined;
     return this.gov.run(caller, 'register_person', {}, async (tx) => {
       if (!(await tx.one(`SELECT id FROM organisations WHERE id = $1`, [organisationId]))) throw new ProbityError('not_found', `no organisation ${organisationId}`);
+      // A row stored before issuers were normalised (an older version) is compared as normalised too.
+      if (idp) {
+        const same = await tx.all<{ idp_issuer: string }>(`SELECT idp_issuer FROM personnel WHERE idp_subject = $1`, [idp.subject]);
+        if (same.some((r) => issuerIdentity(r.idp_issuer) === idp.issuer)) throw new ProbityError('conflict', `a person is registered already for ${idp.issuer} subject ${idp.subject}: one identity, one person`);
+      }
       const id = randomUUID();
       const at = this.gov.now().toISOString();
       try {
@@ -63,11 +69,16 @@ export class PersonnelService {
     const completedAt = parseInstant('completedAt', input.completedAt);
     const expiresAt = input.expiresAt ? parseInstant('expiresAt', input.expiresAt) : new Date(instantMs(completedAt) + DEFAULT_TRAINING_DAYS * 86_400_000).toISOString();
     if (instantMs(expiresAt) <= instantMs(completedAt)) throw new ProbityError('invalid_request', 'expiresAt: must be after completedAt');
+    const latest = latestTrainingExpiry(completedAt);
     if (instantMs(completedAt) > this.gov.now().getTime() + 60_000) throw new ProbityError('invalid_request', 'completedAt: training is recorded once it is done, not ahead');
     if (!input.course.trim()) throw new ProbityError('invalid_request', 'course: name the training completed');
     const owner = await this.db.one<{ organisation_id: string }>(`SELECT organisation_id FROM personnel WHERE id = $1`, [input.personId]);
     return this.gov.run(caller, 'record_training', {}, async (tx) => {
       if (!owner) throw new ProbityError('not_found', `no person ${input.personId}`);
+      // Refused inside the governed run, so the attempt is logged with the rule.
+      if (instantMs(expiresAt) > latest.getTime()) {
+        throw new ProbityError('policy_refused', `expiresAt: training completed ${completedAt} is valid until ${latest.toISOString()} at the latest (${MAX_TRAINING_MONTHS} months), not ${expiresAt}; record the next course when it is done (${TRAINING_PERIODIC_RULE.rule}: RCW 43.386.060)`, TRAINING_PERIODIC_RULE);
+      }
       const id = randomUUID();
       await tx.run(
         `INSERT INTO training_records (id, person_id, organisation_id, course, completed_at, completed_ms, expires_at, expires_ms, recorded_by, recorded_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,

@@ -8,7 +8,8 @@ import { isProbityError, ProbityError } from '../errors.js';
 import type { Db, Queryable } from '../gallery/db.js';
 import { requireGalleryModel } from '../gallery/model-guard.js';
 import { GallerySearch } from '../gallery/gallery-search.js';
-import { eraseGalleryRows, eraseSubjectRows, insertTemplate } from '../gallery/template-store.js';
+import { eraseGalleryRows, eraseSubjectRows, insertTemplate, removeSubjectTemplates } from '../gallery/template-store.js';
+import { mismatchError, samePersonCheck, SAME_PERSON_RULE } from '../governance/enrolment-consistency.js';
 import type { ErasureLedger } from '../gallery/erasure-ledger.js';
 import { SafeguardLedger } from '../gallery/safeguard-ledger.js';
 import { asFloats, KEY_COLUMNS, KEY_JOIN, KeyRing, SubjectKeys, type WrappedKeyRow } from '../gallery/subject-keys.js';
@@ -379,15 +380,20 @@ export class ProbityService {
    * (what `probity import` asks for), each usable image is enrolled and each other one is listed
    * in the answer's `refused` with its code and reason; the request is refused only when no image
    * can be used. With an idempotency key, a repeat of the same request gets the first answer back
-   * and enrols nothing more.
+   * and enrols nothing more. Every photograph must be of the subject: matched, at the verification
+   * threshold of the purpose's operating point, with the subject's templates already held and the
+   * request's other photographs (enrolment-consistency.ts); a mismatch is refused (or, with
+   * `skipUnusable`, listed in `refused`) and logged. `replaceTemplates` erases the subject's
+   * templates and enrols the new photographs in their place, in one audited step: for a person
+   * whose appearance really changed. Consent (or authority) is required as for any enrolment.
    */
-  async enrol(caller: Caller, input: PurposeInput & { galleryId: string; subject: string; images: ImageInput[]; idempotencyKey?: string; liveness?: LivenessRequest; skipUnusable?: boolean }): Promise<StoredResponse> {
+  async enrol(caller: Caller, input: PurposeInput & { galleryId: string; subject: string; images: ImageInput[]; idempotencyKey?: string; liveness?: LivenessRequest; skipUnusable?: boolean; replaceTemplates?: boolean }): Promise<StoredResponse> {
     checkSubjectRef(input.subject);
     if (input.images.length === 0) throw new ProbityError('invalid_request', 'enrolment needs at least one image');
     checkLivenessFrames(input.liveness);
     const imageHashes = input.images.map((i) => sha256(i.bytes));
     const livenessKey = Array.isArray(input.liveness) ? { liveness: input.liveness.map((f) => sha256(f.bytes)) } : input.liveness ? { liveness: true } : {};
-    const requestHash = sha256(Buffer.from(canonicalJson({ op: 'enrol', purpose: input.purpose, gallery: input.galleryId, subject: input.subject, images: imageHashes, ...livenessKey, ...(input.skipUnusable ? { skipUnusable: true } : {}) })));
+    const requestHash = sha256(Buffer.from(canonicalJson({ op: 'enrol', purpose: input.purpose, gallery: input.galleryId, subject: input.subject, images: imageHashes, ...livenessKey, ...(input.skipUnusable ? { skipUnusable: true } : {}), ...(input.replaceTemplates ? { replaceTemplates: true } : {}) })));
     const audit = { galleryId: input.galleryId, subject: input.subject, inputHashes: imageHashes };
     // One clearance for the request and the gallery it names (owner, declared purpose).
     const clearance = await this.gov.clear(caller, 'enrol', audit, input, { galleryId: input.galleryId });
@@ -429,6 +435,13 @@ export class ProbityService {
         input: used[i]!, box: f.face.box, template: f.template, ...(i === 0 && burst.length ? { frames: burst } : {}),
       })), burst.length ? this.sameFaceThreshold() : undefined)
       : undefined;
+    // The threshold a verification for this purpose would use: a photograph that would not verify as
+    // the subject is not enrolled as them. Read only when there is something to compare (a table
+    // this engine may not use is then a refusal, logged: a person who cannot be checked is not added to).
+    const samePersonAt = () => {
+      const point = resolveOperatingPoint(this.calibration(), clearance, undefined, this.options.operatingPoint);
+      return { threshold: thresholdAt(this.calibration(), point.name, this.options.verifyFmr), point: point.name };
+    };
     // A gallery may keep each enrolled face (aligned, sealed) for reviewers to compare; by default it keeps none.
     const facePngs = Number(gallery.keep_reference_faces) ? await Promise.all(faces.map((f) => facePng(f.face.aligned))) : undefined;
     let body: unknown;
@@ -446,11 +459,33 @@ export class ProbityService {
         const subject = (await tx.one<{ id: string }>(`SELECT id FROM subjects WHERE gallery_id = $1 AND ref = $2`, [g.id, input.subject]))!;
         // The Governor refused a legal-authority enrolment without a valid authority; what it rests on is kept with the subject.
         if (!needsConsent && clearance.authority) await recordEnrolmentAuthority(tx, subject.id, clearance.authority, at);
+        // One subject, one person, checked here, in the transaction, after the subject's row is locked: two enrolments racing
+        // into one subject are judged one after the other, each against what the other stored.
+        let replaced = 0;
+        let held: Float32Array[] = [];
+        if (input.replaceTemplates) {
+          replaced = await removeSubjectTemplates(tx, g.id, subject.id);
+        } else {
+          const rows = await tx.all<{ uuid: string; sealed: Buffer } & WrappedKeyRow>(`SELECT t.uuid, t.sealed, ${KEY_COLUMNS} FROM templates t ${KEY_JOIN} WHERE t.subject_id = $1`, [subject.id]);
+          held = this.keys.session((open) => rows.map((r) => asFloats(open(r.sealed, r.uuid, r))));
+        }
+        const samePerson = held.length || faces.length > 1 ? samePersonAt() : undefined;
+        const check = samePerson
+          ? samePersonCheck(held, faces.map((f, i) => ({ label: used[i]!.label, vector: f.template.vector })), samePerson.threshold)
+          : { accepted: [0], mismatched: [] };
+        const refusedHere = [...refused];
+        if (samePerson && check.mismatched.length) {
+          if (!input.skipUnusable || check.accepted.length === 0) throw mismatchError(input.subject, held.length, check.mismatched, samePerson.threshold, samePerson.point);
+          for (const m of check.mismatched) {
+            refusedHere.push({ label: m.label, code: 'subject_mismatch', message: mismatchError(input.subject, held.length, [m], samePerson.threshold, samePerson.point, false).message });
+          }
+        }
         // Sealed under the subject's own data key, so that erasing the key erases every copy.
         const dataKey = await this.keys.forEnrolment(tx, this.db.kind, subject.id);
         const templates = [];
         try {
           for (const [i, f] of faces.entries()) {
+            if (!check.accepted.includes(i)) continue;
             const uuid = randomUUID();
             await insertTemplate(tx, {
               uuid, galleryId: g.id, subjectId: subject.id, model: this.engine.templateKind, sealed: dataKey.seal(f.template.vector, uuid), quality: f.face.quality.level, at,
@@ -462,8 +497,13 @@ export class ProbityService {
           dataKey.destroy();
         }
         return {
-          value: { gallery: g.id, subject: input.subject, templates, ...(input.skipUnusable ? { refused } : {}), ...(liveness ? { liveness } : {}) },
-          result: { templatesAdded: templates.length, ...(refused.length ? { imagesRefused: refused.length } : {}) },
+          value: { gallery: g.id, subject: input.subject, templates, ...(input.skipUnusable ? { refused: refusedHere } : {}), ...(input.replaceTemplates ? { templatesReplaced: replaced } : {}), ...(liveness ? { liveness } : {}) },
+          result: {
+            templatesAdded: templates.length, ...(refusedHere.length ? { imagesRefused: refusedHere.length } : {}),
+            // Which photographs (by position; their hashes are in inputHashes) were not of the subject, and the rule.
+            ...(check.mismatched.length ? { imagesMismatched: check.mismatched.map((m) => input.images.indexOf(used[m.index]!)), rule: SAME_PERSON_RULE.rule } : {}),
+            ...(input.replaceTemplates ? { templatesReplaced: replaced } : {}),
+          },
         };
       }, {
         clearance,
