@@ -16,7 +16,7 @@ import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { l2normalise } from '../engine/engine.js';
+import { l2normalise, PIPELINE_VERSION } from '../engine/engine.js';
 import { seededRandom } from '../evaluation/random.js';
 import { openDb, type Db } from '../gallery/db.js';
 import { GallerySearch } from '../gallery/gallery-search.js';
@@ -50,7 +50,7 @@ async function seed(db: Db, cipher: TemplateCipher, galleryId: string, from: num
         const subjectId = randomUUID();
         await tx.run(`INSERT INTO subjects (id, gallery_id, ref, created_at, last_interaction_at, enrolment_purpose) VALUES ($1, $2, $3, $4, $4, 'access_control')`, [subjectId, galleryId, `s${i}`, at]);
         const uuid = randomUUID();
-        await insertTemplate(tx, { uuid, galleryId, subjectId, model: MODEL, sealed: cipher.seal(template(), uuid), quality: 'high', at });
+        await insertTemplate(tx, { uuid, galleryId, subjectId, model: MODEL, pipeline: PIPELINE_VERSION, sealed: cipher.seal(template(), uuid), quality: 'high', at });
       }
     });
   }

@@ -14,7 +14,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { FaceEngine } from '../engine/engine.js';
+import { FaceEngine, PIPELINE_VERSION } from '../engine/engine.js';
 import { openDb, type Db, type Queryable } from '../gallery/db.js';
 import { KeyRing, SubjectKeys } from '../gallery/subject-keys.js';
 import { TemplateCipher } from '../gallery/template-cipher.js';
@@ -72,7 +72,7 @@ async function enrolRows(tx: Queryable, kind: Db['kind'], ref: string, perSubjec
   } else {
     sealed = installation.seal(vector, uuid);
   }
-  await insertTemplate(tx, { uuid, galleryId, subjectId: subject.id, model: 'bench', sealed, quality: 'high', at });
+  await insertTemplate(tx, { uuid, galleryId, subjectId: subject.id, model: 'bench', pipeline: PIPELINE_VERSION, sealed, quality: 'high', at });
   await appendAudit(tx, new Date(), { action: 'enrol', organisationId: org.id, keyId: client.keyId, roles: client.roles, galleryId, subject: ref, outcome: 'ok', result: { templatesAdded: 1 } }, db.kind);
 }
 

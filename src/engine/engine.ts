@@ -127,6 +127,11 @@ export class FaceEngine {
     return this.config.flipAverage ? this.modelId : `${this.modelId}${SINGLE_TEMPLATE_SUFFIX}`;
   }
 
+  /** The pipeline its templates are made on: stored with each template, and a gallery keeps to one (see model-guard.ts). */
+  get pipelineVersion(): number {
+    return PIPELINE_VERSION;
+  }
+
   /** SHA-256 of the recognition model's file: an operator's own calibration table must record the same. */
   get modelSha256(): string {
     return this.embedder.card.source.sha256;
@@ -233,11 +238,11 @@ export function l2normalise(v: Float32Array): Float32Array {
  * Warp the face onto the five-point template. A face much larger than the crop is first cut out
  * and shrunk by sharp with a proper filter, since bilinear warping alone would alias.
  */
-export async function alignFace(image: RgbImage, landmarks: Point[], size = ALIGN_SIZE): Promise<RgbImage> {
+export async function alignFace(image: RgbImage, landmarks: Point[], size = ALIGN_SIZE, filterBelow = 0.6): Promise<RgbImage> {
   const template = ARCFACE_112_TEMPLATE.map(([x, y]): Point => [(x * size) / 112, (y * size) / 112]);
   const m = similarityTransform(landmarks, template);
   const scale = Math.hypot(m[0], m[3]);
-  if (scale >= 0.6) return warpAffine(image, m, size);
+  if (scale >= filterBelow) return warpAffine(image, m, size);
   // Bounds of the crop's footprint in the source, with a margin for bilinear taps.
   const inv = similarityTransform(template, landmarks);
   const corners = ([[0, 0], [size, 0], [0, size], [size, size]] as Point[]).map((c) => applyAffine(inv, c));

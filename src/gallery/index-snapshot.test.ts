@@ -14,6 +14,7 @@ import { eraseSubjectRows, insertTemplate } from './template-store.js';
 import { backends, backendSkip, freshStore } from '../testing/service-fixture.js';
 import type { SearchHit } from '../matching/vector-index.js';
 import { HnswIndex } from '../matching/hnsw-index.js';
+import { PIPELINE_VERSION } from '../engine/engine.js';
 
 const DIM = 512;
 const MODEL = 'test-model';
@@ -65,7 +66,7 @@ async function enrol(w: World, ref: string, seed: number): Promise<void> {
     const subjectId = randomUUID();
     await tx.run(`INSERT INTO subjects (id, gallery_id, ref, created_at, last_interaction_at, enrolment_purpose) VALUES ($1, $2, $3, $4, $4, 'access_control')`, [subjectId, w.galleryId, ref, new Date().toISOString()]);
     const uuid = randomUUID();
-    await insertTemplate(tx, { uuid, galleryId: w.galleryId, subjectId, model: MODEL, sealed: w.cipher.seal(vector, uuid), quality: 'high', at: new Date().toISOString() });
+    await insertTemplate(tx, { uuid, galleryId: w.galleryId, subjectId, model: MODEL, pipeline: PIPELINE_VERSION, sealed: w.cipher.seal(vector, uuid), quality: 'high', at: new Date().toISOString() });
   });
 }
 

@@ -1,10 +1,14 @@
 import { GENESIS } from '../governance/audit-chain.js';
 import { catchUpTree } from '../governance/audit-tree.js';
-import type { Db } from './db.js';
+import type { Db, Queryable } from './db.js';
 import { personnelStatements } from '../governance/personnel.js';
 import { signInStatements } from '../governance/sign-in.js';
 
-export const SCHEMA_VERSION = 1;
+/**
+ * 2: templates record the pipeline that made them (`templates.pipeline`; NULL on rows written
+ * before, which no search, verification or enrolment accepts: see model-guard.ts).
+ */
+export const SCHEMA_VERSION = 2;
 
 /**
  * One schema for both back-ends; only the auto-numbered key and the byte type differ. Times are
@@ -88,7 +92,7 @@ function statements(kind: Db['kind']): string[] {
       gallery_id TEXT NOT NULL REFERENCES galleries(id) ON DELETE CASCADE,
       subject_id TEXT NOT NULL REFERENCES subjects(id) ON DELETE CASCADE,
       model TEXT NOT NULL, sealed ${bytes} NOT NULL, quality TEXT NOT NULL, created_at TEXT NOT NULL,
-      face_sealed ${bytes})`,
+      face_sealed ${bytes}, pipeline INTEGER)`,
     `CREATE INDEX IF NOT EXISTS templates_subject ON templates (subject_id)`,
     // Every change to a gallery's templates, numbered per gallery under the gallery row's lock,
     // so each process can bring its in-memory index up to date without missing a step.
@@ -127,6 +131,22 @@ function statements(kind: Db['kind']): string[] {
   ];
 }
 
+/** Columns added after schema version 1, added to a store made before them (the rows keep NULL). */
+const ADDED_COLUMNS: { table: string; column: string; type: string }[] = [
+  // Schema 2: the pipeline that made each template. Rows from before stay NULL: made on an unknown pipeline.
+  { table: 'templates', column: 'pipeline', type: 'INTEGER' },
+];
+
+async function addMissingColumns(tx: Queryable, kind: Db['kind']): Promise<void> {
+  for (const c of ADDED_COLUMNS) {
+    if (kind === 'postgres') {
+      await tx.run(`ALTER TABLE ${c.table} ADD COLUMN IF NOT EXISTS ${c.column} ${c.type}`);
+    } else if (!(await tx.one(`SELECT name FROM pragma_table_info('${c.table}') WHERE name = $1`, [c.column]))) {
+      await tx.run(`ALTER TABLE ${c.table} ADD COLUMN ${c.column} ${c.type}`);
+    }
+  }
+}
+
 /** Creates or checks the schema; safe when several processes start at once. */
 export async function migrate(db: Db): Promise<void> {
   await db.transaction(async (tx) => {
@@ -139,10 +159,15 @@ export async function migrate(db: Db): Promise<void> {
     }
     await catchUpTree(tx);
     const row = await tx.one<{ value: string }>(`SELECT value FROM meta WHERE key = 'schema_version'`);
+    if (row && Number(row.value) > SCHEMA_VERSION) {
+      throw new Error(`the database has schema version ${row.value}, newer than this Probity (${SCHEMA_VERSION}); upgrade Probity`);
+    }
+    await addMissingColumns(tx, db.kind);
     if (!row) {
       await tx.run(`INSERT INTO meta (key, value) VALUES ('schema_version', $1)`, [String(SCHEMA_VERSION)]);
-    } else if (Number(row.value) > SCHEMA_VERSION) {
-      throw new Error(`the database has schema version ${row.value}, newer than this Probity (${SCHEMA_VERSION}); upgrade Probity`);
+    } else if (Number(row.value) < SCHEMA_VERSION) {
+      // Recorded so that an older Probity, which would store templates without their pipeline, refuses this store.
+      await tx.run(`UPDATE meta SET value = $1 WHERE key = 'schema_version'`, [String(SCHEMA_VERSION)]);
     }
   });
 }

@@ -15,11 +15,11 @@ export async function recordChange(tx: Queryable, galleryId: string, templateId:
 
 export async function insertTemplate(
   tx: Queryable,
-  t: { uuid: string; galleryId: string; subjectId: string; model: string; sealed: Buffer; quality: string; at: string; faceSealed?: Buffer },
+  t: { uuid: string; galleryId: string; subjectId: string; model: string; pipeline: number; sealed: Buffer; quality: string; at: string; faceSealed?: Buffer },
 ): Promise<number> {
   const row = await tx.one<{ id: number }>(
-    `INSERT INTO templates (uuid, gallery_id, subject_id, model, sealed, quality, created_at, face_sealed) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id`,
-    [t.uuid, t.galleryId, t.subjectId, t.model, t.sealed, t.quality, t.at, t.faceSealed ?? null],
+    `INSERT INTO templates (uuid, gallery_id, subject_id, model, pipeline, sealed, quality, created_at, face_sealed) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id`,
+    [t.uuid, t.galleryId, t.subjectId, t.model, t.pipeline, t.sealed, t.quality, t.at, t.faceSealed ?? null],
   );
   const id = Number(row!.id);
   await recordChange(tx, t.galleryId, id, 'add');

@@ -8,6 +8,7 @@ import { ProbityError } from '../errors.js';
 import type { Caller } from '../governance/api-keys.js';
 import { TemplateCipher } from '../gallery/template-cipher.js';
 import { openDb } from '../gallery/db.js';
+import { SCHEMA_VERSION } from '../gallery/schema.js';
 import { calibrateEngine } from '../matching/engine-calibration.js';
 import { projectRoot, skipWithoutLfw } from '../testing/fixtures.js';
 import { mobileFaceNetAsFile, tableFor } from '../testing/model-file-fixture.js';
@@ -141,6 +142,78 @@ for (const backend of backends) {
       }
       const r = await verify();
       assert.equal(r.match, true, 'served with the kind that enrolled it, the gallery works');
+    });
+  });
+}
+
+for (const backend of backends) {
+  describe(`a gallery keeps to the pipeline that enrolled it, on ${backend}`, { skip: skipWithoutLfw || backendSkip(backend) }, () => {
+    const P = 'building_access';
+    let store: Awaited<ReturnType<typeof freshStore>>;
+    let service: ProbityService;
+    let client: Caller;
+    let orgSecret: string;
+    let galleryId: string;
+    const reopen = async () => {
+      ({ service } = await openTestService(store.location));
+      client = await service.authenticate(orgSecret);
+    };
+    before(async () => {
+      store = await freshStore(backend);
+      ({ service } = await openTestService(store.location));
+      const adminSecret = (await service.access.bootstrapAdmin())!.secret;
+      const org = await onboard(service, adminSecret, { name: 'offices', sector: 'employer', jurisdictions: ['other'] }, [P]);
+      orgSecret = org.secret;
+      client = org.caller;
+      galleryId = (await service.createGallery(client, { name: 'staff' })).id;
+      await consentTo(service, client, galleryId, ['serena', 'colin'], P);
+      await service.enrol(client, { purpose: P, galleryId, subject: 'serena', images: [image(faces.serena1())] });
+    });
+    after(async () => {
+      await service.close();
+      await store.drop();
+    });
+
+    test('each template records the pipeline that made it, and the gallery is searched while they agree', async () => {
+      const rows = await service.db.all<{ pipeline: number }>(`SELECT pipeline FROM templates`);
+      assert.deepEqual(rows.map((r) => Number(r.pipeline)), [PIPELINE_VERSION]);
+      const r = await service.identify(client, { purpose: P, galleryId, probe: image(faces.serena2()) });
+      assert.equal(r.candidates[0]?.subject, 'serena');
+    });
+
+    test('attack: the gallery enrolled on an older pipeline is searched, verified against and enrolled into. Each is refused, audited, and told how to re-enrol', async () => {
+      // What a store enrolled by an earlier release that recorded its pipeline holds.
+      await service.db.run(`UPDATE templates SET pipeline = $1`, [PIPELINE_VERSION - 1]);
+      const made = new RegExp(`made on pipeline ${PIPELINE_VERSION - 1}; this service runs pipeline ${PIPELINE_VERSION}.*re-enrol: create a new gallery.*probity import --gallery NEW`);
+      await refusedAndLogged(service, service.identify(client, { purpose: P, galleryId, probe: image(faces.serena2()) }), 'identify', galleryId, made);
+      await refusedAndLogged(service, service.verify(client, { purpose: P, galleryId, subject: 'serena', probe: image(faces.serena2()) }), 'verify', galleryId, made);
+      await refusedAndLogged(service, service.enrol(client, { purpose: P, galleryId, subject: 'colin', images: [image(faces.colin1())] }), 'enrol', galleryId, made);
+      assert.equal(Number((await service.db.one<{ n: number }>(`SELECT COUNT(*) AS n FROM templates`))!.n), 1, 'nothing enrolled beside the old templates');
+    });
+
+    test('attack: a store from before templates recorded their pipeline (schema 1) is opened by this release and searched. Migrated, its templates are of an unknown pipeline, and refused the same way', async () => {
+      await service.close();
+      // Schema 1 as an earlier release left it: no pipeline column, schema_version 1.
+      const raw = await openDb(store.location);
+      await raw.run(`ALTER TABLE templates DROP COLUMN pipeline`);
+      await raw.run(`UPDATE meta SET value = '1' WHERE key = 'schema_version'`);
+      await raw.close();
+      await reopen();
+      assert.equal((await service.db.one<{ value: string }>(`SELECT value FROM meta WHERE key = 'schema_version'`))!.value, String(SCHEMA_VERSION), 'the store is brought to this schema at start');
+      const rows = await service.db.all<{ pipeline: number | null }>(`SELECT pipeline FROM templates`);
+      assert.deepEqual(rows.map((r) => r.pipeline), [null], 'the old rows keep no pipeline: it cannot be known');
+      const unknown = new RegExp(`made on an earlier pipeline than this one \\(stored before templates recorded their pipeline\\); this service runs pipeline ${PIPELINE_VERSION}.*re-enrol: create a new gallery`);
+      await refusedAndLogged(service, service.identify(client, { purpose: P, galleryId, probe: image(faces.serena2()) }), 'identify', galleryId, unknown);
+      await refusedAndLogged(service, service.verify(client, { purpose: P, galleryId, subject: 'serena', probe: image(faces.serena2()) }), 'verify', galleryId, unknown);
+      await refusedAndLogged(service, service.enrol(client, { purpose: P, galleryId, subject: 'colin', images: [image(faces.colin1())] }), 'enrol', galleryId, unknown);
+    });
+
+    test('the way out the refusal names works: a new gallery, consents recorded there, the subject enrolled again, then searched', async () => {
+      const fresh = (await service.createGallery(client, { name: 'staff, re-enrolled' })).id;
+      await consentTo(service, client, fresh, ['serena'], P);
+      await service.enrol(client, { purpose: P, galleryId: fresh, subject: 'serena', images: [image(faces.serena1())] });
+      const r = await service.identify(client, { purpose: P, galleryId: fresh, probe: image(faces.serena2()) });
+      assert.equal(r.candidates[0]?.subject, 'serena');
     });
   });
 }

@@ -398,7 +398,7 @@ export class ProbityService {
     // One clearance for the request and the gallery it names (owner, declared purpose).
     const clearance = await this.gov.clear(caller, 'enrol', audit, input, { galleryId: input.galleryId });
     const gallery = this.clearedGallery(clearance);
-    await this.refuseUnless(caller, 'enrol', { ...audit, purpose: input.purpose }, () => requireGalleryModel(this.db, gallery.id, this.engine.templateKind));
+    await this.refuseUnless(caller, 'enrol', { ...audit, purpose: input.purpose }, () => requireGalleryModel(this.db, gallery.id, this.engine.templateKind, this.engine.pipelineVersion));
     const needsConsent = useCase(input.purpose)?.enrolmentBasis === 'consent';
     if (needsConsent) {
       // Checked before any face is processed, and again in the transaction (a withdrawal may race it).
@@ -448,7 +448,7 @@ export class ProbityService {
     try {
       body = await this.gov.run(caller, 'enrol', liveness ? { ...audit, liveness } : audit, async (tx) => {
         const g = await this.ownGallery(tx, caller, input.galleryId, 'enrol');
-        await requireGalleryModel(tx, g.id, this.engine.templateKind);
+        await requireGalleryModel(tx, g.id, this.engine.templateKind, this.engine.pipelineVersion);
         const at = this.now().toISOString();
         if (needsConsent) await requireConsent(tx, g.id, input.subject, input.purpose, this.now());
         await tx.run(
@@ -488,7 +488,7 @@ export class ProbityService {
             if (!check.accepted.includes(i)) continue;
             const uuid = randomUUID();
             await insertTemplate(tx, {
-              uuid, galleryId: g.id, subjectId: subject.id, model: this.engine.templateKind, sealed: dataKey.seal(f.template.vector, uuid), quality: f.face.quality.level, at,
+              uuid, galleryId: g.id, subjectId: subject.id, model: this.engine.templateKind, pipeline: this.engine.pipelineVersion, sealed: dataKey.seal(f.template.vector, uuid), quality: f.face.quality.level, at,
               ...(facePngs ? { faceSealed: dataKey.sealBytes(facePngs[i]!, `face:${uuid}`) } : {}),
             });
             templates.push({ id: uuid, ...describeFace(f) });
@@ -669,7 +669,7 @@ export class ProbityService {
       const g = this.clearedGallery(clearance);
       const refusal = { ...audit, purpose: input.purpose };
       await this.refuseUnless(caller, 'verify', refusal, async () => {
-        await requireGalleryModel(this.db, g.id, this.engine.templateKind);
+        await requireGalleryModel(this.db, g.id, this.engine.templateKind, this.engine.pipelineVersion);
         const c = await subjectCoverage(this.db, g.id, input.subject!, input.purpose, this.now());
         if (!c || c.covered) return;
         // A consent that has ended ends the enrolment with it: erased now, not at the next purge.
@@ -766,7 +766,7 @@ export class ProbityService {
     let basis: string[] = [];
     await this.refuseUnless(caller, 'identify', refusal, async () => {
       basis = requireLawfulBasis('basis', input.basis);
-      await requireGalleryModel(this.db, g.id, this.engine.templateKind);
+      await requireGalleryModel(this.db, g.id, this.engine.templateKind, this.engine.pipelineVersion);
     });
     const frame = all ? await extractFrame(this.engine, input.probe, { minQuality: this.options.probeMinQuality, maxFaces: this.options.maxFacesPerIdentify }) : undefined;
     const probe = frame ? undefined : await extractFace(this.engine, input.probe, { minQuality: this.options.probeMinQuality, choose: 'best' });
