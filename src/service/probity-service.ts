@@ -10,7 +10,7 @@ import { GallerySearch } from '../gallery/gallery-search.js';
 import { eraseGalleryRows, eraseSubjectRows, insertTemplate } from '../gallery/template-store.js';
 import type { ErasureLedger } from '../gallery/erasure-ledger.js';
 import { SafeguardLedger } from '../gallery/safeguard-ledger.js';
-import { asFloats, KEY_COLUMNS, KEY_JOIN, KeyRing, SubjectKeys, type WrappedKeyRow } from '../gallery/subject-keys.js';
+import { asFloats, INSTALLATION_KEY_META, KEY_COLUMNS, KEY_JOIN, KeyRing, SubjectKeys, type WrappedKeyRow } from '../gallery/subject-keys.js';
 import { IndexSnapshots } from '../gallery/index-snapshot.js';
 import { migrate } from '../gallery/schema.js';
 import type { TemplateCipher } from '../gallery/template-cipher.js';
@@ -191,6 +191,10 @@ export class ProbityService {
     await migrate(deps.db);
     const ring = deps.keys ?? (deps.cipher ? new KeyRing([deps.cipher]) : undefined);
     if (!ring) throw new ProbityError('invalid_argument', 'the service needs the installation key (cipher or keys)');
+    // The installation key's fingerprint, recorded at the first start even before anything is sealed
+    // under it: `probity keys recover` proves the holder's key against it (issue 22). Never changed
+    // here once set; a rotation changes it.
+    await deps.db.run(`INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING`, [INSTALLATION_KEY_META, ring.current().id]);
     const options = { ...DEFAULT_SERVICE_OPTIONS, ...deps.options, webhooks: { ...DEFAULT_WEBHOOK_OPTIONS, ...deps.options?.webhooks } };
     // The safeguard ledger lives beside the erasure ledger, in the data folder: a service given one keeps both.
     const safeguards = deps.safeguardLedger ?? (deps.erasureLedger ? new SafeguardLedger(join(dirname(deps.erasureLedger.path), 'safeguards.log')) : undefined);
