@@ -330,8 +330,21 @@ for (const backend of backends) {
       const withdrawn = new Set(now.consents.filter((c) => c.withdrawn).map((c) => c.id));
       now.consents = snap.consents.map((c) => ({ ...c, purposes: [...c.purposes], withdrawn: c.withdrawn || withdrawn.has(c.id) }));
       // Review cases, decisions, people and reviewer keys made after the backup are gone with it
-      // (revocations are replayed; an unknown key answers as a revoked one).
-      if (snap.review) now.review = cloneModel(snap).review;
+      // (revocations are replayed; an unknown key answers as a revoked one), except a rejection:
+      // it restricts, so it is made again on a case and candidate the backup holds, and resolves
+      // the case if it leaves no candidate waiting, as it did when it was made.
+      if (snap.review) {
+        const back = cloneModel(snap).review!;
+        for (const c of back.cases) {
+          const since = now.review?.cases.find((x) => x.id === c.id)?.decisions ?? [];
+          for (const d of since) {
+            if (d.decision !== 'reject' || !c.candidates.includes(d.subject) || c.decisions.some((x) => x.subject === d.subject && x.decision === 'reject')) continue;
+            c.decisions.push({ ...d });
+          }
+          c.resolved = c.resolved || c.candidates.every((x) => reviewState(c, x) !== 'pending');
+        }
+        now.review = back;
+      }
       // The policy set last is in force, not the backup's.
       const active = JSON.parse((await db.one<{ value: string }>(`SELECT value FROM meta WHERE key = 'policy_packs'`))!.value) as string[];
       const expected = ['default', ...now.policy.filter((p) => p !== 'default')];

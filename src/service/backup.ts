@@ -5,10 +5,11 @@ import type { BackupKeyEscrow, EscrowedKey } from '../gallery/backup-keys.js';
 import { join } from 'node:path';
 import { ProbityError } from '../errors.js';
 import type { Db } from '../gallery/db.js';
-import type { ErasureLedger } from '../gallery/erasure-ledger.js';
+import type { ErasureEntry, ErasureLedger } from '../gallery/erasure-ledger.js';
 import { migrate } from '../gallery/schema.js';
 import { SqliteDb } from '../gallery/sqlite-db.js';
-import type { SafeguardLedger } from '../gallery/safeguard-ledger.js';
+import type { SafeguardEntry, SafeguardLedger } from '../gallery/safeguard-ledger.js';
+import { checkLedgers, headsOf, type LedgersChecked } from '../governance/ledger-witness.js';
 import { reapplySafeguards, type Reapplied } from './restore-replay.js';
 import { recordRestore, restoreRecord, type RestoreSigning } from '../governance/audit-restore.js';
 import type { SignedCheckpoint } from '../governance/audit-checkpoint.js';
@@ -68,6 +69,8 @@ export interface RestoreResult {
   previous?: string;
   /** Every safeguard made after the backup, made again on the restored store. */
   reapplied: Reapplied;
+  /** The ledgers replayed, as checked against the audit witness before anything changed. */
+  ledgers: LedgersChecked;
   /** The signed restore record appended to the witness, when the witness held checkpoints. */
   restoreRecord?: SignedCheckpoint;
 }
@@ -80,6 +83,9 @@ export interface RestoreResult {
  */
 export async function restoreStore(dataDir: string, file: string, ledger: ErasureLedger, now = new Date(), signing?: RestoreSigning, safeguards?: SafeguardLedger): Promise<RestoreResult> {
   if (!existsSync(file)) throw new ProbityError('file_not_found', `no backup at ${file}`);
+  // Before anything changes: the ledgers' chains, and what the witness signed of them (ledger-witness.ts).
+  const ledgers = checkLedgers(signing?.file, { erasures: ledger, ...(safeguards ? { safeguards } : {}) });
+  if (signing) signing = { ...signing, ledgers: headsOf(ledgers) };
   let source: Database.Database;
   try {
     source = new Database(file, { readonly: true, fileMustExist: true });
@@ -157,8 +163,8 @@ export async function restoreStore(dataDir: string, file: string, ledger: Erasur
   const db = SqliteDb.open(target);
   try {
     await migrate(db);
-    const reapplied = await reapplySafeguards(db, safeguards?.read() ?? [], ledger.read(), now);
-    return { restoredFrom: file, ...(previous ? { previous } : {}), reapplied, ...(record ? { restoreRecord: record } : {}) };
+    const reapplied = await reapplySafeguards(db, (ledgers.verified.safeguards?.entries ?? []) as SafeguardEntry[], ledgers.verified.erasures!.entries as ErasureEntry[], now);
+    return { restoredFrom: file, ...(previous ? { previous } : {}), reapplied, ledgers, ...(record ? { restoreRecord: record } : {}) };
   } finally {
     await db.close();
   }

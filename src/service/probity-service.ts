@@ -198,7 +198,12 @@ export class ProbityService {
     const options = { ...DEFAULT_SERVICE_OPTIONS, ...deps.options, webhooks: { ...DEFAULT_WEBHOOK_OPTIONS, ...deps.options?.webhooks } };
     // The safeguard ledger lives beside the erasure ledger, in the data folder: a service given one keeps both.
     const safeguards = deps.safeguardLedger ?? (deps.erasureLedger ? new SafeguardLedger(join(dirname(deps.erasureLedger.path), 'safeguards.log')) : undefined);
-    const service = new ProbityService(deps.db, deps.engine, new SubjectKeys(ring), options, deps.now ?? (() => new Date()), deps.witness, deps.erasureLedger, safeguards);
+    // The witness signs the ledgers' heads in each checkpoint (a restore checks them against it), unless told otherwise.
+    const erasures = deps.erasureLedger;
+    const witness = deps.witness && !deps.witness.ledgers && (erasures || safeguards)
+      ? { ...deps.witness, ledgers: () => ({ ...(erasures ? { erasures: erasures.head() } : {}), ...(safeguards ? { safeguards: safeguards.head() } : {}) }) }
+      : deps.witness;
+    const service = new ProbityService(deps.db, deps.engine, new SubjectKeys(ring), options, deps.now ?? (() => new Date()), witness, deps.erasureLedger, safeguards);
     service.expiry.schedule();
     service.witness?.start();
     return service;
