@@ -9,7 +9,7 @@ import type { ErasureEntry, ErasureLedger } from '../gallery/erasure-ledger.js';
 import { migrate } from '../gallery/schema.js';
 import { SqliteDb } from '../gallery/sqlite-db.js';
 import type { SafeguardEntry, SafeguardLedger } from '../gallery/safeguard-ledger.js';
-import { checkLedgers, headsOf, type LedgersChecked } from '../governance/ledger-witness.js';
+import { checkLedgerAgainstAudit, checkLedgers, headsOf, type LedgersChecked } from '../governance/ledger-witness.js';
 import { reapplySafeguards, type Reapplied } from './restore-replay.js';
 import { recordRestore, restoreRecord, type RestoreSigning } from '../governance/audit-restore.js';
 import type { SignedCheckpoint } from '../governance/audit-checkpoint.js';
@@ -87,13 +87,38 @@ export async function restoreStore(dataDir: string, file: string, ledger: Erasur
   const ledgers = checkLedgers(signing?.file, { erasures: ledger, ...(safeguards ? { safeguards } : {}) });
   if (signing) signing = { ...signing, ledgers: headsOf(ledgers) };
   let source: Database.Database;
+  let backupSize = 0;
   try {
     source = new Database(file, { readonly: true, fileMustExist: true });
     source.prepare(`SELECT value FROM meta WHERE key = 'schema_version'`).get();
   } catch {
     throw new ProbityError('invalid_argument', `${file} is not a Probity SQLite backup`);
   }
+  try {
+    backupSize = Number((source.prepare(`SELECT seq FROM audit_head WHERE id = 1`).get() as { seq: number } | undefined)?.seq ?? 0);
+  } catch {
+    backupSize = 0; // a backup from before the audit head: every act the replaced log records is checked
+  }
   const target = join(dataDir, 'probity.sqlite');
+  // Every act the replaced store's audit log records after the backup's end must be in the safeguard ledger.
+  if (safeguards && existsSync(target)) {
+    let replaced: SqliteDb | undefined;
+    try {
+      replaced = SqliteDb.open(target);
+    } catch {
+      replaced = undefined; // unreadable: the witness's check is the one that holds
+    }
+    if (replaced) {
+      try {
+        ledgers.auditActs = await checkLedgerAgainstAudit(replaced, backupSize, safeguards, ledgers.verified.safeguards!.entries as SafeguardEntry[]);
+      } catch (e) {
+        source.close();
+        throw e;
+      } finally {
+        await replaced.close();
+      }
+    }
+  }
   const staging = `${target}.restoring`;
   rmSync(staging, { force: true });
   try {

@@ -68,6 +68,14 @@ for (const backend of backends) {
       return { status: r.status, stdout: r.stdout, all: r.stdout + r.stderr };
     };
     const probity = (...args: string[]) => run(process.execPath, cliPath, ...args);
+    const backupFile = join(dir, `${backend}.backup`);
+    /** `probity restore FILE` on SQLite; `pg_restore`, then `probity restore --database`, on PostgreSQL. */
+    const restore = () => {
+      if (backend === 'sqlite') return probity('restore', '--data', data, backupFile);
+      const back = run('pg_restore', '--clean', '--if-exists', '--dbname', location, backupFile);
+      assert.equal(back.status, 0, back.all);
+      return probity('restore', '--data', data, '--database', location);
+    };
     const safeguardsLog = join(data, 'safeguards.log');
     const erasuresLog = join(data, 'erasures.log');
     try {
@@ -81,7 +89,6 @@ for (const backend of backends) {
       await service.enrol(offices.caller, { purpose: P, galleryId, subject: 'colin', images: [image(faces.colin1())] });
       await service.close();
 
-      const backupFile = join(dir, `${backend}.backup`);
       const taken = backend === 'sqlite' ? probity('backup', '--data', data, '--out', backupFile) : run('pg_dump', '--format=custom', '--file', backupFile, location);
       assert.equal(taken.status, 0, taken.all);
 
@@ -119,13 +126,7 @@ for (const backend of backends) {
         if (attack.erasures !== undefined) writeFileSync(erasuresLog, attack.erasures);
         const aside = join(dir, `${backend}-store-aside`);
         if (attack.withoutStore && backend === 'sqlite') renameSync(join(data, 'probity.sqlite'), aside);
-        let r;
-        if (backend === 'sqlite') r = probity('restore', '--data', data, backupFile);
-        else {
-          const back = run('pg_restore', '--clean', '--if-exists', '--dbname', location, backupFile);
-          assert.equal(back.status, 0, back.all);
-          r = probity('restore', '--data', data, '--database', location);
-        }
+        const r = restore();
         assert.equal(r.status, 1, `${attack.name}: the restore took the edited ledger: ${r.all}`);
         assert.match(r.all, attack.refusal, attack.name);
         assert.match(r.all, /nothing was restored/);
@@ -145,13 +146,7 @@ for (const backend of backends) {
       }
 
       // The ledgers as they were: the restore goes ahead, says they held what the witness signed, and brings nothing back.
-      let restored;
-      if (backend === 'sqlite') restored = probity('restore', '--data', data, backupFile);
-      else {
-        const back = run('pg_restore', '--clean', '--if-exists', '--dbname', location, backupFile);
-        assert.equal(back.status, 0, back.all);
-        restored = probity('restore', '--data', data, '--database', location);
-      }
+      const restored = restore();
       assert.equal(restored.status, 0, restored.all);
       assert.match(restored.stdout, /the ledgers' chains are intact and hold every entry the audit witness signed \(\d+ checkpoint\(s\)/);
       assert.match(restored.stdout, /2 consent withdrawal\(s\); 1 key revocation\(s\)/);
@@ -174,7 +169,7 @@ for (const backend of backends) {
   });
 }
 
-test('a restore with no witness still refuses a ledger whose chain is broken (a line deleted), before anything changes', { skip: skipWithoutLfw }, async () => {
+test('attack (issue 22, ledger edited before a restore, no witness): the last revocation cut off is refused from the replaced store\'s audit log, a line deleted from the chain; before anything changes', { skip: skipWithoutLfw }, async () => {
   const data = join(dir, 'no-witness');
   mkdirSync(data, { recursive: true });
   writeFileSync(join(data, 'template.key'), randomBytes(32).toString('hex') + '\n', { mode: 0o600 });
@@ -197,14 +192,25 @@ test('a restore with no witness still refuses a ledger whose chain is broken (a 
   await service.close();
   const log = join(data, 'safeguards.log');
   const original = readFileSync(log, 'utf8');
+  // The end cut off: the chain is intact, and no witness signed it; the store being replaced records the revocation.
+  writeFileSync(log, original.trim().split('\n').slice(0, -1).join('\n') + '\n');
+  const cut = spawnSync(process.execPath, [cliPath, 'restore', '--data', data, backupFile], { encoding: 'utf8', env });
+  assert.equal(cut.status, 1, `the restore took a ledger with its last revocation cut off: ${cut.stdout}`);
+  assert.match(cut.stderr, new RegExp(`the audit log of the store being replaced records key ${keys[2]!.id} revoked \\(entry \\d+, after the backup's end\\), which the safeguard ledger .* does not hold.*nothing was restored`));
+  // A line deleted from the middle: the chain breaks there.
   writeFileSync(log, original.trim().split('\n').filter((_, i) => i !== 0).join('\n') + '\n');
   const r = spawnSync(process.execPath, [cliPath, 'restore', '--data', data, backupFile], { encoding: 'utf8', env });
   assert.equal(r.status, 1, `the restore took a ledger with its first revocation deleted: ${r.stdout}`);
   assert.match(r.stderr, /safeguard ledger .* altered at line 1: it says it is entry 2.*nothing was restored/);
   service = await open();
   try {
-    await assert.rejects(service.authenticate(keys[0]!.secret), { code: 'unauthenticated' }, 'the store in place was not replaced');
+    for (const k of keys) await assert.rejects(service.authenticate(k.secret), { code: 'unauthenticated' }, 'the store in place was not replaced');
   } finally {
     await service.close();
   }
+  // The ledger as it was: the restore goes ahead and says what it checked.
+  writeFileSync(log, original);
+  const ok = spawnSync(process.execPath, [cliPath, 'restore', '--data', data, backupFile], { encoding: 'utf8', env });
+  assert.equal(ok.status, 0, ok.stderr);
+  assert.match(ok.stdout, /no checkpoint of the audit witness names them yet.*; the 3 act\(s\) that took something away after the backup, as the replaced store's audit log records them, are all in the safeguard ledger; .*3 key revocation\(s\)/);
 });

@@ -33,6 +33,14 @@ function run(cmd: string, ...args: string[]) {
 }
 const probity = (...args: string[]) => run(process.execPath, cliPath, ...args);
 
+/** The restore as an operator makes it: `probity restore FILE` on SQLite; `pg_restore`, then `probity restore --database`, on PostgreSQL. */
+function restoreBackup(backend: 'sqlite' | 'postgres', data: string, location: string, backupFile: string) {
+  if (backend === 'sqlite') return probity('restore', '--data', data, backupFile);
+  const back = run('pg_restore', '--clean', '--if-exists', '--dbname', location, backupFile);
+  assert.equal(back.status, 0, back.all);
+  return probity('restore', '--data', data, '--database', location);
+}
+
 /** A data folder with its template key, and the service as `probity serve` opens it on `location`. */
 function dataFolder(name: string) {
   const data = join(dir, name);
@@ -91,13 +99,7 @@ for (const backend of backends) {
       await service.close();
 
       // The restore.
-      let restored;
-      if (backend === 'sqlite') restored = probity('restore', '--data', data, backupFile);
-      else {
-        const back = run('pg_restore', '--clean', '--if-exists', '--dbname', location, backupFile);
-        assert.equal(back.status, 0, back.all);
-        restored = probity('restore', '--data', data, '--database', location);
-      }
+      const restored = restoreBackup(backend, data, location, backupFile);
       assert.equal(restored.status, 0, restored.all);
       // The output says what was re-applied.
       assert.match(restored.stdout, /2 consent withdrawal\(s\); 1 key revocation\(s\); 1 application refusal\(s\); 1 person deactivation\(s\); 0 candidate rejection\(s\); the policy packs default, eu-ai-act \(the backup had default, us-il, eu-ai-act\); 1 subject\(s\) and 0 galler\(ies\) erased again/);
@@ -167,13 +169,7 @@ for (const backend of backends) {
       assert.equal(rejected.caseStatus, 'resolved');
       await service.close();
 
-      let restored;
-      if (backend === 'sqlite') restored = probity('restore', '--data', data, backupFile);
-      else {
-        const back = run('pg_restore', '--clean', '--if-exists', '--dbname', location, backupFile);
-        assert.equal(back.status, 0, back.all);
-        restored = probity('restore', '--data', data, '--database', location);
-      }
+      const restored = restoreBackup(backend, data, location, backupFile);
       assert.equal(restored.status, 0, restored.all);
       assert.match(restored.stdout, /; 1 candidate rejection\(s\);/, 'the output counts the rejection made again');
 
