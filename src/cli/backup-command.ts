@@ -7,6 +7,9 @@ import { AuditSigningKey } from '../governance/audit-signing-key.js';
 import { witnessDestination } from '../governance/witness-destination.js';
 import { backupKeys, erasureLedger, safeguardLedger } from '../server/serve.js';
 import { backupStore, restoreStore } from '../service/backup.js';
+import type { ErasureEntry } from '../gallery/erasure-ledger.js';
+import type { SafeguardEntry } from '../gallery/safeguard-ledger.js';
+import { checkLedgers, describeLedgersChecked, headsOf } from '../governance/ledger-witness.js';
 import { describeReapplied, reapplySafeguards } from '../service/restore-replay.js';
 import { dataDirOf, openStore, UsageError } from './main.js';
 import { flags } from './flags.js';
@@ -73,13 +76,15 @@ export async function restoreCommand(args: string[]): Promise<void> {
   const dir = dataDirOf(values);
   const signing = restoreSigning(dir, values.reason ?? `probity restore of ${positionals[0] ?? 'a pg_restore'}`);
   if (values.database || url) {
+    // Before anything is recorded or replayed: the ledgers against their chains and the witness.
+    const ledgers = checkLedgers(signing?.file, { erasures: erasureLedger(dir), safeguards: safeguardLedger(dir) });
     const db = await openStore(values);
     try {
-      const record = signing ? await restoreRecord(db, undefined, signing, new Date()) : undefined;
+      const record = signing ? await restoreRecord(db, undefined, { ...signing, ledgers: headsOf(ledgers) }, new Date()) : undefined;
       if (record) await recordRestore(db, signing!.file, record);
       await tellWitnessUrl(record);
-      const reapplied = await reapplySafeguards(db, safeguardLedger(dir).read(), erasureLedger(dir).read());
-      process.stdout.write(`the restored database: ${describeReapplied(reapplied)}${describeRecord(record, signing?.file)}\n`);
+      const reapplied = await reapplySafeguards(db, ledgers.verified.safeguards!.entries as SafeguardEntry[], ledgers.verified.erasures!.entries as ErasureEntry[]);
+      process.stdout.write(`the restored database: ${describeLedgersChecked(ledgers)}; ${describeReapplied(reapplied)}${describeRecord(record, signing?.file)}\n`);
     } finally {
       await db.close();
     }
@@ -90,6 +95,6 @@ export async function restoreCommand(args: string[]): Promise<void> {
   process.stdout.write(
     `restored ${r.restoredFrom} into ${join(dir, 'probity.sqlite')}` +
     `${r.previous ? ` (the store it replaced is kept as ${r.previous}, its data keys moved to ${join(dir, 'backup-keys.sqlite')} like a backup's, so an erasure reaches it too)` : ''}; ` +
-    `${describeReapplied(r.reapplied)}${describeRecord(r.restoreRecord, signing?.file)}\n`,
+    `${describeLedgersChecked(r.ledgers)}; ${describeReapplied(r.reapplied)}${describeRecord(r.restoreRecord, signing?.file)}\n`,
   );
 }

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { DEFAULT_CHECKPOINT_EVERY, type WitnessOptions } from '../governance/audit-checkpoint.js';
 import { AuditSigningKey } from '../governance/audit-signing-key.js';
 import { witnessDestination } from '../governance/witness-destination.js';
+import { ledgerHeads } from '../server/serve.js';
 
 /**
  * The service's checkpoint signing, for a command that writes the audit log itself (`probity
@@ -20,5 +21,6 @@ export function commandWitness(dataDir: string, env: NodeJS.ProcessEnv = process
     // Only checkpointNow signs for a command: it appends and exits.
     everyEntries: DEFAULT_CHECKPOINT_EVERY.entries, everySeconds: DEFAULT_CHECKPOINT_EVERY.seconds,
     ...(report ? { report } : {}),
+    ledgers: ledgerHeads(dataDir),
   };
 }

@@ -1,6 +1,7 @@
 import { closeSync, existsSync, fstatSync, fsyncSync, openSync, readSync, writeSync } from 'node:fs';
 import { createHash, type KeyObject } from 'node:crypto';
 import type { Db, Queryable } from '../gallery/db.js';
+import type { LedgerHead } from '../gallery/ledger.js';
 import { canonicalJson, GENESIS } from './audit-chain.js';
 import { verifySignature, type AuditSigningKey } from './audit-signing-key.js';
 import { treeConsistency, treeRoot } from './audit-tree.js';
@@ -28,6 +29,12 @@ export interface Checkpoint {
    * chain continues from here; verification accepts this one fork, signed, and reports it.
    */
   restore?: RestoreNote;
+  /**
+   * The restore ledgers' heads when signed (erasures.log, safeguards.log: size and running hash,
+   * see src/gallery/ledger.ts), so that whoever holds the data folder cannot remove or rewrite a
+   * ledger entry the witness has seen; `probity restore` checks the ledgers against every one.
+   */
+  ledgers?: Record<string, LedgerHead>;
 }
 
 export interface RestoreNote {
@@ -70,10 +77,24 @@ export function parseCheckpointLine(line: string): SignedCheckpoint | undefined 
     const r = c.restore;
     if (r !== undefined && (typeof r !== 'object' || r === null || typeof r.reason !== 'string' || !(r.replacedSize === null || (Number.isInteger(r.replacedSize) && r.replacedSize >= 0)))) return undefined;
     const restore = r === undefined ? {} : { restore: { reason: r.reason, replacedSize: r.replacedSize } };
-    return { checkpoint: { origin: c.origin, size: c.size, root: c.root, previous: c.previous, time: c.time, ...restore }, keyId: v.keyId, signature: v.signature, consistency: v.consistency.map(String) };
+    const ledgers = parseLedgerHeads(c.ledgers);
+    if (ledgers === null) return undefined;
+    return { checkpoint: { origin: c.origin, size: c.size, root: c.root, previous: c.previous, time: c.time, ...restore, ...(ledgers ? { ledgers } : {}) }, keyId: v.keyId, signature: v.signature, consistency: v.consistency.map(String) };
   } catch {
     return undefined;
   }
+}
+
+/** A checkpoint's `ledgers`, shape-checked: undefined when absent, null when malformed. */
+function parseLedgerHeads(v: unknown): Record<string, LedgerHead> | undefined | null {
+  if (v === undefined) return undefined;
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return null;
+  const out: Record<string, LedgerHead> = {};
+  for (const [name, h] of Object.entries(v as Record<string, LedgerHead>)) {
+    if (typeof h !== 'object' || h === null || !Number.isInteger(h.size) || h.size < 0 || typeof h.head !== 'string') return null;
+    out[name] = { size: h.size, head: h.head };
+  }
+  return out;
 }
 
 export interface WitnessOptions {
@@ -89,6 +110,11 @@ export interface WitnessOptions {
   everySeconds: number;
   /** Where a witness failure is reported (a failure never loses an entry). */
   report?: (message: string) => void;
+  /**
+   * The restore ledgers' heads now (see Checkpoint.ledgers). A checkpoint is signed as soon as
+   * one moves, so the witness holds each safeguard act as it is made.
+   */
+  ledgers?: () => Record<string, LedgerHead>;
 }
 
 export const DEFAULT_CHECKPOINT_EVERY = { entries: 1000, seconds: 60 };
@@ -127,6 +153,7 @@ export function appendLine(file: string, line: string): void {
 export class AuditWitness {
   readonly origin: string;
   private lastSize = 0;
+  private lastLedgers = '';
   private timer: NodeJS.Timeout | undefined;
 
   constructor(private readonly db: Db, readonly options: WitnessOptions, private readonly now: () => Date = () => new Date()) {
@@ -177,7 +204,8 @@ export class AuditWitness {
       if (last && !verifyConsistency(last.checkpoint.size, size, last.checkpoint.root, root, consistency)) {
         throw new Error(`the audit log's first ${last.checkpoint.size} entries no longer match the last checkpoint's signed root: the log was rewritten; refusing to sign`);
       }
-      const checkpoint: Checkpoint = { origin: this.origin, size, root, previous: last ? checkpointHash(last.checkpoint) : GENESIS, time: this.now().toISOString() };
+      const ledgers = this.options.ledgers?.();
+      const checkpoint: Checkpoint = { origin: this.origin, size, root, previous: last ? checkpointHash(last.checkpoint) : GENESIS, time: this.now().toISOString(), ...(ledgers ? { ledgers } : {}) };
       const sc: SignedCheckpoint = { checkpoint, keyId: this.key.keyId, signature: this.key.sign(checkpointText(checkpoint)), consistency };
       const line = JSON.stringify(sc);
       await tx.run(`INSERT INTO audit_checkpoints (size, root, at, hash, line) VALUES ($1, $2, $3, $4, $5)`, [size, root, checkpoint.time, checkpointHash(checkpoint), line]);
@@ -187,6 +215,7 @@ export class AuditWitness {
     });
     if (!signed) return undefined;
     this.lastSize = signed.sc.checkpoint.size;
+    if (signed.fresh) this.lastLedgers = JSON.stringify(signed.sc.checkpoint.ledgers ?? {});
     if (signed.fresh && this.options.url) await this.post(JSON.stringify(signed.sc));
     return signed.sc;
   }
@@ -214,8 +243,18 @@ export class AuditWitness {
 
   /** Called after each append: signs when enough entries have gone by. */
   async afterAppend(seq: number): Promise<void> {
-    if (seq - this.lastSize < this.options.everyEntries) return;
+    if (seq - this.lastSize < this.options.everyEntries && !this.ledgersMoved()) return;
     await this.checkpoint().catch((e: Error) => this.report(`audit checkpoint not signed: ${e.message}`));
+  }
+
+  /** Whether a restore ledger grew since the last checkpoint this process signed (a stat per ledger). */
+  private ledgersMoved(): boolean {
+    if (!this.options.ledgers) return false;
+    try {
+      return JSON.stringify(this.options.ledgers()) !== this.lastLedgers;
+    } catch {
+      return true;
+    }
   }
 
   /** Signs on the interval (when the log grew), until `stop`. */

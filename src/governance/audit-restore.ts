@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { ProbityError } from '../errors.js';
 import type { Db } from '../gallery/db.js';
+import type { LedgerHead } from '../gallery/ledger.js';
 import { appendLine, checkpointHash, checkpointText, lastLine, parseCheckpointLine, type Checkpoint, type SignedCheckpoint } from './audit-checkpoint.js';
 import type { AuditSigningKey } from './audit-signing-key.js';
 import { verifyStoredAudit } from './audit-store.js';
@@ -30,6 +31,8 @@ export interface RestoreSigning {
   /** The witness file the service appends to. */
   file: string;
   reason: string;
+  /** The restore ledgers' heads, checked before the restore (ledger-witness.ts): signed into the record like any checkpoint's. */
+  ledgers?: Record<string, LedgerHead>;
 }
 
 /**
@@ -73,7 +76,7 @@ export async function restoreRecord(restored: Db, replaced: Db | undefined, o: R
     }
     consistency = proof;
   }
-  const checkpoint: Checkpoint = { origin: signed.origin, size, root, previous: checkpointHash(signed), time: now.toISOString(), restore: { reason: o.reason, replacedSize } };
+  const checkpoint: Checkpoint = { origin: signed.origin, size, root, previous: checkpointHash(signed), time: now.toISOString(), restore: { reason: o.reason, replacedSize }, ...(o.ledgers ? { ledgers: o.ledgers } : {}) };
   return { checkpoint, keyId: o.key.keyId, signature: o.key.sign(checkpointText(checkpoint)), consistency };
 }
 

@@ -12,6 +12,7 @@ import { AuditSigningKey } from '../governance/audit-signing-key.js';
 import { requireWitnessApart, witnessDestination } from '../governance/witness-destination.js';
 import { ProbityError } from '../errors.js';
 import { ErasureLedger } from '../gallery/erasure-ledger.js';
+import type { LedgerHead } from '../gallery/ledger.js';
 import { SafeguardLedger } from '../gallery/safeguard-ledger.js';
 import { BackupKeyEscrow } from '../gallery/backup-keys.js';
 import { KeyRing } from '../gallery/subject-keys.js';
@@ -75,6 +76,16 @@ export function safeguardLedger(dataDir: string): SafeguardLedger {
   return new SafeguardLedger(join(dataDir, 'safeguards.log'));
 }
 
+/**
+ * The restore ledgers' heads, for the audit witness to sign in each checkpoint (see
+ * Checkpoint.ledgers): read from the files, so that every process signs the same heads.
+ */
+export function ledgerHeads(dataDir: string): () => Record<string, LedgerHead> {
+  const erasures = new ErasureLedger(join(dataDir, 'erasures.log'));
+  const safeguards = new SafeguardLedger(join(dataDir, 'safeguards.log'));
+  return () => ({ erasures: erasures.head(), safeguards: safeguards.head() });
+}
+
 /** The data keys of the backups `probity backup` took, kept out of the backup files. */
 export function backupKeys(dataDir: string): BackupKeyEscrow {
   return new BackupKeyEscrow(join(dataDir, 'backup-keys.sqlite'));
@@ -107,6 +118,7 @@ function auditWitness(o: ServeOptions, print?: (line: string) => void): WitnessO
     everyEntries: positiveEnv(o.env, 'PROBITY_AUDIT_CHECKPOINT_ENTRIES', DEFAULT_CHECKPOINT_EVERY.entries),
     everySeconds: positiveEnv(o.env, 'PROBITY_AUDIT_CHECKPOINT_SECONDS', DEFAULT_CHECKPOINT_EVERY.seconds),
     ...(print ? { report: print } : {}),
+    ledgers: ledgerHeads(o.dataDir),
   };
 }
 

@@ -19,7 +19,8 @@
  * request and each decision (across training expiries), and decisions and releases. The model
  * says who may decide: a registered person known before the case opened, with a key made before
  * it, trained at the instant, not already decided on that candidate; two confirmations resolve a
- * candidate only from two people.
+ * candidate only from two people. Backups and restores are drawn among these steps too: a
+ * restore takes the cases back to the backup, but a rejection made since stays (it restricts).
  *
  * Seeded and reproducible: the seed is printed; PROBITY_PBT_SEED=<seed> replays it, and
  * PROBITY_PBT_RUNS sets the number of sequences (default 20 per property and back-end).
@@ -206,13 +207,18 @@ const step = fc.oneof(
   ...BACKUP_RESTORE_STEPS,
 );
 type BaseStep = typeof step extends fc.Arbitrary<infer S> ? S : never;
-/** Review, people and time: kept apart from the access steps above (and from backups and restores). */
+/**
+ * Review, people and time: kept apart from the access steps above; backups and restores are drawn
+ * here too, so that a restore lands between a case's decisions (a rejection made after a backup
+ * must survive its restore).
+ */
 const reviewStep = fc.oneof(
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('reviewSearch' as const), probe: nat }) },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('reviewKeyDuringCase' as const), holder: fc.constantFrom('nobody', 'new person', 'known person', 'short training'), person: nat }) },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('reviewClock' as const), ms: fc.constantFrom(1, 1_000, 3_600_000, 86_400_000, 2 * 86_400_000) }) },
   { weight: 5, arbitrary: fc.record({ kind: fc.constant('reviewDecide' as const), key: nat, case: nat, candidate: nat, confirm: fc.boolean() }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('reviewRelease' as const), case: nat }) },
+  ...BACKUP_RESTORE_STEPS,
 );
 type ReviewStep = typeof reviewStep extends fc.Arbitrary<infer S> ? S : never;
 type Step = BaseStep | ReviewStep;
@@ -237,7 +243,7 @@ for (const backend of backends) {
     let clock = Date.now();
     let operatorSecret: string;
     let operatorOrg: string;
-    const steps = { total: 0, biometric: 0, allowed: 0, refused: 0, backups: 0, restores: 0, review: 0, cases: 0, decisions: 0, decisionsRefused: 0 };
+    const steps = { total: 0, biometric: 0, allowed: 0, refused: 0, backups: 0, restores: 0, rejectionsReplayed: 0, review: 0, cases: 0, decisions: 0, decisionsRefused: 0 };
 
     let engine: FaceEngine;
     /** The data folder: ledgers, the backups' key escrow (and, on SQLite, the store itself). */
@@ -259,7 +265,7 @@ for (const backend of backends) {
       operatorOrg = (await service.authenticate(operatorSecret)).organisationId;
     });
     after(async () => {
-      console.log(`access rules on ${backend}: ${steps.total} steps (${steps.biometric} biometric; ${steps.allowed} allowed, ${steps.refused} refused; ${steps.backups} backups, ${steps.restores} restores; ${steps.review} review steps, ${steps.cases} cases opened, ${steps.decisions} decisions of which ${steps.decisionsRefused} refused)`);
+      console.log(`access rules on ${backend}: ${steps.total} steps (${steps.biometric} biometric; ${steps.allowed} allowed, ${steps.refused} refused; ${steps.backups} backups, ${steps.restores} restores, ${steps.rejectionsReplayed} rejections made again; ${steps.review} review steps, ${steps.cases} cases opened, ${steps.decisions} decisions of which ${steps.decisionsRefused} refused)`);
       await service.close();
       await store.drop();
       if (backend === 'postgres') rmSync(dataDir, { recursive: true, force: true });
@@ -330,8 +336,22 @@ for (const backend of backends) {
       const withdrawn = new Set(now.consents.filter((c) => c.withdrawn).map((c) => c.id));
       now.consents = snap.consents.map((c) => ({ ...c, purposes: [...c.purposes], withdrawn: c.withdrawn || withdrawn.has(c.id) }));
       // Review cases, decisions, people and reviewer keys made after the backup are gone with it
-      // (revocations are replayed; an unknown key answers as a revoked one).
-      if (snap.review) now.review = cloneModel(snap).review;
+      // (revocations are replayed; an unknown key answers as a revoked one), except a rejection:
+      // it restricts, so it is made again on a case and candidate the backup holds, and resolves
+      // the case if it leaves no candidate waiting, as it did when it was made.
+      if (snap.review) {
+        const back = cloneModel(snap).review!;
+        for (const c of back.cases) {
+          const since = now.review?.cases.find((x) => x.id === c.id)?.decisions ?? [];
+          for (const d of since) {
+            if (d.decision !== 'reject' || !c.candidates.includes(d.subject) || c.decisions.some((x) => x.subject === d.subject && x.decision === 'reject')) continue;
+            c.decisions.push({ ...d });
+            steps.rejectionsReplayed++;
+          }
+          c.resolved = c.resolved || c.candidates.every((x) => reviewState(c, x) !== 'pending');
+        }
+        now.review = back;
+      }
       // The policy set last is in force, not the backup's.
       const active = JSON.parse((await db.one<{ value: string }>(`SELECT value FROM meta WHERE key = 'policy_packs'`))!.value) as string[];
       const expected = ['default', ...now.policy.filter((p) => p !== 'default')];
@@ -555,13 +575,13 @@ for (const backend of backends) {
     /** One step: run it on the service and hold the answer to the model. */
     async function play(model: Model, s: Step, purposeRule: boolean): Promise<void> {
       steps.total++;
+      if (s.kind === 'backup') return takeBackup(model);
+      if (s.kind === 'restore') return restoreBackup(model);
       if (isReviewStep(s)) return playReview(model, s);
       if (s.kind === 'advance') {
         clock += s.ms;
         return;
       }
-      if (s.kind === 'backup') return takeBackup(model);
-      if (s.kind === 'restore') return restoreBackup(model);
       const a = actorFor(model, s.a);
       if (a.revoked) {
         const out = await attempt(a, async () => undefined);

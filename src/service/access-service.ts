@@ -132,7 +132,14 @@ export class AccessService {
     return this.db.transaction(async (tx) => {
       if (this.db.kind === 'postgres') await tx.one(`SELECT pg_advisory_xact_lock(7402)`);
       const current = await tx.one<{ value: string }>(`SELECT value FROM meta WHERE key = $1`, [INSTALLATION_KEY_META]);
-      if (current && current.value !== input.kekId) {
+      // The installation key's fingerprint is recorded at the first start (ProbityService.open), so a
+      // store with nothing sealed yet still tells the holder's key from any other (issue 22).
+      if (!current) {
+        throw new ProbityError('key_unavailable',
+          'this store records no installation key fingerprint (it was made before they were recorded, and nothing is sealed under the key yet): ' +
+          'the key given cannot be told from any other. Start the service once with the installation key (it records the fingerprint), then recover');
+      }
+      if (current.value !== input.kekId) {
         throw new ProbityError('key_unavailable', `the installation key given (${input.kekId}) is not the one that wraps this store's data keys (${current.value}): only the holder of the installation key recovers operator access`);
       }
       const org = await tx.one<{ value: string }>(`SELECT value FROM meta WHERE key = 'operator_organisation'`);

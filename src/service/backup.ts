@@ -5,10 +5,11 @@ import type { BackupKeyEscrow, EscrowedKey } from '../gallery/backup-keys.js';
 import { join } from 'node:path';
 import { ProbityError } from '../errors.js';
 import type { Db } from '../gallery/db.js';
-import type { ErasureLedger } from '../gallery/erasure-ledger.js';
+import type { ErasureEntry, ErasureLedger } from '../gallery/erasure-ledger.js';
 import { migrate } from '../gallery/schema.js';
 import { SqliteDb } from '../gallery/sqlite-db.js';
-import type { SafeguardLedger } from '../gallery/safeguard-ledger.js';
+import type { SafeguardEntry, SafeguardLedger } from '../gallery/safeguard-ledger.js';
+import { checkLedgerAgainstAudit, checkLedgers, headsOf, type LedgersChecked } from '../governance/ledger-witness.js';
 import { reapplySafeguards, type Reapplied } from './restore-replay.js';
 import { recordRestore, restoreRecord, type RestoreSigning } from '../governance/audit-restore.js';
 import type { SignedCheckpoint } from '../governance/audit-checkpoint.js';
@@ -68,6 +69,8 @@ export interface RestoreResult {
   previous?: string;
   /** Every safeguard made after the backup, made again on the restored store. */
   reapplied: Reapplied;
+  /** The ledgers replayed, as checked against the audit witness before anything changed. */
+  ledgers: LedgersChecked;
   /** The signed restore record appended to the witness, when the witness held checkpoints. */
   restoreRecord?: SignedCheckpoint;
 }
@@ -80,14 +83,42 @@ export interface RestoreResult {
  */
 export async function restoreStore(dataDir: string, file: string, ledger: ErasureLedger, now = new Date(), signing?: RestoreSigning, safeguards?: SafeguardLedger): Promise<RestoreResult> {
   if (!existsSync(file)) throw new ProbityError('file_not_found', `no backup at ${file}`);
+  // Before anything changes: the ledgers' chains, and what the witness signed of them (ledger-witness.ts).
+  const ledgers = checkLedgers(signing?.file, { erasures: ledger, ...(safeguards ? { safeguards } : {}) });
+  if (signing) signing = { ...signing, ledgers: headsOf(ledgers) };
   let source: Database.Database;
+  let backupSize = 0;
   try {
     source = new Database(file, { readonly: true, fileMustExist: true });
     source.prepare(`SELECT value FROM meta WHERE key = 'schema_version'`).get();
   } catch {
     throw new ProbityError('invalid_argument', `${file} is not a Probity SQLite backup`);
   }
+  try {
+    backupSize = Number((source.prepare(`SELECT seq FROM audit_head WHERE id = 1`).get() as { seq: number } | undefined)?.seq ?? 0);
+  } catch {
+    backupSize = 0; // a backup from before the audit head: every act the replaced log records is checked
+  }
   const target = join(dataDir, 'probity.sqlite');
+  // Every act the replaced store's audit log records after the backup's end must be in the safeguard ledger.
+  if (safeguards && existsSync(target)) {
+    let replaced: SqliteDb | undefined;
+    try {
+      replaced = SqliteDb.open(target);
+    } catch {
+      replaced = undefined; // unreadable: the witness's check is the one that holds
+    }
+    if (replaced) {
+      try {
+        ledgers.auditActs = await checkLedgerAgainstAudit(replaced, backupSize, safeguards, ledgers.verified.safeguards!.entries as SafeguardEntry[]);
+      } catch (e) {
+        source.close();
+        throw e;
+      } finally {
+        await replaced.close();
+      }
+    }
+  }
   const staging = `${target}.restoring`;
   rmSync(staging, { force: true });
   try {
@@ -157,8 +188,8 @@ export async function restoreStore(dataDir: string, file: string, ledger: Erasur
   const db = SqliteDb.open(target);
   try {
     await migrate(db);
-    const reapplied = await reapplySafeguards(db, safeguards?.read() ?? [], ledger.read(), now);
-    return { restoredFrom: file, ...(previous ? { previous } : {}), reapplied, ...(record ? { restoreRecord: record } : {}) };
+    const reapplied = await reapplySafeguards(db, (ledgers.verified.safeguards?.entries ?? []) as SafeguardEntry[], ledgers.verified.erasures!.entries as ErasureEntry[], now);
+    return { restoredFrom: file, ...(previous ? { previous } : {}), reapplied, ledgers, ...(record ? { restoreRecord: record } : {}) };
   } finally {
     await db.close();
   }

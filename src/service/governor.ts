@@ -202,7 +202,7 @@ export class Governor {
    * commits, so that a restore of an older database makes it again (restore-replay.ts).
    */
   restricted(entry: SafeguardEntry): void {
-    this.safeguards?.append(entry);
+    this.safeguards?.append([entry]);
   }
 
   /**

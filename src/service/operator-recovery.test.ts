@@ -91,3 +91,62 @@ for (const backend of backends) {
     }
   });
 }
+
+for (const backend of backends) {
+  test(`attack (issue 22, keys recover on a store with nothing sealed, ${backend}): another installation key is refused before any template is enrolled; a store without a fingerprint refuses every key`, { skip: backendSkip(backend) }, async () => {
+    const data = join(dir, `empty-${backend}`);
+    mkdirSync(data, { recursive: true });
+    writeFileSync(join(data, 'template.key'), randomBytes(32).toString('hex') + '\n', { mode: 0o600 });
+    const store = backend === 'postgres' ? await freshStore('postgres') : undefined;
+    const location = store?.location ?? join(data, 'probity.sqlite');
+    const service = await ProbityService.open({
+      db: await openDb(location), engine: await testEngine(),
+      keys: new KeyRing([TemplateCipher.fromEnvironment({ env: {}, keyFile: join(data, 'template.key') })]),
+    });
+    try {
+      await service.access.bootstrapAdmin(adminKey());
+      assert.equal(Number((await service.db.one<{ n: number }>(`SELECT COUNT(*) AS n FROM subject_keys`))!.n), 0, 'nothing is sealed yet');
+    } finally {
+      await service.close();
+    }
+    const recover = (env: NodeJS.ProcessEnv) => {
+      const e: NodeJS.ProcessEnv = { ...process.env, ...env };
+      delete e.PROBITY_DATABASE_URL;
+      if (!env.PROBITY_SECRET_KEY) delete e.PROBITY_SECRET_KEY;
+      const r = spawnSync(process.execPath, [cliPath, 'keys', 'recover', '--data', data, ...(store ? ['--database', location] : []), '--reason', 'lost'], { encoding: 'utf8', env: e });
+      return { status: r.status, all: r.stdout + r.stderr };
+    };
+    const operatorKeys = async () => {
+      const db = await openDb(location);
+      try {
+        return Number((await db.one<{ n: number }>(`SELECT COUNT(*) AS n FROM api_keys WHERE roles LIKE '%operator%'`))!.n);
+      } finally {
+        await db.close();
+      }
+    };
+    try {
+      // The attack: the data folder's holder, with a key of their own, on a store where nothing is sealed.
+      const wrong = recover({ PROBITY_SECRET_KEY: randomBytes(32).toString('hex') });
+      assert.equal(wrong.status, 1, `a key of the attacker's own recovered operator access: ${wrong.all}`);
+      assert.match(wrong.all, /not the one that wraps this store's data keys/);
+      assert.equal(await operatorKeys(), 1, 'no operator key was added');
+      // The holder's key works.
+      const right = recover({});
+      assert.equal(right.status, 0, right.all);
+      assert.equal(await operatorKeys(), 2);
+
+      // A store made before fingerprints were recorded (none stored, nothing sealed): no key can be proven, so none is taken.
+      const db = await openDb(location);
+      await db.run(`DELETE FROM meta WHERE key = 'installation_key_id'`);
+      await db.close();
+      for (const env of [{ PROBITY_SECRET_KEY: randomBytes(32).toString('hex') }, {}]) {
+        const r = recover(env);
+        assert.equal(r.status, 1, r.all);
+        assert.match(r.all, /records no installation key fingerprint.*Start the service once/s);
+      }
+      assert.equal(await operatorKeys(), 2, 'no operator key was added');
+    } finally {
+      await store?.drop();
+    }
+  });
+}

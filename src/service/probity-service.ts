@@ -12,7 +12,7 @@ import { eraseGalleryRows, eraseSubjectRows, insertTemplate, removeSubjectTempla
 import { mismatchError, samePersonCheck, SAME_PERSON_RULE } from '../governance/enrolment-consistency.js';
 import type { ErasureLedger } from '../gallery/erasure-ledger.js';
 import { SafeguardLedger } from '../gallery/safeguard-ledger.js';
-import { asFloats, KEY_COLUMNS, KEY_JOIN, KeyRing, SubjectKeys, type WrappedKeyRow } from '../gallery/subject-keys.js';
+import { asFloats, INSTALLATION_KEY_META, KEY_COLUMNS, KEY_JOIN, KeyRing, SubjectKeys, type WrappedKeyRow } from '../gallery/subject-keys.js';
 import { IndexSnapshots } from '../gallery/index-snapshot.js';
 import { migrate } from '../gallery/schema.js';
 import type { TemplateCipher } from '../gallery/template-cipher.js';
@@ -196,10 +196,19 @@ export class ProbityService {
     await migrate(deps.db);
     const ring = deps.keys ?? (deps.cipher ? new KeyRing([deps.cipher]) : undefined);
     if (!ring) throw new ProbityError('invalid_argument', 'the service needs the installation key (cipher or keys)');
+    // The installation key's fingerprint, recorded at the first start even before anything is sealed
+    // under it: `probity keys recover` proves the holder's key against it (issue 22). Never changed
+    // here once set; a rotation changes it.
+    await deps.db.run(`INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING`, [INSTALLATION_KEY_META, ring.current().id]);
     const options = { ...DEFAULT_SERVICE_OPTIONS, ...deps.options, webhooks: { ...DEFAULT_WEBHOOK_OPTIONS, ...deps.options?.webhooks } };
     // The safeguard ledger lives beside the erasure ledger, in the data folder: a service given one keeps both.
     const safeguards = deps.safeguardLedger ?? (deps.erasureLedger ? new SafeguardLedger(join(dirname(deps.erasureLedger.path), 'safeguards.log')) : undefined);
-    const service = new ProbityService(deps.db, deps.engine, new SubjectKeys(ring), options, deps.now ?? (() => new Date()), deps.witness, deps.erasureLedger, safeguards);
+    // The witness signs the ledgers' heads in each checkpoint (a restore checks them against it), unless told otherwise.
+    const erasures = deps.erasureLedger;
+    const witness = deps.witness && !deps.witness.ledgers && (erasures || safeguards)
+      ? { ...deps.witness, ledgers: () => ({ ...(erasures ? { erasures: erasures.head() } : {}), ...(safeguards ? { safeguards: safeguards.head() } : {}) }) }
+      : deps.witness;
+    const service = new ProbityService(deps.db, deps.engine, new SubjectKeys(ring), options, deps.now ?? (() => new Date()), witness, deps.erasureLedger, safeguards);
     service.expiry.schedule();
     service.witness?.start();
     return service;

@@ -4,6 +4,7 @@ import type { SafeguardEntry } from '../gallery/safeguard-ledger.js';
 import { appendAudit } from '../governance/audit-log.js';
 import { packsFor } from '../governance/policy/packs.js';
 import type { UseCaseDecision } from './access-service.js';
+import { candidateState } from '../gallery/erasure-mentions.js';
 import { maintenance } from './maintenance.js';
 
 /** What a restore made again: every count is of acts the restored database did not hold yet. */
@@ -14,6 +15,7 @@ export interface Reapplied {
   peopleDeactivated: number;
   /** Organisations whose console sign-in settings were put back. */
   signInSettings: number;
+  candidatesRejected: number;
   /** The policy packs put back when the backup's differed from the last ones set. */
   policy?: { from: string[]; to: string[] };
   erasures: { subjects: number; galleries: number; templates: number };
@@ -29,7 +31,7 @@ export interface Reapplied {
  */
 export async function reapplySafeguards(db: Db, safeguards: SafeguardEntry[], erasures: ErasureEntry[], now: Date = new Date()): Promise<Reapplied> {
   const { people } = maintenance(db, () => now);
-  const done: Reapplied = { consentsWithdrawn: 0, keysRevoked: 0, applicationsRefused: 0, peopleDeactivated: 0, signInSettings: 0, erasures: { subjects: 0, galleries: 0, templates: 0 } };
+  const done: Reapplied = { consentsWithdrawn: 0, keysRevoked: 0, applicationsRefused: 0, peopleDeactivated: 0, signInSettings: 0, candidatesRejected: 0, erasures: { subjects: 0, galleries: 0, templates: 0 } };
   done.erasures = await people.replayErasures(erasures, now);
   let lastPolicy: (SafeguardEntry & { kind: 'policy_set' }) | undefined;
   const lastSignIn = new Map<string, SafeguardEntry & { kind: 'sign_in_set' }>();
@@ -52,6 +54,9 @@ export async function reapplySafeguards(db: Db, safeguards: SafeguardEntry[], er
         break;
       case 'sign_in_set':
         lastSignIn.set(e.organisationId, e);
+        break;
+      case 'candidate_rejected':
+        if (await replayRejection(db, e, now)) done.candidatesRejected++;
         break;
     }
   }
@@ -128,6 +133,37 @@ async function replaySignIn(db: Db, e: SafeguardEntry & { kind: 'sign_in_set' },
   });
 }
 
+/**
+ * A candidate rejected after the backup is rejected again: the reviewer's decision goes back into
+ * the case (at the instant it was made; the reason, which may describe the person, stays in the
+ * audit log and is not copied), and a case it leaves with no candidate waiting is resolved, as the
+ * decision resolved it. Skipped when the restored store does not hold the case or the candidate
+ * (opened, or erased, after the backup) or already holds the rejection.
+ */
+async function replayRejection(db: Db, e: { at: string; caseId: string; subjectId: string; reviewerKeyId: string }, now: Date): Promise<boolean> {
+  return db.transaction(async (tx) => {
+    if (db.kind === 'postgres') await tx.one(`SELECT id FROM review_cases WHERE id = $1 FOR UPDATE`, [e.caseId]);
+    const c = await tx.one<{ organisation_id: string; gallery_id: string; candidates: string; status: string; required_reviewers: number }>(
+      `SELECT organisation_id, gallery_id, candidates, status, required_reviewers FROM review_cases WHERE id = $1`, [e.caseId]);
+    if (!c) return false;
+    const subject = await tx.one<{ ref: string }>(`SELECT ref FROM subjects WHERE id = $1 AND gallery_id = $2`, [e.subjectId, c.gallery_id]);
+    const candidates = JSON.parse(c.candidates) as { subject: string }[];
+    if (!subject || !candidates.some((x) => x.subject === subject.ref)) return false;
+    if (await tx.one(`SELECT 1 AS one FROM review_decisions WHERE case_id = $1 AND subject = $2 AND decision = 'reject'`, [e.caseId, subject.ref])) return false;
+    await tx.run(`DELETE FROM review_decisions WHERE case_id = $1 AND subject = $2 AND reviewer_key_id = $3`, [e.caseId, subject.ref, e.reviewerKeyId]);
+    await tx.run(`INSERT INTO review_decisions (case_id, subject, reviewer_key_id, decision, reason, decided_at) VALUES ($1, $2, $3, 'reject', $4, $5)`,
+      [e.caseId, subject.ref, e.reviewerKeyId, 'rejected after the backup this store was restored from; made again from the safeguard ledger', e.at]);
+    const decisions = await tx.all<{ subject: string; reviewer_key_id: string; decision: string }>(`SELECT subject, reviewer_key_id, decision FROM review_decisions WHERE case_id = $1`, [e.caseId]);
+    const resolves = c.status === 'pending' && candidates.every((x) => candidateState(x.subject, decisions, Number(c.required_reviewers)) !== 'pending');
+    if (resolves) await tx.run(`UPDATE review_cases SET status = 'resolved', resolved_at = $1, probe_sealed = NULL WHERE id = $2`, [e.at, e.caseId]);
+    await appendAudit(tx, now, {
+      action: 'candidate_rejection_replayed', organisationId: c.organisation_id, keyId: null, roles: ['system'], outcome: 'ok', galleryId: c.gallery_id, subject: subject.ref,
+      result: { case: e.caseId, decision: 'reject', reviewerKey: e.reviewerKeyId, rejectedAt: e.at, resolved: resolves },
+    }, db.kind);
+    return true;
+  });
+}
+
 /** The last policy set before the restore is the one in force after it; returns what it replaced, or undefined when unchanged. */
 async function replayPolicy(db: Db, e: { at: string; packs: string[] }, now: Date): Promise<string[] | undefined> {
   return db.transaction(async (tx) => {
@@ -153,6 +189,7 @@ export function describeReapplied(r: Reapplied): string {
     `${r.applicationsRefused} application refusal(s)`,
     `${r.peopleDeactivated} person deactivation(s)`,
     `${r.signInSettings} organisation sign-in setting(s)`,
+    `${r.candidatesRejected} candidate rejection(s)`,
     r.policy ? `the policy packs ${r.policy.to.join(', ')} (the backup had ${r.policy.from.join(', ')})` : 'the policy packs unchanged',
     `${r.erasures.subjects} subject(s) and ${r.erasures.galleries} galler(ies) erased again, ${r.erasures.templates} template(s)`,
   ];

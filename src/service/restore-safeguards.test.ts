@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -32,6 +32,14 @@ function run(cmd: string, ...args: string[]) {
   return { status: r.status, stdout: r.stdout, all: r.stdout + r.stderr };
 }
 const probity = (...args: string[]) => run(process.execPath, cliPath, ...args);
+
+/** The restore as an operator makes it: `probity restore FILE` on SQLite; `pg_restore`, then `probity restore --database`, on PostgreSQL. */
+function restoreBackup(backend: 'sqlite' | 'postgres', data: string, location: string, backupFile: string) {
+  if (backend === 'sqlite') return probity('restore', '--data', data, backupFile);
+  const back = run('pg_restore', '--clean', '--if-exists', '--dbname', location, backupFile);
+  assert.equal(back.status, 0, back.all);
+  return probity('restore', '--data', data, '--database', location);
+}
 
 /** A data folder with its template key, and the service as `probity serve` opens it on `location`. */
 function dataFolder(name: string) {
@@ -93,16 +101,10 @@ for (const backend of backends) {
       await service.close();
 
       // The restore.
-      let restored;
-      if (backend === 'sqlite') restored = probity('restore', '--data', data, backupFile);
-      else {
-        const back = run('pg_restore', '--clean', '--if-exists', '--dbname', location, backupFile);
-        assert.equal(back.status, 0, back.all);
-        restored = probity('restore', '--data', data, '--database', location);
-      }
+      const restored = restoreBackup(backend, data, location, backupFile);
       assert.equal(restored.status, 0, restored.all);
       // The output says what was re-applied.
-      assert.match(restored.stdout, /2 consent withdrawal\(s\); 1 key revocation\(s\); 1 application refusal\(s\); 1 person deactivation\(s\); 1 organisation sign-in setting\(s\); the policy packs default, eu-ai-act \(the backup had default, us-il, eu-ai-act\); 1 subject\(s\) and 0 galler\(ies\) erased again/);
+      assert.match(restored.stdout, /2 consent withdrawal\(s\); 1 key revocation\(s\); 1 application refusal\(s\); 1 person deactivation\(s\); 1 organisation sign-in setting\(s\); 0 candidate rejection\(s\); the policy packs default, eu-ai-act \(the backup had default, us-il, eu-ai-act\); 1 subject\(s\) and 0 galler\(ies\) erased again/);
 
       service = await open(location);
       // The consent is not in force again: enrolling gloria (who withdrew) or colin is refused.
@@ -130,6 +132,67 @@ for (const backend of backends) {
       const actions = (await service.db.all<{ body: string }>(`SELECT body FROM audit_log`)).map((r) => (JSON.parse(r.body) as { action: string }).action);
       for (const a of ['consent_withdrawal_replayed', 'key_revocation_replayed', 'application_refusal_replayed', 'policy_replayed', 'person_deactivation_replayed', 'sign_in_replayed']) assert.ok(actions.includes(a), `${a} is in the log`);
       await service.close();
+      const verified = probity('audit', 'verify', ...(backend === 'sqlite' ? ['--data', data] : ['--database', location]));
+      assert.equal(verified.status, 0, verified.all);
+    } finally {
+      await store?.drop();
+    }
+  });
+
+  test(`attack (issue 22, restore un-rejects a candidate, ${backend}): a candidate rejected after a backup is pending again once it is restored`, { skip: skipWithoutLfw || backendSkip(backend) }, async () => {
+    const { data, open } = dataFolder(`reject-${backend}`);
+    const store = backend === 'postgres' ? await freshStore('postgres') : undefined;
+    const location = store?.location ?? join(data, 'probity.sqlite');
+    const MPS = 'missing_person_search';
+    try {
+      let service = await open(location);
+      const operatorSecret = (await service.access.bootstrapAdmin())!.secret;
+      const { make } = await missingPersonCharity(service, operatorSecret);
+      const requester = await make(['client'], 'caseworker');
+      const reviewerA = await make(['reviewer'], 'reviewer a');
+      const reviewerB = await make(['reviewer'], 'reviewer b');
+      const reviewerC = await make(['reviewer'], 'reviewer c');
+      const galleryId = (await service.createGallery(requester, { name: 'missing' })).id;
+      await consentTo(service, requester, galleryId, ['missing-1'], MPS);
+      await service.enrol(requester, { purpose: MPS, galleryId, subject: 'missing-1', images: [image(faces.colin1())] });
+      const search = await service.identify(requester, { purpose: MPS, galleryId, probe: image(faces.colin2()) });
+      const caseId = search.review.case!;
+      assert.ok(caseId, 'a review case was opened');
+      // One reviewer confirms before the backup.
+      await service.reviews.decide(reviewerA, { caseId, subject: 'missing-1', decision: 'confirm', reason: 'same scar' });
+      await service.close();
+
+      const backupFile = join(dir, `reject-${backend}.backup`);
+      const taken = backend === 'sqlite' ? probity('backup', '--data', data, '--out', backupFile) : run('pg_dump', '--format=custom', '--file', backupFile, location);
+      assert.equal(taken.status, 0, taken.all);
+
+      // After it, the second reviewer rejects the candidate: the case resolves with nobody released.
+      service = await open(location);
+      const rejected = await service.reviews.decide(reviewerB, { caseId, subject: 'missing-1', decision: 'reject', reason: 'the ears differ' });
+      assert.equal(rejected.candidateState, 'rejected');
+      assert.equal(rejected.caseStatus, 'resolved');
+      await service.close();
+
+      const restored = restoreBackup(backend, data, location, backupFile);
+      assert.equal(restored.status, 0, restored.all);
+      assert.match(restored.stdout, /; 1 candidate rejection\(s\);/, 'the output counts the rejection made again');
+
+      // The attack's payoff: the candidate pending again, so another reviewer could confirm and release them.
+      service = await open(location);
+      try {
+        const view = await service.reviews.get(requester, caseId) as { status: string; outcome: { confirmed: unknown[]; rejected: number } | null };
+        assert.equal(view.status, 'resolved', 'the case is resolved again, as the rejection left it');
+        assert.equal(view.outcome?.confirmed.length, 0, 'nobody is released');
+        assert.equal(view.outcome?.rejected, 1);
+        await assert.rejects(service.reviews.decide(reviewerC, { caseId, subject: 'missing-1', decision: 'confirm', reason: 'after the restore' }), { code: 'conflict' }, 'nobody can confirm the rejected candidate after the restore');
+        const replayed = await service.db.one<{ body: string }>(`SELECT body FROM audit_log WHERE body LIKE '%candidate_rejection_replayed%'`);
+        assert.ok(replayed, 'the replay is audited');
+        assert.match(replayed.body, new RegExp(caseId));
+        // The ledger names the subject by its row id, never by its reference.
+        assert.ok(!readFileSync(join(data, 'safeguards.log'), 'utf8').includes('missing-1'));
+      } finally {
+        await service.close();
+      }
       const verified = probity('audit', 'verify', ...(backend === 'sqlite' ? ['--data', data] : ['--database', location]));
       assert.equal(verified.status, 0, verified.all);
     } finally {

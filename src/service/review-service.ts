@@ -260,6 +260,11 @@ export class ReviewService {
         if (this.db.isUniqueViolation(e)) throw new ProbityError('conflict', `you have already decided on "${input.subject}" in case ${row.id}; a second confirmation must come from a different reviewer`);
         throw e;
       }
+      if (input.decision === 'reject') {
+        // A rejection restricts (the candidate is never released): a restore of an older store makes it again (restore-replay.ts).
+        const subject = await tx.one<{ id: string }>(`SELECT id FROM subjects WHERE gallery_id = $1 AND ref = $2`, [row.gallery_id, input.subject]);
+        if (subject) this.gov.restricted({ kind: 'candidate_rejected', at, caseId: row.id, subjectId: subject.id, reviewerKeyId: caller.keyId });
+      }
       const decisions = await tx.all<DecisionRow>(`SELECT * FROM review_decisions WHERE case_id = $1`, [row.id]);
       const resolved = candidates.every((c) => candidateState(c.subject, decisions, Number(row.required_reviewers)) !== 'pending');
       if (resolved) {
