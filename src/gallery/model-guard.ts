@@ -32,15 +32,17 @@ export async function requireGalleryModel(db: Queryable, galleryId: string, mode
     `SELECT model, pipeline FROM templates WHERE gallery_id = $1 AND (model <> $2 OR pipeline IS NULL OR pipeline <> $3) LIMIT 1`, [galleryId, model, pipeline],
   );
   if (!other) return;
-  if (other.model !== model) {
+  if (other.pipeline !== null && Number(other.pipeline) === pipeline) {
     throw new ProbityError(
       'model_mismatch',
       `gallery ${galleryId} holds templates made by ${described(other.model)}; this service runs ${described(model)}, whose scores cannot be compared with them: ${remedy(other.model, model)}, or enrol its subjects again under ${described(model)}`,
     );
   }
+  // Another pipeline: no flag or model serves these templates, whatever their model; only re-enrolment does.
   const made = other.pipeline === null ? 'on an earlier pipeline than this one (stored before templates recorded their pipeline)' : `on pipeline ${other.pipeline}`;
+  const by = other.model === model ? '' : ` by ${described(other.model)}`;
   throw new ProbityError(
     'model_mismatch',
-    `gallery ${galleryId} holds templates made ${made}; this service runs pipeline ${pipeline}, whose templates and thresholds cannot be compared with them: re-enrol: ${REENROL}`,
+    `gallery ${galleryId} holds templates made${by} ${made}; this service runs pipeline ${pipeline}, whose templates and thresholds cannot be compared with them: re-enrol: ${REENROL}`,
   );
 }

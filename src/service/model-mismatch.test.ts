@@ -143,6 +143,13 @@ for (const backend of backends) {
       const r = await verify();
       assert.equal(r.match, true, 'served with the kind that enrolled it, the gallery works');
     });
+
+    test('a flip-averaged gallery from before templates recorded their pipeline is told to re-enrol, not to serve with --flip (no flag serves it)', async () => {
+      await singleService.db.run(`UPDATE templates SET pipeline = NULL`);
+      const unknown = /made by model mobilefacenet-512 \(flip-averaged templates\) on an earlier pipeline than this one.*re-enrol: create a new gallery/;
+      await refusedAndLogged(singleService, singleService.identify(client, { purpose: P, galleryId, probe: image(faces.serena2()) }), 'identify', galleryId, unknown);
+      await refusedAndLogged(flipService, flipService.identify(client, { purpose: P, galleryId, probe: image(faces.serena2()) }), 'identify', galleryId, /on an earlier pipeline than this one/);
+    });
   });
 }
 
