@@ -91,3 +91,16 @@ export function mismatchError(subject: string, heldCount: number, mismatched: re
     SAME_PERSON_RULE,
   );
 }
+
+/** How alike a replacement must be to what it replaces: a changed appearance, not another person. */
+export const REPLACEMENT_FMR = 1e-2;
+
+/** The refusal of a replacement that does not resemble the person it replaces, and the way that remains. */
+export function replacementMismatchError(subject: string, heldCount: number, mismatched: readonly Mismatch[], threshold: number, point: string): ProbityError {
+  const each = mismatched.map((m) => `photograph ${m.index + 1} (${m.label}): best score ${m.best.toFixed(3)}`).join('; ');
+  return new ProbityError(
+    'subject_mismatch',
+    `"replaceTemplates" replaces a person's templates with a changed appearance of the same person, but ${mismatched.length === 1 ? 'a photograph does' : `${mismatched.length} photographs do`} not resemble the ${heldCount} template(s) "${subject}" holds even at the looser threshold ${threshold.toFixed(4)} (false match rate ${REPLACEMENT_FMR}, operating point ${point}): ${each}. Nothing was replaced. If this really is "${subject}", erase the subject (which ends their consent) and enrol them afresh under a new consent (${SAME_PERSON_RULE.rule})`,
+    SAME_PERSON_RULE,
+  );
+}

@@ -66,9 +66,17 @@ export function normaliseIssuer(issuer: string): string {
   }
   if (url.search || url.hash || issuer.includes('?') || issuer.includes('#')) throw new ProbityError('invalid_request', 'identityProvider.issuer: an OpenID Connect issuer has no query or fragment');
   if (url.username || url.password) throw new ProbityError('invalid_request', 'identityProvider.issuer: an OpenID Connect issuer carries no user or password');
-  // URL lower-cases the scheme and host and drops a default port; the path is kept as written.
-  const path = url.pathname.replace(/\/+$/, '');
-  return `${url.protocol}//${url.host}${path}`;
+  // URL lower-cases the scheme and host and drops a default port; the path keeps its case, with
+  // percent-encoded unreserved characters decoded and other escapes in upper case (RFC 3986
+  // 6.2.2.1-2), and a host's trailing dot (the same name, fully qualified) dropped.
+  const path = url.pathname
+    .replace(/%([0-9a-f]{2})/gi, (_m, hex: string) => {
+      const c = String.fromCharCode(parseInt(hex, 16));
+      return /[A-Za-z0-9\-._~]/.test(c) ? c : `%${hex.toUpperCase()}`;
+    })
+    .replace(/\/+$/, '');
+  const host = url.host.replace(/\.(?=(:\d+)?$)/, '');
+  return `${url.protocol}//${host}${path}`;
 }
 
 /**

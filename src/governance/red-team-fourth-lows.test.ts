@@ -44,7 +44,9 @@ for (const backend of backends) {
       const org = await service.access.createOrganisation(operator, { name: 'county', sector: 'public_sector', jurisdictions: ['other'] });
       const first = await service.personnel.register(operator, { organisationId: org.id, name: 'Ada', duties: ['review'], identityProvider: { issuer: 'https://IdP.Example.org/realms/Staff/', subject: 'u-1' } });
       assert.deepEqual(first.identityProvider, { issuer: 'https://idp.example.org/realms/Staff', subject: 'u-1' }, 'kept as OpenID Connect compares it');
-      for (const issuer of ['https://idp.example.org/realms/Staff', 'HTTPS://IDP.EXAMPLE.ORG/realms/Staff', 'https://idp.example.org:443/realms/Staff//', ' https://idp.example.org/realms/Staff/ ']) {
+      for (const issuer of ['https://idp.example.org/realms/Staff', 'HTTPS://IDP.EXAMPLE.ORG/realms/Staff', 'https://idp.example.org:443/realms/Staff//', ' https://idp.example.org/realms/Staff/ ',
+        // Fifth outside test: an unreserved character percent-encoded, and the host's trailing dot.
+        'https://idp.example.org/realms/%53taff', 'https://idp.example.org./realms/Staff']) {
         const e = await refused(service.personnel.register(operator, { organisationId: org.id, name: 'Ada again', duties: ['review'], identityProvider: { issuer, subject: 'u-1' } }), 'conflict');
         assert.match(e.message, /one identity, one person/);
       }

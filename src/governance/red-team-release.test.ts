@@ -18,7 +18,7 @@ import type { Caller } from './api-keys.js';
 import { AuditSigningKey } from './audit-signing-key.js';
 import { ProbityService } from '../service/probity-service.js';
 import { skipWithoutLfw } from '../testing/fixtures.js';
-import { backendSkip, backends, faces, freshStore, onboard, reviewerKey, testEngine, testKey } from '../testing/service-fixture.js';
+import { backendSkip, backends, consentTo, faces, freshStore, onboard, reviewerKey, testEngine, testKey } from '../testing/service-fixture.js';
 import { lastAuditEntry } from '../testing/audit-entries.js';
 import { suiteUnless } from '../testing/suite.js';
 import { refused } from '../testing/refusals.js';
@@ -132,6 +132,23 @@ for (const backend of backends) {
         clock += 11 * MIN;
         const withheld = await history();
         assert.deepEqual(seqs.filter((s) => withheld.includes(s)), [], 'withheld: the decisions are not listed');
+      });
+    });
+
+    describe('low: a disclosure of a verification does not name a subject erased since', () => {
+      test('attack (fifth outside test, second run): the admin exports the disclosure of a verify after its subject was erased; the name is not in it', async () => {
+        const shop = await onboard(service, operatorSecret, { name: 'shop', sector: 'employer', jurisdictions: ['eu'] }, ['building_access']);
+        const shopAdmin = await service.authenticate((await service.access.createKey(operator, { organisationId: shop.organisationId, roles: ['admin'], label: 'shop admin' })).secret);
+        const doors = (await service.createGallery(shop.caller, { name: 'doors' })).id;
+        await consentTo(service, shop.caller, doors, ['gates'], 'building_access');
+        await service.enrol(shop.caller, { purpose: 'building_access', galleryId: doors, subject: 'gates', images: [image(faces.colin1())] });
+        const v = await service.verify(shop.caller, { purpose: 'building_access', galleryId: doors, subject: 'gates', probe: image(faces.colin2()) });
+        assert.equal(v.match, true);
+        assert.match(JSON.stringify(await service.disclosures.export(shopAdmin, { auditSeq: v.auditSeq })), /gates/, 'while enrolled, the verification names whom it compared with');
+        await service.eraseSubject(shop.caller, doors, 'gates');
+        const after = await service.disclosures.export(shopAdmin, { auditSeq: v.auditSeq });
+        assert.doesNotMatch(JSON.stringify(after), /gates/, 'an erased subject named in a disclosure');
+        assert.deepEqual(after.disclosure.entriesNotCopied, [v.auditSeq]);
       });
     });
 

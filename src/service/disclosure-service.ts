@@ -85,10 +85,16 @@ export class DisclosureService {
     const naming = (e: AuditRow) => (JSON.parse(e.body) as { subject?: string }).subject;
     const withheldEntries = decisionEntries.filter((e) => !named.has(naming(e) ?? ''));
     const proven = decisionEntries.filter((e) => named.has(naming(e) ?? ''));
+    // A verification names the subject it compared with: once they are erased, no export names them again.
+    const compared = typeof body?.subject === 'string' ? body.subject : undefined;
+    const erasedSubject = compared !== undefined && body?.galleryId !== undefined
+      && !(await this.db.one(`SELECT id FROM subjects WHERE gallery_id = $1 AND ref = $2`, [body.galleryId, compared]));
+    const outcome = erasedSubject && body?.result ? JSON.parse(JSON.stringify(body.result, (_k, v: unknown) => (v === compared ? 'an erased subject' : v))) as Record<string, unknown> : body?.result;
+    if (erasedSubject && search) withheldEntries.unshift(search);
     const proofs: AuditProof[] = [];
     const witness = this.gov.witness;
     if (witness) {
-      for (const seq of [...(search ? [Number(search.seq)] : []), ...proven.map((e) => Number(e.seq))]) {
+      for (const seq of [...(search && !erasedSubject ? [Number(search.seq)] : []), ...proven.map((e) => Number(e.seq))]) {
         const p = await buildAuditProof(this.db, witness, seq);
         if (p) proofs.push(p);
       }
@@ -105,7 +111,7 @@ export class DisclosureService {
         authority: body?.legalAuthority ?? (row?.authority ? JSON.parse(row.authority) : null),
         gallery: body?.galleryId ?? row?.gallery_id ?? null,
         settings: searchJson ?? null,
-        outcome: body?.result ?? null,
+        outcome: outcome ?? null,
       },
       candidates: candidates.map((c) => ({ candidate: label.get(c.subject), score: c.score, threshold: c.threshold, clearedThreshold: c.match, ...(c.scoreFmr ? { scoreFmr: c.scoreFmr } : {}), meaning: meaning(c) })),
       ...(row && Number(row.erased_candidates) ? { erasedCandidates: Number(row.erased_candidates), erasedNote: 'candidates erased (consent withdrawn or expired, or erasure requested) after the search: only counted' } : {}),
@@ -118,6 +124,7 @@ export class DisclosureService {
           decisions: decisions.map((d) => ({ candidate: label.get(d.subject) ?? 'an erased candidate', decision: d.decision, reason: d.reason, at: d.decided_at, reviewer: reviewerViews.get(d.reviewer_key_id) })),
         }
         : { note: 'this search opened no review case (its purpose did not require human review, or no candidate cleared the threshold)' },
+      ...(!row && erasedSubject ? { entriesNotCopied: [Number(search!.seq)], entriesNotCopiedNote: 'the search\'s audit entry names a subject erased since: it is listed by number only' } : {}),
       model: searchJson?.model ?? (body?.result as { model?: string } | undefined)?.model ?? null,
       calibration: this.calibration(),
       statement: NOT_SOLE_BASIS,

@@ -106,19 +106,28 @@ for (const backend of backends) {
       }
     });
 
-    test("a person's appearance really changed: replaceTemplates erases the old templates and enrols the new, audited; consent still required", async () => {
-      await service.enrol(client, { purpose: P, galleryId: gallery, subject: 'sam', images: [image(faces.hugo1())] });
-      // Without replacing, a different-looking photograph is refused; replacing, it takes the old ones' place.
-      await refused(service.enrol(client, { purpose: P, galleryId: gallery, subject: 'sam', images: [image(faces.gloria1())] }), 'subject_mismatch');
-      const r = await service.enrol(client, { purpose: P, galleryId: gallery, subject: 'sam', images: [image(faces.gloria1())], replaceTemplates: true });
+    test("replaceTemplates puts new photographs of the same person in place of the old, audited; consent still required", async () => {
+      await service.enrol(client, { purpose: P, galleryId: gallery, subject: 'sam', images: [image(faces.colin1())] });
+      const r = await service.enrol(client, { purpose: P, galleryId: gallery, subject: 'sam', images: [image(faces.colin2())], replaceTemplates: true });
       const body = r.body as { templatesReplaced: number; auditSeq: number };
       assert.equal(body.templatesReplaced, 1);
       assert.equal(await templatesOf('sam'), 1);
       const entry = JSON.parse((await db.one<{ body: string }>(`SELECT body FROM audit_log WHERE seq = $1`, [body.auditSeq]))!.body);
       assert.equal(entry.result.templatesReplaced, 1);
       assert.equal(entry.outcome, 'ok');
-      const v = await service.verify(client, { purpose: P, galleryId: gallery, subject: 'sam', probe: image(faces.hugo1()) });
-      assert.equal(v.match, false, 'the old face is gone');
+      const v = await service.verify(client, { purpose: P, galleryId: gallery, subject: 'sam', probe: image(faces.colin3()) });
+      assert.equal(v.match, true, 'the replacement is of the same person');
+    });
+
+    test('attack (fifth outside test): replaceTemplates puts someone else\'s face under the subject\'s consent; refused (subject_mismatch), logged, nothing replaced', async () => {
+      // Any face in place of sam's: an unrelated person does not resemble the templates held even at FMR 1e-2.
+      const e = await refused(service.enrol(client, { purpose: P, galleryId: gallery, subject: 'sam', images: [image(faces.gloria1())], replaceTemplates: true }), 'subject_mismatch');
+      assert.match(e.message, /does not resemble .* even at the looser threshold .*erase the subject \(which ends their consent\) and enrol them afresh under a new consent/);
+      assert.equal(await templatesOf('sam'), 1, 'nothing was replaced');
+      const logged = JSON.parse((await db.one<{ body: string }>(`SELECT body FROM audit_log WHERE body LIKE '%"action":"enrol"%' AND body LIKE '%"outcome":"refused"%' ORDER BY seq DESC LIMIT 1`))!.body);
+      assert.deepEqual([logged.result.code, logged.rules?.[0] ?? logged.result.rule], ['subject_mismatch', 'enrol/same-person']);
+      const v = await service.verify(client, { purpose: P, galleryId: gallery, subject: 'sam', probe: image(faces.gloria1()) });
+      assert.equal(v.match, false, 'the other person does not verify as sam');
       // Replacing still needs the person's consent: after the subject is erased it ends, and replacing is refused.
       await service.eraseSubject(client, gallery, 'sam');
       await refused(service.enrol(client, { purpose: P, galleryId: gallery, subject: 'sam', images: [image(faces.hugo1())], replaceTemplates: true }), 'consent_required');

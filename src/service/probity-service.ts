@@ -9,7 +9,7 @@ import type { Db, Queryable } from '../gallery/db.js';
 import { requireGalleryModel } from '../gallery/model-guard.js';
 import { GallerySearch } from '../gallery/gallery-search.js';
 import { eraseGalleryRows, eraseSubjectRows, insertTemplate, removeSubjectTemplates } from '../gallery/template-store.js';
-import { mismatchError, samePersonCheck, SAME_PERSON_RULE } from '../governance/enrolment-consistency.js';
+import { mismatchError, REPLACEMENT_FMR, replacementMismatchError, samePersonCheck, SAME_PERSON_RULE } from '../governance/enrolment-consistency.js';
 import type { ErasureLedger } from '../gallery/erasure-ledger.js';
 import { SafeguardLedger } from '../gallery/safeguard-ledger.js';
 import { asFloats, INSTALLATION_KEY_META, KEY_COLUMNS, KEY_JOIN, KeyRing, SubjectKeys, type WrappedKeyRow } from '../gallery/subject-keys.js';
@@ -472,11 +472,20 @@ export class ProbityService {
         // into one subject are judged one after the other, each against what the other stored.
         let replaced = 0;
         let held: Float32Array[] = [];
+        const rows = await tx.all<{ uuid: string; sealed: Buffer } & WrappedKeyRow>(`SELECT t.uuid, t.sealed, ${KEY_COLUMNS} FROM templates t ${KEY_JOIN} WHERE t.subject_id = $1`, [subject.id]);
+        held = this.keys.session((open) => rows.map((r) => asFloats(open(r.sealed, r.uuid, r))));
         if (input.replaceTemplates) {
+          // A changed appearance is still the person whose consent this is: the replacement must
+          // resemble what it replaces, at a looser threshold (FMR 1e-2) than a verification's, or
+          // anyone's face could be put under the subject's consent (fifth outside test).
+          if (held.length) {
+            samePersonAt(); // a table this engine may not use is refused here, as for any comparison
+            const loose = thresholdAt(this.calibration(), 'average', REPLACEMENT_FMR);
+            const changed = samePersonCheck(held, faces.map((f, i) => ({ label: used[i]!.label, vector: f.template.vector })), loose);
+            if (changed.mismatched.length) throw replacementMismatchError(input.subject, held.length, changed.mismatched, loose, 'average');
+          }
           replaced = await removeSubjectTemplates(tx, g.id, subject.id);
-        } else {
-          const rows = await tx.all<{ uuid: string; sealed: Buffer } & WrappedKeyRow>(`SELECT t.uuid, t.sealed, ${KEY_COLUMNS} FROM templates t ${KEY_JOIN} WHERE t.subject_id = $1`, [subject.id]);
-          held = this.keys.session((open) => rows.map((r) => asFloats(open(r.sealed, r.uuid, r))));
+          held = [];
         }
         const samePerson = held.length || faces.length > 1 ? samePersonAt() : undefined;
         const check = samePerson
