@@ -4,7 +4,7 @@
  * how issuers compare, and the secrets a sign-in derives from the browser's cookie.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -13,17 +13,48 @@ import { browserSecrets, canonicalIssuer, readClientSecret, requireProviderUrl, 
 const dir = mkdtempSync(join(tmpdir(), 'probity-sign-in-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-test('a client secret is named by where it is read: a PROBITY_OIDC_ variable or an absolute file; a value, another variable or a relative path is refused', () => {
+test('a client secret is named by where it is read: a PROBITY_OIDC_ variable or a file in the secrets folder; a value, another variable or a relative path is refused', () => {
   assert.equal(requireSecretSource('env:PROBITY_OIDC_POLICE'), 'env:PROBITY_OIDC_POLICE');
-  assert.equal(requireSecretSource('file:/run/secrets/oidc'), 'file:/run/secrets/oidc');
+  process.env.PROBITY_OIDC_SECRETS_DIR = '/run/secrets';
+  try {
+    assert.equal(requireSecretSource('file:/run/secrets/oidc'), 'file:/run/secrets/oidc');
+  } finally {
+    delete process.env.PROBITY_OIDC_SECRETS_DIR;
+  }
   // Another variable of the process (the operator key, the database URL) is never sent to a provider.
   for (const bad of ['s3cr3t-value', 'env:PROBITY_ADMIN_KEY', 'env:DATABASE_URL', 'file:relative/path', 'env:probity_oidc_x']) {
     assert.throws(() => requireSecretSource(bad), { code: 'invalid_request' }, bad);
   }
 });
 
+test('attack (fifth outside test, third run): the operator names the installation key, the signing key or /proc/self/environ as the client secret file; refused when set and when read', async () => {
+  const secrets = join(dir, 'oidc-secrets');
+  mkdirSync(secrets, { recursive: true });
+  const installationKey = join(dir, 'template.key');
+  writeFileSync(installationKey, 'a1315f97-installation-key', { mode: 0o600 });
+  // No folder named by the host: no file is read at all.
+  assert.throws(() => requireSecretSource(`file:${installationKey}`), { code: 'invalid_request' });
+  process.env.PROBITY_OIDC_SECRETS_DIR = secrets;
+  try {
+    for (const bad of [`file:${installationKey}`, 'file:/proc/self/environ', 'file:/etc/passwd', `file:${secrets}/../template.key`, `file:${secrets}`]) {
+      assert.throws(() => requireSecretSource(bad), { code: 'invalid_request' }, bad);
+      await assert.rejects(readClientSecret(bad), (e: Error & { code: string }) => e.code === 'sign_in_unavailable' && !e.message.includes('a1315f97'), bad);
+    }
+    // A link inside the folder that leads out of it is refused where the secret is read.
+    symlinkSync(installationKey, join(secrets, 'link'));
+    assert.equal(requireSecretSource(`file:${join(secrets, 'link')}`), `file:${join(secrets, 'link')}`, 'it names a path inside the folder');
+    await assert.rejects(readClientSecret(`file:${join(secrets, 'link')}`), { code: 'sign_in_unavailable' });
+    assert.throws(() => requireSecretSource('env:PROBITY_OIDC_SECRETS_DIR'), { code: 'invalid_request' }, 'the folder\'s own variable is not a secret');
+  } finally {
+    delete process.env.PROBITY_OIDC_SECRETS_DIR;
+  }
+});
+
 test('the secret is read from its file or variable; when it cannot be, the error names the source and never a value', async () => {
-  const file = join(dir, 'secret');
+  const secrets = join(dir, 'secrets-read');
+  mkdirSync(secrets, { recursive: true });
+  process.env.PROBITY_OIDC_SECRETS_DIR = secrets;
+  const file = join(secrets, 'secret');
   writeFileSync(file, 'file-secret-value\n', { mode: 0o600 });
   assert.equal(await readClientSecret(`file:${file}`), 'file-secret-value');
   process.env.PROBITY_OIDC_UNIT = 'env-secret-value';
@@ -35,6 +66,7 @@ test('the secret is read from its file or variable; when it cannot be, the error
   await assert.rejects(readClientSecret('env:PROBITY_OIDC_UNIT'), (e: Error & { code: string }) => e.code === 'sign_in_unavailable' && e.message.includes('env:PROBITY_OIDC_UNIT'));
   writeFileSync(file, '\n');
   await assert.rejects(readClientSecret(`file:${file}`), { code: 'sign_in_unavailable' });
+  delete process.env.PROBITY_OIDC_SECRETS_DIR;
   assert.equal(await readClientSecret(undefined), undefined, 'a public client has none');
 });
 

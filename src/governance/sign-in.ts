@@ -1,5 +1,6 @@
 import { createHash, createHmac, randomBytes } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { readFile, realpath, stat } from 'node:fs/promises';
+import { isAbsolute, relative, resolve } from 'node:path';
 import { ProbityError, type RuleCitation } from '../errors.js';
 import type { Queryable } from '../gallery/db.js';
 import { ORGANISATION_ROLES, type Role } from './api-keys.js';
@@ -109,11 +110,39 @@ export function canonicalIssuer(issuer: string): string {
   return m ? `${m[1]!.toLowerCase()}://${m[2]!.toLowerCase()}${m[3]}` : issuer.trim();
 }
 
-/** `env:NAME` (a variable named PROBITY_OIDC_*) or `file:/absolute/path`. */
+/**
+ * Where the host keeps the identity providers' client secrets as files: a folder its
+ * administrator names in the service's environment (`PROBITY_OIDC_SECRETS_DIR`), never through
+ * the API. A `file:` source must lie in it. Without this, whoever holds the operator key could
+ * name any file the service can read (the installation key, the audit signing key,
+ * /proc/self/environ) and have it sent to a token endpoint of their choosing (fifth outside
+ * test, third run).
+ */
+export const SECRETS_DIR_VARIABLE = 'PROBITY_OIDC_SECRETS_DIR';
+/** A client secret is a short value; a larger file is not one. */
+const MAX_SECRET_BYTES = 4096;
+
+function secretsDir(): string | undefined {
+  const dir = process.env[SECRETS_DIR_VARIABLE]?.trim();
+  return dir && isAbsolute(dir) && resolve(dir) !== '/' ? resolve(dir) : undefined;
+}
+
+/** Whether `path` lies inside `dir` (both resolved). */
+function inside(dir: string, path: string): boolean {
+  const rel = relative(dir, path);
+  return rel !== '' && !rel.startsWith('..') && !isAbsolute(rel);
+}
+
+/** `env:NAME` (a variable named PROBITY_OIDC_*) or `file:/absolute/path` inside the folder PROBITY_OIDC_SECRETS_DIR names. */
 export function requireSecretSource(source: string): string {
-  if (/^env:PROBITY_OIDC_[A-Z0-9_]+$/.test(source)) return source;
-  if (/^file:\/\S+$/.test(source)) return source;
-  throw new ProbityError('invalid_request', 'clientSecret: name where the secret is read, as env:PROBITY_OIDC_<NAME> or file:/absolute/path; the secret itself is never sent to or stored by Probity');
+  if (/^env:PROBITY_OIDC_[A-Z0-9_]+$/.test(source) && source !== `env:${SECRETS_DIR_VARIABLE}`) return source;
+  if (/^file:\/\S+$/.test(source)) {
+    const dir = secretsDir();
+    if (!dir) throw new ProbityError('invalid_request', `clientSecret: a file source needs the folder of client secrets named in the service's environment (${SECRETS_DIR_VARIABLE}, set by the host's administrator); none is set, so no file is read`);
+    if (!inside(dir, resolve(source.slice(5)))) throw new ProbityError('invalid_request', `clientSecret: ${source} is not inside the folder of client secrets (${SECRETS_DIR_VARIABLE}); no other file is read`);
+    return source;
+  }
+  throw new ProbityError('invalid_request', `clientSecret: name where the secret is read, as env:PROBITY_OIDC_<NAME> or file:/absolute/path inside ${SECRETS_DIR_VARIABLE}; the secret itself is never sent to or stored by Probity`);
 }
 
 /** The client secret, read where the operator said; its value is never logged or stored. */
@@ -125,11 +154,17 @@ export async function readClientSecret(source: string | undefined): Promise<stri
     return value;
   }
   try {
-    const value = (await readFile(source.slice(5), 'utf8')).trim();
+    // Checked again where it is read: the folder as set now, the file as it resolves now (a link out of it is refused).
+    const dir = secretsDir();
+    const real = await realpath(source.slice(5));
+    if (!dir || !inside(await realpath(dir), real)) throw new Error('outside');
+    const info = await stat(real);
+    if (!info.isFile() || info.size > MAX_SECRET_BYTES) throw new Error('not a secret file');
+    const value = (await readFile(real, 'utf8')).trim();
     if (!value) throw new Error('empty');
     return value;
   } catch {
-    throw new ProbityError('sign_in_unavailable', `the identity provider's client secret could not be read (${source})`);
+    throw new ProbityError('sign_in_unavailable', `the identity provider's client secret could not be read (${source}: a file of at most ${MAX_SECRET_BYTES} bytes inside ${SECRETS_DIR_VARIABLE})`);
   }
 }
 
