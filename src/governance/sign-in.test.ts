@@ -8,7 +8,7 @@ import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { browserSecrets, canonicalIssuer, readClientSecret, requireProviderUrl, requireSecretSource, requireSessionRoles } from './sign-in.js';
+import { browserSecrets, canonicalIssuer, protectFromSecretReads, readClientSecret, requireProviderUrl, requireSecretSource, requireSessionRoles } from './sign-in.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'probity-sign-in-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -63,7 +63,8 @@ test('the secret is read from its file or variable; when it cannot be, the error
   } finally {
     delete process.env.PROBITY_OIDC_UNIT;
   }
-  await assert.rejects(readClientSecret('env:PROBITY_OIDC_UNIT'), (e: Error & { code: string }) => e.code === 'sign_in_unavailable' && e.message.includes('env:PROBITY_OIDC_UNIT'));
+  // The refusal reaches whoever starts a sign-in: it names neither the variable nor a path (fifth outside test, fourth run).
+  await assert.rejects(readClientSecret('env:PROBITY_OIDC_UNIT'), (e: Error & { code: string }) => e.code === 'sign_in_unavailable' && !e.message.includes('PROBITY_OIDC_UNIT'));
   writeFileSync(file, '\n');
   await assert.rejects(readClientSecret(`file:${file}`), { code: 'sign_in_unavailable' });
   delete process.env.PROBITY_OIDC_SECRETS_DIR;
@@ -97,4 +98,32 @@ test('the PKCE verifier and nonce come from the browser\'s cookie alone: the sam
   const b = browserSecrets('cookie-b');
   assert.notEqual(b.codeVerifier, a.codeVerifier);
   assert.notEqual(b.nonce, a.nonce);
+});
+
+test('attack (fifth outside test, fourth run): a secrets folder that is, holds or lies in the data folder is refused at start; no file of the data folder is read', async () => {
+  const data = join(dir, 'data');
+  mkdirSync(join(data, 'secrets'), { recursive: true });
+  writeFileSync(join(data, 'template.key'), 'installation-key', { mode: 0o600 });
+  writeFileSync(join(data, 'secrets', 'oidc'), 'client-secret', { mode: 0o600 });
+  for (const folder of [data, dir, join(data, 'secrets')]) {
+    process.env.PROBITY_OIDC_SECRETS_DIR = folder;
+    try {
+      assert.throws(() => protectFromSecretReads([data]), (e: Error & { code: string }) => e.code === 'invalid_argument' && e.message.includes('overlaps'), folder);
+      assert.throws(() => requireSecretSource(`file:${join(data, 'template.key')}`), { code: 'invalid_request' }, folder);
+      await assert.rejects(readClientSecret(`file:${join(data, 'template.key')}`), { code: 'sign_in_unavailable' }, folder);
+    } finally {
+      delete process.env.PROBITY_OIDC_SECRETS_DIR;
+    }
+  }
+  // A folder apart from the data folder is taken.
+  const apart = join(dir, 'apart');
+  mkdirSync(apart, { recursive: true });
+  writeFileSync(join(apart, 'oidc'), 'client-secret', { mode: 0o600 });
+  process.env.PROBITY_OIDC_SECRETS_DIR = apart;
+  try {
+    protectFromSecretReads([data]);
+    assert.equal(await readClientSecret(`file:${join(apart, 'oidc')}`), 'client-secret');
+  } finally {
+    delete process.env.PROBITY_OIDC_SECRETS_DIR;
+  }
 });

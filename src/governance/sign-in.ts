@@ -127,6 +127,27 @@ function secretsDir(): string | undefined {
   return dir && isAbsolute(dir) && resolve(dir) !== '/' ? resolve(dir) : undefined;
 }
 
+/** Paths no client secret is ever read from: the data folder (its key files), registered at start. */
+const PROTECTED = new Set<string>();
+
+/**
+ * Registers `paths` (the data folder) as never to be read as a client secret, and refuses a
+ * secrets folder that is one of them, holds one or lies in one: the host's administrator might
+ * otherwise name a folder through which the operator key reaches the installation key.
+ */
+export function protectFromSecretReads(paths: readonly string[]): void {
+  for (const p of paths) PROTECTED.add(resolve(p));
+  const dir = secretsDir();
+  if (!dir) return;
+  for (const p of PROTECTED) {
+    if (p === dir || inside(p, dir) || inside(dir, p)) {
+      throw new ProbityError('invalid_argument', `${SECRETS_DIR_VARIABLE} (${dir}) overlaps ${p}, which holds Probity's own keys and data: it must name a folder of identity providers' client secrets only`);
+    }
+  }
+}
+
+const isProtected = (path: string, protectedPaths: Iterable<string> = PROTECTED) => [...protectedPaths].some((p) => p === path || inside(p, path));
+
 /** Whether `path` lies inside `dir` (both resolved). */
 function inside(dir: string, path: string): boolean {
   const rel = relative(dir, path);
@@ -139,7 +160,7 @@ export function requireSecretSource(source: string): string {
   if (/^file:\/\S+$/.test(source)) {
     const dir = secretsDir();
     if (!dir) throw new ProbityError('invalid_request', `clientSecret: a file source needs the folder of client secrets named in the service's environment (${SECRETS_DIR_VARIABLE}, set by the host's administrator); none is set, so no file is read`);
-    if (!inside(dir, resolve(source.slice(5)))) throw new ProbityError('invalid_request', `clientSecret: ${source} is not inside the folder of client secrets (${SECRETS_DIR_VARIABLE}); no other file is read`);
+    if (!inside(dir, resolve(source.slice(5))) || isProtected(resolve(source.slice(5)))) throw new ProbityError('invalid_request', `clientSecret: ${source} is not inside the folder of client secrets (${SECRETS_DIR_VARIABLE}); no other file is read`);
     return source;
   }
   throw new ProbityError('invalid_request', `clientSecret: name where the secret is read, as env:PROBITY_OIDC_<NAME> or file:/absolute/path inside ${SECRETS_DIR_VARIABLE}; the secret itself is never sent to or stored by Probity`);
@@ -150,7 +171,7 @@ export async function readClientSecret(source: string | undefined): Promise<stri
   if (!source) return undefined;
   if (source.startsWith('env:')) {
     const value = process.env[source.slice(4)];
-    if (!value) throw new ProbityError('sign_in_unavailable', `the identity provider's client secret is not set (${source})`);
+    if (!value) throw new ProbityError('sign_in_unavailable', 'the identity provider\'s client secret is not set where the sign-in settings say; the operator checks them');
     return value;
   }
   try {
@@ -158,13 +179,15 @@ export async function readClientSecret(source: string | undefined): Promise<stri
     const dir = secretsDir();
     const real = await realpath(source.slice(5));
     if (!dir || !inside(await realpath(dir), real)) throw new Error('outside');
+    const guarded = await Promise.all([...PROTECTED].map((p) => realpath(p).catch(() => p)));
+    if (isProtected(real, guarded)) throw new Error('protected');
     const info = await stat(real);
     if (!info.isFile() || info.size > MAX_SECRET_BYTES) throw new Error('not a secret file');
     const value = (await readFile(real, 'utf8')).trim();
     if (!value) throw new Error('empty');
     return value;
   } catch {
-    throw new ProbityError('sign_in_unavailable', `the identity provider's client secret could not be read (${source}: a file of at most ${MAX_SECRET_BYTES} bytes inside ${SECRETS_DIR_VARIABLE})`);
+    throw new ProbityError('sign_in_unavailable', `the identity provider's client secret could not be read where the sign-in settings say (a file of at most ${MAX_SECRET_BYTES} bytes inside ${SECRETS_DIR_VARIABLE}); the operator checks them`);
   }
 }
 

@@ -1,3 +1,4 @@
+import { protectFromSecretReads } from '../governance/sign-in.js';
 import cluster from 'node:cluster';
 import { chmodSync, existsSync, renameSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
@@ -130,6 +131,8 @@ async function openService(o: ServeOptions, print?: (line: string) => void): Pro
     ...(existsSync(next) ? [TemplateCipher.fromEnvironment({ env: {}, keyFile: next })] : []),
     templateCipher(o),
   ]);
+  // No identity provider's client secret is ever read from the data folder (sign-in.ts).
+  protectFromSecretReads([o.dataDir]);
   const witness = auditWitness(o, print);
   const engine = await FaceEngine.load(o.engine ?? {});
   const own = calibrateEngine(engine, o.calibrationFile); // refused before the store opens: no table of its own, no service

@@ -5,6 +5,14 @@ import { LIVENESS_FOR_SIGN_IN } from '../governance/policy/packs/default.js';
 const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
 const interval = (r: { value: number; ci: { low: number; high: number } }) => `${pct(r.value)} (95% CI ${pct(r.ci.low)} to ${pct(r.ci.high)})`;
 
+/** A rate as "N of M attempts", M a power of ten large enough that N is at least 1 (0.3% is "3 of 1,000", not "1 of 100"). */
+function attemptsIn(rate: number): string {
+  if (rate <= 0) return 'none of the attempts';
+  let of = 100;
+  while (Math.round(rate * of) < 1 && of < 1e6) of *= 10;
+  return `${Math.round(rate * of)} of ${of.toLocaleString('en-GB')} attempts`;
+}
+
 /** The accountability report's row for the presentation-attack model. */
 export function presentationAttackModelRow(): (string | number)[] {
   const c = livenessCard();
@@ -21,7 +29,7 @@ export function presentationAttackBullets(): string[] {
     const t = loadLivenessCalibration(DEFAULT_LIVENESS_MODEL);
     const h = t.heldOut;
     measured = h
-      ? `Measured by "probity evaluate-pad" on ${t.dataset} (printed photographs held up to one webcam), at the default threshold ${h.threshold.toFixed(3)} set for a BPCER of ${pct(h.targetBpcer)} on ${t.calibrationSubjects.length} people and reported on ${h.subjects.length} others: ${h.attackTypes.map((a) => `APCER (${a}) ${interval(h.apcer[a]!)}`).join(', ')}, BPCER ${interval(h.bpcer)}, D-EER ${interval(h.deer)}. So a printed photograph still passed the check in about ${Math.max(1, Math.round((h.apcer.print?.value ?? 0) * 100))} of 100 attempts there.${(h.bursts ?? []).map((b) => ` With bursts of ${b.frames} frames of one capture (every frame must pass): APCER ${interval(b.apcer)}, BPCER ${interval(b.bpcer)}.`).join('')}${t.thresholdChoice ? ` The threshold was chosen with a bound over people: ${t.thresholdChoice.rule}.` : ''}`
+      ? `Measured by "probity evaluate-pad" on ${t.dataset} (printed photographs held up to one webcam), at the default threshold ${h.threshold.toFixed(3)} set for a BPCER of ${pct(h.targetBpcer)} on ${t.calibrationSubjects.length} people and reported on ${h.subjects.length} others: ${h.attackTypes.map((a) => `APCER (${a}) ${interval(h.apcer[a]!)}`).join(', ')}, BPCER ${interval(h.bpcer)}, D-EER ${interval(h.deer)}. So a printed photograph still passed the check in about ${attemptsIn(h.apcer.print?.value ?? 0)} there.${(h.bursts ?? []).map((b) => ` With bursts of ${b.frames} frames of one capture (every frame must pass): APCER ${interval(b.apcer)}, BPCER ${interval(b.bpcer)}.`).join('')}${t.thresholdChoice ? ` The threshold was chosen with a bound over people: ${t.thresholdChoice.rule}.` : ''}`
       : `Thresholds set on ${t.dataset}; no held-out rates were recorded.`;
   } catch {
     measured = 'Not measured on this installation: no liveness calibration table is installed.';

@@ -94,7 +94,11 @@ export class SignInService {
       this.clients.set(p.organisationId, { key, config });
       return config;
     } catch (e) {
-      throw new ProbityError('sign_in_unavailable', `the identity provider ${p.issuer} could not be used: ${(e as Error).message}`);
+      // The library's own check that failed (an issuer that is not the one set) is named; a network
+      // failure is not, as it would tell whoever starts a sign-in what answers at an address.
+      const err = e as Error;
+      const network = ['TypeError', 'AbortError', 'TimeoutError'].includes(err.name) || /fetch failed|ECONN|ENOTFOUND|EHOSTUNREACH|socket|timed? ?out/i.test(err.message);
+      throw new ProbityError('sign_in_unavailable', `the identity provider ${p.issuer} could not be used: ${network ? 'it could not be reached' : err.message}; the operator checks the organisation's sign-in settings`);
     }
   }
 
@@ -168,7 +172,10 @@ export class SignInService {
       let cause = (e as { cause?: unknown }).cause as { claim?: string; parameter?: string; cause?: unknown } | undefined;
       for (let i = 0; i < 3 && cause && !cause.claim && !cause.parameter; i++) cause = cause.cause as typeof cause;
       const which = cause?.claim ? ` (the ID token's "${cause.claim}")` : cause?.parameter ? ` (the "${cause.parameter}" parameter)` : '';
-      return refuse(org, `the provider's answer did not pass: ${err.error ? `${err.error}: ` : ''}${err.message}${which}`);
+      // The provider's own error is repeated only as an OAuth error code: its free text (from whatever
+      // the metadata pointed at) goes to nobody who merely starts a sign-in.
+      const code = typeof err.error === 'string' && /^[a-z_]{1,40}$/.test(err.error) ? `${err.error}: ` : '';
+      return refuse(org, `the provider's answer did not pass: ${code}${err.message}${which}`);
     }
     const identity = { issuer: claims.iss, subject: claims.sub };
     const token = newKeySecret();
