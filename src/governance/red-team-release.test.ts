@@ -152,6 +152,23 @@ for (const backend of backends) {
       });
     });
 
+    describe('medium: one organisation holds another\'s provider identities away from it', () => {
+      test('attack (fifth outside test, fifth run): another organisation\'s admin registers people under the police\'s identity provider; refused and logged, and the police register them', async () => {
+        const issuer = 'https://idp.police.example/realms/staff';
+        await service.signIn.configure(operator, police.organisationId, { issuer, clientId: 'probity', clientSecret: 'env:PROBITY_OIDC_POLICE', redirectUri: 'https://probity.example/auth/oidc/callback', useCases: [L] });
+        const depot = await onboard(service, operatorSecret, { name: 'depot', sector: 'employer', jurisdictions: ['eu'] }, ['building_access']);
+        const depotAdmin = await service.authenticate((await service.access.createKey(operator, { organisationId: depot.organisationId, roles: ['admin'], label: 'depot admin' })).secret);
+        for (const spelled of [issuer, 'HTTPS://IDP.police.example:443/realms/staff/']) {
+          const e = await refused(service.personnel.register(depotAdmin, { name: 'squatter', duties: ['review'], identityProvider: { issuer: spelled, subject: 'alice' } }), 'forbidden');
+          assert.match(e.message, /another organisation's identity provider/);
+        }
+        const logged = await lastAuditEntry(db, 'register_person', 'refused');
+        assert.equal(logged.keyId, depotAdmin.keyId);
+        const alice = await service.personnel.register(policeAdmin, { name: 'Alice', duties: ['review'], identityProvider: { issuer, subject: 'alice' } });
+        assert.equal(alice.identityProvider?.subject, 'alice', 'the police register their own person');
+      });
+    });
+
     describe('low: another organisation\'s people and keys answer as missing ones', () => {
       test('attack: another organisation\'s admin deactivates, trains or revokes this one\'s people and keys; 404 as for a missing id, and logged', async () => {
         const other = await onboard(service, operatorSecret, { name: 'acme', sector: 'employer', jurisdictions: ['eu'] }, ['building_access']);

@@ -164,6 +164,13 @@ for (const backend of backends) {
       await assert.rejects(service.authenticate(spare.secret), /revoked/);
     });
 
+    test('an administrator revokes its own key (a restriction stands though its key is revoked by it); the key then opens nothing', async () => {
+      const leaving = await key(acme.organisationId, ['admin'], 'acme admin leaving');
+      const done = await service.access.revokeKey(leaving.caller, leaving.id);
+      assert.equal(done.id, leaving.id);
+      await assert.rejects(service.authenticate(leaving.secret), /revoked/);
+    });
+
     test('even the operator cannot give an installation role to another organisation\'s key', async () => {
       await forbidden(service.access.createKey(operator, { organisationId: acme.organisationId, roles: ['operator'], label: 'delegated' }), /only to the operator organisation/);
       await forbidden(service.access.createKey(operator, { organisationId: acme.organisationId, roles: ['installation_auditor'], label: 'delegated' }));

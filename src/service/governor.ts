@@ -425,7 +425,8 @@ export class Governor {
     const caller = clearance.caller;
     if (!caller) return;
     const key = await q.one<{ revoked_at: string | null; use_cases: string }>(`SELECT revoked_at, use_cases FROM api_keys WHERE id = $1`, [caller.keyId]);
-    if (key?.revoked_at && instantMs(key.revoked_at) <= at.getTime()) {
+    // A revocation is a restriction: one made by a key revoked meanwhile (its own, say) still stands.
+    if (key?.revoked_at && instantMs(key.revoked_at) <= at.getTime() && clearance.op !== 'revoke_key') {
       throw new ProbityError('forbidden', `the key ${caller.keyId} that made this request was revoked at ${key.revoked_at}; nothing it asked for is done or released after that`);
     }
     if (!clearance.capability || !clearance.purpose) return;

@@ -34,6 +34,15 @@ export class PersonnelService {
     const idp = given ? { issuer: normaliseIssuer(given.issuer), subject: given.subject } : undefined;
     return this.gov.run(caller, 'register_person', {}, async (tx) => {
       if (!(await tx.one(`SELECT id FROM organisations WHERE id = $1`, [organisationId]))) throw new ProbityError('not_found', `no organisation ${organisationId}`);
+      // An issuer another organisation signs its people in with is that organisation's to vouch
+      // for: registering its subjects here would hold their identities away from it (fifth
+      // outside test, fifth run).
+      if (idp) {
+        const providers = await tx.all<{ organisation_id: string; issuer: string }>(`SELECT organisation_id, issuer FROM identity_providers WHERE organisation_id <> $1`, [organisationId]);
+        if (providers.some((p) => issuerIdentity(p.issuer) === idp.issuer)) {
+          throw new ProbityError('forbidden', `identityProvider: ${idp.issuer} is another organisation's identity provider; a person is registered with their own organisation's`);
+        }
+      }
       // A row stored before issuers were normalised (an older version) is compared as normalised too.
       if (idp) {
         const same = await tx.all<{ idp_issuer: string }>(`SELECT idp_issuer FROM personnel WHERE idp_subject = $1`, [idp.subject]);
