@@ -4,6 +4,7 @@ import { isAbsolute, relative, resolve } from 'node:path';
 import { ProbityError, type RuleCitation } from '../errors.js';
 import type { Queryable } from '../gallery/db.js';
 import { ORGANISATION_ROLES, type Role } from './api-keys.js';
+import { instantMs } from './instants.js';
 import { DUTIES, issuerIdentity, type Duty } from './personnel.js';
 
 /**
@@ -218,11 +219,11 @@ export function browserSecrets(browserValue: string): { codeVerifier: string; no
 }
 
 export type ConsoleSessionRow = {
-  key_id: string; person_id: string; organisation_id: string; issuer: string; subject: string; expires_at: string; expires_ms: number;
+  key_id: string; person_id: string; organisation_id: string; issuer: string; subject: string; created_at: string; expires_at: string; expires_ms: number;
 };
 
 export async function sessionOfKey(q: Queryable, keyId: string): Promise<ConsoleSessionRow | undefined> {
-  return q.one<ConsoleSessionRow>(`SELECT key_id, person_id, organisation_id, issuer, subject, expires_at, expires_ms FROM console_sessions WHERE key_id = $1`, [keyId]);
+  return q.one<ConsoleSessionRow>(`SELECT key_id, person_id, organisation_id, issuer, subject, created_at, expires_at, expires_ms FROM console_sessions WHERE key_id = $1`, [keyId]);
 }
 
 /**
@@ -240,6 +241,9 @@ export async function sessionProblem(q: Queryable, s: ConsoleSessionRow, now: Da
   if (issuerIdentity(p.idp_issuer ?? '') !== issuerIdentity(s.issuer) || p.idp_subject !== s.subject) return 'the person this console session belongs to is no longer registered with the identity it signed in as';
   const provider = await providerOf(q, s.organisation_id);
   if (!provider || issuerIdentity(provider.issuer) !== issuerIdentity(s.issuer)) return 'the organisation no longer signs in through the identity provider this session came from';
+  // A session holds the roles and use cases of the settings it was opened under: once the operator
+  // changes them (a role withdrawn, say), it ends, and a switch back does not revive it.
+  if (instantMs(provider.configuredAt) > instantMs(s.created_at)) return `the organisation's sign-in settings changed at ${provider.configuredAt}, after this session opened; sign in again`;
   return undefined;
 }
 

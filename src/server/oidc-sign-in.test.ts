@@ -357,6 +357,25 @@ for (const backend of backends) {
         assert.equal((await audit()).filter((e) => e.action === 'decide_review' && e.outcome === 'refused').length >= 1, true);
       });
 
+      test('attack (fifth outside test, sixth run): a session opened before the operator changed the sign-in settings acts no more, and the old settings back do not revive it', async () => {
+        const caseId = await search();
+        const hal = (await signIn('hal')).session!.token;
+        assert.equal((await http('GET', '/v1/me', hal)).status, 200);
+        await new Promise((r) => setTimeout(r, 5)); // the settings change after the session opened
+        {
+          for (const sessionMinutes of [479, 480]) {
+            const set = await http('PUT', `/v1/organisations/${police.organisationId}/identity-provider`, operatorKey, { issuer: idp.issuer, clientId: CLIENT.clientId, clientSecret: `env:${SECRET_ENV}`, redirectUri: callback, useCases: [L], sessionMinutes });
+            assert.equal(set.status, 200, JSON.stringify(set.body));
+            const stale = await http('POST', `/v1/reviews/${caseId}/decisions`, hal, { subject: 'colin', decision: 'confirm', reason: 'the same person on both photographs' });
+            assert.equal(stale.status, 401);
+            assert.match(stale.body.error.message, /sign-in settings changed/);
+          }
+          // Signed in again, under the settings in force, the person acts.
+          const again = (await signIn('hal')).session!.token;
+          assert.equal((await http('GET', '/v1/me', again)).status, 200);
+        }
+      });
+
       test('a session past its end is refused', async () => {
         const hal = (await signIn('hal')).session!.token;
         assert.equal((await http('GET', '/v1/me', hal)).status, 200);

@@ -146,8 +146,13 @@ class Model {
     return this.consents.some((c) => c.gallery === gallery && c.subject === subject && !c.withdrawn && c.purposes.includes(purpose)
       && c.givenAt <= now && (c.expiresAt === undefined || c.expiresAt > now));
   }
+  /** The operator organisation administers and uses no faces (access/operator-administers-only). */
+  noFaces(a: Actor): string | undefined {
+    return a.org === this.operatorOrg ? 'the operator organisation uses no faces' : undefined;
+  }
   /** Why a biometric request must be refused, or undefined when the rules allow it. */
   biometricRefusal(a: Actor, g: Gallery | undefined, purpose: string, capability: 'enrol' | 'verify' | 'identify'): string | undefined {
+    if (this.noFaces(a)) return this.noFaces(a);
     if (!this.has(a, 'client')) return 'no client role';
     if (!g || g.org !== a.org) return "another organisation's gallery";
     if (!useCase(purpose)!.capabilities.includes(capability)) return `"${purpose}" does not include ${capability}`;
@@ -709,7 +714,7 @@ for (const backend of backends) {
         }
         case 'createGallery': {
           const out = await attempt(a, (c) => service.createGallery(c, { name: `g-${randomUUID().slice(0, 8)}` }));
-          judge(s, a, model.has(a, 'client') ? undefined : 'only a client creates galleries', out, false);
+          judge(s, a, model.noFaces(a) ?? (model.has(a, 'client') ? undefined : 'only a client creates galleries'), out, false);
           // Declared for the creating key's use cases, by default.
           if (out.ok) model.galleries.push({ id: out.value.id, org: a.org, purposes: [...a.useCases] });
           return;
@@ -724,7 +729,7 @@ for (const backend of backends) {
             galleryId: g.id, subject: person.ref, noticeVersion: 'notice-v1', purposes, method: 'written',
             givenAt: new Date(givenAt).toISOString(), ...(expiresAt ? { expiresAt: new Date(expiresAt).toISOString() } : {}),
           }));
-          judge(s, a, !model.has(a, 'client') ? 'only a client records consent' : g.org !== a.org ? "another organisation's gallery" : outOfScope(a, g), out, true);
+          judge(s, a, model.noFaces(a) ?? (!model.has(a, 'client') ? 'only a client records consent' : undefined) ?? (g.org !== a.org ? "another organisation's gallery" : outOfScope(a, g)), out, true);
           if (out.ok) model.consents.push({ id: out.value.id, gallery: g.id, subject: person.ref, purposes, givenAt, ...(expiresAt ? { expiresAt } : {}), withdrawn: false });
           return;
         }
