@@ -90,7 +90,6 @@ export class DisclosureService {
     const erasedSubject = compared !== undefined && body?.galleryId !== undefined
       && !(await this.db.one(`SELECT id FROM subjects WHERE gallery_id = $1 AND ref = $2`, [body.galleryId, compared]));
     const outcome = erasedSubject && body?.result ? JSON.parse(JSON.stringify(body.result, (_k, v: unknown) => (v === compared ? 'an erased subject' : v))) as Record<string, unknown> : body?.result;
-    if (erasedSubject && search) withheldEntries.unshift(search);
     const proofs: AuditProof[] = [];
     const witness = this.gov.witness;
     if (witness) {

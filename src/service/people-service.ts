@@ -177,7 +177,8 @@ export class PeopleService {
       )).map((r) => ({ seq: Number(r.seq), at: r.at, ...(JSON.parse(r.body) as { action: string; subject?: string; purpose?: string; outcome: string; result?: { case?: string } }) }))
         .filter((e) => e.subject === subject);
       const shown = [];
-      for (const e of history) if (await this.reviewReleases(tx, e, subject)) shown.push({ seq: e.seq, at: e.at, action: e.action, ...(e.purpose ? { purpose: e.purpose } : {}), outcome: e.outcome });
+      const releasedBy = new Map<string, Promise<Set<string>>>();
+      for (const e of history) if (await this.reviewReleases(tx, e, subject, releasedBy)) shown.push({ seq: e.seq, at: e.at, action: e.action, ...(e.purpose ? { purpose: e.purpose } : {}), outcome: e.outcome });
       // The first of consent's end, retention's end and the purpose's end: the instant the person is erased.
       const consentRows = await tx.all<ConsentRow>(`SELECT * FROM consents WHERE gallery_id = $1 AND subject_ref = $2`, [g.id, subject]);
       const due = s ? erasureDue(s, g, consentRows, this.now(), retentionLimit(await this.gov.activePacks(tx))?.days) : undefined;
@@ -200,12 +201,18 @@ export class PeopleService {
    * only once their case releases them. The report goes to the organisation that searched, so a
    * decision's time would otherwise name a candidate the case withholds from it.
    */
-  private async reviewReleases(q: Queryable, e: { action: string; result?: { case?: string } }, subject: string): Promise<boolean> {
+  private async reviewReleases(q: Queryable, e: { action: string; result?: { case?: string } }, subject: string, releasedBy: Map<string, Promise<Set<string>>>): Promise<boolean> {
     if (e.action !== 'decide_review') return true;
-    const row = e.result?.case ? await q.one<ReleasableCase & Record<string, unknown>>(`SELECT * FROM review_cases WHERE id = $1`, [e.result.case]) : undefined;
-    if (!row) return false;
-    const decisions = await q.all<{ subject: string; reviewer_key_id: string; decision: string }>(`SELECT subject, reviewer_key_id, decision FROM review_decisions WHERE case_id = $1`, [row.id]);
-    return (await releasedCandidates(q, this.gov, row, decisions)).released.has(subject);
+    const caseId = e.result?.case;
+    if (!caseId) return false;
+    // Each case is judged once per report, however many decisions on it the history holds.
+    if (!releasedBy.has(caseId)) releasedBy.set(caseId, (async () => {
+      const row = await q.one<ReleasableCase & Record<string, unknown>>(`SELECT * FROM review_cases WHERE id = $1`, [caseId]);
+      if (!row) return new Set<string>();
+      const decisions = await q.all<{ subject: string; reviewer_key_id: string; decision: string }>(`SELECT subject, reviewer_key_id, decision FROM review_decisions WHERE case_id = $1`, [row.id]);
+      return (await releasedCandidates(q, this.gov, row, decisions)).released;
+    })());
+    return (await releasedBy.get(caseId)!).has(subject);
   }
 
   /** The operator runs the schedule now, rather than wait for its next turn. */
