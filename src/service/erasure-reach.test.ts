@@ -192,6 +192,17 @@ for (const backend of backends) {
         await refused(enrol(), 'consent_required');
       });
 
+      test('attack (sixth outside test): a replay after replaceTemplates does not give back the replaced enrolment', async () => {
+        await consentTo(service, client, galleryId, ['idem-2'], P);
+        const enrol = () => service.enrol(client, { purpose: P, galleryId, subject: 'idem-2', images: [image(faces.colin1())], idempotencyKey: 'K-2' });
+        const firstIds = ((await enrol()).body as { templates: { id: string }[] }).templates.map((t) => t.id);
+        await service.enrol(client, { purpose: P, galleryId, subject: 'idem-2', images: [image(faces.colin2())], replaceTemplates: true });
+        assert.equal(await db.one(`SELECT idem_key FROM idempotency WHERE subject_ref = 'idem-2' AND idem_key = 'K-2'`), undefined, 'the stored answer went with the templates it named');
+        const again = await enrol();
+        assert.equal(again.replayed, false, 'answered from the replaced enrolment');
+        assert.ok(!(again.body as { templates: { id: string }[] }).templates.some((t) => firstIds.includes(t.id)), 'a replaced template id given back');
+      });
+
       test('erasureDueBy is the instant the subject is erased: consent expiry when it comes first', async () => {
         const expires = new Date(clock + 10 * DAY).toISOString();
         await consentTo(service, client, galleryId, ['due-1'], P, expires);

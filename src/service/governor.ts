@@ -8,7 +8,7 @@ import type { SafeguardEntry, SafeguardLedger } from '../gallery/safeguard-ledge
 import { buildAuditProof, type AuditProof } from '../governance/audit-receipt.js';
 import { clearRequest, requirePurposeAccess, type LegalAuthority, type RequestClearance } from '../governance/policy/assess.js';
 import { packsFor } from '../governance/policy/packs.js';
-import type { Declarations, PolicyPack } from '../governance/policy/types.js';
+import type { Declarations, Effect, PolicyPack } from '../governance/policy/types.js';
 import { useCase, type Capability, type Sector } from '../governance/use-cases.js';
 import { requireDeclaredPurpose } from '../governance/purpose-scope.js';
 import { requireRankedLeads, type CandidateList } from '../governance/candidate-list.js';
@@ -419,21 +419,22 @@ export class Governor {
    * biometric request the purpose still passes everything `clear` checked (the organisation's
    * approval, the key's scope as stored now, the active policy, the authority in force). Throws
    * the refusal; the caller logs it. A caller with no key row (the command line, acting with
-   * the data folder) has no key to lose.
+   * the data folder) has no key to lose. Returns the obligations the active policy puts on the
+   * request now, which may be stricter than when it was cleared (a pack switched on since).
    */
-  async revalidate(q: Queryable, clearance: Clearance, at: Date = this.now()): Promise<void> {
+  async revalidate(q: Queryable, clearance: Clearance, at: Date = this.now()): Promise<{ obligations: readonly Effect[] }> {
     const caller = clearance.caller;
-    if (!caller) return;
+    if (!caller) return { obligations: clearance.obligations };
     const key = await q.one<{ revoked_at: string | null; use_cases: string }>(`SELECT revoked_at, use_cases FROM api_keys WHERE id = $1`, [caller.keyId]);
     // A revocation is a restriction: one made by a key revoked meanwhile (its own, say) still stands.
     if (key?.revoked_at && instantMs(key.revoked_at) <= at.getTime() && clearance.op !== 'revoke_key') {
       throw new ProbityError('forbidden', `the key ${caller.keyId} that made this request was revoked at ${key.revoked_at}; nothing it asked for is done or released after that`);
     }
-    if (!clearance.capability || !clearance.purpose) return;
+    if (!clearance.capability || !clearance.purpose) return { obligations: clearance.obligations };
     const org = await q.one<{ sector: string; jurisdictions: string }>(`SELECT sector, jurisdictions FROM organisations WHERE id = $1`, [caller.organisationId]);
     const approvals = await q.all<{ use_case: string }>(`SELECT use_case FROM approvals WHERE organisation_id = $1`, [caller.organisationId]);
     const declarations = await q.one<{ declarations: string }>(`SELECT declarations FROM applications WHERE organisation_id = $1 ORDER BY submitted_at DESC LIMIT 1`, [caller.organisationId]);
-    clearRequest({
+    return clearRequest({
       packs: await this.activePacks(q),
       sector: org!.sector as Sector,
       jurisdictions: org!.jurisdictions.split(',').filter(Boolean),

@@ -36,6 +36,8 @@ export interface PurgeReceipt {
  * The people whose faces are held: their consent, how long their data is kept, what they may
  * see of it, and its erasure when consent ends or the retention schedule says so.
  */
+const OLDEST_CONSENT_MS = 50 * 365.25 * 86_400_000;
+
 export class PeopleService {
   constructor(
     private readonly db: Db,
@@ -61,6 +63,8 @@ export class PeopleService {
     const givenAt = parseInstant('givenAt', input.givenAt);
     const expiresAt = parseOptionalInstant('expiresAt', input.expiresAt);
     if (instantMs(givenAt) > this.now().getTime() + 60_000) throw new ProbityError('invalid_request', `givenAt ${input.givenAt} is in the future`);
+    // No face recognition consent is that old: such a date is a mistake or a made-up record.
+    if (instantMs(givenAt) < this.now().getTime() - OLDEST_CONSENT_MS) throw new ProbityError('invalid_request', `givenAt ${input.givenAt} is more than 50 years ago`);
     if (expiresAt && instantMs(expiresAt) <= instantMs(givenAt)) throw new ProbityError('invalid_request', `expiresAt ${input.expiresAt} must come after givenAt ${input.givenAt}`);
     const recorded = await this.gov.run(caller, 'record_consent', { galleryId: input.galleryId, subject: input.subject }, async (tx) => {
       const g = await this.ownGallery(tx, caller, input.galleryId);
@@ -72,7 +76,9 @@ export class PeopleService {
       );
       const row = (await tx.one<ConsentRow>(`SELECT * FROM consents WHERE id = $1`, [id]))!;
       return { value: consentView(row), result: { consent: id, purposes: input.purposes, noticeVersion: input.noticeVersion, givenAt, ...(expiresAt ? { expiresAt } : {}) } };
-    });
+    // A consent is recorded only for use cases the organisation is approved for and the key carries,
+    // as a gallery is declared only for them (sixth outside test).
+    }, { target: { purposes: input.purposes } });
     if (expiresAt) this.consentsChanged();
     return recorded;
   }

@@ -36,10 +36,12 @@ export class PersonnelService {
       if (!(await tx.one(`SELECT id FROM organisations WHERE id = $1`, [organisationId]))) throw new ProbityError('not_found', `no organisation ${organisationId}`);
       // An issuer another organisation signs its people in with is that organisation's to vouch
       // for: registering its subjects here would hold their identities away from it (fifth
-      // outside test, fifth run).
+      // outside test, fifth run). Unless the operator set it for this organisation too: a
+      // provider shared by both vouches for the people of each.
       if (idp) {
-        const providers = await tx.all<{ organisation_id: string; issuer: string }>(`SELECT organisation_id, issuer FROM identity_providers WHERE organisation_id <> $1`, [organisationId]);
-        if (providers.some((p) => issuerIdentity(p.issuer) === idp.issuer)) {
+        const providers = await tx.all<{ organisation_id: string; issuer: string }>(`SELECT organisation_id, issuer FROM identity_providers`);
+        const signsInWith = (org: string) => providers.some((p) => p.organisation_id === org && issuerIdentity(p.issuer) === idp.issuer);
+        if (!signsInWith(organisationId) && providers.some((p) => p.organisation_id !== organisationId && issuerIdentity(p.issuer) === idp.issuer)) {
           throw new ProbityError('forbidden', `identityProvider: ${idp.issuer} is another organisation's identity provider; a person is registered with their own organisation's`);
         }
       }

@@ -9,7 +9,8 @@ import type { Db, Queryable } from '../gallery/db.js';
 import { requireGalleryModel } from '../gallery/model-guard.js';
 import { GallerySearch } from '../gallery/gallery-search.js';
 import { eraseGalleryRows, eraseSubjectRows, insertTemplate, removeSubjectTemplates } from '../gallery/template-store.js';
-import { mismatchError, REPLACEMENT_FMR, replacementMismatchError, samePersonCheck, SAME_PERSON_RULE } from '../governance/enrolment-consistency.js';
+import { eraseStoredAnswers } from '../gallery/erasure-mentions.js';
+import { mismatchError, replacementMismatchError, samePersonCheck, SAME_PERSON_RULE } from '../governance/enrolment-consistency.js';
 import type { ErasureLedger } from '../gallery/erasure-ledger.js';
 import { SafeguardLedger } from '../gallery/safeguard-ledger.js';
 import { asFloats, INSTALLATION_KEY_META, KEY_COLUMNS, KEY_JOIN, KeyRing, SubjectKeys, type WrappedKeyRow } from '../gallery/subject-keys.js';
@@ -476,15 +477,17 @@ export class ProbityService {
         held = this.keys.session((open) => rows.map((r) => asFloats(open(r.sealed, r.uuid, r))));
         if (input.replaceTemplates) {
           // A changed appearance is still the person whose consent this is: the replacement must
-          // resemble what it replaces, at a looser threshold (FMR 1e-2) than a verification's, or
-          // anyone's face could be put under the subject's consent (fifth outside test).
+          // match what it replaces at the verification threshold, or anyone's face could be put
+          // under the subject's consent (fifth outside test); a looser threshold (FMR 1e-2) let one
+          // unrelated face in a hundred through, and verify at that FMR found it (sixth outside test).
           if (held.length) {
-            samePersonAt(); // a table this engine may not use is refused here, as for any comparison
-            const loose = thresholdAt(this.calibration(), 'average', REPLACEMENT_FMR);
-            const changed = samePersonCheck(held, faces.map((f, i) => ({ label: used[i]!.label, vector: f.template.vector })), loose);
-            if (changed.mismatched.length) throw replacementMismatchError(input.subject, held.length, changed.mismatched, loose, 'average');
+            const strict = samePersonAt();
+            const changed = samePersonCheck(held, faces.map((f, i) => ({ label: used[i]!.label, vector: f.template.vector })), strict.threshold);
+            if (changed.mismatched.length) throw replacementMismatchError(input.subject, held.length, changed.mismatched, strict.threshold, strict.point);
           }
           replaced = await removeSubjectTemplates(tx, g.id, subject.id);
+          // An earlier enrolment's stored answer names the templates replaced: a replay of it is a new request (sixth outside test).
+          await eraseStoredAnswers(tx, g.id, input.subject);
           held = [];
         }
         const samePerson = held.length || faces.length > 1 ? samePersonAt() : undefined;

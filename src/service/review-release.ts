@@ -31,18 +31,32 @@ export async function caseClearance(q: Queryable, gov: Governor, row: Releasable
 }
 
 /**
- * Why the case's search no longer holds now, or undefined: its own clearance (the requesting key,
- * the organisation's approval, the key's scope, the active policy, the warrant or order it ran
- * under) checked again at this instant by the Governor.
+ * How many different people must confirm a candidate of this case now: what the case opened
+ * with, or more if the policy active now asks for more (a pack switched on after the search);
+ * never fewer, so switching a pack off does not loosen a case already open.
  */
-export async function clearanceLapse(q: Queryable, gov: Governor, row: ReleasableCase): Promise<ProbityError | undefined> {
+export function reviewersRequiredNow(row: Pick<ReleasableCase, 'required_reviewers'>, obligationsNow: readonly string[]): number {
+  return Math.max(Number(row.required_reviewers), obligationsNow.includes('require_two_reviewers') ? 2 : 1);
+}
+
+/**
+ * The case's own clearance (the requesting key, the organisation's approval, the key's scope,
+ * the active policy, the warrant or order it ran under) checked again at this instant by the
+ * Governor: why it no longer holds (`lapse`), or how many reviewers the policy asks for now.
+ */
+export async function caseClearanceNow(q: Queryable, gov: Governor, row: ReleasableCase): Promise<{ lapse: ProbityError; required?: undefined } | { lapse?: undefined; required: number }> {
   try {
-    await gov.revalidate(q, (await caseClearance(q, gov, row)).clearance);
-    return undefined;
+    const now = await gov.revalidate(q, (await caseClearance(q, gov, row)).clearance);
+    return { required: reviewersRequiredNow(row, now.obligations) };
   } catch (e) {
-    if (e instanceof ProbityError) return e;
+    if (e instanceof ProbityError) return { lapse: e };
     throw e;
   }
+}
+
+/** Why the case's search no longer holds now, or undefined (`caseClearanceNow`). */
+export async function clearanceLapse(q: Queryable, gov: Governor, row: ReleasableCase): Promise<ProbityError | undefined> {
+  return (await caseClearanceNow(q, gov, row)).lapse;
 }
 
 /**
@@ -53,19 +67,23 @@ export async function clearanceLapse(q: Queryable, gov: Governor, row: Releasabl
  */
 export async function releasedCandidates(q: Queryable, gov: Governor, row: ReleasableCase, decisions: readonly Decision[]): Promise<{
   refusal?: ProbityError; pending: boolean; released: Set<string>; rejected: number; noLongerCovered: number;
+  /** Confirmed by fewer people than the policy asks for now: withheld, not released. */
+  underReviewed: number;
 }> {
   const candidates = JSON.parse(row.candidates) as { subject: string }[];
-  const required = Number(row.required_reviewers);
   const erased = Number(row.erased_candidates ?? 0);
   const released = new Set<string>();
-  if (row.status !== 'resolved') return { pending: true, released, rejected: 0, noLongerCovered: 0 };
-  const refusal = await clearanceLapse(q, gov, row);
-  if (refusal) return { refusal, pending: false, released, rejected: 0, noLongerCovered: 0 };
+  if (row.status !== 'resolved') return { pending: true, released, rejected: 0, noLongerCovered: 0, underReviewed: 0 };
+  const now = await caseClearanceNow(q, gov, row);
+  if (now.lapse) return { refusal: now.lapse, pending: false, released, rejected: 0, noLongerCovered: 0, underReviewed: 0 };
+  // A case resolved before a stricter pack was switched on releases only what enough people confirmed for it now.
+  const required = now.required;
+  const underReviewed = candidates.filter((c) => candidateState(c.subject, decisions, Number(row.required_reviewers)) === 'confirmed' && candidateState(c.subject, decisions, required) !== 'confirmed').length;
   let noLongerCovered = erased;
   for (const c of candidates.filter((x) => candidateState(x.subject, decisions, required) === 'confirmed')) {
     const coverage = await subjectCoverage(q, row.gallery_id, c.subject, row.purpose, gov.now());
     if (coverage?.covered) released.add(c.subject);
     else noLongerCovered++;
   }
-  return { pending: false, released, rejected: candidates.filter((c) => candidateState(c.subject, decisions, required) === 'rejected').length, noLongerCovered };
+  return { pending: false, released, rejected: candidates.filter((c) => candidateState(c.subject, decisions, required) === 'rejected').length, noLongerCovered, underReviewed };
 }

@@ -8,7 +8,7 @@ import type { LegalAuthority } from '../governance/policy/assess.js';
 import { personOfKey, requireEligibleReviewer, REVIEWER_RULE } from '../governance/personnel.js';
 import { facePng } from './face-input.js';
 import { ForeignResource, type Clearance, type Governor } from './governor.js';
-import { caseClearance, clearanceLapse, releasedCandidates, type StoredCaseClearance } from './review-release.js';
+import { caseClearance, clearanceLapse, releasedCandidates, reviewersRequiredNow, type StoredCaseClearance } from './review-release.js';
 
 import { NOT_SOLE_BASIS } from '../governance/protected-basis.js';
 import type { WebhookService } from './webhooks.js';
@@ -29,6 +29,14 @@ type CaseRow = {
 };
 type DecisionRow = { case_id: string; subject: string; reviewer_key_id: string; decision: 'confirm' | 'reject'; reason: string; decided_at: string };
 
+
+/** Why confirmed candidates are not released, in the words the requester reads. */
+function withheldReason(release: { noLongerCovered: number; underReviewed: number }): string {
+  return [
+    release.noLongerCovered ? `${release.noLongerCovered}: their consent or legal basis for this purpose ended, or they were erased, after the search (an erased candidate is withheld whatever the reviewers decided)` : '',
+    release.underReviewed ? `${release.underReviewed}: confirmed by fewer different people than the policy active now asks for this purpose (a pack switched on after the case was resolved); search again for a review under it` : '',
+  ].filter(Boolean).join('; ');
+}
 
 /**
  * Human review of consequential identifications. A search for such a purpose opens a case
@@ -116,7 +124,7 @@ export class ReviewService {
       outcome: {
         confirmed: confirmed.map(({ decisions: d, state: _s, ...c }) => ({ ...c, reviewedBy: d.map((x) => x.reviewer) })),
         rejected: release.rejected,
-        ...(release.noLongerCovered ? { withheld: release.noLongerCovered, withheldReason: 'their consent or legal basis for this purpose ended, or they were erased, after the search (an erased candidate is withheld whatever the reviewers decided)' } : {}),
+        ...(release.noLongerCovered + release.underReviewed ? { withheld: release.noLongerCovered + release.underReviewed, withheldReason: withheldReason(release) } : {}),
         statement: `Confirmed candidates are leads checked by people, not an identification. ${NOT_SOLE_BASIS}`,
       },
     };
@@ -238,7 +246,10 @@ export class ReviewService {
       if (!candidate) throw new ProbityError('not_found', `"${input.subject}" is not a candidate in case ${row.id}`);
       // The search's clearance still holds (a decision on a search whose warrant has lapsed is refused) ...
       const cleared = await caseClearance(tx, this.gov, row);
-      await this.gov.revalidate(tx, cleared.clearance);
+      const now = await this.gov.revalidate(tx, cleared.clearance);
+      // A pack switched on since the search may ask more people to confirm: the case keeps the stricter count from now on.
+      const required = reviewersRequiredNow(row, now.obligations);
+      if (required > Number(row.required_reviewers)) await tx.run(`UPDATE review_cases SET required_reviewers = $1 WHERE id = $2`, [required, row.id]);
       // ... and the decider is a registered, trained person, known before the case was opened, not the requester.
       const key = (await tx.one<{ id: string; created_at: string }>(`SELECT id, created_at FROM api_keys WHERE id = $1`, [caller.keyId])) ?? { id: caller.keyId, created_at: this.gov.now().toISOString() };
       const reviewer = await requireEligibleReviewer(tx, key, row.created_at, this.gov.now(), cleared.openedSeq);
@@ -266,15 +277,16 @@ export class ReviewService {
         if (subject) this.gov.restricted({ kind: 'candidate_rejected', at, caseId: row.id, subjectId: subject.id, reviewerKeyId: caller.keyId });
       }
       const decisions = await tx.all<DecisionRow>(`SELECT * FROM review_decisions WHERE case_id = $1`, [row.id]);
-      const resolved = candidates.every((c) => candidateState(c.subject, decisions, Number(row.required_reviewers)) !== 'pending');
+      const resolved = candidates.every((c) => candidateState(c.subject, decisions, required) !== 'pending');
       if (resolved) {
         // The probe face was kept only for the reviewers; it goes with the case's resolution.
         await tx.run(`UPDATE review_cases SET status = 'resolved', resolved_at = $1, probe_sealed = NULL WHERE id = $2`, [at, row.id]);
       }
-      const state = candidateState(input.subject, decisions, Number(row.required_reviewers));
+      const state = candidateState(input.subject, decisions, required);
       return {
-        value: { case: row.id, subject: input.subject, decision: input.decision, candidateState: state, caseStatus: resolved ? 'resolved' : 'pending' },
+        value: { case: row.id, subject: input.subject, decision: input.decision, candidateState: state, caseStatus: resolved ? 'resolved' : 'pending', requiredReviewers: required },
         result: { case: row.id, subject: input.subject, decision: input.decision, reason: input.reason, candidateState: state, resolved, reviewer: { person: reviewer.id, name: reviewer.name },
+          ...(required > Number(row.required_reviewers) ? { requiredReviewersRaised: { from: Number(row.required_reviewers), to: required } } : {}),
           // Only a candidate the engine called a match can be overturned; rejecting a ranked lead below the threshold agrees with it.
           overturned: input.decision === 'reject' && candidate.match, clearedThreshold: candidate.match },
       };
@@ -287,19 +299,37 @@ export class ReviewService {
     return answer;
   }
 
-  /** Sends a resolved case's outcome to the requester's webhook, signed and retried; each attempt is audited. */
+  /**
+   * Sends a resolved case's outcome to the requester's webhook, signed and retried; each attempt is
+   * audited, and each is a release: the outcome is built again, under the release rule, for every
+   * attempt, so a retry never carries what is no longer released (withheld: nothing more is sent).
+   */
   private deliver(caller: Caller, caseId: string): void {
     const delivery = (async () => {
-      const row = await this.db.one<CaseRow>(`SELECT * FROM review_cases WHERE id = $1`, [caseId]);
-      if (!row?.callback_url) return;
-      const body = await this.view(this.db, row, false);
-      if ('release' in body && body.release) {
-        const requester = await this.gov.storedClearance(this.db, { requestedBy: row.requested_by, purpose: row.purpose, capability: 'identify' }).catch(() => undefined);
-        await this.logWithheld(requester?.caller ?? caller, row, new ProbityError(body.release.code, body.release.reason));
-        return;
-      }
+      const first = await this.db.one<CaseRow>(`SELECT * FROM review_cases WHERE id = $1`, [caseId]);
+      if (!first?.callback_url) return;
+      const outcomeNow = async () => {
+        const row = await this.db.one<CaseRow>(`SELECT * FROM review_cases WHERE id = $1`, [caseId]);
+        if (!row) return undefined;
+        const body = await this.view(this.db, row, false);
+        if ('release' in body && body.release) {
+          const requester = await this.gov.storedClearance(this.db, { requestedBy: row.requested_by, purpose: row.purpose, capability: 'identify' }).catch(() => undefined);
+          await this.logWithheld(requester?.caller ?? caller, row, new ProbityError(body.release.code, body.release.reason));
+          return undefined;
+        }
+        return body;
+      };
+      // Withheld already at resolution: logged as such, and no delivery is attempted.
+      const initial = await outcomeNow();
+      if (initial === undefined) return;
+      let sent = false;
       await this.webhooks.deliver({
-        id: `msg_${caseId}`, url: row.callback_url, body, organisationId: row.organisation_id, keyId: caller.keyId, roles: caller.roles, galleryId: row.gallery_id, caseId,
+        id: `msg_${caseId}`, url: first.callback_url, organisationId: first.organisation_id, keyId: caller.keyId, roles: caller.roles, galleryId: first.gallery_id, caseId,
+        body: async () => {
+          if (sent) return outcomeNow();
+          sent = true;
+          return initial;
+        },
       });
     })().catch(() => undefined);
     this.deliveries.add(delivery);

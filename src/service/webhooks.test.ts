@@ -22,16 +22,22 @@ import { refused as refusedWith } from '../testing/refusals.js';
 const image = (bytes: Buffer) => ({ label: 'image', bytes });
 const P = 'missing_person_search';
 
-/** A receiver on this host: answers each request with the next status in `statuses` (then 200). */
-async function receiver(statuses: number[] = []) {
+/**
+ * A receiver on this host: answers each request with the next status in `statuses` (then 200);
+ * `meanwhile` runs before the first answer, as something done between two attempts.
+ */
+async function receiver(statuses: number[] = [], meanwhile?: () => Promise<unknown>) {
   const got: { headers: IncomingHttpHeaders; body: string }[] = [];
   const server = createServer((req, res) => {
     let body = '';
     req.on('data', (d) => { body += d; });
     req.on('end', () => {
       got.push({ headers: req.headers, body });
-      res.statusCode = statuses.shift() ?? 200;
-      res.end();
+      const first = got.length === 1;
+      void (first && meanwhile ? meanwhile() : Promise.resolve()).finally(() => {
+        res.statusCode = statuses.shift() ?? 200;
+        res.end();
+      });
     });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -197,6 +203,51 @@ for (const backend of backends) {
         assert.equal(hook.got.length, 0);
       } finally {
         await app.close();
+        await hook.close();
+      }
+    });
+
+    test('attack (sixth outside test): a consent withdrawn between two delivery attempts is not in the retry', async () => {
+      await allowed.webhooks.rotateSecret(requester);
+      const [consentId] = await consentTo(allowed, requester, galleryId, ['missing-3'], P);
+      await allowed.enrol(requester, { purpose: P, galleryId, subject: 'missing-3', images: [image(faces.colin3())] });
+      const hook = await receiver([503], () => allowed.people.withdrawConsent(requester, { galleryId, subject: 'missing-3', consentId: consentId! }));
+      try {
+        const search = await allowed.identify(requester, { purpose: P, galleryId, probe: image(faces.colin2()), callbackUrl: hook.url });
+        const caseId = search.review.case!;
+        for (const [reviewer, reason] of [[reviewerA, 'same scar above the left eye'], [reviewerB, 'ear shape and hairline match']] as const) {
+          for (const subject of ['missing-1', 'missing-3']) await allowed.reviews.decide(reviewer, { caseId, subject, decision: 'confirm', reason });
+        }
+        await Promise.all(allowed.reviews.deliveries);
+        assert.equal(hook.got.length, 2, 'the first attempt got 503 and was retried');
+        const names = (b: string) => (JSON.parse(b) as { outcome: { confirmed: { subject: string }[]; withheld?: number } }).outcome;
+        assert.deepEqual(names(hook.got[0]!.body).confirmed.map((c) => c.subject).sort(), ['missing-1', 'missing-3'], 'both were released at resolution');
+        const retry = names(hook.got[1]!.body);
+        assert.deepEqual(retry.confirmed.map((c) => c.subject), ['missing-1'], 'the retry is built again: the withdrawn person is not in it');
+        assert.equal(retry.withheld, 1);
+      } finally {
+        await hook.close();
+      }
+    });
+
+    test('attack (sixth outside test): a requesting key revoked between two delivery attempts stops the retries', async () => {
+      await allowed.webhooks.rotateSecret(requester);
+      const admin = await allowed.authenticate(adminSecret);
+      const charity = requester.organisationId;
+      const soon = (await allowed.access.createKey(admin, { organisationId: charity, roles: ['client'], label: 'caseworker leaving', useCases: [P] })).secret;
+      const leaving = await allowed.authenticate(soon);
+      const hook = await receiver([503], () => allowed.access.revokeKey(admin, leaving.keyId));
+      try {
+        const search = await allowed.identify(leaving, { purpose: P, galleryId, probe: image(faces.colin2()), callbackUrl: hook.url });
+        const caseId = search.review.case!;
+        await resolve(allowed, caseId);
+        assert.equal(hook.got.length, 1, 'nothing is sent after the key that asked was revoked');
+        const entries = await deliveryEntries(caseId);
+        assert.deepEqual(entries.map((e) => [e.body.result.attempt, e.body.outcome, e.body.result.status, e.body.result.final ?? false]), [[1, 'failed', 503, false], [2, 'failed', 'withheld', true]]);
+        const refusals = (await db.all<{ body: string }>(`SELECT body FROM audit_log ORDER BY seq`)).map((r) => JSON.parse(r.body) as { action: string; outcome: string; result?: { case?: string } })
+          .filter((e) => e.action === 'release_review' && e.outcome === 'refused' && e.result?.case === caseId);
+        assert.equal(refusals.length, 1, 'the withheld release is logged');
+      } finally {
         await hook.close();
       }
     });

@@ -99,12 +99,13 @@ export class WebhookService {
   }
 
   /**
-   * Sends `body` to `rawUrl`, signed, retrying with exponential backoff; every attempt is
-   * audited (its outcome, status and number, never the body). The message id stays the same
-   * across attempts so the receiver can drop duplicates.
+   * Sends what `body` gives to `rawUrl`, signed, retrying with exponential backoff; every attempt
+   * is audited (its outcome, status and number, never the body). `body` is asked again before
+   * each attempt, since a delivery is a release and what may be released can shrink between
+   * attempts (a key revoked, a consent withdrawn); when it gives nothing, nothing more is sent.
+   * The message id stays the same across attempts so the receiver can drop duplicates.
    */
-  async deliver(m: { id: string; url: string; body: unknown; organisationId: string; keyId: string; roles: string[]; galleryId: string; caseId: string }): Promise<void> {
-    const payload = JSON.stringify(m.body);
+  async deliver(m: { id: string; url: string; body: () => Promise<unknown>; organisationId: string; keyId: string; roles: string[]; galleryId: string; caseId: string }): Promise<void> {
     const audit = (attempt: number, outcome: 'ok' | 'failed', status: number | string, final: boolean) =>
       this.db.transaction((tx) => appendAudit(tx, this.gov.now(), {
         action: 'review_outcome_delivery', organisationId: m.organisationId, keyId: m.keyId, roles: m.roles, galleryId: m.galleryId, outcome,
@@ -113,6 +114,12 @@ export class WebhookService {
     for (let attempt = 1; attempt <= this.options.attempts; attempt++) {
       let status: number | string;
       let retry = false;
+      const body = await m.body();
+      if (body === undefined) {
+        await audit(attempt, 'failed', 'withheld', true);
+        return;
+      }
+      const payload = JSON.stringify(body);
       try {
         const url = await checkCallbackUrl(m.url, this.options);
         const secrets = await this.secretsOf(this.db, m.organisationId);
