@@ -15,7 +15,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { openDb } from '../gallery/db.js';
-import { KeyRing } from '../gallery/subject-keys.js';
+import { rotateInstallationKey } from '../gallery/key-rotation.js';
+import { caseKeyOwner, KeyRing, wrapRecord } from '../gallery/subject-keys.js';
 import { DATA_KEY_SEALED, TemplateCipher } from '../gallery/template-cipher.js';
 import type { Caller } from '../governance/api-keys.js';
 import { erasureLedger } from '../server/serve.js';
@@ -207,5 +208,65 @@ test('attack (sixth outside test, postgres): a pg_dump taken while a review case
     }
   } finally {
     await store.drop();
+  }
+});
+
+test('attack (sixth outside test): an erasure that leaves a pending case nothing to decide takes its probe key from the store and every backup\'s escrow', { skip: skipWithoutLfw }, async () => {
+  const { data, open } = dataFolder('erasure');
+  let service = await open();
+  const { caseId, client, reviewers } = await pendingCase(service);
+  const caseKey = (await service.db.one<{ key_id: string }>(`SELECT key_id FROM case_keys WHERE case_id = $1`, [caseId]))!.key_id;
+  const candidates = ((await service.reviews.get(reviewers[0]!, caseId)) as ReviewerView).candidates!.map((c) => c.subject);
+  const galleryId = (await service.db.one<{ gallery_id: string }>(`SELECT gallery_id FROM review_cases WHERE id = $1`, [caseId]))!.gallery_id;
+  await service.close();
+  const file = join(dir, 'erasure.backup');
+  assert.equal(probity('backup', '--data', data, '--out', file).status, 0);
+  const escrowHolds = () => {
+    const e = new Database(join(data, 'backup-keys.sqlite'), { readonly: true });
+    try {
+      return e.prepare(`SELECT 1 FROM escrow WHERE key_id = ?`).get(caseKey) !== undefined;
+    } finally {
+      e.close();
+    }
+  };
+  assert.ok(escrowHolds(), 'the backup\'s escrow holds the case key while the case is open');
+  service = await open();
+  try {
+    for (const subject of candidates) await service.eraseSubject(client, galleryId, subject);
+    const row = (await service.db.one<{ status: string; probe_sealed: Buffer | null }>(`SELECT status, probe_sealed FROM review_cases WHERE id = $1`, [caseId]))!;
+    assert.equal(row.status, 'resolved');
+    assert.equal(row.probe_sealed, null);
+    assert.equal(await service.db.one(`SELECT key_id FROM case_keys WHERE case_id = $1`, [caseId]), undefined, 'the case key left the store');
+  } finally {
+    await service.close();
+  }
+  assert.ok(!escrowHolds(), 'and the escrow');
+});
+
+test('a key rotation rewraps a pending case\'s key: the probe still shows with the new installation key, and not with the old one alone', { skip: skipWithoutLfw }, async () => {
+  const { data, keyFile, open } = dataFolder('rotation');
+  let service = await open();
+  const { caseId, reviewers } = await pendingCase(service);
+  const before = await probeOf(service, reviewers[0]!, caseId);
+  await service.close();
+  const old = TemplateCipher.fromEnvironment({ env: {}, keyFile });
+  const nextHex = randomBytes(32).toString('hex');
+  const next = TemplateCipher.fromKey(Buffer.from(nextHex, 'hex'));
+  const db = await openDb(join(data, 'probity.sqlite'));
+  try {
+    const r = await rotateInstallationKey(db, [old], next);
+    assert.ok(r.dataKeysRewrapped >= 3, 'two subjects\' keys and the case\'s');
+    const k = (await db.one<{ case_id: string; key_id: string; kek_id: string; wrapped: Buffer }>(`SELECT * FROM case_keys WHERE case_id = $1`, [caseId]))!;
+    assert.equal(k.kek_id, next.id);
+    assert.throws(() => old.openBytes(k.wrapped, wrapRecord(caseKeyOwner(caseId), k.key_id)), 'the old installation key no longer opens the case key');
+  } finally {
+    await db.close();
+  }
+  writeFileSync(keyFile, nextHex + '\n', { mode: 0o600 });
+  service = await open();
+  try {
+    assert.equal(await probeOf(service, reviewers[0]!, caseId), before);
+  } finally {
+    await service.close();
   }
 });
