@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto';
+import type { BackupKeyEscrow } from './backup-keys.js';
 import type { Queryable } from './db.js';
+import { CaseKeys } from './subject-keys.js';
 
 /**
  * An erasure reaches every stored place that names the person, not only their templates: the
@@ -25,10 +27,11 @@ export function candidateState(subject: string, decisions: readonly Decision[], 
  * decisions stay, for the accountability report's counts, but no longer name them: the subject
  * becomes an opaque token and the reviewer's reason, which may describe the person, is emptied.
  * A pending case with no candidate left waiting is resolved as a decision would resolve it,
- * and its probe face deleted with it; a case with no candidates at all has nothing to review,
+ * and its probe face deleted with it (its case key too, from the store and from `escrow`, so no
+ * backup opens it after); a case with no candidates at all has nothing to review,
  * as an identification that finds none opens no case.
  */
-export async function eraseReviewMentions(tx: Queryable, galleryId: string, subject?: string): Promise<void> {
+export async function eraseReviewMentions(tx: Queryable, galleryId: string, subject?: string, escrow?: BackupKeyEscrow): Promise<void> {
   // The cases that may name them; the no-op write first takes their row locks (PostgreSQL), so a
   // decision or another erasure under way on a case commits before this reads it, not after.
   const naming = subject === undefined ? '%' : `%${JSON.stringify(subject).replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
@@ -52,6 +55,7 @@ export async function eraseReviewMentions(tx: Queryable, galleryId: string, subj
       `UPDATE review_cases SET candidates = $1, erased_candidates = erased_candidates + $2${resolves ? `, status = 'resolved', resolved_at = $4, probe_sealed = NULL` : ''} WHERE id = $3`,
       [JSON.stringify(kept), gone.length, c.id, ...(resolves ? [at] : [])],
     );
+    if (resolves) await CaseKeys.drop(tx, [c.id], escrow);
   }
 }
 

@@ -1,6 +1,6 @@
 import { ProbityError } from '../errors.js';
 import type { Db, Queryable } from './db.js';
-import { INSTALLATION_KEY_META, wrapRecord } from './subject-keys.js';
+import { caseKeyOwner, INSTALLATION_KEY_META, wrapRecord } from './subject-keys.js';
 import type { TemplateCipher } from './template-cipher.js';
 
 export interface RotationResult {
@@ -35,6 +35,17 @@ export async function rotateInstallationKey(db: Db, from: TemplateCipher[], to: 
       raw.fill(0);
       rewrapped++;
     }
+    // Review cases' own keys, that their probes are sealed under (CaseKeys), as the subjects' keys.
+    const caseKeys = await tx.all<{ case_id: string; key_id: string; kek_id: string; wrapped: Buffer }>(`SELECT case_id, key_id, kek_id, wrapped FROM case_keys`);
+    for (const k of caseKeys) {
+      const kek = held.get(k.kek_id);
+      if (!kek) throw new ProbityError('key_unavailable', `a review case's key is wrapped under installation key ${k.kek_id}, which was not given; nothing was changed`);
+      const record = wrapRecord(caseKeyOwner(k.case_id), k.key_id);
+      const raw = kek.openBytes(k.wrapped, record);
+      await tx.run(`UPDATE case_keys SET kek_id = $1, wrapped = $2 WHERE case_id = $3`, [to.id, to.sealBytes(raw, record), k.case_id]);
+      raw.fill(0);
+      rewrapped++;
+    }
     const resealed = await resealInstallationSealed(tx, db.kind, [...held.values()], to);
     if (meta) await tx.run(`UPDATE meta SET value = $1 WHERE key = $2`, [to.id, INSTALLATION_KEY_META]);
     else await tx.run(`INSERT INTO meta (key, value) VALUES ($1, $2)`, [INSTALLATION_KEY_META, to.id]);
@@ -56,7 +67,8 @@ function openWithAny(keys: TemplateCipher[], sealed: Buffer, record: string): Bu
 async function resealInstallationSealed(tx: Queryable, kind: Db['kind'], keys: TemplateCipher[], to: TemplateCipher): Promise<number> {
   const firstIsOne = (col: string) => (kind === 'postgres' ? `get_byte(${col}, 0) = 1` : `hex(substr(${col}, 1, 1)) = '01'`);
   let n = 0;
-  const probes = await tx.all<{ id: string; probe_sealed: Buffer }>(`SELECT id, probe_sealed FROM review_cases WHERE probe_sealed IS NOT NULL`);
+  // Only probes of cases opened before case keys are under the installation key itself.
+  const probes = await tx.all<{ id: string; probe_sealed: Buffer }>(`SELECT id, probe_sealed FROM review_cases WHERE probe_sealed IS NOT NULL AND ${firstIsOne('probe_sealed')}`);
   for (const p of probes) {
     const record = `review:${p.id}`;
     await tx.run(`UPDATE review_cases SET probe_sealed = $1 WHERE id = $2`, [to.sealBytes(openWithAny(keys, p.probe_sealed, record), record), p.id]);

@@ -63,11 +63,12 @@ export class PostgresDb implements Db {
    * reclaims the space, and even then its bytes may stay in the file until overwritten. Sealed
    * templates left so are harmless: their data key was deleted in the erasure's transaction
    * (crypto-shredding). The data key's own dead tuple is the one that matters, so the small
-   * subject_keys table is vacuumed now rather than whenever autovacuum comes round; the big
+   * subject_keys table (and case_keys, the review probes' keys) is vacuumed now rather than whenever autovacuum comes round; the big
    * templates table is left to autovacuum.
    */
   async scrub(): Promise<void> {
     await this.pool.query('VACUUM subject_keys');
+    await this.pool.query('VACUUM case_keys');
   }
 
   async close(): Promise<void> {

@@ -13,7 +13,9 @@ export type SafeguardEntry =
   // An organisation's console sign-in set: from then on only its provider's sessions decide reviews (sign-in.ts).
   | { kind: 'sign_in_set'; at: string; organisationId: string; settings: SignInSettingsEntry }
   /** A reviewer rejected a candidate: the subject by its row id (as the erasure ledger names them), never its reference. */
-  | { kind: 'candidate_rejected'; at: string; caseId: string; subjectId: string; reviewerKeyId: string };
+  | { kind: 'candidate_rejected'; at: string; caseId: string; subjectId: string; reviewerKeyId: string }
+  /** A review case resolved: its probe face and the key it is sealed under went with it (CaseKeys in subject-keys.ts). */
+  | { kind: 'probe_dropped'; at: string; caseId: string };
 
 /** An organisation's identity-provider settings as the ledger keeps them: where the client secret is read, never the secret. */
 export interface SignInSettingsEntry {
@@ -22,7 +24,7 @@ export interface SignInSettingsEntry {
 }
 
 export type SafeguardKind = SafeguardEntry['kind'];
-export const SAFEGUARD_KINDS: readonly SafeguardKind[] = ['consent_withdrawn', 'key_revoked', 'application_refused', 'policy_set', 'person_deactivated', 'sign_in_set', 'candidate_rejected'];
+export const SAFEGUARD_KINDS: readonly SafeguardKind[] = ['consent_withdrawn', 'key_revoked', 'application_refused', 'policy_set', 'person_deactivated', 'sign_in_set', 'candidate_rejected', 'probe_dropped'];
 
 const isSafeguard = (e: unknown): e is SafeguardEntry =>
   typeof e === 'object' && e !== null && SAFEGUARD_KINDS.includes((e as SafeguardEntry).kind) && typeof (e as SafeguardEntry).at === 'string';
@@ -31,7 +33,8 @@ const isSafeguard = (e: unknown): e is SafeguardEntry =>
  * The ledger (`DATA/safeguards.log`, see ledger.ts) of every act that took something away: a
  * consent withdrawn, a key revoked, a held application refused, the policy packs changed, a
  * reviewer or operator deactivated, an organisation's console sign-in set (which bars keys from
- * deciding its reviews), a candidate a reviewer rejected. A restore replaces the database with an
+ * deciding its reviews), a candidate a reviewer rejected, a review case's probe face dropped at its
+ * resolution. A restore replaces the database with an
  * older one; it then replays this ledger, so nothing a safeguard removed after the backup was
  * taken comes back (see restore-replay.ts).
  */

@@ -80,6 +80,12 @@ function statements(kind: Db['kind']): string[] {
     // An organisation's webhook signing secret, sealed under the installation key: the service must
     // be able to sign with it, so it cannot be kept as a hash. The one it replaced still signs
     // until previous_until, so receivers can switch without losing a delivery.
+    // A review case's own key, wrapped by the installation key, that its probe face is sealed
+    // under (see CaseKeys in subject-keys.ts): deleted when the probe is dropped, so no copy of the
+    // probe (old pages, a backup) opens after the case is closed.
+    `CREATE TABLE IF NOT EXISTS case_keys (
+      case_id TEXT PRIMARY KEY REFERENCES review_cases(id), key_id TEXT NOT NULL UNIQUE,
+      kek_id TEXT NOT NULL, wrapped ${bytes} NOT NULL, created_at TEXT NOT NULL)`,
     `CREATE TABLE IF NOT EXISTS webhook_secrets (
       organisation_id TEXT PRIMARY KEY REFERENCES organisations(id), sealed ${bytes} NOT NULL, created_at TEXT NOT NULL,
       previous_sealed ${bytes}, previous_until TEXT)`,

@@ -1,5 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { ProbityError } from '../errors.js';
+import type { BackupKeyEscrow } from './backup-keys.js';
 import type { Db, Queryable } from './db.js';
 import { DATA_KEY_SEALED, INSTALLATION_SEALED, TemplateCipher } from './template-cipher.js';
 
@@ -72,7 +73,8 @@ export const wrapRecord = (subjectId: string, keyId: string) => `subject-key:${s
  * for one operation are overwritten when it ends.
  */
 export class SubjectKeys {
-  constructor(readonly ring: KeyRing) {}
+  /** `escrow`: the backups' keys, from which a review case's key is deleted when its probe goes. */
+  constructor(readonly ring: KeyRing, readonly escrow?: BackupKeyEscrow) {}
 
   /**
    * The installation key the store says wraps data keys now. On PostgreSQL the row is share-locked,
@@ -160,15 +162,106 @@ export class SubjectKeys {
     throw last;
   }
 
+  /** A review case's probe, sealed under a new key of the case's own (see CaseKeys). */
+  sealProbe(q: Queryable, plain: Uint8Array, caseId: string): Promise<SealedProbe> {
+    return CaseKeys.seal(q, this.ring, plain, caseId);
+  }
+
   /**
-   * Seals bytes under the installation key the store names as current (review probes, which
-   * belong to no subject), so that a probe sealed just after a rotation is not under the old key.
+   * A case's probe face, or undefined when its key is gone (the case was resolved after the
+   * backup this store was restored from): such a probe is simply absent. A probe sealed under the
+   * installation key itself (a case opened before case keys) still opens.
+   */
+  async openProbe(q: Queryable, caseId: string, sealed: Buffer): Promise<Buffer | undefined> {
+    if (sealed[0] === INSTALLATION_SEALED) return this.openInstallationSealed(sealed, probeRecord(caseId));
+    const k = await q.one<{ key_id: string; kek_id: string; wrapped: Buffer }>(`SELECT key_id, kek_id, wrapped FROM case_keys WHERE case_id = $1`, [caseId]);
+    if (!k) return undefined;
+    const raw = this.kek(k.kek_id).openBytes(k.wrapped, wrapRecord(caseKeyOwner(caseId), k.key_id));
+    const cipher = TemplateCipher.dataKey(raw);
+    raw.fill(0);
+    try {
+      return cipher.openBytes(sealed, probeRecord(caseId));
+    } finally {
+      cipher.destroy();
+    }
+  }
+
+  /** Drops cases' probe keys, in the store and the escrow (see CaseKeys.drop). */
+  dropProbeKeys(tx: Queryable, caseIds: readonly string[]): Promise<string[]> {
+    return CaseKeys.drop(tx, caseIds, this.escrow);
+  }
+
+  /**
+   * Seals bytes under the installation key the store names as current (things that belong to no
+   * subject nor case: webhook secrets, index keys), so that a probe sealed just after a rotation is not under the old key.
    */
   async sealInstallation(q: Queryable, plain: Uint8Array, record: string): Promise<Buffer> {
     const row = await q.one<{ value: string }>(`SELECT value FROM meta WHERE key = $1`, [INSTALLATION_KEY_META]);
     return (row ? this.kek(row.value) : this.ring.current()).sealBytes(plain, record);
   }
 }
+
+/**
+ * A review case's probe face, sealed under a key of the case's own. The key is wrapped at once
+ * under the installation key the store names as current; the raw key is not kept.
+ */
+export interface SealedProbe {
+  sealed: Buffer;
+  keyId: string;
+  kekId: string;
+  wrapped: Buffer;
+}
+
+/** The owner a case key is wrapped to and escrowed under (in the escrow's subject_id column). */
+export const caseKeyOwner = (caseId: string) => `review:${caseId}`;
+export const isCaseKeyOwner = (owner: string) => owner.startsWith('review:');
+export const caseOfKeyOwner = (owner: string) => owner.slice('review:'.length);
+export const probeRecord = (caseId: string) => `review:${caseId}`;
+
+/**
+ * Review probes are crypto-shredded like subjects' templates: the probe is sealed under a key of
+ * the case's own, kept wrapped in case_keys (and, for a backup, in the escrow, never in the file),
+ * and deleted from both when the probe is dropped (the case resolves, or an erasure resolves it).
+ * A backup taken while the case was open then opens no probe once it is closed, with or without
+ * the installation key. These work on a transaction, so erasures can use them without a service.
+ */
+export const CaseKeys = {
+  async seal(q: Queryable, ring: KeyRing, plain: Uint8Array, caseId: string): Promise<SealedProbe> {
+    const row = await q.one<{ value: string }>(`SELECT value FROM meta WHERE key = $1`, [INSTALLATION_KEY_META]);
+    const kek = row ? ring.find(row.value) : ring.current();
+    if (!kek) throw new ProbityError('key_unavailable', `the store's keys are wrapped under installation key ${row!.value}, which this process does not hold`);
+    const raw = randomBytes(32);
+    const keyId = randomUUID();
+    const cipher = TemplateCipher.dataKey(raw);
+    try {
+      return { sealed: cipher.sealBytes(plain, probeRecord(caseId)), keyId, kekId: kek.id, wrapped: kek.sealBytes(raw, wrapRecord(caseKeyOwner(caseId), keyId)) };
+    } finally {
+      raw.fill(0);
+      cipher.destroy();
+    }
+  },
+
+  /** Stores the case's wrapped key; inside the transaction that opens the case. */
+  async keep(tx: Queryable, caseId: string, p: SealedProbe, at: string): Promise<void> {
+    await tx.run(`INSERT INTO case_keys (case_id, key_id, kek_id, wrapped, created_at) VALUES ($1, $2, $3, $4, $5)`, [caseId, p.keyId, p.kekId, p.wrapped, at]);
+  },
+
+  /**
+   * Deletes these cases' keys from the store and from every backup's escrow: their probes, in
+   * this store, in old pages and in backups, open no more. Inside the transaction that drops the
+   * probe; the escrow goes first, so a failure leaves the probe unreadable rather than kept.
+   */
+  async drop(tx: Queryable, caseIds: readonly string[], escrow?: BackupKeyEscrow): Promise<string[]> {
+    const keyIds: string[] = [];
+    for (const id of caseIds) {
+      const k = await tx.one<{ key_id: string }>(`SELECT key_id FROM case_keys WHERE case_id = $1`, [id]);
+      if (k) keyIds.push(k.key_id);
+    }
+    escrow?.forget(keyIds);
+    for (const id of caseIds) await tx.run(`DELETE FROM case_keys WHERE case_id = $1`, [id]);
+    return keyIds;
+  },
+};
 
 export function asFloats(plain: Buffer): Float32Array {
   const out = new Float32Array(plain.length / 4);

@@ -58,7 +58,7 @@ export async function eraseSubjectRows(tx: Queryable, galleryId: string, ref: st
   // A persisted index of the gallery still holds the subject's vectors: its key goes too.
   await tx.run(`DELETE FROM index_keys WHERE gallery_id = $1`, [galleryId]);
   await tx.run(`DELETE FROM subjects WHERE id = $1`, [s.id]);
-  await eraseReviewMentions(tx, galleryId, ref);
+  await eraseReviewMentions(tx, galleryId, ref, ledger?.escrow);
   await eraseStoredAnswers(tx, galleryId, ref);
   ledger?.append([{ at: new Date().toISOString(), galleryId, subjectId: s.id, ...(key ? { keyId: key.key_id } : {}) }]);
   return templates.length;
@@ -71,7 +71,7 @@ export async function eraseGalleryRows(tx: Queryable, galleryId: string, ledger?
   );
   await tx.run(`DELETE FROM subject_keys WHERE subject_id IN (SELECT id FROM subjects WHERE gallery_id = $1)`, [galleryId]);
   await tx.run(`DELETE FROM galleries WHERE id = $1`, [galleryId]);
-  await eraseReviewMentions(tx, galleryId);
+  await eraseReviewMentions(tx, galleryId, undefined, ledger?.escrow);
   await eraseStoredAnswers(tx, galleryId);
   const at = new Date().toISOString();
   ledger?.append([{ at, galleryId }, ...keys.map((k) => ({ at, galleryId, subjectId: k.subject_id, keyId: k.key_id }))]);

@@ -8,6 +8,7 @@ import type { Db } from '../gallery/db.js';
 import type { ErasureEntry, ErasureLedger } from '../gallery/erasure-ledger.js';
 import { migrate } from '../gallery/schema.js';
 import { SqliteDb } from '../gallery/sqlite-db.js';
+import { caseKeyOwner, caseOfKeyOwner, isCaseKeyOwner } from '../gallery/subject-keys.js';
 import type { SafeguardEntry, SafeguardLedger } from '../gallery/safeguard-ledger.js';
 import { checkLedgerAgainstAudit, checkLedgers, headsOf, type LedgersChecked } from '../governance/ledger-witness.js';
 import { reapplySafeguards, type Reapplied } from './restore-replay.js';
@@ -18,7 +19,8 @@ import type { SignedCheckpoint } from '../governance/audit-checkpoint.js';
  * A consistent copy of a SQLite store, taken while services use it (SQLite's online backup).
  * The subjects' wrapped data keys are moved out of the copy into `escrow` (in the data folder):
  * the file on its own, even with the installation key, opens no template, and an erasure made
- * later deletes the subject's key from the escrow too. PostgreSQL is backed up with pg_dump
+ * later deletes the subject's key from the escrow too. So do the review cases' keys (their probe
+ * faces): a case closed later deletes its key from the escrow, and the backup's probe is gone. PostgreSQL is backed up with pg_dump
  * (see docs/operations.md): this refuses rather than copy half.
  */
 export async function backupStore(db: Db, out: string, escrow: BackupKeyEscrow): Promise<{ backupId: string; dataKeys: number }> {
@@ -34,7 +36,7 @@ export async function backupStore(db: Db, out: string, escrow: BackupKeyEscrow):
   renameSync(staging, out);
   // An erasure between the copy and the escrow's filling deleted its key from the live store before
   // the escrow held it: keep only keys that still exist.
-  const live = new Set((await db.all<{ key_id: string }>(`SELECT key_id FROM subject_keys`)).map((r) => r.key_id));
+  const live = new Set((await db.all<{ key_id: string }>(`SELECT key_id FROM subject_keys UNION ALL SELECT key_id FROM case_keys`)).map((r) => r.key_id));
   escrow.retain(backupId, (id) => live.has(id));
   return { backupId, dataKeys };
 }
@@ -50,9 +52,16 @@ function escrowKeysOf(file: string, escrow: BackupKeyEscrow): { backupId: string
   try {
     copy.pragma('secure_delete = ON');
     const keys = copy.prepare(`SELECT subject_id, key_id, kek_id, wrapped FROM subject_keys`).all() as EscrowedKey[];
-    escrow.put(backupId, keys);
+    // Review cases' keys too, escrowed under the owner their wrapping names (CaseKeys); a store older than them has none.
+    const hasCaseKeys = copy.prepare(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'case_keys'`).get() !== undefined;
+    const caseKeys = hasCaseKeys
+      ? (copy.prepare(`SELECT case_id, key_id, kek_id, wrapped FROM case_keys`).all() as { case_id: string; key_id: string; kek_id: string; wrapped: Buffer }[])
+        .map((k) => ({ subject_id: caseKeyOwner(k.case_id), key_id: k.key_id, kek_id: k.kek_id, wrapped: k.wrapped }))
+      : [];
+    escrow.put(backupId, [...keys, ...caseKeys]);
     copy.transaction(() => {
       copy.prepare(`DELETE FROM subject_keys`).run();
+      if (hasCaseKeys) copy.prepare(`DELETE FROM case_keys`).run();
       copy.prepare(`INSERT INTO meta (key, value) VALUES ('backup_id', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`).run(backupId);
     })();
     copy.pragma('wal_checkpoint(TRUNCATE)');
@@ -134,9 +143,21 @@ export async function restoreStore(dataDir: string, file: string, ledger: Erasur
       if (!keys) {
         throw new ProbityError('key_unavailable', `the data keys of backup ${id} are not in this data folder's backup-keys.sqlite: restore it where it was taken, or with a copy of that file`);
       }
+      const caseKeys = keys.filter((k) => isCaseKeyOwner(k.subject_id));
       copy.transaction(() => {
         const insert = copy.prepare(`INSERT INTO subject_keys (subject_id, key_id, kek_id, wrapped, created_at) VALUES (?, ?, ?, ?, ?)`);
-        for (const k of keys) insert.run(k.subject_id, k.key_id, k.kek_id, k.wrapped, now.toISOString());
+        for (const k of keys) if (!isCaseKeyOwner(k.subject_id)) insert.run(k.subject_id, k.key_id, k.kek_id, k.wrapped, now.toISOString());
+        if (caseKeys.length) {
+          const insertCase = copy.prepare(`INSERT INTO case_keys (case_id, key_id, kek_id, wrapped, created_at) VALUES (?, ?, ?, ?, ?)`);
+          for (const k of caseKeys) insertCase.run(caseOfKeyOwner(k.subject_id), k.key_id, k.kek_id, k.wrapped, now.toISOString());
+        }
+        // A probe whose case key the escrow no longer holds (its case closed after this backup)
+        // cannot open: its bytes go too, as they went from the live store.
+        const hasCaseKeys = copy.prepare(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'case_keys'`).get() !== undefined;
+        if (hasCaseKeys) {
+          copy.prepare(`UPDATE review_cases SET probe_sealed = NULL WHERE probe_sealed IS NOT NULL AND hex(substr(probe_sealed, 1, 1)) = '02'
+            AND id NOT IN (SELECT case_id FROM case_keys)`).run();
+        }
         copy.prepare(`DELETE FROM meta WHERE key = 'backup_id'`).run();
       })();
     }

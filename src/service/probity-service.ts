@@ -209,7 +209,7 @@ export class ProbityService {
     const witness = deps.witness && !deps.witness.ledgers && (erasures || safeguards)
       ? { ...deps.witness, ledgers: () => ({ ...(erasures ? { erasures: erasures.head() } : {}), ...(safeguards ? { safeguards: safeguards.head() } : {}) }) }
       : deps.witness;
-    const service = new ProbityService(deps.db, deps.engine, new SubjectKeys(ring), options, deps.now ?? (() => new Date()), witness, deps.erasureLedger, safeguards);
+    const service = new ProbityService(deps.db, deps.engine, new SubjectKeys(ring, deps.erasureLedger?.escrow), options, deps.now ?? (() => new Date()), witness, deps.erasureLedger, safeguards);
     service.expiry.schedule();
     service.witness?.start();
     return service;

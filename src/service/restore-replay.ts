@@ -5,6 +5,7 @@ import { appendAudit } from '../governance/audit-log.js';
 import { packsFor } from '../governance/policy/packs.js';
 import type { UseCaseDecision } from './access-service.js';
 import { candidateState } from '../gallery/erasure-mentions.js';
+import { CaseKeys } from '../gallery/subject-keys.js';
 import { maintenance } from './maintenance.js';
 
 /** What a restore made again: every count is of acts the restored database did not hold yet. */
@@ -16,6 +17,8 @@ export interface Reapplied {
   /** Organisations whose console sign-in settings were put back. */
   signInSettings: number;
   candidatesRejected: number;
+  /** Probe faces of cases resolved after the backup, dropped again (with their case keys). */
+  probesDropped: number;
   /** The policy packs put back when the backup's differed from the last ones set. */
   policy?: { from: string[]; to: string[] };
   erasures: { subjects: number; galleries: number; templates: number };
@@ -31,7 +34,7 @@ export interface Reapplied {
  */
 export async function reapplySafeguards(db: Db, safeguards: SafeguardEntry[], erasures: ErasureEntry[], now: Date = new Date()): Promise<Reapplied> {
   const { people } = maintenance(db, () => now);
-  const done: Reapplied = { consentsWithdrawn: 0, keysRevoked: 0, applicationsRefused: 0, peopleDeactivated: 0, signInSettings: 0, candidatesRejected: 0, erasures: { subjects: 0, galleries: 0, templates: 0 } };
+  const done: Reapplied = { consentsWithdrawn: 0, keysRevoked: 0, applicationsRefused: 0, peopleDeactivated: 0, signInSettings: 0, candidatesRejected: 0, probesDropped: 0, erasures: { subjects: 0, galleries: 0, templates: 0 } };
   done.erasures = await people.replayErasures(erasures, now);
   let lastPolicy: (SafeguardEntry & { kind: 'policy_set' }) | undefined;
   const lastSignIn = new Map<string, SafeguardEntry & { kind: 'sign_in_set' }>();
@@ -57,6 +60,9 @@ export async function reapplySafeguards(db: Db, safeguards: SafeguardEntry[], er
         break;
       case 'candidate_rejected':
         if (await replayRejection(db, e, now)) done.candidatesRejected++;
+        break;
+      case 'probe_dropped':
+        if (await replayProbeDrop(db, e, now)) done.probesDropped++;
         break;
     }
   }
@@ -155,10 +161,34 @@ async function replayRejection(db: Db, e: { at: string; caseId: string; subjectI
       [e.caseId, subject.ref, e.reviewerKeyId, 'rejected after the backup this store was restored from; made again from the safeguard ledger', e.at]);
     const decisions = await tx.all<{ subject: string; reviewer_key_id: string; decision: string }>(`SELECT subject, reviewer_key_id, decision FROM review_decisions WHERE case_id = $1`, [e.caseId]);
     const resolves = c.status === 'pending' && candidates.every((x) => candidateState(x.subject, decisions, Number(c.required_reviewers)) !== 'pending');
-    if (resolves) await tx.run(`UPDATE review_cases SET status = 'resolved', resolved_at = $1, probe_sealed = NULL WHERE id = $2`, [e.at, e.caseId]);
+    if (resolves) {
+      await tx.run(`UPDATE review_cases SET status = 'resolved', resolved_at = $1, probe_sealed = NULL WHERE id = $2`, [e.at, e.caseId]);
+      // The live resolution deleted the case key from the escrow already; the restored store's row (if any) goes too.
+      await CaseKeys.drop(tx, [e.caseId]);
+    }
     await appendAudit(tx, now, {
       action: 'candidate_rejection_replayed', organisationId: c.organisation_id, keyId: null, roles: ['system'], outcome: 'ok', galleryId: c.gallery_id, subject: subject.ref,
       result: { case: e.caseId, decision: 'reject', reviewerKey: e.reviewerKeyId, rejectedAt: e.at, resolved: resolves },
+    }, db.kind);
+    return true;
+  });
+}
+
+/**
+ * A case resolved after the backup: its probe face and case key go again, though the case itself
+ * may be pending in the restored store (a confirmation is not replayed). On SQLite the escrow had
+ * lost the key already; a pg_dump holds it. False where the restored store holds neither.
+ */
+async function replayProbeDrop(db: Db, e: { at: string; caseId: string }, now: Date): Promise<boolean> {
+  return db.transaction(async (tx) => {
+    const c = await tx.one<{ organisation_id: string; gallery_id: string; probe_sealed: Buffer | null }>(`SELECT organisation_id, gallery_id, probe_sealed FROM review_cases WHERE id = $1`, [e.caseId]);
+    if (!c) return false;
+    const keys = await CaseKeys.drop(tx, [e.caseId]);
+    if (!c.probe_sealed && keys.length === 0) return false;
+    await tx.run(`UPDATE review_cases SET probe_sealed = NULL WHERE id = $1`, [e.caseId]);
+    await appendAudit(tx, now, {
+      action: 'review_probe_drop_replayed', organisationId: c.organisation_id, keyId: null, roles: ['system'], outcome: 'ok', galleryId: c.gallery_id,
+      result: { case: e.caseId, probeDroppedAt: e.at },
     }, db.kind);
     return true;
   });
@@ -193,5 +223,7 @@ export function describeReapplied(r: Reapplied): string {
     r.policy ? `the policy packs ${r.policy.to.join(', ')} (the backup had ${r.policy.from.join(', ')})` : 'the policy packs unchanged',
     `${r.erasures.subjects} subject(s) and ${r.erasures.galleries} galler(ies) erased again, ${r.erasures.templates} template(s)`,
   ];
+  // Named only when there were some, so the line stays as operators (and their scripts) know it.
+  if (r.probesDropped) parts.push(`${r.probesDropped} review probe face(s) dropped`);
   return `re-applied every safeguard made after the backup: ${parts.join('; ')}; each audited`;
 }

@@ -2,7 +2,7 @@ import type { RgbImage } from '../engine/image.js';
 import { ProbityError } from '../errors.js';
 import type { Db, Queryable } from '../gallery/db.js';
 import { candidateState } from '../gallery/erasure-mentions.js';
-import { KEY_COLUMNS, KEY_JOIN, type SubjectKeys, type WrappedKeyRow } from '../gallery/subject-keys.js';
+import { CaseKeys, KEY_COLUMNS, KEY_JOIN, type SealedProbe, type SubjectKeys, type WrappedKeyRow } from '../gallery/subject-keys.js';
 import type { Caller } from '../governance/api-keys.js';
 import type { LegalAuthority } from '../governance/policy/assess.js';
 import { personOfKey, requireEligibleReviewer, REVIEWER_RULE } from '../governance/personnel.js';
@@ -50,21 +50,34 @@ export class ReviewService {
 
   constructor(private readonly db: Db, private readonly gov: Governor, private readonly keys: SubjectKeys, private readonly webhooks: WebhookService) {}
 
-  /** The probe face as reviewers will see it: the aligned crop as PNG, sealed until the case closes. */
-  async sealProbe(aligned: RgbImage, caseId: string): Promise<Buffer> {
-    return this.keys.sealInstallation(this.db, await facePng(aligned), `review:${caseId}`);
+  /**
+   * The probe face as reviewers will see it: the aligned crop as PNG, sealed under a key of the
+   * case's own that is destroyed when the case closes (CaseKeys), so no backup holds it after.
+   */
+  async sealProbe(aligned: RgbImage, caseId: string): Promise<SealedProbe> {
+    return this.keys.sealProbe(this.db, await facePng(aligned), caseId);
+  }
+
+  /**
+   * The probe's key goes from the store and every backup's escrow, and the safeguard ledger
+   * records it, so that a restore of an older store (a pg_dump holds the key) drops it again.
+   */
+  private async dropProbe(tx: Queryable, caseId: string, at: string): Promise<void> {
+    await this.keys.dropProbeKeys(tx, [caseId]);
+    this.gov.restricted({ kind: 'probe_dropped', at, caseId });
   }
 
   /** Opens a case inside the identification's own transaction. */
   async open(tx: Queryable, c: {
     id: string; caller: Caller; galleryId: string; purpose: string; requiredReviewers: number;
-    search: Record<string, unknown>; candidates: ReviewCandidate[]; probeSealed: Buffer; callbackUrl?: string; authority?: LegalAuthority;
+    search: Record<string, unknown>; candidates: ReviewCandidate[]; probeSealed: SealedProbe; callbackUrl?: string; authority?: LegalAuthority;
   }): Promise<void> {
     await tx.run(
       `INSERT INTO review_cases (id, organisation_id, gallery_id, purpose, requested_by, required_reviewers, status, search, candidates, probe_sealed, callback_url, authority, created_at)
        VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $8, $9, $10, $11, $12)`,
-      [c.id, c.caller.organisationId, c.galleryId, c.purpose, c.caller.keyId, c.requiredReviewers, JSON.stringify(c.search), JSON.stringify(c.candidates), c.probeSealed, c.callbackUrl ?? null, c.authority ? JSON.stringify(c.authority) : null, this.gov.now().toISOString()],
+      [c.id, c.caller.organisationId, c.galleryId, c.purpose, c.caller.keyId, c.requiredReviewers, JSON.stringify(c.search), JSON.stringify(c.candidates), c.probeSealed.sealed, c.callbackUrl ?? null, c.authority ? JSON.stringify(c.authority) : null, this.gov.now().toISOString()],
     );
+    await CaseKeys.keep(tx, c.id, c.probeSealed, this.gov.now().toISOString());
   }
 
   /** What cleared the search that opened `caseId`, and the audit entry that opened it. */
@@ -98,13 +111,15 @@ export class ReviewService {
     }));
     if (forReviewer) {
       const requester = await q.one<{ label: string }>(`SELECT label FROM api_keys WHERE id = $1`, [row.requested_by]);
-      const faces = row.probe_sealed ? await this.referenceFaces(q, row.gallery_id, candidates.map((c) => c.subject)) : new Map<string, string[]>();
+      // A probe whose case key is gone (its case closed after the backup this store came from) is simply absent, as after its resolution.
+      const probe = row.probe_sealed ? await this.keys.openProbe(q, row.id, row.probe_sealed) : undefined;
+      const faces = probe ? await this.referenceFaces(q, row.gallery_id, candidates.map((c) => c.subject)) : new Map<string, string[]>();
       return {
         ...base, requestedBy: row.requested_by, requestedByLabel: requester?.label ?? row.requested_by,
         ...(row.authority ? { authority: JSON.parse(row.authority) as LegalAuthority } : {}),
         candidates: withState.map((c) => ({ ...c, referenceFaces: faces.get(c.subject) ?? [] })),
         ...(erased ? { erasedCandidates: erased, erasedNote: `${erased} candidate(s) were erased (consent withdrawn or expired, or erasure requested) after the search and are no longer shown` } : {}),
-        ...(row.probe_sealed ? { probeImage: `data:image/png;base64,${this.keys.openInstallationSealed(row.probe_sealed, `review:${row.id}`).toString('base64')}` } : {}),
+        ...(probe ? { probeImage: `data:image/png;base64,${probe.toString('base64')}` } : {}),
       };
     }
     // The requester learns nothing about candidates until people have decided.
@@ -279,8 +294,9 @@ export class ReviewService {
       const decisions = await tx.all<DecisionRow>(`SELECT * FROM review_decisions WHERE case_id = $1`, [row.id]);
       const resolved = candidates.every((c) => candidateState(c.subject, decisions, required) !== 'pending');
       if (resolved) {
-        // The probe face was kept only for the reviewers; it goes with the case's resolution.
+        // The probe face was kept only for the reviewers; it goes with the case's resolution, and its key with it (every backup's copy too).
         await tx.run(`UPDATE review_cases SET status = 'resolved', resolved_at = $1, probe_sealed = NULL WHERE id = $2`, [at, row.id]);
+        await this.dropProbe(tx, row.id, at);
       }
       const state = candidateState(input.subject, decisions, required);
       return {
