@@ -13,7 +13,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import Database from 'better-sqlite3';
+import { openDb } from '../gallery/db.js';
+import { KeyRing } from '../gallery/subject-keys.js';
+import { TemplateCipher } from '../gallery/template-cipher.js';
+import { AuditSigningKey } from '../governance/audit-signing-key.js';
+import { erasureLedger, safeguardLedger } from '../server/serve.js';
 import { cliPath } from '../testing/fixtures.js';
+import { backendSkip, freshStore, onboard, testEngine } from '../testing/service-fixture.js';
+import { ProbityService } from './probity-service.js';
 import { onboardOverHttp, postJson } from '../testing/http-onboarding.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'probity-restore-sixth-'));
@@ -220,4 +227,61 @@ describe('restore, sixth outside test', () => {
       await s2.stop();
     }
   });
+});
+
+test('attack (sixth outside test, postgres): after pg_restore, probity restore --database pointed at an empty witness with the revocation cut off the ledger: refused, nothing signed or replayed', { skip: backendSkip('postgres') }, async () => {
+  const store = await freshStore('postgres');
+  const pgData = join(dir, 'pg-data');
+  const pgApart = join(dir, 'pg-witness-host');
+  mkdirSync(pgData, { recursive: true });
+  mkdirSync(pgApart, { recursive: true });
+  const pgWitness = join(pgApart, 'audit-witness.jsonl');
+  const seed = randomBytes(32).toString('hex');
+  const templateKey = randomBytes(32).toString('hex');
+  writeFileSync(join(pgData, 'template.key'), templateKey + '\n', { mode: 0o600 });
+  const open = async () => ProbityService.open({
+    db: await openDb(store.location), engine: await testEngine(),
+    keys: new KeyRing([TemplateCipher.fromEnvironment({ env: {}, keyFile: join(pgData, 'template.key') })]), erasureLedger: erasureLedger(pgData), safeguardLedger: safeguardLedger(pgData),
+    witness: { key: AuditSigningKey.parse(seed, 'test seed'), file: pgWitness, everyEntries: 1000, everySeconds: 3600 },
+  });
+  const run = (over: NodeJS.ProcessEnv, cmd: string, ...args: string[]) => {
+    const e: NodeJS.ProcessEnv = { ...process.env, PROBITY_AUDIT_SIGNING_KEY: seed, PROBITY_AUDIT_WITNESS_FILE: pgWitness, PROBITY_ENV: '', ...over };
+    for (const k of ['PROBITY_SECRET_KEY', 'PROBITY_DATABASE_URL', 'PROBITY_AUDIT_WITNESS_URL']) delete e[k];
+    const r = spawnSync(cmd, args, { encoding: 'utf8', env: e });
+    return { status: r.status, stdout: r.stdout, all: r.stdout + r.stderr };
+  };
+  const dump = join(dir, 'pg.dump');
+  try {
+    let service = await open();
+    const operatorSecret = (await service.access.bootstrapAdmin())!.secret;
+    const offices = await onboard(service, operatorSecret, { name: 'offices', sector: 'employer', jurisdictions: ['other'] }, ['building_access']);
+    const k2 = await service.access.createKey(await service.authenticate(operatorSecret), { organisationId: offices.organisationId, roles: ['client'], label: 'K2', useCases: ['building_access'] });
+    await service.close();
+    assert.equal(run({}, 'pg_dump', '--format=custom', '--file', dump, store.location).status, 0);
+    service = await open();
+    await service.access.revokeKey(await service.authenticate(operatorSecret), k2.id);
+    await service.close();
+    const log = join(pgData, 'safeguards.log');
+    writeFileSync(log, readFileSync(log, 'utf8').trim().split('\n').slice(0, -1).join('\n') + '\n');
+    assert.equal(run({}, 'pg_restore', '--clean', '--if-exists', '--dbname', store.location, dump).status, 0);
+    const empty = join(dir, 'pg-empty.jsonl');
+    writeFileSync(empty, '');
+    const witnessBefore = readFileSync(pgWitness, 'utf8');
+    const r = run({ PROBITY_AUDIT_WITNESS_FILE: empty }, process.execPath, cliPath, 'restore', '--data', pgData, '--reason', 'x', '--database', store.location);
+    assert.equal(r.status, 1, `the restore took an empty witness: ${r.all}`);
+    assert.match(r.all, /the restored database records an audit checkpoint .* that the audit witness .*pg-empty\.jsonl does not hold .*name the installation's witness.*nothing was restored/);
+    assert.equal(readFileSync(empty, 'utf8'), '');
+    const real = run({}, process.execPath, cliPath, 'restore', '--data', pgData, '--database', store.location);
+    assert.equal(real.status, 1, real.all);
+    assert.match(real.all, /safeguard ledger .* holds \d+ entries, but the audit witness .* signed it at \d+/);
+    assert.equal(readFileSync(pgWitness, 'utf8'), witnessBefore, 'no restore record was signed');
+    const db = await openDb(store.location);
+    try {
+      assert.equal((await db.all(`SELECT seq FROM audit_log WHERE body LIKE '%key_revocation_replayed%'`)).length, 0, 'nothing replayed');
+    } finally {
+      await db.close();
+    }
+  } finally {
+    await store.drop();
+  }
 });
