@@ -108,7 +108,12 @@ export async function restoreStore(dataDir: string, file: string, ledger: Erasur
   // midway left the store renamed away, its keys moved, and a running service writing into it.
   if (existsSync(target)) {
     if (!ledger.escrow) fail(new ProbityError('invalid_argument', 'a restore needs the data folder\'s backup-keys.sqlite to keep the replaced store\'s keys apart from it; nothing was restored'));
-    const busy = storeInUse(target);
+    let busy: string | undefined;
+    try {
+      busy = storeInUse(target);
+    } catch (e) {
+      fail(e);
+    }
     if (busy) fail(new ProbityError('conflict', `${target} is in use (${busy}): stop the service before restoring; nothing was restored`));
   }
   // Every act the replaced store's audit log records after the backup's end must be in the safeguard ledger.
