@@ -1,10 +1,15 @@
-import { existsSync, readFileSync } from 'node:fs';
+import Database from 'better-sqlite3';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ProbityError } from '../errors.js';
 import type { SignedCheckpoint } from '../governance/audit-checkpoint.js';
 import { lastWitnessCheckpoint, postRestoreRecord, recordRestore, restoreRecord, type RestoreSigning } from '../governance/audit-restore.js';
 import { AuditSigningKey } from '../governance/audit-signing-key.js';
-import { witnessDestination } from '../governance/witness-destination.js';
+import { requireWitnessApart, witnessDestination } from '../governance/witness-destination.js';
+import { AuditWitness, checkpointHash, parseCheckpointLine, witnessCheckpointHashes } from '../governance/audit-checkpoint.js';
+import { commandWitness } from './command-witness.js';
+import { holdDataFolder } from '../server/data-folder-lock.js';
+import type { Db } from '../gallery/db.js';
 import { backupKeys, erasureLedger, safeguardLedger } from '../server/serve.js';
 import { backupStore, restoreStore } from '../service/backup.js';
 import type { ErasureEntry } from '../gallery/erasure-ledger.js';
@@ -24,6 +29,10 @@ export async function backupCommand(args: string[]): Promise<void> {
   const db = await openStore(values);
   let r;
   try {
+    // A checkpoint signed first, when the key is at hand: the backup then records what the
+    // installation had signed, and a restore of it refuses a witness that does not hold it.
+    const signing = commandWitness(dataDirOf(values), process.env, (m) => process.stderr.write(`probity: ${m}\n`));
+    if (signing) await new AuditWitness(db, signing).checkpointNow();
     r = await backupStore(db, values.out, backupKeys(dataDirOf(values)));
   } finally {
     await db.close();
@@ -35,19 +44,82 @@ export async function backupCommand(args: string[]): Promise<void> {
 }
 
 /**
- * What `probity restore` signs the witness with: the service's own witness file and signing key
- * (PROBITY_AUDIT_WITNESS_FILE or audit-witness.jsonl; PROBITY_AUDIT_SIGNING_KEY or
- * audit-signing.key). A restore rolls the log back, so once the witness holds a checkpoint a
- * restore without the key is refused: it would look to every verifier exactly like a cut-off log.
+ * The witness `probity restore` checks the ledgers against and signs into: the same rules as
+ * `probity serve`. Outside --development it must be named (PROBITY_AUDIT_WITNESS_FILE) and lie
+ * outside the data folder: a restore told to check an empty file, or the data folder's own copy,
+ * checked nothing (sixth outside test, finding 1). With PROBITY_AUDIT_WITNESS_URL alone the
+ * file named is a copy of the remote witness's checkpoints.
  */
-function restoreSigning(dir: string, reason: string): RestoreSigning | undefined {
+function restoreWitness(dir: string, development: boolean): string {
   const { file } = witnessDestination(dir, process.env);
-  if (!lastWitnessCheckpoint(file)) return undefined;
+  if (development) return file;
+  if (!process.env.PROBITY_AUDIT_WITNESS_FILE) {
+    throw new ProbityError('invalid_argument',
+      'a restore checks the ledgers against the audit witness and signs its record there: outside --development name the installation\'s witness file with ' +
+      'PROBITY_AUDIT_WITNESS_FILE, outside the data folder (with PROBITY_AUDIT_WITNESS_URL alone, a copy of the checkpoints the witness service holds); nothing was restored');
+  }
+  try {
+    requireWitnessApart(dir, { file }, process.env, false);
+  } catch (e) {
+    throw new ProbityError('invalid_argument', `${(e as Error).message}; nothing was restored`);
+  }
+  return file;
+}
+
+/**
+ * The last checkpoint each store records as signed (its audit_checkpoints, written with each
+ * checkpoint in the same transaction as the witness line): what the installation is known to
+ * have signed, whatever witness the restore is told to read.
+ */
+function recordedInFile(file: string, what: string): { what: string; line: string }[] {
+  if (!existsSync(file)) return [];
+  let db: Database.Database | undefined;
+  try {
+    db = new Database(file, { readonly: true, fileMustExist: true });
+    const row = db.prepare(`SELECT line FROM audit_checkpoints ORDER BY id DESC LIMIT 1`).get() as { line: string } | undefined;
+    return row ? [{ what, line: row.line }] : [];
+  } catch {
+    return []; // not a store, or one from before checkpoints: the backup's own check refuses the first
+  } finally {
+    db?.close();
+  }
+}
+
+async function recordedInDb(db: Db, what: string): Promise<{ what: string; line: string }[]> {
+  const row = await db.one<{ line: string }>(`SELECT line FROM audit_checkpoints ORDER BY id DESC LIMIT 1`).catch(() => undefined);
+  return row ? [{ what, line: row.line }] : [];
+}
+
+/**
+ * Refuses a witness that does not hold every checkpoint the stores record as signed: an empty
+ * file, another installation's, or one cut short would pass every ledger check and let the restore
+ * sign nothing.
+ */
+function requireWitnessHolds(file: string, recorded: { what: string; line: string }[]): void {
+  const held = witnessCheckpointHashes(file);
+  for (const r of recorded) {
+    const sc = parseCheckpointLine(r.line);
+    if (!sc || held.has(checkpointHash(sc.checkpoint))) continue;
+    throw new ProbityError('conflict',
+      `${r.what} records an audit checkpoint (size ${sc.checkpoint.size}, signed ${sc.checkpoint.time}) that the audit witness ${file} does not hold (it holds ${held.size}): ` +
+      'the witness named holds fewer checkpoints than this installation has signed: name the installation\'s witness (PROBITY_AUDIT_WITNESS_FILE); nothing was restored');
+  }
+}
+
+/**
+ * What `probity restore` signs the witness with: the service's own signing key
+ * (PROBITY_AUDIT_SIGNING_KEY or audit-signing.key). A restore rolls the log back, so once the
+ * installation has signed a checkpoint (the witness holds one, or the backup or the store it
+ * replaces records one) a restore without the key is refused: it would look to every verifier
+ * exactly like a cut-off log.
+ */
+function restoreSigning(dir: string, file: string, reason: string, recorded: { what: string }[]): RestoreSigning | undefined {
+  if (!lastWitnessCheckpoint(file) && !recorded.length) return undefined;
   const keyFile = join(dir, 'audit-signing.key');
   const given = process.env.PROBITY_AUDIT_SIGNING_KEY;
   if (!given && !existsSync(keyFile)) {
     throw new ProbityError('key_unavailable',
-      `the audit witness ${file} holds signed checkpoints, and a restore rolls the audit log back: without the audit signing key (PROBITY_AUDIT_SIGNING_KEY or ${keyFile}) ` +
+      `${lastWitnessCheckpoint(file) ? `the audit witness ${file} holds signed checkpoints` : `${recorded[0]!.what} records signed checkpoints`}, and a restore rolls the audit log back: without the audit signing key (PROBITY_AUDIT_SIGNING_KEY or ${keyFile}) ` +
       'the restore could not be recorded in the witness and the log would fail verification as cut off; nothing was restored');
   }
   return { key: given ? AuditSigningKey.parse(given, 'PROBITY_AUDIT_SIGNING_KEY') : AuditSigningKey.parse(readFileSync(keyFile, 'utf8'), keyFile), file, reason };
@@ -70,31 +142,50 @@ function describeRecord(r: SignedCheckpoint | undefined, file: string | undefine
  * `probity restore --database URL` (after pg_restore): the erasures are replayed on PostgreSQL.
  * Either way a signed restore record goes to the witness first (see audit-restore.ts).
  */
-export async function restoreCommand(args: string[]): Promise<void> {
+export async function restoreCommand(argv: string[]): Promise<void> {
+  // As for serve: --development or PROBITY_ENV=development lets the witness lie in the data folder.
+  const development = argv.includes('--development') || process.env.PROBITY_ENV === 'development';
+  const args = argv.filter((a) => a !== '--development');
   const url = args.includes('--database') ? undefined : process.env.PROBITY_DATABASE_URL;
   const { values, positionals } = flags(args, { data: { type: 'string' }, database: { type: 'string' }, reason: { type: 'string' } }, args.includes('--database') || url ? 0 : 1);
   const dir = dataDirOf(values);
-  const signing = restoreSigning(dir, values.reason ?? `probity restore of ${positionals[0] ?? 'a pg_restore'}`);
-  if (values.database || url) {
-    // Before anything is recorded or replayed: the ledgers against their chains and the witness.
-    const ledgers = checkLedgers(signing?.file, { erasures: erasureLedger(dir), safeguards: safeguardLedger(dir) });
-    const db = await openStore(values);
-    try {
-      const record = signing ? await restoreRecord(db, undefined, { ...signing, ledgers: headsOf(ledgers) }, new Date()) : undefined;
-      if (record) await recordRestore(db, signing!.file, record);
-      await tellWitnessUrl(record);
-      const reapplied = await reapplySafeguards(db, ledgers.verified.safeguards!.entries as SafeguardEntry[], ledgers.verified.erasures!.entries as ErasureEntry[]);
-      process.stdout.write(`the restored database: ${describeLedgersChecked(ledgers)}; ${describeReapplied(reapplied)}${describeRecord(record, signing?.file)}\n`);
-    } finally {
-      await db.close();
+  mkdirSync(dir, { recursive: true });
+  // Held for the whole restore: refused while a service runs on the folder, and no service starts during it.
+  const release = holdDataFolder(dir, 'restore');
+  try {
+    const file = restoreWitness(dir, development);
+    const reason = values.reason ?? `probity restore of ${positionals[0] ?? 'a pg_restore'}`;
+    if (values.database || url) {
+      const db = await openStore(values);
+      try {
+        const recorded = await recordedInDb(db, 'the restored database');
+        requireWitnessHolds(file, recorded);
+        const signing = restoreSigning(dir, file, reason, recorded);
+        // Before anything is recorded or replayed: the ledgers against their chains and the witness.
+        const ledgers = checkLedgers(file, { erasures: erasureLedger(dir), safeguards: safeguardLedger(dir) });
+        const record = signing ? await restoreRecord(db, undefined, { ...signing, ledgers: headsOf(ledgers) }, new Date()) : undefined;
+        if (record) await recordRestore(db, signing!.file, record);
+        await tellWitnessUrl(record);
+        const reapplied = await reapplySafeguards(db, ledgers.verified.safeguards!.entries as SafeguardEntry[], ledgers.verified.erasures!.entries as ErasureEntry[]);
+        process.stdout.write(`the restored database: ${describeLedgersChecked(ledgers)}; ${describeReapplied(reapplied)}${describeRecord(record, signing?.file)}\n`);
+      } finally {
+        await db.close();
+      }
+      return;
     }
-    return;
+    const backup = positionals[0]!;
+    if (!existsSync(backup)) throw new ProbityError('file_not_found', `no backup at ${backup}`);
+    const recorded = [...recordedInFile(backup, `the backup ${backup}`), ...recordedInFile(join(dir, 'probity.sqlite'), `the store ${join(dir, 'probity.sqlite')}`)];
+    requireWitnessHolds(file, recorded);
+    const signing = restoreSigning(dir, file, reason, recorded);
+    const r = await restoreStore(dir, backup, erasureLedger(dir), new Date(), signing, safeguardLedger(dir), file);
+    await tellWitnessUrl(r.restoreRecord);
+    process.stdout.write(
+      `restored ${r.restoredFrom} into ${join(dir, 'probity.sqlite')}` +
+      `${r.previous ? ` (the store it replaced is kept as ${r.previous}, its data keys moved to ${join(dir, 'backup-keys.sqlite')} like a backup's, so an erasure reaches it too)` : ''}; ` +
+      `${describeLedgersChecked(r.ledgers)}; ${describeReapplied(r.reapplied)}${describeRecord(r.restoreRecord, signing?.file)}\n`,
+    );
+  } finally {
+    release();
   }
-  const r = await restoreStore(dir, positionals[0]!, erasureLedger(dir), new Date(), signing, safeguardLedger(dir));
-  await tellWitnessUrl(r.restoreRecord);
-  process.stdout.write(
-    `restored ${r.restoredFrom} into ${join(dir, 'probity.sqlite')}` +
-    `${r.previous ? ` (the store it replaced is kept as ${r.previous}, its data keys moved to ${join(dir, 'backup-keys.sqlite')} like a backup's, so an erasure reaches it too)` : ''}; ` +
-    `${describeLedgersChecked(r.ledgers)}; ${describeReapplied(r.reapplied)}${describeRecord(r.restoreRecord, signing?.file)}\n`,
-  );
 }

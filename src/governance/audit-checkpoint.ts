@@ -1,4 +1,4 @@
-import { closeSync, existsSync, fstatSync, fsyncSync, openSync, readSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, fsyncSync, openSync, readFileSync, readSync, writeSync } from 'node:fs';
 import { createHash, type KeyObject } from 'node:crypto';
 import type { Db, Queryable } from '../gallery/db.js';
 import type { LedgerHead } from '../gallery/ledger.js';
@@ -140,6 +140,17 @@ export function lastLine(file: string): string | undefined {
   }
 }
 
+/** The hashes of the checkpoints a witness file holds (lines that are no checkpoint are skipped). */
+export function witnessCheckpointHashes(file: string): Set<string> {
+  const out = new Set<string>();
+  if (!existsSync(file)) return out;
+  for (const line of readFileSync(file, 'utf8').split('\n')) {
+    const sc = line.trim() ? parseCheckpointLine(line) : undefined;
+    if (sc) out.add(checkpointHash(sc.checkpoint));
+  }
+  return out;
+}
+
 export function appendLine(file: string, line: string): void {
   const fd = openSync(file, 'a', 0o644);
   try {
@@ -181,6 +192,36 @@ export class AuditWitness {
     }
     const row = await tx.one<{ line: string }>(`SELECT line FROM audit_checkpoints ORDER BY id DESC LIMIT 1`);
     return row ? parseCheckpointLine(row.line) : undefined;
+  }
+
+  /**
+   * What stands between this witness and the store, checked at the service's start: the store's
+   * own copy of the last checkpoint it signed is missing from the witness file (the witness named
+   * is another, emptied, or cut short: signing on would start a new chain the old one never
+   * sees), or the log is shorter than, or not an extension of, the witness's last checkpoint (a
+   * roll-back with no restore record, which every later checkpoint would refuse to sign over).
+   * Undefined when all is well.
+   */
+  async disagreement(): Promise<string | undefined> {
+    const file = this.options.file;
+    const recorded = await this.db.one<{ line: string }>(`SELECT line FROM audit_checkpoints ORDER BY id DESC LIMIT 1`);
+    const mine = recorded ? parseCheckpointLine(recorded.line) : undefined;
+    if (file && mine && !witnessCheckpointHashes(file).has(checkpointHash(mine.checkpoint))) {
+      return `the store records an audit checkpoint (size ${mine.checkpoint.size}, signed ${mine.checkpoint.time}) that the audit witness ${file} does not hold: ` +
+        'the witness named holds fewer checkpoints than this installation has signed, or is another installation\'s; name the installation\'s witness (PROBITY_AUDIT_WITNESS_FILE)';
+    }
+    const head = await this.db.one<{ seq: number }>(`SELECT seq FROM audit_head WHERE id = 1`);
+    if (!head) return 'the audit log has no head row (audit_head): it was deleted from the database';
+    const size = Number(head.seq);
+    const last = await this.previous(this.db);
+    if (!last) return undefined;
+    if (last.checkpoint.size > size) {
+      return `the audit log holds ${size} entries but the audit witness ${file ?? ''} signed ${last.checkpoint.size} (on ${last.checkpoint.time}): entries were cut off, or a backup was put back without probity restore (which signs a restore record)`;
+    }
+    if (await treeRoot(this.db, last.checkpoint.size) !== last.checkpoint.root) {
+      return `the audit log's first ${last.checkpoint.size} entries no longer match the root the audit witness ${file ?? ''} signed on ${last.checkpoint.time}: the log was rewritten, or this is another installation's witness`;
+    }
+    return undefined;
   }
 
   /**

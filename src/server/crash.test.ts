@@ -21,8 +21,9 @@ const env = {
 };
 
 /** Starts `probity serve` as its own process and waits for the address it listens on. */
-async function start(args: string[]): Promise<{ child: ChildProcess; base: string; exited: Promise<unknown> }> {
-  const child = spawn(process.execPath, [cliPath, 'serve', '--port', '0', '--rate-limit', '10000', ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+async function start(args: string[], witness: string): Promise<{ child: ChildProcess; base: string; exited: Promise<unknown> }> {
+  // Each installation its own witness: one witness shared by two stores refuses the second's start.
+  const child = spawn(process.execPath, [cliPath, 'serve', '--port', '0', '--rate-limit', '10000', ...args], { env: { ...env, PROBITY_AUDIT_WITNESS_FILE: witness }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   const exited = new Promise((r) => child.once('exit', r));
   const base = await new Promise<string>((resolve, reject) => {
@@ -43,7 +44,8 @@ for (const backend of backends) {
       const store = await freshStore(backend);
       const dataDir = mkdtempSync(join(tmpdir(), 'probity-crash-'));
       const args = ['--data', dataDir, ...(backend === 'postgres' ? ['--database', store.location] : [])];
-      let server = await start(args);
+      const witness = join(mkdtempSync(join(tmpdir(), `probity-witness-${backend}-`)), 'audit-witness.jsonl');
+      let server = await start(args, witness);
       const api = async (method: string, path: string, key: string, body?: unknown) => {
         const res = await fetch(server.base + path, {
           method, headers: { authorization: `Bearer ${key}`, ...(body ? { 'content-type': 'application/json' } : {}) },
@@ -78,7 +80,7 @@ for (const backend of backends) {
       await server.exited;
       assert.ok(acknowledged.length >= 12);
 
-      server = await start(args);
+      server = await start(args, witness);
       try {
         const listed = (await api('GET', `/v1/galleries/${gallery}/subjects?limit=500`, key)).body.items as { subject: string; templates: number }[];
         const present = new Set(listed.map((s) => s.subject));

@@ -1,6 +1,6 @@
 import { protectFromSecretReads } from '../governance/sign-in.js';
 import cluster from 'node:cluster';
-import { chmodSync, existsSync, renameSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { FaceEngine, type EngineConfig } from '../engine/engine.js';
@@ -8,7 +8,7 @@ import { calibrateEngine } from '../matching/engine-calibration.js';
 import { openDb } from '../gallery/db.js';
 import { TemplateCipher } from '../gallery/template-cipher.js';
 import { privateDirectory, privateFile } from '../gallery/private-files.js';
-import { DEFAULT_CHECKPOINT_EVERY, type WitnessOptions } from '../governance/audit-checkpoint.js';
+import { AuditWitness, DEFAULT_CHECKPOINT_EVERY, type WitnessOptions } from '../governance/audit-checkpoint.js';
 import { AuditSigningKey } from '../governance/audit-signing-key.js';
 import { requireWitnessApart, witnessDestination } from '../governance/witness-destination.js';
 import { ProbityError } from '../errors.js';
@@ -22,6 +22,7 @@ import { ProbityService } from '../service/probity-service.js';
 import { buildApp, type AppOptions } from './app.js';
 import { loadIndexes } from './health.js';
 import { recordPurge } from './metrics.js';
+import { holdDataFolder } from './data-folder-lock.js';
 
 export interface ServeOptions {
   port: number;
@@ -158,6 +159,8 @@ export async function serve(o: ServeOptions, print: (line: string) => void): Pro
   process.umask(0o077);
   if (cluster.isPrimary) {
     privateDirectory(o.dataDir);
+    holdDataFolder(o.dataDir, 'serve');
+    if (!o.databaseUrl) refuseUnfinishedRestore(o.dataDir);
     // An installation made before files were private is tightened.
     for (const f of ['probity.sqlite', 'probity.sqlite-wal', 'probity.sqlite-shm', 'template.key']) {
       if (existsSync(join(o.dataDir, f))) privateFile(join(o.dataDir, f));
@@ -165,6 +168,7 @@ export async function serve(o: ServeOptions, print: (line: string) => void): Pro
     templateCipher(o); // refuse early, before any model loads, when there is no key
     const signing = auditWitness(o);
     print(`audit checkpoints signed by Ed25519 key ${signing.key.keyId} (public key in ${join(o.dataDir, 'audit-signing.pub')}), witnessed in ${signing.file}${signing.url ? ` and ${signing.url}` : ''}`);
+    await refuseWitnessDisagreement(o, signing, print);
     const service = await openService(o, print);
     const admin = await service.access.bootstrapAdmin(o.env.PROBITY_ADMIN_KEY);
     if (admin?.generated) {
@@ -200,6 +204,52 @@ export async function serve(o: ServeOptions, print: (line: string) => void): Pro
   await listen(service, o, (address) => process.send?.({ listening: address }));
   // The channel to the first process would keep this one alive after it has closed.
   cluster.worker?.disconnect();
+}
+
+/**
+ * Signing on over a witness that does not hold what the store says was signed would start a chain
+ * the installation's witness never sees, or sign nothing at all while the service answers (sixth
+ * outside test, finding 1): outside --development the service does not start.
+ */
+async function refuseWitnessDisagreement(o: ServeOptions, signing: WitnessOptions, print: (line: string) => void): Promise<void> {
+  if (!o.databaseUrl && !existsSync(location(o))) return; // a first start: nothing signed yet
+  const db = await openDb(location(o));
+  let disagreement: string | undefined;
+  try {
+    // A store not yet made (PostgreSQL's first start) has signed nothing.
+    const made = await db.one(`SELECT 1 AS one FROM audit_checkpoints LIMIT 1`).then(() => true, () => false);
+    if (made) disagreement = await new AuditWitness(db, signing).disagreement().catch((e: Error) => e.message);
+  } finally {
+    await db.close();
+  }
+  if (!disagreement) return;
+  if (o.development) return print(`warning: ${disagreement}`);
+  throw new ProbityError('conflict', `${disagreement}; outside --development the service does not start over it`);
+}
+
+/** What a used installation leaves in its data folder beside the store. */
+const USED = ['operator.key', 'backup-keys.sqlite', 'erasures.log', 'safeguards.log'];
+
+/**
+ * A data folder a restore left half done (`probity.sqlite.restoring`), or one that was used (an
+ * operator key, ledgers, the backup-key escrow, a store kept aside by a restore) but holds no
+ * store: starting would make a new, empty installation over it, a new operator key in place of the
+ * old (sixth outside test, finding 2). Refused; a first start on an empty folder goes on.
+ */
+export function refuseUnfinishedRestore(dataDir: string): void {
+  const store = join(dataDir, 'probity.sqlite');
+  if (existsSync(`${store}.restoring`)) {
+    throw new ProbityError('conflict',
+      `${store}.restoring is there: a restore was interrupted. Finish it (run probity restore again, with the service stopped) or undo it ` +
+      `(delete ${store}.restoring${existsSync(store) ? '' : ' and move the newest probity.sqlite.before-restore-* back to probity.sqlite'}); nothing was started`);
+  }
+  if (existsSync(store)) return;
+  const left = [...USED.filter((f) => existsSync(join(dataDir, f))), ...readdirSync(dataDir).filter((f) => f.startsWith('probity.sqlite.before-restore-'))];
+  if (left.length) {
+    throw new ProbityError('conflict',
+      `the data folder ${dataDir} was used (it holds ${left.join(', ')}) but has no store (probity.sqlite): a restore was interrupted or the store was moved away. ` +
+      'Finish or undo the restore (probity restore FILE, or move the store back); starting would make a new installation over this one; nothing was started');
+  }
 }
 
 /**

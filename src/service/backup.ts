@@ -90,10 +90,10 @@ export interface RestoreResult {
  * after the backup was taken comes back. The store it replaces is kept beside it, renamed. Run
  * it with the service stopped.
  */
-export async function restoreStore(dataDir: string, file: string, ledger: ErasureLedger, now = new Date(), signing?: RestoreSigning, safeguards?: SafeguardLedger): Promise<RestoreResult> {
+export async function restoreStore(dataDir: string, file: string, ledger: ErasureLedger, now = new Date(), signing?: RestoreSigning, safeguards?: SafeguardLedger, witnessFile?: string): Promise<RestoreResult> {
   if (!existsSync(file)) throw new ProbityError('file_not_found', `no backup at ${file}`);
   // Before anything changes: the ledgers' chains, and what the witness signed of them (ledger-witness.ts).
-  const ledgers = checkLedgers(signing?.file, { erasures: ledger, ...(safeguards ? { safeguards } : {}) });
+  const ledgers = checkLedgers(witnessFile ?? signing?.file, { erasures: ledger, ...(safeguards ? { safeguards } : {}) });
   if (signing) signing = { ...signing, ledgers: headsOf(ledgers) };
   let source: Database.Database;
   let backupSize = 0;
@@ -109,6 +109,22 @@ export async function restoreStore(dataDir: string, file: string, ledger: Erasur
     backupSize = 0; // a backup from before the audit head: every act the replaced log records is checked
   }
   const target = join(dataDir, 'probity.sqlite');
+  const fail = (e: unknown): never => {
+    source.close();
+    throw e;
+  };
+  // Every check before the first file moves (sixth outside test, finding 2): a restore that failed
+  // midway left the store renamed away, its keys moved, and a running service writing into it.
+  if (existsSync(target)) {
+    if (!ledger.escrow) fail(new ProbityError('invalid_argument', 'a restore needs the data folder\'s backup-keys.sqlite to keep the replaced store\'s keys apart from it; nothing was restored'));
+    let busy: string | undefined;
+    try {
+      busy = storeInUse(target);
+    } catch (e) {
+      fail(e);
+    }
+    if (busy) fail(new ProbityError('conflict', `${target} is in use (${busy}): stop the service before restoring; nothing was restored`));
+  }
   // Every act the replaced store's audit log records after the backup's end must be in the safeguard ledger.
   if (safeguards && existsSync(target)) {
     let replaced: SqliteDb | undefined;
@@ -128,6 +144,8 @@ export async function restoreStore(dataDir: string, file: string, ledger: Erasur
       }
     }
   }
+  // The backup is made whole, recorded and replayed as probity.sqlite.restoring, which a service
+  // refuses to start beside; only then does it take the store's place, by rename.
   const staging = `${target}.restoring`;
   rmSync(staging, { force: true });
   try {
@@ -141,7 +159,7 @@ export async function restoreStore(dataDir: string, file: string, ledger: Erasur
     if (id) {
       const keys = ledger.escrow?.take(id);
       if (!keys) {
-        throw new ProbityError('key_unavailable', `the data keys of backup ${id} are not in this data folder's backup-keys.sqlite: restore it where it was taken, or with a copy of that file`);
+        throw new ProbityError('key_unavailable', `the data keys of backup ${id} are not in this data folder's backup-keys.sqlite: restore it where it was taken, or with a copy of that file; nothing was restored`);
       }
       const caseKeys = keys.filter((k) => isCaseKeyOwner(k.subject_id));
       copy.transaction(() => {
@@ -167,29 +185,38 @@ export async function restoreStore(dataDir: string, file: string, ledger: Erasur
     throw e;
   }
   copy.close();
-  // The witness learns of the restore, signed, before the store changes (see audit-restore.ts).
   let record: SignedCheckpoint | undefined;
-  if (signing) {
-    const staged = SqliteDb.open(staging);
-    let replaced: SqliteDb | undefined;
-    try {
-      replaced = existsSync(target) ? SqliteDb.open(target) : undefined;
-    } catch {
-      replaced = undefined; // unreadable: the record then carries no proof, and says so
+  let reapplied: Reapplied;
+  const staged = SqliteDb.open(staging);
+  try {
+    await migrate(staged);
+    // The witness learns of the restore, signed, before anything is replayed (see audit-restore.ts).
+    if (signing) {
+      let replaced: SqliteDb | undefined;
+      try {
+        replaced = existsSync(target) ? SqliteDb.open(target) : undefined;
+      } catch {
+        replaced = undefined; // unreadable: the record then carries no proof, and says so
+      }
+      try {
+        record = await restoreRecord(staged, replaced, signing, now);
+        if (record) await recordRestore(staged, signing.file, record);
+      } finally {
+        await replaced?.close();
+      }
     }
-    try {
-      await migrate(staged);
-      record = await restoreRecord(staged, replaced, signing, now);
-      if (record) await recordRestore(staged, signing.file, record);
-    } catch (e) {
-      await staged.close();
-      rmSync(staging, { force: true });
-      throw e;
-    } finally {
-      await replaced?.close();
-    }
+    reapplied = await reapplySafeguards(staged, (ledgers.verified.safeguards?.entries ?? []) as SafeguardEntry[], ledgers.verified.erasures!.entries as ErasureEntry[], now);
+  } catch (e) {
     await staged.close();
+    for (const f of [staging, `${staging}-wal`, `${staging}-shm`]) rmSync(f, { force: true });
+    throw e;
   }
+  await staged.close();
+  // Whole in one file before it moves: a -wal left beside it would not follow the rename.
+  const whole = new Database(staging);
+  whole.pragma('wal_checkpoint(TRUNCATE)');
+  whole.pragma('journal_mode = DELETE');
+  whole.close();
   let previous: string | undefined;
   if (existsSync(target)) {
     previous = `${target}.before-restore-${now.toISOString().replace(/[:.]/g, '-')}`;
@@ -199,19 +226,56 @@ export async function restoreStore(dataDir: string, file: string, ledger: Erasur
     old.close();
     for (const side of ['-wal', '-shm']) rmSync(target + side, { force: true });
     renameSync(target, previous);
-    chmodSync(previous, 0o600);
-    // Kept aside like a backup: its data keys go to the escrow, so a later erasure reaches it too.
-    if (!ledger.escrow) throw new ProbityError('invalid_argument', 'a restore needs the data folder\'s backup-keys.sqlite to keep the replaced store\'s keys apart from it');
-    escrowKeysOf(previous, ledger.escrow);
+    let escrowed: string | undefined;
+    try {
+      chmodSync(previous, 0o600);
+      // Kept aside like a backup: its data keys go to the escrow, so a later erasure reaches it too.
+      escrowed = escrowKeysOf(previous, ledger.escrow!).backupId;
+      renameSync(staging, target);
+    } catch (e) {
+      // Put back as it was: the store in its place with its keys; the staged copy stays, and a start refuses beside it.
+      if (escrowed) unescrowKeys(previous, ledger.escrow!, escrowed);
+      if (!existsSync(target)) renameSync(previous, target);
+      throw new ProbityError('conflict', `the restore could not put the backup in place (${(e as Error).message}); the store was put back, and ${staging} left for the next restore to replace`);
+    }
+  } else {
+    renameSync(staging, target);
   }
-  for (const side of ['-wal', '-shm']) rmSync(target + side, { force: true });
-  renameSync(staging, target);
-  const db = SqliteDb.open(target);
+  return { restoredFrom: file, ...(previous ? { previous } : {}), reapplied, ledgers, ...(record ? { restoreRecord: record } : {}) };
+}
+
+/**
+ * Why a store cannot be taken over now (a process is writing it), or undefined; a store that
+ * cannot be opened at all is refused here too, before anything moves.
+ */
+function storeInUse(file: string): string | undefined {
+  let db: Database.Database | undefined;
   try {
-    await migrate(db);
-    const reapplied = await reapplySafeguards(db, (ledgers.verified.safeguards?.entries ?? []) as SafeguardEntry[], ledgers.verified.erasures!.entries as ErasureEntry[], now);
-    return { restoredFrom: file, ...(previous ? { previous } : {}), reapplied, ledgers, ...(record ? { restoreRecord: record } : {}) };
+    db = new Database(file, { timeout: 0 });
+    db.exec('BEGIN IMMEDIATE');
+    db.exec('ROLLBACK');
+    const [r] = db.pragma('wal_checkpoint(TRUNCATE)') as { busy: number }[];
+    return r && r.busy ? 'another process is reading or writing it' : undefined;
+  } catch (e) {
+    const code = (e as { code?: string }).code ?? '';
+    if (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')) return (e as Error).message;
+    throw new ProbityError('conflict', `the store ${file} that the restore would replace cannot be opened (${(e as Error).message}): move it out of the data folder and restore again; nothing was restored`);
   } finally {
-    await db.close();
+    db?.close();
+  }
+}
+
+/** Puts a kept-aside store's keys back from the escrow (a restore undone). */
+function unescrowKeys(file: string, escrow: BackupKeyEscrow, backupId: string): void {
+  const keys = escrow.take(backupId) ?? [];
+  const db = new Database(file);
+  try {
+    db.transaction(() => {
+      const insert = db.prepare(`INSERT OR IGNORE INTO subject_keys (subject_id, key_id, kek_id, wrapped, created_at) VALUES (?, ?, ?, ?, ?)`);
+      for (const k of keys) insert.run(k.subject_id, k.key_id, k.kek_id, k.wrapped, new Date().toISOString());
+      db.prepare(`DELETE FROM meta WHERE key = 'backup_id'`).run();
+    })();
+  } finally {
+    db.close();
   }
 }

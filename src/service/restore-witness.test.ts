@@ -102,7 +102,7 @@ describe('a restore, recorded in the audit witness', { skip: skipWithoutLfw }, (
 
   test('without the signing key the restore is refused, and nothing changes', async () => {
     const before = witness();
-    const r = probity('restore', '--data', data, backup);
+    const r = probity('restore', '--development', '--data', data, backup);
     assert.equal(r.status, 1, r.all);
     assert.match(r.stderr, /holds signed checkpoints, and a restore rolls the audit log back: without the audit signing key .* nothing was restored/);
     assert.equal(witness(), before);
@@ -136,7 +136,7 @@ describe('a restore, recorded in the audit witness', { skip: skipWithoutLfw }, (
       } finally {
         await db.close();
       }
-      const r = probity('restore', '--data', data, altered);
+      const r = probity('restore', '--development', '--data', data, altered);
       assert.equal(r.status, 1, r.all);
       assert.match(r.stderr, thorough ? /the backup's audit log \(\d+ entries\) is not a prefix of the log signed at size \d+: the backup was altered/ : /the backup's audit log does not verify \(edited at entry 3/);
       assert.equal(witness(), before, 'the witness is untouched');
@@ -145,7 +145,7 @@ describe('a restore, recorded in the audit witness', { skip: skipWithoutLfw }, (
   });
 
   test('restored: the subject stays erased, the log verifies and the verification names the restore; a later service signs again', async () => {
-    const r = probity('restore', '--data', data, '--reason', 'disk replaced', backup);
+    const r = probity('restore', '--development', '--data', data, '--reason', 'disk replaced', backup);
     assert.equal(r.status, 0, r.all);
     assert.match(r.stdout, /1 subject\(s\) and 0 galler\(ies\) erased again/);
     assert.match(r.stdout, new RegExp(`the restore is recorded, signed, in the audit witness .*: the log now continues from the backup's ${backupSize} entries`));
@@ -181,7 +181,7 @@ describe('a restore, recorded in the audit witness', { skip: skipWithoutLfw }, (
     assert.match(out.stdout, /restored from a backup at size/);
 
     // A second restore of the same backup: two records, both named, the log still verifies.
-    const again = probity('restore', '--data', data, '--reason', 'second drill', backup);
+    const again = probity('restore', '--development', '--data', data, '--reason', 'second drill', backup);
     assert.equal(again.status, 0, again.all);
     out = verifyCli();
     assert.equal(out.status, 0, out.all);
@@ -270,7 +270,7 @@ describe('a restore after pg_restore, recorded in the audit witness (PostgreSQL)
     await service.close();
     const restoredDb = run('pg_restore', '--clean', '--if-exists', '--dbname', store.location, dump);
     assert.equal(restoredDb.status, 0, restoredDb.all);
-    const r = run(process.execPath, cliPath, 'restore', '--data', data, '--database', store.location);
+    const r = run(process.execPath, cliPath, 'restore', '--development', '--data', data, '--database', store.location);
     assert.equal(r.status, 0, r.all);
     assert.match(r.stdout, /1 subject\(s\) and 0 galler\(ies\) erased again.*the restore is recorded, signed, in the audit witness/);
 
