@@ -25,8 +25,8 @@ export function candidateState(subject: string, decisions: readonly Decision[], 
  * decisions stay, for the accountability report's counts, but no longer name them: the subject
  * becomes an opaque token and the reviewer's reason, which may describe the person, is emptied.
  * A pending case with no candidate left waiting is resolved as a decision would resolve it,
- * and its probe face deleted with it; a case with no candidates at all has nothing to review,
- * as an identification that finds none opens no case.
+ * and its probe face deleted with it. A case opened with no candidates (a consequential search
+ * no one cleared) names no one: it waits for a reviewer to close it, unless its gallery goes.
  */
 export async function eraseReviewMentions(tx: Queryable, galleryId: string, subject?: string): Promise<void> {
   // The cases that may name them; the no-op write first takes their row locks (PostgreSQL), so a
@@ -41,7 +41,9 @@ export async function eraseReviewMentions(tx: Queryable, galleryId: string, subj
   for (const c of cases) {
     const candidates = JSON.parse(c.candidates) as { subject: string }[];
     const gone = candidates.filter((x) => subject === undefined || x.subject === subject);
-    if (gone.length === 0) continue;
+    // A gallery deleted resolves every pending case of it, one with no candidates too (a
+    // consequential search no one cleared): its probe face goes with the gallery.
+    if (gone.length === 0 && subject !== undefined) continue;
     const kept = candidates.filter((x) => !gone.includes(x));
     for (const x of gone) {
       await tx.run(`UPDATE review_decisions SET subject = $1, reason = '' WHERE case_id = $2 AND subject = $3`, [`erased:${randomUUID()}`, c.id, x.subject]);

@@ -360,7 +360,7 @@ export function registerRoutes(app: FastifyInstance, service: ProbityService): v
       body: {
         type: 'object', required: ['decision', 'reason'], additionalProperties: false,
         properties: {
-          subject: { ...subjectRef, description: 'The candidate decided on: required for confirm and reject, absent for close.' },
+          subject: { ...subjectRef, description: `${subjectRef.description} The candidate decided on: required for confirm and reject, absent for close.` },
           decision: { type: 'string', enum: ['confirm', 'reject', 'close'], description: 'confirm or reject a candidate; close a case with no candidates.' },
           reason: { type: 'string', minLength: 3, maxLength: 2000 },
         },

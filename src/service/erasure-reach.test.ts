@@ -148,10 +148,14 @@ for (const backend of backends) {
 
       test('the gallery deleted: its cases, pending or resolved, name none of its people', async () => {
         const caseId = (await service.identify(requester, { purpose: P, galleryId, probe: image(faces.colin3()) })).review.case!;
+        // A search no one clears opens a case too (sixth outside test): it names no one but holds the probe.
+        const emptyCase = (await service.identify(requester, { purpose: P, galleryId, probe: image(faces.gloria1()) })).review.case!;
         assert.ok((await mentions('zq-kept-beta')).rows >= 2, 'a resolved case and a pending one name them before');
         await service.deleteGallery(requester, galleryId);
         assert.deepEqual(await mentions('zq-kept-beta'), { rows: 0, file: false });
-        assert.ok(!(await service.reviews.queue(reviewerA)).some((c) => c.id === caseId), 'nothing is left to review');
+        assert.ok(!(await service.reviews.queue(reviewerA)).some((c) => c.id === caseId || c.id === emptyCase), 'nothing is left to review');
+        const empty = await db.one<{ status: string; probe_sealed: Buffer | null }>(`SELECT status, probe_sealed FROM review_cases WHERE id = $1`, [emptyCase]);
+        assert.deepEqual([empty!.status, empty!.probe_sealed], ['resolved', null], 'the probe face goes with the gallery');
       });
     });
 
