@@ -24,9 +24,10 @@ export function candidateState(subject: string, decisions: readonly Decision[], 
  * (`erased_candidates`), so a released outcome can still say that someone was withheld. Their
  * decisions stay, for the accountability report's counts, but no longer name them: the subject
  * becomes an opaque token and the reviewer's reason, which may describe the person, is emptied.
- * A pending case with no candidate left waiting is resolved as a decision would resolve it,
- * and its probe face deleted with it. A case opened with no candidates (a consequential search
- * no one cleared) names no one: it waits for a reviewer to close it, unless its gallery goes.
+ * A pending case with candidates left, none of them waiting, is resolved as a decision would
+ * resolve it, and its probe face deleted with it. A case left with no candidates, like one opened
+ * with none (a consequential search no one cleared), names no one: it waits for a reviewer to
+ * close it, unless its gallery goes.
  */
 export async function eraseReviewMentions(tx: Queryable, galleryId: string, subject?: string): Promise<void> {
   // The cases that may name them; the no-op write first takes their row locks (PostgreSQL), so a
@@ -49,7 +50,11 @@ export async function eraseReviewMentions(tx: Queryable, galleryId: string, subj
       await tx.run(`UPDATE review_decisions SET subject = $1, reason = '' WHERE case_id = $2 AND subject = $3`, [`erased:${randomUUID()}`, c.id, x.subject]);
     }
     const decisions = await tx.all<Decision>(`SELECT subject, reviewer_key_id, decision FROM review_decisions WHERE case_id = $1`, [c.id]);
-    const resolves = c.status === 'pending' && kept.every((x) => candidateState(x.subject, decisions, Number(c.required_reviewers)) !== 'pending');
+    // A case the erasure leaves with no candidate waits for a reviewer to close it, as one opened
+    // with none does: resolved here, it would tell the requester (who may erase) that the person
+    // erased was a candidate, before any review (sixth outside test).
+    const resolves = c.status === 'pending' && (subject === undefined
+      || (kept.length > 0 && kept.every((x) => candidateState(x.subject, decisions, Number(c.required_reviewers)) !== 'pending')));
     await tx.run(
       `UPDATE review_cases SET candidates = $1, erased_candidates = erased_candidates + $2${resolves ? `, status = 'resolved', resolved_at = $4, probe_sealed = NULL` : ''} WHERE id = $3`,
       [JSON.stringify(kept), gone.length, c.id, ...(resolves ? [at] : [])],

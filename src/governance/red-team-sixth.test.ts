@@ -155,5 +155,23 @@ for (const backend of backends) {
         await app.close();
       }
     });
+
+    test('attack (sixth outside test): the requester erases the only subject after two searches and watches the cases; both stay pending alike until a reviewer closes them', async () => {
+      const g = (await service.createGallery(requester, { name: 'one more' })).id;
+      await consentTo(service, requester, g, ['hugo'], P);
+      await service.enrol(requester, { purpose: P, galleryId: g, subject: 'hugo', images: [image(faces.hugo1())] });
+      const ofHugo = (await service.identify(requester, { purpose: P, galleryId: g, probe: image(faces.hugo1()) })).review.case!;
+      const ofStranger = (await service.identify(requester, { purpose: P, galleryId: g, probe: image(faces.gloria1()) })).review.case!;
+      await service.eraseSubject(requester, g, 'hugo');
+      const read = async (id: string) => ({ ...(await service.reviews.get(requester, id)), id: undefined, createdAt: undefined });
+      const [a, b] = [await read(ofHugo), await read(ofStranger)];
+      assert.equal((a as { status: string }).status, 'pending', 'the erasure does not resolve the case it emptied');
+      assert.deepEqual(a, b, 'the requester cannot tell which search found the erased person');
+      const queued = (await service.reviews.queue(reviewer.caller)).filter((c) => c.id === ofHugo || c.id === ofStranger) as { candidates: unknown[] }[];
+      assert.deepEqual(queued.map((c) => c.candidates), [[], []]);
+      for (const id of [ofHugo, ofStranger]) await service.reviews.close(reviewer.caller, { caseId: id, reason: 'no candidate left to compare' });
+      const closed = await service.reviews.get(requester, ofHugo) as { status: string; outcome: { confirmed: unknown[] } };
+      assert.deepEqual([closed.status, closed.outcome.confirmed], ['resolved', []]);
+    });
   });
 }

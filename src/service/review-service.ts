@@ -38,6 +38,8 @@ type DecisionRow = { case_id: string; subject: string; reviewer_key_id: string; 
 
 const NO_CANDIDATES_NOTE = 'no one in the gallery cleared the threshold: there is no candidate to confirm or reject. Compare nothing; close the case with a reason (decision "close", no subject). The requester was told only that the result awaits review.';
 
+const ERASED_CANDIDATES_NOTE = 'every candidate was erased after the search: there is no one left to confirm or reject. Close the case with a reason (decision "close", no subject).';
+
 /**
  * Human review of consequential identifications. A search for such a purpose opens a case
  * instead of returning identities; reviewers (never the requester) confirm or reject each
@@ -104,7 +106,7 @@ export class ReviewService {
         ...(row.authority ? { authority: JSON.parse(row.authority) as LegalAuthority } : {}),
         candidates: withState.map((c) => ({ ...c, referenceFaces: faces.get(c.subject) ?? [] })),
         ...(erased ? { erasedCandidates: erased, erasedNote: `${erased} candidate(s) were erased (consent withdrawn or expired, or erasure requested) after the search and are no longer shown` } : {}),
-        ...(candidates.length === 0 ? { note: NO_CANDIDATES_NOTE } : {}),
+        ...(candidates.length === 0 ? { note: erased ? ERASED_CANDIDATES_NOTE : NO_CANDIDATES_NOTE } : {}),
         ...(row.probe_sealed ? { probeImage: `data:image/png;base64,${this.keys.openInstallationSealed(row.probe_sealed, `review:${row.id}`).toString('base64')}` } : {}),
       };
     }
