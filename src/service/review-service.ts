@@ -256,7 +256,7 @@ export class ReviewService {
       }
       if (row.status !== 'pending') throw new ProbityError('conflict', `review case ${row.id} is ${row.status}`);
       const candidates = JSON.parse(row.candidates) as ReviewCandidate[];
-      if (!candidates.length) throw new ProbityError('conflict', `review case ${row.id} has no candidates: no one cleared the threshold, so there is no one to confirm or reject; close it instead (decision "close", no subject)`);
+      if (!candidates.length) throw new ProbityError('conflict', `review case ${row.id} has no candidates (no one cleared the threshold, or every candidate was erased): there is no one to confirm or reject; close it instead (decision "close", no subject)`);
       const candidate = candidates.find((c) => c.subject === input.subject);
       if (!candidate) throw new ProbityError('not_found', `"${input.subject}" is not a candidate in case ${row.id}`);
       // The search's clearance still holds (a decision on a search whose warrant has lapsed is refused) ...
