@@ -26,10 +26,11 @@ export function candidateState(subject: string, decisions: readonly Decision[], 
  * (`erased_candidates`), so a released outcome can still say that someone was withheld. Their
  * decisions stay, for the accountability report's counts, but no longer name them: the subject
  * becomes an opaque token and the reviewer's reason, which may describe the person, is emptied.
- * A pending case with no candidate left waiting is resolved as a decision would resolve it,
- * and its probe face deleted with it (its case key too, from the store and from `escrow`, so no
- * backup opens it after); a case with no candidates at all has nothing to review,
- * as an identification that finds none opens no case.
+ * A pending case with candidates left, none of them waiting, is resolved as a decision would
+ * resolve it, and its probe face deleted with it (its case key too, from the store and from
+ * `escrow`, so no backup opens it after). A case left with no candidates, like one opened with
+ * none (a consequential search no one cleared), names no one: it waits for a reviewer to close
+ * it, unless its gallery goes.
  */
 export async function eraseReviewMentions(tx: Queryable, galleryId: string, subject?: string, escrow?: BackupKeyEscrow): Promise<void> {
   // The cases that may name them; the no-op write first takes their row locks (PostgreSQL), so a
@@ -44,13 +45,19 @@ export async function eraseReviewMentions(tx: Queryable, galleryId: string, subj
   for (const c of cases) {
     const candidates = JSON.parse(c.candidates) as { subject: string }[];
     const gone = candidates.filter((x) => subject === undefined || x.subject === subject);
-    if (gone.length === 0) continue;
+    // A gallery deleted resolves every pending case of it, one with no candidates too (a
+    // consequential search no one cleared): its probe face goes with the gallery.
+    if (gone.length === 0 && subject !== undefined) continue;
     const kept = candidates.filter((x) => !gone.includes(x));
     for (const x of gone) {
       await tx.run(`UPDATE review_decisions SET subject = $1, reason = '' WHERE case_id = $2 AND subject = $3`, [`erased:${randomUUID()}`, c.id, x.subject]);
     }
     const decisions = await tx.all<Decision>(`SELECT subject, reviewer_key_id, decision FROM review_decisions WHERE case_id = $1`, [c.id]);
-    const resolves = c.status === 'pending' && kept.every((x) => candidateState(x.subject, decisions, Number(c.required_reviewers)) !== 'pending');
+    // A case the erasure leaves with no candidate waits for a reviewer to close it, as one opened
+    // with none does: resolved here, it would tell the requester (who may erase) that the person
+    // erased was a candidate, before any review (sixth outside test).
+    const resolves = c.status === 'pending' && (subject === undefined
+      || (kept.length > 0 && kept.every((x) => candidateState(x.subject, decisions, Number(c.required_reviewers)) !== 'pending')));
     await tx.run(
       `UPDATE review_cases SET candidates = $1, erased_candidates = erased_candidates + $2${resolves ? `, status = 'resolved', resolved_at = $4, probe_sealed = NULL` : ''} WHERE id = $3`,
       [JSON.stringify(kept), gone.length, c.id, ...(resolves ? [at] : [])],

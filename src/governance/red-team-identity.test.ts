@@ -180,9 +180,12 @@ for (const backend of backends) {
         await consentTo(service, caller, g, ['volunteer'], ACCESS);
         await service.enrol(caller, { purpose: ACCESS, galleryId: g, subject: 'volunteer', images: [image(faces.colin1())] });
         const search = await service.identify(caller, { purpose: MISSING, galleryId: g, probe: image(faces.colin2()) });
-        assert.equal(search.outcome, 'no_match', 'nothing to review: the only match never consented to this purpose');
+        // A consequential search opens a case whoever clears (sixth outside test): this one names no one.
+        assert.equal(search.outcome, 'review_required');
+        assert.deepEqual(search.candidates, []);
         assert.equal(search.excludedByPurpose, 1);
-        assert.equal(Number((await db.one<{ n: number }>(`SELECT COUNT(*) AS n FROM review_cases WHERE gallery_id = $1`, [g]))!.n), 0, 'no reviewer sees the volunteer either');
+        const cases = await db.all<{ candidates: string }>(`SELECT candidates FROM review_cases WHERE gallery_id = $1`, [g]);
+        assert.deepEqual(cases.map((c) => JSON.parse(c.candidates)), [[]], 'no reviewer sees the volunteer either: the only match never consented to this purpose');
       });
 
       describe('under top-k, the best eligible subject is found however many ineligible ones score higher', () => {
@@ -354,8 +357,10 @@ for (const backend of backends) {
         pinned = Date.parse(expiresAt);
         try {
           const after = await service.identify(caller, search);
-          assert.equal(after.outcome, 'no_match', 'nobody to review: the only person listed is left out');
+          assert.equal(after.outcome, 'review_required', 'the same answer as while the warrant lasted (sixth outside test)');
           assert.equal(after.excludedByPurpose, 1);
+          const left = await db.one<{ candidates: string }>(`SELECT candidates FROM review_cases WHERE id = $1`, [after.review.case!]);
+          assert.deepEqual(JSON.parse(left!.candidates), [], 'nobody to review: the only person listed is left out');
           // A renewed warrant, stated at a new enrolment, is what the listing rests on from then.
           await service.enrol(caller, { purpose: L, authority: warrant(new Date(pinned + 30 * MIN).toISOString()), galleryId: g, subject: 'listed', images: [image(faces.colin3())] });
           assert.equal((await service.identify(caller, search)).excludedByPurpose, 0);
@@ -482,7 +487,9 @@ for (const backend of backends) {
         const order = { kind: 'court_order' as const, reference: 'CO-17', issuer: 'Inspectorate tribunal', expiresAt: new Date(Date.now() + 30 * 86_400_000).toISOString() };
         for (const [s, b] of [['r-1', faces.colin1()], ['r-2', faces.serena1()]] as const) await service.enrol(caller, { purpose: L, authority: order, galleryId: g, subject: s, images: [image(b)] });
         const plain = await service.identify(caller, { purpose: L, galleryId: g, probe: image(faces.hugo1()) });
-        assert.equal(plain.outcome, 'no_match', 'by default nobody is put before a reviewer on a score below the threshold');
+        assert.equal(plain.outcome, 'review_required', 'a case whoever clears (sixth outside test)');
+        const plainCase = (await service.reviews.queue(reviewer)).find((c) => c.id === plain.review.case)! as { candidates: unknown[] };
+        assert.deepEqual(plainCase.candidates, [], 'by default nobody is put before a reviewer on a score below the threshold');
         const leads = await service.identify(caller, { purpose: L, galleryId: g, probe: image(faces.hugo1()), candidateList: 'ranked_leads' });
         assert.equal(leads.outcome, 'review_required');
         assert.deepEqual(leads.candidates, []);

@@ -376,7 +376,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Confirm or reject one candidate, with a reason (reviewer; never the requester) */
+        /**
+         * Confirm or reject one candidate, or close a case with no candidates, with a reason (reviewer; never the requester)
+         * @description A consequential search opens a case for every face it searches, whether or not anyone cleared the threshold. `confirm` and `reject` name a candidate (`subject`); `close` names no one (no `subject`), is taken only on a case with no candidates, and resolves it with nothing released: one eligible reviewer suffices, since it names no one.
+         */
         post: operations["decideReview"];
         delete?: never;
         options?: never;
@@ -594,7 +597,7 @@ export interface paths {
         put?: never;
         /**
          * Identify (1:N): the candidates who clear the threshold, or a plain answer that no one does
-         * @description The threshold rises with the gallery size so that the whole search keeps to the target false positive identification rate (fpir). Only the subjects who clear it are returned: a "no match" names no one. Only subjects whose consent or legal authority covers the purpose now are searched (`excludedByPurpose` counts the rest). Candidates are for a person to check, not an identification.
+         * @description The threshold rises with the gallery size so that the whole search keeps to the target false positive identification rate (fpir). Only the subjects who clear it are returned: a "no match" names no one. Only subjects whose consent or legal authority covers the purpose now are searched (`excludedByPurpose` counts the rest). Candidates are for a person to check, not an identification. For a consequential purpose (one whose policy requires human review) every face searched opens a review case and is answered `review_required`, whether or not anyone cleared the threshold: the answer is the same either way, and the result (a candidate or none) is released only once reviewers have decided (GET /v1/reviews/{caseId}).
          */
         post: operations["identify"];
         delete?: never;
@@ -3771,10 +3774,13 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
-                    /** @description The client's own reference for the person (not their name): letters, digits and . _ : @ -, at most 128, and not "." or "..". */
-                    subject: string;
-                    /** @enum {string} */
-                    decision: "confirm" | "reject";
+                    /** @description The client's own reference for the person (not their name): letters, digits and . _ : @ -, at most 128, and not "." or "..". The candidate decided on: required for confirm and reject, absent for close. */
+                    subject?: string;
+                    /**
+                     * @description confirm or reject a candidate; close a case with no candidates.
+                     * @enum {string}
+                     */
+                    decision: "confirm" | "reject" | "close";
                     reason: string;
                 };
             };
@@ -5702,7 +5708,10 @@ export interface operations {
                         thresholdBasis?: "measured" | "tail-model" | "beyond-limit";
                         /** @description False when the target FPIR cannot be promised for a gallery of this size (thresholdBasis beyond-limit); a note says so too. */
                         fpirPromised?: boolean;
-                        /** @enum {string} */
+                        /**
+                         * @description candidates: subjects clear the threshold (a non-consequential purpose); no_match: no one does (a non-consequential purpose); review_required: a consequential purpose, whatever the scores: a review case was opened and the result, a candidate or none, is released only after review.
+                         * @enum {string}
+                         */
                         outcome?: "candidates" | "no_match" | "review_required";
                         summary?: string;
                         obligations?: string[];
@@ -5762,7 +5771,10 @@ export interface operations {
                             quality?: {
                                 [key: string]: unknown;
                             };
-                            /** @enum {string} */
+                            /**
+                             * @description As the single-face outcome (review_required for a consequential purpose whatever the scores); quality_too_low and not_searched: the face was not searched.
+                             * @enum {string}
+                             */
                             outcome?: "candidates" | "no_match" | "review_required" | "quality_too_low" | "not_searched";
                             summary?: string;
                             candidates?: {

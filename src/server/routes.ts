@@ -352,14 +352,22 @@ export function registerRoutes(app: FastifyInstance, service: ProbityService): v
     schema: { tags: ['review'], summary: 'A review case: for the requester, its state and, once resolved, the outcome', params: { type: 'object', properties: { caseId: id } }, response: { 200: open, ...errors } },
   }, async (req) => service.reviews.get(callerOf(req), req.params.caseId));
 
-  app.post<{ Params: { caseId: string }; Body: { subject: string; decision: 'confirm' | 'reject'; reason: string } }>('/v1/reviews/:caseId/decisions', {
+  app.post<{ Params: { caseId: string }; Body: { subject?: string; decision: 'confirm' | 'reject' | 'close'; reason: string } }>('/v1/reviews/:caseId/decisions', {
     schema: {
-      tags: ['review'], summary: 'Confirm or reject one candidate, with a reason (reviewer; never the requester)',
+      tags: ['review'], summary: 'Confirm or reject one candidate, or close a case with no candidates, with a reason (reviewer; never the requester)',
+      description: 'A consequential search opens a case for every face it searches, whether or not anyone cleared the threshold. `confirm` and `reject` name a candidate (`subject`); `close` names no one (no `subject`), is taken only on a case with no candidates, and resolves it with nothing released: one eligible reviewer suffices, since it names no one.',
       params: { type: 'object', properties: { caseId: id } },
-      body: { type: 'object', required: ['subject', 'decision', 'reason'], additionalProperties: false, properties: { subject: subjectRef, decision: { type: 'string', enum: ['confirm', 'reject'] }, reason: { type: 'string', minLength: 3, maxLength: 2000 } } },
+      body: {
+        type: 'object', required: ['decision', 'reason'], additionalProperties: false,
+        properties: {
+          subject: { ...subjectRef, description: `${subjectRef.description} The candidate decided on: required for confirm and reject, absent for close.` },
+          decision: { type: 'string', enum: ['confirm', 'reject', 'close'], description: 'confirm or reject a candidate; close a case with no candidates.' },
+          reason: { type: 'string', minLength: 3, maxLength: 2000 },
+        },
+      },
       response: { 200: open, ...errors },
     },
-  }, async (req) => service.reviews.decide(callerOf(req), { caseId: req.params.caseId, ...req.body }));
+  }, async (req) => service.reviews.takeDecision(callerOf(req), { caseId: req.params.caseId, ...req.body }));
 
   app.post('/v1/webhook-secret', {
     schema: {
@@ -560,7 +568,7 @@ export function registerRoutes(app: FastifyInstance, service: ProbityService): v
     schema: {
       tags: ['decisions'],
       summary: 'Identify (1:N): the candidates who clear the threshold, or a plain answer that no one does',
-      description: 'The threshold rises with the gallery size so that the whole search keeps to the target false positive identification rate (fpir). Only the subjects who clear it are returned: a "no match" names no one. Only subjects whose consent or legal authority covers the purpose now are searched (`excludedByPurpose` counts the rest). Candidates are for a person to check, not an identification.',
+      description: 'The threshold rises with the gallery size so that the whole search keeps to the target false positive identification rate (fpir). Only the subjects who clear it are returned: a "no match" names no one. Only subjects whose consent or legal authority covers the purpose now are searched (`excludedByPurpose` counts the rest). Candidates are for a person to check, not an identification. For a consequential purpose (one whose policy requires human review) every face searched opens a review case and is answered `review_required`, whether or not anyone cleared the threshold: the answer is the same either way, and the result (a candidate or none) is released only once reviewers have decided (GET /v1/reviews/{caseId}).',
       params: galleryParams,
       body: {
         type: 'object', required: ['image', 'purpose'], additionalProperties: false,
@@ -585,7 +593,7 @@ export function registerRoutes(app: FastifyInstance, service: ProbityService): v
               description: 'Where the threshold comes from: measured (the calibration table\'s own points), tail-model (below the measured range, extrapolated by the table\'s fitted impostor tail, its upper 95% bound), or beyond-limit (the gallery needs a per-comparison FMR below what even the tail model may speak for: the strictest threshold available is used).',
             },
             fpirPromised: { type: 'boolean', description: 'False when the target FPIR cannot be promised for a gallery of this size (thresholdBasis beyond-limit); a note says so too.' },
-            outcome: { type: 'string', enum: ['candidates', 'no_match', 'review_required'] }, summary: { type: 'string' },
+            outcome: { type: 'string', enum: ['candidates', 'no_match', 'review_required'], description: 'candidates: subjects clear the threshold (a non-consequential purpose); no_match: no one does (a non-consequential purpose); review_required: a consequential purpose, whatever the scores: a review case was opened and the result, a candidate or none, is released only after review.' }, summary: { type: 'string' },
             obligations: { type: 'array', items: { type: 'string' } },
             candidates: { type: 'array', items: { type: 'object', properties: { subject: { type: 'string' }, ...decision } } },
             review: { type: 'object', properties: { case: { type: 'string' }, state: { type: 'string' }, requiredReviewers: { type: 'integer' } } },
@@ -598,7 +606,7 @@ export function registerRoutes(app: FastifyInstance, service: ProbityService): v
               items: {
                 type: 'object',
                 properties: {
-                  box, quality: open, outcome: { type: 'string', enum: ['candidates', 'no_match', 'review_required', 'quality_too_low', 'not_searched'] }, summary: { type: 'string' },
+                  box, quality: open, outcome: { type: 'string', enum: ['candidates', 'no_match', 'review_required', 'quality_too_low', 'not_searched'], description: 'As the single-face outcome (review_required for a consequential purpose whatever the scores); quality_too_low and not_searched: the face was not searched.' }, summary: { type: 'string' },
                   candidates: { type: 'array', items: { type: 'object', properties: { subject: { type: 'string' }, ...decision } } },
                   review: { type: 'object', properties: { case: { type: 'string' }, state: { type: 'string' }, requiredReviewers: { type: 'integer' } } },
                 },

@@ -353,7 +353,8 @@ for (const backend of backends) {
             c.decisions.push({ ...d });
             steps.rejectionsReplayed++;
           }
-          c.resolved = c.resolved || c.candidates.every((x) => reviewState(c, x) !== 'pending');
+          // A case with no candidates resolves only when a reviewer closes it, which a restore takes back.
+          c.resolved = c.resolved || (c.candidates.length > 0 && c.candidates.every((x) => reviewState(c, x) !== 'pending'));
         }
         now.review = back;
       }
@@ -477,6 +478,30 @@ for (const backend of backends) {
           const key = pick(w.keys, s.key);
           const c = pick(w.cases, s.case);
           if (!key || !c) return;
+          if (!c.candidates.length) {
+            // A consequential search no one cleared opens a case too (sixth outside test); it names
+            // no one, so one eligible person closes it, under the same rules as any decision.
+            let refusal: string | undefined;
+            if (c.resolved) refusal = 'conflict';
+            else if (!key.person || key.notFor.has(c.id) || key.person.trainedUntil <= clock) refusal = 'forbidden';
+            const before = await lastSeq();
+            steps.decisions++;
+            const out = await service.reviews.close(key.caller, { caseId: c.id, reason: 'property test' }).then((v) => ({ ok: true as const, v }), (e: unknown) => {
+              if (e instanceof ProbityError) return { ok: false as const, e };
+              throw e;
+            });
+            const what = `close of case ${c.id} by ${key.label} (${key.person ? `person ${key.person.name}, trained until ${new Date(key.person.trainedUntil).toISOString()}` : 'no person'}) at ${new Date(clock).toISOString()}`;
+            if (refusal && out.ok) throw new Violation(`a closing the rules forbid (${refusal}) was accepted: ${what}`);
+            if (!refusal && !out.ok) throw new Violation(`a closing the rules allow was refused (${out.e.code}: ${out.e.message}): ${what}`);
+            if (!out.ok) {
+              steps.decisionsRefused++;
+              if (out.e.code !== refusal) throw new Violation(`refused with ${out.e.code}, the model says ${refusal}: ${what}`);
+              if (!(await auditedSince(before, 'decide_review', key.caller.keyId))) throw new Violation(`a refused closing left no audit entry: ${what}`);
+              return;
+            }
+            c.resolved = true;
+            return;
+          }
           const subject = pick(c.candidates, s.candidate)!;
           const decision = s.confirm ? 'confirm' as const : 'reject' as const;
           let refusal: string | undefined;

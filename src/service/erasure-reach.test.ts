@@ -117,16 +117,22 @@ for (const backend of backends) {
         assert.ok(!JSON.stringify(released).includes('zq-erased-alpha'));
       });
 
-      test('consent withdrawn while the only candidate of a pending case (a reference with LIKE\'s _ in it): the case closes as an empty one, released with nobody', async () => {
+      test('consent withdrawn while the only candidate of a pending case (a reference with LIKE\'s _ in it): the case waits, empty, for a reviewer to close it, and is released with nobody', async () => {
         const caseId = (await service.identify(requester, { purpose: P, galleryId, probe: image(faces.serena2()) })).review.case!;
         assert.ok(JSON.stringify(await service.reviews.queue(reviewerA)).includes('zq_withdrawn_gamma'));
         await service.people.withdrawConsent(requester, { galleryId, subject: 'zq_withdrawn_gamma', consentId: consentIds.get('zq_withdrawn_gamma')! });
-        assert.ok(!(await service.reviews.queue(reviewerA)).some((c) => c.id === caseId), 'nothing is left to review');
+        // Resolved by the withdrawal, the case would tell the requester, before any review, that
+        // the person withdrawn was its candidate (sixth outside test): it waits like any empty case.
+        const waiting = (await service.reviews.queue(reviewerA)).find((c) => c.id === caseId) as { candidates: unknown[]; note?: string } | undefined;
+        assert.deepEqual(waiting?.candidates, [], 'nobody is left to review');
+        assert.match(waiting!.note!, /every candidate was erased/);
         assert.deepEqual(await mentions('zq_withdrawn_gamma'), { rows: 0, file: false });
+        assert.equal(((await service.reviews.get(requester, caseId)) as { status: string }).status, 'pending');
+        await refused(service.reviews.decide(reviewerA, { caseId, subject: 'zq_withdrawn_gamma', decision: 'confirm', reason: 'late' }), 'conflict');
+        await service.reviews.close(reviewerA, { caseId, reason: 'no candidate left' });
         const row = await db.one<{ status: string; probe_sealed: Buffer | null }>(`SELECT status, probe_sealed FROM review_cases WHERE id = $1`, [caseId]);
         assert.equal(row!.status, 'resolved');
         assert.equal(row!.probe_sealed, null, 'the probe face goes with the case, as at any resolution');
-        await refused(service.reviews.decide(reviewerA, { caseId, subject: 'zq_withdrawn_gamma', decision: 'confirm', reason: 'late' }), 'conflict');
         const released = (await service.reviews.get(requester, caseId)) as { status: string; outcome: { confirmed: unknown[]; withheld?: number } };
         assert.equal(released.status, 'resolved');
         assert.deepEqual(released.outcome.confirmed, []);
@@ -143,15 +149,19 @@ for (const backend of backends) {
         assert.equal(await db.one(`SELECT id FROM subjects WHERE ref = 'zq-expiring-delta'`), undefined, 'the search erased the lapsed subject');
         assert.ok(!JSON.stringify(await service.reviews.queue(reviewerA)).includes('zq-expiring-delta'));
         assert.deepEqual(await mentions('zq-expiring-delta'), { rows: 0, file: false });
-        assert.equal((await db.one<{ status: string }>(`SELECT status FROM review_cases WHERE id = $1`, [caseId]))!.status, 'resolved');
+        assert.equal((await db.one<{ status: string }>(`SELECT status FROM review_cases WHERE id = $1`, [caseId]))!.status, 'pending', 'empty, it waits for a reviewer to close it');
       });
 
       test('the gallery deleted: its cases, pending or resolved, name none of its people', async () => {
         const caseId = (await service.identify(requester, { purpose: P, galleryId, probe: image(faces.colin3()) })).review.case!;
+        // A search no one clears opens a case too (sixth outside test): it names no one but holds the probe.
+        const emptyCase = (await service.identify(requester, { purpose: P, galleryId, probe: image(faces.gloria1()) })).review.case!;
         assert.ok((await mentions('zq-kept-beta')).rows >= 2, 'a resolved case and a pending one name them before');
         await service.deleteGallery(requester, galleryId);
         assert.deepEqual(await mentions('zq-kept-beta'), { rows: 0, file: false });
-        assert.ok(!(await service.reviews.queue(reviewerA)).some((c) => c.id === caseId), 'nothing is left to review');
+        assert.ok(!(await service.reviews.queue(reviewerA)).some((c) => c.id === caseId || c.id === emptyCase), 'nothing is left to review');
+        const empty = await db.one<{ status: string; probe_sealed: Buffer | null }>(`SELECT status, probe_sealed FROM review_cases WHERE id = $1`, [emptyCase]);
+        assert.deepEqual([empty!.status, empty!.probe_sealed], ['resolved', null], 'the probe face goes with the gallery');
       });
     });
 

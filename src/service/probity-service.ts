@@ -809,22 +809,27 @@ export class ProbityService {
       model: this.engine.modelId, fpir, gallerySize: size, threshold: round(limit.threshold), comparisonFmr: limit.comparisonFmr,
       thresholdBasis: limit.basis, fpirPromised: !limit.beyondCalibration,
     };
-    // A consequential purpose releases nothing on a score alone: people review the candidates
-    // that clear the threshold first (or, where the policy allows ranked leads, the top-k). With
-    // none, there is nothing to review and "no match" stands. Each face is its own case.
+    // A consequential purpose releases nothing on a score alone, and "no one" is a result too:
+    // every face searched opens a case, whoever clears the threshold (or, where the policy allows
+    // ranked leads, the top-k) or no one, so that before review the answer is the same either way.
+    // Were "no match" answered at once, a gallery of one would tell its owner, unreviewed, whether
+    // the probe is that person. A case with no candidate is closed by a reviewer (review-service.ts).
+    // Nothing in the requester's answer below may depend on the scores. Each face is its own case.
     const requiredReviewers = clearance.obligations.includes('require_two_reviewers') ? 2 : 1;
+    const consequential = clearance.obligations.includes('require_human_review');
+    const reviewRules = clearance.rules.filter((r) => r.effect === 'require_human_review' || r.effect === 'require_two_reviewers').map((r) => r.citation).join('; ');
     const searchFace = async (face: AnalysedFace, template: Template) => {
       const hits = await this.eligibleHits(state, g.id, input.purpose, template.vector, topK, eligibility.excluded);
       const ranked = hits.map((h) => ({ subject: h.subject, ...this.decisionFor(h.score, limit.threshold, point.name) }));
       const matched = ranked.filter((c) => c.match);
       const forReview = rankedLeads ? ranked : matched;
-      const review = clearance.obligations.includes('require_human_review') && forReview.length > 0 ? { id: randomUUID(), requiredReviewers } : undefined;
+      const review = consequential ? { id: randomUUID(), requiredReviewers } : undefined;
       const probeSealed = review ? await this.reviews.sealProbe(face.aligned, review.id) : undefined;
       return {
         matched, forReview, review, probeSealed,
         outcome: review ? 'review_required' as const : matched.length ? 'candidates' as const : 'no_match' as const,
         summary: review
-          ? `${rankedLeads ? `${forReview.length} ranked lead(s), ${matched.length} clearing the threshold,` : `${matched.length} candidate(s) clear the threshold;`} the purpose "${clearance.purpose}" is consequential, so they are released only after ${review.requiredReviewers === 2 ? 'two different reviewers confirm' : 'a reviewer confirms'} (${clearance.rules.filter((r) => r.effect === 'require_human_review' || r.effect === 'require_two_reviewers').map((r) => r.citation).join('; ')})`
+          ? `the purpose "${clearance.purpose}" is consequential: the search's result, ${rankedLeads ? 'its ranked leads or none' : 'a candidate or none'}, is released only after review (${review.requiredReviewers === 2 ? 'two different reviewers confirm a candidate' : 'a reviewer confirms a candidate'}; ${reviewRules})`
           : matched.length
             ? `${matched.length} subject(s) clear the threshold; they are candidates for a person to check, not an identification`
             : `no one in the gallery clears the threshold (${round(limit.threshold)}); the person is probably not enrolled`,

@@ -27,6 +27,12 @@ type CaseRow = {
   /** Candidates erased after the search: gone from `candidates`, only counted (erasure-mentions.ts). */
   erased_candidates: number;
 };
+/**
+ * A reviewer's decision: on one candidate (`confirm`, `reject`), or, on a case with no candidates,
+ * `close`, which names no one.
+ */
+export interface ReviewDecision { caseId: string; subject?: string; decision: 'confirm' | 'reject' | 'close'; reason: string }
+
 type DecisionRow = { case_id: string; subject: string; reviewer_key_id: string; decision: 'confirm' | 'reject'; reason: string; decided_at: string };
 
 
@@ -37,6 +43,10 @@ function withheldReason(release: { noLongerCovered: number; underReviewed: numbe
     release.underReviewed ? `${release.underReviewed}: confirmed by fewer different people than the policy active now asks for this purpose (a pack switched on after the case was resolved); search again for a review under it` : '',
   ].filter(Boolean).join('; ');
 }
+
+const NO_CANDIDATES_NOTE = 'no one in the gallery cleared the threshold: there is no candidate to confirm or reject. Compare nothing; close the case with a reason (decision "close", no subject). The requester was told only that the result awaits review.';
+
+const ERASED_CANDIDATES_NOTE = 'every candidate was erased after the search: there is no one left to confirm or reject. Close the case with a reason (decision "close", no subject).';
 
 /**
  * Human review of consequential identifications. A search for such a purpose opens a case
@@ -119,6 +129,7 @@ export class ReviewService {
         ...(row.authority ? { authority: JSON.parse(row.authority) as LegalAuthority } : {}),
         candidates: withState.map((c) => ({ ...c, referenceFaces: faces.get(c.subject) ?? [] })),
         ...(erased ? { erasedCandidates: erased, erasedNote: `${erased} candidate(s) were erased (consent withdrawn or expired, or erasure requested) after the search and are no longer shown` } : {}),
+        ...(candidates.length === 0 ? { note: erased ? ERASED_CANDIDATES_NOTE : NO_CANDIDATES_NOTE } : {}),
         ...(probe ? { probeImage: `data:image/png;base64,${probe.toString('base64')}` } : {}),
       };
     }
@@ -139,6 +150,7 @@ export class ReviewService {
       outcome: {
         confirmed: confirmed.map(({ decisions: d, state: _s, ...c }) => ({ ...c, reviewedBy: d.map((x) => x.reviewer) })),
         rejected: release.rejected,
+        ...(candidates.length === 0 && !erased ? { note: 'no one in the gallery cleared the threshold: the search names no one, and a reviewer closed the case' } : {}),
         ...(release.noLongerCovered + release.underReviewed ? { withheld: release.noLongerCovered + release.underReviewed, withheldReason: withheldReason(release) } : {}),
         statement: `Confirmed candidates are leads checked by people, not an identification. ${NOT_SOLE_BASIS}`,
       },
@@ -243,6 +255,16 @@ export class ReviewService {
     }
   }
 
+  /** A reviewer's decision as the API takes it: on a candidate (`decide`), or closing a case with none (`close`). */
+  async takeDecision(caller: Caller, input: ReviewDecision) {
+    if (input.decision === 'close') return this.close(caller, input);
+    if (input.subject === undefined) {
+      await this.gov.requireAccess(caller, 'decide_review');
+      throw new ProbityError('invalid_request', `subject: a "${input.decision}" decision names the candidate it is about; only "close", on a case with no candidates, names no one`);
+    }
+    return this.decide(caller, { caseId: input.caseId, subject: input.subject, decision: input.decision, reason: input.reason });
+  }
+
   async decide(caller: Caller, input: { caseId: string; subject: string; decision: 'confirm' | 'reject'; reason: string }) {
     // The case's organisation and purpose, checked (and a refusal logged) before the decision's
     // transaction: a reviewer decides only cases of its organisation and of its key's use cases.
@@ -257,6 +279,7 @@ export class ReviewService {
       }
       if (row.status !== 'pending') throw new ProbityError('conflict', `review case ${row.id} is ${row.status}`);
       const candidates = JSON.parse(row.candidates) as ReviewCandidate[];
+      if (!candidates.length) throw new ProbityError('conflict', `review case ${row.id} has no candidates (no one cleared the threshold, or every candidate was erased): there is no one to confirm or reject; close it instead (decision "close", no subject)`);
       const candidate = candidates.find((c) => c.subject === input.subject);
       if (!candidate) throw new ProbityError('not_found', `"${input.subject}" is not a candidate in case ${row.id}`);
       // The search's clearance still holds (a decision on a search whose warrant has lapsed is refused) ...
@@ -313,6 +336,63 @@ export class ReviewService {
     });
     if (answer.caseStatus === 'resolved') this.deliver(caller, input.caseId);
     return answer;
+  }
+
+  /**
+   * Closes a case that has no candidates (a consequential search no one cleared, or whose every
+   * candidate was erased): it is resolved with nothing to release. One eligible reviewer suffices
+   * whatever the case's `requiredReviewers`: a second person guards against naming the wrong
+   * person, and a closing names no one and releases no one. The reviewer is checked as for any
+   * decision (not the requester, by key or by person; registered, trained, known before the
+   * case; the search's clearance still holding), the probe face goes as at any resolution, and
+   * the requester's webhook is told.
+   */
+  async close(caller: Caller, input: { caseId: string; reason: string; subject?: string }) {
+    const target = await this.db.one<{ organisation_id: string; purpose: string; gallery_id: string }>(`SELECT organisation_id, purpose, gallery_id FROM review_cases WHERE id = $1`, [input.caseId]);
+    await this.gov.requireAccess(caller, 'decide_review', target ? { organisationId: target.organisation_id, purposes: [target.purpose], resource: `review case ${input.caseId}` } : {});
+    if (!target) throw new ProbityError('not_found', `no review case ${input.caseId}`);
+    if (input.subject !== undefined) throw new ProbityError('invalid_request', 'subject: "close" names no one; give no subject');
+    const answer = await this.gov.run(caller, 'decide_review', { galleryId: target.gallery_id }, async (tx) => {
+      if (this.db.kind === 'postgres') await tx.one(`SELECT id FROM review_cases WHERE id = $1 FOR UPDATE`, [input.caseId]);
+      const row = await this.caseOf(tx, caller, input.caseId);
+      if (row.requested_by === caller.keyId) {
+        throw new ProbityError('forbidden', 'a reviewer may not decide on a search they requested (RCW 43.386.030: meaningful human review; EU AI Act Art. 14(5))');
+      }
+      if (row.status !== 'pending') throw new ProbityError('conflict', `review case ${row.id} is ${row.status}`);
+      const candidates = JSON.parse(row.candidates) as ReviewCandidate[];
+      if (candidates.length) {
+        throw new ProbityError('conflict', `review case ${row.id} has ${candidates.length} candidate(s): each is confirmed or rejected by name (decision "confirm" or "reject" with its subject); only a case with no candidates is closed`);
+      }
+      const reviewer = await this.eligibleDecider(tx, caller, row);
+      const at = this.gov.now().toISOString();
+      await tx.run(`UPDATE review_cases SET status = 'resolved', resolved_at = $1, probe_sealed = NULL WHERE id = $2`, [at, row.id]);
+      await this.dropProbe(tx, row.id, at);
+      return {
+        value: { case: row.id, decision: 'close' as const, caseStatus: 'resolved' as const },
+        result: { case: row.id, decision: 'close', reason: input.reason, resolved: true, reviewer: { person: reviewer.id, name: reviewer.name }, candidates: 0 },
+      };
+    }).catch(async (e: unknown) => {
+      if (e instanceof ProbityError && e.code === 'conflict') await this.gov.recordFailure(caller, 'decide_review', { result: { case: input.caseId, decision: 'close' } }, e);
+      throw e;
+    });
+    this.deliver(caller, input.caseId);
+    return answer;
+  }
+
+  /**
+   * The person behind `caller`, if they may decide `row` now: the search's clearance still holds,
+   * and they are a registered, trained person known before the case was opened, not the requester.
+   */
+  private async eligibleDecider(tx: Queryable, caller: Caller, row: CaseRow) {
+    const cleared = await caseClearance(tx, this.gov, row);
+    await this.gov.revalidate(tx, cleared.clearance);
+    const key = (await tx.one<{ id: string; created_at: string }>(`SELECT id, created_at FROM api_keys WHERE id = $1`, [caller.keyId])) ?? { id: caller.keyId, created_at: this.gov.now().toISOString() };
+    const reviewer = await requireEligibleReviewer(tx, key, row.created_at, this.gov.now(), cleared.openedSeq);
+    const requester = await personOfKey(tx, row.requested_by, this.gov.now());
+    if (requester?.id === reviewer.id) {
+      throw new ProbityError('forbidden', `${reviewer.name} requested this search (with another key) and may not review it (${REVIEWER_RULE.rule}: ${REVIEWER_RULE.citation})`, REVIEWER_RULE);
+    }
+    return reviewer;
   }
 
   /**

@@ -186,6 +186,26 @@ for (const backend of backends) {
       }
     });
 
+    test('a case no one cleared, closed by one reviewer, is delivered signed with nobody confirmed (sixth outside test)', async () => {
+      const secret = (await allowed.webhooks.rotateSecret(requester)).secret;
+      const hook = await receiver();
+      try {
+        const search = await allowed.identify(requester, { purpose: P, galleryId, probe: image(faces.serena1()), callbackUrl: hook.url });
+        assert.equal(search.outcome, 'review_required');
+        const caseId = search.review.case!;
+        await allowed.reviews.close(reviewerA, { caseId, reason: 'no one cleared the threshold' });
+        await Promise.all(allowed.reviews.deliveries);
+        assert.equal(hook.got.length, 1);
+        const d = hook.got[0]!;
+        const headers = { 'webhook-id': String(d.headers['webhook-id']), 'webhook-timestamp': String(d.headers['webhook-timestamp']), 'webhook-signature': String(d.headers['webhook-signature']) };
+        const verified = new Webhook(secret).verify(d.body, headers) as { id: string; status: string; outcome: { confirmed: unknown[]; rejected: number } };
+        assert.deepEqual([verified.id, verified.status, verified.outcome.confirmed, verified.outcome.rejected], [caseId, 'resolved', [], 0]);
+        assert.deepEqual((await deliveryEntries(caseId)).map((e) => e.body.outcome), ['ok']);
+      } finally {
+        await hook.close();
+      }
+    });
+
     test('without the operator\'s allowance, a loopback URL is refused at identify time with a clear code, over HTTP too', async () => {
       const hook = await receiver();
       const app = await buildApp(strict);

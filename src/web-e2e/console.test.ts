@@ -306,6 +306,27 @@ suiteUnless(skip, 'the web console', () => {
     await page.close();
     const caseworker = await service.authenticate(secrets.caseworker);
     const search = await service.identify(caseworker, { purpose: P, galleryId, probe: image(faces.colin2()) });
-    assert.equal(search.outcome, 'no_match', 'the erased subject is gone from search');
+    // A consequential search answers the same whether or not anyone clears the threshold: a case.
+    assert.equal(search.outcome, 'review_required');
+    assert.deepEqual(search.candidates, []);
+    const emptyCase = search.review.case!;
+
+    // The erased subject is gone from search: the case holds no one, and a reviewer closes it from the keyboard.
+    const a = await signIn('reviewerA');
+    await a.waitForSelector('h3:has-text("No candidate")');
+    assert.equal(await a.locator('img[alt="Probe face, aligned"]').count(), 1);
+    assert.match(await a.locator('.candidate p').first().textContent() ?? '', /no one in the gallery cleared the threshold/);
+    await a.getByLabel('Reason for closing the case').focus();
+    await a.keyboard.type('no candidate to compare; nothing to release');
+    await a.keyboard.press('Tab');
+    assert.equal(await a.evaluate(() => document.activeElement?.textContent), 'Close case: no candidate');
+    await a.keyboard.press('Enter');
+    await a.waitForSelector('text=No cases are waiting for you.');
+    assert.match(await a.locator('#status').textContent() ?? '', /Closed case 1: no one cleared the threshold; case resolved/);
+    await a.close();
+    const closed = (await service.reviews.get(caseworker, emptyCase)) as { status: string; outcome: { confirmed: unknown[]; rejected: number } };
+    assert.equal(closed.status, 'resolved');
+    assert.deepEqual(closed.outcome.confirmed, []);
+    assert.equal(closed.outcome.rejected, 0);
   });
 });

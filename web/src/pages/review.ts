@@ -21,6 +21,7 @@ interface ReviewCase {
   authority?: { kind: string; reference?: string; issuer?: string; expiresAt?: string; reason?: string };
   probeImage?: string;
   candidates: Candidate[];
+  note?: string;
 }
 
 const bound = (b: string) => (b === 'at-most' ? 'at most ' : b === 'at-least' ? 'at least ' : '');
@@ -56,6 +57,32 @@ export async function renderReview(main: HTMLElement, me: Me): Promise<void> {
         h('dt', {}, 'Opened'), h('dd', {}, c.createdAt),
       ),
     );
+    // A consequential search no one cleared still opens a case (the requester is told the same
+    // either way); it names no one, so it is closed, with a reason, rather than decided per candidate.
+    if (c.candidates.length === 0) {
+      const reason = h('textarea', { rows: 2, required: true, 'data-reason': `${c.id}:close` });
+      const close = async () => {
+        if (reason.value.trim().length < 3) {
+          announce('A reason is required');
+          reason.setAttribute('aria-invalid', 'true');
+          reason.focus();
+          return;
+        }
+        const r = await api<{ caseStatus: string }>('POST', `/v1/reviews/${c.id}/decisions`, { decision: 'close', reason: reason.value.trim() });
+        announce(`Closed case ${n + 1}: no one cleared the threshold; case ${r.caseStatus}`);
+        main.replaceChildren(h('h1', { tabindex: '-1' }, 'Review queue'));
+        await renderReview(main, me);
+        const next = main.querySelector<HTMLTextAreaElement>('textarea[data-reason]');
+        (next ?? main.querySelector<HTMLElement>('h1'))?.focus();
+      };
+      section.append(h('div', { class: 'candidate' },
+        h('h3', {}, 'No candidate'),
+        h('div', { class: 'faces' }, c.probeImage ? h('figure', {}, h('img', { src: c.probeImage, alt: 'Probe face, aligned' }), h('figcaption', {}, 'Probe')) : null),
+        h('p', {}, c.note ?? 'No one in the gallery cleared the threshold.'),
+        field('Reason for closing the case', reason, 'Why the case can close naming no one, in a sentence. It is kept in the audit log.'),
+        h('div', { class: 'row' }, h('button', { type: 'button', onclick: () => void close() }, 'Close case: no candidate')),
+      ));
+    }
     for (const cand of c.candidates) {
       const mine = cand.decisions.find((d) => d.reviewer === me.keyId);
       const reason = h('textarea', { rows: 2, required: true, 'data-reason': `${c.id}:${cand.subject}` });

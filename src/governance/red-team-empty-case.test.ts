@@ -1,0 +1,177 @@
+/**
+ * The sixth outside test's finding on consequential identification: a search answered
+ * "review_required" when someone cleared the threshold and "no_match" when no one did told the
+ * requester, before any review, whether the probe was the one person of a gallery they built
+ * themselves (and, by bisection, who). Now every face searched for a consequential purpose opens
+ * a case, and the answer is the same either way. Each test mounts the attack against the real
+ * service (SQLite, and PostgreSQL when PROBITY_TEST_DATABASE_URL is set) and fails if it works.
+ */
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import type { Db } from '../gallery/db.js';
+import { buildApp } from '../server/app.js';
+import type { ProbityService } from '../service/probity-service.js';
+import { skipWithoutLfw } from '../testing/fixtures.js';
+import { lastAuditEntry } from '../testing/audit-entries.js';
+import { refused } from '../testing/refusals.js';
+import { backendSkip, backends, consentTo, faces, freshStore, onboard, openTestService, reviewerKey } from '../testing/service-fixture.js';
+import { suiteUnless } from '../testing/suite.js';
+import type { Caller } from './api-keys.js';
+
+const image = (bytes: Buffer) => ({ label: 'image', bytes });
+const P = 'missing_person_search';
+
+/** An answer without what is the probe's own (its face, its quality note) or the request's own (case id, audit entry). */
+function blind(answer: Record<string, unknown>): unknown {
+  return JSON.parse(JSON.stringify(answer, (k, v: unknown) => {
+    if (k === 'case' || k === 'auditSeq' || k === 'face' || k === 'box' || k === 'quality') return undefined;
+    if (k === 'notes' && Array.isArray(v)) return v.filter((n) => !/quality|probe/i.test(String(n)));
+    return v;
+  }));
+}
+
+for (const backend of backends) {
+  suiteUnless(skipWithoutLfw || backendSkip(backend), `red team: the sixth outside test's finding on review on ${backend}`, () => {
+    let store: Awaited<ReturnType<typeof freshStore>>;
+    let service: ProbityService;
+    let db: Db;
+    let requester: Caller;
+    let requesterSecret: string;
+    let reviewer: Awaited<ReturnType<typeof reviewerKey>>;
+    let second: Awaited<ReturnType<typeof reviewerKey>>;
+    let galleryId: string;
+
+    before(async () => {
+      store = await freshStore(backend);
+      ({ service, db } = await openTestService(store.location));
+      const operatorSecret = (await service.access.bootstrapAdmin())!.secret;
+      const operator = await service.authenticate(operatorSecret);
+      await service.access.setPolicy(operator, ['eu-ai-act']);
+      const charity = await onboard(service, operatorSecret, { name: 'Missing People Trust', sector: 'nonprofit', jurisdictions: ['eu'] }, [P]);
+      await service.access.decideApplication(operator, { applicationId: charity.application.id, useCase: P, decision: 'approve', reason: 'registered charity, safeguarding policy seen' });
+      requesterSecret = (await service.access.createKey(operator, { organisationId: charity.organisationId, roles: ['client'], label: 'caseworker', useCases: [P] })).secret;
+      requester = await service.authenticate(requesterSecret);
+      reviewer = await reviewerKey(service, operator, charity.organisationId, 'Ada Reviewer', [P]);
+      second = await reviewerKey(service, operator, charity.organisationId, 'Bo Reviewer', [P]);
+      // The attacker's own gallery: one enrolled subject, so "someone cleared" would mean "it is colin".
+      galleryId = (await service.createGallery(requester, { name: 'one person', keepReferenceFaces: true })).id;
+      await consentTo(service, requester, galleryId, ['colin'], P);
+      await service.enrol(requester, { purpose: P, galleryId, subject: 'colin', images: [image(faces.colin1())] });
+    });
+    after(async () => {
+      await service.close();
+      await store.drop();
+    });
+
+    test('attack (sixth outside test): a one-subject gallery under a consequential purpose answers the same for the subject and for a stranger; an eligible reviewer closes the empty case', async () => {
+      const app = await buildApp(service);
+      try {
+        const identify = async (probe: Buffer, faces?: 'all') => {
+          const r = await app.inject({
+            method: 'POST', url: `/v1/galleries/${galleryId}/identify`, headers: { authorization: `Bearer ${requesterSecret}` },
+            payload: { purpose: P, image: probe.toString('base64'), ...(faces ? { faces } : {}) },
+          });
+          assert.equal(r.statusCode, 200, r.body);
+          return r.json() as Record<string, any>;
+        };
+        const subject = await identify(faces.colin2());
+        const stranger = await identify(faces.serena1());
+        for (const a of [subject, stranger]) {
+          assert.equal(a.outcome, 'review_required');
+          assert.deepEqual(a.candidates, []);
+          assert.equal(a.review.state, 'pending');
+          assert.equal(a.review.requiredReviewers, 2, 'two reviewers confirm a candidate under the EU AI Act');
+          assert.doesNotMatch(a.summary, /\d+ candidate|clear the threshold|no one/, 'the summary counts no one');
+          assert.doesNotMatch(JSON.stringify(a), /colin/);
+        }
+        assert.notEqual(subject.review.case, stranger.review.case);
+        assert.deepEqual(blind(subject), blind(stranger), 'the requester learns nothing before review');
+
+        // Every face of an image too, and its frame summary.
+        const frameOfSubject = await identify(faces.colin2(), 'all');
+        const frameOfStranger = await identify(faces.serena1(), 'all');
+        for (const f of [frameOfSubject, frameOfStranger]) assert.deepEqual(f.faces.map((x: { outcome: string }) => x.outcome), ['review_required']);
+        assert.deepEqual(blind(frameOfSubject), blind(frameOfStranger));
+
+        // The case, read by the requester while it waits: the same too.
+        const read = async (caseId: string) => (await app.inject({ method: 'GET', url: `/v1/reviews/${caseId}`, headers: { authorization: `Bearer ${requesterSecret}` } })).json() as Record<string, unknown>;
+        const pending = (v: Record<string, unknown>) => ({ ...v, id: undefined, createdAt: undefined });
+        assert.deepEqual(pending(await read(subject.review.case)), pending(await read(stranger.review.case)));
+
+        // Auditors, only, see what the scores were.
+        const audited = await db.all<{ body: string }>(`SELECT body FROM audit_log WHERE body LIKE '%"action":"identify"%' AND body LIKE '%"outcome":"ok"%' ORDER BY seq`);
+        const above = audited.map((e) => (JSON.parse(e.body) as { result: { aboveThreshold: number } }).result.aboveThreshold);
+        assert.deepEqual(above.slice(-4), [1, 0, 1, 0]);
+
+        // The reviewer sees the empty case with the probe and a note that no one cleared the threshold.
+        const queue = await service.reviews.queue(reviewer.caller);
+        const empty = queue.find((c) => c.id === stranger.review.case) as Record<string, any> | undefined;
+        assert.ok(empty, 'the empty case is in the queue');
+        assert.deepEqual(empty.candidates, []);
+        assert.match(empty.note, /no one in the gallery cleared the threshold/);
+        assert.match(empty.probeImage, /^data:image\/png;base64,/);
+
+        // The requester may not close it, nor decide it as if it had a candidate; a reviewer may not confirm on it.
+        await refused(service.reviews.close(requester, { caseId: stranger.review.case, reason: 'nobody there' }), 'forbidden');
+        const noOne = await refused(service.reviews.decide(reviewer.caller, { caseId: stranger.review.case, subject: 'colin', decision: 'confirm', reason: 'guessing' }), 'conflict');
+        assert.match(noOne.message, /no candidates/);
+        // Close is refused on a case that has candidates: each is decided by name.
+        const named = await refused(service.reviews.close(reviewer.caller, { caseId: subject.review.case, reason: 'closing early' }), 'conflict');
+        assert.match(named.message, /has 1 candidate/);
+        const asRequester = await app.inject({
+          method: 'POST', url: `/v1/reviews/${stranger.review.case}/decisions`, headers: { authorization: `Bearer ${requesterSecret}` }, payload: { decision: 'close', reason: 'nobody there' },
+        });
+        assert.equal(asRequester.statusCode, 403, asRequester.body);
+        const noSubject = await app.inject({
+          method: 'POST', url: `/v1/reviews/${subject.review.case}/decisions`, headers: { authorization: `Bearer ${reviewer.secret}` }, payload: { decision: 'confirm', reason: 'same person' },
+        });
+        assert.equal(noSubject.statusCode, 400, noSubject.body);
+        assert.equal(noSubject.json().error.code, 'invalid_request');
+        assert.equal((await db.one<{ status: string }>(`SELECT status FROM review_cases WHERE id = $1`, [subject.review.case]))!.status, 'pending');
+
+        // One eligible reviewer closes the empty case over HTTP (two would be needed to confirm a
+        // candidate: a closing names no one); it is audited, the probe dropped.
+        const closed = await app.inject({
+          method: 'POST', url: `/v1/reviews/${stranger.review.case}/decisions`, headers: { authorization: `Bearer ${reviewer.secret}` }, payload: { decision: 'close', reason: 'no one cleared the threshold; nothing to compare' },
+        });
+        assert.equal(closed.statusCode, 200, closed.body);
+        assert.equal(closed.json().caseStatus, 'resolved');
+        const entry = await lastAuditEntry(db, 'decide_review');
+        assert.deepEqual([entry.result.case, entry.result.decision, entry.result.reviewer.name], [stranger.review.case, 'close', 'Ada Reviewer']);
+        assert.equal((await db.one<{ probe_sealed: unknown }>(`SELECT probe_sealed FROM review_cases WHERE id = $1`, [stranger.review.case]))!.probe_sealed, null);
+        await refused(service.reviews.close(reviewer.caller, { caseId: stranger.review.case, reason: 'again' }), 'conflict');
+
+        const released = await read(stranger.review.case) as { status: string; outcome: { confirmed: unknown[]; rejected: number; note: string } };
+        assert.equal(released.status, 'resolved');
+        assert.deepEqual(released.outcome.confirmed, []);
+        assert.equal(released.outcome.rejected, 0);
+        assert.match(released.outcome.note, /no one in the gallery cleared the threshold/);
+
+        // The lawful path still works: the case with a candidate is confirmed and releases colin.
+        for (const r of [reviewer, second]) await service.reviews.decide(r.caller, { caseId: subject.review.case, subject: 'colin', decision: 'confirm', reason: 'same person' });
+        const confirmed = await read(subject.review.case) as { outcome: { confirmed: { subject: string }[] } };
+        assert.deepEqual(confirmed.outcome.confirmed.map((c) => c.subject), ['colin']);
+      } finally {
+        await app.close();
+      }
+    });
+
+    test('attack (sixth outside test): the requester erases the only subject after two searches and watches the cases; both stay pending alike until a reviewer closes them', async () => {
+      const g = (await service.createGallery(requester, { name: 'one more' })).id;
+      await consentTo(service, requester, g, ['hugo'], P);
+      await service.enrol(requester, { purpose: P, galleryId: g, subject: 'hugo', images: [image(faces.hugo1())] });
+      const ofHugo = (await service.identify(requester, { purpose: P, galleryId: g, probe: image(faces.hugo1()) })).review.case!;
+      const ofStranger = (await service.identify(requester, { purpose: P, galleryId: g, probe: image(faces.gloria1()) })).review.case!;
+      await service.eraseSubject(requester, g, 'hugo');
+      const read = async (id: string) => ({ ...(await service.reviews.get(requester, id)), id: undefined, createdAt: undefined });
+      const [a, b] = [await read(ofHugo), await read(ofStranger)];
+      assert.equal((a as { status: string }).status, 'pending', 'the erasure does not resolve the case it emptied');
+      assert.deepEqual(a, b, 'the requester cannot tell which search found the erased person');
+      const queued = (await service.reviews.queue(reviewer.caller)).filter((c) => c.id === ofHugo || c.id === ofStranger) as { candidates: unknown[] }[];
+      assert.deepEqual(queued.map((c) => c.candidates), [[], []]);
+      for (const id of [ofHugo, ofStranger]) await service.reviews.close(reviewer.caller, { caseId: id, reason: 'no candidate left to compare' });
+      const closed = await service.reviews.get(requester, ofHugo) as { status: string; outcome: { confirmed: unknown[] } };
+      assert.deepEqual([closed.status, closed.outcome.confirmed], ['resolved', []]);
+    });
+  });
+}
