@@ -13,6 +13,9 @@ import { CaseKeys } from './subject-keys.js';
 
 type Decision = { subject: string; reviewer_key_id: string; decision: string };
 
+/** The prefix of the opaque token that stands for an erased candidate in the decisions on them. */
+export const ERASED_PREFIX = 'erased:';
+
 /** A candidate's state: confirmed by enough separate reviewers, rejected by any, or waiting. */
 export function candidateState(subject: string, decisions: readonly Decision[], required: number): 'confirmed' | 'rejected' | 'pending' {
   const mine = decisions.filter((d) => d.subject === subject);
@@ -26,11 +29,9 @@ export function candidateState(subject: string, decisions: readonly Decision[], 
  * (`erased_candidates`), so a released outcome can still say that someone was withheld. Their
  * decisions stay, for the accountability report's counts, but no longer name them: the subject
  * becomes an opaque token and the reviewer's reason, which may describe the person, is emptied.
- * A pending case with candidates left, none of them waiting, is resolved as a decision would
- * resolve it, and its probe face deleted with it (its case key too, from the store and from
- * `escrow`, so no backup opens it after). A case left with no candidates, like one opened with
- * none (a consequential search no one cleared), names no one: it waits for a reviewer to close
- * it, unless its gallery goes.
+ * An erasure leaves a pending case pending, for a reviewer to close once no candidate waits for a
+ * decision; a gallery deleted resolves every pending case of it, and its probe face goes with it
+ * (its case key too, from the store and from `escrow`, so no backup opens it after).
  */
 export async function eraseReviewMentions(tx: Queryable, galleryId: string, subject?: string, escrow?: BackupKeyEscrow): Promise<void> {
   // The cases that may name them; the no-op write first takes their row locks (PostgreSQL), so a
@@ -38,8 +39,8 @@ export async function eraseReviewMentions(tx: Queryable, galleryId: string, subj
   const naming = subject === undefined ? '%' : `%${JSON.stringify(subject).replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
   const where = `gallery_id = $1 AND candidates LIKE $2 ESCAPE '\\'`;
   await tx.run(`UPDATE review_cases SET status = status WHERE ${where}`, [galleryId, naming]);
-  const cases = await tx.all<{ id: string; candidates: string; status: string; required_reviewers: number }>(
-    `SELECT id, candidates, status, required_reviewers FROM review_cases WHERE ${where}`, [galleryId, naming],
+  const cases = await tx.all<{ id: string; candidates: string; status: string }>(
+    `SELECT id, candidates, status FROM review_cases WHERE ${where}`, [galleryId, naming],
   );
   const at = new Date().toISOString();
   for (const c of cases) {
@@ -50,14 +51,13 @@ export async function eraseReviewMentions(tx: Queryable, galleryId: string, subj
     if (gone.length === 0 && subject !== undefined) continue;
     const kept = candidates.filter((x) => !gone.includes(x));
     for (const x of gone) {
-      await tx.run(`UPDATE review_decisions SET subject = $1, reason = '' WHERE case_id = $2 AND subject = $3`, [`erased:${randomUUID()}`, c.id, x.subject]);
+      await tx.run(`UPDATE review_decisions SET subject = $1, reason = '' WHERE case_id = $2 AND subject = $3`, [`${ERASED_PREFIX}${randomUUID()}`, c.id, x.subject]);
     }
-    const decisions = await tx.all<Decision>(`SELECT subject, reviewer_key_id, decision FROM review_decisions WHERE case_id = $1`, [c.id]);
-    // A case the erasure leaves with no candidate waits for a reviewer to close it, as one opened
-    // with none does: resolved here, it would tell the requester (who may erase) that the person
-    // erased was a candidate, before any review (sixth outside test).
-    const resolves = c.status === 'pending' && (subject === undefined
-      || (kept.length > 0 && kept.every((x) => candidateState(x.subject, decisions, Number(c.required_reviewers)) !== 'pending')));
+    // An erasure never resolves a case: resolved here, it would tell the requester (who may
+    // erase) that the person erased was a candidate, before any review (sixth outside test). The
+    // case waits for a reviewer to close it, as one opened with none does. Only a gallery deleted
+    // resolves all its pending cases, whoever they name, so that says nothing either.
+    const resolves = c.status === 'pending' && subject === undefined;
     await tx.run(
       `UPDATE review_cases SET candidates = $1, erased_candidates = erased_candidates + $2${resolves ? `, status = 'resolved', resolved_at = $4, probe_sealed = NULL` : ''} WHERE id = $3`,
       [JSON.stringify(kept), gone.length, c.id, ...(resolves ? [at] : [])],

@@ -3,7 +3,9 @@
  * "review_required" when someone cleared the threshold and "no_match" when no one did told the
  * requester, before any review, whether the probe was the one person of a gallery they built
  * themselves (and, by bisection, who). Now every face searched for a consequential purpose opens
- * a case, and the answer is the same either way. Each test mounts the attack against the real
+ * a case, and the answer is the same either way. The second run asked the same question through
+ * erasures (a gallery deleted, an undecided candidate erased, a close after an erasure) and a
+ * pending case's disclosure: each answers the same either way now. Each test mounts the attack against the real
  * service (SQLite, and PostgreSQL when PROBITY_TEST_DATABASE_URL is set) and fails if it works.
  */
 import assert from 'node:assert/strict';
@@ -40,11 +42,12 @@ for (const backend of backends) {
     let reviewer: Awaited<ReturnType<typeof reviewerKey>>;
     let second: Awaited<ReturnType<typeof reviewerKey>>;
     let galleryId: string;
+    let operatorSecret: string;
 
     before(async () => {
       store = await freshStore(backend);
       ({ service, db } = await openTestService(store.location));
-      const operatorSecret = (await service.access.bootstrapAdmin())!.secret;
+      operatorSecret = (await service.access.bootstrapAdmin())!.secret;
       const operator = await service.authenticate(operatorSecret);
       await service.access.setPolicy(operator, ['eu-ai-act']);
       const charity = await onboard(service, operatorSecret, { name: 'Missing People Trust', sector: 'nonprofit', jurisdictions: ['eu'] }, [P]);
@@ -145,7 +148,7 @@ for (const backend of backends) {
         assert.equal(released.status, 'resolved');
         assert.deepEqual(released.outcome.confirmed, []);
         assert.equal(released.outcome.rejected, 0);
-        assert.match(released.outcome.note, /no one in the gallery cleared the threshold/);
+        assert.equal(released.outcome.note, 'this case releases no candidate');
 
         // The lawful path still works: the case with a candidate is confirmed and releases colin.
         for (const r of [reviewer, second]) await service.reviews.decide(r.caller, { caseId: subject.review.case, subject: 'colin', decision: 'confirm', reason: 'same person' });
@@ -172,6 +175,61 @@ for (const backend of backends) {
       for (const id of [ofHugo, ofStranger]) await service.reviews.close(reviewer.caller, { caseId: id, reason: 'no candidate left to compare' });
       const closed = await service.reviews.get(requester, ofHugo) as { status: string; outcome: { confirmed: unknown[] } };
       assert.deepEqual([closed.status, closed.outcome.confirmed], ['resolved', []]);
+      // Second run: one reviewer's close released "withheld: 1" for the erased, never reviewed candidate.
+      const released = async (id: string) => ({ ...(await service.reviews.get(requester, id)), id: undefined, createdAt: undefined, resolvedAt: undefined });
+      assert.deepEqual(await released(ofHugo), await released(ofStranger), 'closed, the two cases still say the same: an erased candidate nobody reviewed is not counted');
+    });
+
+    test('attack (sixth outside test, second run): the requester deletes the gallery after two searches; the two cases resolve alike, with no count of the person erased', async () => {
+      const g = (await service.createGallery(requester, { name: 'to delete' })).id;
+      await consentTo(service, requester, g, ['gloria'], P);
+      await service.enrol(requester, { purpose: P, galleryId: g, subject: 'gloria', images: [image(faces.gloria1())] });
+      const ofGloria = (await service.identify(requester, { purpose: P, galleryId: g, probe: image(faces.gloria1()) })).review.case!;
+      const ofStranger = (await service.identify(requester, { purpose: P, galleryId: g, probe: image(faces.serena1()) })).review.case!;
+      await service.deleteGallery(requester, g);
+      const read = async (id: string) => ({ ...(await service.reviews.get(requester, id)), id: undefined, createdAt: undefined, resolvedAt: undefined });
+      const [a, b] = [await read(ofGloria), await read(ofStranger)] as { status: string; outcome: Record<string, unknown> }[];
+      assert.equal(a!.status, 'resolved', 'a gallery deleted resolves its cases');
+      assert.equal(a!.outcome.withheld, undefined, 'the erased, never reviewed candidate is counted');
+      assert.deepEqual(a, b, 'the requester can tell which search found the person');
+    });
+
+    test('attack (sixth outside test, second run): erasing a candidate nobody decided, beside one already confirmed, resolves nothing before a reviewer closes the case', async () => {
+      const g = (await service.createGallery(requester, { name: 'two colins' })).id;
+      await consentTo(service, requester, g, ['x1', 'x2', 'd'], P);
+      await service.enrol(requester, { purpose: P, galleryId: g, subject: 'x1', images: [image(faces.colin1())] });
+      await service.enrol(requester, { purpose: P, galleryId: g, subject: 'x2', images: [image(faces.colin3())] });
+      await service.enrol(requester, { purpose: P, galleryId: g, subject: 'd', images: [image(faces.serena1())] });
+      const caseId = (await service.identify(requester, { purpose: P, galleryId: g, probe: image(faces.colin2()) })).review.case!;
+      const listed = ((await service.reviews.get(reviewer.caller, caseId)) as { candidates: { subject: string }[] }).candidates.map((c) => c.subject).sort();
+      assert.deepEqual(listed, ['x1', 'x2'], 'the attack\'s premise: two candidates');
+      for (const r of [reviewer, second]) await service.reviews.decide(r.caller, { caseId, subject: 'x1', decision: 'confirm', reason: 'same person' });
+      const read = async () => ({ ...(await service.reviews.get(requester, caseId)) });
+      await service.eraseSubject(requester, g, 'd');
+      const afterNonCandidate = await read();
+      await service.eraseSubject(requester, g, 'x2');
+      const afterCandidate = await read();
+      assert.equal((afterCandidate as { status: string }).status, 'pending', 'the erasure of the last undecided candidate resolved the case');
+      assert.deepEqual(afterCandidate, afterNonCandidate, 'the requester can tell a candidate\'s erasure from anyone else\'s');
+      const view = await service.reviews.get(reviewer.caller, caseId) as { note?: string };
+      assert.match(view.note ?? '', /no candidate waits for a decision/);
+      await service.reviews.close(reviewer.caller, { caseId, reason: 'x1 confirmed; the other candidate was erased' });
+      const released = (await read()) as { outcome: { confirmed: { subject: string }[]; withheld?: number } };
+      assert.deepEqual(released.outcome.confirmed.map((c) => c.subject), ['x1'], 'what two people confirmed is released at the close');
+      assert.equal(released.outcome.withheld, undefined, 'the erased, never reviewed candidate is counted');
+    });
+
+    test('attack (sixth outside test, second run): the administrator exports the disclosure of a pending case; neither how many candidates nor their scores', async () => {
+      const adminSecret = (await service.access.createKey(await service.authenticate(operatorSecret), { organisationId: requester.organisationId, roles: ['admin'], label: 'charity admin' })).secret;
+      const admin = await service.authenticate(adminSecret);
+      const ofColin = (await service.identify(requester, { purpose: P, galleryId, probe: image(faces.colin3()) })).review.case!;
+      const ofStranger = (await service.identify(requester, { purpose: P, galleryId, probe: image(faces.serena2()) })).review.case!;
+      const disclosed = async (caseId: string) => (await service.disclosures.export(admin, { caseId })).disclosure as Record<string, any>;
+      for (const d of [await disclosed(ofColin), await disclosed(ofStranger)]) {
+        assert.deepEqual(d.candidates, [], 'a pending case\'s candidates disclosed');
+        assert.doesNotMatch(JSON.stringify(d), /aboveThreshold|"score"|other candidate/);
+        assert.deepEqual(d.review.decisions, []);
+      }
     });
   });
 }

@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { openDb } from '../gallery/db.js';
-import { cliPath, skipWithoutLfw } from '../testing/fixtures.js';
+import { skipWithoutLfw } from '../testing/fixtures.js';
+import { startServe } from '../testing/serve-process.js';
 import { consentOverHttp, onboardOverHttp } from '../testing/http-onboarding.js';
 import { backendSkip, backends, faces, freshStore } from '../testing/service-fixture.js';
 import { suiteUnless } from '../testing/suite.js';
@@ -21,21 +21,9 @@ const env = {
 };
 
 /** Starts `probity serve` as its own process and waits for the address it listens on. */
-async function start(args: string[], witness: string): Promise<{ child: ChildProcess; base: string; exited: Promise<unknown> }> {
+function start(args: string[], witness: string) {
   // Each installation its own witness: one witness shared by two stores refuses the second's start.
-  const child = spawn(process.execPath, [cliPath, 'serve', '--port', '0', '--rate-limit', '10000', ...args], { env: { ...env, PROBITY_AUDIT_WITNESS_FILE: witness }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  const exited = new Promise((r) => child.once('exit', r));
-  const base = await new Promise<string>((resolve, reject) => {
-    child.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      const m = /listening on (http:\/\/[^\s"]+)/.exec(out);
-      if (m) resolve(m[1]!);
-    });
-    child.stderr!.on('data', (d: Buffer) => { out += d.toString(); });
-    child.once('exit', (code) => reject(new Error(`serve exited (${code}) before listening: ${out}`)));
-  });
-  return { child, base, exited };
+  return startServe(['--rate-limit', '10000', ...args], { ...env, PROBITY_AUDIT_WITNESS_FILE: witness });
 }
 
 for (const backend of backends) {

@@ -754,7 +754,11 @@ for (const backend of backends) {
             galleryId: g.id, subject: person.ref, noticeVersion: 'notice-v1', purposes, method: 'written',
             givenAt: new Date(givenAt).toISOString(), ...(expiresAt ? { expiresAt: new Date(expiresAt).toISOString() } : {}),
           }));
-          judge(s, a, model.noFaces(a) ?? (!model.has(a, 'client') ? 'only a client records consent' : undefined) ?? (g.org !== a.org ? "another organisation's gallery" : outOfScope(a, g)), out, true);
+          // A consent is for use cases the organisation is approved for and the key carries (sixth outside test).
+          const notMine = purposes.find((p) => !model.approved(a.org).has(p) || !a.useCases.includes(p));
+          judge(s, a, model.noFaces(a) ?? (!model.has(a, 'client') ? 'only a client records consent' : undefined)
+            ?? (notMine ? `a consent for "${notMine}", which the organisation is not approved for or the key does not carry` : undefined)
+            ?? (g.org !== a.org ? "another organisation's gallery" : outOfScope(a, g)), out, true);
           if (out.ok) model.consents.push({ id: out.value.id, gallery: g.id, subject: person.ref, purposes, givenAt, ...(expiresAt ? { expiresAt } : {}), withdrawn: false });
           return;
         }

@@ -89,11 +89,16 @@ export class DisclosureService {
     const compared = typeof body?.subject === 'string' ? body.subject : undefined;
     const erasedSubject = compared !== undefined && body?.galleryId !== undefined
       && !(await this.db.one(`SELECT id FROM subjects WHERE gallery_id = $1 AND ref = $2`, [body.galleryId, compared]));
-    const outcome = erasedSubject && body?.result ? JSON.parse(JSON.stringify(body.result, (_k, v: unknown) => (v === compared ? 'an erased subject' : v))) as Record<string, unknown> : body?.result;
+    // Before its review is complete a case discloses nothing of its result: not who, how many or
+    // how close (the search's own entry counts who cleared the threshold), so an administrator
+    // learns no more than the requester may (sixth outside test).
+    const beforeReview = release?.pending === true;
+    const outcome = beforeReview ? { reviewCase: row!.id, note: 'pending review: the result is not disclosed before the review is complete' }
+      : erasedSubject && body?.result ? JSON.parse(JSON.stringify(body.result, (_k, v: unknown) => (v === compared ? 'an erased subject' : v))) as Record<string, unknown> : body?.result;
     const proofs: AuditProof[] = [];
     const witness = this.gov.witness;
     if (witness) {
-      for (const seq of [...(search && !erasedSubject ? [Number(search.seq)] : []), ...proven.map((e) => Number(e.seq))]) {
+      for (const seq of [...(search && !erasedSubject && !beforeReview ? [Number(search.seq)] : []), ...proven.map((e) => Number(e.seq))]) {
         const p = await buildAuditProof(this.db, witness, seq);
         if (p) proofs.push(p);
       }
@@ -112,15 +117,15 @@ export class DisclosureService {
         settings: searchJson ?? null,
         outcome: outcome ?? null,
       },
-      candidates: candidates.map((c) => ({ candidate: label.get(c.subject), score: c.score, threshold: c.threshold, clearedThreshold: c.match, ...(c.scoreFmr ? { scoreFmr: c.scoreFmr } : {}), meaning: meaning(c) })),
-      ...(row && Number(row.erased_candidates) ? { erasedCandidates: Number(row.erased_candidates), erasedNote: 'candidates erased (consent withdrawn or expired, or erasure requested) after the search: only counted' } : {}),
+      candidates: beforeReview ? [] : candidates.map((c) => ({ candidate: label.get(c.subject), score: c.score, threshold: c.threshold, clearedThreshold: c.match, ...(c.scoreFmr ? { scoreFmr: c.scoreFmr } : {}), meaning: meaning(c) })),
+      ...(row && !beforeReview && Number(row.erased_candidates) ? { erasedCandidates: Number(row.erased_candidates), erasedNote: 'candidates erased (consent withdrawn or expired, or erasure requested) after the search: only counted' } : {}),
       review: row
         ? {
           requiredReviewers: Number(row.required_reviewers), status: row.status, resolvedAt: row.resolved_at,
           release: release?.pending ? 'pending: no candidate is named before the review is complete'
             : release?.refusal ? `withheld: ${release.refusal.message}` : 'released: candidates confirmed by the required reviewers and still covered by a basis are named',
-          ...(withheldEntries.length ? { entriesNotCopied: withheldEntries.map((e) => Number(e.seq)), entriesNotCopiedNote: 'audit entries of decisions on candidates this case does not release: they name the person, so they are listed by number only' } : {}),
-          decisions: decisions.map((d) => ({ candidate: label.get(d.subject) ?? 'an erased candidate', decision: d.decision, reason: d.reason, at: d.decided_at, reviewer: reviewerViews.get(d.reviewer_key_id) })),
+          ...(withheldEntries.length && !beforeReview ? { entriesNotCopied: withheldEntries.map((e) => Number(e.seq)), entriesNotCopiedNote: 'audit entries of decisions on candidates this case does not release: they name the person, so they are listed by number only' } : {}),
+          decisions: beforeReview ? [] : decisions.map((d) => ({ candidate: label.get(d.subject) ?? 'an erased candidate', decision: d.decision, reason: d.reason, at: d.decided_at, reviewer: reviewerViews.get(d.reviewer_key_id) })),
         }
         : { note: 'this search opened no review case (its purpose did not require human review, or no candidate cleared the threshold)' },
       ...(!row && erasedSubject ? { entriesNotCopied: [Number(search!.seq)], entriesNotCopiedNote: 'the search\'s audit entry names a subject erased since: it is listed by number only' } : {}),

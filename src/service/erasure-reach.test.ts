@@ -113,7 +113,7 @@ for (const backend of backends) {
         assert.equal(resolved.caseStatus, 'resolved');
         const released = (await service.reviews.get(requester, caseId)) as { outcome: { confirmed: { subject: string }[]; withheld?: number } };
         assert.deepEqual(released.outcome.confirmed.map((c) => c.subject), ['zq-kept-beta']);
-        assert.equal(released.outcome.withheld, 1, 'the erased candidate is withheld, only counted');
+        assert.equal(released.outcome.withheld, undefined, 'an erased candidate one of two people had confirmed is not counted: the count would tell the requester, who may erase, that they were a candidate (sixth outside test)');
         assert.ok(!JSON.stringify(released).includes('zq-erased-alpha'));
       });
 
@@ -136,7 +136,7 @@ for (const backend of backends) {
         const released = (await service.reviews.get(requester, caseId)) as { status: string; outcome: { confirmed: unknown[]; withheld?: number } };
         assert.equal(released.status, 'resolved');
         assert.deepEqual(released.outcome.confirmed, []);
-        assert.equal(released.outcome.withheld, 1);
+        assert.equal(released.outcome.withheld, undefined, 'a candidate nobody reviewed is not counted (sixth outside test, second run)');
       });
 
       test('consent expired and the subject erased at the next search: gone from the case too', async () => {

@@ -8,7 +8,6 @@
  */
 import assert from 'node:assert/strict';
 import Database from 'better-sqlite3';
-import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -20,22 +19,18 @@ import { caseKeyOwner, KeyRing, wrapRecord } from '../gallery/subject-keys.js';
 import { DATA_KEY_SEALED, TemplateCipher } from '../gallery/template-cipher.js';
 import type { Caller } from '../governance/api-keys.js';
 import { erasureLedger } from '../server/serve.js';
-import { cliPath, skipWithoutLfw } from '../testing/fixtures.js';
+import { skipWithoutLfw } from '../testing/fixtures.js';
 import { backendSkip, consentTo, faces, freshStore, missingPersonCharity, testEngine } from '../testing/service-fixture.js';
 import { ProbityService } from './probity-service.js';
+import { probityBare, runBare } from '../testing/serve-process.js';
 
 const MPS = 'missing_person_search';
 const image = (bytes: Buffer) => ({ label: 'i', bytes });
 const dir = mkdtempSync(join(tmpdir(), 'probity-probe-backup-'));
 after(() => { if (!process.env.KEEP) rmSync(dir, { recursive: true, force: true }); });
 
-function run(cmd: string, ...args: string[]) {
-  const env: NodeJS.ProcessEnv = { ...process.env };
-  for (const k of ['PROBITY_SECRET_KEY', 'PROBITY_DATABASE_URL', 'PROBITY_AUDIT_SIGNING_KEY', 'PROBITY_AUDIT_WITNESS_FILE']) delete env[k];
-  const r = spawnSync(cmd, args, { encoding: 'utf8', env });
-  return { status: r.status, stdout: r.stdout, all: r.stdout + r.stderr };
-}
-const probity = (...args: string[]) => run(process.execPath, cliPath, ...args);
+const run = runBare;
+const probity = probityBare;
 
 /** A data folder with its template key; the service as `probity serve` opens it, or (`escrowless`) as a thief with the key alone would. */
 function dataFolder(name: string) {
@@ -92,7 +87,7 @@ test('attack (sixth outside test): a backup taken while a review case was pendin
   const first = join(dir, 'pending-1.backup');
   const taken1 = probity('backup', '--data', data, '--out', first);
   assert.equal(taken1.status, 0, taken1.all);
-  const restored1 = probity('restore', '--data', data, first);
+  const restored1 = probity('restore', '--development', '--data', data, first);
   assert.equal(restored1.status, 0, restored1.all);
   service = await open();
   assert.equal(await probeOf(service, reviewers[1]!, caseId), before, 'after a restore, the pending case shows its probe to an eligible reviewer');
@@ -139,7 +134,7 @@ test('attack (sixth outside test): a backup taken while a review case was pendin
   }
 
   // A legitimate restore of the same backup, with the escrow, after the case resolved live: no probe comes back, and the service starts.
-  const restored2 = probity('restore', '--data', data, stolen);
+  const restored2 = probity('restore', '--development', '--data', data, stolen);
   assert.equal(restored2.status, 0, restored2.all);
   service = await open();
   try {
@@ -165,7 +160,7 @@ test('attack (sixth outside test): without the safeguard ledger\'s help, a backu
   await service.close();
   // The safeguard ledger is set aside (as if the drop had never been recorded): the escrow alone keeps the probe shut.
   rmSync(join(data, 'safeguards.log'), { force: true });
-  const restored = probity('restore', '--data', data, file);
+  const restored = probity('restore', '--development', '--data', data, file);
   assert.equal(restored.status, 0, restored.all);
   assert.doesNotMatch(restored.stdout, /review probe face/, 'no drop to make again: the restore found no key for it');
   service = await open();
@@ -195,7 +190,7 @@ test('attack (sixth outside test, postgres): a pg_dump taken while a review case
     await service.close();
     const back = run('pg_restore', '--clean', '--if-exists', '--dbname', store.location, file);
     assert.equal(back.status, 0, back.all);
-    const restored = probity('restore', '--data', data, '--database', store.location);
+    const restored = probity('restore', '--development', '--data', data, '--database', store.location);
     assert.equal(restored.status, 0, restored.all);
     assert.match(restored.stdout, /1 review probe face\(s\) dropped/, 'the safeguard ledger drops it again, counted');
     service = await open(store.location);
@@ -211,7 +206,7 @@ test('attack (sixth outside test, postgres): a pg_dump taken while a review case
   }
 });
 
-test('attack (sixth outside test): an erasure that leaves a pending case nothing to decide takes its probe key from the store and every backup\'s escrow', { skip: skipWithoutLfw }, async () => {
+test('attack (sixth outside test): a case whose candidates were all erased waits, probe kept, for a reviewer; closing it takes its probe key from the store and every backup\'s escrow', { skip: skipWithoutLfw }, async () => {
   const { data, open } = dataFolder('erasure');
   let service = await open();
   const { caseId, client, reviewers } = await pendingCase(service);
@@ -233,6 +228,10 @@ test('attack (sixth outside test): an erasure that leaves a pending case nothing
   service = await open();
   try {
     for (const subject of candidates) await service.eraseSubject(client, galleryId, subject);
+    const waiting = (await service.db.one<{ status: string }>(`SELECT status FROM review_cases WHERE id = $1`, [caseId]))!;
+    assert.equal(waiting.status, 'pending', 'an erasure resolves no case: that would tell the requester the person was a candidate');
+    assert.ok(escrowHolds(), 'the probe key stays while the case waits');
+    await service.reviews.close(reviewers[0]!, { caseId, reason: 'every candidate was erased' });
     const row = (await service.db.one<{ status: string; probe_sealed: Buffer | null }>(`SELECT status, probe_sealed FROM review_cases WHERE id = $1`, [caseId]))!;
     assert.equal(row.status, 'resolved');
     assert.equal(row.probe_sealed, null);

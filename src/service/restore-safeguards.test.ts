@@ -19,19 +19,15 @@ import { erasureLedger } from '../server/serve.js';
 import { cliPath, skipWithoutLfw } from '../testing/fixtures.js';
 import { backendSkip, backends, consentTo, faces, freshStore, missingPersonCharity, onboard, testEngine } from '../testing/service-fixture.js';
 import { ProbityService } from './probity-service.js';
+import { probityBare, runBare } from '../testing/serve-process.js';
 
 const P = 'building_access';
 const image = (bytes: Buffer) => ({ label: 'i', bytes });
 const dir = mkdtempSync(join(tmpdir(), 'probity-restore-safeguards-'));
 after(() => { if (!process.env.KEEP) rmSync(dir, { recursive: true, force: true }); });
 
-function run(cmd: string, ...args: string[]) {
-  const env: NodeJS.ProcessEnv = { ...process.env };
-  for (const k of ['PROBITY_SECRET_KEY', 'PROBITY_DATABASE_URL', 'PROBITY_AUDIT_SIGNING_KEY', 'PROBITY_AUDIT_WITNESS_FILE']) delete env[k];
-  const r = spawnSync(cmd, args, { encoding: 'utf8', env });
-  return { status: r.status, stdout: r.stdout, all: r.stdout + r.stderr };
-}
-const probity = (...args: string[]) => run(process.execPath, cliPath, ...args);
+const run = runBare;
+const probity = probityBare;
 
 /** The restore as an operator makes it: `probity restore FILE` on SQLite; `pg_restore`, then `probity restore --database`, on PostgreSQL. */
 function restoreBackup(backend: 'sqlite' | 'postgres', data: string, location: string, backupFile: string) {

@@ -6,7 +6,7 @@
  *    next start made a new, empty installation over the old one.
  */
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -22,6 +22,7 @@ import { cliPath } from '../testing/fixtures.js';
 import { backendSkip, freshStore, onboard, testEngine } from '../testing/service-fixture.js';
 import { ProbityService } from './probity-service.js';
 import { onboardOverHttp, postJson } from '../testing/http-onboarding.js';
+import { startServe } from '../testing/serve-process.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'probity-restore-sixth-'));
 after(() => { if (!process.env.KEEP) rmSync(dir, { recursive: true, force: true }); });
@@ -48,21 +49,7 @@ function probity(over: NodeJS.ProcessEnv, ...args: string[]) {
   return { status: r.status, stdout: r.stdout, stderr: r.stderr, all: r.stdout + r.stderr };
 }
 
-async function start(over: NodeJS.ProcessEnv = {}): Promise<{ child: ChildProcess; base: string; stop: () => Promise<void> }> {
-  const child = spawn(process.execPath, [cliPath, 'serve', '--port', '0', '--data', data], { env: { ...env, ...over }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  const exited = new Promise((r) => child.once('exit', r));
-  const base = await new Promise<string>((resolve, reject) => {
-    child.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      const m = /listening on (http:\/\/[^\s"]+)/.exec(out);
-      if (m) resolve(m[1]!);
-    });
-    child.stderr!.on('data', (d: Buffer) => { out += d.toString(); });
-    child.once('exit', (code) => reject(new Error(`serve exited (${code}) before listening: ${out}`)));
-  });
-  return { child, base, stop: async () => { child.kill('SIGTERM'); await exited; } };
-}
+const start = (over: NodeJS.ProcessEnv = {}) => startServe(['--data', data], { ...env, ...over });
 
 const answers = async (base: string, key: string) => (await fetch(`${base}/v1/galleries`, { headers: { authorization: `Bearer ${key}` } })).status;
 const lines = (f: string) => readFileSync(f, 'utf8').split('\n').filter((l) => l.trim()).length;

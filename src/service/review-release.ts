@@ -1,6 +1,6 @@
 import { ProbityError } from '../errors.js';
 import type { Queryable } from '../gallery/db.js';
-import { candidateState } from '../gallery/erasure-mentions.js';
+import { candidateState, ERASED_PREFIX } from '../gallery/erasure-mentions.js';
 import type { LegalAuthority } from '../governance/policy/assess.js';
 import { subjectCoverage } from '../governance/purpose-scope.js';
 import type { Capability } from '../governance/use-cases.js';
@@ -71,7 +71,6 @@ export async function releasedCandidates(q: Queryable, gov: Governor, row: Relea
   underReviewed: number;
 }> {
   const candidates = JSON.parse(row.candidates) as { subject: string }[];
-  const erased = Number(row.erased_candidates ?? 0);
   const released = new Set<string>();
   if (row.status !== 'resolved') return { pending: true, released, rejected: 0, noLongerCovered: 0, underReviewed: 0 };
   const now = await caseClearanceNow(q, gov, row);
@@ -79,7 +78,11 @@ export async function releasedCandidates(q: Queryable, gov: Governor, row: Relea
   // A case resolved before a stricter pack was switched on releases only what enough people confirmed for it now.
   const required = now.required;
   const underReviewed = candidates.filter((c) => candidateState(c.subject, decisions, Number(row.required_reviewers)) === 'confirmed' && candidateState(c.subject, decisions, required) !== 'confirmed').length;
-  let noLongerCovered = erased;
+  // Only a candidate people had confirmed before their erasure is counted as withheld: one erased
+  // before review is not counted at all, or its erasure (which the requester may cause) would tell
+  // the requester that the person was a candidate (sixth outside test).
+  const erasedTokens = new Set(decisions.filter((d) => d.subject.startsWith(ERASED_PREFIX)).map((d) => d.subject));
+  let noLongerCovered = [...erasedTokens].filter((t) => candidateState(t, decisions, required) === 'confirmed').length;
   for (const c of candidates.filter((x) => candidateState(x.subject, decisions, required) === 'confirmed')) {
     const coverage = await subjectCoverage(q, row.gallery_id, c.subject, row.purpose, gov.now());
     if (coverage?.covered) released.add(c.subject);

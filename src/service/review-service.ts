@@ -8,7 +8,7 @@ import type { LegalAuthority } from '../governance/policy/assess.js';
 import { personOfKey, requireEligibleReviewer, REVIEWER_RULE } from '../governance/personnel.js';
 import { facePng } from './face-input.js';
 import { ForeignResource, type Clearance, type Governor } from './governor.js';
-import { caseClearance, clearanceLapse, releasedCandidates, reviewersRequiredNow, type StoredCaseClearance } from './review-release.js';
+import { caseClearance, releasedCandidates, reviewersRequiredNow, type StoredCaseClearance } from './review-release.js';
 
 import { NOT_SOLE_BASIS } from '../governance/protected-basis.js';
 import type { WebhookService } from './webhooks.js';
@@ -39,7 +39,7 @@ type DecisionRow = { case_id: string; subject: string; reviewer_key_id: string; 
 /** Why confirmed candidates are not released, in the words the requester reads. */
 function withheldReason(release: { noLongerCovered: number; underReviewed: number }): string {
   return [
-    release.noLongerCovered ? `${release.noLongerCovered}: their consent or legal basis for this purpose ended, or they were erased, after the search (an erased candidate is withheld whatever the reviewers decided)` : '',
+    release.noLongerCovered ? `${release.noLongerCovered}: confirmed by people, then their consent or legal basis for this purpose ended, or they were erased` : '',
     release.underReviewed ? `${release.underReviewed}: confirmed by fewer different people than the policy active now asks for this purpose (a pack switched on after the case was resolved); search again for a review under it` : '',
   ].filter(Boolean).join('; ');
 }
@@ -47,6 +47,8 @@ function withheldReason(release: { noLongerCovered: number; underReviewed: numbe
 const NO_CANDIDATES_NOTE = 'no one in the gallery cleared the threshold: there is no candidate to confirm or reject. Compare nothing; close the case with a reason (decision "close", no subject). The requester was told only that the result awaits review.';
 
 const ERASED_CANDIDATES_NOTE = 'every candidate was erased after the search: there is no one left to confirm or reject. Close the case with a reason (decision "close", no subject).';
+
+const ALL_DECIDED_NOTE = 'no candidate waits for a decision (one or more were erased after the search): close the case with a reason (decision "close", no subject) to release what was decided.';
 
 /**
  * Human review of consequential identifications. A search for such a purpose opens a case
@@ -129,7 +131,7 @@ export class ReviewService {
         ...(row.authority ? { authority: JSON.parse(row.authority) as LegalAuthority } : {}),
         candidates: withState.map((c) => ({ ...c, referenceFaces: faces.get(c.subject) ?? [] })),
         ...(erased ? { erasedCandidates: erased, erasedNote: `${erased} candidate(s) were erased (consent withdrawn or expired, or erasure requested) after the search and are no longer shown` } : {}),
-        ...(candidates.length === 0 ? { note: erased ? ERASED_CANDIDATES_NOTE : NO_CANDIDATES_NOTE } : {}),
+        ...(candidates.length === 0 ? { note: erased ? ERASED_CANDIDATES_NOTE : NO_CANDIDATES_NOTE } : withState.every((c) => c.state !== 'pending') ? { note: ALL_DECIDED_NOTE } : {}),
         ...(probe ? { probeImage: `data:image/png;base64,${probe.toString('base64')}` } : {}),
       };
     }
@@ -150,7 +152,8 @@ export class ReviewService {
       outcome: {
         confirmed: confirmed.map(({ decisions: d, state: _s, ...c }) => ({ ...c, reviewedBy: d.map((x) => x.reviewer) })),
         rejected: release.rejected,
-        ...(candidates.length === 0 && !erased ? { note: 'no one in the gallery cleared the threshold: the search names no one, and a reviewer closed the case' } : {}),
+        // The same words whether no one cleared the threshold or a candidate was erased before review: which it was is not the requester's to learn.
+        ...(confirmed.length === 0 ? { note: 'this case releases no candidate' } : {}),
         ...(release.noLongerCovered + release.underReviewed ? { withheld: release.noLongerCovered + release.underReviewed, withheldReason: withheldReason(release) } : {}),
         statement: `Confirmed candidates are leads checked by people, not an identification. ${NOT_SOLE_BASIS}`,
       },
@@ -240,14 +243,8 @@ export class ReviewService {
    * key, its person, their training, or their own search bars them.
    */
   private async mayNotDecide(q: Queryable, caller: Caller, row: CaseRow): Promise<ProbityError | undefined> {
-    const lapsed = await clearanceLapse(q, this.gov, row);
-    if (lapsed) return lapsed;
     try {
-      const cleared = await caseClearance(q, this.gov, row);
-      const key = (await q.one<{ id: string; created_at: string }>(`SELECT id, created_at FROM api_keys WHERE id = $1`, [caller.keyId])) ?? { id: caller.keyId, created_at: this.gov.now().toISOString() };
-      const reviewer = await requireEligibleReviewer(q, key, row.created_at, this.gov.now(), cleared.openedSeq);
-      const requester = await personOfKey(q, row.requested_by, this.gov.now());
-      if (requester?.id === reviewer.id) return new ProbityError('forbidden', `${reviewer.name} requested this search (with another key) and may not review it (${REVIEWER_RULE.rule}: ${REVIEWER_RULE.citation})`, REVIEWER_RULE);
+      await this.eligibleDecider(q, caller, row);
       return undefined;
     } catch (e) {
       if (e instanceof ProbityError) return e;
@@ -266,35 +263,17 @@ export class ReviewService {
   }
 
   async decide(caller: Caller, input: { caseId: string; subject: string; decision: 'confirm' | 'reject'; reason: string }) {
-    // The case's organisation and purpose, checked (and a refusal logged) before the decision's
-    // transaction: a reviewer decides only cases of its organisation and of its key's use cases.
-    const target = await this.db.one<{ organisation_id: string; purpose: string; gallery_id: string }>(`SELECT organisation_id, purpose, gallery_id FROM review_cases WHERE id = $1`, [input.caseId]);
-    await this.gov.requireAccess(caller, 'decide_review', target ? { organisationId: target.organisation_id, purposes: [target.purpose], resource: `review case ${input.caseId}` } : {});
-    if (!target) throw new ProbityError('not_found', `no review case ${input.caseId}`);
-    const answer = await this.gov.run(caller, 'decide_review', { ...(target ? { galleryId: target.gallery_id } : {}), subject: input.subject }, async (tx) => {
-      if (this.db.kind === 'postgres') await tx.one(`SELECT id FROM review_cases WHERE id = $1 FOR UPDATE`, [input.caseId]);
-      const row = await this.caseOf(tx, caller, input.caseId);
-      if (row.requested_by === caller.keyId) {
-        throw new ProbityError('forbidden', 'a reviewer may not decide on a search they requested (RCW 43.386.030: meaningful human review; EU AI Act Art. 14(5))');
-      }
-      if (row.status !== 'pending') throw new ProbityError('conflict', `review case ${row.id} is ${row.status}`);
+    const target = await this.requireDecideAccess(caller, input.caseId);
+    const answer = await this.gov.run(caller, 'decide_review', { galleryId: target.gallery_id, subject: input.subject }, async (tx) => {
+      const row = await this.pendingCase(tx, caller, input.caseId);
       const candidates = JSON.parse(row.candidates) as ReviewCandidate[];
       if (!candidates.length) throw new ProbityError('conflict', `review case ${row.id} has no candidates (no one cleared the threshold, or every candidate was erased): there is no one to confirm or reject; close it instead (decision "close", no subject)`);
       const candidate = candidates.find((c) => c.subject === input.subject);
       if (!candidate) throw new ProbityError('not_found', `"${input.subject}" is not a candidate in case ${row.id}`);
-      // The search's clearance still holds (a decision on a search whose warrant has lapsed is refused) ...
-      const cleared = await caseClearance(tx, this.gov, row);
-      const now = await this.gov.revalidate(tx, cleared.clearance);
+      const { reviewer, obligationsNow } = await this.eligibleDecider(tx, caller, row);
       // A pack switched on since the search may ask more people to confirm: the case keeps the stricter count from now on.
-      const required = reviewersRequiredNow(row, now.obligations);
+      const required = reviewersRequiredNow(row, obligationsNow);
       if (required > Number(row.required_reviewers)) await tx.run(`UPDATE review_cases SET required_reviewers = $1 WHERE id = $2`, [required, row.id]);
-      // ... and the decider is a registered, trained person, known before the case was opened, not the requester.
-      const key = (await tx.one<{ id: string; created_at: string }>(`SELECT id, created_at FROM api_keys WHERE id = $1`, [caller.keyId])) ?? { id: caller.keyId, created_at: this.gov.now().toISOString() };
-      const reviewer = await requireEligibleReviewer(tx, key, row.created_at, this.gov.now(), cleared.openedSeq);
-      const requester = await personOfKey(tx, row.requested_by, this.gov.now());
-      if (requester?.id === reviewer.id) {
-        throw new ProbityError('forbidden', `${reviewer.name} requested this search (with another key) and may not review it (${REVIEWER_RULE.rule}: ${REVIEWER_RULE.citation})`, REVIEWER_RULE);
-      }
       const theirs = await tx.all<{ reviewer_key_id: string }>(
         `SELECT d.reviewer_key_id FROM review_decisions d JOIN key_people k ON k.key_id = d.reviewer_key_id WHERE d.case_id = $1 AND d.subject = $2 AND k.person_id = $3`, [row.id, input.subject, reviewer.id],
       );
@@ -339,37 +318,37 @@ export class ReviewService {
   }
 
   /**
-   * Closes a case that has no candidates (a consequential search no one cleared, or whose every
-   * candidate was erased): it is resolved with nothing to release. One eligible reviewer suffices
-   * whatever the case's `requiredReviewers`: a second person guards against naming the wrong
-   * person, and a closing names no one and releases no one. The reviewer is checked as for any
+   * Closes a case in which no candidate waits for a decision: one with no candidates (a
+   * consequential search no one cleared, or whose every candidate was erased), or one whose
+   * remaining candidates were all decided before another was erased (an erasure never resolves a
+   * case, since that would tell the requester the erased person was a candidate). One eligible
+   * reviewer suffices whatever the case's `requiredReviewers`: a second person guards against
+   * naming the wrong person, and a closing names no one; it releases only candidates enough
+   * people had already confirmed (under the count the policy asks for now). The reviewer is checked as for any
    * decision (not the requester, by key or by person; registered, trained, known before the
    * case; the search's clearance still holding), the probe face goes as at any resolution, and
    * the requester's webhook is told.
    */
   async close(caller: Caller, input: { caseId: string; reason: string; subject?: string }) {
-    const target = await this.db.one<{ organisation_id: string; purpose: string; gallery_id: string }>(`SELECT organisation_id, purpose, gallery_id FROM review_cases WHERE id = $1`, [input.caseId]);
-    await this.gov.requireAccess(caller, 'decide_review', target ? { organisationId: target.organisation_id, purposes: [target.purpose], resource: `review case ${input.caseId}` } : {});
-    if (!target) throw new ProbityError('not_found', `no review case ${input.caseId}`);
+    const target = await this.requireDecideAccess(caller, input.caseId);
     if (input.subject !== undefined) throw new ProbityError('invalid_request', 'subject: "close" names no one; give no subject');
     const answer = await this.gov.run(caller, 'decide_review', { galleryId: target.gallery_id }, async (tx) => {
-      if (this.db.kind === 'postgres') await tx.one(`SELECT id FROM review_cases WHERE id = $1 FOR UPDATE`, [input.caseId]);
-      const row = await this.caseOf(tx, caller, input.caseId);
-      if (row.requested_by === caller.keyId) {
-        throw new ProbityError('forbidden', 'a reviewer may not decide on a search they requested (RCW 43.386.030: meaningful human review; EU AI Act Art. 14(5))');
-      }
-      if (row.status !== 'pending') throw new ProbityError('conflict', `review case ${row.id} is ${row.status}`);
+      const row = await this.pendingCase(tx, caller, input.caseId);
       const candidates = JSON.parse(row.candidates) as ReviewCandidate[];
-      if (candidates.length) {
-        throw new ProbityError('conflict', `review case ${row.id} has ${candidates.length} candidate(s): each is confirmed or rejected by name (decision "confirm" or "reject" with its subject); only a case with no candidates is closed`);
+      const { reviewer, obligationsNow } = await this.eligibleDecider(tx, caller, row);
+      const required = reviewersRequiredNow(row, obligationsNow);
+      if (required > Number(row.required_reviewers)) await tx.run(`UPDATE review_cases SET required_reviewers = $1 WHERE id = $2`, [required, row.id]);
+      const decisions = await tx.all<DecisionRow>(`SELECT * FROM review_decisions WHERE case_id = $1`, [row.id]);
+      const waiting = candidates.filter((c) => candidateState(c.subject, decisions, required) === 'pending');
+      if (waiting.length) {
+        throw new ProbityError('conflict', `review case ${row.id} has ${waiting.length} candidate(s) waiting for a decision: each is confirmed or rejected by name (decision "confirm" or "reject" with its subject); a case is closed only when no candidate waits`);
       }
-      const reviewer = await this.eligibleDecider(tx, caller, row);
       const at = this.gov.now().toISOString();
       await tx.run(`UPDATE review_cases SET status = 'resolved', resolved_at = $1, probe_sealed = NULL WHERE id = $2`, [at, row.id]);
       await this.dropProbe(tx, row.id, at);
       return {
         value: { case: row.id, decision: 'close' as const, caseStatus: 'resolved' as const },
-        result: { case: row.id, decision: 'close', reason: input.reason, resolved: true, reviewer: { person: reviewer.id, name: reviewer.name }, candidates: 0 },
+        result: { case: row.id, decision: 'close', reason: input.reason, resolved: true, reviewer: { person: reviewer.id, name: reviewer.name }, candidates: candidates.length },
       };
     }).catch(async (e: unknown) => {
       if (e instanceof ProbityError && e.code === 'conflict') await this.gov.recordFailure(caller, 'decide_review', { result: { case: input.caseId, decision: 'close' } }, e);
@@ -380,19 +359,43 @@ export class ReviewService {
   }
 
   /**
-   * The person behind `caller`, if they may decide `row` now: the search's clearance still holds,
-   * and they are a registered, trained person known before the case was opened, not the requester.
+   * The case's organisation and purpose, checked (and a refusal logged) before the decision's
+   * transaction: a reviewer decides only cases of its organisation and of its key's use cases.
    */
-  private async eligibleDecider(tx: Queryable, caller: Caller, row: CaseRow) {
-    const cleared = await caseClearance(tx, this.gov, row);
-    await this.gov.revalidate(tx, cleared.clearance);
-    const key = (await tx.one<{ id: string; created_at: string }>(`SELECT id, created_at FROM api_keys WHERE id = $1`, [caller.keyId])) ?? { id: caller.keyId, created_at: this.gov.now().toISOString() };
-    const reviewer = await requireEligibleReviewer(tx, key, row.created_at, this.gov.now(), cleared.openedSeq);
-    const requester = await personOfKey(tx, row.requested_by, this.gov.now());
+  private async requireDecideAccess(caller: Caller, caseId: string) {
+    const target = await this.db.one<{ organisation_id: string; purpose: string; gallery_id: string }>(`SELECT organisation_id, purpose, gallery_id FROM review_cases WHERE id = $1`, [caseId]);
+    await this.gov.requireAccess(caller, 'decide_review', target ? { organisationId: target.organisation_id, purposes: [target.purpose], resource: `review case ${caseId}` } : {});
+    if (!target) throw new ProbityError('not_found', `no review case ${caseId}`);
+    return target;
+  }
+
+  /** The case a decision is taken on, locked for the decision's transaction: pending, and not the caller's own search. */
+  private async pendingCase(tx: Queryable, caller: Caller, caseId: string): Promise<CaseRow> {
+    if (this.db.kind === 'postgres') await tx.one(`SELECT id FROM review_cases WHERE id = $1 FOR UPDATE`, [caseId]);
+    const row = await this.caseOf(tx, caller, caseId);
+    if (row.requested_by === caller.keyId) {
+      throw new ProbityError('forbidden', 'a reviewer may not decide on a search they requested (RCW 43.386.030: meaningful human review; EU AI Act Art. 14(5))');
+    }
+    if (row.status !== 'pending') throw new ProbityError('conflict', `review case ${row.id} is ${row.status}`);
+    return row;
+  }
+
+  /**
+   * The person behind `caller`, if they may decide `row` now: the search's clearance still holds
+   * (a decision on a search whose warrant has lapsed is refused), and they are a registered,
+   * trained person known before the case was opened, not the requester. With the obligations the
+   * active policy puts on the search now.
+   */
+  private async eligibleDecider(q: Queryable, caller: Caller, row: CaseRow) {
+    const cleared = await caseClearance(q, this.gov, row);
+    const { obligations: obligationsNow } = await this.gov.revalidate(q, cleared.clearance);
+    const key = (await q.one<{ id: string; created_at: string }>(`SELECT id, created_at FROM api_keys WHERE id = $1`, [caller.keyId])) ?? { id: caller.keyId, created_at: this.gov.now().toISOString() };
+    const reviewer = await requireEligibleReviewer(q, key, row.created_at, this.gov.now(), cleared.openedSeq);
+    const requester = await personOfKey(q, row.requested_by, this.gov.now());
     if (requester?.id === reviewer.id) {
       throw new ProbityError('forbidden', `${reviewer.name} requested this search (with another key) and may not review it (${REVIEWER_RULE.rule}: ${REVIEWER_RULE.citation})`, REVIEWER_RULE);
     }
-    return reviewer;
+    return { reviewer, obligationsNow };
   }
 
   /**
