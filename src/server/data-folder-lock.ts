@@ -84,7 +84,7 @@ export function holdDataFolder(dataDir: string, what: 'serve' | 'restore'): () =
       const holder = folderHolder(dataDir);
       if (holder) {
         const unseen = holder.unseen
-          ? `, not running as seen from here but its heartbeat is ${Math.ceil(LOCK_STALE_MS / 1000)} s from going stale: another container or PID namespace may run it. After a crash, wait ${Math.ceil(LOCK_STALE_MS / 1000)} s, or check that no Probity runs on the folder and delete the file`
+          ? `, not running as seen from here but its heartbeat is under ${Math.ceil(LOCK_STALE_MS / 1000)} s old: another container or PID namespace may run it. After a crash, wait ${Math.ceil(LOCK_STALE_MS / 1000)} s, or check that no Probity runs on the folder and delete the file`
           : '';
         throw new ProbityError('conflict',
           `the data folder ${dataDir} is held by probity ${holder.what} (process ${holder.pid}, ${file}${unseen}): ` +
