@@ -20,27 +20,57 @@ import { dataDirOf, openStore, UsageError } from './main.js';
 import { flags } from './flags.js';
 
 /** `probity backup --out FILE`: SQLite's online backup of the data folder's store. */
-export async function backupCommand(args: string[]): Promise<void> {
+export async function backupCommand(argv: string[]): Promise<void> {
+  const development = argv.includes('--development') || process.env.PROBITY_ENV === 'development';
+  const args = argv.filter((a) => a !== '--development');
   const { values } = flags(args, { data: { type: 'string' }, database: { type: 'string' }, out: { type: 'string' } }, 0);
   if (!values.out) throw new UsageError('--out FILE is required');
   if (values.database || process.env.PROBITY_DATABASE_URL) {
     throw new ProbityError('invalid_request', 'for PostgreSQL use pg_dump --format=custom (see docs/operations.md, "Backup and restore"); keep the installation key, the audit signing key and the witness file apart from the dump');
   }
+  const dir = dataDirOf(values);
+  const { witness, unsigned } = backupWitness(dir, development);
   const db = await openStore(values);
   let r;
+  let signed = false;
   try {
-    // A checkpoint signed first, when the key is at hand: the backup then records what the
-    // installation had signed, and a restore of it refuses a witness that does not hold it.
-    const signing = commandWitness(dataDirOf(values), process.env, (m) => process.stderr.write(`probity: ${m}\n`));
-    if (signing) await new AuditWitness(db, signing).checkpointNow();
-    r = await backupStore(db, values.out, backupKeys(dataDirOf(values)));
+    // A checkpoint signed first, into the installation's witness only: the backup then records
+    // what the installation had signed, and a restore of it refuses a witness that does not hold it.
+    let failed = false;
+    const signing = witness ? commandWitness(dir, { ...process.env, PROBITY_AUDIT_WITNESS_FILE: witness }, (m) => { failed = true; process.stderr.write(`probity: ${m}\n`); }) : undefined;
+    if (signing) {
+      await new AuditWitness(db, signing).checkpointNow();
+      signed = !failed;
+    }
+    r = await backupStore(db, values.out, backupKeys(dir));
   } finally {
     await db.close();
   }
   process.stdout.write(
-    `backed up ${join(dataDirOf(values), 'probity.sqlite')} to ${values.out} (backup ${r.backupId}); its ${r.dataKeys} data key(s) are kept in ` +
-    `${join(dataDirOf(values), 'backup-keys.sqlite')}, not in the file, so an erasure reaches this backup too; the file cannot be restored without them\n`,
+    `backed up ${join(dir, 'probity.sqlite')} to ${values.out} (backup ${r.backupId}); its ${r.dataKeys} data key(s) are kept in ` +
+    `${join(dir, 'backup-keys.sqlite')}, not in the file, so an erasure reaches this backup too; the file cannot be restored without them` +
+    `${signed ? `; a checkpoint signed into the audit witness ${witness} first, so the backup records what the installation had signed` : `; no checkpoint signed: ${unsigned ?? (witness && !signed ? 'signing failed (above)' : 'no audit signing key at hand')}`}\n`,
   );
+}
+
+/**
+ * The witness `probity backup` signs its checkpoint into: the installation's, by the rule restore
+ * and serve read it. Signed anywhere else (a new chain in the data folder), the backup recorded a
+ * checkpoint the installation's witness never got, and neither a restore of it nor the next start
+ * accepted that witness again (sixth outside test, second run). Without it nothing is signed.
+ */
+function backupWitness(dir: string, development: boolean): { witness?: string; unsigned?: string } {
+  const { file } = witnessDestination(dir, process.env);
+  if (development) return { witness: file };
+  if (!process.env.PROBITY_AUDIT_WITNESS_FILE) {
+    return { unsigned: 'the installation\'s audit witness was not named (PROBITY_AUDIT_WITNESS_FILE, outside the data folder): name it to record in the backup what was signed' };
+  }
+  try {
+    requireWitnessApart(dir, { file }, process.env, false);
+  } catch (e) {
+    return { unsigned: (e as Error).message };
+  }
+  return { witness: file };
 }
 
 /**

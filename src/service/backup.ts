@@ -59,13 +59,20 @@ function escrowKeysOf(file: string, escrow: BackupKeyEscrow): { backupId: string
         .map((k) => ({ subject_id: caseKeyOwner(k.case_id), key_id: k.key_id, kek_id: k.kek_id, wrapped: k.wrapped }))
       : [];
     escrow.put(backupId, [...keys, ...caseKeys]);
-    copy.transaction(() => {
-      copy.prepare(`DELETE FROM subject_keys`).run();
-      if (hasCaseKeys) copy.prepare(`DELETE FROM case_keys`).run();
-      copy.prepare(`INSERT INTO meta (key, value) VALUES ('backup_id', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`).run(backupId);
-    })();
-    copy.pragma('wal_checkpoint(TRUNCATE)');
-    copy.pragma('journal_mode = DELETE');
+    try {
+      copy.transaction(() => {
+        copy.prepare(`DELETE FROM subject_keys`).run();
+        if (hasCaseKeys) copy.prepare(`DELETE FROM case_keys`).run();
+        copy.prepare(`INSERT INTO meta (key, value) VALUES ('backup_id', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`).run(backupId);
+      })();
+      copy.pragma('wal_checkpoint(TRUNCATE)');
+      copy.pragma('journal_mode = DELETE');
+    } catch (e) {
+      // The file keeps its keys when it cannot be made whole: a store left here with none lost
+      // every subject (sixth outside test, second run: "database is locked" at journal_mode).
+      putKeysBack(copy, escrow.take(backupId) ?? [...keys, ...caseKeys]);
+      throw e;
+    }
     return { backupId, dataKeys: keys.length };
   } finally {
     copy.close();
@@ -220,10 +227,21 @@ export async function restoreStore(dataDir: string, file: string, ledger: Erasur
   let previous: string | undefined;
   if (existsSync(target)) {
     previous = `${target}.before-restore-${now.toISOString().replace(/[:.]/g, '-')}`;
-    // Checkpointed first, so the copy kept aside is whole without its WAL.
-    const old = new Database(target);
-    old.pragma('wal_checkpoint(TRUNCATE)');
-    old.close();
+    // Checked again at the swap, and checkpointed under an exclusive lock, so the copy kept aside
+    // is whole without its WAL and no connection opened since the first check writes into it.
+    const old = new Database(target, { timeout: 250 });
+    try {
+      old.pragma('locking_mode = EXCLUSIVE');
+      old.exec('BEGIN EXCLUSIVE');
+      old.exec('COMMIT');
+      old.pragma('wal_checkpoint(TRUNCATE)');
+      old.pragma('journal_mode = DELETE');
+    } catch (e) {
+      for (const f of [staging, `${staging}-wal`, `${staging}-shm`]) rmSync(f, { force: true });
+      throw new ProbityError('conflict', `${target} is in use (another connection has it open: ${(e as Error).message}): stop the service before restoring; nothing was restored`);
+    } finally {
+      old.close();
+    }
     for (const side of ['-wal', '-shm']) rmSync(target + side, { force: true });
     renameSync(target, previous);
     let escrowed: string | undefined;
@@ -245,37 +263,50 @@ export async function restoreStore(dataDir: string, file: string, ledger: Erasur
 }
 
 /**
- * Why a store cannot be taken over now (a process is writing it), or undefined; a store that
- * cannot be opened at all is refused here too, before anything moves.
+ * Why a store cannot be taken over now (another connection has it open), or undefined; a store
+ * that cannot be opened at all is refused here too, before anything moves. An idle service holds
+ * no write lock and lets a checkpoint through, so BEGIN IMMEDIATE alone missed a running service
+ * (sixth outside test, second run); in WAL mode every open connection holds a shared lock on the
+ * file, which an exclusive locking mode's first transaction must displace.
  */
 function storeInUse(file: string): string | undefined {
   let db: Database.Database | undefined;
   try {
-    db = new Database(file, { timeout: 0 });
-    db.exec('BEGIN IMMEDIATE');
-    db.exec('ROLLBACK');
-    const [r] = db.pragma('wal_checkpoint(TRUNCATE)') as { busy: number }[];
-    return r && r.busy ? 'another process is reading or writing it' : undefined;
+    db = new Database(file, { timeout: 250 });
+    db.pragma('locking_mode = EXCLUSIVE');
+    db.exec('BEGIN EXCLUSIVE');
+    db.exec('COMMIT');
+    return undefined;
   } catch (e) {
     const code = (e as { code?: string }).code ?? '';
-    if (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')) return (e as Error).message;
+    if (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')) return `another connection has it open: ${(e as Error).message}`;
     throw new ProbityError('conflict', `the store ${file} that the restore would replace cannot be opened (${(e as Error).message}): move it out of the data folder and restore again; nothing was restored`);
   } finally {
     db?.close();
   }
 }
 
-/** Puts a kept-aside store's keys back from the escrow (a restore undone). */
+/** Puts a kept-aside store's keys back from the escrow (a restore undone), the cases' into case_keys. */
 function unescrowKeys(file: string, escrow: BackupKeyEscrow, backupId: string): void {
   const keys = escrow.take(backupId) ?? [];
-  const db = new Database(file);
+  const db = new Database(file, { timeout: 5_000 });
   try {
-    db.transaction(() => {
-      const insert = db.prepare(`INSERT OR IGNORE INTO subject_keys (subject_id, key_id, kek_id, wrapped, created_at) VALUES (?, ?, ?, ?, ?)`);
-      for (const k of keys) insert.run(k.subject_id, k.key_id, k.kek_id, k.wrapped, new Date().toISOString());
-      db.prepare(`DELETE FROM meta WHERE key = 'backup_id'`).run();
-    })();
+    putKeysBack(db, keys);
   } finally {
     db.close();
   }
+}
+
+function putKeysBack(db: Database.Database, keys: EscrowedKey[]): void {
+  const now = new Date().toISOString();
+  const hasCaseKeys = db.prepare(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'case_keys'`).get() !== undefined;
+  db.transaction(() => {
+    const insert = db.prepare(`INSERT OR IGNORE INTO subject_keys (subject_id, key_id, kek_id, wrapped, created_at) VALUES (?, ?, ?, ?, ?)`);
+    const insertCase = hasCaseKeys ? db.prepare(`INSERT OR IGNORE INTO case_keys (case_id, key_id, kek_id, wrapped, created_at) VALUES (?, ?, ?, ?, ?)`) : undefined;
+    for (const k of keys) {
+      if (isCaseKeyOwner(k.subject_id)) insertCase?.run(caseOfKeyOwner(k.subject_id), k.key_id, k.kek_id, k.wrapped, now);
+      else insert.run(k.subject_id, k.key_id, k.kek_id, k.wrapped, now);
+    }
+    db.prepare(`DELETE FROM meta WHERE key = 'backup_id'`).run();
+  })();
 }

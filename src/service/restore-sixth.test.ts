@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -185,6 +185,9 @@ describe('restore, sixth outside test', () => {
     // A lock whose process is gone (a crash) is taken over.
     const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }).stdout;
     writeFileSync(join(data, 'service.pid'), `${dead} serve\n`);
+    // Its heartbeat older than the wait: a file naming no namespace is judged by its heartbeat.
+    const crashed = new Date(Date.now() - 60_000);
+    utimesSync(join(data, 'service.pid'), crashed, crashed);
     // A process writing the store (no lock file: an older service, a tool) is seen too, before anything moves.
     const writer = new Database(join(data, 'probity.sqlite'));
     writer.exec('BEGIN IMMEDIATE');
