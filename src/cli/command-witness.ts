@@ -2,22 +2,36 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { DEFAULT_CHECKPOINT_EVERY, type WitnessOptions } from '../governance/audit-checkpoint.js';
 import { AuditSigningKey } from '../governance/audit-signing-key.js';
-import { witnessDestination } from '../governance/witness-destination.js';
+import { requireWitnessApart, witnessDestination } from '../governance/witness-destination.js';
 import { ledgerHeads } from '../server/serve.js';
 
 /**
  * The service's checkpoint signing, for a command that writes the audit log itself (`probity
  * purge`): the same key (PROBITY_AUDIT_SIGNING_KEY, else the data folder's audit-signing.key),
- * witness file (PROBITY_AUDIT_WITNESS_FILE, else audit-witness.jsonl there), witness URL and
+ * witness file (PROBITY_AUDIT_WITNESS_FILE; the data folder's audit-witness.jsonl only with
+ * PROBITY_ENV=development), witness URL and
  * origin that `probity serve` signs with, so the command's checkpoints extend the service's
  * chain. Undefined when no key is at hand: the entries then wait for the service's next checkpoint.
  */
 export function commandWitness(dataDir: string, env: NodeJS.ProcessEnv = process.env, report?: (message: string) => void): WitnessOptions | undefined {
   const keyFile = join(dataDir, 'audit-signing.key');
   if (!env.PROBITY_AUDIT_SIGNING_KEY && !existsSync(keyFile)) return undefined;
+  const destination = witnessDestination(dataDir, env);
+  // Outside development a command signs only into the installation's own witness, apart from the
+  // data folder, as serve does: a checkpoint written to a witness the installation does not read
+  // (a new file in the data folder) would leave a store the service refuses to start on (sixth
+  // outside test, second run). Without it the entries wait for the service's next checkpoint.
+  if (env.PROBITY_ENV !== 'development') {
+    try {
+      requireWitnessApart(dataDir, destination, env, false);
+    } catch (e) {
+      report?.(`no audit checkpoint signed here: ${(e as Error).message}; the entries wait for the service's next checkpoint`);
+      return undefined;
+    }
+  }
   return {
     key: AuditSigningKey.fromEnvironment({ env, keyFile, development: false }),
-    ...witnessDestination(dataDir, env),
+    ...destination,
     // Only checkpointNow signs for a command: it appends and exits.
     everyEntries: DEFAULT_CHECKPOINT_EVERY.entries, everySeconds: DEFAULT_CHECKPOINT_EVERY.seconds,
     ...(report ? { report } : {}),

@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -28,7 +28,8 @@ const image = (bytes: Buffer) => ({ label: 'image', bytes });
 for (const backend of backends) {
   suiteUnless(skipWithoutLfw || backendSkip(backend), `probity purge signs an audit checkpoint, on ${backend}`, () => {
     const dir = mkdtempSync(join(tmpdir(), 'probity-purge-cli-'));
-    const witnessFile = join(dir, 'audit-witness.jsonl');
+    // The installation's witness, apart from the data folder, as outside --development it must be.
+    const witnessFile = join(mkdtempSync(join(tmpdir(), 'probity-purge-witness-')), 'audit-witness.jsonl');
     const seed = randomBytes(32).toString('hex');
     const key = AuditSigningKey.parse(seed, 'the test key');
     let store: { location: string; drop(): Promise<void> };
@@ -59,9 +60,10 @@ for (const backend of backends) {
       const before = checkpoints();
       const env: NodeJS.ProcessEnv = { ...process.env };
       for (const v of ['PROBITY_AUDIT_SIGNING_KEY', 'PROBITY_AUDIT_WITNESS_FILE', 'PROBITY_AUDIT_WITNESS_URL', 'PROBITY_AUDIT_ORIGIN', 'PROBITY_DATABASE_URL', 'PROBITY_DATA']) delete env[v];
-      const r = spawnSync(process.execPath, [
+      const purge = (extra: NodeJS.ProcessEnv) => spawnSync(process.execPath, [
         cliPath, 'purge', '--data', dir, ...(backend === 'postgres' ? ['--database', store.location] : []), '--now', new Date(Date.now() + 40 * DAY).toISOString(),
-      ], { env, encoding: 'utf8', timeout: 120_000 });
+      ], { env: { ...env, ...extra }, encoding: 'utf8', timeout: 120_000 });
+      const r = purge({ PROBITY_AUDIT_WITNESS_FILE: witnessFile });
       assert.equal(r.status, 0, r.stdout + r.stderr);
       assert.match(r.stdout, /1 subject\(s\) erased, audit checkpoint signed in /);
       assert.equal(r.stderr, '', 'nothing reported: the checkpoint was signed');
@@ -83,6 +85,15 @@ for (const backend of backends) {
       } finally {
         await db.close();
       }
+      // Attack (sixth outside test, second run): run as the docs' example is, without the witness
+      // named, a command signed into a new witness in the data folder, and the service then refused
+      // to start on a store recording a checkpoint its witness lacked. It signs nothing now.
+      const signed = checkpoints().length;
+      const unnamed = purge({});
+      assert.equal(unnamed.status, 0, unnamed.stdout + unnamed.stderr);
+      assert.match(unnamed.stderr, /no audit checkpoint signed here/);
+      assert.equal(existsSync(join(dir, 'audit-witness.jsonl')), false, 'a witness was made in the data folder');
+      assert.equal(checkpoints().length, signed, 'the installation\'s witness is unchanged');
     });
   });
 }
