@@ -66,7 +66,7 @@ ${IMPORT_USAGE}
   probity purge [--data DIR | --database URL] [--now ISO]
   probity keys rotate [--data DIR] [--database URL]
   probity keys recover --reason TEXT [--data DIR] [--database URL]
-  probity backup [--data DIR] --out FILE          (SQLite; for PostgreSQL use pg_dump, see docs/operations.md)
+  probity backup [--data DIR] --out FILE          (SQLite; signed in FILE.sig with the audit signing key; for PostgreSQL use pg_dump, see docs/operations.md)
   probity restore [--data DIR] [--reason TEXT] [--development] [--unsigned-backup] FILE  (with the service stopped; checks FILE against FILE.sig (a backup without one only with --unsigned-backup, recorded), the ledgers against the witness (PROBITY_AUDIT_WITNESS_FILE, outside DIR), signs a restore record into it, replays the ledgers)
   probity restore [--data DIR] [--reason TEXT] [--development] --database URL  (after pg_restore: the same)
   probity report [--data DIR | --database URL] [--evaluation results.json] [--format md|html] [--out FILE] [--organisation ID]

@@ -131,6 +131,14 @@ describe('backup signatures (sixth outside test, second run)', () => {
     assert.equal(r.status, 1, r.all);
     assert.match(r.stderr, /not as `probity backup` wrote it \(signature .*does not verify with the audit signing key/);
     unchanged();
+    // The file cut short (its own signature beside it): the size no longer matches.
+    const cut = join(dir, 'cut.sqlite');
+    writeFileSync(cut, readFileSync(backup).subarray(0, 4096));
+    copyFileSync(`${backup}.sig`, `${cut}.sig`);
+    const short = probity({}, 'restore', '--data', data, cut);
+    assert.equal(short.status, 1, short.all);
+    assert.match(short.stderr, /not as `probity backup` wrote it \(signature signed a file of \d+ bytes; this one has 4096\): nothing was restored/);
+    unchanged();
   });
 
   test('attack (sixth outside test, second run): the edited backup without its signature is refused unless --unsigned-backup; with it, the replay refuses a revoked key missing though its creation is logged', () => {
