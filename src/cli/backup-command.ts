@@ -15,7 +15,9 @@ import { backupStore, restoreStore } from '../service/backup.js';
 import type { ErasureEntry } from '../gallery/erasure-ledger.js';
 import type { SafeguardEntry } from '../gallery/safeguard-ledger.js';
 import { checkLedgers, describeLedgersChecked, headsOf } from '../governance/ledger-witness.js';
-import { describeReapplied, reapplySafeguards } from '../service/restore-replay.js';
+import { describeReapplied, reapplySafeguards, requireReplayConsistent } from '../service/restore-replay.js';
+import { backupSigningKey, backupVerifyingKey, signBackup, signatureFileOf, verifyBackup } from '../service/backup-signature.js';
+import { INSTALLATION_KEY_META } from '../gallery/subject-keys.js';
 import { dataDirOf, openStore, UsageError } from './main.js';
 import { flags } from './flags.js';
 
@@ -43,6 +45,12 @@ export async function backupCommand(argv: string[]): Promise<void> {
       signed = !failed;
     }
     r = await backupStore(db, values.out, backupKeys(dir));
+    // Signed as written, whatever the witness: a restore refuses a file edited since (sixth outside test, second run).
+    const key = backupSigningKey(dir);
+    if (key) {
+      const installation = (await db.one<{ value: string }>(`SELECT value FROM meta WHERE key = $1`, [INSTALLATION_KEY_META]))?.value ?? null;
+      await signBackup(values.out, key, installation);
+    }
   } finally {
     await db.close();
   }
@@ -51,6 +59,10 @@ export async function backupCommand(argv: string[]): Promise<void> {
     `${join(dir, 'backup-keys.sqlite')}, not in the file, so an erasure reaches this backup too; the file cannot be restored without them` +
     `${signed ? `; a checkpoint signed into the audit witness ${witness} first, so the backup records what the installation had signed` : `; no checkpoint signed: ${unsigned ?? (witness && !signed ? 'signing failed (above)' : 'no audit signing key at hand')}`}\n`,
   );
+  const sigFile = signatureFileOf(values.out);
+  process.stdout.write(existsSync(sigFile)
+    ? `signed with the audit signing key in ${sigFile}: keep it beside the backup; a restore refuses the file if it was edited\n`
+    : `not signed: no audit signing key at hand (PROBITY_AUDIT_SIGNING_KEY or audit-signing.key), so a restore of it needs --unsigned-backup\n`);
 }
 
 /**
@@ -175,7 +187,9 @@ function describeRecord(r: SignedCheckpoint | undefined, file: string | undefine
 export async function restoreCommand(argv: string[]): Promise<void> {
   // As for serve: --development or PROBITY_ENV=development lets the witness lie in the data folder.
   const development = argv.includes('--development') || process.env.PROBITY_ENV === 'development';
-  const args = argv.filter((a) => a !== '--development');
+  // The operator vouches for an unsigned backup's custody; said in the restore record's reason.
+  const unsigned = argv.includes('--unsigned-backup');
+  const args = argv.filter((a) => a !== '--development' && a !== '--unsigned-backup');
   const url = args.includes('--database') ? undefined : process.env.PROBITY_DATABASE_URL;
   const { values, positionals } = flags(args, { data: { type: 'string' }, database: { type: 'string' }, reason: { type: 'string' } }, args.includes('--database') || url ? 0 : 1);
   const dir = dataDirOf(values);
@@ -193,6 +207,8 @@ export async function restoreCommand(argv: string[]): Promise<void> {
         const signing = restoreSigning(dir, file, reason, recorded);
         // Before anything is recorded or replayed: the ledgers against their chains and the witness.
         const ledgers = checkLedgers(file, { erasures: erasureLedger(dir), safeguards: safeguardLedger(dir) });
+        // A pg_dump carries no signature: a record it was edited to lack is caught here, before the record.
+        await requireReplayConsistent(db, ledgers.verified.safeguards!.entries as SafeguardEntry[]);
         const record = signing ? await restoreRecord(db, undefined, { ...signing, ledgers: headsOf(ledgers) }, new Date()) : undefined;
         if (record) await recordRestore(db, signing!.file, record);
         await tellWitnessUrl(record);
@@ -205,15 +221,20 @@ export async function restoreCommand(argv: string[]): Promise<void> {
     }
     const backup = positionals[0]!;
     if (!existsSync(backup)) throw new ProbityError('file_not_found', `no backup at ${backup}`);
+    // Before anything is read or changed: the file is the one `probity backup` signed.
+    const check = await verifyBackup(backup, backupVerifyingKey(dir), unsigned);
+    const custody = check.signed
+      ? `the backup's signature checked (SHA-256 ${check.signature.sha256.slice(0, 16)}…, signed ${check.signature.signedAt})`
+      : 'the backup is unsigned and was restored on the operator\'s word for its custody (--unsigned-backup)';
     const recorded = [...recordedInFile(backup, `the backup ${backup}`), ...recordedInFile(join(dir, 'probity.sqlite'), `the store ${join(dir, 'probity.sqlite')}`)];
     requireWitnessHolds(file, recorded);
-    const signing = restoreSigning(dir, file, reason, recorded);
+    const signing = restoreSigning(dir, file, check.signed ? reason : `${reason} [unsigned backup restored with --unsigned-backup: its custody vouched for by the operator]`, recorded);
     const r = await restoreStore(dir, backup, erasureLedger(dir), new Date(), signing, safeguardLedger(dir), file);
     await tellWitnessUrl(r.restoreRecord);
     process.stdout.write(
       `restored ${r.restoredFrom} into ${join(dir, 'probity.sqlite')}` +
       `${r.previous ? ` (the store it replaced is kept as ${r.previous}, its data keys moved to ${join(dir, 'backup-keys.sqlite')} like a backup's, so an erasure reaches it too)` : ''}; ` +
-      `${describeLedgersChecked(r.ledgers)}; ${describeReapplied(r.reapplied)}${describeRecord(r.restoreRecord, signing?.file)}\n`,
+      `${describeLedgersChecked(r.ledgers)}; ${describeReapplied(r.reapplied)}${describeRecord(r.restoreRecord, signing?.file)}; ${custody}\n`,
     );
   } finally {
     release();

@@ -66,8 +66,8 @@ ${IMPORT_USAGE}
   probity purge [--data DIR | --database URL] [--now ISO]
   probity keys rotate [--data DIR] [--database URL]
   probity keys recover --reason TEXT [--data DIR] [--database URL]
-  probity backup [--data DIR] [--development] --out FILE  (SQLite; signs a checkpoint into the witness PROBITY_AUDIT_WITNESS_FILE names, outside DIR; for PostgreSQL use pg_dump, see docs/operations.md)
-  probity restore [--data DIR] [--reason TEXT] [--development] FILE  (with the service stopped; checks the ledgers against the witness (PROBITY_AUDIT_WITNESS_FILE, outside DIR), signs a restore record into it, replays the ledgers)
+  probity backup [--data DIR] [--development] --out FILE  (SQLite; signs a checkpoint into the witness PROBITY_AUDIT_WITNESS_FILE names, outside DIR, and the file in FILE.sig with the audit signing key; for PostgreSQL use pg_dump, see docs/operations.md)
+  probity restore [--data DIR] [--reason TEXT] [--development] [--unsigned-backup] FILE  (with the service stopped; checks FILE against FILE.sig (a backup without one only with --unsigned-backup, recorded), the ledgers against the witness (PROBITY_AUDIT_WITNESS_FILE, outside DIR), signs a restore record into it, replays the ledgers)
   probity restore [--data DIR] [--reason TEXT] [--development] --database URL  (after pg_restore: the same)
   probity report [--data DIR | --database URL] [--evaluation results.json] [--format md|html] [--out FILE] [--organisation ID]
                  [--kind accountability|fundamental-rights|warrants] [--year YYYY]

@@ -70,7 +70,7 @@ test('a backup restored after erasures brings no one back; the audit log verifie
   const ledger = readFileSync(join(data, 'erasures.log'), 'utf8');
   for (const name of ['colin', 'serena', 'gloria']) assert.ok(!ledger.includes(name), 'the ledger names no one');
 
-  const restored = probity(noKeyEnv, 'restore', '--development', '--data', data, backup);
+  const restored = probity(noKeyEnv, 'restore', '--development', '--unsigned-backup', '--data', data, backup);
   assert.equal(restored.status, 0, restored.stderr);
   assert.match(restored.stdout, /2 subject\(s\) and 1 galler\(ies\) erased again/);
 
@@ -114,7 +114,7 @@ test('a backup restored after erasures brings no one back; the audit log verifie
   // The backup's keys, held apart from it in the data folder, were rewrapped too: it restores under the new key alone.
   // Hugo's, twice: in the backup's escrow and in that of the store the restore replaced (kept aside like a backup).
   assert.match(rotated.stdout, /2 backup data key\(s\) rewrapped/, 'colin\'s and serena\'s escrowed keys went with their erasure; gloria\'s with her gallery');
-  const again = probity(noKeyEnv, 'restore', '--development', '--data', data, backup);
+  const again = probity(noKeyEnv, 'restore', '--development', '--unsigned-backup', '--data', data, backup);
   assert.equal(again.status, 0, again.stderr);
   service = await open(data);
   client = await service.authenticate((await onboardAgain(service, secret)));
@@ -125,7 +125,7 @@ test('a backup restored after erasures brings no one back; the audit log verifie
   // Without the data folder's escrow, the backup file is no use to anyone: it holds no data key.
   const elsewhere = join(dir, 'elsewhere');
   mkdirSync(elsewhere);
-  const stolen = probity(noKeyEnv, 'restore', '--development', '--data', elsewhere, backup);
+  const stolen = probity(noKeyEnv, 'restore', '--development', '--unsigned-backup', '--data', elsewhere, backup);
   assert.equal(stolen.status, 1);
   assert.match(stolen.stderr, /data keys of backup .* are not in this data folder's backup-keys.sqlite/);
 });

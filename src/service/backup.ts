@@ -11,7 +11,7 @@ import { SqliteDb } from '../gallery/sqlite-db.js';
 import { caseKeyOwner, caseOfKeyOwner, isCaseKeyOwner } from '../gallery/subject-keys.js';
 import type { SafeguardEntry, SafeguardLedger } from '../gallery/safeguard-ledger.js';
 import { checkLedgerAgainstAudit, checkLedgers, headsOf, type LedgersChecked } from '../governance/ledger-witness.js';
-import { reapplySafeguards, type Reapplied } from './restore-replay.js';
+import { reapplySafeguards, requireReplayConsistent, type Reapplied } from './restore-replay.js';
 import { recordRestore, restoreRecord, type RestoreSigning } from '../governance/audit-restore.js';
 import type { SignedCheckpoint } from '../governance/audit-checkpoint.js';
 
@@ -197,6 +197,8 @@ export async function restoreStore(dataDir: string, file: string, ledger: Erasur
   const staged = SqliteDb.open(staging);
   try {
     await migrate(staged);
+    // An inconsistent store is refused before the witness records anything of the restore.
+    await requireReplayConsistent(staged, (ledgers.verified.safeguards?.entries ?? []) as SafeguardEntry[]);
     // The witness learns of the restore, signed, before anything is replayed (see audit-restore.ts).
     if (signing) {
       let replaced: SqliteDb | undefined;

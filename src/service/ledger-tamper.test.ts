@@ -194,12 +194,12 @@ test('attack (issue 22, ledger edited before a restore, no witness): the last re
   const original = readFileSync(log, 'utf8');
   // The end cut off: the chain is intact, and no witness signed it; the store being replaced records the revocation.
   writeFileSync(log, original.trim().split('\n').slice(0, -1).join('\n') + '\n');
-  const cut = spawnSync(process.execPath, [cliPath, 'restore', '--development', '--data', data, backupFile], { encoding: 'utf8', env });
+  const cut = spawnSync(process.execPath, [cliPath, 'restore', '--development', '--unsigned-backup', '--data', data, backupFile], { encoding: 'utf8', env });
   assert.equal(cut.status, 1, `the restore took a ledger with its last revocation cut off: ${cut.stdout}`);
   assert.match(cut.stderr, new RegExp(`the audit log of the store being replaced records key ${keys[2]!.id} revoked \\(entry \\d+, after the backup's end\\), which the safeguard ledger .* does not hold.*nothing was restored`));
   // A line deleted from the middle: the chain breaks there.
   writeFileSync(log, original.trim().split('\n').filter((_, i) => i !== 0).join('\n') + '\n');
-  const r = spawnSync(process.execPath, [cliPath, 'restore', '--development', '--data', data, backupFile], { encoding: 'utf8', env });
+  const r = spawnSync(process.execPath, [cliPath, 'restore', '--development', '--unsigned-backup', '--data', data, backupFile], { encoding: 'utf8', env });
   assert.equal(r.status, 1, `the restore took a ledger with its first revocation deleted: ${r.stdout}`);
   assert.match(r.stderr, /safeguard ledger .* altered at line 1: it says it is entry 2.*nothing was restored/);
   service = await open();
@@ -210,7 +210,7 @@ test('attack (issue 22, ledger edited before a restore, no witness): the last re
   }
   // The ledger as it was: the restore goes ahead and says what it checked.
   writeFileSync(log, original);
-  const ok = spawnSync(process.execPath, [cliPath, 'restore', '--development', '--data', data, backupFile], { encoding: 'utf8', env });
+  const ok = spawnSync(process.execPath, [cliPath, 'restore', '--development', '--unsigned-backup', '--data', data, backupFile], { encoding: 'utf8', env });
   assert.equal(ok.status, 0, ok.stderr);
   assert.match(ok.stdout, /no checkpoint of the audit witness names them yet.*; the 3 act\(s\) that took something away after the backup, as the replaced store's audit log records them, are all in the safeguard ledger; .*3 key revocation\(s\)/);
 });

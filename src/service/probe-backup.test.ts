@@ -87,7 +87,7 @@ test('attack (sixth outside test): a backup taken while a review case was pendin
   const first = join(dir, 'pending-1.backup');
   const taken1 = probity('backup', '--data', data, '--out', first);
   assert.equal(taken1.status, 0, taken1.all);
-  const restored1 = probity('restore', '--development', '--data', data, first);
+  const restored1 = probity('restore', '--development', '--unsigned-backup', '--data', data, first);
   assert.equal(restored1.status, 0, restored1.all);
   service = await open();
   assert.equal(await probeOf(service, reviewers[1]!, caseId), before, 'after a restore, the pending case shows its probe to an eligible reviewer');
@@ -134,7 +134,7 @@ test('attack (sixth outside test): a backup taken while a review case was pendin
   }
 
   // A legitimate restore of the same backup, with the escrow, after the case resolved live: no probe comes back, and the service starts.
-  const restored2 = probity('restore', '--development', '--data', data, stolen);
+  const restored2 = probity('restore', '--development', '--unsigned-backup', '--data', data, stolen);
   assert.equal(restored2.status, 0, restored2.all);
   service = await open();
   try {
@@ -160,7 +160,7 @@ test('attack (sixth outside test): without the safeguard ledger\'s help, a backu
   await service.close();
   // The safeguard ledger is set aside (as if the drop had never been recorded): the escrow alone keeps the probe shut.
   rmSync(join(data, 'safeguards.log'), { force: true });
-  const restored = probity('restore', '--development', '--data', data, file);
+  const restored = probity('restore', '--development', '--unsigned-backup', '--data', data, file);
   assert.equal(restored.status, 0, restored.all);
   assert.doesNotMatch(restored.stdout, /review probe face/, 'no drop to make again: the restore found no key for it');
   service = await open();

@@ -7,6 +7,7 @@ import type { UseCaseDecision } from './access-service.js';
 import { candidateState } from '../gallery/erasure-mentions.js';
 import { CaseKeys } from '../gallery/subject-keys.js';
 import { maintenance } from './maintenance.js';
+import { ProbityError } from '../errors.js';
 
 /** What a restore made again: every count is of acts the restored database did not hold yet. */
 export interface Reapplied {
@@ -33,6 +34,7 @@ export interface Reapplied {
  * them still erases a subject it leaves without consent.
  */
 export async function reapplySafeguards(db: Db, safeguards: SafeguardEntry[], erasures: ErasureEntry[], now: Date = new Date()): Promise<Reapplied> {
+  await requireReplayConsistent(db, safeguards);
   const { people } = maintenance(db, () => now);
   const done: Reapplied = { consentsWithdrawn: 0, keysRevoked: 0, applicationsRefused: 0, peopleDeactivated: 0, signInSettings: 0, candidatesRejected: 0, probesDropped: 0, erasures: { subjects: 0, galleries: 0, templates: 0 } };
   done.erasures = await people.replayErasures(erasures, now);
@@ -72,6 +74,43 @@ export async function reapplySafeguards(db: Db, safeguards: SafeguardEntry[], er
     if (from) done.policy = { from, to: lastPolicy.packs };
   }
   return done;
+}
+
+/**
+ * Refuses a restored store that lacks a record the ledger ended (a revoked key, a withdrawn
+ * consent) while its own audit log records that record's creation: a record made before the
+ * backup cannot be missing from it, so the store was edited (an id changed so the replay would
+ * skip it as "made after the backup"; sixth outside test, second run). Keys are never deleted;
+ * a consent goes only with its gallery, so one whose gallery is gone is not asked for. Run before
+ * the restore is recorded, and again before the replay.
+ */
+export async function requireReplayConsistent(db: Db, safeguards: SafeguardEntry[]): Promise<void> {
+  const created = async (pattern: string, action: (body: { action?: string; outcome?: string }) => boolean): Promise<boolean> => {
+    const rows = await db.all<{ body: string }>(`SELECT body FROM audit_log WHERE body LIKE $1`, [`%${pattern}%`]);
+    return rows.some((r) => {
+      try {
+        const b = JSON.parse(r.body) as { action?: string; outcome?: string };
+        return b.outcome === 'ok' && action(b);
+      } catch {
+        return false;
+      }
+    });
+  };
+  const refuse = (what: string, seq: string): never => {
+    throw new ProbityError('conflict',
+      `the safeguard ledger names ${what}, which the restored store does not hold, though its own audit log records its creation (${seq}): ` +
+      'a record made before the backup cannot be missing from it, so the restored store was edited outside the audit log; nothing was restored');
+  };
+  for (const e of safeguards) {
+    if (e.kind === 'key_revoked') {
+      if (await db.one(`SELECT id FROM api_keys WHERE id = $1`, [e.keyId])) continue;
+      if (await created(`"keyCreated":${JSON.stringify(e.keyId)}`, () => true)) refuse(`the key ${e.keyId} as revoked at ${e.at}`, 'an entry naming it as created');
+    } else if (e.kind === 'consent_withdrawn') {
+      if (await db.one(`SELECT id FROM consents WHERE id = $1`, [e.consentId])) continue;
+      if (!(await db.one(`SELECT id FROM galleries WHERE id = $1`, [e.galleryId]))) continue;
+      if (await created(`"consent":${JSON.stringify(e.consentId)}`, (b) => b.action === 'record_consent')) refuse(`the consent ${e.consentId} (gallery ${e.galleryId}) as withdrawn at ${e.at}`, 'a record_consent entry');
+    }
+  }
 }
 
 /**

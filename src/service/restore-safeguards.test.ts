@@ -31,7 +31,7 @@ const probity = probityBare;
 
 /** The restore as an operator makes it: `probity restore FILE` on SQLite; `pg_restore`, then `probity restore --database`, on PostgreSQL. */
 function restoreBackup(backend: 'sqlite' | 'postgres', data: string, location: string, backupFile: string) {
-  if (backend === 'sqlite') return probity('restore', '--development', '--data', data, backupFile);
+  if (backend === 'sqlite') return probity('restore', '--development', '--unsigned-backup', '--data', data, backupFile);
   const back = run('pg_restore', '--clean', '--if-exists', '--dbname', location, backupFile);
   assert.equal(back.status, 0, back.all);
   return probity('restore', '--development', '--data', data, '--database', location);
@@ -233,7 +233,7 @@ test('attack (finding 2): the store a restore keeps aside, started with template
   const taken = spawnSync('/bin/sh', ['-c', `umask 022 && "${process.execPath}" "${cliPath}" backup --data "${data}" --out "${backupFile}"`], { encoding: 'utf8' });
   assert.equal(taken.status, 0, taken.stderr);
   assert.equal(statSync(join(data, 'backup-keys.sqlite')).mode & 0o777, 0o600, 'the escrow of every backup\'s keys is the operator\'s alone');
-  const restored = probity('restore', '--development', '--data', data, backupFile);
+  const restored = probity('restore', '--development', '--unsigned-backup', '--data', data, backupFile);
   assert.equal(restored.status, 0, restored.all);
   const aside = readdirSync(data).find((f) => f.startsWith('probity.sqlite.before-restore-'))!;
   assert.ok(aside, 'the replaced store is kept aside');
@@ -262,7 +262,7 @@ test('attack (finding 2): the store a restore keeps aside, started with template
   }
 
   // The copy is a backup like any other: restored in its data folder, it brings back who was not erased, and not colin.
-  const again = probity('restore', '--development', '--data', data, join(data, aside));
+  const again = probity('restore', '--development', '--unsigned-backup', '--data', data, join(data, aside));
   assert.equal(again.status, 0, again.all);
   service = await open();
   try {

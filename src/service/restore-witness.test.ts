@@ -25,6 +25,7 @@ import { erasureLedger } from '../server/serve.js';
 import { cliPath, skipWithoutLfw } from '../testing/fixtures.js';
 import { backendSkip, consentTo, faces, freshStore, onboard, testEngine, testKey } from '../testing/service-fixture.js';
 import { ProbityService } from './probity-service.js';
+import { signBackup } from './backup-signature.js';
 
 const P = 'building_access';
 const image = (bytes: Buffer) => ({ label: 'i', bytes });
@@ -86,6 +87,9 @@ describe('a restore, recorded in the audit witness', { skip: skipWithoutLfw }, (
     const taken = probity('backup', '--data', data, '--out', backup);
     assert.equal(taken.status, 0, taken.all);
     backupSize = await headOf(backup);
+    // Signed as `probity backup` signs with the installation's key at hand (taken here without it),
+    // once read: opening it read-write above changes its bytes.
+    await signBackup(backup, key, null);
 
     // After the backup: colin erased, and enough more written that checkpoints are signed past the backup's end.
     service = await open();
@@ -136,7 +140,8 @@ describe('a restore, recorded in the audit witness', { skip: skipWithoutLfw }, (
       } finally {
         await db.close();
       }
-      const r = probity('restore', '--development', '--data', data, altered);
+      // Unsigned (the signature would refuse it first): the audit log's own checks still hold.
+      const r = probity('restore', '--development', '--unsigned-backup', '--data', data, altered);
       assert.equal(r.status, 1, r.all);
       assert.match(r.stderr, thorough ? /the backup's audit log \(\d+ entries\) is not a prefix of the log signed at size \d+: the backup was altered/ : /the backup's audit log does not verify \(edited at entry 3/);
       assert.equal(witness(), before, 'the witness is untouched');
