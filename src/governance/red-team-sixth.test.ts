@@ -82,8 +82,8 @@ for (const backend of backends) {
         const first = await confirm(reviewers[0]!, caseId);
         assert.equal(first.caseStatus, 'pending', 'one confirmation resolved a case the active policy asks two people to confirm');
         assert.equal(first.requiredReviewers, 2);
-        const decided = await lastAuditEntry(db, 'decide_review');
-        assert.deepEqual(decided.result.requiredReviewersRaised, { from: 1, to: 2 }, 'the raised count is on the record');
+        const changed = await lastAuditEntry(db, 'set_policy');
+        assert.ok(Number(changed.result.reviewCasesRaised) >= 1, 'the pending case was raised when the pack was switched on, on the record');
         assert.equal(await released(caseId), null, 'nothing is released before the second person confirms');
         // Switching the pack off again does not loosen the case.
         await service.access.setPolicy(operator, ['default']);
@@ -92,6 +92,18 @@ for (const backend of backends) {
         const second = await confirm(reviewers[1]!, caseId);
         assert.equal(second.caseStatus, 'resolved');
         assert.deepEqual((await released(caseId))!.confirmed.map((c) => c.subject), ['colin'], 'two people confirmed: released');
+      });
+
+      test('attack (sixth outside test, third run): after the pack is switched on, a pending case with a candidate and one without show the same count before anyone decides', async () => {
+        await service.access.setPolicy(operator, ['default']);
+        const { caseId: withColin } = await search();
+        const stranger = await service.identify(caseworker, { purpose: P, galleryId, probe: image(faces.serena1()) });
+        const empty = stranger.review.case!;
+        const raised = await service.access.setPolicy(operator, ['default', 'eu-ai-act']);
+        assert.ok((raised as { reviewCasesRaised?: number }).reviewCasesRaised! >= 2, 'the pending cases are raised at the change');
+        const count = async (id: string) => (await service.reviews.get(caseworker, id) as { requiredReviewers: number }).requiredReviewers;
+        assert.deepEqual([await count(withColin), await count(empty)], [2, 2], 'only the case a reviewer decided on showed the stricter count');
+        await service.access.setPolicy(operator, ['default']);
       });
 
       test('attack (sixth outside test): a case one reviewer resolved before the pack was switched on is withheld from the requester after it', async () => {

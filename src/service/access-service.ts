@@ -15,6 +15,7 @@ import { SECTORS, USE_CASES, useCase, type Sector } from '../governance/use-case
 import { sessionOfKey, sessionProblem } from '../governance/sign-in.js';
 import { AuthThrottle, DEFAULT_AUTH_THROTTLE, type AuthThrottleOptions } from './auth-throttle.js';
 import type { Governor } from './governor.js';
+import { raisePendingCases } from './review-release.js';
 
 type OrganisationRow = { id: string; name: string; sector: string; jurisdictions: string; created_at: string };
 type ApplicationRow = { id: string; organisation_id: string; use_cases: string; declarations: string; decisions: string; policy: string; submitted_at: string };
@@ -316,7 +317,12 @@ export class AccessService {
       const previous = await this.gov.activePacks(tx);
       await tx.run(`UPDATE meta SET value = $1 WHERE key = 'policy_packs'`, [JSON.stringify(active)]);
       this.gov.restricted({ kind: 'policy_set', at: this.now().toISOString(), packs: active });
-      return { value: { active, previous: previous.map((p) => p.id) }, result: { active, previous: previous.map((p) => p.id), versions: packs.map((p) => `${p.id}@${p.version}`) } };
+      // A stricter pack holds for the cases already waiting, all of them at once.
+      const casesRaised = await raisePendingCases(tx, this.gov);
+      return {
+        value: { active, previous: previous.map((p) => p.id), ...(casesRaised ? { reviewCasesRaised: casesRaised } : {}) },
+        result: { active, previous: previous.map((p) => p.id), versions: packs.map((p) => `${p.id}@${p.version}`), ...(casesRaised ? { reviewCasesRaised: casesRaised } : {}) },
+      };
     });
   }
 

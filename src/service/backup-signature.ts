@@ -1,5 +1,5 @@
 import { createHash, type KeyObject } from 'node:crypto';
-import { chmodSync, createReadStream, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, createReadStream, existsSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { ProbityError } from '../errors.js';
 import { canonicalJson } from '../governance/audit-chain.js';
@@ -48,8 +48,11 @@ export async function signBackup(file: string, key: AuditSigningKey, installatio
   };
   const sig: BackupSignature = { ...fields, signature: key.sign(signedBytes(fields)) };
   const out = signatureFileOf(file);
-  writeFileSync(out, JSON.stringify(sig, null, 2) + '\n', { mode: 0o600, flag: 'wx' });
-  chmodSync(out, 0o600);
+  // A backup written over an older one replaces its signature too: written aside, then renamed over it.
+  const staged = `${out}.${process.pid}.tmp`;
+  writeFileSync(staged, JSON.stringify(sig, null, 2) + '\n', { mode: 0o600, flag: 'wx' });
+  chmodSync(staged, 0o600);
+  renameSync(staged, out);
   return sig;
 }
 

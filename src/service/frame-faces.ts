@@ -63,13 +63,13 @@ export type FaceOutcome = 'candidates' | 'no_match' | 'review_required' | 'quali
  * The audit entry's account of a frame: how many faces were found and searched and what each
  * came to, in counts only (never a box, a template or a name).
  */
-export function frameAudit(facesInImage: number, outcomes: { outcome: FaceOutcome; aboveThreshold: number; released: number; reviewCase?: string }[]) {
+export function frameAudit(facesInImage: number, outcomes: { outcome: FaceOutcome; aboveThreshold?: number; released: number; reviewCase?: string }[]) {
   const count = (o: FaceOutcome) => outcomes.filter((f) => f.outcome === o).length;
   return {
     facesInImage,
     facesSearched: outcomes.filter((f) => f.outcome !== 'quality_too_low' && f.outcome !== 'not_searched').length,
     byOutcome: Object.fromEntries((['candidates', 'no_match', 'review_required', 'quality_too_low', 'not_searched'] as const).map((o) => [o, count(o)]).filter(([, n]) => n)),
-    perFace: outcomes.map((f) => ({ outcome: f.outcome, aboveThreshold: f.aboveThreshold, released: f.released, ...(f.reviewCase ? { reviewCase: f.reviewCase } : {}) })),
+    perFace: outcomes.map((f) => ({ outcome: f.outcome, ...(f.aboveThreshold === undefined ? {} : { aboveThreshold: f.aboveThreshold }), released: f.released, ...(f.reviewCase ? { reviewCase: f.reviewCase } : {}) })),
   };
 }
 

