@@ -168,6 +168,8 @@ for (const backend of backends) {
       await service.enrol(requester, { purpose: P, galleryId: g, subject: 'hugo', images: [image(faces.hugo1())] });
       const ofHugo = (await service.identify(requester, { purpose: P, galleryId: g, probe: image(faces.hugo1()) })).review.case!;
       const ofStranger = (await service.identify(requester, { purpose: P, galleryId: g, probe: image(faces.gloria1()) })).review.case!;
+      // Fourth run: one of the two confirmations hugo needs, given before the erasure, showed in the disclosure.
+      await service.reviews.decide(reviewer.caller, { caseId: ofHugo, subject: 'hugo', decision: 'confirm', reason: 'same person' });
       await service.eraseSubject(requester, g, 'hugo');
       const read = async (id: string) => ({ ...(await service.reviews.get(requester, id)), id: undefined, createdAt: undefined });
       const [a, b] = [await read(ofHugo), await read(ofStranger)];
@@ -181,6 +183,16 @@ for (const backend of backends) {
       // Second run: one reviewer's close released "withheld: 1" for the erased, never reviewed candidate.
       const released = async (id: string) => ({ ...(await service.reviews.get(requester, id)), id: undefined, createdAt: undefined, resolvedAt: undefined });
       assert.deepEqual(await released(ofHugo), await released(ofStranger), 'closed, the two cases still say the same: an erased candidate nobody reviewed is not counted');
+      const admin = await service.authenticate((await service.access.createKey(await service.authenticate(operatorSecret), { organisationId: requester.organisationId, roles: ['admin'], label: 'charity admin, fourth run' })).secret);
+      const disclosed = async (caseId: string) => {
+        const d = (await service.disclosures.export(admin, { caseId })).disclosure as Record<string, any>;
+        return { decisions: d.review.decisions, withheldEntries: (d.review.entriesNotCopied ?? []).length, named: JSON.stringify(d).includes('erased candidate') };
+      };
+      assert.deepEqual(await disclosed(ofHugo), await disclosed(ofStranger), 'the disclosure tells the case that held hugo, and his one confirmation, from the other');
+      // Fourth run: reviewers' reads are on the record, the queue's too, and neither counts the candidates shown.
+      const reads = (await db.all<{ body: string }>(`SELECT body FROM audit_log WHERE body LIKE '%"action":"read_review"%' OR body LIKE '%"action":"list_reviews"%'`)).map((r) => JSON.parse(r.body) as { action: string; result?: Record<string, unknown> });
+      assert.ok(reads.some((e) => e.action === 'list_reviews' && Array.isArray(e.result?.casesShown)), 'the queue left no entry');
+      assert.ok(reads.every((e) => !('candidatesShown' in (e.result ?? {}))), 'a reviewer\'s read counts the candidates it showed');
     });
 
     test('attack (sixth outside test, second run): the requester deletes the gallery after two searches; the two cases resolve alike, with no count of the person erased', async () => {

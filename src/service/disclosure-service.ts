@@ -83,7 +83,11 @@ export class DisclosureService {
     // An entry that names a candidate the case does not release is not copied out: its proof
     // would carry the name. It is listed by number, for a court to order it produced.
     const naming = (e: AuditRow) => (JSON.parse(e.body) as { subject?: string }).subject;
-    const withheldEntries = decisionEntries.filter((e) => !named.has(naming(e) ?? ''));
+    // Decisions on a candidate erased since are not disclosed at all, not even by number: that a
+    // case held someone, and that people had begun to confirm them, is what the case no longer
+    // releases (sixth outside test, fourth run).
+    const held = new Set(candidates.map((c) => c.subject));
+    const withheldEntries = decisionEntries.filter((e) => !named.has(naming(e) ?? '') && (naming(e) === undefined || held.has(naming(e)!)));
     const proven = decisionEntries.filter((e) => named.has(naming(e) ?? ''));
     // A verification names the subject it compared with: once they are erased, no export names them again.
     const compared = typeof body?.subject === 'string' ? body.subject : undefined;
@@ -125,7 +129,7 @@ export class DisclosureService {
           release: release?.pending ? 'pending: no candidate is named before the review is complete'
             : release?.refusal ? `withheld: ${release.refusal.message}` : 'released: candidates confirmed by the required reviewers and still covered by a basis are named',
           ...(withheldEntries.length && !beforeReview ? { entriesNotCopied: withheldEntries.map((e) => Number(e.seq)), entriesNotCopiedNote: 'audit entries of decisions on candidates this case does not release: they name the person, so they are listed by number only' } : {}),
-          decisions: beforeReview ? [] : decisions.map((d) => ({ candidate: label.get(d.subject) ?? 'an erased candidate', decision: d.decision, reason: d.reason, at: d.decided_at, reviewer: reviewerViews.get(d.reviewer_key_id) })),
+          decisions: beforeReview ? [] : decisions.filter((d) => held.has(d.subject)).map((d) => ({ candidate: label.get(d.subject) ?? 'an erased candidate', decision: d.decision, reason: d.reason, at: d.decided_at, reviewer: reviewerViews.get(d.reviewer_key_id) })),
         }
         : { note: 'this search opened no review case (its purpose did not require human review, or no candidate cleared the threshold)' },
       ...(!row && erasedSubject ? { entriesNotCopied: [Number(search!.seq)], entriesNotCopiedNote: 'the search\'s audit entry names a subject erased since: it is listed by number only' } : {}),

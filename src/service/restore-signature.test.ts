@@ -9,8 +9,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import Database from 'better-sqlite3';
@@ -22,37 +21,13 @@ import { erasureLedger, safeguardLedger } from '../server/serve.js';
 import { cliPath } from '../testing/fixtures.js';
 import { backendSkip, consentTo, freshStore, onboard, testEngine } from '../testing/service-fixture.js';
 import { consentOverHttp, onboardOverHttp, postJson } from '../testing/http-onboarding.js';
-import { startServe } from '../testing/serve-process.js';
+import { productionInstallation } from '../testing/installation-folder.js';
 import { ProbityService } from './probity-service.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'probity-restore-signature-'));
-after(() => { if (!process.env.KEEP) rmSync(dir, { recursive: true, force: true }); });
-
-const apart = join(dir, 'witness-host');
-mkdirSync(apart);
-const witness = join(apart, 'audit-witness.jsonl');
-const data = join(dir, 'data');
+const { dir, witness, data, env, probity, start } = productionInstallation('probity-restore-signature-');
 const backup = join(dir, 'backup.sqlite');
 const K4 = '00000000-0000-4000-8000-000000000004';
 const C4 = '00000000-0000-4000-8000-00000000000c';
-const env: NodeJS.ProcessEnv = {
-  ...process.env,
-  PROBITY_SECRET_KEY: randomBytes(32).toString('hex'),
-  PROBITY_AUDIT_SIGNING_KEY: randomBytes(32).toString('hex'),
-  PROBITY_AUDIT_WITNESS_FILE: witness,
-  PROBITY_ADMIN_KEY: `prb_${randomBytes(32).toString('base64url')}`,
-  PROBITY_ENV: '',
-};
-for (const k of ['PROBITY_DATABASE_URL', 'PROBITY_AUDIT_WITNESS_URL']) delete env[k];
-
-function probity(over: NodeJS.ProcessEnv, ...args: string[]) {
-  const e = { ...env, ...over };
-  for (const [k, v] of Object.entries(over)) if (v === undefined) delete e[k];
-  const r = spawnSync(process.execPath, [cliPath, ...args], { encoding: 'utf8', env: e, timeout: 120_000 });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr, all: r.stdout + r.stderr };
-}
-
-const start = () => startServe(['--data', data], env);
 const answers = async (base: string, key: string) => (await fetch(`${base}/v1/galleries`, { headers: { authorization: `Bearer ${key}` } })).status;
 const sha = (f: string) => createHash('sha256').update(readFileSync(f)).digest('hex');
 

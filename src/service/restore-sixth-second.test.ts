@@ -7,43 +7,17 @@
  *    beside a live service, failed midway and left the store with no data keys.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import Database from 'better-sqlite3';
-import { cliPath, skipWithoutLfw } from '../testing/fixtures.js';
+import { skipWithoutLfw } from '../testing/fixtures.js';
 import { faces } from '../testing/service-fixture.js';
 import { consentOverHttp, onboardOverHttp, postJson } from '../testing/http-onboarding.js';
-import { startServe } from '../testing/serve-process.js';
+import { productionInstallation } from '../testing/installation-folder.js';
 import { LOCK_HEARTBEAT_MS } from '../server/data-folder-lock.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'probity-restore-sixth-second-'));
-after(() => { if (!process.env.KEEP) rmSync(dir, { recursive: true, force: true }); });
-
-const apart = join(dir, 'witness-host');
-mkdirSync(apart);
-const witness = join(apart, 'audit-witness.jsonl');
-const data = join(dir, 'data');
-const env: NodeJS.ProcessEnv = {
-  ...process.env,
-  PROBITY_SECRET_KEY: randomBytes(32).toString('hex'),
-  PROBITY_AUDIT_SIGNING_KEY: randomBytes(32).toString('hex'),
-  PROBITY_AUDIT_WITNESS_FILE: witness,
-  PROBITY_ADMIN_KEY: `prb_${randomBytes(32).toString('base64url')}`,
-  PROBITY_ENV: '',
-};
-for (const k of ['PROBITY_DATABASE_URL', 'PROBITY_AUDIT_WITNESS_URL']) delete env[k];
-
-function probity(over: NodeJS.ProcessEnv, ...args: string[]) {
-  const e = { ...env, ...over };
-  for (const [k, v] of Object.entries(over)) if (v === undefined) delete e[k];
-  const r = spawnSync(process.execPath, [cliPath, ...args], { encoding: 'utf8', env: e, timeout: 120_000 });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr, all: r.stdout + r.stderr };
-}
-const start = () => startServe(['--data', data], env);
+const { dir, witness, data, env, probity, start } = productionInstallation('probity-restore-sixth-second-');
 const lines = (f: string) => readFileSync(f, 'utf8').split('\n').filter((l) => l.trim()).length;
 const moved = () => readdirSync(data).filter((f) => f.includes('before-restore') || f.endsWith('.restoring'));
 const keyRows = () => {
