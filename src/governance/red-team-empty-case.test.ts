@@ -195,6 +195,23 @@ for (const backend of backends) {
       assert.ok(reads.every((e) => !('candidatesShown' in (e.result ?? {}))), 'a reviewer\'s read counts the candidates it showed');
     });
 
+    test('attack (sixth outside test, last run): a reviewer key barred from deciding gets the same refusal on a case with a candidate and on one without', async () => {
+      const ofColin = (await service.identify(requester, { purpose: P, galleryId, probe: image(faces.colin3()) })).review.case!;
+      const ofStranger = (await service.identify(requester, { purpose: P, galleryId, probe: image(faces.serena2()) })).review.case!;
+      // A key made after the cases were opened may not decide them (review/registered-people).
+      const late = await reviewerKey(service, await service.authenticate(operatorSecret), requester.organisationId, 'Late Reviewer', [P]);
+      const refusal = async (caseId: string, subject: string) => {
+        try {
+          await service.reviews.decide(late.caller, { caseId, subject, decision: 'confirm', reason: 'probing the case' });
+          return 'allowed';
+        } catch (e) {
+          return (e as { code: string }).code;
+        }
+      };
+      const codes = [await refusal(ofColin, 'colin'), await refusal(ofColin, 'nobody'), await refusal(ofStranger, 'colin')];
+      assert.deepEqual(codes, ['forbidden', 'forbidden', 'forbidden'], 'the refusal tells a match from none, or names the candidate');
+    });
+
     test('attack (sixth outside test, second run): the requester deletes the gallery after two searches; the two cases resolve alike, with no count of the person erased', async () => {
       const g = (await service.createGallery(requester, { name: 'to delete' })).id;
       await consentTo(service, requester, g, ['gloria'], P);

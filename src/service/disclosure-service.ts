@@ -128,7 +128,7 @@ export class DisclosureService {
           requiredReviewers: Number(row.required_reviewers), status: row.status, resolvedAt: row.resolved_at,
           release: release?.pending ? 'pending: no candidate is named before the review is complete'
             : release?.refusal ? `withheld: ${release.refusal.message}` : 'released: candidates confirmed by the required reviewers and still covered by a basis are named',
-          ...(withheldEntries.length && !beforeReview ? { entriesNotCopied: withheldEntries.map((e) => Number(e.seq)), entriesNotCopiedNote: 'audit entries of decisions on candidates this case does not release: they name the person, so they are listed by number only' } : {}),
+          ...(withheldEntries.length && !beforeReview ? { entriesNotCopied: withheldEntries.map((e) => Number(e.seq)), entriesNotCopiedNote: 'audit entries of decisions this case does not release, listed by number only (a decision on a candidate names the person); decisions on candidates erased since are not listed' } : {}),
           decisions: beforeReview ? [] : decisions.filter((d) => held.has(d.subject)).map((d) => ({ candidate: label.get(d.subject) ?? 'an erased candidate', decision: d.decision, reason: d.reason, at: d.decided_at, reviewer: reviewerViews.get(d.reviewer_key_id) })),
         }
         : { note: 'this search opened no review case (its purpose did not require human review, or no candidate cleared the threshold)' },

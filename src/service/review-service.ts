@@ -274,11 +274,13 @@ export class ReviewService {
     const target = await this.requireDecideAccess(caller, input.caseId);
     const answer = await this.gov.run(caller, 'decide_review', { galleryId: target.gallery_id, subject: input.subject }, async (tx) => {
       const row = await this.pendingCase(tx, caller, input.caseId);
+      // Who may decide is settled before anything about the candidates is answered: a barred key
+      // told "no candidates" from "not yours to decide" learnt the result (sixth outside test, last run).
+      const { reviewer, obligationsNow } = await this.eligibleDecider(tx, caller, row);
       const candidates = JSON.parse(row.candidates) as ReviewCandidate[];
       if (!candidates.length) throw new ProbityError('conflict', `review case ${row.id} has no candidates (no one cleared the threshold, or every candidate was erased): there is no one to confirm or reject; close it instead (decision "close", no subject)`);
       const candidate = candidates.find((c) => c.subject === input.subject);
       if (!candidate) throw new ProbityError('not_found', `"${input.subject}" is not a candidate in case ${row.id}`);
-      const { reviewer, obligationsNow } = await this.eligibleDecider(tx, caller, row);
       // A pack switched on since the search may ask more people to confirm: the case keeps the stricter count from now on.
       const required = reviewersRequiredNow(row, obligationsNow);
       if (required > Number(row.required_reviewers)) await tx.run(`UPDATE review_cases SET required_reviewers = $1 WHERE id = $2`, [required, row.id]);
