@@ -7,22 +7,17 @@
  * own audit log records the creation of a record the ledger ended, but which lacks it, is refused.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { copyFileSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import Database from 'better-sqlite3';
 import { openDb } from '../gallery/db.js';
-import { KeyRing } from '../gallery/subject-keys.js';
-import { TemplateCipher } from '../gallery/template-cipher.js';
 import { AuditSigningKey } from '../governance/audit-signing-key.js';
-import { erasureLedger, safeguardLedger } from '../server/serve.js';
 import { cliPath } from '../testing/fixtures.js';
-import { backendSkip, consentTo, freshStore, onboard, testEngine } from '../testing/service-fixture.js';
+import { backendSkip, consentTo, freshStore, onboard } from '../testing/service-fixture.js';
 import { consentOverHttp, onboardOverHttp, postJson } from '../testing/http-onboarding.js';
-import { productionInstallation } from '../testing/installation-folder.js';
-import { ProbityService } from './probity-service.js';
+import { postgresDataFolder, productionInstallation } from '../testing/installation-folder.js';
 
 const { dir, witness, data, env, probity, start } = productionInstallation('probity-restore-signature-');
 const backup = join(dir, 'backup.sqlite');
@@ -163,24 +158,8 @@ describe('backup signatures (sixth outside test, second run)', () => {
 
 test('attack (sixth outside test, second run, postgres): a pg_dump edited to lack a revoked key, then a withdrawn consent, both created before it: probity restore --database refuses, nothing signed or replayed', { skip: backendSkip('postgres') }, async () => {
   const store = await freshStore('postgres');
-  const pgData = join(dir, 'pg-data');
-  const pgApart = join(dir, 'pg-witness-host');
-  mkdirSync(pgData, { recursive: true });
-  mkdirSync(pgApart, { recursive: true });
-  const pgWitness = join(pgApart, 'audit-witness.jsonl');
-  const seed = randomBytes(32).toString('hex');
-  writeFileSync(join(pgData, 'template.key'), randomBytes(32).toString('hex') + '\n', { mode: 0o600 });
-  const open = async () => ProbityService.open({
-    db: await openDb(store.location), engine: await testEngine(),
-    keys: new KeyRing([TemplateCipher.fromEnvironment({ env: {}, keyFile: join(pgData, 'template.key') })]), erasureLedger: erasureLedger(pgData), safeguardLedger: safeguardLedger(pgData),
-    witness: { key: AuditSigningKey.parse(seed, 'test seed'), file: pgWitness, everyEntries: 1000, everySeconds: 3600 },
-  });
-  const run = (cmd: string, ...args: string[]) => {
-    const e: NodeJS.ProcessEnv = { ...process.env, PROBITY_AUDIT_SIGNING_KEY: seed, PROBITY_AUDIT_WITNESS_FILE: pgWitness, PROBITY_ENV: '' };
-    for (const k of ['PROBITY_SECRET_KEY', 'PROBITY_DATABASE_URL', 'PROBITY_AUDIT_WITNESS_URL']) delete e[k];
-    const r = spawnSync(cmd, args, { encoding: 'utf8', env: e });
-    return { status: r.status, stdout: r.stdout, all: r.stdout + r.stderr };
-  };
+  const { data: pgData, witness: pgWitness, open, run: runWith } = postgresDataFolder(dir, store.location);
+  const run = (cmd: string, ...args: string[]) => runWith({}, cmd, ...args);
   const dump = join(dir, 'pg.dump');
   try {
     let service = await open();

@@ -7,21 +7,15 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import Database from 'better-sqlite3';
 import { openDb } from '../gallery/db.js';
-import { KeyRing } from '../gallery/subject-keys.js';
-import { TemplateCipher } from '../gallery/template-cipher.js';
-import { AuditSigningKey } from '../governance/audit-signing-key.js';
-import { erasureLedger, safeguardLedger } from '../server/serve.js';
 import { cliPath } from '../testing/fixtures.js';
-import { backendSkip, freshStore, onboard, testEngine } from '../testing/service-fixture.js';
-import { ProbityService } from './probity-service.js';
+import { backendSkip, freshStore, onboard } from '../testing/service-fixture.js';
 import { onboardOverHttp, postJson } from '../testing/http-onboarding.js';
-import { productionInstallation } from '../testing/installation-folder.js';
+import { postgresDataFolder, productionInstallation } from '../testing/installation-folder.js';
 
 const { dir, witness, data, env, probity, start } = productionInstallation('probity-restore-sixth-');
 const backup = join(dir, 'backup.sqlite');
@@ -196,25 +190,7 @@ describe('restore, sixth outside test', () => {
 
 test('attack (sixth outside test, postgres): after pg_restore, probity restore --database pointed at an empty witness with the revocation cut off the ledger: refused, nothing signed or replayed', { skip: backendSkip('postgres') }, async () => {
   const store = await freshStore('postgres');
-  const pgData = join(dir, 'pg-data');
-  const pgApart = join(dir, 'pg-witness-host');
-  mkdirSync(pgData, { recursive: true });
-  mkdirSync(pgApart, { recursive: true });
-  const pgWitness = join(pgApart, 'audit-witness.jsonl');
-  const seed = randomBytes(32).toString('hex');
-  const templateKey = randomBytes(32).toString('hex');
-  writeFileSync(join(pgData, 'template.key'), templateKey + '\n', { mode: 0o600 });
-  const open = async () => ProbityService.open({
-    db: await openDb(store.location), engine: await testEngine(),
-    keys: new KeyRing([TemplateCipher.fromEnvironment({ env: {}, keyFile: join(pgData, 'template.key') })]), erasureLedger: erasureLedger(pgData), safeguardLedger: safeguardLedger(pgData),
-    witness: { key: AuditSigningKey.parse(seed, 'test seed'), file: pgWitness, everyEntries: 1000, everySeconds: 3600 },
-  });
-  const run = (over: NodeJS.ProcessEnv, cmd: string, ...args: string[]) => {
-    const e: NodeJS.ProcessEnv = { ...process.env, PROBITY_AUDIT_SIGNING_KEY: seed, PROBITY_AUDIT_WITNESS_FILE: pgWitness, PROBITY_ENV: '', ...over };
-    for (const k of ['PROBITY_SECRET_KEY', 'PROBITY_DATABASE_URL', 'PROBITY_AUDIT_WITNESS_URL']) delete e[k];
-    const r = spawnSync(cmd, args, { encoding: 'utf8', env: e });
-    return { status: r.status, stdout: r.stdout, all: r.stdout + r.stderr };
-  };
+  const { data: pgData, witness: pgWitness, open, run } = postgresDataFolder(dir, store.location);
   const dump = join(dir, 'pg.dump');
   try {
     let service = await open();

@@ -1,11 +1,18 @@
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after } from 'node:test';
+import { openDb } from '../gallery/db.js';
+import { KeyRing } from '../gallery/subject-keys.js';
+import { TemplateCipher } from '../gallery/template-cipher.js';
+import { AuditSigningKey } from '../governance/audit-signing-key.js';
+import { erasureLedger, safeguardLedger } from '../server/serve.js';
+import { ProbityService } from '../service/probity-service.js';
 import { cliPath } from './fixtures.js';
 import { startServe } from './serve-process.js';
+import { testEngine } from './service-fixture.js';
 
 /**
  * A data folder run as production runs it (not --development): the installation, signing and
@@ -37,4 +44,33 @@ export function productionInstallation(prefix: string) {
   };
   const start = (over: NodeJS.ProcessEnv = {}) => startServe(['--data', data], { ...env, ...over });
   return { dir, apart, witness, data, env, probity, start };
+}
+
+/**
+ * The data folder of an installation on PostgreSQL (`location`), inside `dir`: its template key,
+ * erasure and safeguard ledgers, and a witness in a folder apart, as `probity restore --database`
+ * reads them. `open` opens the service on it; `run` runs a command (pg_dump, pg_restore, the
+ * CLI) with the installation's signing key and witness, `over` adding to that environment.
+ */
+export function postgresDataFolder(dir: string, location: string) {
+  const data = join(dir, 'pg-data');
+  const apart = join(dir, 'pg-witness-host');
+  mkdirSync(data, { recursive: true });
+  mkdirSync(apart, { recursive: true });
+  const witness = join(apart, 'audit-witness.jsonl');
+  const seed = randomBytes(32).toString('hex');
+  writeFileSync(join(data, 'template.key'), randomBytes(32).toString('hex') + '\n', { mode: 0o600 });
+  const open = async () => ProbityService.open({
+    db: await openDb(location), engine: await testEngine(),
+    keys: new KeyRing([TemplateCipher.fromEnvironment({ env: {}, keyFile: join(data, 'template.key') })]),
+    erasureLedger: erasureLedger(data), safeguardLedger: safeguardLedger(data),
+    witness: { key: AuditSigningKey.parse(seed, 'test seed'), file: witness, everyEntries: 1000, everySeconds: 3600 },
+  });
+  const run = (over: NodeJS.ProcessEnv, cmd: string, ...args: string[]) => {
+    const e: NodeJS.ProcessEnv = { ...process.env, PROBITY_AUDIT_SIGNING_KEY: seed, PROBITY_AUDIT_WITNESS_FILE: witness, PROBITY_ENV: '', ...over };
+    for (const k of ['PROBITY_SECRET_KEY', 'PROBITY_DATABASE_URL', 'PROBITY_AUDIT_WITNESS_URL']) delete e[k];
+    const r = spawnSync(cmd, args, { encoding: 'utf8', env: e });
+    return { status: r.status, stdout: r.stdout, all: r.stdout + r.stderr };
+  };
+  return { data, witness, open, run };
 }
