@@ -15,7 +15,7 @@ import { SECTORS, USE_CASES, useCase, type Sector } from '../governance/use-case
 import { sessionOfKey, sessionProblem } from '../governance/sign-in.js';
 import { AuthThrottle, DEFAULT_AUTH_THROTTLE, type AuthThrottleOptions } from './auth-throttle.js';
 import type { Governor } from './governor.js';
-import { raisePendingCases } from './review-release.js';
+import { raisePendingCases, ReviewEntryRelease } from './review-release.js';
 
 type OrganisationRow = { id: string; name: string; sector: string; jurisdictions: string; created_at: string };
 type ApplicationRow = { id: string; organisation_id: string; use_cases: string; declarations: string; decisions: string; policy: string; submitted_at: string };
@@ -411,8 +411,24 @@ export class AccessService {
   async auditEntries(caller: Caller, filter: AuditFilter & { after?: number; limit: number }) {
     const organisationId = await this.gov.listingScope(caller, 'read_audit', filter.organisationId);
     const rows = await auditPage(this.db, { ...filter, ...(organisationId ? { organisationId } : {}) }, filter.after ?? 0, filter.limit + 1);
-    const items = rows.slice(0, filter.limit);
-    return { items, ...(rows.length > filter.limit ? { next: items[items.length - 1]!.seq } : {}) };
+    const page = rows.slice(0, filter.limit);
+    const items = await this.outsideReview(caller, page);
+    // The cursor is the last entry read, shown or not, so a page never repeats or skips one.
+    return { items, ...(rows.length > filter.limit ? { next: page[page.length - 1]!.seq } : {}) };
+  }
+
+  /**
+   * An organisation's auditor reads its organisation's entries but a reviewer's decision only once
+   * its case releases what it names (`ReviewEntryRelease`): the auditor, or a requester's key that
+   * is also an auditor's, is outside the review. The installation auditor, who verifies the whole
+   * chain, reads every entry.
+   */
+  private async outsideReview<E extends object>(caller: Caller, entries: E[]): Promise<E[]> {
+    if (caller.roles.includes('installation_auditor')) return entries;
+    const release = new ReviewEntryRelease(this.db, this.gov);
+    const shown: E[] = [];
+    for (const e of entries) if (await release.shows(e as Parameters<ReviewEntryRelease['shows']>[0])) shown.push(e);
+    return shown;
   }
 
   /** The whole chain, every organisation's entries: for the installation's roles only. */
@@ -432,8 +448,11 @@ export class AccessService {
     const scope = await this.gov.listingScope(caller, 'read_audit');
     const witness = this.gov.witness;
     if (!witness) throw new ProbityError('not_found', 'this service signs no audit checkpoints (it was started without an audit signing key)');
-    const row = await this.db.one<{ organisation_id: string | null }>(`SELECT organisation_id FROM audit_log WHERE seq = $1`, [seq]);
-    if (!row || (scope !== undefined && row.organisation_id !== scope)) throw new ProbityError('not_found', `no audit entry ${seq}`);
+    const row = await this.db.one<{ organisation_id: string | null; body: string }>(`SELECT organisation_id, body FROM audit_log WHERE seq = $1`, [seq]);
+    // An entry left out of the caller's pages is answered as one that does not exist.
+    if (!row || (scope !== undefined && row.organisation_id !== scope) || !(await this.outsideReview(caller, [JSON.parse(row.body) as object])).length) {
+      throw new ProbityError('not_found', `no audit entry ${seq}`);
+    }
     let proof;
     try {
       proof = await buildAuditProof(this.db, witness, seq);

@@ -11,7 +11,7 @@ import { useCase } from '../governance/use-cases.js';
 import { erasureDue } from '../governance/erasure-due.js';
 import { instantMs, parseInstant, parseOptionalInstant } from '../governance/instants.js';
 import type { Governor } from './governor.js';
-import { releasedCandidates, type ReleasableCase } from './review-release.js';
+import { ReviewEntryRelease } from './review-release.js';
 
 type ConsentRow = {
   id: string; gallery_id: string; subject_ref: string; notice_version: string; purposes: string; method: string;
@@ -183,8 +183,10 @@ export class PeopleService {
       )).map((r) => ({ seq: Number(r.seq), at: r.at, ...(JSON.parse(r.body) as { action: string; subject?: string; purpose?: string; outcome: string; result?: { case?: string } }) }))
         .filter((e) => e.subject === subject);
       const shown = [];
-      const releasedBy = new Map<string, Promise<Set<string>>>();
-      for (const e of history) if (await this.reviewReleases(tx, e, subject, releasedBy)) shown.push({ seq: e.seq, at: e.at, action: e.action, ...(e.purpose ? { purpose: e.purpose } : {}), outcome: e.outcome });
+      // A reviewer's decision on the person shows only once their case releases them: the report
+      // goes to the organisation that searched, which would otherwise learn a withheld candidate.
+      const release = new ReviewEntryRelease(tx, this.gov);
+      for (const e of history) if (await release.shows({ ...e, subject })) shown.push({ seq: e.seq, at: e.at, action: e.action, ...(e.purpose ? { purpose: e.purpose } : {}), outcome: e.outcome });
       // The first of consent's end, retention's end and the purpose's end: the instant the person is erased.
       const consentRows = await tx.all<ConsentRow>(`SELECT * FROM consents WHERE gallery_id = $1 AND subject_ref = $2`, [g.id, subject]);
       const due = s ? erasureDue(s, g, consentRows, this.now(), retentionLimit(await this.gov.activePacks(tx))?.days) : undefined;
@@ -200,25 +202,6 @@ export class PeopleService {
         result: { templates: templates.length, consents: consents.length, historyEntries: shown.length },
       };
     });
-  }
-
-  /**
-   * Whether an audit entry may appear in `subject`'s access report: a reviewer's decision on them
-   * only once their case releases them. The report goes to the organisation that searched, so a
-   * decision's time would otherwise name a candidate the case withholds from it.
-   */
-  private async reviewReleases(q: Queryable, e: { action: string; result?: { case?: string } }, subject: string, releasedBy: Map<string, Promise<Set<string>>>): Promise<boolean> {
-    if (e.action !== 'decide_review') return true;
-    const caseId = e.result?.case;
-    if (!caseId) return false;
-    // Each case is judged once per report, however many decisions on it the history holds.
-    if (!releasedBy.has(caseId)) releasedBy.set(caseId, (async () => {
-      const row = await q.one<ReleasableCase & Record<string, unknown>>(`SELECT * FROM review_cases WHERE id = $1`, [caseId]);
-      if (!row) return new Set<string>();
-      const decisions = await q.all<{ subject: string; reviewer_key_id: string; decision: string }>(`SELECT subject, reviewer_key_id, decision FROM review_decisions WHERE case_id = $1`, [row.id]);
-      return (await releasedCandidates(q, this.gov, row, decisions)).released;
-    })());
-    return (await releasedBy.get(caseId)!).has(subject);
   }
 
   /** The operator runs the schedule now, rather than wait for its next turn. */

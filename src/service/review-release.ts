@@ -109,3 +109,39 @@ export async function releasedCandidates(q: Queryable, gov: Governor, row: Relea
   }
   return { pending: false, released, rejected: candidates.filter((c) => candidateState(c.subject, decisions, required) === 'rejected').length, noLongerCovered, underReviewed };
 }
+
+/**
+ * Whether someone outside a case's review may read a reviewer's `decide_review` entry: an
+ * organisation's auditor paging the audit log (the requester's key may hold that role too), a
+ * person's access report. A decision on a candidate shows once the case releases that candidate;
+ * a close, or an attempt naming no one, once the case is resolved and its outcome released. Until
+ * then the entry is left out as another organisation's entries are, since its very existence
+ * would tell a case with a candidate from one without, and its subject who the candidate is. Each
+ * case is judged once per reader, however many entries name it.
+ */
+export class ReviewEntryRelease {
+  private readonly byCase = new Map<string, Promise<{ released: Set<string>; open: boolean } | undefined>>();
+
+  constructor(private readonly q: Queryable, private readonly gov: Governor) {}
+
+  async shows(e: { action: string; subject?: unknown; result?: { case?: unknown; subject?: unknown } }): Promise<boolean> {
+    if (e.action !== 'decide_review') return true;
+    const caseId = e.result?.case;
+    if (typeof caseId !== 'string') return true;
+    if (!this.byCase.has(caseId)) this.byCase.set(caseId, this.judge(caseId));
+    const judged = await this.byCase.get(caseId)!;
+    // A decision on a case that was never opened names no candidate of any case.
+    if (!judged) return true;
+    if (judged.open) return false;
+    const subject = e.subject ?? e.result?.subject;
+    return subject === undefined || judged.released.has(String(subject));
+  }
+
+  private async judge(caseId: string) {
+    const row = await this.q.one<ReleasableCase>(`SELECT * FROM review_cases WHERE id = $1`, [caseId]);
+    if (!row) return undefined;
+    const decisions = await this.q.all<Decision>(`SELECT subject, reviewer_key_id, decision FROM review_decisions WHERE case_id = $1`, [row.id]);
+    const r = await releasedCandidates(this.q, this.gov, row, decisions);
+    return { released: r.released, open: r.pending || r.refusal !== undefined };
+  }
+}

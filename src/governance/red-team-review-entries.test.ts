@@ -1,0 +1,118 @@
+/**
+ * Found before the seventh outside test, by comparing what an organisation's auditor reads while
+ * a consequential case waits: a reviewer's `decide_review` entry named the candidate ("subject":
+ * "colin", "decision": "confirm", "clearedThreshold": true) in the auditor's page of the audit log,
+ * its export and its inclusion proof, though the case released no one yet. A requester's key may
+ * hold the auditor role as well, so the requester learnt who matched before review completed, and
+ * any auditor learnt a name the case may never release (a rejected candidate's). Now such an entry
+ * is left out of an organisation's pages until its case releases what it names; the installation
+ * auditor, who verifies the whole chain, reads it as made. SQLite, and PostgreSQL when
+ * PROBITY_TEST_DATABASE_URL is set.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { openDb } from '../gallery/db.js';
+import { TemplateCipher } from '../gallery/template-cipher.js';
+import { buildApp } from '../server/app.js';
+import { ProbityService } from '../service/probity-service.js';
+import { skipWithoutLfw } from '../testing/fixtures.js';
+import { backendSkip, backends, consentTo, faces, freshStore, onboard, reviewerKey, testEngine, testKey } from '../testing/service-fixture.js';
+import { suiteUnless } from '../testing/suite.js';
+import { AuditSigningKey } from './audit-signing-key.js';
+
+const P = 'missing_person_search';
+const image = (bytes: Buffer) => ({ label: 'image', bytes });
+type Entry = { seq: number; action: string; subject?: string; outcome: string; result?: { case?: string; decision?: string; subject?: string } };
+/** The candidate an entry names: a decision's own field, or an attempt's result. */
+const named = (e: Entry) => e.subject ?? e.result?.subject;
+
+for (const backend of backends) {
+  suiteUnless(skipWithoutLfw || backendSkip(backend), `red team: reviewers' decisions in the audit log before release, on ${backend}`, () => {
+    let store: Awaited<ReturnType<typeof freshStore>>;
+    let service: ProbityService;
+    let dir: string;
+
+    before(async () => {
+      store = await freshStore(backend);
+      dir = mkdtempSync(join(tmpdir(), 'probity-review-entries-'));
+      service = await ProbityService.open({
+        db: await openDb(store.location), engine: await testEngine(), cipher: TemplateCipher.fromKey(testKey),
+        witness: { key: AuditSigningKey.generate(), file: join(dir, 'audit-witness.jsonl'), everyEntries: 1000, everySeconds: 3600 },
+      });
+    });
+    after(async () => {
+      await service.close();
+      await store.drop();
+      rmSync(dir, { recursive: true, force: true });
+    });
+
+    test('attack: the requester\'s client-and-auditor key, and the organisation\'s auditor, read no reviewer decision on a case that releases no one yet: not in a page, the export or a proof', async () => {
+      const operatorSecret = (await service.access.bootstrapAdmin())!.secret;
+      const operator = await service.authenticate(operatorSecret);
+      await service.access.setPolicy(operator, ['eu-ai-act']);
+      const charity = await onboard(service, operatorSecret, { name: 'Missing People Trust', sector: 'nonprofit', jurisdictions: ['eu'] }, [P]);
+      await service.access.decideApplication(operator, { applicationId: charity.application.id, useCase: P, decision: 'approve', reason: 'registered charity' });
+      const keyOf = async (roles: ('client' | 'auditor' | 'installation_auditor')[], label: string, organisationId: string = charity.organisationId) =>
+        (await service.access.createKey(operator, { organisationId, roles, label, ...(roles.includes('client') ? { useCases: [P] } : {}) })).secret;
+      const requesterSecret = await keyOf(['client', 'auditor'], 'caseworker who also audits');
+      const auditorSecret = await keyOf(['auditor'], 'auditor');
+      const installationAuditorSecret = await keyOf(['installation_auditor'], 'installation auditor', operator.organisationId);
+      const requester = await service.authenticate(requesterSecret);
+      const ada = await reviewerKey(service, operator, charity.organisationId, 'Ada Reviewer', [P]);
+      const bo = await reviewerKey(service, operator, charity.organisationId, 'Bo Reviewer', [P]);
+      const galleryId = (await service.createGallery(requester, { name: 'one person' })).id;
+      await consentTo(service, requester, galleryId, ['colin', 'hugo'], P);
+      await service.enrol(requester, { purpose: P, galleryId, subject: 'colin', images: [image(faces.colin1())] });
+      await service.enrol(requester, { purpose: P, galleryId, subject: 'hugo', images: [image(faces.hugo1())] });
+      const ofColin = (await service.identify(requester, { purpose: P, galleryId, probe: image(faces.colin3()) })).review.case!;
+      const ofStranger = (await service.identify(requester, { purpose: P, galleryId, probe: image(faces.serena2()) })).review.case!;
+
+      const app = await buildApp(service);
+      try {
+        const get = async (secret: string, url: string) => app.inject({ method: 'GET', url, headers: { authorization: `Bearer ${secret}` } });
+        const page = async (secret: string) => ((await get(secret, '/v1/audit?limit=1000')).json() as { items: Entry[] }).items;
+        const exported = async (secret: string) => (await get(secret, '/v1/audit/export')).body.trim().split('\n').map((l) => JSON.parse(l) as Entry);
+        const decisionsOn = (entries: Entry[], caseId: string) => entries.filter((e) => e.action === 'decide_review' && e.result?.case === caseId);
+
+        // One of the two confirmations, and a confirmation sent twice (409, logged); the case waits.
+        await service.reviews.decide(ada.caller, { caseId: ofColin, subject: 'colin', decision: 'confirm', reason: 'same person' });
+        await assert.rejects(service.reviews.decide(ada.caller, { caseId: ofColin, subject: 'colin', decision: 'confirm', reason: 'again' }));
+        const made = decisionsOn(await page(installationAuditorSecret), ofColin);
+        assert.deepEqual(made.map((e) => [named(e), e.outcome]), [['colin', 'ok'], ['colin', 'failed']], 'the installation auditor reads every entry as made');
+        for (const secret of [requesterSecret, auditorSecret]) {
+          for (const entries of [await page(secret), await exported(secret)]) {
+            assert.deepEqual(decisionsOn(entries, ofColin), [], 'a decision on a pending case is read outside its review');
+            assert.doesNotMatch(JSON.stringify(entries), /"subject":"colin","[^}]*"decision"|clearedThreshold/);
+            assert.ok(entries.some((e) => e.action === 'identify' && e.result?.case === undefined), 'the auditor still reads the searches');
+          }
+          // A proof of the entry is answered as for an entry that does not exist.
+          const hidden = await get(secret, `/v1/audit/proof?seq=${made[0]!.seq}`);
+          const missing = await get(secret, '/v1/audit/proof?seq=999999');
+          assert.equal(hidden.statusCode, 404, hidden.body);
+          assert.equal(hidden.json().error.message.replace(String(made[0]!.seq), 'N'), missing.json().error.message.replace('999999', 'N'));
+        }
+        assert.equal((await get(installationAuditorSecret, `/v1/audit/proof?seq=${made[0]!.seq}`)).statusCode, 200);
+
+        // The stranger's case is closed by one reviewer: released (with no one), its close is read.
+        await service.reviews.close(ada.caller, { caseId: ofStranger, reason: 'no one cleared the threshold' });
+        assert.deepEqual(decisionsOn(await page(requesterSecret), ofStranger).map((e) => e.result?.decision), ['close']);
+
+        // The second person confirms: colin is released, and the decisions that name him with him.
+        await service.reviews.decide(bo.caller, { caseId: ofColin, subject: 'colin', decision: 'confirm', reason: 'same person' });
+        assert.deepEqual(decisionsOn(await page(auditorSecret), ofColin).map((e) => [named(e), e.outcome]), [['colin', 'ok'], ['colin', 'failed'], ['colin', 'ok']]);
+
+        // A rejected candidate is never released: the decision is never read outside the review.
+        const ofHugo = (await service.identify(requester, { purpose: P, galleryId, probe: image(faces.hugo1()) })).review.case!;
+        await service.reviews.decide(ada.caller, { caseId: ofHugo, subject: 'hugo', decision: 'reject', reason: 'not the same person' });
+        assert.equal(((await service.reviews.get(requester, ofHugo)) as { status: string }).status, 'resolved');
+        assert.deepEqual(decisionsOn(await page(requesterSecret), ofHugo), []);
+        assert.equal(decisionsOn(await page(installationAuditorSecret), ofHugo).length, 1);
+      } finally {
+        await app.close();
+      }
+    });
+  });
+}
