@@ -1,6 +1,7 @@
 import { ProbityError, type RuleCitation } from '../errors.js';
 import type { Queryable } from '../gallery/db.js';
 import { instantMs } from './instants.js';
+import { casesCompletedByReview } from './review-completion.js';
 import { requireProviderSession } from './sign-in.js';
 
 /**
@@ -217,8 +218,14 @@ export async function trainingSummary(q: Queryable, organisationId: string | und
   };
 }
 
-/** Who decided each review case: the people behind the reviewer keys (a key without a person shows as its id). */
-export async function caseDeciders(q: Queryable, organisationId?: string): Promise<{ caseId: string; purpose: string; status: string; organisationId: string; deciders: { person?: string; name?: string; key: string; decision: string; at: string; signedInThrough?: string }[] }[]> {
+/**
+ * Who decided each review case: the people behind the reviewer keys (a key without a person shows
+ * as its id), a reviewer's close among them. Only once review has resolved a case: while it
+ * waits, or if it ended without review (`completedByReview`), that a reviewer decided on it says it
+ * held a candidate, which the review withholds from everyone outside it, this report's readers
+ * (who may publish it) included (seventh outside test).
+ */
+export async function caseDeciders(q: Queryable, organisationId?: string): Promise<{ caseId: string; purpose: string; status: string; organisationId: string; completedByReview: boolean; deciders: { person?: string; name?: string; key: string; decision: string; at: string; signedInThrough?: string }[] }[]> {
   const cases = await q.all<{ id: string; purpose: string; status: string; organisation_id: string; created_at: string }>(
     `SELECT id, purpose, status, organisation_id, created_at FROM review_cases ${organisationId ? 'WHERE organisation_id = $1' : ''} ORDER BY created_at, id`, organisationId ? [organisationId] : [],
   );
@@ -228,9 +235,20 @@ export async function caseDeciders(q: Queryable, organisationId?: string): Promi
        LEFT JOIN key_people k ON k.key_id = d.reviewer_key_id LEFT JOIN personnel p ON p.id = k.person_id
        LEFT JOIN console_sessions s ON s.key_id = d.reviewer_key_id ORDER BY d.decided_at`,
   );
+  // A close is no decision on a candidate (no row above): its audit entry names the person.
+  const closes = (await q.all<{ at: string; body: string }>(
+    `SELECT at, body FROM audit_log WHERE body LIKE $1 AND body LIKE $2 AND body LIKE $3 ORDER BY seq`, ['%"action":"decide_review"%', '%"outcome":"ok"%', '%"decision":"close"%'],
+  )).map((r) => {
+    const body = JSON.parse(r.body) as { keyId?: string; result: { case: string; reviewer?: { person?: string; name?: string } } };
+    return { at: r.at, key: body.keyId ?? '', result: body.result };
+  });
+  const reviewed = await casesCompletedByReview(q);
   return cases.map((c) => ({
-    caseId: c.id, purpose: c.purpose, status: c.status, organisationId: c.organisation_id,
-    deciders: decisions.filter((d) => d.case_id === c.id).map((d) => ({ ...(d.person_id ? { person: d.person_id, name: d.name ?? '' } : {}), key: d.reviewer_key_id, decision: d.decision, at: d.decided_at, ...(d.issuer ? { signedInThrough: d.issuer } : {}) })),
+    caseId: c.id, purpose: c.purpose, status: c.status, organisationId: c.organisation_id, completedByReview: reviewed.has(c.id),
+    deciders: !reviewed.has(c.id) ? [] : [
+      ...decisions.filter((d) => d.case_id === c.id).map((d) => ({ ...(d.person_id ? { person: d.person_id, name: d.name ?? '' } : {}), key: d.reviewer_key_id, decision: d.decision, at: d.decided_at, ...(d.issuer ? { signedInThrough: d.issuer } : {}) })),
+      ...closes.filter((x) => x.result.case === c.id).map((x) => ({ ...(x.result.reviewer?.person ? { person: x.result.reviewer.person, name: x.result.reviewer.name ?? '' } : {}), key: x.key, decision: 'close', at: x.at })),
+    ],
   }));
 }
 
@@ -285,7 +303,7 @@ export async function personnelReportSections(q: Queryable, now: Date): Promise<
     {
       title: 'Who decided each review case',
       ...(cases.length
-        ? { table: { head: ['case', 'purpose', 'status', 'decided by'], rows: cases.map((c) => [c.caseId, c.purpose, c.status, c.deciders.map((d) => `${d.name ?? `key ${d.key} (no registered person)`}${d.signedInThrough ? ` (signed in through ${d.signedInThrough})` : ''}: ${d.decision} at ${d.at}`).join('; ') || 'nobody yet']) } }
+        ? { table: { head: ['case', 'purpose', 'status', 'decided by'], rows: cases.map((c) => [c.caseId, c.purpose, c.status, c.status !== 'resolved' ? 'review not complete: shown once the case is resolved' : !c.completedByReview ? 'ended without review (its gallery was deleted, or its authority lapsed)' : c.deciders.map((d) => `${d.name ?? `key ${d.key} (no registered person)`}${d.signedInThrough ? ` (signed in through ${d.signedInThrough})` : ''}: ${d.decision} at ${d.at}`).join('; ')]) } }
         : { paragraphs: ['No review case has been opened.'] }),
     },
   ];

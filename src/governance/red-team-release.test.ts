@@ -118,6 +118,27 @@ for (const backend of backends) {
         assert.deepEqual([logged.keyId, logged.result.code], [reviewers[1]!.caller.keyId, 'legal_authority_expired']);
         assert.ok(!(await service.reviews.queue(reviewers[1]!.caller)).some((c) => c.id === caseId), 'a case nobody may decide is not in a reviewer\'s queue');
       });
+
+      test('attack (seventh outside test, medium): a pending case whose warrant lapsed can be neither decided nor closed; the purge ends it, with its probe, the same whatever it held', async () => {
+        const ofColin = await search(10 * MIN);
+        const ofStranger = (await service.identify(detective, { purpose: L, authority: warrant(10 * MIN), galleryId: watchList, probe: image(faces.serena2()) })).review.case!;
+        clock += 11 * MIN;
+        await assert.rejects(service.reviews.close(reviewers[0]!.caller, { caseId: ofStranger, reason: 'no one cleared' }), /legal_authority_expired|expired/);
+        const held = await db.all<{ id: string }>(`SELECT id FROM review_cases WHERE id IN ($1, $2) AND probe_sealed IS NOT NULL`, [ofColin, ofStranger]);
+        assert.equal(held.length, 2, 'both probes are kept while the cases wait');
+        await service.people.purge(now());
+        for (const caseId of [ofColin, ofStranger]) {
+          const row = await db.one<{ status: string; probe_sealed: unknown }>(`SELECT status, probe_sealed FROM review_cases WHERE id = $1`, [caseId]);
+          assert.deepEqual([row!.status, row!.probe_sealed], ['resolved', null], 'the lapsed case ended with its probe');
+          assert.equal((await db.all(`SELECT case_id FROM case_keys WHERE case_id = $1`, [caseId])).length, 0, 'its case key is gone');
+        }
+        const ended = (await db.all<{ body: string }>(`SELECT body FROM audit_log WHERE body LIKE '%"action":"review_case_lapsed"%' ORDER BY seq`)).map((r) => JSON.parse(r.body) as { result: Record<string, unknown> });
+        const blind = (caseId: string) => JSON.stringify({ ...ended.find((e) => e.result.case === caseId)!.result, case: undefined });
+        assert.equal(blind(ofColin).replace(/W-\d+/, 'W'), blind(ofStranger).replace(/W-\d+/, 'W'), 'the lapse is recorded alike, match or not');
+        const read = async (caseId: string) => ({ ...(await service.reviews.get(detective, caseId)) as Record<string, unknown>, id: undefined, createdAt: undefined });
+        assert.deepEqual(await read(ofColin), await read(ofStranger), 'the requester reads the two ended cases alike');
+        assert.doesNotMatch(JSON.stringify(await read(ofColin)), /colin/);
+      });
     });
 
     describe('medium: a person\'s access report does not date a withheld decision', () => {

@@ -14,7 +14,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { openDb } from '../gallery/db.js';
+import { openDb, type Db } from '../gallery/db.js';
 import { TemplateCipher } from '../gallery/template-cipher.js';
 import { buildApp } from '../server/app.js';
 import { ProbityService } from '../service/probity-service.js';
@@ -33,13 +33,15 @@ for (const backend of backends) {
   suiteUnless(skipWithoutLfw || backendSkip(backend), `red team: reviewers' decisions in the audit log before release, on ${backend}`, () => {
     let store: Awaited<ReturnType<typeof freshStore>>;
     let service: ProbityService;
+    let db: Db;
     let dir: string;
 
     before(async () => {
       store = await freshStore(backend);
       dir = mkdtempSync(join(tmpdir(), 'probity-review-entries-'));
+      db = await openDb(store.location);
       service = await ProbityService.open({
-        db: await openDb(store.location), engine: await testEngine(), cipher: TemplateCipher.fromKey(testKey),
+        db, engine: await testEngine(), cipher: TemplateCipher.fromKey(testKey),
         witness: { key: AuditSigningKey.generate(), file: join(dir, 'audit-witness.jsonl'), everyEntries: 1000, everySeconds: 3600 },
       });
     });
@@ -80,13 +82,14 @@ for (const backend of backends) {
         // One of the two confirmations, and a confirmation sent twice (409, logged); the case waits.
         await service.reviews.decide(ada.caller, { caseId: ofColin, subject: 'colin', decision: 'confirm', reason: 'same person' });
         await assert.rejects(service.reviews.decide(ada.caller, { caseId: ofColin, subject: 'colin', decision: 'confirm', reason: 'again' }));
-        const made = decisionsOn(await page(installationAuditorSecret), ofColin);
-        assert.deepEqual(made.map((e) => [named(e), e.outcome]), [['colin', 'ok'], ['colin', 'failed']], 'the installation auditor reads every entry as made');
-        for (const secret of [requesterSecret, auditorSecret]) {
+        const made = decisionsOn((await db.all<{ seq: number; body: string }>(`SELECT seq, body FROM audit_log ORDER BY seq`)).map((r) => ({ seq: Number(r.seq), ...JSON.parse(r.body) as Omit<Entry, 'seq'> })), ofColin);
+        assert.deepEqual(made.map((e) => [named(e), e.outcome]), [['colin', 'ok'], ['colin', 'failed']], 'the log holds both, as made');
+        // The installation auditor, who oversees every organisation, is outside the review too.
+        for (const secret of [requesterSecret, auditorSecret, installationAuditorSecret]) {
           for (const entries of [await page(secret), await exported(secret)]) {
             assert.deepEqual(decisionsOn(entries, ofColin), [], 'a decision on a pending case is read outside its review');
             assert.doesNotMatch(JSON.stringify(entries), /"subject":"colin","[^}]*"decision"|clearedThreshold/);
-            assert.ok(entries.some((e) => e.action === 'identify' && e.result?.case === undefined), 'the auditor still reads the searches');
+            assert.ok(entries.some((e) => e.action === 'identify'), 'the auditor still reads the searches');
           }
           // A proof of the entry is answered as for an entry that does not exist.
           const hidden = await get(secret, `/v1/audit/proof?seq=${made[0]!.seq}`);
@@ -94,22 +97,41 @@ for (const backend of backends) {
           assert.equal(hidden.statusCode, 404, hidden.body);
           assert.equal(hidden.json().error.message.replace(String(made[0]!.seq), 'N'), missing.json().error.message.replace('999999', 'N'));
         }
-        assert.equal((await get(installationAuditorSecret, `/v1/audit/proof?seq=${made[0]!.seq}`)).statusCode, 200);
 
         // The stranger's case is closed by one reviewer: released (with no one), its close is read.
         await service.reviews.close(ada.caller, { caseId: ofStranger, reason: 'no one cleared the threshold' });
         assert.deepEqual(decisionsOn(await page(requesterSecret), ofStranger).map((e) => e.result?.decision), ['close']);
 
+        // A reviewer registered after the search is refused; the refusal names the case (seventh outside test, low).
+        const late = await reviewerKey(service, operator, charity.organisationId, 'Late Reviewer', [P]);
+        await assert.rejects(service.reviews.decide(late.caller, { caseId: ofColin, subject: 'colin', decision: 'confirm', reason: 'looks like him' }), /after the case was opened/);
+        const refusal = (await db.all<{ body: string }>(`SELECT body FROM audit_log WHERE body LIKE '%"action":"decide_review"%' AND body LIKE '%"outcome":"refused"%' ORDER BY seq DESC LIMIT 1`)).map((r) => JSON.parse(r.body) as Entry)[0]!;
+        assert.equal(refusal.result?.case, ofColin, 'a refused decision names the case it was about');
+
         // The second person confirms: colin is released, and the decisions that name him with him.
         await service.reviews.decide(bo.caller, { caseId: ofColin, subject: 'colin', decision: 'confirm', reason: 'same person' });
-        assert.deepEqual(decisionsOn(await page(auditorSecret), ofColin).map((e) => [named(e), e.outcome]), [['colin', 'ok'], ['colin', 'failed'], ['colin', 'ok']]);
+        for (const secret of [auditorSecret, installationAuditorSecret]) {
+          assert.deepEqual(decisionsOn(await page(secret), ofColin).map((e) => [named(e), e.outcome]), [['colin', 'ok'], ['colin', 'failed'], ['colin', 'refused'], ['colin', 'ok']]);
+        }
+        assert.equal((await get(installationAuditorSecret, `/v1/audit/proof?seq=${made[0]!.seq}`)).statusCode, 200);
 
         // A rejected candidate is never released: the decision is never read outside the review.
         const ofHugo = (await service.identify(requester, { purpose: P, galleryId, probe: image(faces.hugo1()) })).review.case!;
         await service.reviews.decide(ada.caller, { caseId: ofHugo, subject: 'hugo', decision: 'reject', reason: 'not the same person' });
         assert.equal(((await service.reviews.get(requester, ofHugo)) as { status: string }).status, 'resolved');
         assert.deepEqual(decisionsOn(await page(requesterSecret), ofHugo), []);
-        assert.equal(decisionsOn(await page(installationAuditorSecret), ofHugo).length, 1);
+        assert.deepEqual(decisionsOn(await page(auditorSecret), ofHugo), []);
+        assert.equal(decisionsOn(await page(installationAuditorSecret), ofHugo).length, 1, 'the installation auditor oversees a resolved case\'s decisions');
+
+        // The operator's report names no decider of a waiting case, and counts none of its decisions.
+        const waiting = (await service.identify(requester, { purpose: P, galleryId, probe: image(faces.colin2()) })).review.case!;
+        await service.reviews.decide(ada.caller, { caseId: waiting, subject: 'colin', decision: 'confirm', reason: 'same person' });
+        const { doc, usage } = await service.report.document(operator);
+        const text = JSON.stringify(doc);
+        assert.equal(usage.candidatesConfirmed, 2, 'the two confirmations of the released case, not the waiting one\'s');
+        assert.match(text, new RegExp(`${waiting}[^\\]]*review not complete`));
+        assert.doesNotMatch(text, new RegExp(`${waiting}[^\\]]*Ada Reviewer`));
+        assert.match(text, new RegExp(`${ofStranger}[^\\]]*Ada Reviewer: close`), 'a close is named once its case is resolved');
       } finally {
         await app.close();
       }

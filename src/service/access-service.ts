@@ -418,14 +418,12 @@ export class AccessService {
   }
 
   /**
-   * An organisation's auditor reads its organisation's entries but a reviewer's decision only once
-   * its case releases what it names (`ReviewEntryRelease`): the auditor, or a requester's key that
-   * is also an auditor's, is outside the review. The installation auditor, who verifies the whole
-   * chain, reads every entry.
+   * A reviewer's decision is read outside the review only as `ReviewEntryRelease` says: by no one
+   * while its case waits; then by the installation auditor, and by an organisation's auditor (or
+   * a requester's key that is also an auditor's) once the case releases what it names.
    */
   private async outsideReview<E extends object>(caller: Caller, entries: E[]): Promise<E[]> {
-    if (caller.roles.includes('installation_auditor')) return entries;
-    const release = new ReviewEntryRelease(this.db, this.gov);
+    const release = new ReviewEntryRelease(this.db, this.gov, caller.roles.includes('installation_auditor') ? 'installation' : 'organisation');
     const shown: E[] = [];
     for (const e of entries) if (await release.shows(e as Parameters<ReviewEntryRelease['shows']>[0])) shown.push(e);
     return shown;

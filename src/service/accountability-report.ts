@@ -17,6 +17,7 @@ import type { Governor } from './governor.js';
 import type { PurgeReceipt } from './people-service.js';
 import { ComplianceService, type StatementsStanding } from './compliance-service.js';
 import { KeyLabelReviewers, type ReviewerDirectory } from './reviewer-identity.js';
+import { casesCompletedByReview } from '../governance/review-completion.js';
 import { statementSections } from './statement-sections.js';
 
 /** The parts of `probity evaluate`'s results.json the report quotes. */
@@ -123,6 +124,17 @@ export class AccountabilityReport {
   }
 
   /**
+   * Reviewers' decisions whose body contains `marker`, on cases their review resolved: a decision
+   * on a case still waiting, or ended without review, says it held a candidate, which the review
+   * withholds from everyone outside it, this report's readers included (seventh outside test).
+   */
+  private async decisionsOnResolvedCases(marker: string): Promise<number> {
+    const resolved = await casesCompletedByReview(this.db);
+    const rows = await this.db.all<{ body: string }>(`SELECT body FROM audit_log WHERE body LIKE $1 AND body LIKE $2 AND body LIKE $3`, ['%"action":"decide_review"%', '%"outcome":"ok"%', `%${marker}%`]);
+    return rows.filter((r) => resolved.has(String((JSON.parse(r.body) as { result?: { case?: unknown } }).result?.case))).length;
+  }
+
+  /**
    * Faces searched by the identify entries whose body contains `marker` (all of them when it is
    * empty): a frame's entry records how many of its faces were searched, every other one searched one.
    */
@@ -153,8 +165,8 @@ export class AccountabilityReport {
       reviewCasesOpened: await this.count(`SELECT COUNT(*) AS n FROM review_cases`),
       reviewCasesResolved: await this.count(`SELECT COUNT(*) AS n FROM review_cases WHERE status = 'resolved'`),
       // From the audit log, which outlives the erasure of the people decided on.
-      candidatesConfirmed: await this.actionsWith('decide_review', '"decision":"confirm"'),
-      candidatesOverturned: await this.actionsWith('decide_review', '"overturned":true'),
+      candidatesConfirmed: await this.decisionsOnResolvedCases('"decision":"confirm"'),
+      candidatesOverturned: await this.decisionsOnResolvedCases('"overturned":true'),
       refusals: await this.count(`SELECT COUNT(*) AS n FROM audit_log WHERE body LIKE '%"outcome":"refused"%'`),
       presentationAttacksRefused: await this.count(`SELECT COUNT(*) AS n FROM audit_log WHERE body LIKE '%"code":"presentation_attack_suspected"%'`),
       subjectsErased: await this.actions('erase_subject'),

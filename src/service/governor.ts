@@ -149,7 +149,10 @@ export class ForeignResource extends ProbityError {
 /** A gallery as the Governor cleared it for a request (the row, as stored). */
 export type ClearedGallery = { id: string; organisation_id: string; purposes: string } & Record<string, unknown>;
 
-type AuditContext = Omit<AuditBody, 'action' | 'organisationId' | 'keyId' | 'roles' | 'outcome' | 'result' | 'purpose' | 'legalAuthority' | 'obligations' | 'rules'>;
+type AuditContext = Omit<AuditBody, 'action' | 'organisationId' | 'keyId' | 'roles' | 'outcome' | 'result' | 'purpose' | 'legalAuthority' | 'obligations' | 'rules'> & {
+  /** What a refusal's entry records beside its code and reason (the case a decision was about); a success records the work's own result instead. */
+  result?: Record<string, unknown>;
+};
 
 /** The operator's option to hold consequential use until an overdue accountability report is renewed. */
 export const STATEMENTS_CURRENT_RULE = { rule: 'accountability/report-current', citation: 'RCW 43.386.020(4)' };

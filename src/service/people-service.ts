@@ -11,6 +11,7 @@ import { useCase } from '../governance/use-cases.js';
 import { erasureDue } from '../governance/erasure-due.js';
 import { instantMs, parseInstant, parseOptionalInstant } from '../governance/instants.js';
 import type { Governor } from './governor.js';
+import { endLapsedCases } from './lapsed-cases.js';
 import { ReviewEntryRelease } from './review-release.js';
 
 type ConsentRow = {
@@ -241,6 +242,8 @@ export class PeopleService {
       }
     }
     for (const g of touched) await this.refreshIndex(g);
+    // A case whose warrant has expired can never be decided: it ends here, and its probe face with it.
+    if (scope === 'all') await endLapsedCases(this.db, this.gov, now, this.ledger?.escrow);
     if (receipts.length) {
       await this.db.scrub();
       // Erasures nobody holds a receipt proof for yet: signed at once, not at the next checkpoint.

@@ -3,6 +3,7 @@ import type { Queryable } from '../gallery/db.js';
 import { candidateState, ERASED_PREFIX } from '../gallery/erasure-mentions.js';
 import type { LegalAuthority } from '../governance/policy/assess.js';
 import { subjectCoverage } from '../governance/purpose-scope.js';
+import { completedByReview } from '../governance/review-completion.js';
 import type { Capability } from '../governance/use-cases.js';
 import type { Clearance, Governor } from './governor.js';
 
@@ -113,16 +114,19 @@ export async function releasedCandidates(q: Queryable, gov: Governor, row: Relea
 /**
  * Whether someone outside a case's review may read a reviewer's `decide_review` entry: an
  * organisation's auditor paging the audit log (the requester's key may hold that role too), a
- * person's access report. A decision on a candidate shows once the case releases that candidate;
- * a close, or an attempt naming no one, once the case is resolved and its outcome released. Until
- * then the entry is left out as another organisation's entries are, since its very existence
- * would tell a case with a candidate from one without, and its subject who the candidate is. Each
- * case is judged once per reader, however many entries name it.
+ * person's access report, the installation auditor. While the case waits, no one: the entry's very
+ * existence tells a case with a candidate from one without, and its subject who the candidate is
+ * (found before, and by, the seventh outside test); nor ever, if it ended without review (its
+ * gallery deleted, its warrant lapsed: `completedByReview`). Once review resolved it, the installation auditor
+ * (`reader: 'installation'`), who oversees every organisation, reads every entry; anyone of the
+ * organisation reads a decision on a candidate only if the case releases that candidate, and a
+ * close, or an attempt naming no one, only if its outcome is not withheld. Each case is judged once
+ * per reader, however many entries name it.
  */
 export class ReviewEntryRelease {
-  private readonly byCase = new Map<string, Promise<{ released: Set<string>; open: boolean } | undefined>>();
+  private readonly byCase = new Map<string, Promise<{ released: Set<string>; open: boolean; reviewed: boolean } | undefined>>();
 
-  constructor(private readonly q: Queryable, private readonly gov: Governor) {}
+  constructor(private readonly q: Queryable, private readonly gov: Governor, private readonly reader: 'organisation' | 'installation' = 'organisation') {}
 
   async shows(e: { action: string; subject?: unknown; result?: { case?: unknown; subject?: unknown } }): Promise<boolean> {
     if (e.action !== 'decide_review') return true;
@@ -132,6 +136,8 @@ export class ReviewEntryRelease {
     const judged = await this.byCase.get(caseId)!;
     // A decision on a case that was never opened names no candidate of any case.
     if (!judged) return true;
+    if (!judged.reviewed) return false;
+    if (this.reader === 'installation') return true;
     if (judged.open) return false;
     const subject = e.subject ?? e.result?.subject;
     return subject === undefined || judged.released.has(String(subject));
@@ -142,6 +148,6 @@ export class ReviewEntryRelease {
     if (!row) return undefined;
     const decisions = await this.q.all<Decision>(`SELECT subject, reviewer_key_id, decision FROM review_decisions WHERE case_id = $1`, [row.id]);
     const r = await releasedCandidates(this.q, this.gov, row, decisions);
-    return { released: r.released, open: r.pending || r.refusal !== undefined };
+    return { released: r.released, open: r.pending || r.refusal !== undefined, reviewed: row.status === 'resolved' && await completedByReview(this.q, row.id) };
   }
 }

@@ -272,7 +272,7 @@ export class ReviewService {
 
   async decide(caller: Caller, input: { caseId: string; subject: string; decision: 'confirm' | 'reject'; reason: string }) {
     const target = await this.requireDecideAccess(caller, input.caseId);
-    const answer = await this.gov.run(caller, 'decide_review', { galleryId: target.gallery_id, subject: input.subject }, async (tx) => {
+    const answer = await this.gov.run(caller, 'decide_review', { galleryId: target.gallery_id, subject: input.subject, result: { case: input.caseId } }, async (tx) => {
       const row = await this.pendingCase(tx, caller, input.caseId);
       // Who may decide is settled before anything about the candidates is answered: a barred key
       // told "no candidates" from "not yours to decide" learnt the result (sixth outside test, last run).
@@ -342,7 +342,7 @@ export class ReviewService {
   async close(caller: Caller, input: { caseId: string; reason: string; subject?: string }) {
     const target = await this.requireDecideAccess(caller, input.caseId);
     if (input.subject !== undefined) throw new ProbityError('invalid_request', 'subject: "close" names no one; give no subject');
-    const answer = await this.gov.run(caller, 'decide_review', { galleryId: target.gallery_id }, async (tx) => {
+    const answer = await this.gov.run(caller, 'decide_review', { galleryId: target.gallery_id, result: { case: input.caseId } }, async (tx) => {
       const row = await this.pendingCase(tx, caller, input.caseId);
       const candidates = JSON.parse(row.candidates) as ReviewCandidate[];
       const { reviewer, obligationsNow } = await this.eligibleDecider(tx, caller, row);
