@@ -186,7 +186,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Audit entries in order, filtered by time, organisation and purpose (auditor: its organisation; installation_auditor: all) */
+        /** Audit entries in order, filtered by time, organisation and purpose (auditor: its organisation's; installation_auditor: all); a reviewer's decision only once review has resolved its case, and for an organisation only if the case releases what it names */
         get: operations["listAuditEntries"];
         put?: never;
         post?: never;

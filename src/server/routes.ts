@@ -270,7 +270,7 @@ export function registerRoutes(app: FastifyInstance, service: ProbityService): v
   } as const;
   type AuditQuery = { from?: string; to?: string; organisationId?: string; purpose?: string; outcome?: 'ok' | 'refused' | 'failed'; after?: number; limit: number };
   app.get<{ Querystring: AuditQuery }>('/v1/audit', {
-    schema: { tags: ['audit'], summary: "Audit entries in order, filtered by time, organisation and purpose (auditor: its organisation's, a reviewer's decision only once its case releases what it names; installation_auditor: all)", querystring: auditQuery, response: { 200: { type: 'object', properties: { items: { type: 'array', items: open }, next: { type: 'integer' } } }, ...errors } },
+    schema: { tags: ['audit'], summary: "Audit entries in order, filtered by time, organisation and purpose (auditor: its organisation's; installation_auditor: all); a reviewer's decision only once review has resolved its case, and for an organisation only if the case releases what it names", querystring: auditQuery, response: { 200: { type: 'object', properties: { items: { type: 'array', items: open }, next: { type: 'integer' } } }, ...errors } },
   }, async (req) => service.access.auditEntries(callerOf(req), req.query));
 
   app.get<{ Querystring: AuditQuery }>('/v1/audit/export', {
