@@ -8,7 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -268,23 +268,47 @@ describe('data files are private', () => {
     }
   });
 
+  /** `probity serve --development` on `data`, until it listens; stop() ends it. */
+  const startDevelopment = async (data: string) => {
+    const child = spawn(process.execPath, [cliPath, 'serve', '--data', data, '--development', '--port', '0'], { env: { ...process.env, PROBITY_SECRET_KEY: '', PROBITY_ADMIN_KEY: '' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const ended = new Promise((r) => child.once('exit', r));
+    await new Promise<void>((resolve, reject) => {
+      let out = '';
+      child.stdout.on('data', (d) => { out += d; if (/listening on/.test(out)) resolve(); });
+      child.stderr.on('data', (d) => { out += d; });
+      child.on('exit', (code) => reject(new Error(`serve ended (${code}): ${out}`)));
+    });
+    return { stop: async () => { child.kill('SIGTERM'); await ended; } };
+  };
+
   test('probity serve makes its data folder 0700 and every file in it 0600', async () => {
     const parent = mkdtempSync(join(tmpdir(), 'probity-serve-modes-'));
     const data = join(parent, 'data');
-    const child = spawn(process.execPath, [cliPath, 'serve', '--data', data, '--development', '--port', '0'], { env: { ...process.env, PROBITY_SECRET_KEY: '', PROBITY_ADMIN_KEY: '' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const s = await startDevelopment(data);
     try {
-      await new Promise<void>((resolve, reject) => {
-        let out = '';
-        child.stdout.on('data', (d) => { out += d; if (/listening on/.test(out)) resolve(); });
-        child.stderr.on('data', (d) => { out += d; });
-        child.on('exit', (code) => reject(new Error(`serve ended (${code}): ${out}`)));
-      });
       assert.equal(statSync(data).mode & 0o777, 0o700, 'the data folder');
       for (const f of ['probity.sqlite', 'probity.sqlite-wal', 'probity.sqlite-shm', 'template.key', 'operator.key']) assert.equal(statSync(join(data, f)).mode & 0o777, 0o600, f);
     } finally {
-      const ended = new Promise((r) => child.once('exit', r));
-      child.kill('SIGTERM');
-      await ended;
+      await s.stop();
+      rmSync(parent, { recursive: true, force: true });
+    }
+  });
+
+  test('attack (seventh outside test, low): files left 0644 in the data folder (the operator key, the template key, a store kept aside) are 0600 again at the next start', async () => {
+    const parent = mkdtempSync(join(tmpdir(), 'probity-serve-tighten-'));
+    const data = join(parent, 'data');
+    try {
+      await (await startDevelopment(data)).stop();
+      writeFileSync(join(data, 'probity.sqlite.before-restore-2026-01-01T00-00-00Z'), 'a store a restore kept aside');
+      chmodSync(data, 0o755);
+      const files = readdirSync(data).filter((f) => statSync(join(data, f)).isFile());
+      for (const f of files) chmodSync(join(data, f), 0o644);
+      const s = await startDevelopment(data);
+      await s.stop();
+      assert.equal(statSync(data).mode & 0o777, 0o700, 'the data folder');
+      for (const f of files) assert.equal(statSync(join(data, f)).mode & 0o777, f === 'audit-signing.pub' ? 0o644 : 0o600, f);
+      assert.ok(files.includes('operator.key') && files.includes('template.key'), `the files checked: ${files.join(', ')}`);
+    } finally {
       rmSync(parent, { recursive: true, force: true });
     }
   });

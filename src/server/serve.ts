@@ -153,6 +153,14 @@ async function openService(o: ServeOptions, print?: (line: string) => void): Pro
  * Starts the service. The first process prepares storage and the operator's key, then either
  * serves itself (one worker) or starts worker processes that share the port.
  */
+function tightenDataFolder(dir: string): void {
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) privateDirectory(path);
+    else if (entry.isFile() && entry.name !== 'audit-signing.pub') privateFile(path);
+  }
+}
+
 export async function serve(o: ServeOptions, print: (line: string) => void): Promise<void> {
   // Whatever this process writes (the store, its -wal and -shm, key files, anything a later
   // feature adds under the data folder) is readable by the service's user only.
@@ -161,10 +169,10 @@ export async function serve(o: ServeOptions, print: (line: string) => void): Pro
     privateDirectory(o.dataDir);
     holdDataFolder(o.dataDir, 'serve');
     if (!o.databaseUrl) refuseUnfinishedRestore(o.dataDir);
-    // An installation made before files were private is tightened.
-    for (const f of ['probity.sqlite', 'probity.sqlite-wal', 'probity.sqlite-shm', 'template.key']) {
-      if (existsSync(join(o.dataDir, f))) privateFile(join(o.dataDir, f));
-    }
+    // An installation made before files were private, or a file a hand or a tool left readable
+    // (the operator key, the ledgers, a store kept aside by a restore), is tightened: every file of
+    // the folder but the public key, which is there to be handed out (seventh outside test, low).
+    tightenDataFolder(o.dataDir);
     templateCipher(o); // refuse early, before any model loads, when there is no key
     const signing = auditWitness(o);
     print(`audit checkpoints signed by Ed25519 key ${signing.key.keyId} (public key in ${join(o.dataDir, 'audit-signing.pub')}), witnessed in ${signing.file}${signing.url ? ` and ${signing.url}` : ''}`);
