@@ -228,7 +228,10 @@ export const ONE_CAPTURE = { maxCentreShift: 1.0, maxSizeRatio: 1.5, minSimilari
 /**
  * Refuses a burst whose frames are not all of one face: every frame's face must match the first
  * frame's at `threshold` (the recognition model's threshold at SAME_FACE_FMR). Without this, a
- * live face in one frame would vouch for a printed photograph of someone else in another.
+ * live face in one frame would vouch for a printed photograph of someone else in another. The
+ * refusal says so in words, never with the similarity or the threshold: a client supplies every
+ * frame, and a score between two of them would be a comparison of two photographs of its choosing
+ * (seventh outside test). The similarities are returned to the caller in the process only.
  */
 export function requireSameFace(frames: readonly { label: string; template: Template }[], threshold: number): { label: string; similarity: number }[] {
   const [first, ...rest] = frames;
@@ -238,7 +241,7 @@ export function requireSameFace(frames: readonly { label: string; template: Temp
     if (!(similarity >= threshold)) {
       throw new ProbityError(
         'presentation_attack_suspected',
-        `${f.label}: the frames of a liveness burst must all show the same face, and this frame's face does not match ${first.label}'s (similarity ${similarity.toFixed(3)}, under the same-face threshold ${threshold.toFixed(3)} for an FMR of ${SAME_FACE_FMR}); a live face in one frame cannot vouch for another face`,
+        `${f.label}: the frames of a liveness burst must all show the same face, and this frame does not show ${first.label}'s; a live face in one frame cannot vouch for another face`,
       );
     }
     return { label: f.label, similarity: round6(similarity) };
@@ -256,11 +259,19 @@ export interface BurstFrame {
 
 /**
  * Refuses a burst that is not plausibly one capture: every frame must be the size of the first,
- * show the same face (`requireSameFace`), its template at least ONE_CAPTURE.minSimilarity from the
- * first's, and its face box where the first's is, give or take ONE_CAPTURE's drift. Photographs
- * of the same person from other occasions, cut to size, fail the last two more often than not;
- * the rule that every frame must pass liveness (`burstScore`) is what stops them vouching for a
- * print, and this says whether the frames were one capture at all.
+ * show the first frame's face near-identical (its template at least the higher of
+ * ONE_CAPTURE.minSimilarity and `sameFaceThreshold` from the first's), and its face box where the
+ * first's is, give or take ONE_CAPTURE's drift. Photographs of the same person from other
+ * occasions, cut to size, fail the last two more often than not; the rule that every frame must
+ * pass liveness (`burstScore`) is what stops them vouching for a print, and this says whether the
+ * frames were one capture at all.
+ *
+ * A frame too unlike the first is refused with one message whether it shows someone else or the
+ * same person on another occasion, and with no similarity or threshold: the client supplies every
+ * frame, so anything more than "one capture or not" would be a comparison of two photographs of
+ * its choosing, which its purpose may not grant (seventh outside test). The similarities are
+ * returned for `probity liveness` and the evaluation, in the process; the service never sends or
+ * logs them.
  */
 export function requireOneCapture(frames: readonly BurstFrame[], sameFaceThreshold: number): { label: string; similarity: number }[] {
   const [first, ...rest] = frames;
@@ -272,13 +283,13 @@ export function requireOneCapture(frames: readonly BurstFrame[], sameFaceThresho
   for (const f of rest) {
     if (f.width !== first.width || f.height !== first.height) throw notOneCapture(f, `is ${f.width}x${f.height}, not ${first.width}x${first.height} as ${first.label} is`);
   }
-  const similarities = requireSameFace(frames, sameFaceThreshold);
+  const floor = Math.max(sameFaceThreshold, ONE_CAPTURE.minSimilarity);
   const size = (b: Box) => Math.sqrt(b.width * b.height);
   const firstSize = size(first.box);
-  rest.forEach((f, k) => {
-    const similarity = similarities[k]!.similarity;
-    if (similarity < ONE_CAPTURE.minSimilarity) {
-      throw notOneCapture(f, `shows the face too differently from ${first.label} (similarity ${similarity.toFixed(3)}, under ${ONE_CAPTURE.minSimilarity} for frames of one capture)`);
+  return rest.map((f) => {
+    const similarity = cosineSimilarity(first.template, f.template);
+    if (!(similarity >= floor)) {
+      throw notOneCapture(f, `does not show ${first.label}'s face as one capture does (the same face, near-identical from frame to frame)`);
     }
     const shift = Math.hypot(f.box.x + f.box.width / 2 - (first.box.x + first.box.width / 2), f.box.y + f.box.height / 2 - (first.box.y + first.box.height / 2)) / firstSize;
     if (shift > ONE_CAPTURE.maxCentreShift) {
@@ -288,8 +299,8 @@ export function requireOneCapture(frames: readonly BurstFrame[], sameFaceThresho
     if (Math.max(ratio, 1 / ratio) > ONE_CAPTURE.maxSizeRatio) {
       throw notOneCapture(f, `has the face ${ratio.toFixed(2)} times its size in ${first.label} (at most ${ONE_CAPTURE.maxSizeRatio} times either way in one capture)`);
     }
+    return { label: f.label, similarity: round6(similarity) };
   });
-  return similarities;
 }
 
 export interface LivenessResult extends LivenessDecision {

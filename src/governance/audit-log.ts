@@ -21,9 +21,15 @@ export interface AuditBody {
   /** Presentation-attack checks run on the request's images: the score, the threshold and the decision. */
   liveness?: {
     label: string; model: string; score: number; threshold: number; bpcer: number; live: boolean; requiredBy: string;
-    /** A burst: each further frame's label, SHA-256, score and similarity to the first frame's face (the score above is their median with the first). */
-    frames?: { label: string; sha256: string; score: number; similarity: number }[];
+    /**
+     * A burst: each further frame's label, SHA-256 and score (the score above is the lowest of
+     * theirs and the first's). Entries before the seventh outside test also hold each frame's
+     * similarity to the first; none is recorded now, since an organisation's auditors read this.
+     */
+    frames?: { label: string; sha256: string; score: number }[];
   }[];
+  /** A liveness burst refused as not one capture, before any frame was scored: its first image's label (its hash is in inputHashes) and each further frame's label and SHA-256. */
+  notOneCapture?: { label: string; frames: { label: string; sha256: string }[] };
   outcome: 'ok' | 'refused' | 'failed';
   result?: Record<string, unknown>;
 }

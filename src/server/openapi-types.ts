@@ -4851,12 +4851,11 @@ export interface operations {
                             bpcer?: number;
                             live?: boolean;
                             requiredBy?: string;
-                            /** @description A burst: each further frame, its score and its face's similarity to the first frame's */
+                            /** @description A burst: each further frame, its SHA-256 and its liveness score. No similarity between frames is given: the frames are one capture, or the request was refused */
                             frames?: {
                                 label?: string;
                                 sha256?: string;
                                 score?: number;
-                                similarity?: number;
                             }[];
                         }[];
                         auditSeq?: number;
@@ -5453,12 +5452,11 @@ export interface operations {
                             bpcer?: number;
                             live?: boolean;
                             requiredBy?: string;
-                            /** @description A burst: each further frame, its score and its face's similarity to the first frame's */
+                            /** @description A burst: each further frame, its SHA-256 and its liveness score. No similarity between frames is given: the frames are one capture, or the request was refused */
                             frames?: {
                                 label?: string;
                                 sha256?: string;
                                 score?: number;
-                                similarity?: number;
                             }[];
                         };
                         auditSeq?: number;

@@ -57,7 +57,7 @@ const livenessRecord = {
   type: 'object',
   properties: {
     label: { type: 'string' }, model: { type: 'string' }, score: { type: 'number' }, threshold: { type: 'number' }, bpcer: { type: 'number' }, live: { type: 'boolean' }, requiredBy: { type: 'string' },
-    frames: { type: 'array', description: 'A burst: each further frame, its score and its face\'s similarity to the first frame\'s', items: { type: 'object', properties: { label: { type: 'string' }, sha256: { type: 'string' }, score: { type: 'number' }, similarity: { type: 'number' } } } },
+    frames: { type: 'array', description: 'A burst: each further frame, its SHA-256 and its liveness score. No similarity between frames is given: the frames are one capture, or the request was refused', items: { type: 'object', properties: { label: { type: 'string' }, sha256: { type: 'string' }, score: { type: 'number' } } } },
   },
 } as const;
 

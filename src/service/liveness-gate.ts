@@ -72,20 +72,25 @@ export class LivenessGate {
       const frames = f.frames ?? [];
       const decoded = [];
       for (const x of [f, ...frames]) decoded.push({ label: x.input.label, image: await decodeImage(x.input.bytes, x.input.label), box: x.box, template: x.template });
-      let similarities: { similarity: number }[] = [];
       if (frames.length) {
         if (!f.template || sameFaceThreshold === undefined) throw new Error('a liveness burst needs the first frame\'s template and a same-face threshold');
         try {
-          similarities = requireOneCapture(decoded.map((d) => ({ label: d.label, width: d.image.width, height: d.image.height, box: d.box, template: d.template! })), sameFaceThreshold);
+          // Only whether the frames are one capture leaves this call: the similarities it returns
+          // would compare photographs the client chose (seventh outside test).
+          requireOneCapture(decoded.map((d) => ({ label: d.label, width: d.image.width, height: d.image.height, box: d.box, template: d.template! })), sameFaceThreshold);
         } catch (e) {
-          if (e instanceof ProbityError) await refuse(new ProbityError(e.code, `${e.message}; nothing was done (${requirement.rule}: ${requirement.citation})`, requirement));
-          throw e;
+          if (!(e instanceof ProbityError)) throw e;
+          // The frames were never scored, so they have no liveness record: their hashes are logged here.
+          const notOneCapture = { label: f.input.label, frames: frames.map((x) => ({ label: x.input.label, sha256: sha256(x.input.bytes) })) };
+          const refusal = new ProbityError(e.code, `${e.message}; nothing was done (${requirement.rule}: ${requirement.citation})`, requirement);
+          await this.gov.recordRefusal(caller, op, { ...audit, liveness: records, notOneCapture }, refusal);
+          throw refusal;
         }
       }
       const d = await checker.assessBurst(decoded, this.bpcer);
       const record: LivenessRecord = {
         label: f.input.label, model: d.model, score: d.score, threshold: round(d.threshold), bpcer: d.bpcer, live: d.live, requiredBy: requirement.rule,
-        ...(frames.length ? { frames: frames.map((x, k) => ({ label: x.input.label, sha256: sha256(x.input.bytes), score: d.frameScores[k + 1]!, similarity: similarities[k]!.similarity })) } : {}),
+        ...(frames.length ? { frames: frames.map((x, k) => ({ label: x.input.label, sha256: sha256(x.input.bytes), score: d.frameScores[k + 1]! })) } : {}),
       };
       records.push(record);
       if (frames.length) framesUnder.set(record, decoded.filter((_, k) => d.frameScores[k]! < d.threshold).map((x) => x.label));
