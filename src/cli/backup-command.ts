@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ProbityError } from '../errors.js';
 import type { SignedCheckpoint } from '../governance/audit-checkpoint.js';
-import { lastWitnessCheckpoint, postRestoreRecord, recordRestore, restoreRecord, type RestoreSigning } from '../governance/audit-restore.js';
+import { lastWitnessCheckpoint, postRestoreRecord, recordRestore, requireWitnessSigned, restoreRecord, type RestoreSigning } from '../governance/audit-restore.js';
 import { AuditSigningKey } from '../governance/audit-signing-key.js';
 import { requireWitnessApart, witnessDestination } from '../governance/witness-destination.js';
 import { AuditWitness, checkpointHash, parseCheckpointLine, witnessCheckpointHashes } from '../governance/audit-checkpoint.js';
@@ -205,7 +205,8 @@ export async function restoreCommand(argv: string[]): Promise<void> {
         const recorded = await recordedInDb(db, 'the restored database');
         requireWitnessHolds(file, recorded);
         const signing = restoreSigning(dir, file, reason, recorded);
-        // Before anything is recorded or replayed: the ledgers against their chains and the witness.
+        // Before anything is recorded or replayed: the witness's lines signed and chained, the ledgers against their chains and the witness.
+        if (signing) requireWitnessSigned(file, signing.key);
         const ledgers = checkLedgers(file, { erasures: erasureLedger(dir), safeguards: safeguardLedger(dir) });
         // A pg_dump carries no signature: a record it was edited to lack is caught here, before the record.
         await requireReplayConsistent(db, ledgers.verified.safeguards!.entries as SafeguardEntry[]);

@@ -186,6 +186,10 @@ export class AuditWitness {
       if (line !== undefined) {
         const sc = parseCheckpointLine(line);
         if (!sc) throw new Error(`the last line of the audit witness ${this.options.file} is not a checkpoint`);
+        // Signing on from a line appended without the key would carry it forward under a genuine signature.
+        if (!checkpointSignatureValid(sc, this.key.publicKey)) {
+          throw new Error(`the last line of the audit witness ${this.options.file} (size ${sc.checkpoint.size}, ${sc.checkpoint.time}) is not signed by the audit signing key ${this.key.keyId}: it was appended or altered without the key`);
+        }
         return sc;
       }
       return undefined;

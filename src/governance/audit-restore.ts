@@ -2,9 +2,10 @@ import { existsSync } from 'node:fs';
 import { ProbityError } from '../errors.js';
 import type { Db } from '../gallery/db.js';
 import type { LedgerHead } from '../gallery/ledger.js';
-import { appendLine, checkpointHash, checkpointText, lastLine, parseCheckpointLine, type Checkpoint, type SignedCheckpoint } from './audit-checkpoint.js';
+import { appendLine, checkpointHash, checkpointSignatureValid, checkpointText, lastLine, parseCheckpointLine, type Checkpoint, type SignedCheckpoint } from './audit-checkpoint.js';
 import type { AuditSigningKey } from './audit-signing-key.js';
 import { verifyStoredAudit } from './audit-store.js';
+import { witnessUntrusted } from './audit-witness-verify.js';
 import { catchUpTree, contentLeaf, treeConsistency } from './audit-tree.js';
 import { MerkleFrontier, verifyConsistency } from './merkle.js';
 
@@ -24,6 +25,16 @@ export function lastWitnessCheckpoint(file: string): SignedCheckpoint | undefine
   const sc = parseCheckpointLine(line);
   if (!sc) throw new ProbityError('invalid_argument', `the last line of the audit witness ${file} is not a checkpoint; nothing was restored`);
   return sc;
+}
+
+/**
+ * Refuses, before anything changes, a witness with a line the signing key did not sign or that
+ * does not follow the one before: the restore record would be signed on from its last line, and
+ * the ledgers checked against what it claims (seventh outside test).
+ */
+export function requireWitnessSigned(file: string, key: AuditSigningKey): void {
+  const fault = witnessUntrusted(file, key.publicKey);
+  if (fault) throw new ProbityError('conflict', `${fault}; nothing was restored`);
 }
 
 export interface RestoreSigning {
@@ -48,6 +59,9 @@ export async function restoreRecord(restored: Db, replaced: Db | undefined, o: R
   if (!last) return undefined;
   if (last.keyId !== o.key.keyId) {
     throw new ProbityError('key_unavailable', `the audit witness ${o.file} is signed by key ${last.keyId}, but the signing key given is ${o.key.keyId}; nothing was restored`);
+  }
+  if (!checkpointSignatureValid(last, o.key.publicKey)) {
+    throw new ProbityError('conflict', `the last line of the audit witness ${o.file} (size ${last.checkpoint.size}, ${last.checkpoint.time}) is not signed by the audit signing key ${o.key.keyId}: it was appended or altered without the key; nothing was restored`);
   }
   await restored.transaction((tx) => catchUpTree(tx));
   // The root from the entries' own content, as verification will compute it: nothing stored beside them is trusted.

@@ -1,4 +1,5 @@
 import type { KeyObject } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
 import type { Db } from '../gallery/db.js';
 import { GENESIS } from './audit-chain.js';
 import { checkpointHash, checkpointSignatureValid, parseCheckpointLine, type SignedCheckpoint } from './audit-checkpoint.js';
@@ -104,6 +105,24 @@ export function verifyWitnessChain(text: string, key: KeyObject): { checkpoints:
     prev = sc;
   });
   return { checkpoints: good, breaks, lines: lines.length, restores };
+}
+
+/**
+ * Why the witness file cannot be signed on from or trusted to explain the store, or undefined:
+ * what `audit verify --witness` checks of the witness on its own (verifyWitnessChain), at the
+ * service's start and before a restore. Every line must be signed by the installation's key and
+ * chained to the one before, or an appended line (a restore record with any signature at all)
+ * passes a roll-back of the store off as `probity restore`, and the service then signs the forged
+ * history forward with the real key (seventh outside test). The first break is named.
+ */
+export function witnessUntrusted(file: string, key: KeyObject): string | undefined {
+  if (!existsSync(file)) return undefined;
+  const chain = verifyWitnessChain(readFileSync(file, 'utf8'), key);
+  const first = chain.breaks[0];
+  if (!first) return undefined;
+  return `the audit witness ${file} holds a line this installation's audit signing key ${publicKeyId(key)} did not sign, or that does not follow the one before ` +
+    `(${first.detail}${chain.breaks.length > 1 ? `; ${chain.breaks.length - 1} more` : ''}): a line was appended or altered without the key, ` +
+    'or the signing key is not the one that signed the witness; nothing signed by it is relied on (check it with probity audit verify --witness)';
 }
 
 /** How often the service signs: every `entries` entries, and every `seconds` seconds while the log grows. */

@@ -8,9 +8,15 @@ import { calibrateEngine } from '../matching/engine-calibration.js';
 import { openDb } from '../gallery/db.js';
 import { TemplateCipher } from '../gallery/template-cipher.js';
 import { privateDirectory, privateFile } from '../gallery/private-files.js';
-import { AuditWitness, DEFAULT_CHECKPOINT_EVERY, type WitnessOptions } from '../governance/audit-checkpoint.js';
+import { AuditWitness, DEFAULT_CHECKPOINT_EVERY, lastLine, parseCheckpointLine, type WitnessOptions } from '../governance/audit-checkpoint.js';
 import { AuditSigningKey } from '../governance/audit-signing-key.js';
 import { requireWitnessApart, witnessDestination } from '../governance/witness-destination.js';
+import { witnessUntrusted } from '../governance/audit-witness-verify.js';
+import { checkLedgers } from '../governance/ledger-witness.js';
+import { migrate } from '../gallery/schema.js';
+import type { ErasureEntry } from '../gallery/erasure-ledger.js';
+import type { SafeguardEntry } from '../gallery/safeguard-ledger.js';
+import { describeReapplied, reapplySafeguards, type Reapplied } from '../service/restore-replay.js';
 import { ProbityError } from '../errors.js';
 import { ErasureLedger } from '../gallery/erasure-ledger.js';
 import type { LedgerHead } from '../gallery/ledger.js';
@@ -177,6 +183,7 @@ export async function serve(o: ServeOptions, print: (line: string) => void): Pro
     const signing = auditWitness(o);
     print(`audit checkpoints signed by Ed25519 key ${signing.key.keyId} (public key in ${join(o.dataDir, 'audit-signing.pub')}), witnessed in ${signing.file}${signing.url ? ` and ${signing.url}` : ''}`);
     await refuseWitnessDisagreement(o, signing, print);
+    await replayPastRestoreRecord(o, signing, print);
     const service = await openService(o, print);
     const admin = await service.access.bootstrapAdmin(o.env.PROBITY_ADMIN_KEY);
     if (admin?.generated) {
@@ -217,7 +224,8 @@ export async function serve(o: ServeOptions, print: (line: string) => void): Pro
 /**
  * Signing on over a witness that does not hold what the store says was signed would start a chain
  * the installation's witness never sees, or sign nothing at all while the service answers (sixth
- * outside test, finding 1): outside --development the service does not start.
+ * outside test, finding 1); a witness line not signed by the installation's key could explain a
+ * store rolled back by hand as a restore (seventh): outside --development the service does not start.
  */
 async function refuseWitnessDisagreement(o: ServeOptions, signing: WitnessOptions, print: (line: string) => void): Promise<void> {
   if (!o.databaseUrl && !existsSync(location(o))) return; // a first start: nothing signed yet
@@ -226,13 +234,51 @@ async function refuseWitnessDisagreement(o: ServeOptions, signing: WitnessOption
   try {
     // A store not yet made (PostgreSQL's first start) has signed nothing.
     const made = await db.one(`SELECT 1 AS one FROM audit_checkpoints LIMIT 1`).then(() => true, () => false);
-    if (made) disagreement = await new AuditWitness(db, signing).disagreement().catch((e: Error) => e.message);
+    // The witness's lines first: the comparison below relies on its last line (and on a restore
+    // record to explain a shorter log), so each must be signed by the key and chained (seventh outside test).
+    if (made) disagreement = (signing.file ? witnessUntrusted(signing.file, signing.key.publicKey) : undefined)
+      ?? await new AuditWitness(db, signing).disagreement().catch((e: Error) => e.message);
   } finally {
     await db.close();
   }
   if (!disagreement) return;
   if (o.development) return print(`warning: ${disagreement}`);
   throw new ProbityError('conflict', `${disagreement}; outside --development the service does not start over it`);
+}
+
+/**
+ * While the witness's last line is a restore record, nothing has been signed since `probity
+ * restore`, and the record accepts the backup's shorter log whether or not the store is the one
+ * the restore replayed the ledgers on: the backup put back by hand after it, as it was, passes too
+ * (seventh outside test). So the ledgers are replayed again here, as the restore replayed them:
+ * on the store the restore made nothing is made again; on any other every safeguard holds, and the
+ * start says so. Once the service signs past the record its root binds the replayed log.
+ */
+async function replayPastRestoreRecord(o: ServeOptions, signing: WitnessOptions, print: (line: string) => void): Promise<void> {
+  const line = signing.file ? lastLine(signing.file) : undefined;
+  const record = line === undefined ? undefined : parseCheckpointLine(line);
+  if (!record?.checkpoint.restore) return;
+  if (!o.databaseUrl && !existsSync(location(o))) return;
+  const when = `the restore record of ${record.checkpoint.time} (size ${record.checkpoint.size})`;
+  let reapplied: Reapplied;
+  const db = await openDb(location(o));
+  try {
+    const ledgers = checkLedgers(signing.file, { erasures: erasureLedger(o.dataDir), safeguards: safeguardLedger(o.dataDir) });
+    await migrate(db);
+    reapplied = await reapplySafeguards(db, ledgers.verified.safeguards!.entries as SafeguardEntry[], ledgers.verified.erasures!.entries as ErasureEntry[]);
+  } catch (e) {
+    throw new ProbityError('conflict', `the audit witness's last line is ${when}, and the ledgers could not be replayed on the store again: ${(e as Error).message.replace(/; nothing was restored$/, '')}; the service does not start over it`);
+  } finally {
+    await db.close();
+  }
+  if (madeAgain(reapplied)) {
+    print(`warning: the audit witness's last line is ${when}, but the store lacked safeguards made before it (a backup put back by hand after the restore, or the store edited): ${describeReapplied(reapplied)}`);
+  }
+}
+
+function madeAgain(r: Reapplied): boolean {
+  const counts = [r.consentsWithdrawn, r.keysRevoked, r.applicationsRefused, r.peopleDeactivated, r.signInSettings, r.candidatesRejected, r.probesDropped, r.erasures.subjects, r.erasures.galleries, r.erasures.templates];
+  return r.policy !== undefined || counts.some((n) => n > 0);
 }
 
 /** What a used installation leaves in its data folder beside the store. */

@@ -12,7 +12,7 @@ import { caseKeyOwner, caseOfKeyOwner, isCaseKeyOwner } from '../gallery/subject
 import type { SafeguardEntry, SafeguardLedger } from '../gallery/safeguard-ledger.js';
 import { checkLedgerAgainstAudit, checkLedgers, headsOf, type LedgersChecked } from '../governance/ledger-witness.js';
 import { reapplySafeguards, requireReplayConsistent, type Reapplied } from './restore-replay.js';
-import { recordRestore, restoreRecord, type RestoreSigning } from '../governance/audit-restore.js';
+import { recordRestore, requireWitnessSigned, restoreRecord, type RestoreSigning } from '../governance/audit-restore.js';
 import type { SignedCheckpoint } from '../governance/audit-checkpoint.js';
 
 /**
@@ -99,7 +99,8 @@ export interface RestoreResult {
  */
 export async function restoreStore(dataDir: string, file: string, ledger: ErasureLedger, now = new Date(), signing?: RestoreSigning, safeguards?: SafeguardLedger, witnessFile?: string): Promise<RestoreResult> {
   if (!existsSync(file)) throw new ProbityError('file_not_found', `no backup at ${file}`);
-  // Before anything changes: the ledgers' chains, and what the witness signed of them (ledger-witness.ts).
+  // Before anything changes: the witness's every line signed and chained, the ledgers' chains, and what the witness signed of them (ledger-witness.ts).
+  if (signing) requireWitnessSigned(witnessFile ?? signing.file, signing.key);
   const ledgers = checkLedgers(witnessFile ?? signing?.file, { erasures: ledger, ...(safeguards ? { safeguards } : {}) });
   if (signing) signing = { ...signing, ledgers: headsOf(ledgers) };
   let source: Database.Database;

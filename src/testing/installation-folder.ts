@@ -72,5 +72,8 @@ export function postgresDataFolder(dir: string, location: string) {
     const r = spawnSync(cmd, args, { encoding: 'utf8', env: e });
     return { status: r.status, stdout: r.stdout, all: r.stdout + r.stderr };
   };
-  return { data, witness, open, run };
+  /** The environment `probity serve --data DATA --database LOCATION` runs with: the installation's signing key and witness. */
+  const serveEnv: NodeJS.ProcessEnv = { ...process.env, PROBITY_AUDIT_SIGNING_KEY: seed, PROBITY_AUDIT_WITNESS_FILE: witness, PROBITY_ENV: '' };
+  for (const k of ['PROBITY_SECRET_KEY', 'PROBITY_DATABASE_URL', 'PROBITY_AUDIT_WITNESS_URL', 'PROBITY_ADMIN_KEY']) delete serveEnv[k];
+  return { data, witness, open, run, serveEnv };
 }
