@@ -14,6 +14,13 @@ export type SafeguardEntry =
   | { kind: 'sign_in_set'; at: string; organisationId: string; settings: SignInSettingsEntry }
   /** A reviewer rejected a candidate: the subject by its row id (as the erasure ledger names them), never its reference. */
   | { kind: 'candidate_rejected'; at: string; caseId: string; subjectId: string; reviewerKeyId: string }
+  /**
+   * A reviewer confirmed a candidate. It restricts nothing and a restore makes nothing of it; it is
+   * here so that the ledger grows alike for every decision on a case: its size is in every signed
+   * checkpoint, which a client reads in its receipts, and grew only when a candidate was rejected,
+   * telling a waiting case's requester that its probe matched someone (seventh outside test).
+   */
+  | { kind: 'candidate_confirmed'; at: string; caseId: string; reviewerKeyId: string }
   /** A review case resolved: its probe face and the key it is sealed under went with it (CaseKeys in subject-keys.ts). */
   | { kind: 'probe_dropped'; at: string; caseId: string };
 
@@ -24,7 +31,7 @@ export interface SignInSettingsEntry {
 }
 
 export type SafeguardKind = SafeguardEntry['kind'];
-export const SAFEGUARD_KINDS: readonly SafeguardKind[] = ['consent_withdrawn', 'key_revoked', 'application_refused', 'policy_set', 'person_deactivated', 'sign_in_set', 'candidate_rejected', 'probe_dropped'];
+export const SAFEGUARD_KINDS: readonly SafeguardKind[] = ['consent_withdrawn', 'key_revoked', 'application_refused', 'policy_set', 'person_deactivated', 'sign_in_set', 'candidate_rejected', 'candidate_confirmed', 'probe_dropped'];
 
 const isSafeguard = (e: unknown): e is SafeguardEntry =>
   typeof e === 'object' && e !== null && SAFEGUARD_KINDS.includes((e as SafeguardEntry).kind) && typeof (e as SafeguardEntry).at === 'string';

@@ -116,6 +116,8 @@ for (const backend of backends) {
         assert.doesNotMatch(JSON.stringify(late), /colin|probeImage|data:image/);
         const logged = await lastAuditEntry(db, 'read_review', 'refused');
         assert.deepEqual([logged.keyId, logged.result.code], [reviewers[1]!.caller.keyId, 'legal_authority_expired']);
+        // The refusal is of the reviewer's view; it says what was answered instead (seventh outside test, low).
+        assert.deepEqual([logged.result.case, logged.result.answered], [caseId, 'the view of someone outside the review (no candidates, no probe)']);
         assert.ok(!(await service.reviews.queue(reviewers[1]!.caller)).some((c) => c.id === caseId), 'a case nobody may decide is not in a reviewer\'s queue');
       });
 
@@ -138,6 +140,17 @@ for (const backend of backends) {
         const read = async (caseId: string) => ({ ...(await service.reviews.get(detective, caseId)) as Record<string, unknown>, id: undefined, createdAt: undefined });
         assert.deepEqual(await read(ofColin), await read(ofStranger), 'the requester reads the two ended cases alike');
         assert.doesNotMatch(JSON.stringify(await read(ofColin)), /colin/);
+        // Attack (seventh outside test, high): the lapsed case's disclosure gave its candidates and
+        // scores, and a confirmation made before the lapse, though no review completed it.
+        const disclosure = async (caseId: string) => {
+          const d = (await service.disclosures.export(policeAdmin, { caseId })).disclosure as Record<string, any>;
+          return JSON.parse(JSON.stringify({ ...d, case: undefined, proofs: undefined, search: { ...d.search, at: undefined, auditSeq: undefined, authority: undefined, outcome: { ...d.search.outcome, reviewCase: undefined } } })) as Record<string, any>;
+        };
+        const [ofMatch, ofNone] = [await disclosure(ofColin), await disclosure(ofStranger)];
+        assert.deepEqual(ofMatch.candidates, [], 'a lapsed case discloses its candidates');
+        assert.doesNotMatch(JSON.stringify(ofMatch), /"score"|other candidate|colin/);
+        assert.match(ofMatch.review.release, /ended without review/);
+        assert.deepEqual({ ...ofMatch, review: { ...ofMatch.review, resolvedAt: undefined } }, { ...ofNone, review: { ...ofNone.review, resolvedAt: undefined } }, 'the two lapsed cases disclose alike');
       });
     });
 

@@ -10,13 +10,14 @@
  * PROBITY_TEST_DATABASE_URL is set.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { openDb, type Db } from '../gallery/db.js';
 import { TemplateCipher } from '../gallery/template-cipher.js';
 import { buildApp } from '../server/app.js';
+import { safeguardLedger } from '../server/serve.js';
 import { ProbityService } from '../service/probity-service.js';
 import { skipWithoutLfw } from '../testing/fixtures.js';
 import { backendSkip, backends, consentTo, faces, freshStore, onboard, reviewerKey, testEngine, testKey } from '../testing/service-fixture.js';
@@ -41,7 +42,7 @@ for (const backend of backends) {
       dir = mkdtempSync(join(tmpdir(), 'probity-review-entries-'));
       db = await openDb(store.location);
       service = await ProbityService.open({
-        db, engine: await testEngine(), cipher: TemplateCipher.fromKey(testKey),
+        db, safeguardLedger: safeguardLedger(dir), engine: await testEngine(), cipher: TemplateCipher.fromKey(testKey),
         witness: { key: AuditSigningKey.generate(), file: join(dir, 'audit-witness.jsonl'), everyEntries: 1000, everySeconds: 3600 },
       });
     });
@@ -110,9 +111,9 @@ for (const backend of backends) {
 
         // The second person confirms: colin is released, and the decisions that name him with him.
         await service.reviews.decide(bo.caller, { caseId: ofColin, subject: 'colin', decision: 'confirm', reason: 'same person' });
-        for (const secret of [auditorSecret, installationAuditorSecret]) {
-          assert.deepEqual(decisionsOn(await page(secret), ofColin).map((e) => [named(e), e.outcome]), [['colin', 'ok'], ['colin', 'failed'], ['colin', 'refused'], ['colin', 'ok']]);
-        }
+        assert.deepEqual(decisionsOn(await page(installationAuditorSecret), ofColin).map((e) => [named(e), e.outcome]), [['colin', 'ok'], ['colin', 'failed'], ['colin', 'refused'], ['colin', 'ok']]);
+        // The organisation reads the decisions that released him, never an attempt (seventh outside test: a refused close counted candidates).
+        assert.deepEqual(decisionsOn(await page(auditorSecret), ofColin).map((e) => [named(e), e.outcome]), [['colin', 'ok'], ['colin', 'ok']]);
         assert.equal((await get(installationAuditorSecret, `/v1/audit/proof?seq=${made[0]!.seq}`)).statusCode, 200);
 
         // A rejected candidate is never released: the decision is never read outside the review.
@@ -132,6 +133,23 @@ for (const backend of backends) {
         assert.match(text, new RegExp(`${waiting}[^\\]]*review not complete`));
         assert.doesNotMatch(text, new RegExp(`${waiting}[^\\]]*Ada Reviewer`));
         assert.match(text, new RegExp(`${ofStranger}[^\\]]*Ada Reviewer: close`), 'a close is named once its case is resolved');
+
+        // Attack (seventh outside test, medium): the safeguard ledger's size, in every signed
+        // checkpoint a client reads in its receipts, grew when a candidate was rejected and not when
+        // one was confirmed, so a waiting case's requester learnt that its probe matched someone.
+        const ledgerSize = () => readFileSync(join(dir, 'safeguards.log'), 'utf8').trim().split('\n').filter(Boolean).length;
+        const twice = (await service.createGallery(requester, { name: 'two of one' })).id;
+        await consentTo(service, requester, twice, ['c1', 'c2'], P);
+        await service.enrol(requester, { purpose: P, galleryId: twice, subject: 'c1', images: [image(faces.colin1())] });
+        await service.enrol(requester, { purpose: P, galleryId: twice, subject: 'c2', images: [image(faces.colin2())] });
+        const grows = async (decision: 'confirm' | 'reject') => {
+          const caseId = (await service.identify(requester, { purpose: P, galleryId: twice, probe: image(faces.colin3()) })).review.case!;
+          const before = ledgerSize();
+          await service.reviews.decide(ada.caller, { caseId, subject: 'c1', decision, reason: 'a first look' });
+          assert.equal(((await service.reviews.get(requester, caseId)) as { status: string }).status, 'pending');
+          return ledgerSize() - before;
+        };
+        assert.equal(await grows('confirm'), await grows('reject'), 'the ledger tells a rejection from a confirmation');
       } finally {
         await app.close();
       }

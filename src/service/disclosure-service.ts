@@ -6,6 +6,7 @@ import { canonicalJson } from '../governance/audit-chain.js';
 import { buildAuditProof, type AuditProof } from '../governance/audit-receipt.js';
 import type { CalibrationReference } from '../matching/calibration.js';
 import { NOT_SOLE_BASIS } from '../governance/protected-basis.js';
+import { completedByReview } from '../governance/review-completion.js';
 import type { Governor } from './governor.js';
 import { releasedCandidates } from './review-release.js';
 import type { ReviewerDirectory } from './reviewer-identity.js';
@@ -96,8 +97,13 @@ export class DisclosureService {
     // Before its review is complete a case discloses nothing of its result: not who, how many or
     // how close (the search's own entry counts who cleared the threshold), so an administrator
     // learns no more than the requester may (sixth outside test).
-    const beforeReview = release?.pending === true;
-    const outcome = beforeReview ? { reviewCase: row!.id, note: 'pending review: the result is not disclosed before the review is complete' }
+    // Nor does a case that ended without review (its gallery deleted, its warrant or order lapsed
+    // while it waited): its candidates and their scores were never reviewed, and disclosing them
+    // would tell a match from none, and give the score of any two photographs, with no review at
+    // all (seventh outside test).
+    const endedWithoutReview = row?.status === 'resolved' && !(await completedByReview(this.db, row.id));
+    const beforeReview = release?.pending === true || endedWithoutReview;
+    const outcome = beforeReview ? { reviewCase: row!.id, note: endedWithoutReview ? 'ended without review (its gallery was deleted, or its warrant or order lapsed while it waited): the result is not disclosed' : 'pending review: the result is not disclosed before the review is complete' }
       : erasedSubject && body?.result ? JSON.parse(JSON.stringify(body.result, (_k, v: unknown) => (v === compared ? 'an erased subject' : v))) as Record<string, unknown> : body?.result;
     const proofs: AuditProof[] = [];
     const witness = this.gov.witness;
@@ -127,6 +133,7 @@ export class DisclosureService {
         ? {
           requiredReviewers: Number(row.required_reviewers), status: row.status, resolvedAt: row.resolved_at,
           release: release?.pending ? 'pending: no candidate is named before the review is complete'
+            : endedWithoutReview ? 'ended without review: no candidate is named, counted or scored'
             : release?.refusal ? `withheld: ${release.refusal.message}` : 'released: candidates confirmed by the required reviewers and still covered by a basis are named',
           ...(withheldEntries.length && !beforeReview ? { entriesNotCopied: withheldEntries.map((e) => Number(e.seq)), entriesNotCopiedNote: 'audit entries of decisions this case does not release, listed by number only (a decision on a candidate names the person); decisions on candidates erased since are not listed' } : {}),
           decisions: beforeReview ? [] : decisions.filter((d) => held.has(d.subject)).map((d) => ({ candidate: label.get(d.subject) ?? 'an erased candidate', decision: d.decision, reason: d.reason, at: d.decided_at, reviewer: reviewerViews.get(d.reviewer_key_id) })),

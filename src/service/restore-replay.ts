@@ -66,6 +66,9 @@ export async function reapplySafeguards(db: Db, safeguards: SafeguardEntry[], er
       case 'probe_dropped':
         if (await replayProbeDrop(db, e, now)) done.probesDropped++;
         break;
+      case 'candidate_confirmed':
+        // A confirmation restricts nothing: there is nothing to make again.
+        break;
     }
   }
   for (const e of lastSignIn.values()) if (await replaySignIn(db, e, now)) done.signInSettings++;

@@ -120,7 +120,7 @@ export async function releasedCandidates(q: Queryable, gov: Governor, row: Relea
  * gallery deleted, its warrant lapsed: `completedByReview`). Once review resolved it, the installation auditor
  * (`reader: 'installation'`), who oversees every organisation, reads every entry; anyone of the
  * organisation reads a decision on a candidate only if the case releases that candidate, and a
- * close, or an attempt naming no one, only if its outcome is not withheld. Each case is judged once
+ * close only if its outcome is not withheld; never an attempt that failed or was refused. Each case is judged once
  * per reader, however many entries name it.
  */
 export class ReviewEntryRelease {
@@ -128,7 +128,7 @@ export class ReviewEntryRelease {
 
   constructor(private readonly q: Queryable, private readonly gov: Governor, private readonly reader: 'organisation' | 'installation' = 'organisation') {}
 
-  async shows(e: { action: string; subject?: unknown; result?: { case?: unknown; subject?: unknown } }): Promise<boolean> {
+  async shows(e: { action: string; outcome?: unknown; subject?: unknown; result?: { case?: unknown; subject?: unknown } }): Promise<boolean> {
     if (e.action !== 'decide_review') return true;
     const caseId = e.result?.case;
     if (typeof caseId !== 'string') return true;
@@ -138,7 +138,9 @@ export class ReviewEntryRelease {
     if (!judged) return true;
     if (!judged.reviewed) return false;
     if (this.reader === 'installation') return true;
-    if (judged.open) return false;
+    // An attempt that failed or was refused is the review's own trace: a refused close said how
+    // many candidates waited, which an erasure since may no longer show (seventh outside test).
+    if (judged.open || e.outcome !== 'ok') return false;
     const subject = e.subject ?? e.result?.subject;
     return subject === undefined || judged.released.has(String(subject));
   }

@@ -226,7 +226,8 @@ export class ReviewService {
     if (reviewerView) {
       const barred = await this.mayNotDecide(this.db, caller, row);
       if (barred) {
-        await this.gov.recordRefusal(caller, 'read_review', {}, barred);
+        // The reviewer's view is refused, and the entry says what was answered instead (seventh outside test, low).
+        await this.gov.recordRefusal(caller, 'read_review', { galleryId: row.gallery_id, result: { case: row.id, answered: 'the view of someone outside the review (no candidates, no probe)' } }, barred);
         reviewerView = false;
       }
     }
@@ -302,6 +303,9 @@ export class ReviewService {
         // A rejection restricts (the candidate is never released): a restore of an older store makes it again (restore-replay.ts).
         const subject = await tx.one<{ id: string }>(`SELECT id FROM subjects WHERE gallery_id = $1 AND ref = $2`, [row.gallery_id, input.subject]);
         if (subject) this.gov.restricted({ kind: 'candidate_rejected', at, caseId: row.id, subjectId: subject.id, reviewerKeyId: caller.keyId });
+      } else {
+        // The ledger's size is signed into checkpoints a client reads: a confirmation grows it as a rejection does (safeguard-ledger.ts).
+        this.gov.restricted({ kind: 'candidate_confirmed', at, caseId: row.id, reviewerKeyId: caller.keyId });
       }
       const decisions = await tx.all<DecisionRow>(`SELECT * FROM review_decisions WHERE case_id = $1`, [row.id]);
       const resolved = candidates.every((c) => candidateState(c.subject, decisions, required) !== 'pending');
