@@ -4,7 +4,7 @@ import { ChainedLedger } from './ledger.js';
  * A safeguard that removed or restricted something, as the ledger keeps it: ids and the
  * restriction only, never a subject's reference. Erasures have their own ledger (erasure-ledger.ts).
  */
-export type SafeguardEntry =
+export type SafeguardEntry = (
   | { kind: 'consent_withdrawn'; at: string; galleryId: string; consentId: string }
   | { kind: 'key_revoked'; at: string; keyId: string }
   | { kind: 'application_refused'; at: string; applicationId: string; useCase: string; decidedBy: string; reason: string }
@@ -22,7 +22,11 @@ export type SafeguardEntry =
    */
   | { kind: 'candidate_confirmed'; at: string; caseId: string; reviewerKeyId: string }
   /** A review case resolved: its probe face and the key it is sealed under went with it (CaseKeys in subject-keys.ts). */
-  | { kind: 'probe_dropped'; at: string; caseId: string };
+  | { kind: 'probe_dropped'; at: string; caseId: string }
+) & {
+  /** 128 random bits (Governor.restricted): the ledger's head, in every checkpoint, cannot be guessed line by line. */
+  nonce?: string;
+};
 
 /** An organisation's identity-provider settings as the ledger keeps them: where the client secret is read, never the secret. */
 export interface SignInSettingsEntry {
@@ -33,8 +37,19 @@ export interface SignInSettingsEntry {
 export type SafeguardKind = SafeguardEntry['kind'];
 export const SAFEGUARD_KINDS: readonly SafeguardKind[] = ['consent_withdrawn', 'key_revoked', 'application_refused', 'policy_set', 'person_deactivated', 'sign_in_set', 'candidate_rejected', 'candidate_confirmed', 'probe_dropped'];
 
-const isSafeguard = (e: unknown): e is SafeguardEntry =>
-  typeof e === 'object' && e !== null && SAFEGUARD_KINDS.includes((e as SafeguardEntry).kind) && typeof (e as SafeguardEntry).at === 'string';
+const isRecord = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x);
+
+/** The fields a replay writes, shape-checked, so that a malformed line is refused before a restore signs anything (seventh outside test). */
+const isSafeguard = (e: unknown): e is SafeguardEntry => {
+  if (!isRecord(e) || !SAFEGUARD_KINDS.includes(e.kind as SafeguardKind) || typeof e.at !== 'string') return false;
+  if (e.kind === 'policy_set') return Array.isArray(e.packs) && e.packs.every((p) => typeof p === 'string');
+  if (e.kind === 'sign_in_set') {
+    const st = e.settings;
+    return typeof e.organisationId === 'string' && isRecord(st) && typeof st.issuer === 'string' && typeof st.clientId === 'string'
+      && typeof st.redirectUri === 'string' && isRecord(st.roles) && Array.isArray(st.useCases) && typeof st.sessionMinutes === 'number';
+  }
+  return true;
+};
 
 /**
  * The ledger (`DATA/safeguards.log`, see ledger.ts) of every act that took something away: a

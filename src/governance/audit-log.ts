@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { Queryable } from '../gallery/db.js';
 import { canonicalJson, chainNext, type ChainedEntry } from './audit-chain.js';
 import { appendLeaf } from './audit-tree.js';
@@ -32,6 +33,14 @@ export interface AuditBody {
   notOneCapture?: { label: string; frames: { label: string; sha256: string }[] };
   outcome: 'ok' | 'refused' | 'failed';
   result?: Record<string, unknown>;
+  /**
+   * 128 random bits, set by `appendAudit`. An entry's hash is served though the entry may not be
+   * (the next entry's `prevHash`, a neighbour's inclusion proof): without a secret in it, a reader
+   * could guess a withheld entry from its hash (a reviewer's decision on a waiting case, another
+   * organisation's act), its time bounded by its neighbours and its fields drawn from a short list
+   * (seventh outside test).
+   */
+  nonce?: string;
 }
 
 /**
@@ -45,9 +54,10 @@ export async function appendAudit(tx: Queryable, at: Date, body: AuditBody, kind
     `SELECT seq, hash FROM audit_head WHERE id = 1${kind === 'postgres' ? ' FOR UPDATE' : ''}`,
   );
   if (!head) throw new Error('the audit log has no head row (audit_head): it was deleted from the database; run `probity audit verify`');
-  const entry = chainNext({ seq: Number(head.seq), hash: head.hash }, at.toISOString(), body);
+  const salted: AuditBody = { ...body, nonce: randomBytes(16).toString('hex') };
+  const entry = chainNext({ seq: Number(head.seq), hash: head.hash }, at.toISOString(), salted);
   await tx.run(`INSERT INTO audit_log (seq, at, prev_hash, hash, body, organisation_id, purpose) VALUES ($1, $2, $3, $4, $5, $6, $7)`, [
-    entry.seq, entry.at, entry.prevHash, entry.hash, canonicalJson(body), body.organisationId, body.purpose ?? null,
+    entry.seq, entry.at, entry.prevHash, entry.hash, canonicalJson(salted), body.organisationId, body.purpose ?? null,
   ]);
   await tx.run(`UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1`, [entry.seq, entry.hash]);
   await appendLeaf(tx, entry.seq, entry.hash);

@@ -23,14 +23,15 @@ export interface LedgersChecked {
  * witness signed its head over (a ledger cut short, or rewritten whole with a fresh chain). The
  * witness lies outside the data folder (witness-destination.ts), so whoever holds the folder
  * cannot change what it signed. Every checkpoint counts, not only the last: a checkpoint appended
- * later can only add a requirement, never lift one. Throws `conflict`, naming the ledger and the
- * checkpoint, so that nothing is restored.
+ * later can only add a requirement, never lift one; and holding nothing past the last head it
+ * signed. Throws `conflict`, naming the ledger and the checkpoint, so that nothing is restored.
  */
 export function checkLedgers(witnessFile: string | undefined, ledgers: Record<string, ChainedLedger<unknown>>): LedgersChecked {
   const verified: Record<string, VerifiedLedger<unknown>> = {};
   for (const [name, ledger] of Object.entries(ledgers)) verified[name] = ledger.verify();
   const out: LedgersChecked = { verified, checkpoints: 0 };
   if (!witnessFile || !existsSync(witnessFile)) return out;
+  const signedSize = new Map<string, number>();
   for (const line of readFileSync(witnessFile, 'utf8').split('\n')) {
     if (!line.trim()) continue;
     const sc = parseCheckpointLine(line);
@@ -41,6 +42,7 @@ export function checkLedgers(witnessFile: string | undefined, ledgers: Record<st
       const claim = signed[name];
       if (!claim) continue;
       named = true;
+      signedSize.set(name, Math.max(signedSize.get(name) ?? 0, claim.size));
       const held = verified[name]!.heads.length - 1;
       if (held < claim.size) {
         throw new ProbityError('conflict',
@@ -56,6 +58,20 @@ export function checkLedgers(witnessFile: string | undefined, ledgers: Record<st
     if (named) {
       out.checkpoints++;
       out.newest = sc.checkpoint.time;
+    }
+  }
+  // Entries after the last head the witness signed: the service signs a checkpoint as soon as a
+  // ledger grows, so these were added by hand (a chain needs no secret), or written just before a
+  // crash. A forged `policy_set` or `sign_in_set` would loosen a safeguard when replayed, and the
+  // next checkpoint would sign it in (seventh outside test): nothing unsigned is replayed or signed on.
+  for (const [name, ledger] of Object.entries(ledgers)) {
+    const signedAt = signedSize.get(name);
+    const held = verified[name]!.heads.length - 1;
+    if (signedAt !== undefined && held > signedAt) {
+      throw new ProbityError('conflict',
+        `the ${ledger.what} ${ledger.path} holds ${held} entries, but the audit witness ${witnessFile} signed no more than ${signedAt} of them: ` +
+        `entries ${signedAt + 1} to ${held} were added after its last checkpoint (by hand, or just before a crash; the service signs one as soon as a ledger grows), and nothing unsigned is replayed or signed on. ` +
+        'Compare them with the audit log (probity audit export) and remove those the service did not write; nothing was done');
     }
   }
   return out;

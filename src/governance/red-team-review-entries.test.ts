@@ -22,6 +22,7 @@ import { ProbityService } from '../service/probity-service.js';
 import { skipWithoutLfw } from '../testing/fixtures.js';
 import { backendSkip, backends, consentTo, faces, freshStore, onboard, reviewerKey, testEngine, testKey } from '../testing/service-fixture.js';
 import { suiteUnless } from '../testing/suite.js';
+import { entryHash } from './audit-chain.js';
 import { AuditSigningKey } from './audit-signing-key.js';
 
 const P = 'missing_person_search';
@@ -85,6 +86,18 @@ for (const backend of backends) {
         await assert.rejects(service.reviews.decide(ada.caller, { caseId: ofColin, subject: 'colin', decision: 'confirm', reason: 'again' }));
         const made = decisionsOn((await db.all<{ seq: number; body: string }>(`SELECT seq, body FROM audit_log ORDER BY seq`)).map((r) => ({ seq: Number(r.seq), ...JSON.parse(r.body) as Omit<Entry, 'seq'> })), ofColin);
         assert.deepEqual(made.map((e) => [named(e), e.outcome]), [['colin', 'ok'], ['colin', 'failed']], 'the log holds both, as made');
+        // Attack (seventh outside test, second run, high): a left-out entry's hash is still served (the
+        // next entry's prevHash, a neighbour's proof), and its fields could be guessed one by one until
+        // it matched; a nonce of 128 random bits in every entry makes the guess hopeless.
+        for (const e of made) {
+          const row = (await db.one<{ seq: number; at: string; prev_hash: string; hash: string; body: string }>(`SELECT seq, at, prev_hash, hash, body FROM audit_log WHERE seq = $1`, [e.seq]))!;
+          const body = JSON.parse(row.body) as Record<string, unknown>;
+          assert.match(String(body.nonce), /^[0-9a-f]{32}$/, 'the entry holds no secret');
+          const { nonce: _secret, ...guessed } = body;
+          assert.equal(entryHash(Number(row.seq), row.at, row.prev_hash, body), row.hash);
+          assert.notEqual(entryHash(Number(row.seq), row.at, row.prev_hash, guessed), row.hash, 'every field but the nonce gives the hash away');
+        }
+
         // The installation auditor, who oversees every organisation, is outside the review too.
         for (const secret of [requesterSecret, auditorSecret, installationAuditorSecret]) {
           for (const entries of [await page(secret), await exported(secret)]) {
@@ -150,6 +163,11 @@ for (const backend of backends) {
           return ledgerSize() - before;
         };
         assert.equal(await grows('confirm'), await grows('reject'), 'the ledger tells a rejection from a confirmation');
+        // Nor can its running head (in every checkpoint) be recomputed from a guessed line: each holds a nonce.
+        const lines = readFileSync(join(dir, 'safeguards.log'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { entry: { kind: string; nonce?: string } });
+        const decisions = lines.filter((l) => l.entry.kind === 'candidate_confirmed' || l.entry.kind === 'candidate_rejected');
+        assert.ok(decisions.length >= 2 && decisions.every((l) => /^[0-9a-f]{32}$/.test(l.entry.nonce ?? '')), 'a ledger line holds no secret');
+        assert.equal(new Set(decisions.map((l) => l.entry.nonce)).size, decisions.length);
       } finally {
         await app.close();
       }

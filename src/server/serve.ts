@@ -237,13 +237,25 @@ async function refuseWitnessDisagreement(o: ServeOptions, signing: WitnessOption
     // The witness's lines first: the comparison below relies on its last line (and on a restore
     // record to explain a shorter log), so each must be signed by the key and chained (seventh outside test).
     if (made) disagreement = (signing.file ? witnessUntrusted(signing.file, signing.key.publicKey) : undefined)
-      ?? await new AuditWitness(db, signing).disagreement().catch((e: Error) => e.message);
+      ?? await new AuditWitness(db, signing).disagreement().catch((e: Error) => e.message)
+      // The ledgers too: the first checkpoint this start signs would sign in whatever was added to them (seventh outside test).
+      ?? ledgerFault(o, signing);
   } finally {
     await db.close();
   }
   if (!disagreement) return;
   if (o.development) return print(`warning: ${disagreement}`);
   throw new ProbityError('conflict', `${disagreement}; outside --development the service does not start over it`);
+}
+
+/** Why the restore ledgers do not agree with what the witness signed of them, or undefined (`checkLedgers`). */
+function ledgerFault(o: ServeOptions, signing: WitnessOptions): string | undefined {
+  try {
+    checkLedgers(signing.file, { erasures: erasureLedger(o.dataDir), safeguards: safeguardLedger(o.dataDir) });
+    return undefined;
+  } catch (e) {
+    return (e as Error).message.replace(/; nothing (was|was done|was restored)$/, '');
+  }
 }
 
 /**

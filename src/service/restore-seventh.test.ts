@@ -22,11 +22,11 @@ import { describe, test } from 'node:test';
 import { openDb } from '../gallery/db.js';
 import { cliPath } from '../testing/fixtures.js';
 import { startServe } from '../testing/serve-process.js';
-import { backendSkip, freshStore, onboard } from '../testing/service-fixture.js';
+import { backendSkip, freshStore } from '../testing/service-fixture.js';
 import Database from 'better-sqlite3';
 import { generateKeyPairSync, sign } from 'node:crypto';
 import { checkpointHash, checkpointText, parseCheckpointLine, type Checkpoint, type SignedCheckpoint } from '../governance/audit-checkpoint.js';
-import { onboardOverHttp, postJson } from '../testing/http-onboarding.js';
+import { officesWithSecondKey, postJson } from '../testing/http-onboarding.js';
 import { postgresDataFolder, productionInstallation } from '../testing/installation-folder.js';
 
 const { dir, witness, data, env, probity, start } = productionInstallation('probity-restore-seventh-');
@@ -107,11 +107,7 @@ describe('a store rolled back by hand behind a forged witness line, seventh outs
   test('setup: a service with its witness apart, a client key K2, a signed backup, then K2 revoked', async () => {
     const s = await start();
     try {
-      await onboardOverHttp(s.base, env.PROBITY_ADMIN_KEY!, 'offices', ['building_access']);
-      const orgs = await (await fetch(`${s.base}/v1/organisations`, { headers: { authorization: `Bearer ${env.PROBITY_ADMIN_KEY}` } })).json() as { items?: { id: string; name: string }[] } | { id: string; name: string }[];
-      orgId = (Array.isArray(orgs) ? orgs : orgs.items ?? []).find((o) => o.name === 'offices')!.id;
-      const made = await postJson(s.base, '/v1/keys', env.PROBITY_ADMIN_KEY!, { organisationId: orgId, roles: ['client'], label: 'K2', useCases: ['building_access'] });
-      k2 = { id: made.id as string, secret: made.secret as string };
+      ({ organisationId: orgId, k2 } = await officesWithSecondKey(s.base, env.PROBITY_ADMIN_KEY!));
       const b = probity({}, 'backup', '--data', data, '--out', backup);
       assert.equal(b.status, 0, b.all);
       const del = await fetch(`${s.base}/v1/keys/${k2.id}`, { method: 'DELETE', headers: { authorization: `Bearer ${env.PROBITY_ADMIN_KEY}` } });
@@ -208,7 +204,7 @@ describe('a store rolled back by hand behind a forged witness line, seventh outs
 
 test('attack (seventh outside test, postgres): after probity restore --database, the pg_dump put back again by hand: serve replays the ledgers at start and K2 stays revoked; a forged restore record after it is refused', { skip: backendSkip('postgres') }, async () => {
   const pgStore = await freshStore('postgres');
-  const { data: pgData, witness: pgWitness, open, run, serveEnv } = postgresDataFolder(dir, pgStore.location);
+  const { data: pgData, witness: pgWitness, run, serveEnv, dumpThenRevoke } = postgresDataFolder(dir, pgStore.location);
   const dump = join(dir, 'pg.dump');
   const replayed = async () => {
     const db = await openDb(pgStore.location);
@@ -219,15 +215,7 @@ test('attack (seventh outside test, postgres): after probity restore --database,
     }
   };
   try {
-    let service = await open();
-    const operatorSecret = (await service.access.bootstrapAdmin())!.secret;
-    const offices = await onboard(service, operatorSecret, { name: 'offices', sector: 'employer', jurisdictions: ['other'] }, ['building_access']);
-    const k2 = await service.access.createKey(await service.authenticate(operatorSecret), { organisationId: offices.organisationId, roles: ['client'], label: 'K2', useCases: ['building_access'] });
-    await service.close();
-    assert.equal(run({}, 'pg_dump', '--format=custom', '--file', dump, pgStore.location).status, 0);
-    service = await open();
-    await service.access.revokeKey(await service.authenticate(operatorSecret), k2.id);
-    await service.close();
+    const { k2 } = await dumpThenRevoke(dump);
     assert.equal(run({}, 'pg_restore', '--clean', '--if-exists', '--dbname', pgStore.location, dump).status, 0);
     const restored = run({}, process.execPath, cliPath, 'restore', '--data', pgData, '--reason', 'genuine', '--database', pgStore.location);
     assert.equal(restored.status, 0, restored.all);

@@ -16,7 +16,7 @@ import { openDb } from '../gallery/db.js';
 import { AuditSigningKey } from '../governance/audit-signing-key.js';
 import { cliPath } from '../testing/fixtures.js';
 import { backendSkip, consentTo, freshStore, onboard } from '../testing/service-fixture.js';
-import { consentOverHttp, onboardOverHttp, postJson } from '../testing/http-onboarding.js';
+import { consentOverHttp, officesWithSecondKey, postJson } from '../testing/http-onboarding.js';
 import { postgresDataFolder, productionInstallation } from '../testing/installation-folder.js';
 
 const { dir, witness, data, env, probity, start } = productionInstallation('probity-restore-signature-');
@@ -46,12 +46,10 @@ describe('backup signatures (sixth outside test, second run)', () => {
   test('setup: a client key K2 and a consent, a signed backup, then K2 revoked and the consent withdrawn', async () => {
     const s = await start();
     try {
-      const { key, gallery } = await onboardOverHttp(s.base, env.PROBITY_ADMIN_KEY!, 'offices', ['building_access']);
+      const made = await officesWithSecondKey(s.base, env.PROBITY_ADMIN_KEY!);
+      const { key, gallery } = made;
+      k2 = made.k2;
       consent = (await consentOverHttp(s.base, key, gallery, 'ann', 'building_access')).id as string;
-      const orgs = await (await fetch(`${s.base}/v1/organisations`, { headers: { authorization: `Bearer ${env.PROBITY_ADMIN_KEY}` } })).json() as { items?: { id: string; name: string }[] } | { id: string; name: string }[];
-      const org = (Array.isArray(orgs) ? orgs : orgs.items ?? []).find((o) => o.name === 'offices')!;
-      const made = await postJson(s.base, '/v1/keys', env.PROBITY_ADMIN_KEY!, { organisationId: org.id, roles: ['client'], label: 'K2', useCases: ['building_access'] });
-      k2 = { id: made.id as string, secret: made.secret as string };
       const b = probity({}, 'backup', '--data', data, '--out', backup);
       assert.equal(b.status, 0, b.all);
       assert.match(b.stdout, /signed with the audit signing key in .*backup\.sqlite\.sig/);

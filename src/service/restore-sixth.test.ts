@@ -13,8 +13,8 @@ import { after, describe, test } from 'node:test';
 import Database from 'better-sqlite3';
 import { openDb } from '../gallery/db.js';
 import { cliPath } from '../testing/fixtures.js';
-import { backendSkip, freshStore, onboard } from '../testing/service-fixture.js';
-import { onboardOverHttp, postJson } from '../testing/http-onboarding.js';
+import { backendSkip, freshStore } from '../testing/service-fixture.js';
+import { officesWithSecondKey } from '../testing/http-onboarding.js';
 import { postgresDataFolder, productionInstallation } from '../testing/installation-folder.js';
 
 const { dir, witness, data, env, probity, start } = productionInstallation('probity-restore-sixth-');
@@ -32,12 +32,7 @@ describe('restore, sixth outside test', () => {
   test('setup: a service with its witness apart, an organisation, a client key K2, a backup, then K2 revoked', async () => {
     const s = await start();
     try {
-      await onboardOverHttp(s.base, env.PROBITY_ADMIN_KEY!, 'offices', ['building_access']);
-      const orgs = await (await fetch(`${s.base}/v1/organisations`, { headers: { authorization: `Bearer ${env.PROBITY_ADMIN_KEY}` } })).json() as { items?: { id: string; name: string }[] } | { id: string; name: string }[];
-      const list = Array.isArray(orgs) ? orgs : orgs.items ?? [];
-      const org = list.find((o) => o.name === 'offices')!;
-      const made = await postJson(s.base, '/v1/keys', env.PROBITY_ADMIN_KEY!, { organisationId: org.id, roles: ['client'], label: 'K2', useCases: ['building_access'] });
-      k2 = { id: made.id as string, secret: made.secret as string };
+      ({ k2 } = await officesWithSecondKey(s.base, env.PROBITY_ADMIN_KEY!));
       assert.equal(await answers(s.base, k2.secret), 200);
       const b = probity({}, 'backup', '--data', data, '--out', backup);
       assert.equal(b.status, 0, b.all);
@@ -190,18 +185,10 @@ describe('restore, sixth outside test', () => {
 
 test('attack (sixth outside test, postgres): after pg_restore, probity restore --database pointed at an empty witness with the revocation cut off the ledger: refused, nothing signed or replayed', { skip: backendSkip('postgres') }, async () => {
   const store = await freshStore('postgres');
-  const { data: pgData, witness: pgWitness, open, run } = postgresDataFolder(dir, store.location);
+  const { data: pgData, witness: pgWitness, run, dumpThenRevoke } = postgresDataFolder(dir, store.location);
   const dump = join(dir, 'pg.dump');
   try {
-    let service = await open();
-    const operatorSecret = (await service.access.bootstrapAdmin())!.secret;
-    const offices = await onboard(service, operatorSecret, { name: 'offices', sector: 'employer', jurisdictions: ['other'] }, ['building_access']);
-    const k2 = await service.access.createKey(await service.authenticate(operatorSecret), { organisationId: offices.organisationId, roles: ['client'], label: 'K2', useCases: ['building_access'] });
-    await service.close();
-    assert.equal(run({}, 'pg_dump', '--format=custom', '--file', dump, store.location).status, 0);
-    service = await open();
-    await service.access.revokeKey(await service.authenticate(operatorSecret), k2.id);
-    await service.close();
+    await dumpThenRevoke(dump);
     const log = join(pgData, 'safeguards.log');
     writeFileSync(log, readFileSync(log, 'utf8').trim().split('\n').slice(0, -1).join('\n') + '\n');
     assert.equal(run({}, 'pg_restore', '--clean', '--if-exists', '--dbname', store.location, dump).status, 0);

@@ -207,7 +207,7 @@ const HEX = /\b[0-9a-f]{64}\b/g;
  * accepted limit (docs/threat-model.md, "Out of
  * scope": the log's sequence numbers).
  */
-const OWN = new Set(['seq', 'auditSeq', 'next', 'hash', 'prevHash', 'inputHashes', 'box', 'quality', 'face', 'durationMs', 'landmarks', 'probeHash', 'signature', 'size', 'consistency', 'inclusion', 'proof', 'leafIndex', 'treeSize', 'refusals']);
+const OWN = new Set(['seq', 'auditSeq', 'next', 'hash', 'prevHash', 'inputHashes', 'box', 'quality', 'face', 'durationMs', 'landmarks', 'probeHash', 'signature', 'size', 'consistency', 'inclusion', 'proof', 'leafIndex', 'treeSize', 'refusals', 'nonce']);
 
 /** Reads made comparable across the worlds: ids numbered by first appearance, instants and hashes blanked. */
 function comparable(v: unknown): unknown {

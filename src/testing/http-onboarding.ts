@@ -22,3 +22,15 @@ export async function consentOverHttp(base: string, key: string, gallery: string
     noticeVersion: 'notice-v1', purposes: [purpose], method: 'written', givenAt: new Date(Date.now() - 60_000).toISOString(),
   });
 }
+
+/**
+ * An employer ("offices", approved for building_access) and a second client key of it, K2, made
+ * over HTTP by the operator: the start of the restore tests' history (a backup, then K2 revoked).
+ */
+export async function officesWithSecondKey(base: string, operatorKey: string) {
+  const { key, gallery } = await onboardOverHttp(base, operatorKey, 'offices', ['building_access']);
+  const orgs = await (await fetch(`${base}/v1/organisations`, { headers: { authorization: `Bearer ${operatorKey}` } })).json() as { items?: { id: string; name: string }[] } | { id: string; name: string }[];
+  const organisationId = (Array.isArray(orgs) ? orgs : orgs.items ?? []).find((o) => o.name === 'offices')!.id;
+  const made = await postJson(base, '/v1/keys', operatorKey, { organisationId, roles: ['client'], label: 'K2', useCases: ['building_access'] });
+  return { key, gallery, organisationId, k2: { id: made.id as string, secret: made.secret as string } };
+}

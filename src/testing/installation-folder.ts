@@ -12,7 +12,7 @@ import { erasureLedger, safeguardLedger } from '../server/serve.js';
 import { ProbityService } from '../service/probity-service.js';
 import { cliPath } from './fixtures.js';
 import { startServe } from './serve-process.js';
-import { testEngine } from './service-fixture.js';
+import { onboard, testEngine } from './service-fixture.js';
 
 /**
  * A data folder run as production runs it (not --development): the installation, signing and
@@ -75,5 +75,22 @@ export function postgresDataFolder(dir: string, location: string) {
   /** The environment `probity serve --data DATA --database LOCATION` runs with: the installation's signing key and witness. */
   const serveEnv: NodeJS.ProcessEnv = { ...process.env, PROBITY_AUDIT_SIGNING_KEY: seed, PROBITY_AUDIT_WITNESS_FILE: witness, PROBITY_ENV: '' };
   for (const k of ['PROBITY_SECRET_KEY', 'PROBITY_DATABASE_URL', 'PROBITY_AUDIT_WITNESS_URL', 'PROBITY_ADMIN_KEY']) delete serveEnv[k];
-  return { data, witness, open, run, serveEnv };
+  /**
+   * The usual history of these tests: an employer with a second client key, K2; a `pg_dump` to
+   * `dump`; then K2 revoked, after the dump. Returns the operator's key and K2.
+   */
+  const dumpThenRevoke = async (dump: string) => {
+    let service = await open();
+    const operatorSecret = (await service.access.bootstrapAdmin())!.secret;
+    const offices = await onboard(service, operatorSecret, { name: 'offices', sector: 'employer', jurisdictions: ['other'] }, ['building_access']);
+    const k2 = await service.access.createKey(await service.authenticate(operatorSecret), { organisationId: offices.organisationId, roles: ['client'], label: 'K2', useCases: ['building_access'] });
+    await service.close();
+    const dumped = run({}, 'pg_dump', '--format=custom', '--file', dump, location);
+    if (dumped.status !== 0) throw new Error(`pg_dump failed: ${dumped.all}`);
+    service = await open();
+    await service.access.revokeKey(await service.authenticate(operatorSecret), k2.id);
+    await service.close();
+    return { operatorSecret, k2 };
+  };
+  return { data, witness, open, run, serveEnv, dumpThenRevoke };
 }
