@@ -207,7 +207,7 @@ export async function restoreCommand(argv: string[]): Promise<void> {
         const signing = restoreSigning(dir, file, reason, recorded);
         // Before anything is recorded or replayed: the witness's lines signed and chained, the ledgers against their chains and the witness.
         if (signing) requireWitnessSigned(file, signing.key);
-        const ledgers = checkLedgers(file, { erasures: erasureLedger(dir), safeguards: safeguardLedger(dir) });
+        const ledgers = checkLedgers(file, { erasures: erasureLedger(dir), safeguards: safeguardLedger(dir) }, signing?.key);
         // A pg_dump carries no signature: a record it was edited to lack is caught here, before the record.
         await requireReplayConsistent(db, ledgers.verified.safeguards!.entries as SafeguardEntry[]);
         const record = signing ? await restoreRecord(db, undefined, { ...signing, ledgers: headsOf(ledgers) }, new Date()) : undefined;

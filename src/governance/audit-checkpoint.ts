@@ -4,6 +4,7 @@ import type { Db, Queryable } from '../gallery/db.js';
 import type { LedgerHead } from '../gallery/ledger.js';
 import { canonicalJson, GENESIS } from './audit-chain.js';
 import { verifySignature, type AuditSigningKey } from './audit-signing-key.js';
+import { sealLedgerHeads, type SealedLedgerHead } from './ledger-seal.js';
 import { treeConsistency, treeRoot } from './audit-tree.js';
 import { verifyConsistency } from './merkle.js';
 
@@ -33,9 +34,14 @@ export interface Checkpoint {
    * The restore ledgers' heads when signed (erasures.log, safeguards.log: size and running hash,
    * see src/gallery/ledger.ts), so that whoever holds the data folder cannot remove or rewrite a
    * ledger entry the witness has seen; `probity restore` checks the ledgers against every one.
+   * Sealed under the signing key (ledger-seal.ts): a checkpoint reaches clients, and a size would
+   * tell them a reviewer's decision on a waiting case.
    */
-  ledgers?: Record<string, LedgerHead>;
+  ledgers?: Record<string, LedgerClaim>;
 }
+
+/** A ledger's head as signed: sealed (ledger-seal.ts) since the seventh outside test, in the clear before. */
+export type LedgerClaim = LedgerHead | SealedLedgerHead;
 
 export interface RestoreNote {
   /** Why, in the operator's words. */
@@ -86,13 +92,15 @@ export function parseCheckpointLine(line: string): SignedCheckpoint | undefined 
 }
 
 /** A checkpoint's `ledgers`, shape-checked: undefined when absent, null when malformed. */
-function parseLedgerHeads(v: unknown): Record<string, LedgerHead> | undefined | null {
+function parseLedgerHeads(v: unknown): Record<string, LedgerClaim> | undefined | null {
   if (v === undefined) return undefined;
   if (typeof v !== 'object' || v === null || Array.isArray(v)) return null;
-  const out: Record<string, LedgerHead> = {};
-  for (const [name, h] of Object.entries(v as Record<string, LedgerHead>)) {
-    if (typeof h !== 'object' || h === null || !Number.isInteger(h.size) || h.size < 0 || typeof h.head !== 'string') return null;
-    out[name] = { size: h.size, head: h.head };
+  const out: Record<string, LedgerClaim> = {};
+  for (const [name, h] of Object.entries(v as Record<string, Partial<LedgerHead & SealedLedgerHead>>)) {
+    if (typeof h !== 'object' || h === null) return null;
+    if (typeof h.sealed === 'string' && /^[0-9a-f]{64}$/.test(h.sealed)) out[name] = { sealed: h.sealed };
+    else if (Number.isInteger(h.size) && h.size! >= 0 && typeof h.head === 'string') out[name] = { size: h.size!, head: h.head };
+    else return null;
   }
   return out;
 }
@@ -234,6 +242,8 @@ export class AuditWitness {
    * sign a log that is shorter than the last checkpoint or does not extend it.
    */
   async checkpoint(): Promise<SignedCheckpoint | undefined> {
+    // The heads as read, in the clear, to tell when a ledger moves again (the checkpoint holds them sealed).
+    let signedLedgers: Record<string, LedgerHead> | undefined;
     const signed = await this.db.transaction(async (tx) => {
       const head = await tx.one<{ seq: number }>(`SELECT seq FROM audit_head WHERE id = 1${this.db.kind === 'postgres' ? ' FOR UPDATE' : ''}`);
       if (!head) throw new Error('the audit log has no head row (audit_head): it was deleted from the database; refusing to sign a checkpoint');
@@ -250,7 +260,8 @@ export class AuditWitness {
         throw new Error(`the audit log's first ${last.checkpoint.size} entries no longer match the last checkpoint's signed root: the log was rewritten; refusing to sign`);
       }
       const ledgers = this.options.ledgers?.();
-      const checkpoint: Checkpoint = { origin: this.origin, size, root, previous: last ? checkpointHash(last.checkpoint) : GENESIS, time: this.now().toISOString(), ...(ledgers ? { ledgers } : {}) };
+      signedLedgers = ledgers;
+      const checkpoint: Checkpoint = { origin: this.origin, size, root, previous: last ? checkpointHash(last.checkpoint) : GENESIS, time: this.now().toISOString(), ...(ledgers ? { ledgers: sealLedgerHeads(this.key, ledgers) } : {}) };
       const sc: SignedCheckpoint = { checkpoint, keyId: this.key.keyId, signature: this.key.sign(checkpointText(checkpoint)), consistency };
       const line = JSON.stringify(sc);
       await tx.run(`INSERT INTO audit_checkpoints (size, root, at, hash, line) VALUES ($1, $2, $3, $4, $5)`, [size, root, checkpoint.time, checkpointHash(checkpoint), line]);
@@ -260,7 +271,7 @@ export class AuditWitness {
     });
     if (!signed) return undefined;
     this.lastSize = signed.sc.checkpoint.size;
-    if (signed.fresh) this.lastLedgers = JSON.stringify(signed.sc.checkpoint.ledgers ?? {});
+    if (signed.fresh) this.lastLedgers = JSON.stringify(signedLedgers ?? {});
     if (signed.fresh && this.options.url) await this.post(JSON.stringify(signed.sc));
     return signed.sc;
   }

@@ -6,6 +6,7 @@ import { appendLine, checkpointHash, checkpointSignatureValid, checkpointText, l
 import type { AuditSigningKey } from './audit-signing-key.js';
 import { verifyStoredAudit } from './audit-store.js';
 import { witnessUntrusted } from './audit-witness-verify.js';
+import { sealLedgerHeads } from './ledger-seal.js';
 import { catchUpTree, contentLeaf, treeConsistency } from './audit-tree.js';
 import { MerkleFrontier, verifyConsistency } from './merkle.js';
 
@@ -90,7 +91,7 @@ export async function restoreRecord(restored: Db, replaced: Db | undefined, o: R
     }
     consistency = proof;
   }
-  const checkpoint: Checkpoint = { origin: signed.origin, size, root, previous: checkpointHash(signed), time: now.toISOString(), restore: { reason: o.reason, replacedSize }, ...(o.ledgers ? { ledgers: o.ledgers } : {}) };
+  const checkpoint: Checkpoint = { origin: signed.origin, size, root, previous: checkpointHash(signed), time: now.toISOString(), restore: { reason: o.reason, replacedSize }, ...(o.ledgers ? { ledgers: sealLedgerHeads(o.key, o.ledgers) } : {}) };
   return { checkpoint, keyId: o.key.keyId, signature: o.key.sign(checkpointText(checkpoint)), consistency };
 }
 

@@ -4,6 +4,8 @@ import type { Queryable } from '../gallery/db.js';
 import type { ChainedLedger, LedgerHead, VerifiedLedger } from '../gallery/ledger.js';
 import type { SafeguardEntry } from '../gallery/safeguard-ledger.js';
 import { parseCheckpointLine } from './audit-checkpoint.js';
+import type { AuditSigningKey } from './audit-signing-key.js';
+import { LedgerSealOpener } from './ledger-seal.js';
 
 /** What a restore found of its ledgers before it changed anything. */
 export interface LedgersChecked {
@@ -26,12 +28,13 @@ export interface LedgersChecked {
  * later can only add a requirement, never lift one; and holding nothing past the last head it
  * signed. Throws `conflict`, naming the ledger and the checkpoint, so that nothing is restored.
  */
-export function checkLedgers(witnessFile: string | undefined, ledgers: Record<string, ChainedLedger<unknown>>): LedgersChecked {
+export function checkLedgers(witnessFile: string | undefined, ledgers: Record<string, ChainedLedger<unknown>>, key?: AuditSigningKey): LedgersChecked {
   const verified: Record<string, VerifiedLedger<unknown>> = {};
   for (const [name, ledger] of Object.entries(ledgers)) verified[name] = ledger.verify();
   const out: LedgersChecked = { verified, checkpoints: 0 };
   if (!witnessFile || !existsSync(witnessFile)) return out;
   const signedSize = new Map<string, number>();
+  const opener = key ? new LedgerSealOpener(key) : undefined;
   for (const line of readFileSync(witnessFile, 'utf8').split('\n')) {
     if (!line.trim()) continue;
     const sc = parseCheckpointLine(line);
@@ -39,9 +42,26 @@ export function checkLedgers(witnessFile: string | undefined, ledgers: Record<st
     if (!signed) continue;
     let named = false;
     for (const [name, ledger] of Object.entries(ledgers)) {
-      const claim = signed[name];
-      if (!claim) continue;
+      const signedClaim = signed[name];
+      if (!signedClaim) continue;
       named = true;
+      let claim: LedgerHead;
+      if ('sealed' in signedClaim) {
+        if (!opener) {
+          throw new ProbityError('key_unavailable',
+            `the audit witness ${witnessFile} holds the heads of the ${ledger.what} sealed under the audit signing key: set PROBITY_AUDIT_SIGNING_KEY to check the ledger against it; nothing was done`);
+        }
+        const heads = verified[name]!.heads;
+        const size = opener.sizeOf(name, signedClaim.sealed, heads, signedSize.get(name) ?? 0);
+        if (size === undefined) {
+          throw new ProbityError('conflict',
+            `the ${ledger.what} ${ledger.path} holds ${heads.length - 1} entries, and none of its heads is the one the audit witness ${witnessFile} signed on ${sc.checkpoint.time}: ` +
+            'entries were removed from it or it was rewritten (a restore would bring back what they took away); nothing was restored');
+        }
+        claim = { size, head: heads[size]! };
+      } else {
+        claim = signedClaim;
+      }
       signedSize.set(name, Math.max(signedSize.get(name) ?? 0, claim.size));
       const held = verified[name]!.heads.length - 1;
       if (held < claim.size) {
@@ -65,6 +85,10 @@ export function checkLedgers(witnessFile: string | undefined, ledgers: Record<st
   // crash. A forged `policy_set` or `sign_in_set` would loosen a safeguard when replayed, and the
   // next checkpoint would sign it in (seventh outside test): nothing unsigned is replayed or signed on.
   for (const [name, ledger] of Object.entries(ledgers)) {
+    // The erasure ledger only ever erases: a line added by hand makes a restore erase someone, as
+    // whoever holds the folder can in the store itself; and `probity purge` run without the signing
+    // key appends lines that wait, unsigned, for the service's next checkpoint.
+    if (name === 'erasures') continue;
     const signedAt = signedSize.get(name);
     const held = verified[name]!.heads.length - 1;
     if (signedAt !== undefined && held > signedAt) {

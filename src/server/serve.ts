@@ -251,7 +251,7 @@ async function refuseWitnessDisagreement(o: ServeOptions, signing: WitnessOption
 /** Why the restore ledgers do not agree with what the witness signed of them, or undefined (`checkLedgers`). */
 function ledgerFault(o: ServeOptions, signing: WitnessOptions): string | undefined {
   try {
-    checkLedgers(signing.file, { erasures: erasureLedger(o.dataDir), safeguards: safeguardLedger(o.dataDir) });
+    checkLedgers(signing.file, { erasures: erasureLedger(o.dataDir), safeguards: safeguardLedger(o.dataDir) }, signing.key);
     return undefined;
   } catch (e) {
     return (e as Error).message.replace(/; nothing (was|was done|was restored)$/, '');
@@ -275,7 +275,7 @@ async function replayPastRestoreRecord(o: ServeOptions, signing: WitnessOptions,
   let reapplied: Reapplied;
   const db = await openDb(location(o));
   try {
-    const ledgers = checkLedgers(signing.file, { erasures: erasureLedger(o.dataDir), safeguards: safeguardLedger(o.dataDir) });
+    const ledgers = checkLedgers(signing.file, { erasures: erasureLedger(o.dataDir), safeguards: safeguardLedger(o.dataDir) }, signing.key);
     await migrate(db);
     reapplied = await reapplySafeguards(db, ledgers.verified.safeguards!.entries as SafeguardEntry[], ledgers.verified.erasures!.entries as ErasureEntry[]);
   } catch (e) {

@@ -8,12 +8,13 @@ import type { Db } from '../gallery/db.js';
 import type { ErasureEntry, ErasureLedger } from '../gallery/erasure-ledger.js';
 import { migrate } from '../gallery/schema.js';
 import { SqliteDb } from '../gallery/sqlite-db.js';
-import { caseKeyOwner, caseOfKeyOwner, isCaseKeyOwner } from '../gallery/subject-keys.js';
+import { caseKeyOwner, caseOfKeyOwner, INSTALLATION_KEY_META, isCaseKeyOwner } from '../gallery/subject-keys.js';
 import type { SafeguardEntry, SafeguardLedger } from '../gallery/safeguard-ledger.js';
 import { checkLedgerAgainstAudit, checkLedgers, headsOf, type LedgersChecked } from '../governance/ledger-witness.js';
 import { reapplySafeguards, requireReplayConsistent, type Reapplied } from './restore-replay.js';
 import { recordRestore, requireWitnessSigned, restoreRecord, type RestoreSigning } from '../governance/audit-restore.js';
 import type { SignedCheckpoint } from '../governance/audit-checkpoint.js';
+import { signBackup } from './backup-signature.js';
 
 /**
  * A consistent copy of a SQLite store, taken while services use it (SQLite's online backup).
@@ -101,7 +102,7 @@ export async function restoreStore(dataDir: string, file: string, ledger: Erasur
   if (!existsSync(file)) throw new ProbityError('file_not_found', `no backup at ${file}`);
   // Before anything changes: the witness's every line signed and chained, the ledgers' chains, and what the witness signed of them (ledger-witness.ts).
   if (signing) requireWitnessSigned(witnessFile ?? signing.file, signing.key);
-  const ledgers = checkLedgers(witnessFile ?? signing?.file, { erasures: ledger, ...(safeguards ? { safeguards } : {}) });
+  const ledgers = checkLedgers(witnessFile ?? signing?.file, { erasures: ledger, ...(safeguards ? { safeguards } : {}) }, signing?.key);
   if (signing) signing = { ...signing, ledgers: headsOf(ledgers) };
   let source: Database.Database;
   let backupSize = 0;
@@ -262,7 +263,23 @@ export async function restoreStore(dataDir: string, file: string, ledger: Erasur
   } else {
     renameSync(staging, target);
   }
+  // The store kept aside is signed as a backup is: it lies in the data folder, and restoring it
+  // (to undo this restore) with --unsigned-backup took it as its holder left it, an audit log cut
+  // back and a revocation's key renamed included (seventh outside test).
+  if (previous && signing) await signBackup(previous, signing.key, installationKeyOf(previous));
   return { restoredFrom: file, ...(previous ? { previous } : {}), reapplied, ledgers, ...(record ? { restoreRecord: record } : {}) };
+}
+
+/** The fingerprint of the installation key a SQLite store's data keys are wrapped under, as a backup's signature names it. */
+function installationKeyOf(file: string): string | null {
+  const db = new Database(file, { readonly: true });
+  try {
+    return (db.prepare(`SELECT value FROM meta WHERE key = ?`).get(INSTALLATION_KEY_META) as { value: string } | undefined)?.value ?? null;
+  } catch {
+    return null;
+  } finally {
+    db.close();
+  }
 }
 
 /**

@@ -22,6 +22,7 @@ import { KeyRing } from '../gallery/subject-keys.js';
 import { TemplateCipher } from '../gallery/template-cipher.js';
 import { parseCheckpointLine } from '../governance/audit-checkpoint.js';
 import { AuditSigningKey } from '../governance/audit-signing-key.js';
+import { LedgerSealOpener } from '../governance/ledger-seal.js';
 import { erasureLedger } from '../server/serve.js';
 import { cliPath, skipWithoutLfw } from '../testing/fixtures.js';
 import { backendSkip, backends, consentTo, faces, freshStore, onboard, testEngine } from '../testing/service-fixture.js';
@@ -102,7 +103,13 @@ for (const backend of backends) {
       // The witness signed the ledgers' heads as each act was made, not only at the shutdown.
       const signed = readFileSync(witnessFile, 'utf8').trim().split('\n').map((l) => parseCheckpointLine(l)!);
       assert.ok(signed.filter((c) => c.checkpoint.ledgers?.safeguards).length >= 4, `a checkpoint after each act: ${signed.length}`);
-      assert.equal(signed.at(-1)!.checkpoint.ledgers!.safeguards!.size, new SafeguardLedger(safeguardsLog).read().length);
+      // Sealed under the signing key (seventh outside test): the key opens the size, a client cannot.
+      const sealedSize = (c: (typeof signed)[number]) => {
+        const claim = c.checkpoint.ledgers!.safeguards!;
+        assert.ok('sealed' in claim, 'a ledger head is signed in the clear');
+        return new LedgerSealOpener(key).sizeOf('safeguards', claim.sealed, new SafeguardLedger(safeguardsLog).verify().heads);
+      };
+      assert.equal(sealedSize(signed.at(-1)!), new SafeguardLedger(safeguardsLog).read().length);
 
       const original = { safeguards: readFileSync(safeguardsLog, 'utf8'), erasures: readFileSync(erasuresLog, 'utf8') };
       const entries = new SafeguardLedger(safeguardsLog).read();
@@ -110,10 +117,10 @@ for (const backend of backends) {
       const lines = original.safeguards.trim().split('\n');
       const attacks: { name: string; safeguards?: string; erasures?: string; withoutStore?: boolean; refusal: RegExp }[] = [
         { name: 'the revocation removed and the ledger rechained whole', safeguards: rechained(entries.filter((e) => e.kind !== 'key_revoked')), refusal: /safeguard ledger .* (rewritten|removed)/ },
-        { name: 'the last policy cut off the end', safeguards: lines.slice(0, -1).join('\n') + '\n', refusal: /safeguard ledger .* holds 3 entries, but the audit witness .* signed it at 4 .* entries were removed/ },
+        { name: 'the last policy cut off the end', safeguards: lines.slice(0, -1).join('\n') + '\n', refusal: /safeguard ledger .* holds 3 entries, and none of its heads is the one the audit witness .* signed .* entries were removed/ },
         { name: 'the withdrawal deleted from the middle', safeguards: lines.filter((_, i) => i !== 1).join('\n') + '\n', refusal: /safeguard ledger .* altered at line 2/ },
-        { name: 'the ledger emptied', safeguards: '', refusal: /safeguard ledger .* holds 0 entries/ },
-        { name: 'colin\'s erasure removed and the erasure ledger rechained', erasures: rechained([]), refusal: /erasure ledger .* holds 0 entries/ },
+        { name: 'the ledger emptied', safeguards: '', refusal: /safeguard ledger .* holds 0 entries, and none of its heads/ },
+        { name: 'colin\'s erasure removed and the erasure ledger rechained', erasures: rechained([]), refusal: /erasure ledger .* holds 0 entries, and none of its heads/ },
         {
           name: 'the policy rewritten to the backup\'s, rechained, and the store moved away too',
           safeguards: rechained(entries.map((e): SafeguardEntry => (e.kind === 'policy_set' ? { ...e, packs: ['default', 'us-il', 'eu-ai-act'] } : e))),
@@ -152,7 +159,7 @@ for (const backend of backends) {
       assert.match(restored.stdout, /2 consent withdrawal\(s\); 1 key revocation\(s\)/);
       const record = parseCheckpointLine(readFileSync(witnessFile, 'utf8').trim().split('\n').at(-1)!)!;
       assert.ok(record.checkpoint.restore, 'the restore record is the last line');
-      assert.equal(record.checkpoint.ledgers?.safeguards?.size, 4, 'the restore record signs the ledgers\' heads too');
+      assert.equal(sealedSize(record), 4, 'the restore record signs the ledgers\' heads too');
       service = await open();
       try {
         await assert.rejects(service.authenticate(spare.secret), { code: 'unauthenticated' }, 'the revoked key stays revoked');

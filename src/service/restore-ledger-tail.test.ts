@@ -12,13 +12,16 @@
  * signed; a line whose fields a replay would write is shape-checked with the chain.
  */
 import assert from 'node:assert/strict';
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
+import Database from 'better-sqlite3';
 import type { SafeguardEntry } from '../gallery/safeguard-ledger.js';
 import { safeguardLedger } from '../server/serve.js';
 import { officesWithSecondKey } from '../testing/http-onboarding.js';
 import { productionInstallation } from '../testing/installation-folder.js';
+import { freshStore, onboard, openTestService } from '../testing/service-fixture.js';
+import { requireReplayConsistent } from './restore-replay.js';
 
 const { dir, witness, data, env, probity, start } = productionInstallation('probity-restore-ledger-tail-');
 const backup = join(dir, 'backup.sqlite');
@@ -101,4 +104,53 @@ describe('lines added to the safeguard ledger by hand, seventh outside test', ()
       await s.stop();
     }
   });
+
+  test('attack (seventh outside test, high): the store the restore kept aside, the revoked key renamed in it, restored to undo the restore: refused, it is signed; as kept, it restores with no flag', async () => {
+    const before = new Set(readdirSync(data));
+    const r = probity({}, 'restore', '--data', data, '--reason', 'a restore to undo', backup);
+    assert.equal(r.status, 0, r.all);
+    const aside = readdirSync(data).find((f) => !before.has(f) && f.startsWith('probity.sqlite.before-restore-') && !f.endsWith('.sig'));
+    assert.ok(aside, 'the restore kept the replaced store aside');
+    const kept = join(data, aside);
+    assert.ok(existsSync(`${kept}.sig`), 'the store kept aside is not signed');
+    // The attacker's copy: the revoked key renamed and live again (before, the replay skipped it as "record not held").
+    const edited = join(dir, 'kept-aside-edited.sqlite');
+    copyFileSync(kept, edited);
+    copyFileSync(`${kept}.sig`, `${edited}.sig`);
+    const db = new Database(edited);
+    try {
+      const revoked = db.prepare(`SELECT id FROM api_keys WHERE revoked_at IS NOT NULL`).get() as { id: string };
+      db.prepare(`UPDATE api_keys SET id = ?, revoked_at = NULL WHERE id = ?`).run(`${revoked.id.slice(0, -1)}0`, revoked.id);
+    } finally {
+      db.close();
+    }
+    const witnessBefore = readFileSync(witness, 'utf8');
+    for (const flags of [[], ['--unsigned-backup']]) {
+      const refused = probity({}, 'restore', '--data', data, '--reason', 'undo the restore', ...flags, edited);
+      assert.equal(refused.status, 1, refused.all);
+      assert.match(refused.all, /is not as `probity backup` wrote it \(signature signed SHA-256/);
+    }
+    assert.equal(readFileSync(witness, 'utf8'), witnessBefore, 'a restore record was signed');
+    const undone = probity({}, 'restore', '--data', data, '--reason', 'undo the restore', kept);
+    assert.equal(undone.status, 0, `the copy kept aside, as kept, restores with no flag: ${undone.all}`);
+  });
+});
+
+test('attack (seventh outside test, medium): an unsigned store in which a deactivated person\'s row was renamed, their registration still in its audit log: the replay refuses it', async () => {
+  const store = await freshStore('sqlite');
+  const { service, db } = await openTestService(store.location);
+  try {
+    const operatorSecret = (await service.access.bootstrapAdmin())!.secret;
+    const operator = await service.authenticate(operatorSecret);
+    const charity = await onboard(service, operatorSecret, { name: 'charity', sector: 'nonprofit', jurisdictions: ['eu'] }, ['missing_person_search']);
+    const rita = await service.personnel.register(operator, { organisationId: charity.organisationId, name: 'Rita', duties: ['review'] });
+    await db.run(`UPDATE personnel SET id = $1 WHERE id = $2`, [`${rita.id.slice(0, -1)}0`, rita.id]);
+    await assert.rejects(
+      requireReplayConsistent(db, [{ kind: 'person_deactivated', at: new Date().toISOString(), personId: rita.id }]),
+      /the safeguard ledger names the person .* as deactivated .* its own audit log records its creation \(a register_person entry\)/,
+    );
+  } finally {
+    await service.close();
+    await store.drop();
+  }
 });

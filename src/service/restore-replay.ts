@@ -112,6 +112,13 @@ export async function requireReplayConsistent(db: Db, safeguards: SafeguardEntry
       if (await db.one(`SELECT id FROM consents WHERE id = $1`, [e.consentId])) continue;
       if (!(await db.one(`SELECT id FROM galleries WHERE id = $1`, [e.galleryId]))) continue;
       if (await created(`"consent":${JSON.stringify(e.consentId)}`, (b) => b.action === 'record_consent')) refuse(`the consent ${e.consentId} (gallery ${e.galleryId}) as withdrawn at ${e.at}`, 'a record_consent entry');
+    } else if (e.kind === 'person_deactivated') {
+      // A person's row renamed in an unsigned store brought them back as a reviewer (seventh outside test).
+      if (await db.one(`SELECT id FROM personnel WHERE id = $1`, [e.personId])) continue;
+      if (await created(`"personRegistered":${JSON.stringify(e.personId)}`, (b) => b.action === 'register_person')) refuse(`the person ${e.personId} as deactivated at ${e.at}`, 'a register_person entry');
+    } else if (e.kind === 'application_refused') {
+      if (await db.one(`SELECT id FROM applications WHERE id = $1`, [e.applicationId])) continue;
+      if (await created(`"application":${JSON.stringify(e.applicationId)}`, (b) => b.action === 'submit_application')) refuse(`the application ${e.applicationId} as refused at ${e.at}`, 'a submit_application entry');
     }
   }
 }
