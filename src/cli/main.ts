@@ -539,8 +539,15 @@ async function purgeCommand(args: string[]): Promise<void> {
   const db = await openStore(values);
   try {
     const witness = commandWitness(dataDirOf(values), process.env, (m) => process.stderr.write(`probity: ${m}\n`));
+    // An erasure the witness has not signed is refused by the next start and restore (a line added
+    // to the erasure ledger by hand looked the same: seventh outside test), so the purge signs or does nothing.
+    if (!witness && process.env.PROBITY_ENV !== 'development') {
+      throw new ProbityError('key_unavailable',
+        'probity purge signs its erasures into the installation\'s audit witness, as the service does: set PROBITY_AUDIT_SIGNING_KEY and PROBITY_AUDIT_WITNESS_FILE ' +
+        '(apart from the data folder) as probity serve has them, or leave it to the service\'s own hourly purge; nothing was erased');
+    }
     const receipts = await maintenance(db, () => now, erasureLedger(dataDirOf(values)), witness).people.purge(now);
-    process.stdout.write(`purge at ${now.toISOString()}: ${receipts.length} subject(s) erased${receipts.length ? (witness ? `, audit checkpoint signed in ${witness.file}` : '; no audit signing key here, so they wait for the service\'s next checkpoint') : ''}\n`);
+    process.stdout.write(`purge at ${now.toISOString()}: ${receipts.length} subject(s) erased${receipts.length ? (witness ? `, audit checkpoint signed in ${witness.file}` : '; no audit signing key here (development), so they wait for the service\'s next checkpoint') : ''}\n`);
     for (const r of receipts) process.stdout.write(`  ${r.gallery} ${r.subject}: ${r.reason}, ${r.templatesErased} template(s), audit entry ${r.auditSeq}\n`);
   } finally {
     await db.close();

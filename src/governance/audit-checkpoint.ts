@@ -98,7 +98,7 @@ function parseLedgerHeads(v: unknown): Record<string, LedgerClaim> | undefined |
   const out: Record<string, LedgerClaim> = {};
   for (const [name, h] of Object.entries(v as Record<string, Partial<LedgerHead & SealedLedgerHead>>)) {
     if (typeof h !== 'object' || h === null) return null;
-    if (typeof h.sealed === 'string' && /^[0-9a-f]{64}$/.test(h.sealed)) out[name] = { sealed: h.sealed };
+    if (typeof h.sealed === 'string' && /^[0-9a-f]{64}$/.test(h.sealed) && typeof h.nonce === 'string' && /^[0-9a-f]{32}$/.test(h.nonce)) out[name] = { sealed: h.sealed, nonce: h.nonce };
     else if (Number.isInteger(h.size) && h.size! >= 0 && typeof h.head === 'string') out[name] = { size: h.size!, head: h.head };
     else return null;
   }

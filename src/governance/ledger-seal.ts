@@ -1,4 +1,4 @@
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { LedgerHead } from '../gallery/ledger.js';
 import type { AuditSigningKey } from './audit-signing-key.js';
 
@@ -13,6 +13,8 @@ import type { AuditSigningKey } from './audit-signing-key.js';
  */
 export interface SealedLedgerHead {
   sealed: string;
+  /** Fresh for each seal, so two checkpoints' seals are equal only by chance, never because a ledger did not move (seventh outside test). */
+  nonce: string;
 }
 
 /** The sealing key: an Ed25519 signature is deterministic, so only the private key's holder gets it. */
@@ -20,13 +22,16 @@ function sealingKey(key: AuditSigningKey): Buffer {
   return Buffer.from(key.sign(Buffer.from('probity/restore-ledger-heads/v1')), 'base64');
 }
 
-function seal(k: Buffer, name: string, head: LedgerHead): string {
-  return createHmac('sha256', k).update(`${name}\n${head.size}\n${head.head}`).digest('hex');
+function seal(k: Buffer, name: string, head: LedgerHead, nonce: string): string {
+  return createHmac('sha256', k).update(`${name}\n${head.size}\n${head.head}\n${nonce}`).digest('hex');
 }
 
 export function sealLedgerHeads(key: AuditSigningKey, heads: Record<string, LedgerHead>): Record<string, SealedLedgerHead> {
   const k = sealingKey(key);
-  return Object.fromEntries(Object.entries(heads).map(([name, head]) => [name, { sealed: seal(k, name, head) }]));
+  return Object.fromEntries(Object.entries(heads).map(([name, head]) => {
+    const nonce = randomBytes(16).toString('hex');
+    return [name, { sealed: seal(k, name, head, nonce), nonce }];
+  }));
 }
 
 /**
@@ -41,10 +46,10 @@ export class LedgerSealOpener {
     this.k = sealingKey(key);
   }
 
-  sizeOf(name: string, sealed: string, heads: readonly string[], from = 0): number | undefined {
-    const want = Buffer.from(sealed, 'hex');
+  sizeOf(name: string, claim: SealedLedgerHead, heads: readonly string[], from = 0): number | undefined {
+    const want = Buffer.from(claim.sealed, 'hex');
     for (let size = from; size < heads.length; size++) {
-      const got = Buffer.from(seal(this.k, name, { size, head: heads[size]! }), 'hex');
+      const got = Buffer.from(seal(this.k, name, { size, head: heads[size]! }, claim.nonce), 'hex');
       if (got.length === want.length && timingSafeEqual(got, want)) return size;
     }
     return undefined;

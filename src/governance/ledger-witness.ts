@@ -52,7 +52,7 @@ export function checkLedgers(witnessFile: string | undefined, ledgers: Record<st
             `the audit witness ${witnessFile} holds the heads of the ${ledger.what} sealed under the audit signing key: set PROBITY_AUDIT_SIGNING_KEY to check the ledger against it; nothing was done`);
         }
         const heads = verified[name]!.heads;
-        const size = opener.sizeOf(name, signedClaim.sealed, heads, signedSize.get(name) ?? 0);
+        const size = opener.sizeOf(name, signedClaim, heads, signedSize.get(name) ?? 0);
         if (size === undefined) {
           throw new ProbityError('conflict',
             `the ${ledger.what} ${ledger.path} holds ${heads.length - 1} entries, and none of its heads is the one the audit witness ${witnessFile} signed on ${sc.checkpoint.time}: ` +
@@ -82,13 +82,10 @@ export function checkLedgers(witnessFile: string | undefined, ledgers: Record<st
   }
   // Entries after the last head the witness signed: the service signs a checkpoint as soon as a
   // ledger grows, so these were added by hand (a chain needs no secret), or written just before a
-  // crash. A forged `policy_set` or `sign_in_set` would loosen a safeguard when replayed, and the
-  // next checkpoint would sign it in (seventh outside test): nothing unsigned is replayed or signed on.
+  // crash. A forged `policy_set` or `sign_in_set` would loosen a safeguard when replayed, a forged
+  // erasure erase whoever it names, in every restore after, as if it had happened; and the next
+  // checkpoint would sign it in (seventh outside test): nothing unsigned is replayed or signed on.
   for (const [name, ledger] of Object.entries(ledgers)) {
-    // The erasure ledger only ever erases: a line added by hand makes a restore erase someone, as
-    // whoever holds the folder can in the store itself; and `probity purge` run without the signing
-    // key appends lines that wait, unsigned, for the service's next checkpoint.
-    if (name === 'erasures') continue;
     const signedAt = signedSize.get(name);
     const held = verified[name]!.heads.length - 1;
     if (signedAt !== undefined && held > signedAt) {

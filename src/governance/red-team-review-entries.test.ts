@@ -118,7 +118,17 @@ for (const backend of backends) {
 
         // A reviewer registered after the search is refused; the refusal names the case (seventh outside test, low).
         const late = await reviewerKey(service, operator, charity.organisationId, 'Late Reviewer', [P]);
+        const witnessLines = () => readFileSync(join(dir, 'audit-witness.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { checkpoint: { ledgers?: Record<string, { sealed: string; nonce: string }> } });
+        const signedBefore = witnessLines().length;
         await assert.rejects(service.reviews.decide(late.caller, { caseId: ofColin, subject: 'colin', decision: 'confirm', reason: 'looks like him' }), /after the case was opened/);
+        // Attack (seventh outside test, fifth run, medium): a checkpoint was signed at each accepted
+        // decision (its ledger line) and at no refused one, so its timing told an accepted decision on
+        // a waiting case; and a seal was the same while its ledger was. Both are signed now, each seal fresh.
+        const signed = witnessLines();
+        assert.equal(signed.length, signedBefore + 1, 'a refused decision signs a checkpoint as an accepted one does');
+        const [previous, latest] = [signed.at(-2)!.checkpoint.ledgers!.safeguards!, signed.at(-1)!.checkpoint.ledgers!.safeguards!];
+        assert.notEqual(latest.sealed, previous.sealed, 'an unchanged ledger gives the same seal');
+        assert.match(latest.nonce, /^[0-9a-f]{32}$/);
         const refusal = (await db.all<{ body: string }>(`SELECT body FROM audit_log WHERE body LIKE '%"action":"decide_review"%' AND body LIKE '%"outcome":"refused"%' ORDER BY seq DESC LIMIT 1`)).map((r) => JSON.parse(r.body) as Entry)[0]!;
         assert.equal(refusal.result?.case, ofColin, 'a refused decision names the case it was about');
 

@@ -526,6 +526,11 @@ export class Governor {
       action: op, organisationId: caller.organisationId, keyId: caller.keyId, roles: caller.roles, ...audit, outcome,
       result: { ...audit.result, ...why }, ...(rule ? { rules: [rule] } : {}),
     }, this.db.kind));
-    await this.witness?.afterAppend(entry.seq);
+    // An accepted review decision grows the safeguard ledger, which signs a checkpoint at once; a
+    // refused or failed one is signed at once too, so that when checkpoints are signed does not
+    // tell an accepted decision on a waiting case (only a case with a candidate takes one) from an
+    // attempt (seventh outside test).
+    if (op === 'decide_review') await this.witness?.checkpointNow();
+    else await this.witness?.afterAppend(entry.seq);
   }
 }

@@ -107,7 +107,7 @@ for (const backend of backends) {
       const sealedSize = (c: (typeof signed)[number]) => {
         const claim = c.checkpoint.ledgers!.safeguards!;
         assert.ok('sealed' in claim, 'a ledger head is signed in the clear');
-        return new LedgerSealOpener(key).sizeOf('safeguards', claim.sealed, new SafeguardLedger(safeguardsLog).verify().heads);
+        return new LedgerSealOpener(key).sizeOf('safeguards', claim, new SafeguardLedger(safeguardsLog).verify().heads);
       };
       assert.equal(sealedSize(signed.at(-1)!), new SafeguardLedger(safeguardsLog).read().length);
 

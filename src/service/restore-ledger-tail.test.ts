@@ -16,6 +16,7 @@ import { copyFileSync, existsSync, readdirSync, readFileSync, renameSync, writeF
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import Database from 'better-sqlite3';
+import { ErasureLedger } from '../gallery/erasure-ledger.js';
 import type { SafeguardEntry } from '../gallery/safeguard-ledger.js';
 import { safeguardLedger } from '../server/serve.js';
 import { officesWithSecondKey } from '../testing/http-onboarding.js';
@@ -90,6 +91,24 @@ describe('lines added to the safeguard ledger by hand, seventh outside test', ()
     assert.match(malformed.all, /it is not an entry/);
     assert.doesNotMatch(malformed.all, /internal error/);
     assert.equal(readFileSync(witness, 'utf8'), witnessBefore, 'a restore record was signed before the failure');
+  });
+
+  test('attack (seventh outside test, fifth run, high): a forged erasure-ledger line naming a live subject: the start and the restore refuse it, nothing erased or signed', async () => {
+    writeFileSync(ledgerFile, genuineLedger);
+    const erasures = join(data, 'erasures.log');
+    const genuineErasures = existsSync(erasures) ? readFileSync(erasures, 'utf8') : '';
+    const db = new Database(join(data, 'probity.sqlite'), { readonly: true });
+    const gallery = (db.prepare(`SELECT id FROM galleries LIMIT 1`).get() as { id: string }).id;
+    db.close();
+    new ErasureLedger(erasures).append([{ at: new Date().toISOString(), galleryId: gallery }]);
+    const witnessBefore = readFileSync(witness, 'utf8');
+    const started = await start().then(async (s) => { await s.stop(); return 'started'; }, (e: Error) => e.message);
+    assert.match(started, /erasure ledger .* were added after its last checkpoint.*the service does not start/s);
+    const r = probity({}, 'restore', '--data', data, '--reason', 'test', backup);
+    assert.equal(r.status, 1, r.all);
+    assert.match(r.all, /erasure ledger .* were added after its last checkpoint/);
+    assert.equal(readFileSync(witness, 'utf8'), witnessBefore, 'the forged erasure was signed in');
+    writeFileSync(erasures, genuineErasures);
   });
 
   test('the ledger as the service wrote it: the restore replays the revocation and the policy, and the service starts', async () => {
