@@ -419,8 +419,9 @@ export class AccessService {
 
   /**
    * A reviewer's decision is read outside the review only as `ReviewEntryRelease` says: by no one
-   * while its case waits; then by the installation auditor, and by an organisation's auditor (or
-   * a requester's key that is also an auditor's) once the case releases what it names.
+   * while its case waits, or ever if it ended without review; then by the installation auditor,
+   * and by an organisation's auditor (or a requester's key that is also an auditor's) if it
+   * succeeded and the case releases what it names.
    */
   private async outsideReview<E extends object>(caller: Caller, entries: E[]): Promise<E[]> {
     const release = new ReviewEntryRelease(this.db, this.gov, caller.roles.includes('installation_auditor') ? 'installation' : 'organisation');
