@@ -88,6 +88,13 @@ function sameSecret(given: string, expected: string): boolean {
   return timingSafeEqual(a, b);
 }
 
+/**
+ * Review decisions are counted, not told apart: an accepted decision that leaves its case waiting
+ * (only a case with a candidate takes one) beside a refused attempt told the metrics' holder that
+ * a waiting case's probe matched (seventh outside test). Their status and refusals go unlabelled.
+ */
+const REVIEW_DECISIONS = new Set(['/v1/reviews/:caseId/decisions']);
+
 /** Registers the request hooks; returns what registers GET /metrics (after the error handler is set, so refusals keep the one error shape). */
 export function registerMetrics(app: FastifyInstance, service: ProbityService, options: MetricsOptions): () => void {
   instrumentEngine(service.engine);
@@ -155,9 +162,10 @@ export function registerMetrics(app: FastifyInstance, service: ProbityService, o
   });
 
   const routeOf = (request: FastifyRequest) => request.routeOptions.url ?? 'unmatched';
-  app.addHook('onError', async (_request, _reply, error) => {
+  app.addHook('onError', async (request, _reply, error) => {
     if (!isProbityError(error)) return;
     if (errorAnswer(error).status >= 500) return;
+    if (REVIEW_DECISIONS.has(routeOf(request))) return;
     refusals.inc({ code: error.code, rule: (error as ProbityError).rule?.rule ?? 'none' });
   });
   app.addHook('onSend', async (request, reply, payload) => {
@@ -166,7 +174,8 @@ export function registerMetrics(app: FastifyInstance, service: ProbityService, o
     return payload;
   });
   app.addHook('onResponse', async (request, reply) => {
-    const labels = { method: request.method, route: routeOf(request), status: String(reply.statusCode) };
+    const route = routeOf(request);
+    const labels = { method: request.method, route, status: REVIEW_DECISIONS.has(route) ? 'any' : String(reply.statusCode) };
     requests.inc(labels);
     latency.observe(labels, reply.elapsedTime / 1000);
   });

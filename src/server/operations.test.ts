@@ -229,6 +229,16 @@ for (const backend of backends) {
       const refused = await app.inject({ method: 'POST', url: `/v1/galleries/${galleryId}/subjects/subject-no-consent-5512/templates`, headers: auth, payload: { images: [faces.serena1().toString('base64')], purpose: P } });
       assert.ok(refused.statusCode >= 400 && refused.statusCode < 500, refused.body);
       await app.inject({ url: '/v1/me' });
+      // Review decisions are counted, never by status or refusal (seventh outside test): an accepted
+      // one on a waiting case beside a refused one told that the case held a candidate.
+      const refusalsBefore = (await scrape()).split('\n').filter((l) => l.startsWith('probity_refusals_total')).map((l) => Number(l.split(' ').at(-1))).reduce((a, b) => a + b, 0);
+      const decision = await app.inject({ method: 'POST', url: '/v1/reviews/00000000-0000-4000-8000-000000000009/decisions', headers: auth, payload: { decision: 'close', reason: 'x' } });
+      assert.ok(decision.statusCode >= 400 && decision.statusCode < 500, decision.body);
+      const afterDecision = await scrape();
+      const refusalsAfter = afterDecision.split('\n').filter((l) => l.startsWith('probity_refusals_total')).map((l) => Number(l.split(' ').at(-1))).reduce((a, b) => a + b, 0);
+      assert.equal(refusalsAfter, refusalsBefore, 'a refused review decision is counted as a refusal');
+      assert.equal(sample(afterDecision, 'probity_http_requests_total', { route: '/v1/reviews/:caseId/decisions', status: 'any' }), 1);
+      assert.ok(!afterDecision.includes(`route="/v1/reviews/:caseId/decisions",status="${decision.statusCode}"`), 'a review decision is counted by its status');
       // A path made up by the client never becomes a label (one series per route template).
       assert.equal((await app.inject({ url: '/console-made-up-path-8812/x' })).statusCode, 404);
       await purgeOnce(store.location, () => undefined);

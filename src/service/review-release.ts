@@ -119,8 +119,8 @@ export async function releasedCandidates(q: Queryable, gov: Governor, row: Relea
  * (found before, and by, the seventh outside test); nor ever, if it ended without review (its
  * gallery deleted, its warrant lapsed: `completedByReview`). Once review resolved it, the installation auditor
  * (`reader: 'installation'`), who oversees every organisation, reads every entry; anyone of the
- * organisation reads a decision on a candidate only if the case releases that candidate, and a
- * close only if its outcome is not withheld; never an attempt that failed or was refused. Each case is judged once
+ * organisation reads a decision on a candidate only if the case releases that candidate; never a
+ * close (its reason is free text), nor an attempt that failed or was refused. Each case is judged once
  * per reader, however many entries name it.
  */
 export class ReviewEntryRelease {
@@ -141,8 +141,11 @@ export class ReviewEntryRelease {
     // An attempt that failed or was refused is the review's own trace: a refused close said how
     // many candidates waited, which an erasure since may no longer show (seventh outside test).
     if (judged.open || e.outcome !== 'ok') return false;
+    // A close names no one, but its reason is the reviewer's own words ("every candidate was
+    // erased", which the service's note prompts): the organisation reads only decisions on the
+    // candidates its case releases, as its disclosure copies only those (seventh outside test).
     const subject = e.subject ?? e.result?.subject;
-    return subject === undefined || judged.released.has(String(subject));
+    return subject !== undefined && judged.released.has(String(subject));
   }
 
   private async judge(caseId: string) {
