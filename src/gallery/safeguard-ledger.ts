@@ -16,9 +16,9 @@ export type SafeguardEntry = (
   | { kind: 'candidate_rejected'; at: string; caseId: string; subjectId: string; reviewerKeyId: string }
   /**
    * A reviewer confirmed a candidate. It restricts nothing and a restore makes nothing of it; it is
-   * here so that the ledger grows alike for every decision on a case: its size is in every signed
-   * checkpoint, which a client reads in its receipts, and grew only when a candidate was rejected,
-   * telling a waiting case's requester that its probe matched someone (seventh outside test).
+   * here so that the ledger moves alike for every decision on a case, and every decision signs a
+   * checkpoint at once: when checkpoints were signed, and the ledger's size before its heads were
+   * sealed, told a rejection on a waiting case from a confirmation (seventh outside test).
    */
   | { kind: 'candidate_confirmed'; at: string; caseId: string; reviewerKeyId: string }
   /** A review case resolved: its probe face and the key it is sealed under went with it (CaseKeys in subject-keys.ts). */

@@ -3,7 +3,7 @@ import type { Queryable } from '../gallery/db.js';
 import { candidateState, ERASED_PREFIX } from '../gallery/erasure-mentions.js';
 import type { LegalAuthority } from '../governance/policy/assess.js';
 import { subjectCoverage } from '../governance/purpose-scope.js';
-import { completedByReview } from '../governance/review-completion.js';
+import { casesCompletedByReview } from '../governance/review-completion.js';
 import type { Capability } from '../governance/use-cases.js';
 import type { Clearance, Governor } from './governor.js';
 
@@ -117,7 +117,7 @@ export async function releasedCandidates(q: Queryable, gov: Governor, row: Relea
  * person's access report, the installation auditor. While the case waits, no one: the entry's very
  * existence tells a case with a candidate from one without, and its subject who the candidate is
  * (found before, and by, the seventh outside test); nor ever, if it ended without review (its
- * gallery deleted, its warrant lapsed: `completedByReview`). Once review resolved it, the installation auditor
+ * gallery deleted, its warrant lapsed: `casesCompletedByReview`). Once review resolved it, the installation auditor
  * (`reader: 'installation'`), who oversees every organisation, reads every entry; anyone of the
  * organisation reads a decision on a candidate only if the case releases that candidate; never a
  * close (its reason is free text), nor an attempt that failed or was refused. Each case is judged once
@@ -125,6 +125,8 @@ export async function releasedCandidates(q: Queryable, gov: Governor, row: Relea
  */
 export class ReviewEntryRelease {
   private readonly byCase = new Map<string, Promise<{ released: Set<string>; open: boolean; reviewed: boolean } | undefined>>();
+  /** The cases review completed, read once per reader: one scan of the log, not one per case a page names. */
+  private reviewed?: Promise<Set<string>>;
 
   constructor(private readonly q: Queryable, private readonly gov: Governor, private readonly reader: 'organisation' | 'installation' = 'organisation') {}
 
@@ -153,6 +155,7 @@ export class ReviewEntryRelease {
     if (!row) return undefined;
     const decisions = await this.q.all<Decision>(`SELECT subject, reviewer_key_id, decision FROM review_decisions WHERE case_id = $1`, [row.id]);
     const r = await releasedCandidates(this.q, this.gov, row, decisions);
-    return { released: r.released, open: r.pending || r.refusal !== undefined, reviewed: row.status === 'resolved' && await completedByReview(this.q, row.id) };
+    this.reviewed ??= casesCompletedByReview(this.q);
+    return { released: r.released, open: r.pending || r.refusal !== undefined, reviewed: row.status === 'resolved' && (await this.reviewed).has(row.id) };
   }
 }

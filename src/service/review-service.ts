@@ -304,7 +304,7 @@ export class ReviewService {
         const subject = await tx.one<{ id: string }>(`SELECT id FROM subjects WHERE gallery_id = $1 AND ref = $2`, [row.gallery_id, input.subject]);
         if (subject) this.gov.restricted({ kind: 'candidate_rejected', at, caseId: row.id, subjectId: subject.id, reviewerKeyId: caller.keyId });
       } else {
-        // The ledger's size is signed into checkpoints a client reads: a confirmation grows it as a rejection does (safeguard-ledger.ts).
+        // Every decision moves the ledger, and so signs a checkpoint at once, a confirmation as a rejection (safeguard-ledger.ts).
         this.gov.restricted({ kind: 'candidate_confirmed', at, caseId: row.id, reviewerKeyId: caller.keyId });
       }
       const decisions = await tx.all<DecisionRow>(`SELECT * FROM review_decisions WHERE case_id = $1`, [row.id]);
