@@ -37,6 +37,9 @@ const activePacks = async (base: string) => {
 /** One line appended as the ledger itself appends it: chained, with no key. */
 const appendForged = (entry: unknown) => safeguardLedger(data).append([entry as SafeguardEntry]);
 
+/** Another id that differs in its last character only (one that ended in 0 would not have changed). */
+const renamed = (id: string) => `${id.slice(0, -1)}${id.endsWith('0') ? '1' : '0'}`;
+
 describe('lines added to the safeguard ledger by hand, seventh outside test', () => {
   let genuineLedger = '';
 
@@ -139,7 +142,7 @@ describe('lines added to the safeguard ledger by hand, seventh outside test', ()
     const db = new Database(edited);
     try {
       const revoked = db.prepare(`SELECT id FROM api_keys WHERE revoked_at IS NOT NULL`).get() as { id: string };
-      db.prepare(`UPDATE api_keys SET id = ?, revoked_at = NULL WHERE id = ?`).run(`${revoked.id.slice(0, -1)}0`, revoked.id);
+      db.prepare(`UPDATE api_keys SET id = ?, revoked_at = NULL WHERE id = ?`).run(renamed(revoked.id), revoked.id);
     } finally {
       db.close();
     }
@@ -163,7 +166,7 @@ test('attack (seventh outside test, medium): an unsigned store in which a deacti
     const operator = await service.authenticate(operatorSecret);
     const charity = await onboard(service, operatorSecret, { name: 'charity', sector: 'nonprofit', jurisdictions: ['eu'] }, ['missing_person_search']);
     const rita = await service.personnel.register(operator, { organisationId: charity.organisationId, name: 'Rita', duties: ['review'] });
-    await db.run(`UPDATE personnel SET id = $1 WHERE id = $2`, [`${rita.id.slice(0, -1)}0`, rita.id]);
+    await db.run(`UPDATE personnel SET id = $1 WHERE id = $2`, [renamed(rita.id), rita.id]);
     await assert.rejects(
       requireReplayConsistent(db, [{ kind: 'person_deactivated', at: new Date().toISOString(), personId: rita.id }]),
       /the safeguard ledger names the person .* as deactivated .* its own audit log records its creation \(a register_person entry\)/,
