@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ProbityError } from '../errors.js';
 import type { SignedCheckpoint } from '../governance/audit-checkpoint.js';
-import { lastWitnessCheckpoint, postRestoreRecord, recordRestore, requireWitnessSigned, restoreRecord, type RestoreSigning } from '../governance/audit-restore.js';
+import { lastWitnessCheckpoint, postRestoreRecord, recordRestore, requireWitnessSigned, restoreRecord, sealRestore, type RestoreSigning } from '../governance/audit-restore.js';
 import { AuditSigningKey } from '../governance/audit-signing-key.js';
 import { requireWitnessApart, witnessDestination } from '../governance/witness-destination.js';
 import { AuditWitness, checkpointHash, parseCheckpointLine, witnessCheckpointHashes } from '../governance/audit-checkpoint.js';
@@ -176,7 +176,8 @@ async function tellWitnessUrl(r: SignedCheckpoint | undefined): Promise<void> {
 }
 
 function describeRecord(r: SignedCheckpoint | undefined, file: string | undefined): string {
-  return r ? `; the restore is recorded, signed, in the audit witness ${file}: the log now continues from the backup's ${r.checkpoint.size} entries` : '';
+  return r ? `; the restore is recorded, signed, in the audit witness ${file}: the log now continues from the backup's ${r.checkpoint.size} entries, ` +
+    'and a checkpoint signed after the replay binds the restored store, so no other store starts in its place' : '';
 }
 
 /**
@@ -214,6 +215,7 @@ export async function restoreCommand(argv: string[]): Promise<void> {
         if (record) await recordRestore(db, signing!.file, record);
         await tellWitnessUrl(record);
         const reapplied = await reapplySafeguards(db, ledgers.verified.safeguards!.entries as SafeguardEntry[], ledgers.verified.erasures!.entries as ErasureEntry[]);
+        if (record) await tellWitnessUrl(await sealRestore(db, { ...signing!, ledgers: headsOf(ledgers) }, record, new Date()));
         process.stdout.write(`the restored database: ${describeLedgersChecked(ledgers)}; ${describeReapplied(reapplied)}${describeRecord(record, signing?.file)}\n`);
       } finally {
         await db.close();
@@ -232,6 +234,7 @@ export async function restoreCommand(argv: string[]): Promise<void> {
     const signing = restoreSigning(dir, file, check.signed ? reason : `${reason} [unsigned backup restored with --unsigned-backup: its custody vouched for by the operator]`, recorded);
     const r = await restoreStore(dir, backup, erasureLedger(dir), new Date(), signing, safeguardLedger(dir), file);
     await tellWitnessUrl(r.restoreRecord);
+    await tellWitnessUrl(r.sealed);
     process.stdout.write(
       `restored ${r.restoredFrom} into ${join(dir, 'probity.sqlite')}` +
       `${r.previous ? ` (the store it replaced is kept as ${r.previous}, its data keys moved to ${join(dir, 'backup-keys.sqlite')} like a backup's, so an erasure reaches it too)` : ''}; ` +

@@ -2,7 +2,8 @@ import { existsSync } from 'node:fs';
 import { ProbityError } from '../errors.js';
 import type { Db } from '../gallery/db.js';
 import type { LedgerHead } from '../gallery/ledger.js';
-import { appendLine, checkpointHash, checkpointSignatureValid, checkpointText, lastLine, parseCheckpointLine, type Checkpoint, type SignedCheckpoint } from './audit-checkpoint.js';
+import { appendAudit } from './audit-log.js';
+import { AuditWitness, DEFAULT_CHECKPOINT_EVERY, appendLine, checkpointHash, witnessCheckpointHashes, checkpointSignatureValid, checkpointText, lastLine, parseCheckpointLine, type Checkpoint, type SignedCheckpoint } from './audit-checkpoint.js';
 import type { AuditSigningKey } from './audit-signing-key.js';
 import { verifyStoredAudit } from './audit-store.js';
 import { witnessUntrusted } from './audit-witness-verify.js';
@@ -76,23 +77,51 @@ export async function restoreRecord(restored: Db, replaced: Db | undefined, o: R
   const signed = last.checkpoint;
   let consistency: string[] = [];
   let replacedSize: number | null = null;
+  const replacedCount = async () => replaced ? Number((await replaced.one<{ seq: number }>(`SELECT seq FROM audit_head WHERE id = 1`))?.seq ?? 0) : null;
+  // A store from before an earlier restore forked from the log signed since: it is proven against
+  // the newest checkpoint of its own that the witness holds instead (the store a restore kept
+  // aside, restored to undo that restore).
+  const fork = () => forkBasis(restored, o.file, size, root);
+  let basis: { hash: string; proof: string[] } | undefined;
   if (size >= signed.size) {
     consistency = await treeConsistency(restored, signed.size, size);
-    if (!verifyConsistency(signed.size, size, signed.root, root, consistency)) {
-      throw new ProbityError('conflict', `the backup's audit log (${size} entries) does not extend the last signed checkpoint (size ${signed.size}): the backup was altered, or is of another log; nothing was restored`);
+    if (!verifyConsistency(signed.size, size, signed.root, root, consistency) && !(basis = await fork())) {
+      throw new ProbityError('conflict', `the backup's audit log (${size} entries) does not extend the last signed checkpoint (size ${signed.size}): the backup was altered, or is of another log (nor does it extend a checkpoint of its own that the witness holds); nothing was restored`);
     }
   } else if (replaced) {
-    replacedSize = Number((await replaced.one<{ seq: number }>(`SELECT seq FROM audit_head WHERE id = 1`))?.seq ?? 0);
+    replacedSize = await replacedCount();
     const proof = await treeConsistency(replaced, size, signed.size).catch(() => undefined);
-    if (!proof || !verifyConsistency(size, signed.size, root, signed.root, proof)) {
+    if (proof && verifyConsistency(size, signed.size, root, signed.root, proof)) consistency = proof;
+    else if (!(basis = await fork())) {
       throw new ProbityError('conflict',
-        `the backup's audit log (${size} entries) is not a prefix of the log signed at size ${signed.size}: the backup was altered, or the store it would replace was; nothing was restored. ` +
+        `the backup's audit log (${size} entries) is not a prefix of the log signed at size ${signed.size}: the backup was altered, or the store it would replace was (nor does it extend a checkpoint of its own that the witness holds); nothing was restored. ` +
         'If the store in the data folder is itself the damaged one, move it out of the folder and restore again: the restore record will then say the backup could not be proven against that checkpoint');
     }
-    consistency = proof;
   }
-  const checkpoint: Checkpoint = { origin: signed.origin, size, root, previous: checkpointHash(signed), time: now.toISOString(), restore: { reason: o.reason, replacedSize }, ...(o.ledgers ? { ledgers: sealLedgerHeads(o.key, o.ledgers) } : {}) };
+  if (basis) {
+    consistency = basis.proof;
+    replacedSize = await replacedCount();
+  }
+  const restore = { reason: o.reason, replacedSize, ...(basis ? { basis: basis.hash } : {}) };
+  const checkpoint: Checkpoint = { origin: signed.origin, size, root, previous: checkpointHash(signed), time: now.toISOString(), restore, ...(o.ledgers ? { ledgers: sealLedgerHeads(o.key, o.ledgers) } : {}) };
   return { checkpoint, keyId: o.key.keyId, signature: o.key.sign(checkpointText(checkpoint)), consistency };
+}
+
+/**
+ * The newest checkpoint the restored store recorded that the witness holds (signed, so the
+ * installation signed that log), with the proof that the store's whole log extends it; undefined
+ * when there is none or the log does not extend it.
+ */
+async function forkBasis(restored: Db, witnessFile: string, size: number, root: string): Promise<{ hash: string; proof: string[] } | undefined> {
+  const held = witnessCheckpointHashes(witnessFile);
+  const rows = await restored.all<{ line: string }>(`SELECT line FROM audit_checkpoints ORDER BY id DESC`);
+  for (const row of rows) {
+    const sc = parseCheckpointLine(row.line);
+    if (!sc || sc.checkpoint.size > size || !held.has(checkpointHash(sc.checkpoint))) continue;
+    const proof = await treeConsistency(restored, sc.checkpoint.size, size).catch(() => undefined);
+    return proof && verifyConsistency(sc.checkpoint.size, size, sc.checkpoint.root, root, proof) ? { hash: checkpointHash(sc.checkpoint), proof } : undefined;
+  }
+  return undefined;
 }
 
 /** The record into the witness file (before anything is replayed) and into the store's own copy of the witness. */
@@ -100,6 +129,30 @@ export async function recordRestore(db: Db, file: string, sc: SignedCheckpoint):
   const line = JSON.stringify(sc);
   appendLine(file, line);
   await db.run(`INSERT INTO audit_checkpoints (size, root, at, hash, line) VALUES ($1, $2, $3, $4, $5)`, [sc.checkpoint.size, sc.checkpoint.root, sc.checkpoint.time, checkpointHash(sc.checkpoint), line]);
+}
+
+/**
+ * Closes a restore once its replay is done: an entry of the restore's own (`restore_completed`,
+ * naming its record) and a checkpoint signed over it with the ledgers' heads. The record binds
+ * only the backup's root, which any store whose log extends the backup matches: the store the
+ * restore kept aside, copied back over the restored one before the first start, served again
+ * and replayed nothing (seventh outside test, left open, then closed here). After the seal the
+ * witness's last root is the restored store's own, and every other store diverges from it at
+ * the next start. Returns the checkpoint, for the witness URL.
+ */
+export async function sealRestore(db: Db, o: RestoreSigning, record: SignedCheckpoint, now: Date): Promise<SignedCheckpoint> {
+  await db.transaction((tx) => appendAudit(tx, now, {
+    action: 'restore_completed', organisationId: null, keyId: null, roles: ['system'], outcome: 'ok',
+    result: { restoreRecord: checkpointHash(record.checkpoint), restoredSize: record.checkpoint.size },
+  }, db.kind));
+  const heads = o.ledgers;
+  const witness = new AuditWitness(db, {
+    key: o.key, file: o.file, everyEntries: DEFAULT_CHECKPOINT_EVERY.entries, everySeconds: DEFAULT_CHECKPOINT_EVERY.seconds,
+    ...(heads ? { ledgers: () => heads } : {}),
+  }, () => now);
+  const sealed = await witness.checkpoint();
+  if (!sealed || sealed.checkpoint.size <= record.checkpoint.size) throw new Error('the restore\'s own entry was not signed past its record');
+  return sealed;
 }
 
 /** The record POSTed to the witness URL too, as every checkpoint is; returns what went wrong, if anything. */

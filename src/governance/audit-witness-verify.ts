@@ -40,8 +40,15 @@ const name = (i: number, sc: SignedCheckpoint) => `${sc.checkpoint.restore ? 're
  * supersedes (proven as any checkpoint is) or a prefix of it (proven the other way round, when
  * the restore had the replaced store to prove from). Returns whether it was proven, or a break.
  */
-function restoreFork(i: number, sc: SignedCheckpoint, prev: SignedCheckpoint): { proven: boolean } | Break {
+function restoreFork(i: number, sc: SignedCheckpoint, prev: SignedCheckpoint, earlier: SignedCheckpoint[]): { proven: boolean; basis?: SignedCheckpoint } | Break {
   const c = sc.checkpoint;
+  if (c.restore!.basis !== undefined) {
+    const basis = earlier.find((e) => checkpointHash(e.checkpoint) === c.restore!.basis);
+    if (!basis) return { kind: 'checkpoint', seq: c.size, detail: `${name(i, sc)} restores a log proven against checkpoint ${short(c.restore!.basis)}, which the witness does not hold before it` };
+    const b = basis.checkpoint;
+    if (c.size >= b.size && verifyConsistency(b.size, c.size, b.root, c.root, sc.consistency)) return { proven: true, basis };
+    return { kind: 'checkpoint', seq: c.size, detail: `${name(i, sc)}: the restored log of ${c.size} entries is not consistent with checkpoint ${earlier.indexOf(basis) + 1} (size ${b.size}) it names as its basis` };
+  }
   const p = prev.checkpoint;
   const proven = c.size >= p.size
     ? verifyConsistency(p.size, c.size, p.root, c.root, sc.consistency)
@@ -51,11 +58,20 @@ function restoreFork(i: number, sc: SignedCheckpoint, prev: SignedCheckpoint): {
   return { kind: 'checkpoint', seq: c.size, detail: `${name(i, sc)}: the restored log of ${c.size} entries is not consistent with checkpoint ${i} (size ${p.size}) it supersedes: the backup restored was not of the log signed before` };
 }
 
-function restoreSeen(sc: SignedCheckpoint, prev: SignedCheckpoint, proven: boolean): RestoreSeen {
+function restoreSeen(sc: SignedCheckpoint, prev: SignedCheckpoint, proven: boolean, basis?: SignedCheckpoint): RestoreSeen {
   const c = sc.checkpoint;
   const replaced = c.restore!.replacedSize;
-  const discarded = Math.max(0, (replaced ?? prev.checkpoint.size) - c.size);
   const exact = replaced !== null;
+  if (basis) {
+    // A fork: the whole replaced log is set aside, not only what came after the restored size.
+    const discarded = replaced ?? prev.checkpoint.size;
+    return {
+      time: c.time, size: c.size, supersededSize: prev.checkpoint.size, discarded, discardedExact: exact, reason: c.restore!.reason, proven,
+      detail: `restored on ${c.time} ("${c.restore!.reason}") a store of ${c.size} entries from before an earlier restore, proven to extend the checkpoint of size ${basis.checkpoint.size} signed on ${basis.checkpoint.time}: ` +
+        `the log it replaced (${exact ? '' : 'at least '}${discarded} entries, forked from it) was set aside`,
+    };
+  }
+  const discarded = Math.max(0, (replaced ?? prev.checkpoint.size) - c.size);
   return {
     time: c.time, size: c.size, supersededSize: prev.checkpoint.size, discarded, discardedExact: exact, reason: c.restore!.reason, proven,
     detail: `restored from a backup at size ${c.size} on ${c.time} ("${c.restore!.reason}"): ${exact ? '' : 'at least '}${discarded} entries written after it were discarded` +
@@ -95,9 +111,9 @@ export function verifyWitnessChain(text: string, key: KeyObject): { checkpoints:
         breaks.push({ kind: 'checkpoint', seq: sc.checkpoint.size, detail: `${name(i, sc)} supersedes no checkpoint before it` });
         return;
       }
-      const fork = restoreFork(i, sc, prev);
+      const fork = restoreFork(i, sc, prev, good);
       if ('kind' in fork) breaks.push(fork);
-      else restores.push(restoreSeen(sc, prev, fork.proven));
+      else restores.push(restoreSeen(sc, prev, fork.proven, fork.basis));
     } else if (prev && !verifyConsistency(prev.checkpoint.size, sc.checkpoint.size, prev.checkpoint.root, sc.checkpoint.root, sc.consistency)) {
       breaks.push({ kind: 'checkpoint', seq: sc.checkpoint.size, detail: `${name(i, sc)} is not consistent with checkpoint ${i} (size ${prev.checkpoint.size}): the signed log was not an extension of the one signed before` });
     }
@@ -185,15 +201,23 @@ class CadenceCheck {
 
 /**
  * The checkpoints today's log must match: a restore discards what was signed beyond its size
- * before it, so a checkpoint counts only when no later restore record went below its size.
+ * before it, so a checkpoint counts only when no later restore record went below its size; a
+ * restore from before an earlier restore (one naming a basis) discards every checkpoint signed
+ * between its basis and itself, the branch it set aside.
  */
 function liveCheckpoints(chain: SignedCheckpoint[]): SignedCheckpoint[] {
   const live: SignedCheckpoint[] = [];
   let floor = Infinity;
+  let setAsideUntil: string | undefined;
   for (let i = chain.length - 1; i >= 0; i--) {
     const sc = chain[i]!;
+    if (setAsideUntil !== undefined) {
+      if (checkpointHash(sc.checkpoint) !== setAsideUntil) continue;
+      setAsideUntil = undefined;
+    }
     if (sc.checkpoint.size <= floor) live.push(sc);
     if (sc.checkpoint.restore) floor = Math.min(floor, sc.checkpoint.size);
+    if (sc.checkpoint.restore?.basis !== undefined) setAsideUntil = sc.checkpoint.restore.basis;
   }
   return live.reverse();
 }

@@ -12,7 +12,7 @@ import { caseKeyOwner, caseOfKeyOwner, INSTALLATION_KEY_META, isCaseKeyOwner } f
 import type { SafeguardEntry, SafeguardLedger } from '../gallery/safeguard-ledger.js';
 import { checkLedgerAgainstAudit, checkLedgers, headsOf, type LedgersChecked } from '../governance/ledger-witness.js';
 import { reapplySafeguards, requireReplayConsistent, type Reapplied } from './restore-replay.js';
-import { recordRestore, requireWitnessSigned, restoreRecord, type RestoreSigning } from '../governance/audit-restore.js';
+import { recordRestore, requireWitnessSigned, restoreRecord, sealRestore, type RestoreSigning } from '../governance/audit-restore.js';
 import type { SignedCheckpoint } from '../governance/audit-checkpoint.js';
 import { signBackup } from './backup-signature.js';
 
@@ -90,6 +90,8 @@ export interface RestoreResult {
   ledgers: LedgersChecked;
   /** The signed restore record appended to the witness, when the witness held checkpoints. */
   restoreRecord?: SignedCheckpoint;
+  /** The checkpoint signed after the replay over the restore's own entry (`sealRestore`), with the record. */
+  sealed?: SignedCheckpoint;
 }
 
 /**
@@ -267,7 +269,19 @@ export async function restoreStore(dataDir: string, file: string, ledger: Erasur
   // (to undo this restore) with --unsigned-backup took it as its holder left it, an audit log cut
   // back and a revocation's key renamed included (seventh outside test).
   if (previous && signing) await signBackup(previous, signing.key, installationKeyOf(previous));
-  return { restoredFrom: file, ...(previous ? { previous } : {}), reapplied, ledgers, ...(record ? { restoreRecord: record } : {}) };
+  // Sealed on the store in place, so the witness's last root is the one that will be served.
+  let sealed: SignedCheckpoint | undefined;
+  if (record) {
+    const restored = SqliteDb.open(target);
+    try {
+      sealed = await sealRestore(restored, signing!, record, now);
+    } catch (e) {
+      throw new ProbityError('conflict', `the backup is in place and its restore recorded, but the checkpoint after the replay could not be signed (${(e as Error).message}): the next start replays the ledgers again`);
+    } finally {
+      await restored.close();
+    }
+  }
+  return { restoredFrom: file, ...(previous ? { previous } : {}), reapplied, ledgers, ...(record ? { restoreRecord: record } : {}), ...(sealed ? { sealed } : {}) };
 }
 
 /** The fingerprint of the installation key a SQLite store's data keys are wrapped under, as a backup's signature names it. */

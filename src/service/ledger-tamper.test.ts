@@ -20,7 +20,7 @@ import { LEDGER_GENESIS, ledgerStep } from '../gallery/ledger.js';
 import { SafeguardLedger, type SafeguardEntry } from '../gallery/safeguard-ledger.js';
 import { KeyRing } from '../gallery/subject-keys.js';
 import { TemplateCipher } from '../gallery/template-cipher.js';
-import { parseCheckpointLine } from '../governance/audit-checkpoint.js';
+import { parseCheckpointLine, type SignedCheckpoint } from '../governance/audit-checkpoint.js';
 import { AuditSigningKey } from '../governance/audit-signing-key.js';
 import { LedgerSealOpener } from '../governance/ledger-seal.js';
 import { erasureLedger } from '../server/serve.js';
@@ -157,9 +157,10 @@ for (const backend of backends) {
       assert.equal(restored.status, 0, restored.all);
       assert.match(restored.stdout, /the ledgers' chains are intact and hold every entry the audit witness signed \(\d+ checkpoint\(s\)/);
       assert.match(restored.stdout, /2 consent withdrawal\(s\); 1 key revocation\(s\)/);
-      const record = parseCheckpointLine(readFileSync(witnessFile, 'utf8').trim().split('\n').at(-1)!)!;
-      assert.ok(record.checkpoint.restore, 'the restore record is the last line');
+      const [record, sealed] = readFileSync(witnessFile, 'utf8').trim().split('\n').slice(-2).map((l) => parseCheckpointLine(l)!) as [SignedCheckpoint, SignedCheckpoint];
+      assert.ok(record.checkpoint.restore, 'the restore record, then the checkpoint over the restore\'s own entry');
       assert.equal(sealedSize(record), 4, 'the restore record signs the ledgers\' heads too');
+      assert.equal(sealedSize(sealed), 4, 'and so does the checkpoint after it');
       service = await open();
       try {
         await assert.rejects(service.authenticate(spare.secret), { code: 'unauthenticated' }, 'the revoked key stays revoked');

@@ -11,12 +11,15 @@
  * before, proven consistent), or the service does not start and the restore changes nothing,
  * naming the line. A genuine earlier checkpoint copied to the end (a valid signature, but not
  * chained) is refused the same way. A running service does not sign on from a last line it did
- * not sign. And while a genuine restore record is the witness's last line (which accepts the
- * backup's log whether or not the restore's replay is in the store), the start replays the ledgers
- * again, so the backup put back by hand right after a restore brings K2 back no more than a forgery.
+ * not sign. A restore now signs a checkpoint over an entry of its own after its replay, so the
+ * backup, or the store the restore kept aside, put back by hand before the first start diverges
+ * from the witness and is refused (last run, medium). Where a restore stopped between its record
+ * and that checkpoint, the record is the last line (which accepts any log extending the backup's):
+ * the start replays the ledgers again, so the backup put back by hand brings K2 back no more than
+ * a forgery.
  */
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { openDb } from '../gallery/db.js';
@@ -28,6 +31,8 @@ import { generateKeyPairSync, sign } from 'node:crypto';
 import { checkpointHash, checkpointText, parseCheckpointLine, type Checkpoint, type SignedCheckpoint } from '../governance/audit-checkpoint.js';
 import { officesWithSecondKey, postJson } from '../testing/http-onboarding.js';
 import { postgresDataFolder, productionInstallation } from '../testing/installation-folder.js';
+import { AuditSigningKey } from '../governance/audit-signing-key.js';
+import { verifyWitnessChain } from '../governance/audit-witness-verify.js';
 
 const { dir, witness, data, env, probity, start } = productionInstallation('probity-restore-seventh-');
 const backup = join(dir, 'backup.sqlite');
@@ -170,10 +175,75 @@ describe('a store rolled back by hand behind a forged witness line, seventh outs
     assert.equal(verify.status, 0, verify.all);
   });
 
-  test('attack (seventh outside test): a genuine restore record the last line, the store swapped back to the backup as it was before the replay: the start replays the ledgers, K2 stays revoked', async () => {
+  test('attack (seventh outside test, last run, medium): right after a genuine restore, the store it kept aside copied back over the restored one before the first start: refused, for the witness signed the restored store past its record', async () => {
     const r = probity({}, 'restore', '--data', data, '--reason', 'the genuine restore, again', backup);
     assert.equal(r.status, 0, r.all);
-    assert.ok(parseCheckpointLine(witnessLines().at(-1)!)!.checkpoint.restore, 'nothing signed since the genuine restore');
+    const lines = witnessLines().map((l) => parseCheckpointLine(l)!);
+    const [record, sealed] = lines.slice(-2) as [SignedCheckpoint, SignedCheckpoint];
+    assert.ok(record.checkpoint.restore && !sealed.checkpoint.restore, 'the restore record, then a checkpoint of the restore\'s own');
+    assert.equal(sealed.checkpoint.previous, checkpointHash(record.checkpoint));
+    assert.ok(sealed.checkpoint.size > record.checkpoint.size, 'the checkpoint covers the restore\'s own entry');
+    const keptAside = readdirSync(data).filter((f) => f.startsWith('probity.sqlite.before-restore-') && !f.endsWith('.sig')).sort().at(-1)!;
+    const restored = readFileSync(store);
+    const putBack = (file: string) => {
+      for (const side of ['', '-wal', '-shm']) rmSync(store + side, { force: true });
+      copyFileSync(file, store);
+    };
+    try {
+      // The attack: the kept-aside store's log extends the backup's, which is all the record binds.
+      putBack(join(data, keptAside));
+      assert.match(await refusedStart(k2.secret), /the audit log's first \d+ entries no longer match the root the audit witness .* signed .*outside --development the service does not start/);
+      // The backup itself, put back by hand: shorter than what the witness signed after the record.
+      rollBackByHand();
+      assert.match(await refusedStart(k2.secret), /the audit log holds \d+ entries but the audit witness .* signed \d+ .*put back without probity restore/);
+    } finally {
+      for (const side of ['', '-wal', '-shm']) rmSync(store + side, { force: true });
+      writeFileSync(store, restored);
+    }
+    const s = await start();
+    try {
+      assert.equal(await answers(s.base, k2.secret), 401, 'the restored store starts; K2 stays revoked');
+    } finally {
+      await s.stop();
+    }
+  });
+
+  test('the operator undoes that restore with probity restore of the store it kept aside, after the service ran on the restored one: restored, proven against a checkpoint of its own; audit verify --witness names it; K2 stays revoked', async () => {
+    const keptAside = readdirSync(data).filter((f) => f.startsWith('probity.sqlite.before-restore-') && !f.endsWith('.sig')).sort().at(-1)!;
+    const r = probity({}, 'restore', '--data', data, '--reason', 'undo the wrong restore', join(data, keptAside));
+    assert.equal(r.status, 0, r.all);
+    const [record, sealed] = witnessLines().slice(-2).map((l) => parseCheckpointLine(l)!) as [SignedCheckpoint, SignedCheckpoint];
+    const basis = record.checkpoint.restore?.basis;
+    assert.ok(basis, 'the record names the checkpoint of its own the kept-aside store extends');
+    assert.ok(witnessLines().slice(0, -2).some((l) => checkpointHash(parseCheckpointLine(l)!.checkpoint) === basis), 'a checkpoint the witness held before');
+    assert.equal(sealed.checkpoint.previous, checkpointHash(record.checkpoint));
+    const verify = probity({}, 'audit', 'verify', '--data', data, '--witness', witness, '--public-key', join(data, 'audit-signing.pub'));
+    assert.equal(verify.status, 0, verify.all);
+    assert.match(verify.stdout, /\("undo the wrong restore"\) a store of \d+ entries from before an earlier restore, proven to extend the checkpoint of size \d+/);
+    // The same record, signed with the real key, naming a basis the log does not extend, or none held: both fail.
+    const key = AuditSigningKey.parse(env.PROBITY_AUDIT_SIGNING_KEY!, 'test');
+    const text = readFileSync(witness, 'utf8').trim().split('\n');
+    const basisIndex = text.findIndex((l) => checkpointHash(parseCheckpointLine(l)!.checkpoint) === basis);
+    const earlier = parseCheckpointLine(text[basisIndex - 1]!)!.checkpoint;
+    for (const [other, why] of [[checkpointHash(earlier), /not consistent with checkpoint \d+ \(size \d+\) it names as its basis/], ['ab'.repeat(32), /which the witness does not hold before it/]] as const) {
+      const c: Checkpoint = { ...record.checkpoint, restore: { ...record.checkpoint.restore!, basis: other } };
+      const forged: SignedCheckpoint = { ...record, checkpoint: c, signature: key.sign(checkpointText(c)) };
+      const chain = verifyWitnessChain([...text.slice(0, -2), JSON.stringify(forged)].join('\n'), key.publicKey);
+      assert.match(chain.breaks.map((b) => b.detail).join('\n'), why);
+    }
+    const s = await start();
+    try {
+      assert.equal(await answers(s.base, k2.secret), 401, 'K2 stays revoked');
+    } finally {
+      await s.stop();
+    }
+  });
+
+  test('a restore stopped between its record and its checkpoint (the last witness line cut, as a crash leaves it), the backup put back by hand: the start replays the ledgers, K2 stays revoked', async () => {
+    const r = probity({}, 'restore', '--data', data, '--reason', 'the restore a crash cut short', backup);
+    assert.equal(r.status, 0, r.all);
+    writeFileSync(witness, witnessLines().slice(0, -1).join('\n') + '\n');
+    assert.ok(parseCheckpointLine(witnessLines().at(-1)!)!.checkpoint.restore, 'the restore record is the last line');
     rollBackByHand();
     const s = await start();
     try {
@@ -202,7 +272,7 @@ describe('a store rolled back by hand behind a forged witness line, seventh outs
   });
 });
 
-test('attack (seventh outside test, postgres): after probity restore --database, the pg_dump put back again by hand: serve replays the ledgers at start and K2 stays revoked; a forged restore record after it is refused', { skip: backendSkip('postgres') }, async () => {
+test('attack (seventh outside test, postgres): after probity restore --database, the pg_dump put back again by hand: serve refuses to start; with the restore cut short before its checkpoint it replays the ledgers and K2 stays revoked; a forged restore record after it is refused', { skip: backendSkip('postgres') }, async () => {
   const pgStore = await freshStore('postgres');
   const { data: pgData, witness: pgWitness, run, serveEnv, dumpThenRevoke } = postgresDataFolder(dir, pgStore.location);
   const dump = join(dir, 'pg.dump');
@@ -220,9 +290,15 @@ test('attack (seventh outside test, postgres): after probity restore --database,
     const restored = run({}, process.execPath, cliPath, 'restore', '--data', pgData, '--reason', 'genuine', '--database', pgStore.location);
     assert.equal(restored.status, 0, restored.all);
     assert.equal(await replayed(), 1);
-    // The dump put back by hand once more, before any service signed past the restore record.
+    const startRefused = () => startServe(['--data', pgData, '--database', pgStore.location], serveEnv).then(async (x) => { await x.stop(); return undefined; }, (e: Error) => e.message);
+    // The dump put back by hand once more, before the first start: the restore signed past its record.
     assert.equal(run({}, 'pg_restore', '--clean', '--if-exists', '--dbname', pgStore.location, dump).status, 0);
     assert.equal(await replayed(), 0, 'the replay is gone with the dump put back');
+    assert.match(await startRefused() ?? 'it started', /the audit log holds \d+ entries but the audit witness .* signed \d+ .*put back without probity restore.*does not start/);
+    // A restore stopped between its record and its checkpoint (the witness's last line cut, as a crash leaves it).
+    const pgLines = readFileSync(pgWitness, 'utf8').trim().split('\n');
+    assert.ok(!parseCheckpointLine(pgLines.at(-1)!)!.checkpoint.restore && parseCheckpointLine(pgLines.at(-2)!)!.checkpoint.restore, 'the restore record, then the restore\'s own checkpoint');
+    writeFileSync(pgWitness, pgLines.slice(0, -1).join('\n') + '\n');
     const s = await startServe(['--data', pgData, '--database', pgStore.location], serveEnv);
     try {
       assert.equal(await answers(s.base, k2.secret), 401, 'K2 stays revoked');
@@ -242,8 +318,7 @@ test('attack (seventh outside test, postgres): after probity restore --database,
     }
     const forged: Checkpoint = { origin: last.checkpoint.origin, size: at.size, root: at.root, previous: checkpointHash(last.checkpoint), time: new Date().toISOString(), restore: { reason: 'forged', replacedSize: last.checkpoint.size }, ...(last.checkpoint.ledgers ? { ledgers: last.checkpoint.ledgers } : {}) };
     writeFileSync(pgWitness, readFileSync(pgWitness, 'utf8') + JSON.stringify({ checkpoint: forged, keyId: last.keyId, signature: zeroSignature(), consistency: [] }) + '\n');
-    const refused = await startServe(['--data', pgData, '--database', pgStore.location], serveEnv).then(async (x) => { await x.stop(); return undefined; }, (e: Error) => e.message);
-    assert.match(refused ?? 'it started', /did not sign.*restore record \d+ .*the signature does not verify.*does not start/);
+    assert.match(await startRefused() ?? 'it started', /did not sign.*restore record \d+ .*the signature does not verify.*does not start/);
   } finally {
     await pgStore.drop();
   }

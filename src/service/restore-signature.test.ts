@@ -139,7 +139,7 @@ describe('backup signatures (sixth outside test, second run)', () => {
     const ok = probity({}, 'restore', '--data', data, '--reason', 'drill', '--unsigned-backup', f);
     assert.equal(ok.status, 0, ok.all);
     assert.match(ok.stdout, /1 consent withdrawal\(s\); 1 key revocation\(s\).*the backup is unsigned and was restored on the operator's word for its custody \(--unsigned-backup\)/);
-    const record = JSON.parse(readFileSync(witness, 'utf8').trim().split('\n').at(-1)!) as unknown;
+    const record = JSON.parse(readFileSync(witness, 'utf8').trim().split('\n').at(-2)!) as unknown;
     assert.match(JSON.stringify(record), /drill \[unsigned backup restored with --unsigned-backup/);
     const s = await start();
     try {

@@ -154,10 +154,13 @@ describe('a restore, recorded in the audit witness', { skip: skipWithoutLfw }, (
     assert.equal(r.status, 0, r.all);
     assert.match(r.stdout, /1 subject\(s\) and 0 galler\(ies\) erased again/);
     assert.match(r.stdout, new RegExp(`the restore is recorded, signed, in the audit witness .*: the log now continues from the backup's ${backupSize} entries`));
-    const record = lines().at(-1)!;
+    const [superseded, record, sealed] = lines().slice(-3) as [SignedCheckpoint, SignedCheckpoint, SignedCheckpoint];
     assert.deepEqual(record.checkpoint.restore, { reason: 'disk replaced', replacedSize: sizeBeforeRestore });
     assert.equal(record.checkpoint.size, backupSize);
-    assert.equal(record.checkpoint.previous, checkpointHash(lines().at(-2)!.checkpoint), 'it names the checkpoint it supersedes');
+    assert.equal(record.checkpoint.previous, checkpointHash(superseded.checkpoint), 'it names the checkpoint it supersedes');
+    // Then a checkpoint over the restore's own entry, after the replay: it binds the restored store.
+    assert.ok(!sealed.checkpoint.restore && sealed.checkpoint.previous === checkpointHash(record.checkpoint));
+    assert.ok(sealed.checkpoint.size > backupSize, 'the replay and the restore\'s own entry are signed');
 
     const discarded = sizeBeforeRestore - backupSize;
     let out = verifyCli();
