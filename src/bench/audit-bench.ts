@@ -4,7 +4,8 @@
  * PROBITY_BENCH_DATABASE_URL is set, signing a checkpoint every `--every` entries into a witness
  * file. Then it times: Ed25519 signing alone; a whole checkpoint over the full log (lock, root,
  * consistency proof, signature, witness fsync); `verifyStoredAudit`; and `audit verify --witness`
- * (the function, and the command as a user runs it, on SQLite). Writes bench-results/audit-<store>.json.
+ * (the function, and the command as a user runs it, on SQLite); and the check of the witness on its
+ * own that every start and restore makes, per line. Writes bench-results/audit-<store>.json.
  * Usage: node dist/bench/audit-bench.js [--entries 1000000] [--every 10000]
  */
 import { spawnSync } from 'node:child_process';
@@ -18,7 +19,7 @@ import { AuditWitness } from '../governance/audit-checkpoint.js';
 import { appendAudit, type AuditBody } from '../governance/audit-log.js';
 import { AuditSigningKey } from '../governance/audit-signing-key.js';
 import { verifyStoredAudit } from '../governance/audit-store.js';
-import { verifyAuditWithWitness } from '../governance/audit-witness-verify.js';
+import { verifyAuditWithWitness, witnessUntrusted } from '../governance/audit-witness-verify.js';
 import { cliPath, projectRoot } from '../testing/fixtures.js';
 
 const { values } = parseArgs({ options: { entries: { type: 'string' }, every: { type: 'string' } } });
@@ -79,6 +80,17 @@ const withWitnessSeconds = (performance.now() - withWitnessStarted) / 1000;
 // CPU time is the steadier figure on a shared machine: wall time includes waiting for a core.
 const withWitnessCpuSeconds = (cpu.user + cpu.system) / 1e6;
 if (!withWitness.ok) throw new Error(`the benchmark's own log failed to verify against its witness: ${JSON.stringify(withWitness.breaks.slice(0, 3))}`);
+// What every start and every restore checks of the witness on its own before trusting it (each
+// line's signature, its chain to the one before and its consistency proof): its cost grows with
+// the witness, so it is given per line, repeated for a figure steadier than one pass.
+const witnessLines = witnessText.split('\n').filter((l) => l.trim()).length;
+const STARTUP_REPEATS = 50;
+const startupCheckStarted = performance.now();
+for (let i = 0; i < STARTUP_REPEATS; i++) {
+  const fault = witnessUntrusted(witnessFile, key.publicKey);
+  if (fault) throw new Error(`the benchmark's own witness was refused: ${fault}`);
+}
+const startupCheckMicrosPerLine = ((performance.now() - startupCheckStarted) * 1000) / (STARTUP_REPEATS * witnessLines);
 await db.close();
 
 let commandSeconds: number | undefined;
@@ -97,9 +109,12 @@ const result = {
   checkpointSigning: { ed25519SignMicroseconds: round(signMicros, 1), checkpointMillisecondsMedian: round(quantile(checkpointMs, 0.5)), checkpointMillisecondsP95: round(quantile(checkpointMs, 0.95)), overEntries: plain.entries },
   verifySeconds: round(plain.seconds), entriesPerSecond: Math.round(plain.entries / plain.seconds),
   verifyWithWitnessSeconds: round(withWitnessSeconds), verifyWithWitnessCpuSeconds: round(withWitnessCpuSeconds), ...(commandSeconds !== undefined ? { verifyWithWitnessCommandSeconds: round(commandSeconds) } : {}),
+  // A year of one checkpoint a minute (525,600 lines) is the per-line figure multiplied out, not measured.
+  startupWitnessCheck: { lines: witnessLines, repeats: STARTUP_REPEATS, microsecondsPerLine: round(startupCheckMicrosPerLine, 1), yearOfMinuteCheckpointsSecondsEstimated: round((startupCheckMicrosPerLine * 525_600) / 1e6, 1) },
 };
 console.log(`audit log on ${db.kind}: ${result.entries} entries appended (chain, head and Merkle tree) in ${result.writeSeconds} s (${result.appendsPerSecond}/s), ${result.checkpoints} checkpoints`);
 console.log(`  checkpoint signing: Ed25519 ${result.checkpointSigning.ed25519SignMicroseconds} us; a whole checkpoint over ${result.entries} entries ${result.checkpointSigning.checkpointMillisecondsMedian} ms median, ${result.checkpointSigning.checkpointMillisecondsP95} ms p95`);
 console.log(`  verify: chain and head ${result.verifySeconds} s; against the witness ${result.verifyWithWitnessSeconds} s (${result.verifyWithWitnessCpuSeconds} s of CPU)${commandSeconds !== undefined ? `; \`probity audit verify --witness\` ${result.verifyWithWitnessCommandSeconds} s` : ''} (shared, noisy machine)`);
+console.log(`  the witness checked on its own at each start and restore: ${result.startupWitnessCheck.microsecondsPerLine} us a line over ${witnessLines} lines (${STARTUP_REPEATS} passes); a year of one checkpoint a minute would take some ${result.startupWitnessCheck.yearOfMinuteCheckpointsSecondsEstimated} s (estimated from the per-line figure)`);
 mkdirSync(join(projectRoot, 'bench-results'), { recursive: true });
 writeFileSync(join(projectRoot, 'bench-results', `audit-${db.kind}.json`), JSON.stringify(result, null, 2) + '\n');

@@ -5,6 +5,7 @@ import { ProbityError } from '../errors.js';
 import type { SignedCheckpoint } from '../governance/audit-checkpoint.js';
 import { lastWitnessCheckpoint, postRestoreRecord, recordRestore, requireWitnessSigned, restoreRecord, sealRestore, type RestoreSigning } from '../governance/audit-restore.js';
 import { AuditSigningKey } from '../governance/audit-signing-key.js';
+import { witnessUntrusted } from '../governance/audit-witness-verify.js';
 import { requireWitnessApart, witnessDestination } from '../governance/witness-destination.js';
 import { AuditWitness, checkpointHash, parseCheckpointLine, witnessCheckpointHashes } from '../governance/audit-checkpoint.js';
 import { commandWitness } from './command-witness.js';
@@ -41,7 +42,12 @@ export async function backupCommand(argv: string[]): Promise<void> {
     let failed = false;
     const signing = witness ? commandWitness(dir, { ...process.env, PROBITY_AUDIT_WITNESS_FILE: witness }, (m) => { failed = true; process.stderr.write(`probity: ${m}\n`); }) : undefined;
     if (signing) {
-      await new AuditWitness(db, signing).checkpointNow();
+      const witness = new AuditWitness(db, signing);
+      // A store that contradicts the witness would be signed as a backup and restored as genuine
+      // (seventh outside test, eighth run, high): the same check a start makes, before anything is written.
+      const disagreement = (signing.file ? witnessUntrusted(signing.file, signing.key.publicKey) : undefined) ?? await witness.disagreement();
+      if (disagreement) throw new ProbityError('conflict', `${disagreement}; a backup of this store would carry that into every restore of it: check it with probity audit verify --witness; nothing was written`);
+      await witness.checkpointNow();
       signed = !failed;
     }
     r = await backupStore(db, values.out, backupKeys(dir));
@@ -232,7 +238,16 @@ export async function restoreCommand(argv: string[]): Promise<void> {
     const recorded = [...recordedInFile(backup, `the backup ${backup}`), ...recordedInFile(join(dir, 'probity.sqlite'), `the store ${join(dir, 'probity.sqlite')}`)];
     requireWitnessHolds(file, recorded);
     const signing = restoreSigning(dir, file, check.signed ? reason : `${reason} [unsigned backup restored with --unsigned-backup: its custody vouched for by the operator]`, recorded);
-    const r = await restoreStore(dir, backup, erasureLedger(dir), new Date(), signing, safeguardLedger(dir), file);
+    const recordedBefore = lastWitnessCheckpoint(file);
+    const r = await restoreStore(dir, backup, erasureLedger(dir), new Date(), signing, safeguardLedger(dir), file).catch((e: unknown) => {
+      const after = lastWitnessCheckpoint(file);
+      // Past its record the witness already says a restore happened: say so, and what to do, whatever failed.
+      if (after?.checkpoint.restore && after.signature !== recordedBefore?.signature) {
+        throw new ProbityError('conflict', `the restore failed after its record was signed into the audit witness ${file} (${(e as Error).message}): ` +
+          `fix the cause and run probity restore again with the service stopped, or undo it (delete ${join(dir, 'probity.sqlite.restoring')} if it is there); until then a start takes only the store the restore replaced or the one it made, and replays the ledgers on it`);
+      }
+      throw e;
+    });
     await tellWitnessUrl(r.restoreRecord);
     await tellWitnessUrl(r.sealed);
     process.stdout.write(

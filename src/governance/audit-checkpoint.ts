@@ -157,13 +157,21 @@ export function lastLine(file: string): string | undefined {
 
 /** The hashes of the checkpoints a witness file holds (lines that are no checkpoint are skipped). */
 export function witnessCheckpointHashes(file: string): Set<string> {
-  const out = new Set<string>();
-  if (!existsSync(file)) return out;
-  for (const line of readFileSync(file, 'utf8').split('\n')) {
+  return new Set(witnessCheckpoints(file).map((sc) => checkpointHash(sc.checkpoint)));
+}
+
+/** The witness file's lines that parse as checkpoints, in order (none when there is no file). */
+export function witnessCheckpoints(file: string): SignedCheckpoint[] {
+  if (!existsSync(file)) return [];
+  return readFileSync(file, 'utf8').split('\n').flatMap((line) => {
     const sc = line.trim() ? parseCheckpointLine(line) : undefined;
-    if (sc) out.add(checkpointHash(sc.checkpoint));
-  }
-  return out;
+    return sc ? [sc] : [];
+  });
+}
+
+/** The hashes of the witness's checkpoints that a restore record superseded (each record's `previous`). */
+export function checkpointsSupersededByRestore(file: string): Set<string> {
+  return new Set(witnessCheckpoints(file).flatMap((sc) => (sc.checkpoint.restore ? [sc.checkpoint.previous] : [])));
 }
 
 export function appendLine(file: string, line: string): void {
@@ -259,7 +267,14 @@ export class AuditWitness {
       if (last && last.checkpoint.size > size) {
         throw new Error(`the audit log holds ${size} entries but the last checkpoint signed ${last.checkpoint.size}: entries were cut off; refusing to sign`);
       }
-      if (last && last.checkpoint.size === size) return { sc: last, fresh: false };
+      if (last && last.checkpoint.size === size) {
+        // Nothing new to sign, but the log must still be the one signed: a log rewritten to the
+        // same size passed here as signed, and `probity backup` said so (seventh outside test, eighth run).
+        if (await treeRoot(tx, size) !== last.checkpoint.root) {
+          throw new Error(`the audit log's ${size} entries no longer match the last checkpoint's signed root: the log was rewritten; refusing to sign`);
+        }
+        return { sc: last, fresh: false };
+      }
       if (size === 0) return undefined;
       const root = await treeRoot(tx, size);
       const consistency = last ? await treeConsistency(tx, last.checkpoint.size, size) : [];
@@ -294,7 +309,12 @@ export class AuditWitness {
 
   /** A checkpoint that covers entry `seq`: the newest one, or a new one signed now. */
   async covering(seq: number): Promise<SignedCheckpoint> {
-    const latest = await this.checkpoint();
+    // A log the signer refuses (rewritten since it was signed) is proven against the last checkpoint
+    // signed, where the proof then fails and says why: the reader learns the log was changed.
+    const latest = await this.checkpoint().catch(async (e: Error) => {
+      this.report(`audit checkpoint not signed: ${e.message}`);
+      return this.previous(this.db);
+    });
     if (!latest || latest.checkpoint.size < seq) throw new Error(`no checkpoint covers audit entry ${seq}`);
     return latest;
   }

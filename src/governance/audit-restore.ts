@@ -3,7 +3,7 @@ import { ProbityError } from '../errors.js';
 import type { Db } from '../gallery/db.js';
 import type { LedgerHead } from '../gallery/ledger.js';
 import { appendAudit } from './audit-log.js';
-import { AuditWitness, DEFAULT_CHECKPOINT_EVERY, appendLine, checkpointHash, witnessCheckpointHashes, checkpointSignatureValid, checkpointText, lastLine, parseCheckpointLine, type Checkpoint, type SignedCheckpoint } from './audit-checkpoint.js';
+import { AuditWitness, DEFAULT_CHECKPOINT_EVERY, appendLine, checkpointHash, checkpointsSupersededByRestore, checkpointSignatureValid, witnessCheckpoints, checkpointText, lastLine, parseCheckpointLine, type Checkpoint, type SignedCheckpoint } from './audit-checkpoint.js';
 import type { AuditSigningKey } from './audit-signing-key.js';
 import { verifyStoredAudit } from './audit-store.js';
 import { witnessUntrusted } from './audit-witness-verify.js';
@@ -108,16 +108,19 @@ export async function restoreRecord(restored: Db, replaced: Db | undefined, o: R
 }
 
 /**
- * The newest checkpoint the restored store recorded that the witness holds (signed, so the
- * installation signed that log), with the proof that the store's whole log extends it; undefined
- * when there is none or the log does not extend it.
+ * The newest checkpoint the restored store recorded that an earlier restore record superseded
+ * (the last one its branch signed before that restore), with the proof that the store's whole
+ * log extends it; undefined when there is none or the log does not extend it. Only a superseded
+ * checkpoint will do: the log after any other was signed on by checkpoints the store would
+ * contradict, so a store rewritten after an older checkpoint, its later checkpoint rows deleted,
+ * passed as "from before an earlier restore" (seventh outside test, eighth run, high).
  */
 async function forkBasis(restored: Db, witnessFile: string, size: number, root: string): Promise<{ hash: string; proof: string[] } | undefined> {
-  const held = witnessCheckpointHashes(witnessFile);
+  const superseded = checkpointsSupersededByRestore(witnessFile);
   const rows = await restored.all<{ line: string }>(`SELECT line FROM audit_checkpoints ORDER BY id DESC`);
   for (const row of rows) {
     const sc = parseCheckpointLine(row.line);
-    if (!sc || sc.checkpoint.size > size || !held.has(checkpointHash(sc.checkpoint))) continue;
+    if (!sc || sc.checkpoint.size > size || !superseded.has(checkpointHash(sc.checkpoint))) continue;
     const proof = await treeConsistency(restored, sc.checkpoint.size, size).catch(() => undefined);
     return proof && verifyConsistency(sc.checkpoint.size, size, sc.checkpoint.root, root, proof) ? { hash: checkpointHash(sc.checkpoint), proof } : undefined;
   }
@@ -153,6 +156,41 @@ export async function sealRestore(db: Db, o: RestoreSigning, record: SignedCheck
   const sealed = await witness.checkpoint();
   if (!sealed || sealed.checkpoint.size <= record.checkpoint.size) throw new Error('the restore\'s own entry was not signed past its record');
   return sealed;
+}
+
+/** What a restore itself writes to the log past its record: the replay's entries and its own. */
+const RESTORE_OWN_ACTIONS = new Set([
+  'erasure_replayed', 'consent_withdrawal_replayed', 'key_revocation_replayed', 'application_refusal_replayed', 'person_deactivation_replayed',
+  'candidate_rejection_replayed', 'review_probe_drop_replayed', 'sign_in_replayed', 'policy_replayed', 'restore_completed',
+]);
+
+/**
+ * While a restore record is the witness's last line (a restore stopped before its checkpoint),
+ * the record accepts any log that extends the backup's. Only two stores belong there: the one the
+ * restore replaced (the restore undone), whose log is the one the record superseded, and the one
+ * it made, whose entries past the record are the restore's own. Anything else (entries written
+ * after the backup rewritten, in a store put in place during that window, which whoever holds the
+ * data folder can open by making the restore fail: seventh outside test, eighth run, medium) is
+ * named here. Roots come from the entries' content, as verification computes them, not from the
+ * stored tree. Undefined when the store is one of the two.
+ */
+export async function storePastRestoreRecordFault(db: Db, witnessFile: string, record: SignedCheckpoint): Promise<string | undefined> {
+  const superseded = witnessCheckpoints(witnessFile).find((sc) => checkpointHash(sc.checkpoint) === record.checkpoint.previous)?.checkpoint;
+  const frontier = new MerkleFrontier();
+  let supersededRoot: string | undefined;
+  let foreign: { seq: number; action: string } | undefined;
+  const chain = await verifyStoredAudit(db, (e) => {
+    frontier.push(contentLeaf(e));
+    if (superseded && frontier.size === superseded.size) supersededRoot = frontier.root();
+    if (e.seq <= record.checkpoint.size || foreign) return;
+    const body = JSON.parse(e.bodyText) as { action?: string; roles?: string[] };
+    if (!RESTORE_OWN_ACTIONS.has(body.action ?? '') || JSON.stringify(body.roles) !== '["system"]') foreign = { seq: e.seq, action: String(body.action) };
+  });
+  if (!chain.ok) return `and the store's audit log does not verify (${chain.breaks[0]!.kind} at entry ${chain.breaks[0]!.seq})`;
+  if (superseded && supersededRoot === superseded.root) return undefined;
+  if (!foreign) return undefined;
+  return `and the store's entries past the record's ${record.checkpoint.size} are neither the log it superseded${superseded ? ` (size ${superseded.size})` : ''} nor the restore's own ` +
+    `(entry ${foreign.seq} is "${foreign.action}"): entries written after the backup were rewritten, or another store was put in place of the restore's`;
 }
 
 /** The record POSTed to the witness URL too, as every checkpoint is; returns what went wrong, if anything. */

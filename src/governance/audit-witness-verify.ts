@@ -43,8 +43,14 @@ const name = (i: number, sc: SignedCheckpoint) => `${sc.checkpoint.restore ? 're
 function restoreFork(i: number, sc: SignedCheckpoint, prev: SignedCheckpoint, earlier: SignedCheckpoint[]): { proven: boolean; basis?: SignedCheckpoint } | Break {
   const c = sc.checkpoint;
   if (c.restore!.basis !== undefined) {
-    const basis = earlier.find((e) => checkpointHash(e.checkpoint) === c.restore!.basis);
+    const at = earlier.findIndex((e) => checkpointHash(e.checkpoint) === c.restore!.basis);
+    const basis = earlier[at];
     if (!basis) return { kind: 'checkpoint', seq: c.size, detail: `${name(i, sc)} restores a log proven against checkpoint ${short(c.restore!.basis)}, which the witness does not hold before it` };
+    // Only a checkpoint an earlier restore superseded ends a branch; after any other the log was signed on.
+    const next = earlier[at + 1];
+    if (!next?.checkpoint.restore || next.checkpoint.previous !== c.restore!.basis) {
+      return { kind: 'checkpoint', seq: c.size, detail: `${name(i, sc)} names as its basis checkpoint ${at + 1} (size ${basis.checkpoint.size}), which no restore superseded: the log was signed on past it` };
+    }
     const b = basis.checkpoint;
     if (c.size >= b.size && verifyConsistency(b.size, c.size, b.root, c.root, sc.consistency)) return { proven: true, basis };
     return { kind: 'checkpoint', seq: c.size, detail: `${name(i, sc)}: the restored log of ${c.size} entries is not consistent with checkpoint ${earlier.indexOf(basis) + 1} (size ${b.size}) it names as its basis` };

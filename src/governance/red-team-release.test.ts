@@ -121,6 +121,22 @@ for (const backend of backends) {
         assert.ok(!(await service.reviews.queue(reviewers[1]!.caller)).some((c) => c.id === caseId), 'a case nobody may decide is not in a reviewer\'s queue');
       });
 
+      test('attack (seventh outside test, eighth run, low): the candidate\'s own enrolment warrant expires while the search\'s holds: reviewers no longer see their name or face, a decision on them is refused as for no candidate, and the case can be closed', async () => {
+        const brief = { kind: 'warrant' as const, reference: `W-brief-${clock}`, issuer: 'District court', expiresAt: new Date(clock + 5 * MIN).toISOString() };
+        await service.enrol(detective, { purpose: L, authority: brief, galleryId: watchList, subject: 'serena', images: [image(faces.serena1())] });
+        const caseId = (await service.identify(detective, { purpose: L, authority: warrant(DAY), galleryId: watchList, probe: image(faces.serena2()) })).review.case!;
+        const inTime = await service.reviews.get(reviewers[0]!.caller, caseId) as { candidates?: { subject: string }[] };
+        assert.ok(inTime.candidates?.some((c) => c.subject === 'serena'), 'a reviewer sees the candidate while their warrant holds');
+        clock += 6 * MIN;
+        const late = await service.reviews.get(reviewers[0]!.caller, caseId) as { candidates?: { subject: string }[]; uncoveredCandidates?: number; probeImage?: string };
+        assert.ok(!JSON.stringify(late.candidates).includes('serena'), 'the candidate whose warrant expired is shown');
+        assert.equal(late.uncoveredCandidates, 1);
+        await assert.rejects(service.reviews.decide(reviewers[0]!.caller, { caseId, subject: 'serena', decision: 'confirm', reason: 'same person' }), { code: 'not_found' });
+        for (const c of late.candidates ?? []) await service.reviews.decide(reviewers[0]!.caller, { caseId, subject: c.subject, decision: 'reject', reason: 'not the same person' });
+        await service.reviews.close(reviewers[0]!.caller, { caseId, reason: 'no one it may release' });
+        assert.equal(((await service.reviews.get(detective, caseId)) as { status: string }).status, 'resolved');
+      });
+
       test('attack (seventh outside test, medium): a pending case whose warrant lapsed can be neither decided nor closed; the purge ends it, with its probe, the same whatever it held', async () => {
         const ofColin = await search(10 * MIN);
         const ofStranger = (await service.identify(detective, { purpose: L, authority: warrant(10 * MIN), galleryId: watchList, probe: image(faces.serena2()) })).review.case!;

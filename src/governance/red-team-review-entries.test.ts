@@ -158,6 +158,10 @@ for (const backend of backends) {
         assert.match(text, new RegExp(`${waiting}[^\\]]*review not complete`));
         assert.doesNotMatch(text, new RegExp(`${waiting}[^\\]]*Ada Reviewer`));
         assert.match(text, new RegExp(`${ofStranger}[^\\]]*Ada Reviewer: close`), 'a close is named once its case is resolved');
+        // A decision refused for the key's role, before the case is looked at, names the case too (eighth run, low).
+        await assert.rejects(service.reviews.decide(requester, { caseId: waiting, subject: 'colin', decision: 'reject', reason: 'probe test' }), { code: 'forbidden' });
+        const roleRefusal = (await db.all<{ body: string }>(`SELECT body FROM audit_log WHERE body LIKE '%"action":"decide_review"%' AND body LIKE '%"outcome":"refused"%' ORDER BY seq DESC LIMIT 1`)).map((r) => JSON.parse(r.body) as Entry)[0]!;
+        assert.equal(roleRefusal.result?.case, waiting, 'a decision refused for the key\'s role does not name its case');
 
         // Attack (seventh outside test, medium): the safeguard ledger's size, in every signed
         // checkpoint a client reads in its receipts, grew when a candidate was rejected and not when

@@ -30,12 +30,18 @@ suiteUnless(skipWithoutLfw, 'governance over HTTP', () => {
     await store.drop();
   });
 
-  test('a DELETE with Content-Type: application/json and no body revokes the key, not 400 malformed_json (seventh outside test, low)', async () => {
+  test('a DELETE with Content-Type: application/json and no body revokes the key, and a POST that takes no body (a purge) runs, not 400 malformed_json (seventh outside test, third and eighth runs, low)', async () => {
     const org = (await call('POST', '/v1/organisations', admin, { name: 'json-everywhere', sector: 'employer', jurisdictions: ['other'] })).body;
     const made = (await call('POST', '/v1/keys', admin, { organisationId: org.id, roles: ['client'], label: 'to revoke' })).body;
     const res = await app.inject({ method: 'DELETE', url: `/v1/keys/${made.id}`, headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' } });
     assert.ok(res.statusCode < 300, res.body);
     assert.equal((await app.inject({ method: 'GET', url: '/v1/me', headers: { authorization: `Bearer ${made.secret}` } })).statusCode, 401, 'the key still answers');
+    // The same on a POST route that takes no body (eighth run, low): a purge, run by the operator.
+    const purge = await app.inject({ method: 'POST', url: '/v1/purge', headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' } });
+    assert.ok(purge.statusCode < 300, purge.body);
+    // A route that takes a body still says so when it gets none.
+    const none = await app.inject({ method: 'POST', url: '/v1/keys', headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' } });
+    assert.equal(none.statusCode, 400, none.body);
     // A body that is there is still parsed: malformed JSON in one is refused as before.
     const bad = await app.inject({ method: 'POST', url: '/v1/keys', headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' }, payload: '{' });
     assert.equal(bad.json().error.code, 'malformed_json');

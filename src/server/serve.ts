@@ -12,6 +12,7 @@ import { AuditWitness, DEFAULT_CHECKPOINT_EVERY, lastLine, parseCheckpointLine, 
 import { AuditSigningKey } from '../governance/audit-signing-key.js';
 import { requireWitnessApart, witnessDestination } from '../governance/witness-destination.js';
 import { witnessUntrusted } from '../governance/audit-witness-verify.js';
+import { storePastRestoreRecordFault } from '../governance/audit-restore.js';
 import { checkLedgers } from '../governance/ledger-witness.js';
 import { migrate } from '../gallery/schema.js';
 import type { ErasureEntry } from '../gallery/erasure-ledger.js';
@@ -267,23 +268,31 @@ function ledgerFault(o: ServeOptions, signing: WitnessOptions): string | undefin
  * start says so. Once the service signs past the record its root binds the replayed log.
  */
 async function replayPastRestoreRecord(o: ServeOptions, signing: WitnessOptions, print: (line: string) => void): Promise<void> {
-  const line = signing.file ? lastLine(signing.file) : undefined;
+  const file = signing.file;
+  const line = file ? lastLine(file) : undefined;
   const record = line === undefined ? undefined : parseCheckpointLine(line);
-  if (!record?.checkpoint.restore) return;
+  if (!file || !record?.checkpoint.restore) return;
   if (!o.databaseUrl && !existsSync(location(o))) return;
   const when = `the restore record of ${record.checkpoint.time} (size ${record.checkpoint.size})`;
-  let reapplied: Reapplied;
+  let reapplied: Reapplied | undefined;
+  let notTheRestores: string | undefined;
   const db = await openDb(location(o));
   try {
-    const ledgers = checkLedgers(signing.file, { erasures: erasureLedger(o.dataDir), safeguards: safeguardLedger(o.dataDir) }, signing.key);
-    await migrate(db);
-    reapplied = await reapplySafeguards(db, ledgers.verified.safeguards!.entries as SafeguardEntry[], ledgers.verified.erasures!.entries as ErasureEntry[]);
+    notTheRestores = await storePastRestoreRecordFault(db, file, record);
+    if (!notTheRestores) {
+      const ledgers = checkLedgers(file, { erasures: erasureLedger(o.dataDir), safeguards: safeguardLedger(o.dataDir) }, signing.key);
+      await migrate(db);
+      reapplied = await reapplySafeguards(db, ledgers.verified.safeguards!.entries as SafeguardEntry[], ledgers.verified.erasures!.entries as ErasureEntry[]);
+    }
   } catch (e) {
     throw new ProbityError('conflict', `the audit witness's last line is ${when}, and the ledgers could not be replayed on the store again: ${(e as Error).message.replace(/; nothing was restored$/, '')}; the service does not start over it`);
   } finally {
     await db.close();
   }
-  if (madeAgain(reapplied)) {
+  if (notTheRestores) {
+    throw new ProbityError('conflict', `the audit witness's last line is ${when}, ${notTheRestores}; the service does not start over it (check the store with probity audit verify --witness, or run probity restore again)`);
+  }
+  if (reapplied && madeAgain(reapplied)) {
     print(`warning: the audit witness's last line is ${when}, but the store lacked safeguards made before it (a backup put back by hand after the restore, or the store edited): ${describeReapplied(reapplied)}`);
   }
 }

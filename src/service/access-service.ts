@@ -410,11 +410,21 @@ export class AccessService {
    */
   async auditEntries(caller: Caller, filter: AuditFilter & { after?: number; limit: number }) {
     const organisationId = await this.gov.listingScope(caller, 'read_audit', filter.organisationId);
-    const rows = await auditPage(this.db, { ...filter, ...(organisationId ? { organisationId } : {}) }, filter.after ?? 0, filter.limit + 1);
-    const page = rows.slice(0, filter.limit);
-    const items = await this.outsideReview(caller, page);
-    // The cursor is the last entry read, shown or not, so a page never repeats or skips one.
-    return { items, ...(rows.length > filter.limit ? { next: page[page.length - 1]!.seq } : {}) };
+    const scoped = { ...filter, ...(organisationId ? { organisationId } : {}) };
+    // Entries the reader may not see are left out before the page is cut and the cursor set: a
+    // short or empty page, or a cursor past an entry not shown, told a requester with the auditor
+    // role that a reviewer had decided on its waiting case, accepted or not (with the outcome
+    // filter) and when (with from and to): its probe had matched (seventh outside test, eighth run, high).
+    const shown: Awaited<ReturnType<typeof auditPage>> = [];
+    for (let after = filter.after ?? 0; ;) {
+      const rows = await auditPage(this.db, scoped, after, filter.limit + 1);
+      shown.push(...await this.outsideReview(caller, rows));
+      if (shown.length > filter.limit || rows.length <= filter.limit) break;
+      after = rows[rows.length - 1]!.seq;
+    }
+    const items = shown.slice(0, filter.limit);
+    // The cursor is the last entry shown, and is given only when another shown entry follows.
+    return { items, ...(shown.length > filter.limit ? { next: items[items.length - 1]!.seq } : {}) };
   }
 
   /**

@@ -114,13 +114,10 @@ export class AccountabilityReport {
     return Number((await this.db.one<{ n: number }>(sql, params))?.n ?? 0);
   }
 
-  private async actions(action: string, outcome = 'ok'): Promise<number> {
-    return this.count(`SELECT COUNT(*) AS n FROM audit_log WHERE body LIKE $1 AND body LIKE $2`, [`%"action":"${action}"%`, `%"outcome":"${outcome}"%`]);
-  }
-
-  /** Entries of an action with this outcome whose body also contains `marker`. */
-  private async actionsWith(action: string, marker: string, outcome = 'ok'): Promise<number> {
-    return this.count(`SELECT COUNT(*) AS n FROM audit_log WHERE body LIKE $1 AND body LIKE $2 AND body LIKE $3`, [`%"action":"${action}"%`, `%"outcome":"${outcome}"%`, `%${marker}%`]);
+  /** Audit entries of `action` with this outcome whose body also contains `marker`, of one organisation when `org` is given. */
+  private async actionsWith(action: string, marker: string, outcome = 'ok', org?: string): Promise<number> {
+    return this.count(`SELECT COUNT(*) AS n FROM audit_log WHERE body LIKE $1 AND body LIKE $2 AND body LIKE $3${org ? ' AND organisation_id = $4' : ''}`,
+      [`%"action":"${action}"%`, `%"outcome":"${outcome}"%`, `%${marker}%`, ...(org ? [org] : [])]);
   }
 
   /**
@@ -128,9 +125,10 @@ export class AccountabilityReport {
    * on a case still waiting, or ended without review, says it held a candidate, which the review
    * withholds from everyone outside it, this report's readers included (seventh outside test).
    */
-  private async decisionsOnResolvedCases(marker: string): Promise<number> {
+  private async decisionsOnResolvedCases(marker: string, org?: string): Promise<number> {
     const resolved = await casesCompletedByReview(this.db);
-    const rows = await this.db.all<{ body: string }>(`SELECT body FROM audit_log WHERE body LIKE $1 AND body LIKE $2 AND body LIKE $3`, ['%"action":"decide_review"%', '%"outcome":"ok"%', `%${marker}%`]);
+    const rows = await this.db.all<{ body: string }>(`SELECT body FROM audit_log WHERE body LIKE $1 AND body LIKE $2 AND body LIKE $3${org ? ' AND organisation_id = $4' : ''}`,
+      ['%"action":"decide_review"%', '%"outcome":"ok"%', `%${marker}%`, ...(org ? [org] : [])]);
     return rows.filter((r) => resolved.has(String((JSON.parse(r.body) as { result?: { case?: unknown } }).result?.case))).length;
   }
 
@@ -138,42 +136,49 @@ export class AccountabilityReport {
    * Faces searched by the identify entries whose body contains `marker` (all of them when it is
    * empty): a frame's entry records how many of its faces were searched, every other one searched one.
    */
-  private async facesSearched(marker = ''): Promise<number> {
-    const rows = await this.db.all<{ body: string }>(`SELECT body FROM audit_log WHERE body LIKE $1 AND body LIKE $2 AND body LIKE $3`, ['%"action":"identify"%', '%"outcome":"ok"%', `%${marker}%`]);
+  private async facesSearched(marker = '', org?: string): Promise<number> {
+    const rows = await this.db.all<{ body: string }>(`SELECT body FROM audit_log WHERE body LIKE $1 AND body LIKE $2 AND body LIKE $3${org ? ' AND organisation_id = $4' : ''}`,
+      ['%"action":"identify"%', '%"outcome":"ok"%', `%${marker}%`, ...(org ? [org] : [])]);
     return rows.reduce((n, r) => n + Number(/"facesSearched":(\d+)/.exec(r.body)?.[1] ?? 1), 0);
   }
 
   /** System erasures (the `purge` action) for these reasons. */
-  private async purgedFor(reasons: readonly PurgeReceipt['reason'][]): Promise<number> {
+  private async purgedFor(reasons: readonly PurgeReceipt['reason'][], org?: string): Promise<number> {
     let n = 0;
-    for (const reason of reasons) n += await this.actionsWith('purge', `"reason":"${reason}"`);
+    for (const reason of reasons) n += await this.actionsWith('purge', `"reason":"${reason}"`, 'ok', org);
     return n;
   }
 
-  async usage(): Promise<UsageFigures> {
-    const identifications = await this.actions('identify');
+  /**
+   * The installation's figures, or one organisation's (`org`): a report made for an organisation
+   * carried every tenant's searches and confirmations as its own (seventh outside test, eighth run, low).
+   */
+  async usage(org?: string): Promise<UsageFigures> {
+    const actions = (action: string) => this.actionsWith(action, '', 'ok', org);
+    const inOrg = (table: string) => (org ? ` WHERE ${table}.organisation_id = $1` : '');
+    const params = org ? [org] : [];
     return {
-      organisations: await this.count(`SELECT COUNT(*) AS n FROM organisations WHERE id NOT IN (SELECT value FROM meta WHERE key = 'operator_organisation')`),
-      galleries: await this.count(`SELECT COUNT(*) AS n FROM galleries`),
-      subjects: await this.count(`SELECT COUNT(*) AS n FROM subjects`),
-      templates: await this.count(`SELECT COUNT(*) AS n FROM templates`),
-      enrolments: await this.actions('enrol'),
-      verifications: await this.actions('verify'),
-      identifications,
-      facesSearched: await this.facesSearched(),
-      searchesFpirNotPromised: await this.facesSearched('"fpirPromised":false'),
-      reviewCasesOpened: await this.count(`SELECT COUNT(*) AS n FROM review_cases`),
-      reviewCasesResolved: await this.count(`SELECT COUNT(*) AS n FROM review_cases WHERE status = 'resolved'`),
+      organisations: org ? 1 : await this.count(`SELECT COUNT(*) AS n FROM organisations WHERE id NOT IN (SELECT value FROM meta WHERE key = 'operator_organisation')`),
+      galleries: await this.count(`SELECT COUNT(*) AS n FROM galleries${inOrg('galleries')}`, params),
+      subjects: await this.count(`SELECT COUNT(*) AS n FROM subjects JOIN galleries ON galleries.id = subjects.gallery_id${inOrg('galleries')}`, params),
+      templates: await this.count(`SELECT COUNT(*) AS n FROM templates JOIN galleries ON galleries.id = templates.gallery_id${inOrg('galleries')}`, params),
+      enrolments: await actions('enrol'),
+      verifications: await actions('verify'),
+      identifications: await actions('identify'),
+      facesSearched: await this.facesSearched('', org),
+      searchesFpirNotPromised: await this.facesSearched('"fpirPromised":false', org),
+      reviewCasesOpened: await this.count(`SELECT COUNT(*) AS n FROM review_cases${inOrg('review_cases')}`, params),
+      reviewCasesResolved: await this.count(`SELECT COUNT(*) AS n FROM review_cases WHERE status = 'resolved'${org ? ' AND organisation_id = $1' : ''}`, params),
       // From the audit log, which outlives the erasure of the people decided on.
-      candidatesConfirmed: await this.decisionsOnResolvedCases('"decision":"confirm"'),
-      candidatesOverturned: await this.decisionsOnResolvedCases('"overturned":true'),
-      refusals: await this.count(`SELECT COUNT(*) AS n FROM audit_log WHERE body LIKE '%"outcome":"refused"%'`),
-      presentationAttacksRefused: await this.count(`SELECT COUNT(*) AS n FROM audit_log WHERE body LIKE '%"code":"presentation_attack_suspected"%'`),
-      subjectsErased: await this.actions('erase_subject'),
-      subjectsPurged: await this.purgedFor(['retention_elapsed', 'purpose_ended']),
-      subjectsErasedAtConsentEnd: await this.purgedFor(['consent_expired', 'consent_withdrawn']),
-      consentsWithdrawn: await this.actions('withdraw_consent'),
-      testingRequests: await this.actions('testing_compare'),
+      candidatesConfirmed: await this.decisionsOnResolvedCases('"decision":"confirm"', org),
+      candidatesOverturned: await this.decisionsOnResolvedCases('"overturned":true', org),
+      refusals: await this.actionsWith('', '', 'refused', org),
+      presentationAttacksRefused: await this.count(`SELECT COUNT(*) AS n FROM audit_log WHERE body LIKE '%"code":"presentation_attack_suspected"%'${org ? ' AND organisation_id = $1' : ''}`, params),
+      subjectsErased: await actions('erase_subject'),
+      subjectsPurged: await this.purgedFor(['retention_elapsed', 'purpose_ended'], org),
+      subjectsErasedAtConsentEnd: await this.purgedFor(['consent_expired', 'consent_withdrawn'], org),
+      consentsWithdrawn: await actions('withdraw_consent'),
+      testingRequests: await actions('testing_compare'),
     };
   }
 
@@ -186,7 +191,7 @@ export class AccountabilityReport {
     await this.gov.requireAccess(caller, 'accountability_report');
     const statements = await this.statementsFor(organisationId);
     const now = this.gov.now();
-    const usage = await this.usage();
+    const usage = await this.usage(organisationId);
     const packs = await this.gov.activePacks();
     const approvals = await this.db.all<{ use_case: string; n: number }>(`SELECT use_case, COUNT(*) AS n FROM approvals GROUP BY use_case ORDER BY use_case`);
     const retention = await this.db.one<{ lo: number | null; hi: number | null }>(`SELECT MIN(retention_days) AS lo, MAX(retention_days) AS hi FROM galleries`);

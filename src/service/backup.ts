@@ -1,6 +1,6 @@
 import Database from 'better-sqlite3';
 import { randomUUID } from 'node:crypto';
-import { chmodSync, existsSync, renameSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, renameSync, rmSync } from 'node:fs';
 import type { BackupKeyEscrow, EscrowedKey } from '../gallery/backup-keys.js';
 import { join } from 'node:path';
 import { ProbityError } from '../errors.js';
@@ -126,6 +126,12 @@ export async function restoreStore(dataDir: string, file: string, ledger: Erasur
   };
   // Every check before the first file moves (sixth outside test, finding 2): a restore that failed
   // midway left the store renamed away, its keys moved, and a running service writing into it.
+  // A directory (or anything but a file) where SQLite keeps the store's side files made the swap
+  // fail after the restore record was signed, which opened the record's window at will (eighth run).
+  for (const side of ['-wal', '-shm', '-journal', '.restoring']) {
+    const f = target + side;
+    if (existsSync(f) && !lstatSync(f).isFile()) fail(new ProbityError('conflict', `${f} is not a file: move it out of the data folder; nothing was restored`));
+  }
   if (existsSync(target)) {
     if (!ledger.escrow) fail(new ProbityError('invalid_argument', 'a restore needs the data folder\'s backup-keys.sqlite to keep the replaced store\'s keys apart from it; nothing was restored'));
     let busy: string | undefined;

@@ -343,6 +343,11 @@ for (const backend of backends) {
       const other = (await db.one<{ id: string }>(`SELECT id FROM organisations WHERE name = 'gym'`))!.id;
       const bare = await renderFria(service.report, await operator(), 'md', other);
       assert.match(bare, /MISSING: the organisation has not recorded the potential impacts on civil rights and liberties/);
+      // Its figures are its own, not the installation's (seventh outside test, eighth run, low).
+      const searches = (md: string) => Number(/To date: (\d+) identification requests/.exec(md)?.[1]);
+      const own = Number((await db.one<{ n: number }>(`SELECT COUNT(*) AS n FROM audit_log WHERE organisation_id = $1 AND body LIKE '%"action":"identify"%' AND body LIKE '%"outcome":"ok"%'`, [other]))!.n);
+      assert.equal(searches(bare), own);
+      assert.ok(searches(md) > own, 'the installation searched no more than the one organisation');
     });
 
     test('an overdue report is shown in the readiness detail and the metrics, and with the option set holds consequential use until renewed', async () => {

@@ -304,13 +304,13 @@ export class Governor {
   }
 
   /** `authorise` (and `target.purposes`) for any caller, the operator organisation loaded first; a refusal is logged. */
-  async requireAccess(caller: Caller, op: Operation, target: AccessTarget = {}): Promise<void> {
+  async requireAccess(caller: Caller, op: Operation, target: AccessTarget = {}, audit: Partial<AuditBody> = {}): Promise<void> {
     await this.operatorOrganisation();
     try {
       this.authorise(caller, op, target);
       await this.checkPurposes(caller, target.purposes);
     } catch (e) {
-      await this.recordRefusal(caller, op, {}, e);
+      await this.recordRefusal(caller, op, audit, e);
       throw e;
     }
   }

@@ -220,12 +220,12 @@ describe('a store rolled back by hand behind a forged witness line, seventh outs
     const verify = probity({}, 'audit', 'verify', '--data', data, '--witness', witness, '--public-key', join(data, 'audit-signing.pub'));
     assert.equal(verify.status, 0, verify.all);
     assert.match(verify.stdout, /\("undo the wrong restore"\) a store of \d+ entries from before an earlier restore, proven to extend the checkpoint of size \d+/);
-    // The same record, signed with the real key, naming a basis the log does not extend, or none held: both fail.
+    // The same record, signed with the real key, naming a basis no restore superseded (the line before), or one not held: both fail.
     const key = AuditSigningKey.parse(env.PROBITY_AUDIT_SIGNING_KEY!, 'test');
     const text = readFileSync(witness, 'utf8').trim().split('\n');
     const basisIndex = text.findIndex((l) => checkpointHash(parseCheckpointLine(l)!.checkpoint) === basis);
     const earlier = parseCheckpointLine(text[basisIndex - 1]!)!.checkpoint;
-    for (const [other, why] of [[checkpointHash(earlier), /not consistent with checkpoint \d+ \(size \d+\) it names as its basis/], ['ab'.repeat(32), /which the witness does not hold before it/]] as const) {
+    for (const [other, why] of [[checkpointHash(earlier), /names as its basis checkpoint \d+ \(size \d+\), which no restore superseded: the log was signed on past it/], ['ab'.repeat(32), /which the witness does not hold before it/]] as const) {
       const c: Checkpoint = { ...record.checkpoint, restore: { ...record.checkpoint.restore!, basis: other } };
       const forged: SignedCheckpoint = { ...record, checkpoint: c, signature: key.sign(checkpointText(c)) };
       const chain = verifyWitnessChain([...text.slice(0, -2), JSON.stringify(forged)].join('\n'), key.publicKey);

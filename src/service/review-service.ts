@@ -1,5 +1,6 @@
 import type { RgbImage } from '../engine/image.js';
 import { ProbityError } from '../errors.js';
+import { subjectCoverage } from '../governance/purpose-scope.js';
 import type { Db, Queryable } from '../gallery/db.js';
 import { candidateState } from '../gallery/erasure-mentions.js';
 import { CaseKeys, KEY_COLUMNS, KEY_JOIN, type SealedProbe, type SubjectKeys, type WrappedKeyRow } from '../gallery/subject-keys.js';
@@ -122,14 +123,21 @@ export class ReviewService {
       decisions: decisions.filter((d) => d.subject === c.subject).map((d) => ({ reviewer: d.reviewer_key_id, decision: d.decision, reason: d.reason, at: d.decided_at })),
     }));
     if (forReviewer) {
+      // A candidate whose basis for the purpose has ended since the search (a watch-list warrant
+      // expired) could never be released: a reviewer has no need to see their name or face
+      // (seventh outside test, eighth run, low). They are counted, not shown.
+      const covered = await this.coveredNow(q, row, candidates.map((c) => c.subject));
+      const uncovered = candidates.length - covered.size;
+      const shown = withState.filter((c) => covered.has(c.subject));
       const requester = await q.one<{ label: string }>(`SELECT label FROM api_keys WHERE id = $1`, [row.requested_by]);
       // A probe whose case key is gone (its case closed after the backup this store came from) is simply absent, as after its resolution.
       const probe = row.probe_sealed ? await this.keys.openProbe(q, row.id, row.probe_sealed) : undefined;
-      const faces = probe ? await this.referenceFaces(q, row.gallery_id, candidates.map((c) => c.subject)) : new Map<string, string[]>();
+      const faces = probe ? await this.referenceFaces(q, row.gallery_id, shown.map((c) => c.subject)) : new Map<string, string[]>();
       return {
         ...base, requestedBy: row.requested_by, requestedByLabel: requester?.label ?? row.requested_by,
         ...(row.authority ? { authority: JSON.parse(row.authority) as LegalAuthority } : {}),
-        candidates: withState.map((c) => ({ ...c, referenceFaces: faces.get(c.subject) ?? [] })),
+        candidates: shown.map((c) => ({ ...c, referenceFaces: faces.get(c.subject) ?? [] })),
+        ...(uncovered ? { uncoveredCandidates: uncovered, uncoveredNote: `${uncovered} candidate(s) are no longer held for this purpose (their consent or warrant ended after the search): they cannot be released and are not shown` } : {}),
         ...(erased ? { erasedCandidates: erased, erasedNote: `${erased} candidate(s) were erased (consent withdrawn or expired, or erasure requested) after the search and are no longer shown` } : {}),
         ...(candidates.length === 0 ? { note: erased ? ERASED_CANDIDATES_NOTE : NO_CANDIDATES_NOTE } : withState.every((c) => c.state !== 'pending') ? { note: ALL_DECIDED_NOTE } : {}),
         ...(probe ? { probeImage: `data:image/png;base64,${probe.toString('base64')}` } : {}),
@@ -246,6 +254,13 @@ export class ReviewService {
     return view;
   }
 
+  /** The candidates still held for the case's purpose now (consent or warrant), as release will judge them. */
+  private async coveredNow(q: Queryable, row: CaseRow, subjects: string[]): Promise<Set<string>> {
+    const covered = new Set<string>();
+    for (const subject of subjects) if ((await subjectCoverage(q, row.gallery_id, subject, row.purpose, this.gov.now()))?.covered) covered.add(subject);
+    return covered;
+  }
+
   /**
    * Why `caller` may not decide this case, or undefined: the search's own clearance no longer
    * holds (its warrant lapsed, its key was revoked: no decision could release anything), or the
@@ -281,7 +296,8 @@ export class ReviewService {
       const candidates = JSON.parse(row.candidates) as ReviewCandidate[];
       if (!candidates.length) throw new ProbityError('conflict', `review case ${row.id} has no candidates (no one cleared the threshold, or every candidate was erased): there is no one to confirm or reject; close it instead (decision "close", no subject)`);
       const candidate = candidates.find((c) => c.subject === input.subject);
-      if (!candidate) throw new ProbityError('not_found', `"${input.subject}" is not a candidate in case ${row.id}`);
+      // One no longer held for the purpose is answered as one that is not a candidate: its name is not shown either.
+      if (!candidate || !(await this.coveredNow(tx, row, [input.subject])).size) throw new ProbityError('not_found', `"${input.subject}" is not a candidate in case ${row.id}`);
       // A pack switched on since the search may ask more people to confirm: the case keeps the stricter count from now on.
       const required = reviewersRequiredNow(row, obligationsNow);
       if (required > Number(row.required_reviewers)) await tx.run(`UPDATE review_cases SET required_reviewers = $1 WHERE id = $2`, [required, row.id]);
@@ -353,7 +369,9 @@ export class ReviewService {
       const required = reviewersRequiredNow(row, obligationsNow);
       if (required > Number(row.required_reviewers)) await tx.run(`UPDATE review_cases SET required_reviewers = $1 WHERE id = $2`, [required, row.id]);
       const decisions = await tx.all<DecisionRow>(`SELECT * FROM review_decisions WHERE case_id = $1`, [row.id]);
-      const waiting = candidates.filter((c) => candidateState(c.subject, decisions, required) === 'pending');
+      // A candidate no longer held for the purpose waits for no one: it is not shown, and cannot be released.
+      const covered = await this.coveredNow(tx, row, candidates.map((c) => c.subject));
+      const waiting = candidates.filter((c) => covered.has(c.subject) && candidateState(c.subject, decisions, required) === 'pending');
       if (waiting.length) {
         throw new ProbityError('conflict', `review case ${row.id} has ${waiting.length} candidate(s) waiting for a decision: each is confirmed or rejected by name (decision "confirm" or "reject" with its subject); a case is closed only when no candidate waits`);
       }
@@ -378,7 +396,8 @@ export class ReviewService {
    */
   private async requireDecideAccess(caller: Caller, caseId: string) {
     const target = await this.db.one<{ organisation_id: string; purpose: string; gallery_id: string }>(`SELECT organisation_id, purpose, gallery_id FROM review_cases WHERE id = $1`, [caseId]);
-    await this.gov.requireAccess(caller, 'decide_review', target ? { organisationId: target.organisation_id, purposes: [target.purpose], resource: `review case ${caseId}` } : {});
+    // The refusal names the case the key tried to decide, as every other refused decision does (eighth run, low).
+    await this.gov.requireAccess(caller, 'decide_review', target ? { organisationId: target.organisation_id, purposes: [target.purpose], resource: `review case ${caseId}` } : {}, { result: { case: caseId } });
     if (!target) throw new ProbityError('not_found', `no review case ${caseId}`);
     return target;
   }

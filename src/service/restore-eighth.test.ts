@@ -1,0 +1,135 @@
+/**
+ * Seventh outside test, eighth run: whoever holds the data folder, against the restore's proof.
+ *
+ * - High: the store rewritten with the audit log rechained (a revoked key renamed and live again,
+ *   its entries naming the new id, the checkpoint rows past the edit deleted). `probity backup`
+ *   signed it (and said it had signed a checkpoint, though the log contradicted the witness), and
+ *   `probity restore` took it as "a store from before an earlier restore", proven against an older
+ *   checkpoint of its own: the key answered again and `audit verify --witness` said intact. Now a
+ *   backup of a store that disagrees with the witness is refused, a checkpoint is not "already
+ *   signed" over a log rewritten to the same size, and a restore's basis must be a checkpoint an
+ *   earlier restore superseded.
+ * - Medium: a restore made to fail after its record (a directory where SQLite keeps `-shm`), then a
+ *   store put in place whose entries past the backup were rewritten: while the record was the
+ *   witness's last line, it accepted any log extending the backup's. Now the start, in that window,
+ *   takes only the store the restore replaced (the restore undone) or one whose entries past the
+ *   record are the restore's own; and the restore checks the store's side files before it signs.
+ */
+import assert from 'node:assert/strict';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { SqliteDb } from '../gallery/sqlite-db.js';
+import { officesWithSecondKey } from '../testing/http-onboarding.js';
+import { rewriteAuditLog } from '../testing/audit-rewrite.js';
+import { productionInstallation } from '../testing/installation-folder.js';
+
+const { dir, witness, data, env, probity, start } = productionInstallation('probity-restore-eighth-');
+const store = join(data, 'probity.sqlite');
+const backup = join(dir, 'backup.sqlite');
+const answers = async (base: string, key: string) => (await fetch(`${base}/v1/galleries`, { headers: { authorization: `Bearer ${key}` } })).status;
+const renamed = (id: string) => `${id.slice(0, -1)}${id.endsWith('0') ? '1' : '0'}`;
+const putInPlace = (bytes: Buffer) => {
+  for (const side of ['', '-wal', '-shm']) rmSync(store + side, { force: true, recursive: true });
+  writeFileSync(store, bytes);
+};
+
+/** Starts the service and expects a refusal; one that starts is stopped, saying what K2 answered. */
+async function refusedStart(k2: string): Promise<string> {
+  const started = await start().then((s) => s, (e: Error) => e);
+  if (!(started instanceof Error)) {
+    const status = await answers(started.base, k2);
+    await started.stop();
+    assert.fail(`the service started; the revoked K2 answered ${status}`);
+  }
+  return started.message;
+}
+
+describe('the restore\'s proof against whoever holds the data folder, seventh outside test, eighth run', () => {
+  let k2 = { id: '', secret: '' };
+  let genuine: Buffer;
+
+  test('setup: K2 made, a signed backup, then K2 revoked; the service stopped', async () => {
+    const s = await start();
+    try {
+      ({ k2 } = await officesWithSecondKey(s.base, env.PROBITY_ADMIN_KEY!));
+      const b = probity({}, 'backup', '--data', data, '--out', backup);
+      assert.equal(b.status, 0, b.all);
+      const del = await fetch(`${s.base}/v1/keys/${k2.id}`, { method: 'DELETE', headers: { authorization: `Bearer ${env.PROBITY_ADMIN_KEY}` } });
+      assert.ok(del.ok, `revoked: ${del.status}`);
+    } finally {
+      await s.stop();
+    }
+    genuine = readFileSync(store);
+  });
+
+  test('attack (high): K2\'s revocation rewritten out of the store, the log rechained and its later checkpoint rows deleted: probity backup refuses, a hand copy is refused by probity restore, the start refuses; K2 never answers', async () => {
+    const revived = renamed(k2.id);
+    const db = SqliteDb.open(store);
+    try {
+      await db.run(`UPDATE api_keys SET id = $1, revoked_at = NULL WHERE id = $2`, [revived, k2.id]);
+      const first = await rewriteAuditLog(db, (body) => body.split(k2.id).join(revived));
+      assert.ok(first !== undefined, 'the log named K2');
+      await db.run(`DELETE FROM audit_checkpoints WHERE size >= $1`, [first]);
+    } finally {
+      await db.close();
+    }
+    const witnessBefore = readFileSync(witness, 'utf8');
+
+    const edited = join(dir, 'edited.sqlite');
+    const b = probity({}, 'backup', '--data', data, '--out', edited);
+    assert.equal(b.status, 1, `the backup of a store that contradicts the witness was taken: ${b.all}`);
+    assert.match(b.stderr, /no longer match the root the audit witness .* signed .*a backup of this store would carry that into every restore of it.*nothing was written/);
+    assert.ok(!existsSync(edited) && !existsSync(`${edited}.sig`));
+
+    // The attacker's own copy, restored on the operator's word for its custody: its log is proven against nothing.
+    const handCopy = join(dir, 'hand-copy.sqlite');
+    copyFileSync(store, handCopy);
+    const r = probity({}, 'restore', '--data', data, '--unsigned-backup', '--reason', 'routine restore', handCopy);
+    assert.equal(r.status, 1, `the rewritten store was restored: ${r.all}`);
+    assert.match(r.stderr, /does not extend the last signed checkpoint .*the backup was altered, or is of another log.*nothing was restored/);
+    assert.equal(readFileSync(witness, 'utf8'), witnessBefore, 'a restore record was signed');
+
+    assert.match(await refusedStart(k2.secret), /no longer match the root the audit witness .* signed .*does not start/);
+    putInPlace(genuine);
+  });
+
+  test('attack (medium): a directory where SQLite keeps the store\'s -shm: the restore refuses before it signs anything', () => {
+    mkdirSync(`${store}-shm`);
+    const witnessBefore = readFileSync(witness, 'utf8');
+    const r = probity({}, 'restore', '--data', data, '--reason', 'drill', backup);
+    assert.equal(r.status, 1, r.all);
+    assert.match(r.stderr, /probity\.sqlite-shm is not a file.*nothing was restored/);
+    assert.equal(readFileSync(witness, 'utf8'), witnessBefore, 'a restore record was signed before the failure');
+    rmSync(`${store}-shm`, { recursive: true });
+  });
+
+  test('attack (medium): a restore stopped between its record and its checkpoint, and the store it replaced put in place with an entry after the backup rewritten: the start refuses; as it was, it starts', async () => {
+    const r = probity({}, 'restore', '--data', data, '--reason', 'the restore a crash cut short', backup);
+    assert.equal(r.status, 0, r.all);
+    const lines = readFileSync(witness, 'utf8').trim().split('\n');
+    writeFileSync(witness, lines.slice(0, -1).join('\n') + '\n'); // the checkpoint after the replay, never written
+    const keptAside = join(data, readdirSync(data).filter((f) => f.startsWith('probity.sqlite.before-restore-') && !f.endsWith('.sig')).sort().at(-1)!);
+
+    // The revocation's entry, past the backup's size, rewritten and the log rechained: the first entries still extend the backup's root.
+    const forged = join(dir, 'forged.sqlite');
+    copyFileSync(keptAside, forged);
+    const db = SqliteDb.open(forged);
+    try {
+      assert.ok(await rewriteAuditLog(db, (body) => (body.includes('"revoke_key"') ? body.split(k2.id).join(renamed(k2.id)) : body)), 'the revocation is in the log');
+    } finally {
+      await db.close();
+    }
+    putInPlace(readFileSync(forged));
+    assert.match(await refusedStart(k2.secret), /the audit witness's last line is the restore record .*neither the log it superseded \(size \d+\) nor the restore's own \(entry \d+ is "revoke_key"\).*does not start/);
+
+    // The store the restore replaced, as it was: the restore undone, which the record's window allows.
+    putInPlace(readFileSync(keptAside));
+    const s = await start();
+    try {
+      assert.equal(await answers(s.base, k2.secret), 401, 'K2 stays revoked');
+    } finally {
+      await s.stop();
+    }
+  });
+});
