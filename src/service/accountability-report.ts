@@ -172,7 +172,7 @@ export class AccountabilityReport {
       // From the audit log, which outlives the erasure of the people decided on.
       candidatesConfirmed: await this.decisionsOnResolvedCases('"decision":"confirm"', org),
       candidatesOverturned: await this.decisionsOnResolvedCases('"overturned":true', org),
-      refusals: await this.actionsWith('', '', 'refused', org),
+      refusals: await this.count(`SELECT COUNT(*) AS n FROM audit_log WHERE body LIKE '%"outcome":"refused"%'${org ? ' AND organisation_id = $1' : ''}`, params),
       presentationAttacksRefused: await this.count(`SELECT COUNT(*) AS n FROM audit_log WHERE body LIKE '%"code":"presentation_attack_suspected"%'${org ? ' AND organisation_id = $1' : ''}`, params),
       subjectsErased: await actions('erase_subject'),
       subjectsPurged: await this.purgedFor(['retention_elapsed', 'purpose_ended'], org),
