@@ -3,12 +3,11 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ProbityError } from '../errors.js';
 import type { SignedCheckpoint } from '../governance/audit-checkpoint.js';
-import { lastWitnessCheckpoint, postRestoreRecord, recordRestore, requireWitnessSigned, restoreRecord, sealRestore, type RestoreSigning } from '../governance/audit-restore.js';
+import { lastWitnessCheckpoint, postRestoreRecord, recordRestore, requireWitnessSigned, restoreRecord, restoreWitnessOptions, sealRestore, type RestoreSigning } from '../governance/audit-restore.js';
 import { AuditSigningKey } from '../governance/audit-signing-key.js';
-import { witnessUntrusted } from '../governance/audit-witness-verify.js';
 import { requireWitnessApart, witnessDestination } from '../governance/witness-destination.js';
 import { AuditWitness, checkpointHash, parseCheckpointLine, witnessCheckpointHashes } from '../governance/audit-checkpoint.js';
-import { commandWitness } from './command-witness.js';
+import { commandWitness, witnessRefusal } from './command-witness.js';
 import { holdDataFolder } from '../server/data-folder-lock.js';
 import type { Db } from '../gallery/db.js';
 import { backupKeys, erasureLedger, safeguardLedger } from '../server/serve.js';
@@ -42,12 +41,11 @@ export async function backupCommand(argv: string[]): Promise<void> {
     let failed = false;
     const signing = witness ? commandWitness(dir, { ...process.env, PROBITY_AUDIT_WITNESS_FILE: witness }, (m) => { failed = true; process.stderr.write(`probity: ${m}\n`); }) : undefined;
     if (signing) {
-      const witness = new AuditWitness(db, signing);
       // A store that contradicts the witness would be signed as a backup and restored as genuine
       // (seventh outside test, eighth run, high): the same check a start makes, before anything is written.
-      const disagreement = (signing.file ? witnessUntrusted(signing.file, signing.key.publicKey) : undefined) ?? await witness.disagreement();
-      if (disagreement) throw new ProbityError('conflict', `${disagreement}; a backup of this store would carry that into every restore of it: check it with probity audit verify --witness; nothing was written`);
-      await witness.checkpointNow();
+      const refusal = await witnessRefusal(db, signing);
+      if (refusal) throw new ProbityError('conflict', `${refusal}; a backup of this store would carry that into every restore of it: check it with probity audit verify --witness; nothing was written`);
+      await new AuditWitness(db, signing).checkpointNow();
       signed = !failed;
     }
     r = await backupStore(db, values.out, backupKeys(dir));
@@ -221,7 +219,7 @@ export async function restoreCommand(argv: string[]): Promise<void> {
         if (record) await recordRestore(db, signing!.file, record);
         await tellWitnessUrl(record);
         const reapplied = await reapplySafeguards(db, ledgers.verified.safeguards!.entries as SafeguardEntry[], ledgers.verified.erasures!.entries as ErasureEntry[]);
-        if (record) await tellWitnessUrl(await sealRestore(db, { ...signing!, ledgers: headsOf(ledgers) }, record, new Date()));
+        if (record) await tellWitnessUrl(await sealRestore(db, restoreWitnessOptions({ ...signing!, ledgers: headsOf(ledgers) }), record, new Date()));
         process.stdout.write(`the restored database: ${describeLedgersChecked(ledgers)}; ${describeReapplied(reapplied)}${describeRecord(record, signing?.file)}\n`);
       } finally {
         await db.close();

@@ -1,6 +1,8 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { DEFAULT_CHECKPOINT_EVERY, type WitnessOptions } from '../governance/audit-checkpoint.js';
+import { AuditWitness, DEFAULT_CHECKPOINT_EVERY, type WitnessOptions } from '../governance/audit-checkpoint.js';
+import type { Db } from '../gallery/db.js';
+import { witnessUntrusted } from '../governance/audit-witness-verify.js';
 import { AuditSigningKey } from '../governance/audit-signing-key.js';
 import { requireWitnessApart, witnessDestination } from '../governance/witness-destination.js';
 import { ledgerHeads } from '../server/serve.js';
@@ -37,4 +39,16 @@ export function commandWitness(dataDir: string, env: NodeJS.ProcessEnv = process
     ...(report ? { report } : {}),
     ledgers: ledgerHeads(dataDir),
   };
+}
+
+/**
+ * Why a command must not sign on from this store and witness, or undefined: the checks a start
+ * makes (every witness line signed and chained; the store's last checkpoint held; the log neither
+ * cut short nor rewritten; while a restore record is last, the store one it may sign from). A
+ * command that went ahead wrote first and then failed to sign (a purge erased and grew the
+ * ledger), or signed a store the start refuses, which the start then took as ordinary (seventh
+ * outside test, eighth run).
+ */
+export async function witnessRefusal(db: Db, witness: WitnessOptions): Promise<string | undefined> {
+  return (witness.file ? witnessUntrusted(witness.file, witness.key.publicKey) : undefined) ?? await new AuditWitness(db, witness).disagreement();
 }

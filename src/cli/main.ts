@@ -31,7 +31,7 @@ import { effectiveEnvironment, resolveServeSettings, serveFlagOptions } from '..
 import { calibrateEngine } from '../matching/engine-calibration.js';
 import type { ModelFileSpec } from '../engine/models/model-file.js';
 import { AccountabilityReport } from '../service/accountability-report.js';
-import { commandWitness } from './command-witness.js';
+import { commandWitness, witnessRefusal } from './command-witness.js';
 import { maintenance, operatorCaller } from '../service/maintenance.js';
 import { renderFria, renderWarrantSummary } from '../service/fria-report.js';
 import { operationalTestCommand, recordStatementsCommand, showStatementsCommand } from './compliance-commands.js';
@@ -538,7 +538,8 @@ async function purgeCommand(args: string[]): Promise<void> {
   if (Number.isNaN(now.getTime())) throw new UsageError(`--now must be an ISO 8601 time, got "${values.now}"`);
   const db = await openStore(values);
   try {
-    const witness = commandWitness(dataDirOf(values), process.env, (m) => process.stderr.write(`probity: ${m}\n`));
+    let unsigned = false;
+    const witness = commandWitness(dataDirOf(values), process.env, (m) => { unsigned = true; process.stderr.write(`probity: ${m}\n`); });
     // An erasure the witness has not signed is refused by the next start and restore (a line added
     // to the erasure ledger by hand looked the same: seventh outside test), so the purge signs or does nothing.
     if (!witness && process.env.PROBITY_ENV !== 'development') {
@@ -546,8 +547,13 @@ async function purgeCommand(args: string[]): Promise<void> {
         'probity purge signs its erasures into the installation\'s audit witness, as the service does: set PROBITY_AUDIT_SIGNING_KEY and PROBITY_AUDIT_WITNESS_FILE ' +
         '(apart from the data folder) as probity serve has them, or leave it to the service\'s own hourly purge; nothing was erased');
     }
+    // Before anything is erased: a store the witness would not be signed on from leaves the erasures unsigned and the ledger past its signed head.
+    const refusal = witness ? await witnessRefusal(db, witness) : undefined;
+    if (refusal) throw new ProbityError('conflict', `${refusal}; check it with probity audit verify --witness; nothing was erased`);
     const receipts = await maintenance(db, () => now, erasureLedger(dataDirOf(values)), witness).people.purge(now);
-    process.stdout.write(`purge at ${now.toISOString()}: ${receipts.length} subject(s) erased${receipts.length ? (witness ? `, audit checkpoint signed in ${witness.file}` : '; no audit signing key here (development), so they wait for the service\'s next checkpoint') : ''}\n`);
+    const signedNote = !witness ? '; no audit signing key here (development), so they wait for the service\'s next checkpoint'
+      : unsigned ? '; the audit checkpoint was not signed (above)' : `, audit checkpoint signed in ${witness.file}`;
+    process.stdout.write(`purge at ${now.toISOString()}: ${receipts.length} subject(s) erased${receipts.length ? signedNote : ''}\n`);
     for (const r of receipts) process.stdout.write(`  ${r.gallery} ${r.subject}: ${r.reason}, ${r.templatesErased} template(s), audit entry ${r.auditSeq}\n`);
   } finally {
     await db.close();

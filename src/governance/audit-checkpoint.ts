@@ -7,6 +7,7 @@ import { verifySignature, type AuditSigningKey } from './audit-signing-key.js';
 import { sealLedgerHeads, type SealedLedgerHead } from './ledger-seal.js';
 import { treeConsistency, treeRoot } from './audit-tree.js';
 import { verifyConsistency } from './merkle.js';
+import { storePastRestoreRecordFault } from './restore-window.js';
 
 /**
  * Signed checkpoints of the audit log, after Certificate Transparency's signed tree heads and
@@ -248,7 +249,20 @@ export class AuditWitness {
     if (await treeRoot(this.db, last.checkpoint.size) !== last.checkpoint.root) {
       return `the audit log's first ${last.checkpoint.size} entries no longer match the root the audit witness ${file ?? ''} signed on ${last.checkpoint.time}: the log was rewritten, or this is another installation's witness`;
     }
-    return undefined;
+    return this.restoreWindowFault(this.db, last);
+  }
+
+  /**
+   * While the witness's last line is a restore record (a restore stopped before its checkpoint):
+   * why this store is not one to sign on from (`storePastRestoreRecordFault`), or undefined. Every
+   * signer asks, so no command (a backup, a purge) signs a store the start would refuse, after
+   * which the start would take it as ordinary (seventh outside test, eighth run, second round).
+   */
+  private async restoreWindowFault(q: Queryable, last: SignedCheckpoint | undefined): Promise<string | undefined> {
+    if (!last?.checkpoint.restore || !this.options.file) return undefined;
+    const superseded = witnessCheckpoints(this.options.file).find((sc) => checkpointHash(sc.checkpoint) === last.checkpoint.previous)?.checkpoint;
+    const fault = await storePastRestoreRecordFault(q, { checkpoint: last.checkpoint, hash: checkpointHash(last.checkpoint) }, superseded);
+    return fault && `the audit witness's last line is the restore record of ${last.checkpoint.time} (size ${last.checkpoint.size}), ${fault}`;
   }
 
   /**
@@ -276,6 +290,8 @@ export class AuditWitness {
         return { sc: last, fresh: false };
       }
       if (size === 0) return undefined;
+      const window = await this.restoreWindowFault(tx, last);
+      if (window) throw new Error(`${window}; refusing to sign`);
       const root = await treeRoot(tx, size);
       const consistency = last ? await treeConsistency(tx, last.checkpoint.size, size) : [];
       if (last && !verifyConsistency(last.checkpoint.size, size, last.checkpoint.root, root, consistency)) {

@@ -3,7 +3,7 @@ import { ProbityError } from '../errors.js';
 import type { Db } from '../gallery/db.js';
 import type { LedgerHead } from '../gallery/ledger.js';
 import { appendAudit } from './audit-log.js';
-import { AuditWitness, DEFAULT_CHECKPOINT_EVERY, appendLine, checkpointHash, checkpointsSupersededByRestore, checkpointSignatureValid, witnessCheckpoints, checkpointText, lastLine, parseCheckpointLine, type Checkpoint, type SignedCheckpoint } from './audit-checkpoint.js';
+import { AuditWitness, DEFAULT_CHECKPOINT_EVERY, appendLine, checkpointHash, checkpointsSupersededByRestore, checkpointSignatureValid, checkpointText, lastLine, parseCheckpointLine, type Checkpoint, type SignedCheckpoint, type WitnessOptions } from './audit-checkpoint.js';
 import type { AuditSigningKey } from './audit-signing-key.js';
 import { verifyStoredAudit } from './audit-store.js';
 import { witnessUntrusted } from './audit-witness-verify.js';
@@ -141,56 +141,26 @@ export async function recordRestore(db: Db, file: string, sc: SignedCheckpoint):
  * restore kept aside, copied back over the restored one before the first start, served again
  * and replayed nothing (seventh outside test, left open, then closed here). After the seal the
  * witness's last root is the restored store's own, and every other store diverges from it at
- * the next start. Returns the checkpoint, for the witness URL.
+ * the next start. A start that finds the record still last (the restore stopped before this)
+ * seals it the same way once it has replayed the ledgers (`by: 'start'`). Returns the checkpoint.
  */
-export async function sealRestore(db: Db, o: RestoreSigning, record: SignedCheckpoint, now: Date): Promise<SignedCheckpoint> {
+export async function sealRestore(db: Db, witness: WitnessOptions, record: SignedCheckpoint, now: Date, by: 'restore' | 'start' = 'restore'): Promise<SignedCheckpoint> {
   await db.transaction((tx) => appendAudit(tx, now, {
     action: 'restore_completed', organisationId: null, keyId: null, roles: ['system'], outcome: 'ok',
-    result: { restoreRecord: checkpointHash(record.checkpoint), restoredSize: record.checkpoint.size },
+    result: { restoreRecord: checkpointHash(record.checkpoint), restoredSize: record.checkpoint.size, by },
   }, db.kind));
-  const heads = o.ledgers;
-  const witness = new AuditWitness(db, {
-    key: o.key, file: o.file, everyEntries: DEFAULT_CHECKPOINT_EVERY.entries, everySeconds: DEFAULT_CHECKPOINT_EVERY.seconds,
-    ...(heads ? { ledgers: () => heads } : {}),
-  }, () => now);
-  const sealed = await witness.checkpoint();
+  const sealed = await new AuditWitness(db, witness, () => now).checkpoint();
   if (!sealed || sealed.checkpoint.size <= record.checkpoint.size) throw new Error('the restore\'s own entry was not signed past its record');
   return sealed;
 }
 
-/** What a restore itself writes to the log past its record: the replay's entries and its own. */
-const RESTORE_OWN_ACTIONS = new Set([
-  'erasure_replayed', 'consent_withdrawal_replayed', 'key_revocation_replayed', 'application_refusal_replayed', 'person_deactivation_replayed',
-  'candidate_rejection_replayed', 'review_probe_drop_replayed', 'sign_in_replayed', 'policy_replayed', 'restore_completed',
-]);
-
-/**
- * While a restore record is the witness's last line (a restore stopped before its checkpoint),
- * the record accepts any log that extends the backup's. Only two stores belong there: the one the
- * restore replaced (the restore undone), whose log is the one the record superseded, and the one
- * it made, whose entries past the record are the restore's own. Anything else (entries written
- * after the backup rewritten, in a store put in place during that window, which whoever holds the
- * data folder can open by making the restore fail: seventh outside test, eighth run, medium) is
- * named here. Roots come from the entries' content, as verification computes them, not from the
- * stored tree. Undefined when the store is one of the two.
- */
-export async function storePastRestoreRecordFault(db: Db, witnessFile: string, record: SignedCheckpoint): Promise<string | undefined> {
-  const superseded = witnessCheckpoints(witnessFile).find((sc) => checkpointHash(sc.checkpoint) === record.checkpoint.previous)?.checkpoint;
-  const frontier = new MerkleFrontier();
-  let supersededRoot: string | undefined;
-  let foreign: { seq: number; action: string } | undefined;
-  const chain = await verifyStoredAudit(db, (e) => {
-    frontier.push(contentLeaf(e));
-    if (superseded && frontier.size === superseded.size) supersededRoot = frontier.root();
-    if (e.seq <= record.checkpoint.size || foreign) return;
-    const body = JSON.parse(e.bodyText) as { action?: string; roles?: string[] };
-    if (!RESTORE_OWN_ACTIONS.has(body.action ?? '') || JSON.stringify(body.roles) !== '["system"]') foreign = { seq: e.seq, action: String(body.action) };
-  });
-  if (!chain.ok) return `and the store's audit log does not verify (${chain.breaks[0]!.kind} at entry ${chain.breaks[0]!.seq})`;
-  if (superseded && supersededRoot === superseded.root) return undefined;
-  if (!foreign) return undefined;
-  return `and the store's entries past the record's ${record.checkpoint.size} are neither the log it superseded${superseded ? ` (size ${superseded.size})` : ''} nor the restore's own ` +
-    `(entry ${foreign.seq} is "${foreign.action}"): entries written after the backup were rewritten, or another store was put in place of the restore's`;
+/** How `probity restore` signs past its record: into the witness file only (it tells the URL itself), with the ledgers' heads it checked. */
+export function restoreWitnessOptions(o: RestoreSigning): WitnessOptions {
+  const heads = o.ledgers;
+  return {
+    key: o.key, file: o.file, everyEntries: DEFAULT_CHECKPOINT_EVERY.entries, everySeconds: DEFAULT_CHECKPOINT_EVERY.seconds,
+    ...(heads ? { ledgers: () => heads } : {}),
+  };
 }
 
 /** The record POSTed to the witness URL too, as every checkpoint is; returns what went wrong, if anything. */

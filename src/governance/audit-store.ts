@@ -1,4 +1,4 @@
-import type { Db } from '../gallery/db.js';
+import type { Db, Queryable } from '../gallery/db.js';
 import { ChainVerifier, type ChainBreak, type StoredEntry } from './audit-chain.js';
 import { parseOptionalInstant } from './instants.js';
 
@@ -28,7 +28,7 @@ function filterColumnsAgree(r: { body: string; organisation_id: string | null; p
  * show as reordered), then the last row against the head kept in its own table, which catches
  * entries cut off the end.
  */
-export async function verifyStoredAudit(db: Db, onEntry?: (e: StoredEntry) => void): Promise<StoredChainReport> {
+export async function verifyStoredAudit(db: Queryable, onEntry?: (e: StoredEntry) => void): Promise<StoredChainReport> {
   const started = performance.now();
   const verifier = new ChainVerifier();
   const columnBreaks: ChainBreak[] = [];
@@ -83,7 +83,11 @@ export async function* exportAudit(db: Db, filter: AuditFilter): AsyncGenerator<
 }
 
 /** One page of entries after sequence number `after`, matching the filter. */
-export async function auditPage(db: Db, filter: AuditFilter, after: number, limit: number) {
+/**
+ * A page of the log. With `decisionsShown`, a reviewer's entry is returned only if its seq is
+ * listed: entries a reader may not see are left out by the query itself (ReviewEntryRelease).
+ */
+export async function auditPage(db: Db, filter: AuditFilter, after: number, limit: number, decisionsShown?: number[]) {
   const where: string[] = ['seq > $1'];
   const params: (string | number)[] = [after];
   const add = (column: string, op: string, v: string | undefined) => {
@@ -97,6 +101,10 @@ export async function auditPage(db: Db, filter: AuditFilter, after: number, limi
   add('organisation_id', '=', filter.organisationId);
   add('purpose', '=', filter.purpose);
   add('body', 'LIKE', filter.outcome ? `%"outcome":"${filter.outcome}"%` : undefined);
+  if (decisionsShown) {
+    const listed = decisionsShown.map((seq) => String(Math.trunc(Number(seq)))).join(', ');
+    where.push(`(body NOT LIKE '%"action":"decide_review"%'${listed ? ` OR seq IN (${listed})` : ''})`);
+  }
   const rows = await db.all<{ seq: number; at: string; prev_hash: string; hash: string; body: string }>(
     `SELECT seq, at, prev_hash, hash, body FROM audit_log WHERE ${where.join(' AND ')} ORDER BY seq LIMIT ${limit}`, params,
   );

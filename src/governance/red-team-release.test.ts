@@ -132,6 +132,9 @@ for (const backend of backends) {
         assert.ok(!JSON.stringify(late.candidates).includes('serena'), 'the candidate whose warrant expired is shown');
         assert.equal(late.uncoveredCandidates, 1);
         await assert.rejects(service.reviews.decide(reviewers[0]!.caller, { caseId, subject: 'serena', decision: 'confirm', reason: 'same person' }), { code: 'not_found' });
+        // The attempt is on the record, as every other attempt is (eighth run, second round, low).
+        const attempt = await lastAuditEntry(db, 'decide_review', 'failed');
+        assert.deepEqual([attempt.keyId, attempt.result.case, attempt.result.code], [reviewers[0]!.caller.keyId, caseId, 'not_found']);
         for (const c of late.candidates ?? []) await service.reviews.decide(reviewers[0]!.caller, { caseId, subject: c.subject, decision: 'reject', reason: 'not the same person' });
         await service.reviews.close(reviewers[0]!.caller, { caseId, reason: 'no one it may release' });
         assert.equal(((await service.reviews.get(detective, caseId)) as { status: string }).status, 'resolved');

@@ -10,9 +10,10 @@ import type { Queryable } from '../gallery/db.js';
 
 const RESOLVING = [`%"action":"decide_review"%`, `%"outcome":"ok"%`, `%"resolved":true%`];
 
-/** The ids of every case a reviewer's decision or close resolved. */
-export async function casesCompletedByReview(q: Queryable): Promise<Set<string>> {
-  const rows = await q.all<{ body: string }>(`SELECT body FROM audit_log WHERE body LIKE $1 AND body LIKE $2 AND body LIKE $3`, RESOLVING);
+/** The ids of every case a reviewer's decision or close resolved (of one organisation, when given). */
+export async function casesCompletedByReview(q: Queryable, organisationId?: string): Promise<Set<string>> {
+  const rows = await q.all<{ body: string }>(`SELECT body FROM audit_log WHERE body LIKE $1 AND body LIKE $2 AND body LIKE $3${organisationId ? ' AND organisation_id = $4' : ''}`,
+    organisationId ? [...RESOLVING, organisationId] : RESOLVING);
   return new Set(rows.map((r) => String((JSON.parse(r.body) as { result?: { case?: unknown } }).result?.case)));
 }
 
@@ -22,4 +23,14 @@ export async function completedByReview(q: Queryable, caseId: string): Promise<b
     `SELECT COUNT(*) AS n FROM audit_log WHERE body LIKE $1 AND body LIKE $2 AND body LIKE $3 AND body LIKE $4`, [...RESOLVING, `%"case":"${caseId}"%`],
   );
   return Number(row?.n ?? 0) > 0;
+}
+
+/** The cases that these `decide_review` entries (their bodies) say a reviewer resolved. */
+export function casesResolvedBy(bodies: string[]): Set<string> {
+  const resolved = new Set<string>();
+  for (const body of bodies) {
+    const b = JSON.parse(body) as { outcome?: string; result?: { case?: unknown; resolved?: unknown } };
+    if (b.outcome === 'ok' && b.result?.resolved === true) resolved.add(String(b.result.case));
+  }
+  return resolved;
 }

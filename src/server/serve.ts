@@ -12,7 +12,7 @@ import { AuditWitness, DEFAULT_CHECKPOINT_EVERY, lastLine, parseCheckpointLine, 
 import { AuditSigningKey } from '../governance/audit-signing-key.js';
 import { requireWitnessApart, witnessDestination } from '../governance/witness-destination.js';
 import { witnessUntrusted } from '../governance/audit-witness-verify.js';
-import { storePastRestoreRecordFault } from '../governance/audit-restore.js';
+import { sealRestore } from '../governance/audit-restore.js';
 import { checkLedgers } from '../governance/ledger-witness.js';
 import { migrate } from '../gallery/schema.js';
 import type { ErasureEntry } from '../gallery/erasure-ledger.js';
@@ -186,7 +186,8 @@ export async function serve(o: ServeOptions, print: (line: string) => void): Pro
     await refuseWitnessDisagreement(o, signing, print);
     await replayPastRestoreRecord(o, signing, print);
     const service = await openService(o, print);
-    const admin = await service.access.bootstrapAdmin(o.env.PROBITY_ADMIN_KEY);
+    // An empty variable is no key: taken as one, it left the installation with none that works (eighth run, low).
+    const admin = await service.access.bootstrapAdmin(o.env.PROBITY_ADMIN_KEY || undefined);
     if (admin?.generated) {
       const file = writeOperatorKey(o.dataDir, admin.secret);
       print(`operator key generated and written to ${file} (mode 0600), nowhere else: store it (a password manager), then delete the file`);
@@ -274,25 +275,21 @@ async function replayPastRestoreRecord(o: ServeOptions, signing: WitnessOptions,
   if (!file || !record?.checkpoint.restore) return;
   if (!o.databaseUrl && !existsSync(location(o))) return;
   const when = `the restore record of ${record.checkpoint.time} (size ${record.checkpoint.size})`;
-  let reapplied: Reapplied | undefined;
-  let notTheRestores: string | undefined;
+  let reapplied: Reapplied;
   const db = await openDb(location(o));
   try {
-    notTheRestores = await storePastRestoreRecordFault(db, file, record);
-    if (!notTheRestores) {
-      const ledgers = checkLedgers(file, { erasures: erasureLedger(o.dataDir), safeguards: safeguardLedger(o.dataDir) }, signing.key);
-      await migrate(db);
-      reapplied = await reapplySafeguards(db, ledgers.verified.safeguards!.entries as SafeguardEntry[], ledgers.verified.erasures!.entries as ErasureEntry[]);
-    }
+    const ledgers = checkLedgers(file, { erasures: erasureLedger(o.dataDir), safeguards: safeguardLedger(o.dataDir) }, signing.key);
+    await migrate(db);
+    reapplied = await reapplySafeguards(db, ledgers.verified.safeguards!.entries as SafeguardEntry[], ledgers.verified.erasures!.entries as ErasureEntry[]);
+    // Sealed as the restore would have sealed it, before anything else is written: the record's
+    // window (any log extending the backup's) closes here, and the service signs on as usual.
+    await sealRestore(db, signing, record, new Date(), 'start');
   } catch (e) {
     throw new ProbityError('conflict', `the audit witness's last line is ${when}, and the ledgers could not be replayed on the store again: ${(e as Error).message.replace(/; nothing was restored$/, '')}; the service does not start over it`);
   } finally {
     await db.close();
   }
-  if (notTheRestores) {
-    throw new ProbityError('conflict', `the audit witness's last line is ${when}, ${notTheRestores}; the service does not start over it (check the store with probity audit verify --witness, or run probity restore again)`);
-  }
-  if (reapplied && madeAgain(reapplied)) {
+  if (madeAgain(reapplied)) {
     print(`warning: the audit witness's last line is ${when}, but the store lacked safeguards made before it (a backup put back by hand after the restore, or the store edited): ${describeReapplied(reapplied)}`);
   }
 }
@@ -316,14 +313,14 @@ export function refuseUnfinishedRestore(dataDir: string): void {
   if (existsSync(`${store}.restoring`)) {
     throw new ProbityError('conflict',
       `${store}.restoring is there: a restore was interrupted. Finish it (run probity restore again, with the service stopped) or undo it ` +
-      `(delete ${store}.restoring${existsSync(store) ? '' : ' and move the newest probity.sqlite.before-restore-* back to probity.sqlite'}); nothing was started`);
+      `(delete ${store}.restoring${existsSync(store) ? '' : ', then probity restore the newest probity.sqlite.before-restore-*: its data keys are in backup-keys.sqlite, so moving it back by hand leaves a store that opens no template'}); nothing was started`);
   }
   if (existsSync(store)) return;
   const left = [...USED.filter((f) => existsSync(join(dataDir, f))), ...readdirSync(dataDir).filter((f) => f.startsWith('probity.sqlite.before-restore-'))];
   if (left.length) {
     throw new ProbityError('conflict',
       `the data folder ${dataDir} was used (it holds ${left.join(', ')}) but has no store (probity.sqlite): a restore was interrupted or the store was moved away. ` +
-      'Finish or undo the restore (probity restore FILE, or move the store back); starting would make a new installation over this one; nothing was started');
+      'Finish or undo the restore (probity restore FILE: the backup, or the newest probity.sqlite.before-restore-*, whose data keys the restore moved to backup-keys.sqlite); starting would make a new installation over this one; nothing was started');
   }
 }
 

@@ -12,7 +12,7 @@ import { caseKeyOwner, caseOfKeyOwner, INSTALLATION_KEY_META, isCaseKeyOwner } f
 import type { SafeguardEntry, SafeguardLedger } from '../gallery/safeguard-ledger.js';
 import { checkLedgerAgainstAudit, checkLedgers, headsOf, type LedgersChecked } from '../governance/ledger-witness.js';
 import { reapplySafeguards, requireReplayConsistent, type Reapplied } from './restore-replay.js';
-import { recordRestore, requireWitnessSigned, restoreRecord, sealRestore, type RestoreSigning } from '../governance/audit-restore.js';
+import { recordRestore, requireWitnessSigned, restoreRecord, restoreWitnessOptions, sealRestore, type RestoreSigning } from '../governance/audit-restore.js';
 import type { SignedCheckpoint } from '../governance/audit-checkpoint.js';
 import { signBackup } from './backup-signature.js';
 
@@ -280,7 +280,7 @@ export async function restoreStore(dataDir: string, file: string, ledger: Erasur
   if (record) {
     const restored = SqliteDb.open(target);
     try {
-      sealed = await sealRestore(restored, signing!, record, now);
+      sealed = await sealRestore(restored, restoreWitnessOptions(signing!), record, now);
     } catch (e) {
       throw new ProbityError('conflict', `the backup is in place and its restore recorded, but the checkpoint after the replay could not be signed (${(e as Error).message}): the next start replays the ledgers again`);
     } finally {

@@ -186,7 +186,7 @@ export class PeopleService {
       const shown = [];
       // A reviewer's decision on the person shows only once their case releases them: the report
       // goes to the organisation that searched, which would otherwise learn a withheld candidate.
-      const release = new ReviewEntryRelease(tx, this.gov);
+      const release = await ReviewEntryRelease.open(tx, this.gov, 'organisation', caller.organisationId);
       for (const e of history) if (await release.shows({ ...e, subject })) shown.push({ seq: e.seq, at: e.at, action: e.action, ...(e.purpose ? { purpose: e.purpose } : {}), outcome: e.outcome });
       // The first of consent's end, retention's end and the purpose's end: the instant the person is erased.
       const consentRows = await tx.all<ConsentRow>(`SELECT * FROM consents WHERE gallery_id = $1 AND subject_ref = $2`, [g.id, subject]);

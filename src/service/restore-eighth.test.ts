@@ -132,4 +132,37 @@ describe('the restore\'s proof against whoever holds the data folder, seventh ou
       await s.stop();
     }
   });
+
+  test('attack (high, second round): in a restore\'s window, a store an earlier restore made is put in place; the start, probity backup and probity purge all refuse it, and sign nothing', async () => {
+    const first = probity({}, 'restore', '--data', data, '--reason', 'first', backup);
+    assert.equal(first.status, 0, first.all);
+    const madeByFirst = readFileSync(store);
+    // The service writes after it, so the next restore replaces a store that is not the first one's.
+    const s = await start();
+    try {
+      const made = await fetch(`${s.base}/v1/organisations`, { method: 'POST', headers: { authorization: `Bearer ${env.PROBITY_ADMIN_KEY}`, 'content-type': 'application/json' }, body: JSON.stringify({ name: 'after the first restore', sector: 'employer', jurisdictions: ['other'] }) });
+      assert.equal(made.status, 201, await made.text());
+    } finally {
+      await s.stop();
+    }
+    const second = probity({}, 'restore', '--data', data, '--reason', 'second, cut short', backup);
+    assert.equal(second.status, 0, second.all);
+    writeFileSync(witness, readFileSync(witness, 'utf8').trim().split('\n').slice(0, -1).join('\n') + '\n');
+    const witnessBefore = readFileSync(witness, 'utf8');
+    const erasures = () => (existsSync(join(data, 'erasures.log')) ? readFileSync(join(data, 'erasures.log'), 'utf8') : '');
+    const erasuresBefore = erasures();
+
+    putInPlace(madeByFirst);
+    const refusal = /the audit witness's last line is the restore record .*nor the restore's own \(entry \d+ is "restore_completed"\)/;
+    assert.match(await refusedStart(k2.secret), refusal, 'a restore_completed naming another record passed as this restore\'s own');
+    const b = probity({}, 'backup', '--data', data, '--out', join(dir, 'nightly.sqlite'));
+    assert.equal(b.status, 1, `the backup signed a store the start refuses: ${b.all}`);
+    assert.match(b.stderr, refusal);
+    assert.match(b.stderr, /nothing was written/);
+    const purge = probity({}, 'purge', '--data', data, '--now', '2099-01-01T00:00:00Z');
+    assert.equal(purge.status, 1, `the purge signed a store the start refuses: ${purge.all}`);
+    assert.match(purge.stderr, /nothing was erased/);
+    assert.equal(readFileSync(witness, 'utf8'), witnessBefore, 'a checkpoint was signed over it');
+    assert.equal(erasures(), erasuresBefore, 'the purge wrote the erasure ledger');
+  });
 });

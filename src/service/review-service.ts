@@ -339,8 +339,9 @@ export class ReviewService {
           overturned: input.decision === 'reject' && candidate.match, clearedThreshold: candidate.match },
       };
     }).catch(async (e: unknown) => {
-      // A second decision on the same candidate by the same person is an attempt too: logged.
-      if (e instanceof ProbityError && e.code === 'conflict') await this.gov.recordFailure(caller, 'decide_review', { result: { case: input.caseId, subject: input.subject, decision: input.decision } }, e);
+      // A second decision on the same candidate by the same person is an attempt too: logged; so is
+      // one on someone who is not (or no longer) a candidate (seventh outside test, eighth run, low).
+      if (e instanceof ProbityError && (e.code === 'conflict' || e.code === 'not_found')) await this.gov.recordFailure(caller, 'decide_review', { result: { case: input.caseId, subject: input.subject, decision: input.decision } }, e);
       throw e;
     });
     if (answer.caseStatus === 'resolved') this.deliver(caller, input.caseId);
