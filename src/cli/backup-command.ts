@@ -6,7 +6,7 @@ import type { SignedCheckpoint } from '../governance/audit-checkpoint.js';
 import { lastWitnessCheckpoint, postRestoreRecord, recordRestore, requireWitnessSigned, restoreRecord, restoreWitnessOptions, sealRestore, type RestoreSigning } from '../governance/audit-restore.js';
 import { AuditSigningKey } from '../governance/audit-signing-key.js';
 import { requireWitnessApart, witnessDestination } from '../governance/witness-destination.js';
-import { AuditWitness, checkpointHash, parseCheckpointLine, witnessCheckpointHashes } from '../governance/audit-checkpoint.js';
+import { AuditWitness, checkpointHash, parseCheckpointLine, witnessCheckpointHashes, witnessCheckpoints } from '../governance/audit-checkpoint.js';
 import { commandWitness, witnessRefusal } from './command-witness.js';
 import { holdDataFolder } from '../server/data-folder-lock.js';
 import type { Db } from '../gallery/db.js';
@@ -180,8 +180,13 @@ async function tellWitnessUrl(r: SignedCheckpoint | undefined): Promise<void> {
 }
 
 function describeRecord(r: SignedCheckpoint | undefined, file: string | undefined): string {
-  return r ? `; the restore is recorded, signed, in the audit witness ${file}: the log now continues from the backup's ${r.checkpoint.size} entries, ` +
-    'and a checkpoint signed after the replay binds the restored store, so no other store starts in its place' : '';
+  if (!r) return '';
+  // With no replaced store to prove from, a shorter backup is checked only up to its own size: said here, not only by a later verify.
+  const superseded = file ? witnessCheckpoints(file).find((sc) => checkpointHash(sc.checkpoint) === r.checkpoint.previous) : undefined;
+  const unproven = r.checkpoint.restore?.replacedSize === null && r.checkpoint.restore.basis === undefined && superseded !== undefined && r.checkpoint.size < superseded.checkpoint.size;
+  return `; the restore is recorded, signed, in the audit witness ${file}: the log now continues from the backup's ${r.checkpoint.size} entries, ` +
+    'and a checkpoint signed after the replay binds the restored store, so no other store starts in its place' +
+    (unproven ? '; with no store in place to prove it from, the backup was not proven against the checkpoint it supersedes, only against those up to its own size (audit verify --witness says so too)' : '');
 }
 
 /**
@@ -251,7 +256,8 @@ export async function restoreCommand(argv: string[]): Promise<void> {
     process.stdout.write(
       `restored ${r.restoredFrom} into ${join(dir, 'probity.sqlite')}` +
       `${r.previous ? ` (the store it replaced is kept as ${r.previous}, its data keys moved to ${join(dir, 'backup-keys.sqlite')} like a backup's, so an erasure reaches it too)` : ''}; ` +
-      `${describeLedgersChecked(r.ledgers)}; ${describeReapplied(r.reapplied)}${describeRecord(r.restoreRecord, signing?.file)}; ${custody}\n`,
+      `${describeLedgersChecked(r.ledgers)}; ${describeReapplied(r.reapplied)}${describeRecord(r.restoreRecord, signing?.file)}; ${custody}` +
+      `${r.previousUnsigned ? `; the store it replaced disagreed with the audit witness (${r.previousUnsigned}), so the copy kept aside is not signed: restoring it needs --unsigned-backup, on your word for what it holds` : ''}\n`,
     );
   } finally {
     release();

@@ -114,6 +114,11 @@ for (const backend of backends) {
         const clear = await cost(() => page(`after=${lastSeq - 1}&limit=1&outcome=ok`));
         assert.equal(holding, clear, 'a page over the hidden decision makes more queries than one over none');
         assert.equal(await cost(colinsReport), reportBefore, 'the candidate\'s access report makes more queries once a hidden decision names them');
+        // Third round: the requester's read of its waiting case took longer with each candidate and
+        // decision. Its answer is made from the case row alone: it reads no decision.
+        const from = counted.statements.length;
+        assert.equal(((await service.reviews.get(requester, caseId)) as { status: string }).status, 'pending');
+        assert.ok(!counted.statements.slice(from).some((sql) => /review_decisions/.test(sql)), 'the requester\'s view of a waiting case reads its decisions');
       } finally {
         await app.close();
       }

@@ -239,6 +239,8 @@ for (const backend of backends) {
       assert.equal(refusalsAfter, refusalsBefore, 'a refused review decision is counted as a refusal');
       assert.equal(sample(afterDecision, 'probity_http_requests_total', { route: '/v1/reviews/:caseId/decisions', status: 'any' }), 1);
       assert.ok(!afterDecision.includes(`route="/v1/reviews/:caseId/decisions",status="${decision.statusCode}"`), 'a review decision is counted by its status');
+      // Nor timed (eighth run, third round): an accepted one took longer than a refused one.
+      assert.ok(!afterDecision.split('\n').some((l) => l.startsWith('probity_http_request_duration_seconds') && l.includes('route="/v1/reviews/:caseId/decisions"')), 'a review decision\'s duration is in the metrics');
       // A path made up by the client never becomes a label (one series per route template).
       assert.equal((await app.inject({ url: '/console-made-up-path-8812/x' })).statusCode, 404);
       await purgeOnce(store.location, () => undefined);

@@ -13,7 +13,7 @@ import type { SafeguardEntry, SafeguardLedger } from '../gallery/safeguard-ledge
 import { checkLedgerAgainstAudit, checkLedgers, headsOf, type LedgersChecked } from '../governance/ledger-witness.js';
 import { reapplySafeguards, requireReplayConsistent, type Reapplied } from './restore-replay.js';
 import { recordRestore, requireWitnessSigned, restoreRecord, restoreWitnessOptions, sealRestore, type RestoreSigning } from '../governance/audit-restore.js';
-import type { SignedCheckpoint } from '../governance/audit-checkpoint.js';
+import { AuditWitness, type SignedCheckpoint } from '../governance/audit-checkpoint.js';
 import { signBackup } from './backup-signature.js';
 
 /**
@@ -92,6 +92,8 @@ export interface RestoreResult {
   restoreRecord?: SignedCheckpoint;
   /** The checkpoint signed after the replay over the restore's own entry (`sealRestore`), with the record. */
   sealed?: SignedCheckpoint;
+  /** Why the store kept aside was not signed: it disagreed with the witness. */
+  previousUnsigned?: string;
 }
 
 /**
@@ -141,6 +143,10 @@ export async function restoreStore(dataDir: string, file: string, ledger: Erasur
       fail(e);
     }
     if (busy) fail(new ProbityError('conflict', `${target} is in use (${busy}): stop the service before restoring; nothing was restored`));
+    // The escrow takes the replaced store's keys after the record is signed: a lock held on it made
+    // the restore fail there, opening the record's window at will (eighth run, third round).
+    const escrowBusy = existsSync(ledger.escrow!.path) ? storeInUse(ledger.escrow!.path) : undefined;
+    if (escrowBusy) fail(new ProbityError('conflict', `${ledger.escrow!.path} is in use (${escrowBusy}): nothing may hold it during a restore; nothing was restored`));
   }
   // Every act the replaced store's audit log records after the backup's end must be in the safeguard ledger.
   if (safeguards && existsSync(target)) {
@@ -203,6 +209,7 @@ export async function restoreStore(dataDir: string, file: string, ledger: Erasur
   }
   copy.close();
   let record: SignedCheckpoint | undefined;
+  let replacedFault: string | undefined;
   let reapplied: Reapplied;
   const staged = SqliteDb.open(staging);
   try {
@@ -218,6 +225,9 @@ export async function restoreStore(dataDir: string, file: string, ledger: Erasur
         replaced = undefined; // unreadable: the record then carries no proof, and says so
       }
       try {
+        // Asked before the record changes the witness's last line: the copy kept aside is signed
+        // only if it agrees with the witness as a start would want (eighth run, third round).
+        replacedFault = replaced ? await new AuditWitness(replaced, restoreWitnessOptions(signing)).disagreement().catch((e: Error) => e.message) : undefined;
         record = await restoreRecord(staged, replaced, signing, now);
         if (record) await recordRestore(staged, signing.file, record);
       } finally {
@@ -274,7 +284,10 @@ export async function restoreStore(dataDir: string, file: string, ledger: Erasur
   // The store kept aside is signed as a backup is: it lies in the data folder, and restoring it
   // (to undo this restore) with --unsigned-backup took it as its holder left it, an audit log cut
   // back and a revocation's key renamed included (seventh outside test).
-  if (previous && signing) await signBackup(previous, signing.key, installationKeyOf(previous));
+  // Not when it disagrees with the witness: put in place by whoever holds the folder (a store the
+  // start refuses, during an interrupted restore's window), it came back out signed, and restored
+  // as genuine (seventh outside test, eighth run, third round). Unsigned, it needs --unsigned-backup.
+  if (previous && signing && !replacedFault) await signBackup(previous, signing.key, installationKeyOf(previous));
   // Sealed on the store in place, so the witness's last root is the one that will be served.
   let sealed: SignedCheckpoint | undefined;
   if (record) {
@@ -287,7 +300,10 @@ export async function restoreStore(dataDir: string, file: string, ledger: Erasur
       await restored.close();
     }
   }
-  return { restoredFrom: file, ...(previous ? { previous } : {}), reapplied, ledgers, ...(record ? { restoreRecord: record } : {}), ...(sealed ? { sealed } : {}) };
+  return {
+    restoredFrom: file, ...(previous ? { previous } : {}), reapplied, ledgers, ...(record ? { restoreRecord: record } : {}), ...(sealed ? { sealed } : {}),
+    ...(previous && replacedFault ? { previousUnsigned: replacedFault } : {}),
+  };
 }
 
 /** The fingerprint of the installation key a SQLite store's data keys are wrapped under, as a backup's signature names it. */

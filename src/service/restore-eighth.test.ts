@@ -19,6 +19,7 @@ import assert from 'node:assert/strict';
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
+import Database from 'better-sqlite3';
 import { SqliteDb } from '../gallery/sqlite-db.js';
 import { officesWithSecondKey } from '../testing/http-onboarding.js';
 import { rewriteAuditLog } from '../testing/audit-rewrite.js';
@@ -164,5 +165,32 @@ describe('the restore\'s proof against whoever holds the data folder, seventh ou
     assert.match(purge.stderr, /nothing was erased/);
     assert.equal(readFileSync(witness, 'utf8'), witnessBefore, 'a checkpoint was signed over it');
     assert.equal(erasures(), erasuresBefore, 'the purge wrote the erasure ledger');
+  });
+
+  test('attack (high, third round): in a restore\'s window a store the start refuses is in place (as the last test left it), and the operator runs the restore again to finish it: the copy it keeps aside is not signed, so it does not restore as genuine', () => {
+    const again = probity({}, 'restore', '--data', data, '--reason', 'run again as told', backup);
+    assert.equal(again.status, 0, again.all);
+    assert.match(again.stdout, /the store it replaced disagreed with the audit witness .*so the copy kept aside is not signed: restoring it needs --unsigned-backup/);
+    const newest = join(data, readdirSync(data).filter((f) => f.startsWith('probity.sqlite.before-restore-') && !f.endsWith('.sig')).sort().at(-1)!);
+    assert.ok(!existsSync(`${newest}.sig`), 'the foreign store came back out signed');
+    const undo = probity({}, 'restore', '--data', data, '--reason', 'restore the copy', newest);
+    assert.equal(undo.status, 1, `the foreign store restored as genuine: ${undo.all}`);
+    assert.match(undo.stderr, /--unsigned-backup/);
+  });
+
+  test('attack (medium, third round): a lock held on backup-keys.sqlite during a restore: refused before anything is signed', () => {
+    const escrow = join(data, 'backup-keys.sqlite');
+    const holder = new Database(escrow);
+    const witnessBefore = readFileSync(witness, 'utf8');
+    try {
+      holder.exec('BEGIN EXCLUSIVE');
+      const r = probity({}, 'restore', '--data', data, '--reason', 'while someone holds the escrow', backup);
+      assert.equal(r.status, 1, r.all);
+      assert.match(r.stderr, /backup-keys\.sqlite is in use .*nothing was restored/);
+      assert.equal(readFileSync(witness, 'utf8'), witnessBefore, 'a restore record was signed before the failure');
+    } finally {
+      holder.exec('ROLLBACK');
+      holder.close();
+    }
   });
 });

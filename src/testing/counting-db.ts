@@ -1,12 +1,13 @@
 import type { Db, Queryable } from '../gallery/db.js';
 
 /**
- * The same store, counting the queries made through it (in transactions too): what a read costs,
+ * The same store, counting the queries made through it (in transactions too), and keeping their SQL: what a read costs,
  * measured in queries rather than in time, so a test can assert that a read costs the same
  * whatever it leaves out, with no timing in the test.
  */
-export function countingDb(db: Db): { db: Db; queries: () => number } {
+export function countingDb(db: Db): { db: Db; queries: () => number; statements: string[] } {
   let n = 0;
+  const statements: string[] = [];
   const counted = <Q extends Queryable>(target: Q): Q => new Proxy(target, {
     get(t, prop, receiver) {
       const value = Reflect.get(t, prop, receiver) as unknown;
@@ -14,6 +15,7 @@ export function countingDb(db: Db): { db: Db; queries: () => number } {
       if (prop === 'all' || prop === 'one' || prop === 'run') {
         return (...args: unknown[]) => {
           n++;
+          statements.push(String(args[0]));
           return (value as (...a: unknown[]) => unknown).apply(t, args);
         };
       }
@@ -23,5 +25,5 @@ export function countingDb(db: Db): { db: Db; queries: () => number } {
       return (value as (...a: unknown[]) => unknown).bind(t);
     },
   });
-  return { db: counted(db), queries: () => n };
+  return { db: counted(db), queries: () => n, statements };
 }
