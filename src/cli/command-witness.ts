@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { AuditWitness, DEFAULT_CHECKPOINT_EVERY, type WitnessOptions } from '../governance/audit-checkpoint.js';
+import { AuditWitness, DEFAULT_CHECKPOINT_EVERY, lastLine, parseCheckpointLine, type WitnessOptions } from '../governance/audit-checkpoint.js';
 import type { Db } from '../gallery/db.js';
 import { witnessUntrusted } from '../governance/audit-witness-verify.js';
 import { AuditSigningKey } from '../governance/audit-signing-key.js';
@@ -50,5 +50,13 @@ export function commandWitness(dataDir: string, env: NodeJS.ProcessEnv = process
  * outside test, eighth run).
  */
 export async function witnessRefusal(db: Db, witness: WitnessOptions): Promise<string | undefined> {
-  return (witness.file ? witnessUntrusted(witness.file, witness.key.publicKey) : undefined) ?? await new AuditWitness(db, witness).disagreement();
+  const fault = (witness.file ? witnessUntrusted(witness.file, witness.key.publicKey) : undefined) ?? await new AuditWitness(db, witness).disagreement();
+  if (fault) return fault;
+  // In a restore's window a command signs nothing (no checkpoint but the one that closes it), so it writes nothing either.
+  const line = witness.file ? lastLine(witness.file) : undefined;
+  const last = line === undefined ? undefined : parseCheckpointLine(line);
+  if (last?.checkpoint.restore) {
+    return `the audit witness's last line is the restore record of ${last.checkpoint.time}: a restore stopped before its closing checkpoint; finish it first (run probity restore again, or start the service, which replays the ledgers and closes it)`;
+  }
+  return undefined;
 }

@@ -37,7 +37,11 @@ export async function eraseReviewMentions(tx: Queryable, galleryId: string, subj
   // The cases that may name them; the no-op write first takes their row locks (PostgreSQL), so a
   // decision or another erasure under way on a case commits before this reads it, not after.
   const naming = subject === undefined ? '%' : `%${JSON.stringify(subject).replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
-  const where = `gallery_id = $1 AND candidates LIKE $2 ESCAPE '\\'`;
+  // Every pending case of the gallery, not only those naming them, and the same writes on each:
+  // an erasure whose work grew with the pending cases naming the person took longer for a
+  // candidate, and the requester, who may erase, timed it (seventh outside test, eighth run,
+  // fourth round). A resolved case's outcome is the requester's already: only those naming them.
+  const where = `gallery_id = $1 AND (status = 'pending' OR candidates LIKE $2 ESCAPE '\\')`;
   await tx.run(`UPDATE review_cases SET status = status WHERE ${where}`, [galleryId, naming]);
   const cases = await tx.all<{ id: string; candidates: string; status: string }>(
     `SELECT id, candidates, status FROM review_cases WHERE ${where}`, [galleryId, naming],
@@ -48,10 +52,12 @@ export async function eraseReviewMentions(tx: Queryable, galleryId: string, subj
     const gone = candidates.filter((x) => subject === undefined || x.subject === subject);
     // A gallery deleted resolves every pending case of it, one with no candidates too (a
     // consequential search no one cleared): its probe face goes with the gallery.
-    if (gone.length === 0 && subject !== undefined) continue;
+    if (gone.length === 0 && subject !== undefined && c.status !== 'pending') continue;
     const kept = candidates.filter((x) => !gone.includes(x));
-    for (const x of gone) {
-      await tx.run(`UPDATE review_decisions SET subject = $1, reason = '' WHERE case_id = $2 AND subject = $3`, [`${ERASED_PREFIX}${randomUUID()}`, c.id, x.subject]);
+    // On a pending case, the one write whether or not they are a candidate (it changes no row then).
+    const named = subject !== undefined && c.status === 'pending' ? [subject] : gone.map((x) => x.subject);
+    for (const x of named) {
+      await tx.run(`UPDATE review_decisions SET subject = $1, reason = '' WHERE case_id = $2 AND subject = $3`, [`${ERASED_PREFIX}${randomUUID()}`, c.id, x]);
     }
     // An erasure never resolves a case: resolved here, it would tell the requester (who may
     // erase) that the person erased was a candidate, before any review (sixth outside test). The

@@ -126,6 +126,8 @@ export interface WitnessOptions {
   everySeconds: number;
   /** Where a witness failure is reported (a failure never loses an entry). */
   report?: (message: string) => void;
+  /** This signer closes a restore's window (`sealRestore`): it alone signs past a restore record. */
+  sealsRestore?: boolean;
   /**
    * The restore ledgers' heads now (see Checkpoint.ledgers). A checkpoint is signed as soon as
    * one moves, so the witness holds each safeguard act as it is made.
@@ -261,7 +263,7 @@ export class AuditWitness {
   private async restoreWindowFault(q: Queryable, last: SignedCheckpoint | undefined): Promise<string | undefined> {
     if (!last?.checkpoint.restore || !this.options.file) return undefined;
     const superseded = witnessCheckpoints(this.options.file).find((sc) => checkpointHash(sc.checkpoint) === last.checkpoint.previous)?.checkpoint;
-    const fault = await storePastRestoreRecordFault(q, { checkpoint: last.checkpoint, hash: checkpointHash(last.checkpoint) }, superseded);
+    const fault = await storePastRestoreRecordFault(q, last.checkpoint, superseded);
     return fault && `the audit witness's last line is the restore record of ${last.checkpoint.time} (size ${last.checkpoint.size}), ${fault}`;
   }
 
@@ -290,8 +292,11 @@ export class AuditWitness {
         return { sc: last, fresh: false };
       }
       if (size === 0) return undefined;
-      const window = await this.restoreWindowFault(tx, last);
-      if (window) throw new Error(`${window}; refusing to sign`);
+      // Only the signer that closes a restore's window signs past its record (a restore, or a start
+      // that replayed the ledgers): a command's checkpoint there let a store skip the replay.
+      if (last?.checkpoint.restore && !this.options.sealsRestore) {
+        throw new Error(`the audit witness's last line is the restore record of ${last.checkpoint.time}: a restore stopped before its closing checkpoint; run probity restore again, or start the service, which replays the ledgers and closes it; refusing to sign`);
+      }
       const root = await treeRoot(tx, size);
       const consistency = last ? await treeConsistency(tx, last.checkpoint.size, size) : [];
       if (last && !verifyConsistency(last.checkpoint.size, size, last.checkpoint.root, root, consistency)) {

@@ -149,7 +149,7 @@ export async function sealRestore(db: Db, witness: WitnessOptions, record: Signe
     action: 'restore_completed', organisationId: null, keyId: null, roles: ['system'], outcome: 'ok',
     result: { restoreRecord: checkpointHash(record.checkpoint), restoredSize: record.checkpoint.size, by },
   }, db.kind));
-  const sealed = await new AuditWitness(db, witness, () => now).checkpoint();
+  const sealed = await new AuditWitness(db, { ...witness, sealsRestore: true }, () => now).checkpoint();
   if (!sealed || sealed.checkpoint.size <= record.checkpoint.size) throw new Error('the restore\'s own entry was not signed past its record');
   return sealed;
 }

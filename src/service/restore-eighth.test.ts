@@ -16,14 +16,15 @@
  *   record are the restore's own; and the restore checks the store's side files before it signs.
  */
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import Database from 'better-sqlite3';
 import { SqliteDb } from '../gallery/sqlite-db.js';
 import { officesWithSecondKey } from '../testing/http-onboarding.js';
 import { rewriteAuditLog } from '../testing/audit-rewrite.js';
-import { productionInstallation } from '../testing/installation-folder.js';
+import { appendAudit } from '../governance/audit-log.js';
+import { newestKeptAside, productionInstallation } from '../testing/installation-folder.js';
 
 const { dir, witness, data, env, probity, start } = productionInstallation('probity-restore-eighth-');
 const store = join(data, 'probity.sqlite');
@@ -110,7 +111,7 @@ describe('the restore\'s proof against whoever holds the data folder, seventh ou
     assert.equal(r.status, 0, r.all);
     const lines = readFileSync(witness, 'utf8').trim().split('\n');
     writeFileSync(witness, lines.slice(0, -1).join('\n') + '\n'); // the checkpoint after the replay, never written
-    const keptAside = join(data, readdirSync(data).filter((f) => f.startsWith('probity.sqlite.before-restore-') && !f.endsWith('.sig')).sort().at(-1)!);
+    const keptAside = newestKeptAside(data);
 
     // The revocation's entry, past the backup's size, rewritten and the log rechained: the first entries still extend the backup's root.
     const forged = join(dir, 'forged.sqlite');
@@ -122,7 +123,7 @@ describe('the restore\'s proof against whoever holds the data folder, seventh ou
       await db.close();
     }
     putInPlace(readFileSync(forged));
-    assert.match(await refusedStart(k2.secret), /the audit witness's last line is the restore record .*neither the log it superseded \(size \d+\) nor the restore's own \(entry \d+ is "revoke_key"\).*does not start/);
+    assert.match(await refusedStart(k2.secret), /the audit witness's last line is the restore record .*neither the one it replaced \(whose log the record superseded at size \d+\) nor the backup as the record left it \(it holds \d+ entries past the record's \d+; entry \d+ is "revoke_key"\).*run probity restore again.*does not start/);
 
     // The store the restore replaced, as it was: the restore undone, which the record's window allows.
     putInPlace(readFileSync(keptAside));
@@ -154,8 +155,8 @@ describe('the restore\'s proof against whoever holds the data folder, seventh ou
     const erasuresBefore = erasures();
 
     putInPlace(madeByFirst);
-    const refusal = /the audit witness's last line is the restore record .*nor the restore's own \(entry \d+ is "restore_completed"\)/;
-    assert.match(await refusedStart(k2.secret), refusal, 'a restore_completed naming another record passed as this restore\'s own');
+    const refusal = /the audit witness's last line is the restore record .*nor the backup as the record left it/;
+    assert.match(await refusedStart(k2.secret), refusal, 'the entries an earlier restore wrote passed as this one\'s');
     const b = probity({}, 'backup', '--data', data, '--out', join(dir, 'nightly.sqlite'));
     assert.equal(b.status, 1, `the backup signed a store the start refuses: ${b.all}`);
     assert.match(b.stderr, refusal);
@@ -171,7 +172,7 @@ describe('the restore\'s proof against whoever holds the data folder, seventh ou
     const again = probity({}, 'restore', '--data', data, '--reason', 'run again as told', backup);
     assert.equal(again.status, 0, again.all);
     assert.match(again.stdout, /the store it replaced disagreed with the audit witness .*so the copy kept aside is not signed: restoring it needs --unsigned-backup/);
-    const newest = join(data, readdirSync(data).filter((f) => f.startsWith('probity.sqlite.before-restore-') && !f.endsWith('.sig')).sort().at(-1)!);
+    const newest = newestKeptAside(data);
     assert.ok(!existsSync(`${newest}.sig`), 'the foreign store came back out signed');
     const undo = probity({}, 'restore', '--data', data, '--reason', 'restore the copy', newest);
     assert.equal(undo.status, 1, `the foreign store restored as genuine: ${undo.all}`);
@@ -192,5 +193,41 @@ describe('the restore\'s proof against whoever holds the data folder, seventh ou
       holder.exec('ROLLBACK');
       holder.close();
     }
+  });
+
+  test('attack (high, fourth round): in a restore\'s window, the backup put back by hand with one chained entry that looks like the restore\'s own replay: the start, probity backup and probity purge refuse it; the backup as it was starts, replayed, and only then backs up', async () => {
+    const r = probity({}, 'restore', '--data', data, '--reason', 'cut short once more', backup);
+    assert.equal(r.status, 0, r.all);
+    writeFileSync(witness, readFileSync(witness, 'utf8').trim().split('\n').slice(0, -1).join('\n') + '\n');
+    const witnessBefore = readFileSync(witness, 'utf8');
+    const lookalike = join(dir, 'lookalike.sqlite');
+    copyFileSync(backup, lookalike);
+    const db = SqliteDb.open(lookalike);
+    try {
+      await db.transaction((tx) => appendAudit(tx, new Date(), { action: 'erasure_replayed', organisationId: null, keyId: null, roles: ['system'], outcome: 'ok', result: { note: 'not written by probity' } }, 'sqlite'));
+    } finally {
+      await db.close();
+    }
+    putInPlace(readFileSync(lookalike));
+    assert.match(await refusedStart(k2.secret), /nor the backup as the record left it \(it holds 1 entries past the record's \d+; entry \d+ is "erasure_replayed"\)/);
+    const b = probity({}, 'backup', '--data', data, '--out', join(dir, 'nightly-lookalike.sqlite'));
+    assert.equal(b.status, 1, `the backup signed the lookalike: ${b.all}`);
+    const purge = probity({}, 'purge', '--data', data, '--now', '2099-01-01T00:00:00Z');
+    assert.equal(purge.status, 1, `the purge ran on the lookalike: ${purge.all}`);
+    assert.equal(readFileSync(witness, 'utf8'), witnessBefore, 'a checkpoint was signed over it');
+
+    // The backup as the record left it: a command still waits for the window to close; the start replays and closes it.
+    putInPlace(readFileSync(backup));
+    const early = probity({}, 'backup', '--data', data, '--out', join(dir, 'nightly-early.sqlite'));
+    assert.equal(early.status, 1, early.all);
+    assert.match(early.stderr, /a restore stopped before its closing checkpoint; finish it first/);
+    const s = await start();
+    try {
+      assert.equal(await answers(s.base, k2.secret), 401, 'K2 stays revoked');
+    } finally {
+      await s.stop();
+    }
+    const later = probity({}, 'backup', '--data', data, '--out', join(dir, 'nightly-later.sqlite'));
+    assert.equal(later.status, 0, later.all);
   });
 });

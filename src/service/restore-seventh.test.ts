@@ -19,7 +19,7 @@
  * a forgery.
  */
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { openDb } from '../gallery/db.js';
@@ -30,7 +30,7 @@ import Database from 'better-sqlite3';
 import { generateKeyPairSync, sign } from 'node:crypto';
 import { checkpointHash, checkpointText, parseCheckpointLine, type Checkpoint, type SignedCheckpoint } from '../governance/audit-checkpoint.js';
 import { officesWithSecondKey, postJson } from '../testing/http-onboarding.js';
-import { postgresDataFolder, productionInstallation } from '../testing/installation-folder.js';
+import { newestKeptAside, postgresDataFolder, productionInstallation } from '../testing/installation-folder.js';
 import { AuditSigningKey } from '../governance/audit-signing-key.js';
 import { verifyWitnessChain } from '../governance/audit-witness-verify.js';
 
@@ -183,7 +183,7 @@ describe('a store rolled back by hand behind a forged witness line, seventh outs
     assert.ok(record.checkpoint.restore && !sealed.checkpoint.restore, 'the restore record, then a checkpoint of the restore\'s own');
     assert.equal(sealed.checkpoint.previous, checkpointHash(record.checkpoint));
     assert.ok(sealed.checkpoint.size > record.checkpoint.size, 'the checkpoint covers the restore\'s own entry');
-    const keptAside = readdirSync(data).filter((f) => f.startsWith('probity.sqlite.before-restore-') && !f.endsWith('.sig')).sort().at(-1)!;
+    const keptAside = newestKeptAside(data);
     const restored = readFileSync(store);
     const putBack = (file: string) => {
       for (const side of ['', '-wal', '-shm']) rmSync(store + side, { force: true });
@@ -191,7 +191,7 @@ describe('a store rolled back by hand behind a forged witness line, seventh outs
     };
     try {
       // The attack: the kept-aside store's log extends the backup's, which is all the record binds.
-      putBack(join(data, keptAside));
+      putBack(keptAside);
       assert.match(await refusedStart(k2.secret), /the audit log's first \d+ entries no longer match the root the audit witness .* signed .*outside --development the service does not start/);
       // The backup itself, put back by hand: shorter than what the witness signed after the record.
       rollBackByHand();
@@ -209,8 +209,8 @@ describe('a store rolled back by hand behind a forged witness line, seventh outs
   });
 
   test('the operator undoes that restore with probity restore of the store it kept aside, after the service ran on the restored one: restored, proven against a checkpoint of its own; audit verify --witness names it; K2 stays revoked', async () => {
-    const keptAside = readdirSync(data).filter((f) => f.startsWith('probity.sqlite.before-restore-') && !f.endsWith('.sig')).sort().at(-1)!;
-    const r = probity({}, 'restore', '--data', data, '--reason', 'undo the wrong restore', join(data, keptAside));
+    const keptAside = newestKeptAside(data);
+    const r = probity({}, 'restore', '--data', data, '--reason', 'undo the wrong restore', keptAside);
     assert.equal(r.status, 0, r.all);
     const [record, sealed] = witnessLines().slice(-2).map((l) => parseCheckpointLine(l)!) as [SignedCheckpoint, SignedCheckpoint];
     const basis = record.checkpoint.restore?.basis;

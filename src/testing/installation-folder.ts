@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after } from 'node:test';
@@ -93,4 +93,11 @@ export function postgresDataFolder(dir: string, location: string) {
     return { operatorSecret, k2 };
   };
   return { data, witness, open, run, serveEnv, dumpThenRevoke };
+}
+
+/** The newest store a restore kept aside in `dataDir` (`probity.sqlite.before-restore-*`), by path. */
+export function newestKeptAside(dataDir: string): string {
+  const name = readdirSync(dataDir).filter((f) => f.startsWith('probity.sqlite.before-restore-') && !f.endsWith('.sig')).sort().at(-1);
+  if (!name) throw new Error(`no store kept aside in ${dataDir}`);
+  return join(dataDir, name);
 }
