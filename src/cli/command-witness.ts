@@ -51,12 +51,18 @@ export function commandWitness(dataDir: string, env: NodeJS.ProcessEnv = process
  */
 export async function witnessRefusal(db: Db, witness: WitnessOptions): Promise<string | undefined> {
   const fault = (witness.file ? witnessUntrusted(witness.file, witness.key.publicKey) : undefined) ?? await new AuditWitness(db, witness).disagreement();
-  if (fault) return fault;
-  // In a restore's window a command signs nothing (no checkpoint but the one that closes it), so it writes nothing either.
+  return fault ?? restoreWindowOpen(witness);
+}
+
+/**
+ * Why a command may not write now because a restore stopped before its closing checkpoint, or
+ * undefined: in that window a command signs nothing (no checkpoint but the one that closes it),
+ * so it writes nothing either; an entry it wrote made the start refuse the store, or passed as
+ * part of it (seventh outside test, eighth run, fifth round).
+ */
+export function restoreWindowOpen(witness: WitnessOptions): string | undefined {
   const line = witness.file ? lastLine(witness.file) : undefined;
   const last = line === undefined ? undefined : parseCheckpointLine(line);
-  if (last?.checkpoint.restore) {
-    return `the audit witness's last line is the restore record of ${last.checkpoint.time}: a restore stopped before its closing checkpoint; finish it first (run probity restore again, or start the service, which replays the ledgers and closes it)`;
-  }
-  return undefined;
+  if (!last?.checkpoint.restore) return undefined;
+  return `the audit witness's last line is the restore record of ${last.checkpoint.time}: a restore stopped before its closing checkpoint; finish it first (run probity restore again, or start the service, which replays the ledgers and closes it)`;
 }

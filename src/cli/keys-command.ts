@@ -10,6 +10,8 @@ import { TemplateCipher } from '../gallery/template-cipher.js';
 import { dataDirOf, openStore, UsageError } from './main.js';
 import { backupKeys } from '../server/serve.js';
 import { flags } from './flags.js';
+import { commandWitness, restoreWindowOpen } from './command-witness.js';
+import { ProbityError } from '../errors.js';
 
 /**
  * `probity keys rotate`: a new installation key, every data key rewrapped under it in one
@@ -72,6 +74,9 @@ async function recoverCommand(args: string[]): Promise<void> {
   if (!values.reason) throw new UsageError('keys recover needs --reason TEXT (it is recorded in the audit log)');
   const dir = dataDirOf(values);
   const kek = TemplateCipher.fromEnvironment({ keyFile: join(dir, 'template.key') });
+  const witness = commandWitness(dir, process.env);
+  const open = witness ? restoreWindowOpen(witness) : undefined;
+  if (open) throw new ProbityError('conflict', `${open}; no key was made`);
   const db = await openStore(values);
   try {
     const gov = new Governor(db, () => new Date());

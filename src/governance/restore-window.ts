@@ -27,9 +27,12 @@ export async function storePastRestoreRecordFault(db: Queryable, record: Checkpo
     if (e.seq > record.size && !past) past = { seq: e.seq, action: String((JSON.parse(e.bodyText) as { action?: unknown }).action) };
   });
   if (!chain.ok) return `and the store's audit log does not verify (${chain.breaks[0]!.kind} at entry ${chain.breaks[0]!.seq})`;
-  if (superseded && supersededRoot === superseded.root) return undefined;
+  // The store it replaced, unedited: nothing past the size it had then (the record's replacedSize),
+  // since what lies past its last checkpoint is as unsigned as anything past the record (fifth round).
+  const replacedSize = record.restore?.replacedSize;
+  if (superseded && supersededRoot === superseded.root && replacedSize !== null && replacedSize !== undefined && frontier.size <= replacedSize) return undefined;
   if (!past) return undefined;
-  return `and the store is neither the one it replaced${superseded ? ` (whose log the record superseded at size ${superseded.size})` : ''} nor the backup as the record left it ` +
+  return `and the store is neither the one it replaced${superseded ? ` (whose log the record superseded at size ${superseded.size}${replacedSize !== null && replacedSize !== undefined ? `, ${replacedSize} entries then` : ''})` : ''} nor the backup as the record left it ` +
     `(it holds ${frontier.size - record.size} entries past the record's ${record.size}; entry ${past.seq} is "${past.action}"): a restore stopped after its record, or another store was put in place; ` +
     'run probity restore again to finish the restore';
 }
