@@ -50,6 +50,12 @@ export interface RestoreNote {
   /** How many entries the replaced log held, when the replaced store was there to count. */
   replacedSize: number | null;
   /**
+   * The Merkle root of the replaced log at `replacedSize`, from its entries' content: what the
+   * store the restore replaced was, unsigned tail included, so that in the restore's window only
+   * that store, unedited, is taken back (seventh outside test, eighth run, sixth round).
+   */
+  replacedRoot?: string;
+  /**
    * The hash of an earlier witness checkpoint the restored log was proven to extend, when it is
    * neither an extension nor a prefix of the checkpoint it supersedes: a store from before an
    * earlier restore (the one that restore kept aside, say), whose log forked from the one since.
@@ -89,8 +95,11 @@ export function parseCheckpointLine(line: string): SignedCheckpoint | undefined 
     if (typeof v.signature !== 'string' || typeof v.keyId !== 'string' || !Array.isArray(v.consistency)) return undefined;
     const r = c.restore;
     if (r !== undefined && (typeof r !== 'object' || r === null || typeof r.reason !== 'string' || !(r.replacedSize === null || (Number.isInteger(r.replacedSize) && r.replacedSize >= 0)))) return undefined;
-    if (r !== undefined && r.basis !== undefined && (typeof r.basis !== 'string' || !/^[0-9a-f]{64}$/.test(r.basis))) return undefined;
-    const restore = r === undefined ? {} : { restore: { reason: r.reason, replacedSize: r.replacedSize, ...(r.basis !== undefined ? { basis: r.basis } : {}) } };
+    const hex = (v: unknown) => typeof v === 'string' && /^[0-9a-f]{64}$/.test(v);
+    if (r !== undefined && ((r.basis !== undefined && !hex(r.basis)) || (r.replacedRoot !== undefined && !hex(r.replacedRoot)))) return undefined;
+    const restore = r === undefined ? {} : {
+      restore: { reason: r.reason, replacedSize: r.replacedSize, ...(r.replacedRoot !== undefined ? { replacedRoot: r.replacedRoot } : {}), ...(r.basis !== undefined ? { basis: r.basis } : {}) },
+    };
     const ledgers = parseLedgerHeads(c.ledgers);
     if (ledgers === null) return undefined;
     return { checkpoint: { origin: c.origin, size: c.size, root: c.root, previous: c.previous, time: c.time, ...restore, ...(ledgers ? { ledgers } : {}) }, keyId: v.keyId, signature: v.signature, consistency: v.consistency.map(String) };

@@ -78,6 +78,13 @@ export async function restoreRecord(restored: Db, replaced: Db | undefined, o: R
   let consistency: string[] = [];
   let replacedSize: number | null = null;
   const replacedCount = async () => replaced ? Number((await replaced.one<{ seq: number }>(`SELECT seq FROM audit_head WHERE id = 1`))?.seq ?? 0) : null;
+  // The replaced log's root from its entries' content, unsigned tail included (none if its chain is broken).
+  const replacedRootOf = async (): Promise<string | undefined> => {
+    if (!replaced) return undefined;
+    const f = new MerkleFrontier();
+    const report = await verifyStoredAudit(replaced, (e) => f.push(contentLeaf(e)));
+    return report.ok ? f.root() : undefined;
+  };
   // A store from before an earlier restore forked from the log signed since: it is proven against
   // the newest checkpoint of its own that the witness holds instead (the store a restore kept
   // aside, restored to undo that restore).
@@ -102,7 +109,8 @@ export async function restoreRecord(restored: Db, replaced: Db | undefined, o: R
     consistency = basis.proof;
     replacedSize = await replacedCount();
   }
-  const restore = { reason: o.reason, replacedSize, ...(basis ? { basis: basis.hash } : {}) };
+  const replacedRoot = replacedSize !== null ? await replacedRootOf() : undefined;
+  const restore = { reason: o.reason, replacedSize, ...(replacedRoot ? { replacedRoot } : {}), ...(basis ? { basis: basis.hash } : {}) };
   const checkpoint: Checkpoint = { origin: signed.origin, size, root, previous: checkpointHash(signed), time: now.toISOString(), restore, ...(o.ledgers ? { ledgers: sealLedgerHeads(o.key, o.ledgers) } : {}) };
   return { checkpoint, keyId: o.key.keyId, signature: o.key.sign(checkpointText(checkpoint)), consistency };
 }

@@ -19,20 +19,22 @@ import { MerkleFrontier } from './merkle.js';
  */
 export async function storePastRestoreRecordFault(db: Queryable, record: Checkpoint, superseded: Checkpoint | undefined): Promise<string | undefined> {
   const frontier = new MerkleFrontier();
-  let supersededRoot: string | undefined;
+  const replacedSize = record.restore?.replacedSize ?? undefined;
+  let rootAtReplaced: string | undefined;
   let past: { seq: number; action: string } | undefined;
   const chain = await verifyStoredAudit(db, (e) => {
     frontier.push(contentLeaf(e));
-    if (superseded && frontier.size === superseded.size) supersededRoot = frontier.root();
+    if (replacedSize !== undefined && frontier.size === replacedSize) rootAtReplaced = frontier.root();
     if (e.seq > record.size && !past) past = { seq: e.seq, action: String((JSON.parse(e.bodyText) as { action?: unknown }).action) };
   });
   if (!chain.ok) return `and the store's audit log does not verify (${chain.breaks[0]!.kind} at entry ${chain.breaks[0]!.seq})`;
-  // The store it replaced, unedited: nothing past the size it had then (the record's replacedSize),
-  // since what lies past its last checkpoint is as unsigned as anything past the record (fifth round).
-  const replacedSize = record.restore?.replacedSize;
-  if (superseded && supersededRoot === superseded.root && replacedSize !== null && replacedSize !== undefined && frontier.size <= replacedSize) return undefined;
+  // The store it replaced, unedited: the whole log the record says it had, its unsigned tail
+  // included, and nothing past it. Bound only up to its last checkpoint and by its size, a tail
+  // rewritten or extended passed (fifth and sixth rounds).
+  const replacedRoot = record.restore?.replacedRoot;
+  if (replacedRoot !== undefined && frontier.size === replacedSize && rootAtReplaced === replacedRoot) return undefined;
   if (!past) return undefined;
-  return `and the store is neither the one it replaced${superseded ? ` (whose log the record superseded at size ${superseded.size}${replacedSize !== null && replacedSize !== undefined ? `, ${replacedSize} entries then` : ''})` : ''} nor the backup as the record left it ` +
+  return `and the store is neither the one it replaced${replacedSize !== undefined ? ` (its ${replacedSize} entries as the record names them${superseded ? `, the last signed at size ${superseded.size}` : ''})` : ''} nor the backup as the record left it ` +
     `(it holds ${frontier.size - record.size} entries past the record's ${record.size}; entry ${past.seq} is "${past.action}"): a restore stopped after its record, or another store was put in place; ` +
     'run probity restore again to finish the restore';
 }

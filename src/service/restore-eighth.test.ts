@@ -123,7 +123,7 @@ describe('the restore\'s proof against whoever holds the data folder, seventh ou
       await db.close();
     }
     putInPlace(readFileSync(forged));
-    assert.match(await refusedStart(k2.secret), /the audit witness's last line is the restore record .*neither the one it replaced \(whose log the record superseded at size \d+, \d+ entries then\) nor the backup as the record left it \(it holds \d+ entries past the record's \d+; entry \d+ is "revoke_key"\).*run probity restore again.*does not start/);
+    assert.match(await refusedStart(k2.secret), /the audit witness's last line is the restore record .*neither the one it replaced \(its \d+ entries as the record names them, the last signed at size \d+\) nor the backup as the record left it \(it holds \d+ entries past the record's \d+; entry \d+ is "revoke_key"\).*run probity restore again.*does not start/);
 
     // Fifth round: the store it replaced with one chained entry appended past the size it had (a
     // key of the attacker's, say): past its last checkpoint as unsigned as anything past the record.
@@ -136,7 +136,7 @@ describe('the restore\'s proof against whoever holds the data folder, seventh ou
       await edb.close();
     }
     putInPlace(readFileSync(extended));
-    assert.match(await refusedStart(k2.secret), /neither the one it replaced \(whose log the record superseded at size \d+, \d+ entries then\) nor the backup as the record left it/);
+    assert.match(await refusedStart(k2.secret), /neither the one it replaced \(its \d+ entries as the record names them, the last signed at size \d+\) nor the backup as the record left it/);
     // Nor may `probity keys recover` add an operator key in the window.
     const recover = probity({}, 'keys', 'recover', '--data', data, '--reason', 'lost every key');
     assert.equal(recover.status, 1, recover.all);

@@ -155,7 +155,9 @@ describe('a restore, recorded in the audit witness', { skip: skipWithoutLfw }, (
     assert.match(r.stdout, /1 subject\(s\) and 0 galler\(ies\) erased again/);
     assert.match(r.stdout, new RegExp(`the restore is recorded, signed, in the audit witness .*: the log now continues from the backup's ${backupSize} entries`));
     const [superseded, record, sealed] = lines().slice(-3) as [SignedCheckpoint, SignedCheckpoint, SignedCheckpoint];
-    assert.deepEqual(record.checkpoint.restore, { reason: 'disk replaced', replacedSize: sizeBeforeRestore });
+    const { replacedRoot, ...note } = record.checkpoint.restore!;
+    assert.deepEqual(note, { reason: 'disk replaced', replacedSize: sizeBeforeRestore });
+    assert.match(String(replacedRoot), /^[0-9a-f]{64}$/, 'the record binds the replaced log, its unsigned tail included');
     assert.equal(record.checkpoint.size, backupSize);
     assert.equal(record.checkpoint.previous, checkpointHash(superseded.checkpoint), 'it names the checkpoint it supersedes');
     // Then a checkpoint over the restore's own entry, after the replay: it binds the restored store.
