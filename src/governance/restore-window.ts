@@ -7,15 +7,16 @@ import { MerkleFrontier } from './merkle.js';
 /**
  * While a restore record is the witness's last line (a restore stopped before its closing
  * checkpoint), the record accepts any log that extends the backup's. Only two stores belong
- * there: the one the restore replaced (the restore undone), whose log is the one the record
- * superseded, and the backup as the record left it, nothing written past it, on which the start
- * replays the ledgers and closes the window. Anything past the record is unsigned, and whoever
- * holds the data folder can write it: entries of another branch rewritten, or entries that look
- * like the restore's own replay, which let a store skip the replay (seventh outside test, eighth
- * run, second to fourth rounds). Such a store is named here, for the start and `probity backup`
- * to refuse; a restore run again finishes what was stopped. Roots come from the entries'
- * content, as verification computes them, not from the stored tree. Undefined when the store is
- * one of the two.
+ * there: the one the restore replaced (the restore undone), exactly the log the record names
+ * (`replacedSize`, `replacedRoot`), and the backup as the record left it, nothing written past
+ * it; on either the start replays the ledgers and closes the window. Anything else past the
+ * record is unsigned, and whoever holds the data folder can write it: entries of another branch
+ * rewritten, entries that look like the restore's own replay (which let a store skip the
+ * replay), a replaced store's unsigned tail rewritten (seventh outside test, eighth run, second
+ * to sixth rounds). Such a store is named here, for the start and `probity backup` to refuse; a
+ * restore run again finishes what was stopped. Roots come from the entries' content, as
+ * verification computes them, not from the stored tree. `superseded` only names the last
+ * checkpoint in the message. Undefined when the store is one of the two.
  */
 export async function storePastRestoreRecordFault(db: Queryable, record: Checkpoint, superseded: Checkpoint | undefined): Promise<string | undefined> {
   const frontier = new MerkleFrontier();
