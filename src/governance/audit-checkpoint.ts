@@ -260,19 +260,19 @@ export class AuditWitness {
     if (await treeRoot(this.db, last.checkpoint.size) !== last.checkpoint.root) {
       return `the audit log's first ${last.checkpoint.size} entries no longer match the root the audit witness ${file ?? ''} signed on ${last.checkpoint.time}: the log was rewritten, or this is another installation's witness`;
     }
-    return this.restoreWindowFault(this.db, last);
+    return this.restoreWindowFault(last);
   }
 
   /**
    * While the witness's last line is a restore record (a restore stopped before its checkpoint):
-   * why this store is not one to sign on from (`storePastRestoreRecordFault`), or undefined. Every
-   * signer asks, so no command (a backup, a purge) signs a store the start would refuse, after
-   * which the start would take it as ordinary (seventh outside test, eighth run, second round).
+   * why this store is not one the start may take and seal (`storePastRestoreRecordFault`), or
+   * undefined. Part of `disagreement`, which the start and `probity backup` ask; no other signer
+   * signs in the window at all (`sealsRestore`).
    */
-  private async restoreWindowFault(q: Queryable, last: SignedCheckpoint | undefined): Promise<string | undefined> {
+  private async restoreWindowFault(last: SignedCheckpoint | undefined): Promise<string | undefined> {
     if (!last?.checkpoint.restore || !this.options.file) return undefined;
     const superseded = witnessCheckpoints(this.options.file).find((sc) => checkpointHash(sc.checkpoint) === last.checkpoint.previous)?.checkpoint;
-    const fault = await storePastRestoreRecordFault(q, last.checkpoint, superseded);
+    const fault = await storePastRestoreRecordFault(this.db, last.checkpoint, superseded);
     return fault && `the audit witness's last line is the restore record of ${last.checkpoint.time} (size ${last.checkpoint.size}), ${fault}`;
   }
 

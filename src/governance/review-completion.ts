@@ -10,10 +10,9 @@ import type { Queryable } from '../gallery/db.js';
 
 const RESOLVING = [`%"action":"decide_review"%`, `%"outcome":"ok"%`, `%"resolved":true%`];
 
-/** The ids of every case a reviewer's decision or close resolved (of one organisation, when given). */
-export async function casesCompletedByReview(q: Queryable, organisationId?: string): Promise<Set<string>> {
-  const rows = await q.all<{ body: string }>(`SELECT body FROM audit_log WHERE body LIKE $1 AND body LIKE $2 AND body LIKE $3${organisationId ? ' AND organisation_id = $4' : ''}`,
-    organisationId ? [...RESOLVING, organisationId] : RESOLVING);
+/** The ids of every case a reviewer's decision or close resolved. */
+export async function casesCompletedByReview(q: Queryable): Promise<Set<string>> {
+  const rows = await q.all<{ body: string }>(`SELECT body FROM audit_log WHERE body LIKE $1 AND body LIKE $2 AND body LIKE $3`, RESOLVING);
   return new Set(rows.map((r) => String((JSON.parse(r.body) as { result?: { case?: unknown } }).result?.case)));
 }
 
